@@ -1,0 +1,71 @@
+# Helpers that declare exo's building blocks. One call per module, test suite or benchmark.
+
+# Flags every exo target compiles with.
+add_library(exo_warnings INTERFACE)
+target_compile_options(exo_warnings INTERFACE -Wall -Wextra -Wpedantic -Wconversion
+  -Wno-sign-conversion
+  # GCC 12 warns when a designated initializer omits a member that has a default
+  # (send_options{.budget = 10}); that is the point of defaults, and later GCCs agree.
+  -Wno-missing-field-initializers
+  $<$<BOOL:${EXO_WERROR}>:-Werror>)
+if(EXO_SANITIZE)
+  target_compile_options(exo_warnings INTERFACE -fsanitize=address,undefined -fno-omit-frame-pointer
+    -fno-sanitize-recover=undefined)
+  target_link_options(exo_warnings INTERFACE -fsanitize=address,undefined)
+endif()
+install(TARGETS exo_warnings EXPORT exoTargets)
+
+set(EXO_MODULES "" CACHE INTERNAL "")
+
+# exo_add_module(NAME [SOURCES f.cpp...] [DEPENDS module...] [LIBS target...])
+# Declares exo::NAME: public headers in modules/NAME/include, compiled parts in src/.
+# A module without sources is an INTERFACE (header-only) library. DEPENDS names other
+# exo modules (the arrows of DESIGN.md section 3); LIBS names external targets.
+function(exo_add_module name)
+  cmake_parse_arguments(M "" "" "SOURCES;DEPENDS;LIBS" ${ARGN})
+  set(target exo_${name})
+  if(M_SOURCES)
+    add_library(${target} STATIC ${M_SOURCES})
+    set_target_properties(${target} PROPERTIES POSITION_INDEPENDENT_CODE ON)
+    set(scope PUBLIC)
+    target_link_libraries(${target} PRIVATE exo_warnings)
+  else()
+    add_library(${target} INTERFACE)
+    set(scope INTERFACE)
+  endif()
+  add_library(exo::${name} ALIAS ${target})
+  set_target_properties(${target} PROPERTIES EXPORT_NAME ${name})
+  target_include_directories(${target} ${scope}
+    $<BUILD_INTERFACE:${CMAKE_CURRENT_SOURCE_DIR}/include>
+    $<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}>)
+  target_compile_features(${target} ${scope} cxx_std_20)
+  foreach(dep IN LISTS M_DEPENDS)
+    target_link_libraries(${target} ${scope} exo_${dep})
+  endforeach()
+  if(M_LIBS)
+    target_link_libraries(${target} ${scope} ${M_LIBS})
+  endif()
+  install(TARGETS ${target} EXPORT exoTargets)
+  install(DIRECTORY include/exo DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+  set(EXO_MODULES ${EXO_MODULES} ${target} CACHE INTERNAL "")
+endfunction()
+
+# exo_add_test(SUITE SOURCES f.cpp... [LIBS ...]) — one Boost.Test executable and one
+# CTest entry per suite, so a failure names its suite.
+function(exo_add_test suite)
+  cmake_parse_arguments(T "" "" "SOURCES;LIBS" ${ARGN})
+  set(target test_${suite})
+  set(main ${CMAKE_CURRENT_BINARY_DIR}/${target}_main.cpp)
+  file(CONFIGURE OUTPUT ${main} CONTENT "#define BOOST_TEST_MODULE ${suite}\n#include <boost/test/unit_test.hpp>\n")
+  add_executable(${target} ${main} ${T_SOURCES})
+  target_link_libraries(${target} PRIVATE exo::exo exo_warnings Boost::unit_test_framework ${T_LIBS})
+  target_compile_definitions(${target} PRIVATE BOOST_TEST_DYN_LINK)
+  add_test(NAME ${suite} COMMAND ${target} --log_level=message --report_level=short)
+endfunction()
+
+# exo_add_bench(NAME SOURCES f.cpp... [LIBS ...]) — a Google Benchmark executable.
+function(exo_add_bench name)
+  cmake_parse_arguments(B "" "" "SOURCES;LIBS" ${ARGN})
+  add_executable(bench_${name} ${B_SOURCES})
+  target_link_libraries(bench_${name} PRIVATE exo::exo exo_warnings benchmark::benchmark ${B_LIBS})
+endfunction()

@@ -1,0 +1,26 @@
+#pragma once
+/// \file
+/// Forward declarations of exo's main names, for headers that only mention them.
+
+#include <cstdint>
+
+namespace exo {
+struct id;
+struct error;
+class value;
+struct cap_handle;
+struct capability;
+struct message;
+class message_batch;
+class cap_table;
+class context;
+struct failure;
+struct native_type_info;
+struct config;
+class kernel;
+class ordered_scheduler;
+class fifo_scheduler;
+template <class Scheduler>
+  requires true
+class hypervisor;
+}  // namespace exo

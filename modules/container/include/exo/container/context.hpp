@@ -1,0 +1,107 @@
+#pragma once
+/// \file
+/// The context: everything an actor's code may ask of the hypervisor while it handles one
+/// message — the C++ face of the host API that plugins reach through plugin/abi.h.
+///
+/// Every effect requested here is part of the message's transaction: it becomes real only if
+/// the handler succeeds. Using a bad capability or running out of ticks is a *trap*: the call
+/// returns the error and the whole message fails and is rolled back, whatever the handler
+/// does next (DESIGN.md sections 4.2-4.4).
+
+#include <exo/core/expected.hpp>
+#include <exo/core/id.hpp>
+#include <exo/core/reflect.hpp>
+#include <exo/message/message.hpp>
+
+#include <cstdint>
+#include <limits>
+#include <optional>
+#include <string_view>
+
+namespace exo {
+
+struct native_type_info;
+
+/// How a message is sent.
+struct send_options {
+  /// Marks "hand the callee every tick this message has left".
+  static constexpr std::uint64_t remaining = std::numeric_limits<std::uint64_t>::max();
+  /// Ticks handed to the callee; charged to the sender's budget at once.
+  std::uint64_t budget = remaining;
+  /// A capability (in the sender's table; needs the transfer right) where the callee's result
+  /// is sent.
+  std::optional<cap_handle> reply_to;
+};
+
+class context {
+ public:
+  virtual ~context() = default;
+
+  /// The running actor's id.
+  virtual const id& self() const noexcept = 0;
+  /// The id of whoever sent the message being handled (the host's id for external calls).
+  virtual const id& sender() const noexcept = 0;
+  /// The actor's clock: max(own clock, message ticks) plus the ticks executed so far.
+  virtual std::uint64_t now() const noexcept = 0;
+  /// The sender's clock when it sent the message being handled.
+  virtual std::uint64_t sent_at() const noexcept = 0;
+  /// The message's tick budget, and what is left of it.
+  virtual std::uint64_t budget() const noexcept = 0;
+  virtual std::uint64_t remaining() const noexcept = 0;
+
+  /// Spends ticks for work done (beyond the function's declared cost). Traps when the
+  /// budget cannot cover it.
+  virtual expected<void> charge(std::uint64_t ticks) = 0;
+
+  /// Sends `args` through the callable capability `target`. Caps inside args are handles in
+  /// this actor's table and need the transfer right; the receiver gets its own handles.
+  virtual expected<void> send(cap_handle target, arg_list&& args, const send_options& opts = {}) = 0;
+  /// Sends to where the current message's result goes (nothing happens if it has no reply
+  /// target).
+  virtual expected<void> reply(arg_list&& args) = 0;
+  /// Sends on behalf of the current message's origin: failures of what follows are reported
+  /// to the origin, the reply target is kept, and all remaining ticks go along.
+  virtual expected<void> forward(cap_handle target, arg_list&& args) = 0;
+
+  /// A new capability from `from` with rights narrowed to `keep`. With a function name, `from`
+  /// must be an actor capability and the result names that exported function.
+  virtual expected<cap_handle> derive(cap_handle from, rights keep, std::string_view function = {}) = 0;
+  /// A capability to one of this actor's own exported functions (an actor holds all rights
+  /// over itself), e.g. to pass as a reply address.
+  virtual expected<cap_handle> self_cap(std::string_view function, rights keep = rights::all) = 0;
+  /// Removes a capability from this actor's table; its handle becomes stale.
+  virtual expected<void> drop(cap_handle h) = 0;
+
+  /// Creates a native actor (see exo/container/native.hpp) owning `state` (a heap object of
+  /// the type `type` describes; the hypervisor takes ownership in every case). Returns an actor
+  /// capability with all rights.
+  virtual expected<cap_handle> create_native(const native_type_info& type, void* state) = 0;
+
+  /// Convenience: send with arguments converted by exo::to_value.
+  template <class... A>
+  expected<void> call(cap_handle target, A&&... a) {
+    return send(target, make_args(std::forward<A>(a)...));
+  }
+  template <class... A>
+  expected<void> call_with(cap_handle target, const send_options& opts, A&&... a) {
+    return send(target, make_args(std::forward<A>(a)...), opts);
+  }
+  /// Creates an actor of native type T (declared as native.hpp describes).
+  template <class T>
+  expected<cap_handle> create(T state);
+
+  /// True once a trap happened in this message; it will be rolled back.
+  bool trapped() const noexcept { return trapped_; }
+
+  template <class... A>
+  static arg_list make_args(A&&... a) {
+    arg_list l;
+    (l.emplace_back(to_value(std::forward<A>(a))), ...);
+    return l;
+  }
+
+ protected:
+  bool trapped_ = false;
+};
+
+}  // namespace exo

@@ -1,0 +1,38 @@
+#include <exo/container/native.hpp>
+#include <exo/core/encoding.hpp>
+#include <exo/core/hash.hpp>
+
+#include <fmt/format.h>
+
+namespace exo {
+
+std::uint32_t native_type_info::find(std::string_view function) const noexcept {
+  for (std::size_t i = 0; i < functions.size(); ++i)
+    if (functions[i].name == function) return static_cast<std::uint32_t>(i);
+  return failure_function;
+}
+
+std::string to_string(const failure& f) {
+  return fmt::format("actor {}: {}: {}: {}", short_hex(f.actor), f.function,
+                     to_string(f.cause()), f.message);
+}
+
+namespace detail {
+
+unexpected<error> arity_error(std::size_t want, std::size_t got) {
+  return fail(errc::type_mismatch, fmt::format("expects {} argument{}, got {}", want, want == 1 ? "" : "s", got));
+}
+
+unexpected<error> threw(const char* what) {
+  return fail(errc::handler_threw, fmt::format("handler threw: {}", what));
+}
+
+digest native_code_hash(std::string_view name, std::span<const native_function> fns) {
+  value::list list;
+  for (auto& f : fns) list.push_back(value::list{value{f.name}, value{static_cast<std::int64_t>(f.cost)}});
+  value code = value::make_map({{"container", "native"}, {"type", value{name}}, {"functions", std::move(list)}});
+  return hash(encode(code));
+}
+
+}  // namespace detail
+}  // namespace exo

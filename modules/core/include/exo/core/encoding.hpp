@@ -1,0 +1,69 @@
+#pragma once
+/// \file
+/// The canonical binary encoding of values: the same value always encodes to the same
+/// bytes, and decoding accepts only canonical input, so bytes and values correspond 1:1
+/// (hashes of encodings are hashes of values).
+///
+/// Format: one tag byte (exo::kind) then the payload.
+///   null 0x00 | bool 0x01 + 0x00/0x01 | i64 0x03 + 8 bytes LE | f64 0x04 + 8 bytes LE (NaN is
+///   always 0x7ff8000000000000) | bytes 0x05 + varint length + data | string 0x06 + varint
+///   length + UTF-8 | list 0x07 + varint count + items | map 0x08 + varint count + (varint key
+///   length + key + value)*, keys strictly ascending | cap 0x09 + u32 LE handle.
+/// Varints are unsigned LEB128 in their shortest form.
+///
+/// Decoding never trusts a length: every count is checked against the bytes that remain
+/// before anything is allocated, nesting is bounded, and errors say where and why.
+
+#include <exo/core/value.hpp>
+
+#include <cstddef>
+
+namespace exo {
+
+/// Bounds on what decode() accepts.
+struct decode_limits {
+  /// Deepest nesting of lists and maps.
+  std::size_t max_depth = 64;
+  /// Largest encoded input, in bytes.
+  std::size_t max_size = std::size_t{64} << 20;
+};
+
+/// Appends the canonical encoding of v to out.
+void encode(const value& v, bytes& out);
+/// The canonical encoding of v.
+bytes encode(const value& v);
+
+/// Decodes exactly one value occupying all of `in`; anything else is errc::malformed
+/// (or errc::limit_exceeded), with the byte offset in the message.
+expected<value> decode(byte_view in, const decode_limits& limits = {});
+
+/// Appends v as an unsigned LEB128 varint.
+void put_varint(bytes& out, std::uint64_t v);
+
+/// A cursor over encoded input for formats built on this encoding (messages, log entries).
+class reader {
+ public:
+  explicit reader(byte_view in, decode_limits limits = {}) : in_(in), limits_(limits) {}
+  std::size_t offset() const noexcept { return pos_; }
+  std::size_t remaining() const noexcept { return in_.size() - pos_; }
+  bool at_end() const noexcept { return pos_ == in_.size(); }
+
+  expected<std::uint8_t> byte();
+  expected<std::uint64_t> varint();
+  expected<std::uint64_t> fixed64();
+  expected<std::uint32_t> fixed32();
+  /// n raw bytes (a view into the input).
+  expected<byte_view> raw(std::size_t n);
+  /// One encoded value.
+  expected<value> read_value() { return read_value(0); }
+
+ private:
+  expected<value> read_value(std::size_t depth);
+  unexpected<error> bad(std::string what) const;
+
+  byte_view in_;
+  decode_limits limits_;
+  std::size_t pos_ = 0;
+};
+
+}  // namespace exo

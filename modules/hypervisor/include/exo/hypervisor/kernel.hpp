@@ -1,0 +1,197 @@
+#pragma once
+/// \file
+/// The kernel: the part of a hypervisor that does not depend on its policies — the actor
+/// table, capability tables, transactions, ticks, failure reports and the host API.
+/// exo::hypervisor<Scheduler, ...> (include/exo/hypervisor.hpp) adds a scheduler and the
+/// delivery loop. Users normally name only exo::hypervisor.
+
+#include <exo/container/context.hpp>
+#include <exo/container/failure.hpp>
+#include <exo/container/native.hpp>
+#include <exo/core/expected.hpp>
+#include <exo/core/id.hpp>
+#include <exo/message/message.hpp>
+#include <exo/port/cap_table.hpp>
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace exo {
+
+/// How a hypervisor is set up.
+struct config {
+  /// Names the hypervisor; its id (the creator of root actors) is derived from it, so the
+  /// same name gives the same actor ids.
+  std::string name = "exo";
+  /// Budget of a host send that names none.
+  std::uint64_t default_budget = 1'000'000;
+  /// Budget a failure report runs with in its receiver's on_failure.
+  std::uint64_t failure_budget = 100'000;
+};
+
+/// A message arriving at an egress: output to the host. Caps in `args` were moved into the
+/// host's table; their handles are host handles.
+struct egress_message {
+  std::string_view egress;
+  const id& sender;
+  std::uint64_t ticks;
+  std::uint64_t seq;
+  arg_list& args;
+};
+using egress_sink = std::function<void(egress_message&)>;
+
+/// One delivery, as the trace hook sees it.
+struct delivery {
+  const id& receiver;  ///< the actor (or the host's id for egress and host failures)
+  std::uint32_t function;  ///< exported function index; failure_function for failure reports
+  const id& sender;
+  std::uint64_t ticks;
+  std::uint64_t seq;
+  bool ok;  ///< false if the message failed and was rolled back
+};
+
+/// Counters since construction.
+struct kernel_stats {
+  std::uint64_t delivered = 0;
+  std::uint64_t failed = 0;
+  std::uint64_t actors_created = 0;
+  std::uint64_t egress = 0;
+};
+
+class kernel {
+ public:
+  explicit kernel(config cfg = {});
+  ~kernel();
+  kernel(const kernel&) = delete;
+  kernel& operator=(const kernel&) = delete;
+
+  /// The hypervisor's own id: the sender of host messages and creator of root actors.
+  const id& host_id() const noexcept { return actors_[0].self; }
+  /// The host's clock: the ticks of the latest delivery.
+  std::uint64_t now() const noexcept { return actors_[0].clock; }
+  const config& settings() const noexcept { return cfg_; }
+  const kernel_stats& stats() const noexcept { return stats_; }
+
+  // ---- host API: the host holds capabilities in a table of its own, like an actor ----
+
+  /// Creates a root actor of native type T; returns an actor capability (all rights) in the
+  /// host's table.
+  template <native_actor T>
+  cap_handle create(T state) {
+    return create_root(native_type<T>(), new T(std::move(state)));
+  }
+  /// Creates an egress: messages sent through it reach `sink` at their turn in the schedule.
+  cap_handle create_egress(std::string name, egress_sink sink, rights r = rights::call | rights::transfer);
+  /// A function capability for an exported function of the actor `actor` names.
+  expected<cap_handle> function_cap(cap_handle actor, std::string_view function, rights keep = rights::all);
+  /// The host is the root of authority: a function capability for any actor by id.
+  expected<cap_handle> lookup(const id& actor, std::string_view function, rights keep = rights::all);
+  /// Narrows a host capability's rights (needs the derive right).
+  expected<cap_handle> derive(cap_handle from, rights keep);
+  /// Removes a capability from the host's table.
+  expected<void> drop(cap_handle h) { return actors_[0].caps.drop(h); }
+  /// What a host handle names.
+  expected<capability> inspect(cap_handle h) const { return actors_[0].caps.lookup(h); }
+  /// The id of the actor a host capability names.
+  expected<id> actor_id(cap_handle h) const;
+
+  /// Sends from the host. Caps in args are host handles (transfer right needed).
+  expected<void> send(cap_handle target, arg_list args, const send_options& opts = {});
+  template <class... A>
+  expected<void> call(cap_handle target, A&&... a) {
+    return send(target, context::make_args(std::forward<A>(a)...));
+  }
+  /// Sends arguments given in the canonical encoding (a list); malformed input is an error
+  /// here, before anything is queued.
+  expected<void> send_encoded(cap_handle target, byte_view encoded_args, const send_options& opts = {});
+
+  /// Reports of failed host messages (and failures nobody else handles). Without a hook they
+  /// are kept in failures().
+  void on_failure(std::function<void(const failure&)> hook) { failure_hook_ = std::move(hook); }
+  const std::vector<failure>& failures() const noexcept { return failures_; }
+  /// Called after every delivery (for traces and tests).
+  void on_deliver(std::function<void(const delivery&)> hook) { deliver_hook_ = std::move(hook); }
+
+  // ---- inspection ----
+  std::size_t actor_count() const noexcept { return actors_.size() - 1; }
+  bool contains(const id& a) const noexcept { return find(a) != npos; }
+  expected<std::uint64_t> clock_of(const id& a) const;
+  /// The native state of an actor, if it exists and is of type T.
+  template <native_actor T>
+  const T* state_of(const id& a) const {
+    auto slot = find(a);
+    if (slot == npos || actors_[slot].type != &native_type<T>()) return nullptr;
+    return static_cast<const T*>(actors_[slot].state);
+  }
+  /// The type name and code hash of an actor.
+  expected<const native_type_info*> type_of(const id& a) const;
+  /// Live capabilities in an actor's table.
+  expected<std::size_t> cap_count(const id& a) const;
+
+ protected:
+  /// Runs one message to completion (commit or rollback). Its sends are left in outbox_.
+  void deliver(message& m);
+  /// Messages committed but not yet handed to the scheduler.
+  message_batch outbox_;
+
+ private:
+  friend class kernel_context;
+  static constexpr std::uint32_t npos = 0xffffffffu;
+
+  struct actor {
+    id self;
+    const native_type_info* type = nullptr;
+    void* state = nullptr;
+    cap_table caps;
+    std::uint64_t clock = 0;
+    std::uint64_t nonce = 0;
+    std::uint64_t seq = 0;
+  };
+
+  // Open-addressing index id -> slot (linear probing, backward-shift deletion).
+  class id_index {
+   public:
+    std::uint32_t find(const id& key, const std::deque<actor>& actors) const noexcept;
+    void insert(const id& key, std::uint32_t slot, const std::deque<actor>& actors);
+    void erase(const id& key, const std::deque<actor>& actors) noexcept;
+
+   private:
+    std::vector<std::uint32_t> table_;  // slot + 1; 0 = empty
+    std::size_t count_ = 0;
+  };
+
+  std::uint32_t find(const id& a) const noexcept { return index_.find(a, actors_); }
+  cap_handle create_root(const native_type_info& type, void* state);
+  std::uint32_t add_actor(const id& creator, std::uint64_t nonce, const native_type_info& type,
+                          void* state, std::uint64_t clock);
+  void remove_last_actor() noexcept;
+  expected<void> export_caps(actor& from, message& m, cap_journal* j);
+  expected<void> import_caps(actor& to, message& m, cap_journal* j);
+  void deliver_egress(message& m);
+  void deliver_host_failure(message& m);
+  void report(std::uint32_t origin, actor& a, const message& m, std::string_view function, error e);
+  void notify(const id& receiver, std::uint32_t function, const message& m, bool ok);
+
+  config cfg_;
+  std::deque<actor> actors_;  // slot 0 is the host; addresses stay put as actors are added
+  id_index index_;
+  struct egress_rec {
+    std::string name;
+    egress_sink sink;
+  };
+  std::vector<egress_rec> egress_;
+  cap_journal journal_;
+  std::vector<failure> failures_;
+  std::function<void(const failure&)> failure_hook_;
+  std::function<void(const delivery&)> deliver_hook_;
+  kernel_stats stats_;
+};
+
+/// The id of the n-th actor created by `creator`: SHA-256 of the canonical encoding of the
+/// list [creator id as bytes, n as i64] (DESIGN.md section 2).
+id derive_actor_id(const id& creator, std::uint64_t nonce) noexcept;
+
+}  // namespace exo

@@ -1,0 +1,526 @@
+#include <exo/hypervisor/kernel.hpp>
+
+#include <exo/core/encoding.hpp>
+#include <exo/core/hash.hpp>
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cstring>
+
+namespace exo {
+
+// ---------------------------------------------------------------- ids
+
+id derive_actor_id(const id& creator, std::uint64_t nonce) noexcept {
+  // Exactly encode(value::list{bytes(creator), i64(nonce)}), written without allocating
+  // (tests check the two agree).
+  std::uint8_t buf[45];
+  buf[0] = static_cast<std::uint8_t>(kind::list);
+  buf[1] = 2;
+  buf[2] = static_cast<std::uint8_t>(kind::bytes);
+  buf[3] = 32;
+  std::memcpy(buf + 4, creator.bytes.data(), 32);
+  buf[36] = static_cast<std::uint8_t>(kind::i64);
+  for (int i = 0; i < 8; ++i) buf[37 + i] = static_cast<std::uint8_t>(nonce >> (8 * i));
+  return hash(byte_view(buf, sizeof buf));
+}
+
+// ---------------------------------------------------------------- id index
+
+std::uint32_t kernel::id_index::find(const id& key, const std::deque<actor>& actors) const noexcept {
+  if (table_.empty()) return npos;
+  std::size_t mask = table_.size() - 1;
+  for (std::size_t i = std::hash<id>{}(key) & mask;; i = (i + 1) & mask) {
+    std::uint32_t v = table_[i];
+    if (!v) return npos;
+    if (actors[v - 1].self == key) return v - 1;
+  }
+}
+
+void kernel::id_index::insert(const id& key, std::uint32_t slot, const std::deque<actor>& actors) {
+  if ((count_ + 1) * 2 > table_.size()) {
+    std::vector<std::uint32_t> old = std::move(table_);
+    table_.assign(std::max<std::size_t>(16, old.size() * 2), 0);
+    count_ = 0;
+    for (std::uint32_t v : old)
+      if (v) insert(actors[v - 1].self, v - 1, actors);
+  }
+  std::size_t mask = table_.size() - 1;
+  std::size_t i = std::hash<id>{}(key) & mask;
+  while (table_[i]) i = (i + 1) & mask;
+  table_[i] = slot + 1;
+  ++count_;
+}
+
+void kernel::id_index::erase(const id& key, const std::deque<actor>& actors) noexcept {
+  if (table_.empty()) return;
+  std::size_t mask = table_.size() - 1;
+  std::size_t i = std::hash<id>{}(key) & mask;
+  for (;; i = (i + 1) & mask) {
+    if (!table_[i]) return;
+    if (actors[table_[i] - 1].self == key) break;
+  }
+  // Backward-shift deletion keeps every probe chain unbroken without tombstones.
+  for (std::size_t j = (i + 1) & mask;; j = (j + 1) & mask) {
+    if (!table_[j]) break;
+    std::size_t home = std::hash<id>{}(actors[table_[j] - 1].self) & mask;
+    bool movable = (j > i) ? (home <= i || home > j) : (home <= i && home > j);
+    if (movable) {
+      table_[i] = table_[j];
+      i = j;
+    }
+  }
+  table_[i] = 0;
+  --count_;
+}
+
+// ---------------------------------------------------------------- caps in arguments
+
+namespace {
+template <class F>
+expected<void> for_each_cap(value& v, F& f) {
+  switch (v.type()) {
+    case kind::cap: return f(*v.if_cap());
+    case kind::list:
+      for (auto& e : *v.if_list())
+        if (auto r = for_each_cap(e, f); !r) return r;
+      return {};
+    case kind::map:
+      for (auto& [k, e] : *v.if_map())
+        if (auto r = for_each_cap(e, f); !r) return r;
+      return {};
+    default: return {};
+  }
+}
+template <class F>
+expected<void> for_each_cap(arg_list& args, F&& f) {
+  for (auto& v : args) {
+    auto t = v.type();
+    if (t != kind::cap && t != kind::list && t != kind::map) continue;
+    if (auto r = for_each_cap(v, f); !r) return r;
+  }
+  return {};
+}
+}  // namespace
+
+expected<void> kernel::export_caps(actor& from, message& m, cap_journal*) {
+  return for_each_cap(m.args, [&](cap_handle& h) -> expected<void> {
+    auto c = from.caps.transferable(h);
+    if (!c) return unexpected(std::move(c).error());
+    m.caps.push_back(*c);
+    h.index = static_cast<std::uint32_t>(m.caps.size() - 1);
+    return {};
+  });
+}
+
+expected<void> kernel::import_caps(actor& to, message& m, cap_journal* j) {
+  return for_each_cap(m.args, [&](cap_handle& h) -> expected<void> {
+    if (h.index >= m.caps.size())
+      return fail(errc::malformed, fmt::format("argument names carried capability {} of {}", h.index, m.caps.size()));
+    auto nh = to.caps.insert(m.caps[h.index], j);
+    if (!nh) return unexpected(std::move(nh).error());
+    h = *nh;
+    return {};
+  });
+}
+
+// ---------------------------------------------------------------- the context
+
+class kernel_context final : public context {
+ public:
+  kernel_context(kernel& k, kernel::actor& a, std::uint32_t slot, message& m, std::uint64_t cost) noexcept
+      : k_(k), a_(a), slot_(slot), m_(m), exec_(cost) {}
+
+  const id& self() const noexcept override { return a_.self; }
+  const id& sender() const noexcept override { return m_.sender_id; }
+  std::uint64_t now() const noexcept override { return a_.clock + exec_; }
+  std::uint64_t sent_at() const noexcept override { return m_.ticks; }
+  std::uint64_t budget() const noexcept override { return m_.budget; }
+  std::uint64_t remaining() const noexcept override {
+    std::uint64_t used = exec_ + handed_;
+    return used >= m_.budget ? 0 : m_.budget - used;
+  }
+  std::uint64_t executed() const noexcept { return exec_; }
+  const error& trap_error() const noexcept { return trap_; }
+
+  expected<void> charge(std::uint64_t ticks) override {
+    if (trapped_) return unexpected(trap_);
+    if (ticks > remaining())
+      return trap(errc::out_of_ticks, fmt::format("out of ticks: charging {} ticks with {} of the budget of {} left",
+                                                  ticks, remaining(), m_.budget));
+    exec_ += ticks;
+    return {};
+  }
+
+  expected<void> send(cap_handle target, arg_list&& args, const send_options& opts) override {
+    if (trapped_) return unexpected(trap_);
+    auto c = a_.caps.callable(target);
+    if (!c) return trap(std::move(c).error());
+    capability reply{};
+    if (opts.reply_to) {
+      auto rc = a_.caps.transferable(*opts.reply_to);
+      if (!rc) return trap(std::move(rc).error());
+      reply = *rc;
+    }
+    return emit(*c, reply, slot_, opts.budget, std::move(args));
+  }
+
+  expected<void> reply(arg_list&& args) override {
+    if (trapped_) return unexpected(trap_);
+    if (m_.reply_to.kind == cap_kind::none) return {};
+    return emit(m_.reply_to, capability{}, slot_, send_options::remaining, std::move(args));
+  }
+
+  expected<void> forward(cap_handle target, arg_list&& args) override {
+    if (trapped_) return unexpected(trap_);
+    auto c = a_.caps.callable(target);
+    if (!c) return trap(std::move(c).error());
+    return emit(*c, m_.reply_to, m_.origin, send_options::remaining, std::move(args));
+  }
+
+  expected<cap_handle> derive(cap_handle from, rights keep, std::string_view function) override {
+    if (trapped_) return unexpected(trap_);
+    auto c = a_.caps.lookup(from);
+    if (!c) return trap(std::move(c).error());
+    expected<capability> d = function.empty() ? exo::derive(*c, keep) : derive_fn(*c, function, keep);
+    if (!d) return trap(std::move(d).error());
+    auto h = a_.caps.insert(*d, &k_.journal_);
+    if (!h) return trap(std::move(h).error());
+    return h;
+  }
+
+  expected<cap_handle> self_cap(std::string_view function, rights keep) override {
+    if (trapped_) return unexpected(trap_);
+    auto d = derive_fn(capability{cap_kind::actor, rights::all, slot_, 0}, function, keep);
+    if (!d) return trap(std::move(d).error());
+    auto h = a_.caps.insert(*d, &k_.journal_);
+    if (!h) return trap(std::move(h).error());
+    return h;
+  }
+
+  expected<void> drop(cap_handle h) override {
+    if (trapped_) return unexpected(trap_);
+    auto r = a_.caps.drop(h, &k_.journal_);
+    if (!r) return trap(std::move(r).error());
+    return {};
+  }
+
+  expected<cap_handle> create_native(const native_type_info& type, void* state) override {
+    if (trapped_) {
+      type.destroy(state);
+      return unexpected(trap_);
+    }
+    std::uint32_t slot = k_.add_actor(a_.self, a_.nonce++, type, state, now());
+    auto h = a_.caps.insert(capability{cap_kind::actor, rights::all, slot, 0}, &k_.journal_);
+    if (!h) return trap(std::move(h).error());
+    return h;
+  }
+
+  /// Sends the handler's result to the reply target, if there is one.
+  expected<void> send_result(value&& result) {
+    if (m_.reply_to.kind == cap_kind::none || trapped_) return {};
+    arg_list args;
+    args.emplace_back(std::move(result));
+    return emit(m_.reply_to, capability{}, slot_, send_options::remaining, std::move(args));
+  }
+
+ private:
+  expected<capability> derive_fn(const capability& c, std::string_view function, rights keep) const {
+    if (c.kind != cap_kind::actor)
+      return fail(errc::wrong_kind, fmt::format("cannot derive function '{}' from a {} capability; an actor "
+                                                "capability is needed", function, to_string(c.kind)));
+    auto& target = k_.actors_[c.target];
+    std::uint32_t f = target.type->find(function);
+    if (f == failure_function)
+      return fail(errc::no_such_function, fmt::format("actor {} ({}) exports no function '{}'",
+                                                      short_hex(target.self), target.type->name, function));
+    return derive_function(c, f, keep);
+  }
+
+  expected<void> emit(const capability& target, const capability& reply, std::uint32_t origin,
+                      std::uint64_t budget, arg_list&& args) {
+    std::uint64_t left = remaining();
+    if (budget == send_options::remaining) budget = left;
+    if (budget > left)
+      return trap(errc::out_of_ticks, fmt::format("out of ticks: sending with a budget of {} when {} of {} are left",
+                                                  budget, left, m_.budget));
+    message& out = k_.outbox_.emplace_back();
+    out.target = target;
+    out.reply_to = reply;
+    out.sender = slot_;
+    out.origin = origin;
+    out.ticks = now();
+    out.seq = a_.seq++;
+    out.budget = budget;
+    out.sender_id = a_.self;
+    out.args = std::move(args);
+    if (auto r = k_.export_caps(a_, out, nullptr); !r) {
+      k_.outbox_.pop_back();
+      --a_.seq;
+      return trap(std::move(r).error());
+    }
+    handed_ += budget;
+    return {};
+  }
+
+  unexpected<error> trap(error e) {
+    trapped_ = true;
+    trap_ = std::move(e);
+    return unexpected(trap_);
+  }
+  unexpected<error> trap(errc c, std::string msg) { return trap(error{c, std::move(msg)}); }
+
+  kernel& k_;
+  kernel::actor& a_;
+  std::uint32_t slot_;
+  message& m_;
+  std::uint64_t exec_;
+  std::uint64_t handed_ = 0;
+  error trap_;
+};
+
+// ---------------------------------------------------------------- kernel
+
+kernel::kernel(config cfg) : cfg_(std::move(cfg)) {
+  actor& host = actors_.emplace_back();
+  host.self = hash(fmt::format("exo hypervisor:{}", cfg_.name));
+  index_.insert(host.self, 0, actors_);
+}
+
+kernel::~kernel() {
+  for (auto& a : actors_)
+    if (a.type) a.type->destroy(a.state);
+}
+
+std::uint32_t kernel::add_actor(const id& creator, std::uint64_t nonce, const native_type_info& type,
+                                void* state, std::uint64_t clock) {
+  auto slot = static_cast<std::uint32_t>(actors_.size());
+  actor& a = actors_.emplace_back();
+  a.self = derive_actor_id(creator, nonce);
+  a.type = &type;
+  a.state = state;
+  a.clock = clock;
+  index_.insert(a.self, slot, actors_);
+  ++stats_.actors_created;
+  return slot;
+}
+
+void kernel::remove_last_actor() noexcept {
+  actor& a = actors_.back();
+  index_.erase(a.self, actors_);
+  a.type->destroy(a.state);
+  actors_.pop_back();
+  --stats_.actors_created;
+}
+
+cap_handle kernel::create_root(const native_type_info& type, void* state) {
+  actor& host = actors_[0];
+  std::uint32_t slot = add_actor(host.self, host.nonce++, type, state, host.clock);
+  return *host.caps.insert(capability{cap_kind::actor, rights::all, slot, 0});
+}
+
+cap_handle kernel::create_egress(std::string name, egress_sink sink, rights r) {
+  auto index = static_cast<std::uint32_t>(egress_.size());
+  egress_.push_back({std::move(name), std::move(sink)});
+  return *actors_[0].caps.insert(capability{cap_kind::egress, r, index, 0});
+}
+
+expected<cap_handle> kernel::function_cap(cap_handle actor_cap, std::string_view function, rights keep) {
+  auto c = actors_[0].caps.lookup(actor_cap);
+  if (!c) return unexpected(std::move(c).error());
+  if (c->kind != cap_kind::actor)
+    return fail(errc::wrong_kind, fmt::format("capability #{} names an {}, not an actor", actor_cap.index, to_string(c->kind)));
+  auto& target = actors_[c->target];
+  std::uint32_t f = target.type->find(function);
+  if (f == failure_function)
+    return fail(errc::no_such_function, fmt::format("actor {} ({}) exports no function '{}'", short_hex(target.self),
+                                                    target.type->name, function));
+  auto d = derive_function(*c, f, keep);
+  if (!d) return unexpected(std::move(d).error());
+  return actors_[0].caps.insert(*d);
+}
+
+expected<cap_handle> kernel::lookup(const id& a, std::string_view function, rights keep) {
+  std::uint32_t slot = find(a);
+  if (slot == npos || slot == 0) return fail(errc::no_such_actor, fmt::format("no actor has id {}", to_hex(a)));
+  std::uint32_t f = actors_[slot].type->find(function);
+  if (f == failure_function)
+    return fail(errc::no_such_function, fmt::format("actor {} ({}) exports no function '{}'", short_hex(a),
+                                                    actors_[slot].type->name, function));
+  return actors_[0].caps.insert(capability{cap_kind::function, keep, slot, f});
+}
+
+expected<cap_handle> kernel::derive(cap_handle from, rights keep) {
+  auto c = actors_[0].caps.lookup(from);
+  if (!c) return unexpected(std::move(c).error());
+  auto d = exo::derive(*c, keep);
+  if (!d) return unexpected(std::move(d).error());
+  return actors_[0].caps.insert(*d);
+}
+
+expected<id> kernel::actor_id(cap_handle h) const {
+  auto c = actors_[0].caps.lookup(h);
+  if (!c) return unexpected(std::move(c).error());
+  if (c->kind != cap_kind::actor && c->kind != cap_kind::function)
+    return fail(errc::wrong_kind, fmt::format("capability #{} names an {}, not an actor", h.index, to_string(c->kind)));
+  return actors_[c->target].self;
+}
+
+expected<void> kernel::send(cap_handle target, arg_list args, const send_options& opts) {
+  actor& host = actors_[0];
+  auto c = host.caps.callable(target);
+  if (!c) return unexpected(std::move(c).error());
+  capability reply{};
+  if (opts.reply_to) {
+    auto rc = host.caps.transferable(*opts.reply_to);
+    if (!rc) return unexpected(std::move(rc).error());
+    reply = *rc;
+  }
+  message& m = outbox_.emplace_back();
+  m.target = *c;
+  m.reply_to = reply;
+  m.ticks = host.clock;
+  m.seq = host.seq++;
+  m.budget = opts.budget == send_options::remaining ? cfg_.default_budget : opts.budget;
+  m.sender_id = host.self;
+  m.args = std::move(args);
+  if (auto r = export_caps(host, m, nullptr); !r) {
+    outbox_.pop_back();
+    --host.seq;
+    return r;
+  }
+  return {};
+}
+
+expected<void> kernel::send_encoded(cap_handle target, byte_view encoded, const send_options& opts) {
+  auto v = decode(encoded);
+  if (!v) return unexpected(std::move(v).error());
+  auto* l = v->if_list();
+  if (!l) return fail(errc::malformed, fmt::format("arguments must encode a list, not a {}", to_string(v->type())));
+  arg_list args;
+  for (auto& e : *l) args.push_back(std::move(e));
+  return send(target, std::move(args), opts);
+}
+
+expected<std::uint64_t> kernel::clock_of(const id& a) const {
+  std::uint32_t slot = find(a);
+  if (slot == npos) return fail(errc::no_such_actor, fmt::format("no actor has id {}", to_hex(a)));
+  return actors_[slot].clock;
+}
+
+expected<const native_type_info*> kernel::type_of(const id& a) const {
+  std::uint32_t slot = find(a);
+  if (slot == npos || slot == 0) return fail(errc::no_such_actor, fmt::format("no actor has id {}", to_hex(a)));
+  return actors_[slot].type;
+}
+
+expected<std::size_t> kernel::cap_count(const id& a) const {
+  std::uint32_t slot = find(a);
+  if (slot == npos) return fail(errc::no_such_actor, fmt::format("no actor has id {}", to_hex(a)));
+  return actors_[slot].caps.size();
+}
+
+void kernel::notify(const id& receiver, std::uint32_t function, const message& m, bool ok) {
+  if (deliver_hook_) deliver_hook_(delivery{receiver, function, m.sender_id, m.ticks, m.seq, ok});
+}
+
+void kernel::report(std::uint32_t origin, actor& a, const message& m, std::string_view function, error e) {
+  ++stats_.failed;
+  failure f{a.self, std::string(function), static_cast<std::int64_t>(e.code), std::move(e.message), m.sender_id, m.seq};
+  message& out = outbox_.emplace_back();
+  // A failed failure report goes to the host, so reports never loop.
+  if (m.target.function == failure_function) origin = 0;
+  out.target = capability{cap_kind::function, rights::call, origin, failure_function};
+  out.sender = m.target.target;
+  out.origin = 0;
+  out.ticks = a.clock;
+  out.seq = a.seq++;
+  out.budget = cfg_.failure_budget;
+  out.sender_id = a.self;
+  out.args.emplace_back(to_value(f));
+}
+
+void kernel::deliver_egress(message& m) {
+  ++stats_.egress;
+  actor& host = actors_[0];
+  if (!m.caps.empty()) (void)import_caps(host, m, nullptr);  // the host's table only fills up
+  auto& e = egress_[m.target.target];
+  egress_message out{e.name, m.sender_id, m.ticks, m.seq, m.args};
+  if (e.sink) e.sink(out);
+  notify(host.self, m.target.target, m, true);
+}
+
+void kernel::deliver_host_failure(message& m) {
+  auto f = m.args.size() == 1 ? from_value<failure>(std::move(m.args[0])) : fail(errc::malformed, "bad failure report");
+  if (f) {
+    if (failure_hook_) failure_hook_(*f);
+    else failures_.push_back(std::move(*f));
+  }
+  notify(actors_[0].self, failure_function, m, true);
+}
+
+void kernel::deliver(message& m) {
+  ++stats_.delivered;
+  actor& host = actors_[0];
+  if (m.ticks > host.clock) host.clock = m.ticks;
+  if (m.target.kind == cap_kind::egress) return deliver_egress(m);
+
+  const std::uint32_t slot = m.target.target;
+  if (slot == 0) return deliver_host_failure(m);
+  actor& a = actors_[slot];
+  if (m.ticks > a.clock) a.clock = m.ticks;
+
+  native_invoke invoke;
+  std::string_view fname;
+  std::uint64_t cost = 0;
+  if (m.target.function == failure_function) {
+    if (!a.type->on_failure) {  // nobody handles it here: the host hears of it
+      m.target.target = 0;
+      return deliver_host_failure(m);
+    }
+    invoke = a.type->on_failure;
+    fname = "on_failure";
+  } else {
+    const native_function& fn = a.type->functions[m.target.function];
+    invoke = fn.invoke;
+    fname = fn.name;
+    cost = fn.cost;
+  }
+
+  // The transaction: remember what to restore if the message fails.
+  const std::uint64_t saved_nonce = a.nonce, saved_seq = a.seq;
+  const std::size_t saved_actors = actors_.size(), saved_outbox = outbox_.size();
+  journal_.active = true;
+  kernel_context ctx(*this, a, slot, m, cost);
+  expected<void> r;
+  value result;
+  if (cost > m.budget) {
+    r = fail(errc::out_of_ticks, fmt::format("out of ticks: '{}' costs {} ticks but the message's budget is {}",
+                                             fname, cost, m.budget));
+  } else if (!m.caps.empty() && !(r = import_caps(a, m, &journal_))) {
+    // r holds the error
+  } else {
+    r = invoke(a.state, ctx, m.args, result);
+    if (r && !result.is_null()) r = ctx.send_result(std::move(result));
+    if (ctx.trapped()) r = unexpected(ctx.trap_error());
+  }
+  journal_.active = false;
+  a.clock += std::min(ctx.executed(), m.budget);
+  if (r) {
+    journal_.entries.clear();
+    notify(a.self, m.target.function, m, true);
+    return;
+  }
+  // Roll back: sends, created actors, capability changes and counters; the state itself was
+  // restored by the native entry point.
+  while (outbox_.size() > saved_outbox) outbox_.pop_back();
+  while (actors_.size() > saved_actors) remove_last_actor();
+  a.caps.rollback(journal_);
+  a.nonce = saved_nonce;
+  a.seq = saved_seq;
+  notify(a.self, m.target.function, m, false);
+  report(m.origin, a, m, fname, std::move(r).error());
+}
+
+}  // namespace exo

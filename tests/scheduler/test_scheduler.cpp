@@ -1,0 +1,161 @@
+#include <boost/test/unit_test.hpp>
+
+#include <exo/scheduler/concept.hpp>
+#include <exo/scheduler/fifo.hpp>
+#include <exo/scheduler/ordered.hpp>
+
+#include <random>
+#include <set>
+#include <tuple>
+
+using namespace exo;
+
+namespace {
+// A conforming policy written by a user: a plain LIFO stack of batches.
+struct lifo_scheduler {
+  static constexpr bool tick_ordered = false;
+  void push(message_batch&& b) { stack.push_back(std::move(b)); }
+  message* front() noexcept { return stack.empty() ? nullptr : &stack.back().front(); }
+  void pop() {
+    stack.back().pop_front();
+    if (stack.back().empty()) stack.pop_back();
+  }
+  std::size_t size() const noexcept {
+    std::size_t n = 0;
+    for (auto& b : stack) n += b.size();
+    return n;
+  }
+  message_batch spare() { return {}; }
+  std::vector<message_batch> stack;
+};
+// Non-conforming: no spare(), and front() returns a reference.
+struct broken_scheduler {
+  static constexpr bool tick_ordered = true;
+  void push(message_batch&&) {}
+  message& front();
+  void pop() {}
+  std::size_t size() const { return 0; }
+};
+// Non-conforming: does not say whether it is tick ordered.
+struct unlabelled_scheduler {
+  void push(message_batch&&) {}
+  message* front() { return nullptr; }
+  void pop() {}
+  std::size_t size() const { return 0; }
+  message_batch spare() { return {}; }
+};
+
+message_batch batch(std::initializer_list<std::tuple<std::uint64_t, std::uint8_t, std::uint64_t>> keys) {
+  message_batch b;
+  for (auto [t, s, q] : keys) {
+    message& m = b.emplace_back();
+    m.ticks = t;
+    m.sender_id.bytes[0] = s;
+    m.seq = q;
+  }
+  return b;
+}
+template <class S>
+std::vector<std::uint64_t> drain_ticks(S& s) {
+  std::vector<std::uint64_t> out;
+  while (message* m = s.front()) {
+    out.push_back(m->ticks);
+    s.pop();
+  }
+  return out;
+}
+}  // namespace
+
+static_assert(scheduler_policy<lifo_scheduler>);
+static_assert(!scheduler_policy<broken_scheduler>);
+static_assert(!scheduler_policy<unlabelled_scheduler>);
+static_assert(scheduler_policy<ordered_scheduler> && ordered_scheduler::tick_ordered);
+static_assert(scheduler_policy<fifo_scheduler> && !fifo_scheduler::tick_ordered);
+
+BOOST_AUTO_TEST_SUITE(schedulers)
+
+BOOST_AUTO_TEST_CASE(concept_accepts_conforming_and_rejects_others) {
+  BOOST_TEST(scheduler_policy<lifo_scheduler>);
+  BOOST_TEST(!scheduler_policy<broken_scheduler>);
+  BOOST_TEST(!scheduler_policy<unlabelled_scheduler>);
+  BOOST_TEST(!scheduler_policy<int>);
+}
+
+BOOST_AUTO_TEST_CASE(ordered_merges_batches_by_key) {
+  ordered_scheduler s;
+  s.push(batch({{7, 1, 0}, {9, 1, 1}}));
+  s.push(batch({{3, 2, 0}, {8, 2, 1}}));
+  s.push(batch({{5, 3, 0}}));
+  BOOST_TEST(s.size() == 5u);
+  auto got = drain_ticks(s);
+  BOOST_TEST((got == std::vector<std::uint64_t>{3, 5, 7, 8, 9}));
+  BOOST_TEST(s.size() == 0u);
+  BOOST_TEST(!s.front());
+}
+
+BOOST_AUTO_TEST_CASE(ordered_breaks_ties_by_sender_then_seq) {
+  ordered_scheduler s;
+  s.push(batch({{4, 9, 0}}));
+  s.push(batch({{4, 2, 5}, {4, 2, 6}}));
+  s.push(batch({{4, 2, 1}}));
+  std::vector<std::pair<int, std::uint64_t>> got;
+  while (message* m = s.front()) {
+    got.emplace_back(m->sender_id.bytes[0], m->seq);
+    s.pop();
+  }
+  BOOST_TEST((got == std::vector<std::pair<int, std::uint64_t>>{{2, 1}, {2, 5}, {2, 6}, {9, 0}}));
+}
+
+BOOST_AUTO_TEST_CASE(ordered_always_delivers_the_smallest_waiting_key) {
+  // Random sorted batches, pushes interleaved with pops as in a running hypervisor: every
+  // pop must take the minimum of everything waiting at that moment.
+  using key = std::tuple<std::uint64_t, int, std::uint64_t>;
+  std::mt19937_64 rng(3);
+  ordered_scheduler s;
+  std::multiset<key> waiting;
+  auto pop_and_check = [&] {
+    message* m = s.front();
+    BOOST_REQUIRE(m);
+    key k{m->ticks, m->sender_id.bytes[0], m->seq};
+    BOOST_REQUIRE((k == *waiting.begin()));
+    waiting.erase(waiting.begin());
+    s.pop();
+  };
+  for (int b = 0; b < 300; ++b) {
+    message_batch mb;
+    std::uint64_t t = rng() % 1000;
+    auto sender = static_cast<std::uint8_t>(rng() % 4);  // a batch is one sender's sends
+    for (int i = 0, n = 1 + static_cast<int>(rng() % 20); i < n; ++i) {
+      t += rng() % 3;
+      message& m = mb.emplace_back();
+      m.ticks = t;
+      m.sender_id.bytes[0] = sender;
+      m.seq = static_cast<std::uint64_t>(b * 100 + i);
+      waiting.insert({t, m.sender_id.bytes[0], m.seq});
+    }
+    s.push(std::move(mb));
+    for (int k = static_cast<int>(rng() % 8); k > 0 && !waiting.empty(); --k) pop_and_check();
+    BOOST_REQUIRE(s.size() == waiting.size());
+  }
+  while (!waiting.empty()) pop_and_check();
+  BOOST_TEST(!s.front());
+}
+
+BOOST_AUTO_TEST_CASE(fifo_delivers_batches_in_commit_order) {
+  fifo_scheduler s;
+  s.push(batch({{7, 1, 0}, {9, 1, 1}}));
+  s.push(batch({{3, 2, 0}}));
+  auto got = drain_ticks(s);
+  BOOST_TEST((got == std::vector<std::uint64_t>{7, 9, 3}));
+}
+
+BOOST_AUTO_TEST_CASE(drained_batches_come_back_as_spares) {
+  ordered_scheduler s;
+  s.push(batch({{1, 1, 0}, {2, 1, 1}}));
+  drain_ticks(s);
+  message_batch b = s.spare();
+  BOOST_TEST(b.empty());
+  BOOST_TEST(b.capacity() >= 2u);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
