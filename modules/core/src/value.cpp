@@ -22,11 +22,49 @@ std::string_view to_string(kind k) noexcept {
   return "unknown";
 }
 
-value::value(map m) {
+value::value(map m) : k_(kind::null) {
+  u_.i = 0;
   std::stable_sort(m.begin(), m.end(), [](auto& a, auto& b) { return a.first < b.first; });
   auto dup = std::adjacent_find(m.begin(), m.end(), [](auto& a, auto& b) { return a.first == b.first; });
   if (dup != m.end()) throw std::invalid_argument("exo::value: duplicate map key '" + dup->first + "'");
-  v_ = std::move(m);
+  u_.m = new map(std::move(m));
+  k_ = kind::map;
+}
+
+void value::copy_heap(const value& o) {
+  switch (o.k_) {
+    case kind::bytes: u_.by = new bytes(*o.u_.by); break;
+    case kind::string: u_.s = new std::string(*o.u_.s); break;
+    case kind::list: u_.l = new list(*o.u_.l); break;
+    case kind::map: u_.m = new map(*o.u_.m); break;
+    default: break;
+  }
+}
+
+void value::free_heap() noexcept {
+  switch (k_) {
+    case kind::bytes: delete u_.by; break;
+    case kind::string: delete u_.s; break;
+    case kind::list: delete u_.l; break;
+    case kind::map: delete u_.m; break;
+    default: break;
+  }
+}
+
+bool operator==(const value& a, const value& b) noexcept {
+  if (a.k_ != b.k_) return false;
+  switch (a.k_) {
+    case kind::null: return true;
+    case kind::boolean: return a.u_.b == b.u_.b;
+    case kind::i64: return a.u_.i == b.u_.i;
+    case kind::f64: return a.u_.d == b.u_.d;
+    case kind::bytes: return *a.u_.by == *b.u_.by;
+    case kind::string: return *a.u_.s == *b.u_.s;
+    case kind::list: return *a.u_.l == *b.u_.l;
+    case kind::map: return *a.u_.m == *b.u_.m;
+    case kind::cap: return a.u_.c == b.u_.c;
+  }
+  return false;
 }
 
 const value* value::find(std::string_view key) const noexcept {

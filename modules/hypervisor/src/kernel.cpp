@@ -28,7 +28,7 @@ id derive_actor_id(const id& creator, std::uint64_t nonce) noexcept {
 
 // ---------------------------------------------------------------- id index
 
-std::uint32_t kernel::id_index::find(const id& key, const std::deque<actor>& actors) const noexcept {
+std::uint32_t kernel::id_index::find(const id& key, const actor_table& actors) const noexcept {
   if (table_.empty()) return npos;
   std::size_t mask = table_.size() - 1;
   for (std::size_t i = std::hash<id>{}(key) & mask;; i = (i + 1) & mask) {
@@ -38,7 +38,7 @@ std::uint32_t kernel::id_index::find(const id& key, const std::deque<actor>& act
   }
 }
 
-void kernel::id_index::insert(const id& key, std::uint32_t slot, const std::deque<actor>& actors) {
+void kernel::id_index::insert(const id& key, std::uint32_t slot, const actor_table& actors) {
   if ((count_ + 1) * 2 > table_.size()) {
     std::vector<std::uint32_t> old = std::move(table_);
     table_.assign(std::max<std::size_t>(16, old.size() * 2), 0);
@@ -53,7 +53,7 @@ void kernel::id_index::insert(const id& key, std::uint32_t slot, const std::dequ
   ++count_;
 }
 
-void kernel::id_index::erase(const id& key, const std::deque<actor>& actors) noexcept {
+void kernel::id_index::erase(const id& key, const actor_table& actors) noexcept {
   if (table_.empty()) return;
   std::size_t mask = table_.size() - 1;
   std::size_t i = std::hash<id>{}(key) & mask;
@@ -155,8 +155,8 @@ class kernel_context final : public context {
 
   expected<void> send(cap_handle target, arg_list&& args, const send_options& opts) override {
     if (trapped_) return unexpected(trap_);
-    auto c = a_.caps.callable(target);
-    if (!c) return trap(std::move(c).error());
+    const capability* c = a_.caps.find_callable(target);
+    if (!c) return trap(a_.caps.callable(target).error());
     capability reply{};
     if (opts.reply_to) {
       auto rc = a_.caps.transferable(*opts.reply_to);
@@ -174,8 +174,8 @@ class kernel_context final : public context {
 
   expected<void> forward(cap_handle target, arg_list&& args) override {
     if (trapped_) return unexpected(trap_);
-    auto c = a_.caps.callable(target);
-    if (!c) return trap(std::move(c).error());
+    const capability* c = a_.caps.find_callable(target);
+    if (!c) return trap(a_.caps.callable(target).error());
     return emit(*c, m_.reply_to, m_.origin, send_options::remaining, std::move(args));
   }
 
@@ -255,7 +255,7 @@ class kernel_context final : public context {
     out.budget = budget;
     out.sender_id = a_.self;
     out.args = std::move(args);
-    if (auto r = k_.export_caps(a_, out, nullptr); !r) {
+    if (auto r = k_.export_caps(a_, out, nullptr); !r) [[unlikely]] {
       k_.outbox_.pop_back();
       --a_.seq;
       return trap(std::move(r).error());
@@ -289,8 +289,9 @@ kernel::kernel(config cfg) : cfg_(std::move(cfg)) {
 }
 
 kernel::~kernel() {
-  for (auto& a : actors_)
+  actors_.for_each([](actor& a) {
     if (a.type) a.type->destroy(a.state);
+  });
 }
 
 std::uint32_t kernel::add_actor(const id& creator, std::uint64_t nonce, const native_type_info& type,
@@ -460,6 +461,22 @@ void kernel::deliver_host_failure(message& m) {
   notify(actors_[0].self, failure_function, m, true);
 }
 
+expected<void> kernel::run_handler(kernel_context& ctx, actor& a, message& m, native_invoke invoke,
+                                   std::string_view fname, std::uint64_t cost) {
+  if (cost > m.budget) [[unlikely]]
+    return fail(errc::out_of_ticks, fmt::format("out of ticks: '{}' costs {} ticks but the message's budget is {}",
+                                                fname, cost, m.budget));
+  if (!m.caps.empty())
+    if (auto r = import_caps(a, m, &journal_); !r) return r;
+  value result;
+  if (auto r = invoke(a.state, ctx, m.args, result); !r) return r;
+  if (!result.is_null())
+    if (auto r = ctx.send_result(std::move(result)); !r) return r;
+  if (ctx.trapped()) [[unlikely]]
+    return unexpected(ctx.trap_error());
+  return {};
+}
+
 void kernel::deliver(message& m) {
   ++stats_.delivered;
   actor& host = actors_[0];
@@ -493,21 +510,10 @@ void kernel::deliver(message& m) {
   const std::size_t saved_actors = actors_.size(), saved_outbox = outbox_.size();
   journal_.active = true;
   kernel_context ctx(*this, a, slot, m, cost);
-  expected<void> r;
-  value result;
-  if (cost > m.budget) {
-    r = fail(errc::out_of_ticks, fmt::format("out of ticks: '{}' costs {} ticks but the message's budget is {}",
-                                             fname, cost, m.budget));
-  } else if (!m.caps.empty() && !(r = import_caps(a, m, &journal_))) {
-    // r holds the error
-  } else {
-    r = invoke(a.state, ctx, m.args, result);
-    if (r && !result.is_null()) r = ctx.send_result(std::move(result));
-    if (ctx.trapped()) r = unexpected(ctx.trap_error());
-  }
+  expected<void> r = run_handler(ctx, a, m, invoke, fname, cost);
   journal_.active = false;
   a.clock += std::min(ctx.executed(), m.budget);
-  if (r) {
+  if (r) [[likely]] {
     journal_.entries.clear();
     notify(a.self, m.target.function, m, true);
     return;

@@ -74,6 +74,11 @@ struct member_fn<R (T::*)(context&, A...)> {
   using result = R;
   using args = std::tuple<std::remove_cvref_t<A>...>;
   static constexpr bool raw = sizeof...(A) == 1 && (std::is_same_v<std::remove_cvref_t<A>, arg_list> && ...);
+  static constexpr bool is_const = false;
+};
+template <class T, class R, class... A>
+struct member_fn<R (T::*)(context&, A...) const> : member_fn<R (T::*)(context&, A...)> {
+  static constexpr bool is_const = true;
 };
 
 template <class R>
@@ -142,7 +147,10 @@ expected<void> invoke(void* state, context& ctx, arg_list& args, value& result) 
     if (auto r = decode_args(decoded, args, std::make_index_sequence<n>{}); !r) return r;
   }
   T& self = *static_cast<T*>(state);
-  T saved = self;
+  // A const handler cannot change the state and an empty type has none: no snapshot needed.
+  constexpr bool snapshot = !traits::is_const && !std::is_empty_v<T>;
+  std::optional<T> saved;
+  if constexpr (snapshot) saved.emplace(self);
   expected<void> r;
   try {
     r = call_member<M>(self, ctx, decoded, args, result, std::make_index_sequence<n>{});
@@ -151,7 +159,9 @@ expected<void> invoke(void* state, context& ctx, arg_list& args, value& result) 
   } catch (...) {
     r = threw("an exception that is not a std::exception");
   }
-  if (!r || ctx.trapped()) self = std::move(saved);
+  if constexpr (snapshot) {
+    if (!r || ctx.trapped()) self = std::move(*saved);
+  }
   return r;
 }
 

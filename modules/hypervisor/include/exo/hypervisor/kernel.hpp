@@ -14,7 +14,7 @@
 #include <exo/port/cap_table.hpp>
 
 #include <cstdint>
-#include <deque>
+#include <memory>
 #include <functional>
 #include <string>
 #include <vector>
@@ -60,6 +60,8 @@ struct kernel_stats {
   std::uint64_t actors_created = 0;
   std::uint64_t egress = 0;
 };
+
+class kernel_context;
 
 class kernel {
  public:
@@ -151,12 +153,37 @@ class kernel {
     std::uint64_t seq = 0;
   };
 
+  // Actors by slot, in chunks of 256 that never move (handlers hold references while they
+  // create more actors); indexing is a shift and a mask.
+  class actor_table {
+   public:
+    actor& operator[](std::size_t i) noexcept { return chunks_[i >> chunk_bits][i & chunk_mask]; }
+    const actor& operator[](std::size_t i) const noexcept { return chunks_[i >> chunk_bits][i & chunk_mask]; }
+    std::size_t size() const noexcept { return size_; }
+    actor& emplace_back() {
+      if (size_ == chunks_.size() << chunk_bits) chunks_.push_back(std::make_unique<actor[]>(chunk_size));
+      return (*this)[size_++];
+    }
+    actor& back() noexcept { return (*this)[size_ - 1]; }
+    void pop_back() noexcept { (*this)[--size_] = actor{}; }
+    template <class F>
+    void for_each(F&& f) {
+      for (std::size_t i = 0; i < size_; ++i) f((*this)[i]);
+    }
+
+   private:
+    static constexpr std::size_t chunk_bits = 8, chunk_size = std::size_t{1} << chunk_bits,
+                                 chunk_mask = chunk_size - 1;
+    std::vector<std::unique_ptr<actor[]>> chunks_;
+    std::size_t size_ = 0;
+  };
+
   // Open-addressing index id -> slot (linear probing, backward-shift deletion).
   class id_index {
    public:
-    std::uint32_t find(const id& key, const std::deque<actor>& actors) const noexcept;
-    void insert(const id& key, std::uint32_t slot, const std::deque<actor>& actors);
-    void erase(const id& key, const std::deque<actor>& actors) noexcept;
+    std::uint32_t find(const id& key, const actor_table& actors) const noexcept;
+    void insert(const id& key, std::uint32_t slot, const actor_table& actors);
+    void erase(const id& key, const actor_table& actors) noexcept;
 
    private:
     std::vector<std::uint32_t> table_;  // slot + 1; 0 = empty
@@ -170,13 +197,15 @@ class kernel {
   void remove_last_actor() noexcept;
   expected<void> export_caps(actor& from, message& m, cap_journal* j);
   expected<void> import_caps(actor& to, message& m, cap_journal* j);
+  expected<void> run_handler(kernel_context& ctx, actor& a, message& m, native_invoke invoke,
+                             std::string_view fname, std::uint64_t cost);
   void deliver_egress(message& m);
   void deliver_host_failure(message& m);
   void report(std::uint32_t origin, actor& a, const message& m, std::string_view function, error e);
   void notify(const id& receiver, std::uint32_t function, const message& m, bool ok);
 
   config cfg_;
-  std::deque<actor> actors_;  // slot 0 is the host; addresses stay put as actors are added
+  actor_table actors_;  // slot 0 is the host
   id_index index_;
   struct egress_rec {
     std::string name;

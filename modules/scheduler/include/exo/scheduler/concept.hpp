@@ -6,6 +6,7 @@
 
 #include <exo/message/message.hpp>
 
+#include <algorithm>
 #include <concepts>
 #include <cstddef>
 
@@ -31,27 +32,34 @@ concept scheduler_policy =
     };
 
 namespace detail {
-/// Keeps drained batches for reuse so steady-state messaging does not allocate. Batches that
-/// grew large are freed instead, so one burst does not pin its memory.
+/// Keeps drained batches (with their constructed message slots) for reuse, so steady-state
+/// messaging neither allocates nor touches fresh memory. Last in, first out: the batch just
+/// drained is the one in cache, and a burst's large batch comes back for the next burst.
+/// (Handing out the largest batch instead was measured 25-60% slower on ping-pong and fan.)
+/// What is kept is bounded by a total number of message slots; beyond it batches are freed.
 class batch_pool {
  public:
-  static constexpr std::size_t max_kept = 256;
-  static constexpr std::size_t max_capacity = 1024;
+  static constexpr std::size_t max_kept = 4096;
+  static constexpr std::size_t max_slots = std::size_t{1} << 20;
+
   message_batch take() {
     if (pool_.empty()) return {};
     message_batch b = std::move(pool_.back());
     pool_.pop_back();
+    slots_ -= b.capacity();
     return b;
   }
   void give(message_batch&& b) {
-    if (pool_.size() < max_kept && b.capacity() <= max_capacity) {
-      b.clear();
-      pool_.push_back(std::move(b));
-    }
+    std::size_t c = b.capacity();
+    if (pool_.size() >= max_kept || slots_ + c > max_slots) return;  // b is freed
+    b.clear();
+    slots_ += c;
+    pool_.push_back(std::move(b));
   }
 
  private:
   std::vector<message_batch> pool_;
+  std::size_t slots_ = 0;
 };
 }  // namespace detail
 

@@ -1,0 +1,291 @@
+// IPC benchmarks: exo's hot path against the C++ Actor Framework 0.17, same workloads,
+// same process, both on one thread. Ends by printing `exo/caf <workload>: <ratio>` lines
+// (how many times faster exo is), which scripts read.
+
+#include "caf_workloads.hpp"
+
+#include <exo/hypervisor.hpp>
+
+#include <benchmark/benchmark.h>
+#include <malloc.h>
+
+#include <cstdio>
+#include <map>
+#include <memory>
+#include <string>
+
+namespace {
+
+using exo::cap_handle;
+using exo::context;
+using exo::expected;
+
+constexpr std::uint64_t huge_budget = std::uint64_t{1} << 62;
+
+// ============================================================ exo actors
+
+/// Bounces a counter to its peer until it reaches zero.
+struct player {
+  cap_handle peer{};
+  void meet(context&, cap_handle p) { peer = p; }
+  expected<void> ball(context& ctx, std::int64_t n) {
+    if (n <= 0) return {};
+    return ctx.call(peer, n - 1);
+  }
+  static constexpr std::string_view exo_name = "player";
+  static constexpr auto exo_exports =
+      exo::exports(exo::fn<&player::meet>("meet", 1), exo::fn<&player::ball>("ball", 1));
+};
+
+/// Receives small messages and counts them.
+struct sink {
+  std::int64_t received = 0;
+  void take(context&, std::int64_t) { ++received; }
+  static constexpr std::string_view exo_name = "sink";
+  static constexpr auto exo_exports = exo::exports(exo::fn<&sink::take>("take", 1));
+};
+
+/// Sends n small messages to one target in one handler.
+struct blaster {
+  expected<void> blast(context& ctx, std::int64_t n, cap_handle target) {
+    const exo::send_options opts{.budget = 1};
+    for (std::int64_t i = 0; i < n; ++i)
+      if (auto r = ctx.call_with(target, opts, i); !r) return r;
+    return {};
+  }
+  static constexpr std::string_view exo_name = "blaster";
+  static constexpr auto exo_exports = exo::exports(exo::fn<&blaster::blast>("blast", 1));
+};
+
+/// Replies to whoever asks (the reply goes to the message's reply_to).
+struct worker {
+  std::int64_t work(context&, std::int64_t x) const { return x; }
+  static constexpr std::string_view exo_name = "worker";
+  static constexpr auto exo_exports = exo::exports(exo::fn<&worker::work>("work", 1));
+};
+
+/// Sends one message to each worker and counts the replies. The worker list never changes
+/// after hire, so it is shared, not copied by each message's state snapshot.
+struct coordinator {
+  std::shared_ptr<const std::vector<cap_handle>> workers;
+  cap_handle done_cap{};
+  std::int64_t replies = 0;
+  expected<void> hire(context& ctx, std::vector<cap_handle> w) {
+    workers = std::make_shared<const std::vector<cap_handle>>(std::move(w));
+    auto d = ctx.self_cap("done", exo::rights::call | exo::rights::transfer);
+    if (!d) return exo::unexpected(d.error());
+    done_cap = *d;
+    return {};
+  }
+  expected<void> go(context& ctx) {
+    const exo::send_options opts{.budget = 10, .reply_to = done_cap};
+    for (auto w : *workers)
+      if (auto r = ctx.call_with(w, opts, 1); !r) return r;
+    return {};
+  }
+  void done(context&, std::int64_t) { ++replies; }
+  static constexpr std::string_view exo_name = "coordinator";
+  static constexpr auto exo_exports =
+      exo::exports(exo::fn<&coordinator::hire>("hire", 1), exo::fn<&coordinator::go>("go", 1),
+                   exo::fn<&coordinator::done>("done", 1));
+};
+
+/// An idle actor, and one that spawns many of them.
+struct idle {
+  void poke(context&) {}
+  static constexpr std::string_view exo_name = "idle";
+  static constexpr auto exo_exports = exo::exports(exo::fn<&idle::poke>("poke", 1));
+};
+struct spawner {
+  expected<void> spawn(context& ctx, std::int64_t n) {
+    for (std::int64_t i = 0; i < n; ++i)
+      if (auto r = ctx.create(idle{}); !r) return exo::unexpected(r.error());
+    return {};
+  }
+  static constexpr std::string_view exo_name = "spawner";
+  static constexpr auto exo_exports = exo::exports(exo::fn<&spawner::spawn>("spawn", 1));
+};
+
+template <class H>
+cap_handle fn(H& hv, cap_handle actor, std::string_view name) {
+  return *hv.function_cap(actor, name);
+}
+void check(bool ok, const char* what) {
+  if (!ok) {
+    std::fprintf(stderr, "benchmark setup failed: %s\n", what);
+    std::abort();
+  }
+}
+
+// ============================================================ (a) ping-pong
+
+constexpr std::int64_t round_trips = 100'000;
+
+template <class Scheduler>
+void exo_ping_pong(benchmark::State& state) {
+  exo::hypervisor<Scheduler> hv;
+  auto a = hv.create(player{}), b = hv.create(player{});
+  check(bool(hv.call(fn(hv, a, "meet"), fn(hv, b, "ball"))), "meet");
+  check(bool(hv.call(fn(hv, b, "meet"), fn(hv, a, "ball"))), "meet");
+  hv.run();
+  auto serve = fn(hv, a, "ball");
+  for (auto _ : state) {
+    check(bool(hv.send(serve, context::make_args(2 * round_trips), {.budget = huge_budget})), "serve");
+    benchmark::DoNotOptimize(hv.run());
+  }
+  check(hv.stats().failed == 0, "no failures");
+  state.SetItemsProcessed(state.iterations() * 2 * round_trips);
+}
+BENCHMARK(exo_ping_pong<exo::ordered_scheduler>)->Name("exo/ping_pong")->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(exo_ping_pong<exo::fifo_scheduler>)->Name("exo_fifo/ping_pong")->Unit(benchmark::kMillisecond)->UseRealTime();
+
+void caf_ping_pong(benchmark::State& state) {
+  auto sys = exo::bench::caf_side::make_system();
+  for (auto _ : state) exo::bench::caf_side::ping_pong(*sys, round_trips);
+  state.SetItemsProcessed(state.iterations() * 2 * round_trips);
+}
+BENCHMARK(caf_ping_pong)->Name("caf/ping_pong")->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// ============================================================ (b) one sender, one receiver
+
+constexpr std::int64_t blast_size = 1'000'000;
+
+template <class Scheduler>
+void exo_one_to_one(benchmark::State& state) {
+  exo::hypervisor<Scheduler> hv;
+  auto s = hv.create(sink{});
+  auto take = fn(hv, s, "take");
+  auto blast = fn(hv, hv.create(blaster{}), "blast");
+  for (auto _ : state) {
+    check(bool(hv.send(blast, context::make_args(blast_size, take), {.budget = huge_budget})), "blast");
+    benchmark::DoNotOptimize(hv.run());
+  }
+  check(hv.template state_of<sink>(*hv.actor_id(s))->received == blast_size * state.iterations(), "all received");
+  state.SetItemsProcessed(state.iterations() * blast_size);
+}
+BENCHMARK(exo_one_to_one<exo::ordered_scheduler>)->Name("exo/one_to_one")->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(exo_one_to_one<exo::fifo_scheduler>)->Name("exo_fifo/one_to_one")->Unit(benchmark::kMillisecond)->UseRealTime();
+
+void caf_one_to_one(benchmark::State& state) {
+  auto sys = exo::bench::caf_side::make_system();
+  for (auto _ : state) exo::bench::caf_side::one_to_one(*sys, blast_size);
+  state.SetItemsProcessed(state.iterations() * blast_size);
+}
+BENCHMARK(caf_one_to_one)->Name("caf/one_to_one")->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// ============================================================ (c) fan-out 1 -> 1000 -> fan-in
+
+constexpr std::int64_t fan_width = 1000;
+
+template <class Scheduler>
+void exo_fan(benchmark::State& state) {
+  exo::hypervisor<Scheduler> hv;
+  auto c = hv.create(coordinator{});
+  std::vector<cap_handle> ws;
+  for (int i = 0; i < fan_width; ++i) ws.push_back(fn(hv, hv.create(worker{}), "work"));
+  check(bool(hv.call(fn(hv, c, "hire"), ws)), "hire");
+  hv.run();
+  auto go = fn(hv, c, "go");
+  for (auto _ : state) {
+    check(bool(hv.send(go, {}, {.budget = huge_budget})), "go");
+    benchmark::DoNotOptimize(hv.run());
+  }
+  check(hv.template state_of<coordinator>(*hv.actor_id(c))->replies == fan_width * state.iterations(), "replies");
+  state.SetItemsProcessed(state.iterations() * 2 * fan_width);
+}
+BENCHMARK(exo_fan<exo::ordered_scheduler>)->Name("exo/fan_out_in")->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK(exo_fan<exo::fifo_scheduler>)->Name("exo_fifo/fan_out_in")->Unit(benchmark::kMicrosecond)->UseRealTime();
+
+void caf_fan(benchmark::State& state) {
+  auto sys = exo::bench::caf_side::make_system();
+  auto f = exo::bench::caf_side::prepare_fan(*sys, fan_width);
+  for (auto _ : state) exo::bench::caf_side::fan_out_in(*f);
+  state.SetItemsProcessed(state.iterations() * 2 * fan_width);
+}
+BENCHMARK(caf_fan)->Name("caf/fan_out_in")->Unit(benchmark::kMicrosecond)->UseRealTime();
+
+// ============================================================ (d) spawning 100,000 actors
+
+constexpr std::int64_t spawn_count = 100'000;
+
+// Spawned by an actor (as CAF's are), then torn down with the hypervisor: spawn + teardown.
+void exo_spawn(benchmark::State& state) {
+  for (auto _ : state) {
+    exo::hypervisor<> hv;
+    check(bool(hv.send(fn(hv, hv.create(spawner{}), "spawn"), context::make_args(spawn_count),
+                       {.budget = huge_budget})),
+          "spawn");
+    hv.run();
+    check(hv.actor_count() == spawn_count + 1, "all spawned");
+  }
+  state.SetItemsProcessed(state.iterations() * spawn_count);
+}
+BENCHMARK(exo_spawn)->Name("exo/spawn")->Unit(benchmark::kMillisecond)->UseRealTime();
+
+void caf_spawn(benchmark::State& state) {
+  auto sys = exo::bench::caf_side::make_system();
+  for (auto _ : state) exo::bench::caf_side::spawn(*sys, spawn_count);
+  state.SetItemsProcessed(state.iterations() * spawn_count);
+}
+BENCHMARK(caf_spawn)->Name("caf/spawn")->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// ============================================================ memory of an idle actor
+
+// Heap growth per idle actor: its record, state, id index entry and the creator's
+// capability for it (all of it counted; CAF's figure excludes the caller's handle array).
+double exo_idle_actor_bytes(std::int64_t n) {
+  exo::hypervisor<> hv;
+  auto sp = fn(hv, hv.create(spawner{}), "spawn");
+  struct mallinfo2 before = mallinfo2();
+  check(bool(hv.send(sp, context::make_args(n), {.budget = huge_budget})), "spawn");
+  hv.run();
+  struct mallinfo2 after = mallinfo2();
+  return static_cast<double>(after.uordblks - before.uordblks) / static_cast<double>(n);
+}
+
+// ============================================================ the ratio lines
+
+/// Collects each benchmark's time per item so main() can print exo/caf ratios.
+class ratio_reporter : public benchmark::ConsoleReporter {
+ public:
+  void ReportRuns(const std::vector<Run>& runs) override {
+    ConsoleReporter::ReportRuns(runs);
+    for (auto& r : runs) {
+      if (r.error_occurred || r.run_type != Run::RT_Iteration) continue;
+      auto it = r.counters.find("items_per_second");
+      std::string name = r.benchmark_name();
+      if (auto cut = name.find("/real_time"); cut != std::string::npos) name.erase(cut);
+      if (it != r.counters.end() && it->second.value > 0) ns_per_item_[name] = 1e9 / it->second.value;
+    }
+  }
+  const std::map<std::string, double>& ns_per_item() const { return ns_per_item_; }
+
+ private:
+  std::map<std::string, double> ns_per_item_;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  ratio_reporter reporter;
+  benchmark::RunSpecifiedBenchmarks(&reporter);
+  benchmark::Shutdown();
+
+  auto& t = reporter.ns_per_item();
+  std::printf("\nper message (per actor for spawn), one thread:\n");
+  for (auto& [name, ns] : t) std::printf("  %-24s %9.1f ns\n", name.c_str(), ns);
+  std::printf("\n");
+  for (const char* w : {"ping_pong", "one_to_one", "fan_out_in", "spawn"}) {
+    auto e = t.find(std::string("exo/") + w), c = t.find(std::string("caf/") + w);
+    if (e != t.end() && c != t.end()) std::printf("exo/caf %s: %.2f\n", w, c->second / e->second);
+  }
+  // Idle memory is measured outside the timing loop, on 100,000 actors each.
+  double exo_bytes = exo_idle_actor_bytes(spawn_count);
+  auto sys = exo::bench::caf_side::make_system();
+  double caf_bytes = exo::bench::caf_side::idle_actor_bytes(*sys, spawn_count);
+  std::printf("idle actor memory: exo %.0f bytes, caf %.0f bytes\n", exo_bytes, caf_bytes);
+  if (exo_bytes > 0 && caf_bytes > 0) std::printf("exo/caf idle_actor_memory: %.2f\n", caf_bytes / exo_bytes);
+  return 0;
+}
