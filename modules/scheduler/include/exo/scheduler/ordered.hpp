@@ -4,13 +4,15 @@
 /// sequence), DESIGN.md section 4.1.
 ///
 /// Every batch is already sorted (it is one sender's sends in one transaction), so this is a
-/// k-way merge: a binary heap of batches keyed by their front message. Popping is O(1) while
-/// the front batch keeps the lead and O(log k) for k waiting batches otherwise — independent
-/// of how many messages wait, so a million queued sends cost no more than ten.
+/// k-way merge: a binary heap over the waiting batches keyed by their front message. Popping
+/// is O(1) while the front batch keeps the lead and O(log k) for k waiting batches otherwise —
+/// independent of how many messages wait, so a million queued sends cost no more than ten.
+/// Heap entries cache the front's ticks and the first 8 bytes of its sender id, so sifting
+/// compares integers and reads message memory only to break a tie on both.
 
 #include <exo/scheduler/concept.hpp>
 
-#include <algorithm>
+#include <cstdint>
 #include <vector>
 
 namespace exo {
@@ -21,49 +23,82 @@ class ordered_scheduler {
 
   void push(message_batch&& b) {
     size_ += b.size();
-    heap_.push_back(std::move(b));
-    std::push_heap(heap_.begin(), heap_.end(), later);
+    std::uint32_t slot;
+    if (free_.empty()) {
+      slot = static_cast<std::uint32_t>(batches_.size());
+      batches_.push_back(std::move(b));
+    } else {
+      slot = free_.back();
+      free_.pop_back();
+      batches_[slot] = std::move(b);
+    }
+    heap_.push_back(key_of(slot));
+    sift_up(heap_.size() - 1);
   }
 
-  message* front() noexcept { return heap_.empty() ? nullptr : &heap_.front().front(); }
+  message* front() noexcept { return heap_.empty() ? nullptr : &batches_[heap_.front().slot].front(); }
 
   void pop() {
     --size_;
-    message_batch& top = heap_.front();
+    std::uint32_t slot = heap_.front().slot;
+    message_batch& top = batches_[slot];
     top.pop_front();
     if (top.empty()) {
-      message_batch done = std::move(top);
-      if (heap_.size() > 1) heap_.front() = std::move(heap_.back());
+      pool_.give(std::move(top));
+      free_.push_back(slot);
+      heap_.front() = heap_.back();
       heap_.pop_back();
-      pool_.give(std::move(done));
-      if (heap_.size() > 1) sift_down();
-    } else if (heap_.size() > 1) {
-      sift_down();
+    } else {
+      heap_.front() = key_of(slot);
     }
+    if (heap_.size() > 1) sift_down();
   }
 
   std::size_t size() const noexcept { return size_; }
   message_batch spare() { return pool_.take(); }
 
  private:
-  // Heap order: the batch whose front message comes first is on top.
-  static bool later(const message_batch& a, const message_batch& b) noexcept {
-    return key_less(b.front(), a.front());
+  struct entry {
+    std::uint64_t ticks;
+    std::uint64_t prefix;
+    std::uint32_t slot;
+  };
+  entry key_of(std::uint32_t slot) const noexcept {
+    const message& m = batches_[slot].front();
+    return entry{m.ticks, m.sender_id.prefix(), slot};
   }
-  // The top batch's key grew: restore the heap from the root.
+  bool before(const entry& a, const entry& b) const noexcept {
+    if (a.ticks != b.ticks) return a.ticks < b.ticks;
+    if (a.prefix != b.prefix) return a.prefix < b.prefix;
+    return key_less(batches_[a.slot].front(), batches_[b.slot].front());
+  }
+  void sift_up(std::size_t i) noexcept {
+    entry e = heap_[i];
+    while (i > 0) {
+      std::size_t parent = (i - 1) / 2;
+      if (!before(e, heap_[parent])) break;
+      heap_[i] = heap_[parent];
+      i = parent;
+    }
+    heap_[i] = e;
+  }
   void sift_down() noexcept {
     std::size_t n = heap_.size(), i = 0;
+    entry e = heap_[0];
     for (;;) {
-      std::size_t l = 2 * i + 1, r = l + 1, best = i;
-      if (l < n && later(heap_[best], heap_[l])) best = l;
-      if (r < n && later(heap_[best], heap_[r])) best = r;
-      if (best == i) return;
-      std::swap(heap_[i], heap_[best]);
-      i = best;
+      std::size_t child = 2 * i + 1;
+      if (child >= n) break;
+      if (child + 1 < n && before(heap_[child + 1], heap_[child])) ++child;
+      if (!before(heap_[child], e)) break;
+      heap_[i] = heap_[child];
+      i = child;
     }
+    heap_[i] = e;
   }
 
-  std::vector<message_batch> heap_;
+  std::vector<message_batch> batches_;  // waiting batches by slot
+  std::vector<std::uint32_t> free_;     // free slots of batches_
+  std::vector<entry> heap_;
   std::size_t size_ = 0;
   detail::batch_pool pool_;
 };
