@@ -162,4 +162,17 @@ struct failure_log {
   }
 };
 
+/// A hypervisor whose host failures are logged, plus a counter and an agent actor.
+struct hv_fixture {
+  exo::hypervisor<> hv;
+  failure_log log;
+  cap_handle sink = hv.create(counter{});
+  exo::id sink_id = *hv.actor_id(sink);
+  cap_handle ag = hv.create(agent{});
+  exo::id agent_id = *hv.actor_id(ag);
+  hv_fixture() { log.attach(hv); }
+  cap_handle fn(cap_handle a, std::string_view f) { return *hv.function_cap(a, f); }
+  const counter& sink_state() { return *hv.state_of<counter>(sink_id); }
+};
+
 }  // namespace test

@@ -22,13 +22,8 @@ struct bad_listener {
   static constexpr auto exo_exports = exo::exports(exo::fn<&bad_listener::provoke>("provoke", 1));
 };
 
-struct fixture {
-  hypervisor<> hv;
-  failure_log log;
-  cap_handle sink = hv.create(counter{});
-  id sink_id = *hv.actor_id(sink);
-  cap_handle add = *hv.function_cap(sink, "add");
-  fixture() { log.attach(hv); }
+struct fixture : hv_fixture {
+  cap_handle add = fn(sink, "add");
   // The system still works: a good message after the bad one is delivered.
   void still_serving() {
     auto before = hv.state_of<counter>(sink_id)->total;

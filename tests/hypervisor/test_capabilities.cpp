@@ -6,16 +6,10 @@ using namespace exo;
 using namespace test;
 
 namespace {
-struct fixture {
-  hypervisor<> hv;
-  failure_log log;
-  cap_handle target_actor = hv.create(counter{});
-  id target = *hv.actor_id(target_actor);
-  cap_handle agent_actor = hv.create(agent{});
-  id agent_id = *hv.actor_id(agent_actor);
-  fixture() { log.attach(hv); }
-  cap_handle fn(cap_handle a, std::string_view f) { return *hv.function_cap(a, f); }
-  std::int64_t total() { return hv.state_of<counter>(target)->total; }
+struct fixture : hv_fixture {
+  cap_handle& target_actor = sink;
+  cap_handle& agent_actor = ag;
+  std::int64_t total() { return sink_state().total; }
 };
 }  // namespace
 

@@ -42,17 +42,7 @@ struct fickle {
       exo::fn<&fickle::loop>("loop", 7), exo::fn<&fickle::spin>("spin", 1));
 };
 
-struct fixture {
-  hypervisor<> hv;
-  failure_log log;
-  cap_handle sink = hv.create(counter{});
-  id sink_id = *hv.actor_id(sink);
-  cap_handle ag = hv.create(agent{});
-  id agent_id = *hv.actor_id(ag);
-  fixture() { log.attach(hv); }
-  cap_handle fn(cap_handle a, std::string_view f) { return *hv.function_cap(a, f); }
-  const counter& sink_state() { return *hv.state_of<counter>(sink_id); }
-};
+using fixture = hv_fixture;
 }  // namespace
 
 BOOST_FIXTURE_TEST_SUITE(transactions, fixture)

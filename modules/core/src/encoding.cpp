@@ -86,20 +86,20 @@ expected<std::uint64_t> reader::varint() {
   }
 }
 
-expected<std::uint64_t> reader::fixed64() {
-  if (remaining() < 8) return bad("input ends inside an 8-byte number");
+expected<std::uint64_t> reader::little_endian(std::size_t n) {
+  if (remaining() < n) return bad(fmt::format("input ends inside a {}-byte number", n));
   std::uint64_t v = 0;
-  for (int i = 0; i < 8; ++i) v |= static_cast<std::uint64_t>(in_[pos_ + i]) << (8 * i);
-  pos_ += 8;
+  for (std::size_t i = 0; i < n; ++i) v |= static_cast<std::uint64_t>(in_[pos_ + i]) << (8 * i);
+  pos_ += n;
   return v;
 }
 
+expected<std::uint64_t> reader::fixed64() { return little_endian(8); }
+
 expected<std::uint32_t> reader::fixed32() {
-  if (remaining() < 4) return bad("input ends inside a 4-byte number");
-  std::uint32_t v = 0;
-  for (int i = 0; i < 4; ++i) v |= static_cast<std::uint32_t>(in_[pos_ + i]) << (8 * i);
-  pos_ += 4;
-  return v;
+  auto v = little_endian(4);
+  if (!v) return unexpected(std::move(v).error());
+  return static_cast<std::uint32_t>(*v);
 }
 
 expected<byte_view> reader::raw(std::size_t n) {

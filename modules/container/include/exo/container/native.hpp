@@ -151,14 +151,15 @@ expected<void> invoke(void* state, context& ctx, arg_list& args, value& result) 
   constexpr bool snapshot = !traits::is_const && !std::is_empty_v<T>;
   std::optional<T> saved;
   if constexpr (snapshot) saved.emplace(self);
-  expected<void> r;
-  try {
-    r = call_member<M>(self, ctx, decoded, args, result, std::make_index_sequence<n>{});
-  } catch (const std::exception& e) {
-    r = threw(e.what());
-  } catch (...) {
-    r = threw("an exception that is not a std::exception");
-  }
+  expected<void> r = [&]() -> expected<void> {
+    try {
+      return call_member<M>(self, ctx, decoded, args, result, std::make_index_sequence<n>{});
+    } catch (const std::exception& e) {
+      return threw(e.what());
+    } catch (...) {
+      return threw("an exception that is not a std::exception");
+    }
+  }();
   if constexpr (snapshot) {
     if (!r || ctx.trapped()) self = std::move(*saved);
   }

@@ -59,6 +59,7 @@ class reader {
 
  private:
   expected<value> read_value(std::size_t depth);
+  expected<std::uint64_t> little_endian(std::size_t n);
   unexpected<error> bad(std::string what) const;
 
   byte_view in_;
