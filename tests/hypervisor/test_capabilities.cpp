@@ -151,6 +151,24 @@ BOOST_AUTO_TEST_CASE(a_returned_value_goes_to_reply_to) {
   BOOST_TEST((got == std::vector<std::string>{"greetings from solo"}));
 }
 
+BOOST_AUTO_TEST_CASE(a_reply_target_must_be_callable) {
+  // Otherwise the callee's reply would invoke something the sender could not call itself.
+  auto kid = hv.create(child{"solo"});
+  auto greet = fn(kid, "greet");
+  auto actor_only = hv.send(greet, {}, send_options{.reply_to = target_actor});
+  BOOST_REQUIRE(!actor_only);
+  BOOST_TEST((actor_only.error().code == errc::wrong_kind));
+  auto no_call = *hv.function_cap(target_actor, "add", rights::transfer);
+  auto uncallable = hv.send(greet, {}, send_options{.reply_to = no_call});
+  BOOST_REQUIRE(!uncallable);
+  BOOST_TEST((uncallable.error().code == errc::missing_right));
+  auto no_transfer = *hv.function_cap(target_actor, "add", rights::call);
+  BOOST_TEST((hv.send(greet, {}, send_options{.reply_to = no_transfer}).error().code == errc::missing_right));
+  BOOST_TEST(hv.pending() == 0u);
+  hv.run();
+  BOOST_TEST(total() == 0);
+}
+
 BOOST_AUTO_TEST_CASE(caps_passed_to_egress_land_in_the_host_table) {
   std::optional<cap_handle> received;
   auto eg = hv.create_egress("caps", [&](egress_message& m) { received = *m.args[0].if_cap(); });

@@ -159,7 +159,7 @@ class kernel_context final : public context {
     if (!c) return trap(a_.caps.callable(target).error());
     capability reply{};
     if (opts.reply_to) {
-      auto rc = a_.caps.transferable(*opts.reply_to);
+      auto rc = a_.caps.reply_target(*opts.reply_to);
       if (!rc) return trap(std::move(rc).error());
       reply = *rc;
     }
@@ -374,7 +374,7 @@ expected<void> kernel::send(cap_handle target, arg_list args, const send_options
   if (!c) return unexpected(std::move(c).error());
   capability reply{};
   if (opts.reply_to) {
-    auto rc = host.caps.transferable(*opts.reply_to);
+    auto rc = host.caps.reply_target(*opts.reply_to);
     if (!rc) return unexpected(std::move(rc).error());
     reply = *rc;
   }

@@ -38,6 +38,15 @@ expected<capability> cap_table::transferable(cap_handle h) const {
   return c;
 }
 
+expected<capability> cap_table::reply_target(cap_handle h) const {
+  auto c = callable(h);
+  if (!c) return c;
+  if (!has(c->rights, rights::transfer))
+    return fail(errc::missing_right, fmt::format("capability #{} cannot be a reply target: it lacks the transfer right (it has {})",
+                                                 h.index, to_string(c->rights)));
+  return c;
+}
+
 void cap_table::record(cap_journal* j, std::uint32_t index, bool appended) {
   if (!j || !j->active) return;
   cap_journal::entry e{index, {}, 0, free_head_, appended};

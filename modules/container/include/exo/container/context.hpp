@@ -28,8 +28,8 @@ struct send_options {
   static constexpr std::uint64_t remaining = std::numeric_limits<std::uint64_t>::max();
   /// Ticks handed to the callee; charged to the sender's budget at once.
   std::uint64_t budget = remaining;
-  /// A capability (in the sender's table; needs the transfer right) where the callee's result
-  /// is sent.
+  /// A capability in the sender's table where the callee's result is sent: it must be
+  /// callable (a function or egress cap with the call right) and carry the transfer right.
   std::optional<cap_handle> reply_to;
 };
 

@@ -58,6 +58,9 @@ class cap_table {
   /// A handle that may be sent to another actor: needs the transfer right.
   expected<capability> transferable(cap_handle h) const;
 
+  /// A handle that may be given as a reply target: callable() and transferable() both.
+  expected<capability> reply_target(cap_handle h) const;
+
   /// Stores a capability; returns its new handle. Journaled when `j` is active.
   /// errc::limit_exceeded when the table is full.
   expected<cap_handle> insert(const capability& c, cap_journal* j = nullptr);
