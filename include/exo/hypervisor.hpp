@@ -49,14 +49,19 @@ class hypervisor : public kernel {
   }
 
   /// Messages waiting to be delivered.
-  std::size_t pending() const noexcept { return scheduler_.size() + outbox_.size(); }
+  std::size_t pending() const noexcept { return scheduler_.size() + outbox_.size() + host_outbox_.size(); }
   bool idle() const noexcept { return pending() == 0; }
 
  private:
   void flush() {
-    if (outbox_.empty()) return;
-    scheduler_.push(std::move(outbox_));
-    outbox_ = scheduler_.spare();
+    if (!outbox_.empty()) {
+      scheduler_.push(std::move(outbox_));
+      outbox_ = scheduler_.spare();
+    }
+    if (!host_outbox_.empty()) {
+      scheduler_.push(std::move(host_outbox_));
+      host_outbox_ = scheduler_.spare();
+    }
   }
 
   Scheduler scheduler_;

@@ -170,3 +170,95 @@ BOOST_AUTO_TEST_CASE(sends_charge_the_callee_budget_to_the_sender) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+namespace {
+/// Changes its state and returns a capability that cannot be transferred: the reply fails.
+struct leaky {
+  std::int64_t n = 0;
+  cap_handle bump(context& ctx) {
+    ++n;
+    return *ctx.self_cap("bump", rights::call);
+  }
+  static constexpr std::string_view exo_name = "leaky";
+  static constexpr auto exo_exports = exo::exports(exo::fn<&leaky::bump>("bump", 1));
+};
+/// Answers every failure report by sending an unaffordable message again.
+struct stubborn {
+  cap_handle target{};
+  expected<void> start(context& ctx, cap_handle t) {
+    target = t;
+    return ctx.call_with(t, send_options{.budget = 0}, 1);
+  }
+  expected<void> on_failure(context& ctx, failure) { return ctx.call_with(target, send_options{.budget = 0}, 1); }
+  static constexpr std::string_view exo_name = "stubborn";
+  static constexpr auto exo_exports = exo::exports(exo::fn<&stubborn::start>("start", 1));
+};
+}  // namespace
+
+BOOST_FIXTURE_TEST_SUITE(transactions_and_results, hv_fixture)
+
+BOOST_AUTO_TEST_CASE(a_failed_reply_rolls_the_state_back) {
+  auto l = hv.create(leaky{});
+  auto eg = hv.create_egress("out", [](egress_message&) {});
+  BOOST_REQUIRE(hv.send(fn(l, "bump"), {}, send_options{.reply_to = eg}));
+  hv.run();
+  BOOST_REQUIRE(log.seen.size() == 1u);
+  BOOST_TEST((log.seen[0].cause() == errc::missing_right));
+  BOOST_TEST(hv.state_of<leaky>(*hv.actor_id(l))->n == 0);
+}
+
+BOOST_AUTO_TEST_CASE(failure_reports_never_create_budget) {
+  auto s = hv.create(stubborn{});
+  BOOST_REQUIRE(hv.call(fn(s, "start"), fn(sink, "add")));
+  std::size_t n = hv.run(10'000);
+  BOOST_TEST(n < 10u);  // ended by itself
+  BOOST_TEST(hv.idle());
+  BOOST_REQUIRE(!log.seen.empty());
+  BOOST_TEST((log.seen.back().cause() == errc::out_of_ticks));
+  BOOST_TEST(log.seen.back().function == "on_failure");
+}
+
+BOOST_AUTO_TEST_CASE(clocks_saturate_instead_of_wrapping) {
+  auto f = hv.create(burner{});
+  std::uint64_t big = UINT64_MAX - 1;
+  for (int i = 0; i < 3; ++i)  // 3 x (2^63 - 1) ticks: past 2^64
+    BOOST_REQUIRE(hv.send(fn(f, "fire"), context::make_args(static_cast<std::int64_t>(INT64_MAX), fn(sink, "add"), 1),
+                          send_options{.budget = big}));
+  hv.run();
+  BOOST_TEST(*hv.clock_of(*hv.actor_id(f)) == UINT64_MAX);  // saturated, not wrapped to a small value
+  BOOST_TEST(hv.now() >= static_cast<std::uint64_t>(INT64_MAX));
+}
+
+BOOST_AUTO_TEST_CASE(host_sends_from_hooks_keep_their_own_batch) {
+  // A host send made while an actor's sends are still uncommitted must not join its batch.
+  bool sent = false;
+  auto add = fn(sink, "add");
+  std::vector<std::uint64_t> ticks;
+  hv.on_deliver([&](const delivery& d) {
+    ticks.push_back(d.ticks);
+    if (!sent) {
+      sent = true;
+      (void)hv.call(add, 1);
+    }
+  });
+  auto b = hv.create(burner{});
+  BOOST_REQUIRE(hv.call(fn(b, "fire"), 50, add, 1));
+  hv.run();
+  BOOST_TEST(std::is_sorted(ticks.begin(), ticks.end()));
+  BOOST_TEST(sink_state().calls == 2);
+}
+
+BOOST_AUTO_TEST_CASE(an_egress_sink_may_create_egresses) {
+  int made = 0;
+  auto eg = hv.create_egress("grow", [&](egress_message& m) {
+    for (int i = 0; i < 100; ++i) (void)hv.create_egress("more", nullptr);  // reallocating storage
+    ++made;
+    BOOST_TEST(m.egress == "grow");
+  });
+  BOOST_REQUIRE(hv.call(eg, 1));
+  BOOST_REQUIRE(hv.call(eg, 2));
+  hv.run();
+  BOOST_TEST(made == 2);
+}
+
+BOOST_AUTO_TEST_SUITE_END()

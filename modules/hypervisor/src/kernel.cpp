@@ -9,6 +9,12 @@
 #include <cstring>
 
 namespace exo {
+namespace {
+// Clocks saturate instead of wrapping: a wrapped clock would reorder later messages.
+std::uint64_t sat_add(std::uint64_t a, std::uint64_t b) noexcept {
+  return a > UINT64_MAX - b ? UINT64_MAX : a + b;
+}
+}  // namespace
 
 // ---------------------------------------------------------------- ids
 
@@ -93,6 +99,11 @@ expected<void> for_each_cap(value& v, F& f) {
     default: return {};
   }
 }
+void null_caps(value& v) {
+  if (v.if_cap()) v = value{};
+  else if (auto* l = v.if_list()) for (auto& e : *l) null_caps(e);
+  else if (auto* m = v.if_map()) for (auto& [k, e] : *m) null_caps(e);
+}
 template <class F>
 expected<void> for_each_cap(arg_list& args, F&& f) {
   for (auto& v : args) {
@@ -134,11 +145,11 @@ class kernel_context final : public context {
 
   const id& self() const noexcept override { return a_.self; }
   const id& sender() const noexcept override { return m_.sender_id; }
-  std::uint64_t now() const noexcept override { return a_.clock + exec_; }
+  std::uint64_t now() const noexcept override { return sat_add(a_.clock, exec_); }
   std::uint64_t sent_at() const noexcept override { return m_.ticks; }
   std::uint64_t budget() const noexcept override { return m_.budget; }
   std::uint64_t remaining() const noexcept override {
-    std::uint64_t used = exec_ + handed_;
+    std::uint64_t used = sat_add(exec_, handed_);
     return used >= m_.budget ? 0 : m_.budget - used;
   }
   std::uint64_t executed() const noexcept { return exec_; }
@@ -149,7 +160,7 @@ class kernel_context final : public context {
     if (ticks > remaining())
       return trap(errc::out_of_ticks, fmt::format("out of ticks: charging {} ticks with {} of the budget of {} left",
                                                   ticks, remaining(), m_.budget));
-    exec_ += ticks;
+    exec_ = sat_add(exec_, ticks);
     return {};
   }
 
@@ -217,8 +228,7 @@ class kernel_context final : public context {
     return h;
   }
 
-  /// Sends the handler's result to the reply target, if there is one.
-  expected<void> send_result(value&& result) {
+  expected<void> send_result(value&& result) override {
     if (m_.reply_to.kind == cap_kind::none || trapped_) return {};
     arg_list args;
     args.emplace_back(std::move(result));
@@ -260,7 +270,7 @@ class kernel_context final : public context {
       --a_.seq;
       return trap(std::move(r).error());
     }
-    handed_ += budget;
+    handed_ = sat_add(handed_, budget);
     return {};
   }
 
@@ -315,16 +325,27 @@ void kernel::remove_last_actor() noexcept {
   --stats_.actors_created;
 }
 
+cap_handle kernel::host_insert(const capability& c) {
+  auto h = actors_[0].caps.insert(c);
+  // The host's own table is full: a bug in the host program (it never drops caps), not input.
+  if (!h) throw std::length_error("exo: the host's capability table is full; drop unused host capabilities");
+  return *h;
+}
+
 cap_handle kernel::create_root(const native_type_info& type, void* state) {
   actor& host = actors_[0];
+  if (host.caps.size() >= max_caps_per_actor) {
+    type.destroy(state);
+    (void)host_insert(capability{});  // throws
+  }
   std::uint32_t slot = add_actor(host.self, host.nonce++, type, state, host.clock);
-  return *host.caps.insert(capability{cap_kind::actor, rights::all, slot, 0});
+  return host_insert(capability{cap_kind::actor, rights::all, slot, 0});
 }
 
 cap_handle kernel::create_egress(std::string name, egress_sink sink, rights r) {
   auto index = static_cast<std::uint32_t>(egress_.size());
   egress_.push_back({std::move(name), std::move(sink)});
-  return *actors_[0].caps.insert(capability{cap_kind::egress, r, index, 0});
+  return host_insert(capability{cap_kind::egress, r, index, 0});
 }
 
 expected<cap_handle> kernel::function_cap(cap_handle actor_cap, std::string_view function, rights keep) {
@@ -378,7 +399,7 @@ expected<void> kernel::send(cap_handle target, arg_list args, const send_options
     if (!rc) return unexpected(std::move(rc).error());
     reply = *rc;
   }
-  message& m = outbox_.emplace_back();
+  message& m = host_outbox_.emplace_back();
   m.target = *c;
   m.reply_to = reply;
   m.ticks = host.clock;
@@ -387,7 +408,7 @@ expected<void> kernel::send(cap_handle target, arg_list args, const send_options
   m.sender_id = host.self;
   m.args = std::move(args);
   if (auto r = export_caps(host, m, nullptr); !r) {
-    outbox_.pop_back();
+    host_outbox_.pop_back();
     --host.seq;
     return r;
   }
@@ -437,7 +458,9 @@ void kernel::report(std::uint32_t origin, actor& a, const message& m, std::strin
   out.origin = 0;
   out.ticks = a.clock;
   out.seq = a.seq++;
-  out.budget = cfg_.failure_budget;
+  // Never more than the failed message had: with on_failure costing a tick, a chain of
+  // failures and reports always ends.
+  out.budget = std::min(cfg_.failure_budget, m.budget);
   out.sender_id = a.self;
   out.args.emplace_back(to_value(f));
 }
@@ -445,7 +468,21 @@ void kernel::report(std::uint32_t origin, actor& a, const message& m, std::strin
 void kernel::deliver_egress(message& m) {
   ++stats_.egress;
   actor& host = actors_[0];
-  if (!m.caps.empty()) (void)import_caps(host, m, nullptr);  // the host's table only fills up
+  if (!m.caps.empty()) {
+    if (max_caps_per_actor - host.caps.size() >= m.caps.size()) {
+      (void)import_caps(host, m, nullptr);  // cannot fail: there is room for every cap
+    } else {
+      // No room: the caps arrive as null rather than as untranslated (meaningless) handles,
+      // and the host hears why.
+      for (auto& v : m.args) null_caps(v);
+      failure f{m.sender_id, std::string(egress_[m.target.target].name), static_cast<std::int64_t>(errc::limit_exceeded),
+                fmt::format("the host's capability table is full: {} capabilities sent to this egress were dropped",
+                            m.caps.size()),
+                m.sender_id, m.seq};
+      if (failure_hook_) failure_hook_(f);
+      else failures_.push_back(std::move(f));
+    }
+  }
   auto& e = egress_[m.target.target];
   egress_message out{e.name, m.sender_id, m.ticks, m.seq, m.args};
   if (e.sink) e.sink(out);
@@ -468,10 +505,7 @@ expected<void> kernel::run_handler(kernel_context& ctx, actor& a, message& m, na
                                                 fname, cost, m.budget));
   if (!m.caps.empty())
     if (auto r = import_caps(a, m, &journal_); !r) return r;
-  value result;
-  if (auto r = invoke(a.state, ctx, m.args, result); !r) return r;
-  if (!result.is_null())
-    if (auto r = ctx.send_result(std::move(result)); !r) return r;
+  if (auto r = invoke(a.state, ctx, m.args); !r) return r;
   if (ctx.trapped()) [[unlikely]]
     return unexpected(ctx.trap_error());
   return {};
@@ -498,6 +532,7 @@ void kernel::deliver(message& m) {
     }
     invoke = a.type->on_failure;
     fname = "on_failure";
+    cost = failure_cost;
   } else {
     const native_function& fn = a.type->functions[m.target.function];
     invoke = fn.invoke;
@@ -512,7 +547,7 @@ void kernel::deliver(message& m) {
   kernel_context ctx(*this, a, slot, m, cost);
   expected<void> r = run_handler(ctx, a, m, invoke, fname, cost);
   journal_.active = false;
-  a.clock += std::min(ctx.executed(), m.budget);
+  a.clock = sat_add(a.clock, std::min(ctx.executed(), m.budget));
   if (r) [[likely]] {
     journal_.entries.clear();
     notify(a.self, m.target.function, m, true);

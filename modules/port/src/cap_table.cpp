@@ -83,7 +83,10 @@ expected<void> cap_table::drop(cap_handle h, cap_journal* j) {
   slot& s = slots_[index];
   s.cap = capability{cap_kind::none, rights::none, free_head_, 0};
   s.generation = (s.generation + 1) & generation_mask;
-  free_head_ = index;
+  // A slot whose generation wrapped is retired, never reused: an old handle must not come
+  // back to life naming a new capability.
+  if (s.generation != 0) free_head_ = index;
+  else s.cap.target = no_free;
   --live_;
   return {};
 }

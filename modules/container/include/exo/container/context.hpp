@@ -90,6 +90,10 @@ class context {
   template <class T>
   expected<cap_handle> create(T state);
 
+  /// Sends a handler's returned value to the current message's reply target (nothing happens
+  /// without one). Called by native entry points; containers call it for their results.
+  virtual expected<void> send_result(value&& result) = 0;
+
   /// True once a trap happened in this message; it will be rolled back.
   bool trapped() const noexcept { return trapped_; }
 

@@ -38,9 +38,9 @@
 
 namespace exo {
 
-/// Runs one handler: state, context, arguments (moved from), result (set if the handler
-/// returns a value).
-using native_invoke = expected<void> (*)(void* state, context& ctx, arg_list& args, value& result);
+/// Runs one handler: state, context, arguments (moved from). A returned value is sent to the
+/// message's reply target through the context, inside the transaction.
+using native_invoke = expected<void> (*)(void* state, context& ctx, arg_list& args);
 
 /// One exported function.
 struct native_function {
@@ -136,8 +136,9 @@ expected<void> call_member(T& self, context& ctx, [[maybe_unused]] Args& a, arg_
 /// The type-erased entry point of member function M: decodes, snapshots, calls, and
 /// restores the state if the message fails.
 template <auto M>
-expected<void> invoke(void* state, context& ctx, arg_list& args, value& result) {
+expected<void> invoke(void* state, context& ctx, arg_list& args) {
   using traits = member_fn<decltype(M)>;
+  value result;
   using T = typename traits::self;
   using Args = typename traits::args;
   constexpr std::size_t n = std::tuple_size_v<Args>;
@@ -153,7 +154,9 @@ expected<void> invoke(void* state, context& ctx, arg_list& args, value& result) 
   if constexpr (snapshot) saved.emplace(self);
   expected<void> r = [&]() -> expected<void> {
     try {
-      return call_member<M>(self, ctx, decoded, args, result, std::make_index_sequence<n>{});
+      auto done = call_member<M>(self, ctx, decoded, args, result, std::make_index_sequence<n>{});
+      if (!done || result.is_null()) return done;
+      return ctx.send_result(std::move(result));  // inside the snapshot: a failed reply undoes the state
     } catch (const std::exception& e) {
       return threw(e.what());
     } catch (...) {
@@ -175,7 +178,7 @@ template <class T>
 concept has_on_failure = requires(T& t, context& c, failure f) { t.on_failure(c, std::move(f)); };
 
 template <class T>
-expected<void> invoke_on_failure(void* state, context& ctx, arg_list& args, value&) {
+expected<void> invoke_on_failure(void* state, context& ctx, arg_list& args) {
   if (args.size() != 1) return arity_error(1, args.size());
   auto f = from_value<failure>(std::move(args[0]), "failure report: ");
   if (!f) return unexpected(std::move(f).error());

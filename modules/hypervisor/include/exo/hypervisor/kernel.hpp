@@ -14,6 +14,7 @@
 #include <exo/port/cap_table.hpp>
 
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <functional>
 #include <string>
@@ -136,8 +137,12 @@ class kernel {
  protected:
   /// Runs one message to completion (commit or rollback). Its sends are left in outbox_.
   void deliver(message& m);
-  /// Messages committed but not yet handed to the scheduler.
+  /// Messages committed but not yet handed to the scheduler: the running transaction's, and
+  /// the host's (kept apart, so that each stays one sender's sorted batch).
   message_batch outbox_;
+  message_batch host_outbox_;
+  /// What a failure report's on_failure costs: at least a tick, so report chains end.
+  static constexpr std::uint64_t failure_cost = 1;
 
  private:
   friend class kernel_context;
@@ -192,6 +197,7 @@ class kernel {
 
   std::uint32_t find(const id& a) const noexcept { return index_.find(a, actors_); }
   cap_handle create_root(const native_type_info& type, void* state);
+  cap_handle host_insert(const capability& c);
   std::uint32_t add_actor(const id& creator, std::uint64_t nonce, const native_type_info& type,
                           void* state, std::uint64_t clock);
   void remove_last_actor() noexcept;
@@ -211,7 +217,7 @@ class kernel {
     std::string name;
     egress_sink sink;
   };
-  std::vector<egress_rec> egress_;
+  std::deque<egress_rec> egress_;  // stable: a sink may create egresses while it runs
   cap_journal journal_;
   std::vector<failure> failures_;
   std::function<void(const failure&)> failure_hook_;
