@@ -59,8 +59,9 @@ class hypervisor : public kernel {
       outbox_ = scheduler_.spare();
     }
     if (!host_outbox_.empty()) {
+      // Host sends made during a delivery (from hooks and sinks): rare, so a fresh batch.
       scheduler_.push(std::move(host_outbox_));
-      host_outbox_ = scheduler_.spare();
+      host_outbox_ = message_batch{};
     }
   }
 

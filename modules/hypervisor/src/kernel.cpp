@@ -399,7 +399,8 @@ expected<void> kernel::send(cap_handle target, arg_list args, const send_options
     if (!rc) return unexpected(std::move(rc).error());
     reply = *rc;
   }
-  message& m = host_outbox_.emplace_back();
+  message_batch& out = delivering_ ? host_outbox_ : outbox_;
+  message& m = out.emplace_back();
   m.target = *c;
   m.reply_to = reply;
   m.ticks = host.clock;
@@ -408,7 +409,7 @@ expected<void> kernel::send(cap_handle target, arg_list args, const send_options
   m.sender_id = host.self;
   m.args = std::move(args);
   if (auto r = export_caps(host, m, nullptr); !r) {
-    host_outbox_.pop_back();
+    out.pop_back();
     --host.seq;
     return r;
   }
@@ -512,6 +513,11 @@ expected<void> kernel::run_handler(kernel_context& ctx, actor& a, message& m, na
 }
 
 void kernel::deliver(message& m) {
+  struct scope {
+    bool& flag;
+    explicit scope(bool& f) : flag(f) { flag = true; }
+    ~scope() { flag = false; }
+  } during(delivering_);
   ++stats_.delivered;
   actor& host = actors_[0];
   if (m.ticks > host.clock) host.clock = m.ticks;

@@ -137,10 +137,12 @@ class kernel {
  protected:
   /// Runs one message to completion (commit or rollback). Its sends are left in outbox_.
   void deliver(message& m);
-  /// Messages committed but not yet handed to the scheduler: the running transaction's, and
-  /// the host's (kept apart, so that each stays one sender's sorted batch).
+  /// Messages committed but not yet handed to the scheduler: the running transaction's (and
+  /// the host's between deliveries), and the host's made during a delivery, kept apart so
+  /// that each batch stays one sender's sorted sends.
   message_batch outbox_;
   message_batch host_outbox_;
+  bool delivering_ = false;
   /// What a failure report's on_failure costs: at least a tick, so report chains end.
   static constexpr std::uint64_t failure_cost = 1;
 
