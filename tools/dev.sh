@@ -15,6 +15,7 @@ packages=(
   libboost1.74-dev libboost-test1.74-dev   # Boost: headers (hana, container, ...) and Boost.Test
   libfmt-dev libssl-dev                    # fmt, OpenSSL 3 (SHA-256, later Ed25519)
   libbenchmark-dev libcaf-dev              # Google Benchmark, and CAF 0.17 to compare against
+  liblmdb-dev libzstd-dev                  # the store: LMDB and zstd
 )
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*"; }

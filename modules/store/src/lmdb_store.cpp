@@ -1,0 +1,663 @@
+#include <exo/store/lmdb_store.hpp>
+
+#include <fmt/format.h>
+#include <lmdb.h>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdint>
+#include <cstring>
+#include <filesystem>
+#include <limits>
+#include <mutex>
+#include <set>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+namespace exo {
+namespace {
+
+// ---------------------------------------------------------------------------------------------
+// Errors
+
+std::string errno_text(int e) { return std::error_code(e, std::generic_category()).message(); }
+
+// An LMDB failure while `doing` something in `dir`, with a code and advice that fit it.
+error lmdb_failure(int rc, std::string_view doing, const std::string& dir) {
+  std::string what = fmt::format("{} in data directory {} failed: {}", doing, dir, mdb_strerror(rc));
+  switch (rc) {
+    case MDB_CORRUPTED:
+    case MDB_PAGE_NOTFOUND:
+    case MDB_INVALID:
+      return {errc::malformed, what + "; the store is damaged: restore the data directory from a backup"};
+    case MDB_VERSION_MISMATCH:
+      return {errc::invalid_argument,
+              what + "; its files were written by an incompatible LMDB version: use the exo build that "
+                     "wrote them (if no process is using the store, deleting lock.mdb may also help)"};
+    case MDB_MAP_FULL:
+      return {errc::limit_exceeded, what + "; reopen the store with a larger lmdb_options::map_size"};
+    case MDB_TXN_FULL:
+      return {errc::limit_exceeded, what + "; the commit is too large for one transaction: commit less at once"};
+    case MDB_READERS_FULL:
+      return {errc::limit_exceeded, what + "; too many processes or threads are reading the store: close some"};
+    case MDB_BAD_VALSIZE:
+      return {errc::invalid_argument, what + "; a key or value is too large for LMDB"};
+    case ENOSPC:
+      return {errc::internal, what + "; the disk is full: free space and retry"};
+    case EACCES:
+    case EPERM:
+    case EROFS:
+      return {errc::internal, what + "; check the permissions of the directory and its files"};
+    default:
+      return {errc::internal, what + "; it may succeed if retried"};
+  }
+}
+
+// A short, printable rendering of bytes found on disk, for messages.
+std::string printable(byte_view b) {
+  std::string s;
+  for (std::size_t i = 0; i < b.size() && i < 40; ++i) {
+    auto c = b[i];
+    if (c >= 0x20 && c < 0x7f && c != '\'') s += static_cast<char>(c);
+    else s += fmt::format("\\x{:02x}", c);
+  }
+  if (b.size() > 40) s += "...";
+  return s;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Transactions
+
+MDB_val view_val(byte_view b) {
+  return MDB_val{b.size(), const_cast<std::uint8_t*>(b.data())};
+}
+MDB_val view_val(std::string_view s) { return view_val(as_bytes(s)); }
+bytes copy_val(const MDB_val& v) {
+  const auto* p = static_cast<const std::uint8_t*>(v.mv_data);
+  return bytes(p, p + v.mv_size);
+}
+
+// Begins a transaction; adopts a map another process has grown.
+int begin_txn(MDB_env* env, unsigned flags, MDB_txn** txn) {
+  int rc = mdb_txn_begin(env, nullptr, flags, txn);
+  if (rc == MDB_MAP_RESIZED) {
+    rc = mdb_env_set_mapsize(env, 0);
+    if (rc == 0) rc = mdb_txn_begin(env, nullptr, flags, txn);
+  }
+  return rc;
+}
+
+// Aborts the transaction it holds when it goes out of scope.
+struct txn_guard {
+  MDB_txn* txn = nullptr;
+  txn_guard() = default;
+  txn_guard(const txn_guard&) = delete;
+  txn_guard& operator=(const txn_guard&) = delete;
+  ~txn_guard() {
+    if (txn) mdb_txn_abort(txn);
+  }
+  // Commits; the transaction is gone afterwards whatever the result.
+  int commit() { return mdb_txn_commit(std::exchange(txn, nullptr)); }
+};
+
+// How often one commit may double a full map before it reports the store full.
+constexpr int max_map_growths = 10;
+
+// Runs body(txn) (an LMDB code) in a write transaction and commits it. When the map is full,
+// grows it and runs body again in a new transaction.
+template <class F>
+expected<void> run_write(MDB_env* env, const std::string& dir, std::string_view doing, F&& body) {
+  for (int grown = 0;; ++grown) {
+    int rc = 0;
+    {
+      txn_guard g;
+      rc = begin_txn(env, 0, &g.txn);
+      if (rc != 0) return unexpected{lmdb_failure(rc, fmt::format("starting {}", doing), dir)};
+      rc = body(g.txn);
+      if (rc == 0) rc = g.commit();
+    }
+    if (rc == 0) return {};
+    if (rc != MDB_MAP_FULL) return unexpected{lmdb_failure(rc, doing, dir)};
+    MDB_envinfo info{};
+    mdb_env_info(env, &info);
+    if (grown >= max_map_growths || info.me_mapsize > std::numeric_limits<std::size_t>::max() / 2)
+      return fail(errc::limit_exceeded,
+                  fmt::format("{} in data directory {} failed: the store is full at a map size of {} bytes, "
+                              "grown {} times in this commit; commit less at once, or reopen with a larger "
+                              "lmdb_options::map_size",
+                              doing, dir, info.me_mapsize, grown));
+    std::size_t bigger = info.me_mapsize * 2;
+    if (int grc = mdb_env_set_mapsize(env, bigger); grc != 0)
+      return fail(errc::limit_exceeded,
+                  fmt::format("{} in data directory {} failed: the store is full at a map size of {} bytes and "
+                              "could not grow to {} bytes ({}); free address space or disk, or reopen with a "
+                              "larger lmdb_options::map_size",
+                              doing, dir, info.me_mapsize, bigger, mdb_strerror(grc)));
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// One open environment per data file per process (LMDB's rule), keyed by (device, inode).
+
+struct open_registry {
+  std::mutex mutex;
+  std::set<std::pair<unsigned long long, unsigned long long>> open;
+};
+open_registry& registry() {
+  static open_registry r;
+  return r;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Checking data.mdb before LMDB maps it. LMDB trusts the file: it maps it and follows page
+// numbers, so a file cut short makes it touch pages past the end, and the process dies of
+// SIGBUS. Before opening we read the two meta pages ourselves and make sure the committed
+// data lies inside the file. The layout is LMDB 0.9's (lmdb.h's MDB_VERSION_MAJOR 0, data
+// format version 1), in native byte order as LMDB writes it.
+
+static_assert(MDB_VERSION_MAJOR == 0 && MDB_VERSION_MINOR == 9, "the data.mdb checks know LMDB 0.9's layout");
+
+constexpr std::size_t page_header_size = 16;      // MDB_page up to mp_ptrs
+constexpr std::size_t meta_read_size = 16 + 136;  // page header + MDB_meta
+constexpr std::uint32_t mdb_magic = 0xBEEFC0DE;
+constexpr std::uint32_t mdb_data_version = 1;
+constexpr std::uint16_t page_branch = 0x01, page_leaf = 0x02, page_overflow = 0x04, page_meta = 0x08,
+                        page_leaf2 = 0x20;
+constexpr std::uint16_t node_bigdata = 0x01, node_subdata = 0x02;
+constexpr std::uint64_t no_page = ~std::uint64_t{0};
+// Offsets in a meta page (page header, then MDB_meta: magic, version, address, mapsize,
+// the free-list and main MDB_db records (48 bytes each), last page, transaction id).
+constexpr std::size_t off_flags = 10, off_lower = 12, off_upper = 14, off_pages = 12;
+constexpr std::size_t off_magic = 16, off_version = 20, off_psize = 40, off_free_root = 80,
+                      off_main_root = 128, off_last_pg = 136, off_txnid = 144;
+constexpr std::size_t db_record_size = 48, db_root_offset = 40, node_header_size = 8;
+
+template <class T>
+T load(const std::uint8_t* p) {
+  T v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+
+struct meta_page {
+  std::uint32_t psize = 0;
+  std::uint64_t free_root = 0, main_root = 0, last_pg = 0, txnid = 0;
+};
+
+bool read_at(int fd, std::uint8_t* buf, std::size_t n, std::uint64_t offset) {
+  while (n > 0) {
+    ssize_t got = ::pread(fd, buf, n, static_cast<off_t>(offset));
+    if (got < 0 && errno == EINTR) continue;
+    if (got == 0) errno = EIO;  // the file ended early: it shrank while we read it
+    if (got <= 0) return false;
+    buf += got;
+    n -= static_cast<std::size_t>(got);
+    offset += static_cast<std::uint64_t>(got);
+  }
+  return true;
+}
+
+class data_file_check {
+ public:
+  data_file_check(int fd, std::uint64_t size, std::string path) : fd_(fd), size_(size), path_(std::move(path)) {}
+
+  // Fails unless the file holds a whole LMDB database (as far as its meta pages say).
+  expected<void> run() {
+    std::uint8_t buf[meta_read_size];
+    if (size_ < meta_read_size) return truncated(fmt::format("it is {} bytes, too short to hold LMDB's first meta page", size_));
+    if (!read_at(fd_, buf, sizeof buf, 0)) return io_failure();
+    auto m0 = parse_meta(buf, 0);
+    if (!m0) return unexpected{std::move(m0).error()};
+    std::uint64_t psize = m0->psize;
+    if (size_ < psize + meta_read_size)
+      return truncated(fmt::format("it is {} bytes, too short to hold LMDB's second meta page", size_));
+    if (!read_at(fd_, buf, sizeof buf, psize)) return io_failure();
+    auto m1 = parse_meta(buf, 1);
+    if (!m1) return unexpected{std::move(m1).error()};
+    if (m1->psize != m0->psize) return damaged("its two meta pages disagree about the page size");
+    meta_page m = m1->txnid > m0->txnid ? *m1 : *m0;  // the one LMDB will use
+    psize_ = psize;
+    pages_ = m.last_pg + 1;
+    if (m.last_pg < 1 || m.last_pg > (std::uint64_t{1} << 48) / psize)
+      return damaged(fmt::format("its meta page names an impossible last page {}", m.last_pg));
+    if (size_ >= pages_ * psize_) return {};
+    // Shorter than the committed size. LMDB may leave pages it allocated and freed within one
+    // transaction unwritten at the end, so this alone is no proof of damage: walk every tree
+    // and check that each page reachable from the current meta page is inside the file.
+    return walk(m);
+  }
+
+ private:
+  expected<meta_page> parse_meta(const std::uint8_t* p, int n) const {
+    if (load<std::uint32_t>(p + off_magic) != mdb_magic || !(load<std::uint16_t>(p + off_flags) & page_meta))
+      return fail(errc::malformed,
+                  fmt::format("{} is not an LMDB database: meta page {} has no LMDB signature; the file is "
+                              "damaged or was not written by exo; restore the data directory from a backup",
+                              path_, n));
+    if (auto v = load<std::uint32_t>(p + off_version); v != mdb_data_version)
+      return fail(errc::invalid_argument,
+                  fmt::format("{} uses LMDB data format version {}, but this build's LMDB reads version {}; "
+                              "open it with the exo build that wrote it",
+                              path_, v, mdb_data_version));
+    meta_page m;
+    m.psize = load<std::uint32_t>(p + off_psize);
+    m.free_root = load<std::uint64_t>(p + off_free_root);
+    m.main_root = load<std::uint64_t>(p + off_main_root);
+    m.last_pg = load<std::uint64_t>(p + off_last_pg);
+    m.txnid = load<std::uint64_t>(p + off_txnid);
+    if (m.psize < 512 || m.psize > 65536 || (m.psize & (m.psize - 1)) != 0)
+      return fail(errc::malformed, fmt::format("{} is damaged: meta page {} gives an impossible page size {}; "
+                                               "restore the data directory from a backup",
+                                               path_, n, m.psize));
+    return m;
+  }
+
+  expected<void> walk(const meta_page& m) {
+    std::vector<bool> seen(size_ / psize_);  // check_range keeps page numbers inside the file
+    std::vector<std::uint64_t> todo;
+    for (auto root : {m.free_root, m.main_root})
+      if (root != no_page) todo.push_back(root);
+    std::vector<std::uint8_t> page(psize_);
+    while (!todo.empty()) {
+      std::uint64_t pgno = todo.back();
+      todo.pop_back();
+      if (auto r = check_range(pgno, 1); !r) return r;
+      if (seen[pgno]) return damaged(fmt::format("page {} is reachable twice", pgno));
+      seen[pgno] = true;
+      if (!read_at(fd_, page.data(), psize_, pgno * psize_)) return io_failure();
+      const std::uint8_t* p = page.data();
+      auto flags = load<std::uint16_t>(p + off_flags);
+      if (load<std::uint64_t>(p) != pgno || !(flags & (page_branch | page_leaf)))
+        return damaged(fmt::format("page {} is not the tree page its parent says it is", pgno));
+      if (flags & page_leaf2) continue;  // fixed-size duplicates: no page references
+      std::size_t lower = load<std::uint16_t>(p + off_lower), upper = load<std::uint16_t>(p + off_upper);
+      if (lower < page_header_size || lower > upper || upper > psize_)
+        return damaged(fmt::format("page {} has an impossible layout", pgno));
+      std::size_t keys = (lower - page_header_size) / 2;
+      for (std::size_t i = 0; i < keys; ++i) {
+        std::size_t node = load<std::uint16_t>(p + page_header_size + 2 * i);
+        if (node < upper || node + node_header_size > psize_)
+          return damaged(fmt::format("page {} has a node outside the page", pgno));
+        auto lo = load<std::uint16_t>(p + node), hi = load<std::uint16_t>(p + node + 2);
+        auto nflags = load<std::uint16_t>(p + node + 4), ksize = load<std::uint16_t>(p + node + 6);
+        if (flags & page_branch) {
+          todo.push_back(std::uint64_t{lo} | (std::uint64_t{hi} << 16) | (std::uint64_t{nflags} << 32));
+          continue;
+        }
+        std::size_t data = node + node_header_size + ksize;
+        if (nflags & node_bigdata) {
+          if (data + 8 > psize_) return damaged(fmt::format("page {} has a node outside the page", pgno));
+          if (auto r = check_overflow(load<std::uint64_t>(p + data)); !r) return r;
+        } else if (nflags & node_subdata) {  // a named database or a duplicate set's tree
+          if (data + db_record_size > psize_) return damaged(fmt::format("page {} has a node outside the page", pgno));
+          if (auto root = load<std::uint64_t>(p + data + db_root_offset); root != no_page) todo.push_back(root);
+        }
+      }
+    }
+    return {};
+  }
+
+  expected<void> check_overflow(std::uint64_t pgno) {
+    if (auto r = check_range(pgno, 1); !r) return r;
+    std::uint8_t head[page_header_size];
+    if (!read_at(fd_, head, sizeof head, pgno * psize_)) return io_failure();
+    if (load<std::uint64_t>(head) != pgno || !(load<std::uint16_t>(head + off_flags) & page_overflow))
+      return damaged(fmt::format("page {} is not the overflow page a record says it is", pgno));
+    return check_range(pgno, load<std::uint32_t>(head + off_pages));
+  }
+
+  // Pages [pgno, pgno + count) must be committed pages inside the file.
+  expected<void> check_range(std::uint64_t pgno, std::uint64_t count) {
+    if (count == 0 || pgno >= pages_ || count > pages_ - pgno)
+      return damaged(fmt::format("a reference to page {} points past the last committed page {}", pgno, pages_ - 1));
+    if ((pgno + count) * psize_ > size_)
+      return truncated(fmt::format("it is {} bytes, but its committed data reaches byte {} (page {})", size_,
+                                   (pgno + count) * psize_, pgno + count - 1));
+    return {};
+  }
+
+  unexpected<error> truncated(const std::string& detail) const {
+    return fail(errc::malformed, fmt::format("{} is truncated: {}; the file was cut short (an incomplete copy, a "
+                                             "full disk?); restore the data directory from a backup",
+                                             path_, detail));
+  }
+  unexpected<error> damaged(const std::string& detail) const {
+    return fail(errc::malformed,
+                fmt::format("{} is damaged: {}; restore the data directory from a backup", path_, detail));
+  }
+  unexpected<error> io_failure() const {
+    return fail(errc::internal, fmt::format("cannot read {}: {}; check the file and retry", path_, errno_text(errno)));
+  }
+
+  int fd_;
+  std::uint64_t size_;
+  std::string path_;
+  std::uint64_t psize_ = 0;
+  std::uint64_t pages_ = 0;
+};
+
+// Checks data.mdb; true if it is empty (LMDB will initialise it).
+expected<bool> check_data_file(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return fail(errc::internal,
+                fmt::format("cannot read {}: {}; check its permissions", path, errno_text(errno)));
+  struct stat st {};
+  expected<bool> result = false;
+  if (::fstat(fd, &st) != 0) {
+    result = fail(errc::internal, fmt::format("cannot inspect {}: {}", path, errno_text(errno)));
+  } else if (st.st_size == 0) {
+    result = true;
+  } else if (auto r = data_file_check(fd, static_cast<std::uint64_t>(st.st_size), path).run(); !r) {
+    result = unexpected{std::move(r).error()};
+  }
+  ::close(fd);
+  return result;
+}
+
+// The first entry of `dir` that a new store would not have made, if any.
+std::optional<std::string> foreign_entry(const std::string& dir) {
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
+    auto name = e.path().filename().string();
+    if (name != "lock.mdb") return name;
+  }
+  if (ec) return std::string("(unreadable: ") + ec.message() + ")";
+  return std::nullopt;
+}
+
+std::string not_exo(const std::string& dir, std::string_view why) {
+  return fmt::format("{} is not an exo data directory: {}", dir, why);
+}
+
+bool valid_meta_name(std::string_view name) { return !name.empty() && name.size() <= lmdb_store::max_meta_name; }
+
+}  // namespace
+
+// -----------------------------------------------------------------------------------------------
+
+expected<lmdb_store> lmdb_store::open(const std::string& dir, lmdb_options options) {
+  if (dir.empty()) return fail(errc::invalid_argument, "the data directory name is empty; pass a directory path");
+  struct stat st {};
+  if (::stat(dir.c_str(), &st) != 0) {
+    int e = errno;
+    if (e != ENOENT)
+      return fail(errc::internal, fmt::format("cannot inspect data directory {}: {}; check the path and its "
+                                              "permissions",
+                                              dir, errno_text(e)));
+    if (!options.create)
+      return fail(errc::invalid_argument,
+                  fmt::format("data directory {} does not exist; check the path, or create a new store there "
+                              "by opening it with lmdb_options{{.create = true}}",
+                              dir));
+    if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST)
+      return fail(errc::internal, fmt::format("cannot create data directory {}: {}; its parent directory must "
+                                              "exist and be writable",
+                                              dir, errno_text(errno)));
+    if (::stat(dir.c_str(), &st) != 0)
+      return fail(errc::internal, fmt::format("cannot inspect data directory {}: {}", dir, errno_text(errno)));
+  }
+  if (!S_ISDIR(st.st_mode))
+    return fail(errc::invalid_argument,
+                fmt::format("{} is not a directory; a data directory is a directory holding data.mdb and lock.mdb",
+                            dir));
+
+  auto& reg = registry();
+  std::lock_guard lock(reg.mutex);
+
+  const std::string data_path = dir + "/data.mdb";
+  struct stat dst {};
+  if (::stat(data_path.c_str(), &dst) != 0) {
+    int e = errno;
+    if (e != ENOENT) return fail(errc::internal, fmt::format("cannot inspect {}: {}", data_path, errno_text(e)));
+    if (!options.create)
+      return fail(errc::invalid_argument,
+                  not_exo(dir, "it has no data.mdb; check the path, or open it with lmdb_options{.create = true} "
+                               "to start a new store there"));
+    if (auto other = foreign_entry(dir))
+      return fail(errc::invalid_argument,
+                  not_exo(dir, fmt::format("it has no data.mdb and holds other files (such as '{}'); a new store "
+                                           "needs an empty or new directory",
+                                           *other)));
+  } else {
+    if (!S_ISREG(dst.st_mode))
+      return fail(errc::invalid_argument, not_exo(dir, "its data.mdb is not a regular file"));
+    if (reg.open.count({static_cast<unsigned long long>(dst.st_dev), static_cast<unsigned long long>(dst.st_ino)}))
+      return fail(errc::invalid_argument,
+                  fmt::format("data directory {} is already open in this process; use the lmdb_store that has it "
+                              "open (LMDB forbids opening one environment twice in a process)",
+                              dir));
+    auto empty = check_data_file(data_path);
+    if (!empty) return unexpected{std::move(empty).error()};
+    if (*empty && !options.create)
+      return fail(errc::invalid_argument,
+                  not_exo(dir, "its data.mdb is empty (perhaps creating a store there was interrupted); open it "
+                               "with lmdb_options{.create = true} to initialise it"));
+  }
+
+  lmdb_store s;
+  s.dir_ = dir;
+  s.durable_ = options.durable;
+  int rc = mdb_env_create(&s.env_);
+  if (rc != 0) {
+    s.env_ = nullptr;
+    return unexpected{lmdb_failure(rc, "creating an LMDB environment", dir)};
+  }
+  // From here on `s` owns env_ (its destructor closes it); it is not registered yet.
+  if ((rc = mdb_env_set_maxdbs(s.env_, 4)) != 0 || (rc = mdb_env_set_mapsize(s.env_, options.map_size)) != 0)
+    return unexpected{lmdb_failure(rc, "configuring the LMDB environment", dir)};
+  unsigned flags = MDB_NOTLS | (options.durable ? 0u : unsigned{MDB_NOSYNC});
+  if ((rc = mdb_env_open(s.env_, dir.c_str(), flags, 0600)) != 0)
+    return unexpected{lmdb_failure(rc, "opening the LMDB environment (data.mdb, lock.mdb)", dir)};
+  int dead = 0;
+  mdb_reader_check(s.env_, &dead);  // clear reader slots of processes that died
+
+  int fd = -1;
+  struct stat fst {};
+  if (mdb_env_get_fd(s.env_, &fd) != 0 || ::fstat(fd, &fst) != 0)
+    return fail(errc::internal, fmt::format("cannot inspect {}: {}", data_path, errno_text(errno)));
+  s.dev_ = static_cast<unsigned long long>(fst.st_dev);
+  s.ino_ = static_cast<unsigned long long>(fst.st_ino);
+
+  // The format marker, and the database handles.
+  bool initialise = false;
+  {
+    txn_guard g;
+    if ((rc = begin_txn(s.env_, MDB_RDONLY, &g.txn)) != 0)
+      return unexpected{lmdb_failure(rc, "starting a read transaction", dir)};
+    rc = mdb_dbi_open(g.txn, "meta", 0, &s.meta_dbi_);
+    if (rc == MDB_NOTFOUND || rc == MDB_INCOMPATIBLE) {
+      MDB_dbi main_dbi = 0;
+      MDB_stat ms{};
+      if ((rc = mdb_dbi_open(g.txn, nullptr, 0, &main_dbi)) != 0 || (rc = mdb_stat(g.txn, main_dbi, &ms)) != 0)
+        return unexpected{lmdb_failure(rc, "reading the database list", dir)};
+      if (ms.ms_entries != 0)
+        return fail(errc::invalid_argument,
+                    not_exo(dir, fmt::format("its data.mdb is an LMDB database without exo's format marker "
+                                             "({}); check the path",
+                                             format_key)));
+      if (!options.create)
+        return fail(errc::invalid_argument,
+                    not_exo(dir, "its data.mdb holds an empty LMDB database (perhaps creating a store there was "
+                                 "interrupted); open it with lmdb_options{.create = true} to initialise it"));
+      initialise = true;
+    } else if (rc != 0) {
+      return unexpected{lmdb_failure(rc, "opening the meta database", dir)};
+    } else {
+      MDB_val key = view_val(format_key), val{};
+      rc = mdb_get(g.txn, s.meta_dbi_, &key, &val);
+      if (rc == MDB_NOTFOUND)
+        return fail(errc::invalid_argument,
+                    not_exo(dir, fmt::format("its data.mdb has a meta database but no format marker ({}); check "
+                                             "the path",
+                                             format_key)));
+      if (rc != 0) return unexpected{lmdb_failure(rc, "reading the format marker", dir)};
+      std::string_view marker(static_cast<const char*>(val.mv_data), val.mv_size);
+      if (marker != format_marker) {
+        if (marker.starts_with("exo-store-"))
+          return fail(errc::invalid_argument,
+                      fmt::format("data directory {} holds a store of format '{}', but this build of exo reads "
+                                  "'{}'; open it with a matching version of exo",
+                                  dir, printable(as_bytes(marker)), format_marker));
+        return fail(errc::invalid_argument,
+                    not_exo(dir, fmt::format("its format marker is '{}', not '{}'", printable(as_bytes(marker)),
+                                             format_marker)));
+      }
+      rc = mdb_dbi_open(g.txn, "nodes", 0, &s.nodes_dbi_);
+      if (rc == MDB_NOTFOUND || rc == MDB_INCOMPATIBLE)
+        return fail(errc::malformed,
+                    fmt::format("data directory {} has exo's format marker but no nodes database: the store is "
+                                "damaged; restore the data directory from a backup",
+                                dir));
+      if (rc != 0) return unexpected{lmdb_failure(rc, "opening the nodes database", dir)};
+      if ((rc = g.commit()) != 0)  // keeps the database handles for later transactions
+        return unexpected{lmdb_failure(rc, "finishing a read transaction", dir)};
+    }
+  }
+  if (initialise) {
+    auto r = run_write(s.env_, dir, "initialising a new store", [&](MDB_txn* txn) {
+      int c = mdb_dbi_open(txn, "meta", MDB_CREATE, &s.meta_dbi_);
+      if (c == 0) c = mdb_dbi_open(txn, "nodes", MDB_CREATE, &s.nodes_dbi_);
+      MDB_val key = view_val(format_key), val = view_val(format_marker);
+      if (c == 0) c = mdb_put(txn, s.meta_dbi_, &key, &val, 0);
+      return c;
+    });
+    if (!r) return unexpected{std::move(r).error()};
+  }
+  reg.open.insert({s.dev_, s.ino_});
+  s.registered_ = true;
+  return s;
+}
+
+lmdb_store::lmdb_store(lmdb_store&& other) noexcept
+    : env_(std::exchange(other.env_, nullptr)),
+      nodes_dbi_(other.nodes_dbi_),
+      meta_dbi_(other.meta_dbi_),
+      dir_(std::move(other.dir_)),
+      durable_(other.durable_),
+      registered_(other.registered_),
+      dev_(other.dev_),
+      ino_(other.ino_) {}
+
+lmdb_store& lmdb_store::operator=(lmdb_store&& other) noexcept {
+  if (this != &other) {
+    close();
+    env_ = std::exchange(other.env_, nullptr);
+    nodes_dbi_ = other.nodes_dbi_;
+    meta_dbi_ = other.meta_dbi_;
+    dir_ = std::move(other.dir_);
+    durable_ = other.durable_;
+    registered_ = other.registered_;
+    dev_ = other.dev_;
+    ino_ = other.ino_;
+  }
+  return *this;
+}
+
+lmdb_store::~lmdb_store() { close(); }
+
+void lmdb_store::close() noexcept {
+  if (!env_) return;
+  if (!registered_) {  // open() failed half-way (and holds the registry's lock)
+    mdb_env_close(std::exchange(env_, nullptr));
+    return;
+  }
+  if (!durable_) mdb_env_sync(env_, 1);
+  auto& reg = registry();
+  std::lock_guard lock(reg.mutex);
+  mdb_env_close(std::exchange(env_, nullptr));
+  reg.open.erase({dev_, ino_});
+  registered_ = false;
+}
+
+expected<std::optional<bytes>> lmdb_store::read_node(const digest& h) const {
+  if (!env_) return fail(errc::invalid_argument, "read_node on a closed lmdb_store (it was moved from)");
+  txn_guard g;
+  if (int rc = begin_txn(env_, MDB_RDONLY, &g.txn); rc != 0)
+    return unexpected{lmdb_failure(rc, "starting a read transaction", dir_)};
+  MDB_val key = view_val(h.view()), val{};
+  int rc = mdb_get(g.txn, nodes_dbi_, &key, &val);
+  if (rc == MDB_NOTFOUND) return std::optional<bytes>{};
+  if (rc != 0) return unexpected{lmdb_failure(rc, fmt::format("reading node {}", short_hex(h)), dir_)};
+  return std::optional<bytes>{copy_val(val)};
+}
+
+expected<void> lmdb_store::commit(commit_batch&& batch) {
+  if (!env_) return fail(errc::invalid_argument, "commit on a closed lmdb_store (it was moved from)");
+  for (const auto& [name, value] : batch.meta) {
+    if (!valid_meta_name(name))
+      return fail(errc::invalid_argument,
+                  fmt::format("metadata name '{}' is {} bytes; names must be 1 to {} bytes; nothing was committed",
+                              printable(as_bytes(name)), name.size(), max_meta_name));
+    if (name == format_key || name == head_key)
+      return fail(errc::invalid_argument,
+                  fmt::format("metadata name '{}' is reserved by the store; pick another name; nothing was "
+                              "committed",
+                              name));
+  }
+  return run_write(env_, dir_, "a commit", [&](MDB_txn* txn) {
+    for (const auto& [h, b] : batch.nodes) {
+      MDB_val key = view_val(h.view()), val = view_val(b);
+      int rc = mdb_put(txn, nodes_dbi_, &key, &val, MDB_NOOVERWRITE);
+      if (rc != 0 && rc != MDB_KEYEXIST) return rc;  // an existing node stays as it is
+    }
+    for (const auto& [name, value] : batch.meta) {
+      MDB_val key = view_val(std::string_view(name)), val = view_val(value);
+      if (int rc = mdb_put(txn, meta_dbi_, &key, &val, 0); rc != 0) return rc;
+    }
+    MDB_val key = view_val(head_key), val = view_val(batch.head.view());
+    return mdb_put(txn, meta_dbi_, &key, &val, 0);
+  });
+}
+
+expected<digest> lmdb_store::head() const {
+  auto rec = read_meta(head_key);
+  if (!rec) return unexpected{std::move(rec).error()};
+  if (!*rec) return digest{};
+  if ((*rec)->size() != 32)
+    return fail(errc::malformed, fmt::format("the head record in data directory {} is {} bytes, not 32: the store "
+                                             "is damaged; restore the data directory from a backup",
+                                             dir_, (*rec)->size()));
+  digest d;
+  std::memcpy(d.bytes.data(), (*rec)->data(), 32);
+  return d;
+}
+
+expected<std::optional<bytes>> lmdb_store::read_meta(std::string_view name) const {
+  if (!env_) return fail(errc::invalid_argument, "read_meta on a closed lmdb_store (it was moved from)");
+  if (!valid_meta_name(name)) return std::optional<bytes>{};  // no such record can be stored
+  txn_guard g;
+  if (int rc = begin_txn(env_, MDB_RDONLY, &g.txn); rc != 0)
+    return unexpected{lmdb_failure(rc, "starting a read transaction", dir_)};
+  MDB_val key = view_val(name), val{};
+  int rc = mdb_get(g.txn, meta_dbi_, &key, &val);
+  if (rc == MDB_NOTFOUND) return std::optional<bytes>{};
+  if (rc != 0)
+    return unexpected{lmdb_failure(rc, fmt::format("reading metadata record '{}'", printable(as_bytes(name))), dir_)};
+  return std::optional<bytes>{copy_val(val)};
+}
+
+expected<void> lmdb_store::overwrite_node(const digest& h, byte_view data) {
+  if (!env_) return fail(errc::invalid_argument, "overwrite_node on a closed lmdb_store (it was moved from)");
+  bool missing = false;
+  auto r = run_write(env_, dir_, fmt::format("overwriting node {}", short_hex(h)), [&](MDB_txn* txn) {
+    MDB_val key = view_val(h.view()), val{};
+    int rc = mdb_get(txn, nodes_dbi_, &key, &val);
+    if (rc == MDB_NOTFOUND) missing = true;
+    if (rc != 0) return rc;
+    val = view_val(data);
+    return mdb_put(txn, nodes_dbi_, &key, &val, 0);
+  });
+  if (missing)
+    return fail(errc::invalid_argument,
+                fmt::format("no node {} is stored in data directory {}; overwrite_node only replaces stored nodes",
+                            to_hex(h), dir_));
+  return r;
+}
+
+}  // namespace exo
