@@ -62,12 +62,17 @@ case "$cmd" in
     ./build/dev/bench/bench_ipc --benchmark_min_time=0.001 >/tmp/exo-bench-smoke.log 2>&1 \
       || { cat /tmp/exo-bench-smoke.log; echo "exo: benchmark smoke run failed" >&2; exit 1; }
     grep -E '^exo/caf ' /tmp/exo-bench-smoke.log
+    ./build/dev/bench/bench_store --benchmark_filter='put_commit/1000/' --benchmark_min_time=0.001 \
+      >/tmp/exo-bench-store-smoke.log 2>&1 \
+      || { cat /tmp/exo-bench-store-smoke.log; echo "exo: store benchmark smoke run failed" >&2; exit 1; }
+    grep -E '^tree/lmdb ' /tmp/exo-bench-store-smoke.log
     ;;
   bench)
     setup
     build bench
     log "running the benchmarks"
     ./build/bench/bench/bench_ipc "${@:2}"
+    ./build/bench/bench/bench_store "${@:2}"
     ;;
   *)
     sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'

@@ -112,8 +112,11 @@ class merkle_tree {
     if (!root_.is_zero()) collect(root_, batch);
     auto r = backend_.commit(std::move(batch));
     if (!r) return unexpected(std::move(r).error());
-    dirty_.clear();
+    // What was just written stays decoded in memory: the next reads and updates of these
+    // paths must not go back to the backend.
     trim_cache();
+    for (auto& [h, n] : dirty_) cache_.insert_or_assign(h, std::move(n));
+    dirty_.clear();
     return root_;
   }
 
@@ -196,6 +199,11 @@ class merkle_tree {
     dirty_.insert_or_assign(h, std::move(n));
     return h;
   }
+  // An uncommitted node that an update replaced is referenced by nothing (keys are unique, so
+  // no subtree appears twice, and uncommitted roots are not kept): drop it at once, so a
+  // batch of puts keeps only live nodes in memory and commit writes only those.
+  void forget(const digest& h) { dirty_.erase(h); }
+
   digest make_branch(std::uint32_t bit, const digest& l, const digest& r) {
     auto n = std::make_shared<tree_node>();
     n->bit = bit;
@@ -231,10 +239,14 @@ class merkle_tree {
     auto n = load(h);
     if (!n) return unexpected(std::move(n).error());
     node_ptr node = *n;
-    if (node->leaf) return leaf;
+    if (node->leaf) {
+      if (!(h == leaf)) forget(h);
+      return leaf;
+    }
     bool right = key_bit(key, node->bit);
     auto child = replace(right ? node->right : node->left, key, leaf);
     if (!child) return child;
+    forget(h);
     return right ? make_branch(node->bit, node->left, *child) : make_branch(node->bit, *child, node->right);
   }
 
@@ -246,6 +258,7 @@ class merkle_tree {
       bool right = key_bit(key, node->bit);
       auto child = insert(right ? node->right : node->left, key, crit, leaf);
       if (!child) return child;
+      forget(h);
       return right ? make_branch(node->bit, node->left, *child) : make_branch(node->bit, *child, node->right);
     }
     return key_bit(key, crit) ? make_branch(crit, h, leaf) : make_branch(crit, leaf, h);
@@ -257,6 +270,7 @@ class merkle_tree {
     node_ptr node = *n;
     if (node->leaf) {
       found = equal(node->key, key);
+      if (found) forget(h);
       return found ? digest{} : h;
     }
     bool right = key_bit(key, node->bit);
@@ -264,6 +278,7 @@ class merkle_tree {
     auto child = remove(side, key, found);
     if (!child) return child;
     if (!found) return h;
+    forget(h);
     if (child->is_zero()) return right ? node->left : node->right;  // the branch collapses
     return right ? make_branch(node->bit, node->left, *child) : make_branch(node->bit, *child, node->right);
   }
