@@ -3,6 +3,7 @@
 // (how many times faster exo is), which scripts read.
 
 #include "caf_workloads.hpp"
+#include "ratio_reporter.hpp"
 
 #include <exo/hypervisor.hpp>
 
@@ -245,31 +246,12 @@ double exo_idle_actor_bytes(std::int64_t n) {
 
 // ============================================================ the ratio lines
 
-/// Collects each benchmark's time per item so main() can print exo/caf ratios.
-class ratio_reporter : public benchmark::ConsoleReporter {
- public:
-  void ReportRuns(const std::vector<Run>& runs) override {
-    ConsoleReporter::ReportRuns(runs);
-    for (auto& r : runs) {
-      if (r.error_occurred || r.run_type != Run::RT_Iteration) continue;
-      auto it = r.counters.find("items_per_second");
-      std::string name = r.benchmark_name();
-      if (auto cut = name.find("/real_time"); cut != std::string::npos) name.erase(cut);
-      if (it != r.counters.end() && it->second.value > 0) ns_per_item_[name] = 1e9 / it->second.value;
-    }
-  }
-  const std::map<std::string, double>& ns_per_item() const { return ns_per_item_; }
-
- private:
-  std::map<std::string, double> ns_per_item_;
-};
-
 }  // namespace
 
 int main(int argc, char** argv) {
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  ratio_reporter reporter;
+  exo::bench::ratio_reporter reporter;
   benchmark::RunSpecifiedBenchmarks(&reporter);
   benchmark::Shutdown();
 
@@ -278,8 +260,8 @@ int main(int argc, char** argv) {
   for (auto& [name, ns] : t) std::printf("  %-24s %9.1f ns\n", name.c_str(), ns);
   std::printf("\n");
   for (const char* w : {"ping_pong", "one_to_one", "fan_out_in", "spawn"}) {
-    auto e = t.find(std::string("exo/") + w), c = t.find(std::string("caf/") + w);
-    if (e != t.end() && c != t.end()) std::printf("exo/caf %s: %.2f\n", w, c->second / e->second);
+    if (double r = reporter.ratio(std::string("caf/") + w, std::string("exo/") + w); r > 0)
+      std::printf("exo/caf %s: %.2f\n", w, r);
   }
   // Idle memory is measured outside the timing loop, on 100,000 actors each.
   double exo_bytes = exo_idle_actor_bytes(spawn_count);

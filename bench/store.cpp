@@ -2,6 +2,8 @@
 // same run. Ends by printing `tree/lmdb put_commit_<n>: <ratio>` (how many times slower the
 // tree is) and the proof size.
 
+#include "ratio_reporter.hpp"
+
 #include <exo/core/hash.hpp>
 #include <exo/store/lmdb_store.hpp>
 #include <exo/store/tree.hpp>
@@ -158,32 +160,17 @@ void tree_prove_and_check(benchmark::State& state) {
 BENCHMARK(tree_prove_and_check)->Name("tree/prove_and_verify")->Arg(1'000'000)->Unit(benchmark::kMicrosecond)
     ->Iterations(2000);
 
-class ratio_reporter : public benchmark::ConsoleReporter {
- public:
-  void ReportRuns(const std::vector<Run>& runs) override {
-    ConsoleReporter::ReportRuns(runs);
-    for (auto& r : runs) {
-      if (r.error_occurred || r.run_type != Run::RT_Iteration) continue;
-      std::string name = r.benchmark_name();
-      if (auto cut = name.find("/real_time"); cut != std::string::npos) name.erase(cut);
-      ns_[name] = r.GetAdjustedRealTime() * (r.time_unit == benchmark::kMillisecond ? 1e6 : r.time_unit == benchmark::kMicrosecond ? 1e3 : 1);
-    }
-  }
-  std::map<std::string, double> ns_;
-};
-
 }  // namespace
 
 int main(int argc, char** argv) {
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  ratio_reporter reporter;
+  exo::bench::ratio_reporter reporter;
   benchmark::RunSpecifiedBenchmarks(&reporter);
   benchmark::Shutdown();
   for (const char* n : {"1000", "100000"}) {
-    auto t = reporter.ns_.find(std::string("tree/put_commit/") + n), l = reporter.ns_.find(std::string("lmdb/put_commit/") + n);
-    if (t != reporter.ns_.end() && l != reporter.ns_.end())
-      std::printf("tree/lmdb put_commit_%s: %.2f\n", n, t->second / l->second);
+    if (double r = reporter.ratio(std::string("tree/put_commit/") + n, std::string("lmdb/put_commit/") + n); r > 0)
+      std::printf("tree/lmdb put_commit_%s: %.2f\n", n, r);
   }
   if (proof_bytes) std::printf("proof size at 1M keys: %zu bytes\n", proof_bytes);
   return 0;

@@ -9,6 +9,8 @@
 
 #include <boost/test/unit_test.hpp>
 
+#include "../support/temp_dir.hpp"
+
 #include <exo/store/lmdb_store.hpp>
 
 #include <fcntl.h>
@@ -129,20 +131,8 @@ void report(int fd, const std::string& line) {
 
 // --- the parent ---------------------------------------------------------------------------------
 
-struct temp_dir {
-  std::string path;
-  temp_dir() {
-    std::string tmpl = "/tmp/exo-crash-test-XXXXXX";
-    if (!::mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
-    path = tmpl;
-  }
-  temp_dir(const temp_dir&) = delete;
-  temp_dir& operator=(const temp_dir&) = delete;
-  ~temp_dir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path, ec);
-  }
-};
+using test::temp_dir;
+
 
 struct child {
   pid_t pid = -1;

@@ -1,5 +1,7 @@
 #include <boost/test/unit_test.hpp>
 
+#include "../support/temp_dir.hpp"
+
 #include <exo/core/hash.hpp>
 #include <exo/store/backend.hpp>
 #include <exo/store/lmdb_store.hpp>
@@ -22,23 +24,8 @@ using namespace exo;
 namespace fs = std::filesystem;
 
 namespace {
+using test::temp_dir;
 
-// A fresh directory under /tmp, removed with everything in it at the end of the test.
-struct temp_dir {
-  std::string path;
-  temp_dir() {
-    std::string tmpl = "/tmp/exo-lmdb-test-XXXXXX";
-    if (!::mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
-    path = tmpl;
-  }
-  temp_dir(const temp_dir&) = delete;
-  temp_dir& operator=(const temp_dir&) = delete;
-  ~temp_dir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::string sub(std::string_view name) const { return path + "/" + std::string(name); }
-};
 
 bytes b(std::string_view s) { return to_bytes(s); }
 bytes random_bytes(std::mt19937_64& rng, std::size_t n) {

@@ -274,19 +274,9 @@ BOOST_AUTO_TEST_SUITE_END()
 
 #include <exo/store/lmdb_store.hpp>
 
-#include <filesystem>
+#include "../support/temp_dir.hpp"
 
-namespace {
-/// A fresh directory under /tmp, removed at the end.
-struct temp_dir {
-  std::string path;
-  temp_dir() {
-    char tmpl[] = "/tmp/exo-tree-XXXXXX";
-    path = mkdtemp(tmpl);
-  }
-  ~temp_dir() { std::filesystem::remove_all(path); }
-};
-}  // namespace
+using test::temp_dir;
 
 BOOST_AUTO_TEST_SUITE(tree_on_lmdb)
 

@@ -115,7 +115,7 @@ expected<void> for_each_cap(arg_list& args, F&& f) {
 }
 }  // namespace
 
-expected<void> kernel::export_caps(actor& from, message& m, cap_journal*) {
+expected<void> kernel::export_caps(actor& from, message& m) {
   return for_each_cap(m.args, [&](cap_handle& h) -> expected<void> {
     auto c = from.caps.transferable(h);
     if (!c) return unexpected(std::move(c).error());
@@ -265,7 +265,7 @@ class kernel_context final : public context {
     out.budget = budget;
     out.sender_id = a_.self;
     out.args = std::move(args);
-    if (auto r = k_.export_caps(a_, out, nullptr); !r) [[unlikely]] {
+    if (auto r = k_.export_caps(a_, out); !r) [[unlikely]] {
       k_.outbox_.pop_back();
       --a_.seq;
       return trap(std::move(r).error());
@@ -408,7 +408,7 @@ expected<void> kernel::send(cap_handle target, arg_list args, const send_options
   m.budget = opts.budget == send_options::remaining ? cfg_.default_budget : opts.budget;
   m.sender_id = host.self;
   m.args = std::move(args);
-  if (auto r = export_caps(host, m, nullptr); !r) {
+  if (auto r = export_caps(host, m); !r) {
     out.pop_back();
     --host.seq;
     return r;

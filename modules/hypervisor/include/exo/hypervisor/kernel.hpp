@@ -203,7 +203,7 @@ class kernel {
   std::uint32_t add_actor(const id& creator, std::uint64_t nonce, const native_type_info& type,
                           void* state, std::uint64_t clock);
   void remove_last_actor() noexcept;
-  expected<void> export_caps(actor& from, message& m, cap_journal* j);
+  expected<void> export_caps(actor& from, message& m);
   expected<void> import_caps(actor& to, message& m, cap_journal* j);
   expected<void> run_handler(kernel_context& ctx, actor& a, message& m, native_invoke invoke,
                              std::string_view fname, std::uint64_t cost);

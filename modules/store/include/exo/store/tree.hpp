@@ -50,17 +50,10 @@ class merkle_tree {
   /// The value under `key`, or nullopt.
   expected<std::optional<bytes>> get(byte_view key) const {
     if (root_.is_zero()) return std::optional<bytes>{};
-    digest h = root_;
-    for (;;) {
-      auto n = load(h);
-      if (!n) return unexpected(std::move(n).error());
-      const tree_node& node = **n;
-      if (node.leaf) {
-        if (equal(node.key, key)) return std::optional<bytes>{node.value};
-        return std::optional<bytes>{};
-      }
-      h = key_bit(key, node.bit) ? node.right : node.left;
-    }
+    auto leaf = best_leaf(key);
+    if (!leaf) return unexpected(std::move(leaf).error());
+    if (equal((*leaf)->key, key)) return std::optional<bytes>{(*leaf)->value};
+    return std::optional<bytes>{};
   }
 
   /// Sets `key` to `value`.

@@ -1,0 +1,37 @@
+#pragma once
+// The console reporter, plus each benchmark's time per item by name (with Google Benchmark's
+// "/real_time" suffix removed), so a benchmark's main() can print ratio lines scripts read.
+
+#include <benchmark/benchmark.h>
+
+#include <map>
+#include <string>
+
+namespace exo::bench {
+
+class ratio_reporter : public benchmark::ConsoleReporter {
+ public:
+  void ReportRuns(const std::vector<Run>& runs) override {
+    ConsoleReporter::ReportRuns(runs);
+    for (auto& r : runs) {
+      if (r.error_occurred || r.run_type != Run::RT_Iteration) continue;
+      auto it = r.counters.find("items_per_second");
+      if (it == r.counters.end() || it->second.value <= 0) continue;
+      std::string name = r.benchmark_name();
+      if (auto cut = name.find("/real_time"); cut != std::string::npos) name.erase(cut);
+      ns_per_item_[name] = 1e9 / it->second.value;
+    }
+  }
+  /// Nanoseconds per item, by benchmark name.
+  const std::map<std::string, double>& ns_per_item() const { return ns_per_item_; }
+  /// a's time per item over b's, or 0 if either did not run.
+  double ratio(const std::string& a, const std::string& b) const {
+    auto x = ns_per_item_.find(a), y = ns_per_item_.find(b);
+    return x == ns_per_item_.end() || y == ns_per_item_.end() ? 0 : x->second / y->second;
+  }
+
+ private:
+  std::map<std::string, double> ns_per_item_;
+};
+
+}  // namespace exo::bench
