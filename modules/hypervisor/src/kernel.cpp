@@ -2,6 +2,7 @@
 
 #include <exo/core/encoding.hpp>
 #include <exo/core/hash.hpp>
+#include <exo/core/reflect.hpp>
 
 #include <fmt/format.h>
 
@@ -10,6 +11,27 @@
 
 namespace exo {
 namespace {
+// What the state tree keeps of an actor under meta_key(id), and of the host under "h".
+struct actor_record {
+  BOOST_HANA_DEFINE_STRUCT(actor_record, (std::string, type), (bytes, code), (std::int64_t, clock),
+                           (std::int64_t, nonce), (std::int64_t, seq), (bool, saved), (value, state));
+};
+struct host_record {
+  BOOST_HANA_DEFINE_STRUCT(host_record, (id, self), (std::int64_t, clock), (std::int64_t, nonce), (std::int64_t, seq));
+};
+constexpr std::string_view host_key = "h";
+// Counters are u64; the records keep their bits in i64 fields.
+std::int64_t bits(std::uint64_t v) noexcept { return static_cast<std::int64_t>(v); }
+std::uint64_t bits(std::int64_t v) noexcept { return static_cast<std::uint64_t>(v); }
+bytes actor_key(const id& a, char tag) {
+  bytes k;
+  k.reserve(34);
+  k.push_back('a');
+  k.insert(k.end(), a.bytes.begin(), a.bytes.end());
+  k.push_back(static_cast<std::uint8_t>(tag));
+  return k;
+}
+
 // Clocks saturate instead of wrapping: a wrapped clock would reorder later messages.
 std::uint64_t sat_add(std::uint64_t a, std::uint64_t b) noexcept {
   return a > UINT64_MAX - b ? UINT64_MAX : a + b;
@@ -222,10 +244,48 @@ class kernel_context final : public context {
       type.destroy(state);
       return unexpected(trap_);
     }
+    if (k_.durable_ && !type.load) {
+      type.destroy(state);
+      return trap(errc::invalid_argument,
+                  fmt::format("cannot create an actor of type '{}' in a durable hypervisor: its state cannot be saved "
+                              "(declare it with BOOST_HANA_DEFINE_STRUCT)", type.name));
+    }
     std::uint32_t slot = k_.add_actor(a_.self, a_.nonce++, type, state, now());
+    k_.created_.push_back(slot);
     auto h = a_.caps.insert(capability{cap_kind::actor, rights::all, slot, 0}, &k_.journal_);
     if (!h) return trap(std::move(h).error());
     return h;
+  }
+
+  expected<std::optional<bytes>> storage_get(byte_view key) override {
+    if (auto r = storage_begin(key, 0); !r) return unexpected(std::move(r).error());
+    auto v = k_.store_->get(kernel::storage_key(a_.self, key));
+    if (!v) return trap(std::move(v).error());
+    return v;
+  }
+
+  expected<void> storage_put(byte_view key, byte_view value) override {
+    if (value.size() > max_value_size)
+      return trap(errc::limit_exceeded, fmt::format("a storage value of {} bytes exceeds the limit of {}", value.size(),
+                                                    max_value_size));
+    if (auto r = storage_begin(key, value.size()); !r) return r;
+    bytes full = kernel::storage_key(a_.self, key);
+    auto old = k_.store_->get(full);
+    if (!old) return trap(std::move(old).error());
+    if (auto r = k_.store_->put(full, value); !r) return trap(std::move(r).error());
+    k_.storage_undo_.emplace_back(std::move(full), std::move(*old));
+    return {};
+  }
+
+  expected<bool> storage_erase(byte_view key) override {
+    if (auto r = storage_begin(key, 0); !r) return unexpected(std::move(r).error());
+    bytes full = kernel::storage_key(a_.self, key);
+    auto old = k_.store_->get(full);
+    if (!old) return trap(std::move(old).error());
+    if (!*old) return false;
+    if (auto r = k_.store_->erase(full); !r) return trap(std::move(r).error());
+    k_.storage_undo_.emplace_back(std::move(full), std::move(*old));
+    return true;
   }
 
   expected<void> send_result(value&& result) override {
@@ -241,6 +301,8 @@ class kernel_context final : public context {
       return fail(errc::wrong_kind, fmt::format("cannot derive function '{}' from a {} capability; an actor "
                                                 "capability is needed", function, to_string(c.kind)));
     auto& target = k_.actors_[c.target];
+    if (!target.type)
+      if (auto r = k_.load(c.target); !r) return unexpected(std::move(r).error());
     std::uint32_t f = target.type->find(function);
     if (f == failure_function)
       return fail(errc::no_such_function, fmt::format("actor {} ({}) exports no function '{}'",
@@ -274,6 +336,15 @@ class kernel_context final : public context {
     return {};
   }
 
+  // Checks a storage key and charges for the call.
+  expected<void> storage_begin(byte_view key, std::size_t value_size) {
+    if (trapped_) return unexpected(trap_);
+    if (key.empty() || key.size() > max_storage_key)
+      return trap(errc::invalid_argument, fmt::format("a storage key must have 1 to {} bytes, not {}", max_storage_key,
+                                                      key.size()));
+    return charge(storage_cost_base + (key.size() + value_size) / 32);
+  }
+
   unexpected<error> trap(error e) {
     trapped_ = true;
     trap_ = std::move(e);
@@ -292,10 +363,12 @@ class kernel_context final : public context {
 
 // ---------------------------------------------------------------- kernel
 
-kernel::kernel(config cfg) : cfg_(std::move(cfg)) {
+kernel::kernel(config cfg, state_store& state, bool durable) : cfg_(std::move(cfg)), store_(&state), durable_(durable) {
   actor& host = actors_.emplace_back();
   host.self = hash(fmt::format("exo hypervisor:{}", cfg_.name));
+  host.type = nullptr;
   index_.insert(host.self, 0, actors_);
+  if (auto r = load_host(); !r) throw std::runtime_error("exo: cannot resume the hypervisor: " + to_string(r.error()));
 }
 
 kernel::~kernel() {
@@ -313,17 +386,24 @@ std::uint32_t kernel::add_actor(const id& creator, std::uint64_t nonce, const na
   a.state = state;
   a.clock = clock;
   index_.insert(a.self, slot, actors_);
+  types_.emplace(type.code_hash, &type);
   ++stats_.actors_created;
+  ++loaded_;
   return slot;
 }
 
-void kernel::remove_last_actor() noexcept {
-  actor& a = actors_.back();
+void kernel::remove_created(std::uint32_t slot) noexcept {
+  actor& a = actors_[slot];
   index_.erase(a.self, actors_);
   a.type->destroy(a.state);
-  actors_.pop_back();
   --stats_.actors_created;
+  --loaded_;
+  // Usually the newest slot; if actors were loaded after it, it stays as an empty slot.
+  if (slot + 1 == actors_.size()) actors_.pop_back();
+  else a = actor{};
 }
+
+void kernel::register_type(const native_type_info& type) { types_.emplace(type.code_hash, &type); }
 
 cap_handle kernel::host_insert(const capability& c) {
   auto h = actors_[0].caps.insert(c);
@@ -339,12 +419,21 @@ cap_handle kernel::create_root(const native_type_info& type, void* state) {
     (void)host_insert(capability{});  // throws
   }
   std::uint32_t slot = add_actor(host.self, host.nonce++, type, state, host.clock);
+  mark_dirty(slot);
+  mark_dirty(0);
   return host_insert(capability{cap_kind::actor, rights::all, slot, 0});
 }
 
+std::uint32_t kernel::egress_named(std::string_view name) {
+  for (std::uint32_t i = 0; i < egress_.size(); ++i)
+    if (egress_[i].name == name) return i;
+  egress_.push_back({std::string(name), nullptr});
+  return static_cast<std::uint32_t>(egress_.size() - 1);
+}
+
 cap_handle kernel::create_egress(std::string name, egress_sink sink, rights r) {
-  auto index = static_cast<std::uint32_t>(egress_.size());
-  egress_.push_back({std::move(name), std::move(sink)});
+  std::uint32_t index = egress_named(name);
+  egress_[index].sink = std::move(sink);
   return host_insert(capability{cap_kind::egress, r, index, 0});
 }
 
@@ -354,6 +443,8 @@ expected<cap_handle> kernel::function_cap(cap_handle actor_cap, std::string_view
   if (c->kind != cap_kind::actor)
     return fail(errc::wrong_kind, fmt::format("capability #{} names an {}, not an actor", actor_cap.index, to_string(c->kind)));
   auto& target = actors_[c->target];
+  if (!target.type)
+    if (auto r = load(c->target); !r) return unexpected(std::move(r).error());
   std::uint32_t f = target.type->find(function);
   if (f == failure_function)
     return fail(errc::no_such_function, fmt::format("actor {} ({}) exports no function '{}'", short_hex(target.self),
@@ -364,8 +455,10 @@ expected<cap_handle> kernel::function_cap(cap_handle actor_cap, std::string_view
 }
 
 expected<cap_handle> kernel::lookup(const id& a, std::string_view function, rights keep) {
-  std::uint32_t slot = find(a);
-  if (slot == npos || slot == 0) return fail(errc::no_such_actor, fmt::format("no actor has id {}", to_hex(a)));
+  auto r = resolve(a);
+  if (!r) return unexpected(std::move(r).error());
+  std::uint32_t slot = *r;
+  if (slot == 0) return fail(errc::no_such_actor, fmt::format("{} is the hypervisor's own id, not an actor", to_hex(a)));
   std::uint32_t f = actors_[slot].type->find(function);
   if (f == failure_function)
     return fail(errc::no_such_function, fmt::format("actor {} ({}) exports no function '{}'", short_hex(a),
@@ -400,6 +493,7 @@ expected<void> kernel::send(cap_handle target, arg_list args, const send_options
     reply = *rc;
   }
   message_batch& out = delivering_ ? host_outbox_ : outbox_;
+  mark_dirty(0);  // the host's sequence number
   message& m = out.emplace_back();
   m.target = *c;
   m.reply_to = reply;
@@ -427,21 +521,22 @@ expected<void> kernel::send_encoded(cap_handle target, byte_view encoded, const 
 }
 
 expected<std::uint64_t> kernel::clock_of(const id& a) const {
-  std::uint32_t slot = find(a);
-  if (slot == npos) return fail(errc::no_such_actor, fmt::format("no actor has id {}", to_hex(a)));
-  return actors_[slot].clock;
+  auto slot = const_cast<kernel*>(this)->resolve(a);
+  if (!slot) return unexpected(std::move(slot).error());
+  return actors_[*slot].clock;
 }
 
 expected<const native_type_info*> kernel::type_of(const id& a) const {
-  std::uint32_t slot = find(a);
-  if (slot == npos || slot == 0) return fail(errc::no_such_actor, fmt::format("no actor has id {}", to_hex(a)));
-  return actors_[slot].type;
+  auto slot = const_cast<kernel*>(this)->resolve(a);
+  if (!slot) return unexpected(std::move(slot).error());
+  if (*slot == 0) return fail(errc::no_such_actor, fmt::format("{} is the hypervisor's own id, not an actor", to_hex(a)));
+  return actors_[*slot].type;
 }
 
 expected<std::size_t> kernel::cap_count(const id& a) const {
-  std::uint32_t slot = find(a);
-  if (slot == npos) return fail(errc::no_such_actor, fmt::format("no actor has id {}", to_hex(a)));
-  return actors_[slot].caps.size();
+  auto slot = const_cast<kernel*>(this)->resolve(a);
+  if (!slot) return unexpected(std::move(slot).error());
+  return actors_[*slot].caps.size();
 }
 
 void kernel::notify(const id& receiver, std::uint32_t function, const message& m, bool ok) {
@@ -486,7 +581,18 @@ void kernel::deliver_egress(message& m) {
   }
   auto& e = egress_[m.target.target];
   egress_message out{e.name, m.sender_id, m.ticks, m.seq, m.args};
-  if (e.sink) e.sink(out);
+  if (e.sink) {
+    e.sink(out);
+  } else {
+    // An egress named in a stored capability table that this run has not created: the
+    // output cannot be handed to anyone, and the host hears so.
+    failure f{m.sender_id, e.name, static_cast<std::int64_t>(errc::no_such_function),
+              fmt::format("egress '{}' has no sink in this hypervisor (create_egress it after resuming); the message was "
+                          "dropped", e.name),
+              m.sender_id, m.seq};
+    if (failure_hook_) failure_hook_(f);
+    else failures_.push_back(std::move(f));
+  }
   notify(host.self, m.target.target, m, true);
 }
 
@@ -526,6 +632,15 @@ void kernel::deliver(message& m) {
   const std::uint32_t slot = m.target.target;
   if (slot == 0) return deliver_host_failure(m);
   actor& a = actors_[slot];
+  mark_dirty(0);  // the host's clock
+  if (!a.type) [[unlikely]] {
+    if (auto r = load(slot); !r) {  // not in the store, or the store is damaged
+      if (m.ticks > a.clock) a.clock = m.ticks;
+      notify(a.self, m.target.function, m, false);
+      report(m.origin, a, m, "(loading the actor)", std::move(r).error());
+      return;
+    }
+  }
   if (m.ticks > a.clock) a.clock = m.ticks;
 
   native_invoke invoke;
@@ -548,26 +663,275 @@ void kernel::deliver(message& m) {
 
   // The transaction: remember what to restore if the message fails.
   const std::uint64_t saved_nonce = a.nonce, saved_seq = a.seq;
-  const std::size_t saved_actors = actors_.size(), saved_outbox = outbox_.size();
+  const std::size_t saved_outbox = outbox_.size();
   journal_.active = true;
   kernel_context ctx(*this, a, slot, m, cost);
   expected<void> r = run_handler(ctx, a, m, invoke, fname, cost);
   journal_.active = false;
   a.clock = sat_add(a.clock, std::min(ctx.executed(), m.budget));
+  mark_dirty(slot);
   if (r) [[likely]] {
-    journal_.entries.clear();
+    if (!journal_.entries.empty()) {
+      a.caps_dirty = true;
+      journal_.entries.clear();
+    }
+    if (!created_.empty()) [[unlikely]] {
+      for (auto c : created_) mark_dirty(c);
+      created_.clear();
+    }
+    storage_undo_.clear();
     notify(a.self, m.target.function, m, true);
     return;
   }
-  // Roll back: sends, created actors, capability changes and counters; the state itself was
-  // restored by the native entry point.
+  // Roll back: sends, created actors, storage writes, capability changes and counters; the
+  // state itself was restored by the native entry point.
   while (outbox_.size() > saved_outbox) outbox_.pop_back();
-  while (actors_.size() > saved_actors) remove_last_actor();
+  for (auto it = created_.rbegin(); it != created_.rend(); ++it) remove_created(*it);
+  created_.clear();
+  undo_storage();
   a.caps.rollback(journal_);
   a.nonce = saved_nonce;
   a.seq = saved_seq;
   notify(a.self, m.target.function, m, false);
   report(m.origin, a, m, fname, std::move(r).error());
+}
+
+// ---------------------------------------------------------------- state
+
+bytes kernel::meta_key(const id& a) { return actor_key(a, 'm'); }
+
+bytes kernel::storage_key(const id& a, byte_view key) {
+  bytes k = actor_key(a, 's');
+  k.insert(k.end(), key.begin(), key.end());
+  return k;
+}
+
+std::uint32_t kernel::stub_for(const id& a) {
+  std::uint32_t slot = find(a);
+  if (slot != npos) return slot;
+  slot = static_cast<std::uint32_t>(actors_.size());
+  actors_.emplace_back().self = a;
+  index_.insert(a, slot, actors_);
+  return slot;
+}
+
+expected<std::uint32_t> kernel::resolve(const id& a) {
+  std::uint32_t slot = find(a);
+  if (slot == 0) return slot;
+  if (slot == npos) {
+    auto rec = store_->get(meta_key(a));
+    if (!rec) return unexpected(std::move(rec).error());
+    if (!*rec) return fail(errc::no_such_actor, fmt::format("no actor has id {}", to_hex(a)));
+    slot = stub_for(a);
+  }
+  if (!actors_[slot].type)
+    if (auto r = load(slot); !r) return unexpected(std::move(r).error());
+  return slot;
+}
+
+expected<void> kernel::load(std::uint32_t slot) {
+  actor& a = actors_[slot];
+  const std::string who = short_hex(a.self);
+  auto raw = store_->get(meta_key(a.self));
+  if (!raw) return unexpected(std::move(raw).error());
+  if (!*raw) return fail(errc::no_such_actor, fmt::format("actor {} is not in the state", to_hex(a.self)));
+  auto v = decode(**raw);
+  if (!v) return fail(errc::malformed, fmt::format("actor {}'s record: {}", who, v.error().message));
+  auto rec = from_value<actor_record>(std::move(*v), "actor record: ");
+  if (!rec) return fail(errc::malformed, fmt::format("actor {}: {}", who, rec.error().message));
+  if (rec->code.size() != 32) return fail(errc::malformed, fmt::format("actor {}'s code hash is not 32 bytes", who));
+  digest code;
+  std::copy(rec->code.begin(), rec->code.end(), code.bytes.begin());
+  auto t = types_.find(code);
+  if (t == types_.end())
+    return fail(errc::no_such_actor, fmt::format("actor {} has type '{}' with code {}, which this hypervisor does not "
+                                                 "know; register it with register_type<T>()",
+                                                 who, rec->type, short_hex(code)));
+  const native_type_info& type = *t->second;
+  if (!rec->saved || !type.load)
+    return fail(errc::invalid_argument, fmt::format("actor {} of type '{}' kept its state only in memory (declare the "
+                                                    "type with BOOST_HANA_DEFINE_STRUCT to persist it)", who, rec->type));
+  auto caps_raw = store_->get(actor_key(a.self, 'c'));
+  if (!caps_raw) return unexpected(std::move(caps_raw).error());
+  cap_table caps;
+  if (*caps_raw) {
+    auto cv = decode(**caps_raw);
+    if (!cv) return fail(errc::malformed, fmt::format("actor {}'s capability table: {}", who, cv.error().message));
+    auto t2 = load_caps(std::move(*cv));
+    if (!t2) return fail(errc::malformed, fmt::format("actor {}'s capability table: {}", who, t2.error().message));
+    caps = std::move(*t2);
+  }
+  auto state = type.load(std::move(rec->state));
+  if (!state) return fail(errc::malformed, fmt::format("actor {} ({}): {}", who, rec->type, state.error().message));
+  actor& b = actors_[slot];  // stubs may have been added; slots never move
+  b.type = &type;
+  b.state = *state;
+  b.caps = std::move(caps);
+  b.clock = bits(rec->clock);
+  b.nonce = bits(rec->nonce);
+  b.seq = bits(rec->seq);
+  ++loaded_;
+  return {};
+}
+
+expected<void> kernel::load_host() {
+  auto raw = store_->get(as_bytes(host_key));
+  if (!raw) return unexpected(std::move(raw).error());
+  if (!*raw) return {};  // a new state
+  auto v = decode(**raw);
+  if (!v) return fail(errc::malformed, fmt::format("the host record: {}", v.error().message));
+  auto rec = from_value<host_record>(std::move(*v), "host record: ");
+  if (!rec) return unexpected(std::move(rec).error());
+  actor& host = actors_[0];
+  if (!(rec->self == host.self))
+    return fail(errc::invalid_argument, fmt::format("this state belongs to hypervisor {}, not to {} (config name '{}'); "
+                                                    "open it with the name it was created with",
+                                                    short_hex(rec->self), short_hex(host.self), cfg_.name));
+  host.clock = bits(rec->clock);
+  host.nonce = bits(rec->nonce);
+  host.seq = bits(rec->seq);
+  return {};
+}
+
+value kernel::save_caps(const cap_table& t) const {
+  value::list slots;
+  slots.reserve(t.slots().size());
+  for (const auto& s : t.slots()) {
+    value target;
+    switch (s.cap.kind) {
+      case cap_kind::actor:
+      case cap_kind::function: target = value(bytes(actors_[s.cap.target].self.bytes.begin(),
+                                                    actors_[s.cap.target].self.bytes.end())); break;
+      case cap_kind::egress: target = value(egress_[s.cap.target].name); break;
+      default: target = value(bits(std::uint64_t{s.cap.target})); break;
+    }
+    slots.emplace_back(value::list{value(std::int64_t{s.generation}), value(static_cast<std::int64_t>(s.cap.kind)),
+                                   value(static_cast<std::int64_t>(s.cap.rights)), std::move(target),
+                                   value(std::int64_t{s.cap.function})});
+  }
+  return value::list{value(std::int64_t{t.free_head()}), value(std::move(slots))};
+}
+
+expected<cap_table> kernel::load_caps(value&& v) {
+  auto* top = v.if_list();
+  if (!top || top->size() != 2 || !(*top)[0].if_i64() || !(*top)[1].if_list())
+    return fail(errc::malformed, "expected [free head, [slots...]]");
+  auto u32 = [](const value& x, std::uint64_t max) -> std::optional<std::uint32_t> {
+    auto* i = x.if_i64();
+    if (!i || *i < 0 || static_cast<std::uint64_t>(*i) > max) return std::nullopt;
+    return static_cast<std::uint32_t>(*i);
+  };
+  auto head = u32((*top)[0], 0xffffffffu);
+  if (!head) return fail(errc::malformed, "bad free list head");
+  std::vector<cap_table::slot> slots;
+  auto& in = *(*top)[1].if_list();
+  slots.reserve(in.size());
+  for (std::size_t i = 0; i < in.size(); ++i) {
+    auto* f = in[i].if_list();
+    auto bad = [&](std::string_view what) { return fail(errc::malformed, fmt::format("slot {}: {}", i, what)); };
+    if (!f || f->size() != 5) return bad("expected [generation, kind, rights, target, function]");
+    auto gen = u32((*f)[0], 0xffffffffu), k = u32((*f)[1], 3), r = u32((*f)[2], 7), fn = u32((*f)[4], 0xffffffffu);
+    if (!gen || !k || !r || !fn) return bad("a field is out of range");
+    cap_table::slot s;
+    s.generation = *gen;
+    s.cap.kind = static_cast<cap_kind>(*k);
+    s.cap.rights = static_cast<rights>(*r);
+    s.cap.function = *fn;
+    const value& target = (*f)[3];
+    switch (s.cap.kind) {
+      case cap_kind::actor:
+      case cap_kind::function: {
+        auto* b = target.if_bytes();
+        if (!b || b->size() != 32) return bad("an actor target must be a 32-byte id");
+        id a;
+        std::copy(b->begin(), b->end(), a.bytes.begin());
+        s.cap.target = stub_for(a);
+        break;
+      }
+      case cap_kind::egress: {
+        auto* name = target.if_string();
+        if (!name) return bad("an egress target must be a name");
+        s.cap.target = egress_named(*name);
+        break;
+      }
+      default: {
+        auto link = u32(target, 0xffffffffu);
+        if (!link) return bad("a free slot's link is out of range");
+        s.cap.target = *link;
+      }
+    }
+    slots.push_back(s);
+  }
+  return cap_table::restore(std::move(slots), *head);
+}
+
+expected<void> kernel::flush_state() {
+  if (broken_) return unexpected(*broken_);
+  std::size_t done = 0;
+  auto put = [&](const bytes& key, const value& v) { return store_->put(key, encode(v)); };
+  for (; done < dirty_.size(); ++done) {
+    std::uint32_t slot = dirty_[done];
+    actor& a = actors_[slot];
+    if (slot == 0) {
+      host_record rec{a.self, bits(a.clock), bits(a.nonce), bits(a.seq)};
+      if (auto r = put(bytes(host_key.begin(), host_key.end()), to_value(rec)); !r) return r;
+    } else if (a.type) {
+      actor_record rec{std::string(a.type->name), bytes(a.type->code_hash.bytes.begin(), a.type->code_hash.bytes.end()),
+                       bits(a.clock), bits(a.nonce), bits(a.seq), a.type->save != nullptr,
+                       a.type->save ? a.type->save(a.state) : value{}};
+      if (auto r = put(meta_key(a.self), to_value(rec)); !r) return r;
+      if (a.caps_dirty) {
+        if (auto r = put(actor_key(a.self, 'c'), save_caps(a.caps)); !r) return r;
+        a.caps_dirty = false;
+      }
+    }
+    a.dirty = false;
+  }
+  dirty_.clear();
+  return {};
+}
+
+void kernel::undo_storage() noexcept {
+  for (auto it = storage_undo_.rbegin(); it != storage_undo_.rend(); ++it) {
+    expected<void> r;
+    if (it->second) r = store_->put(it->first, *it->second);
+    else if (auto e = store_->erase(it->first); !e) r = unexpected(std::move(e).error());
+    if (!r && !broken_)
+      broken_ = error{errc::internal, "undoing a failed message's storage writes failed, so the state no longer "
+                                      "matches the actors: " + r.error().message};
+  }
+  storage_undo_.clear();
+}
+
+expected<digest> kernel::state_root() {
+  if (auto r = flush_state(); !r) return unexpected(std::move(r).error());
+  return store_->root();
+}
+
+expected<digest> kernel::commit_state(commit_meta meta) {
+  if (auto r = flush_state(); !r) return unexpected(std::move(r).error());
+  return store_->commit(std::move(meta));
+}
+
+expected<void> kernel::reset_state(const digest& root) {
+  if (auto r = store_->set_root(root); !r) return r;
+  for (std::size_t i = 1; i < actors_.size(); ++i) {
+    actor& a = actors_[i];
+    if (a.type) {
+      a.type->destroy(a.state);
+      --loaded_;
+    }
+    id self = a.self;
+    a = actor{};
+    a.self = self;
+  }
+  for (auto slot : dirty_) actors_[slot].dirty = false;
+  dirty_.clear();
+  broken_.reset();
+  actor& host = actors_[0];
+  host.clock = host.nonce = host.seq = 0;
+  host.dirty = false;
+  return load_host();
 }
 
 }  // namespace exo

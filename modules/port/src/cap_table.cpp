@@ -47,6 +47,30 @@ expected<capability> cap_table::reply_target(cap_handle h) const {
   return c;
 }
 
+expected<cap_table> cap_table::restore(std::vector<slot> slots, std::uint32_t free_head) {
+  if (slots.size() > max_caps_per_actor)
+    return fail(errc::malformed, fmt::format("a capability table of {} slots exceeds the limit of {}", slots.size(), max_caps_per_actor));
+  cap_table t;
+  for (std::size_t i = 0; i < slots.size(); ++i) {
+    if (slots[i].generation > generation_mask)
+      return fail(errc::malformed, fmt::format("capability slot {} has generation {}, beyond {}", i, slots[i].generation, generation_mask));
+    if (slots[i].cap.kind != cap_kind::none) ++t.live_;
+  }
+  // Walk the free list: every link inside the table, on a free slot, visited once.
+  std::vector<bool> seen(slots.size(), false);
+  for (std::uint32_t i = free_head; i != no_free; i = slots[i].cap.target) {
+    if (i >= slots.size())
+      return fail(errc::malformed, fmt::format("the capability free list names slot {} of {}", i, slots.size()));
+    if (seen[i]) return fail(errc::malformed, fmt::format("the capability free list loops at slot {}", i));
+    if (slots[i].cap.kind != cap_kind::none)
+      return fail(errc::malformed, fmt::format("the capability free list runs through live slot {}", i));
+    seen[i] = true;
+  }
+  t.slots_ = std::move(slots);
+  t.free_head_ = free_head;
+  return t;
+}
+
 void cap_table::record(cap_journal* j, std::uint32_t index, bool appended) {
   if (!j || !j->active) return;
   cap_journal::entry e{index, {}, 0, free_head_, appended};

@@ -33,6 +33,11 @@ struct send_options {
   std::optional<cap_handle> reply_to;
 };
 
+/// Longest storage key an actor may use, in bytes.
+inline constexpr std::size_t max_storage_key = 1024;
+/// Ticks every storage call costs before its size-dependent part.
+inline constexpr std::uint64_t storage_cost_base = 10;
+
 class context {
  public:
   virtual ~context() = default;
@@ -76,6 +81,17 @@ class context {
   /// the type `type` describes; the hypervisor takes ownership in every case). Returns an actor
   /// capability with all rights.
   virtual expected<cap_handle> create_native(const native_type_info& type, void* state) = 0;
+
+  // ---- the actor's own key-value storage, kept in the state tree with the actor ----
+  // Writes are part of the message's transaction. Each call charges ticks first:
+  // storage_cost_base, plus one tick per 32 bytes of key and value.
+
+  /// The value under `key`, or nullopt.
+  virtual expected<std::optional<bytes>> storage_get(byte_view key) = 0;
+  /// Sets `key` (1 to max_storage_key bytes) to `value`.
+  virtual expected<void> storage_put(byte_view key, byte_view value) = 0;
+  /// Removes `key`; false if it was absent.
+  virtual expected<bool> storage_erase(byte_view key) = 0;
 
   /// Convenience: send with arguments converted by exo::to_value.
   template <class... A>

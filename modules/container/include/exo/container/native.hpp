@@ -21,6 +21,10 @@
 /// exception fails the message. An optional `void on_failure(exo::context&, exo::failure)`
 /// receives reports of this actor's failed sends.
 ///
+/// Persistence: a type declared with BOOST_HANA_DEFINE_STRUCT (or an empty type) is kept in
+/// the state tree — its members, capability handles included, are saved and restored. Other
+/// types work in memory-backed hypervisors only; durable ones refuse to create them.
+///
 /// Transactions: the state is copied before a handler runs and restored if the message fails,
 /// so keep native state small (it is copied per message) — large data belongs in the store.
 
@@ -57,6 +61,10 @@ struct native_type_info {
   void (*destroy)(void*) noexcept = nullptr;
   /// Handles failure reports; nullptr if the type has none.
   native_invoke on_failure = nullptr;
+  /// The state as a value and back, for types exo can persist (Hana structs and empty
+  /// types); nullptr for others, whose state lives only in memory.
+  value (*save)(const void* state) = nullptr;
+  expected<void*> (*load)(value&& state) = nullptr;
   /// The code hash: SHA-256 of the canonical encoding of {name, [[function, cost]...]}.
   digest code_hash;
 
@@ -175,6 +183,25 @@ void destroy(void* p) noexcept {
 }
 
 template <class T>
+value save_state(const void* p) {
+  if constexpr (std::is_empty_v<T>) return value{};
+  else return to_value(*static_cast<const T*>(p));
+}
+template <class T>
+expected<void*> load_state(value&& v) {
+  if constexpr (std::is_empty_v<T>) {
+    return static_cast<void*>(new T{});
+  } else {
+    auto r = from_value<T>(std::move(v), "actor state: ");
+    if (!r) return unexpected(std::move(r).error());
+    return static_cast<void*>(new T(std::move(*r)));
+  }
+}
+/// Types whose state exo can write to the store and read back.
+template <class T>
+concept persistable_state = std::is_default_constructible_v<T> && (std::is_empty_v<T> || reflected_struct<T>);
+
+template <class T>
 concept has_on_failure = requires(T& t, context& c, failure f) { t.on_failure(c, std::move(f)); };
 
 template <class T>
@@ -230,6 +257,10 @@ const native_type_info& native_type() {
     i.functions = std::span<const native_function>(T::exo_exports);
     i.destroy = &detail::destroy<T>;
     if constexpr (detail::has_on_failure<T>) i.on_failure = &detail::invoke_on_failure<T>;
+    if constexpr (detail::persistable_state<T>) {
+      i.save = &detail::save_state<T>;
+      i.load = &detail::load_state<T>;
+    }
     i.code_hash = detail::native_code_hash(i.name, i.functions);
     return i;
   }();

@@ -12,12 +12,14 @@
 #include <exo/core/id.hpp>
 #include <exo/message/message.hpp>
 #include <exo/port/cap_table.hpp>
+#include <exo/store/state.hpp>
 
 #include <cstdint>
 #include <deque>
 #include <memory>
 #include <functional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 namespace exo {
@@ -66,7 +68,11 @@ class kernel_context;
 
 class kernel {
  public:
-  explicit kernel(config cfg = {});
+  /// A kernel over `state` (which must outlive it). It resumes from what `state` holds: the
+  /// host's clock and counters are read now, actors when first needed. `durable` kernels
+  /// refuse actor types whose state cannot be saved. A state written by a hypervisor of
+  /// another name, or a damaged host record, throws std::runtime_error.
+  kernel(config cfg, state_store& state, bool durable);
   ~kernel();
   kernel(const kernel&) = delete;
   kernel& operator=(const kernel&) = delete;
@@ -86,6 +92,13 @@ class kernel {
   cap_handle create(T state) {
     return create_root(native_type<T>(), new T(std::move(state)));
   }
+  /// Makes actors of type T loadable from the store (creating one registers its type too).
+  /// A resumed hypervisor must register every type its stored actors have.
+  template <native_actor T>
+  void register_type() {
+    register_type(native_type<T>());
+  }
+  void register_type(const native_type_info& type);
   /// Creates an egress: messages sent through it reach `sink` at their turn in the schedule.
   cap_handle create_egress(std::string name, egress_sink sink, rights r = rights::call | rights::transfer);
   /// A function capability for an exported function of the actor `actor` names.
@@ -100,6 +113,19 @@ class kernel {
   expected<capability> inspect(cap_handle h) const { return actors_[0].caps.lookup(h); }
   /// The id of the actor a host capability names.
   expected<id> actor_id(cap_handle h) const;
+
+  // ---- state: actors, their capability tables and storage live in the state tree ----
+
+  /// The root of the state tree: every actor's metadata (type, code hash, clock, counters,
+  /// saved state), capability table and storage, and the host's counters. Messages not yet
+  /// delivered are not part of it. Depends only on the content (DESIGN.md section 5).
+  expected<digest> state_root();
+  /// The key under which `actor`'s storage keeps `key` in the state tree (for proofs).
+  static bytes storage_key(const id& actor, byte_view key);
+  /// The key of an actor's metadata record in the state tree.
+  static bytes meta_key(const id& actor);
+  /// The state tree, read-only (for proofs, iteration and diffs through the hypervisor's tree()).
+  const state_store& state() const noexcept { return *store_; }
 
   /// Sends from the host. Caps in args are host handles (transfer right needed).
   expected<void> send(cap_handle target, arg_list args, const send_options& opts = {});
@@ -118,16 +144,17 @@ class kernel {
   /// Called after every delivery (for traces and tests).
   void on_deliver(std::function<void(const delivery&)> hook) { deliver_hook_ = std::move(hook); }
 
-  // ---- inspection ----
-  std::size_t actor_count() const noexcept { return actors_.size() - 1; }
-  bool contains(const id& a) const noexcept { return find(a) != npos; }
+  // ---- inspection (actors still in the store are loaded on demand) ----
+  /// Actors loaded in memory (a resumed hypervisor loads actors as they are needed).
+  std::size_t actor_count() const noexcept { return loaded_; }
+  bool contains(const id& a) const noexcept { return const_cast<kernel*>(this)->resolve(a).has_value(); }
   expected<std::uint64_t> clock_of(const id& a) const;
   /// The native state of an actor, if it exists and is of type T.
   template <native_actor T>
   const T* state_of(const id& a) const {
-    auto slot = find(a);
-    if (slot == npos || actors_[slot].type != &native_type<T>()) return nullptr;
-    return static_cast<const T*>(actors_[slot].state);
+    auto slot = const_cast<kernel*>(this)->resolve(a);
+    if (!slot || *slot == 0 || actors_[*slot].type != &native_type<T>()) return nullptr;
+    return static_cast<const T*>(actors_[*slot].state);
   }
   /// The type name and code hash of an actor.
   expected<const native_type_info*> type_of(const id& a) const;
@@ -143,6 +170,12 @@ class kernel {
   message_batch outbox_;
   message_batch host_outbox_;
   bool delivering_ = false;
+  /// Writes what changed since the last flush into the state tree, then commits the tree
+  /// with `meta` (the hypervisor checks it is idle first).
+  expected<digest> commit_state(commit_meta meta);
+  /// Goes back to an earlier committed root: every actor is unloaded and reloaded from
+  /// there when next needed; the host's capabilities keep naming the same actor ids.
+  expected<void> reset_state(const digest& root);
   /// What a failure report's on_failure costs: at least a tick, so report chains end.
   static constexpr std::uint64_t failure_cost = 1;
 
@@ -152,12 +185,15 @@ class kernel {
 
   struct actor {
     id self;
+    /// nullptr: not loaded yet (a stub that only knows its id), or a rolled-back creation.
     const native_type_info* type = nullptr;
     void* state = nullptr;
     cap_table caps;
     std::uint64_t clock = 0;
     std::uint64_t nonce = 0;
     std::uint64_t seq = 0;
+    bool dirty = false;       // changed since the last flush to the state tree
+    bool caps_dirty = false;  // its capability table too
   };
 
   // Actors by slot, in chunks of 256 that never move (handlers hold references while they
@@ -171,7 +207,6 @@ class kernel {
       if (size_ == chunks_.size() << chunk_bits) chunks_.push_back(std::make_unique<actor[]>(chunk_size));
       return (*this)[size_++];
     }
-    actor& back() noexcept { return (*this)[size_ - 1]; }
     void pop_back() noexcept { (*this)[--size_] = actor{}; }
     template <class F>
     void for_each(F&& f) {
@@ -202,7 +237,24 @@ class kernel {
   cap_handle host_insert(const capability& c);
   std::uint32_t add_actor(const id& creator, std::uint64_t nonce, const native_type_info& type,
                           void* state, std::uint64_t clock);
-  void remove_last_actor() noexcept;
+  void remove_created(std::uint32_t slot) noexcept;
+  void mark_dirty(std::uint32_t slot) {
+    actor& a = actors_[slot];
+    if (!a.dirty) {
+      a.dirty = true;
+      dirty_.push_back(slot);
+    }
+  }
+  // Loading from and saving to the state tree.
+  expected<std::uint32_t> resolve(const id& a);  // the slot of an actor, loading it if needed
+  std::uint32_t stub_for(const id& a);           // a slot for an id, loaded later
+  expected<void> load(std::uint32_t slot);
+  expected<void> load_host();
+  expected<void> flush_state();
+  value save_caps(const cap_table& t) const;
+  expected<cap_table> load_caps(value&& v);
+  std::uint32_t egress_named(std::string_view name);
+  void undo_storage() noexcept;
   expected<void> export_caps(actor& from, message& m);
   expected<void> import_caps(actor& to, message& m, cap_journal* j);
   expected<void> run_handler(kernel_context& ctx, actor& a, message& m, native_invoke invoke,
@@ -221,6 +273,17 @@ class kernel {
   };
   std::deque<egress_rec> egress_;  // stable: a sink may create egresses while it runs
   cap_journal journal_;
+  state_store* store_;
+  bool durable_;
+  std::unordered_map<digest, const native_type_info*> types_;  // by code hash
+  std::vector<std::uint32_t> dirty_;    // slots with dirty set
+  std::vector<std::uint32_t> created_;  // actors created by the running message
+  // Storage writes of the running message: (tree key, value before), to undo on failure.
+  std::vector<std::pair<bytes, std::optional<bytes>>> storage_undo_;
+  std::size_t loaded_ = 0;
+  // Set if undoing a failed message's storage writes failed (a damaged store): the tree no
+  // longer matches the actors, so flushing and committing refuse from then on.
+  std::optional<error> broken_;
   std::vector<failure> failures_;
   std::function<void(const failure&)> failure_hook_;
   std::function<void(const delivery&)> deliver_hook_;

@@ -74,6 +74,22 @@ class cap_table {
   /// Live capabilities in the table.
   std::size_t size() const noexcept { return live_; }
 
+  /// One slot as persistence sees it: the capability (kind none for a free or retired slot;
+  /// a free slot's target links the free list) and the slot's generation.
+  struct slot {
+    capability cap;  // kind none: free; then cap.target links the free list
+    std::uint32_t generation = 0;
+  };
+  /// Every slot, live or not, and the head of the free list (`no_free` when empty): with
+  /// these a table is rebuilt exactly, so handles kept in an actor's state stay valid.
+  const std::vector<slot>& slots() const noexcept { return slots_; }
+  std::uint32_t free_head() const noexcept { return free_head_; }
+  /// Rebuilds a table from slots() and free_head(). Input that no table could have produced
+  /// (too many slots, a generation out of range, a free list that leaves the table, loops
+  /// or runs through a live slot) is errc::malformed.
+  static expected<cap_table> restore(std::vector<slot> slots, std::uint32_t free_head);
+  static constexpr std::uint32_t no_free = 0xffffffffu;
+
   /// Visits every live (handle, capability) in slot order.
   template <class F>
   void for_each(F&& f) const {
@@ -82,10 +98,6 @@ class cap_table {
   }
 
  private:
-  struct slot {
-    capability cap;  // kind none: free; then cap.target links the free list
-    std::uint32_t generation = 0;
-  };
   static cap_handle make_handle(std::uint32_t index, std::uint32_t gen) noexcept {
     return cap_handle{(gen << cap_index_bits) | index};
   }
@@ -94,7 +106,6 @@ class cap_table {
   std::vector<slot> slots_;
   std::uint32_t free_head_ = no_free;
   std::uint32_t live_ = 0;
-  static constexpr std::uint32_t no_free = 0xffffffffu;
 };
 
 /// A capability derived from `from` (which must carry the derive right): rights narrowed to
