@@ -50,8 +50,12 @@ case "$cmd" in
   demo)
     setup
     build release exo_bank_demo
-    log "running the demo"
-    ./build/release/examples/exo_bank_demo
+    # Twice on one data directory: the second run resumes from the first one's root.
+    rm -rf build/demo-data
+    log "running the demo on a new data directory (build/demo-data)"
+    ./build/release/examples/exo_bank_demo build/demo-data
+    log "running it again on the same directory: it resumes from the root above"
+    ./build/release/examples/exo_bank_demo build/demo-data
     ;;
   test)
     setup
