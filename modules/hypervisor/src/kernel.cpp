@@ -386,7 +386,10 @@ std::uint32_t kernel::add_actor(const id& creator, std::uint64_t nonce, const na
   a.state = state;
   a.clock = clock;
   index_.insert(a.self, slot, actors_);
-  types_.emplace(type.code_hash, &type);
+  if (&type != last_type_) [[unlikely]] {  // spawning many of one type looks it up once
+    types_.emplace(type.code_hash, &type);
+    last_type_ = &type;
+  }
   ++stats_.actors_created;
   ++loaded_;
   return slot;

@@ -276,6 +276,7 @@ class kernel {
   state_store* store_;
   bool durable_;
   std::unordered_map<digest, const native_type_info*> types_;  // by code hash
+  const native_type_info* last_type_ = nullptr;                // the last one added to types_
   std::vector<std::uint32_t> dirty_;    // slots with dirty set
   std::vector<std::uint32_t> created_;  // actors created by the running message
   // Storage writes of the running message: (tree key, value before), to undo on failure.
