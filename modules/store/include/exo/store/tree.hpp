@@ -1,10 +1,16 @@
 #pragma once
 /// \file
 /// exo's authenticated key-value tree over a store backend (the structure and its hashes are
-/// described in exo/store/node.hpp). Updates copy the path they change and keep the new
-/// nodes in memory; commit() writes the nodes reachable from the new root in one backend
-/// commit and makes that root the head. Older roots stay readable (nodes are never deleted),
-/// so set_root() can go back to any of them.
+/// described in exo/store/node.hpp).
+///
+/// The current version of the tree is held in memory as a tree of nodes, loaded from the
+/// backend as paths are first read. Updates change the nodes on their path in place and mark
+/// them unhashed and unstored; nothing is hashed until a root is asked for (root(), prove(),
+/// commit()), and then each changed node is hashed once, however many updates touched it.
+/// commit() writes the changed nodes in one backend commit and makes the root the head.
+/// Stored nodes are never changed in the backend, so every earlier root stays readable and
+/// set_root() can go back to any of them. After a commit, a tree holding more nodes than its
+/// cache limit drops the deeper ones from memory (they are reloaded when needed).
 ///
 /// \code
 /// exo::memory_store backend;
@@ -40,19 +46,19 @@ class merkle_tree {
     auto head = backend.head();
     if (!head) return unexpected(std::move(head).error());
     merkle_tree t(backend);
-    t.root_ = *head;
+    t.root_.hash = *head;
     return t;
   }
 
-  /// The current root (uncommitted changes included).
-  const digest& root() const noexcept { return root_; }
+  /// The current root (uncommitted changes included; hashes what changed since last asked).
+  digest root() const { return hash_of(root_); }
 
   /// The value under `key`, or nullopt.
   expected<std::optional<bytes>> get(byte_view key) const {
-    if (root_.is_zero()) return std::optional<bytes>{};
+    if (root_.empty()) return std::optional<bytes>{};
     auto leaf = best_leaf(key);
     if (!leaf) return unexpected(std::move(leaf).error());
-    if (equal((*leaf)->key, key)) return std::optional<bytes>{(*leaf)->value};
+    if (equal((*leaf)->data.key, key)) return std::optional<bytes>{(*leaf)->data.value};
     return std::optional<bytes>{};
   }
 
@@ -62,78 +68,106 @@ class merkle_tree {
       return fail(errc::limit_exceeded, fmt::format("key of {} bytes exceeds the limit of {}", key.size(), max_key_size));
     if (value.size() > max_value_size)
       return fail(errc::limit_exceeded, fmt::format("value of {} bytes exceeds the limit of {}", value.size(), max_value_size));
-    auto leaf = std::make_shared<tree_node>();
-    leaf->leaf = true;
-    leaf->key.assign(key.begin(), key.end());
-    leaf->value.assign(value.begin(), value.end());
-    leaf->value_hash = hash(leaf->value);
-    digest lh = remember(std::move(leaf));
-    if (root_.is_zero()) {
-      root_ = lh;
+    if (root_.empty()) {
+      root_.ptr = new_leaf(key, value);
       return {};
     }
-    auto best = best_leaf(key);  // the leaf a search for key reaches
+    auto best = best_leaf(key);  // loads the whole path
     if (!best) return unexpected(std::move(best).error());
-    if (equal((*best)->key, key)) {
-      auto r = replace(root_, key, lh);
-      if (!r) return unexpected(std::move(r).error());
-      root_ = *r;
+    node* leaf = *best;
+    if (equal(leaf->data.key, key)) {
+      if (equal(leaf->data.value, value)) return {};  // nothing changes
+      for (ref* r = &root_;;) {
+        node* n = r->ptr.get();
+        n->touch();
+        if (n->leaf()) break;
+        r = &n->kid[key_bit(key, n->data.bit)];
+      }
+      leaf->data.value.assign(value.begin(), value.end());
       return {};
     }
-    auto r = insert(root_, key, crit_bit(key, (*best)->key), lh);
-    if (!r) return unexpected(std::move(r).error());
-    root_ = *r;
+    const std::uint32_t crit = crit_bit(key, leaf->data.key);
+    ref* r = &root_;
+    for (;;) {  // down to where the new branch goes: above the first node deciding a later bit
+      node* n = r->ptr.get();
+      if (n->leaf() || n->data.bit > crit) break;
+      n->touch();
+      r = &n->kid[key_bit(key, n->data.bit)];
+    }
+    auto branch = std::make_unique<node>();
+    branch->data.bit = crit;
+    ++loaded_;
+    const bool right = key_bit(key, crit);
+    branch->kid[right ? 0 : 1] = std::move(*r);
+    branch->kid[right ? 1 : 0].ptr = new_leaf(key, value);
+    r->ptr = std::move(branch);
+    r->hash = digest{};
     return {};
   }
 
   /// Removes `key`; false if it was absent.
   expected<bool> erase(byte_view key) {
-    if (root_.is_zero()) return false;
-    bool found = false;
-    auto r = remove(root_, key, found);
-    if (!r) return unexpected(std::move(r).error());
-    root_ = *r;
-    return found;
+    if (root_.empty()) return false;
+    ref* r = &root_;
+    ref* parent = nullptr;
+    for (;;) {
+      auto n = resolve(*r);
+      if (!n) return unexpected(std::move(n).error());
+      if ((*n)->leaf()) break;
+      parent = r;
+      r = &(*n)->kid[key_bit(key, (*n)->data.bit)];
+    }
+    if (!equal(r->ptr->data.key, key)) return false;
+    for (ref* p = &root_; p != r; p = &p->ptr->kid[key_bit(key, p->ptr->data.bit)]) p->ptr->touch();
+    if (!parent) {
+      root_ = ref{};
+      loaded_ = 0;
+      return true;
+    }
+    node* p = parent->ptr.get();
+    ref sibling = std::move(p->kid[r == &p->kid[0] ? 1 : 0]);
+    *parent = std::move(sibling);  // the branch collapses; it and the leaf are freed
+    loaded_ -= std::min<std::size_t>(loaded_, 2);
+    return true;
   }
 
-  /// Writes every node reachable from the root that is not stored yet, with `meta`, in one
-  /// backend commit, and makes the root the backend's head. Returns the root.
+  /// Writes every changed node, with `meta`, in one backend commit, and makes the root the
+  /// backend's head. Returns the root.
   expected<digest> commit(std::vector<std::pair<std::string, bytes>> meta = {}) {
     commit_batch batch;
-    batch.head = root_;
+    batch.head = hash_of(root_);
     batch.meta = std::move(meta);
-    if (!root_.is_zero()) collect(root_, batch);
+    std::vector<node*> written;
+    collect(root_, batch, written);
     auto r = backend_.commit(std::move(batch));
     if (!r) return unexpected(std::move(r).error());
-    // What was just written stays decoded in memory: the next reads and updates of these
-    // paths must not go back to the backend.
-    trim_cache();
-    for (auto& [h, n] : dirty_) cache_.insert_or_assign(h, std::move(n));
-    dirty_.clear();
-    return root_;
+    for (node* n : written) n->stored = true;
+    if (loaded_ > cache_limit_) prune();
+    return root_.hash;
   }
 
   /// Drops uncommitted changes: back to the backend's head.
   expected<void> discard() {
     auto head = backend_.head();
     if (!head) return unexpected(std::move(head).error());
-    dirty_.clear();
-    root_ = *head;
+    root_ = ref{*head, nullptr};
+    loaded_ = 0;
     return {};
   }
 
   /// Makes `r` the current root (an earlier committed root, or the zero id). Uncommitted
   /// changes are dropped. A root whose node is not in the store is errc::invalid_argument.
   expected<void> set_root(const digest& r) {
+    ref next{r, nullptr};
     if (!r.is_zero()) {
-      auto n = load(r);
+      auto n = resolve(next);
       if (!n) {
         if (n.error().code == errc::malformed) return unexpected(std::move(n).error());
         return fail(errc::invalid_argument, fmt::format("root {} is not in this store", to_hex(r)));
       }
     }
-    dirty_.clear();
-    root_ = r;
+    root_ = std::move(next);
+    loaded_ = root_.ptr ? 1 : 0;
     return {};
   }
 
@@ -141,15 +175,18 @@ class merkle_tree {
   /// false to stop.
   template <class F>
   expected<void> for_each(byte_view prefix, F&& f) const {
-    if (root_.is_zero()) return {};
+    if (root_.empty()) return {};
     bool go = true;
     return walk_prefix(root_, prefix, f, go);
   }
 
-  /// The keys that differ between two roots, in key order.
+  /// The keys that differ between two roots, in key order. Either may be the current
+  /// (uncommitted) root; others must be committed.
   expected<std::vector<tree_change>> diff(const digest& a, const digest& b) const {
     std::vector<tree_change> out;
-    if (auto r = diff_into(a, b, out); !r) return unexpected(std::move(r).error());
+    digest current = root();
+    cursor ca{a, a == current ? root_.ptr.get() : nullptr}, cb{b, b == current ? root_.ptr.get() : nullptr};
+    if (auto r = diff_into(ca, cb, out); !r) return unexpected(std::move(r).error());
     std::sort(out.begin(), out.end(), [](auto& x, auto& y) { return x.key < y.key; });
     return out;
   }
@@ -158,28 +195,48 @@ class merkle_tree {
   /// exo::verify_proof.
   expected<proof> prove(byte_view key) const {
     proof p;
-    if (root_.is_zero()) return p;
-    digest h = root_;
-    for (;;) {
-      auto n = load(h);
+    if (root_.empty()) return p;
+    hash_of(root_);
+    for (const ref* r = &root_;;) {
+      auto n = resolve(*r);
       if (!n) return unexpected(std::move(n).error());
-      const tree_node& node = **n;
-      if (node.leaf) {
-        p.leaf_key = node.key;
-        p.leaf_value_hash = node.value_hash;
+      const tree_node& d = (*n)->data;
+      if ((*n)->leaf()) {
+        p.leaf_key = d.key;
+        p.leaf_value_hash = d.value_hash;
         return p;
       }
-      bool right = key_bit(key, node.bit);
-      p.path.push_back({node.bit, right ? node.left : node.right});
-      h = right ? node.right : node.left;
+      bool right = key_bit(key, d.bit);
+      p.path.push_back({d.bit, right ? d.left : d.right});
+      r = &(*n)->kid[right ? 1 : 0];
     }
   }
 
-  /// Decoded nodes kept in memory; clean ones are dropped past this many after a commit.
+  /// Most nodes kept in memory after a commit; past it, the deeper ones are dropped.
   void set_cache_limit(std::size_t n) noexcept { cache_limit_ = n; }
+  /// Nodes held in memory (roughly: updates count the nodes they add and remove).
+  std::size_t loaded_nodes() const noexcept { return loaded_; }
 
  private:
-  using node_ptr = std::shared_ptr<const tree_node>;
+  struct node;
+  // A reference to a node: its hash (current when the node is not in memory or is hashed)
+  // and the node, when it is in memory.
+  struct ref {
+    digest hash{};
+    std::unique_ptr<node> ptr;
+    bool empty() const noexcept { return !ptr && hash.is_zero(); }
+  };
+  struct node {
+    // Leaf: key, value, value_hash. Branch: bit, and left/right hold the children's hashes
+    // once hashed. Valid for encode_node when `hashed`.
+    tree_node data;
+    ref kid[2];  // branch children, left and right
+    digest hash{};
+    bool hashed = false;  // hash and the hashes in data are current
+    bool stored = false;  // this content is in the backend
+    bool leaf() const noexcept { return data.leaf; }
+    void touch() noexcept { hashed = stored = false; }
+  };
 
   explicit merkle_tree(Backend& b) : backend_(b) {}
 
@@ -187,150 +244,154 @@ class merkle_tree {
     return a.size() == b.size() && std::equal(b.begin(), b.end(), a.begin());
   }
 
-  digest remember(std::shared_ptr<tree_node> n) {
-    digest h = node_hash(*n);
-    dirty_.insert_or_assign(h, std::move(n));
-    return h;
-  }
-  // An uncommitted node that an update replaced is referenced by nothing (keys are unique, so
-  // no subtree appears twice, and uncommitted roots are not kept): drop it at once, so a
-  // batch of puts keeps only live nodes in memory and commit writes only those.
-  void forget(const digest& h) { dirty_.erase(h); }
-
-  digest make_branch(std::uint32_t bit, const digest& l, const digest& r) {
-    auto n = std::make_shared<tree_node>();
-    n->bit = bit;
-    n->left = l;
-    n->right = r;
-    return remember(std::move(n));
+  std::unique_ptr<node> new_leaf(byte_view key, byte_view value) {
+    auto n = std::make_unique<node>();
+    n->data.leaf = true;
+    n->data.key.assign(key.begin(), key.end());
+    n->data.value.assign(value.begin(), value.end());
+    ++loaded_;
+    return n;
   }
 
-  expected<node_ptr> load(const digest& h) const {
-    if (auto it = dirty_.find(h); it != dirty_.end()) return node_ptr(it->second);
-    if (auto it = cache_.find(h); it != cache_.end()) return it->second;
-    auto raw = backend_.read_node(h);
+  // The node behind r, loaded from the backend (and checked against its hash) if needed.
+  expected<node*> resolve(ref& r) const {
+    if (r.ptr) return r.ptr.get();
+    auto raw = backend_.read_node(r.hash);
     if (!raw) return unexpected(std::move(raw).error());
-    if (!*raw) return fail(errc::internal, fmt::format("store node {} is missing (the store is incomplete)", to_hex(h)));
-    auto n = decode_node(h, **raw);
-    if (!n) return unexpected(std::move(n).error());
-    auto p = std::make_shared<const tree_node>(std::move(*n));
-    cache_.emplace(h, p);
-    return p;
+    if (!*raw) return fail(errc::internal, fmt::format("store node {} is missing (the store is incomplete)", to_hex(r.hash)));
+    auto d = decode_node(r.hash, **raw);
+    if (!d) return unexpected(std::move(d).error());
+    auto n = std::make_unique<node>();
+    n->data = std::move(*d);
+    n->kid[0].hash = n->data.left;
+    n->kid[1].hash = n->data.right;
+    n->hash = r.hash;
+    n->hashed = n->stored = true;
+    r.ptr = std::move(n);
+    ++loaded_;
+    return r.ptr.get();
   }
+  expected<node*> resolve(const ref& r) const { return resolve(const_cast<ref&>(r)); }
 
-  expected<node_ptr> best_leaf(byte_view key) const {
-    digest h = root_;
+  expected<node*> best_leaf(byte_view key) const {
+    const ref* r = &root_;
     for (;;) {
-      auto n = load(h);
+      auto n = resolve(*r);
       if (!n) return n;
-      if ((*n)->leaf) return n;
-      h = key_bit(key, (*n)->bit) ? (*n)->right : (*n)->left;
+      if ((*n)->leaf()) return n;
+      r = &(*n)->kid[key_bit(key, (*n)->data.bit)];
     }
   }
 
-  expected<digest> replace(const digest& h, byte_view key, const digest& leaf) {
-    auto n = load(h);
-    if (!n) return unexpected(std::move(n).error());
-    node_ptr node = *n;
-    if (node->leaf) {
-      if (!(h == leaf)) forget(h);
-      return leaf;
+  // Hashes what changed under r (each changed node once) and returns r's hash.
+  static const digest& hash_of(const ref& cr) {
+    ref& r = const_cast<ref&>(cr);
+    if (!r.ptr) return r.hash;
+    node& n = *r.ptr;
+    if (!n.hashed) {
+      if (n.leaf()) {
+        n.data.value_hash = hash(n.data.value);
+        n.hash = leaf_hash(n.data.key, n.data.value_hash);
+      } else {
+        n.data.left = hash_of(n.kid[0]);
+        n.data.right = hash_of(n.kid[1]);
+        n.hash = branch_hash(n.data.bit, n.data.left, n.data.right);
+      }
+      n.hashed = true;
     }
-    bool right = key_bit(key, node->bit);
-    auto child = replace(right ? node->right : node->left, key, leaf);
-    if (!child) return child;
-    forget(h);
-    return right ? make_branch(node->bit, node->left, *child) : make_branch(node->bit, *child, node->right);
+    r.hash = n.hash;
+    return r.hash;
   }
 
-  expected<digest> insert(const digest& h, byte_view key, std::uint32_t crit, const digest& leaf) {
-    auto n = load(h);
-    if (!n) return unexpected(std::move(n).error());
-    node_ptr node = *n;
-    if (!node->leaf && node->bit < crit) {
-      bool right = key_bit(key, node->bit);
-      auto child = insert(right ? node->right : node->left, key, crit, leaf);
-      if (!child) return child;
-      forget(h);
-      return right ? make_branch(node->bit, node->left, *child) : make_branch(node->bit, *child, node->right);
-    }
-    return key_bit(key, crit) ? make_branch(crit, h, leaf) : make_branch(crit, leaf, h);
-  }
-
-  expected<digest> remove(const digest& h, byte_view key, bool& found) {
-    auto n = load(h);
-    if (!n) return unexpected(std::move(n).error());
-    node_ptr node = *n;
-    if (node->leaf) {
-      found = equal(node->key, key);
-      if (found) forget(h);
-      return found ? digest{} : h;
-    }
-    bool right = key_bit(key, node->bit);
-    const digest& side = right ? node->right : node->left;
-    auto child = remove(side, key, found);
-    if (!child) return child;
-    if (!found) return h;
-    forget(h);
-    if (child->is_zero()) return right ? node->left : node->right;  // the branch collapses
-    return right ? make_branch(node->bit, node->left, *child) : make_branch(node->bit, *child, node->right);
-  }
-
-  // Adds the not-yet-stored nodes under h (only dirty subtrees need a visit).
-  void collect(const digest& h, commit_batch& batch) const {
-    auto it = dirty_.find(h);
-    if (it == dirty_.end()) return;
-    const tree_node& n = *it->second;
-    batch.nodes.emplace_back(h, encode_node(n));
-    if (!n.leaf) {
-      collect(n.left, batch);
-      collect(n.right, batch);
+  // Adds the unstored nodes under r (only changed subtrees need a visit).
+  static void collect(ref& r, commit_batch& batch, std::vector<node*>& written) {
+    if (!r.ptr || r.ptr->stored) return;
+    node& n = *r.ptr;
+    batch.nodes.emplace_back(n.hash, encode_node(n.data));
+    written.push_back(&n);
+    if (!n.leaf()) {
+      collect(n.kid[0], batch, written);
+      collect(n.kid[1], batch, written);
     }
   }
 
-  void trim_cache() {
-    if (cache_.size() > cache_limit_) cache_.clear();
+  // Keeps the top levels in memory and drops the rest (everything is stored by now).
+  void prune() {
+    std::size_t kept = 0;
+    std::size_t depth = 0;
+    for (std::size_t budget = cache_limit_ / 2; (std::size_t{2} << depth) <= budget && depth < 40;) ++depth;
+    prune_below(root_, 0, depth, kept);
+    loaded_ = kept;
+  }
+  static void prune_below(ref& r, std::size_t level, std::size_t depth, std::size_t& kept) {
+    if (!r.ptr) return;
+    if (level >= depth) {
+      r.ptr.reset();
+      return;
+    }
+    ++kept;
+    if (!r.ptr->leaf()) {
+      prune_below(r.ptr->kid[0], level + 1, depth, kept);
+      prune_below(r.ptr->kid[1], level + 1, depth, kept);
+    }
   }
 
   template <class F>
-  expected<void> walk_prefix(const digest& h, byte_view prefix, F& f, bool& go) const {
+  expected<void> walk_prefix(const ref& r, byte_view prefix, F& f, bool& go) const {
     if (!go) return {};
-    auto n = load(h);
+    auto n = resolve(r);
     if (!n) return unexpected(std::move(n).error());
-    node_ptr node = *n;
-    if (node->leaf) {
-      if (node->key.size() >= prefix.size() && std::equal(prefix.begin(), prefix.end(), node->key.begin()))
-        go = f(byte_view(node->key), byte_view(node->value));
+    const node& nd = **n;
+    if (nd.leaf()) {
+      const bytes& k = nd.data.key;
+      if (k.size() >= prefix.size() && std::equal(prefix.begin(), prefix.end(), k.begin()))
+        go = f(byte_view(k), byte_view(nd.data.value));
       return {};
     }
-    if (node->bit < prefix.size() * 9)  // the prefix decides the side
-      return walk_prefix(key_bit(prefix, node->bit) ? node->right : node->left, prefix, f, go);
-    if (auto r = walk_prefix(node->left, prefix, f, go); !r) return r;
-    return walk_prefix(node->right, prefix, f, go);
+    if (nd.data.bit < prefix.size() * 9)  // the prefix decides the side
+      return walk_prefix(nd.kid[key_bit(prefix, nd.data.bit)], prefix, f, go);
+    if (auto x = walk_prefix(nd.kid[0], prefix, f, go); !x) return x;
+    return walk_prefix(nd.kid[1], prefix, f, go);
   }
 
-  expected<void> leaves(const digest& h, std::unordered_map<std::string, digest>& out) const {
-    if (h.is_zero()) return {};
-    auto n = load(h);
-    if (!n) return unexpected(std::move(n).error());
-    node_ptr node = *n;
-    if (node->leaf) {
-      out.emplace(std::string(node->key.begin(), node->key.end()), node->value_hash);
+  // A position for diffs: a hash, and the in-memory node when it is part of the current tree.
+  struct cursor {
+    digest h;
+    const node* mem = nullptr;
+  };
+  expected<tree_node> fetch(const cursor& c) const {
+    if (c.mem) return c.mem->data;
+    auto raw = backend_.read_node(c.h);
+    if (!raw) return unexpected(std::move(raw).error());
+    if (!*raw) return fail(errc::invalid_argument, fmt::format("root or node {} is not in this store", to_hex(c.h)));
+    return decode_node(c.h, **raw);
+  }
+  static cursor child(const cursor& c, const tree_node& d, int side) {
+    const node* m = c.mem ? c.mem->kid[side].ptr.get() : nullptr;
+    return cursor{side ? d.right : d.left, m};
+  }
+
+  expected<void> leaves(const cursor& c, std::unordered_map<std::string, digest>& out) const {
+    if (c.h.is_zero()) return {};
+    auto d = fetch(c);
+    if (!d) return unexpected(std::move(d).error());
+    if (d->leaf) {
+      out.emplace(std::string(d->key.begin(), d->key.end()), d->value_hash);
       return {};
     }
-    if (auto r = leaves(node->left, out); !r) return r;
-    return leaves(node->right, out);
+    if (auto r = leaves(child(c, *d, 0), out); !r) return r;
+    return leaves(child(c, *d, 1), out);
   }
 
-  expected<void> diff_into(const digest& a, const digest& b, std::vector<tree_change>& out) const {
-    if (a == b) return {};
-    if (!a.is_zero() && !b.is_zero()) {
-      auto na = load(a), nb = load(b);
+  expected<void> diff_into(const cursor& a, const cursor& b, std::vector<tree_change>& out) const {
+    if (a.h == b.h) return {};
+    if (!a.h.is_zero() && !b.h.is_zero()) {
+      auto na = fetch(a), nb = fetch(b);
       if (!na) return unexpected(std::move(na).error());
       if (!nb) return unexpected(std::move(nb).error());
-      if (!(*na)->leaf && !(*nb)->leaf && (*na)->bit == (*nb)->bit) {  // same shape here: recurse
-        if (auto r = diff_into((*na)->left, (*nb)->left, out); !r) return r;
-        return diff_into((*na)->right, (*nb)->right, out);
+      if (!na->leaf && !nb->leaf && na->bit == nb->bit) {  // same shape here: recurse
+        if (auto r = diff_into(child(a, *na, 0), child(b, *nb, 0), out); !r) return r;
+        return diff_into(child(a, *na, 1), child(b, *nb, 1), out);
       }
     }
     std::unordered_map<std::string, digest> la, lb;
@@ -347,10 +408,9 @@ class merkle_tree {
   }
 
   Backend& backend_;
-  digest root_{};
-  std::unordered_map<digest, std::shared_ptr<tree_node>> dirty_;
-  mutable std::unordered_map<digest, node_ptr> cache_;
-  std::size_t cache_limit_ = std::size_t{1} << 22;
+  ref root_;
+  mutable std::size_t loaded_ = 0;
+  std::size_t cache_limit_ = std::size_t{1} << 21;
 };
 
 }  // namespace exo
