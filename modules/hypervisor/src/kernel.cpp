@@ -423,7 +423,6 @@ cap_handle kernel::create_root(const native_type_info& type, void* state) {
   }
   std::uint32_t slot = add_actor(host.self, host.nonce++, type, state, host.clock);
   mark_dirty(slot);
-  mark_dirty(0);
   return host_insert(capability{cap_kind::actor, rights::all, slot, 0});
 }
 
@@ -496,7 +495,6 @@ expected<void> kernel::send(cap_handle target, arg_list args, const send_options
     reply = *rc;
   }
   message_batch& out = delivering_ ? host_outbox_ : outbox_;
-  mark_dirty(0);  // the host's sequence number
   message& m = out.emplace_back();
   m.target = *c;
   m.reply_to = reply;
@@ -621,6 +619,17 @@ expected<void> kernel::run_handler(kernel_context& ctx, actor& a, message& m, na
   return {};
 }
 
+bool kernel::load_for_delivery(message& m, std::uint32_t slot) {
+  auto r = load(slot);
+  if (r) return true;
+  // Not in the store, or the store is damaged: the message fails, the system goes on.
+  actor& a = actors_[slot];
+  if (m.ticks > a.clock) a.clock = m.ticks;
+  notify(a.self, m.target.function, m, false);
+  report(m.origin, a, m, "(loading the actor)", std::move(r).error());
+  return false;
+}
+
 void kernel::deliver(message& m) {
   struct scope {
     bool& flag;
@@ -635,15 +644,8 @@ void kernel::deliver(message& m) {
   const std::uint32_t slot = m.target.target;
   if (slot == 0) return deliver_host_failure(m);
   actor& a = actors_[slot];
-  mark_dirty(0);  // the host's clock
-  if (!a.type) [[unlikely]] {
-    if (auto r = load(slot); !r) {  // not in the store, or the store is damaged
-      if (m.ticks > a.clock) a.clock = m.ticks;
-      notify(a.self, m.target.function, m, false);
-      report(m.origin, a, m, "(loading the actor)", std::move(r).error());
-      return;
-    }
-  }
+  if (!a.type) [[unlikely]]
+    if (!load_for_delivery(m, slot)) return;
   if (m.ticks > a.clock) a.clock = m.ticks;
 
   native_invoke invoke;
@@ -682,7 +684,7 @@ void kernel::deliver(message& m) {
       for (auto c : created_) mark_dirty(c);
       created_.clear();
     }
-    storage_undo_.clear();
+    if (!storage_undo_.empty()) storage_undo_.clear();
     notify(a.self, m.target.function, m, true);
     return;
   }
@@ -870,15 +872,19 @@ expected<cap_table> kernel::load_caps(value&& v) {
 
 expected<void> kernel::flush_state() {
   if (broken_) return unexpected(*broken_);
-  std::size_t done = 0;
   auto put = [&](const bytes& key, const value& v) { return store_->put(key, encode(v)); };
-  for (; done < dirty_.size(); ++done) {
+  // The host's clock and counters move with nearly every delivery and send: it is always
+  // written (the tree ignores a put of the value it already has); a host that has done
+  // nothing yet leaves the tree empty.
+  const actor& host = actors_[0];
+  if (host.clock | host.nonce | host.seq) {
+    host_record hrec{host.self, bits(host.clock), bits(host.nonce), bits(host.seq)};
+    if (auto r = put(bytes(host_key.begin(), host_key.end()), to_value(hrec)); !r) return r;
+  }
+  for (std::size_t done = 0; done < dirty_.size(); ++done) {
     std::uint32_t slot = dirty_[done];
     actor& a = actors_[slot];
-    if (slot == 0) {
-      host_record rec{a.self, bits(a.clock), bits(a.nonce), bits(a.seq)};
-      if (auto r = put(bytes(host_key.begin(), host_key.end()), to_value(rec)); !r) return r;
-    } else if (a.type) {
+    if (a.type) {
       actor_record rec{std::string(a.type->name), bytes(a.type->code_hash.bytes.begin(), a.type->code_hash.bytes.end()),
                        bits(a.clock), bits(a.nonce), bits(a.seq), a.type->save != nullptr,
                        a.type->save ? a.type->save(a.state) : value{}};

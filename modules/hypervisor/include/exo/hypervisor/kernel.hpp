@@ -249,6 +249,7 @@ class kernel {
   expected<std::uint32_t> resolve(const id& a);  // the slot of an actor, loading it if needed
   std::uint32_t stub_for(const id& a);           // a slot for an id, loaded later
   expected<void> load(std::uint32_t slot);
+  [[gnu::noinline]] bool load_for_delivery(message& m, std::uint32_t slot);  // the cold path of deliver
   expected<void> load_host();
   expected<void> flush_state();
   value save_caps(const cap_table& t) const;
