@@ -722,15 +722,18 @@ std::uint32_t kernel::stub_for(const id& a) {
 
 expected<std::uint32_t> kernel::resolve(const id& a) {
   std::uint32_t slot = find(a);
-  if (slot == 0) return slot;
-  if (slot == npos) {
-    auto rec = store_->get(meta_key(a));
-    if (!rec) return unexpected(std::move(rec).error());
-    if (!*rec) return fail(errc::no_such_actor, fmt::format("no actor has id {}", to_hex(a)));
-    slot = stub_for(a);
+  if (slot == 0 || (slot != npos && actors_[slot].type)) return slot;
+  const bool fresh = slot == npos;
+  if (fresh) slot = stub_for(a);
+  if (auto r = load(slot); !r) {
+    // An id that named nothing leaves no trace (host lookups of arbitrary ids must not grow
+    // the table); a stub that capabilities refer to stays.
+    if (fresh && slot + 1 == actors_.size()) {
+      index_.erase(a, actors_);
+      actors_.pop_back();
+    }
+    return unexpected(std::move(r).error());
   }
-  if (!actors_[slot].type)
-    if (auto r = load(slot); !r) return unexpected(std::move(r).error());
   return slot;
 }
 
@@ -739,7 +742,7 @@ expected<void> kernel::load(std::uint32_t slot) {
   const std::string who = short_hex(a.self);
   auto raw = store_->get(meta_key(a.self));
   if (!raw) return unexpected(std::move(raw).error());
-  if (!*raw) return fail(errc::no_such_actor, fmt::format("actor {} is not in the state", to_hex(a.self)));
+  if (!*raw) return fail(errc::no_such_actor, fmt::format("no actor has id {} in this state", to_hex(a.self)));
   auto v = decode(**raw);
   if (!v) return fail(errc::malformed, fmt::format("actor {}'s record: {}", who, v.error().message));
   auto rec = from_value<actor_record>(std::move(*v), "actor record: ");
@@ -768,13 +771,13 @@ expected<void> kernel::load(std::uint32_t slot) {
   }
   auto state = type.load(std::move(rec->state));
   if (!state) return fail(errc::malformed, fmt::format("actor {} ({}): {}", who, rec->type, state.error().message));
-  actor& b = actors_[slot];  // stubs may have been added; slots never move
-  b.type = &type;
-  b.state = *state;
-  b.caps = std::move(caps);
-  b.clock = bits(rec->clock);
-  b.nonce = bits(rec->nonce);
-  b.seq = bits(rec->seq);
+  // (load_caps may have added stubs; slots never move, so `a` is still this actor)
+  a.type = &type;
+  a.state = *state;
+  a.caps = std::move(caps);
+  a.clock = bits(rec->clock);
+  a.nonce = bits(rec->nonce);
+  a.seq = bits(rec->seq);
   ++loaded_;
   return {};
 }
