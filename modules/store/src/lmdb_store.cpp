@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 #include <lmdb.h>
 
+#include <algorithm>
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -600,6 +602,9 @@ expected<void> lmdb_store::commit(commit_batch&& batch) {
                               "committed",
                               name));
   }
+  // In key order, LMDB walks its pages once instead of jumping between them.
+  std::sort(batch.nodes.begin(), batch.nodes.end(),
+            [](const auto& x, const auto& y) { return x.first.bytes < y.first.bytes; });
   return run_write(env_, dir_, "a commit", [&](MDB_txn* txn) {
     for (const auto& [h, b] : batch.nodes) {
       MDB_val key = view_val(h.view()), val = view_val(b);
