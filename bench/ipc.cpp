@@ -249,11 +249,8 @@ double exo_idle_actor_bytes(std::int64_t n) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   exo::bench::ratio_reporter reporter;
-  benchmark::RunSpecifiedBenchmarks(&reporter);
-  benchmark::Shutdown();
+  if (!exo::bench::run_benchmarks(argc, argv, reporter)) return 1;
 
   auto& t = reporter.ns_per_item();
   std::printf("\nper message (per actor for spawn), one thread:\n");

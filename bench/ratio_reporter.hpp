@@ -34,4 +34,14 @@ class ratio_reporter : public benchmark::ConsoleReporter {
   std::map<std::string, double> ns_per_item_;
 };
 
+/// A benchmark main()'s common part: parses the flags and runs the selected benchmarks
+/// through `reporter`. False if a flag was not understood.
+inline bool run_benchmarks(int argc, char** argv, ratio_reporter& reporter) {
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return false;
+  benchmark::RunSpecifiedBenchmarks(&reporter);
+  benchmark::Shutdown();
+  return true;
+}
+
 }  // namespace exo::bench

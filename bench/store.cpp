@@ -3,6 +3,7 @@
 // tree is) and the proof size.
 
 #include "ratio_reporter.hpp"
+#include "../tests/support/temp_dir.hpp"
 
 #include <exo/core/hash.hpp>
 #include <exo/store/lmdb_store.hpp>
@@ -12,23 +13,13 @@
 #include <lmdb.h>
 
 #include <cstdio>
-#include <filesystem>
-#include <map>
 #include <random>
 
 namespace {
 
 using exo::bytes;
 
-/// A fresh directory under /tmp, removed at the end.
-struct temp_dir {
-  std::string path;
-  temp_dir() {
-    char tmpl[] = "/tmp/exo-bench-XXXXXX";
-    path = mkdtemp(tmpl);
-  }
-  ~temp_dir() { std::filesystem::remove_all(path); }
-};
+using test::temp_dir;
 
 std::vector<std::pair<bytes, bytes>> random_kv(std::size_t n, std::uint64_t seed) {
   std::mt19937_64 rng(seed);
@@ -165,11 +156,8 @@ BENCHMARK(tree_prove_and_check)->Name("tree/prove_and_verify")->Arg(1'000'000)->
 }  // namespace
 
 int main(int argc, char** argv) {
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   exo::bench::ratio_reporter reporter;
-  benchmark::RunSpecifiedBenchmarks(&reporter);
-  benchmark::Shutdown();
+  if (!exo::bench::run_benchmarks(argc, argv, reporter)) return 1;
   for (const char* n : {"1000", "100000"}) {
     if (double r = reporter.ratio(std::string("tree/put_commit/") + n, std::string("lmdb/put_commit/") + n); r > 0)
       std::printf("tree/lmdb put_commit_%s: %.2f\n", n, r);

@@ -942,7 +942,6 @@ expected<void> kernel::reset_state(const digest& root) {
   broken_.reset();
   actor& host = actors_[0];
   host.clock = host.nonce = host.seq = 0;
-  host.dirty = false;
   return load_host();
 }
 

@@ -10,7 +10,6 @@
 #include <exo/store/backend.hpp>
 #include <exo/store/tree.hpp>
 
-#include <functional>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -33,10 +32,6 @@ class state_store {
   virtual expected<digest> commit(commit_meta meta) = 0;
   /// Goes to an earlier committed root, dropping uncommitted changes.
   virtual expected<void> set_root(const digest& r) = 0;
-  /// f(key, value) for every key under `prefix`, in key order; f returns false to stop.
-  virtual expected<void> for_each(byte_view prefix, const std::function<bool(byte_view, byte_view)>& f) const = 0;
-  /// A metadata record of the backend (e.g. one written with a commit), or nullopt.
-  virtual expected<std::optional<bytes>> read_meta(std::string_view name) const = 0;
 };
 
 /// Whether a backend keeps its data past the process (memory_store does not). Hypervisors
@@ -52,7 +47,7 @@ class tree_state final : public state_store {
  public:
   /// Opens the tree at the backend's head. A backend that cannot say its head (I/O, damage)
   /// throws std::runtime_error with the store's message.
-  explicit tree_state(Backend& backend) : backend_(backend), tree_(open(backend)) {}
+  explicit tree_state(Backend& backend) : tree_(open(backend)) {}
 
   expected<std::optional<bytes>> get(byte_view key) const override { return tree_.get(key); }
   expected<void> put(byte_view key, byte_view value) override { return tree_.put(key, value); }
@@ -60,12 +55,6 @@ class tree_state final : public state_store {
   digest root() const override { return tree_.root(); }
   expected<digest> commit(commit_meta meta) override { return tree_.commit(std::move(meta)); }
   expected<void> set_root(const digest& r) override { return tree_.set_root(r); }
-  expected<void> for_each(byte_view prefix, const std::function<bool(byte_view, byte_view)>& f) const override {
-    return tree_.for_each(prefix, f);
-  }
-  expected<std::optional<bytes>> read_meta(std::string_view name) const override {
-    return backend_.read_meta(name);
-  }
 
   merkle_tree<Backend>& tree() noexcept { return tree_; }
   const merkle_tree<Backend>& tree() const noexcept { return tree_; }
@@ -76,7 +65,6 @@ class tree_state final : public state_store {
     if (!t) throw std::runtime_error("exo: cannot open the state tree: " + to_string(t.error()));
     return std::move(*t);
   }
-  Backend& backend_;
   merkle_tree<Backend> tree_;
 };
 
