@@ -59,10 +59,11 @@ bytes batch_tag(std::uint64_t seed, std::uint64_t index) {
   return tag;
 }
 
-// Batch number `index` of the child started with `seed`: 1 to 50 random nodes (now and then
-// a large one), a random head and the batch's tag as a meta record. Parent and child compute
-// the same batch, so the child only reports numbers.
-commit_batch make_batch(std::uint64_t seed, std::uint64_t index) {
+// Batch number `index` of the child started with `seed`, starting at position `first`: 1 to
+// 50 random nodes (now and then a large one), a random head at one of them and the batch's
+// tag as a meta record. Parent and child compute the same batch, so the child only reports
+// numbers.
+commit_batch make_batch(std::uint64_t seed, std::uint64_t index, node_pos first) {
   std::mt19937_64 rng(mix(seed ^ mix(index)));
   auto random_digest = [&] {
     digest d;
@@ -70,14 +71,14 @@ commit_batch make_batch(std::uint64_t seed, std::uint64_t index) {
     return d;
   };
   commit_batch batch;
+  batch.first = first;
   std::size_t n = 1 + rng() % 50;
   for (std::size_t i = 0; i < n; ++i) {
-    auto h = random_digest();
     bytes v(rng() % 50 == 0 ? 2000 + rng() % 4000 : rng() % 200);
     for (auto& x : v) x = static_cast<std::uint8_t>(rng());
-    batch.nodes.emplace_back(h, std::move(v));
+    batch.nodes.push_back(std::move(v));
   }
-  batch.head = random_digest();
+  batch.head = root_ref{random_digest(), first + rng() % n};
   batch.meta.emplace_back(std::string(batch_meta), batch_tag(seed, index));
   return batch;
 }
@@ -105,16 +106,17 @@ void report(int fd, const std::string& line) {
     ::_exit(2);
   }
   report(fd, "R\n");
-  auto batch = make_batch(seed, 0);
+  auto batch = make_batch(seed, 0, store->next_position());
   for (std::uint64_t i = 0; i < 1'000'000; ++i) {
-    report(fd, "A " + std::to_string(i) + " " + to_hex(batch.head) + "\n");
+    report(fd, "A " + std::to_string(i) + " " + to_hex(batch.head.hash) + "\n");
+    const node_pos next = batch.first + batch.nodes.size();
     if (auto r = store->commit(std::move(batch)); !r) {
       report(fd, "E " + to_string(r.error()) + "\n");
       ::_exit(2);
     }
     // The next batch is made before this one is confirmed, so that kills also land between a
     // commit's end and its report (the parent must then find it done).
-    batch = make_batch(seed, i + 1);
+    batch = make_batch(seed, i + 1, next);
     report(fd, "C " + std::to_string(i) + "\n");
   }
   ::_exit(0);
@@ -237,8 +239,9 @@ BOOST_AUTO_TEST_CASE(sigkill_during_commits_keeps_every_reported_commit) {
   BOOST_TEST_MESSAGE("crash test seed " << base_seed << " (set EXO_CRASH_TEST_SEED to change it)");
   std::mt19937_64 rng(base_seed);
 
-  std::map<digest, bytes> committed;        // every node of every commit known to be done
-  digest head{};                            // the head after the last known commit
+  std::map<node_pos, bytes> committed;      // every node of every commit known to be done
+  root_ref head{};                          // the head after the last known commit
+  node_pos next = 1;                        // where the next commit's nodes start
   std::optional<bytes> head_tag;            // that commit's batch tag
   int kills = 0, commits = 0, in_flight_done = 0, in_flight_absent = 0;
 
@@ -268,18 +271,21 @@ BOOST_AUTO_TEST_CASE(sigkill_during_commits_keeps_every_reported_commit) {
 
     // Reported commits: numbered 0, 1, ... and each announced first with the head it sets.
     BOOST_REQUIRE(log.announced.size() == log.confirmed.size() || log.announced.size() == log.confirmed.size() + 1);
+    auto keep = [&](commit_batch& batch) {
+      for (auto& v : batch.nodes) committed.emplace(next++, std::move(v));
+      head = batch.head;
+    };
     for (std::size_t i = 0; i < log.confirmed.size(); ++i) {
       BOOST_REQUIRE(log.confirmed[i] == i);
       BOOST_REQUIRE(log.announced[i].first == i);
-      auto batch = make_batch(seed, i);
-      BOOST_REQUIRE(log.announced[i].second == to_hex(batch.head));
-      for (auto& [h, v] : batch.nodes) committed.emplace(h, std::move(v));
-      head = batch.head;
+      auto batch = make_batch(seed, i, next);
+      BOOST_REQUIRE(log.announced[i].second == to_hex(batch.head.hash));
+      keep(batch);
       head_tag = batch_tag(seed, i);
       ++commits;
     }
     std::optional<commit_batch> pending;  // announced, not confirmed: done or not, whole or not at all
-    if (log.announced.size() > log.confirmed.size()) pending = make_batch(seed, log.confirmed.size());
+    if (log.announced.size() > log.confirmed.size()) pending = make_batch(seed, log.confirmed.size(), next);
 
     auto store = lmdb_store::open(dir);
     if (!store) BOOST_FAIL("round " << round << ": reopening after the kill: " << to_string(store.error()));
@@ -288,31 +294,34 @@ BOOST_AUTO_TEST_CASE(sigkill_during_commits_keeps_every_reported_commit) {
     if (pending && *now == pending->head) {
       ++in_flight_done;
       ++commits;
-      for (auto& [h, v] : pending->nodes) committed.emplace(h, std::move(v));
-      head = pending->head;
+      keep(*pending);
       head_tag = batch_tag(seed, log.confirmed.size());
     } else {
-      BOOST_REQUIRE_MESSAGE((*now == head), "round " << round << ": head " << short_hex(*now)
+      BOOST_REQUIRE_MESSAGE((*now == head), "round " << round << ": head " << short_hex(now->hash)
                                                       << " is neither the last reported commit's "
-                                                      << short_hex(head) << " nor the one in flight");
+                                                      << short_hex(head.hash) << " nor the one in flight");
       if (pending) {
         ++in_flight_absent;
-        for (const auto& [h, v] : pending->nodes) {
-          auto got = store->read_node(h);
+        for (node_pos p = next; p < next + pending->nodes.size(); ++p) {
+          auto got = store->read_node(p);
           BOOST_REQUIRE(got);
-          BOOST_TEST(!got->has_value(), "round " << round << ": node " << short_hex(h)
+          BOOST_TEST(!got->has_value(), "round " << round << ": position " << p
                                                  << " of the commit that did not happen is stored");
         }
       }
     }
+    BOOST_REQUIRE(store->next_position() == next);
+    auto found = store->find_root(head.hash);
+    BOOST_REQUIRE(found);
+    if (head.pos != 0) BOOST_TEST((*found == std::optional<node_pos>{head.pos}));
     auto tag = store->read_meta(batch_meta);
     BOOST_REQUIRE(tag);
     BOOST_TEST((*tag == head_tag), "round " << round << ": the meta record is not the last commit's");
-    for (const auto& [h, v] : committed) {
-      auto got = store->read_node(h);
+    for (const auto& [p, v] : committed) {
+      auto got = store->read_node(p);
       BOOST_REQUIRE(got);
-      BOOST_REQUIRE_MESSAGE(got->has_value(), "round " << round << ": node " << short_hex(h) << " is lost");
-      BOOST_REQUIRE_MESSAGE((**got == v), "round " << round << ": node " << short_hex(h) << " reads back changed");
+      BOOST_REQUIRE_MESSAGE(got->has_value(), "round " << round << ": the node at " << p << " is lost");
+      BOOST_REQUIRE_MESSAGE((**got == v), "round " << round << ": the node at " << p << " reads back changed");
     }
   }
 

@@ -4,6 +4,7 @@
 #include <lmdb.h>
 
 #include <algorithm>
+#include <array>
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -82,6 +83,41 @@ MDB_val view_val(std::string_view s) { return view_val(as_bytes(s)); }
 bytes copy_val(const MDB_val& v) {
   const auto* p = static_cast<const std::uint8_t*>(v.mv_data);
   return bytes(p, p + v.mv_size);
+}
+
+// Positions as keys: 8 bytes big-endian, so that LMDB's byte order is numeric order.
+using pos_key = std::array<std::uint8_t, 8>;
+pos_key encode_pos(node_pos p) {
+  pos_key k;
+  for (int i = 7; i >= 0; --i, p >>= 8) k[static_cast<std::size_t>(i)] = static_cast<std::uint8_t>(p);
+  return k;
+}
+std::optional<node_pos> decode_pos(const MDB_val& v) {
+  if (v.mv_size != 8) return std::nullopt;
+  node_pos p = 0;
+  for (std::size_t i = 0; i < 8; ++i) p = (p << 8) | static_cast<const std::uint8_t*>(v.mv_data)[i];
+  return p;
+}
+MDB_val view_val(const pos_key& k) { return MDB_val{k.size(), const_cast<std::uint8_t*>(k.data())}; }
+
+// Sets `next` to the position after the last stored node (1 for an empty nodes database);
+// returns 0 or an LMDB code.
+int next_free(MDB_txn* txn, MDB_dbi dbi, node_pos& next) {
+  MDB_cursor* c = nullptr;
+  int rc = mdb_cursor_open(txn, dbi, &c);
+  if (rc != 0) return rc;
+  MDB_val key{}, val{};
+  rc = mdb_cursor_get(c, &key, &val, MDB_LAST);
+  mdb_cursor_close(c);
+  if (rc == MDB_NOTFOUND) {
+    next = 1;
+    return 0;
+  }
+  if (rc != 0) return rc;
+  auto last = decode_pos(key);
+  if (!last) return MDB_CORRUPTED;
+  next = *last + 1;
+  return 0;
 }
 
 // Begins a transaction; adopts a map another process has grown.
@@ -451,7 +487,7 @@ expected<lmdb_store> lmdb_store::open(const std::string& dir, lmdb_options optio
     return unexpected{lmdb_failure(rc, "creating an LMDB environment", dir)};
   }
   // From here on `s` owns env_ (its destructor closes it); it is not registered yet.
-  if ((rc = mdb_env_set_maxdbs(s.env_, 4)) != 0 || (rc = mdb_env_set_mapsize(s.env_, options.map_size)) != 0)
+  if ((rc = mdb_env_set_maxdbs(s.env_, 8)) != 0 || (rc = mdb_env_set_mapsize(s.env_, options.map_size)) != 0)
     return unexpected{lmdb_failure(rc, "configuring the LMDB environment", dir)};
   unsigned flags = MDB_NOTLS | (options.durable ? 0u : unsigned{MDB_NOSYNC});
   if ((rc = mdb_env_open(s.env_, dir.c_str(), flags, 0600)) != 0)
@@ -510,13 +546,17 @@ expected<lmdb_store> lmdb_store::open(const std::string& dir, lmdb_options optio
                     not_exo(dir, fmt::format("its format marker is '{}', not '{}'", printable(as_bytes(marker)),
                                              format_marker)));
       }
-      rc = mdb_dbi_open(g.txn, "nodes", 0, &s.nodes_dbi_);
-      if (rc == MDB_NOTFOUND || rc == MDB_INCOMPATIBLE)
-        return fail(errc::malformed,
-                    fmt::format("data directory {} has exo's format marker but no nodes database: the store is "
-                                "damaged; restore the data directory from a backup",
-                                dir));
-      if (rc != 0) return unexpected{lmdb_failure(rc, "opening the nodes database", dir)};
+      for (auto [name, dbi] : {std::pair{"nodes", &s.nodes_dbi_}, std::pair{"roots", &s.roots_dbi_}}) {
+        rc = mdb_dbi_open(g.txn, name, 0, dbi);
+        if (rc == MDB_NOTFOUND || rc == MDB_INCOMPATIBLE)
+          return fail(errc::malformed,
+                      fmt::format("data directory {} has exo's format marker but no {} database: the store is "
+                                  "damaged; restore the data directory from a backup",
+                                  dir, name));
+        if (rc != 0) return unexpected{lmdb_failure(rc, fmt::format("opening the {} database", name), dir)};
+      }
+      if ((rc = next_free(g.txn, s.nodes_dbi_, s.next_)) != 0)
+        return unexpected{lmdb_failure(rc, "finding the last stored node", dir)};
       if ((rc = g.commit()) != 0)  // keeps the database handles for later transactions
         return unexpected{lmdb_failure(rc, "finishing a read transaction", dir)};
     }
@@ -525,6 +565,7 @@ expected<lmdb_store> lmdb_store::open(const std::string& dir, lmdb_options optio
     auto r = run_write(s.env_, dir, "initialising a new store", [&](MDB_txn* txn) {
       int c = mdb_dbi_open(txn, "meta", MDB_CREATE, &s.meta_dbi_);
       if (c == 0) c = mdb_dbi_open(txn, "nodes", MDB_CREATE, &s.nodes_dbi_);
+      if (c == 0) c = mdb_dbi_open(txn, "roots", MDB_CREATE, &s.roots_dbi_);
       MDB_val key = view_val(format_key), val = view_val(format_marker);
       if (c == 0) c = mdb_put(txn, s.meta_dbi_, &key, &val, 0);
       return c;
@@ -539,7 +580,9 @@ expected<lmdb_store> lmdb_store::open(const std::string& dir, lmdb_options optio
 lmdb_store::lmdb_store(lmdb_store&& other) noexcept
     : env_(std::exchange(other.env_, nullptr)),
       nodes_dbi_(other.nodes_dbi_),
+      roots_dbi_(other.roots_dbi_),
       meta_dbi_(other.meta_dbi_),
+      next_(other.next_),
       dir_(std::move(other.dir_)),
       durable_(other.durable_),
       registered_(other.registered_),
@@ -551,7 +594,9 @@ lmdb_store& lmdb_store::operator=(lmdb_store&& other) noexcept {
     close();
     env_ = std::exchange(other.env_, nullptr);
     nodes_dbi_ = other.nodes_dbi_;
+    roots_dbi_ = other.roots_dbi_;
     meta_dbi_ = other.meta_dbi_;
+    next_ = other.next_;
     dir_ = std::move(other.dir_);
     durable_ = other.durable_;
     registered_ = other.registered_;
@@ -577,15 +622,16 @@ void lmdb_store::close() noexcept {
   registered_ = false;
 }
 
-expected<std::optional<bytes>> lmdb_store::read_node(const digest& h) const {
+expected<std::optional<bytes>> lmdb_store::read_node(node_pos pos) const {
   if (!env_) return fail(errc::invalid_argument, "read_node on a closed lmdb_store (it was moved from)");
   txn_guard g;
   if (int rc = begin_txn(env_, MDB_RDONLY, &g.txn); rc != 0)
     return unexpected{lmdb_failure(rc, "starting a read transaction", dir_)};
-  MDB_val key = view_val(h.view()), val{};
+  auto k = encode_pos(pos);
+  MDB_val key = view_val(k), val{};
   int rc = mdb_get(g.txn, nodes_dbi_, &key, &val);
   if (rc == MDB_NOTFOUND) return std::optional<bytes>{};
-  if (rc != 0) return unexpected{lmdb_failure(rc, fmt::format("reading node {}", short_hex(h)), dir_)};
+  if (rc != 0) return unexpected{lmdb_failure(rc, fmt::format("reading the node at position {}", pos), dir_)};
   return std::optional<bytes>{copy_val(val)};
 }
 
@@ -602,35 +648,86 @@ expected<void> lmdb_store::commit(commit_batch&& batch) {
                               "committed",
                               name));
   }
-  // In key order, LMDB walks its pages once instead of jumping between them.
-  std::sort(batch.nodes.begin(), batch.nodes.end(),
-            [](const auto& x, const auto& y) { return x.first.bytes < y.first.bytes; });
-  return run_write(env_, dir_, "a commit", [&](MDB_txn* txn) {
-    for (const auto& [h, b] : batch.nodes) {
-      MDB_val key = view_val(h.view()), val = view_val(b);
-      int rc = mdb_put(txn, nodes_dbi_, &key, &val, MDB_NOOVERWRITE);
-      if (rc != 0 && rc != MDB_KEYEXIST) return rc;  // an existing node stays as it is
+  std::optional<error> refused;  // the batch does not fit the store as this transaction sees it
+  node_pos next = next_;
+  auto r = run_write(env_, dir_, "a commit", [&](MDB_txn* txn) {
+    // Another process may have committed since this one last looked.
+    if (int rc = next_free(txn, nodes_dbi_, next); rc != 0) return rc;
+    if (auto ok = check_batch(batch, next); !ok) {
+      refused = ok.error();
+      return MDB_BAD_TXN;  // aborts; reported as `refused` below
+    }
+    {
+      MDB_cursor* c = nullptr;
+      if (int rc = mdb_cursor_open(txn, nodes_dbi_, &c); rc != 0) return rc;
+      node_pos pos = batch.first;
+      for (const auto& b : batch.nodes) {
+        auto k = encode_pos(pos++);
+        MDB_val key = view_val(k), val = view_val(b);
+        if (int rc = mdb_cursor_put(c, &key, &val, MDB_APPEND); rc != 0) {
+          mdb_cursor_close(c);
+          return rc;
+        }
+      }
+      mdb_cursor_close(c);
     }
     for (const auto& [name, value] : batch.meta) {
       MDB_val key = view_val(std::string_view(name)), val = view_val(value);
       if (int rc = mdb_put(txn, meta_dbi_, &key, &val, 0); rc != 0) return rc;
     }
-    MDB_val key = view_val(head_key), val = view_val(batch.head.view());
+    auto hp = encode_pos(batch.head.pos);
+    if (batch.head.pos != 0) {
+      MDB_val key = view_val(batch.head.hash.view()), val = view_val(hp);
+      if (int rc = mdb_put(txn, roots_dbi_, &key, &val, 0); rc != 0) return rc;
+    }
+    bytes head(batch.head.hash.view().begin(), batch.head.hash.view().end());
+    head.insert(head.end(), hp.begin(), hp.end());
+    MDB_val key = view_val(head_key), val = view_val(head);
     return mdb_put(txn, meta_dbi_, &key, &val, 0);
   });
+  if (refused) {
+    next_ = next;
+    return unexpected{std::move(*refused)};
+  }
+  if (!r) return r;
+  next_ = batch.first + batch.nodes.size();
+  return {};
 }
 
-expected<digest> lmdb_store::head() const {
+expected<root_ref> lmdb_store::head() const {
   auto rec = read_meta(head_key);
   if (!rec) return unexpected{std::move(rec).error()};
-  if (!*rec) return digest{};
-  if ((*rec)->size() != 32)
-    return fail(errc::malformed, fmt::format("the head record in data directory {} is {} bytes, not 32: the store "
+  if (!*rec) return root_ref{};
+  if ((*rec)->size() != 40)
+    return fail(errc::malformed, fmt::format("the head record in data directory {} is {} bytes, not 40: the store "
                                              "is damaged; restore the data directory from a backup",
                                              dir_, (*rec)->size()));
-  digest d;
-  std::memcpy(d.bytes.data(), (*rec)->data(), 32);
-  return d;
+  root_ref h;
+  std::memcpy(h.hash.bytes.data(), (*rec)->data(), 32);
+  h.pos = *decode_pos(MDB_val{8, const_cast<std::uint8_t*>((*rec)->data()) + 32});
+  if (h.hash.is_zero() != (h.pos == 0))
+    return fail(errc::malformed, fmt::format("the head record in data directory {} is inconsistent: the store is "
+                                             "damaged; restore the data directory from a backup",
+                                             dir_));
+  return h;
+}
+
+expected<std::optional<node_pos>> lmdb_store::find_root(const digest& h) const {
+  if (!env_) return fail(errc::invalid_argument, "find_root on a closed lmdb_store (it was moved from)");
+  if (h.is_zero()) return std::optional<node_pos>{0};
+  txn_guard g;
+  if (int rc = begin_txn(env_, MDB_RDONLY, &g.txn); rc != 0)
+    return unexpected{lmdb_failure(rc, "starting a read transaction", dir_)};
+  MDB_val key = view_val(h.view()), val{};
+  int rc = mdb_get(g.txn, roots_dbi_, &key, &val);
+  if (rc == MDB_NOTFOUND) return std::optional<node_pos>{};
+  if (rc != 0) return unexpected{lmdb_failure(rc, fmt::format("looking up root {}", short_hex(h)), dir_)};
+  auto pos = decode_pos(val);
+  if (!pos || *pos == 0)
+    return fail(errc::malformed, fmt::format("the roots index in data directory {} has a bad entry for root {}: "
+                                             "the store is damaged; restore the data directory from a backup",
+                                             dir_, to_hex(h)));
+  return std::optional<node_pos>{*pos};
 }
 
 expected<std::optional<bytes>> lmdb_store::read_meta(std::string_view name) const {
@@ -647,11 +744,12 @@ expected<std::optional<bytes>> lmdb_store::read_meta(std::string_view name) cons
   return std::optional<bytes>{copy_val(val)};
 }
 
-expected<void> lmdb_store::overwrite_node(const digest& h, byte_view data) {
+expected<void> lmdb_store::overwrite_node(node_pos pos, byte_view data) {
   if (!env_) return fail(errc::invalid_argument, "overwrite_node on a closed lmdb_store (it was moved from)");
   bool missing = false;
-  auto r = run_write(env_, dir_, fmt::format("overwriting node {}", short_hex(h)), [&](MDB_txn* txn) {
-    MDB_val key = view_val(h.view()), val{};
+  auto r = run_write(env_, dir_, fmt::format("overwriting the node at position {}", pos), [&](MDB_txn* txn) {
+    auto k = encode_pos(pos);
+    MDB_val key = view_val(k), val{};
     int rc = mdb_get(txn, nodes_dbi_, &key, &val);
     if (rc == MDB_NOTFOUND) missing = true;
     if (rc != 0) return rc;
@@ -660,8 +758,9 @@ expected<void> lmdb_store::overwrite_node(const digest& h, byte_view data) {
   });
   if (missing)
     return fail(errc::invalid_argument,
-                fmt::format("no node {} is stored in data directory {}; overwrite_node only replaces stored nodes",
-                            to_hex(h), dir_));
+                fmt::format("no node is stored at position {} in data directory {}; overwrite_node only replaces "
+                            "stored nodes",
+                            pos, dir_));
   return r;
 }
 

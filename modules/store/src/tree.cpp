@@ -47,14 +47,16 @@ digest node_hash(const tree_node& n) noexcept {
   return n.leaf ? leaf_hash(n.key, n.value_hash) : branch_hash(n.bit, n.left, n.right);
 }
 
-bytes encode_node(const tree_node& n) {
+bytes encode_node(const tree_node& n, node_pos pos) {
   bytes out;
   if (!n.leaf) {
-    out.reserve(69);
+    out.reserve(69 + 20);
     out.push_back(0x01);
     for (int i = 0; i < 4; ++i) out.push_back(static_cast<std::uint8_t>(n.bit >> (8 * i)));
     out.insert(out.end(), n.left.bytes.begin(), n.left.bytes.end());
     out.insert(out.end(), n.right.bytes.begin(), n.right.bytes.end());
+    put_varint(out, pos - n.left_pos);
+    put_varint(out, pos - n.right_pos);
     return out;
   }
   out.push_back(0x00);
@@ -77,47 +79,54 @@ bytes encode_node(const tree_node& n) {
 }
 
 namespace {
-unexpected<error> corrupt(const digest& h, std::string_view why) {
-  return fail(errc::malformed, fmt::format("store node {} is corrupt: {}", to_hex(h), why));
+unexpected<error> corrupt(const digest& h, node_pos pos, std::string_view why) {
+  return fail(errc::malformed, fmt::format("store node {} (at position {}) is corrupt: {}", to_hex(h), pos, why));
 }
 }  // namespace
 
-expected<tree_node> decode_node(const digest& want, byte_view stored) {
+expected<tree_node> decode_node(const digest& want, node_pos pos, byte_view stored) {
   reader r(stored);
   auto tag = r.byte();
-  if (!tag) return corrupt(want, "it is empty");
+  if (!tag) return corrupt(want, pos, "it is empty");
   tree_node n;
   if (*tag == 0x01) {
     auto bit = r.fixed32();
     auto raw = r.raw(64);
-    if (!bit || !raw || !r.at_end()) return corrupt(want, "a branch node must be 69 bytes");
+    if (!bit || !raw) return corrupt(want, pos, "a branch node is cut short");
+    auto dl = r.varint();
+    auto dr = dl ? r.varint() : dl;
+    if (!dl || !dr || !r.at_end()) return corrupt(want, pos, "a branch node's child positions are malformed");
+    if (*dl == 0 || *dr == 0 || *dl >= pos || *dr >= pos)
+      return corrupt(want, pos, "a branch node names a child stored at or after itself");
     n.bit = *bit;
     std::memcpy(n.left.bytes.data(), raw->data(), 32);
     std::memcpy(n.right.bytes.data(), raw->data() + 32, 32);
+    n.left_pos = pos - *dl;
+    n.right_pos = pos - *dr;
   } else if (*tag == 0x00) {
     n.leaf = true;
     auto klen = r.varint();
-    if (!klen || *klen > max_key_size) return corrupt(want, "bad key length");
+    if (!klen || *klen > max_key_size) return corrupt(want, pos, "bad key length");
     auto key = r.raw(*klen);
     auto flag = r.byte();
     auto vlen = r.varint();
-    if (!key || !flag || !vlen || *flag > 1 || *vlen > max_value_size) return corrupt(want, "bad leaf header");
+    if (!key || !flag || !vlen || *flag > 1 || *vlen > max_value_size) return corrupt(want, pos, "bad leaf header");
     n.key.assign(key->begin(), key->end());
     auto data = r.raw(r.remaining());
     if (*flag == 0) {
-      if (data->size() != *vlen) return corrupt(want, "value length does not match");
+      if (data->size() != *vlen) return corrupt(want, pos, "value length does not match");
       n.value.assign(data->begin(), data->end());
     } else {
       n.value.resize(*vlen);
       std::size_t got = ZSTD_decompress(n.value.data(), n.value.size(), data->data(), data->size());
-      if (ZSTD_isError(got) || got != *vlen) return corrupt(want, "its compressed value does not decompress");
+      if (ZSTD_isError(got) || got != *vlen) return corrupt(want, pos, "its compressed value does not decompress");
     }
     n.value_hash = hash(n.value);
   } else {
-    return corrupt(want, fmt::format("unknown node tag 0x{:02x}", *tag));
+    return corrupt(want, pos, fmt::format("unknown node tag 0x{:02x}", *tag));
   }
   digest got = node_hash(n);
-  if (!(got == want)) return corrupt(want, fmt::format("its bytes hash to {}", to_hex(got)));
+  if (!(got == want)) return corrupt(want, pos, fmt::format("its bytes hash to {}", to_hex(got)));
   return n;
 }
 

@@ -4,10 +4,15 @@
 /// directory (DESIGN.md section 5). A commit is one LMDB write transaction, so after a crash
 /// either all of a commit is on disk or none of it.
 ///
-/// Layout of a data directory: LMDB's `data.mdb` and `lock.mdb`. Inside, the named database
-/// "nodes" maps 32-byte hashes to stored node bytes and "meta" maps names to records. "meta"
-/// holds two reserved records: `exo.format` (the format marker, "exo-store-1", written when the
-/// directory is created) and `exo.head` (the current root).
+/// Layout of a data directory: LMDB's `data.mdb` and `lock.mdb`. Inside, three named
+/// databases:
+/// - "nodes" maps positions (8-byte big-endian, so LMDB's key order is position order) to
+///   stored node bytes. A commit appends its nodes after the last one, so it fills a few
+///   fresh pages in order instead of touching a random page per node;
+/// - "roots" maps every root a commit made the head (32-byte hash) to its position;
+/// - "meta" maps names to records. It holds two reserved records: `exo.format` (the format
+///   marker, "exo-store-2", written when the directory is created) and `exo.head` (the
+///   current root: its hash and position).
 ///
 /// LMDB forbids opening one environment twice in the same process (closing the second copy
 /// silently drops the first one's locks), so `open` refuses a directory this process already
@@ -49,7 +54,7 @@ struct lmdb_options {
 class lmdb_store {
  public:
   /// The format marker a data directory of this version carries under `format_key`.
-  static constexpr std::string_view format_marker = "exo-store-1";
+  static constexpr std::string_view format_marker = "exo-store-2";
   /// Reserved metadata name of the format marker.
   static constexpr std::string_view format_key = "exo.format";
   /// Reserved metadata name under which the head root is kept.
@@ -74,21 +79,27 @@ class lmdb_store {
   /// Closes the environment (flushing it first when the store is not durable).
   ~lmdb_store();
 
-  /// The stored bytes of node `h`, nullopt if there is none.
-  expected<std::optional<bytes>> read_node(const digest& h) const;
-  /// Applies `batch` in one write transaction: the nodes (one that exists already is left as
-  /// it is), the metadata records and the head. Durable before it returns when the store was
-  /// opened with `durable`. A full map is grown; if it cannot grow, errc::limit_exceeded.
-  /// Metadata names must be 1 to `max_meta_name` bytes and not reserved (errc::invalid_argument,
-  /// and nothing is written).
+  /// The bytes stored at position `pos`, nullopt if there are none.
+  expected<std::optional<bytes>> read_node(node_pos pos) const;
+  /// Where the next commit's nodes start.
+  node_pos next_position() const noexcept { return next_; }
+  /// Applies `batch` in one write transaction: the nodes (appended at their positions), the
+  /// metadata records, the head, and the head in the roots index. Durable before it returns
+  /// when the store was opened with `durable`. A full map is grown; if it cannot grow,
+  /// errc::limit_exceeded. A batch that does not start at next_position() (another process
+  /// committed meanwhile), a head that is not stored, and metadata names that are not 1 to
+  /// `max_meta_name` bytes or are reserved are errc::invalid_argument, and nothing is written.
   expected<void> commit(commit_batch&& batch);
-  /// The root of the last commit; the zero id before any commit.
-  expected<digest> head() const;
+  /// The root of the last commit; zero before any commit.
+  expected<root_ref> head() const;
+  /// The position of root `h` if some commit made it the head (0 for the zero hash).
+  expected<std::optional<node_pos>> find_root(const digest& h) const;
   /// Metadata record `name`, or nullopt. The reserved records can be read too.
   expected<std::optional<bytes>> read_meta(std::string_view name) const;
-  /// For tests and repair tools: replaces a node's stored bytes, in a transaction of its own. Nodes are otherwise immutable; this is how a test puts a damaged node on
-  /// disk. A node that is not stored is errc::invalid_argument.
-  expected<void> overwrite_node(const digest& h, byte_view data);
+  /// For tests and repair tools: replaces the bytes stored at `pos`, in a transaction of its
+  /// own. Nodes are otherwise immutable; this is how a test puts a damaged node on disk. A
+  /// position where nothing is stored is errc::invalid_argument.
+  expected<void> overwrite_node(node_pos pos, byte_view data);
 
   /// The data directory, as given to `open`.
   const std::string& directory() const noexcept { return dir_; }
@@ -99,7 +110,9 @@ class lmdb_store {
 
   MDB_env* env_ = nullptr;
   unsigned int nodes_dbi_ = 0;
+  unsigned int roots_dbi_ = 0;
   unsigned int meta_dbi_ = 0;
+  node_pos next_ = 1;
   std::string dir_;
   bool durable_ = true;
   // data.mdb's (device, inode), recorded in this process's list of open environments once

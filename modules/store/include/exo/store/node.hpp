@@ -25,6 +25,7 @@
 #include <exo/core/bytes.hpp>
 #include <exo/core/expected.hpp>
 #include <exo/core/id.hpp>
+#include <exo/store/backend.hpp>
 
 #include <cstdint>
 #include <optional>
@@ -59,6 +60,7 @@ struct tree_node {
   // branch
   std::uint32_t bit = 0;
   digest left{}, right{};
+  node_pos left_pos = 0, right_pos = 0;  // where the children are stored (not hashed)
 };
 
 digest leaf_hash(byte_view key, const digest& value_hash) noexcept;
@@ -66,12 +68,15 @@ digest branch_hash(std::uint32_t bit, const digest& left, const digest& right) n
 /// The node's hash (its id in the store).
 digest node_hash(const tree_node& n) noexcept;
 
-/// The stored form: leaf 0x00 varint(keylen) key flag(0 raw | 1 zstd) varint(rawlen) data;
-/// branch 0x01 u32le(bit) left right.
-bytes encode_node(const tree_node& n);
-/// Decodes stored bytes and checks them against the hash they were stored under: bytes that
-/// do not decode, or decode to a node with another hash, are errc::malformed naming the node.
-expected<tree_node> decode_node(const digest& expected_hash, byte_view stored);
+/// The stored form of a node stored at position `pos`: leaf 0x00 varint(keylen) key
+/// flag(0 raw | 1 zstd) varint(rawlen) data; branch 0x01 u32le(bit) left right
+/// varint(pos - left_pos) varint(pos - right_pos). Children are always stored before their
+/// parent, so the distances are positive, and small for the children a commit writes with it.
+bytes encode_node(const tree_node& n, node_pos pos);
+/// Decodes the bytes stored at `pos` and checks them against the hash the reference to them
+/// carries: bytes that do not decode, or decode to a node with another hash, are
+/// errc::malformed naming the node.
+expected<tree_node> decode_node(const digest& expected_hash, node_pos pos, byte_view stored);
 
 /// A proof that a key has a value, or is absent, under a root: the path from the root to the
 /// leaf a search for the key reaches, as (crit bit, sibling hash) steps, and that leaf.

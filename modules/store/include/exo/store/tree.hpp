@@ -7,9 +7,10 @@
 /// backend as paths are first read. Updates change the nodes on their path in place and mark
 /// them unhashed and unstored; nothing is hashed until a root is asked for (root(), prove(),
 /// commit()), and then each changed node is hashed once, however many updates touched it.
-/// commit() writes the changed nodes in one backend commit and makes the root the head.
-/// Stored nodes are never changed in the backend, so every earlier root stays readable and
-/// set_root() can go back to any of them. After a commit, a tree holding more nodes than its
+/// commit() writes the changed nodes in one backend commit, children before parents at
+/// consecutive positions (exo/store/backend.hpp), and makes the root the head. Stored nodes are
+/// never changed in the backend, so every earlier root stays readable and set_root() can go
+/// back to any of them. After a commit, a tree holding more nodes than its
 /// cache limit drops the deeper ones from memory (they are reloaded when needed).
 ///
 /// \code
@@ -46,7 +47,8 @@ class merkle_tree {
     auto head = backend.head();
     if (!head) return unexpected(std::move(head).error());
     merkle_tree t(backend);
-    t.root_.hash = *head;
+    t.root_.hash = head->hash;
+    t.root_.pos = head->pos;
     return t;
   }
 
@@ -135,10 +137,13 @@ class merkle_tree {
   /// backend's head. Returns the root.
   expected<digest> commit(std::vector<std::pair<std::string, bytes>> meta = {}) {
     commit_batch batch;
-    batch.head = hash_of(root_);
-    batch.meta = std::move(meta);
+    hash_of(root_);
+    batch.first = backend_.next_position();
     std::vector<node*> written;
-    collect(root_, batch, written);
+    node_pos next = batch.first;
+    place(root_, next, batch, written);
+    batch.head = root_ref{root_.hash, root_.empty() ? 0 : root_.pos};
+    batch.meta = std::move(meta);
     auto r = backend_.commit(std::move(batch));
     if (!r) return unexpected(std::move(r).error());
     for (node* n : written) n->stored = true;
@@ -150,21 +155,19 @@ class merkle_tree {
   expected<void> discard() {
     auto head = backend_.head();
     if (!head) return unexpected(std::move(head).error());
-    root_ = ref{*head, nullptr};
+    root_ = ref{head->hash, head->pos, nullptr};
     loaded_ = 0;
     return {};
   }
 
-  /// Makes `r` the current root (an earlier committed root, or the zero id). Uncommitted
-  /// changes are dropped. A root whose node is not in the store is errc::invalid_argument.
+  /// Makes `r` the current root (a root some commit made the head, or the zero id).
+  /// Uncommitted changes are dropped. Any other hash is errc::invalid_argument.
   expected<void> set_root(const digest& r) {
-    ref next{r, nullptr};
+    auto pos = locate_root(r);
+    if (!pos) return unexpected(std::move(pos).error());
+    ref next{r, *pos, nullptr};
     if (!r.is_zero()) {
-      auto n = resolve(next);
-      if (!n) {
-        if (n.error().code == errc::malformed) return unexpected(std::move(n).error());
-        return fail(errc::invalid_argument, fmt::format("root {} is not in this store", to_hex(r)));
-      }
+      if (auto n = resolve(next); !n) return unexpected(std::move(n).error());
     }
     root_ = std::move(next);
     loaded_ = root_.ptr ? 1 : 0;
@@ -181,12 +184,13 @@ class merkle_tree {
   }
 
   /// The keys that differ between two roots, in key order. Either may be the current
-  /// (uncommitted) root; others must be committed.
+  /// (uncommitted) root; others must be roots some commit made the head.
   expected<std::vector<tree_change>> diff(const digest& a, const digest& b) const {
     std::vector<tree_change> out;
-    digest current = root();
-    cursor ca{a, a == current ? root_.ptr.get() : nullptr}, cb{b, b == current ? root_.ptr.get() : nullptr};
-    if (auto r = diff_into(ca, cb, out); !r) return unexpected(std::move(r).error());
+    auto ca = root_cursor(a), cb = root_cursor(b);
+    if (!ca) return unexpected(std::move(ca).error());
+    if (!cb) return unexpected(std::move(cb).error());
+    if (auto r = diff_into(*ca, *cb, out); !r) return unexpected(std::move(r).error());
     std::sort(out.begin(), out.end(), [](auto& x, auto& y) { return x.key < y.key; });
     return out;
   }
@@ -219,16 +223,17 @@ class merkle_tree {
 
  private:
   struct node;
-  // A reference to a node: its hash (current when the node is not in memory or is hashed)
-  // and the node, when it is in memory.
+  // A reference to a node: its hash (current when the node is not in memory or is hashed),
+  // its position (current when the node is stored) and the node, when it is in memory.
   struct ref {
     digest hash{};
+    node_pos pos = 0;
     std::unique_ptr<node> ptr;
     bool empty() const noexcept { return !ptr && hash.is_zero(); }
   };
   struct node {
     // Leaf: key, value, value_hash. Branch: bit, and left/right hold the children's hashes
-    // once hashed. Valid for encode_node when `hashed`.
+    // once hashed (the positions are filled in when it is placed for a commit).
     tree_node data;
     ref kid[2];  // branch children, left and right
     digest hash{};
@@ -256,15 +261,14 @@ class merkle_tree {
   // The node behind r, loaded from the backend (and checked against its hash) if needed.
   expected<node*> resolve(ref& r) const {
     if (r.ptr) return r.ptr.get();
-    auto raw = backend_.read_node(r.hash);
-    if (!raw) return unexpected(std::move(raw).error());
-    if (!*raw) return fail(errc::internal, fmt::format("store node {} is missing (the store is incomplete)", to_hex(r.hash)));
-    auto d = decode_node(r.hash, **raw);
+    auto d = read(r.hash, r.pos);
     if (!d) return unexpected(std::move(d).error());
     auto n = std::make_unique<node>();
     n->data = std::move(*d);
     n->kid[0].hash = n->data.left;
+    n->kid[0].pos = n->data.left_pos;
     n->kid[1].hash = n->data.right;
+    n->kid[1].pos = n->data.right_pos;
     n->hash = r.hash;
     n->hashed = n->stored = true;
     r.ptr = std::move(n);
@@ -272,6 +276,28 @@ class merkle_tree {
     return r.ptr.get();
   }
   expected<node*> resolve(const ref& r) const { return resolve(const_cast<ref&>(r)); }
+
+  // Reads and checks the node with hash h stored at pos.
+  expected<tree_node> read(const digest& h, node_pos pos) const {
+    auto raw = backend_.read_node(pos);
+    if (!raw) return unexpected(std::move(raw).error());
+    if (!*raw)
+      return fail(errc::malformed, fmt::format("store node {} is missing: nothing is stored at position {} (the store "
+                                               "is incomplete or damaged)",
+                                               to_hex(h), pos));
+    return decode_node(h, pos, **raw);
+  }
+
+  // Where root r is stored (0 for the empty tree); errc::invalid_argument if no commit made
+  // it the head.
+  expected<node_pos> locate_root(const digest& r) const {
+    if (r.is_zero()) return node_pos{0};
+    if (r == root_.hash && root_.pos != 0 && (!root_.ptr || root_.ptr->stored)) return root_.pos;
+    auto pos = backend_.find_root(r);
+    if (!pos) return unexpected(std::move(pos).error());
+    if (!*pos) return fail(errc::invalid_argument, fmt::format("root {} is not in this store", to_hex(r)));
+    return **pos;
+  }
 
   expected<node*> best_leaf(byte_view key) const {
     const ref* r = &root_;
@@ -303,16 +329,20 @@ class merkle_tree {
     return r.hash;
   }
 
-  // Adds the unstored nodes under r (only changed subtrees need a visit).
-  static void collect(ref& r, commit_batch& batch, std::vector<node*>& written) {
+  // Gives the unstored nodes under r the next positions, children first, and adds their
+  // stored bytes to the batch (only changed subtrees need a visit).
+  static void place(ref& r, node_pos& next, commit_batch& batch, std::vector<node*>& written) {
     if (!r.ptr || r.ptr->stored) return;
     node& n = *r.ptr;
-    batch.nodes.emplace_back(n.hash, encode_node(n.data));
-    written.push_back(&n);
     if (!n.leaf()) {
-      collect(n.kid[0], batch, written);
-      collect(n.kid[1], batch, written);
+      place(n.kid[0], next, batch, written);
+      place(n.kid[1], next, batch, written);
+      n.data.left_pos = n.kid[0].pos;
+      n.data.right_pos = n.kid[1].pos;
     }
+    r.pos = next++;
+    batch.nodes.push_back(encode_node(n.data, r.pos));
+    written.push_back(&n);
   }
 
   // Keeps the top levels in memory and drops the rest (everything is stored by now).
@@ -354,21 +384,29 @@ class merkle_tree {
     return walk_prefix(nd.kid[1], prefix, f, go);
   }
 
-  // A position for diffs: a hash, and the in-memory node when it is part of the current tree.
+  // A position for diffs: a hash, where it is stored, and the in-memory node when it is part
+  // of the current tree.
   struct cursor {
     digest h;
+    node_pos pos = 0;
     const node* mem = nullptr;
   };
+  expected<cursor> root_cursor(const digest& r) const {
+    if (r == root()) return cursor{r, root_.pos, root_.ptr.get()};
+    auto pos = locate_root(r);
+    if (!pos) return unexpected(std::move(pos).error());
+    return cursor{r, *pos, nullptr};
+  }
   expected<tree_node> fetch(const cursor& c) const {
     if (c.mem) return c.mem->data;
-    auto raw = backend_.read_node(c.h);
-    if (!raw) return unexpected(std::move(raw).error());
-    if (!*raw) return fail(errc::invalid_argument, fmt::format("root or node {} is not in this store", to_hex(c.h)));
-    return decode_node(c.h, **raw);
+    return read(c.h, c.pos);
   }
   static cursor child(const cursor& c, const tree_node& d, int side) {
-    const node* m = c.mem ? c.mem->kid[side].ptr.get() : nullptr;
-    return cursor{side ? d.right : d.left, m};
+    if (c.mem) {
+      const ref& k = c.mem->kid[side];
+      return cursor{side ? d.right : d.left, k.pos, k.ptr.get()};
+    }
+    return cursor{side ? d.right : d.left, side ? d.right_pos : d.left_pos, nullptr};
   }
 
   expected<void> leaves(const cursor& c, std::unordered_map<std::string, digest>& out) const {
