@@ -47,35 +47,43 @@ digest node_hash(const tree_node& n) noexcept {
   return n.leaf ? leaf_hash(n.key, n.value_hash) : branch_hash(n.bit, n.left, n.right);
 }
 
-bytes encode_node(const tree_node& n, node_pos pos) {
+bytes encode_branch(std::uint32_t bit, const digest& left, const digest& right, node_pos pos, node_pos left_pos,
+                    node_pos right_pos) {
   bytes out;
-  if (!n.leaf) {
-    out.reserve(69 + 20);
-    out.push_back(0x01);
-    for (int i = 0; i < 4; ++i) out.push_back(static_cast<std::uint8_t>(n.bit >> (8 * i)));
-    out.insert(out.end(), n.left.bytes.begin(), n.left.bytes.end());
-    out.insert(out.end(), n.right.bytes.begin(), n.right.bytes.end());
-    put_varint(out, pos - n.left_pos);
-    put_varint(out, pos - n.right_pos);
-    return out;
-  }
+  out.reserve(69 + 20);
+  out.push_back(0x01);
+  for (int i = 0; i < 4; ++i) out.push_back(static_cast<std::uint8_t>(bit >> (8 * i)));
+  out.insert(out.end(), left.bytes.begin(), left.bytes.end());
+  out.insert(out.end(), right.bytes.begin(), right.bytes.end());
+  put_varint(out, pos - left_pos);
+  put_varint(out, pos - right_pos);
+  return out;
+}
+
+bytes encode_leaf(byte_view key, byte_view value) {
+  bytes out;
+  out.reserve(key.size() + value.size() + 12);
   out.push_back(0x00);
-  put_varint(out, n.key.size());
-  out.insert(out.end(), n.key.begin(), n.key.end());
-  if (n.value.size() > compress_threshold) {
-    bytes z(ZSTD_compressBound(n.value.size()));
-    std::size_t zn = ZSTD_compress(z.data(), z.size(), n.value.data(), n.value.size(), 3);
-    if (!ZSTD_isError(zn) && zn < n.value.size()) {
+  put_varint(out, key.size());
+  out.insert(out.end(), key.begin(), key.end());
+  if (value.size() > compress_threshold) {
+    bytes z(ZSTD_compressBound(value.size()));
+    std::size_t zn = ZSTD_compress(z.data(), z.size(), value.data(), value.size(), 3);
+    if (!ZSTD_isError(zn) && zn < value.size()) {
       out.push_back(1);
-      put_varint(out, n.value.size());
+      put_varint(out, value.size());
       out.insert(out.end(), z.begin(), z.begin() + static_cast<std::ptrdiff_t>(zn));
       return out;
     }
   }
   out.push_back(0);
-  put_varint(out, n.value.size());
-  out.insert(out.end(), n.value.begin(), n.value.end());
+  put_varint(out, value.size());
+  out.insert(out.end(), value.begin(), value.end());
   return out;
+}
+
+bytes encode_node(const tree_node& n, node_pos pos) {
+  return n.leaf ? encode_leaf(n.key, n.value) : encode_branch(n.bit, n.left, n.right, pos, n.left_pos, n.right_pos);
 }
 
 namespace {

@@ -73,6 +73,11 @@ digest node_hash(const tree_node& n) noexcept;
 /// varint(pos - left_pos) varint(pos - right_pos). Children are always stored before their
 /// parent, so the distances are positive, and small for the children a commit writes with it.
 bytes encode_node(const tree_node& n, node_pos pos);
+/// The stored form of a leaf, from its parts.
+bytes encode_leaf(byte_view key, byte_view value);
+/// The stored form of a branch at `pos`, from its parts.
+bytes encode_branch(std::uint32_t bit, const digest& left, const digest& right, node_pos pos, node_pos left_pos,
+                    node_pos right_pos);
 /// Decodes the bytes stored at `pos` and checks them against the hash the reference to them
 /// carries: bytes that do not decode, or decode to a node with another hash, are
 /// errc::malformed naming the node.

@@ -41,6 +41,12 @@ struct tree_change {
 
 template <store_backend Backend>
 class merkle_tree {
+  struct node;
+  struct node_free {
+    void operator()(node* n) const noexcept;
+  };
+  using node_ptr = std::unique_ptr<node, node_free>;
+
  public:
   /// Opens the tree at the backend's head.
   static expected<merkle_tree> open(Backend& backend) {
@@ -60,8 +66,9 @@ class merkle_tree {
     if (root_.empty()) return std::optional<bytes>{};
     auto leaf = best_leaf(key);
     if (!leaf) return unexpected(std::move(leaf).error());
-    if (equal((*leaf)->data.key, key)) return std::optional<bytes>{(*leaf)->data.value};
-    return std::optional<bytes>{};
+    if (!equal((*leaf)->key(), key)) return std::optional<bytes>{};
+    byte_view v = (*leaf)->value();
+    return std::optional<bytes>{std::in_place, v.begin(), v.end()};
   }
 
   /// Sets `key` to `value`.
@@ -76,33 +83,33 @@ class merkle_tree {
     }
     auto best = best_leaf(key);  // loads the whole path
     if (!best) return unexpected(std::move(best).error());
-    node* leaf = *best;
-    if (equal(leaf->data.key, key)) {
-      if (equal(leaf->data.value, value)) return {};  // nothing changes
+    leaf_node* leaf = *best;
+    if (equal(leaf->key(), key)) {
+      if (equal(leaf->value(), value)) return {};  // nothing changes
       for (ref* r = &root_;;) {
         node* n = r->ptr.get();
         n->touch();
-        if (n->leaf()) break;
-        r = &n->kid[key_bit(key, n->data.bit)];
+        if (n->leaf) break;
+        r = &as_branch(n)->kid[key_bit(key, n->bit)];
       }
-      leaf->data.value.assign(value.begin(), value.end());
+      leaf->set_value(value);
       return {};
     }
-    const std::uint32_t crit = crit_bit(key, leaf->data.key);
+    const std::uint32_t crit = crit_bit(key, leaf->key());
     ref* r = &root_;
     for (;;) {  // down to where the new branch goes: above the first node deciding a later bit
       node* n = r->ptr.get();
-      if (n->leaf() || n->data.bit > crit) break;
+      if (n->leaf || n->bit > crit) break;
       n->touch();
-      r = &n->kid[key_bit(key, n->data.bit)];
+      r = &as_branch(n)->kid[key_bit(key, n->bit)];
     }
-    auto branch = std::make_unique<node>();
-    branch->data.bit = crit;
+    auto* branch = new branch_node;
+    branch->bit = crit;
     ++loaded_;
     const bool right = key_bit(key, crit);
     branch->kid[right ? 0 : 1] = std::move(*r);
     branch->kid[right ? 1 : 0].ptr = new_leaf(key, value);
-    r->ptr = std::move(branch);
+    r->ptr.reset(branch);
     r->hash = digest{};
     return {};
   }
@@ -115,18 +122,18 @@ class merkle_tree {
     for (;;) {
       auto n = resolve(*r);
       if (!n) return unexpected(std::move(n).error());
-      if ((*n)->leaf()) break;
+      if ((*n)->leaf) break;
       parent = r;
-      r = &(*n)->kid[key_bit(key, (*n)->data.bit)];
+      r = &as_branch(*n)->kid[key_bit(key, (*n)->bit)];
     }
-    if (!equal(r->ptr->data.key, key)) return false;
-    for (ref* p = &root_; p != r; p = &p->ptr->kid[key_bit(key, p->ptr->data.bit)]) p->ptr->touch();
+    if (!equal(as_leaf(r->ptr.get())->key(), key)) return false;
+    for (ref* p = &root_; p != r; p = &as_branch(p->ptr.get())->kid[key_bit(key, p->ptr->bit)]) p->ptr->touch();
     if (!parent) {
       root_ = ref{};
       loaded_ = 0;
       return true;
     }
-    node* p = parent->ptr.get();
+    branch_node* p = as_branch(parent->ptr.get());
     ref sibling = std::move(p->kid[r == &p->kid[0] ? 1 : 0]);
     *parent = std::move(sibling);  // the branch collapses; it and the leaf are freed
     loaded_ -= std::min<std::size_t>(loaded_, 2);
@@ -204,15 +211,16 @@ class merkle_tree {
     for (const ref* r = &root_;;) {
       auto n = resolve(*r);
       if (!n) return unexpected(std::move(n).error());
-      const tree_node& d = (*n)->data;
-      if ((*n)->leaf()) {
-        p.leaf_key = d.key;
-        p.leaf_value_hash = d.value_hash;
+      if ((*n)->leaf) {
+        const leaf_node* l = as_leaf(*n);
+        p.leaf_key = bytes(l->key().begin(), l->key().end());
+        p.leaf_value_hash = l->value_hash;
         return p;
       }
-      bool right = key_bit(key, d.bit);
-      p.path.push_back({d.bit, right ? d.left : d.right});
-      r = &(*n)->kid[right ? 1 : 0];
+      const branch_node* b = as_branch(*n);
+      bool right = key_bit(key, b->bit);
+      p.path.push_back({b->bit, b->kid[right ? 0 : 1].hash});
+      r = &b->kid[right ? 1 : 0];
     }
   }
 
@@ -222,40 +230,58 @@ class merkle_tree {
   std::size_t loaded_nodes() const noexcept { return loaded_; }
 
  private:
-  struct node;
-  // A reference to a node: its hash (current when the node is not in memory or is hashed),
-  // its position (current when the node is stored) and the node, when it is in memory.
+  // A reference to a node: the node's hash (current when the node is not in memory, or is
+  // and is `hashed`), its position (current when the node is `stored`) and the node, when it
+  // is in memory. A node's hash lives only in the reference to it.
   struct ref {
     digest hash{};
     node_pos pos = 0;
-    std::unique_ptr<node> ptr;
+    node_ptr ptr;
     bool empty() const noexcept { return !ptr && hash.is_zero(); }
   };
+  // Nodes in memory are kept small (a branch is 104 bytes, a leaf 72 plus its key and value
+  // in one buffer): a walk down the tree is a chain of cache misses, so size is speed.
   struct node {
-    // Leaf: key, value, value_hash. Branch: bit, and left/right hold the children's hashes
-    // once hashed (the positions are filled in when it is placed for a commit).
-    tree_node data;
-    ref kid[2];  // branch children, left and right
-    digest hash{};
-    bool hashed = false;  // hash and the hashes in data are current
-    bool stored = false;  // this content is in the backend
-    bool leaf() const noexcept { return data.leaf; }
+    bool leaf = false;
+    bool hashed = false;  // the hash in the reference to this node is current
+    bool stored = false;  // this content is in the backend, at the reference's position
+    std::uint32_t bit = 0;  // branch: the crit bit
     void touch() noexcept { hashed = stored = false; }
   };
+  struct branch_node : node {
+    ref kid[2];  // left and right
+  };
+  struct leaf_node : node {
+    digest value_hash{};  // current when hashed
+    std::uint32_t key_size = 0;
+    bytes kv;  // the key, then the value
+    byte_view key() const noexcept { return byte_view(kv.data(), key_size); }
+    byte_view value() const noexcept { return byte_view(kv.data() + key_size, kv.size() - key_size); }
+    void set_value(byte_view v) {
+      kv.resize(key_size + v.size());
+      std::copy(v.begin(), v.end(), kv.begin() + key_size);
+    }
+  };
+  static branch_node* as_branch(node* n) noexcept { return static_cast<branch_node*>(n); }
+  static const branch_node* as_branch(const node* n) noexcept { return static_cast<const branch_node*>(n); }
+  static leaf_node* as_leaf(node* n) noexcept { return static_cast<leaf_node*>(n); }
+  static const leaf_node* as_leaf(const node* n) noexcept { return static_cast<const leaf_node*>(n); }
 
   explicit merkle_tree(Backend& b) : backend_(b) {}
 
-  static bool equal(const bytes& a, byte_view b) noexcept {
+  static bool equal(byte_view a, byte_view b) noexcept {
     return a.size() == b.size() && std::equal(b.begin(), b.end(), a.begin());
   }
 
-  std::unique_ptr<node> new_leaf(byte_view key, byte_view value) {
-    auto n = std::make_unique<node>();
-    n->data.leaf = true;
-    n->data.key.assign(key.begin(), key.end());
-    n->data.value.assign(value.begin(), value.end());
+  node_ptr new_leaf(byte_view key, byte_view value) {
+    auto* n = new leaf_node;
+    n->leaf = true;
+    n->key_size = static_cast<std::uint32_t>(key.size());
+    n->kv.reserve(key.size() + value.size());
+    n->kv.assign(key.begin(), key.end());
+    n->kv.insert(n->kv.end(), value.begin(), value.end());
     ++loaded_;
-    return n;
+    return node_ptr(n);
   }
 
   // The node behind r, loaded from the backend (and checked against its hash) if needed.
@@ -263,15 +289,24 @@ class merkle_tree {
     if (r.ptr) return r.ptr.get();
     auto d = read(r.hash, r.pos);
     if (!d) return unexpected(std::move(d).error());
-    auto n = std::make_unique<node>();
-    n->data = std::move(*d);
-    n->kid[0].hash = n->data.left;
-    n->kid[0].pos = n->data.left_pos;
-    n->kid[1].hash = n->data.right;
-    n->kid[1].pos = n->data.right_pos;
-    n->hash = r.hash;
-    n->hashed = n->stored = true;
-    r.ptr = std::move(n);
+    if (d->leaf) {
+      auto* l = new leaf_node;
+      r.ptr.reset(l);
+      l->leaf = true;
+      l->value_hash = d->value_hash;
+      l->key_size = static_cast<std::uint32_t>(d->key.size());
+      l->kv = std::move(d->key);
+      l->kv.insert(l->kv.end(), d->value.begin(), d->value.end());
+    } else {
+      auto* b = new branch_node;
+      r.ptr.reset(b);
+      b->bit = d->bit;
+      b->kid[0].hash = d->left;
+      b->kid[0].pos = d->left_pos;
+      b->kid[1].hash = d->right;
+      b->kid[1].pos = d->right_pos;
+    }
+    r.ptr->hashed = r.ptr->stored = true;
     ++loaded_;
     return r.ptr.get();
   }
@@ -299,50 +334,50 @@ class merkle_tree {
     return **pos;
   }
 
-  expected<node*> best_leaf(byte_view key) const {
+  expected<leaf_node*> best_leaf(byte_view key) const {
     const ref* r = &root_;
     for (;;) {
       auto n = resolve(*r);
-      if (!n) return n;
-      if ((*n)->leaf()) return n;
-      r = &(*n)->kid[key_bit(key, (*n)->data.bit)];
+      if (!n) return unexpected(std::move(n).error());
+      if ((*n)->leaf) return as_leaf(*n);
+      r = &as_branch(*n)->kid[key_bit(key, (*n)->bit)];
     }
   }
 
   // Hashes what changed under r (each changed node once) and returns r's hash.
   static const digest& hash_of(const ref& cr) {
     ref& r = const_cast<ref&>(cr);
-    if (!r.ptr) return r.hash;
-    node& n = *r.ptr;
-    if (!n.hashed) {
-      if (n.leaf()) {
-        n.data.value_hash = hash(n.data.value);
-        n.hash = leaf_hash(n.data.key, n.data.value_hash);
-      } else {
-        n.data.left = hash_of(n.kid[0]);
-        n.data.right = hash_of(n.kid[1]);
-        n.hash = branch_hash(n.data.bit, n.data.left, n.data.right);
-      }
-      n.hashed = true;
+    if (!r.ptr || r.ptr->hashed) return r.hash;
+    node* n = r.ptr.get();
+    if (n->leaf) {
+      leaf_node* l = as_leaf(n);
+      l->value_hash = hash(l->value());
+      r.hash = leaf_hash(l->key(), l->value_hash);
+    } else {
+      branch_node* b = as_branch(n);
+      const digest& left = hash_of(b->kid[0]);
+      r.hash = branch_hash(b->bit, left, hash_of(b->kid[1]));
     }
-    r.hash = n.hash;
+    n->hashed = true;
     return r.hash;
   }
 
   // Gives the unstored nodes under r the next positions, children first, and adds their
-  // stored bytes to the batch (only changed subtrees need a visit).
+  // stored bytes to the batch (only changed subtrees need a visit). Everything is hashed.
   static void place(ref& r, node_pos& next, commit_batch& batch, std::vector<node*>& written) {
     if (!r.ptr || r.ptr->stored) return;
-    node& n = *r.ptr;
-    if (!n.leaf()) {
-      place(n.kid[0], next, batch, written);
-      place(n.kid[1], next, batch, written);
-      n.data.left_pos = n.kid[0].pos;
-      n.data.right_pos = n.kid[1].pos;
+    node* n = r.ptr.get();
+    if (n->leaf) {
+      r.pos = next++;
+      batch.nodes.push_back(encode_leaf(as_leaf(n)->key(), as_leaf(n)->value()));
+    } else {
+      branch_node* b = as_branch(n);
+      place(b->kid[0], next, batch, written);
+      place(b->kid[1], next, batch, written);
+      r.pos = next++;
+      batch.nodes.push_back(encode_branch(b->bit, b->kid[0].hash, b->kid[1].hash, r.pos, b->kid[0].pos, b->kid[1].pos));
     }
-    r.pos = next++;
-    batch.nodes.push_back(encode_node(n.data, r.pos));
-    written.push_back(&n);
+    written.push_back(n);
   }
 
   // Keeps the top levels in memory and drops the rest (everything is stored by now).
@@ -360,9 +395,9 @@ class merkle_tree {
       return;
     }
     ++kept;
-    if (!r.ptr->leaf()) {
-      prune_below(r.ptr->kid[0], level + 1, depth, kept);
-      prune_below(r.ptr->kid[1], level + 1, depth, kept);
+    if (!r.ptr->leaf) {
+      prune_below(as_branch(r.ptr.get())->kid[0], level + 1, depth, kept);
+      prune_below(as_branch(r.ptr.get())->kid[1], level + 1, depth, kept);
     }
   }
 
@@ -371,21 +406,21 @@ class merkle_tree {
     if (!go) return {};
     auto n = resolve(r);
     if (!n) return unexpected(std::move(n).error());
-    const node& nd = **n;
-    if (nd.leaf()) {
-      const bytes& k = nd.data.key;
-      if (k.size() >= prefix.size() && std::equal(prefix.begin(), prefix.end(), k.begin()))
-        go = f(byte_view(k), byte_view(nd.data.value));
+    if ((*n)->leaf) {
+      const leaf_node* l = as_leaf(*n);
+      byte_view k = l->key();
+      if (k.size() >= prefix.size() && std::equal(prefix.begin(), prefix.end(), k.begin())) go = f(k, l->value());
       return {};
     }
-    if (nd.data.bit < prefix.size() * 9)  // the prefix decides the side
-      return walk_prefix(nd.kid[key_bit(prefix, nd.data.bit)], prefix, f, go);
-    if (auto x = walk_prefix(nd.kid[0], prefix, f, go); !x) return x;
-    return walk_prefix(nd.kid[1], prefix, f, go);
+    const branch_node* b = as_branch(*n);
+    if (b->bit < prefix.size() * 9)  // the prefix decides the side
+      return walk_prefix(b->kid[key_bit(prefix, b->bit)], prefix, f, go);
+    if (auto x = walk_prefix(b->kid[0], prefix, f, go); !x) return x;
+    return walk_prefix(b->kid[1], prefix, f, go);
   }
 
   // A position for diffs: a hash, where it is stored, and the in-memory node when it is part
-  // of the current tree.
+  // of the current tree (hashed: diff asks for the root first).
   struct cursor {
     digest h;
     node_pos pos = 0;
@@ -397,14 +432,27 @@ class merkle_tree {
     if (!pos) return unexpected(std::move(pos).error());
     return cursor{r, *pos, nullptr};
   }
+  // The node at c, with its children's hashes and positions (a leaf's value is not needed).
   expected<tree_node> fetch(const cursor& c) const {
-    if (c.mem) return c.mem->data;
-    return read(c.h, c.pos);
+    if (!c.mem) return read(c.h, c.pos);
+    tree_node d;
+    if (c.mem->leaf) {
+      const leaf_node* l = as_leaf(c.mem);
+      d.leaf = true;
+      d.key.assign(l->key().begin(), l->key().end());
+      d.value_hash = l->value_hash;
+    } else {
+      const branch_node* b = as_branch(c.mem);
+      d.bit = b->bit;
+      d.left = b->kid[0].hash;
+      d.right = b->kid[1].hash;
+    }
+    return d;
   }
   static cursor child(const cursor& c, const tree_node& d, int side) {
     if (c.mem) {
-      const ref& k = c.mem->kid[side];
-      return cursor{side ? d.right : d.left, k.pos, k.ptr.get()};
+      const ref& k = as_branch(c.mem)->kid[side];
+      return cursor{k.hash, k.pos, k.ptr.get()};
     }
     return cursor{side ? d.right : d.left, side ? d.right_pos : d.left_pos, nullptr};
   }
@@ -450,5 +498,11 @@ class merkle_tree {
   mutable std::size_t loaded_ = 0;
   std::size_t cache_limit_ = std::size_t{1} << 21;
 };
+
+template <store_backend Backend>
+void merkle_tree<Backend>::node_free::operator()(node* n) const noexcept {
+  if (n->leaf) delete static_cast<leaf_node*>(n);
+  else delete static_cast<branch_node*>(n);
+}
 
 }  // namespace exo
