@@ -263,6 +263,18 @@ BOOST_AUTO_TEST_CASE(a_corrupted_node_is_an_error_naming_it) {
   BOOST_REQUIRE(!r);
   BOOST_TEST((r.error().code == errc::malformed));
   BOOST_TEST(r.error().message.find(to_hex(root)) != std::string::npos);
+  // A damaged child position leads to a node whose hash is not the one the parent holds:
+  // also an error, never another node's content.
+  (*raw)[10] ^= 0x01;
+  BOOST_REQUIRE(raw->back() == 1);  // the right child is stored just before its parent
+  for (std::uint8_t delta : {std::uint8_t{2}, std::uint8_t{3}, std::uint8_t{0x7f}}) {
+    bytes saved = *raw;
+    raw->back() = delta;  // the right child's distance (one varint byte)
+    auto walk = merkle_tree<memory_store>::open(t.backend).value().for_each(byte_view{}, [](byte_view, byte_view) { return true; });
+    BOOST_REQUIRE(!walk);
+    BOOST_TEST((walk.error().code == errc::malformed));
+    *raw = saved;
+  }
   // garbage and truncated node bytes too
   *raw = bytes{0x07};
   BOOST_TEST(!merkle_tree<memory_store>::open(t.backend).value().get(b("k1")));
