@@ -9,7 +9,10 @@
 #include <exo/core/encoding.hpp>
 #include <exo/core/error.hpp>
 #include <exo/core/expected.hpp>
+#include <exo/call_log/entry.hpp>
+#include <exo/call_log/store_log.hpp>
 #include <exo/core/hash.hpp>
+#include <exo/core/sign.hpp>
 #include <exo/core/id.hpp>
 #include <exo/core/reflect.hpp>
 #include <exo/core/value.hpp>
@@ -23,3 +26,4 @@
 #include <exo/store/lmdb_store.hpp>
 #include <exo/store/state.hpp>
 #include <exo/store/tree.hpp>
+#include <exo/verifier/verify.hpp>

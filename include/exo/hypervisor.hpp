@@ -17,9 +17,23 @@
 /// disk.commit();                                     // one LMDB transaction
 /// \endcode
 ///
-/// Later policies (call log, runner) are added as further template parameters with
-/// defaults, so existing spellings keep compiling as they arrive.
+/// With a call log (the third parameter), every input from outside is logged with its
+/// outcome, hash-chained and signed, and can be replayed by exo::verify:
+///
+/// \code
+/// exo::hypervisor<exo::ordered_scheduler, exo::lmdb_store, exo::lmdb_log> audited(
+///     exo::lmdb_store::open("data", {.create = true}).value());
+/// auto bank = audited.create(bank_actor{});                     // logged: a "create" entry
+/// auto out = audited.invoke(*audited.actor_id(bank), "open", {"alice", 100}).value();
+/// // out.result, out.error, out.outputs, out.ticks, out.root: the entry's outcome, committed
+/// \endcode
+///
+/// Later policies (runner) are added as further template parameters with defaults, so
+/// existing spellings keep compiling as they arrive.
 
+#include <exo/call_log/entry.hpp>
+#include <exo/call_log/store_log.hpp>
+#include <exo/core/sign.hpp>
 #include <exo/hypervisor/kernel.hpp>
 #include <exo/scheduler/concept.hpp>
 #include <exo/scheduler/fifo.hpp>
@@ -34,7 +48,61 @@
 
 namespace exo {
 
+/// The default Log policy: nothing is logged.
+struct no_log {};
+/// The call log kept with the state in a memory_store / an lmdb_store (one commit for both).
+using memory_log = store_log<memory_store>;
+using lmdb_log = store_log<lmdb_store>;
+static_assert(log_backend<memory_log> && log_backend<lmdb_log>, "exo's log backends must satisfy exo::log_backend");
+
+/// How a logged input is made.
+struct invoke_options {
+  /// The caller's public key, recorded in the entry; absent for an anonymous caller.
+  std::optional<public_key> caller;
+  /// The call's tick budget; 0 means the config's default_budget.
+  std::uint64_t budget = 0;
+};
+
+/// What a logged input did: the outcome its log entry records (and the entry's index).
+struct call_outcome {
+  std::uint64_t index = 0;
+  value result;                  ///< what the called function returned; caps in it are host handles
+  std::optional<exo::error> error;  ///< the call's own failure, if it failed
+  value outputs;                 ///< what reached egresses and the host meanwhile (as logged)
+  std::uint64_t ticks = 0;
+  digest root{};
+};
+
 namespace detail {
+// The node key of a hypervisor over a store: kept in an LMDB data directory (node.key,
+// readable only by its owner), a new one for each memory store.
+inline node_key key_for(const memory_store&) {
+  auto k = node_key::generate();
+  if (!k) throw std::runtime_error("exo: " + to_string(k.error()));
+  return std::move(*k);
+}
+inline node_key key_for(const lmdb_store& s) {
+  auto k = node_key::load_or_create(s.directory() + "/node.key");
+  if (!k) throw std::runtime_error("exo: " + to_string(k.error()));
+  return std::move(*k);
+}
+
+template <class Store, class Log>
+struct log_holder {
+  Log log;
+  node_key key;
+  explicit log_holder(const Store& s) : log(open(s)), key(key_for(s)) {}
+  static Log open(const Store& s) {
+    auto l = Log::open(s);
+    if (!l) throw std::runtime_error("exo: cannot open the call log: " + to_string(l.error()));
+    return std::move(*l);
+  }
+};
+template <class Store>
+struct log_holder<Store, no_log> {
+  explicit log_holder(const Store&) {}
+};
+
 // Owns the store backend and the tree over it; a base class so that both exist before the
 // kernel (which reads the host record from them) is constructed.
 template <class Store>
@@ -46,13 +114,18 @@ struct state_holder {
 };
 }  // namespace detail
 
-template <scheduler_policy Scheduler = ordered_scheduler, store_backend Store = memory_store>
-class hypervisor : private detail::state_holder<Store>, public kernel {
+template <scheduler_policy Scheduler = ordered_scheduler, store_backend Store = memory_store, class Log = no_log>
+class hypervisor : private detail::state_holder<Store>, private detail::log_holder<Store, Log>, public kernel {
   using holder = detail::state_holder<Store>;
+  using log_part = detail::log_holder<Store, Log>;
+  static_assert(std::same_as<Log, no_log> || log_backend<Log>, "Log must be exo::no_log or satisfy exo::log_backend");
 
  public:
   using scheduler_type = Scheduler;
   using store_type = Store;
+  using log_type = Log;
+  /// True if every input from outside is logged.
+  static constexpr bool logged = !std::same_as<Log, no_log>;
   /// True if this composition promises the same deliveries, results and roots on every run.
   static constexpr bool deterministic = Scheduler::tick_ordered;
   /// True if the state outlives the process (then every actor type must be persistable).
@@ -60,11 +133,16 @@ class hypervisor : private detail::state_holder<Store>, public kernel {
 
   /// A hypervisor with a fresh store of its own (memory_store).
   explicit hypervisor(config cfg = {}) requires std::default_initializable<Store>
-      : holder(), kernel(std::move(cfg), this->tree_view, durable) {}
+      : holder(), log_part(this->backend), kernel(std::move(cfg), this->tree_view, durable) {
+    start_log();
+  }
   /// A hypervisor over `store`, resuming from its last commit. Throws std::runtime_error if
-  /// the store holds another hypervisor's state (another config name) or cannot be read.
+  /// the store holds another hypervisor's state (another config name) or cannot be read, or
+  /// (logged) if its call log does not end at its state root or was signed by another key.
   explicit hypervisor(Store store, config cfg = {})
-      : holder(std::move(store)), kernel(std::move(cfg), this->tree_view, durable) {}
+      : holder(std::move(store)), log_part(this->backend), kernel(std::move(cfg), this->tree_view, durable) {
+    start_log();
+  }
 
   /// Creates a root actor (see kernel::create). A durable hypervisor takes only types whose
   /// state it can save: Hana structs and empty types.
@@ -73,8 +151,99 @@ class hypervisor : private detail::state_holder<Store>, public kernel {
     static_assert(!durable || detail::persistable_state<T>,
                   "a durable hypervisor keeps actors' state in the store: declare this actor type with "
                   "BOOST_HANA_DEFINE_STRUCT (or make it empty)");
-    return kernel::create(std::move(state));
+    if constexpr (!logged) {
+      return kernel::create(std::move(state));
+    } else {
+      if (!idle()) throw std::logic_error("exo: create needs an idle hypervisor (run() first): it is a logged input");
+      if (auto r = ensure_init(); !r) throw std::runtime_error("exo: " + to_string(r.error()));
+      cap_handle h = kernel::create(std::move(state));
+      log_entry e = next_entry("create");
+      e.actor = *actor_id(h);
+      const native_type_info& type = native_type<T>();
+      e.function = std::string(type.name);
+      e.args = value::make_map({{"code", to_value(type.code_hash)}, {"state", saved_state(*type_of(e.actor).value(), state_of<T>(e.actor))}});
+      if (auto r = append(e); !r) throw std::runtime_error("exo: " + to_string(r.error()));
+      return h;
+    }
   }
+
+  /// Logged hypervisors: calls `function` of `actor` from outside, runs until idle, and
+  /// logs the call with its outcome, committing the state and the entry together. Failures
+  /// of the call itself (no such actor or function, bad arguments, a failed handler) are
+  /// outcomes, logged and returned in call_outcome::error. The expected holds an error only
+  /// if the input could not be logged (a busy hypervisor, a host handle that is not valid, a
+  /// failed commit; then nothing of the input remains).
+  expected<call_outcome> invoke(const id& actor, std::string_view function, arg_list args = {},
+                                const invoke_options& opts = {}) requires logged {
+    if (!idle()) return busy("invoke");
+    if (auto r = ensure_init(); !r) return unexpected(std::move(r).error());
+    log_entry e = next_entry("call");
+    e.actor = actor;
+    e.function = std::string(function);
+    if (opts.caller) e.caller = bytes(opts.caller->bytes.begin(), opts.caller->bytes.end());
+    e.budget = opts.budget ? opts.budget : settings().default_budget;
+    value::list caps, described;
+    for (auto& a : args) {
+      auto d = describe_caps(a, caps);
+      if (!d) return unexpected(std::move(d).error());
+      described.push_back(std::move(*d));
+    }
+    e.args = value(std::move(described));
+    e.caps = value(std::move(caps));
+    return run_call(std::move(e), std::move(args));
+  }
+
+  /// Logged hypervisors: makes the input `original` records (a create or a call) on this
+  /// hypervisor and returns the entry it logs for it, to be compared with `original` (what
+  /// exo::verify does). An init entry is not an input: it is refused.
+  expected<log_entry> apply(const log_entry& original) requires logged {
+    if (!idle()) return busy("apply");
+    if (original.kind == "init") return fail(errc::invalid_argument, "an init entry is not an input to apply");
+    if (auto r = ensure_init(); !r) return unexpected(std::move(r).error());
+    if (original.kind == "create") {
+      const value* code = original.args.find("code");
+      const value* st = original.args.find("state");
+      auto c = code ? from_value<digest>(*code) : fail(errc::malformed, "a create entry names no code");
+      if (!c || !st) return fail(errc::malformed, "a create entry needs args {code, state}");
+      auto h = create_saved(*c, *st);
+      if (!h) return unexpected(std::move(h).error());
+      log_entry e = next_entry("create");
+      e.actor = *actor_id(*h);
+      e.function = std::string((*type_of(e.actor))->name);
+      e.args = original.args;
+      if (auto r = append(e); !r) return unexpected(std::move(r).error());
+      return e;
+    }
+    std::vector<cap_handle> made;
+    auto* caps = original.caps.if_list();
+    auto* list = original.args.if_list();
+    if (!caps || !list) return fail(errc::malformed, "a call entry's args and caps must be lists");
+    arg_list args;
+    for (auto& a : *list) {
+      auto m = materialize_caps(a, *caps, made);
+      if (!m) {
+        for (auto h : made) (void)drop(h);
+        return unexpected(std::move(m).error());
+      }
+      args.push_back(std::move(*m));
+    }
+    log_entry e = next_entry("call");
+    e.actor = original.actor;
+    e.function = original.function;
+    e.caller = original.caller;
+    e.budget = original.budget;
+    e.args = original.args;
+    e.caps = original.caps;
+    auto r = run_call(e, std::move(args));
+    for (auto h : made) (void)drop(h);
+    if (!r) return unexpected(std::move(r).error());
+    return last_entry_;
+  }
+
+  /// The call log (read access; entries are added by create, invoke and apply).
+  const Log& log() const noexcept requires logged { return this->log_part::log; }
+  /// The public key that signs this hypervisor's log.
+  const public_key& node_public_key() const noexcept requires logged { return this->log_part::key.public_key(); }
 
   /// Delivers up to `max_messages` messages (each one transaction); returns how many. Stops
   /// early when nothing is left to deliver.
@@ -121,6 +290,113 @@ class hypervisor : private detail::state_holder<Store>, public kernel {
                                         pending())});
   }
 
+  // ---- the call log ----
+
+  void start_log() {
+    if constexpr (logged) {
+      logged_ = true;
+      Log& l = this->log_part::log;
+      if (l.size() == 0) return;
+      auto last = l.read(l.size() - 1);
+      auto e = last ? decode_entry(*last) : unexpected(last.error());
+      if (!e) throw std::runtime_error("exo: the call log's last entry cannot be read: " + to_string(e.error()));
+      const digest root = this->tree_view.root();
+      if (!(e->root == root))
+        throw std::runtime_error(fmt::format("exo: the call log ends at state root {} (entry {}), but the store is at {}; "
+                                             "the data directory is damaged",
+                                             to_hex(e->root), l.size() - 1, to_hex(root)));
+      auto head = l.head();
+      auto h = head && *head ? decode_head(**head) : fail(errc::malformed, "the call log has entries but no head");
+      if (!h) throw std::runtime_error("exo: " + to_string(h.error()));
+      if (h->key != bytes(node_public_key().bytes.begin(), node_public_key().bytes.end()))
+        throw std::runtime_error("exo: the call log was signed by another node key than this data directory's "
+                                 "node.key; restore the original node.key");
+    }
+  }
+
+  log_entry next_entry(std::string kind) {
+    log_entry e{};
+    e.index = this->log_part::log.size();
+    e.prev = this->log_part::log.last_hash();
+    e.kind = std::move(kind);
+    e.args = value{};
+    e.caps = value(value::list{});
+    e.result_caps = value(value::list{});
+    e.outputs = value(value::list{});
+    return e;
+  }
+
+  // Writes the init entry if the log is empty.
+  expected<void> ensure_init() {
+    if (this->log_part::log.size() != 0) return {};
+    log_entry e = next_entry("init");
+    e.function = settings().name;
+    const auto& k = node_public_key();
+    e.args = value::make_map({{"format", value(std::string(log_format))},
+                              {"node_key", value(bytes(k.bytes.begin(), k.bytes.end()))},
+                              {"types", type_list()}});
+    return append(e);
+  }
+
+  // Sends the call in `e` with `args` (host handles), runs it, logs it with its outcome.
+  expected<call_outcome> run_call(log_entry e, arg_list args) {
+    const std::uint64_t ticks0 = stats().ticks;
+    call_capture cap;
+    auto target = lookup(e.actor, e.function, rights::call | rights::transfer);
+    std::optional<error> refused;
+    if (!target) {
+      refused = std::move(target).error();
+    } else if (auto s = send_input(*target, std::move(args), e.budget, cap); !s) {
+      refused = std::move(s).error();
+    } else {
+      capture_ = &cap;
+      run();
+      capture_ = nullptr;
+    }
+    e.result = std::move(cap.result);
+    e.result_caps = value(std::move(cap.result_caps));
+    e.outputs = value(std::move(cap.outputs));
+    if (refused) e.error = log_error{static_cast<std::int64_t>(refused->code), std::string(to_string(refused->code)), refused->message};
+    else if (cap.error) e.error = log_error{cap.error->code, std::string(to_string(cap.error->cause())), cap.error->message};
+    e.ticks = stats().ticks - ticks0;
+    if (auto r = append(e); !r) return unexpected(std::move(r).error());
+    call_outcome out;
+    out.index = e.index;
+    out.result = e.result;  // descriptions; materialized below
+    if (auto* rc = e.result_caps.if_list(); rc && !rc->empty()) {
+      std::vector<cap_handle> made;
+      auto m = materialize_caps(e.result, *rc, made);
+      if (m) out.result = std::move(*m);
+    }
+    if (e.error) out.error = error{static_cast<errc>(e.error->code), e.error->message};
+    out.outputs = e.outputs;
+    out.ticks = e.ticks;
+    out.root = e.root;
+    return out;
+  }
+
+  // Sets the entry's root, then commits the state and the entry together. If the commit
+  // fails, the state goes back to the last commit: the input leaves nothing behind.
+  expected<void> append(log_entry& e) {
+    auto root = state_root();
+    if (!root) return unexpected(std::move(root).error());
+    e.root = *root;
+    bytes enc = encode_entry(e);
+    const digest h = entry_hash(enc);
+    commit_meta meta;
+    this->log_part::log.stage(std::move(enc), h, this->log_part::key, meta);
+    auto c = commit_state(std::move(meta));
+    if (!c) {
+      this->log_part::log.abandoned();
+      auto back = this->backend.head();
+      if (back) (void)reset_state(back->hash);
+      return unexpected(std::move(c).error());
+    }
+    this->log_part::log.committed();
+    last_entry_ = e;
+    return {};
+  }
+
   void flush() {
     if (!outbox_.empty()) {
       scheduler_.push(std::move(outbox_));
@@ -134,6 +410,7 @@ class hypervisor : private detail::state_holder<Store>, public kernel {
   }
 
   Scheduler scheduler_;
+  log_entry last_entry_;  // the entry the last append wrote (logged hypervisors)
 };
 
 }  // namespace exo

@@ -485,6 +485,9 @@ expected<id> kernel::actor_id(cap_handle h) const {
 }
 
 expected<void> kernel::send(cap_handle target, arg_list args, const send_options& opts) {
+  if (logged_ && !inputting_) [[unlikely]]
+    return fail(errc::invalid_argument, "this hypervisor logs every input from outside: call through invoke(), which "
+                                        "logs the call and its outcome, not through send()");
   actor& host = actors_[0];
   auto c = host.caps.callable(target);
   if (!c) return unexpected(std::move(c).error());
@@ -572,37 +575,61 @@ void kernel::deliver_egress(message& m) {
       // No room: the caps arrive as null rather than as untranslated (meaningless) handles,
       // and the host hears why.
       for (auto& v : m.args) null_caps(v);
-      failure f{m.sender_id, std::string(egress_[m.target.target].name), static_cast<std::int64_t>(errc::limit_exceeded),
-                fmt::format("the host's capability table is full: {} capabilities sent to this egress were dropped",
-                            m.caps.size()),
-                m.sender_id, m.seq};
-      if (failure_hook_) failure_hook_(f);
-      else failures_.push_back(std::move(f));
+      host_failure(failure{m.sender_id, std::string(egress_[m.target.target].name),
+                           static_cast<std::int64_t>(errc::limit_exceeded),
+                           fmt::format("the host's capability table is full: {} capabilities sent to this egress were "
+                                       "dropped",
+                                       m.caps.size()),
+                           m.sender_id, m.seq});
     }
   }
   auto& e = egress_[m.target.target];
+  if (capture_) [[unlikely]] {
+    value::list args, caps;
+    for (auto& a : m.args) {
+      auto d = describe_caps(a, caps);
+      args.push_back(d ? std::move(*d) : value{});
+    }
+    if (m.target.target == capture_->reply_egress) {
+      capture_->result = args.empty() ? value{} : std::move(args[0]);
+      capture_->result_caps = std::move(caps);
+      notify(host.self, m.target.target, m, true);
+      return;
+    }
+    capture_->outputs.push_back(value::make_map(
+        {{"egress", value(e.name)}, {"args", value(std::move(args))}, {"caps", value(std::move(caps))}}));
+  }
   egress_message out{e.name, m.sender_id, m.ticks, m.seq, m.args};
   if (e.sink) {
     e.sink(out);
-  } else {
+  } else if (!logged_) {
     // An egress named in a stored capability table that this run has not created: the
-    // output cannot be handed to anyone, and the host hears so.
-    failure f{m.sender_id, e.name, static_cast<std::int64_t>(errc::no_such_function),
-              fmt::format("egress '{}' has no sink in this hypervisor (create_egress it after resuming); the message was "
-                          "dropped", e.name),
-              m.sender_id, m.seq};
-    if (failure_hook_) failure_hook_(f);
-    else failures_.push_back(std::move(f));
+    // output cannot be handed to anyone, and the host hears so. (In a logged hypervisor the
+    // output is in the log.)
+    host_failure(failure{m.sender_id, e.name, static_cast<std::int64_t>(errc::no_such_function),
+                         fmt::format("egress '{}' has no sink in this hypervisor (create_egress it after resuming); the "
+                                     "message was dropped",
+                                     e.name),
+                         m.sender_id, m.seq});
   }
   notify(host.self, m.target.target, m, true);
 }
 
+void kernel::host_failure(failure&& f) {
+  if (capture_) [[unlikely]] {
+    if (f.sender == actors_[0].self && f.seq == capture_->seq) {
+      capture_->error = f;
+    } else {
+      capture_->outputs.push_back(value::make_map({{"failure", to_value(f)}}));
+    }
+  }
+  if (failure_hook_) failure_hook_(f);
+  else failures_.push_back(std::move(f));
+}
+
 void kernel::deliver_host_failure(message& m) {
   auto f = m.args.size() == 1 ? from_value<failure>(std::move(m.args[0])) : fail(errc::malformed, "bad failure report");
-  if (f) {
-    if (failure_hook_) failure_hook_(*f);
-    else failures_.push_back(std::move(*f));
-  }
+  if (f) host_failure(std::move(*f));
   notify(actors_[0].self, failure_function, m, true);
 }
 
@@ -673,7 +700,9 @@ void kernel::deliver(message& m) {
   kernel_context ctx(*this, a, slot, m, cost);
   expected<void> r = run_handler(ctx, a, m, invoke, fname, cost);
   journal_.active = false;
-  a.clock = sat_add(a.clock, std::min(ctx.executed(), m.budget));
+  const std::uint64_t used = std::min(ctx.executed(), m.budget);
+  a.clock = sat_add(a.clock, used);
+  stats_.ticks = sat_add(stats_.ticks, used);
   mark_dirty(slot);
   if (r) [[likely]] {
     if (!journal_.entries.empty()) {
@@ -943,6 +972,172 @@ expected<void> kernel::reset_state(const digest& root) {
   actor& host = actors_[0];
   host.clock = host.nonce = host.seq = 0;
   return load_host();
+}
+
+// ---------------------------------------------------------------- inputs from outside
+
+expected<value> kernel::describe_cap(cap_handle h) const {
+  auto c = actors_[0].caps.lookup(h);
+  if (!c) return unexpected(std::move(c).error());
+  const auto r = static_cast<std::int64_t>(c->rights);
+  switch (c->kind) {
+    case cap_kind::actor:
+      return value::make_map({{"cap", "actor"}, {"actor", to_value(actors_[c->target].self)}, {"rights", r}});
+    case cap_kind::function: {
+      auto* self = const_cast<kernel*>(this);
+      if (!actors_[c->target].type)
+        if (auto l = self->load(c->target); !l) return unexpected(std::move(l).error());
+      const auto* type = actors_[c->target].type;
+      if (c->function >= type->functions.size())
+        return fail(errc::wrong_kind, fmt::format("capability #{} names no exported function", h.index));
+      return value::make_map({{"cap", "function"},
+                              {"actor", to_value(actors_[c->target].self)},
+                              {"function", value(std::string(type->functions[c->function].name))},
+                              {"rights", r}});
+    }
+    case cap_kind::egress:
+      return value::make_map({{"cap", "egress"}, {"egress", value(egress_[c->target].name)}, {"rights", r}});
+    default:
+      return fail(errc::wrong_kind, fmt::format("capability #{} names nothing that can be described", h.index));
+  }
+}
+
+expected<cap_handle> kernel::materialize_cap(const value& d) {
+  auto bad = [&](std::string_view why) {
+    return fail(errc::malformed, fmt::format("capability description {}: {}", to_string(d), why));
+  };
+  const value* kind = d.find("cap");
+  const value* r = d.find("rights");
+  if (!kind || !kind->if_string() || !r || !r->if_i64()) return bad("needs a 'cap' kind and 'rights'");
+  if (*r->if_i64() < 0 || *r->if_i64() > static_cast<std::int64_t>(rights::all)) return bad("impossible rights");
+  const auto keep = static_cast<rights>(*r->if_i64());
+  const std::string& k = *kind->if_string();
+  if (k == "egress") {
+    const value* name = d.find("egress");
+    if (!name || !name->if_string() || d.if_map()->size() != 3) return bad("an egress is named by 'egress'");
+    return host_insert(capability{cap_kind::egress, keep, egress_named(*name->if_string()), 0});
+  }
+  const value* who = d.find("actor");
+  if (!who || !who->if_bytes()) return bad("needs the 'actor' id");
+  auto aid = id_from_bytes(*who->if_bytes());
+  if (!aid) return bad(aid.error().message);
+  auto slot = resolve(*aid);
+  if (!slot) return unexpected(std::move(slot).error());
+  if (*slot == 0) return bad("names the hypervisor itself");
+  if (k == "actor") {
+    if (d.if_map()->size() != 3) return bad("unknown fields");
+    return host_insert(capability{cap_kind::actor, keep, *slot, 0});
+  }
+  if (k == "function") {
+    const value* fn = d.find("function");
+    if (!fn || !fn->if_string() || d.if_map()->size() != 4) return bad("a function is named by 'function'");
+    std::uint32_t f = actors_[*slot].type->find(*fn->if_string());
+    if (f == failure_function)
+      return fail(errc::no_such_function, fmt::format("actor {} ({}) exports no function '{}'", short_hex(*aid),
+                                                      actors_[*slot].type->name, *fn->if_string()));
+    return host_insert(capability{cap_kind::function, keep, *slot, f});
+  }
+  return bad("unknown kind");
+}
+
+expected<value> kernel::describe_caps(const value& v, value::list& caps) const {
+  if (auto* c = v.if_cap()) {
+    auto d = describe_cap(*c);
+    if (!d) return d;
+    caps.push_back(std::move(*d));
+    return value(cap_handle{static_cast<std::uint32_t>(caps.size() - 1)});
+  }
+  if (auto* l = v.if_list()) {
+    value::list out;
+    out.reserve(l->size());
+    for (auto& e : *l) {
+      auto d = describe_caps(e, caps);
+      if (!d) return d;
+      out.push_back(std::move(*d));
+    }
+    return value(std::move(out));
+  }
+  if (auto* m = v.if_map()) {
+    value::map out;
+    out.reserve(m->size());
+    for (auto& [k, e] : *m) {
+      auto d = describe_caps(e, caps);
+      if (!d) return d;
+      out.emplace_back(k, std::move(*d));
+    }
+    return value(std::move(out));
+  }
+  return v;
+}
+
+expected<value> kernel::materialize_caps(const value& v, const value::list& caps, std::vector<cap_handle>& made) {
+  if (auto* c = v.if_cap()) {
+    if (c->index >= caps.size())
+      return fail(errc::malformed, fmt::format("capability #{} is not among the {} described", c->index, caps.size()));
+    auto h = materialize_cap(caps[c->index]);
+    if (!h) return unexpected(std::move(h).error());
+    made.push_back(*h);
+    return value(*h);
+  }
+  if (auto* l = v.if_list()) {
+    value::list out;
+    out.reserve(l->size());
+    for (auto& e : *l) {
+      auto d = materialize_caps(e, caps, made);
+      if (!d) return d;
+      out.push_back(std::move(*d));
+    }
+    return value(std::move(out));
+  }
+  if (auto* m = v.if_map()) {
+    value::map out;
+    out.reserve(m->size());
+    for (auto& [k, e] : *m) {
+      auto d = materialize_caps(e, caps, made);
+      if (!d) return d;
+      out.emplace_back(k, std::move(*d));
+    }
+    return value(std::move(out));
+  }
+  return v;
+}
+
+expected<void> kernel::send_input(cap_handle target, arg_list args, std::uint64_t budget, call_capture& c) {
+  c.reply_egress = egress_named(reply_egress_name);
+  cap_handle reply = host_insert(capability{cap_kind::egress, rights::call | rights::transfer, c.reply_egress, 0});
+  c.seq = actors_[0].seq;
+  inputting_ = true;
+  auto r = send(target, std::move(args), send_options{.budget = budget, .reply_to = reply});
+  inputting_ = false;
+  (void)actors_[0].caps.drop(reply);
+  (void)actors_[0].caps.drop(target);
+  return r;
+}
+
+value kernel::saved_state(const native_type_info& type, const void* state) {
+  return type.save ? type.save(state) : value{};
+}
+
+expected<cap_handle> kernel::create_saved(const digest& code, value state) {
+  auto t = types_.find(code);
+  if (t == types_.end())
+    return fail(errc::no_such_actor, fmt::format("no registered type has code {}; register it with register_type<T>()",
+                                                 short_hex(code)));
+  const native_type_info& type = *t->second;
+  if (!type.load)
+    return fail(errc::invalid_argument, fmt::format("type '{}' cannot load saved state", type.name));
+  auto s = type.load(std::move(state));
+  if (!s) return unexpected(std::move(s).error());
+  return create_root(type, *s);
+}
+
+value kernel::type_list() const {
+  std::vector<std::pair<std::string, digest>> all;
+  for (auto& [code, t] : types_) all.emplace_back(std::string(t->name), code);
+  std::sort(all.begin(), all.end(), [](auto& a, auto& b) { return a.first != b.first ? a.first < b.first : a.second.bytes < b.second.bytes; });
+  value::list out;
+  for (auto& [name, code] : all) out.push_back(value::make_map({{"name", value(name)}, {"code", to_value(code)}}));
+  return value(std::move(out));
 }
 
 }  // namespace exo

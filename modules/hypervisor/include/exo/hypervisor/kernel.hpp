@@ -62,6 +62,8 @@ struct kernel_stats {
   std::uint64_t failed = 0;
   std::uint64_t actors_created = 0;
   std::uint64_t egress = 0;
+  /// Ticks used by every delivery, summed (what each handler executed, within its budget).
+  std::uint64_t ticks = 0;
 };
 
 class kernel_context;
@@ -161,6 +163,33 @@ class kernel {
   /// Live capabilities in an actor's table.
   expected<std::size_t> cap_count(const id& a) const;
 
+  // ---- inputs from outside, as the call log records them ----
+
+  /// A description of what a host capability names that does not depend on host handles,
+  /// so that a log can name it and a replay can make it again: a map {kind: "actor" |
+  /// "function" | "egress", rights, and actor (id bytes) and function (name), or egress
+  /// (name)}.
+  expected<value> describe_cap(cap_handle h) const;
+  /// The host capability a description names, added to the host's table. The host is the
+  /// root of authority, so any actor, function or egress may be named; a description that
+  /// is malformed or names nothing is an error.
+  expected<cap_handle> materialize_cap(const value& description);
+  /// `v` with every capability (a host handle) replaced by cap #i, where i indexes the
+  /// description appended to `caps`. Logs store values this way: unambiguous, and free of
+  /// host handles.
+  expected<value> describe_caps(const value& v, value::list& caps) const;
+  /// The reverse: `v` with every cap #i replaced by a host capability made from caps[i];
+  /// the handles made are appended to `made` (for the caller to drop).
+  expected<value> materialize_caps(const value& v, const value::list& caps, std::vector<cap_handle>& made);
+  /// Creates a root actor of a registered type from its saved state (what a log's "create"
+  /// entry records). Unknown code or state that does not load is an error.
+  expected<cap_handle> create_saved(const digest& code, value state);
+  /// The saved state of an actor of type `type` (for a log's "create" entry); null for
+  /// types that cannot save their state.
+  static value saved_state(const native_type_info& type, const void* state);
+  /// The types this hypervisor can load, as [{name, code}] sorted by name, then code.
+  value type_list() const;
+
  protected:
   /// Runs one message to completion (commit or rollback). Its sends are left in outbox_.
   void deliver(message& m);
@@ -176,6 +205,25 @@ class kernel {
   /// Goes back to an earlier committed root: every actor is unloaded and reloaded from
   /// there when next needed; the host's capabilities keep naming the same actor ids.
   expected<void> reset_state(const digest& root);
+  /// What one input from outside produced, collected while it runs (see hypervisor::invoke).
+  struct call_capture {
+    std::uint32_t reply_egress = 0;  // the egress that receives the called function's result
+    std::uint64_t seq = 0;           // the host's sequence number of the call's message
+    value result;
+    value::list result_caps;         // descriptions of the caps in result
+    std::optional<failure> error;    // the call's own failure
+    value::list outputs;             // egress deliveries and other failures reaching the host
+  };
+  /// While set, egress deliveries and host failures are recorded into it as well.
+  call_capture* capture_ = nullptr;
+  /// In a logged hypervisor every input is logged: host sends outside an input are refused,
+  /// and an egress without a sink is no failure (its output is in the log).
+  bool logged_ = false;
+  bool inputting_ = false;  // an input is sending its message
+  /// Sends an input's message: `args` to `target` (host handles) with `budget`, its result
+  /// going to the reply egress; sets c.seq and c.reply_egress. Drops `target` afterwards.
+  expected<void> send_input(cap_handle target, arg_list args, std::uint64_t budget, call_capture& c);
+  static constexpr std::string_view reply_egress_name = "exo.reply";
   /// What a failure report's on_failure costs: at least a tick, so report chains end.
   static constexpr std::uint64_t failure_cost = 1;
 
@@ -262,6 +310,7 @@ class kernel {
                              std::string_view fname, std::uint64_t cost);
   void deliver_egress(message& m);
   void deliver_host_failure(message& m);
+  void host_failure(failure&& f);  // a failure reaching the host: captured, then hook or list
   void report(std::uint32_t origin, actor& a, const message& m, std::string_view function, error e);
   void notify(const id& receiver, std::uint32_t function, const message& m, bool ok);
 

@@ -1,0 +1,101 @@
+#pragma once
+/// \file
+/// Call log entries and the signed head (DESIGN.md sections 4.5 and 5).
+///
+/// Every input from outside is one entry: what came in (kind, caller, target, arguments,
+/// budget) and what it did (result or error, outputs, ticks used, state root after). Entries
+/// are chained: each holds the hash of the one before, and an entry's hash is the SHA-256 of
+/// its canonical encoding (a value map, exo/core/encoding.hpp), so one hash names the whole
+/// history. The node signs the head (the number of entries and the last one's hash) with
+/// Ed25519, so anyone holding the log and the node's public key can check that nothing was
+/// changed, dropped, inserted or reordered.
+///
+/// Kinds:
+/// - "init" (always entry 0): what the hypervisor was started from. `function` is the
+///   hypervisor's name; `args` is {format, node_key, types: [{name, code}]}; `root` is the
+///   state it started from.
+/// - "create": a root actor created by the host. `actor` is its id; `function` its type name;
+///   `args` is {code, state} (code hash and initial state).
+/// - "call": a call from outside. `actor` and `function` name the target; `args` the
+///   arguments (capabilities described, see kernel::describe_cap).
+
+#include <exo/core/bytes.hpp>
+#include <exo/core/expected.hpp>
+#include <exo/core/id.hpp>
+#include <exo/core/reflect.hpp>
+#include <exo/core/sign.hpp>
+#include <exo/core/value.hpp>
+
+#include <boost/hana/define_struct.hpp>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace exo {
+
+/// The format an init entry declares.
+inline constexpr std::string_view log_format = "exo-log-1";
+
+/// A call's error: the errc number, its name and the full message.
+struct log_error {
+  BOOST_HANA_DEFINE_STRUCT(log_error, (std::int64_t, code), (std::string, name), (std::string, message));
+  friend bool operator==(const log_error&, const log_error&) = default;
+};
+
+/// One call log entry.
+struct log_entry {
+  BOOST_HANA_DEFINE_STRUCT(log_entry,
+    (std::uint64_t, index),
+    (digest, prev),                 ///< hash of entry index-1 (zero for entry 0)
+    (std::string, kind),            ///< "init", "create" or "call"
+    (std::optional<bytes>, caller), ///< the caller's public key; absent: anonymous
+    (id, actor),
+    (std::string, function),
+    (value, args),                  ///< capabilities in it are cap #i: the i-th of `caps`
+    (value, caps),                  ///< list: descriptions of the capabilities in args
+    (std::uint64_t, budget),        ///< the tick budget the call was given
+    (value, result),                ///< what the called function returned (null if nothing)
+    (value, result_caps),           ///< list: descriptions of the capabilities in result
+    (std::optional<log_error>, error),
+    (value, outputs),               ///< list: what reached egresses and the host, in order
+    (std::uint64_t, ticks),         ///< ticks every delivery of this input used, summed
+    (digest, root));                ///< the state root after the input
+};
+
+/// The canonical encoding of an entry (what is hashed and stored).
+bytes encode_entry(const log_entry& e);
+/// Decodes an encoded entry; anything but a canonical encoding of a whole entry is
+/// errc::malformed naming the field.
+expected<log_entry> decode_entry(byte_view b);
+/// An entry's hash: SHA-256 of its encoding.
+digest entry_hash(byte_view encoded);
+
+/// The signed head of a log: how many entries it has and the last one's hash, signed by the
+/// node key.
+struct log_head {
+  BOOST_HANA_DEFINE_STRUCT(log_head, (std::uint64_t, size), (digest, last), (bytes, key), (bytes, signature));
+};
+/// What the node key signs for a head.
+bytes head_message(std::uint64_t size, const digest& last);
+/// A head for `size` entries ending with `last`, signed by `key`.
+log_head sign_head(std::uint64_t size, const digest& last, const node_key& key);
+bytes encode_head(const log_head& h);
+expected<log_head> decode_head(byte_view b);
+/// Checks the head's signature with the key it names; errc::invalid_argument if it fails.
+expected<void> check_head_signature(const log_head& h);
+
+/// Read access to a log: a store's log, an imported file, ...
+class log_reader {
+ public:
+  virtual ~log_reader() = default;
+  /// Entries in the log.
+  virtual std::uint64_t size() const = 0;
+  /// The encoded entry at `index` (< size()).
+  virtual expected<bytes> read(std::uint64_t index) const = 0;
+  /// The encoded signed head; nullopt for an empty log.
+  virtual expected<std::optional<bytes>> head() const = 0;
+};
+
+}  // namespace exo

@@ -1,0 +1,108 @@
+#pragma once
+/// \file
+/// The call log kept in the state store's own metadata records, so that an input's state
+/// changes and its log entry are written by one store commit (one LMDB transaction for
+/// lmdb_store): after a crash the log head and the state root always agree (DESIGN.md
+/// section 5).
+///
+/// Records: "exo.log/<index as 16 hex digits>" holds each encoded entry (so the records sort
+/// in log order), "exo.log.head" the encoded signed head. exo::memory_log and exo::lmdb_log
+/// (include/exo/hypervisor.hpp) are this template over memory_store and lmdb_store.
+///
+/// Writing goes through the hypervisor: it stages an entry (records added to the next
+/// commit's metadata), commits, and then tells the log whether the commit went through.
+
+#include <exo/call_log/entry.hpp>
+
+#include <fmt/format.h>
+
+#include <concepts>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace exo {
+
+/// A store that keeps named metadata records (both exo store backends do).
+template <class S>
+concept meta_record_store = requires(const S& s, std::string_view name) {
+  { s.read_meta(name) } -> std::same_as<expected<std::optional<bytes>>>;
+};
+
+/// What a log backend provides to the hypervisor (checked by the hypervisor's Log parameter).
+template <class L>
+concept log_backend = requires(L& l, const L& cl, bytes entry, const digest& h, const node_key& k,
+                               std::vector<std::pair<std::string, bytes>>& records) {
+  typename L::store_type;
+  { cl.size() } -> std::same_as<std::uint64_t>;
+  { cl.last_hash() } -> std::same_as<const digest&>;
+  { l.stage(std::move(entry), h, k, records) } -> std::same_as<void>;
+  { l.committed() } -> std::same_as<void>;
+  { l.abandoned() } -> std::same_as<void>;
+} && std::derived_from<L, log_reader>;
+
+template <meta_record_store Store>
+class store_log final : public log_reader {
+ public:
+  using store_type = Store;
+  static constexpr std::string_view head_record = "exo.log.head";
+
+  /// The record name of entry `index`.
+  static std::string entry_record(std::uint64_t index) { return fmt::format("exo.log/{:016x}", index); }
+
+  /// The log in `store` (which must outlive it). A head record that does not decode is
+  /// errc::malformed.
+  static expected<store_log> open(const Store& store) {
+    store_log l(store);
+    auto h = store.read_meta(head_record);
+    if (!h) return unexpected(std::move(h).error());
+    if (*h) {
+      auto head = decode_head(**h);
+      if (!head) return unexpected(std::move(head).error());
+      l.size_ = head->size;
+      l.last_ = head->last;
+    }
+    return l;
+  }
+
+  std::uint64_t size() const override { return size_; }
+  /// The hash of the last entry (zero for an empty log).
+  const digest& last_hash() const noexcept { return last_; }
+
+  expected<bytes> read(std::uint64_t index) const override {
+    if (index >= size_)
+      return fail(errc::invalid_argument, fmt::format("the log has {} entries; there is no entry {}", size_, index));
+    auto r = store_->read_meta(entry_record(index));
+    if (!r) return unexpected(std::move(r).error());
+    if (!*r)
+      return fail(errc::malformed, fmt::format("log entry {} is missing from the store (the log head says there are {} "
+                                               "entries): the store is damaged",
+                                               index, size_));
+    return std::move(**r);
+  }
+  expected<std::optional<bytes>> head() const override { return store_->read_meta(head_record); }
+
+  /// Adds entry `entry` (whose hash is `h`) and a new signed head to `records`, the metadata
+  /// of the next commit. Until committed() or abandoned(), nothing else may be staged.
+  void stage(bytes entry, const digest& h, const node_key& key, std::vector<std::pair<std::string, bytes>>& records) {
+    records.emplace_back(entry_record(size_), std::move(entry));
+    records.emplace_back(std::string(head_record), encode_head(sign_head(size_ + 1, h, key)));
+    staged_ = h;
+  }
+  /// The commit with the staged entry went through.
+  void committed() {
+    ++size_;
+    last_ = staged_;
+  }
+  /// It did not: the entry is not in the log.
+  void abandoned() {}
+
+ private:
+  explicit store_log(const Store& s) : store_(&s) {}
+  const Store* store_;
+  std::uint64_t size_ = 0;
+  digest last_{};
+  digest staged_{};
+};
+
+}  // namespace exo

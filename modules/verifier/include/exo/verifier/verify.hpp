@@ -1,0 +1,177 @@
+#pragma once
+/// \file
+/// The verifier: anyone holding a call log can replay it into a fresh hypervisor and prove,
+/// or disprove, every result and every state root (DESIGN.md sections 4.5, 4.6 and 5).
+///
+/// \code
+/// auto v = exo::verify(hv.log(), [] {
+///   auto fresh = std::make_unique<exo::hypervisor<exo::ordered_scheduler, exo::memory_store, exo::memory_log>>(
+///       exo::config{.name = "bank"});
+///   fresh->register_type<account>();   // the same native types the log's init entry names
+///   return fresh;
+/// });
+/// fmt::print("{}\n", v.to_string());   // "verified 12 entries, final root 5f3c..." or the divergence
+/// \endcode
+///
+/// What is checked, in order, for every entry: that it decodes; its index; that it names
+/// the previous entry's hash; for entry 0, that it is the init entry of a hypervisor like
+/// the one the factory builds (name, format, node key, native types and code hashes, an
+/// empty starting state); for every other entry, that replaying its input gives the same
+/// actor, function, result, error (code and full message), outputs, ticks and state root.
+/// Then the signed head: it counts every entry, names the last one's hash, carries the key
+/// the init entry declares, and its Ed25519 signature holds. The first thing that does not
+/// match is reported with the entry index, the field, and both sides.
+
+#include <exo/call_log/entry.hpp>
+#include <exo/core/encoding.hpp>
+#include <exo/store/tree.hpp>
+
+#include <fmt/format.h>
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace exo {
+
+/// Where a log and its replay (or the checks) first disagree.
+struct divergence {
+  /// The entry; the log's size for the signed head.
+  std::uint64_t index = 0;
+  /// What differs: "entry" (does not decode), "index", "prev", "kind", "hypervisor", "format",
+  /// "key", "types", "actor", "function", "result", "result_caps", "error", "outputs",
+  /// "ticks", "root", "replay" (the input could not be made), "head" (missing or malformed),
+  /// "head.size", "head.last", "head.key", "head.signature".
+  std::string field;
+  /// What the log says.
+  std::string expected;
+  /// What the check or the replay gives.
+  std::string got;
+  std::string to_string() const;
+};
+
+/// The verifier's answer.
+struct verdict {
+  std::uint64_t entries = 0;       ///< entries verified (all of them when ok())
+  digest final_root{};             ///< the state root after the last verified entry
+  std::optional<divergence> first; ///< the first divergence, if any
+  bool ok() const noexcept { return !first; }
+  /// "verified N entries, final root R" or "entry I, field F: the log says X, ... gives Y".
+  std::string to_string() const;
+};
+
+struct verify_options {
+  /// Called every `progress_every` entries and at the end with (entries done, total).
+  std::function<void(std::uint64_t, std::uint64_t)> progress;
+  std::uint64_t progress_every = 1000;
+};
+
+namespace detail {
+std::string show(const value& v);
+std::string show(const std::optional<log_error>& e);
+// The init entry's checks against the hypervisor the factory built: nullopt if they hold.
+std::optional<divergence> check_init(const log_entry& e, std::string_view name, const value& types,
+                                     const log_head& head);
+// The first field in which a replayed entry differs from the logged one.
+std::optional<divergence> compare_entries(const log_entry& logged, const log_entry& replayed);
+std::optional<divergence> check_head(const log_head& h, std::uint64_t size, const digest& last, const bytes& init_key);
+}  // namespace detail
+
+/// Replays `log` into the hypervisor `make()` returns (a std::unique_ptr to a fresh, logged
+/// hypervisor with the native types the log names registered) and checks everything (see
+/// the file comment).
+template <class Factory>
+verdict verify(const log_reader& log, Factory&& make, const verify_options& opts = {}) {
+  verdict v;
+  const std::uint64_t n = log.size();
+  auto diverge = [&](std::uint64_t i, std::string field, std::string expected, std::string got) {
+    v.first = divergence{i, std::move(field), std::move(expected), std::move(got)};
+    return v;
+  };
+  auto raw_head = log.head();
+  if (!raw_head) return diverge(n, "head", "a readable signed head", raw_head.error().message);
+  if (!*raw_head) {
+    if (n == 0) return v;  // an empty log: nothing to verify
+    return diverge(n, "head", "a signed head", "none");
+  }
+  auto head = decode_head(**raw_head);
+  if (!head) return diverge(n, "head", "a signed head", head.error().message);
+
+  auto hv = make();
+  digest prev{};
+  bytes init_key;
+  for (std::uint64_t i = 0; i < n; ++i) {
+    auto raw = log.read(i);
+    if (!raw) return diverge(i, "entry", "a readable entry", raw.error().message);
+    auto e = decode_entry(*raw);
+    if (!e) return diverge(i, "entry", "a well-formed entry", e.error().message);
+    if (e->index != i) return diverge(i, "index", std::to_string(i), std::to_string(e->index));
+    if (!(e->prev == prev)) return diverge(i, "prev", to_hex(prev), to_hex(e->prev));
+    if (i == 0) {
+      if (e->kind != "init") return diverge(0, "kind", "init", e->kind);
+      if (auto d = detail::check_init(*e, hv->settings().name, hv->type_list(), *head)) {
+        v.first = std::move(d);
+        return v;
+      }
+      init_key = *e->args.find("node_key")->if_bytes();
+    } else {
+      if (e->kind != "create" && e->kind != "call") return diverge(i, "kind", "create or call", e->kind);
+      auto got = hv->apply(*e);
+      if (!got) return diverge(i, "replay", "an input this hypervisor can make", to_string(got.error()));
+      if (auto d = detail::compare_entries(*e, *got)) {
+        v.first = std::move(d);
+        return v;
+      }
+    }
+    prev = entry_hash(*raw);
+    v.entries = i + 1;
+    v.final_root = e->root;
+    if (opts.progress && (v.entries % opts.progress_every == 0 || v.entries == n)) opts.progress(v.entries, n);
+  }
+  if (auto d = detail::check_head(*head, n, prev, init_key)) v.first = std::move(d);
+  return v;
+}
+
+/// How two stores' states compare.
+struct store_comparison {
+  digest root_a{}, root_b{};
+  /// Keys whose values differ, or that only one side has, in key order (empty when equal).
+  std::vector<tree_change> changes;
+  bool equal() const noexcept { return root_a == root_b; }
+};
+
+/// Compares the current states of two trees (over any backends): equal roots, or the keys
+/// that differ ("added" = only in b, "removed" = only in a, "changed" = both, other values).
+template <class A, class B>
+expected<store_comparison> compare_stores(const merkle_tree<A>& a, const merkle_tree<B>& b) {
+  store_comparison c{a.root(), b.root(), {}};
+  if (c.equal()) return c;
+  std::map<bytes, bytes> left;
+  if (auto r = a.for_each(byte_view{}, [&](byte_view k, byte_view v) {
+        left.emplace(bytes(k.begin(), k.end()), bytes(v.begin(), v.end()));
+        return true;
+      });
+      !r)
+    return unexpected(std::move(r).error());
+  if (auto r = b.for_each(byte_view{}, [&](byte_view k, byte_view v) {
+        auto it = left.find(bytes(k.begin(), k.end()));
+        if (it == left.end()) {
+          c.changes.push_back({bytes(k.begin(), k.end()), tree_change::kind::added});
+        } else {
+          if (!std::equal(v.begin(), v.end(), it->second.begin(), it->second.end()))
+            c.changes.push_back({it->first, tree_change::kind::changed});
+          left.erase(it);
+        }
+        return true;
+      });
+      !r)
+    return unexpected(std::move(r).error());
+  for (auto& [k, v] : left) c.changes.push_back({k, tree_change::kind::removed});
+  std::sort(c.changes.begin(), c.changes.end(), [](auto& x, auto& y) { return x.key < y.key; });
+  return c;
+}
+
+}  // namespace exo
