@@ -82,27 +82,27 @@ struct mallory {
   static constexpr auto exo_exports = exo::exports(exo::fn<&mallory::steal>("steal", 3));
 };
 
-struct owner_caps {
-  cap_handle transfer, balance, deposit;
-};
 
-void must(const expected<void>& r, const char* what) {
-  if (!r) {
-    fmt::print(stderr, "demo: {} failed: {}\n", what, to_string(r.error()));
-    std::exit(1);
-  }
+
+
+// Every input is logged with its outcome, in the same LMDB transaction as the state.
+using demo_hv = exo::hypervisor<exo::ordered_scheduler, exo::lmdb_store, exo::lmdb_log>;
+// What the verifier replays the log into: a fresh hypervisor in memory with the same types.
+using replay_hv = exo::hypervisor<exo::ordered_scheduler, exo::memory_store, exo::memory_log>;
+constexpr std::string_view demo_name = "exo-bank-demo";
+
+template <class H>
+void register_types(H& hv) {
+  hv.template register_type<account>();
+  hv.template register_type<bank>();
+  hv.template register_type<mallory>();
 }
-
-
-using demo_hv = exo::hypervisor<exo::ordered_scheduler, exo::lmdb_store>;
 
 const std::vector<std::pair<std::string, std::int64_t>> owners = {{"alice", 100}, {"bob", 50}, {"carol", 0}, {"mallory", 0}};
 
 /// Runs the demo on `hv` (opened on the data directory). Returns the exit code.
 int run(demo_hv& hv, const std::string& dir) {
-  hv.register_type<account>();
-  hv.register_type<bank>();
-  hv.register_type<mallory>();
+  register_types(hv);
 
   exo::sha256 trace;
   hv.on_deliver([&](const exo::delivery& d) {
@@ -119,14 +119,15 @@ int run(demo_hv& hv, const std::string& dir) {
   if (fresh) fmt::print("state root at start: none (a new data directory)\n\n");
   else fmt::print("state root at start: {} (resumed from the last commit)\n\n", to_hex(start));
 
-  // Replies come back to the host through the teller egress.
-  exo::value reply;
-  auto teller = hv.create_egress("teller", [&](exo::egress_message& m) { reply = m.args.empty() ? exo::value{} : m.args[0]; });
-  auto ask = [&](cap_handle f, exo::arg_list args) -> exo::value {
-    reply = exo::value{};
-    must(hv.send(f, std::move(args), exo::send_options{.reply_to = teller}), "ask");
-    hv.run();
-    return reply;
+  // Every call from outside goes through invoke(): it runs the call and logs it with its
+  // outcome (the function's result, its error, what reached egresses, ticks, state root).
+  auto ask = [&](const exo::id& actor, std::string_view fn, exo::arg_list args) -> exo::call_outcome {
+    auto out = hv.invoke(actor, fn, std::move(args));
+    if (!out) {
+      fmt::print(stderr, "demo: {} could not be logged: {}\n", fn, to_string(out.error()));
+      std::exit(1);
+    }
+    return std::move(*out);
   };
 
   const exo::id bank_id = exo::derive_actor_id(hv.host_id(), 0);  // the first root actor
@@ -134,18 +135,15 @@ int run(demo_hv& hv, const std::string& dir) {
     auto desk = hv.create_egress("owner-desk", [&](exo::egress_message& m) {
       fmt::print("  bank opened an account for {} (its capabilities arrived at tick {})\n", *m.args[0].if_string(), m.ticks);
     });
-    auto b = hv.create(bank{});
+    (void)hv.create(bank{});
     fmt::print("1. opening accounts\n");
-    auto open = *hv.function_cap(b, "open");
-    for (auto& [who, initial] : owners) must(hv.call(open, who, initial, desk), "open");
-    hv.run();
+    for (auto& [who, initial] : owners) ask(bank_id, "open", context::make_args(who, initial, desk));
   }
   // Owners find their accounts through the bank, on every run.
-  auto account_of = *hv.lookup(bank_id, "account_of");
-  std::map<std::string, owner_caps> caps;
+  std::map<std::string, cap_handle> deposit;
   std::map<std::string, exo::id> ids;
   for (auto& [who, initial] : owners) {
-    auto v = ask(account_of, context::make_args(who));
+    auto v = ask(bank_id, "account_of", context::make_args(who)).result;
     auto* b = v.if_bytes();
     if (!b || b->size() != 32) {
       fmt::print(stderr, "demo: the bank does not know {}'s account\n", who);
@@ -154,13 +152,12 @@ int run(demo_hv& hv, const std::string& dir) {
     exo::id aid;
     std::copy(b->begin(), b->end(), aid.bytes.begin());
     ids[who] = aid;
-    // The owner's caps carry no derive right: a deposit cap handed on stays deposit-only.
-    const auto r = exo::rights::call | exo::rights::transfer;
-    caps[who] = owner_caps{*hv.lookup(aid, "transfer", r), *hv.lookup(aid, "balance", r), *hv.lookup(aid, "deposit", r)};
+    // A deposit cap carries no derive right: handed on, it stays deposit-only.
+    deposit[who] = *hv.lookup(aid, "deposit", exo::rights::call | exo::rights::transfer);
   }
   auto balances = [&](bool print = true) {
     std::map<std::string, std::int64_t> out;
-    for (auto& [who, c] : caps) out[who] = *ask(c.balance, {}).if_i64();
+    for (auto& [who, aid] : ids) out[who] = *ask(aid, "balance", {}).result.if_i64();
     if (!print) return out;
     std::string line;
     for (auto& [who, amount] : out) line += fmt::format("{}={} ", who, amount);
@@ -173,20 +170,18 @@ int run(demo_hv& hv, const std::string& dir) {
   if (fresh) {
     balances();
     fmt::print("\n2. alice pays bob 30 through bob's deposit capability\n");
-    must(hv.call(caps["alice"].transfer, 30, caps["bob"].deposit), "transfer");
-    hv.run();
+    ask(ids["alice"], "transfer", context::make_args(30, deposit["bob"]));
     balances();
 
     fmt::print("\n3. bob tries to pay carol 500: the debit and the payment are sent, then the overdraft fails\n");
-    must(hv.call(caps["bob"].transfer, 500, caps["carol"].deposit), "transfer");
-    hv.run();
+    auto refused = ask(ids["bob"], "transfer", context::make_args(500, deposit["carol"]));
+    fmt::print("  the call's logged error: {}\n", refused.error ? refused.error->message : "none");
     balances();
     fmt::print("  (carol got nothing and bob kept his 80: the failed message's effects were discarded)\n");
 
     fmt::print("\n4. mallory holds alice's deposit-only capability and tries to derive more from it\n");
     auto thief = hv.create(mallory{});
-    must(hv.call(*hv.function_cap(thief, "steal"), caps["alice"].deposit, caps["mallory"].deposit), "steal");
-    hv.run();
+    ask(*hv.actor_id(thief), "steal", context::make_args(deposit["alice"], deposit["mallory"]));
     auto b = balances();
     ok = b["alice"] == 70 && b["bob"] == 80 && b["carol"] == 0 && b["mallory"] == 0 && hv.stats().failed == 2;
     check = "alice=70 bob=80 carol=0 mallory=0, two failures rolled back";
@@ -194,8 +189,7 @@ int run(demo_hv& hv, const std::string& dir) {
     fmt::print("1. the accounts as the last run left them\n");
     auto before = balances();
     fmt::print("\n2. alice pays bob 10 (run again and she pays again, until she cannot)\n");
-    must(hv.call(caps["alice"].transfer, 10, caps["bob"].deposit), "transfer");
-    hv.run();
+    ask(ids["alice"], "transfer", context::make_args(10, deposit["bob"]));
     auto after = balances();
     std::int64_t paid = before["alice"] >= 10 ? 10 : 0;
     ok = after["alice"] == before["alice"] - paid && after["bob"] == before["bob"] + paid;
@@ -207,10 +201,13 @@ int run(demo_hv& hv, const std::string& dir) {
   fmt::print("  bank     actor {}  clock {}\n", short_hex(bank_id), *hv.clock_of(bank_id));
   fmt::print("  host clock {}\n", hv.now());
 
-  // Commit: every change since the start, in one LMDB transaction.
-  auto root = hv.commit();
+  std::int64_t total = 0;
+  for (auto& [who, amount] : balances(false)) total += amount;
+
+  // Every input committed its state changes and its log entry in one LMDB transaction.
+  auto root = hv.state_root();
   if (!root) {
-    fmt::print(stderr, "demo: commit failed: {}\n", to_string(root.error()));
+    fmt::print(stderr, "demo: {}\n", to_string(root.error()));
     return 1;
   }
   // Anyone holding the root can check alice's account record with a proof, and nothing else.
@@ -219,8 +216,6 @@ int run(demo_hv& hv, const std::string& dir) {
   auto proof = exo::encode_proof(hv.tree().prove(key).value());
   bool proved = record && exo::verify_proof(*root, key, record, proof).has_value();
 
-  std::int64_t total = 0;
-  for (auto& [who, amount] : balances(false)) total += amount;
   auto& s = hv.stats();
   fmt::print("\n{} messages delivered, {} failed and rolled back, {} actors loaded, {} egress deliveries\n", s.delivered,
              s.failed, hv.actor_count(), s.egress);
@@ -230,9 +225,21 @@ int run(demo_hv& hv, const std::string& dir) {
   fmt::print("proof of alice's account record under that root: {} bytes, {}\n", proof.size(),
              proved ? "verified" : "NOT VERIFIED");
 
-  ok = ok && total == 150 && proved;
+  // Anyone holding the log can replay it into a fresh hypervisor and check every result,
+  // every error and every state root, and the node's signature on the head.
+  fmt::print("\nverifying the call log ({} entries, signed by node key {})\n", hv.log().size(),
+             exo::to_hex(hv.node_public_key().view()).substr(0, 16));
+  auto verdict = exo::verify(hv.log(), [] {
+    auto fresh = std::make_unique<replay_hv>(exo::config{.name = std::string(demo_name)});
+    register_types(*fresh);
+    return fresh;
+  });
+  fmt::print("verifier: {}\n", verdict.to_string());
+  bool verified = verdict.ok() && verdict.final_root == *root;
+
+  ok = ok && total == 150 && proved && verified;
   if (ok) fmt::print("demo OK: tokens conserved (150), {}; run again to resume from this root\n", check);
-  else fmt::print("demo FAILED: expected {}, total 150 and a verified proof\n", check);
+  else fmt::print("demo FAILED: expected {}, total 150, a verified proof and a verified log\n", check);
   return ok ? 0 : 1;
 }
 
@@ -246,7 +253,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   try {
-    demo_hv hv(std::move(*disk), exo::config{.name = "exo-bank-demo"});
+    demo_hv hv(std::move(*disk), exo::config{.name = std::string(demo_name)});
     return run(hv, dir);
   } catch (const std::exception& e) {
     fmt::print(stderr, "demo: {}\n", e.what());
