@@ -10,6 +10,7 @@
 #include <exo/core/error.hpp>
 #include <exo/core/expected.hpp>
 #include <exo/call_log/entry.hpp>
+#include <exo/call_log/file.hpp>
 #include <exo/call_log/store_log.hpp>
 #include <exo/core/hash.hpp>
 #include <exo/core/sign.hpp>
