@@ -9,6 +9,7 @@
 
 #include <boost/test/unit_test.hpp>
 
+#include "../support/child_process.hpp"
 #include "../support/temp_dir.hpp"
 
 #include <exo/store/lmdb_store.hpp>
@@ -85,39 +86,27 @@ commit_batch make_batch(std::uint64_t seed, std::uint64_t index, node_pos first)
 
 // --- the child ----------------------------------------------------------------------------------
 
-void report(int fd, const std::string& line) {
-  const char* p = line.data();
-  std::size_t left = line.size();
-  while (left > 0) {
-    ssize_t n = ::write(fd, p, left);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) ::_exit(3);  // the parent is gone
-    p += n;
-    left -= static_cast<std::size_t>(n);
-  }
-}
-
 // Commits batch after batch, announcing each ("A index head") before committing it and
 // confirming it ("C index") after commit returned. Ends only when killed (or after very long).
 [[noreturn]] void child_main(const char* dir, int fd, std::uint64_t seed) {
   auto store = lmdb_store::open(dir, {.create = false, .durable = true});
   if (!store) {
-    report(fd, "E " + to_string(store.error()) + "\n");
+    test::report(fd, "E " + to_string(store.error()) + "\n");
     ::_exit(2);
   }
-  report(fd, "R\n");
+  test::report(fd, "R\n");
   auto batch = make_batch(seed, 0, store->next_position());
   for (std::uint64_t i = 0; i < 1'000'000; ++i) {
-    report(fd, "A " + std::to_string(i) + " " + to_hex(batch.head.hash) + "\n");
+    test::report(fd, "A " + std::to_string(i) + " " + to_hex(batch.head.hash) + "\n");
     const node_pos next = batch.first + batch.nodes.size();
     if (auto r = store->commit(std::move(batch)); !r) {
-      report(fd, "E " + to_string(r.error()) + "\n");
+      test::report(fd, "E " + to_string(r.error()) + "\n");
       ::_exit(2);
     }
     // The next batch is made before this one is confirmed, so that kills also land between a
     // commit's end and its report (the parent must then find it done).
     batch = make_batch(seed, i + 1, next);
-    report(fd, "C " + std::to_string(i) + "\n");
+    test::report(fd, "C " + std::to_string(i) + "\n");
   }
   ::_exit(0);
 }
@@ -136,58 +125,8 @@ void report(int fd, const std::string& line) {
 using test::temp_dir;
 
 
-struct child {
-  pid_t pid = -1;
-  int out = -1;  // read end of its report pipe
-};
-
-child spawn_child(const std::string& dir, std::uint64_t seed) {
-  int fds[2];
-  if (::pipe2(fds, O_CLOEXEC) != 0) throw std::runtime_error("pipe2 failed");
-  ::fcntl(fds[1], F_SETFD, 0);  // the child inherits the write end
-  std::vector<std::string> env;
-  for (char** e = environ; *e; ++e) {
-    std::string_view v(*e);
-    if (!v.starts_with("EXO_CRASH_")) env.emplace_back(v);
-  }
-  env.push_back(std::string(child_dir_var) + "=" + dir);
-  env.push_back(std::string(child_fd_var) + "=" + std::to_string(fds[1]));
-  env.push_back(std::string(child_seed_var) + "=" + std::to_string(seed));
-  std::vector<char*> envp;
-  for (auto& s : env) envp.push_back(s.data());
-  envp.push_back(nullptr);
-  std::string exe = "/proc/self/exe";
-  char* argv[] = {exe.data(), nullptr};
-  child c;
-  int rc = ::posix_spawn(&c.pid, exe.c_str(), nullptr, nullptr, argv, envp.data());
-  ::close(fds[1]);
-  if (rc != 0) {
-    ::close(fds[0]);
-    throw std::runtime_error(std::string("posix_spawn failed: ") + std::strerror(rc));
-  }
-  c.out = fds[0];
-  return c;
-}
-
-// Reads what the child wrote until `deadline`, until `until` returns true, or until EOF.
-// Returns false at EOF.
-template <class Pred>
-bool read_until(int fd, std::string& out, std::chrono::steady_clock::time_point deadline, Pred until) {
-  char buf[4096];
-  while (!until()) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0) return true;
-    pollfd p{fd, POLLIN, 0};
-    int r = ::poll(&p, 1, static_cast<int>(left.count()));
-    if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) continue;
-    ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    out.append(buf, static_cast<std::size_t>(n));
-  }
-  return true;
-}
+using test::child;
+using test::read_until;
 
 struct child_log {
   bool ready = false;
@@ -248,7 +187,7 @@ BOOST_AUTO_TEST_CASE(sigkill_during_commits_keeps_every_reported_commit) {
   constexpr int rounds = 64;
   for (int round = 0; round < rounds; ++round) {
     const std::uint64_t seed = rng();
-    child c = spawn_child(dir, seed);
+    child c = test::spawn_child("EXO_CRASH_", {{std::string(child_dir_var), dir}, {std::string(child_seed_var), std::to_string(seed)}}, child_fd_var);
     std::string out;
     // Wait until the child has the store open, then let it commit for 1 to 30 ms.
     bool open = read_until(c.out, out, steady_clock::now() + seconds(60), [&] {
