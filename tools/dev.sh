@@ -70,6 +70,9 @@ case "$cmd" in
       >/tmp/exo-bench-store-smoke.log 2>&1 \
       || { cat /tmp/exo-bench-store-smoke.log; echo "exo: store benchmark smoke run failed" >&2; exit 1; }
     grep -E 'tree/lmdb ' /tmp/exo-bench-store-smoke.log
+    ./build/dev/bench/bench_call_log --benchmark_min_time=0.001 --benchmark_color=false >/tmp/exo-bench-log-smoke.log 2>&1 \
+      || { cat /tmp/exo-bench-log-smoke.log; echo "exo: call log benchmark smoke run failed" >&2; exit 1; }
+    grep -E 'replay/original' /tmp/exo-bench-log-smoke.log
     ;;
   bench)
     setup
@@ -77,6 +80,7 @@ case "$cmd" in
     log "running the benchmarks"
     ./build/bench/bench/bench_ipc "${@:2}"
     ./build/bench/bench/bench_store "${@:2}"
+    ./build/bench/bench/bench_call_log "${@:2}"
     ;;
   *)
     sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'

@@ -242,6 +242,9 @@ class hypervisor : private detail::state_holder<Store>, private detail::log_hold
 
   /// The call log (read access; entries are added by create, invoke and apply).
   const Log& log() const noexcept requires logged { return this->log_part::log; }
+  /// Whether heads are signed (the default). exo::verify turns it off for the hypervisor it
+  /// replays into: that log is a scratch copy, compared entry by entry and then dropped.
+  void sign_log(bool on) noexcept requires logged { sign_log_ = on; }
   /// The public key that signs this hypervisor's log.
   const public_key& node_public_key() const noexcept requires logged { return this->log_part::key.public_key(); }
 
@@ -384,7 +387,7 @@ class hypervisor : private detail::state_holder<Store>, private detail::log_hold
     bytes enc = encode_entry(e);
     const digest h = entry_hash(enc);
     commit_meta meta;
-    this->log_part::log.stage(std::move(enc), h, this->log_part::key, meta);
+    this->log_part::log.stage(std::move(enc), h, sign_log_ ? &this->log_part::key : nullptr, meta);
     auto c = commit_state(std::move(meta));
     if (!c) {
       this->log_part::log.abandoned();
@@ -411,6 +414,7 @@ class hypervisor : private detail::state_holder<Store>, private detail::log_hold
 
   Scheduler scheduler_;
   log_entry last_entry_;  // the entry the last append wrote (logged hypervisors)
+  bool sign_log_ = true;
 };
 
 }  // namespace exo

@@ -36,7 +36,7 @@ concept log_backend = requires(L& l, const L& cl, bytes entry, const digest& h, 
   typename L::store_type;
   { cl.size() } -> std::same_as<std::uint64_t>;
   { cl.last_hash() } -> std::same_as<const digest&>;
-  { l.stage(std::move(entry), h, k, records) } -> std::same_as<void>;
+  { l.stage(std::move(entry), h, &k, records) } -> std::same_as<void>;
   { l.committed() } -> std::same_as<void>;
   { l.abandoned() } -> std::same_as<void>;
 } && std::derived_from<L, log_reader>;
@@ -82,11 +82,14 @@ class store_log final : public log_reader {
   }
   expected<std::optional<bytes>> head() const override { return store_->read_meta(head_record); }
 
-  /// Adds entry `entry` (whose hash is `h`) and a new signed head to `records`, the metadata
-  /// of the next commit. Until committed() or abandoned(), nothing else may be staged.
-  void stage(bytes entry, const digest& h, const node_key& key, std::vector<std::pair<std::string, bytes>>& records) {
+  /// Adds entry `entry` (whose hash is `h`) and a new head signed by `key` to `records`, the
+  /// metadata of the next commit. Until committed() or abandoned(), nothing else may be
+  /// staged. Without a key the head is left unsigned (zero key and signature): for scratch
+  /// logs, such as a verifier's replay, that are never handed to anyone.
+  void stage(bytes entry, const digest& h, const node_key* key, std::vector<std::pair<std::string, bytes>>& records) {
     records.emplace_back(entry_record(size_), std::move(entry));
-    records.emplace_back(std::string(head_record), encode_head(sign_head(size_ + 1, h, key)));
+    log_head head = key ? sign_head(size_ + 1, h, *key) : log_head{size_ + 1, h, bytes(32, 0), bytes(64, 0)};
+    records.emplace_back(std::string(head_record), encode_head(head));
     staged_ = h;
   }
   /// The commit with the staged entry went through.
