@@ -67,4 +67,17 @@ expected<void> check_head_signature(const log_head& h) {
   return verify_signature(k, head_message(h.size, h.last), s);
 }
 
+expected<std::vector<log_entry>> log_reader::read_range(std::uint64_t first, std::uint64_t count) const {
+  std::vector<log_entry> out;
+  const std::uint64_t n = size();
+  for (std::uint64_t i = first; i < n && i - first < count; ++i) {
+    auto raw = read(i);
+    if (!raw) return unexpected(std::move(raw).error());
+    auto e = decode_entry(*raw);
+    if (!e) return fail(e.error().code, fmt::format("entry {}: {}", i, e.error().message));
+    out.push_back(std::move(*e));
+  }
+  return out;
+}
+
 }  // namespace exo

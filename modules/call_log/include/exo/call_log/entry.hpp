@@ -32,6 +32,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace exo {
 
@@ -96,6 +97,9 @@ class log_reader {
   virtual expected<bytes> read(std::uint64_t index) const = 0;
   /// The encoded signed head; nullopt for an empty log.
   virtual expected<std::optional<bytes>> head() const = 0;
+  /// Entries [first, first + count) that exist, decoded; the first one that cannot be read
+  /// or decoded is the error.
+  expected<std::vector<log_entry>> read_range(std::uint64_t first, std::uint64_t count) const;
 };
 
 }  // namespace exo
