@@ -1040,18 +1040,17 @@ expected<cap_handle> kernel::materialize_cap(const value& d) {
   return bad("unknown kind");
 }
 
-expected<value> kernel::describe_caps(const value& v, value::list& caps) const {
-  if (auto* c = v.if_cap()) {
-    auto d = describe_cap(*c);
-    if (!d) return d;
-    caps.push_back(std::move(*d));
-    return value(cap_handle{static_cast<std::uint32_t>(caps.size() - 1)});
-  }
+namespace {
+// `v` with every capability c replaced by f(c) (an expected<value>); f's first error is the
+// result.
+template <class F>
+expected<value> transform_caps(const value& v, F& f) {
+  if (auto* c = v.if_cap()) return f(*c);
   if (auto* l = v.if_list()) {
     value::list out;
     out.reserve(l->size());
     for (auto& e : *l) {
-      auto d = describe_caps(e, caps);
+      auto d = transform_caps(e, f);
       if (!d) return d;
       out.push_back(std::move(*d));
     }
@@ -1061,7 +1060,7 @@ expected<value> kernel::describe_caps(const value& v, value::list& caps) const {
     value::map out;
     out.reserve(m->size());
     for (auto& [k, e] : *m) {
-      auto d = describe_caps(e, caps);
+      auto d = transform_caps(e, f);
       if (!d) return d;
       out.emplace_back(k, std::move(*d));
     }
@@ -1069,37 +1068,28 @@ expected<value> kernel::describe_caps(const value& v, value::list& caps) const {
   }
   return v;
 }
+}  // namespace
+
+expected<value> kernel::describe_caps(const value& v, value::list& caps) const {
+  auto describe = [&](cap_handle c) -> expected<value> {
+    auto d = describe_cap(c);
+    if (!d) return d;
+    caps.push_back(std::move(*d));
+    return value(cap_handle{static_cast<std::uint32_t>(caps.size() - 1)});
+  };
+  return transform_caps(v, describe);
+}
 
 expected<value> kernel::materialize_caps(const value& v, const value::list& caps, std::vector<cap_handle>& made) {
-  if (auto* c = v.if_cap()) {
-    if (c->index >= caps.size())
-      return fail(errc::malformed, fmt::format("capability #{} is not among the {} described", c->index, caps.size()));
-    auto h = materialize_cap(caps[c->index]);
+  auto materialize = [&](cap_handle c) -> expected<value> {
+    if (c.index >= caps.size())
+      return fail(errc::malformed, fmt::format("capability #{} is not among the {} described", c.index, caps.size()));
+    auto h = materialize_cap(caps[c.index]);
     if (!h) return unexpected(std::move(h).error());
     made.push_back(*h);
     return value(*h);
-  }
-  if (auto* l = v.if_list()) {
-    value::list out;
-    out.reserve(l->size());
-    for (auto& e : *l) {
-      auto d = materialize_caps(e, caps, made);
-      if (!d) return d;
-      out.push_back(std::move(*d));
-    }
-    return value(std::move(out));
-  }
-  if (auto* m = v.if_map()) {
-    value::map out;
-    out.reserve(m->size());
-    for (auto& [k, e] : *m) {
-      auto d = materialize_caps(e, caps, made);
-      if (!d) return d;
-      out.emplace_back(k, std::move(*d));
-    }
-    return value(std::move(out));
-  }
-  return v;
+  };
+  return transform_caps(v, materialize);
 }
 
 expected<void> kernel::send_input(cap_handle target, arg_list args, std::uint64_t budget, call_capture& c) {
