@@ -262,7 +262,9 @@ BOOST_AUTO_TEST_CASE(tampering_is_caught_at_the_right_entry_and_field) {
     auto e = l.entry(3);
     e.args = exo::value(exo::value::list{8});
     l.set(3, e);
-    expect_divergence(check(l), 3, {"result", "root"});
+    auto v = check(l);
+    expect_divergence(v, 3, {"result", "root"});
+    BOOST_TEST((v.first->entry_intact == std::optional<bool>{false}));
   }
   {  // the error message only
     copied_log l = good;
@@ -335,6 +337,7 @@ BOOST_AUTO_TEST_CASE(a_non_deterministic_actor_is_caught_at_its_first_call) {
   BOOST_TEST((v.first->index == 4u || v.first->index == 5u));
   BOOST_TEST(v.first->field == "result");
   BOOST_TEST(v.entries == v.first->index);
+  BOOST_TEST((v.first->entry_intact == std::optional<bool>{true}));  // the log is intact; the code is not deterministic
 }
 
 BOOST_AUTO_TEST_CASE(state_and_log_commit_together_on_lmdb) {

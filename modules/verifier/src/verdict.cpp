@@ -7,7 +7,11 @@ namespace exo {
 std::string divergence::to_string() const {
   if (field.starts_with("head"))
     return fmt::format("the signed head, field '{}': the log says {}, but {}", field, expected, got);
-  return fmt::format("entry {}, field '{}': the log says {}, but verifying gives {}", index, field, expected, got);
+  std::string s = fmt::format("entry {}, field '{}': the log says {}, but verifying gives {}", index, field, expected, got);
+  if (entry_intact)
+    s += *entry_intact ? " (the entry is as it was logged: the replayed code behaves differently)"
+                       : " (the entry was changed after it was logged: the log chained other bytes for it)";
+  return s;
 }
 
 std::string verdict::to_string() const {

@@ -50,6 +50,11 @@ struct divergence {
   std::string expected;
   /// What the check or the replay gives.
   std::string got;
+  /// For a replay divergence: whether the entry's own bytes are the ones the log chained
+  /// and signed (the next entry, or the head, names their hash). False means the entry was
+  /// changed after it was logged (e.g. its arguments); true means the log is intact and the
+  /// replay behaves differently (non-deterministic code, or other code than was logged).
+  std::optional<bool> entry_intact;
   std::string to_string() const;
 };
 
@@ -121,8 +126,18 @@ verdict verify(const log_reader& log, Factory&& make, const verify_options& opts
     } else {
       if (e->kind != "create" && e->kind != "call") return diverge(i, "kind", "create or call", e->kind);
       auto got = hv->apply(*e);
-      if (!got) return diverge(i, "replay", "an input this hypervisor can make", to_string(got.error()));
-      if (auto d = detail::compare_entries(*e, *got)) {
+      std::optional<divergence> d =
+          got ? detail::compare_entries(*e, *got)
+              : divergence{i, "replay", "an input this hypervisor can make", to_string(got.error()), {}};
+      if (d) {
+        // Is this entry the one the log chained? The next entry (or the head) says.
+        digest linked = head->last;
+        if (i + 1 < n) {
+          auto next = log.read(i + 1);
+          auto ne = next ? decode_entry(*next) : unexpected(next.error());
+          if (ne) linked = ne->prev;
+        }
+        d->entry_intact = linked == entry_hash(*raw);
         v.first = std::move(d);
         return v;
       }
