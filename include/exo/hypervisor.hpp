@@ -161,7 +161,7 @@ class hypervisor : private detail::state_holder<Store>, private detail::log_hold
       e.actor = *actor_id(h);
       const native_type_info& type = native_type<T>();
       e.function = std::string(type.name);
-      e.args = value::make_map({{"code", to_value(type.code_hash)}, {"state", saved_state(*type_of(e.actor).value(), state_of<T>(e.actor))}});
+      e.args = value::make_map({{"code", to_value(type.code_hash)}, {"state", saved_state(type, state_of<T>(e.actor))}});
       if (auto r = append(e); !r) throw std::runtime_error("exo: " + to_string(r.error()));
       return h;
     }
@@ -190,7 +190,17 @@ class hypervisor : private detail::state_holder<Store>, private detail::log_hold
     }
     e.args = value(std::move(described));
     e.caps = value(std::move(caps));
-    return run_call(std::move(e), std::move(args));
+    value host_result;
+    auto logged_entry = run_call(std::move(e), std::move(args), host_result);
+    if (!logged_entry) return unexpected(std::move(logged_entry).error());
+    call_outcome out;
+    out.index = logged_entry->index;
+    out.result = std::move(host_result);
+    if (logged_entry->error) out.error = error{static_cast<errc>(logged_entry->error->code), logged_entry->error->message};
+    out.outputs = std::move(logged_entry->outputs);
+    out.ticks = logged_entry->ticks;
+    out.root = logged_entry->root;
+    return out;
   }
 
   /// Logged hypervisors: makes the input `original` records (a create or a call) on this
@@ -234,10 +244,10 @@ class hypervisor : private detail::state_holder<Store>, private detail::log_hold
     e.budget = original.budget;
     e.args = original.args;
     e.caps = original.caps;
-    auto r = run_call(e, std::move(args));
+    value host_result;
+    auto r = run_call(std::move(e), std::move(args), host_result);
     for (auto h : made) (void)drop(h);
-    if (!r) return unexpected(std::move(r).error());
-    return last_entry_;
+    return r;
   }
 
   /// The call log (read access; entries are added by create, invoke and apply).
@@ -341,8 +351,9 @@ class hypervisor : private detail::state_holder<Store>, private detail::log_hold
     return append(e);
   }
 
-  // Sends the call in `e` with `args` (host handles), runs it, logs it with its outcome.
-  expected<call_outcome> run_call(log_entry e, arg_list args) {
+  // Sends the call in `e` with `args` (host handles), runs it, logs it with its outcome and
+  // returns the entry; `host_result` gets the result with its caps as host handles.
+  expected<log_entry> run_call(log_entry e, arg_list args, value& host_result) {
     const std::uint64_t ticks0 = stats().ticks;
     call_capture cap;
     auto target = lookup(e.actor, e.function, rights::call | rights::transfer);
@@ -363,19 +374,8 @@ class hypervisor : private detail::state_holder<Store>, private detail::log_hold
     else if (cap.error) e.error = log_error{cap.error->code, std::string(to_string(cap.error->cause())), cap.error->message};
     e.ticks = stats().ticks - ticks0;
     if (auto r = append(e); !r) return unexpected(std::move(r).error());
-    call_outcome out;
-    out.index = e.index;
-    out.result = e.result;  // descriptions; materialized below
-    if (auto* rc = e.result_caps.if_list(); rc && !rc->empty()) {
-      std::vector<cap_handle> made;
-      auto m = materialize_caps(e.result, *rc, made);
-      if (m) out.result = std::move(*m);
-    }
-    if (e.error) out.error = error{static_cast<errc>(e.error->code), e.error->message};
-    out.outputs = e.outputs;
-    out.ticks = e.ticks;
-    out.root = e.root;
-    return out;
+    host_result = std::move(cap.host_result);
+    return e;
   }
 
   // Sets the entry's root, then commits the state and the entry together. If the commit
@@ -396,7 +396,6 @@ class hypervisor : private detail::state_holder<Store>, private detail::log_hold
       return unexpected(std::move(c).error());
     }
     this->log_part::log.committed();
-    last_entry_ = e;
     return {};
   }
 
@@ -413,7 +412,6 @@ class hypervisor : private detail::state_holder<Store>, private detail::log_hold
   }
 
   Scheduler scheduler_;
-  log_entry last_entry_;  // the entry the last append wrote (logged hypervisors)
   bool sign_log_ = true;
 };
 

@@ -29,9 +29,12 @@ struct till {
   }
   expected<void> pay(context& ctx, std::int64_t n, cap_handle to) { return ctx.call_with(to, exo::send_options{.budget = 50}, n); }
   expected<void> note(context& ctx, std::string k, std::string v) { return ctx.storage_put(exo::as_bytes(k), exo::as_bytes(v)); }
+  // Hands out a capability to its own `add`.
+  expected<cap_handle> adder(context& ctx) { return ctx.self_cap("add", exo::rights::call | exo::rights::transfer); }
   static constexpr std::string_view exo_name = "till";
   static constexpr auto exo_exports = exo::exports(exo::fn<&till::add>("add", 3), exo::fn<&till::refuse>("refuse", 2),
-                                                   exo::fn<&till::pay>("pay", 5), exo::fn<&till::note>("note", 4));
+                                                   exo::fn<&till::pay>("pay", 5), exo::fn<&till::note>("note", 4),
+                                                   exo::fn<&till::adder>("adder", 2));
 };
 
 /// Uses ambient randomness: not deterministic, so a replay must catch it.
@@ -192,6 +195,17 @@ BOOST_AUTO_TEST_CASE(every_input_is_logged_with_its_outcome) {
   auto head = exo::decode_head(**hv->log().head()).value();
   BOOST_TEST(head.size == 5u);
   BOOST_TEST(exo::check_head_signature(head).has_value());
+  // A capability in a result comes back as a usable host handle, and is logged as a description.
+  auto handed = hv->invoke(id, "adder", {});
+  BOOST_REQUIRE(handed && !handed->error);
+  BOOST_REQUIRE(handed->result.if_cap());
+  auto described = hv->describe_cap(*handed->result.if_cap());
+  BOOST_REQUIRE(described);
+  BOOST_TEST(*described->find("function")->if_string() == "add");
+  auto logged = exo::decode_entry(*hv->log().read(hv->log().size() - 1)).value();
+  BOOST_TEST((logged.result == exo::value(exo::cap_handle{0})));
+  BOOST_TEST((logged.result_caps == exo::value(exo::value::list{*described})));
+  BOOST_TEST(check(hv->log()).ok());
   // Sends that bypass the log are refused.
   auto direct = hv->call(*hv->function_cap(a, "add"), 1);
   BOOST_REQUIRE(!direct);

@@ -9,13 +9,23 @@
 
 namespace exo {
 
+namespace {
+// Decodes b as a T; every error is errc::malformed, its message starting with `what`.
+template <class T>
+expected<T> decode_as(byte_view b, std::string_view what) {
+  auto v = decode(b);
+  if (!v) return fail(errc::malformed, fmt::format("{}: {}", what, v.error().message));
+  auto t = from_value<T>(std::move(*v), fmt::format("{}: ", what));
+  if (!t) return fail(errc::malformed, t.error().message);
+  return t;
+}
+}  // namespace
+
 bytes encode_entry(const log_entry& e) { return encode(to_value(e)); }
 
 expected<log_entry> decode_entry(byte_view b) {
-  auto v = decode(b);
-  if (!v) return fail(errc::malformed, "log entry: " + v.error().message);
-  auto e = from_value<log_entry>(std::move(*v), "log entry: ");
-  if (!e) return fail(errc::malformed, e.error().message);
+  auto e = decode_as<log_entry>(b, "log entry");
+  if (!e) return e;
   if (e->kind != "init" && e->kind != "create" && e->kind != "call")
     return fail(errc::malformed, fmt::format("log entry: field 'kind': unknown kind '{}'", e->kind));
   if (e->caller && e->caller->size() != 32)
@@ -48,10 +58,8 @@ log_head sign_head(std::uint64_t size, const digest& last, const node_key& key) 
 bytes encode_head(const log_head& h) { return encode(to_value(h)); }
 
 expected<log_head> decode_head(byte_view b) {
-  auto v = decode(b);
-  if (!v) return fail(errc::malformed, "log head: " + v.error().message);
-  auto h = from_value<log_head>(std::move(*v), "log head: ");
-  if (!h) return fail(errc::malformed, h.error().message);
+  auto h = decode_as<log_head>(b, "log head");
+  if (!h) return h;
   if (h->key.size() != 32) return fail(errc::malformed, "log head: field 'key': a public key is 32 bytes");
   if (h->signature.size() != 64) return fail(errc::malformed, "log head: field 'signature': a signature is 64 bytes");
   return h;

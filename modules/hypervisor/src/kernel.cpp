@@ -593,6 +593,7 @@ void kernel::deliver_egress(message& m) {
     if (m.target.target == capture_->reply_egress) {
       capture_->result = args.empty() ? value{} : std::move(args[0]);
       capture_->result_caps = std::move(caps);
+      if (!m.args.empty()) capture_->host_result = std::move(m.args[0]);
       notify(host.self, m.target.target, m, true);
       return;
     }

@@ -209,8 +209,9 @@ class kernel {
   struct call_capture {
     std::uint32_t reply_egress = 0;  // the egress that receives the called function's result
     std::uint64_t seq = 0;           // the host's sequence number of the call's message
-    value result;
+    value result;                    // as logged: caps are cap #i of result_caps
     value::list result_caps;         // descriptions of the caps in result
+    value host_result;               // the same result with caps as host handles
     std::optional<failure> error;    // the call's own failure
     value::list outputs;             // egress deliveries and other failures reaching the host
   };
