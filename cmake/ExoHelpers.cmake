@@ -69,3 +69,19 @@ function(exo_add_bench name)
   add_executable(bench_${name} ${B_SOURCES})
   target_link_libraries(bench_${name} PRIVATE exo::exo exo_warnings benchmark::benchmark ${B_LIBS})
 endfunction()
+
+# exo_add_plugin(NAME SOURCES f.cpp... [LIBS ...]) — a container plugin: a shared library
+# (MODULE) named exo_NAME.so, built against plugin/abi.h, that exports only its descriptor
+# (static libraries linked in keep their symbols to themselves).
+function(exo_add_plugin name)
+  cmake_parse_arguments(P "" "" "SOURCES;LIBS" ${ARGN})
+  set(target exo_${name})
+  add_library(${target} MODULE ${P_SOURCES})
+  set_target_properties(${target} PROPERTIES PREFIX "" OUTPUT_NAME exo_${name}
+    LIBRARY_OUTPUT_DIRECTORY ${PROJECT_BINARY_DIR}/plugins
+    CXX_VISIBILITY_PRESET hidden VISIBILITY_INLINES_HIDDEN ON)
+  target_include_directories(${target} PRIVATE ${PROJECT_SOURCE_DIR}/include)
+  target_link_libraries(${target} PRIVATE exo_warnings ${P_LIBS})
+  target_link_options(${target} PRIVATE -Wl,--exclude-libs,ALL -Wl,--no-undefined)
+  install(TARGETS ${target} LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}/exo/plugins)
+endfunction()

@@ -159,7 +159,7 @@ class hypervisor : private detail::state_holder<Store>, private detail::log_hold
       cap_handle h = kernel::create(std::move(state));
       log_entry e = next_entry("create");
       e.actor = *actor_id(h);
-      const native_type_info& type = native_type<T>();
+      const actor_type& type = native_type<T>();
       e.function = std::string(type.name);
       e.args = value::make_map({{"code", to_value(type.code_hash)}, {"state", saved_state(type, state_of<T>(e.actor))}});
       if (auto r = append(e); !r) throw std::runtime_error("exo: " + to_string(r.error()));

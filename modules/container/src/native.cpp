@@ -6,7 +6,7 @@
 
 namespace exo {
 
-std::uint32_t native_type_info::find(std::string_view function) const noexcept {
+std::uint32_t actor_type::find(std::string_view function) const noexcept {
   for (std::size_t i = 0; i < functions.size(); ++i)
     if (functions[i].name == function) return static_cast<std::uint32_t>(i);
   return failure_function;
@@ -27,7 +27,7 @@ unexpected<error> threw(const char* what) {
   return fail(errc::handler_threw, fmt::format("handler threw: {}", what));
 }
 
-digest native_code_hash(std::string_view name, std::span<const native_function> fns) {
+digest native_code_hash(std::string_view name, std::span<const exported_function> fns) {
   value::list list;
   for (auto& f : fns) list.push_back(value::list{value{f.name}, value{static_cast<std::int64_t>(f.cost)}});
   value code = value::make_map({{"container", "native"}, {"type", value{name}}, {"functions", std::move(list)}});

@@ -17,6 +17,8 @@ std::string_view to_string(errc code) noexcept {
     case errc::limit_exceeded: return "limit_exceeded";
     case errc::type_mismatch: return "type_mismatch";
     case errc::internal: return "internal";
+    case errc::trap: return "trap";
+    case errc::incompatible: return "incompatible";
   }
   return "unknown_error";
 }

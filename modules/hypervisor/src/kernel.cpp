@@ -167,6 +167,7 @@ class kernel_context final : public context {
 
   const id& self() const noexcept override { return a_.self; }
   const id& sender() const noexcept override { return m_.sender_id; }
+  const digest& code_hash() const noexcept override { return a_.type->code_hash; }
   std::uint64_t now() const noexcept override { return sat_add(a_.clock, exec_); }
   std::uint64_t sent_at() const noexcept override { return m_.ticks; }
   std::uint64_t budget() const noexcept override { return m_.budget; }
@@ -239,7 +240,7 @@ class kernel_context final : public context {
     return {};
   }
 
-  expected<cap_handle> create_native(const native_type_info& type, void* state) override {
+  expected<cap_handle> create_actor(const actor_type& type, void* state) override {
     if (trapped_) {
       type.destroy(state);
       return unexpected(trap_);
@@ -255,6 +256,23 @@ class kernel_context final : public context {
     auto h = a_.caps.insert(capability{cap_kind::actor, rights::all, slot, 0}, &k_.journal_);
     if (!h) return trap(std::move(h).error());
     return h;
+  }
+
+  expected<cap_handle> create_from_code(const digest& code) override {
+    if (trapped_) return unexpected(trap_);
+    auto t = k_.type_for(code);
+    if (!t) return trap(std::move(t).error());
+    if (!(*t)->load)
+      return trap(errc::invalid_argument, fmt::format("actors of type '{}' cannot be created from their code alone",
+                                                      (*t)->name));
+    auto st = (*t)->load(**t, value{});
+    if (!st) return trap(errc::invalid_argument, fmt::format("creating an actor of code {} ({}): {}", short_hex(code),
+                                                             (*t)->name, st.error().message));
+    return create_actor(**t, *st);
+  }
+
+  void log(std::string_view text) override {
+    if (k_.log_hook_) k_.log_hook_(a_.self, text);
   }
 
   expected<std::optional<bytes>> storage_get(byte_view key) override {
@@ -377,7 +395,7 @@ kernel::~kernel() {
   });
 }
 
-std::uint32_t kernel::add_actor(const id& creator, std::uint64_t nonce, const native_type_info& type,
+std::uint32_t kernel::add_actor(const id& creator, std::uint64_t nonce, const actor_type& type,
                                 void* state, std::uint64_t clock) {
   auto slot = static_cast<std::uint32_t>(actors_.size());
   actor& a = actors_.emplace_back();
@@ -406,7 +424,7 @@ void kernel::remove_created(std::uint32_t slot) noexcept {
   else a = actor{};
 }
 
-void kernel::register_type(const native_type_info& type) { types_.emplace(type.code_hash, &type); }
+void kernel::register_type(const actor_type& type) { types_.emplace(type.code_hash, &type); }
 
 cap_handle kernel::host_insert(const capability& c) {
   auto h = actors_[0].caps.insert(c);
@@ -415,7 +433,7 @@ cap_handle kernel::host_insert(const capability& c) {
   return *h;
 }
 
-cap_handle kernel::create_root(const native_type_info& type, void* state) {
+cap_handle kernel::create_root(const actor_type& type, void* state) {
   actor& host = actors_[0];
   if (host.caps.size() >= max_caps_per_actor) {
     type.destroy(state);
@@ -530,7 +548,7 @@ expected<std::uint64_t> kernel::clock_of(const id& a) const {
   return actors_[*slot].clock;
 }
 
-expected<const native_type_info*> kernel::type_of(const id& a) const {
+expected<const actor_type*> kernel::type_of(const id& a) const {
   auto slot = const_cast<kernel*>(this)->resolve(a);
   if (!slot) return unexpected(std::move(slot).error());
   if (*slot == 0) return fail(errc::no_such_actor, fmt::format("{} is the hypervisor's own id, not an actor", to_hex(a)));
@@ -634,14 +652,14 @@ void kernel::deliver_host_failure(message& m) {
   notify(actors_[0].self, failure_function, m, true);
 }
 
-expected<void> kernel::run_handler(kernel_context& ctx, actor& a, message& m, native_invoke invoke,
+expected<void> kernel::run_handler(kernel_context& ctx, actor& a, message& m, invoke_fn invoke,
                                    std::string_view fname, std::uint64_t cost) {
   if (cost > m.budget) [[unlikely]]
     return fail(errc::out_of_ticks, fmt::format("out of ticks: '{}' costs {} ticks but the message's budget is {}",
                                                 fname, cost, m.budget));
   if (!m.caps.empty())
     if (auto r = import_caps(a, m, &journal_); !r) return r;
-  if (auto r = invoke(a.state, ctx, m.args); !r) return r;
+  if (auto r = invoke(a.state, m.target.function, ctx, m.args); !r) return r;
   if (ctx.trapped()) [[unlikely]]
     return unexpected(ctx.trap_error());
   return {};
@@ -676,7 +694,7 @@ void kernel::deliver(message& m) {
     if (!load_for_delivery(m, slot)) return;
   if (m.ticks > a.clock) a.clock = m.ticks;
 
-  native_invoke invoke;
+  invoke_fn invoke;
   std::string_view fname;
   std::uint64_t cost = 0;
   if (m.target.function == failure_function) {
@@ -688,7 +706,7 @@ void kernel::deliver(message& m) {
     fname = "on_failure";
     cost = failure_cost;
   } else {
-    const native_function& fn = a.type->functions[m.target.function];
+    const exported_function& fn = a.type->functions[m.target.function];
     invoke = fn.invoke;
     fname = fn.name;
     cost = fn.cost;
@@ -780,12 +798,10 @@ expected<void> kernel::load(std::uint32_t slot) {
   if (rec->code.size() != 32) return fail(errc::malformed, fmt::format("actor {}'s code hash is not 32 bytes", who));
   digest code;
   std::copy(rec->code.begin(), rec->code.end(), code.bytes.begin());
-  auto t = types_.find(code);
-  if (t == types_.end())
-    return fail(errc::no_such_actor, fmt::format("actor {} has type '{}' with code {}, which this hypervisor does not "
-                                                 "know; register it with register_type<T>()",
-                                                 who, rec->type, short_hex(code)));
-  const native_type_info& type = *t->second;
+  auto t = type_for(code);
+  if (!t)
+    return fail(errc::no_such_actor, fmt::format("actor {} has type '{}': {}", who, rec->type, t.error().message));
+  const actor_type& type = **t;
   if (!rec->saved || !type.load)
     return fail(errc::invalid_argument, fmt::format("actor {} of type '{}' kept its state only in memory (declare the "
                                                     "type with BOOST_HANA_DEFINE_STRUCT to persist it)", who, rec->type));
@@ -799,7 +815,7 @@ expected<void> kernel::load(std::uint32_t slot) {
     if (!t2) return fail(errc::malformed, fmt::format("actor {}'s capability table: {}", who, t2.error().message));
     caps = std::move(*t2);
   }
-  auto state = type.load(std::move(rec->state));
+  auto state = type.load(type, std::move(rec->state));
   if (!state) return fail(errc::malformed, fmt::format("actor {} ({}): {}", who, rec->type, state.error().message));
   // (load_caps may have added stubs; slots never move, so `a` is still this actor)
   a.type = &type;
@@ -1105,21 +1121,79 @@ expected<void> kernel::send_input(cap_handle target, arg_list args, std::uint64_
   return r;
 }
 
-value kernel::saved_state(const native_type_info& type, const void* state) {
+value kernel::saved_state(const actor_type& type, const void* state) {
   return type.save ? type.save(state) : value{};
 }
 
 expected<cap_handle> kernel::create_saved(const digest& code, value state) {
-  auto t = types_.find(code);
-  if (t == types_.end())
-    return fail(errc::no_such_actor, fmt::format("no registered type has code {}; register it with register_type<T>()",
-                                                 short_hex(code)));
-  const native_type_info& type = *t->second;
+  auto t = type_for(code);
+  if (!t) return unexpected(std::move(t).error());
+  const actor_type& type = **t;
   if (!type.load)
     return fail(errc::invalid_argument, fmt::format("type '{}' cannot load saved state", type.name));
-  auto s = type.load(std::move(state));
+  auto s = type.load(type, std::move(state));
   if (!s) return unexpected(std::move(s).error());
   return create_root(type, *s);
+}
+
+// ---------------------------------------------------------------- code
+
+namespace {
+bytes code_key(const digest& code) {
+  bytes k;
+  k.reserve(33);
+  k.push_back('k');
+  k.insert(k.end(), code.bytes.begin(), code.bytes.end());
+  return k;
+}
+struct code_record {
+  BOOST_HANA_DEFINE_STRUCT(code_record, (std::string, container), (bytes, code));
+};
+}  // namespace
+
+expected<digest> kernel::install(std::string_view container_name, byte_view code) {
+  if (!cfg_.containers)
+    return fail(errc::invalid_argument, "this hypervisor has no container registry (set config::containers)");
+  const container* c = cfg_.containers->find(container_name);
+  if (!c)
+    return fail(errc::invalid_argument, fmt::format("no container named '{}' is registered; load its plugin first",
+                                                    container_name));
+  auto compiled = c->compile(code, cfg_.containers->limits());
+  if (!compiled) return unexpected(std::move(compiled).error());
+  const digest h = (*compiled)->code_hash;
+  if (codes_.contains(h)) return h;
+  if (c->type_id() != EXO_TYPE_NATIVE) {  // native code is a type name, known to every build that registers it
+    auto key = code_key(h);
+    auto have = store_->get(key);
+    if (!have) return unexpected(std::move(have).error());
+    if (!*have) {
+      if (auto r = store_->put(key, encode(to_value(code_record{std::string(c->name()), bytes(code.begin(), code.end())}))); !r)
+        return unexpected(std::move(r).error());
+    }
+  }
+  types_.emplace(h, compiled->get());
+  codes_.emplace(h, std::move(*compiled));
+  return h;
+}
+
+expected<const actor_type*> kernel::type_for(const digest& code) {
+  if (auto t = types_.find(code); t != types_.end()) return t->second;
+  auto raw = store_->get(code_key(code));
+  if (!raw) return unexpected(std::move(raw).error());
+  if (!*raw)
+    return fail(errc::no_such_actor, fmt::format("no type with code {} is registered or installed; register native "
+                                                 "types with register_type<T>() and install code with install()",
+                                                 short_hex(code)));
+  auto v = decode(**raw);
+  auto rec = v ? from_value<code_record>(std::move(*v), "code record: ") : unexpected(std::move(v).error());
+  if (!rec) return fail(errc::malformed, fmt::format("the stored code {}: {}", short_hex(code), rec.error().message));
+  auto h = install(rec->container, rec->code);
+  if (!h) return fail(h.error().code, fmt::format("the stored code {} ({}): {}", short_hex(code), rec->container,
+                                                  h.error().message));
+  if (!(*h == code))
+    return fail(errc::malformed, fmt::format("the stored code {} compiles to code {}: the record is damaged",
+                                             short_hex(code), short_hex(*h)));
+  return types_.at(code);
 }
 
 value kernel::type_list() const {

@@ -20,7 +20,7 @@
 
 namespace exo {
 
-struct native_type_info;
+struct actor_type;
 
 /// How a message is sent.
 struct send_options {
@@ -46,6 +46,8 @@ class context {
   virtual const id& self() const noexcept = 0;
   /// The id of whoever sent the message being handled (the host's id for external calls).
   virtual const id& sender() const noexcept = 0;
+  /// The code hash of the running actor's type.
+  virtual const digest& code_hash() const noexcept = 0;
   /// The actor's clock: max(own clock, message ticks) plus the ticks executed so far.
   virtual std::uint64_t now() const noexcept = 0;
   /// The sender's clock when it sent the message being handled.
@@ -77,10 +79,13 @@ class context {
   /// Removes a capability from this actor's table; its handle becomes stale.
   virtual expected<void> drop(cap_handle h) = 0;
 
-  /// Creates a native actor (see exo/container/native.hpp) owning `state` (a heap object of
-  /// the type `type` describes; the hypervisor takes ownership in every case). Returns an actor
-  /// capability with all rights.
-  virtual expected<cap_handle> create_native(const native_type_info& type, void* state) = 0;
+  /// Creates an actor of `type` owning `state` (what type.load made, or a native state on
+  /// the heap; the hypervisor takes ownership in every case). Returns an actor capability
+  /// with all rights.
+  virtual expected<cap_handle> create_actor(const actor_type& type, void* state) = 0;
+  /// Creates an actor from code the hypervisor holds (installed code of any container, or a
+  /// registered native type whose state may start empty), named by its code hash.
+  virtual expected<cap_handle> create_from_code(const digest& code) = 0;
 
   // ---- the actor's own key-value storage, kept in the state tree with the actor ----
   // Writes are part of the message's transaction. Each call charges ticks first:
@@ -109,6 +114,9 @@ class context {
   /// Sends a handler's returned value to the current message's reply target (nothing happens
   /// without one). Called by native entry points; containers call it for their results.
   virtual expected<void> send_result(value&& result) = 0;
+
+  /// A line for the hypervisor's log (diagnostics, not state: see kernel::on_log).
+  virtual void log(std::string_view text) = 0;
 
   /// True once a trap happened in this message; it will be rolled back.
   bool trapped() const noexcept { return trapped_; }

@@ -28,6 +28,7 @@
 /// Transactions: the state is copied before a handler runs and restored if the message fails,
 /// so keep native state small (it is copied per message) — large data belongs in the store.
 
+#include <exo/container/actor_type.hpp>
 #include <exo/container/context.hpp>
 #include <exo/container/failure.hpp>
 
@@ -41,36 +42,6 @@
 #include <utility>
 
 namespace exo {
-
-/// Runs one handler: state, context, arguments (moved from). A returned value is sent to the
-/// message's reply target through the context, inside the transaction.
-using native_invoke = expected<void> (*)(void* state, context& ctx, arg_list& args);
-
-/// One exported function.
-struct native_function {
-  std::string_view name;
-  /// Ticks charged when it runs (its declared cost).
-  std::uint64_t cost = 0;
-  native_invoke invoke = nullptr;
-};
-
-/// Everything the hypervisor knows of a native actor type.
-struct native_type_info {
-  std::string_view name;
-  std::span<const native_function> functions;
-  void (*destroy)(void*) noexcept = nullptr;
-  /// Handles failure reports; nullptr if the type has none.
-  native_invoke on_failure = nullptr;
-  /// The state as a value and back, for types exo can persist (Hana structs and empty
-  /// types); nullptr for others, whose state lives only in memory.
-  value (*save)(const void* state) = nullptr;
-  expected<void*> (*load)(value&& state) = nullptr;
-  /// The code hash: SHA-256 of the canonical encoding of {name, [[function, cost]...]}.
-  digest code_hash;
-
-  /// The index of an exported function, or failure_function if there is none.
-  std::uint32_t find(std::string_view function) const noexcept;
-};
 
 namespace detail {
 
@@ -144,7 +115,7 @@ expected<void> call_member(T& self, context& ctx, [[maybe_unused]] Args& a, arg_
 /// The type-erased entry point of member function M: decodes, snapshots, calls, and
 /// restores the state if the message fails.
 template <auto M>
-expected<void> invoke(void* state, context& ctx, arg_list& args) {
+expected<void> invoke(void* state, std::uint32_t, context& ctx, arg_list& args) {
   using traits = member_fn<decltype(M)>;
   value result;
   using T = typename traits::self;
@@ -188,7 +159,7 @@ value save_state(const void* p) {
   else return to_value(*static_cast<const T*>(p));
 }
 template <class T>
-expected<void*> load_state(value&& v) {
+expected<void*> load_state(const actor_type&, value&& v) {
   if constexpr (std::is_empty_v<T>) {
     return static_cast<void*>(new T{});
   } else {
@@ -205,7 +176,7 @@ template <class T>
 concept has_on_failure = requires(T& t, context& c, failure f) { t.on_failure(c, std::move(f)); };
 
 template <class T>
-expected<void> invoke_on_failure(void* state, context& ctx, arg_list& args) {
+expected<void> invoke_on_failure(void* state, std::uint32_t, context& ctx, arg_list& args) {
   if (args.size() != 1) return arity_error(1, args.size());
   auto f = from_value<failure>(std::move(args[0]), "failure report: ");
   if (!f) return unexpected(std::move(f).error());
@@ -225,19 +196,19 @@ expected<void> invoke_on_failure(void* state, context& ctx, arg_list& args) {
   return r;
 }
 
-digest native_code_hash(std::string_view name, std::span<const native_function> fns);
+digest native_code_hash(std::string_view name, std::span<const exported_function> fns);
 
 }  // namespace detail
 
 /// Declares an exported function: `exo::fn<&T::member>("name", cost)`.
 template <auto M>
-constexpr native_function fn(std::string_view name, std::uint64_t cost) {
-  return native_function{name, cost, &detail::invoke<M>};
+constexpr exported_function fn(std::string_view name, std::uint64_t cost) {
+  return exported_function{name, cost, &detail::invoke<M>};
 }
 
 /// The list of a type's exported functions.
 template <class... F>
-constexpr std::array<native_function, sizeof...(F)> exports(F... f) {
+constexpr std::array<exported_function, sizeof...(F)> exports(F... f) {
   return {f...};
 }
 
@@ -245,16 +216,17 @@ constexpr std::array<native_function, sizeof...(F)> exports(F... f) {
 template <class T>
 concept native_actor = std::copy_constructible<T> && requires {
   { T::exo_name } -> std::convertible_to<std::string_view>;
-  { std::span<const native_function>(T::exo_exports) };
+  { std::span<const exported_function>(T::exo_exports) };
 };
 
 /// The type information of T, built once (it is immutable; not a registry).
 template <native_actor T>
-const native_type_info& native_type() {
-  static const native_type_info info = [] {
-    native_type_info i;
+const actor_type& native_type() {
+  static const actor_type info = [] {
+    actor_type i;
     i.name = T::exo_name;
-    i.functions = std::span<const native_function>(T::exo_exports);
+    i.container = EXO_TYPE_NATIVE;
+    i.functions = std::span<const exported_function>(T::exo_exports);
     i.destroy = &detail::destroy<T>;
     if constexpr (detail::has_on_failure<T>) i.on_failure = &detail::invoke_on_failure<T>;
     if constexpr (detail::persistable_state<T>) {
@@ -270,7 +242,7 @@ const native_type_info& native_type() {
 template <class T>
 expected<cap_handle> context::create(T state) {
   static_assert(native_actor<T>, "exo::context::create<T>: T must be a native actor type (exo_name, exo_exports)");
-  return create_native(native_type<T>(), new T(std::move(state)));
+  return create_actor(native_type<T>(), new T(std::move(state)));
 }
 
 }  // namespace exo

@@ -39,6 +39,11 @@ enum class errc : std::uint8_t {
   type_mismatch = 12,
   /// A failure of the platform (OpenSSL, allocation, I/O); may succeed if retried.
   internal = 13,
+  /// The actor's code trapped (unreachable, an out-of-bounds memory access, a division by
+  /// zero, a stack overflow); the message was rolled back. Fix the code or its input.
+  trap = 14,
+  /// A plugin or file built for another version of exo's interfaces; rebuild it.
+  incompatible = 15,
 };
 
 /// The name of a code, e.g. "out_of_ticks".

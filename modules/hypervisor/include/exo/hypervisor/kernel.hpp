@@ -8,6 +8,7 @@
 #include <exo/container/context.hpp>
 #include <exo/container/failure.hpp>
 #include <exo/container/native.hpp>
+#include <exo/container/registry.hpp>
 #include <exo/core/expected.hpp>
 #include <exo/core/id.hpp>
 #include <exo/message/message.hpp>
@@ -33,6 +34,10 @@ struct config {
   std::uint64_t default_budget = 1'000'000;
   /// Budget a failure report runs with in its receiver's on_failure.
   std::uint64_t failure_budget = 100'000;
+  /// The container types code can be installed for (wasm and other plugins); not owned,
+  /// must outlive the hypervisor. Without one only native types registered with
+  /// register_type<T>() can run.
+  container_registry* containers = nullptr;
 };
 
 /// A message arriving at an egress: output to the host. Caps in `args` were moved into the
@@ -100,7 +105,7 @@ class kernel {
   void register_type() {
     register_type(native_type<T>());
   }
-  void register_type(const native_type_info& type);
+  void register_type(const actor_type& type);
   /// Creates an egress: messages sent through it reach `sink` at their turn in the schedule.
   cap_handle create_egress(std::string name, egress_sink sink, rights r = rights::call | rights::transfer);
   /// A function capability for an exported function of the actor `actor` names.
@@ -159,7 +164,7 @@ class kernel {
     return static_cast<const T*>(actors_[*slot].state);
   }
   /// The type name and code hash of an actor.
-  expected<const native_type_info*> type_of(const id& a) const;
+  expected<const actor_type*> type_of(const id& a) const;
   /// Live capabilities in an actor's table.
   expected<std::size_t> cap_count(const id& a) const;
 
@@ -186,9 +191,21 @@ class kernel {
   expected<cap_handle> create_saved(const digest& code, value state);
   /// The saved state of an actor of type `type` (for a log's "create" entry); null for
   /// types that cannot save their state.
-  static value saved_state(const native_type_info& type, const void* state);
+  static value saved_state(const actor_type& type, const void* state);
   /// The types this hypervisor can load, as [{name, code}] sorted by name, then code.
   value type_list() const;
+
+  // ---- code: actors of plugin containers (wasm, ...) run code installed here ----
+
+  /// Compiles `code` with the container named `container` (from config::containers) and
+  /// keeps it in the state tree (so a resumed hypervisor can load its actors); returns its
+  /// code hash. Installing code again is harmless. Code that does not compile is an error
+  /// saying why, and nothing changes.
+  expected<digest> install(std::string_view container, byte_view code);
+  /// The type of installed or registered code, compiling stored code when first needed.
+  expected<const actor_type*> type_for(const digest& code);
+  /// Lines actors write to the hypervisor's log (exo_host_api::log); dropped without a hook.
+  void on_log(std::function<void(const id& actor, std::string_view text)> hook) { log_hook_ = std::move(hook); }
 
  protected:
   /// Runs one message to completion (commit or rollback). Its sends are left in outbox_.
@@ -235,7 +252,7 @@ class kernel {
   struct actor {
     id self;
     /// nullptr: not loaded yet (a stub that only knows its id), or a rolled-back creation.
-    const native_type_info* type = nullptr;
+    const actor_type* type = nullptr;
     void* state = nullptr;
     cap_table caps;
     std::uint64_t clock = 0;
@@ -282,9 +299,9 @@ class kernel {
   };
 
   std::uint32_t find(const id& a) const noexcept { return index_.find(a, actors_); }
-  cap_handle create_root(const native_type_info& type, void* state);
+  cap_handle create_root(const actor_type& type, void* state);
   cap_handle host_insert(const capability& c);
-  std::uint32_t add_actor(const id& creator, std::uint64_t nonce, const native_type_info& type,
+  std::uint32_t add_actor(const id& creator, std::uint64_t nonce, const actor_type& type,
                           void* state, std::uint64_t clock);
   void remove_created(std::uint32_t slot) noexcept;
   void mark_dirty(std::uint32_t slot) {
@@ -307,7 +324,7 @@ class kernel {
   void undo_storage() noexcept;
   expected<void> export_caps(actor& from, message& m);
   expected<void> import_caps(actor& to, message& m, cap_journal* j);
-  expected<void> run_handler(kernel_context& ctx, actor& a, message& m, native_invoke invoke,
+  expected<void> run_handler(kernel_context& ctx, actor& a, message& m, invoke_fn invoke,
                              std::string_view fname, std::uint64_t cost);
   void deliver_egress(message& m);
   void deliver_host_failure(message& m);
@@ -326,8 +343,10 @@ class kernel {
   cap_journal journal_;
   state_store* store_;
   bool durable_;
-  std::unordered_map<digest, const native_type_info*> types_;  // by code hash
-  const native_type_info* last_type_ = nullptr;                // the last one added to types_
+  std::unordered_map<digest, const actor_type*> types_;  // by code hash
+  std::unordered_map<digest, code_ptr> codes_;           // compiled code this kernel owns
+  std::function<void(const id&, std::string_view)> log_hook_;
+  const actor_type* last_type_ = nullptr;                // the last one added to types_
   std::vector<std::uint32_t> dirty_;    // slots with dirty set
   std::vector<std::uint32_t> created_;  // actors created by the running message
   // Storage writes of the running message: (tree key, value before), to undo on failure.
