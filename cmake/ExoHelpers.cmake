@@ -85,3 +85,18 @@ function(exo_add_plugin name)
   target_link_options(${target} PRIVATE -Wl,--exclude-libs,ALL -Wl,--no-undefined)
   install(TARGETS ${target} LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}/exo/plugins)
 endfunction()
+
+# exo_wat2wasm(TARGET OUT_DIR f.wat...) — assembles WebAssembly text into OUT_DIR/f.wasm at
+# build time with wabt's wat2wasm (EXO_WAT2WASM, found by plugins/wasm), as target TARGET.
+function(exo_wat2wasm target out_dir)
+  set(outputs "")
+  foreach(wat IN LISTS ARGN)
+    get_filename_component(base ${wat} NAME_WE)
+    get_filename_component(abs ${wat} ABSOLUTE)
+    set(out ${out_dir}/${base}.wasm)
+    add_custom_command(OUTPUT ${out} COMMAND ${CMAKE_COMMAND} -E make_directory ${out_dir}
+      COMMAND ${EXO_WAT2WASM} ${abs} -o ${out} DEPENDS ${abs} COMMENT "wat2wasm ${base}.wat" VERBATIM)
+    list(APPEND outputs ${out})
+  endforeach()
+  add_custom_target(${target} ALL DEPENDS ${outputs})
+endfunction()

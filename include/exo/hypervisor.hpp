@@ -167,6 +167,35 @@ class hypervisor : private detail::state_holder<Store>, private detail::log_hold
     }
   }
 
+  /// Installs `code` for the container named `container` ("wasm"; see kernel::install) and
+  /// creates a root actor running it; returns an actor capability in the host's table.
+  /// Logged hypervisors log it as a create input that carries the code, so that a replay
+  /// installs it too. Code that does not compile or instantiate is an error, and nothing
+  /// of it remains.
+  expected<cap_handle> create_code(std::string_view container, byte_view code) {
+    if constexpr (logged) {
+      if (!idle()) return busy("create_code");
+      if (auto r = ensure_init(); !r) return unexpected(std::move(r).error());
+    }
+    bool added = false;
+    auto h = install(container, code, &added);
+    if (!h) return unexpected(std::move(h).error());
+    auto cap = create_saved(*h, value{});
+    if (!cap) {
+      if (added) discard_code(*h);
+      return unexpected(std::move(cap).error());
+    }
+    if constexpr (logged) {
+      log_entry e = next_entry("create");
+      e.actor = *actor_id(*cap);
+      e.function = std::string(container);
+      e.args = value::make_map({{"code", to_value(*h)}, {"state", value{}}, {"container", value(container)},
+                                {"source", value(bytes(code.begin(), code.end()))}});
+      if (auto r = append(e); !r) return unexpected(std::move(r).error());
+    }
+    return cap;
+  }
+
   /// Logged hypervisors: calls `function` of `actor` from outside, runs until idle, and
   /// logs the call with its outcome, committing the state and the entry together. Failures
   /// of the call itself (no such actor or function, bad arguments, a failed handler) are
@@ -215,6 +244,13 @@ class hypervisor : private detail::state_holder<Store>, private detail::log_hold
       const value* st = original.args.find("state");
       auto c = code ? from_value<digest>(*code) : fail(errc::malformed, "a create entry names no code");
       if (!c || !st) return fail(errc::malformed, "a create entry needs args {code, state}");
+      if (const value* src = original.args.find("source")) {  // code installed with it
+        const value* cn = original.args.find("container");
+        if (!cn || !cn->if_string() || !src->if_bytes())
+          return fail(errc::malformed, "a create entry's source needs a container name and code bytes");
+        auto installed = install(*cn->if_string(), *src->if_bytes());
+        if (!installed) return unexpected(std::move(installed).error());
+      }
       auto h = create_saved(*c, *st);
       if (!h) return unexpected(std::move(h).error());
       log_entry e = next_entry("create");

@@ -42,7 +42,7 @@ enum class import_id : std::uint8_t {
   push_bytes,      // (i32 ptr, i32 len)
   push_string,     // (i32 ptr, i32 len)
   push_cap,        // (i32 cap)
-  send,            // (i32 cap, i64 budget): the pushed arguments; budget -1: all that is left
+  send,            // (i32 cap, i64 budget): sends the pushed arguments with `budget` ticks
   call,            // (i32 cap, i64 budget, i32 reply_cap)
   set_result,      // (): the one pushed value is the function's result
   create,          // (i32 code_hash_ptr) -> i32 cap

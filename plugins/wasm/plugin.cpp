@@ -100,13 +100,16 @@ class bridge final : public exo_wasm::import_host {
     return mem.data ? mem.data + ptr : reinterpret_cast<std::uint8_t*>(this);  // len 0 with no memory: a valid empty span
   }
   static std::uint32_t u32(std::uint64_t v) { return static_cast<std::uint32_t>(v); }
-  static std::uint64_t budget_of(std::uint64_t v) {  // a negative budget: all that is left
-    return static_cast<std::int64_t>(v) < 0 ? std::numeric_limits<std::uint64_t>::max() : v;
-  }
-  bool send_pushed(std::uint32_t cap, std::uint64_t budget, exo_cap reply) {
+  bool send_pushed(import_id id, std::uint32_t cap, std::uint64_t budget, exo_cap reply) {
+    // (Handing on "all that is left" is not offered: the sender's own next instructions
+    // would then run out of ticks.)
+    if (static_cast<std::int64_t>(budget) < 0)
+      return trap(EXO_ERR_INVALID_ARGUMENT, std::string("exo.") + name(id) + ": the budget " +
+                                                std::to_string(static_cast<std::int64_t>(budget)) +
+                                                " is negative; give the callee a number of ticks");
     exo::bytes enc = exo::encode(exo::value(std::move(pushed_)));
     pushed_.clear();
-    return check(api_->send(call_, cap, exo_span{enc.data(), enc.size()}, budget_of(budget), reply));
+    return check(api_->send(call_, cap, exo_span{enc.data(), enc.size()}, budget, reply));
   }
 
   bool dispatch(import_id id, const std::uint64_t* p, std::uint64_t* r, memory_view mem) {
@@ -162,8 +165,8 @@ class bridge final : public exo_wasm::import_host {
         return true;
       }
       case import_id::push_cap: pushed_.emplace_back(exo::cap_handle{u32(p[0])}); return true;
-      case import_id::send: return send_pushed(u32(p[0]), p[1], EXO_NO_CAP);
-      case import_id::call: return send_pushed(u32(p[0]), p[1], u32(p[2]));
+      case import_id::send: return send_pushed(id, u32(p[0]), p[1], EXO_NO_CAP);
+      case import_id::call: return send_pushed(id, u32(p[0]), p[1], u32(p[2]));
       case import_id::set_result: {
         if (pushed_.size() != 1)
           return trap(EXO_ERR_INVALID_ARGUMENT, "exo.set_result: push exactly one value first (pushed " +

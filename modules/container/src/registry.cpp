@@ -394,7 +394,7 @@ std::vector<fs::path> container_registry::search_path() const {
   return out;
 }
 
-expected<const container*> container_registry::load(std::string_view name) {
+expected<const container*> container_registry::load_named(std::string_view name) {
   const std::string file = fmt::format("exo_{}.so", name);
   auto dirs = search_path();
   std::string tried;

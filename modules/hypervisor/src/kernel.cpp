@@ -1151,7 +1151,8 @@ struct code_record {
 };
 }  // namespace
 
-expected<digest> kernel::install(std::string_view container_name, byte_view code) {
+expected<digest> kernel::install(std::string_view container_name, byte_view code, bool* added) {
+  if (added) *added = false;
   if (!cfg_.containers)
     return fail(errc::invalid_argument, "this hypervisor has no container registry (set config::containers)");
   const container* c = cfg_.containers->find(container_name);
@@ -1169,11 +1170,21 @@ expected<digest> kernel::install(std::string_view container_name, byte_view code
     if (!*have) {
       if (auto r = store_->put(key, encode(to_value(code_record{std::string(c->name()), bytes(code.begin(), code.end())}))); !r)
         return unexpected(std::move(r).error());
+      if (added) *added = true;  // only a new record may be discarded again
     }
   }
   types_.emplace(h, compiled->get());
   codes_.emplace(h, std::move(*compiled));
   return h;
+}
+
+void kernel::discard_code(const digest& code) {
+  auto it = codes_.find(code);
+  if (it == codes_.end()) return;
+  (void)store_->erase(code_key(code));
+  types_.erase(code);
+  if (last_type_ == it->second.get()) last_type_ = nullptr;
+  codes_.erase(it);
 }
 
 expected<const actor_type*> kernel::type_for(const digest& code) {

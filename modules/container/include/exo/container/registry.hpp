@@ -106,12 +106,12 @@ class container_registry {
   /// Loads a plugin from a file and registers it.
   expected<const container*> load(const std::filesystem::path& file);
   /// Loads the plugin named `name` ("wasm": the file exo_wasm.so) from the search path.
-  expected<const container*> load(std::string_view name);
+  expected<const container*> load_named(std::string_view name);
   /// Loads every exo_*.so in `dir`; returns how many were registered (a file that is not a
   /// plugin is an error that names it).
   expected<std::size_t> load_dir(const std::filesystem::path& dir);
 
-  /// Directories searched by load(name), in order: those added here, then the entries of
+  /// Directories searched by load_named, in order: those added here, then the entries of
   /// the EXO_PLUGIN_PATH environment variable (colon-separated), read when searching.
   void add_search_dir(std::filesystem::path dir) { dirs_.push_back(std::move(dir)); }
   std::vector<std::filesystem::path> search_path() const;

@@ -201,7 +201,8 @@ class kernel {
   /// keeps it in the state tree (so a resumed hypervisor can load its actors); returns its
   /// code hash. Installing code again is harmless. Code that does not compile is an error
   /// saying why, and nothing changes.
-  expected<digest> install(std::string_view container, byte_view code);
+  /// `added` (optional) is set if the code was new here.
+  expected<digest> install(std::string_view container, byte_view code, bool* added = nullptr);
   /// The type of installed or registered code, compiling stored code when first needed.
   expected<const actor_type*> type_for(const digest& code);
   /// Lines actors write to the hypervisor's log (exo_host_api::log); dropped without a hook.
@@ -232,6 +233,9 @@ class kernel {
     std::optional<failure> error;    // the call's own failure
     value::list outputs;             // egress deliveries and other failures reaching the host
   };
+  /// Forgets code installed by a create that then failed (its record and compiled type),
+  /// so that a failed input leaves nothing in the state.
+  void discard_code(const digest& code);
   /// While set, egress deliveries and host failures are recorded into it as well.
   call_capture* capture_ = nullptr;
   /// In a logged hypervisor every input is logged: host sends outside an input are refused,

@@ -1,0 +1,96 @@
+#pragma once
+// Shared by the wasm container's tests: a registry with the real plugin loaded, modules read
+// from the build tree, and a helper that calls an actor's function and returns its result.
+
+#include "../support/print.hpp"
+
+#include <exo/container/registry.hpp>
+#include <exo/hypervisor.hpp>
+
+#include <boost/test/unit_test.hpp>
+
+#include <fstream>
+#include <iterator>
+#include <optional>
+#include <string>
+
+namespace wasm_test {
+
+inline exo::bytes read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  BOOST_REQUIRE_MESSAGE(in, "cannot open " << path);
+  return exo::bytes(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+inline exo::bytes test_module(const std::string& name) { return read_file(std::string(EXO_TEST_WASM_DIR) + "/" + name + ".wasm"); }
+inline exo::bytes example(const std::string& name) { return read_file(std::string(EXO_TEST_EXAMPLES_DIR) + "/" + name + ".wasm"); }
+
+/// A registry with the wasm plugin loaded from the build tree.
+struct registry {
+  exo::container_registry reg;
+  registry() {
+    reg.add_search_dir(EXO_TEST_PLUGIN_DIR);
+    auto r = reg.load_named("wasm");
+    BOOST_REQUIRE_MESSAGE(r, "loading the wasm plugin: " << (r ? "" : r.error().message));
+  }
+  exo::config config(std::string name = "wasm-test") {
+    exo::config c;
+    c.name = std::move(name);
+    c.containers = &reg;
+    return c;
+  }
+};
+
+/// What a call produced: its result, or the failure report.
+struct outcome {
+  std::optional<exo::value> result;
+  std::optional<exo::failure> failed;
+  std::uint64_t ticks = 0;  // ticks the hypervisor used for it (all deliveries)
+};
+
+/// Sends `args` through the function capability `fn`, runs until idle, and returns the
+/// result (sent to an egress) or the failure.
+template <class H>
+outcome call_fn(H& hv, exo::cap_handle fn, exo::arg_list args = {}, std::uint64_t budget = 100'000) {
+  outcome o;
+  auto out = hv.create_egress("result", [&](exo::egress_message& m) {
+    o.result = m.args.empty() ? exo::value{} : std::move(m.args[0]);
+  });
+  const std::size_t before = hv.failures().size();
+  const std::uint64_t ticks = hv.stats().ticks;
+  auto s = hv.send(fn, std::move(args), exo::send_options{.budget = budget, .reply_to = out});
+  BOOST_REQUIRE_MESSAGE(s, "send: " << (s ? "" : s.error().message));
+  hv.run();
+  if (hv.failures().size() > before) o.failed = hv.failures().back();
+  o.ticks = hv.stats().ticks - ticks;
+  (void)hv.drop(out);
+  return o;
+}
+
+/// Calls `function` of the actor `actor` (an actor capability) names.
+template <class H>
+outcome call(H& hv, exo::cap_handle actor, std::string_view function, exo::arg_list args = {},
+             std::uint64_t budget = 100'000) {
+  auto f = hv.function_cap(actor, function);
+  if (!f) {
+    outcome o;
+    o.failed = exo::failure{{}, std::string(function), static_cast<std::int64_t>(f.error().code), f.error().message, {}, 0};
+    return o;
+  }
+  auto o = call_fn(hv, *f, std::move(args), budget);
+  (void)hv.drop(*f);
+  return o;
+}
+
+template <class... A>
+exo::arg_list args(A&&... a) {
+  return exo::context::make_args(std::forward<A>(a)...);
+}
+
+inline std::int64_t as_int(const outcome& o) {
+  BOOST_REQUIRE_MESSAGE(!o.failed, "the call failed: " << (o.failed ? exo::to_string(*o.failed) : ""));
+  BOOST_REQUIRE(o.result);
+  BOOST_REQUIRE_MESSAGE(o.result->if_i64(), "the result is " << exo::to_string(o.result->type()));
+  return *o.result->if_i64();
+}
+
+}  // namespace wasm_test

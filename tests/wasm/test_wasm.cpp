@@ -1,0 +1,352 @@
+// The wasm container through the real loaded plugin: Primea's scenarios, exact metering,
+// rollback of traps, determinism, persistence, and a clean error for each kind of bad call.
+
+#include "../support/temp_dir.hpp"
+#include "support.hpp"
+
+#include <exo/verifier/verify.hpp>
+
+using namespace wasm_test;
+using exo::cap_handle;
+using exo::errc;
+
+namespace {
+
+using memory_hv = exo::hypervisor<exo::ordered_scheduler, exo::memory_store>;
+
+cap_handle make(memory_hv& hv, const exo::bytes& code) {
+  auto a = hv.create_code("wasm", code);
+  BOOST_REQUIRE_MESSAGE(a, "create_code: " << (a ? "" : a.error().message));
+  return *a;
+}
+
+bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(wasm)
+
+BOOST_AUTO_TEST_CASE(the_counter_example_counts_in_its_storage) {
+  registry r;
+  memory_hv hv(r.config());
+  auto c = make(hv, example("counter"));
+  BOOST_TEST(as_int(call(hv, c, "add", args(std::int64_t{5}))) == 5);
+  BOOST_TEST(as_int(call(hv, c, "add", args(std::int64_t{-2}))) == 3);
+  BOOST_TEST(as_int(call(hv, c, "get")) == 3);
+}
+
+BOOST_AUTO_TEST_CASE(a_value_passed_to_a_receiver) {
+  registry r;
+  memory_hv hv(r.config());
+  auto sender = make(hv, test_module("scenarios"));
+  auto receiver = make(hv, test_module("scenarios"));
+  auto receive = hv.function_cap(receiver, "receive");
+  BOOST_REQUIRE(receive);
+  auto o = call(hv, sender, "give", args(*receive, std::int64_t{1234}));
+  BOOST_TEST(!o.failed.has_value());
+  BOOST_TEST(as_int(call(hv, receiver, "value")) == 1234);
+  BOOST_TEST(as_int(call(hv, sender, "value")) == -1);  // the sender's storage is its own
+}
+
+BOOST_AUTO_TEST_CASE(a_callback_through_a_capability) {
+  registry r;
+  memory_hv hv(r.config());
+  auto asker = make(hv, test_module("scenarios"));
+  auto answerer = make(hv, test_module("scenarios"));
+  auto answer = hv.function_cap(answerer, "answer");
+  BOOST_REQUIRE(answer);
+  auto o = call(hv, asker, "ask", args(*answer));
+  BOOST_TEST(!o.failed.has_value());
+  BOOST_TEST(as_int(call(hv, asker, "value")) == 42);  // on_answer stored the reply
+}
+
+BOOST_AUTO_TEST_CASE(a_creation_chain_and_a_forwarding_chain) {
+  registry r;
+  memory_hv hv(r.config());
+  auto root = make(hv, example("chain"));
+  const auto before = hv.stats().actors_created;
+  auto o = call(hv, root, "grow", args(std::int64_t{4}), 10'000'000);
+  BOOST_TEST(!o.failed.has_value(), (o.failed ? exo::to_string(*o.failed) : ""));
+  BOOST_TEST(hv.stats().actors_created - before == 4u);
+  // A ping from the root runs down the chain; the fifth actor (the last) keeps 4.
+  BOOST_TEST(!call(hv, root, "ping", args(std::int64_t{0}), 10'000'000).failed.has_value());
+  BOOST_TEST(as_int(call(hv, root, "last")) == 0);
+  // The last actor is the root's 4th descendant: find it by id (each creator's first child).
+  exo::id last = *hv.actor_id(root);
+  for (int i = 0; i < 4; ++i) last = exo::derive_actor_id(last, 0);
+  auto last_actor = hv.lookup(last, "last");
+  BOOST_REQUIRE_MESSAGE(last_actor, (last_actor ? "" : last_actor.error().message));
+  std::optional<exo::value> seen;
+  auto out = hv.create_egress("last", [&](exo::egress_message& m) { seen = std::move(m.args[0]); });
+  BOOST_REQUIRE(hv.send(*last_actor, {}, exo::send_options{.budget = 100'000, .reply_to = out}));
+  hv.run();
+  BOOST_REQUIRE(seen && seen->if_i64());
+  BOOST_TEST(*seen->if_i64() == 4);
+}
+
+BOOST_AUTO_TEST_CASE(passing_a_capability_to_egress_delivers_the_message) {
+  registry r;
+  memory_hv hv(r.config());
+  auto a = make(hv, test_module("scenarios"));
+  std::vector<std::int64_t> seen;
+  auto out = hv.create_egress("out", [&](exo::egress_message& m) {
+    BOOST_REQUIRE(m.args.size() == 1u);
+    seen.push_back(*m.args[0].if_i64());
+  });
+  auto o = call(hv, a, "give", args(out, std::int64_t{77}));
+  BOOST_TEST(!o.failed.has_value());
+  BOOST_TEST(seen == std::vector<std::int64_t>{77});
+}
+
+BOOST_AUTO_TEST_CASE(an_infinite_loop_ends_out_of_ticks_with_the_state_unchanged) {
+  registry r;
+  memory_hv hv(r.config());
+  auto a = make(hv, test_module("scenarios"));
+  BOOST_TEST(!call(hv, a, "receive", args(std::int64_t{5})).failed.has_value());
+  auto root = hv.state_root();
+  BOOST_REQUIRE(root);
+  auto o = call(hv, a, "spin", {}, 50'000);
+  BOOST_REQUIRE(o.failed);
+  BOOST_TEST(o.failed->cause() == errc::out_of_ticks, exo::to_string(*o.failed));
+  BOOST_TEST(o.ticks == 50'000u);  // every tick of the budget, no more
+  BOOST_TEST(as_int(call(hv, a, "value")) == 5);  // spin's storage write was rolled back
+}
+
+BOOST_AUTO_TEST_CASE(ticks_are_executed_instructions_exactly) {
+  registry r;
+  memory_hv hv(r.config());
+  auto a = make(hv, test_module("scenarios"));
+  // fib(n) executes a fixed number of instructions; the same call costs the same ticks, and
+  // a budget one tick short of that runs out.
+  auto o = call(hv, a, "fib", args(std::int64_t{15}), 10'000'000);
+  BOOST_TEST(as_int(o) == 610);
+  const std::uint64_t cost = o.ticks;
+  BOOST_TEST(cost > 10'000u);
+  BOOST_TEST(call(hv, a, "fib", args(std::int64_t{15}), 10'000'000).ticks == cost);
+  BOOST_TEST(as_int(call(hv, a, "fib", args(std::int64_t{15}), cost)) == 610);
+  auto short_one = call(hv, a, "fib", args(std::int64_t{15}), cost - 1);
+  BOOST_REQUIRE(short_one.failed);
+  BOOST_TEST(short_one.failed->cause() == errc::out_of_ticks);
+  // A host call's own charge counts too.
+  auto dear = call(hv, a, "expensive", {}, 500'000);
+  BOOST_REQUIRE(dear.failed);
+  BOOST_TEST(dear.failed->cause() == errc::out_of_ticks);
+}
+
+BOOST_AUTO_TEST_CASE(the_same_workload_twice_gives_the_same_ticks_trace_and_root) {
+  auto workload = [](std::vector<std::string>& trace) {
+    registry r;
+    memory_hv hv(r.config());
+    hv.on_deliver([&](const exo::delivery& d) {
+      trace.push_back(exo::short_hex(d.receiver) + ":" + std::to_string(d.function) + "@" + std::to_string(d.ticks) +
+                      (d.ok ? "" : "!"));
+    });
+    auto ledger = make(hv, example("ledger"));
+    auto chain = make(hv, example("chain"));
+    auto a = make(hv, test_module("scenarios"));
+    auto b = make(hv, test_module("scenarios"));
+    (void)call(hv, ledger, "init");
+    (void)call(hv, ledger, "mint", args(std::int64_t{1000}));
+    (void)call(hv, chain, "grow", args(std::int64_t{3}), 10'000'000);
+    (void)call(hv, chain, "ping", args(std::int64_t{1}), 10'000'000);
+    (void)call(hv, a, "ask", args(*hv.function_cap(b, "answer")));
+    (void)call(hv, a, "spin", {}, 1000);
+    (void)call(hv, b, "fib", args(std::int64_t{12}), 1'000'000);
+    return std::make_pair(hv.stats().ticks, *hv.state_root());
+  };
+  std::vector<std::string> t1, t2;
+  auto [ticks1, root1] = workload(t1);
+  auto [ticks2, root2] = workload(t2);
+  BOOST_TEST(ticks1 == ticks2);
+  BOOST_TEST(root1 == root2);
+  BOOST_TEST(t1 == t2, boost::test_tools::per_element());
+  BOOST_TEST(t1.size() > 10u);
+}
+
+BOOST_AUTO_TEST_CASE(memory_and_globals_belong_to_one_message) {
+  registry r;
+  memory_hv hv(r.config());
+  auto a = make(hv, test_module("scenarios"));
+  for (int i = 0; i < 3; ++i) BOOST_TEST(as_int(call(hv, a, "scratch")) == 2);
+  // A trapped message's memory writes are gone too.
+  BOOST_TEST(call(hv, a, "fail_after_write").failed.has_value());
+  BOOST_TEST(as_int(call(hv, a, "scratch")) == 2);
+  BOOST_TEST(as_int(call(hv, a, "value")) == -1);  // fail_after_write's storage write was rolled back
+}
+
+BOOST_AUTO_TEST_CASE(bytes_arguments_and_results) {
+  registry r;
+  memory_hv hv(r.config());
+  auto a = make(hv, test_module("scenarios"));
+  auto o = call(hv, a, "reverse", args(exo::bytes{1, 2, 3, 4}));
+  BOOST_REQUIRE(!o.failed);
+  BOOST_REQUIRE(o.result && o.result->if_bytes());
+  BOOST_TEST(*o.result->if_bytes() == (exo::bytes{4, 3, 2, 1}), boost::test_tools::per_element());
+}
+
+BOOST_AUTO_TEST_CASE(each_bad_call_is_a_clean_error_for_that_message) {
+  registry r;
+  memory_hv hv(r.config());
+  auto a = make(hv, test_module("scenarios"));
+  BOOST_TEST(!call(hv, a, "receive", args(std::int64_t{1})).failed.has_value());
+  const auto caps = *hv.cap_count(*hv.actor_id(a));
+
+  auto unknown = call(hv, a, "no_such_export");
+  BOOST_REQUIRE(unknown.failed);
+  BOOST_TEST(unknown.failed->cause() == errc::no_such_function);
+
+  auto wrong_type = call(hv, a, "receive", args(std::string("five")));
+  BOOST_REQUIRE(wrong_type.failed);
+  BOOST_TEST(wrong_type.failed->cause() == errc::type_mismatch);
+  BOOST_TEST(contains(wrong_type.failed->message, "an i64 parameter takes an integer, not a string"),
+             wrong_type.failed->message);
+  auto wrong_count = call(hv, a, "receive", args(std::int64_t{1}, std::int64_t{2}));
+  BOOST_REQUIRE(wrong_count.failed);
+  BOOST_TEST(wrong_count.failed->cause() == errc::type_mismatch);
+
+  auto oob = call(hv, a, "oob");
+  BOOST_REQUIRE(oob.failed);
+  BOOST_TEST(oob.failed->cause() == errc::trap);
+  BOOST_TEST(contains(oob.failed->message, "out of bounds"), oob.failed->message);
+
+  auto bad_pointer = call(hv, a, "bad_pointer");
+  BOOST_REQUIRE(bad_pointer.failed);
+  BOOST_TEST(bad_pointer.failed->cause() == errc::trap);
+  BOOST_TEST(contains(bad_pointer.failed->message, "outside the memory"), bad_pointer.failed->message);
+
+  auto bad_cap = call(hv, a, "bad_cap", args(std::int64_t{4242}));
+  BOOST_REQUIRE(bad_cap.failed);
+  BOOST_TEST(bad_cap.failed->cause() == errc::bad_capability, exo::to_string(*bad_cap.failed));
+
+  // None of it changed the actor's storage or capabilities (its clock moved on: failed
+  // messages use ticks too), and the actor still works.
+  BOOST_TEST(*hv.cap_count(*hv.actor_id(a)) == caps);
+  BOOST_TEST(as_int(call(hv, a, "value")) == 1);
+}
+
+BOOST_AUTO_TEST_CASE(bad_code_is_refused_and_nothing_is_created) {
+  registry r;
+  memory_hv hv(r.config());
+  auto root = *hv.state_root();
+  exo::bytes garbage{0, 'a', 's', 'm', 9, 9, 9};
+  auto bad = hv.create_code("wasm", garbage);
+  BOOST_REQUIRE(!bad);
+  BOOST_TEST(bad.error().code == errc::malformed);
+  auto unknown = hv.create_code("lua", example("counter"));
+  BOOST_REQUIRE(!unknown);
+  BOOST_TEST(contains(unknown.error().message, "no container named 'lua'"), unknown.error().message);
+  BOOST_TEST(*hv.state_root() == root);
+  BOOST_TEST(hv.stats().actors_created == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(memory_over_the_limit_is_refused) {
+  registry r;
+  exo::container_limits l;
+  l.max_memory_pages = 0;  // the counter declares one page
+  r.reg.set_limits(l);
+  memory_hv hv(r.config());
+  auto a = hv.create_code("wasm", example("counter"));
+  BOOST_REQUIRE(!a);
+  BOOST_TEST(contains(a.error().message, "over the limit of 0"), a.error().message);
+}
+
+BOOST_AUTO_TEST_CASE(the_ledger_moves_balances_between_wallets_through_capabilities) {
+  registry r;
+  memory_hv hv(r.config());
+  auto ledger = make(hv, example("ledger"));
+  auto alice = make(hv, example("wallet"));
+  auto bob = make(hv, example("wallet"));
+  auto id_of = [&](cap_handle h) {
+    auto id = *hv.actor_id(h);
+    return exo::bytes(id.bytes.begin(), id.bytes.end());
+  };
+  BOOST_TEST(!call(hv, ledger, "init").failed.has_value());
+  BOOST_TEST(!call(hv, ledger, "mint", args(std::int64_t{100})).failed.has_value());
+  // The host (the owner) pays alice 60; alice pays bob 25 through her cap to transfer.
+  BOOST_TEST(!call(hv, ledger, "transfer", args(id_of(alice), std::int64_t{60})).failed.has_value());
+  auto transfer = hv.function_cap(ledger, "transfer");
+  BOOST_REQUIRE(transfer);
+  BOOST_TEST(!call(hv, alice, "pay", args(*transfer, id_of(bob), std::int64_t{25})).failed.has_value());
+  BOOST_TEST(as_int(call(hv, ledger, "balance_of", args(id_of(alice)))) == 35);
+  BOOST_TEST(as_int(call(hv, ledger, "balance_of", args(id_of(bob)))) == 25);
+  // Overspending fails in the ledger and moves nothing.
+  (void)call(hv, bob, "pay", args(*hv.function_cap(ledger, "transfer"), id_of(alice), std::int64_t{26}));
+  BOOST_TEST(hv.failures().back().cause() == errc::trap);
+  BOOST_TEST(as_int(call(hv, ledger, "balance_of", args(id_of(bob)))) == 25);
+  // Only the owner mints.
+  auto mint = hv.function_cap(ledger, "mint");
+  (void)call(hv, alice, "pay", args(*mint, id_of(bob), std::int64_t{1}));  // wrong function: arity
+  BOOST_TEST(hv.failures().back().cause() == errc::type_mismatch);
+}
+
+BOOST_AUTO_TEST_CASE(wasm_actors_persist_through_storage_and_their_code_in_the_tree) {
+  test::temp_dir dir;
+  registry r;
+  exo::digest root;
+  exo::id counter;
+  {
+    exo::hypervisor<exo::ordered_scheduler, exo::lmdb_store> hv(exo::lmdb_store::open(dir.path, exo::lmdb_options{.create = true}).value(),
+                                                                r.config());
+    auto c = hv.create_code("wasm", example("counter"));
+    BOOST_REQUIRE(c);
+    counter = *hv.actor_id(*c);
+    BOOST_TEST(as_int(call(hv, *c, "add", args(std::int64_t{41}))) == 41);
+    root = *hv.commit();
+  }
+  // A new process: the actor's code comes from the state tree, its count from its storage.
+  registry r2;
+  exo::hypervisor<exo::ordered_scheduler, exo::lmdb_store> hv(exo::lmdb_store::open(dir.path, exo::lmdb_options{.create = true}).value(), r2.config());
+  BOOST_TEST(*hv.state_root() == root);
+  auto add = hv.lookup(counter, "add");
+  BOOST_REQUIRE_MESSAGE(add, (add ? "" : add.error().message));
+  BOOST_TEST(as_int(call_fn(hv, *add, args(std::int64_t{1}))) == 42);
+}
+
+BOOST_AUTO_TEST_CASE(an_actor_whose_container_is_missing_cannot_load_and_says_why) {
+  test::temp_dir dir;
+  exo::id counter;
+  {
+    registry r;
+    exo::hypervisor<exo::ordered_scheduler, exo::lmdb_store> hv(exo::lmdb_store::open(dir.path, exo::lmdb_options{.create = true}).value(), r.config());
+    counter = *hv.actor_id(*hv.create_code("wasm", example("counter")));
+    BOOST_REQUIRE(hv.commit());
+  }
+  exo::config bare;  // no container registry
+  bare.name = "wasm-test";
+  exo::hypervisor<exo::ordered_scheduler, exo::lmdb_store> hv(exo::lmdb_store::open(dir.path, exo::lmdb_options{.create = true}).value(), bare);
+  auto add = hv.lookup(counter, "add");
+  BOOST_REQUIRE(!add);
+  BOOST_TEST(contains(add.error().message, "no container registry"), add.error().message);
+}
+
+BOOST_AUTO_TEST_CASE(a_logged_hypervisor_replays_wasm_actors_and_verifies) {
+  registry r;
+  exo::hypervisor<exo::ordered_scheduler, exo::memory_store, exo::memory_log> hv(r.config());
+  auto c = hv.create_code("wasm", example("counter"));
+  BOOST_REQUIRE_MESSAGE(c, (c ? "" : c.error().message));
+  auto id = *hv.actor_id(*c);
+  for (std::int64_t i = 1; i <= 3; ++i) {
+    auto o = hv.invoke(id, "add", args(i));
+    BOOST_REQUIRE(o);
+    BOOST_TEST(!o->error);
+  }
+  auto spin = hv.invoke(id, "add", args(std::string("x")));
+  BOOST_REQUIRE(spin);
+  BOOST_TEST(spin->error.has_value());
+  auto verdict = exo::verify(hv.log(), [&] {
+    return std::make_unique<exo::hypervisor<exo::ordered_scheduler, exo::memory_store, exo::memory_log>>(r.config());
+  });
+  BOOST_TEST(verdict.ok(), verdict.to_string());
+}
+
+BOOST_AUTO_TEST_CASE(actors_log_lines_to_the_host) {
+  registry r;
+  memory_hv hv(r.config());
+  std::vector<std::string> lines;
+  hv.on_log([&](const exo::id&, std::string_view text) { lines.emplace_back(text); });
+  auto a = make(hv, test_module("scenarios"));
+  BOOST_TEST(!call(hv, a, "hello").failed.has_value());
+  BOOST_TEST(lines == std::vector<std::string>{"on_answer"});
+}
+
+BOOST_AUTO_TEST_SUITE_END()
