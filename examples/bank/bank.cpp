@@ -11,7 +11,10 @@
 
 #include <fmt/format.h>
 
+#include <fstream>
+#include <iterator>
 #include <map>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -100,8 +103,16 @@ void register_types(H& hv) {
 
 const std::vector<std::pair<std::string, std::int64_t>> owners = {{"alice", 100}, {"bob", 50}, {"carol", 0}, {"mallory", 0}};
 
+// The wasm container's plugin and the compiled examples, from the build tree (or
+// EXO_PLUGIN_PATH for the plugin).
+exo::bytes read_wasm(const std::string& name) {
+  std::ifstream in(std::string(EXO_DEMO_WASM_DIR) + "/" + name + ".wasm", std::ios::binary);
+  if (!in) throw std::runtime_error("cannot read the wasm example " + name + ".wasm; build the examples first");
+  return exo::bytes(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
 /// Runs the demo on `hv` (opened on the data directory). Returns the exit code.
-int run(demo_hv& hv, const std::string& dir) {
+int run(demo_hv& hv, const std::string& dir, exo::container_registry& containers) {
   register_types(hv);
 
   exo::sha256 trace;
@@ -114,7 +125,7 @@ int run(demo_hv& hv, const std::string& dir) {
 
   const exo::digest start = hv.state_root().value();
   const bool fresh = start.is_zero();
-  fmt::print("exo demo: a bank of native actors on the ordered scheduler, kept in {}\n", dir);
+  fmt::print("exo demo: a bank of native actors and a wasm actor on the ordered scheduler, kept in {}\n", dir);
   fmt::print("hypervisor id {}\n", short_hex(hv.host_id()));
   if (fresh) fmt::print("state root at start: none (a new data directory)\n\n");
   else fmt::print("state root at start: {} (resumed from the last commit)\n\n", to_hex(start));
@@ -136,6 +147,11 @@ int run(demo_hv& hv, const std::string& dir) {
       fmt::print("  bank opened an account for {} (its capabilities arrived at tick {})\n", *m.args[0].if_string(), m.ticks);
     });
     (void)hv.create(bank{});
+    // A wasm actor beside the native ones: examples/wasm/counter.wat counts the demo's runs.
+    if (auto c = hv.create_code("wasm", read_wasm("counter")); !c) {
+      fmt::print(stderr, "demo: the wasm counter: {}\n", to_string(c.error()));
+      return 1;
+    }
     fmt::print("1. opening accounts\n");
     for (auto& [who, initial] : owners) ask(bank_id, "open", context::make_args(who, initial, desk));
   }
@@ -196,7 +212,21 @@ int run(demo_hv& hv, const std::string& dir) {
     check = paid ? "alice paid 10 and bob received it" : "alice could not pay and nothing changed";
   }
 
-  fmt::print("\n{}. final ticks (each actor's clock)\n", fresh ? 5 : 3);
+  // The wasm counter (created second, after the bank): one more run of the demo.
+  const exo::id runs_id = exo::derive_actor_id(hv.host_id(), 1);
+  fmt::print("\n{}. a wasm actor (examples/wasm/counter.wat, metered by the instruction) counts this run\n",
+             fresh ? 5 : 3);
+  auto before_runs = ask(runs_id, "get", {});
+  auto runs = ask(runs_id, "add", context::make_args(std::int64_t{1}));
+  const bool counted = !before_runs.error && !runs.error && runs.result.if_i64() && before_runs.result.if_i64() &&
+                       *runs.result.if_i64() == *before_runs.result.if_i64() + 1;
+  if (counted)
+    fmt::print("  runs of the demo on this directory: {} (the call took {} ticks)\n", *runs.result.if_i64(), runs.ticks);
+  else
+    fmt::print("  the wasm counter failed: {}\n", runs.error ? runs.error->message : "no count");
+  ok = ok && counted;
+
+  fmt::print("\n{}. final ticks (each actor's clock)\n", fresh ? 6 : 4);
   for (auto& [who, aid] : ids) fmt::print("  {:8} actor {}  clock {}\n", who, short_hex(aid), *hv.clock_of(aid));
   fmt::print("  bank     actor {}  clock {}\n", short_hex(bank_id), *hv.clock_of(bank_id));
   fmt::print("  host clock {}\n", hv.now());
@@ -229,8 +259,8 @@ int run(demo_hv& hv, const std::string& dir) {
   // every error and every state root, and the node's signature on the head.
   fmt::print("\nverifying the call log ({} entries, signed by node key {})\n", hv.log().size(),
              exo::to_hex(hv.node_public_key().view()).substr(0, 16));
-  auto verdict = exo::verify(hv.log(), [] {
-    auto fresh = std::make_unique<replay_hv>(exo::config{.name = std::string(demo_name)});
+  auto verdict = exo::verify(hv.log(), [&] {
+    auto fresh = std::make_unique<replay_hv>(exo::config{.name = std::string(demo_name), .containers = &containers});
     register_types(*fresh);
     return fresh;
   });
@@ -253,8 +283,14 @@ int main(int argc, char** argv) {
     return 2;
   }
   try {
-    demo_hv hv(std::move(*disk), exo::config{.name = std::string(demo_name)});
-    return run(hv, dir);
+    exo::container_registry containers;
+    containers.add_search_dir(EXO_DEMO_PLUGIN_DIR);
+    if (auto r = containers.load_named("wasm"); !r) {
+      fmt::print(stderr, "demo: {}\n", to_string(r.error()));
+      return 2;
+    }
+    demo_hv hv(std::move(*disk), exo::config{.name = std::string(demo_name), .containers = &containers});
+    return run(hv, dir, containers);
   } catch (const std::exception& e) {
     fmt::print(stderr, "demo: {}\n", e.what());
     return 2;
