@@ -82,6 +82,20 @@ void wasm_message(benchmark::State& state) {
 }
 BENCHMARK(wasm_message)->Name("wasm/message");
 
+// For scale: one message into a native actor doing the same (the kernel's own cost).
+struct native_adder {
+  std::int64_t add(exo::context&, std::int64_t a, std::int64_t b) { return a + b; }
+  static constexpr std::string_view exo_name = "adder";
+  static constexpr auto exo_exports = exo::exports(exo::fn<&native_adder::add>("add", 1));
+};
+void native_message(benchmark::State& state) {
+  auto& s = exo_();
+  static exo::cap_handle add = must(s.hv->function_cap(s.hv->create(native_adder{}), "add"), "native add");
+  for (auto _ : state) s.message(add, exo::context::make_args(std::int64_t{1}, std::int64_t{2}), 1'000);
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(native_message)->Name("wasm/native_message");
+
 // The same function through bare wabt: Func::Call on a thread reused for every call.
 void bare_call(benchmark::State& state) {
   auto* m = bare_();
@@ -187,8 +201,9 @@ int main(int argc, char** argv) {
     return it == t.end() ? 0.0 : it->second;
   };
   if (double msg = ns("wasm/message"), bare = ns("wasm/bare_call"); msg > 0 && bare > 0)
-    fmt::print("wasm message/bare call: {:.2f} (exo {:.0f} ns, bare wabt {:.0f} ns; exo's overhead is {:.2f}x the bare call)\n",
-               msg / bare, msg, bare, (msg - bare) / bare);
+    fmt::print("wasm message/bare call: {:.2f} (exo {:.0f} ns, bare wabt {:.0f} ns; exo's overhead is {:.2f}x the bare "
+               "call; a message into a native actor costs {:.0f} ns)\n",
+               msg / bare, msg, bare, (msg - bare) / bare, ns("wasm/native_message"));
   if (double h = ns("wasm/host_calls"), l = ns("wasm/loop"), bh = ns("wasm/bare_host_calls"), bl = ns("wasm/bare_loop");
       h > 0 && l > 0 && bh > 0 && bl > 0)
     fmt::print("wasm-to-host call: exo {:.1f} ns, bare wabt {:.1f} ns (the loop around it subtracted)\n", h - l, bh - bl);

@@ -4,7 +4,9 @@
 #   bash tools/dev.sh test    build (dev: Debug + ASan + UBSan + -Werror), run every test suite,
 #                             then run the benchmarks once, briefly, so they cannot rot
 #   bash tools/dev.sh bench   build (release + LTO) and run the benchmarks for real numbers
-#   bash tools/dev.sh setup   only install the Debian packages exo needs
+#   bash tools/dev.sh fuzz [SECONDS]  build the libFuzzer target over wasm module loading (clang)
+#                             and run it (default 60 s)
+#   bash tools/dev.sh setup   only install the Debian packages exo needs, and build wabt
 # Each command installs what it needs on first use (Debian 12; as root, or with sudo).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,6 +18,8 @@ packages=(
   libfmt-dev libssl-dev                    # fmt, OpenSSL 3 (SHA-256, later Ed25519)
   libbenchmark-dev libcaf-dev              # Google Benchmark, and CAF 0.17 to compare against
   liblmdb-dev libzstd-dev                  # the store: LMDB and zstd
+  dpkg-dev re2c python3                    # building wabt from Debian's source package
+  clang libclang-rt-14-dev                 # the libFuzzer target (tools/dev.sh fuzz)
 )
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*"; }
@@ -25,15 +29,39 @@ setup() {
   for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
   done
-  if [ ${#missing[@]} -eq 0 ]; then return 0; fi
-  log "installing ${missing[*]}"
-  local sudo=()
-  if [ "$(id -u)" -ne 0 ]; then
-    command -v sudo >/dev/null || { echo "exo: need root (or sudo) to install: ${missing[*]}" >&2; exit 1; }
-    sudo=(sudo)
+  if [ ${#missing[@]} -gt 0 ]; then
+    log "installing ${missing[*]}"
+    local sudo=()
+    if [ "$(id -u)" -ne 0 ]; then
+      command -v sudo >/dev/null || { echo "exo: need root (or sudo) to install: ${missing[*]}" >&2; exit 1; }
+      sudo=(sudo)
+    fi
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   fi
-  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # wabt 1.0.32 from Debian's source package, -fPIC, release; built once and cached.
+  bash tools/wabt/build.sh
+}
+
+# The libFuzzer target over wasm module loading, built with clang against a wabt built with
+# coverage instrumentation (cached like the other), then run for $1 seconds.
+fuzz() {
+  local seconds=${1:-60}
+  local wabt="${EXO_WABT_FUZZ_DIR:-$HOME/.cache/exo/wabt-1.0.32-fuzz}"
+  EXO_WABT_CC=clang EXO_WABT_CXX=clang++ EXO_WABT_FLAGS="-fsanitize=fuzzer-no-link,address -g" \
+    bash tools/wabt/build.sh "$wabt"
+  mkdir -p build/fuzz/corpus
+  log "building the fuzz target (clang, libFuzzer, ASan, UBSan)"
+  clang++ -std=c++17 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+    -I"$wabt/include" tests/fuzz/fuzz_wasm_module.cpp plugins/wasm/engine.cpp "$wabt/lib/libwabt.a" \
+    -o build/fuzz/fuzz_wasm_module
+  # Seeds: the examples and the test modules, as the build assembled them.
+  cp build/dev/examples/wasm/*.wasm build/dev/tests/wasm/*.wasm build/fuzz/corpus/ 2>/dev/null || true
+  log "fuzzing wasm module loading for ${seconds} s"
+  ./build/fuzz/fuzz_wasm_module -max_total_time="$seconds" -max_len=4096 -timeout=10 -rss_limit_mb=2048 \
+    -print_final_stats=1 build/fuzz/corpus >build/fuzz/log.txt 2>&1 \
+    || { tail -50 build/fuzz/log.txt; echo "exo: the fuzzer found a crash (build/fuzz/log.txt)" >&2; exit 1; }
+  grep -E '^stat::number_of_executed_units|^Done' build/fuzz/log.txt || tail -3 build/fuzz/log.txt
 }
 
 build() {  # build PRESET [TARGET...]
@@ -73,6 +101,15 @@ case "$cmd" in
     ./build/dev/bench/bench_call_log --benchmark_min_time=0.001 --benchmark_color=false >/tmp/exo-bench-log-smoke.log 2>&1 \
       || { cat /tmp/exo-bench-log-smoke.log; echo "exo: call log benchmark smoke run failed" >&2; exit 1; }
     grep -E 'replay/original' /tmp/exo-bench-log-smoke.log
+    ./build/dev/bench/bench_wasm --benchmark_min_time=0.001 --benchmark_color=false >/tmp/exo-bench-wasm-smoke.log 2>&1 \
+      || { cat /tmp/exo-bench-wasm-smoke.log; echo "exo: wasm benchmark smoke run failed" >&2; exit 1; }
+    grep -E 'wasm message/bare call' /tmp/exo-bench-wasm-smoke.log
+    fuzz "${EXO_FUZZ_SECONDS:-60}"
+    ;;
+  fuzz)
+    setup
+    build dev exo_wasm_examples test_wasm
+    fuzz "${2:-60}"
     ;;
   bench)
     setup
@@ -81,9 +118,10 @@ case "$cmd" in
     ./build/bench/bench/bench_ipc "${@:2}"
     ./build/bench/bench/bench_store "${@:2}"
     ./build/bench/bench/bench_call_log "${@:2}"
+    ./build/bench/bench/bench_wasm "${@:2}"
     ;;
   *)
-    sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'
     [ -z "$cmd" ] && exit 2
     echo "exo: unknown command '$cmd'" >&2
     exit 2

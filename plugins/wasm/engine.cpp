@@ -46,10 +46,17 @@ const char* type_name(val_type t) {
 
 std::string signature(const std::vector<val_type>& params, const std::vector<val_type>& results) {
   std::string s = "(";
-  for (std::size_t i = 0; i < params.size(); ++i) s += (i ? " " : "") + std::string(type_name(params[i]));
-  s += ") -> (";
-  for (std::size_t i = 0; i < results.size(); ++i) s += (i ? " " : "") + std::string(type_name(results[i]));
-  return s + ")";
+  auto list = [&s](const std::vector<val_type>& v) {
+    for (std::size_t i = 0; i < v.size(); ++i) {
+      if (i) s.push_back(' ');
+      s.append(type_name(v[i]));
+    }
+  };
+  list(params);
+  s.append(") -> (");
+  list(results);
+  s.push_back(')');
+  return s;
 }
 
 wabt::Features exo_features() {
@@ -274,6 +281,7 @@ class instance {
   std::vector<std::uint8_t> initial_memory;
   std::uint64_t initial_pages = 0;
   std::vector<std::pair<wi::Global::Ptr, wi::Value>> globals;  // mutable globals, initial values
+  wi::Values params, results;  // reused by every call
 
   // While a function runs:
   import_host* host = nullptr;
@@ -405,10 +413,11 @@ run_status run(instance& in, std::uint32_t function, const std::uint64_t* params
   const std::uint64_t start = t.steps();
   in.charged = start;
   t.set_step_limit(sat_add(start, budget));
-  wi::Values ps;
-  ps.reserve(fi.params.size());
+  wi::Values& ps = in.params;
+  wi::Values& rs = in.results;
+  ps.clear();
   for (std::size_t i = 0; i < fi.params.size(); ++i) ps.push_back(to_value(fi.params[i], params[i]));
-  wi::Values rs;
+  rs.clear();
   wi::Trap::Ptr trap;
   const bool ok = wabt::Succeeded(in.funcs[function]->Call(t, ps, rs, &trap));
   const std::uint64_t end = t.steps();

@@ -17,16 +17,30 @@
 #include <string>
 #include <vector>
 
+namespace wasm_plugin {
+// One argument of the message, read in place from its encoding (no copies): scalars as
+// bits, bytes and strings as views into the encoded arguments.
+struct arg_view {
+  exo::kind kind = exo::kind::null;
+  std::uint64_t bits = 0;
+  exo::byte_view data;
+};
+}  // namespace wasm_plugin
+
 struct exo_code {
   std::unique_ptr<exo_wasm::module_code> module;
 };
 struct exo_instance {
   const exo_code* code;
   std::unique_ptr<exo_wasm::instance> inst;
+  // Reused by every message (an instance runs one message at a time).
+  std::vector<wasm_plugin::arg_view> views;
+  exo::bytes result;
 };
 
 namespace {
 
+using wasm_plugin::arg_view;
 using exo_wasm::import_id;
 using exo_wasm::memory_view;
 using exo_wasm::val_type;
@@ -54,10 +68,59 @@ const char* kind_name(exo::kind k) {
   return "a value";
 }
 
+
+// Reads the encoded argument list into views. False if it is not a list of scalars, bytes
+// and strings (then the caller decodes it fully, for the error message).
+bool read_args(exo::byte_view encoded, std::vector<arg_view>& out) {
+  exo::reader r(encoded);
+  auto tag = r.byte();
+  if (!tag || *tag != static_cast<std::uint8_t>(exo::kind::list)) return false;
+  auto n = r.varint();
+  if (!n || *n > r.remaining()) return false;
+  out.resize(*n);
+  for (auto& a : out) {
+    auto t = r.byte();
+    if (!t) return false;
+    a.kind = static_cast<exo::kind>(*t);
+    switch (a.kind) {
+      case exo::kind::boolean: {
+        auto b = r.byte();
+        if (!b || *b > 1) return false;
+        a.bits = *b;
+        break;
+      }
+      case exo::kind::i64:
+      case exo::kind::f64: {
+        auto v = r.fixed64();
+        if (!v) return false;
+        a.bits = *v;
+        break;
+      }
+      case exo::kind::cap: {
+        auto v = r.fixed32();
+        if (!v) return false;
+        a.bits = *v;
+        break;
+      }
+      case exo::kind::bytes:
+      case exo::kind::string: {
+        auto len = r.varint();
+        if (!len) return false;
+        auto d = r.raw(*len);
+        if (!d) return false;
+        a.data = *d;
+        break;
+      }
+      default: return false;  // null, lists and maps cannot be parameters
+    }
+  }
+  return r.at_end();
+}
+
 // The "exo" import module, over the host API, for one message.
 class bridge final : public exo_wasm::import_host {
  public:
-  bridge(const exo_host_api* api, exo_call* call, const exo::value::list& args) : api_(api), call_(call), args_(args) {}
+  bridge(const exo_host_api* api, exo_call* call, const std::vector<arg_view>& args) : api_(api), call_(call), args_(args) {}
 
   bool charge(std::uint64_t ticks) override {
     if (ticks == 0) return true;
@@ -133,12 +196,10 @@ class bridge final : public exo_wasm::import_host {
         if (i >= args_.size())
           return trap(EXO_ERR_INVALID_ARGUMENT, "exo.arg_read: argument " + std::to_string(i) + " does not exist (the "
                                                 "message has " + std::to_string(args_.size()) + ")");
-        exo::byte_view src;
-        if (auto* b = args_[i].if_bytes()) src = *b;
-        else if (auto* s = args_[i].if_string()) src = exo::as_bytes(*s);
-        else
+        if (args_[i].kind != exo::kind::bytes && args_[i].kind != exo::kind::string)
           return trap(EXO_ERR_TYPE_MISMATCH, "exo.arg_read: argument " + std::to_string(i) + " is " +
-                                                 kind_name(args_[i].type()) + ", not bytes or a string");
+                                                 kind_name(args_[i].kind) + ", not bytes or a string");
+        exo::byte_view src = args_[i].data;
         std::uint64_t n = std::min<std::uint64_t>(src.size(), u32(p[2]));
         auto* dst = at(mem, u32(p[1]), n, id);
         if (!dst) return false;
@@ -246,68 +307,69 @@ class bridge final : public exo_wasm::import_host {
 
   const exo_host_api* api_;
   exo_call* call_;
-  const exo::value::list& args_;
+  const std::vector<arg_view>& args_;
   exo::value::list pushed_;
 };
 
 // Maps the message's arguments onto the function's parameters (raw bits).
-bool map_args(const exo_wasm::function_info& fi, const exo::value::list& args, std::uint64_t* out, std::string& why) {
+bool map_args(const exo_wasm::function_info& fi, const std::vector<arg_view>& args, std::uint64_t* out,
+              std::string& why) {
   if (args.size() != fi.params.size()) {
     why = "'" + fi.name + "' takes " + std::to_string(fi.params.size()) + " argument" +
           (fi.params.size() == 1 ? "" : "s") + ", got " + std::to_string(args.size());
     return false;
   }
   for (std::size_t i = 0; i < args.size(); ++i) {
-    const exo::value& a = args[i];
-    const std::string where = "'" + fi.name + "' argument " + std::to_string(i + 1) + ": ";
+    const arg_view& a = args[i];
+    auto where = [&] { return "'" + fi.name + "' argument " + std::to_string(i + 1) + ": "; };
     switch (fi.params[i]) {
       case val_type::i32:
-        if (auto* n = a.if_i64()) {
-          if (*n < std::numeric_limits<std::int32_t>::min() || *n > std::numeric_limits<std::uint32_t>::max()) {
-            why = where + "the integer " + std::to_string(*n) + " does not fit an i32";
-            return false;
+        switch (a.kind) {
+          case exo::kind::i64: {
+            auto n = static_cast<std::int64_t>(a.bits);
+            if (n < std::numeric_limits<std::int32_t>::min() || n > std::numeric_limits<std::uint32_t>::max()) {
+              why = where() + "the integer " + std::to_string(n) + " does not fit an i32";
+              return false;
+            }
+            out[i] = static_cast<std::uint32_t>(n);
+            break;
           }
-          out[i] = static_cast<std::uint32_t>(*n);
-        } else if (auto* b = a.if_bool()) {
-          out[i] = *b ? 1 : 0;
-        } else if (auto* c = a.if_cap()) {
-          out[i] = c->index;
-        } else if (auto* by = a.if_bytes()) {
-          out[i] = static_cast<std::uint32_t>(by->size());  // read it with exo.arg_read
-        } else if (auto* s = a.if_string()) {
-          out[i] = static_cast<std::uint32_t>(s->size());
-        } else {
-          why = where + "an i32 parameter takes an integer, a bool, a capability, bytes or a string, not " +
-                kind_name(a.type());
-          return false;
+          case exo::kind::boolean:
+          case exo::kind::cap: out[i] = a.bits; break;
+          case exo::kind::bytes:
+          case exo::kind::string: out[i] = static_cast<std::uint32_t>(a.data.size()); break;  // read with exo.arg_read
+          default:
+            why = where() + "an i32 parameter takes an integer, a bool, a capability, bytes or a string, not " +
+                  kind_name(a.kind);
+            return false;
         }
         break;
       case val_type::i64:
-        if (auto* n = a.if_i64()) {
-          out[i] = static_cast<std::uint64_t>(*n);
-        } else {
-          why = where + "an i64 parameter takes an integer, not " + kind_name(a.type());
+        if (a.kind != exo::kind::i64) {
+          why = where() + "an i64 parameter takes an integer, not " + kind_name(a.kind);
           return false;
         }
+        out[i] = a.bits;
         break;
       case val_type::f32:
       case val_type::f64:
-        if (auto* d = a.if_f64()) {
-          if (fi.params[i] == val_type::f64) {
-            std::memcpy(&out[i], d, 8);
-          } else {
-            float f = static_cast<float>(*d);
-            std::uint32_t bits;
-            std::memcpy(&bits, &f, 4);
-            out[i] = bits;
-          }
-        } else {
-          why = where + "a float parameter takes a float, not " + kind_name(a.type());
+        if (a.kind != exo::kind::f64) {
+          why = where() + "a float parameter takes a float, not " + kind_name(a.kind);
           return false;
+        }
+        if (fi.params[i] == val_type::f64) {
+          out[i] = a.bits;
+        } else {
+          double d;
+          std::memcpy(&d, &a.bits, 8);
+          float f = static_cast<float>(d);
+          std::uint32_t b;
+          std::memcpy(&b, &f, 4);
+          out[i] = b;
         }
         break;
       case val_type::other:
-        why = where + "the parameter's type (v128 or a reference) cannot be passed from exo";
+        why = where() + "the parameter's type (v128 or a reference) cannot be passed from exo";
         return false;
     }
   }
@@ -377,7 +439,7 @@ exo_status wasm_instantiate(exo_code* c, exo_instance** out, exo_error* err) {
       set_error(err, EXO_ERR_TRAP, why);
       return EXO_ERR_TRAP;
     }
-    *out = new exo_instance{c, std::move(inst)};
+    *out = new exo_instance{c, std::move(inst), {}, {}};
     return EXO_OK;
   } catch (const std::exception& e) {
     set_error(err, EXO_ERR_INTERNAL, std::string("wasm instantiate: ") + e.what());
@@ -396,12 +458,24 @@ exo_status wasm_run(exo_instance* inst, std::uint32_t function, exo_span args, s
       return EXO_ERR_NO_SUCH_FUNCTION;
     }
     const auto& fi = fns[function];
-    auto decoded = exo::decode(exo::byte_view(args.data, args.size));
-    const exo::value::list* list = decoded ? decoded->if_list() : nullptr;
-    if (!list) {
-      set_error(err, EXO_ERR_MALFORMED, decoded ? "the arguments are not a list" : decoded.error().message);
-      return EXO_ERR_MALFORMED;
+    std::vector<arg_view>& views = inst->views;
+    const exo::byte_view encoded(args.data, args.size);
+    if (!read_args(encoded, views)) {
+      // Not a flat list: decode it fully to say what is wrong.
+      auto decoded = exo::decode(encoded);
+      const exo::value::list* list = decoded ? decoded->if_list() : nullptr;
+      if (!list) {
+        set_error(err, EXO_ERR_MALFORMED, decoded ? "the arguments are not a list" : decoded.error().message);
+        return EXO_ERR_MALFORMED;
+      }
+      std::string why = list->size() != fi.params.size()
+                            ? "'" + fi.name + "' takes " + std::to_string(fi.params.size()) + " arguments, got " +
+                                  std::to_string(list->size())
+                            : "'" + fi.name + "': an argument is a list, a map or null, which no wasm parameter takes";
+      set_error(err, EXO_ERR_TYPE_MISMATCH, why);
+      return EXO_ERR_TYPE_MISMATCH;
     }
+    const std::vector<arg_view>& list_views = views;
     std::uint64_t params[16] = {};
     std::vector<std::uint64_t> big;
     std::uint64_t* pp = params;
@@ -410,7 +484,7 @@ exo_status wasm_run(exo_instance* inst, std::uint32_t function, exo_span args, s
       pp = big.data();
     }
     std::string why;
-    if (!map_args(fi, *list, pp, why)) {
+    if (!map_args(fi, list_views, pp, why)) {
       set_error(err, EXO_ERR_TYPE_MISMATCH, why);
       return EXO_ERR_TYPE_MISMATCH;
     }
@@ -419,7 +493,7 @@ exo_status wasm_run(exo_instance* inst, std::uint32_t function, exo_span args, s
         set_error(err, EXO_ERR_TYPE_MISMATCH, "'" + fi.name + "' returns a type (v128 or a reference) exo cannot take");
         return EXO_ERR_TYPE_MISMATCH;
       }
-    bridge b(host, call, *list);
+    bridge b(host, call, list_views);
     std::uint64_t results[16] = {};
     if (fi.results.size() > 16) {
       set_error(err, EXO_ERR_TYPE_MISMATCH, "'" + fi.name + "' returns more than 16 values");
@@ -433,6 +507,7 @@ exo_status wasm_run(exo_instance* inst, std::uint32_t function, exo_span args, s
       case exo_wasm::run_status::host_error: set_error(err, b.status ? b.status : EXO_ERR_TRAP, message); return b.status ? b.status : EXO_ERR_TRAP;
     }
     std::optional<exo::value> result;
+    if (!b.result && !host->wants_result(call)) return EXO_OK;  // nobody receives it
     if (b.result) {
       if (!fi.results.empty()) {
         set_error(err, EXO_ERR_INVALID_ARGUMENT, "'" + fi.name + "' both returned values and called exo.set_result");
@@ -447,7 +522,9 @@ exo_status wasm_run(exo_instance* inst, std::uint32_t function, exo_span args, s
       result = exo::value(std::move(l));
     }
     if (result) {
-      exo::bytes enc = exo::encode(*result);
+      exo::bytes& enc = inst->result;
+      enc.clear();
+      exo::encode(*result, enc);
       if (exo_status st = host->set_result(call, exo_span{enc.data(), enc.size()}); st != EXO_OK) {
         exo_span m = host->last_error(call);
         set_error(err, st, std::string_view(reinterpret_cast<const char*>(m.data), m.size));

@@ -9,7 +9,9 @@
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 prefix="${1:-${EXO_WABT_DIR:-$HOME/.cache/exo/wabt-1.0.32}}"
-stamp="$prefix/.exo-wabt-$(sha256sum "$here/steps.patch" "$0" | sha256sum | cut -c1-16)"
+# Optional: another compiler and extra flags (tools/dev.sh fuzz builds a coverage-instrumented copy).
+cc="${EXO_WABT_CC:-cc}" cxx="${EXO_WABT_CXX:-c++}" flags="${EXO_WABT_FLAGS:-}"
+stamp="$prefix/.exo-wabt-$( (cat "$here/steps.patch" "$0"; echo "$cc $cxx $flags") | sha256sum | cut -c1-16)"
 [ -f "$stamp" ] && exit 0
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*"; }
@@ -27,10 +29,11 @@ Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 SRC
   "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
 fi
+need=()
 for p in dpkg-dev cmake ninja-build python3 re2c; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need+=("$p")
 done
-if [ -n "${need[*]:-}" ]; then
+if [ ${#need[@]} -gt 0 ]; then
   log "installing ${need[*]}"
   "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
@@ -43,6 +46,7 @@ src="$work/wabt-1.0.32"
 (cd "$src" && patch -p1 -s < "$here/steps.patch")
 log "building wabt 1.0.32 (release, -fPIC; about a minute)"
 cmake -S "$src" -B "$work/build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_POSITION_INDEPENDENT_CODE=ON \
+  -DCMAKE_C_COMPILER="$cc" -DCMAKE_CXX_COMPILER="$cxx" -DCMAKE_C_FLAGS="$flags" -DCMAKE_CXX_FLAGS="$flags" \
   -DBUILD_TESTS=OFF -DBUILD_LIBWASM=OFF -DBUILD_TOOLS=ON -DWABT_INSTALL_RULES=OFF >/dev/null
 cmake --build "$work/build" --target wabt wat2wasm >/dev/null
 rm -rf "$prefix"

@@ -125,6 +125,9 @@ typedef struct exo_host_api {
   /* Sends the function's result (canonical encoding of one value) to the message's reply
    * target, if it has one. At most once per message. */
   exo_status (*set_result)(exo_call*, exo_span value);
+  /* 1 if the message has a reply target (a result would go somewhere), else 0: a plugin
+   * may skip encoding a result nobody receives. */
+  int32_t (*wants_result)(exo_call*);
 
   /* Creates an actor from code the hypervisor holds, named by its 32-byte code hash (a code
    * hash of this container type or any other). *out: an actor cap with all rights. */

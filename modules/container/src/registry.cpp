@@ -111,6 +111,8 @@ exo_status host_set_result(exo_call* c, exo_span encoded) {
   });
 }
 
+std::int32_t host_wants_result(exo_call* c) { return call_of(c).ctx.has_reply_target() ? 1 : 0; }
+
 exo_status host_create(exo_call* c, exo_span code_hash, exo_cap* out) {
   return guarded(c, [&](host_call& hc) {
     if (code_hash.size != 32 || !code_hash.data)
@@ -179,7 +181,7 @@ exo_span host_last_error(exo_call* c) { return span_of(as_bytes(std::string_view
 constexpr exo_host_api host_api{
     sizeof(exo_host_api), EXO_PLUGIN_ABI_MAJOR, EXO_PLUGIN_ABI_MINOR,
     &host_charge, &host_remaining, &host_now, &host_self_id, &host_sender_id, &host_code_hash,
-    &host_send, &host_set_result, &host_create,
+    &host_send, &host_set_result, &host_wants_result, &host_create,
     &host_storage_get, &host_storage_put, &host_storage_delete,
     &host_self_cap, &host_derive, &host_drop, &host_log, &host_last_error};
 
@@ -220,7 +222,9 @@ expected<void> invoke_plugin(void* state, std::uint32_t function, context& ctx, 
   put_varint(encoded, args.size());
   for (auto& v : args) encode(v, encoded);
   host_call call{ctx, {}, {}, false};
-  exo_error err{};
+  exo_error err;  // the plugin fills it in on failure
+  err.code = 0;
+  err.message[0] = '\0';
   exo_status st = a.code->lib->desc->run(a.instance, function, span_of(encoded), ctx.remaining(), &host_api,
                                          reinterpret_cast<exo_call*>(&call), &err);
   if (st == EXO_OK) return {};

@@ -306,6 +306,8 @@ class kernel_context final : public context {
     return true;
   }
 
+  bool has_reply_target() const noexcept override { return m_.reply_to.kind != cap_kind::none; }
+
   expected<void> send_result(value&& result) override {
     if (m_.reply_to.kind == cap_kind::none || trapped_) return {};
     arg_list args;

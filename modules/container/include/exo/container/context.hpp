@@ -111,6 +111,8 @@ class context {
   template <class T>
   expected<cap_handle> create(T state);
 
+  /// True if the current message has a reply target (a result goes somewhere).
+  virtual bool has_reply_target() const noexcept = 0;
   /// Sends a handler's returned value to the current message's reply target (nothing happens
   /// without one). Called by native entry points; containers call it for their results.
   virtual expected<void> send_result(value&& result) = 0;
