@@ -55,8 +55,9 @@ fuzz() {
   clang++ -std=c++17 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
     -I"$wabt/include" tests/fuzz/fuzz_wasm_module.cpp plugins/wasm/engine.cpp "$wabt/lib/libwabt.a" \
     -o build/fuzz/fuzz_wasm_module
-  # Seeds: the examples and the test modules, as the build assembled them.
-  cp build/dev/examples/wasm/*.wasm build/dev/tests/wasm/*.wasm build/fuzz/corpus/ 2>/dev/null || true
+  # Seeds: the examples and the test modules, as the build assembled them, and every input
+  # that once crashed (tests/fuzz/regressions).
+  cp build/dev/examples/wasm/*.wasm build/dev/tests/wasm/*.wasm tests/fuzz/regressions/*.wasm build/fuzz/corpus/ 2>/dev/null || true
   log "fuzzing wasm module loading for ${seconds} s"
   ./build/fuzz/fuzz_wasm_module -max_total_time="$seconds" -max_len=4096 -timeout=10 -rss_limit_mb=2048 \
     -print_final_stats=1 build/fuzz/corpus >build/fuzz/log.txt 2>&1 \

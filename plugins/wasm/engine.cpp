@@ -417,7 +417,8 @@ run_status run(instance& in, std::uint32_t function, const std::uint64_t* params
   wi::Values& rs = in.results;
   ps.clear();
   for (std::size_t i = 0; i < fi.params.size(); ++i) ps.push_back(to_value(fi.params[i], params[i]));
-  rs.clear();
+  // Sized for the results: a re-exported import (a host function) writes them in place.
+  rs.assign(fi.results.size(), wi::Value::Make(wi::u64{0}));
   wi::Trap::Ptr trap;
   const bool ok = wabt::Succeeded(in.funcs[function]->Call(t, ps, rs, &trap));
   const std::uint64_t end = t.steps();

@@ -398,8 +398,25 @@ exo::value result_value(val_type t, std::uint64_t bits) {
 
 // ------------------------------------------------------------------ the ABI entry points
 
-exo_status wasm_compile(exo_span code, const exo_limits* limits, exo_code** out, exo_error* err) {
+exo_status failed(exo_error* err, exo_status code, std::string_view msg) {
+  set_error(err, code, msg);
+  return code;
+}
+
+// Runs an entry point's body; nothing may unwind into the host.
+template <class F>
+exo_status guarded(exo_error* err, const char* what, F&& body) noexcept {
   try {
+    return body();
+  } catch (const std::exception& e) {
+    return failed(err, EXO_ERR_INTERNAL, std::string(what) + ": " + e.what());
+  } catch (...) {
+    return failed(err, EXO_ERR_INTERNAL, std::string(what) + ": an unknown exception");
+  }
+}
+
+exo_status wasm_compile(exo_span code, const exo_limits* limits, exo_code** out, exo_error* err) {
+  return guarded(err, "wasm compile", [&] {
     exo_wasm::limits l;
     if (limits && limits->struct_size >= offsetof(exo_limits, max_table_size) + sizeof(std::uint32_t)) {
       l.max_memory_pages = limits->max_memory_pages;
@@ -407,16 +424,10 @@ exo_status wasm_compile(exo_span code, const exo_limits* limits, exo_code** out,
     }
     std::string why;
     auto m = exo_wasm::compile(code.data, code.size, l, why);
-    if (!m) {
-      set_error(err, EXO_ERR_MALFORMED, why);
-      return EXO_ERR_MALFORMED;
-    }
+    if (!m) return failed(err, EXO_ERR_MALFORMED, why);
     *out = new exo_code{std::move(m)};
     return EXO_OK;
-  } catch (const std::exception& e) {
-    set_error(err, EXO_ERR_INTERNAL, std::string("wasm compile: ") + e.what());
-    return EXO_ERR_INTERNAL;
-  }
+  });
 }
 
 void wasm_free_code(exo_code* c) { delete c; }
@@ -432,30 +443,23 @@ exo_span wasm_export_name(const exo_code* c, std::uint32_t i) {
 }
 
 exo_status wasm_instantiate(exo_code* c, exo_instance** out, exo_error* err) {
-  try {
+  return guarded(err, "wasm instantiate", [&] {
     std::string why;
     auto inst = exo_wasm::instantiate(*c->module, why);
-    if (!inst) {
-      set_error(err, EXO_ERR_TRAP, why);
-      return EXO_ERR_TRAP;
-    }
+    if (!inst) return failed(err, EXO_ERR_TRAP, why);
     *out = new exo_instance{c, std::move(inst), {}, {}};
     return EXO_OK;
-  } catch (const std::exception& e) {
-    set_error(err, EXO_ERR_INTERNAL, std::string("wasm instantiate: ") + e.what());
-    return EXO_ERR_INTERNAL;
-  }
+  });
 }
 
 void wasm_destroy(exo_instance* i) { delete i; }
 
 exo_status wasm_run(exo_instance* inst, std::uint32_t function, exo_span args, std::uint64_t budget,
                     const exo_host_api* host, exo_call* call, exo_error* err) {
-  try {
+  return guarded(err, "wasm run", [&]() -> exo_status {
     auto& fns = exo_wasm::exports(*inst->code->module);
     if (function >= fns.size()) {
-      set_error(err, EXO_ERR_NO_SUCH_FUNCTION, "no exported function number " + std::to_string(function));
-      return EXO_ERR_NO_SUCH_FUNCTION;
+      return failed(err, EXO_ERR_NO_SUCH_FUNCTION, "no exported function number " + std::to_string(function));
     }
     const auto& fi = fns[function];
     std::vector<arg_view>& views = inst->views;
@@ -465,8 +469,7 @@ exo_status wasm_run(exo_instance* inst, std::uint32_t function, exo_span args, s
       auto decoded = exo::decode(encoded);
       const exo::value::list* list = decoded ? decoded->if_list() : nullptr;
       if (!list) {
-        set_error(err, EXO_ERR_MALFORMED, decoded ? "the arguments are not a list" : decoded.error().message);
-        return EXO_ERR_MALFORMED;
+        return failed(err, EXO_ERR_MALFORMED, decoded ? "the arguments are not a list" : decoded.error().message);
       }
       std::string why = list->size() != fi.params.size()
                             ? "'" + fi.name + "' takes " + std::to_string(fi.params.size()) + " arguments, got " +
@@ -485,33 +488,29 @@ exo_status wasm_run(exo_instance* inst, std::uint32_t function, exo_span args, s
     }
     std::string why;
     if (!map_args(fi, list_views, pp, why)) {
-      set_error(err, EXO_ERR_TYPE_MISMATCH, why);
-      return EXO_ERR_TYPE_MISMATCH;
+      return failed(err, EXO_ERR_TYPE_MISMATCH, why);
     }
     for (auto t : fi.results)
       if (t == val_type::other) {
-        set_error(err, EXO_ERR_TYPE_MISMATCH, "'" + fi.name + "' returns a type (v128 or a reference) exo cannot take");
-        return EXO_ERR_TYPE_MISMATCH;
+        return failed(err, EXO_ERR_TYPE_MISMATCH, "'" + fi.name + "' returns a type (v128 or a reference) exo cannot take");
       }
     bridge b(host, call, list_views);
     std::uint64_t results[16] = {};
     if (fi.results.size() > 16) {
-      set_error(err, EXO_ERR_TYPE_MISMATCH, "'" + fi.name + "' returns more than 16 values");
-      return EXO_ERR_TYPE_MISMATCH;
+      return failed(err, EXO_ERR_TYPE_MISMATCH, "'" + fi.name + "' returns more than 16 values");
     }
     std::string message;
     switch (exo_wasm::run(*inst->inst, function, pp, results, budget, b, message)) {
       case exo_wasm::run_status::ok: break;
-      case exo_wasm::run_status::trap: set_error(err, EXO_ERR_TRAP, message); return EXO_ERR_TRAP;
-      case exo_wasm::run_status::out_of_ticks: set_error(err, EXO_ERR_OUT_OF_TICKS, message); return EXO_ERR_OUT_OF_TICKS;
-      case exo_wasm::run_status::host_error: set_error(err, b.status ? b.status : EXO_ERR_TRAP, message); return b.status ? b.status : EXO_ERR_TRAP;
+      case exo_wasm::run_status::trap: return failed(err, EXO_ERR_TRAP, message);
+      case exo_wasm::run_status::out_of_ticks: return failed(err, EXO_ERR_OUT_OF_TICKS, message);
+      case exo_wasm::run_status::host_error: return failed(err, b.status ? b.status : EXO_ERR_TRAP, message);
     }
     std::optional<exo::value> result;
     if (!b.result && !host->wants_result(call)) return EXO_OK;  // nobody receives it
     if (b.result) {
       if (!fi.results.empty()) {
-        set_error(err, EXO_ERR_INVALID_ARGUMENT, "'" + fi.name + "' both returned values and called exo.set_result");
-        return EXO_ERR_INVALID_ARGUMENT;
+        return failed(err, EXO_ERR_INVALID_ARGUMENT, "'" + fi.name + "' both returned values and called exo.set_result");
       }
       result = std::move(b.result);
     } else if (fi.results.size() == 1) {
@@ -527,15 +526,11 @@ exo_status wasm_run(exo_instance* inst, std::uint32_t function, exo_span args, s
       exo::encode(*result, enc);
       if (exo_status st = host->set_result(call, exo_span{enc.data(), enc.size()}); st != EXO_OK) {
         exo_span m = host->last_error(call);
-        set_error(err, st, std::string_view(reinterpret_cast<const char*>(m.data), m.size));
-        return st;
+        return failed(err, st, std::string_view(reinterpret_cast<const char*>(m.data), m.size));
       }
     }
     return EXO_OK;
-  } catch (const std::exception& e) {
-    set_error(err, EXO_ERR_INTERNAL, std::string("wasm run: ") + e.what());
-    return EXO_ERR_INTERNAL;
-  }
+  });
 }
 
 }  // namespace

@@ -339,6 +339,15 @@ BOOST_AUTO_TEST_CASE(a_logged_hypervisor_replays_wasm_actors_and_verifies) {
   BOOST_TEST(verdict.ok(), verdict.to_string());
 }
 
+BOOST_AUTO_TEST_CASE(an_exported_import_calls_the_host_directly) {
+  registry r;
+  memory_hv hv(r.config());
+  auto a = make(hv, test_module("reexport"));
+  auto left = call(hv, a, "remaining", {}, 5'000);
+  BOOST_TEST(as_int(left) == 5'000);  // no instruction of the actor ran before it
+  BOOST_TEST(as_int(call(hv, a, "arg_count")) == 0);
+}
+
 BOOST_AUTO_TEST_CASE(actors_log_lines_to_the_host) {
   registry r;
   memory_hv hv(r.config());
