@@ -8,6 +8,13 @@
 
 namespace {
 
+// A native type with no state: the native container can make one from its name alone.
+struct greeter {
+  std::string hello(exo::context&, std::string who) { return "hello " + who; }
+  static constexpr std::string_view exo_name = "greeter";
+  static constexpr auto exo_exports = exo::exports(exo::fn<&greeter::hello>("hello", 2));
+};
+
 std::string fake(const std::string& variant) { return std::string(EXO_TEST_FAKE_DIR) + "/exo_fake_" + variant + ".so"; }
 
 bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
@@ -121,6 +128,18 @@ BOOST_AUTO_TEST_CASE(compiled_code_keeps_the_plugin_loaded_after_the_registry_is
 
 BOOST_AUTO_TEST_CASE(native_types_are_code_of_the_native_container) {
   exo::container_registry reg;
+  reg.native().add<greeter>();
+  auto code = reg.compile(EXO_TYPE_NATIVE, exo::as_bytes(std::string_view("greeter")));
+  BOOST_REQUIRE(code);
+  BOOST_TEST(code->get() == &exo::native_type<greeter>());
+  // Created by code through the hypervisor, like a plugin's code.
+  exo::hypervisor<> hv(exo::config{.name = "native-code", .containers = &reg});
+  auto g = hv.create_code("native", exo::as_bytes(std::string_view("greeter")));
+  BOOST_REQUIRE_MESSAGE(g, (g ? "" : g.error().message));
+  auto o = wasm_test::call(hv, *g, "hello", wasm_test::args(std::string("exo")));
+  BOOST_REQUIRE(o.result && o.result->if_string());
+  BOOST_TEST(*o.result->if_string() == "hello exo");
+
   auto missing = reg.compile(EXO_TYPE_NATIVE, exo::as_bytes(std::string_view("nothing")));
   BOOST_REQUIRE(!missing);
   BOOST_TEST(contains(missing.error().message, "no native type named 'nothing'"), missing.error().message);

@@ -1191,6 +1191,11 @@ void kernel::discard_code(const digest& code) {
 
 expected<const actor_type*> kernel::type_for(const digest& code) {
   if (auto t = types_.find(code); t != types_.end()) return t->second;
+  if (cfg_.containers)
+    if (const actor_type* native = cfg_.containers->native().find(code)) {
+      types_.emplace(code, native);
+      return native;
+    }
   auto raw = store_->get(code_key(code));
   if (!raw) return unexpected(std::move(raw).error());
   if (!*raw)

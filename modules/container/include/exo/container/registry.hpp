@@ -65,6 +65,12 @@ class native_container final : public container {
     add(native_type<T>());
   }
   void add(const actor_type& type) { types_[std::string(type.name)] = &type; }
+  /// The added type with this code hash, or nullptr.
+  const actor_type* find(const digest& code_hash) const noexcept {
+    for (auto& [name, t] : types_)
+      if (t->code_hash == code_hash) return t;
+    return nullptr;
+  }
 
  private:
   std::map<std::string, const actor_type*, std::less<>> types_;
