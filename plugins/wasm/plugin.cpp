@@ -69,52 +69,60 @@ const char* kind_name(exo::kind k) {
 }
 
 
-// Reads the encoded argument list into views. False if it is not a list of scalars, bytes
-// and strings (then the caller decodes it fully, for the error message).
+// Reads the encoded argument list into views, in place (this is on every message's path, so
+// it reads the canonical encoding directly). False if it is not a list of scalars, bytes and
+// strings; then the caller decodes it fully, to say what is wrong.
 bool read_args(exo::byte_view encoded, std::vector<arg_view>& out) {
-  exo::reader r(encoded);
-  auto tag = r.byte();
-  if (!tag || *tag != static_cast<std::uint8_t>(exo::kind::list)) return false;
-  auto n = r.varint();
-  if (!n || *n > r.remaining()) return false;
-  out.resize(*n);
+  const std::uint8_t* p = encoded.data();
+  const std::uint8_t* const end = p + encoded.size();
+  auto varint = [&](std::uint64_t& v) {
+    v = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+      if (p == end) return false;
+      std::uint8_t b = *p++;
+      v |= static_cast<std::uint64_t>(b & 0x7f) << shift;
+      if (!(b & 0x80)) return true;
+    }
+    return false;
+  };
+  auto fixed = [&](std::uint64_t& v, int n) {
+    if (end - p < n) return false;
+    v = 0;
+    for (int i = 0; i < n; ++i) v |= static_cast<std::uint64_t>(p[i]) << (8 * i);
+    p += n;
+    return true;
+  };
+  std::uint64_t n = 0;
+  if (p == end || *p++ != static_cast<std::uint8_t>(exo::kind::list) || !varint(n) ||
+      n > static_cast<std::uint64_t>(end - p))
+    return false;
+  out.resize(n);
   for (auto& a : out) {
-    auto t = r.byte();
-    if (!t) return false;
-    a.kind = static_cast<exo::kind>(*t);
+    if (p == end) return false;
+    a.kind = static_cast<exo::kind>(*p++);
     switch (a.kind) {
-      case exo::kind::boolean: {
-        auto b = r.byte();
-        if (!b || *b > 1) return false;
-        a.bits = *b;
+      case exo::kind::boolean:
+        if (!fixed(a.bits, 1) || a.bits > 1) return false;
         break;
-      }
       case exo::kind::i64:
-      case exo::kind::f64: {
-        auto v = r.fixed64();
-        if (!v) return false;
-        a.bits = *v;
+      case exo::kind::f64:
+        if (!fixed(a.bits, 8)) return false;
         break;
-      }
-      case exo::kind::cap: {
-        auto v = r.fixed32();
-        if (!v) return false;
-        a.bits = *v;
+      case exo::kind::cap:
+        if (!fixed(a.bits, 4)) return false;
         break;
-      }
       case exo::kind::bytes:
       case exo::kind::string: {
-        auto len = r.varint();
-        if (!len) return false;
-        auto d = r.raw(*len);
-        if (!d) return false;
-        a.data = *d;
+        std::uint64_t len = 0;
+        if (!varint(len) || len > static_cast<std::uint64_t>(end - p)) return false;
+        a.data = exo::byte_view(p, len);
+        p += len;
         break;
       }
       default: return false;  // null, lists and maps cannot be parameters
     }
   }
-  return r.at_end();
+  return p == end;
 }
 
 // The "exo" import module, over the host API, for one message.

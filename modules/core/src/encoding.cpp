@@ -11,7 +11,9 @@ namespace {
 constexpr std::uint64_t canonical_nan = 0x7ff8000000000000ULL;
 
 void put_fixed(bytes& out, std::uint64_t v, int n) {
-  for (int i = 0; i < n; ++i) out.push_back(static_cast<std::uint8_t>(v >> (8 * i)));
+  std::uint8_t b[8];
+  for (int i = 0; i < n; ++i) b[i] = static_cast<std::uint8_t>(v >> (8 * i));
+  out.insert(out.end(), b, b + n);  // one insert: this is on the message hot path
 }
 void put_len_data(bytes& out, const void* p, std::size_t n) {
   put_varint(out, n);
