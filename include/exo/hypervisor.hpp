@@ -45,6 +45,9 @@
 #include <concepts>
 #include <cstddef>
 #include <limits>
+#include <optional>
+#include <stdexcept>
+#include <utility>
 
 namespace exo {
 
@@ -291,6 +294,35 @@ class hypervisor : private detail::state_holder<Store>, private detail::log_hold
   /// Whether heads are signed (the default). exo::verify turns it off for the hypervisor it
   /// replays into: that log is a scratch copy, compared entry by entry and then dropped.
   void sign_log(bool on) noexcept requires logged { sign_log_ = on; }
+  /// Group commit. Between begin_batch() and end_batch(), logged inputs (invoke, create,
+  /// create_code, apply) run and get their own log entries, each with the state root after
+  /// it, but nothing is written: end_batch() commits all of their state changes and entries
+  /// in one backend commit (one LMDB transaction, one fsync) under one signed head. Until
+  /// end_batch() returns, nothing of the batch is durable; tell no one its outcomes before.
+  /// If the commit fails, every input of the batch is undone (state and log go back to the
+  /// last commit) and the error is returned.
+  void begin_batch() requires logged {
+    if (batching_) throw std::logic_error("exo: begin_batch inside a batch");
+    batching_ = true;
+  }
+  expected<void> end_batch() requires logged {
+    if (!batching_) throw std::logic_error("exo: end_batch without begin_batch");
+    batching_ = false;
+    if (batch_error_) {
+      error e = std::move(*batch_error_);
+      batch_error_.reset();
+      batch_meta_.clear();
+      this->log_part::log.abandoned();
+      auto back = this->backend.head();
+      if (back) (void)reset_state(back->hash);
+      return unexpected(std::move(e));
+    }
+    if (this->log_part::log.next_index() == this->log_part::log.size()) return {};  // nothing staged
+    return commit_staged();
+  }
+  /// True between begin_batch() and end_batch().
+  bool batching() const noexcept { return batching_; }
+
   /// The public key that signs this hypervisor's log.
   const public_key& node_public_key() const noexcept requires logged { return this->log_part::key.public_key(); }
 
@@ -365,8 +397,8 @@ class hypervisor : private detail::state_holder<Store>, private detail::log_hold
 
   log_entry next_entry(std::string kind) {
     log_entry e{};
-    e.index = this->log_part::log.size();
-    e.prev = this->log_part::log.last_hash();
+    e.index = this->log_part::log.next_index();
+    e.prev = this->log_part::log.tip();
     e.kind = std::move(kind);
     e.args = value{};
     e.caps = value(value::list{});
@@ -377,13 +409,15 @@ class hypervisor : private detail::state_holder<Store>, private detail::log_hold
 
   // Writes the init entry if the log is empty.
   expected<void> ensure_init() {
-    if (this->log_part::log.size() != 0) return {};
+    if (this->log_part::log.next_index() != 0) return {};
     log_entry e = next_entry("init");
     e.function = settings().name;
     const auto& k = node_public_key();
-    e.args = value::make_map({{"format", value(std::string(log_format))},
-                              {"node_key", value(bytes(k.bytes.begin(), k.bytes.end()))},
-                              {"types", type_list()}});
+    value::map args{{"format", value(std::string(log_format))},
+                    {"node_key", value(bytes(k.bytes.begin(), k.bytes.end()))},
+                    {"types", type_list()}};
+    if (!settings().origin.is_null()) args.emplace_back("origin", settings().origin);
+    e.args = value::make_map(std::move(args));
     return append(e);
   }
 
@@ -414,24 +448,35 @@ class hypervisor : private detail::state_holder<Store>, private detail::log_hold
     return e;
   }
 
-  // Sets the entry's root, then commits the state and the entry together. If the commit
-  // fails, the state goes back to the last commit: the input leaves nothing behind.
+  // Sets the entry's root and stages it; outside a batch, commits the state and the entry
+  // together. If the commit fails, the state goes back to the last commit: the input leaves
+  // nothing behind.
   expected<void> append(log_entry& e) {
     auto root = state_root();
-    if (!root) return unexpected(std::move(root).error());
+    if (!root) {
+      if (batching_ && !batch_error_) batch_error_ = root.error();
+      return unexpected(std::move(root).error());
+    }
     e.root = *root;
     bytes enc = encode_entry(e);
     const digest h = entry_hash(enc);
-    commit_meta meta;
-    this->log_part::log.stage(std::move(enc), h, sign_log_ ? &this->log_part::key : nullptr, meta);
-    auto c = commit_state(std::move(meta));
+    this->log_part::log.stage(std::move(enc), h, batch_meta_);
+    if (batching_) return {};
+    return commit_staged();
+  }
+
+  // Commits everything staged (state and entries) with one signed head.
+  expected<void> commit_staged() {
+    auto& l = this->log_part::log;
+    l.seal(sign_log_ ? &this->log_part::key : nullptr, batch_meta_);
+    auto c = commit_state(std::exchange(batch_meta_, {}));
     if (!c) {
-      this->log_part::log.abandoned();
+      l.abandoned();
       auto back = this->backend.head();
       if (back) (void)reset_state(back->hash);
       return unexpected(std::move(c).error());
     }
-    this->log_part::log.committed();
+    l.committed();
     return {};
   }
 
@@ -449,6 +494,9 @@ class hypervisor : private detail::state_holder<Store>, private detail::log_hold
 
   Scheduler scheduler_;
   bool sign_log_ = true;
+  bool batching_ = false;
+  commit_meta batch_meta_;             // the staged entries (and, when sealed, the head)
+  std::optional<error> batch_error_;   // a batch input that could not be staged
 };
 
 }  // namespace exo

@@ -386,6 +386,65 @@ BOOST_AUTO_TEST_CASE(state_and_log_commit_together_on_lmdb) {
   BOOST_TEST((v.final_root == next->root));
 }
 
+BOOST_AUTO_TEST_CASE(a_batch_commits_many_entries_in_one_transaction) {
+  test::temp_dir t;
+  exo::id id;
+  exo::digest last_root;
+  std::uint64_t commits_before = 0;
+  {
+    disk_hv hv(exo::lmdb_store::open(t.sub("data"), {.create = true}).value(), exo::config{.name = "shop"});
+    hv.register_type<till>();
+    id = *hv.actor_id(hv.create(till{}));
+    const exo::digest committed = hv.store().head()->hash;
+    commits_before = hv.log().size();
+    hv.begin_batch();
+    std::vector<exo::call_outcome> outs;
+    for (int i = 1; i <= 5; ++i) outs.push_back(*hv.invoke(id, "add", {i}));
+    outs.push_back(*hv.invoke(id, "refuse", {1}));  // a failed call is its own entry too
+    // Staged, not written: the log and the store still end where they did.
+    BOOST_TEST(hv.log().size() == commits_before);
+    BOOST_TEST((hv.store().head()->hash == committed));
+    BOOST_REQUIRE(hv.end_batch());
+    BOOST_TEST(hv.log().size() == commits_before + 6);
+    for (std::size_t i = 0; i < outs.size(); ++i) BOOST_TEST(outs[i].index == commits_before + i);
+    BOOST_TEST((outs[4].result == exo::value(15)));
+    BOOST_TEST(!!outs[5].error);
+    BOOST_TEST((outs[3].root != outs[4].root));  // each entry has its own root
+    last_root = outs[5].root;
+    BOOST_TEST((hv.store().head()->hash == last_root));
+    // A batch that is never ended leaves nothing behind.
+    hv.begin_batch();
+    BOOST_REQUIRE(hv.invoke(id, "add", {100}));
+  }
+  disk_hv hv(exo::lmdb_store::open(t.sub("data")).value(), exo::config{.name = "shop"});
+  hv.register_type<till>();
+  BOOST_TEST(hv.log().size() == commits_before + 6);
+  BOOST_TEST((hv.state_root().value() == last_root));
+  auto v = exo::verify(hv.log(), fresh);
+  BOOST_TEST_MESSAGE(v.to_string());
+  BOOST_TEST(v.ok());
+  BOOST_TEST((v.final_root == last_root));
+}
+
+BOOST_AUTO_TEST_CASE(an_init_entry_names_the_origin_and_the_verifier_checks_it) {
+  const exo::value origin = exo::value::make_map({{"image", exo::value("abc")}});
+  mem_hv hv(exo::config{.name = "shop", .origin = origin});
+  hv.register_type<till>();
+  BOOST_REQUIRE(hv.invoke(*hv.actor_id(hv.create(till{})), "add", {1}));
+  auto e = exo::decode_entry(hv.log().read(0).value()).value();
+  BOOST_TEST((*e.args.find("origin") == origin));
+  auto same = [&] {
+    auto f = std::make_unique<mem_hv>(exo::config{.name = "shop", .origin = origin});
+    f->register_type<till>();
+    return f;
+  };
+  BOOST_TEST(exo::verify(hv.log(), same).ok());
+  auto v = exo::verify(hv.log(), fresh);  // a hypervisor started from nothing in particular
+  BOOST_REQUIRE(!v.ok());
+  BOOST_TEST(v.first->field == "origin");
+  BOOST_TEST(v.first->index == 0u);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 BOOST_AUTO_TEST_SUITE(log_file)

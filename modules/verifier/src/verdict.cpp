@@ -33,7 +33,7 @@ std::string show(const std::optional<log_error>& e) {
 }
 
 std::optional<divergence> check_init(const log_entry& e, std::string_view name, const value& types,
-                                     const log_head& head) {
+                                     const value& origin_expected, const log_head& head) {
   auto d = [](std::string field, std::string expected, std::string got) {
     return divergence{0, std::move(field), std::move(expected), std::move(got)};
   };
@@ -47,8 +47,14 @@ std::optional<divergence> check_init(const log_entry& e, std::string_view name, 
     return d("key", key ? show(*key) : "nothing", "a 32-byte Ed25519 public key");
   if (*key->if_bytes() != head.key)
     return d("key", to_hex(*key->if_bytes()), "the signed head carries key " + to_hex(head.key));
+  const value* origin = e.args.find("origin");
+  const value none{};
+  if (!((origin ? *origin : none) == origin_expected))
+    return d("origin", origin ? show(*origin) : "nothing",
+             origin_expected.is_null() ? std::string("a hypervisor started from nothing in particular")
+                                       : "a hypervisor started from " + show(origin_expected));
   const value* listed = e.args.find("types");
-  if (!listed || !listed->if_list() || e.args.if_map()->size() != 3)
+  if (!listed || !listed->if_list() || e.args.if_map()->size() != (origin ? 4u : 3u))
     return d("types", listed ? show(*listed) : "nothing", "a list of {name, code}");
   for (const value& t : *listed->if_list()) {
     bool found = false;

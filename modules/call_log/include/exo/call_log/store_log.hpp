@@ -9,8 +9,9 @@
 /// in log order), "exo.log.head" the encoded signed head. exo::memory_log and exo::lmdb_log
 /// (include/exo/hypervisor.hpp) are this template over memory_store and lmdb_store.
 ///
-/// Writing goes through the hypervisor: it stages an entry (records added to the next
-/// commit's metadata), commits, and then tells the log whether the commit went through.
+/// Writing goes through the hypervisor: it stages one or more entries (records added to the
+/// next commit's metadata), seals them with one signed head, commits, and then tells the log
+/// whether the commit went through.
 
 #include <exo/call_log/entry.hpp>
 
@@ -36,7 +37,10 @@ concept log_backend = requires(L& l, const L& cl, bytes entry, const digest& h, 
   typename L::store_type;
   { cl.size() } -> std::same_as<std::uint64_t>;
   { cl.last_hash() } -> std::same_as<const digest&>;
-  { l.stage(std::move(entry), h, &k, records) } -> std::same_as<void>;
+  { cl.next_index() } -> std::same_as<std::uint64_t>;
+  { cl.tip() } -> std::same_as<const digest&>;
+  { l.stage(std::move(entry), h, records) } -> std::same_as<void>;
+  { l.seal(&k, records) } -> std::same_as<void>;
   { l.committed() } -> std::same_as<void>;
   { l.abandoned() } -> std::same_as<void>;
 } && std::derived_from<L, log_reader>;
@@ -82,23 +86,35 @@ class store_log final : public log_reader {
   }
   expected<std::optional<bytes>> head() const override { return store_->read_meta(head_record); }
 
-  /// Adds entry `entry` (whose hash is `h`) and a new head signed by `key` to `records`, the
-  /// metadata of the next commit. Until committed() or abandoned(), nothing else may be
-  /// staged. Without a key the head is left unsigned (zero key and signature): for scratch
-  /// logs, such as a verifier's replay, that are never handed to anyone.
-  void stage(bytes entry, const digest& h, const node_key* key, std::vector<std::pair<std::string, bytes>>& records) {
-    records.emplace_back(entry_record(size_), std::move(entry));
-    log_head head = key ? sign_head(size_ + 1, h, *key) : log_head{size_ + 1, h, bytes(32, 0), bytes(64, 0)};
-    records.emplace_back(std::string(head_record), encode_head(head));
+  /// The index the next staged entry gets (entries staged but not committed count).
+  std::uint64_t next_index() const noexcept { return size_ + staged_count_; }
+  /// The hash of the last entry, staged or committed (what the next entry chains to).
+  const digest& tip() const noexcept { return staged_count_ ? staged_ : last_; }
+
+  /// Adds entry `entry` (whose hash is `h`, index next_index()) to `records`, the metadata
+  /// of the next commit. Several entries may be staged for one commit (group commit); then
+  /// seal() adds the head once, and committed() or abandoned() says how the commit went.
+  void stage(bytes entry, const digest& h, std::vector<std::pair<std::string, bytes>>& records) {
+    records.emplace_back(entry_record(next_index()), std::move(entry));
+    ++staged_count_;
     staged_ = h;
   }
-  /// The commit with the staged entry went through.
-  void committed() {
-    ++size_;
-    last_ = staged_;
+  /// Adds the head over everything staged, signed by `key`, to `records`. Without a key the
+  /// head is left unsigned (zero key and signature): for scratch logs, such as a verifier's
+  /// replay, that are never handed to anyone.
+  void seal(const node_key* key, std::vector<std::pair<std::string, bytes>>& records) const {
+    const std::uint64_t n = next_index();
+    log_head head = key ? sign_head(n, tip(), *key) : log_head{n, tip(), bytes(32, 0), bytes(64, 0)};
+    records.emplace_back(std::string(head_record), encode_head(head));
   }
-  /// It did not: the entry is not in the log.
-  void abandoned() {}
+  /// The commit with the staged entries went through.
+  void committed() {
+    size_ += staged_count_;
+    if (staged_count_) last_ = staged_;
+    staged_count_ = 0;
+  }
+  /// It did not: the staged entries are not in the log.
+  void abandoned() { staged_count_ = 0; }
 
  private:
   explicit store_log(const Store& s) : store_(&s) {}
@@ -106,6 +122,7 @@ class store_log final : public log_reader {
   std::uint64_t size_ = 0;
   digest last_{};
   digest staged_{};
+  std::uint64_t staged_count_ = 0;
 };
 
 }  // namespace exo

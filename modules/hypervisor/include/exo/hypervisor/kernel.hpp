@@ -38,6 +38,10 @@ struct config {
   /// must outlive the hypervisor. Without one only native types registered with
   /// register_type<T>() can run.
   container_registry* containers = nullptr;
+  /// What the hypervisor was booted from, recorded in the call log's init entry (e.g. an
+  /// image's {hash, name, plugins}, see exo/boot/image.hpp); null for none. A verifier
+  /// replays only into a hypervisor with the same value.
+  value origin;
 };
 
 /// A message arriving at an egress: output to the host. Caps in `args` were moved into the

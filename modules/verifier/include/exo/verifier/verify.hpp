@@ -41,7 +41,7 @@ namespace exo {
 struct divergence {
   /// The entry; the log's size for the signed head.
   std::uint64_t index = 0;
-  /// What differs: "entry" (does not decode), "index", "prev", "kind", "hypervisor", "format",
+  /// What differs: "entry" (does not decode), "index", "prev", "kind", "hypervisor", "origin", "format",
   /// "key", "types", "actor", "function", "result", "result_caps", "error", "outputs",
   /// "ticks", "root", "replay" (the input could not be made), "head" (missing or malformed),
   /// "head.size", "head.last", "head.key", "head.signature".
@@ -79,7 +79,7 @@ std::string show(const value& v);
 std::string show(const std::optional<log_error>& e);
 // The init entry's checks against the hypervisor the factory built: nullopt if they hold.
 std::optional<divergence> check_init(const log_entry& e, std::string_view name, const value& types,
-                                     const log_head& head);
+                                     const value& origin, const log_head& head);
 // The first field in which a replayed entry differs from the logged one.
 std::optional<divergence> compare_entries(const log_entry& logged, const log_entry& replayed);
 std::optional<divergence> check_head(const log_head& h, std::uint64_t size, const digest& last, const bytes& init_key);
@@ -118,7 +118,7 @@ verdict verify(const log_reader& log, Factory&& make, const verify_options& opts
     if (!(e->prev == prev)) return diverge(i, "prev", to_hex(prev), to_hex(e->prev));
     if (i == 0) {
       if (e->kind != "init") return diverge(0, "kind", "init", e->kind);
-      if (auto d = detail::check_init(*e, hv->settings().name, hv->type_list(), *head)) {
+      if (auto d = detail::check_init(*e, hv->settings().name, hv->type_list(), hv->settings().origin, *head)) {
         v.first = std::move(d);
         return v;
       }
