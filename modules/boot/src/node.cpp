@@ -1,0 +1,221 @@
+#include <exo/boot/json.hpp>
+#include <exo/boot/node.hpp>
+#include <exo/core/encoding.hpp>
+#include <exo/core/sealed_file.hpp>
+
+#include <fmt/format.h>
+
+#include <filesystem>
+
+namespace exo {
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr std::string_view boot_record = "exo.boot";
+
+// The boot record: which image the directory was booted from and its actors' ids.
+struct boot_info {
+  BOOST_HANA_DEFINE_STRUCT(boot_info, (digest, image), (std::vector<std::string>, names), (std::vector<id>, ids));
+};
+
+void say(const boot_options& o, const std::string& line) {
+  if (o.progress) o.progress(line);
+}
+
+std::string show_args(const value& args) { return to_json(args).dump(); }
+
+}  // namespace
+
+const id* node::actor(std::string_view name) const {
+  auto it = actors_.find(name);
+  return it == actors_.end() ? nullptr : &it->second;
+}
+
+const image_export* node::find_export(std::string_view method) const {
+  auto dot = method.find('.');
+  if (dot == std::string_view::npos) return nullptr;
+  return img_.manifest.find_export(method.substr(0, dot), method.substr(dot + 1));
+}
+
+expected<arg_list> node::bind_args(const image_export& e, const value& args) {
+  static const value::list none;
+  const value::list* given = args.is_null() ? &none : args.if_list();
+  if (!given) return fail(errc::invalid_argument, fmt::format("{} takes a list of arguments", e.method()));
+  if (given->size() > e.params.size())
+    return fail(errc::invalid_argument,
+                fmt::format("{} takes at most {} argument{}, got {}", e.method(), e.params.size(),
+                            e.params.size() == 1 ? "" : "s", given->size()));
+  arg_list out;
+  out.reserve(e.params.size());
+  for (std::size_t i = 0; i < e.params.size(); ++i) {
+    const image_param& p = e.params[i];
+    if (i >= given->size()) {
+      if (!p.fallback)
+        return fail(errc::invalid_argument, fmt::format("{}: missing argument {} '{}' ({})", e.method(), i + 1, p.name, p.type));
+      out.push_back(*p.fallback);
+      continue;
+    }
+    const value& v = (*given)[i];
+    if (!fits_param_type(v, p.type))
+      return fail(errc::invalid_argument, fmt::format("{}: argument {} '{}' must be {}, got {}", e.method(), i + 1, p.name,
+                                                      p.type, to_string(v.type())));
+    if (p.type == "f64" && v.if_i64()) out.push_back(value(static_cast<double>(*v.if_i64())));
+    else out.push_back(v);
+  }
+  return out;
+}
+
+bool node::allowed(const image_export& e, const std::optional<public_key>& caller) {
+  if (e.callers.empty()) return true;
+  if (!caller) return false;
+  for (auto& k : e.callers)
+    if (std::equal(k.begin(), k.end(), caller->bytes.begin(), caller->bytes.end())) return true;
+  return false;
+}
+
+expected<std::unique_ptr<node>> node::boot(const std::string& image_path, const std::string& data_dir,
+                                           container_registry& registry, const boot_options& opts) {
+  auto img = load_image(image_path);
+  if (!img) return unexpected(std::move(img).error());
+  return start(std::move(*img), data_dir, registry, opts);
+}
+
+expected<std::unique_ptr<node>> node::open(const std::string& data_dir, container_registry& registry,
+                                           const boot_options& opts) {
+  const std::string path = (fs::path(data_dir) / image_file_name).string();
+  std::error_code ec;
+  if (!fs::exists(path, ec))
+    return fail(errc::invalid_argument, fmt::format("{} was not booted from an image (it has no {}); boot one with "
+                                                    "exo boot APP.exo --data {}",
+                                                    data_dir, image_file_name, data_dir));
+  auto img = load_image(path);
+  if (!img) return unexpected(std::move(img).error());
+  return start(std::move(*img), data_dir, registry, opts);
+}
+
+expected<std::unique_ptr<node>> node::start(image img, const std::string& data_dir, container_registry& registry,
+                                            const boot_options& opts) {
+  std::unique_ptr<node> n(new node());
+  n->dir_ = data_dir;
+  const std::string kept = (fs::path(data_dir) / image_file_name).string();
+  std::error_code ec;
+  const bool had_image = fs::exists(kept, ec);
+  if (had_image) {
+    auto old = load_image(kept);
+    if (!old) return fail(old.error().code, fmt::format("{} keeps a damaged image: {}", data_dir, old.error().message));
+    if (!(old->hash == img.hash))
+      return fail(errc::invalid_argument,
+                  fmt::format("{} was booted from image {} ('{}'), not this image {} ('{}'); boot this one on another "
+                              "data directory",
+                              data_dir, short_hex(old->hash), old->manifest.name, short_hex(img.hash), img.manifest.name));
+  }
+  say(opts, fmt::format("image {} ('{}'): {} actors, {} init messages, {} exported functions", short_hex(img.hash),
+                        img.manifest.name, img.manifest.actors.size(), img.manifest.init.size(),
+                        img.manifest.exports.size()));
+  if (auto r = load_containers(img, registry); !r) return unexpected(std::move(r).error());
+  for (auto& c : img.manifest.containers)
+    say(opts, fmt::format("container {} (type {}, version {}) loaded", c.name, c.type_id, c.version));
+
+  auto store = lmdb_store::open(data_dir, {.create = !had_image});
+  if (!store) return unexpected(std::move(store).error());
+  auto record = store->read_meta(boot_record);
+  if (!record) return unexpected(std::move(record).error());
+  try {
+    n->hv_ = std::make_unique<node_hypervisor>(
+        std::move(*store), config{.name = img.manifest.name, .containers = &registry, .origin = img.origin()});
+  } catch (const std::exception& e) {
+    return fail(errc::internal, fmt::format("{}: {}", data_dir, e.what()));
+  }
+  node_hypervisor& hv = *n->hv_;
+  n->img_ = std::move(img);
+  const image& im = n->img_;
+
+  if (*record) {  // booted before: resume
+    auto v = decode(**record);
+    auto info = v ? from_value<boot_info>(std::move(*v), "boot record: ") : unexpected(std::move(v).error());
+    if (!info || info->names.size() != info->ids.size())
+      return fail(errc::malformed, fmt::format("{}: its boot record is damaged", data_dir));
+    if (!(info->image == im.hash))
+      return fail(errc::invalid_argument, fmt::format("{} was booted from image {}, not {}", data_dir,
+                                                      short_hex(info->image), short_hex(im.hash)));
+    for (std::size_t i = 0; i < info->names.size(); ++i) n->actors_.emplace(info->names[i], info->ids[i]);
+    n->resumed_ = true;
+    say(opts, fmt::format("resumed {}: {} log entries, state root {}", data_dir, hv.log().size(),
+                          to_hex(hv.state_root().value())));
+    return n;
+  }
+  if (hv.log().size() != 0)
+    return fail(errc::invalid_argument, fmt::format("an earlier boot of {} did not finish ({} log entries and no boot "
+                                                    "record); remove the directory and boot again",
+                                                    data_dir, hv.log().size()));
+  if (!had_image)
+    if (auto w = write_file(kept, im.file); !w) return unexpected(std::move(w).error());
+
+  boot_info info{im.hash, {}, {}};
+  for (auto& a : im.manifest.actors) {
+    const bytes* code = im.blob(a.code);
+    auto cap = hv.create_code(a.container, *code);
+    if (!cap) return fail(cap.error().code, fmt::format("creating actor {} ({}): {}", a.name, a.container, cap.error().message));
+    const id aid = *hv.actor_id(*cap);
+    (void)hv.drop(*cap);
+    n->actors_.emplace(a.name, aid);
+    info.names.push_back(a.name);
+    info.ids.push_back(aid);
+    say(opts, fmt::format("created actor {} ({}, code {}) as {}", a.name, a.container, short_hex(a.code), short_hex(aid)));
+  }
+  for (std::size_t i = 0; i < im.manifest.init.size(); ++i) {
+    const image_call& c = im.manifest.init[i];
+    arg_list args;
+    if (auto* l = c.args.if_list()) args.assign(l->begin(), l->end());
+    auto out = hv.invoke(*n->actor(c.actor), c.function, std::move(args), invoke_options{.budget = c.budget});
+    if (!out) return unexpected(std::move(out).error());
+    if (out->error)
+      return fail(errc::handler_failed, fmt::format("init message {} ({}.{}{}) failed: {}", i, c.actor, c.function,
+                                                    show_args(c.args), out->error->message));
+    say(opts, fmt::format("init {}.{}{} -> {} ({} ticks)", c.actor, c.function, show_args(c.args),
+                          to_json(out->result).dump(), out->ticks));
+  }
+  if (auto r = hv.commit({{std::string(boot_record), encode(to_value(info))}}); !r) return unexpected(std::move(r).error());
+  say(opts, fmt::format("booted: {} log entries, state root {}", hv.log().size(), to_hex(hv.state_root().value())));
+  return n;
+}
+
+verdict verify_image_log(const log_reader& log, const image& img, container_registry& registry,
+                         const verify_options& opts) {
+  verdict v;
+  if (auto r = load_containers(img, registry); !r) {
+    v.first = divergence{0, "replay", "the containers the image needs", r.error().message, {}};
+    return v;
+  }
+  // The boot part of the log: the image's creates, then its init messages.
+  const std::uint64_t boot_entries = 1 + img.manifest.actors.size() + img.manifest.init.size();
+  for (std::uint64_t i = 1; i < boot_entries && i < log.size(); ++i) {
+    auto raw = log.read(i);
+    auto e = raw ? decode_entry(*raw) : unexpected(raw.error());
+    if (!e) break;  // the replay reports it
+    if (i <= img.manifest.actors.size()) {
+      const image_actor& a = img.manifest.actors[i - 1];
+      const value* src = e->args.find("source");
+      const bytes* code = img.blob(a.code);
+      if (e->kind != "create" || !src || !src->if_bytes() || *src->if_bytes() != *code) {
+        v.first = divergence{i, "boot", fmt::format("the image's create of actor {} ({}, code {})", a.name, a.container, short_hex(a.code)),
+                             fmt::format("a {} entry with other code", e->kind), {}};
+        return v;
+      }
+    } else {
+      const image_call& c = img.manifest.init[i - 1 - img.manifest.actors.size()];
+      if (e->kind != "call" || e->function != c.function || !(e->args == c.args)) {
+        v.first = divergence{i, "boot", fmt::format("the image's init message {}.{}{}", c.actor, c.function, show_args(c.args)),
+                             fmt::format("{} {}{}", e->kind, e->function, show_args(e->args)), {}};
+        return v;
+      }
+    }
+  }
+  return verify(log, [&] {
+    return std::make_unique<replay_hypervisor>(
+        config{.name = img.manifest.name, .containers = &registry, .origin = img.origin()});
+  }, opts);
+}
+
+}  // namespace exo

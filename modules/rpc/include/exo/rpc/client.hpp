@@ -1,0 +1,53 @@
+#pragma once
+/// \file
+/// The RPC client: a blocking JSON-RPC 2.0 client over WebSocket (Boost.Beast) for exo's
+/// server (exo/rpc/protocol.hpp). One request at a time per client; use one client per
+/// thread for concurrency.
+///
+/// \code
+/// auto c = exo::rpc::client::connect("ws://127.0.0.1:7420").value();
+/// auto hs = c.handshake().value();                 // methods, root, log head
+/// auto r = c.call("counter.add", {5});             // expected<json, rpc_error>
+/// if (r) fmt::print("{}\n", (*r)["result"].dump());
+/// else fmt::print("error {}: {}\n", r.error().code, r.error().message);
+/// auto key = exo::node_key::load_or_create("me.key").value();
+/// c.call("notes.put", {"k", "v"}, &key);          // signed: the key is the caller in the log
+/// \endcode
+
+#include <exo/rpc/protocol.hpp>
+
+#include <memory>
+#include <string>
+
+namespace exo::rpc {
+
+class client {
+ public:
+  /// Connects and, to learn the image hash signed calls name, asks for the handshake.
+  /// The error is a transport error naming the URL.
+  static expected<client, rpc_error> connect(const std::string& url, std::size_t max_frame = std::size_t{256} << 20);
+  client(client&&) noexcept;
+  client& operator=(client&&) noexcept;
+  ~client();
+
+  /// Sends one request and waits for its response: the result, or the error it carries.
+  expected<json, rpc_error> request(const std::string& method, json params = nullptr);
+  /// The handshake (fetched again).
+  expected<json, rpc_error> handshake();
+  /// Calls an exported function "actor.function" with `args` (a JSON array); signed by
+  /// `key` if given.
+  expected<json, rpc_error> call(const std::string& method, json args, const node_key* key = nullptr);
+  /// The handshake received at connect.
+  const json& info() const noexcept;
+  /// Sends raw text as one message and returns the raw reply (for tests of bad input).
+  expected<std::string, rpc_error> raw(const std::string& text);
+  void close();
+
+  struct impl;
+
+ private:
+  explicit client(std::unique_ptr<impl> p);
+  std::unique_ptr<impl> impl_;
+};
+
+}  // namespace exo::rpc

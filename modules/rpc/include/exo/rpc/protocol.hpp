@@ -1,0 +1,73 @@
+#pragma once
+/// \file
+/// exo's RPC protocol: JSON-RPC 2.0 over WebSocket (DESIGN.md section 8, after LibVMS).
+///
+/// One request or response per WebSocket message. Methods:
+///
+/// | method | params | result |
+/// |---|---|---|
+/// | `exo.handshake` | none | {name, image, node_key, methods: [{method, actor, actor_id, function, params: [{name, type, default?}], callers}], root, log: {size, head}} |
+/// | `ACTOR.FUNCTION` (an exported function) | `[args...]`, or {args, caller, signature} for a signed call | {result, index, ticks, root} |
+/// | `exo.log` | {from, count (<= 1000)} | {size, entries: [entry_to_json...]} |
+/// | `exo.export_log` | none | {size, file: hex of the exo log file} |
+/// | `exo.read` | {actor (a name), key (string)} | {value: hex or null, root, proof: hex} (verify with exo::verify_proof) |
+///
+/// A call's reply is sent only after its log entry and state are durable (committed in one
+/// LMDB transaction, shared with the calls around it: group commit).
+///
+/// Signed calls: `caller` is the hex Ed25519 public key, `signature` the hex signature of
+/// call_message(image hash, method, args). The key is then the caller identity in the log.
+/// A function the manifest reserves for keys refuses calls not signed by one of them.
+///
+/// Errors: JSON-RPC's own codes, and exo's in the server range (error_code below). A call
+/// that reached its actor and failed there is logged, and answered with call_failed and
+/// data {index, errc, root}.
+
+#include <exo/core/bytes.hpp>
+#include <exo/core/expected.hpp>
+#include <exo/core/hash.hpp>
+#include <exo/core/sign.hpp>
+#include <exo/core/value.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace exo::rpc {
+
+using json = nlohmann::json;
+
+enum error_code : int {
+  parse_error = -32700,       ///< the frame is not JSON
+  invalid_request = -32600,   ///< JSON, but not a JSON-RPC 2.0 request
+  method_not_found = -32601,  ///< no such method, or a function not exported
+  invalid_params = -32602,    ///< wrong arguments: count, types, shape
+  internal_error = -32603,
+  call_failed = -32000,       ///< the call ran and failed (logged; data: {index, errc, root})
+  not_durable = -32001,       ///< the commit failed; nothing of the call remains
+  busy = -32002,              ///< too many calls queued; retry later
+  bad_signature = -32003,     ///< the signature does not verify for the caller key and call
+  not_allowed = -32004,       ///< the function is reserved for other keys (or needs a signature)
+  transport = -1,             ///< client side: the connection failed or closed
+};
+
+/// A JSON-RPC error (what a client gets back instead of a result).
+struct rpc_error {
+  int code = 0;
+  std::string message;
+  json data;
+};
+
+/// The bytes a caller signs: the canonical encoding of {domain: "exo-call-1", image,
+/// method, args}. Binding the image and method stops a signature being reused elsewhere.
+bytes call_message(const digest& image, std::string_view method, const value& args);
+
+/// "ws://host:port/path" split; errc::invalid_argument for anything else.
+struct ws_url {
+  std::string host, port, path;
+};
+expected<ws_url> parse_url(std::string_view url);
+
+}  // namespace exo::rpc

@@ -1,0 +1,75 @@
+#pragma once
+/// \file
+/// The RPC server: serves a booted node (exo/boot/node.hpp) over JSON-RPC 2.0 on WebSocket
+/// (exo/rpc/protocol.hpp), built on Boost.Beast.
+///
+/// Threads: one network thread runs every connection (Asio, asynchronous); one executor
+/// thread owns the hypervisor. Requests are checked on the network thread (JSON, method,
+/// parameter types, signature, caller rights) and only well-formed calls are queued. The
+/// executor takes every queued request (up to max_batch), runs the calls one after another
+/// (each its own log entry), commits them all in one transaction (group commit), and only
+/// then answers them; reads are answered after that commit. Bad input gets its error and
+/// the connection stays open; a frame over max_frame closes that connection (WebSocket
+/// close code 1009), and no other.
+///
+/// \code
+/// auto srv = exo::rpc::server::start(*node, {.listen = "127.0.0.1:0"}).value();
+/// fmt::print("listening on {}\n", srv->url());
+/// srv->stop();   // answers what was committed, then closes
+/// \endcode
+
+#include <exo/boot/node.hpp>
+#include <exo/rpc/protocol.hpp>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+namespace exo::rpc {
+
+struct server_options {
+  /// HOST:PORT to listen on; port 0 picks a free one (see server::port()).
+  std::string listen = "127.0.0.1:7420";
+  /// Largest request accepted, in bytes; a larger frame closes its connection (code 1009).
+  std::size_t max_frame = std::size_t{1} << 20;
+  /// Most requests waiting for the executor; beyond it requests get `busy`.
+  std::size_t max_queue = 65536;
+  /// Most calls committed together.
+  std::size_t max_batch = 1024;
+  /// Most open connections; more are refused at the WebSocket handshake.
+  std::size_t max_connections = 4096;
+  /// Told notable events (connections refused, commits that failed), one line each.
+  std::function<void(std::string_view)> log;
+};
+
+struct server_stats {
+  std::uint64_t calls = 0;    ///< calls committed
+  std::uint64_t batches = 0;  ///< commits made for them
+  std::uint64_t rejected = 0; ///< requests answered with an error before reaching the executor
+};
+
+class server {
+ public:
+  /// Binds and starts serving `n` (which must outlive the server) on two threads of its own.
+  static expected<std::unique_ptr<server>> start(node& n, server_options opts = {});
+  ~server();
+  server(const server&) = delete;
+  server& operator=(const server&) = delete;
+
+  std::uint16_t port() const noexcept;
+  /// "ws://HOST:PORT".
+  std::string url() const;
+  /// Stops accepting, answers every request already taken, closes connections and joins the
+  /// threads. Idempotent; called by the destructor.
+  void stop();
+  server_stats stats() const;
+
+  struct impl;
+
+ private:
+  explicit server(std::unique_ptr<impl> p);
+  std::unique_ptr<impl> impl_;
+};
+
+}  // namespace exo::rpc

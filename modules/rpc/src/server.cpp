@@ -1,0 +1,442 @@
+#include <exo/boot/json.hpp>
+#include <exo/call_log/file.hpp>
+#include <exo/rpc/server.hpp>
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/websocket.hpp>
+#include <fmt/format.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace exo::rpc {
+
+namespace beast = boost::beast;
+namespace websocket = beast::websocket;
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+
+namespace {
+
+json error_reply(const json& id, int code, std::string message, json data = nullptr) {
+  json e{{"code", code}, {"message", std::move(message)}};
+  if (!data.is_null()) e["data"] = std::move(data);
+  return json{{"jsonrpc", "2.0"}, {"id", id}, {"error", std::move(e)}};
+}
+json result_reply(const json& id, json result) { return json{{"jsonrpc", "2.0"}, {"id", id}, {"result", std::move(result)}}; }
+
+class session;
+
+// One request the executor will run.
+struct job {
+  enum class kind { call, handshake, log, export_log, read } what;
+  std::shared_ptr<session> from;
+  json id;
+  bool notification = false;
+  // calls
+  const image_export* fn = nullptr;
+  arg_list args;
+  std::optional<public_key> caller;
+  // reads
+  json params;
+  // filled by the executor
+  std::string reply;
+};
+
+}  // namespace
+
+struct server::impl {
+  node& n;
+  server_options opts;
+  net::io_context ioc{1};
+  tcp::acceptor acceptor{ioc};
+  std::thread network, executor;
+  std::mutex mu;
+  std::condition_variable cv;
+  std::deque<job> queue;
+  bool stopping = false;
+  std::atomic<bool> stopped{false};
+  std::atomic<std::size_t> connections{0};
+  std::atomic<std::uint64_t> calls{0}, batches{0}, rejected{0};
+  std::string host;
+  json methods = json::array();
+
+  impl(node& nd, server_options o) : n(nd), opts(std::move(o)) {}
+  void note(const std::string& line) {
+    if (opts.log) opts.log(line);
+  }
+
+  void accept();
+  void handle(const std::shared_ptr<session>& s, std::string_view text);
+  void executor_loop();
+  void run_batch(std::vector<job>& batch);
+  std::string run_read(job& j);
+};
+
+namespace {
+
+class session : public std::enable_shared_from_this<session> {
+ public:
+  session(tcp::socket&& s, server::impl& srv) : ws_(std::move(s)), srv_(srv) { ++srv_.connections; }
+  ~session() { --srv_.connections; }
+
+  void start(bool refuse) {
+    ws_.set_option(websocket::stream_base::timeout::suggested(beast::role_type::server));
+    ws_.read_message_max(srv_.opts.max_frame);
+    ws_.set_option(websocket::stream_base::decorator([](websocket::response_type& res) {
+      res.set(beast::http::field::server, "exo");
+    }));
+    if (refuse) {
+      srv_.note("refused a connection: too many open");
+      return;  // dropping the socket refuses it
+    }
+    ws_.async_accept(beast::bind_front_handler(&session::on_accept, shared_from_this()));
+  }
+
+  // On the network thread.
+  void send(std::string msg) {
+    out_.push_back(std::move(msg));
+    if (out_.size() == 1) write();
+  }
+  void close() {
+    if (!ws_.is_open()) return;
+    ws_.async_close(websocket::close_code::going_away, [self = shared_from_this()](beast::error_code) {});
+  }
+
+ private:
+  void on_accept(beast::error_code ec) {
+    if (ec) return;
+    read();
+  }
+  void read() { ws_.async_read(buf_, beast::bind_front_handler(&session::on_read, shared_from_this())); }
+  void on_read(beast::error_code ec, std::size_t) {
+    if (ec) {
+      if (ec == websocket::error::message_too_big)
+        srv_.note(fmt::format("closed a connection that sent a frame over {} bytes (close code 1009)", srv_.opts.max_frame));
+      return;  // closed (Beast has sent the close frame)
+    }
+    std::string text = beast::buffers_to_string(buf_.data());
+    buf_.consume(buf_.size());
+    srv_.handle(shared_from_this(), text);
+    read();
+  }
+  void write() {
+    ws_.text(true);
+    ws_.async_write(net::buffer(out_.front()), beast::bind_front_handler(&session::on_write, shared_from_this()));
+  }
+  void on_write(beast::error_code ec, std::size_t) {
+    if (ec) return;
+    out_.pop_front();
+    if (!out_.empty()) write();
+  }
+
+  websocket::stream<beast::tcp_stream> ws_;
+  beast::flat_buffer buf_;
+  std::deque<std::string> out_;
+  server::impl& srv_;
+};
+
+}  // namespace
+
+void server::impl::accept() {
+  acceptor.async_accept(ioc, [this](beast::error_code ec, tcp::socket s) {
+    if (ec) return;  // closed: stopping
+    auto sess = std::make_shared<session>(std::move(s), *this);
+    sess->start(connections > opts.max_connections);
+    accept();
+  });
+}
+
+// On the network thread: checks a request and answers it or queues it.
+void server::impl::handle(const std::shared_ptr<session>& s, std::string_view text) {
+  auto reject = [&](const json& id, int code, std::string msg) {
+    ++rejected;
+    s->send(error_reply(id, code, std::move(msg)).dump());
+  };
+  json req = json::parse(text, nullptr, false);
+  if (req.is_discarded()) return reject(nullptr, parse_error, "parse error: the message is not JSON");
+  if (!req.is_object()) return reject(nullptr, invalid_request, "invalid request: a JSON-RPC request is an object");
+  json id = nullptr;
+  bool notification = true;
+  if (auto it = req.find("id"); it != req.end()) {
+    if (!it->is_string() && !it->is_number_integer() && !it->is_number_unsigned() && !it->is_null())
+      return reject(nullptr, invalid_request, "invalid request: \"id\" must be a string, an integer or null");
+    id = *it;
+    notification = false;
+  }
+  auto ver = req.find("jsonrpc");
+  if (ver == req.end() || *ver != "2.0") return reject(id, invalid_request, "invalid request: \"jsonrpc\" must be \"2.0\"");
+  auto m = req.find("method");
+  if (m == req.end() || !m->is_string()) return reject(id, invalid_request, "invalid request: \"method\" must be a string");
+  const std::string method = m->get<std::string>();
+  json params = req.value("params", json());
+  if (!params.is_null() && !params.is_array() && !params.is_object())
+    return reject(id, invalid_request, "invalid request: \"params\" must be an array or an object");
+
+  job j{};
+  j.from = s;
+  j.id = id;
+  j.notification = notification;
+  if (method == "exo.handshake") j.what = job::kind::handshake;
+  else if (method == "exo.log") j.what = job::kind::log;
+  else if (method == "exo.export_log") j.what = job::kind::export_log;
+  else if (method == "exo.read") j.what = job::kind::read;
+  else {
+    j.what = job::kind::call;
+    j.fn = n.find_export(method);
+    if (!j.fn) return reject(id, method_not_found, fmt::format("method not found: '{}' is not an exported function (exo.handshake lists them)", method));
+    json args_json = params.is_null() ? json::array() : params;
+    std::optional<signature> sig;
+    if (params.is_object()) {
+      for (auto it = params.begin(); it != params.end(); ++it)
+        if (it.key() != "args" && it.key() != "caller" && it.key() != "signature")
+          return reject(id, invalid_params, fmt::format("invalid params: unknown field \"{}\" (args, caller, signature)", it.key()));
+      args_json = params.value("args", json::array());
+      auto c = params.find("caller");
+      auto g = params.find("signature");
+      if ((c == params.end()) != (g == params.end()))
+        return reject(id, invalid_params, "invalid params: a signed call needs both \"caller\" and \"signature\"");
+      if (c != params.end()) {
+        auto kb = c->is_string() ? from_hex(c->get<std::string>()) : fail(errc::invalid_argument, "");
+        auto sb = g->is_string() ? from_hex(g->get<std::string>()) : fail(errc::invalid_argument, "");
+        if (!kb || kb->size() != 32) return reject(id, invalid_params, "invalid params: \"caller\" must be a 64-hex-digit Ed25519 public key");
+        if (!sb || sb->size() != 64) return reject(id, invalid_params, "invalid params: \"signature\" must be 128 hex digits");
+        public_key k;
+        std::copy(kb->begin(), kb->end(), k.bytes.begin());
+        signature sg;
+        std::copy(sb->begin(), sb->end(), sg.bytes.begin());
+        j.caller = k;
+        sig = sg;
+      }
+    }
+    if (!args_json.is_array()) return reject(id, invalid_params, "invalid params: the arguments must be a list");
+    auto args = from_json(args_json, "argument");
+    if (!args) return reject(id, invalid_params, "invalid params: " + args.error().message);
+    if (sig && !verify_signature(*j.caller, call_message(n.img().hash, method, *args), *sig))
+      return reject(id, bad_signature, fmt::format("the signature does not verify: it is not {}'s signature of this call "
+                                                   "of {} on image {}",
+                                                   to_hex(j.caller->view()).substr(0, 16), method, short_hex(n.img().hash)));
+    if (!node::allowed(*j.fn, j.caller))
+      return reject(id, not_allowed, j.caller ? fmt::format("{} is reserved for other keys than {}", method, to_hex(j.caller->view()).substr(0, 16))
+                                              : fmt::format("{} is reserved for certain keys: sign the call (exo call --key FILE)", method));
+    auto bound = node::bind_args(*j.fn, *args);
+    if (!bound) return reject(id, invalid_params, "invalid params: " + bound.error().message);
+    j.args = std::move(*bound);
+  }
+  if (j.what != job::kind::call) j.params = std::move(params);
+  {
+    std::lock_guard lk(mu);
+    if (queue.size() >= opts.max_queue) {
+      ++rejected;
+      s->send(error_reply(id, busy, fmt::format("server busy: {} requests are queued; retry later", queue.size())).dump());
+      return;
+    }
+    queue.push_back(std::move(j));
+  }
+  cv.notify_one();
+}
+
+void server::impl::executor_loop() {
+  std::vector<job> batch;
+  for (;;) {
+    {
+      std::unique_lock lk(mu);
+      cv.wait(lk, [&] { return stopping || !queue.empty(); });
+      if (queue.empty()) return;  // stopping, and everything taken was answered
+      while (!queue.empty() && batch.size() < opts.max_batch) {
+        batch.push_back(std::move(queue.front()));
+        queue.pop_front();
+      }
+    }
+    run_batch(batch);
+    for (auto& j : batch)
+      if (!j.notification) net::post(ioc, [s = std::move(j.from), r = std::move(j.reply)]() mutable { s->send(std::move(r)); });
+    batch.clear();
+  }
+}
+
+void server::impl::run_batch(std::vector<job>& batch) {
+  node_hypervisor& hv = n.hv();
+  std::vector<std::optional<expected<call_outcome>>> outs(batch.size());
+  std::size_t ncalls = 0;
+  hv.begin_batch();
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    job& j = batch[i];
+    if (j.what != job::kind::call) continue;
+    outs[i] = hv.invoke(*n.actor(j.fn->actor), j.fn->function, std::move(j.args), invoke_options{.caller = j.caller});
+    ++ncalls;
+  }
+  auto committed = hv.end_batch();
+  if (ncalls) {
+    if (committed) {
+      calls += ncalls;
+      ++batches;
+    } else {
+      note("a commit failed, " + std::to_string(ncalls) + " calls undone: " + committed.error().message);
+    }
+  }
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    job& j = batch[i];
+    if (j.what != job::kind::call) {
+      j.reply = run_read(j);
+      continue;
+    }
+    auto& out = *outs[i];
+    if (!committed) {
+      j.reply = error_reply(j.id, not_durable, "not durable: the commit failed, and the call was undone: " + committed.error().message).dump();
+    } else if (!out) {
+      j.reply = error_reply(j.id, internal_error, "the call could not be logged: " + out.error().message).dump();
+    } else if (out->error) {
+      j.reply = error_reply(j.id, call_failed, out->error->message,
+                            json{{"index", out->index}, {"errc", std::string(to_string(out->error->code))},
+                                 {"root", to_hex(out->root)}, {"ticks", out->ticks}})
+                    .dump();
+    } else {
+      j.reply = result_reply(j.id, json{{"result", to_json(out->result)}, {"index", out->index}, {"ticks", out->ticks},
+                                        {"root", to_hex(out->root)}})
+                    .dump();
+    }
+  }
+}
+
+std::string server::impl::run_read(job& j) {
+  node_hypervisor& hv = n.hv();
+  const auto& log = hv.log();
+  auto head_json = [&] {
+    return json{{"size", log.size()}, {"head", to_hex(log.last_hash())}};
+  };
+  switch (j.what) {
+    case job::kind::handshake: {
+      auto root = hv.state_root();
+      if (!root) return error_reply(j.id, internal_error, root.error().message).dump();
+      return result_reply(j.id, json{{"name", n.img().manifest.name}, {"image", to_hex(n.img().hash)},
+                                     {"node_key", to_hex(hv.node_public_key().view())}, {"methods", methods},
+                                     {"root", to_hex(*root)}, {"log", head_json()}})
+          .dump();
+    }
+    case job::kind::log: {
+      const json& p = j.params;
+      if (!p.is_object() || !p.value("from", json()).is_number_unsigned())
+        return error_reply(j.id, invalid_params, "invalid params: exo.log takes {from, count}").dump();
+      std::uint64_t from = p["from"].get<std::uint64_t>();
+      std::uint64_t count = p.value("count", json(100)).is_number_unsigned() ? p.value("count", std::uint64_t{100}) : 0;
+      if (count == 0 || count > 1000)
+        return error_reply(j.id, invalid_params, "invalid params: count must be 1 to 1000").dump();
+      json entries = json::array();
+      for (std::uint64_t i = from; i < log.size() && i < from + count; ++i) {
+        auto raw = log.read(i);
+        auto e = raw ? decode_entry(*raw) : unexpected(raw.error());
+        if (!e) return error_reply(j.id, internal_error, e.error().message).dump();
+        entries.push_back(entry_to_json(*e, entry_hash(*raw)));
+      }
+      return result_reply(j.id, json{{"size", log.size()}, {"entries", std::move(entries)}}).dump();
+    }
+    case job::kind::export_log: {
+      auto file = export_log(log);
+      if (!file) return error_reply(j.id, internal_error, file.error().message).dump();
+      return result_reply(j.id, json{{"size", log.size()}, {"file", to_hex(*file)}}).dump();
+    }
+    case job::kind::read: {
+      const json& p = j.params;
+      if (!p.is_object() || !p.value("actor", json()).is_string() || !p.value("key", json()).is_string())
+        return error_reply(j.id, invalid_params, "invalid params: exo.read takes {actor: name, key: string}").dump();
+      const id* a = n.actor(p["actor"].get<std::string>());
+      if (!a) return error_reply(j.id, invalid_params, fmt::format("invalid params: no actor named '{}'", p["actor"].get<std::string>())).dump();
+      const std::string key = p["key"].get<std::string>();
+      const bytes k = kernel::storage_key(*a, as_bytes(key));
+      auto root = hv.state_root();
+      auto v = hv.tree().get(k);
+      auto pr = hv.tree().prove(k);
+      if (!root || !v || !pr) return error_reply(j.id, internal_error, "the state cannot be read").dump();
+      return result_reply(j.id, json{{"value", *v ? json(to_hex(**v)) : json(nullptr)},
+                                     {"root", to_hex(*root)}, {"key", to_hex(k)}, {"proof", to_hex(encode_proof(*pr))}})
+          .dump();
+    }
+    case job::kind::call: break;
+  }
+  return error_reply(j.id, internal_error, "unknown request").dump();
+}
+
+server::server(std::unique_ptr<impl> p) : impl_(std::move(p)) {}
+server::~server() { stop(); }
+
+expected<std::unique_ptr<server>> server::start(node& n, server_options opts) {
+  auto p = std::make_unique<impl>(n, std::move(opts));
+  const std::string& listen = p->opts.listen;
+  auto colon = listen.rfind(':');
+  if (colon == std::string::npos)
+    return fail(errc::invalid_argument, fmt::format("--listen '{}' must be HOST:PORT (e.g. 127.0.0.1:7420)", listen));
+  beast::error_code ec;
+  auto addr = net::ip::make_address(listen.substr(0, colon), ec);
+  if (ec) return fail(errc::invalid_argument, fmt::format("--listen '{}': '{}' is not an IP address", listen, listen.substr(0, colon)));
+  unsigned long port = 0;
+  try {
+    port = std::stoul(listen.substr(colon + 1));
+  } catch (...) {
+    port = 65536;
+  }
+  if (port > 65535) return fail(errc::invalid_argument, fmt::format("--listen '{}': the port must be 0 to 65535", listen));
+  tcp::endpoint ep(addr, static_cast<unsigned short>(port));
+  p->acceptor.open(ep.protocol(), ec);
+  if (!ec) p->acceptor.set_option(net::socket_base::reuse_address(true), ec);
+  if (!ec) p->acceptor.bind(ep, ec);
+  if (!ec) p->acceptor.listen(net::socket_base::max_listen_connections, ec);
+  if (ec) return fail(errc::invalid_argument, fmt::format("cannot listen on {}: {}", listen, ec.message()));
+  p->host = addr.to_string();
+  for (auto& e : n.img().manifest.exports) {
+    json params = json::array();
+    for (auto& q : e.params) {
+      json x{{"name", q.name}, {"type", q.type}};
+      if (q.fallback) x["default"] = to_json(*q.fallback);
+      params.push_back(std::move(x));
+    }
+    json callers = json::array();
+    for (auto& c : e.callers) callers.push_back(to_hex(c));
+    p->methods.push_back(json{{"method", e.method()}, {"actor", e.actor}, {"actor_id", to_hex(*n.actor(e.actor))},
+                              {"function", e.function}, {"params", std::move(params)}, {"callers", std::move(callers)}});
+  }
+  p->accept();
+  impl* raw = p.get();
+  p->executor = std::thread([raw] { raw->executor_loop(); });
+  p->network = std::thread([raw] { raw->ioc.run(); });
+  return std::unique_ptr<server>(new server(std::move(p)));
+}
+
+std::uint16_t server::port() const noexcept {
+  beast::error_code ec;
+  auto ep = impl_->acceptor.local_endpoint(ec);
+  return ec ? 0 : ep.port();
+}
+std::string server::url() const { return fmt::format("ws://{}:{}", impl_->host, port()); }
+
+void server::stop() {
+  if (!impl_ || impl_->stopped.exchange(true)) return;
+  impl* p = impl_.get();
+  // The executor answers everything it has taken, then stops.
+  {
+    std::lock_guard lk(p->mu);
+    p->stopping = true;
+  }
+  p->cv.notify_all();
+  if (p->executor.joinable()) p->executor.join();
+  // Let the network thread send those answers, then close.
+  net::post(p->ioc, [p] {
+    beast::error_code ec;
+    p->acceptor.close(ec);
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  p->ioc.stop();
+  if (p->network.joinable()) p->network.join();
+}
+
+server_stats server::stats() const {
+  return {impl_->calls.load(), impl_->batches.load(), impl_->rejected.load()};
+}
+
+}  // namespace exo::rpc
