@@ -191,7 +191,7 @@ class hypervisor : private detail::state_holder<Store>, private detail::log_hold
     if constexpr (logged) {
       log_entry e = next_entry("create");
       e.actor = *actor_id(*cap);
-      e.function = std::string(container);
+      e.function = std::string((*type_of(e.actor))->name);  // as apply() logs it
       e.args = value::make_map({{"code", to_value(*h)}, {"state", value{}}, {"container", value(container)},
                                 {"source", value(bytes(code.begin(), code.end()))}});
       if (auto r = append(e); !r) return unexpected(std::move(r).error());

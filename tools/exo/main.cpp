@@ -1,0 +1,374 @@
+// exo — pack, boot, call and verify applications (DESIGN.md section 8).
+//
+//   exo pack DIR -o APP.exo                 build an image from DIR/exo.json
+//   exo boot APP.exo --data DIR [--listen ADDR]   boot (or resume) it; serve RPC
+//   exo call URL ACTOR.FUNCTION [ARGS] [--key FILE]
+//   exo verify DIR | exo verify --log FILE --image APP.exo
+//   exo log DIR [--from N --count N | --export FILE]
+//   exo root DIR
+//   exo keygen -o FILE
+//
+// Exit codes: 0 success; 1 verification failed; 2 usage error; 3 bad input (an image, data
+// directory, log or key that cannot be used, or a boot that failed); 4 an RPC call was
+// refused, failed, or could not reach the server.
+
+#include <exo/boot/json.hpp>
+#include <exo/boot/node.hpp>
+#include <exo/call_log/file.hpp>
+#include <exo/core/sealed_file.hpp>
+#include <exo/rpc/client.hpp>
+#include <exo/rpc/server.hpp>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <unistd.h>
+
+namespace {
+
+namespace fs = std::filesystem;
+using exo::json;
+
+enum exit_code { ok = 0, verify_failed = 1, usage = 2, bad_input = 3, rpc_failed = 4 };
+
+struct common {
+  bool as_json = false;
+  std::vector<std::string> plugin_dirs;
+};
+
+// Plugins: --plugin-dir, then EXO_PLUGIN_PATH, then the directory beside the binary
+// (build/<preset>/plugins in a build tree, <prefix>/lib/exo/plugins when installed).
+void setup_registry(exo::container_registry& reg, const common& c) {
+  for (auto& d : c.plugin_dirs) reg.add_search_dir(d);
+  std::error_code ec;
+  fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  if (!ec) {
+    reg.add_search_dir(exe.parent_path().parent_path() / "plugins");
+    reg.add_search_dir(exe.parent_path().parent_path() / "lib" / "exo" / "plugins");
+  }
+  exo::add_builtin_types(reg);
+}
+
+int failed(int code, const std::string& what) {
+  fmt::print(stderr, "exo: {}\n", what);
+  return code;
+}
+
+void print_json(const json& j) { fmt::print("{}\n", j.dump(2)); }
+
+// ---- pack ----
+int cmd_pack(const common& c, const std::string& dir, const std::string& out) {
+  exo::container_registry reg;
+  setup_registry(reg, c);
+  auto file = exo::pack_image(dir, reg);
+  if (!file) return failed(bad_input, "pack: " + file.error().message);
+  auto img = exo::read_image(*file);
+  if (!img) return failed(bad_input, "pack made an image it cannot read back: " + img.error().message);
+  if (auto w = exo::write_file(out, *file); !w) return failed(bad_input, w.error().message);
+  const auto& m = img->manifest;
+  if (c.as_json) {
+    json actors = json::array(), exports = json::array();
+    for (auto& a : m.actors) actors.push_back({{"name", a.name}, {"container", a.container}, {"code", exo::to_hex(a.code)}});
+    for (auto& e : m.exports) exports.push_back(e.method());
+    print_json({{"image", exo::to_hex(img->hash)}, {"file", out}, {"bytes", file->size()}, {"name", m.name},
+                {"actors", actors}, {"init", m.init.size()}, {"exports", exports}});
+    return ok;
+  }
+  fmt::print("packed {} into {} ({} bytes)\n", dir, out, file->size());
+  fmt::print("image {} ('{}')\n", exo::to_hex(img->hash), m.name);
+  for (auto& ct : m.containers) fmt::print("  needs container {} (type {}, version {})\n", ct.name, ct.type_id, ct.version);
+  for (auto& a : m.actors) fmt::print("  actor {} ({}, code {})\n", a.name, a.container, exo::short_hex(a.code));
+  for (auto& i : m.init) fmt::print("  init {}.{}{}\n", i.actor, i.function, exo::to_json(i.args).dump());
+  for (auto& e : m.exports) {
+    std::string params;
+    for (auto& p : e.params)
+      params += fmt::format("{}{}: {}{}", params.empty() ? "" : ", ", p.name, p.type,
+                            p.fallback ? " = " + exo::to_json(*p.fallback).dump() : "");
+    fmt::print("  exports {}({}){}\n", e.method(), params, e.callers.empty() ? "" : fmt::format(" for {} key(s)", e.callers.size()));
+  }
+  return ok;
+}
+
+// ---- boot ----
+int cmd_boot(const common& c, const std::string& image, const std::string& data, const std::string& listen,
+             std::size_t max_frame) {
+  exo::container_registry reg;
+  setup_registry(reg, c);
+  // Block the stop signals before any thread starts, so that only sigwait sees them.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  exo::boot_options opts;
+  if (!c.as_json) opts.progress = [](std::string_view line) { fmt::print("{}\n", line); };
+  auto n = exo::node::boot(image, data, reg, opts);
+  if (!n) return failed(bad_input, "boot: " + n.error().message);
+  auto& hv = (*n)->hv();
+  const std::string root = exo::to_hex(hv.state_root().value());
+  if (listen.empty()) {
+    if (c.as_json) print_json({{"image", exo::to_hex((*n)->img().hash)}, {"resumed", (*n)->resumed()}, {"root", root}, {"log_size", hv.log().size()}});
+    return ok;
+  }
+  auto srv = exo::rpc::server::start(**n, {.listen = listen, .max_frame = max_frame,
+                                           .log = [](std::string_view l) { fmt::print(stderr, "exo: {}\n", l); }});
+  if (!srv) return failed(bad_input, srv.error().message);
+  if (c.as_json) print_json({{"image", exo::to_hex((*n)->img().hash)}, {"resumed", (*n)->resumed()}, {"root", root},
+                             {"log_size", hv.log().size()}, {"url", (*srv)->url()}});
+  else fmt::print("listening on {} (Ctrl-C stops)\n", (*srv)->url());
+  std::fflush(stdout);
+  int sig = 0;
+  sigwait(&stop_signals, &sig);
+  (*srv)->stop();
+  auto st = (*srv)->stats();
+  if (!c.as_json)
+    fmt::print("stopped ({}): {} calls in {} commits; log has {} entries, state root {}\n", sig == SIGINT ? "SIGINT" : "SIGTERM",
+               st.calls, st.batches, hv.log().size(), exo::to_hex(hv.state_root().value()));
+  return ok;
+}
+
+// ---- call ----
+int cmd_call(const common& c, const std::string& url, const std::string& method, const std::string& args_text,
+             const std::string& key_file) {
+  json args = json::array();
+  if (!args_text.empty()) {
+    args = json::parse(args_text, nullptr, false);
+    if (args.is_discarded()) return failed(usage, fmt::format("call: ARGS is not JSON: {} (a string needs quotes: '\"text\"')", args_text));
+    if (!method.starts_with("exo.") && !args.is_array()) args = json::array({args});  // one argument
+  }
+  std::optional<exo::node_key> key;
+  if (!key_file.empty()) {
+    if (!fs::exists(key_file)) return failed(bad_input, fmt::format("call: no key file {} (make one with exo keygen -o {})", key_file, key_file));
+    auto k = exo::node_key::load_or_create(key_file);
+    if (!k) return failed(bad_input, "call: " + k.error().message);
+    key = std::move(*k);
+  }
+  auto cl = exo::rpc::client::connect(url);
+  if (!cl) return failed(rpc_failed, "call: " + cl.error().message);
+  auto r = method.starts_with("exo.") ? cl->request(method, args_text.empty() ? json() : args)
+                                      : cl->call(method, args, key ? &*key : nullptr);
+  cl->close();
+  if (!r) {
+    if (c.as_json) print_json({{"error", {{"code", r.error().code}, {"message", r.error().message}, {"data", r.error().data}}}});
+    else fmt::print(stderr, "exo: call {}: error {}: {}{}\n", method, r.error().code, r.error().message,
+                    r.error().data.is_null() ? "" : " " + r.error().data.dump());
+    return rpc_failed;
+  }
+  if (c.as_json || method.starts_with("exo.")) {
+    print_json(*r);
+  } else {
+    fmt::print("{}\n", (*r)["result"].dump());
+    fmt::print(stderr, "(log entry {}, {} ticks, state root {})\n", (*r)["index"].get<std::uint64_t>(),
+               (*r)["ticks"].get<std::uint64_t>(), (*r)["root"].get<std::string>().substr(0, 16));
+  }
+  return ok;
+}
+
+// ---- data directories ----
+struct opened_dir {
+  exo::lmdb_store store;
+  std::optional<exo::lmdb_log> log;
+};
+exo::expected<std::unique_ptr<opened_dir>> open_dir(const std::string& dir) {
+  if (!fs::exists(fs::path(dir) / exo::image_file_name))
+    return exo::fail(exo::errc::invalid_argument, fmt::format("{} is not an exo data directory (no {}); make one with exo boot", dir, exo::image_file_name));
+  auto s = exo::lmdb_store::open(dir);
+  if (!s) return exo::unexpected(std::move(s).error());
+  auto d = std::make_unique<opened_dir>(opened_dir{std::move(*s), std::nullopt});
+  auto l = exo::lmdb_log::open(d->store);
+  if (!l) return exo::unexpected(std::move(l).error());
+  d->log.emplace(std::move(*l));
+  return d;
+}
+
+void print_verdict(const exo::verdict& v, bool as_json) {
+  if (as_json) {
+    json j{{"ok", v.ok()}, {"entries", v.entries}, {"final_root", exo::to_hex(v.final_root)}};
+    if (v.first) {
+      j["divergence"] = {{"index", v.first->index}, {"field", v.first->field}, {"log", v.first->expected}, {"replay", v.first->got}};
+      if (v.first->entry_intact) j["divergence"]["entry_intact"] = *v.first->entry_intact;
+    }
+    print_json(j);
+    return;
+  }
+  if (v.ok()) {
+    fmt::print("{}\n", v.to_string());
+  } else {
+    fmt::print("VERIFICATION FAILED after {} good entries\n", v.entries);
+    fmt::print("  first divergence: entry {}, field '{}'\n", v.first->index, v.first->field);
+    fmt::print("  the log says: {}\n", v.first->expected);
+    fmt::print("  the replay:   {}\n", v.first->got);
+    if (v.first->entry_intact)
+      fmt::print("  {}\n", *v.first->entry_intact ? "the entry is the one the log chained and signed: the replay behaves differently"
+                                                   : "the entry was changed after it was logged (its hash is not the one chained)");
+  }
+}
+
+int cmd_verify(const common& c, const std::string& dir, const std::string& log_file, const std::string& image_file) {
+  exo::container_registry reg;
+  setup_registry(reg, c);
+  exo::verify_options vo;
+  vo.progress_every = 1000;
+  vo.progress = [](std::uint64_t done, std::uint64_t total) {
+    if (total >= 1000) fmt::print(stderr, "verified {}/{} entries\n", done, total);
+  };
+  if (!dir.empty()) {
+    if (!log_file.empty() || !image_file.empty()) return failed(usage, "verify: give DIR, or --log and --image, not both");
+    auto d = open_dir(dir);
+    if (!d) return failed(bad_input, "verify: " + d.error().message);
+    auto img = exo::load_image((fs::path(dir) / exo::image_file_name).string());
+    if (!img) return failed(bad_input, "verify: " + img.error().message);
+    if (!c.as_json) fmt::print("verifying {} ({} entries) against image {}\n", dir, (*d)->log->size(), exo::short_hex(img->hash));
+    auto v = exo::verify_image_log(*(*d)->log, *img, reg, vo);
+    print_verdict(v, c.as_json);
+    return v.ok() ? ok : verify_failed;
+  }
+  if (log_file.empty() || image_file.empty()) return failed(usage, "verify: give DIR, or both --log FILE and --image APP.exo");
+  auto log = exo::import_log(log_file);
+  if (!log) return failed(bad_input, "verify: " + log.error().message);
+  auto img = exo::load_image(image_file);
+  if (!img) return failed(bad_input, "verify: " + img.error().message);
+  if (!c.as_json) fmt::print("verifying {} ({} entries) against image {}\n", log_file, log->size(), exo::short_hex(img->hash));
+  auto v = exo::verify_image_log(*log, *img, reg, vo);
+  print_verdict(v, c.as_json);
+  return v.ok() ? ok : verify_failed;
+}
+
+int cmd_log(const common& c, const std::string& dir, std::uint64_t from, std::uint64_t count, const std::string& export_to) {
+  auto d = open_dir(dir);
+  if (!d) return failed(bad_input, "log: " + d.error().message);
+  const auto& log = *(*d)->log;
+  if (!export_to.empty()) {
+    if (auto r = exo::export_log(log, export_to); !r) return failed(bad_input, "log: " + r.error().message);
+    if (c.as_json) print_json({{"file", export_to}, {"entries", log.size()}});
+    else fmt::print("exported {} entries to {}\n", log.size(), export_to);
+    return ok;
+  }
+  json all = json::array();
+  for (std::uint64_t i = from; i < log.size() && i - from < count; ++i) {
+    auto raw = log.read(i);
+    auto e = raw ? exo::decode_entry(*raw) : exo::unexpected(raw.error());
+    if (!e) return failed(bad_input, fmt::format("log: entry {}: {}", i, e.error().message));
+    if (c.as_json) {
+      all.push_back(exo::entry_to_json(*e, exo::entry_hash(*raw)));
+      continue;
+    }
+    std::string what = e->kind == "init" ? fmt::format("boot of '{}'", e->function)
+                     : e->kind == "create" ? fmt::format("create {} {}", e->function, exo::short_hex(e->actor))
+                                           : fmt::format("{}.{}{}", exo::short_hex(e->actor), e->function, exo::to_json(e->args).dump());
+    std::string outcome = e->error ? fmt::format("error {}: {}", e->error->name, e->error->message)
+                          : e->kind == "call" ? "-> " + exo::to_json(e->result).dump() : "";
+    fmt::print("#{:<5} {:<6} {} {} [{} ticks{}] root {}\n", e->index, e->kind, what, outcome, e->ticks,
+               e->caller ? ", caller " + exo::to_hex(*e->caller).substr(0, 16) : "", exo::to_hex(e->root).substr(0, 16));
+  }
+  if (c.as_json) print_json(all);
+  return ok;
+}
+
+int cmd_root(const common& c, const std::string& dir) {
+  auto d = open_dir(dir);
+  if (!d) return failed(bad_input, "root: " + d.error().message);
+  auto head = (*d)->store.head();
+  if (!head) return failed(bad_input, "root: " + head.error().message);
+  const std::string root = exo::to_hex(head->hash);
+  if (c.as_json) print_json({{"root", root}, {"log_size", (*d)->log->size()}, {"log_head", exo::to_hex((*d)->log->last_hash())}});
+  else fmt::print("{}\n", root);
+  return ok;
+}
+
+int cmd_keygen(const common& c, const std::string& out) {
+  if (fs::exists(out)) return failed(bad_input, fmt::format("keygen: {} exists; choose another file (keys are never overwritten)", out));
+  auto k = exo::node_key::load_or_create(out);
+  if (!k) return failed(bad_input, "keygen: " + k.error().message);
+  const std::string pub = exo::to_hex(k->public_key().view());
+  if (c.as_json) print_json({{"file", out}, {"public_key", pub}});
+  else fmt::print("wrote {} (private, mode 0600)\npublic key {}\n", out, pub);
+  return ok;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"exo: pack, boot, call and verify deterministic, auditable applications.\n"
+               "Exit codes: 0 success, 1 verification failed, 2 usage error, 3 bad input (image, data directory, log, "
+               "key, or a failed boot), 4 RPC call refused or failed."};
+  app.require_subcommand(1);
+  common c;
+  auto add_common = [&](CLI::App* s) {
+    s->add_flag("--json", c.as_json, "Output JSON for scripts");
+    s->add_option("--plugin-dir", c.plugin_dirs, "Also look for container plugins here (before EXO_PLUGIN_PATH)");
+  };
+
+  std::string dir, out, image, data, listen, url, method, args, key, log_file, export_to;
+  std::size_t max_frame = std::size_t{1} << 20;
+  std::uint64_t from = 0, count = std::numeric_limits<std::uint64_t>::max();
+
+  auto* pack = app.add_subcommand("pack", "Pack DIR (its exo.json and the code it names) into one image file");
+  pack->add_option("DIR", dir, "Application directory")->required()->check(CLI::ExistingDirectory);
+  pack->add_option("-o,--output", out, "Image file to write (APP.exo)")->required();
+  add_common(pack);
+
+  auto* boot = app.add_subcommand("boot", "Boot an image on a data directory (or resume it), and serve RPC with --listen");
+  boot->add_option("IMAGE", image, "Image file (APP.exo)")->required();
+  boot->add_option("--data", data, "Data directory (created on first boot)")->required();
+  boot->add_option("--listen", listen, "Serve JSON-RPC over WebSocket on HOST:PORT (port 0: any free port)");
+  boot->add_option("--max-frame", max_frame, "Largest request accepted, in bytes")->capture_default_str();
+  add_common(boot);
+
+  auto* call = app.add_subcommand("call", "Call an exported function over RPC (or an exo.* method)");
+  call->add_option("URL", url, "Server, ws://HOST:PORT")->required();
+  call->add_option("METHOD", method, "ACTOR.FUNCTION (or exo.handshake, exo.log, ...)")->required();
+  call->add_option("ARGS", args, "Arguments as a JSON array (a single JSON value is one argument)");
+  call->add_option("--key", key, "Sign the call with this key (exo keygen); its public key is the caller");
+  add_common(call);
+
+  std::string vdir;
+  auto* verify = app.add_subcommand("verify", "Verify a log: replay it from its image and check every result, root and signature");
+  verify->add_option("DIR", vdir, "Data directory (its log and image)");
+  verify->add_option("--log", log_file, "Exported log file (exo log DIR --export FILE)");
+  verify->add_option("--image", image, "The image the log was booted from");
+  add_common(verify);
+
+  auto* log = app.add_subcommand("log", "List a data directory's call log entries, or export the log");
+  log->add_option("DIR", dir, "Data directory")->required();
+  log->add_option("--from", from, "First entry");
+  log->add_option("--count", count, "Most entries to list");
+  log->add_option("--export", export_to, "Write the whole log to this file instead (for exo verify --log)");
+  add_common(log);
+
+  auto* root = app.add_subcommand("root", "Print a data directory's state root");
+  root->add_option("DIR", dir, "Data directory")->required();
+  add_common(root);
+
+  auto* keygen = app.add_subcommand("keygen", "Make an Ed25519 key for signing calls; prints its public key");
+  keygen->add_option("-o,--output", out, "Key file to create (mode 0600)")->required();
+  add_common(keygen);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    app.exit(e);
+    return usage;
+  }
+  try {
+    if (*pack) return cmd_pack(c, dir, out);
+    if (*boot) return cmd_boot(c, image, data, listen, max_frame);
+    if (*call) return cmd_call(c, url, method, args, key);
+    if (*verify) return cmd_verify(c, vdir, log_file, image);
+    if (*log) return cmd_log(c, dir, from, count, export_to);
+    if (*root) return cmd_root(c, dir);
+    if (*keygen) return cmd_keygen(c, out);
+  } catch (const std::exception& e) {
+    return failed(bad_input, e.what());
+  }
+  return usage;
+}
