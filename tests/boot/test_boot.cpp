@@ -1,0 +1,232 @@
+// Images and boot: packing is deterministic and checks what it packs; bad images are clear
+// errors; the same image boots to the same root; a data directory resumes and refuses
+// another image; the verifier checks a log against its image.
+
+#include "app.hpp"
+
+#include <exo/boot/json.hpp>
+#include <exo/core/encoding.hpp>
+
+#include <boost/test/unit_test.hpp>
+
+namespace {
+
+using app_test::make_app;
+using app_test::notes_manifest;
+using app_test::pack_to;
+
+const std::string owner(64, 'a');
+
+std::string error_of(const exo::expected<exo::bytes>& r) { return r ? std::string("(no error)") : r.error().message; }
+
+bool contains(const std::string& s, std::string_view part) { return s.find(part) != std::string::npos; }
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(images)
+
+BOOST_AUTO_TEST_CASE(packing_the_same_directory_gives_the_same_bytes) {
+  test::temp_dir t;
+  auto a = pack_to(make_app(t, "a", notes_manifest(owner)), t.sub("a.exo"));
+  auto b = pack_to(make_app(t, "b", notes_manifest(owner)), t.sub("b.exo"));  // another path, same content
+  BOOST_TEST((a == b));
+  auto img = exo::read_image(a).value();
+  BOOST_TEST(img.manifest.name == "notes");
+  BOOST_TEST(img.manifest.actors.size() == 2u);
+  BOOST_TEST(img.manifest.containers.size() == 2u);  // native and wasm, with their versions
+  BOOST_TEST((img.hash == exo::hash(a)));
+  BOOST_TEST(img.manifest.exports[0].params[0].fallback.has_value());
+  // A changed byte of code is another image.
+  auto c = pack_to(make_app(t, "c", notes_manifest(std::string(64, 'b'))), t.sub("c.exo"));
+  BOOST_TEST((exo::read_image(c)->hash != img.hash));
+}
+
+BOOST_AUTO_TEST_CASE(pack_refuses_bad_manifests_with_the_place_named) {
+  test::temp_dir t;
+  app_test::registry r;
+  struct bad_case {
+    std::string manifest, expect;
+  };
+  const std::string actors = R"("actors": [{"name": "counter", "container": "wasm", "code": "counter.wasm"}])";
+  const std::vector<bad_case> cases = {
+      {"{", "not valid JSON"},
+      {R"({"name": "x"})", "actors: must be a non-empty list"},
+      {R"({"name": "x", )" + actors + R"(, "colour": 1})", "unknown field \"colour\""},
+      {R"({"name": "x", "actors": [{"name": "c", "container": "wasm", "code": "missing.wasm"}]})", "missing.wasm"},
+      {R"({"name": "x", "actors": [{"name": "c", "container": "wasm", "code": "../../etc/passwd"}]})", "is not inside"},
+      {R"({"name": "x", "actors": [{"name": "c", "container": "nosuch", "code": "counter.wasm"}]})", "no plugin 'nosuch'"},
+      {R"({"name": "x", "actors": [{"name": "c", "container": "wasm", "code": "exo.json"}]})", "does not compile"},
+      {R"({"name": "x", "actors": [{"name": "n", "container": "native", "type": "no.such"}]})", "does not compile"},
+      {R"({"name": "x", )" + actors + R"(, "init": [{"call": "counter.nope"}]})", "exports no function \"nope\""},
+      {R"({"name": "x", )" + actors + R"(, "init": [{"call": "other.add"}]})", "no actor named \"other\""},
+      {R"({"name": "x", )" + actors + R"(, "exports": [{"call": "counter.add", "params": [{"name": "a", "type": "int"}]}]})", "unknown type \"int\""},
+      {R"({"name": "x", )" + actors + R"(, "exports": [{"call": "counter.add", "params": [{"name": "a", "type": "i64", "default": "s"}]}]})", "not of type i64"},
+      {R"({"name": "x", )" + actors + R"(, "exports": [{"call": "counter.add", "callers": ["abc"]}]})", "64-hex-digit"},
+      {R"({"name": "x", )" + actors + R"(, "exports": [{"call": "counter.add"}, {"call": "counter.add"}]})", "exported twice"},
+  };
+  for (std::size_t i = 0; i < cases.size(); ++i) {
+    auto dir = make_app(t, "app" + std::to_string(i), cases[i].manifest);
+    auto r2 = exo::pack_image(dir, r.reg);
+    BOOST_TEST(!r2, "case " << i);
+    BOOST_TEST(contains(error_of(r2), cases[i].expect), "case " << i << ": " << error_of(r2));
+  }
+  auto none = exo::pack_image(t.sub("nowhere"), r.reg);
+  BOOST_TEST(contains(error_of(none), "cannot pack"));
+}
+
+BOOST_AUTO_TEST_CASE(corrupted_truncated_and_garbage_images_are_clear_errors) {
+  test::temp_dir t;
+  auto file = pack_to(make_app(t, "a", notes_manifest(owner)), t.sub("a.exo"));
+  for (std::size_t cut : {std::size_t{0}, std::size_t{5}, std::size_t{8}, std::size_t{40}, file.size() / 2, file.size() - 1}) {
+    auto r = exo::read_image(exo::byte_view(file.data(), cut));
+    BOOST_REQUIRE_MESSAGE(!r, "cut at " << cut);
+    BOOST_TEST(contains(r.error().message, "not a valid exo image"), r.error().message);
+  }
+  for (std::size_t i = 0; i < file.size(); i += 7) {  // every 7th byte flipped
+    auto bad = file;
+    bad[i] ^= 0x20;
+    auto r = exo::read_image(bad);
+    BOOST_REQUIRE_MESSAGE(!r, "byte " << i);
+    BOOST_TEST((r.error().code == exo::errc::malformed));
+  }
+  // A well-sealed file whose content is not an image.
+  auto other = exo::seal("EXOIMG1\n", exo::value::make_map({{"format", exo::value("exo-image-1")}}));
+  BOOST_TEST(contains(exo::read_image(*other).error().message, "not {format, manifest, blobs}"));
+  auto log_like = exo::seal("EXOLOG1\n", exo::value(1));
+  BOOST_TEST(contains(exo::read_image(*log_like).error().message, "signature"));
+  auto missing = exo::load_image(t.sub("none.exo"));
+  BOOST_TEST(contains(missing.error().message, "none.exo"));
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(boot)
+
+BOOST_AUTO_TEST_CASE(the_same_image_boots_to_the_same_root_and_resumes) {
+  test::temp_dir t;
+  pack_to(make_app(t, "a", notes_manifest(owner)), t.sub("a.exo"));
+  app_test::registry r1, r2;
+  std::vector<std::string> steps;
+  exo::digest root1, root2;
+  {
+    auto n = exo::node::boot(t.sub("a.exo"), t.sub("d1"), r1.reg, {.progress = [&](std::string_view s) { steps.emplace_back(s); }});
+    BOOST_REQUIRE_MESSAGE(n, (n ? "" : n.error().message));
+    BOOST_TEST(!(*n)->resumed());
+    BOOST_TEST((*n)->hv().log().size() == 5u);  // init, 2 creates, 2 init messages
+    root1 = (*n)->hv().state_root().value();
+    auto out = (*n)->hv().invoke(*(*n)->actor("counter"), "get");
+    BOOST_TEST((out->result == exo::value(10)));
+    BOOST_TEST(((*n)->hv().invoke(*(*n)->actor("counter"), "add", {5})->result == exo::value(15)));
+  }
+  BOOST_TEST(steps.size() >= 6u);
+  {
+    auto n = exo::node::boot(t.sub("a.exo"), t.sub("d2"), r2.reg);
+    BOOST_REQUIRE(n);
+    root2 = (*n)->hv().state_root().value();
+  }
+  BOOST_TEST((root1 == root2));  // two directories, one image: one root
+  // Resuming d1 keeps its state: no boot again.
+  app_test::registry r3;
+  auto n = exo::node::open(t.sub("d1"), r3.reg);
+  BOOST_REQUIRE_MESSAGE(n, (n ? "" : n.error().message));
+  BOOST_TEST((*n)->resumed());
+  BOOST_TEST((*n)->hv().log().size() == 7u);  // the boot and two calls
+  BOOST_TEST(((*n)->hv().invoke(*(*n)->actor("counter"), "get")->result == exo::value(15)));
+  // The log verifies against the image, and an exported copy does too.
+  auto v = exo::verify_image_log((*n)->hv().log(), (*n)->img(), r3.reg);
+  BOOST_TEST(v.ok(), v.to_string());
+  BOOST_TEST(v.entries == 8u);
+}
+
+BOOST_AUTO_TEST_CASE(a_data_directory_refuses_another_image) {
+  test::temp_dir t;
+  pack_to(make_app(t, "a", notes_manifest(owner)), t.sub("a.exo"));
+  pack_to(make_app(t, "b", notes_manifest(std::string(64, 'b'))), t.sub("b.exo"));
+  app_test::registry r;
+  { BOOST_REQUIRE(exo::node::boot(t.sub("a.exo"), t.sub("d"), r.reg)); }
+  auto other = exo::node::boot(t.sub("b.exo"), t.sub("d"), r.reg);
+  BOOST_REQUIRE(!other);
+  BOOST_TEST(contains(other.error().message, "was booted from image"), other.error().message);
+  BOOST_TEST(exo::node::open(t.sub("d"), r.reg).has_value());  // still intact
+  auto none = exo::node::open(t.sub("nothing"), r.reg);
+  BOOST_TEST(contains(none.error().message, "was not booted from an image"));
+}
+
+BOOST_AUTO_TEST_CASE(an_image_needing_a_missing_or_other_plugin_names_it) {
+  test::temp_dir t;
+  auto file = pack_to(make_app(t, "a", notes_manifest(owner)), t.sub("a.exo"));
+  auto img = exo::read_image(file).value();
+  auto reseal = [&](auto edit, const std::string& name) {
+    exo::image_manifest m = img.manifest;
+    edit(m);
+    auto sealed = exo::seal("EXOIMG1\n", exo::value::make_map({{"format", exo::value("exo-image-1")},
+                                                               {"manifest", exo::to_value(m)},
+                                                               {"blobs", exo::to_value(img.blobs)}}));
+    BOOST_REQUIRE(exo::write_file(t.sub(name), *sealed));
+  };
+  reseal([](exo::image_manifest& m) { m.containers[1].version = "9.9.9"; }, "newer.exo");
+  reseal([](exo::image_manifest& m) {
+    m.containers.push_back({"lua", 300, "5.4"});
+    m.actors[0].container = "lua";
+  }, "lua.exo");
+  app_test::registry r;
+  auto newer = exo::node::boot(t.sub("newer.exo"), t.sub("d1"), r.reg);
+  BOOST_REQUIRE(!newer);
+  BOOST_TEST((newer.error().code == exo::errc::incompatible));
+  BOOST_TEST(contains(newer.error().message, "'wasm' container type 2 version 9.9.9"), newer.error().message);
+  auto lua = exo::node::boot(t.sub("lua.exo"), t.sub("d2"), r.reg);
+  BOOST_REQUIRE(!lua);
+  BOOST_TEST(contains(lua.error().message, "needs the 'lua' container"), lua.error().message);
+  BOOST_TEST(!std::filesystem::exists(t.sub("d1")));  // nothing was created
+}
+
+BOOST_AUTO_TEST_CASE(a_failing_init_message_fails_the_boot) {
+  test::temp_dir t;
+  auto m = notes_manifest(owner);
+  m.replace(m.find(R"(["motd", "hi"])"), 14, R"(["", "hi"])");  // exo.kv refuses an empty key
+  pack_to(make_app(t, "a", m), t.sub("a.exo"));
+  app_test::registry r;
+  auto n = exo::node::boot(t.sub("a.exo"), t.sub("d"), r.reg);
+  BOOST_REQUIRE(!n);
+  BOOST_TEST(contains(n.error().message, "init message 1 (notes.put"), n.error().message);
+  auto again = exo::node::boot(t.sub("a.exo"), t.sub("d"), r.reg);  // not resumed as if booted
+  BOOST_REQUIRE(!again);
+  BOOST_TEST(contains(again.error().message, "did not finish"), again.error().message);
+}
+
+BOOST_AUTO_TEST_CASE(arguments_are_checked_and_defaults_filled) {
+  exo::image_export e{"counter", "add", {{"by", "i64", exo::value(1)}, {"scale", "f64", exo::value(2.0)}}, {}};
+  auto none = exo::node::bind_args(e, exo::value{});
+  BOOST_REQUIRE(none);
+  BOOST_TEST(((*none)[0] == exo::value(1)));
+  auto some = exo::node::bind_args(e, exo::value(exo::value::list{exo::value(5), exo::value(3)}));
+  BOOST_REQUIRE(some);
+  BOOST_TEST(((*some)[1] == exo::value(3.0)));  // an integer is a fine f64
+  auto wrong = exo::node::bind_args(e, exo::value(exo::value::list{exo::value("x")}));
+  BOOST_TEST(contains(wrong.error().message, "argument 1 'by' must be i64, got string"), wrong.error().message);
+  auto many = exo::node::bind_args(e, exo::value(exo::value::list{exo::value(1), exo::value(1), exo::value(1)}));
+  BOOST_TEST(contains(many.error().message, "at most 2"), many.error().message);
+  exo::image_export need{"notes", "get", {{"key", "string", std::nullopt}}, {}};
+  BOOST_TEST(contains(exo::node::bind_args(need, exo::value{}).error().message, "missing argument 1 'key'"));
+  // JSON in and out.
+  auto j = exo::from_json(exo::json::parse(R"([1, 2.5, "s", {"$bytes": "00ff"}, [true, null], {"k": -3}])"));
+  BOOST_REQUIRE(j);
+  BOOST_TEST(exo::to_json(*j).dump() == R"([1,2.5,"s",{"$bytes":"00ff"},[true,null],{"k":-3}])");
+  BOOST_TEST(!exo::from_json(exo::json::parse(R"({"$cap": 1})")));
+  BOOST_TEST(!exo::from_json(exo::json::parse("18446744073709551615")));
+}
+
+BOOST_AUTO_TEST_CASE(the_verifier_catches_a_log_that_did_not_boot_from_the_image) {
+  test::temp_dir t;
+  pack_to(make_app(t, "a", notes_manifest(owner)), t.sub("a.exo"));
+  pack_to(make_app(t, "b", notes_manifest(std::string(64, 'b'))), t.sub("b.exo"));
+  app_test::registry r;
+  auto n = exo::node::boot(t.sub("a.exo"), t.sub("d"), r.reg).value();
+  auto b = exo::load_image(t.sub("b.exo")).value();
+  auto v = exo::verify_image_log(n->hv().log(), b, r.reg);  // the other image
+  BOOST_REQUIRE(!v.ok());
+  BOOST_TEST(v.first->index == 0u);
+  BOOST_TEST(v.first->field == "origin");
+}
+
+BOOST_AUTO_TEST_SUITE_END()
