@@ -18,6 +18,7 @@ packages=(
   libfmt-dev libssl-dev                    # fmt, OpenSSL 3 (SHA-256, later Ed25519)
   libbenchmark-dev libcaf-dev              # Google Benchmark, and CAF 0.17 to compare against
   liblmdb-dev libzstd-dev                  # the store: LMDB and zstd
+  nlohmann-json3-dev libcli11-dev          # images and RPC (JSON), the exo command (CLI11)
   dpkg-dev re2c python3                    # building wabt from Debian's source package
   clang libclang-rt-14-dev                 # the libFuzzer target (tools/dev.sh fuzz)
 )

@@ -29,11 +29,24 @@ struct client::impl {
     beast::error_code ec;
     ws.text(true);
     ws.write(net::buffer(text), ec);
-    if (ec) return unexpected(transport_error("sending", ec));
     beast::flat_buffer buf;
+    if (ec) {
+      // The server may have closed while we were sending (a frame over its limit): its
+      // close frame, if it arrived, says why.
+      beast::error_code rec;
+      ws.read(buf, rec);
+      if (rec == websocket::error::closed || ws.reason().code != websocket::close_code::none)
+        return unexpected(rpc_error{transport, fmt::format("{}: the server closed the connection (code {} {})", url,
+                                                           ws.reason().code, std::string(ws.reason().reason.c_str())),
+                                    nullptr});
+      return unexpected(rpc_error{transport, fmt::format("{}: sending: {} (the server closed the connection; a "
+                                                         "message over its size limit is closed with code 1009)",
+                                                         url, ec.message()),
+                                  nullptr});
+    }
     ws.read(buf, ec);
     if (ec) {
-      std::string why = ec == websocket::error::closed
+      std::string why = ec == websocket::error::closed || ws.reason().code != websocket::close_code::none
                             ? fmt::format("the server closed the connection (code {} {})", ws.reason().code,
                                           std::string(ws.reason().reason.c_str()))
                             : ec.message();

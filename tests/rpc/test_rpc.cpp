@@ -1,0 +1,240 @@
+// The RPC server and client (LibVMS's scenarios): the handshake, calls and their values,
+// caller identities in the log, JSON-RPC errors for bad input with the server still
+// serving, signatures, the queue bound, reads with proofs, and 100 concurrent clients.
+
+#include "../boot/app.hpp"
+
+#include <exo/boot/json.hpp>
+#include <exo/call_log/file.hpp>
+#include <exo/rpc/client.hpp>
+#include <exo/rpc/server.hpp>
+
+#include <boost/test/unit_test.hpp>
+
+#include <atomic>
+#include <thread>
+
+namespace {
+
+using exo::json;
+using exo::rpc::client;
+
+bool contains(const std::string& s, std::string_view part) { return s.find(part) != std::string::npos; }
+
+// A booted notes app served on a free loopback port.
+struct served {
+  test::temp_dir t;
+  app_test::registry r;
+  exo::node_key owner = exo::node_key::generate().value();
+  std::unique_ptr<exo::node> n;
+  std::unique_ptr<exo::rpc::server> srv;
+  explicit served(exo::rpc::server_options o = {}) {
+    app_test::pack_to(app_test::make_app(t, "app", app_test::notes_manifest(exo::to_hex(owner.public_key().view()))),
+                      t.sub("app.exo"));
+    n = exo::node::boot(t.sub("app.exo"), t.sub("data"), r.reg).value();
+    o.listen = "127.0.0.1:0";
+    auto s = exo::rpc::server::start(*n, std::move(o));
+    BOOST_REQUIRE_MESSAGE(s, (s ? "" : s.error().message));
+    srv = std::move(*s);
+  }
+  client connect() {
+    auto c = client::connect(srv->url());
+    BOOST_REQUIRE_MESSAGE(c, (c ? "" : c.error().message));
+    return std::move(*c);
+  }
+};
+
+int code_of(const exo::expected<json, exo::rpc::rpc_error>& r) { return r ? 0 : r.error().code; }
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(rpc)
+
+BOOST_AUTO_TEST_CASE(the_handshake_lists_exactly_the_exported_methods) {
+  served s;
+  auto c = s.connect();
+  const json& hs = c.info();
+  std::vector<std::string> methods;
+  for (auto& m : hs["methods"]) methods.push_back(m["method"]);
+  BOOST_TEST((methods == std::vector<std::string>{"counter.add", "counter.get", "notes.get", "notes.put"}));
+  BOOST_TEST(hs["methods"][0]["params"][0]["name"] == "by");
+  BOOST_TEST(hs["methods"][0]["params"][0]["default"] == 1);
+  BOOST_TEST(hs["methods"][3]["callers"].size() == 1u);
+  BOOST_TEST(hs["image"] == exo::to_hex(s.n->img().hash));
+  BOOST_TEST(hs["log"]["size"] == 5);
+  BOOST_TEST(hs["root"].get<std::string>().size() == 64u);
+}
+
+BOOST_AUTO_TEST_CASE(f_then_f5_return_the_right_values_and_unknown_methods_are_32601) {
+  served s;
+  auto c = s.connect();
+  auto a = c.call("counter.add", json::array());
+  BOOST_REQUIRE(a);
+  BOOST_TEST((*a)["result"] == 11);  // 10 at boot, + the default 1
+  auto b = c.call("counter.add", json::array({5}));
+  BOOST_REQUIRE(b);
+  BOOST_TEST((*b)["result"] == 16);
+  BOOST_TEST((*b)["index"] == (*a)["index"].get<std::uint64_t>() + 1);
+  BOOST_TEST((*c.call("counter.get", json::array()))["result"] == 16);
+  auto u = c.call("counter.sub", json::array());
+  BOOST_TEST(code_of(u) == exo::rpc::method_not_found);
+  BOOST_TEST(code_of(c.request("nothing")) == exo::rpc::method_not_found);
+  BOOST_TEST(contains(u.error().message, "counter.sub"));
+}
+
+BOOST_AUTO_TEST_CASE(calls_from_two_callers_are_logged_with_their_identities_in_order) {
+  served s;
+  auto alice = exo::node_key::generate().value();
+  auto bob = exo::node_key::generate().value();
+  auto c1 = s.connect();
+  auto c2 = s.connect();
+  BOOST_REQUIRE(c1.call("counter.add", json::array({1}), &alice));
+  BOOST_REQUIRE(c2.call("counter.add", json::array({2}), &bob));
+  BOOST_REQUIRE(c1.call("counter.add", json::array({3})));  // anonymous
+  BOOST_REQUIRE(c2.call("notes.put", json::array({"k", "v"}), &s.owner));
+  auto log = c1.request("exo.log", json{{"from", 5}, {"count", 10}});
+  BOOST_REQUIRE(log);
+  auto& e = (*log)["entries"];
+  BOOST_REQUIRE(e.size() == 4u);
+  BOOST_TEST(e[0]["caller"] == exo::to_hex(alice.public_key().view()));
+  BOOST_TEST(e[1]["caller"] == exo::to_hex(bob.public_key().view()));
+  BOOST_TEST(e[2]["caller"].is_null());
+  BOOST_TEST(e[3]["caller"] == exo::to_hex(s.owner.public_key().view()));
+  BOOST_TEST(e[1]["result"] == 13);
+  BOOST_TEST(e[3]["function"] == "put");
+}
+
+BOOST_AUTO_TEST_CASE(signatures_and_reserved_functions) {
+  served s;
+  auto c = s.connect();
+  auto stranger = exo::node_key::generate().value();
+  BOOST_TEST(code_of(c.call("notes.put", json::array({"k", 1}))) == exo::rpc::not_allowed);
+  BOOST_TEST(code_of(c.call("notes.put", json::array({"k", 1}), &stranger)) == exo::rpc::not_allowed);
+  // Signed by another key than the caller it claims: the owner's identity with a stranger's signature.
+  const exo::value args(exo::value::list{exo::value("k"), exo::value(1)});
+  auto sig = stranger.sign(exo::rpc::call_message(s.n->img().hash, "notes.put", args));
+  auto forged = c.request("notes.put", json{{"args", json::array({"k", 1})},
+                                            {"caller", exo::to_hex(s.owner.public_key().view())},
+                                            {"signature", exo::to_hex(sig.view())}});
+  BOOST_TEST(code_of(forged) == exo::rpc::bad_signature);
+  // A signature for other arguments does not carry over.
+  auto sig2 = s.owner.sign(exo::rpc::call_message(s.n->img().hash, "notes.put", args));
+  auto moved = c.request("notes.put", json{{"args", json::array({"k", 2})},
+                                           {"caller", exo::to_hex(s.owner.public_key().view())},
+                                           {"signature", exo::to_hex(sig2.view())}});
+  BOOST_TEST(code_of(moved) == exo::rpc::bad_signature);
+  BOOST_TEST(code_of(c.call("notes.put", json::array({"k", 1}), &s.owner)) == 0);
+  auto got = c.call("notes.get", json::array({"k"}));
+  BOOST_TEST((*got)["result"] == 1);
+}
+
+BOOST_AUTO_TEST_CASE(bad_input_gets_its_error_and_the_server_keeps_serving) {
+  served s({.max_frame = 4096});
+  auto c = s.connect();
+  auto reply = [&](const std::string& text) {
+    auto r = c.raw(text);
+    BOOST_REQUIRE_MESSAGE(r, text.substr(0, 40) << ": " << (r ? "" : r.error().message));
+    return json::parse(*r);
+  };
+  BOOST_TEST(reply("garbage \x01\x02")["error"]["code"] == -32700);
+  BOOST_TEST(reply("{\"jsonrpc\": \"2.0\", \"id\": 1, \"method\":")["error"]["code"] == -32700);
+  BOOST_TEST(reply("[1, 2]")["error"]["code"] == -32600);
+  BOOST_TEST(reply(R"({"id": 1, "method": "counter.get"})")["error"]["code"] == -32600);
+  BOOST_TEST(reply(R"({"jsonrpc": "2.0", "id": {}, "method": "counter.get"})")["error"]["code"] == -32600);
+  BOOST_TEST(reply(R"({"jsonrpc": "2.0", "id": 7, "method": 5})")["error"]["code"] == -32600);
+  BOOST_TEST(reply(R"({"jsonrpc": "2.0", "id": 7, "method": "counter.get", "params": 3})")["error"]["code"] == -32600);
+  auto wrong_type = reply(R"({"jsonrpc": "2.0", "id": 8, "method": "counter.add", "params": ["five"]})");
+  BOOST_TEST(wrong_type["error"]["code"] == -32602);
+  BOOST_TEST(wrong_type["id"] == 8);
+  BOOST_TEST(contains(wrong_type["error"]["message"], "must be i64, got string"));
+  BOOST_TEST(reply(R"({"jsonrpc": "2.0", "id": 9, "method": "counter.add", "params": [1, 2]})")["error"]["code"] == -32602);
+  BOOST_TEST(reply(R"({"jsonrpc": "2.0", "id": 9, "method": "counter.add", "params": [{"$cap": 1}]})")["error"]["code"] == -32602);
+  BOOST_TEST(reply(R"({"jsonrpc": "2.0", "id": 9, "method": "counter.add", "params": {"argz": []}})")["error"]["code"] == -32602);
+  BOOST_TEST(reply(R"({"jsonrpc": "2.0", "id": 9, "method": "exo.log", "params": {"from": -1}})")["error"]["code"] == -32602);
+  BOOST_TEST(reply(R"({"jsonrpc": "2.0", "id": 9, "method": "exo.read", "params": {"actor": "nobody", "key": "n"}})")["error"]["code"] == -32602);
+  // A call that runs and fails in its actor: logged, and answered with the entry.
+  auto failed = c.call("notes.get", json::array({""}));
+  BOOST_TEST(code_of(failed) == exo::rpc::call_failed);
+  BOOST_TEST(failed.error().data["index"].is_number());
+  // Still serving on this connection.
+  BOOST_TEST((*c.call("counter.get", json::array()))["result"] == 10);
+  // An oversized frame closes that connection only (close code 1009).
+  auto other = s.connect();
+  auto big = c.raw(std::string(10000, ' '));
+  BOOST_REQUIRE(!big);
+  BOOST_TEST(contains(big.error().message, "1009"), big.error().message);
+  BOOST_TEST((*other.call("counter.add", json::array({2})))["result"] == 12);
+  BOOST_TEST((*s.connect().call("counter.get", json::array()))["result"] == 12);
+}
+
+BOOST_AUTO_TEST_CASE(a_full_queue_answers_busy) {
+  served s({.max_queue = 0});
+  auto c = client::connect(s.srv->url());  // even the handshake is queued, so connect fails
+  BOOST_REQUIRE(!c);
+  BOOST_TEST(c.error().code == exo::rpc::busy);
+  BOOST_TEST(contains(c.error().message, "retry later"));
+}
+
+BOOST_AUTO_TEST_CASE(reads_carry_merkle_proofs_and_the_exported_log_verifies) {
+  served s;
+  auto c = s.connect();
+  BOOST_REQUIRE(c.call("counter.add", json::array({32})));
+  auto r = c.request("exo.read", json{{"actor", "counter"}, {"key", "n"}});
+  BOOST_REQUIRE(r);
+  auto root = exo::from_hex((*r)["root"].get<std::string>()).value();
+  exo::digest d;
+  std::copy(root.begin(), root.end(), d.bytes.begin());
+  auto key = exo::from_hex((*r)["key"].get<std::string>()).value();
+  auto val = exo::from_hex((*r)["value"].get<std::string>()).value();
+  auto proof = exo::from_hex((*r)["proof"].get<std::string>()).value();
+  BOOST_TEST(val[0] == 42);  // 10 + 32, little-endian
+  BOOST_TEST(exo::verify_proof(d, key, val, proof).has_value());
+  val[0] = 43;
+  BOOST_TEST(!exo::verify_proof(d, key, val, proof).has_value());
+  auto file = c.request("exo.export_log");
+  BOOST_REQUIRE(file);
+  auto log = exo::import_log(exo::from_hex((*file)["file"].get<std::string>()).value());
+  BOOST_REQUIRE(log);
+  auto v = exo::verify_image_log(*log, s.n->img(), s.r.reg);
+  BOOST_TEST(v.ok(), v.to_string());
+  BOOST_TEST(v.entries == 6u);
+}
+
+BOOST_AUTO_TEST_CASE(a_hundred_clients_make_a_hundred_calls_each) {
+  served s;
+  constexpr int clients = 100, calls = 100;
+  std::atomic<int> ok{0};
+  std::atomic<bool> wrong{false};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < clients; ++i)
+    threads.emplace_back([&] {
+      auto c = client::connect(s.srv->url());
+      if (!c) return;
+      std::int64_t last = 0;
+      for (int k = 0; k < calls; ++k) {
+        auto r = c->call("counter.add", json::array({1}));
+        if (!r) continue;
+        auto v = (*r)["result"].get<std::int64_t>();
+        if (v <= last) wrong = true;  // the counter only grows, as each client sees it
+        last = v;
+        ++ok;
+      }
+    });
+  for (auto& t : threads) t.join();
+  BOOST_TEST(ok.load() == clients * calls);
+  BOOST_TEST(!wrong.load());
+  auto st = s.srv->stats();
+  BOOST_TEST(st.calls == std::uint64_t{clients * calls});
+  BOOST_TEST_MESSAGE(st.calls << " calls in " << st.batches << " commits");
+  s.srv->stop();
+  auto& hv = s.n->hv();
+  BOOST_TEST(hv.log().size() == 5u + clients * calls);  // the boot's 5 entries, then every call
+  std::size_t call_entries = 0;
+  for (std::uint64_t i = 5; i < hv.log().size(); ++i) call_entries += exo::decode_entry(*hv.log().read(i))->kind == "call";
+  BOOST_TEST(call_entries == std::size_t{clients * calls});
+  BOOST_TEST((hv.invoke(*s.n->actor("counter"), "get")->result == exo::value(10 + clients * calls)));
+  auto v = exo::verify_image_log(hv.log(), s.n->img(), s.r.reg);
+  BOOST_TEST(v.ok(), v.to_string());
+}
+
+BOOST_AUTO_TEST_SUITE_END()
