@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# The exo command as a user runs it: pack, boot in the background on a free loopback port,
+# call over WebSocket (from `exo call`, the C++ client, and from tools/exo_client.py, a
+# script client), stop, restart on the same data directory and see the state resume, verify
+# the log; and bad input: a corrupted, a truncated and a foreign image, an image needing a
+# plugin that is not there, garbage and oversized frames, usage errors.
+#   e2e.sh EXO APP_DIR SOURCE_DIR
+set -euo pipefail
+exo=$1 app=$2 src=$3
+client="python3 $src/tools/exo_client.py"
+# The script client prints a call's whole result object; this prints what the function returned.
+script_call() { $client "$@" | python3 -c 'import json,sys; print(json.dumps(json.load(sys.stdin)["result"]))'; }
+work=$(mktemp -d /tmp/exo-e2e-XXXXXX)
+server_pid=
+cleanup() { [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+fail() { echo "e2e FAILED: $*" >&2; [ -f "$work/server.out" ] && sed 's/^/  server: /' "$work/server.out" "$work/server.err" >&2; exit 1; }
+expect_rc() {  # expect_rc CODE CMD...
+  local want=$1; shift
+  set +e; "$@" >"$work/out" 2>"$work/err"; local rc=$?; set -e
+  [ "$rc" -eq "$want" ] || { cat "$work/out" "$work/err" >&2; fail "'$*' exited $rc, expected $want"; }
+}
+start_server() {
+  "$exo" boot "$work/app.exo" --data "$work/data" --listen 127.0.0.1:0 --max-frame 65536 >"$work/server.out" 2>"$work/server.err" &
+  server_pid=$!
+  for _ in $(seq 1 100); do
+    url=$(grep -o 'ws://[0-9.]*:[0-9]*' "$work/server.out" || true)
+    [ -n "$url" ] && return 0
+    kill -0 "$server_pid" 2>/dev/null || fail "the server exited"
+    sleep 0.1
+  done
+  fail "the server did not start listening"
+}
+stop_server() {
+  kill -TERM "$server_pid"; wait "$server_pid" || fail "the server did not stop cleanly"; server_pid=
+  grep -q '^stopped (SIGTERM)' "$work/server.out" || fail "no 'stopped' line"
+}
+
+echo "-- pack: twice, the same bytes"
+cp -r "$app" "$work/app"
+"$exo" pack "$work/app" -o "$work/app.exo" >/dev/null
+"$exo" pack "$work/app" -o "$work/again.exo" --json >"$work/pack.json"
+cmp "$work/app.exo" "$work/again.exo" || fail "packing twice gave other bytes"
+python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); assert j["name"]=="notes" and len(j["image"])==64' "$work/pack.json"
+
+echo "-- boot in the background and call"
+start_server
+grep -q 'created actor counter' "$work/server.out" || fail "boot did not say what it created"
+[ "$("$exo" call "$url" counter.add 2>/dev/null)" = 11 ] || fail "counter.add() is not 11"
+[ "$("$exo" call "$url" counter.add 5 2>/dev/null)" = 16 ] || fail "counter.add(5) is not 16"
+[ "$(script_call "$url" counter.get)" = 16 ] || fail "the script client did not read 16"
+expect_rc 4 "$exo" call "$url" counter.nope
+grep -q -- '-32601' "$work/err" || fail "an unknown method is not -32601"
+expect_rc 4 "$exo" call "$url" counter.add '"five"'
+grep -q -- '-32602' "$work/err" || fail "a wrong type is not -32602"
+cp "$src/examples/app/demo-owner.key" "$work/owner.key"; chmod 600 "$work/owner.key"
+"$exo" keygen -o "$work/other.key" >/dev/null
+expect_rc 4 "$exo" call "$url" notes.put '["k", "v"]'
+expect_rc 4 "$exo" call "$url" notes.put '["k", "v"]' --key "$work/other.key"
+grep -q -- '-32004' "$work/err" || fail "another key's call is not refused"
+"$exo" call "$url" notes.put '["k", {"n": [1, 2]}]' --key "$work/owner.key" 2>/dev/null >/dev/null
+[ "$(script_call "$url" notes.get '["k"]')" = '{"n": [1, 2]}' ] || fail "notes.get does not return what the owner put"
+echo "-- bad frames: garbage, invalid JSON, oversized; the server keeps serving"
+$client "$url" --raw 'garbage' | grep -q -- '-32700' || fail "garbage is not -32700"
+$client "$url" --raw '{"jsonrpc":"2.0","id":1,"method":"counter.get","params":' | grep -q -- '-32700' || fail "broken JSON is not -32700"
+python3 - "$url" "$src/tools" <<'PY' || fail "an oversized frame was not closed with 1009"
+import sys
+sys.path.insert(0, sys.argv[2])
+from exo_client import Client, ConnectionClosed, WebSocketError
+c = Client(sys.argv[1])
+try:
+    c.send_text('{"jsonrpc": "2.0", "id": 1, "method": "counter.get", "params": ["' + 'x' * 100000 + '"]}')
+    c.recv_text()
+    sys.exit(1)
+except ConnectionClosed as e:
+    sys.exit(0 if e.code == 1009 else 1)
+except (WebSocketError, OSError):
+    sys.exit(0)  # closed while we were still sending: the close frame did not reach us
+PY
+[ "$("$exo" call "$url" counter.get 2>/dev/null)" = 16 ] || fail "the server stopped serving after bad frames"
+root_before=$("$exo" call "$url" exo.handshake | python3 -c 'import json,sys; print(json.load(sys.stdin)["root"])')
+stop_server
+
+echo "-- restart on the same data directory: the state resumes"
+start_server
+grep -q '^resumed' "$work/server.out" || fail "the restart did not resume"
+root_after=$("$exo" call "$url" exo.handshake | python3 -c 'import json,sys; print(json.load(sys.stdin)["root"])')
+[ "$root_before" = "$root_after" ] || fail "the root changed across a restart"
+[ "$("$exo" call "$url" counter.add 2>/dev/null)" = 17 ] || fail "the counter did not resume at 16"
+stop_server
+
+echo "-- verify the log, from the directory and from an exported file"
+"$exo" verify "$work/data" | tee "$work/verify.out" | tail -1
+grep -q 'verified 12 entries' "$work/verify.out" || fail "verify did not check all 12 entries"
+[ "$("$exo" root "$work/data")" = "$("$exo" root "$work/data" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["root"])')" ] || fail "root and root --json differ"
+"$exo" log "$work/data" | grep -q 'caller 23c4935221d89c37' || fail "the log does not name the signed caller"
+"$exo" log "$work/data" --json | python3 -c 'import json,sys; e=json.load(sys.stdin); assert len(e)==12 and e[0]["kind"]=="init"'
+"$exo" log "$work/data" --export "$work/log.exolog" >/dev/null
+"$exo" verify --log "$work/log.exolog" --image "$work/app.exo" >/dev/null || fail "the exported log does not verify"
+sed -i '0,/"name": "notes"/s//"name": "other"/' "$work/app/exo.json"  # the application's name only
+"$exo" pack "$work/app" -o "$work/other.exo" >/dev/null
+expect_rc 1 "$exo" verify --log "$work/log.exolog" --image "$work/other.exo"
+grep -q "first divergence: entry 0, field 'hypervisor'" "$work/out" || fail "verifying against another image does not name the divergence"
+
+echo "-- bad images, missing plugins, usage errors"
+expect_rc 3 "$exo" boot "$work/other.exo" --data "$work/data"
+grep -q 'was booted from image' "$work/err" || fail "another image on a data directory is not refused clearly"
+python3 -c 'import sys; b=bytearray(open(sys.argv[1],"rb").read()); b[len(b)//2]^=1; open(sys.argv[2],"wb").write(b)' "$work/app.exo" "$work/corrupt.exo"
+expect_rc 3 "$exo" boot "$work/corrupt.exo" --data "$work/d2"
+grep -q 'not a valid exo image' "$work/err" || fail "a corrupted image is not refused clearly"
+head -c 300 "$work/app.exo" >"$work/short.exo"
+expect_rc 3 "$exo" boot "$work/short.exo" --data "$work/d3"
+grep -q 'not a valid exo image' "$work/err" || fail "a truncated image is not refused clearly"
+mkdir -p "$work/bin" && cp "$exo" "$work/bin/exo"  # no plugins beside this copy
+expect_rc 3 env -u EXO_PLUGIN_PATH "$work/bin/exo" boot "$work/app.exo" --data "$work/d4"
+grep -q "needs the 'wasm' container" "$work/err" || fail "a missing plugin is not named"
+expect_rc 2 "$exo"
+expect_rc 2 "$exo" pack
+expect_rc 2 "$exo" call ws://127.0.0.1:1 counter.add '[1'
+expect_rc 4 "$exo" call ws://127.0.0.1:1 counter.add
+expect_rc 0 "$exo" boot --help
+echo "e2e passed"
