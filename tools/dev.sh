@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # exo's one entry point for people and CI.
-#   bash tools/dev.sh demo    build (release) and run the demo
+#   bash tools/dev.sh demo    build (release) and run the demo: pack an example application,
+#                             boot it, call it over RPC, verify it
 #   bash tools/dev.sh test    build (dev: Debug + ASan + UBSan + -Werror), run every test suite,
 #                             then run the benchmarks once, briefly, so they cannot rot
 #   bash tools/dev.sh bench   build (release + LTO) and run the benchmarks for real numbers
@@ -66,6 +67,50 @@ fuzz() {
   grep -E '^stat::number_of_executed_units|^Done' build/fuzz/log.txt || tail -3 build/fuzz/log.txt
 }
 
+# The demo: pack examples/app into an image, boot it on a data directory in the background,
+# call it over RPC (the exo command's C++ client and the script client), stop it, list the
+# log, verify it, and resume the directory. Each step prints the command it runs.
+demo() {
+  local exo=./build/release/bin/exo work=build/demo url= pid=
+  rm -rf "$work" && mkdir -p "$work"
+  run() { printf '\033[2m$ %s\033[0m\n' "$*"; "$@"; }
+  log "1/6 pack the example application (a wasm counter and a native key-value actor) into one image"
+  run "$exo" pack build/release/examples/app -o "$work/notes.exo"
+  log "2/6 boot it on an embedded data directory ($work/data) and serve JSON-RPC over WebSocket"
+  printf '\033[2m$ %s\033[0m\n' "$exo boot $work/notes.exo --data $work/data --listen 127.0.0.1:0 &"
+  "$exo" boot "$work/notes.exo" --data "$work/data" --listen 127.0.0.1:0 >"$work/server.log" 2>&1 &
+  pid=$!
+  trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null || true' EXIT
+  for _ in $(seq 1 100); do
+    url=$(grep -o 'ws://[0-9.]*:[0-9]*' "$work/server.log" || true)
+    [ -n "$url" ] && break
+    kill -0 "$pid" 2>/dev/null || { cat "$work/server.log"; echo "exo: the server did not start" >&2; exit 1; }
+    sleep 0.1
+  done
+  cat "$work/server.log"
+  log "3/6 call it over RPC"
+  run "$exo" call "$url" counter.add        # by = 1, the default the manifest declares
+  run "$exo" call "$url" counter.add 5
+  run "$exo" call "$url" notes.get '"motd"'
+  echo "notes.put is reserved for the owner's key; unsigned, it is refused:"
+  run "$exo" call "$url" notes.put '["motd", "hello"]' || true
+  cp examples/app/demo-owner.key "$work/owner.key" && chmod 600 "$work/owner.key"
+  run "$exo" call "$url" notes.put '["motd", "hello from the owner"]' --key "$work/owner.key"
+  echo "the same server, from the script client (tools/exo_client.py, Python's standard library only):"
+  run python3 tools/exo_client.py "$url" notes.get '["motd"]'
+  log "4/6 stop the server; its state and call log are on disk"
+  kill -TERM "$pid" && wait "$pid" || true
+  pid=
+  tail -1 "$work/server.log"
+  run "$exo" log "$work/data"
+  log "5/6 verify: replay the log from the image into a fresh hypervisor; check every result, root and signature"
+  run "$exo" verify "$work/data"
+  log "6/6 boot the same image on the same directory again: it resumes"
+  run "$exo" boot "$work/notes.exo" --data "$work/data"
+  run "$exo" root "$work/data"
+  log "demo done: image $work/notes.exo, data directory $work/data"
+}
+
 build() {  # build PRESET [TARGET...]
   local preset=$1; shift
   log "configuring ($preset)"
@@ -79,13 +124,8 @@ case "$cmd" in
   setup) setup ;;
   demo)
     setup
-    build release exo_bank_demo
-    # Twice on one data directory: the second run resumes from the first one's root.
-    rm -rf build/demo-data
-    log "running the demo on a new data directory (build/demo-data)"
-    ./build/release/examples/exo_bank_demo build/demo-data
-    log "running it again on the same directory: it resumes from the root above"
-    ./build/release/examples/exo_bank_demo build/demo-data
+    build release exo_cli exo_wasm exo_app_example
+    demo
     ;;
   test)
     setup
@@ -106,6 +146,9 @@ case "$cmd" in
     ./build/dev/bench/bench_wasm --benchmark_min_time=0.001 --benchmark_color=false >/tmp/exo-bench-wasm-smoke.log 2>&1 \
       || { cat /tmp/exo-bench-wasm-smoke.log; echo "exo: wasm benchmark smoke run failed" >&2; exit 1; }
     grep -E 'wasm message/bare call' /tmp/exo-bench-wasm-smoke.log
+    (cd build/dev && ./bench/bench_rpc --benchmark_min_time=0.001 --benchmark_color=false) >/tmp/exo-bench-rpc-smoke.log 2>&1 \
+      || { cat /tmp/exo-bench-rpc-smoke.log; echo "exo: rpc benchmark smoke run failed" >&2; exit 1; }
+    grep -E '^rpc ' /tmp/exo-bench-rpc-smoke.log
     fuzz "${EXO_FUZZ_SECONDS:-60}"
     ;;
   fuzz)
@@ -121,9 +164,10 @@ case "$cmd" in
     ./build/bench/bench/bench_store "${@:2}"
     ./build/bench/bench/bench_call_log "${@:2}"
     ./build/bench/bench/bench_wasm "${@:2}"
+    (cd build/bench && ./bench/bench_rpc "${@:2}")
     ;;
   *)
-    sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'
     [ -z "$cmd" ] && exit 2
     echo "exo: unknown command '$cmd'" >&2
     exit 2

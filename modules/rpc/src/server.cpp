@@ -8,7 +8,9 @@
 #include <boost/beast/websocket.hpp>
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <mutex>
@@ -75,7 +77,7 @@ struct server::impl {
   void accept();
   void handle(const std::shared_ptr<session>& s, std::string_view text);
   void executor_loop();
-  void run_batch(std::vector<job>& batch);
+  std::size_t run_batch(std::vector<job>& batch);  // returns the number of calls
   std::string run_read(job& j);
 };
 
@@ -244,6 +246,7 @@ void server::impl::handle(const std::shared_ptr<session>& s, std::string_view te
 
 void server::impl::executor_loop() {
   std::vector<job> batch;
+  // Group commit: everything that arrived during the last commit goes into the next one.
   for (;;) {
     {
       std::unique_lock lk(mu);
@@ -261,7 +264,7 @@ void server::impl::executor_loop() {
   }
 }
 
-void server::impl::run_batch(std::vector<job>& batch) {
+std::size_t server::impl::run_batch(std::vector<job>& batch) {
   node_hypervisor& hv = n.hv();
   std::vector<std::optional<expected<call_outcome>>> outs(batch.size());
   std::size_t ncalls = 0;
@@ -303,6 +306,7 @@ void server::impl::run_batch(std::vector<job>& batch) {
                     .dump();
     }
   }
+  return ncalls;
 }
 
 std::string server::impl::run_read(job& j) {
