@@ -71,7 +71,7 @@ fuzz() {
 # call it over RPC (the exo command's C++ client and the script client), stop it, list the
 # log, verify it, and resume the directory. Each step prints the command it runs.
 demo() {
-  local exo=./build/release/bin/exo work=build/demo url= pid=
+  local exo=./build/release/bin/exo work=build/demo url=
   rm -rf "$work" && mkdir -p "$work"
   run() { printf '\033[2m$ %s\033[0m\n' "$*"; "$@"; }
   log "1/6 pack the example application (a wasm counter and a native key-value actor) into one image"
@@ -79,12 +79,12 @@ demo() {
   log "2/6 boot it on an embedded data directory ($work/data) and serve JSON-RPC over WebSocket"
   printf '\033[2m$ %s\033[0m\n' "$exo boot $work/notes.exo --data $work/data --listen 127.0.0.1:0 &"
   "$exo" boot "$work/notes.exo" --data "$work/data" --listen 127.0.0.1:0 >"$work/server.log" 2>&1 &
-  pid=$!
-  trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null || true' EXIT
+  demo_pid=$!
+  trap '[ -n "${demo_pid:-}" ] && kill "$demo_pid" 2>/dev/null || true' EXIT
   for _ in $(seq 1 100); do
     url=$(grep -o 'ws://[0-9.]*:[0-9]*' "$work/server.log" || true)
     [ -n "$url" ] && break
-    kill -0 "$pid" 2>/dev/null || { cat "$work/server.log"; echo "exo: the server did not start" >&2; exit 1; }
+    kill -0 "$demo_pid" 2>/dev/null || { cat "$work/server.log"; echo "exo: the server did not start" >&2; exit 1; }
     sleep 0.1
   done
   cat "$work/server.log"
@@ -99,8 +99,8 @@ demo() {
   echo "the same server, from the script client (tools/exo_client.py, Python's standard library only):"
   run python3 tools/exo_client.py "$url" notes.get '["motd"]'
   log "4/6 stop the server; its state and call log are on disk"
-  kill -TERM "$pid" && wait "$pid" || true
-  pid=
+  kill -TERM "$demo_pid" && wait "$demo_pid" || true
+  demo_pid=
   tail -1 "$work/server.log"
   run "$exo" log "$work/data"
   log "5/6 verify: replay the log from the image into a fresh hypervisor; check every result, root and signature"

@@ -163,6 +163,7 @@ int cmd_call(const common& c, const std::string& url, const std::string& method,
     print_json(*r);
   } else {
     fmt::print("{}\n", (*r)["result"].dump());
+    std::fflush(stdout);  // the result first, then the note about it
     fmt::print(stderr, "(log entry {}, {} ticks, state root {})\n", (*r)["index"].get<std::uint64_t>(),
                (*r)["ticks"].get<std::uint64_t>(), (*r)["root"].get<std::string>().substr(0, 16));
   }
