@@ -84,11 +84,6 @@ const image_export* image_manifest::find_export(std::string_view actor, std::str
     if (e.actor == actor && e.function == function) return &e;
   return nullptr;
 }
-const image_actor* image_manifest::find_actor(std::string_view n) const {
-  for (auto& a : actors)
-    if (a.name == n) return &a;
-  return nullptr;
-}
 
 const bytes* image::blob(const digest& h) const {
   auto it = std::lower_bound(blobs.begin(), blobs.end(), h, [](const image_blob& b, const digest& x) { return b.hash.bytes < x.bytes; });

@@ -8,7 +8,6 @@
 #include <boost/beast/websocket.hpp>
 #include <fmt/format.h>
 
-#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -56,6 +55,9 @@ struct job {
 struct server::impl {
   node& n;
   server_options opts;
+  // Sessions count themselves here until they are destroyed, which can be as late as the
+  // io_context's destruction: so this is declared (and outlives) it.
+  std::atomic<std::size_t> connections{0};
   net::io_context ioc{1};
   tcp::acceptor acceptor{ioc};
   std::thread network, executor;
@@ -64,7 +66,6 @@ struct server::impl {
   std::deque<job> queue;
   bool stopping = false;
   std::atomic<bool> stopped{false};
-  std::atomic<std::size_t> connections{0};
   std::atomic<std::uint64_t> calls{0}, batches{0}, rejected{0};
   std::string host;
   json methods = json::array();
@@ -77,7 +78,7 @@ struct server::impl {
   void accept();
   void handle(const std::shared_ptr<session>& s, std::string_view text);
   void executor_loop();
-  std::size_t run_batch(std::vector<job>& batch);  // returns the number of calls
+  void run_batch(std::vector<job>& batch);
   std::string run_read(job& j);
 };
 
@@ -264,7 +265,7 @@ void server::impl::executor_loop() {
   }
 }
 
-std::size_t server::impl::run_batch(std::vector<job>& batch) {
+void server::impl::run_batch(std::vector<job>& batch) {
   node_hypervisor& hv = n.hv();
   std::vector<std::optional<expected<call_outcome>>> outs(batch.size());
   std::size_t ncalls = 0;
@@ -306,7 +307,6 @@ std::size_t server::impl::run_batch(std::vector<job>& batch) {
                     .dump();
     }
   }
-  return ncalls;
 }
 
 std::string server::impl::run_read(job& j) {

@@ -98,7 +98,6 @@ struct image_manifest {
                            (std::vector<image_container>, containers), (std::vector<image_actor>, actors),
                            (std::vector<image_call>, init), (std::vector<image_export>, exports));
   const image_export* find_export(std::string_view actor, std::string_view function) const;
-  const image_actor* find_actor(std::string_view name) const;
 };
 
 struct image_blob {
