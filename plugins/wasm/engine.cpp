@@ -442,6 +442,8 @@ run_status run(instance& in, std::uint32_t function, const std::uint64_t* params
   }
   if (st == run_status::ok)
     for (std::size_t i = 0; i < fi.results.size(); ++i) results[i] = to_bits(fi.results[i], rs[i]);
+  // The trap is a reference into the store, which reset() may replace: release it first.
+  trap.reset();
   // A failed call can leave frames on the thread: the next message gets a new one.
   if (st != run_status::ok) in.thread = std::make_unique<wi::Thread>(*in.store);
   in.reset();

@@ -348,6 +348,18 @@ BOOST_AUTO_TEST_CASE(an_exported_import_calls_the_host_directly) {
   BOOST_TEST(as_int(call(hv, a, "arg_count")) == 0);
 }
 
+BOOST_AUTO_TEST_CASE(a_trap_after_growing_memory_rebuilds_the_instance_cleanly) {
+  registry r;
+  memory_hv hv(r.config());
+  auto a = make(hv, test_module("grow_trap"));
+  for (int i = 0; i < 3; ++i) {
+    auto o = call(hv, a, "grow_then_trap");
+    BOOST_REQUIRE(o.failed.has_value());
+    BOOST_TEST(o.failed->message.find("wasm trap") != std::string::npos, o.failed->message);
+    BOOST_TEST(as_int(call(hv, a, "pages")) == 1);  // the next message starts from the initial memory
+  }
+}
+
 BOOST_AUTO_TEST_CASE(actors_log_lines_to_the_host) {
   registry r;
   memory_hv hv(r.config());
