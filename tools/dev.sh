@@ -148,7 +148,7 @@ case "$cmd" in
     grep -E 'wasm message/bare call' /tmp/exo-bench-wasm-smoke.log
     (cd build/dev && ./bench/bench_rpc --benchmark_min_time=0.001 --benchmark_color=false) >/tmp/exo-bench-rpc-smoke.log 2>&1 \
       || { cat /tmp/exo-bench-rpc-smoke.log; echo "exo: rpc benchmark smoke run failed" >&2; exit 1; }
-    grep -E '^rpc ' /tmp/exo-bench-rpc-smoke.log
+    grep -E 'rpc (1|16) connection' /tmp/exo-bench-rpc-smoke.log
     fuzz "${EXO_FUZZ_SECONDS:-60}"
     ;;
   fuzz)
