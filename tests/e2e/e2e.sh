@@ -77,6 +77,18 @@ except ConnectionClosed as e:
 except (WebSocketError, OSError):
     sys.exit(0)  # closed while we were still sending: the close frame did not reach us
 PY
+python3 - "$url" "$src/tools" <<'PY' || fail "a notification was answered"
+import json, sys
+sys.path.insert(0, sys.argv[2])
+from exo_client import Client
+c = Client(sys.argv[1])
+# Notifications (no id) get no reply, not even for an unknown method or bad params.
+c.send_text('{"jsonrpc": "2.0", "method": "counter.nope"}')
+c.send_text('{"jsonrpc": "2.0", "method": "counter.add", "params": ["x"]}')
+c.send_text('{"jsonrpc": "2.0", "id": 42, "method": "counter.get"}')
+reply = json.loads(c.recv_text())
+sys.exit(0 if reply.get("id") == 42 and reply["result"]["result"] == 16 else 1)
+PY
 [ "$("$exo" call "$url" counter.get 2>/dev/null)" = 16 ] || fail "the server stopped serving after bad frames"
 root_before=$("$exo" call "$url" exo.handshake | python3 -c 'import json,sys; print(json.load(sys.stdin)["root"])')
 stop_server
@@ -91,10 +103,10 @@ stop_server
 
 echo "-- verify the log, from the directory and from an exported file"
 "$exo" verify "$work/data" | tee "$work/verify.out" | tail -1
-grep -q 'verified 12 entries' "$work/verify.out" || fail "verify did not check all 12 entries"
+grep -q 'verified 13 entries' "$work/verify.out" || fail "verify did not check all 13 entries"
 [ "$("$exo" root "$work/data")" = "$("$exo" root "$work/data" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["root"])')" ] || fail "root and root --json differ"
 "$exo" log "$work/data" | grep -q 'caller 23c4935221d89c37' || fail "the log does not name the signed caller"
-"$exo" log "$work/data" --json | python3 -c 'import json,sys; e=json.load(sys.stdin); assert len(e)==12 and e[0]["kind"]=="init"'
+"$exo" log "$work/data" --json | python3 -c 'import json,sys; e=json.load(sys.stdin); assert len(e)==13 and e[0]["kind"]=="init"'
 "$exo" log "$work/data" --export "$work/log.exolog" >/dev/null
 "$exo" verify --log "$work/log.exolog" --image "$work/app.exo" >/dev/null || fail "the exported log does not verify"
 sed -i '0,/"name": "notes"/s//"name": "other"/' "$work/app/exo.json"  # the application's name only

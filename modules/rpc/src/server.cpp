@@ -158,9 +158,10 @@ void server::impl::accept() {
 
 // On the network thread: checks a request and answers it or queues it.
 void server::impl::handle(const std::shared_ptr<session>& s, std::string_view text) {
+  bool silent = false;  // a well-formed notification: JSON-RPC gives it no reply, not even an error
   auto reject = [&](const json& id, int code, std::string msg) {
     ++rejected;
-    s->send(error_reply(id, code, std::move(msg)).dump());
+    if (!silent) s->send(error_reply(id, code, std::move(msg)).dump());
   };
   json req = json::parse(text, nullptr, false);
   if (req.is_discarded()) return reject(nullptr, parse_error, "parse error: the message is not JSON");
@@ -181,6 +182,7 @@ void server::impl::handle(const std::shared_ptr<session>& s, std::string_view te
   json params = req.value("params", json());
   if (!params.is_null() && !params.is_array() && !params.is_object())
     return reject(id, invalid_request, "invalid request: \"params\" must be an array or an object");
+  silent = notification;
 
   job j{};
   j.from = s;
@@ -237,7 +239,8 @@ void server::impl::handle(const std::shared_ptr<session>& s, std::string_view te
     std::lock_guard lk(mu);
     if (queue.size() >= opts.max_queue) {
       ++rejected;
-      s->send(error_reply(id, busy, fmt::format("server busy: {} requests are queued; retry later", queue.size())).dump());
+      if (!notification)
+        s->send(error_reply(id, busy, fmt::format("server busy: {} requests are queued; retry later", queue.size())).dump());
       return;
     }
     queue.push_back(std::move(j));
