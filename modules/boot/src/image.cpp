@@ -62,8 +62,9 @@ struct packed_actor {
   std::set<std::string, std::less<>> functions;
 };
 
-expected<std::string> check_function(const std::map<std::string, packed_actor, std::less<>>& actors,
-                                     const std::string& call, std::string_view where) {
+// The actor and function `call` names, which must be a declared actor's exported function.
+expected<std::pair<std::string, std::string>> check_function(const std::map<std::string, packed_actor, std::less<>>& actors,
+                                                               const std::string& call, std::string_view where) {
   auto parts = split_call(call, where);
   if (!parts) return unexpected(std::move(parts).error());
   auto a = actors.find(parts->first);
@@ -74,7 +75,7 @@ expected<std::string> check_function(const std::map<std::string, packed_actor, s
     return bad_manifest(where, fmt::format("actor \"{}\" exports no function \"{}\" (it has: {})", parts->first,
                                            parts->second, list));
   }
-  return call;
+  return parts;
 }
 
 }  // namespace
@@ -177,8 +178,9 @@ expected<bytes> pack_image(const std::string& dir, container_registry& registry)
       if (auto r = only_keys(c, where, {"call", "args", "budget"}); !r) return unexpected(r.error());
       auto call = string_field(c, "call", where);
       if (!call) return unexpected(call.error());
-      if (auto r = check_function(actors, *call, where); !r) return unexpected(r.error());
-      auto parts = *split_call(*call, where);
+      auto checked = check_function(actors, *call, where);
+      if (!checked) return unexpected(checked.error());
+      auto& parts = *checked;
       value args = value(value::list{});
       if (auto it = c.find("args"); it != c.end()) {
         if (!it->is_array()) return bad_manifest(where, "\"args\" must be a list");
@@ -204,9 +206,10 @@ expected<bytes> pack_image(const std::string& dir, container_registry& registry)
       if (auto r = only_keys(x, where, {"call", "params", "callers"}); !r) return unexpected(r.error());
       auto call = string_field(x, "call", where);
       if (!call) return unexpected(call.error());
-      if (auto r = check_function(actors, *call, where); !r) return unexpected(r.error());
+      auto checked = check_function(actors, *call, where);
+      if (!checked) return unexpected(checked.error());
       if (!seen.insert(*call).second) return bad_manifest(where, fmt::format("\"{}\" is exported twice", *call));
-      auto parts = *split_call(*call, where);
+      auto& parts = *checked;
       image_export e{parts.first, parts.second, {}, {}};
       if (auto jp = x.find("params"); jp != x.end()) {
         if (!jp->is_array()) return bad_manifest(where, "\"params\" must be a list");

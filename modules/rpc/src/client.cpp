@@ -7,6 +7,8 @@
 #include <boost/beast/websocket.hpp>
 #include <fmt/format.h>
 
+#include <optional>
+
 namespace exo::rpc {
 
 namespace beast = boost::beast;
@@ -25,6 +27,12 @@ struct client::impl {
   rpc_error transport_error(std::string_view what, const beast::error_code& ec) const {
     return rpc_error{transport, fmt::format("{}: {}: {}", url, what, ec.message()), nullptr};
   }
+  // Whether the server's close frame arrived, and what it said.
+  std::optional<std::string> close_reason() const {
+    if (ws.reason().code == websocket::close_code::none) return std::nullopt;
+    return fmt::format("the server closed the connection (code {} {})", ws.reason().code,
+                       std::string(ws.reason().reason.c_str()));
+  }
   expected<std::string, rpc_error> exchange(const std::string& text) {
     beast::error_code ec;
     ws.text(true);
@@ -35,10 +43,7 @@ struct client::impl {
       // close frame, if it arrived, says why.
       beast::error_code rec;
       ws.read(buf, rec);
-      if (rec == websocket::error::closed || ws.reason().code != websocket::close_code::none)
-        return unexpected(rpc_error{transport, fmt::format("{}: the server closed the connection (code {} {})", url,
-                                                           ws.reason().code, std::string(ws.reason().reason.c_str())),
-                                    nullptr});
+      if (auto why = close_reason()) return unexpected(rpc_error{transport, fmt::format("{}: {}", url, *why), nullptr});
       return unexpected(rpc_error{transport, fmt::format("{}: sending: {} (the server closed the connection; a "
                                                          "message over its size limit is closed with code 1009)",
                                                          url, ec.message()),
@@ -46,11 +51,7 @@ struct client::impl {
     }
     ws.read(buf, ec);
     if (ec) {
-      std::string why = ec == websocket::error::closed || ws.reason().code != websocket::close_code::none
-                            ? fmt::format("the server closed the connection (code {} {})", ws.reason().code,
-                                          std::string(ws.reason().reason.c_str()))
-                            : ec.message();
-      return unexpected(rpc_error{transport, fmt::format("{}: {}", url, why), nullptr});
+      return unexpected(rpc_error{transport, fmt::format("{}: {}", url, close_reason().value_or(ec.message())), nullptr});
     }
     return beast::buffers_to_string(buf.data());
   }

@@ -107,10 +107,6 @@ class session : public std::enable_shared_from_this<session> {
     out_.push_back(std::move(msg));
     if (out_.size() == 1) write();
   }
-  void close() {
-    if (!ws_.is_open()) return;
-    ws_.async_close(websocket::close_code::going_away, [self = shared_from_this()](beast::error_code) {});
-  }
 
  private:
   void on_accept(beast::error_code ec) {
