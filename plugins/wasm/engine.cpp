@@ -386,7 +386,8 @@ void instance::reset() {
     }
     return;
   }
-  if (memory && (code->writes_memory || host_wrote))
+  // A memory of 0 pages has no data at all (memcpy must not see its null pointer).
+  if (memory && !initial_memory.empty() && (code->writes_memory || host_wrote))
     std::memcpy(memory->UnsafeData(), initial_memory.data(), initial_memory.size());
   host_wrote = false;
   for (auto& [g, v] : globals) g->UnsafeSet(v);

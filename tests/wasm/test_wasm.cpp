@@ -360,6 +360,16 @@ BOOST_AUTO_TEST_CASE(a_trap_after_growing_memory_rebuilds_the_instance_cleanly) 
   }
 }
 
+BOOST_AUTO_TEST_CASE(a_module_with_an_empty_memory_runs_message_after_message) {
+  registry r;
+  memory_hv hv(r.config());
+  auto a = make(hv, test_module("empty_memory"));
+  for (int i = 0; i < 3; ++i) BOOST_TEST(as_int(call(hv, a, "one")) == 1);
+  auto o = call(hv, a, "poke");  // a store into 0 pages is out of bounds
+  BOOST_REQUIRE(o.failed.has_value());
+  BOOST_TEST(as_int(call(hv, a, "one")) == 1);
+}
+
 BOOST_AUTO_TEST_CASE(actors_log_lines_to_the_host) {
   registry r;
   memory_hv hv(r.config());
