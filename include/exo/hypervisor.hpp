@@ -311,10 +311,7 @@ class hypervisor : private detail::state_holder<Store>, private detail::log_hold
     if (batch_error_) {
       error e = std::move(*batch_error_);
       batch_error_.reset();
-      batch_meta_.clear();
-      this->log_part::log.abandoned();
-      auto back = this->backend.head();
-      if (back) (void)reset_state(back->hash);
+      (void)back_to_store_head();
       return unexpected(std::move(e));
     }
     if (this->log_part::log.next_index() == this->log_part::log.size()) return {};  // nothing staged
@@ -360,6 +357,17 @@ class hypervisor : private detail::state_holder<Store>, private detail::log_hold
     return reset_state(root);
   }
 
+  /// Drops every change the store does not hold: the state goes back to the store's head and
+  /// (logged) the log to the store's log head. For after a failed commit of a store that
+  /// writes behind (lmdb_store::set_write_behind): its commit() returned before the commit
+  /// reached the disk, and the hypervisor went on from there. Needs an idle hypervisor,
+  /// outside a batch. (A failed commit() of this hypervisor's own inputs does this itself.)
+  expected<void> rollback() {
+    if (!idle()) return busy("rollback");
+    if (batching_) throw std::logic_error("exo: rollback inside a batch");
+    return back_to_store_head();
+  }
+
   /// The backend and the merkle tree (for proofs, iteration, diffs and snapshots).
   Store& store() noexcept { return this->backend; }
   merkle_tree<Store>& tree() noexcept { return this->tree_view.tree(); }
@@ -369,6 +377,18 @@ class hypervisor : private detail::state_holder<Store>, private detail::log_hold
     return unexpected(error{errc::invalid_argument,
                             fmt::format("{} needs an idle hypervisor: {} messages are pending (run() first)", what,
                                         pending())});
+  }
+
+  // The state and the log as the store has them (see rollback).
+  expected<void> back_to_store_head() {
+    if constexpr (logged) {
+      batch_meta_.clear();
+      this->log_part::log.abandoned();
+      if (auto r = this->log_part::log.reload(); !r) return r;
+    }
+    auto back = this->backend.head();
+    if (!back) return unexpected(std::move(back).error());
+    return reset_state(back->hash);
   }
 
   // ---- the call log ----
@@ -471,9 +491,7 @@ class hypervisor : private detail::state_holder<Store>, private detail::log_hold
     l.seal(sign_log_ ? &this->log_part::key : nullptr, batch_meta_);
     auto c = commit_state(std::exchange(batch_meta_, {}));
     if (!c) {
-      l.abandoned();
-      auto back = this->backend.head();
-      if (back) (void)reset_state(back->hash);
+      (void)back_to_store_head();
       return unexpected(std::move(c).error());
     }
     l.committed();

@@ -8,9 +8,14 @@
 
 #include <boost/test/unit_test.hpp>
 
+#include <lmdb.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
+#include <cstring>
 #include <fstream>
+#include <future>
 #include <random>
 
 namespace {
@@ -424,6 +429,101 @@ BOOST_AUTO_TEST_CASE(a_batch_commits_many_entries_in_one_transaction) {
   BOOST_TEST_MESSAGE(v.to_string());
   BOOST_TEST(v.ok());
   BOOST_TEST((v.final_root == last_root));
+}
+
+// Another process appends a node to the store in `dir` (LMDB allows it), so that this
+// process's next write is refused: a real way for a commit written behind to fail.
+void another_process_appends_a_node(const std::string& dir) {
+  pid_t pid = ::fork();
+  BOOST_REQUIRE(pid >= 0);
+  if (pid == 0) {
+    MDB_env* env = nullptr;
+    MDB_txn* txn = nullptr;
+    MDB_cursor* c = nullptr;
+    MDB_dbi dbi = 0;
+    MDB_val k{}, v{};
+    bool ok = mdb_env_create(&env) == 0 && mdb_env_set_maxdbs(env, 8) == 0 && mdb_env_open(env, dir.c_str(), 0, 0600) == 0 &&
+              mdb_txn_begin(env, nullptr, 0, &txn) == 0 && mdb_dbi_open(txn, "nodes", 0, &dbi) == 0 &&
+              mdb_cursor_open(txn, dbi, &c) == 0 && mdb_cursor_get(c, &k, &v, MDB_LAST) == 0 && k.mv_size == 8;
+    std::uint8_t key[8] = {};
+    if (ok) {
+      std::memcpy(key, k.mv_data, 8);
+      for (int i = 7; i >= 0 && ++key[i] == 0; --i) {}  // the next position, big-endian
+      MDB_val nk{8, key}, nv{5, const_cast<char*>("other")};
+      ok = mdb_put(txn, dbi, &nk, &nv, 0) == 0 && mdb_txn_commit(txn) == 0;
+    }
+    ::_exit(ok ? 0 : 1);
+  }
+  int status = 0;
+  BOOST_REQUIRE(::waitpid(pid, &status, 0) == pid);
+  BOOST_REQUIRE(WIFEXITED(status));
+  BOOST_REQUIRE(WEXITSTATUS(status) == 0);
+}
+
+BOOST_AUTO_TEST_CASE(written_behind_inputs_verify_and_a_failed_write_rolls_back_to_the_disk) {
+  // The RPC server's way of committing: the store writes behind while the hypervisor goes on.
+  test::temp_dir t;
+  exo::id id;
+  exo::digest durable_root;
+  std::uint64_t durable_size = 0;
+  auto on_disk = [](exo::lmdb_store& s) {
+    std::promise<expected<void>> p;
+    auto f = p.get_future();
+    s.when_durable([&p](const expected<void>& r) { p.set_value(r); });
+    return f.get();
+  };
+  {
+    disk_hv hv(exo::lmdb_store::open(t.sub("data"), {.create = true}).value(), exo::config{.name = "shop"});
+    hv.register_type<till>();
+    id = *hv.actor_id(hv.create(till{}));
+    BOOST_REQUIRE(hv.store().set_write_behind(true));
+    for (int i = 1; i <= 10; ++i) BOOST_REQUIRE(hv.invoke(id, "add", {i}));
+    hv.begin_batch();
+    for (int i = 0; i < 5; ++i) BOOST_REQUIRE(hv.invoke(id, "add", {100}));
+    BOOST_REQUIRE(hv.end_batch());
+    BOOST_REQUIRE(on_disk(hv.store()));
+    durable_root = *hv.state_root();
+    durable_size = hv.log().size();
+    BOOST_TEST(durable_size == 17u);  // init, create, 15 calls
+
+    // Another process commits meanwhile; this call is queued and then refused by the disk.
+    another_process_appends_a_node(t.sub("data"));
+    auto lost = hv.invoke(id, "add", {1000});
+    BOOST_REQUIRE(lost);
+    BOOST_TEST((lost->result == exo::value(1555)));
+    auto failed = on_disk(hv.store());
+    BOOST_REQUIRE(!failed);
+    BOOST_TEST_MESSAGE(to_string(failed.error()));
+    // The next input is refused, and the hypervisor goes back to what is on disk by itself.
+    auto refused = hv.invoke(id, "add", {1});
+    BOOST_REQUIRE(!refused);
+    BOOST_TEST_MESSAGE(to_string(refused.error()));
+    BOOST_TEST((hv.state_root().value() == durable_root));
+    BOOST_TEST(hv.log().size() == durable_size);
+    auto again = hv.invoke(id, "add", {1});
+    BOOST_REQUIRE(again);
+    BOOST_TEST(again->index == durable_size);
+    BOOST_TEST((again->result == exo::value(556)));  // 555 + 1: the dropped call left nothing
+
+    // rollback() does the same for a user who hears of the failure first.
+    another_process_appends_a_node(t.sub("data"));
+    BOOST_TEST((hv.invoke(id, "add", {1000})->result == exo::value(1556)));
+    BOOST_TEST(!on_disk(hv.store()));
+    BOOST_TEST(hv.store().take_failure().has_value());
+    BOOST_REQUIRE(hv.rollback());
+    BOOST_TEST(hv.log().size() == durable_size + 1);
+    BOOST_TEST((hv.invoke(id, "add", {1})->result == exo::value(557)));
+    BOOST_REQUIRE(hv.store().set_write_behind(false));
+    durable_root = *hv.state_root();
+  }
+  disk_hv hv(exo::lmdb_store::open(t.sub("data")).value(), exo::config{.name = "shop"});
+  hv.register_type<till>();
+  BOOST_TEST(hv.log().size() == durable_size + 2);
+  BOOST_TEST((hv.state_root().value() == durable_root));
+  auto v = exo::verify(hv.log(), fresh);
+  BOOST_TEST_MESSAGE(v.to_string());
+  BOOST_TEST(v.ok());
+  BOOST_TEST((v.final_root == durable_root));
 }
 
 BOOST_AUTO_TEST_CASE(an_init_entry_names_the_origin_and_the_verifier_checks_it) {

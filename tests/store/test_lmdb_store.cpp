@@ -6,6 +6,7 @@
 #include <exo/store/backend.hpp>
 #include <exo/store/lmdb_store.hpp>
 
+#include <fmt/format.h>
 #include <lmdb.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -13,6 +14,7 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <future>
 #include <fstream>
 #include <initializer_list>
 #include <map>
@@ -89,12 +91,13 @@ void check_nodes(const lmdb_store& s, const std::map<node_pos, bytes>& expected_
   }
 }
 
-// A store with some content, closed again; returns what it holds.
+// A store with some content, closed again; returns what it holds. Without write_ahead, so
+// that data.mdb ends where LMDB's pages end (the tests that cut it short count on that).
 std::map<node_pos, bytes> fill_store(const std::string& dir, std::uint64_t seed, int batches,
                                      root_ref* head = nullptr) {
   std::mt19937_64 rng(seed);
   std::map<node_pos, bytes> all;
-  auto s = open_new(dir);
+  auto s = open_new(dir, {.create = true, .write_ahead = false});
   for (int i = 0; i < batches; ++i) {
     auto batch = random_batch(rng, 100, s.next_position());
     remember(batch, all);
@@ -548,7 +551,7 @@ BOOST_AUTO_TEST_CASE(a_short_file_missing_only_free_pages_opens) {
   root_ref head;
   auto all = fill_store(t.path, 10, 3, &head);
   {
-    auto s = open_new(t.path);
+    auto s = open_new(t.path, {.create = true, .write_ahead = false});
     for (auto v : {bytes(std::size_t{2} << 20, 1), b("small"), b("small again")}) {
       commit_batch c;
       c.first = s.next_position();
@@ -574,6 +577,127 @@ BOOST_AUTO_TEST_CASE(a_short_file_missing_only_free_pages_opens) {
   BOOST_REQUIRE(s);
   BOOST_TEST((*s->head() == head));
   check_nodes(*s, all);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Write-behind
+
+namespace {
+// Waits for when_durable's answer on everything queued so far.
+expected<void> durable(lmdb_store& s) {
+  std::promise<expected<void>> p;
+  auto f = p.get_future();
+  s.when_durable([&p](const expected<void>& r) { p.set_value(r); });
+  return f.get();
+}
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(write_behind_reads_see_queued_commits_and_everything_reaches_the_disk) {
+  temp_dir t;
+  std::mt19937_64 rng(21);
+  std::map<node_pos, bytes> all;
+  std::vector<root_ref> heads;
+  std::vector<int> told;  // the order callbacks ran in
+  {
+    auto s = open_new(t.path);
+    BOOST_REQUIRE(s.set_write_behind(true));
+    BOOST_TEST(s.write_behind());
+    for (int i = 0; i < 40; ++i) {
+      auto batch = random_batch(rng, 1 + rng() % 60, s.next_position());
+      batch.meta = {{"counter", b(std::to_string(i))}, {fmt::format("only/{}", i), b("x")}};
+      remember(batch, all);
+      heads.push_back(batch.head);
+      const node_pos end = batch.first + batch.nodes.size();
+      BOOST_REQUIRE(s.commit(std::move(batch)));
+      // Queued or written, it reads back at once, as if it were on disk.
+      BOOST_TEST(s.next_position() == end);
+      BOOST_TEST((*s.head() == heads.back()));
+      BOOST_TEST((*s.read_meta("counter") == b(std::to_string(i))));
+      if (i % 10 == 0) s.when_durable([&told, i](const expected<void>& r) {
+        BOOST_TEST(r.has_value());
+        told.push_back(i);
+      });
+    }
+    check_nodes(s, all);
+    for (const auto& h : heads) BOOST_TEST((*s.find_root(h.hash) == std::optional<node_pos>{h.pos}));
+    BOOST_TEST(!s.read_node(s.next_position())->has_value());
+    BOOST_REQUIRE(durable(s));
+    BOOST_TEST((told == std::vector<int>{0, 10, 20, 30}));
+    auto st = s.stats();
+    BOOST_TEST(st.commits == 40u);
+    BOOST_TEST(st.transactions >= 1u);
+    BOOST_TEST(st.transactions <= 40u);
+    BOOST_TEST_MESSAGE("40 commits written in " << st.transactions << " transactions");
+    BOOST_TEST(!s.overwrite_node(1, b("no")));  // only with write-behind off
+    BOOST_REQUIRE(s.set_write_behind(false));
+    BOOST_TEST(!s.write_behind());
+    BOOST_TEST(s.stats().commits == 40u);
+    // With write-behind off, commits are written before commit() returns again.
+    auto more = random_batch(rng, 5, s.next_position());
+    remember(more, all);
+    heads.push_back(more.head);
+    BOOST_REQUIRE(s.commit(std::move(more)));
+    BOOST_TEST(s.stats().transactions == st.transactions + 1);
+    // A store closed in write-behind writes what it has queued first.
+    BOOST_REQUIRE(s.set_write_behind(true));
+    auto last = random_batch(rng, 7, s.next_position());
+    remember(last, all);
+    heads.push_back(last.head);
+    BOOST_REQUIRE(s.commit(std::move(last)));
+  }
+  auto s = lmdb_store::open(t.path);
+  BOOST_REQUIRE(s);
+  BOOST_TEST((*s->head() == heads.back()));
+  check_nodes(*s, all);
+  BOOST_TEST((*s->read_meta("only/39") == b("x")));
+  BOOST_TEST((*s->read_meta("counter") == b("39")));
+}
+
+BOOST_AUTO_TEST_CASE(a_failed_write_behind_drops_what_follows_and_is_reported_once) {
+  // A small map that may grow 2^10 times (to 64 MiB): a commit larger than that fails.
+  temp_dir t;
+  std::mt19937_64 rng(5);
+  std::map<node_pos, bytes> kept;
+  auto s = open_new(t.path, {.create = true, .map_size = std::size_t{64} << 10});
+  BOOST_REQUIRE(s.set_write_behind(true));
+  auto a = random_batch(rng, 20, s.next_position());
+  remember(a, kept);
+  const root_ref head_a = a.head;
+  BOOST_REQUIRE(s.commit(std::move(a)));
+  BOOST_REQUIRE(durable(s));
+  const node_pos after_a = s.next_position();
+
+  auto big = random_batch(rng, 3, after_a);
+  big.meta = {{"big", bytes(std::size_t{80} << 20, 7)}};
+  BOOST_REQUIRE(s.commit(std::move(big)));  // queued: the failure comes later
+  auto c = random_batch(rng, 4, s.next_position());
+  const node_pos c_first = c.first;
+  BOOST_REQUIRE(s.commit(std::move(c)));  // queued after it: builds on it
+  auto r = durable(s);
+  BOOST_REQUIRE(!r);
+  BOOST_TEST_MESSAGE(to_string(r.error()));
+  BOOST_TEST(to_string(r.error().code) == to_string(errc::limit_exceeded));
+  BOOST_TEST(r.error().message.find("dropped") != std::string::npos);
+  // Back where the disk is: reads no longer see the dropped commits.
+  BOOST_TEST((*s.head() == head_a));
+  BOOST_TEST(s.next_position() == after_a);
+  BOOST_TEST(!s.read_node(c_first)->has_value());
+  BOOST_TEST(!s.read_meta("big")->has_value());
+  check_nodes(s, kept);
+  // The next commit hears of it, once, and the one after is taken.
+  auto d = random_batch(rng, 2, after_a);
+  auto refused = s.commit(std::move(d));
+  BOOST_REQUIRE(!refused);
+  BOOST_TEST(refused.error().message.find("refused as well") != std::string::npos);
+  BOOST_TEST(!s.take_failure().has_value());
+  auto e = random_batch(rng, 6, s.next_position());
+  remember(e, kept);
+  const root_ref head_e = e.head;
+  BOOST_REQUIRE(s.commit(std::move(e)));
+  BOOST_REQUIRE(durable(s));
+  BOOST_REQUIRE(s.set_write_behind(false));
+  BOOST_TEST((*s.head() == head_e));
+  check_nodes(s, kept);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -71,14 +71,18 @@ struct server::impl {
   json methods = json::array();
 
   impl(node& nd, server_options o) : n(nd), opts(std::move(o)) {}
+  std::mutex note_mu;  // opts.log is called by one thread at a time
   void note(const std::string& line) {
-    if (opts.log) opts.log(line);
+    if (!opts.log) return;
+    std::lock_guard lk(note_mu);
+    opts.log(line);
   }
 
   void accept();
   void handle(const std::shared_ptr<session>& s, std::string_view text);
   void executor_loop();
-  void run_batch(std::vector<job>& batch);
+  // Runs a batch and fills in its replies; true if its calls' commit was queued.
+  bool run_batch(std::vector<job>& batch, std::size_t& ncalls);
   std::string run_read(job& j);
 };
 
@@ -245,29 +249,50 @@ void server::impl::handle(const std::shared_ptr<session>& s, std::string_view te
 }
 
 void server::impl::executor_loop() {
-  std::vector<job> batch;
-  // Group commit: everything that arrived during the last commit goes into the next one.
+  lmdb_store& store = n.hv().store();
+  // Group commit, pipelined: the store writes a batch behind (exo/store/lmdb_store.hpp) while
+  // this thread runs the next one, and a batch's replies go out when it is on disk.
   for (;;) {
+    auto batch = std::make_shared<std::vector<job>>();
     {
       std::unique_lock lk(mu);
       cv.wait(lk, [&] { return stopping || !queue.empty(); });
       if (queue.empty()) return;  // stopping, and everything taken was answered
-      while (!queue.empty() && batch.size() < opts.max_batch) {
-        batch.push_back(std::move(queue.front()));
+      while (!queue.empty() && batch->size() < opts.max_batch) {
+        batch->push_back(std::move(queue.front()));
         queue.pop_front();
       }
     }
-    run_batch(batch);
-    for (auto& j : batch)
-      if (!j.notification) net::post(ioc, [s = std::move(j.from), r = std::move(j.reply)]() mutable { s->send(std::move(r)); });
-    batch.clear();
+    if (auto failed = store.take_failure()) {
+      // A batch written behind did not reach the disk (its replies say so): go back to what did.
+      auto back = n.hv().rollback();
+      note("a commit failed; the state is back at the last one on disk" +
+           (back ? std::string() : "; going back failed: " + back.error().message));
+    }
+    std::size_t ncalls = 0;
+    const bool queued = run_batch(*batch, ncalls);
+    store.when_durable([this, batch, queued, ncalls](const expected<void>& on_disk) {
+      if (queued && !on_disk) {
+        if (ncalls) note(fmt::format("a commit failed, {} calls undone: {}", ncalls, on_disk.error().message));
+        for (auto& j : *batch)
+          j.reply = error_reply(j.id, not_durable,
+                                (j.what == job::kind::call ? "not durable: the commit failed, and the call was undone: "
+                                                           : "not durable: the state this read saw was not committed: ") +
+                                    on_disk.error().message)
+                        .dump();
+      } else if (queued && ncalls) {
+        calls += ncalls;
+        ++batches;
+      }
+      for (auto& j : *batch)
+        if (!j.notification) net::post(ioc, [s = std::move(j.from), r = std::move(j.reply)]() mutable { s->send(std::move(r)); });
+    });
   }
 }
 
-void server::impl::run_batch(std::vector<job>& batch) {
+bool server::impl::run_batch(std::vector<job>& batch, std::size_t& ncalls) {
   node_hypervisor& hv = n.hv();
   std::vector<std::optional<expected<call_outcome>>> outs(batch.size());
-  std::size_t ncalls = 0;
   hv.begin_batch();
   for (std::size_t i = 0; i < batch.size(); ++i) {
     job& j = batch[i];
@@ -276,14 +301,7 @@ void server::impl::run_batch(std::vector<job>& batch) {
     ++ncalls;
   }
   auto committed = hv.end_batch();
-  if (ncalls) {
-    if (committed) {
-      calls += ncalls;
-      ++batches;
-    } else {
-      note("a commit failed, " + std::to_string(ncalls) + " calls undone: " + committed.error().message);
-    }
-  }
+  if (ncalls && !committed) note("a commit failed, " + std::to_string(ncalls) + " calls undone: " + committed.error().message);
   for (std::size_t i = 0; i < batch.size(); ++i) {
     job& j = batch[i];
     if (j.what != job::kind::call) {
@@ -306,6 +324,7 @@ void server::impl::run_batch(std::vector<job>& batch) {
                     .dump();
     }
   }
+  return static_cast<bool>(committed);
 }
 
 std::string server::impl::run_read(job& j) {
@@ -404,6 +423,7 @@ expected<std::unique_ptr<server>> server::start(node& n, server_options opts) {
     p->methods.push_back(json{{"method", e.method()}, {"actor", e.actor}, {"actor_id", to_hex(*n.actor(e.actor))},
                               {"function", e.function}, {"params", std::move(params)}, {"callers", std::move(callers)}});
   }
+  if (auto wb = n.hv().store().set_write_behind(true); !wb) return unexpected(std::move(wb).error());
   p->accept();
   impl* raw = p.get();
   p->executor = std::thread([raw] { raw->executor_loop(); });
@@ -428,6 +448,11 @@ void server::stop() {
   }
   p->cv.notify_all();
   if (p->executor.joinable()) p->executor.join();
+  // Everything run is queued for the disk: wait for it (its replies go out as it lands).
+  if (auto wb = p->n.hv().store().set_write_behind(false); !wb) {
+    (void)p->n.hv().rollback();
+    p->note("the last commits failed; the node is back at the last one on disk: " + wb.error().message);
+  }
   // Let the network thread send those answers, then close.
   net::post(p->ioc, [p] {
     beast::error_code ec;

@@ -12,13 +12,17 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <condition_variable>
 #include <cstdint>
 #include <cstring>
+#include <deque>
 #include <filesystem>
 #include <limits>
 #include <mutex>
 #include <set>
+#include <shared_mutex>
 #include <system_error>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -147,9 +151,12 @@ struct txn_guard {
 constexpr int max_map_growths = 10;
 
 // Runs body(txn) (an LMDB code) in a write transaction and commits it. When the map is full,
-// grows it and runs body again in a new transaction.
+// grows it and runs body again in a new transaction. LMDB grows a map only while this process
+// has no transaction open: `readers`, when given, is what readers on other threads hold
+// (shared) while theirs are open, and growing takes it exclusively.
 template <class F>
-expected<void> run_write(MDB_env* env, const std::string& dir, std::string_view doing, F&& body) {
+expected<void> run_write(MDB_env* env, const std::string& dir, std::string_view doing, F&& body,
+                         std::shared_mutex* readers = nullptr) {
   for (int grown = 0;; ++grown) {
     int rc = 0;
     {
@@ -170,7 +177,14 @@ expected<void> run_write(MDB_env* env, const std::string& dir, std::string_view 
                               "lmdb_options::map_size",
                               doing, dir, info.me_mapsize, grown));
     std::size_t bigger = info.me_mapsize * 2;
-    if (int grc = mdb_env_set_mapsize(env, bigger); grc != 0)
+    int grc = 0;
+    if (readers) {
+      std::unique_lock alone(*readers);
+      grc = mdb_env_set_mapsize(env, bigger);
+    } else {
+      grc = mdb_env_set_mapsize(env, bigger);
+    }
+    if (grc != 0)
       return fail(errc::limit_exceeded,
                   fmt::format("{} in data directory {} failed: the store is full at a map size of {} bytes and "
                               "could not grow to {} bytes ({}); free address space or disk, or reopen with a "
@@ -415,7 +429,245 @@ std::string not_exo(const std::string& dir, std::string_view why) {
 
 bool valid_meta_name(std::string_view name) { return !name.empty() && name.size() <= lmdb_store::max_meta_name; }
 
+// The metadata records of a batch that no store may take: nothing of it is written.
+expected<void> check_meta_names(const commit_batch& batch) {
+  for (const auto& [name, value] : batch.meta) {
+    if (!valid_meta_name(name))
+      return fail(errc::invalid_argument,
+                  fmt::format("metadata name '{}' is {} bytes; names must be 1 to {} bytes; nothing was committed",
+                              printable(as_bytes(name)), name.size(), lmdb_store::max_meta_name));
+    if (name == lmdb_store::format_key || name == lmdb_store::head_key)
+      return fail(errc::invalid_argument,
+                  fmt::format("metadata name '{}' is reserved by the store; pick another name; nothing was "
+                              "committed",
+                              name));
+  }
+  return {};
+}
+
+// The head record's bytes: the root's hash, then its position.
+bytes head_record(const root_ref& head) {
+  auto hp = encode_pos(head.pos);
+  bytes rec(head.hash.view().begin(), head.hash.view().end());
+  rec.insert(rec.end(), hp.begin(), hp.end());
+  return rec;
+}
+
+// What a write needs of the environment (copied, so that a writer thread does not depend on
+// the lmdb_store object, which may be moved).
+struct target {
+  MDB_env* env = nullptr;
+  MDB_dbi nodes = 0, roots = 0, meta = 0;
+  std::string dir;
+  bool write_ahead = false;  // lmdb_options::write_ahead, for a durable store
+};
+
+// The most data.mdb is written ahead of LMDB's pages (see lmdb_options::write_ahead), and the
+// least it is extended by.
+constexpr std::uint64_t max_ahead = std::uint64_t{32} << 20, min_ahead = std::uint64_t{256} << 10;
+
+// Keeps data.mdb written (with zeros) ahead of the pages LMDB uses, by about as much again as
+// it uses (min_ahead to max_ahead). Called in a write transaction, so that no writer, in any
+// process, allocates pages meanwhile; it only writes past the end of the file. It is an
+// optimisation: if it fails (a full disk), the commit goes on and meets the problem itself.
+void keep_written_ahead(MDB_env* env) {
+  MDB_envinfo info{};
+  MDB_stat st{};
+  int fd = -1;
+  struct stat fst {};
+  if (mdb_env_info(env, &info) != 0 || mdb_env_stat(env, &st) != 0 || mdb_env_get_fd(env, &fd) != 0 ||
+      ::fstat(fd, &fst) != 0)
+    return;
+  const std::uint64_t used = (static_cast<std::uint64_t>(info.me_last_pgno) + 1) * st.ms_psize;
+  const std::uint64_t ahead = std::clamp(used, min_ahead, max_ahead);
+  const auto size = static_cast<std::uint64_t>(fst.st_size);
+  if (size >= used + ahead / 2) return;
+  const std::uint64_t end = std::min<std::uint64_t>(used + ahead, info.me_mapsize);
+  static const std::vector<char> zeros(std::size_t{1} << 20, 0);
+  for (std::uint64_t at = size; at < end;) {
+    const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(zeros.size(), end - at));
+    const ssize_t put = ::pwrite(fd, zeros.data(), n, static_cast<off_t>(at));
+    if (put <= 0) return;
+    at += static_cast<std::uint64_t>(put);
+  }
+  (void)::fdatasync(fd);  // the new size and blocks reach the disk now, not with a commit
+}
+
+// Writes `n` consecutive batches in one write transaction: their nodes, records and roots,
+// and the last one's head. `next` is the first free position (updated: to what LMDB says if
+// the batches do not fit, else past them).
+expected<void> write_batches(const target& t, node_pos& next, const commit_batch* const* batches, std::size_t n,
+                             std::shared_mutex* readers = nullptr) {
+  std::optional<error> refused;  // the batches do not fit the store as this transaction sees it
+  node_pos seen = next;
+  auto r = run_write(
+      t.env, t.dir, n == 1 ? "a commit" : fmt::format("writing {} commits", n),
+      [&](MDB_txn* txn) {
+        if (t.write_ahead) keep_written_ahead(t.env);
+        // Another process may have committed since this one last looked.
+        if (int rc = next_free(txn, t.nodes, seen); rc != 0) return rc;
+        node_pos expect = seen;
+        for (std::size_t i = 0; i < n; ++i) {
+          if (auto ok = check_batch(*batches[i], expect); !ok) {
+            refused = ok.error();
+            return MDB_BAD_TXN;  // aborts; reported as `refused` below
+          }
+          expect += batches[i]->nodes.size();
+        }
+        MDB_cursor* c = nullptr;
+        if (int rc = mdb_cursor_open(txn, t.nodes, &c); rc != 0) return rc;
+        for (std::size_t i = 0; i < n; ++i) {
+          node_pos pos = batches[i]->first;
+          for (const auto& b : batches[i]->nodes) {
+            auto k = encode_pos(pos++);
+            MDB_val key = view_val(k), val = view_val(b);
+            if (int rc = mdb_cursor_put(c, &key, &val, MDB_APPEND); rc != 0) {
+              mdb_cursor_close(c);
+              return rc;
+            }
+          }
+        }
+        mdb_cursor_close(c);
+        for (std::size_t i = 0; i < n; ++i) {
+          const commit_batch& b = *batches[i];
+          for (const auto& [name, value] : b.meta) {
+            MDB_val key = view_val(std::string_view(name)), val = view_val(value);
+            if (int rc = mdb_put(txn, t.meta, &key, &val, 0); rc != 0) return rc;
+          }
+          if (b.head.pos != 0) {
+            auto hp = encode_pos(b.head.pos);
+            MDB_val key = view_val(b.head.hash.view()), val = view_val(hp);
+            if (int rc = mdb_put(txn, t.roots, &key, &val, 0); rc != 0) return rc;
+          }
+        }
+        bytes head = head_record(batches[n - 1]->head);
+        MDB_val key = view_val(lmdb_store::head_key), val = view_val(head);
+        return mdb_put(txn, t.meta, &key, &val, 0);
+      },
+      readers);
+  if (refused) {
+    next = seen;
+    return unexpected{std::move(*refused)};
+  }
+  if (!r) return r;
+  next = batches[n - 1]->first + batches[n - 1]->nodes.size();
+  return {};
+}
+
 }  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// Write-behind: the queue of commits not yet on disk, and the thread that writes them.
+
+struct lmdb_store::behind {
+  using callback = std::function<void(const expected<void>&)>;
+  struct waiter {
+    std::uint64_t ticket;                    // told once this many commits are on disk (or dropped)
+    callback fn;
+    std::optional<expected<void>> result;    // set when resolved
+  };
+
+  target where;
+  // True for a durable store: write-behind then turns on MDB_NOMETASYNC, so that a write costs
+  // one sync, not two. LMDB syncs a transaction's pages, then writes its meta page (the one
+  // that makes it current) without waiting for it; the next write's sync takes that page to
+  // disk too (it syncs the whole file), or, with nothing more to write, mdb_env_sync does.
+  // Only then is the commit on disk and told so: a crash before can lose it, never damage the
+  // store (LMDB keeps the previous meta page).
+  bool deferred_meta;
+  node_pos written_next;                     // the writer's: past what LMDB has
+  mutable std::mutex mu;                     // guards everything below
+  std::condition_variable cv;
+  std::deque<commit_batch> queue;            // queued, not written yet, oldest first
+  node_pos queued_next;                      // past the queue
+  std::uint64_t queued = 0;                  // commits queued since write-behind began
+  std::uint64_t written = 0;                 // of them, written (or dropped)
+  std::uint64_t durable = 0;                 // of them, on disk (or dropped)
+  lmdb_stats counted;                        // commits written, and their transactions
+  std::deque<waiter> waiters;
+  bool calling = false;                      // the writer is running callbacks
+  std::optional<error> failed;               // a dropped commit's error, until reported
+  bool stop = false;
+  mutable std::shared_mutex readers;         // LMDB readers (shared); growing the map (alone)
+  std::thread thread;
+
+  behind(target t, node_pos next, bool defer) : where(std::move(t)), deferred_meta(defer), written_next(next), queued_next(next) {}
+
+  bool ready() const { return !waiters.empty() && waiters.front().result.has_value(); }
+  // Tells the waiters for commits up to `through` (in order, when the loop next calls them).
+  void resolve(std::uint64_t through, const expected<void>& r) {
+    for (auto& w : waiters)
+      if (!w.result && w.ticket <= through) w.result = r;
+  }
+  // Makes everything written durable (its last meta page), unlocking `lk` meanwhile.
+  void sync_written(std::unique_lock<std::mutex>& lk) {
+    const std::uint64_t through = written;
+    lk.unlock();
+    const int rc = mdb_env_sync(where.env, 1);
+    lk.lock();
+    durable = through;
+    if (rc == 0) resolve(through, expected<void>{});
+    else resolve(through, unexpected{lmdb_failure(rc, "syncing the last commit to disk", where.dir)});
+  }
+
+  void run() {
+    std::unique_lock lk(mu);
+    for (;;) {
+      cv.wait(lk, [&] { return stop || !queue.empty() || ready() || durable < written; });
+      if (ready()) {
+        std::vector<waiter> now;
+        while (ready()) {
+          now.push_back(std::move(waiters.front()));
+          waiters.pop_front();
+        }
+        calling = true;
+        lk.unlock();
+        for (auto& w : now) w.fn(*w.result);
+        lk.lock();
+        calling = false;
+        continue;
+      }
+      if (queue.empty()) {
+        if (durable < written) {  // nothing more to write: sync the last meta page now
+          sync_written(lk);
+          continue;
+        }
+        return;  // stopping, and everything is on disk and told
+      }
+      // Everything queued goes in one transaction. The deque's elements stay where they are
+      // while the user queues more, and only this thread removes them.
+      std::vector<const commit_batch*> batch;
+      for (const auto& b : queue) batch.push_back(&b);
+      lk.unlock();
+      auto r = write_batches(where, written_next, batch.data(), batch.size(), &readers);
+      lk.lock();
+      if (r) {
+        counted.commits += batch.size();
+        ++counted.transactions;
+        queue.erase(queue.begin(), queue.begin() + static_cast<std::ptrdiff_t>(batch.size()));
+        // This write's sync took the previous write's meta page to disk.
+        durable = deferred_meta ? written : written + batch.size();
+        written += batch.size();
+        resolve(durable, r);
+        continue;
+      }
+      if (durable < written) sync_written(lk);  // what went before is fine
+      // What was queued after the failed commits builds on them: it is dropped too.
+      const std::size_t dropped = queue.size();
+      queue.clear();
+      written += dropped;
+      durable = written;
+      queued_next = written_next;
+      failed = error{r.error().code,
+                     dropped == 1 ? fmt::format("a commit written behind failed and was dropped: {}", r.error().message)
+                                  : fmt::format("a commit written behind failed, and it and the {} commits queued with "
+                                                "or after it (they build on it) were dropped: {}",
+                                                dropped - 1, r.error().message)};
+      resolve(written, unexpected{*failed});
+    }
+  }
+};
+
 
 // -----------------------------------------------------------------------------------------------
 
@@ -481,6 +733,7 @@ expected<lmdb_store> lmdb_store::open(const std::string& dir, lmdb_options optio
   lmdb_store s;
   s.dir_ = dir;
   s.durable_ = options.durable;
+  s.write_ahead_ = options.durable && options.write_ahead;
   int rc = mdb_env_create(&s.env_);
   if (rc != 0) {
     s.env_ = nullptr;
@@ -585,9 +838,12 @@ lmdb_store::lmdb_store(lmdb_store&& other) noexcept
       next_(other.next_),
       dir_(std::move(other.dir_)),
       durable_(other.durable_),
+      write_ahead_(other.write_ahead_),
+      stats_(other.stats_),
       registered_(other.registered_),
       dev_(other.dev_),
-      ino_(other.ino_) {}
+      ino_(other.ino_),
+      behind_(std::move(other.behind_)) {}
 
 lmdb_store& lmdb_store::operator=(lmdb_store&& other) noexcept {
   if (this != &other) {
@@ -597,11 +853,14 @@ lmdb_store& lmdb_store::operator=(lmdb_store&& other) noexcept {
     roots_dbi_ = other.roots_dbi_;
     meta_dbi_ = other.meta_dbi_;
     next_ = other.next_;
+    stats_ = other.stats_;
     dir_ = std::move(other.dir_);
     durable_ = other.durable_;
+    write_ahead_ = other.write_ahead_;
     registered_ = other.registered_;
     dev_ = other.dev_;
     ino_ = other.ino_;
+    behind_ = std::move(other.behind_);
   }
   return *this;
 }
@@ -610,6 +869,7 @@ lmdb_store::~lmdb_store() { close(); }
 
 void lmdb_store::close() noexcept {
   if (!env_) return;
+  if (behind_) (void)set_write_behind(false);  // writes what is queued
   if (!registered_) {  // open() failed half-way (and holds the registry's lock)
     mdb_env_close(std::exchange(env_, nullptr));
     return;
@@ -624,6 +884,18 @@ void lmdb_store::close() noexcept {
 
 expected<std::optional<bytes>> lmdb_store::read_node(node_pos pos) const {
   if (!env_) return fail(errc::invalid_argument, "read_node on a closed lmdb_store (it was moved from)");
+  std::shared_lock<std::shared_mutex> reading;
+  if (behind_) {
+    {
+      std::lock_guard lk(behind_->mu);
+      if (!behind_->queue.empty() && pos >= behind_->queue.front().first) {
+        for (const auto& b : behind_->queue)
+          if (pos - b.first < b.nodes.size()) return std::optional<bytes>{b.nodes[pos - b.first]};
+        return std::optional<bytes>{};  // past the queue: nothing there
+      }
+    }
+    reading = std::shared_lock(behind_->readers);
+  }
   txn_guard g;
   if (int rc = begin_txn(env_, MDB_RDONLY, &g.txn); rc != 0)
     return unexpected{lmdb_failure(rc, "starting a read transaction", dir_)};
@@ -635,66 +907,112 @@ expected<std::optional<bytes>> lmdb_store::read_node(node_pos pos) const {
   return std::optional<bytes>{copy_val(val)};
 }
 
+node_pos lmdb_store::next_position() const {
+  if (!behind_) return next_;
+  std::lock_guard lk(behind_->mu);
+  return behind_->queued_next;
+}
+
 expected<void> lmdb_store::commit(commit_batch&& batch) {
   if (!env_) return fail(errc::invalid_argument, "commit on a closed lmdb_store (it was moved from)");
-  for (const auto& [name, value] : batch.meta) {
-    if (!valid_meta_name(name))
-      return fail(errc::invalid_argument,
-                  fmt::format("metadata name '{}' is {} bytes; names must be 1 to {} bytes; nothing was committed",
-                              printable(as_bytes(name)), name.size(), max_meta_name));
-    if (name == format_key || name == head_key)
-      return fail(errc::invalid_argument,
-                  fmt::format("metadata name '{}' is reserved by the store; pick another name; nothing was "
-                              "committed",
-                              name));
-  }
-  std::optional<error> refused;  // the batch does not fit the store as this transaction sees it
-  node_pos next = next_;
-  auto r = run_write(env_, dir_, "a commit", [&](MDB_txn* txn) {
-    // Another process may have committed since this one last looked.
-    if (int rc = next_free(txn, nodes_dbi_, next); rc != 0) return rc;
-    if (auto ok = check_batch(batch, next); !ok) {
-      refused = ok.error();
-      return MDB_BAD_TXN;  // aborts; reported as `refused` below
-    }
+  if (auto ok = check_meta_names(batch); !ok) return ok;
+  if (behind_) {
     {
-      MDB_cursor* c = nullptr;
-      if (int rc = mdb_cursor_open(txn, nodes_dbi_, &c); rc != 0) return rc;
-      node_pos pos = batch.first;
-      for (const auto& b : batch.nodes) {
-        auto k = encode_pos(pos++);
-        MDB_val key = view_val(k), val = view_val(b);
-        if (int rc = mdb_cursor_put(c, &key, &val, MDB_APPEND); rc != 0) {
-          mdb_cursor_close(c);
-          return rc;
-        }
+      std::lock_guard lk(behind_->mu);
+      if (behind_->failed) {
+        error e = std::move(*behind_->failed);
+        behind_->failed.reset();
+        e.message += "; this commit was refused as well: go back to the store's head and commit again";
+        return unexpected{std::move(e)};
       }
-      mdb_cursor_close(c);
+      if (auto ok = check_batch(batch, behind_->queued_next); !ok) return ok;
+      behind_->queued_next = batch.first + batch.nodes.size();
+      behind_->queue.push_back(std::move(batch));
+      ++behind_->queued;
     }
-    for (const auto& [name, value] : batch.meta) {
-      MDB_val key = view_val(std::string_view(name)), val = view_val(value);
-      if (int rc = mdb_put(txn, meta_dbi_, &key, &val, 0); rc != 0) return rc;
-    }
-    auto hp = encode_pos(batch.head.pos);
-    if (batch.head.pos != 0) {
-      MDB_val key = view_val(batch.head.hash.view()), val = view_val(hp);
-      if (int rc = mdb_put(txn, roots_dbi_, &key, &val, 0); rc != 0) return rc;
-    }
-    bytes head(batch.head.hash.view().begin(), batch.head.hash.view().end());
-    head.insert(head.end(), hp.begin(), hp.end());
-    MDB_val key = view_val(head_key), val = view_val(head);
-    return mdb_put(txn, meta_dbi_, &key, &val, 0);
-  });
-  if (refused) {
-    next_ = next;
-    return unexpected{std::move(*refused)};
+    behind_->cv.notify_one();
+    return {};
   }
-  if (!r) return r;
-  next_ = batch.first + batch.nodes.size();
+  const commit_batch* one = &batch;
+  auto r = write_batches(target{env_, nodes_dbi_, roots_dbi_, meta_dbi_, dir_, write_ahead_}, next_, &one, 1);
+  if (r) {
+    ++stats_.commits;
+    ++stats_.transactions;
+  }
+  return r;
+}
+
+lmdb_stats lmdb_store::stats() const {
+  lmdb_stats s = stats_;
+  if (behind_) {
+    std::lock_guard lk(behind_->mu);
+    s.commits += behind_->counted.commits;
+    s.transactions += behind_->counted.transactions;
+  }
+  return s;
+}
+
+expected<void> lmdb_store::set_write_behind(bool on) {
+  if (!env_) return fail(errc::invalid_argument, "set_write_behind on a closed lmdb_store (it was moved from)");
+  if (on == (behind_ != nullptr)) return {};
+  if (on) {
+    if (durable_) {
+      if (int rc = mdb_env_set_flags(env_, MDB_NOMETASYNC, 1); rc != 0)
+        return unexpected{lmdb_failure(rc, "turning write-behind on", dir_)};
+    }
+    behind_ = std::make_unique<behind>(target{env_, nodes_dbi_, roots_dbi_, meta_dbi_, dir_, write_ahead_}, next_, durable_);
+    behind* b = behind_.get();
+    b->thread = std::thread([b] { b->run(); });
+    return {};
+  }
+  {
+    std::lock_guard lk(behind_->mu);
+    behind_->stop = true;
+  }
+  behind_->cv.notify_one();
+  behind_->thread.join();  // it has written and synced everything queued
+  if (durable_) (void)mdb_env_set_flags(env_, MDB_NOMETASYNC, 0);
+  next_ = behind_->written_next;
+  stats_.commits += behind_->counted.commits;
+  stats_.transactions += behind_->counted.transactions;
+  std::optional<error> failed = std::move(behind_->failed);
+  behind_.reset();
+  if (failed) return unexpected{std::move(*failed)};
   return {};
 }
 
+void lmdb_store::when_durable(std::function<void(const expected<void>&)> fn) {
+  if (behind_) {
+    std::unique_lock lk(behind_->mu);
+    const bool pending = behind_->durable < behind_->queued;
+    if (pending || behind_->calling || !behind_->waiters.empty()) {
+      // Behind others: the writer calls it in turn.
+      std::optional<expected<void>> now;
+      if (!pending) now = behind_->failed ? expected<void>(unexpected{*behind_->failed}) : expected<void>{};
+      behind_->waiters.push_back({behind_->queued, std::move(fn), std::move(now)});
+      lk.unlock();
+      behind_->cv.notify_one();
+      return;
+    }
+    expected<void> r = behind_->failed ? expected<void>(unexpected{*behind_->failed}) : expected<void>{};
+    lk.unlock();
+    fn(r);
+    return;
+  }
+  fn(expected<void>{});
+}
+
+std::optional<error> lmdb_store::take_failure() {
+  if (!behind_) return std::nullopt;
+  std::lock_guard lk(behind_->mu);
+  return std::exchange(behind_->failed, std::nullopt);
+}
+
 expected<root_ref> lmdb_store::head() const {
+  if (behind_) {
+    std::lock_guard lk(behind_->mu);
+    if (!behind_->queue.empty()) return behind_->queue.back().head;
+  }
   auto rec = read_meta(head_key);
   if (!rec) return unexpected{std::move(rec).error()};
   if (!*rec) return root_ref{};
@@ -715,6 +1033,15 @@ expected<root_ref> lmdb_store::head() const {
 expected<std::optional<node_pos>> lmdb_store::find_root(const digest& h) const {
   if (!env_) return fail(errc::invalid_argument, "find_root on a closed lmdb_store (it was moved from)");
   if (h.is_zero()) return std::optional<node_pos>{0};
+  std::shared_lock<std::shared_mutex> reading;
+  if (behind_) {
+    {
+      std::lock_guard lk(behind_->mu);
+      for (auto it = behind_->queue.rbegin(); it != behind_->queue.rend(); ++it)
+        if (it->head.hash == h && it->head.pos != 0) return std::optional<node_pos>{it->head.pos};
+    }
+    reading = std::shared_lock(behind_->readers);
+  }
   txn_guard g;
   if (int rc = begin_txn(env_, MDB_RDONLY, &g.txn); rc != 0)
     return unexpected{lmdb_failure(rc, "starting a read transaction", dir_)};
@@ -733,6 +1060,16 @@ expected<std::optional<node_pos>> lmdb_store::find_root(const digest& h) const {
 expected<std::optional<bytes>> lmdb_store::read_meta(std::string_view name) const {
   if (!env_) return fail(errc::invalid_argument, "read_meta on a closed lmdb_store (it was moved from)");
   if (!valid_meta_name(name)) return std::optional<bytes>{};  // no such record can be stored
+  std::shared_lock<std::shared_mutex> reading;
+  if (behind_) {
+    {
+      std::lock_guard lk(behind_->mu);
+      for (auto it = behind_->queue.rbegin(); it != behind_->queue.rend(); ++it)
+        for (auto m = it->meta.rbegin(); m != it->meta.rend(); ++m)
+          if (m->first == name) return std::optional<bytes>{m->second};
+    }
+    reading = std::shared_lock(behind_->readers);
+  }
   txn_guard g;
   if (int rc = begin_txn(env_, MDB_RDONLY, &g.txn); rc != 0)
     return unexpected{lmdb_failure(rc, "starting a read transaction", dir_)};
@@ -746,6 +1083,7 @@ expected<std::optional<bytes>> lmdb_store::read_meta(std::string_view name) cons
 
 expected<void> lmdb_store::overwrite_node(node_pos pos, byte_view data) {
   if (!env_) return fail(errc::invalid_argument, "overwrite_node on a closed lmdb_store (it was moved from)");
+  if (behind_) return fail(errc::invalid_argument, "overwrite_node needs write-behind off (set_write_behind(false))");
   bool missing = false;
   auto r = run_write(env_, dir_, fmt::format("overwriting the node at position {}", pos), [&](MDB_txn* txn) {
     auto k = encode_pos(pos);

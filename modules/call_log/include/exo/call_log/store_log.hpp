@@ -43,6 +43,7 @@ concept log_backend = requires(L& l, const L& cl, bytes entry, const digest& h, 
   { l.seal(&k, records) } -> std::same_as<void>;
   { l.committed() } -> std::same_as<void>;
   { l.abandoned() } -> std::same_as<void>;
+  { l.reload() } -> std::same_as<expected<void>>;
 } && std::derived_from<L, log_reader>;
 
 template <meta_record_store Store>
@@ -58,15 +59,25 @@ class store_log final : public log_reader {
   /// errc::malformed.
   static expected<store_log> open(const Store& store) {
     store_log l(store);
-    auto h = store.read_meta(head_record);
-    if (!h) return unexpected(std::move(h).error());
-    if (*h) {
-      auto head = decode_head(**h);
-      if (!head) return unexpected(std::move(head).error());
-      l.size_ = head->size;
-      l.last_ = head->last;
-    }
+    if (auto r = l.reload(); !r) return unexpected(std::move(r).error());
     return l;
+  }
+
+  /// Reads the head record again, dropping what is staged: for when the store went back to an
+  /// earlier commit (a failed commit that was written behind). On error nothing changes.
+  expected<void> reload() {
+    auto h = store_->read_meta(head_record);
+    if (!h) return unexpected(std::move(h).error());
+    log_head head{};
+    if (*h) {
+      auto d = decode_head(**h);
+      if (!d) return unexpected(std::move(d).error());
+      head = std::move(*d);
+    }
+    size_ = *h ? head.size : 0;
+    last_ = *h ? head.last : digest{};
+    staged_count_ = 0;
+    return {};
   }
 
   std::uint64_t size() const override { return size_; }

@@ -39,7 +39,8 @@ struct server_options {
   std::size_t max_batch = 1024;
   /// Most open connections; more are refused at the WebSocket handshake.
   std::size_t max_connections = 4096;
-  /// Told notable events (connections refused, commits that failed), one line each.
+  /// Told notable events (connections refused, commits that failed), one line each, from the
+  /// server's threads (one call at a time).
   std::function<void(std::string_view)> log;
 };
 

@@ -17,6 +17,23 @@
 /// LMDB forbids opening one environment twice in the same process (closing the second copy
 /// silently drops the first one's locks), so `open` refuses a directory this process already
 /// has open. Other processes may open it at the same time; LMDB arbitrates.
+///
+/// Write-behind: a durable commit waits for the disk (two fsyncs), and a caller that waits
+/// with it cannot do anything else meanwhile. With set_write_behind(true), commit() checks the
+/// batch, queues it and returns; a writer thread of the store's own writes everything queued
+/// in one LMDB transaction while the caller goes on, and when_durable() says when (or
+/// whether) it got to disk. Reads see queued commits as if they were written, so to its user
+/// the store is simply ahead of its disk. If a queued commit fails, it and every commit queued
+/// after it (they build on it) are dropped; the next commit() reports the failure once, and
+/// the user goes back to head() (exo::hypervisor::rollback).
+///
+/// \code
+/// store.set_write_behind(true);
+/// tree.put(k, v);
+/// tree.commit();                                     // queued: returns before the fsync
+/// store.when_durable([](const exo::expected<void>& ok) { /* on disk, or failed */ });
+/// store.set_write_behind(false);                     // waits for everything queued
+/// \endcode
 
 #include <exo/core/bytes.hpp>
 #include <exo/core/expected.hpp>
@@ -24,6 +41,8 @@
 #include <exo/store/backend.hpp>
 
 #include <cstddef>
+#include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -43,14 +62,27 @@ struct lmdb_options {
   /// operating system crash or power loss may lose recent commits and, as LMDB documents for
   /// MDB_NOSYNC, may damage the file. Closing the store flushes it.
   bool durable = true;
+  /// Keep data.mdb written with zeros past the pages LMDB uses (about as much again as it
+  /// uses, 256 KiB to 32 MiB). LMDB appends pages as the store grows, and a file system
+  /// (ext4, for one) has to journal a file's new size and blocks before a sync returns: a
+  /// commit that grows the file pays for a journal commit on top of its own pages. Written
+  /// ahead, a commit's sync writes only its pages. Durable stores only.
+  bool write_ahead = true;
   /// The size of the memory map, in bytes: the most the store can hold before it has to grow.
   /// It reserves address space, not disk. `commit` grows it when it fills up.
   std::size_t map_size = std::size_t{1} << 36;
 };
 
+/// What an lmdb_store has written since it was opened.
+struct lmdb_stats {
+  std::uint64_t commits = 0;       ///< commits made (in write-behind, queued and written)
+  std::uint64_t transactions = 0;  ///< LMDB write transactions they took (fewer, in write-behind)
+};
+
 /// Nodes, head and metadata in an LMDB environment. Move-only; closing (destruction) closes
 /// the environment. Reads use their own read-only transactions, so they never see a commit
-/// half-done. Not for concurrent use from several threads on one object.
+/// half-done. Not for concurrent use from several threads on one object (the writer thread of
+/// write-behind is the store's own).
 class lmdb_store {
  public:
   /// The format marker a data directory of this version carries under `format_key`.
@@ -81,15 +113,37 @@ class lmdb_store {
 
   /// The bytes stored at position `pos`, nullopt if there are none.
   expected<std::optional<bytes>> read_node(node_pos pos) const;
-  /// Where the next commit's nodes start.
-  node_pos next_position() const noexcept { return next_; }
+  /// Where the next commit's nodes start (after the queued ones, in write-behind).
+  node_pos next_position() const;
   /// Applies `batch` in one write transaction: the nodes (appended at their positions), the
   /// metadata records, the head, and the head in the roots index. Durable before it returns
   /// when the store was opened with `durable`. A full map is grown; if it cannot grow,
   /// errc::limit_exceeded. A batch that does not start at next_position() (another process
   /// committed meanwhile), a head that is not stored, and metadata names that are not 1 to
   /// `max_meta_name` bytes or are reserved are errc::invalid_argument, and nothing is written.
+  ///
+  /// In write-behind, the batch is checked and queued, and the writer thread writes it later
+  /// (with whatever else is queued then, in one transaction). If an earlier queued commit
+  /// failed, this one is refused with that failure's error (reported once: the commit after
+  /// it is accepted again, so go back to head() first).
   expected<void> commit(commit_batch&& batch);
+
+  /// Turns write-behind on (starts the writer thread) or off (waits until everything queued
+  /// is written, then stops it). Turning it off returns the error of a queued commit that
+  /// failed and was not yet reported. Not while another thread uses the store.
+  expected<void> set_write_behind(bool on);
+  /// True while write-behind is on.
+  bool write_behind() const noexcept { return behind_ != nullptr; }
+  /// Calls `fn` once every commit queued so far is on disk, with success, or with the error of
+  /// the queued commit that failed (then none of those after the last durable one are on
+  /// disk). It runs on the writer thread, in the order given, after each write, so it must be
+  /// quick; with nothing queued (or write-behind off) it runs at once, on this thread.
+  void when_durable(std::function<void(const expected<void>&)> fn);
+  /// Write-behind: takes the failure of a queued commit if there is one that commit() has not
+  /// reported yet (so a caller can go back to head() before making more commits).
+  std::optional<error> take_failure();
+  /// Commits and write transactions so far.
+  lmdb_stats stats() const;
   /// The root of the last commit; zero before any commit.
   expected<root_ref> head() const;
   /// The position of root `h` if some commit made it the head (0 for the zero hash).
@@ -107,6 +161,7 @@ class lmdb_store {
  private:
   lmdb_store() = default;
   void close() noexcept;
+  struct behind;  // the write-behind queue and writer thread (it owns what the thread uses)
 
   MDB_env* env_ = nullptr;
   unsigned int nodes_dbi_ = 0;
@@ -115,11 +170,14 @@ class lmdb_store {
   node_pos next_ = 1;
   std::string dir_;
   bool durable_ = true;
+  bool write_ahead_ = true;
+  lmdb_stats stats_;  // without write-behind (the writer thread counts its own)
   // data.mdb's (device, inode), recorded in this process's list of open environments once
   // open() has succeeded, to refuse a second open of the same directory.
   bool registered_ = false;
   unsigned long long dev_ = 0;
   unsigned long long ino_ = 0;
+  std::unique_ptr<behind> behind_;
 };
 
 static_assert(store_backend<lmdb_store>, "lmdb_store must satisfy exo::store_backend");

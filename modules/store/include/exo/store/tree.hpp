@@ -327,7 +327,10 @@ class merkle_tree {
   // it the head.
   expected<node_pos> locate_root(const digest& r) const {
     if (r.is_zero()) return node_pos{0};
-    if (r == root_.hash && root_.pos != 0 && (!root_.ptr || root_.ptr->stored)) return root_.pos;
+    // The current root, when it was committed (and its commit was not dropped since: a store
+    // that writes behind may drop commits, and then its next position goes back before them).
+    if (r == root_.hash && root_.pos != 0 && (!root_.ptr || root_.ptr->stored) && root_.pos < backend_.next_position())
+      return root_.pos;
     auto pos = backend_.find_root(r);
     if (!pos) return unexpected(std::move(pos).error());
     if (!*pos) return fail(errc::invalid_argument, fmt::format("root {} is not in this store", to_hex(r)));
