@@ -73,6 +73,8 @@ expected<client, rpc_error> client::connect(const std::string& url, std::size_t 
   if (ec) return unexpected(p->transport_error("cannot resolve", ec));
   net::connect(p->ws.next_layer(), results, ec);
   if (ec) return unexpected(p->transport_error("cannot connect", ec));
+  beast::error_code ignored;
+  p->ws.next_layer().set_option(tcp::no_delay(true), ignored);  // a request is small and awaited
   p->ws.read_message_max(max_frame);
   p->ws.handshake(u->host + ":" + u->port, u->path, ec);
   if (ec) return unexpected(p->transport_error("WebSocket handshake failed", ec));

@@ -150,6 +150,8 @@ class session : public std::enable_shared_from_this<session> {
 void server::impl::accept() {
   acceptor.async_accept(ioc, [this](beast::error_code ec, tcp::socket s) {
     if (ec) return;  // closed: stopping
+    beast::error_code ignored;
+    s.set_option(tcp::no_delay(true), ignored);  // replies are small and awaited: send them at once
     auto sess = std::make_shared<session>(std::move(s), *this);
     sess->start(connections > opts.max_connections);
     accept();
@@ -284,8 +286,12 @@ void server::impl::executor_loop() {
         calls += ncalls;
         ++batches;
       }
-      for (auto& j : *batch)
-        if (!j.notification) net::post(ioc, [s = std::move(j.from), r = std::move(j.reply)]() mutable { s->send(std::move(r)); });
+      // One hand-over to the network thread for the whole batch: this runs on the store's
+      // writer thread, between its writes.
+      net::post(ioc, [batch] {
+        for (auto& j : *batch)
+          if (!j.notification) j.from->send(std::move(j.reply));
+      });
     });
   }
 }

@@ -562,27 +562,19 @@ expected<void> write_batches(const target& t, node_pos& next, const commit_batch
 struct lmdb_store::behind {
   using callback = std::function<void(const expected<void>&)>;
   struct waiter {
-    std::uint64_t ticket;                    // told once this many commits are on disk (or dropped)
+    std::uint64_t ticket;                    // told once this many commits are written (or dropped)
     callback fn;
     std::optional<expected<void>> result;    // set when resolved
   };
 
   target where;
-  // True for a durable store: write-behind then turns on MDB_NOMETASYNC, so that a write costs
-  // one sync, not two. LMDB syncs a transaction's pages, then writes its meta page (the one
-  // that makes it current) without waiting for it; the next write's sync takes that page to
-  // disk too (it syncs the whole file), or, with nothing more to write, mdb_env_sync does.
-  // Only then is the commit on disk and told so: a crash before can lose it, never damage the
-  // store (LMDB keeps the previous meta page).
-  bool deferred_meta;
   node_pos written_next;                     // the writer's: past what LMDB has
   mutable std::mutex mu;                     // guards everything below
   std::condition_variable cv;
   std::deque<commit_batch> queue;            // queued, not written yet, oldest first
   node_pos queued_next;                      // past the queue
   std::uint64_t queued = 0;                  // commits queued since write-behind began
-  std::uint64_t written = 0;                 // of them, written (or dropped)
-  std::uint64_t durable = 0;                 // of them, on disk (or dropped)
+  std::uint64_t written = 0;                 // of them, on disk (or dropped)
   lmdb_stats counted;                        // commits written, and their transactions
   std::deque<waiter> waiters;
   bool calling = false;                      // the writer is running callbacks
@@ -591,7 +583,7 @@ struct lmdb_store::behind {
   mutable std::shared_mutex readers;         // LMDB readers (shared); growing the map (alone)
   std::thread thread;
 
-  behind(target t, node_pos next, bool defer) : where(std::move(t)), deferred_meta(defer), written_next(next), queued_next(next) {}
+  behind(target t, node_pos next) : where(std::move(t)), written_next(next), queued_next(next) {}
 
   bool ready() const { return !waiters.empty() && waiters.front().result.has_value(); }
   // Tells the waiters for commits up to `through` (in order, when the loop next calls them).
@@ -599,21 +591,11 @@ struct lmdb_store::behind {
     for (auto& w : waiters)
       if (!w.result && w.ticket <= through) w.result = r;
   }
-  // Makes everything written durable (its last meta page), unlocking `lk` meanwhile.
-  void sync_written(std::unique_lock<std::mutex>& lk) {
-    const std::uint64_t through = written;
-    lk.unlock();
-    const int rc = mdb_env_sync(where.env, 1);
-    lk.lock();
-    durable = through;
-    if (rc == 0) resolve(through, expected<void>{});
-    else resolve(through, unexpected{lmdb_failure(rc, "syncing the last commit to disk", where.dir)});
-  }
 
   void run() {
     std::unique_lock lk(mu);
     for (;;) {
-      cv.wait(lk, [&] { return stop || !queue.empty() || ready() || durable < written; });
+      cv.wait(lk, [&] { return stop || !queue.empty() || ready(); });
       if (ready()) {
         std::vector<waiter> now;
         while (ready()) {
@@ -627,13 +609,7 @@ struct lmdb_store::behind {
         calling = false;
         continue;
       }
-      if (queue.empty()) {
-        if (durable < written) {  // nothing more to write: sync the last meta page now
-          sync_written(lk);
-          continue;
-        }
-        return;  // stopping, and everything is on disk and told
-      }
+      if (queue.empty()) return;  // stopping, and everything is written and told
       // Everything queued goes in one transaction. The deque's elements stay where they are
       // while the user queues more, and only this thread removes them.
       std::vector<const commit_batch*> batch;
@@ -645,18 +621,14 @@ struct lmdb_store::behind {
         counted.commits += batch.size();
         ++counted.transactions;
         queue.erase(queue.begin(), queue.begin() + static_cast<std::ptrdiff_t>(batch.size()));
-        // This write's sync took the previous write's meta page to disk.
-        durable = deferred_meta ? written : written + batch.size();
         written += batch.size();
-        resolve(durable, r);
+        resolve(written, r);
         continue;
       }
-      if (durable < written) sync_written(lk);  // what went before is fine
       // What was queued after the failed commits builds on them: it is dropped too.
       const std::size_t dropped = queue.size();
       queue.clear();
       written += dropped;
-      durable = written;
       queued_next = written_next;
       failed = error{r.error().code,
                      dropped == 1 ? fmt::format("a commit written behind failed and was dropped: {}", r.error().message)
@@ -667,7 +639,6 @@ struct lmdb_store::behind {
     }
   }
 };
-
 
 // -----------------------------------------------------------------------------------------------
 
@@ -956,11 +927,7 @@ expected<void> lmdb_store::set_write_behind(bool on) {
   if (!env_) return fail(errc::invalid_argument, "set_write_behind on a closed lmdb_store (it was moved from)");
   if (on == (behind_ != nullptr)) return {};
   if (on) {
-    if (durable_) {
-      if (int rc = mdb_env_set_flags(env_, MDB_NOMETASYNC, 1); rc != 0)
-        return unexpected{lmdb_failure(rc, "turning write-behind on", dir_)};
-    }
-    behind_ = std::make_unique<behind>(target{env_, nodes_dbi_, roots_dbi_, meta_dbi_, dir_, write_ahead_}, next_, durable_);
+    behind_ = std::make_unique<behind>(target{env_, nodes_dbi_, roots_dbi_, meta_dbi_, dir_, write_ahead_}, next_);
     behind* b = behind_.get();
     b->thread = std::thread([b] { b->run(); });
     return {};
@@ -970,8 +937,7 @@ expected<void> lmdb_store::set_write_behind(bool on) {
     behind_->stop = true;
   }
   behind_->cv.notify_one();
-  behind_->thread.join();  // it has written and synced everything queued
-  if (durable_) (void)mdb_env_set_flags(env_, MDB_NOMETASYNC, 0);
+  behind_->thread.join();  // it has written everything queued
   next_ = behind_->written_next;
   stats_.commits += behind_->counted.commits;
   stats_.transactions += behind_->counted.transactions;
@@ -984,7 +950,7 @@ expected<void> lmdb_store::set_write_behind(bool on) {
 void lmdb_store::when_durable(std::function<void(const expected<void>&)> fn) {
   if (behind_) {
     std::unique_lock lk(behind_->mu);
-    const bool pending = behind_->durable < behind_->queued;
+    const bool pending = behind_->written < behind_->queued;
     if (pending || behind_->calling || !behind_->waiters.empty()) {
       // Behind others: the writer calls it in turn.
       std::optional<expected<void>> now;
