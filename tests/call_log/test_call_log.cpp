@@ -1,6 +1,7 @@
 // The call log: signing keys, entries, logged hypervisors (memory and LMDB), and the
 // verifier catching every kind of tampering with the right entry and field.
 
+#include "../support/lmdb_writer.hpp"
 #include "../support/print.hpp"
 #include "../support/temp_dir.hpp"
 
@@ -8,12 +9,8 @@
 
 #include <boost/test/unit_test.hpp>
 
-#include <lmdb.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
-#include <cstring>
 #include <fstream>
 #include <future>
 #include <random>
@@ -431,35 +428,6 @@ BOOST_AUTO_TEST_CASE(a_batch_commits_many_entries_in_one_transaction) {
   BOOST_TEST((v.final_root == last_root));
 }
 
-// Another process appends a node to the store in `dir` (LMDB allows it), so that this
-// process's next write is refused: a real way for a commit written behind to fail.
-void another_process_appends_a_node(const std::string& dir) {
-  pid_t pid = ::fork();
-  BOOST_REQUIRE(pid >= 0);
-  if (pid == 0) {
-    MDB_env* env = nullptr;
-    MDB_txn* txn = nullptr;
-    MDB_cursor* c = nullptr;
-    MDB_dbi dbi = 0;
-    MDB_val k{}, v{};
-    bool ok = mdb_env_create(&env) == 0 && mdb_env_set_maxdbs(env, 8) == 0 && mdb_env_open(env, dir.c_str(), 0, 0600) == 0 &&
-              mdb_txn_begin(env, nullptr, 0, &txn) == 0 && mdb_dbi_open(txn, "nodes", 0, &dbi) == 0 &&
-              mdb_cursor_open(txn, dbi, &c) == 0 && mdb_cursor_get(c, &k, &v, MDB_LAST) == 0 && k.mv_size == 8;
-    std::uint8_t key[8] = {};
-    if (ok) {
-      std::memcpy(key, k.mv_data, 8);
-      for (int i = 7; i >= 0 && ++key[i] == 0; --i) {}  // the next position, big-endian
-      MDB_val nk{8, key}, nv{5, const_cast<char*>("other")};
-      ok = mdb_put(txn, dbi, &nk, &nv, 0) == 0 && mdb_txn_commit(txn) == 0;
-    }
-    ::_exit(ok ? 0 : 1);
-  }
-  int status = 0;
-  BOOST_REQUIRE(::waitpid(pid, &status, 0) == pid);
-  BOOST_REQUIRE(WIFEXITED(status));
-  BOOST_REQUIRE(WEXITSTATUS(status) == 0);
-}
-
 BOOST_AUTO_TEST_CASE(written_behind_inputs_verify_and_a_failed_write_rolls_back_to_the_disk) {
   // The RPC server's way of committing: the store writes behind while the hypervisor goes on.
   test::temp_dir t;
@@ -487,7 +455,7 @@ BOOST_AUTO_TEST_CASE(written_behind_inputs_verify_and_a_failed_write_rolls_back_
     BOOST_TEST(durable_size == 17u);  // init, create, 15 calls
 
     // Another process commits meanwhile; this call is queued and then refused by the disk.
-    another_process_appends_a_node(t.sub("data"));
+    test::another_process_appends_a_node(t.sub("data"));
     auto lost = hv.invoke(id, "add", {1000});
     BOOST_REQUIRE(lost);
     BOOST_TEST((lost->result == exo::value(1555)));
@@ -505,9 +473,13 @@ BOOST_AUTO_TEST_CASE(written_behind_inputs_verify_and_a_failed_write_rolls_back_
     BOOST_TEST(again->index == durable_size);
     BOOST_TEST((again->result == exo::value(556)));  // 555 + 1: the dropped call left nothing
 
+    BOOST_REQUIRE(on_disk(hv.store()));  // before the other process writes
+
     // rollback() does the same for a user who hears of the failure first.
-    another_process_appends_a_node(t.sub("data"));
-    BOOST_TEST((hv.invoke(id, "add", {1000})->result == exo::value(1556)));
+    test::another_process_appends_a_node(t.sub("data"));
+    auto lost_again = hv.invoke(id, "add", {1000});
+    BOOST_REQUIRE(lost_again);
+    BOOST_TEST((lost_again->result == exo::value(1556)));
     BOOST_TEST(!on_disk(hv.store()));
     BOOST_TEST(hv.store().take_failure().has_value());
     BOOST_REQUIRE(hv.rollback());

@@ -1,8 +1,10 @@
 // The RPC server and client (LibVMS's scenarios): the handshake, calls and their values,
 // caller identities in the log, JSON-RPC errors for bad input with the server still
-// serving, signatures, the queue bound, reads with proofs, and 100 concurrent clients.
+// serving, signatures, the queue bound, reads with proofs, 100 concurrent clients, and a
+// write to disk that fails.
 
 #include "../boot/app.hpp"
+#include "../support/lmdb_writer.hpp"
 
 #include <exo/boot/json.hpp>
 #include <exo/call_log/file.hpp>
@@ -233,6 +235,30 @@ BOOST_AUTO_TEST_CASE(a_hundred_clients_make_a_hundred_calls_each) {
   for (std::uint64_t i = 5; i < hv.log().size(); ++i) call_entries += exo::decode_entry(*hv.log().read(i))->kind == "call";
   BOOST_TEST(call_entries == std::size_t{clients * calls});
   BOOST_TEST((hv.invoke(*s.n->actor("counter"), "get")->result == exo::value(10 + clients * calls)));
+  auto v = exo::verify_image_log(hv.log(), s.n->img(), s.r.reg);
+  BOOST_TEST(v.ok(), v.to_string());
+}
+
+BOOST_AUTO_TEST_CASE(a_write_that_fails_is_answered_not_durable_and_the_node_goes_back_to_the_disk) {
+  served s;
+  auto c = s.connect();
+  auto first = c.call("counter.add", json::array({1}));
+  BOOST_REQUIRE(first);
+  BOOST_TEST((*first)["result"] == 11);
+  // Another process commits to the data directory, so the server's next write is refused.
+  test::another_process_appends_a_node(s.t.sub("data"));
+  auto lost = c.call("counter.add", json::array({100}));
+  BOOST_REQUIRE(!lost);
+  BOOST_TEST(code_of(lost) == exo::rpc::not_durable);
+  BOOST_TEST(contains(lost.error().message, "not durable"), lost.error().message);
+  // The server went back to what is on disk: the lost call left nothing, and it serves on.
+  auto next = c.call("counter.add", json::array({1}));
+  BOOST_REQUIRE_MESSAGE(next, (next ? "" : next.error().message));
+  BOOST_TEST((*next)["result"] == 12);
+  BOOST_TEST((*next)["index"] == 6);
+  s.srv->stop();
+  auto& hv = s.n->hv();
+  BOOST_TEST(hv.log().size() == 7u);  // the boot's 5 entries and the two calls that were written
   auto v = exo::verify_image_log(hv.log(), s.n->img(), s.r.reg);
   BOOST_TEST(v.ok(), v.to_string());
 }
