@@ -975,10 +975,6 @@ std::optional<error> lmdb_store::take_failure() {
 }
 
 expected<root_ref> lmdb_store::head() const {
-  if (behind_) {
-    std::lock_guard lk(behind_->mu);
-    if (!behind_->queue.empty()) return behind_->queue.back().head;
-  }
   auto rec = read_meta(head_key);
   if (!rec) return unexpected{std::move(rec).error()};
   if (!*rec) return root_ref{};
@@ -1030,6 +1026,8 @@ expected<std::optional<bytes>> lmdb_store::read_meta(std::string_view name) cons
   if (behind_) {
     {
       std::lock_guard lk(behind_->mu);
+      // The head record is the last queued commit's head (the writer writes it so too).
+      if (name == head_key && !behind_->queue.empty()) return std::optional<bytes>{head_record(behind_->queue.back().head)};
       for (auto it = behind_->queue.rbegin(); it != behind_->queue.rend(); ++it)
         for (auto m = it->meta.rbegin(); m != it->meta.rend(); ++m)
           if (m->first == name) return std::optional<bytes>{m->second};
