@@ -4,7 +4,6 @@
 // write to disk that fails.
 
 #include "../boot/app.hpp"
-#include "../support/lmdb_writer.hpp"
 
 #include <exo/boot/json.hpp>
 #include <exo/call_log/file.hpp>
@@ -30,10 +29,10 @@ struct served {
   exo::node_key owner = exo::node_key::generate().value();
   std::unique_ptr<exo::node> n;
   std::unique_ptr<exo::rpc::server> srv;
-  explicit served(exo::rpc::server_options o = {}) {
+  explicit served(exo::rpc::server_options o = {}, exo::boot_options b = {}) {
     app_test::pack_to(app_test::make_app(t, "app", app_test::notes_manifest(exo::to_hex(owner.public_key().view()))),
                       t.sub("app.exo"));
-    n = exo::node::boot(t.sub("app.exo"), t.sub("data"), r.reg).value();
+    n = exo::node::boot(t.sub("app.exo"), t.sub("data"), r.reg, b).value();
     o.listen = "127.0.0.1:0";
     auto s = exo::rpc::server::start(*n, std::move(o));
     BOOST_REQUIRE_MESSAGE(s, (s ? "" : s.error().message));
@@ -240,14 +239,13 @@ BOOST_AUTO_TEST_CASE(a_hundred_clients_make_a_hundred_calls_each) {
 }
 
 BOOST_AUTO_TEST_CASE(a_write_that_fails_is_answered_not_durable_and_the_node_goes_back_to_the_disk) {
-  served s;
+  // A small journal: a commit larger than it fails, as a full disk would make it fail.
+  served s({}, {.store = {.journal_limit = std::uint64_t{64} << 10}});
   auto c = s.connect();
   auto first = c.call("counter.add", json::array({1}));
   BOOST_REQUIRE(first);
   BOOST_TEST((*first)["result"] == 11);
-  // Another process commits to the data directory, so the server's next write is refused.
-  test::another_process_appends_a_node(s.t.sub("data"));
-  auto lost = c.call("counter.add", json::array({100}));
+  auto lost = c.call("notes.put", json::array({"big", std::string(100'000, 'x')}), &s.owner);
   BOOST_REQUIRE(!lost);
   BOOST_TEST(code_of(lost) == exo::rpc::not_durable);
   BOOST_TEST(contains(lost.error().message, "not durable"), lost.error().message);

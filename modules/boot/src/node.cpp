@@ -117,7 +117,9 @@ expected<std::unique_ptr<node>> node::start(image img, const std::string& data_d
   for (auto& c : img.manifest.containers)
     say(opts, fmt::format("container {} (type {}, version {}) loaded", c.name, c.type_id, c.version));
 
-  auto store = lmdb_store::open(data_dir, {.create = !had_image});
+  lmdb_options store_options = opts.store;
+  store_options.create = !had_image;
+  auto store = lmdb_store::open(data_dir, store_options);
   if (!store) return unexpected(std::move(store).error());
   auto record = store->read_meta(boot_record);
   if (!record) return unexpected(std::move(record).error());

@@ -1,5 +1,7 @@
 #include <exo/store/lmdb_store.hpp>
 
+#include <exo/core/hash.hpp>
+
 #include <fmt/format.h>
 #include <lmdb.h>
 
@@ -9,9 +11,11 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <cstring>
@@ -436,7 +440,7 @@ expected<void> check_meta_names(const commit_batch& batch) {
       return fail(errc::invalid_argument,
                   fmt::format("metadata name '{}' is {} bytes; names must be 1 to {} bytes; nothing was committed",
                               printable(as_bytes(name)), name.size(), lmdb_store::max_meta_name));
-    if (name == lmdb_store::format_key || name == lmdb_store::head_key)
+    if (name == lmdb_store::format_key || name == lmdb_store::head_key || name == lmdb_store::journal_key)
       return fail(errc::invalid_argument,
                   fmt::format("metadata name '{}' is reserved by the store; pick another name; nothing was "
                               "committed",
@@ -460,7 +464,59 @@ struct target {
   MDB_dbi nodes = 0, roots = 0, meta = 0;
   std::string dir;
   bool write_ahead = false;  // lmdb_options::write_ahead, for a durable store
+  bool journal_owner = false;  // this process writes through the journal (it applies it)
 };
+
+// ---------------------------------------------------------------------------------------------
+// The journal's state record (lmdb_store::journal_key): 8 bytes little-endian, the sequence
+// number of the last journal record applied to data.mdb, then one byte, 1 while a process
+// writes through the journal (or stopped without applying all of it), 0 once it is all
+// applied.
+
+struct journal_state {
+  std::uint64_t applied = 0;
+  bool open = false;
+};
+
+void put_le(bytes& out, std::uint64_t v, int n) {
+  for (int i = 0; i < n; ++i, v >>= 8) out.push_back(static_cast<std::uint8_t>(v));
+}
+std::uint64_t get_le(const std::uint8_t* p, int n) {
+  std::uint64_t v = 0;
+  for (int i = n - 1; i >= 0; --i) v = (v << 8) | p[i];
+  return v;
+}
+
+bytes encode_state(const journal_state& j) {
+  bytes out;
+  put_le(out, j.applied, 8);
+  out.push_back(j.open ? 1 : 0);
+  return out;
+}
+
+// Reads the journal's state in `txn` (absent: never journaled); an LMDB code, or
+// MDB_CORRUPTED for a record that is not one.
+int read_state(MDB_txn* txn, MDB_dbi meta, journal_state& j) {
+  MDB_val key = view_val(lmdb_store::journal_key), val{};
+  int rc = mdb_get(txn, meta, &key, &val);
+  if (rc == MDB_NOTFOUND) {
+    j = {};
+    return 0;
+  }
+  if (rc != 0) return rc;
+  const auto* p = static_cast<const std::uint8_t*>(val.mv_data);
+  if (val.mv_size != 9 || p[8] > 1) return MDB_CORRUPTED;
+  j.applied = get_le(p, 8);
+  j.open = p[8] == 1;
+  return 0;
+}
+
+std::string journal_in_use(const std::string& dir) {
+  return fmt::format("data directory {} is being written through its journal by another process (an exo server?), "
+                     "or by one that stopped before applying it; stop that process, or reopen the store to apply "
+                     "the journal; nothing was committed",
+                     dir);
+}
 
 // The most data.mdb is written ahead of LMDB's pages (see lmdb_options::write_ahead), and the
 // least it is extended by.
@@ -496,14 +552,30 @@ void keep_written_ahead(MDB_env* env) {
 // Writes `n` consecutive batches in one write transaction: their nodes, records and roots,
 // and the last one's head. `next` is the first free position (updated: to what LMDB says if
 // the batches do not fit, else past them).
+// `state`, when given, is written as the journal's state record in the same transaction. A
+// writer that does not own the journal is refused while a process writes through it.
 expected<void> write_batches(const target& t, node_pos& next, const commit_batch* const* batches, std::size_t n,
-                             std::shared_mutex* readers = nullptr) {
+                             std::shared_mutex* readers = nullptr, const journal_state* state = nullptr) {
   std::optional<error> refused;  // the batches do not fit the store as this transaction sees it
   node_pos seen = next;
   auto r = run_write(
       t.env, t.dir, n == 1 ? "a commit" : fmt::format("writing {} commits", n),
       [&](MDB_txn* txn) {
         if (t.write_ahead) keep_written_ahead(t.env);
+        if (!t.journal_owner) {
+          journal_state j;
+          if (int rc = read_state(txn, t.meta, j); rc != 0) return rc;
+          if (j.open) {
+            refused = error{errc::invalid_argument, journal_in_use(t.dir)};
+            return MDB_BAD_TXN;
+          }
+        }
+        if (state) {
+          bytes rec = encode_state(*state);
+          MDB_val key = view_val(lmdb_store::journal_key), val = view_val(rec);
+          if (int rc = mdb_put(txn, t.meta, &key, &val, 0); rc != 0) return rc;
+        }
+        if (n == 0) return 0;
         // Another process may have committed since this one last looked.
         if (int rc = next_free(txn, t.nodes, seen); rc != 0) return rc;
         node_pos expect = seen;
@@ -550,8 +622,207 @@ expected<void> write_batches(const target& t, node_pos& next, const commit_batch
     return unexpected{std::move(*refused)};
   }
   if (!r) return r;
-  next = batches[n - 1]->first + batches[n - 1]->nodes.size();
+  if (n > 0) next = batches[n - 1]->first + batches[n - 1]->nodes.size();
   return {};
+}
+
+// ---------------------------------------------------------------------------------------------
+// The journal file (lmdb_store::journal_file). A sequence of records from offset 0, each:
+//   magic "EXOJ" (4) | payload length (4, LE) | sequence number (8, LE) | SHA-256 of the
+//   sequence number's 8 bytes and the payload (32) | payload
+// and the payload is one commit_batch:
+//   first (8) | node count (4) | (length (4) | bytes)* | head hash (32) | head position (8) |
+//   record count (4) | (name length (4) | name | value length (4) | value)*
+// all little-endian. Sequence numbers go up by one from record to record; a journal that
+// starts over writes from offset 0 again (with the numbers going on), so reading stops at the
+// first record that is torn, zero, or does not follow (left from before). The file is kept
+// written (with zeros) past its last record, so appending changes no file size and an
+// fdatasync flushes only the records' pages.
+
+constexpr std::uint32_t journal_magic = 0x4a4f5845;  // "EXOJ" in a little-endian u32
+constexpr std::size_t record_header = 4 + 4 + 8 + 32;
+constexpr std::uint64_t journal_start_size = std::uint64_t{4} << 20;
+constexpr std::uint64_t journal_min_limit = std::uint64_t{64} << 10;
+// When the writer applies the journal to data.mdb: this long after the oldest record it has
+// not applied was written, or once this many commits wait, whichever comes first.
+constexpr auto apply_after = std::chrono::milliseconds(20);
+constexpr std::size_t apply_at_commits = 512;
+
+void put_bytes(bytes& out, byte_view b) {
+  put_le(out, b.size(), 4);
+  out.insert(out.end(), b.begin(), b.end());
+}
+
+// Appends the record of commit `b`, numbered `seq`, to `out`; false if it would be longer
+// than `limit` bytes (nothing is appended then).
+bool append_record(bytes& out, std::uint64_t seq, const commit_batch& b, std::uint64_t limit) {
+  std::uint64_t size = record_header + 8 + 4 + 32 + 8 + 4;
+  for (const auto& n : b.nodes) size += 4 + n.size();
+  for (const auto& [name, value] : b.meta) size += 8 + name.size() + value.size();
+  if (size > limit || size - record_header > std::numeric_limits<std::uint32_t>::max()) return false;
+  const std::size_t at = out.size();
+  put_le(out, journal_magic, 4);
+  put_le(out, size - record_header, 4);
+  put_le(out, seq, 8);
+  out.resize(out.size() + 32);  // the hash, below
+  put_le(out, b.first, 8);
+  put_le(out, b.nodes.size(), 4);
+  for (const auto& n : b.nodes) put_bytes(out, n);
+  out.insert(out.end(), b.head.hash.bytes.begin(), b.head.hash.bytes.end());
+  put_le(out, b.head.pos, 8);
+  put_le(out, b.meta.size(), 4);
+  for (const auto& [name, value] : b.meta) {
+    put_bytes(out, as_bytes(std::string_view(name)));
+    put_bytes(out, value);
+  }
+  sha256 h;
+  digest d = h.update(byte_view(out.data() + at + 8, 8)).update(byte_view(out.data() + at + record_header, size - record_header)).finish();
+  std::memcpy(out.data() + at + 16, d.bytes.data(), 32);
+  return true;
+}
+
+// Reads a record's payload; nullopt if it is not one (its hash matched, so this is not a torn
+// write but a journal of another format).
+std::optional<commit_batch> parse_payload(byte_view p) {
+  std::size_t at = 0;
+  auto need = [&](std::size_t n) { return p.size() - at >= n; };
+  auto u = [&](int n) {
+    auto v = get_le(p.data() + at, n);
+    at += static_cast<std::size_t>(n);
+    return v;
+  };
+  commit_batch b;
+  if (!need(12)) return std::nullopt;
+  b.first = u(8);
+  const auto count = u(4);
+  for (std::uint64_t i = 0; i < count; ++i) {
+    if (!need(4)) return std::nullopt;
+    const auto len = u(4);
+    if (!need(len)) return std::nullopt;
+    b.nodes.emplace_back(p.begin() + static_cast<std::ptrdiff_t>(at), p.begin() + static_cast<std::ptrdiff_t>(at + len));
+    at += len;
+  }
+  if (!need(44)) return std::nullopt;
+  std::memcpy(b.head.hash.bytes.data(), p.data() + at, 32);
+  at += 32;
+  b.head.pos = u(8);
+  const auto records = u(4);
+  for (std::uint64_t i = 0; i < records; ++i) {
+    if (!need(4)) return std::nullopt;
+    const auto nlen = u(4);
+    if (!need(nlen + 4)) return std::nullopt;
+    std::string name(reinterpret_cast<const char*>(p.data() + at), nlen);
+    at += nlen;
+    const auto vlen = u(4);
+    if (!need(vlen)) return std::nullopt;
+    b.meta.emplace_back(std::move(name), bytes(p.begin() + static_cast<std::ptrdiff_t>(at),
+                                                p.begin() + static_cast<std::ptrdiff_t>(at + vlen)));
+    at += vlen;
+  }
+  if (at != p.size()) return std::nullopt;
+  return b;
+}
+
+// The commits in the journal (open as `fd`) that data.mdb does not have: those numbered past
+// `applied`, in order.
+expected<std::vector<commit_batch>> read_journal(int fd, const std::string& path, std::uint64_t applied) {
+  struct stat st {};
+  if (::fstat(fd, &st) != 0)
+    return fail(errc::internal, fmt::format("cannot inspect {}: {}", path, errno_text(errno)));
+  bytes all(static_cast<std::size_t>(st.st_size));
+  if (!all.empty() && !read_at(fd, all.data(), all.size(), 0))
+    return fail(errc::internal, fmt::format("cannot read {}: {}; check the file and retry", path, errno_text(errno)));
+  std::vector<commit_batch> out;
+  std::optional<std::uint64_t> last;  // the previous record's number
+  sha256 h;
+  for (std::size_t at = 0; all.size() - at >= record_header;) {
+    const std::uint8_t* r = all.data() + at;
+    const auto len = get_le(r + 4, 4), seq = get_le(r + 8, 8);
+    if (get_le(r, 4) != journal_magic || len > all.size() - at - record_header) break;
+    if (last && seq != *last + 1) break;  // left from before the journal started over
+    digest d = h.update(byte_view(r + 8, 8)).update(byte_view(r + record_header, len)).finish();
+    if (std::memcmp(d.bytes.data(), r + 16, 32) != 0) break;  // torn: its sync never returned
+    if (seq > applied) {
+      if (seq != applied + 1 + out.size())
+        return fail(errc::malformed,
+                    fmt::format("{} is damaged: it holds commit record {} but data.mdb has only those up to {}, "
+                                "and the ones between are missing; restore the data directory from a backup",
+                                path, seq, applied));
+      auto b = parse_payload(byte_view(r + record_header, len));
+      if (!b)
+        return fail(errc::malformed, fmt::format("{} holds a record {} that is not a commit; it was not written by "
+                                                 "this version of exo: restore the data directory from a backup",
+                                                 path, seq));
+      out.push_back(std::move(*b));
+    }
+    last = seq;
+    at += record_header + len;
+  }
+  return out;
+}
+
+// Writes zeros into `fd` from `from` to `to`, and syncs them.
+expected<void> zero_fill(int fd, const std::string& path, std::uint64_t from, std::uint64_t to) {
+  static const std::vector<char> zeros(std::size_t{1} << 20, 0);
+  for (std::uint64_t at = from; at < to;) {
+    const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(zeros.size(), to - at));
+    const ssize_t put = ::pwrite(fd, zeros.data(), n, static_cast<off_t>(at));
+    if (put < 0 && errno == EINTR) continue;
+    if (put <= 0)
+      return fail(errc::internal, fmt::format("cannot extend {}: {}; free disk space and retry", path,
+                                              errno_text(put < 0 ? errno : ENOSPC)));
+    at += static_cast<std::uint64_t>(put);
+  }
+  if (::fdatasync(fd) != 0)
+    return fail(errc::internal, fmt::format("cannot sync {}: {}; check the disk", path, errno_text(errno)));
+  return {};
+}
+
+// Opens (creating) the journal and takes its lock; nullopt if another process holds it.
+expected<std::optional<int>> lock_journal(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0)
+    return fail(errc::internal, fmt::format("cannot open {}: {}; check the data directory's permissions", path,
+                                            errno_text(errno)));
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    const int e = errno;
+    ::close(fd);
+    if (e == EWOULDBLOCK) return std::optional<int>{};
+    return fail(errc::internal, fmt::format("cannot lock {}: {}", path, errno_text(e)));
+  }
+  return std::optional<int>{fd};
+}
+
+// Applies what the journal (open and locked as `fd`) holds past data.mdb to it, in one
+// transaction that also records the journal's state as `open` (true: the caller goes on
+// writing through it). `next` becomes the first free position.
+expected<journal_state> apply_journal(const target& t, int fd, const std::string& path, node_pos& next, bool open) {
+  journal_state j;
+  {
+    txn_guard g;
+    int rc = begin_txn(t.env, MDB_RDONLY, &g.txn);
+    if (rc == 0) rc = read_state(g.txn, t.meta, j);
+    if (rc == MDB_CORRUPTED)
+      return fail(errc::malformed, fmt::format("the journal state record in data directory {} is damaged; restore "
+                                               "the data directory from a backup",
+                                               t.dir));
+    if (rc != 0) return unexpected{lmdb_failure(rc, "reading the journal's state", t.dir)};
+  }
+  std::vector<commit_batch> left;
+  if (j.open) {
+    auto r = read_journal(fd, path, j.applied);
+    if (!r) return unexpected{std::move(r).error()};
+    left = std::move(*r);
+  }
+  std::vector<const commit_batch*> ptrs;
+  for (const auto& b : left) ptrs.push_back(&b);
+  journal_state after{j.applied + left.size(), open};
+  target owner = t;
+  owner.journal_owner = true;
+  if (auto w = write_batches(owner, next, ptrs.data(), ptrs.size(), nullptr, &after); !w)
+    return unexpected{error{w.error().code, fmt::format("applying the {} commits left in {} to data.mdb failed: {}",
+                                                        left.size(), path, w.error().message)}};
+  return after;
 }
 
 }  // namespace
@@ -561,17 +832,40 @@ expected<void> write_batches(const target& t, node_pos& next, const commit_batch
 
 struct lmdb_store::behind {
   using callback = std::function<void(const expected<void>&)>;
+  using clock = std::chrono::steady_clock;
   struct waiter {
     std::uint64_t ticket;                    // told once this many commits are written (or dropped)
     callback fn;
     std::optional<expected<void>> result;    // set when resolved
   };
+  // The journal, for a durable store (lmdb_options::journal). Only the writer thread uses it
+  // once it runs.
+  struct journal {
+    int fd = -1;                             // open and locked (flock): closing unlocks it
+    std::string path;
+    std::uint64_t size = 0;                  // bytes written in the file (records or zeros)
+    std::uint64_t offset = 0;                // where the next record goes
+    std::uint64_t limit = 0;                 // lmdb_options::journal_limit
+    std::uint64_t next_seq = 1;              // the next record's number
+    bool closed = false;                     // its state record says all is applied
+    journal() = default;
+    journal(const journal&) = delete;
+    journal& operator=(const journal&) = delete;
+    ~journal() {
+      if (fd >= 0) ::close(fd);
+    }
+  };
 
   target where;
   node_pos written_next;                     // the writer's: past what LMDB has
+  std::unique_ptr<journal> jr;               // null: each round is an LMDB transaction
   mutable std::mutex mu;                     // guards everything below
   std::condition_variable cv;
-  std::deque<commit_batch> queue;            // queued, not written yet, oldest first
+  // Queued commits not in data.mdb yet, oldest first: in the journal, the first `journaled`
+  // of them are on disk already.
+  std::deque<commit_batch> queue;
+  std::size_t journaled = 0;
+  clock::time_point apply_due{};             // when the journaled ones go to data.mdb
   node_pos queued_next;                      // past the queue
   std::uint64_t queued = 0;                  // commits queued since write-behind began
   std::uint64_t written = 0;                 // of them, on disk (or dropped)
@@ -579,23 +873,42 @@ struct lmdb_store::behind {
   std::deque<waiter> waiters;
   bool calling = false;                      // the writer is running callbacks
   std::optional<error> failed;               // a dropped commit's error, until reported
+  std::optional<error> broken;               // applying the journal failed: no more commits
   bool stop = false;
   mutable std::shared_mutex readers;         // LMDB readers (shared); growing the map (alone)
   std::thread thread;
 
-  behind(target t, node_pos next) : where(std::move(t)), written_next(next), queued_next(next) {}
+  behind(target t, node_pos next, std::unique_ptr<journal> j)
+      : where(std::move(t)), written_next(next), jr(std::move(j)), queued_next(next) {}
 
   bool ready() const { return !waiters.empty() && waiters.front().result.has_value(); }
+  bool pending() const { return queue.size() > journaled; }
   // Tells the waiters for commits up to `through` (in order, when the loop next calls them).
   void resolve(std::uint64_t through, const expected<void>& r) {
     for (auto& w : waiters)
       if (!w.result && w.ticket <= through) w.result = r;
   }
+  // Drops the queued commits from index `from` on, which `why` stopped (they build on each
+  // other), and tells their waiters.
+  void drop_from(std::size_t from, const error& why) {
+    const std::size_t dropped = queue.size() - from;
+    queue.erase(queue.begin() + static_cast<std::ptrdiff_t>(from), queue.end());
+    written += dropped;
+    queued_next = queue.empty() ? written_next : queue.back().first + queue.back().nodes.size();
+    failed = error{why.code,
+                   dropped == 1 ? fmt::format("a commit written behind failed and was dropped: {}", why.message)
+                                : fmt::format("a commit written behind failed, and it and the {} commits queued with "
+                                              "or after it (they build on it) were dropped: {}",
+                                              dropped - 1, why.message)};
+    resolve(written, unexpected{*failed});
+  }
 
   void run() {
     std::unique_lock lk(mu);
     for (;;) {
-      cv.wait(lk, [&] { return stop || !queue.empty() || ready(); });
+      auto woken = [&] { return stop || pending() || ready(); };
+      if (jr && journaled > 0 && !broken) cv.wait_until(lk, apply_due, woken);
+      else cv.wait(lk, woken);
       if (ready()) {
         std::vector<waiter> now;
         while (ready()) {
@@ -609,34 +922,142 @@ struct lmdb_store::behind {
         calling = false;
         continue;
       }
-      if (queue.empty()) return;  // stopping, and everything is written and told
-      // Everything queued goes in one transaction. The deque's elements stay where they are
-      // while the user queues more, and only this thread removes them.
-      std::vector<const commit_batch*> batch;
-      for (const auto& b : queue) batch.push_back(&b);
-      lk.unlock();
-      auto r = write_batches(where, written_next, batch.data(), batch.size(), &readers);
-      lk.lock();
-      if (r) {
-        counted.commits += batch.size();
-        ++counted.transactions;
-        queue.erase(queue.begin(), queue.begin() + static_cast<std::ptrdiff_t>(batch.size()));
-        written += batch.size();
-        resolve(written, r);
+      if (jr && journaled > 0 && !broken &&
+          ((stop && !pending()) || journaled >= apply_at_commits || clock::now() >= apply_due)) {
+        apply(lk);
         continue;
       }
-      // What was queued after the failed commits builds on them: it is dropped too.
-      const std::size_t dropped = queue.size();
-      queue.clear();
-      written += dropped;
-      queued_next = written_next;
-      failed = error{r.error().code,
-                     dropped == 1 ? fmt::format("a commit written behind failed and was dropped: {}", r.error().message)
-                                  : fmt::format("a commit written behind failed, and it and the {} commits queued with "
-                                                "or after it (they build on it) were dropped: {}",
-                                                dropped - 1, r.error().message)};
-      resolve(written, unexpected{*failed});
+      if (pending()) {
+        if (jr) write_journal(lk);
+        else write_round(lk);
+        continue;
+      }
+      if (!stop) continue;
+      // Stopping, and everything is written and told.
+      if (jr && !broken && !jr->closed) {
+        journal_state done{jr->next_seq - 1, false};
+        lk.unlock();
+        auto r = write_batches(where, written_next, nullptr, 0, &readers, &done);
+        lk.lock();
+        if (r) jr->closed = true;
+        else broken = r.error();
+      }
+      return;
     }
+  }
+
+  // Without a journal: everything queued goes in one LMDB transaction. The deque's elements
+  // stay where they are while the user queues more, and only this thread removes them.
+  void write_round(std::unique_lock<std::mutex>& lk) {
+    std::vector<const commit_batch*> batch;
+    for (const auto& b : queue) batch.push_back(&b);
+    lk.unlock();
+    auto r = write_batches(where, written_next, batch.data(), batch.size(), &readers);
+    lk.lock();
+    if (!r) {
+      drop_from(0, r.error());
+      return;
+    }
+    counted.commits += batch.size();
+    ++counted.transactions;
+    queue.erase(queue.begin(), queue.begin() + static_cast<std::ptrdiff_t>(batch.size()));
+    written += batch.size();
+    resolve(written, r);
+  }
+
+  // With a journal: everything not in it yet goes in one write and one fdatasync.
+  void write_journal(std::unique_lock<std::mutex>& lk) {
+    std::vector<const commit_batch*> todo;
+    for (std::size_t i = journaled; i < queue.size(); ++i) todo.push_back(&queue[i]);
+    // With all it holds applied (only this thread applies), the journal starts over.
+    if (journaled == 0) jr->offset = 0;
+    lk.unlock();
+    bytes out;
+    std::size_t fit = 0;
+    for (; fit < todo.size(); ++fit)
+      if (!append_record(out, jr->next_seq + fit, *todo[fit], jr->limit)) break;
+    std::optional<error> too_big, failed_write;
+    if (fit < todo.size())
+      too_big = error{errc::limit_exceeded,
+                      fmt::format("a commit of {} nodes is larger than the journal may grow ({} bytes); commit less "
+                                  "at once, or reopen with a larger lmdb_options::journal_limit",
+                                  todo[fit]->nodes.size(), jr->limit)};
+    if (!out.empty()) {
+      if (auto room = make_room(lk, out.size()); !room) {
+        failed_write = room.error();
+      } else {
+        std::size_t done = 0;
+        while (done < out.size()) {
+          const ssize_t put =
+              ::pwrite(jr->fd, out.data() + done, out.size() - done, static_cast<off_t>(jr->offset + done));
+          if (put < 0 && errno == EINTR) continue;
+          if (put <= 0) break;
+          done += static_cast<std::size_t>(put);
+        }
+        if (done < out.size() || ::fdatasync(jr->fd) != 0)
+          failed_write = error{errc::internal, fmt::format("writing {} failed: {}; check the disk", jr->path,
+                                                           errno_text(done < out.size() && errno == 0 ? ENOSPC : errno))};
+      }
+    }
+    lk.lock();
+    if (failed_write) fit = 0;  // none of this write is durable
+    if (fit > 0) {
+      if (journaled == 0) apply_due = clock::now() + apply_after;
+      jr->offset += out.size();
+      jr->next_seq += fit;
+      journaled += fit;
+      written += fit;
+      counted.commits += fit;
+      ++counted.journal_writes;
+      resolve(written, expected<void>{});
+    }
+    if (failed_write) drop_from(journaled, *failed_write);
+    else if (too_big) drop_from(journaled, *too_big);
+  }
+
+  // Makes room for `need` more bytes at the journal's offset: starts it over if data.mdb has
+  // all it holds (applying it first if not), and grows it if that is not enough.
+  expected<void> make_room(std::unique_lock<std::mutex>& lk, std::uint64_t need) {
+    if (jr->offset + need <= jr->size) return {};
+    if (jr->offset > 0) {
+      lk.lock();
+      if (journaled > 0) apply(lk);
+      const bool ok = journaled == 0;
+      std::optional<error> b = broken;
+      lk.unlock();
+      if (!ok) return unexpected{b ? *b : error{errc::internal, "the journal could not be applied"}};
+      jr->offset = 0;
+    }
+    if (need <= jr->size) return {};
+    const std::uint64_t to = std::min(jr->limit, std::max(need, jr->size * 2));
+    if (auto r = zero_fill(jr->fd, jr->path, jr->size, to); !r) return r;
+    jr->size = to;
+    return {};
+  }
+
+  // Applies the journaled commits to data.mdb in one transaction; they leave the queue (reads
+  // find them in data.mdb from then on). If it fails, the store is broken: it takes no more
+  // commits, and the journal keeps these for the next open.
+  void apply(std::unique_lock<std::mutex>& lk) {
+    std::vector<const commit_batch*> batch;
+    for (std::size_t i = 0; i < journaled; ++i) batch.push_back(&queue[i]);
+    // Once this is all applied and nothing more is coming, the journal is closed with it.
+    const bool last = stop && !pending();
+    const journal_state state{jr->next_seq - 1, !last};  // the journaled ones are the last records written
+    lk.unlock();
+    auto r = write_batches(where, written_next, batch.data(), batch.size(), &readers, &state);
+    lk.lock();
+    if (!r) {
+      broken = error{r.error().code,
+                     fmt::format("applying the journal to data.mdb failed, so the store takes no more commits: {}; "
+                                 "nothing it acknowledged is lost: {} keeps it, and reopening the store applies it",
+                                 r.error().message, jr->path)};
+      return;
+    }
+    ++counted.transactions;
+    queue.erase(queue.begin(), queue.begin() + static_cast<std::ptrdiff_t>(batch.size()));
+    journaled = 0;
+    if (last) jr->closed = true;
   }
 };
 
@@ -705,6 +1126,11 @@ expected<lmdb_store> lmdb_store::open(const std::string& dir, lmdb_options optio
   s.dir_ = dir;
   s.durable_ = options.durable;
   s.write_ahead_ = options.durable && options.write_ahead;
+  s.journal_ = options.journal;
+  if (options.durable && options.journal && options.journal_limit < journal_min_limit)
+    return fail(errc::invalid_argument, fmt::format("lmdb_options::journal_limit is {} bytes; it must be at least {}",
+                                                    options.journal_limit, journal_min_limit));
+  s.journal_limit_ = options.journal_limit;
   int rc = mdb_env_create(&s.env_);
   if (rc != 0) {
     s.env_ = nullptr;
@@ -781,8 +1207,32 @@ expected<lmdb_store> lmdb_store::open(const std::string& dir, lmdb_options optio
       }
       if ((rc = next_free(g.txn, s.nodes_dbi_, s.next_)) != 0)
         return unexpected{lmdb_failure(rc, "finding the last stored node", dir)};
+      journal_state j;
+      if ((rc = read_state(g.txn, s.meta_dbi_, j)) == MDB_CORRUPTED)
+        return fail(errc::malformed, fmt::format("the journal state record in data directory {} is damaged; restore "
+                                                 "the data directory from a backup",
+                                                 dir));
+      if (rc != 0) return unexpected{lmdb_failure(rc, "reading the journal's state", dir)};
       if ((rc = g.commit()) != 0)  // keeps the database handles for later transactions
         return unexpected{lmdb_failure(rc, "finishing a read transaction", dir)};
+      if (j.open) {
+        // A process writes through the journal, or stopped before applying all of it. If
+        // nobody holds it, apply what it has.
+        const std::string path = dir + "/" + std::string(journal_file);
+        if (::access(path.c_str(), F_OK) != 0)
+          return fail(errc::malformed,
+                      fmt::format("data directory {} has commits in its journal, but {} is missing; restore the "
+                                  "data directory from a backup",
+                                  dir, path));
+        auto fd = lock_journal(path);
+        if (!fd) return unexpected{std::move(fd).error()};
+        if (*fd) {
+          auto applied = apply_journal(target{s.env_, s.nodes_dbi_, s.roots_dbi_, s.meta_dbi_, dir, s.write_ahead_},
+                                       **fd, path, s.next_, false);
+          ::close(**fd);
+          if (!applied) return unexpected{std::move(applied).error()};
+        }
+      }
     }
   }
   if (initialise) {
@@ -810,6 +1260,8 @@ lmdb_store::lmdb_store(lmdb_store&& other) noexcept
       dir_(std::move(other.dir_)),
       durable_(other.durable_),
       write_ahead_(other.write_ahead_),
+      journal_(other.journal_),
+      journal_limit_(other.journal_limit_),
       stats_(other.stats_),
       registered_(other.registered_),
       dev_(other.dev_),
@@ -828,6 +1280,8 @@ lmdb_store& lmdb_store::operator=(lmdb_store&& other) noexcept {
     dir_ = std::move(other.dir_);
     durable_ = other.durable_;
     write_ahead_ = other.write_ahead_;
+    journal_ = other.journal_;
+    journal_limit_ = other.journal_limit_;
     registered_ = other.registered_;
     dev_ = other.dev_;
     ino_ = other.ino_;
@@ -859,9 +1313,13 @@ expected<std::optional<bytes>> lmdb_store::read_node(node_pos pos) const {
   if (behind_) {
     {
       std::lock_guard lk(behind_->mu);
-      if (!behind_->queue.empty() && pos >= behind_->queue.front().first) {
-        for (const auto& b : behind_->queue)
-          if (pos - b.first < b.nodes.size()) return std::optional<bytes>{b.nodes[pos - b.first]};
+      const auto& q = behind_->queue;
+      if (!q.empty() && pos >= q.front().first) {
+        // The queue's commits hold consecutive positions: the last one starting at or before
+        // `pos` has it, if any has.
+        auto it = std::upper_bound(q.begin(), q.end(), pos, [](node_pos p, const commit_batch& b) { return p < b.first; });
+        --it;
+        if (pos - it->first < it->nodes.size()) return std::optional<bytes>{it->nodes[pos - it->first]};
         return std::optional<bytes>{};  // past the queue: nothing there
       }
     }
@@ -890,6 +1348,7 @@ expected<void> lmdb_store::commit(commit_batch&& batch) {
   if (behind_) {
     {
       std::lock_guard lk(behind_->mu);
+      if (behind_->broken) return unexpected{*behind_->broken};
       if (behind_->failed) {
         error e = std::move(*behind_->failed);
         behind_->failed.reset();
@@ -919,6 +1378,7 @@ lmdb_stats lmdb_store::stats() const {
     std::lock_guard lk(behind_->mu);
     s.commits += behind_->counted.commits;
     s.transactions += behind_->counted.transactions;
+    s.journal_writes += behind_->counted.journal_writes;
   }
   return s;
 }
@@ -927,7 +1387,59 @@ expected<void> lmdb_store::set_write_behind(bool on) {
   if (!env_) return fail(errc::invalid_argument, "set_write_behind on a closed lmdb_store (it was moved from)");
   if (on == (behind_ != nullptr)) return {};
   if (on) {
-    behind_ = std::make_unique<behind>(target{env_, nodes_dbi_, roots_dbi_, meta_dbi_, dir_, write_ahead_}, next_);
+    target t{env_, nodes_dbi_, roots_dbi_, meta_dbi_, dir_, write_ahead_};
+    std::unique_ptr<behind::journal> jr;
+    if (durable_ && journal_) {
+      jr = std::make_unique<behind::journal>();
+      jr->path = dir_ + "/" + std::string(journal_file);
+      jr->limit = journal_limit_;
+      auto fd = lock_journal(jr->path);
+      if (!fd) return unexpected{std::move(fd).error()};
+      if (!*fd) return fail(errc::invalid_argument, journal_in_use(dir_));
+      jr->fd = **fd;
+      // Nobody else may commit from here on: the journal's state says so, in data.mdb, in
+      // the transaction that also applies anything a process left in the journal.
+      node_pos now = next_;
+      auto state = apply_journal(t, jr->fd, jr->path, now, true);
+      if (!state) return unexpected{std::move(state).error()};
+      t.journal_owner = true;
+      auto undo = [&] {
+        journal_state closed{state->applied, false};
+        node_pos ignored = now;
+        (void)write_batches(t, ignored, nullptr, 0, nullptr, &closed);
+      };
+      if (now != next_) {
+        undo();
+        auto e = fail(errc::invalid_argument,
+                      fmt::format("another process committed to data directory {} since this store last looked (its "
+                                  "next position is {}, not {}); go back to the store's head, then turn write-behind "
+                                  "on",
+                                  dir_, now, next_));
+        next_ = now;
+        return e;
+      }
+      jr->next_seq = state->applied + 1;
+      struct stat st {};
+      if (::fstat(jr->fd, &st) != 0) {
+        undo();
+        return fail(errc::internal, fmt::format("cannot inspect {}: {}", jr->path, errno_text(errno)));
+      }
+      jr->size = static_cast<std::uint64_t>(st.st_size);
+      if (const auto want = std::min(journal_start_size, jr->limit); jr->size < want) {
+        auto z = zero_fill(jr->fd, jr->path, jr->size, want);
+        if (!z) {
+          undo();
+          return z;
+        }
+        jr->size = want;
+        // The new file's name must be on disk before anything relies on it.
+        if (int dfd = ::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC); dfd >= 0) {
+          (void)::fsync(dfd);
+          ::close(dfd);
+        }
+      }
+    }
+    behind_ = std::make_unique<behind>(std::move(t), next_, std::move(jr));
     behind* b = behind_.get();
     b->thread = std::thread([b] { b->run(); });
     return {};
@@ -941,8 +1453,9 @@ expected<void> lmdb_store::set_write_behind(bool on) {
   next_ = behind_->written_next;
   stats_.commits += behind_->counted.commits;
   stats_.transactions += behind_->counted.transactions;
-  std::optional<error> failed = std::move(behind_->failed);
-  behind_.reset();
+  stats_.journal_writes += behind_->counted.journal_writes;
+  std::optional<error> failed = std::move(behind_->broken ? behind_->broken : behind_->failed);
+  behind_.reset();  // closes (unlocks) the journal
   if (failed) return unexpected{std::move(*failed)};
   return {};
 }

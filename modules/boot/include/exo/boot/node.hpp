@@ -40,6 +40,8 @@ using replay_hypervisor = hypervisor<ordered_scheduler, memory_store, memory_log
 struct boot_options {
   /// Told each step of a boot, one line for people ("created actor counter (wasm) ...").
   std::function<void(std::string_view)> progress;
+  /// How the data directory's store is opened (its `create` is set by the boot itself).
+  lmdb_options store;
 };
 
 class node {
