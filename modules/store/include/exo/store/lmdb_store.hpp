@@ -4,15 +4,15 @@
 /// directory (DESIGN.md section 5). A commit is one LMDB write transaction, so after a crash
 /// either all of a commit is on disk or none of it.
 ///
-/// Layout of a data directory: LMDB's `data.mdb` and `lock.mdb`. Inside, three named
-/// databases:
+/// Layout of a data directory: LMDB's `data.mdb` and `lock.mdb`, and `journal.wal` once the
+/// store has written behind (see below). Inside data.mdb, three named databases:
 /// - "nodes" maps positions (8-byte big-endian, so LMDB's key order is position order) to
 ///   stored node bytes. A commit appends its nodes after the last one, so it fills a few
 ///   fresh pages in order instead of touching a random page per node;
 /// - "roots" maps every root a commit made the head (32-byte hash) to its position;
-/// - "meta" maps names to records. It holds two reserved records: `exo.format` (the format
-///   marker, "exo-store-2", written when the directory is created) and `exo.head` (the
-///   current root: its hash and position).
+/// - "meta" maps names to records. It holds three reserved records: `exo.format` (the format
+///   marker, "exo-store-2", written when the directory is created), `exo.head` (the current
+///   root: its hash and position) and `exo.journal` (the journal's state).
 ///
 /// LMDB forbids opening one environment twice in the same process (closing the second copy
 /// silently drops the first one's locks), so `open` refuses a directory this process already
@@ -152,6 +152,8 @@ class lmdb_store {
   /// errc::limit_exceeded. A batch that does not start at next_position() (another process
   /// committed meanwhile), a head that is not stored, and metadata names that are not 1 to
   /// `max_meta_name` bytes or are reserved are errc::invalid_argument, and nothing is written.
+  /// So is a commit while another process writes the store through its journal (or died
+  /// before applying it: reopening applies it).
   ///
   /// In write-behind, the batch is checked and queued, and the writer thread writes it later
   /// (with whatever else is queued then, in one transaction). If an earlier queued commit
@@ -160,8 +162,11 @@ class lmdb_store {
   expected<void> commit(commit_batch&& batch);
 
   /// Turns write-behind on (starts the writer thread) or off (waits until everything queued
-  /// is written, then stops it). Turning it off returns the error of a queued commit that
-  /// failed and was not yet reported. Not while another thread uses the store.
+  /// is written, then stops it). For a durable store with a journal, turning it on takes
+  /// the journal (errc::invalid_argument if another process has it, or committed since this
+  /// store last looked) and turning it off applies it all to data.mdb. Turning it off
+  /// returns the error of a queued commit that failed and was not yet reported, or of an
+  /// apply that failed. Not while another thread uses the store.
   expected<void> set_write_behind(bool on);
   /// True while write-behind is on.
   bool write_behind() const noexcept { return behind_ != nullptr; }
