@@ -157,6 +157,48 @@ class module_code {
   bool changes_tables = false;            // table.set/grow/fill/copy/init, elem.drop, data.drop
 };
 
+// Reads an unsigned LEB128 of at most 32 bits at data[at]; false if it does not fit.
+bool read_u32(const std::uint8_t* data, std::size_t size, std::size_t& at, std::uint32_t& out) {
+  std::uint64_t v = 0;
+  for (int shift = 0; shift < 35; shift += 7) {
+    if (at >= size) return false;
+    const std::uint8_t b = data[at++];
+    v |= std::uint64_t{b & 0x7fu} << shift;
+    if (!(b & 0x80)) {
+      if (v > 0xffffffffu) return false;
+      out = static_cast<std::uint32_t>(v);
+      return true;
+    }
+  }
+  return false;
+}
+
+// wabt reserves memory for the data segments a data count section declares before any of
+// them is read (it checks the other sections' counts against their sizes first), so a
+// module of a few bytes could make it allocate hundreds of GiB. Each segment takes at least
+// three bytes of the module: a count the module cannot hold is refused here. Anything else
+// malformed is left to wabt, which reports it.
+bool data_count_fits(const std::uint8_t* data, std::size_t size, std::string& error) {
+  std::size_t at = 8;  // magic and version
+  while (at < size) {
+    const std::uint8_t id = data[at++];
+    std::uint32_t length = 0;
+    if (!read_u32(data, size, at, length) || length > size - at) return true;
+    if (id == 12) {
+      std::size_t in = at;
+      std::uint32_t count = 0;
+      if (read_u32(data, at + length, in, count) && count > size / 3) {
+        error = "invalid module at byte " + std::to_string(at) + ": the data count section declares " +
+                std::to_string(count) + " data segments, more than a module of " + std::to_string(size) +
+                " bytes can hold";
+        return false;
+      }
+    }
+    at += length;
+  }
+  return true;
+}
+
 std::unique_ptr<module_code> compile(const std::uint8_t* data, std::size_t size, const limits& l, std::string& error) {
   auto m = std::make_unique<module_code>();
   wabt::Errors errors;
@@ -166,6 +208,7 @@ std::unique_ptr<module_code> compile(const std::uint8_t* data, std::size_t size,
     error = "empty module: a wasm module starts with \\0asm";
     return nullptr;
   }
+  if (!data_count_fits(data, size, error)) return nullptr;
   if (wabt::Failed(wi::ReadBinaryInterp("module", data, size, options, &errors, &m->desc))) {
     if (errors.empty()) {
       error = "the module does not decode or validate";

@@ -232,6 +232,14 @@ BOOST_AUTO_TEST_CASE(bad_code_is_refused_and_nothing_is_created) {
   auto bad = hv.create_code("wasm", garbage);
   BOOST_REQUIRE(!bad);
   BOOST_TEST(bad.error().code == errc::malformed);
+  // A data count section that declares 4 billion segments in a module of 15 bytes (as one
+  // the fuzzer found did: wabt would reserve memory for all of them before reading one).
+  exo::bytes huge_count = {0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, 0x0c, 0x05, 0xfe, 0xff, 0xff, 0xff, 0x0f};
+  auto huge = hv.create_code("wasm", huge_count);
+  BOOST_REQUIRE(!huge);
+  BOOST_TEST(huge.error().code == errc::malformed);
+  BOOST_TEST(contains(huge.error().message, "data count section declares 4294967294 data segments"),
+             huge.error().message);
   auto unknown = hv.create_code("lua", example("counter"));
   BOOST_REQUIRE(!unknown);
   BOOST_TEST(contains(unknown.error().message, "no container named 'lua'"), unknown.error().message);
