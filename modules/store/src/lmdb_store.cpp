@@ -511,11 +511,44 @@ int read_state(MDB_txn* txn, MDB_dbi meta, journal_state& j) {
   return 0;
 }
 
+unexpected<error> journal_state_damaged(const std::string& dir) {
+  return fail(errc::malformed, fmt::format("the journal state record in data directory {} is damaged; restore the data "
+                                           "directory from a backup",
+                                           dir));
+}
+
 std::string journal_in_use(const std::string& dir) {
   return fmt::format("data directory {} is being written through its journal by another process (an exo server?), "
                      "or by one that stopped before applying it; stop that process, or reopen the store to apply "
                      "the journal; nothing was committed",
                      dir);
+}
+
+// Writes all `n` bytes at `offset` (the twin of read_at); false with errno set if it cannot.
+bool write_at(int fd, const void* data, std::size_t n, std::uint64_t offset) {
+  const auto* p = static_cast<const std::uint8_t*>(data);
+  while (n > 0) {
+    ssize_t put = ::pwrite(fd, p, n, static_cast<off_t>(offset));
+    if (put < 0 && errno == EINTR) continue;
+    if (put == 0) errno = ENOSPC;  // nothing written, and no reason given: the disk is full
+    if (put <= 0) return false;
+    p += put;
+    n -= static_cast<std::size_t>(put);
+    offset += static_cast<std::uint64_t>(put);
+  }
+  return true;
+}
+
+// Writes zeros into `fd` (the file at `path`) from `from` to `to`, and syncs them.
+expected<void> zero_fill(int fd, const std::string& path, std::uint64_t from, std::uint64_t to) {
+  static const std::vector<char> zeros(std::size_t{1} << 20, 0);
+  for (std::uint64_t at = from; at < to; at += zeros.size())
+    if (!write_at(fd, zeros.data(), static_cast<std::size_t>(std::min<std::uint64_t>(zeros.size(), to - at)), at))
+      return fail(errc::internal,
+                  fmt::format("cannot extend {}: {}; free disk space and retry", path, errno_text(errno)));
+  if (::fdatasync(fd) != 0)
+    return fail(errc::internal, fmt::format("cannot sync {}: {}; check the disk", path, errno_text(errno)));
+  return {};
 }
 
 // The most data.mdb is written ahead of LMDB's pages (see lmdb_options::write_ahead), and the
@@ -539,14 +572,8 @@ void keep_written_ahead(MDB_env* env) {
   const auto size = static_cast<std::uint64_t>(fst.st_size);
   if (size >= used + ahead / 2) return;
   const std::uint64_t end = std::min<std::uint64_t>(used + ahead, info.me_mapsize);
-  static const std::vector<char> zeros(std::size_t{1} << 20, 0);
-  for (std::uint64_t at = size; at < end;) {
-    const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(zeros.size(), end - at));
-    const ssize_t put = ::pwrite(fd, zeros.data(), n, static_cast<off_t>(at));
-    if (put <= 0) return;
-    at += static_cast<std::uint64_t>(put);
-  }
-  (void)::fdatasync(fd);  // the new size and blocks reach the disk now, not with a commit
+  // The new size and blocks reach the disk now, not with a commit.
+  (void)zero_fill(fd, "data.mdb", size, end);
 }
 
 // Writes `n` consecutive batches in one write transaction: their nodes, records and roots,
@@ -761,23 +788,6 @@ expected<std::vector<commit_batch>> read_journal(int fd, const std::string& path
   return out;
 }
 
-// Writes zeros into `fd` from `from` to `to`, and syncs them.
-expected<void> zero_fill(int fd, const std::string& path, std::uint64_t from, std::uint64_t to) {
-  static const std::vector<char> zeros(std::size_t{1} << 20, 0);
-  for (std::uint64_t at = from; at < to;) {
-    const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(zeros.size(), to - at));
-    const ssize_t put = ::pwrite(fd, zeros.data(), n, static_cast<off_t>(at));
-    if (put < 0 && errno == EINTR) continue;
-    if (put <= 0)
-      return fail(errc::internal, fmt::format("cannot extend {}: {}; free disk space and retry", path,
-                                              errno_text(put < 0 ? errno : ENOSPC)));
-    at += static_cast<std::uint64_t>(put);
-  }
-  if (::fdatasync(fd) != 0)
-    return fail(errc::internal, fmt::format("cannot sync {}: {}; check the disk", path, errno_text(errno)));
-  return {};
-}
-
 // Opens (creating) the journal and takes its lock; nullopt if another process holds it.
 expected<std::optional<int>> lock_journal(const std::string& path) {
   int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
@@ -802,10 +812,7 @@ expected<journal_state> apply_journal(const target& t, int fd, const std::string
     txn_guard g;
     int rc = begin_txn(t.env, MDB_RDONLY, &g.txn);
     if (rc == 0) rc = read_state(g.txn, t.meta, j);
-    if (rc == MDB_CORRUPTED)
-      return fail(errc::malformed, fmt::format("the journal state record in data directory {} is damaged; restore "
-                                               "the data directory from a backup",
-                                               t.dir));
+    if (rc == MDB_CORRUPTED) return journal_state_damaged(t.dir);
     if (rc != 0) return unexpected{lmdb_failure(rc, "reading the journal's state", t.dir)};
   }
   std::vector<commit_batch> left;
@@ -986,17 +993,9 @@ struct lmdb_store::behind {
       if (auto room = make_room(lk, out.size()); !room) {
         failed_write = room.error();
       } else {
-        std::size_t done = 0;
-        while (done < out.size()) {
-          const ssize_t put =
-              ::pwrite(jr->fd, out.data() + done, out.size() - done, static_cast<off_t>(jr->offset + done));
-          if (put < 0 && errno == EINTR) continue;
-          if (put <= 0) break;
-          done += static_cast<std::size_t>(put);
-        }
-        if (done < out.size() || ::fdatasync(jr->fd) != 0)
-          failed_write = error{errc::internal, fmt::format("writing {} failed: {}; check the disk", jr->path,
-                                                           errno_text(done < out.size() && errno == 0 ? ENOSPC : errno))};
+        if (!write_at(jr->fd, out.data(), out.size(), jr->offset) || ::fdatasync(jr->fd) != 0)
+          failed_write =
+              error{errc::internal, fmt::format("writing {} failed: {}; check the disk", jr->path, errno_text(errno))};
       }
     }
     lk.lock();
@@ -1208,10 +1207,7 @@ expected<lmdb_store> lmdb_store::open(const std::string& dir, lmdb_options optio
       if ((rc = next_free(g.txn, s.nodes_dbi_, s.next_)) != 0)
         return unexpected{lmdb_failure(rc, "finding the last stored node", dir)};
       journal_state j;
-      if ((rc = read_state(g.txn, s.meta_dbi_, j)) == MDB_CORRUPTED)
-        return fail(errc::malformed, fmt::format("the journal state record in data directory {} is damaged; restore "
-                                                 "the data directory from a backup",
-                                                 dir));
+      if ((rc = read_state(g.txn, s.meta_dbi_, j)) == MDB_CORRUPTED) return journal_state_damaged(dir);
       if (rc != 0) return unexpected{lmdb_failure(rc, "reading the journal's state", dir)};
       if ((rc = g.commit()) != 0)  // keeps the database handles for later transactions
         return unexpected{lmdb_failure(rc, "finishing a read transaction", dir)};
@@ -1397,19 +1393,29 @@ expected<void> lmdb_store::set_write_behind(bool on) {
       if (!fd) return unexpected{std::move(fd).error()};
       if (!*fd) return fail(errc::invalid_argument, journal_in_use(dir_));
       jr->fd = **fd;
+      // The file is written and its name on disk before data.mdb says it is in use.
+      struct stat st {};
+      if (::fstat(jr->fd, &st) != 0)
+        return fail(errc::internal, fmt::format("cannot inspect {}: {}", jr->path, errno_text(errno)));
+      jr->size = static_cast<std::uint64_t>(st.st_size);
+      if (const auto want = std::min(journal_start_size, jr->limit); jr->size < want) {
+        if (auto z = zero_fill(jr->fd, jr->path, jr->size, want); !z) return z;
+        jr->size = want;
+        if (int dfd = ::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC); dfd >= 0) {
+          (void)::fsync(dfd);
+          ::close(dfd);
+        }
+      }
       // Nobody else may commit from here on: the journal's state says so, in data.mdb, in
       // the transaction that also applies anything a process left in the journal.
       node_pos now = next_;
       auto state = apply_journal(t, jr->fd, jr->path, now, true);
       if (!state) return unexpected{std::move(state).error()};
       t.journal_owner = true;
-      auto undo = [&] {
+      if (now != next_) {
         journal_state closed{state->applied, false};
         node_pos ignored = now;
         (void)write_batches(t, ignored, nullptr, 0, nullptr, &closed);
-      };
-      if (now != next_) {
-        undo();
         auto e = fail(errc::invalid_argument,
                       fmt::format("another process committed to data directory {} since this store last looked (its "
                                   "next position is {}, not {}); go back to the store's head, then turn write-behind "
@@ -1419,25 +1425,6 @@ expected<void> lmdb_store::set_write_behind(bool on) {
         return e;
       }
       jr->next_seq = state->applied + 1;
-      struct stat st {};
-      if (::fstat(jr->fd, &st) != 0) {
-        undo();
-        return fail(errc::internal, fmt::format("cannot inspect {}: {}", jr->path, errno_text(errno)));
-      }
-      jr->size = static_cast<std::uint64_t>(st.st_size);
-      if (const auto want = std::min(journal_start_size, jr->limit); jr->size < want) {
-        auto z = zero_fill(jr->fd, jr->path, jr->size, want);
-        if (!z) {
-          undo();
-          return z;
-        }
-        jr->size = want;
-        // The new file's name must be on disk before anything relies on it.
-        if (int dfd = ::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC); dfd >= 0) {
-          (void)::fsync(dfd);
-          ::close(dfd);
-        }
-      }
     }
     behind_ = std::make_unique<behind>(std::move(t), next_, std::move(jr));
     behind* b = behind_.get();
