@@ -45,9 +45,9 @@ std::unique_ptr<mem_hv> fresh() {
 // Logged inputs on LMDB: each one a call, its state and its entry committed together.
 void disk_invoke(benchmark::State& state) {
   test::temp_dir dir;
-  disk_hv hv(exo::lmdb_store::open(dir.path + "/d", {.create = true, .durable = state.range(0) != 0}).value(),
-             exo::config{.name = "bench"});
-  auto c = hv.create(counter{});
+  auto hv = disk_hv::open(exo::lmdb_store::open(dir.path + "/d", {.create = true, .durable = state.range(0) != 0}).value(),
+             exo::config{.name = "bench"}).value();
+  auto c = hv.create(counter{}).value();
   const exo::id id = *hv.actor_id(c);
   std::int64_t i = 0;
   for (auto _ : state) check(hv.invoke(id, "add", {++i % 100}).has_value(), "invoke");
@@ -57,7 +57,7 @@ BENCHMARK(disk_invoke)->Name("log/invoke_lmdb")->Arg(1)->Arg(0)->Unit(benchmark:
 
 void memory_invoke(benchmark::State& state) {
   auto hv = fresh();
-  auto c = hv->create(counter{});
+  auto c = hv->create(counter{}).value();
   const exo::id id = *hv->actor_id(c);
   std::int64_t i = 0;
   for (auto _ : state) check(hv->invoke(id, "add", {++i % 100}).has_value(), "invoke");
@@ -84,7 +84,7 @@ BENCHMARK(check_head)->Name("log/check_head")->Unit(benchmark::kMicrosecond);
 // the verifier from its log, both in memory.
 constexpr std::int64_t workload_calls = 2000;
 void run_original(mem_hv& hv) {
-  auto c = hv.create(counter{});
+  auto c = hv.create(counter{}).value();
   const exo::id id = *hv.actor_id(c);
   for (std::int64_t i = 0; i < workload_calls; ++i) check(hv.invoke(id, "add", {i % 100}).has_value(), "invoke");
 }

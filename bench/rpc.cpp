@@ -86,7 +86,7 @@ struct served {
     auto nd = exo::node::boot(image_path(), dir.path + "/data", r.reg);
     check(nd.has_value(), nd ? "" : nd.error().message);
     n = std::move(*nd);
-    auto s = exo::rpc::server::start(*n, {.listen = "127.0.0.1:0"});
+    auto s = exo::rpc::server::start(n->service(), {.listen = "127.0.0.1:0"});
     check(s.has_value(), s ? "" : s.error().message);
     srv = std::move(*s);
   }
@@ -120,7 +120,7 @@ BENCHMARK(rpc_call_1_connection)->UseRealTime()->Unit(benchmark::kMicrosecond);
 void rpc_calls_16_connections(benchmark::State& state) {
   constexpr int conns = 16, per_round = 50;
   served s;
-  const auto before = s.n->hv().store().stats();
+  const auto before = s.n->hypervisor().store().stats();
   std::vector<exo::rpc::client> clients;
   for (int i = 0; i < conns; ++i) clients.push_back(connect(s));
   const json args = json::array({1});
@@ -137,7 +137,7 @@ void rpc_calls_16_connections(benchmark::State& state) {
   if (errors) state.SkipWithError("calls failed");
   state.SetItemsProcessed(state.iterations() * conns * per_round);
   auto st = s.srv->stats();
-  const auto after = s.n->hv().store().stats();
+  const auto after = s.n->hypervisor().store().stats();
   const auto writes = after.journal_writes - before.journal_writes;
   const auto transactions = after.transactions - before.transactions;
   calls_per_batch = st.batches ? static_cast<double>(st.calls) / static_cast<double>(st.batches) : 0;

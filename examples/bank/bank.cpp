@@ -146,7 +146,10 @@ int run(demo_hv& hv, const std::string& dir, exo::container_registry& containers
     auto desk = hv.create_egress("owner-desk", [&](exo::egress_message& m) {
       fmt::print("  bank opened an account for {} (its capabilities arrived at tick {})\n", *m.args[0].if_string(), m.ticks);
     });
-    (void)hv.create(bank{});
+    if (auto b = hv.create(bank{}); !b) {
+      fmt::print(stderr, "demo: the bank: {}\n", to_string(b.error()));
+      return 1;
+    }
     // A wasm actor beside the native ones: examples/wasm/counter.wat counts the demo's runs.
     if (auto c = hv.create_code("wasm", read_wasm("counter")); !c) {
       fmt::print(stderr, "demo: the wasm counter: {}\n", to_string(c.error()));
@@ -196,7 +199,7 @@ int run(demo_hv& hv, const std::string& dir, exo::container_registry& containers
     fmt::print("  (carol got nothing and bob kept his 80: the failed message's effects were discarded)\n");
 
     fmt::print("\n4. mallory holds alice's deposit-only capability and tries to derive more from it\n");
-    auto thief = hv.create(mallory{});
+    auto thief = hv.create(mallory{}).value();
     ask(*hv.actor_id(thief), "steal", context::make_args(deposit["alice"], deposit["mallory"]));
     auto b = balances();
     ok = b["alice"] == 70 && b["bob"] == 80 && b["carol"] == 0 && b["mallory"] == 0 && hv.stats().failed == 2;
@@ -241,7 +244,7 @@ int run(demo_hv& hv, const std::string& dir, exo::container_registry& containers
     return 1;
   }
   // Anyone holding the root can check alice's account record with a proof, and nothing else.
-  auto key = exo::kernel::meta_key(ids["alice"]);
+  auto key = exo::record_key(ids["alice"]);
   auto record = hv.tree().get(key).value();
   auto proof = exo::encode_proof(hv.tree().prove(key).value());
   bool proved = record && exo::verify_proof(*root, key, record, proof).has_value();
@@ -282,17 +285,16 @@ int main(int argc, char** argv) {
     fmt::print(stderr, "demo: {}\n", to_string(disk.error()));
     return 2;
   }
-  try {
-    exo::container_registry containers;
-    containers.add_search_dir(EXO_DEMO_PLUGIN_DIR);
-    if (auto r = containers.load_named("wasm"); !r) {
-      fmt::print(stderr, "demo: {}\n", to_string(r.error()));
-      return 2;
-    }
-    demo_hv hv(std::move(*disk), exo::config{.name = std::string(demo_name), .containers = &containers});
-    return run(hv, dir, containers);
-  } catch (const std::exception& e) {
-    fmt::print(stderr, "demo: {}\n", e.what());
+  exo::container_registry containers;
+  containers.add_search_dir(EXO_DEMO_PLUGIN_DIR);
+  if (auto r = containers.load_named("wasm"); !r) {
+    fmt::print(stderr, "demo: {}\n", to_string(r.error()));
     return 2;
   }
+  auto hv = demo_hv::open(std::move(*disk), exo::config{.name = std::string(demo_name), .containers = &containers});
+  if (!hv) {
+    fmt::print(stderr, "demo: {}\n", to_string(hv.error()));
+    return 2;
+  }
+  return run(*hv, dir, containers);
 }

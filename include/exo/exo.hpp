@@ -2,22 +2,28 @@
 /// \file
 /// Everything exo offers, in one include.
 
+#include <exo/call_log/entry.hpp>
+#include <exo/call_log/file.hpp>
+#include <exo/call_log/json.hpp>
+#include <exo/call_log/store_log.hpp>
 #include <exo/container/context.hpp>
 #include <exo/container/failure.hpp>
 #include <exo/container/native.hpp>
+#include <exo/container/registry.hpp>
 #include <exo/core/bytes.hpp>
 #include <exo/core/encoding.hpp>
 #include <exo/core/error.hpp>
 #include <exo/core/expected.hpp>
-#include <exo/call_log/entry.hpp>
-#include <exo/call_log/file.hpp>
-#include <exo/call_log/store_log.hpp>
 #include <exo/core/hash.hpp>
-#include <exo/core/sign.hpp>
 #include <exo/core/id.hpp>
+#include <exo/core/json.hpp>
 #include <exo/core/reflect.hpp>
+#include <exo/core/sign.hpp>
 #include <exo/core/value.hpp>
 #include <exo/hypervisor.hpp>
+#include <exo/hypervisor/hypervisor_service.hpp>
+#include <exo/hypervisor/method.hpp>
+#include <exo/hypervisor/service.hpp>
 #include <exo/message/capability.hpp>
 #include <exo/message/message.hpp>
 #include <exo/port/cap_table.hpp>

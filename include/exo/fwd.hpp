@@ -1,8 +1,8 @@
 #pragma once
 /// \file
 /// Forward declarations of exo's main names, for headers that only mention them.
-
-#include <cstdint>
+/// (exo::hypervisor is a template constrained by its policies' concepts: include
+/// exo/hypervisor.hpp to name it.)
 
 namespace exo {
 struct id;
@@ -19,9 +19,13 @@ struct actor_type;
 struct config;
 class container_registry;
 class kernel;
+class ingress;
+class service;
+class log_reader;
+class log_writer;
+class state_tree;
+class memory_store;
+class lmdb_store;
 class ordered_scheduler;
 class fifo_scheduler;
-template <class Scheduler>
-  requires true
-class hypervisor;
 }  // namespace exo

@@ -4,7 +4,7 @@
 
 #include "app.hpp"
 
-#include <exo/boot/json.hpp>
+#include <exo/core/json.hpp>
 #include <exo/core/encoding.hpp>
 
 #include <boost/test/unit_test.hpp>
@@ -112,17 +112,17 @@ BOOST_AUTO_TEST_CASE(the_same_image_boots_to_the_same_root_and_resumes) {
     auto n = exo::node::boot(t.sub("a.exo"), t.sub("d1"), r1.reg, {.progress = [&](std::string_view s) { steps.emplace_back(s); }});
     BOOST_REQUIRE_MESSAGE(n, (n ? "" : n.error().message));
     BOOST_TEST(!(*n)->resumed());
-    BOOST_TEST((*n)->hv().log().size() == 5u);  // init, 2 creates, 2 init messages
-    root1 = (*n)->hv().state_root().value();
-    auto out = (*n)->hv().invoke(*(*n)->actor("counter"), "get");
+    BOOST_TEST((*n)->hypervisor().log().size() == 5u);  // init, 2 creates, 2 init messages
+    root1 = (*n)->hypervisor().state_root().value();
+    auto out = (*n)->hypervisor().invoke(*(*n)->actor("counter"), "get");
     BOOST_TEST((out->result == exo::value(10)));
-    BOOST_TEST(((*n)->hv().invoke(*(*n)->actor("counter"), "add", {5})->result == exo::value(15)));
+    BOOST_TEST(((*n)->hypervisor().invoke(*(*n)->actor("counter"), "add", {5})->result == exo::value(15)));
   }
   BOOST_TEST(steps.size() >= 6u);
   {
     auto n = exo::node::boot(t.sub("a.exo"), t.sub("d2"), r2.reg);
     BOOST_REQUIRE(n);
-    root2 = (*n)->hv().state_root().value();
+    root2 = (*n)->hypervisor().state_root().value();
   }
   BOOST_TEST((root1 == root2));  // two directories, one image: one root
   // Resuming d1 keeps its state: no boot again.
@@ -130,10 +130,10 @@ BOOST_AUTO_TEST_CASE(the_same_image_boots_to_the_same_root_and_resumes) {
   auto n = exo::node::open(t.sub("d1"), r3.reg);
   BOOST_REQUIRE_MESSAGE(n, (n ? "" : n.error().message));
   BOOST_TEST((*n)->resumed());
-  BOOST_TEST((*n)->hv().log().size() == 7u);  // the boot and two calls
-  BOOST_TEST(((*n)->hv().invoke(*(*n)->actor("counter"), "get")->result == exo::value(15)));
+  BOOST_TEST((*n)->hypervisor().log().size() == 7u);  // the boot and two calls
+  BOOST_TEST(((*n)->hypervisor().invoke(*(*n)->actor("counter"), "get")->result == exo::value(15)));
   // The log verifies against the image, and an exported copy does too.
-  auto v = exo::verify_image_log((*n)->hv().log(), (*n)->img(), r3.reg);
+  auto v = exo::verify_image_log((*n)->hypervisor().log(), (*n)->image(), r3.reg);
   BOOST_TEST(v.ok(), v.to_string());
   BOOST_TEST(v.entries == 8u);
 }
@@ -196,18 +196,18 @@ BOOST_AUTO_TEST_CASE(a_failing_init_message_fails_the_boot) {
 
 BOOST_AUTO_TEST_CASE(arguments_are_checked_and_defaults_filled) {
   exo::image_export e{"counter", "add", {{"by", "i64", exo::value(1)}, {"scale", "f64", exo::value(2.0)}}, {}};
-  auto none = exo::node::bind_args(e, exo::value{});
+  auto none = exo::bind_args(exo::export_method(e, {}), exo::value{});
   BOOST_REQUIRE(none);
   BOOST_TEST(((*none)[0] == exo::value(1)));
-  auto some = exo::node::bind_args(e, exo::value(exo::value::list{exo::value(5), exo::value(3)}));
+  auto some = exo::bind_args(exo::export_method(e, {}), exo::value(exo::value::list{exo::value(5), exo::value(3)}));
   BOOST_REQUIRE(some);
   BOOST_TEST(((*some)[1] == exo::value(3.0)));  // an integer is a fine f64
-  auto wrong = exo::node::bind_args(e, exo::value(exo::value::list{exo::value("x")}));
+  auto wrong = exo::bind_args(exo::export_method(e, {}), exo::value(exo::value::list{exo::value("x")}));
   BOOST_TEST(contains(wrong.error().message, "argument 1 'by' must be i64, got string"), wrong.error().message);
-  auto many = exo::node::bind_args(e, exo::value(exo::value::list{exo::value(1), exo::value(1), exo::value(1)}));
+  auto many = exo::bind_args(exo::export_method(e, {}), exo::value(exo::value::list{exo::value(1), exo::value(1), exo::value(1)}));
   BOOST_TEST(contains(many.error().message, "at most 2"), many.error().message);
   exo::image_export need{"notes", "get", {{"key", "string", std::nullopt}}, {}};
-  BOOST_TEST(contains(exo::node::bind_args(need, exo::value{}).error().message, "missing argument 1 'key'"));
+  BOOST_TEST(contains(exo::bind_args(exo::export_method(need, {}), exo::value{}).error().message, "missing argument 1 'key'"));
   // JSON in and out.
   auto j = exo::from_json(exo::json::parse(R"([1, 2.5, "s", {"$bytes": "00ff"}, [true, null], {"k": -3}])"));
   BOOST_REQUIRE(j);
@@ -223,7 +223,7 @@ BOOST_AUTO_TEST_CASE(the_verifier_catches_a_log_that_did_not_boot_from_the_image
   app_test::registry r;
   auto n = exo::node::boot(t.sub("a.exo"), t.sub("d"), r.reg).value();
   auto b = exo::load_image(t.sub("b.exo")).value();
-  auto v = exo::verify_image_log(n->hv().log(), b, r.reg);  // the other image
+  auto v = exo::verify_image_log(n->hypervisor().log(), b, r.reg);  // the other image
   BOOST_REQUIRE(!v.ok());
   BOOST_TEST(v.first->index == 0u);
   BOOST_TEST(v.first->field == "origin");

@@ -40,9 +40,9 @@ constexpr std::string_view dir_var = "EXO_LOGCRASH_DIR", fd_var = "EXO_LOGCRASH_
 // Invokes until killed, reporting "C index root" after each input is committed.
 [[noreturn]] void child_main(const char* dir, int fd) {
   try {
-    disk_hv hv(exo::lmdb_store::open(dir, {.create = true}).value(), exo::config{.name = "meters"});
+    auto hv = disk_hv::open(exo::lmdb_store::open(dir, {.create = true}).value(), exo::config{.name = "meters"}).value();
     hv.register_type<meter>();
-    if (hv.log().size() == 0) (void)hv.create(meter{});
+    if (hv.log().size() == 0) (void)hv.create(meter{}).value();
     const exo::id m = exo::derive_actor_id(hv.host_id(), 0);
     test::report(fd, "R " + std::to_string(hv.log().size()) + "\n");
     for (std::int64_t i = 1;; ++i) {
@@ -104,7 +104,7 @@ BOOST_AUTO_TEST_CASE(sigkill_never_separates_the_log_from_the_state) {
       committed[index] = root;
     }
     // Reopening checks that the log's last entry names the store's root (it throws if not).
-    disk_hv hv(exo::lmdb_store::open(dir).value(), exo::config{.name = "meters"});
+    auto hv = disk_hv::open(exo::lmdb_store::open(dir).value(), exo::config{.name = "meters"}).value();
     hv.register_type<meter>();
     const std::uint64_t n = hv.log().size();
     BOOST_REQUIRE(n > 0);
@@ -115,7 +115,7 @@ BOOST_AUTO_TEST_CASE(sigkill_never_separates_the_log_from_the_state) {
       BOOST_REQUIRE(exo::to_hex(exo::decode_entry(*hv.log().read(index)).value().root) == root);
     }
   }
-  disk_hv hv(exo::lmdb_store::open(dir).value(), exo::config{.name = "meters"});
+  auto hv = disk_hv::open(exo::lmdb_store::open(dir).value(), exo::config{.name = "meters"}).value();
   hv.register_type<meter>();
   auto v = exo::verify(hv.log(), [] {
     auto fresh = std::make_unique<mem_hv>(exo::config{.name = "meters"});

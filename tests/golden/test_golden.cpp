@@ -80,11 +80,11 @@ logged_result run_logged(const std::string& dir) {
   BOOST_REQUIRE(store);
   { std::ofstream(dir + "/node.key") << golden_key; }
   ::chmod((dir + "/node.key").c_str(), 0600);
-  disk_hv hv(std::move(*store), exo::config{.name = "golden", .containers = &reg});
+  auto hv = disk_hv::open(std::move(*store), exo::config{.name = "golden", .containers = &reg}).value();
   hv.register_type<till>();
 
-  auto a = hv.create(till{});
-  auto b = hv.create(till{5});
+  auto a = hv.create(till{}).value();
+  auto b = hv.create(till{5}).value();
   const exo::id ida = *hv.actor_id(a), idb = *hv.actor_id(b);
   auto counter = hv.create_code("wasm", read_file(std::string(EXO_TEST_EXAMPLES_DIR) + "/counter.wasm"));
   BOOST_REQUIRE(counter);

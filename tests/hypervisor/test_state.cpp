@@ -156,7 +156,7 @@ BOOST_AUTO_TEST_CASE(the_root_depends_only_on_content) {
   }
   {  // another backend
     test::temp_dir dir;
-    disk_hv hv(open_dir(dir.sub("d")));
+    auto hv = disk_hv::open(open_dir(dir.sub("d"))).value();
     BOOST_TEST(build(hv, order) == first);
     BOOST_TEST(hv.commit().value() == first);
   }
@@ -172,7 +172,7 @@ BOOST_AUTO_TEST_CASE(a_data_directory_resumes_from_its_last_commit) {
   exo::id a, b;
   exo::digest committed;
   {
-    disk_hv hv(open_dir(dir.sub("d")));
+    auto hv = disk_hv::open(open_dir(dir.sub("d"))).value();
     auto va = hv.create(vault{});
     auto vb = hv.create(vault{});
     a = *hv.actor_id(va);
@@ -187,7 +187,7 @@ BOOST_AUTO_TEST_CASE(a_data_directory_resumes_from_its_last_commit) {
     BOOST_REQUIRE(hv.call(*hv.function_cap(va, "add"), 1000));  // never committed
     hv.run();
   }
-  disk_hv hv(open_dir(dir.sub("d")));
+  auto hv = disk_hv::open(open_dir(dir.sub("d"))).value();
   hv.register_type<vault>();
   BOOST_TEST(hv.actor_count() == 0u);  // nothing is loaded until it is needed
   BOOST_TEST(hv.state_root().value() == committed);
@@ -222,19 +222,19 @@ BOOST_AUTO_TEST_CASE(commits_write_back_only_what_changed) {
   std::vector<exo::bytes> keys;
   for (auto& c : changes) keys.push_back(c.key);
   auto has = [&](const exo::bytes& k) { return std::find(keys.begin(), keys.end(), k) != keys.end(); };
-  BOOST_TEST(has(exo::kernel::storage_key(a, exo::as_bytes("x"))));
-  BOOST_TEST(has(exo::kernel::meta_key(a)));  // its clock moved
-  BOOST_TEST(!has(exo::kernel::meta_key(b)));
-  BOOST_TEST(!has(exo::kernel::storage_key(b, exo::as_bytes("y"))));
+  BOOST_TEST(has(exo::storage_key(a, exo::as_bytes("x"))));
+  BOOST_TEST(has(exo::record_key(a)));  // its clock moved
+  BOOST_TEST(!has(exo::record_key(b)));
+  BOOST_TEST(!has(exo::storage_key(b, exo::as_bytes("y"))));
   BOOST_TEST(changes.size() == 3u);  // a's record, a's key, and the host's counters
   // Storage values are provable under the root.
-  auto p = hv.tree().prove(exo::kernel::storage_key(a, exo::as_bytes("x"))).value();
-  BOOST_TEST(bool(exo::verify_proof(r2, exo::kernel::storage_key(a, exo::as_bytes("x")), exo::bytes{'2'}, p)));
+  auto p = hv.tree().prove(exo::storage_key(a, exo::as_bytes("x"))).value();
+  BOOST_TEST(bool(exo::verify_proof(r2, exo::storage_key(a, exo::as_bytes("x")), exo::bytes{'2'}, p)));
 }
 
 BOOST_AUTO_TEST_CASE(set_state_root_goes_back_and_forth) {
   test::temp_dir dir;
-  disk_hv hv(open_dir(dir.sub("d")));
+  auto hv = disk_hv::open(open_dir(dir.sub("d"))).value();
   auto va = hv.create(vault{});
   auto a = *hv.actor_id(va);
   BOOST_REQUIRE(hv.call(*hv.function_cap(va, "add"), 1));
@@ -312,19 +312,19 @@ BOOST_AUTO_TEST_CASE(unknown_types_and_damaged_records_are_errors_for_the_messag
   test::temp_dir dir;
   exo::id a, b;
   {
-    disk_hv hv(open_dir(dir.sub("d")));
+    auto hv = disk_hv::open(open_dir(dir.sub("d"))).value();
     a = *hv.actor_id(hv.create(vault{}));
     b = *hv.actor_id(hv.create(vault{}));
     BOOST_REQUIRE(hv.commit());
   }
-  disk_hv hv(open_dir(dir.sub("d")));
+  auto hv = disk_hv::open(open_dir(dir.sub("d"))).value();
   // Without register_type the stored actors cannot be loaded.
   auto f = hv.lookup(a, "sum");
   BOOST_REQUIRE(!f);
   BOOST_TEST(f.error().message.find("register_type") != std::string::npos);
   hv.register_type<vault>();
   // Damage a's record (through the tree, as a buggy or hostile writer would), then reload.
-  BOOST_REQUIRE(hv.tree().put(exo::kernel::meta_key(a), exo::as_bytes("garbage")));
+  BOOST_REQUIRE(hv.tree().put(exo::record_key(a), exo::as_bytes("garbage")));
   auto damaged = hv.tree().commit().value();
   BOOST_REQUIRE(hv.set_state_root(damaged));
   auto g = hv.lookup(a, "sum");
@@ -338,23 +338,20 @@ BOOST_AUTO_TEST_CASE(unknown_types_and_damaged_records_are_errors_for_the_messag
 BOOST_AUTO_TEST_CASE(a_state_is_opened_only_by_its_own_hypervisor) {
   test::temp_dir dir;
   {
-    disk_hv hv(open_dir(dir.sub("d")), exo::config{.name = "first"});
+    auto hv = disk_hv::open(open_dir(dir.sub("d")), exo::config{.name = "first"}).value();
     (void)hv.create(vault{});
     BOOST_REQUIRE(hv.commit());
   }
-  try {
-    disk_hv hv(open_dir(dir.sub("d")), exo::config{.name = "second"});
-    BOOST_FAIL("opened another hypervisor's state");
-  } catch (const std::runtime_error& e) {
-    BOOST_TEST(std::string(e.what()).find("open it with the name it was created with") != std::string::npos);
-  }
-  disk_hv hv(open_dir(dir.sub("d")), exo::config{.name = "first"});
+  auto other = disk_hv::open(open_dir(dir.sub("d")), exo::config{.name = "second"});
+  BOOST_REQUIRE_MESSAGE(!other, "opened another hypervisor's state");
+  BOOST_TEST(other.error().message.find("open it with the name it was created with") != std::string::npos);
+  auto hv = disk_hv::open(open_dir(dir.sub("d")), exo::config{.name = "first"}).value();
   BOOST_TEST(!hv.state_root().value().is_zero());
 }
 
 BOOST_AUTO_TEST_CASE(durable_hypervisors_refuse_state_they_cannot_save) {
   test::temp_dir dir;
-  disk_hv hv(open_dir(dir.sub("d")));
+  auto hv = disk_hv::open(open_dir(dir.sub("d"))).value();
   auto m = hv.create(maker{});
   BOOST_REQUIRE(hv.call(*hv.function_cap(m, "make")));
   hv.run();
@@ -378,7 +375,7 @@ BOOST_AUTO_TEST_CASE(stored_egress_capabilities_reach_the_sink_created_after_res
   test::temp_dir dir;
   exo::id a;
   {
-    disk_hv hv(open_dir(dir.sub("d")));
+    auto hv = disk_hv::open(open_dir(dir.sub("d"))).value();
     auto va = hv.create(vault{});
     a = *hv.actor_id(va);
     auto out = hv.create_egress("audit", [](exo::egress_message&) {});
@@ -386,7 +383,7 @@ BOOST_AUTO_TEST_CASE(stored_egress_capabilities_reach_the_sink_created_after_res
     hv.run();
     BOOST_REQUIRE(hv.commit());
   }
-  disk_hv hv(open_dir(dir.sub("d")));
+  auto hv = disk_hv::open(open_dir(dir.sub("d"))).value();
   hv.register_type<vault>();
   BOOST_REQUIRE(hv.call(*hv.lookup(a, "ping"), 1));
   hv.run();

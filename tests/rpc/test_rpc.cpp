@@ -5,7 +5,7 @@
 
 #include "../boot/app.hpp"
 
-#include <exo/boot/json.hpp>
+#include <exo/core/json.hpp>
 #include <exo/call_log/file.hpp>
 #include <exo/rpc/client.hpp>
 #include <exo/rpc/server.hpp>
@@ -34,7 +34,7 @@ struct served {
                       t.sub("app.exo"));
     n = exo::node::boot(t.sub("app.exo"), t.sub("data"), r.reg, b).value();
     o.listen = "127.0.0.1:0";
-    auto s = exo::rpc::server::start(*n, std::move(o));
+    auto s = exo::rpc::server::start(n->service(), std::move(o));
     BOOST_REQUIRE_MESSAGE(s, (s ? "" : s.error().message));
     srv = std::move(*s);
   }
@@ -61,7 +61,7 @@ BOOST_AUTO_TEST_CASE(the_handshake_lists_exactly_the_exported_methods) {
   BOOST_TEST(hs["methods"][0]["params"][0]["name"] == "by");
   BOOST_TEST(hs["methods"][0]["params"][0]["default"] == 1);
   BOOST_TEST(hs["methods"][3]["callers"].size() == 1u);
-  BOOST_TEST(hs["image"] == exo::to_hex(s.n->img().hash));
+  BOOST_TEST(hs["image"] == exo::to_hex(s.n->image().hash));
   BOOST_TEST(hs["log"]["size"] == 5);
   BOOST_TEST(hs["root"].get<std::string>().size() == 64u);
 }
@@ -113,13 +113,13 @@ BOOST_AUTO_TEST_CASE(signatures_and_reserved_functions) {
   BOOST_TEST(code_of(c.call("notes.put", json::array({"k", 1}), &stranger)) == exo::rpc::not_allowed);
   // Signed by another key than the caller it claims: the owner's identity with a stranger's signature.
   const exo::value args(exo::value::list{exo::value("k"), exo::value(1)});
-  auto sig = stranger.sign(exo::rpc::call_message(s.n->img().hash, "notes.put", args));
+  auto sig = stranger.sign(exo::rpc::call_message(s.n->image().hash, "notes.put", args));
   auto forged = c.request("notes.put", json{{"args", json::array({"k", 1})},
                                             {"caller", exo::to_hex(s.owner.public_key().view())},
                                             {"signature", exo::to_hex(sig.view())}});
   BOOST_TEST(code_of(forged) == exo::rpc::bad_signature);
   // A signature for other arguments does not carry over.
-  auto sig2 = s.owner.sign(exo::rpc::call_message(s.n->img().hash, "notes.put", args));
+  auto sig2 = s.owner.sign(exo::rpc::call_message(s.n->image().hash, "notes.put", args));
   auto moved = c.request("notes.put", json{{"args", json::array({"k", 2})},
                                            {"caller", exo::to_hex(s.owner.public_key().view())},
                                            {"signature", exo::to_hex(sig2.view())}});
@@ -196,7 +196,7 @@ BOOST_AUTO_TEST_CASE(reads_carry_merkle_proofs_and_the_exported_log_verifies) {
   BOOST_REQUIRE(file);
   auto log = exo::import_log(exo::from_hex((*file)["file"].get<std::string>()).value());
   BOOST_REQUIRE(log);
-  auto v = exo::verify_image_log(*log, s.n->img(), s.r.reg);
+  auto v = exo::verify_image_log(*log, s.n->image(), s.r.reg);
   BOOST_TEST(v.ok(), v.to_string());
   BOOST_TEST(v.entries == 6u);
 }
@@ -228,13 +228,13 @@ BOOST_AUTO_TEST_CASE(a_hundred_clients_make_a_hundred_calls_each) {
   BOOST_TEST(st.calls == std::uint64_t{clients * calls});
   BOOST_TEST_MESSAGE(st.calls << " calls in " << st.batches << " commits");
   s.srv->stop();
-  auto& hv = s.n->hv();
+  auto& hv = s.n->hypervisor();
   BOOST_TEST(hv.log().size() == 5u + clients * calls);  // the boot's 5 entries, then every call
   std::size_t call_entries = 0;
   for (std::uint64_t i = 5; i < hv.log().size(); ++i) call_entries += exo::decode_entry(*hv.log().read(i))->kind == "call";
   BOOST_TEST(call_entries == std::size_t{clients * calls});
   BOOST_TEST((hv.invoke(*s.n->actor("counter"), "get")->result == exo::value(10 + clients * calls)));
-  auto v = exo::verify_image_log(hv.log(), s.n->img(), s.r.reg);
+  auto v = exo::verify_image_log(hv.log(), s.n->image(), s.r.reg);
   BOOST_TEST(v.ok(), v.to_string());
 }
 
@@ -255,9 +255,9 @@ BOOST_AUTO_TEST_CASE(a_write_that_fails_is_answered_not_durable_and_the_node_goe
   BOOST_TEST((*next)["result"] == 12);
   BOOST_TEST((*next)["index"] == 6);
   s.srv->stop();
-  auto& hv = s.n->hv();
+  auto& hv = s.n->hypervisor();
   BOOST_TEST(hv.log().size() == 7u);  // the boot's 5 entries and the two calls that were written
-  auto v = exo::verify_image_log(hv.log(), s.n->img(), s.r.reg);
+  auto v = exo::verify_image_log(hv.log(), s.n->image(), s.r.reg);
   BOOST_TEST(v.ok(), v.to_string());
 }
 

@@ -293,8 +293,8 @@ BOOST_AUTO_TEST_CASE(wasm_actors_persist_through_storage_and_their_code_in_the_t
   exo::digest root;
   exo::id counter;
   {
-    exo::hypervisor<exo::ordered_scheduler, exo::lmdb_store> hv(exo::lmdb_store::open(dir.path, exo::lmdb_options{.create = true}).value(),
-                                                                r.config());
+    auto hv = exo::hypervisor<exo::ordered_scheduler, exo::lmdb_store>::open(exo::lmdb_store::open(dir.path, exo::lmdb_options{.create = true}).value(),
+                                                                r.config()).value();
     auto c = hv.create_code("wasm", example("counter"));
     BOOST_REQUIRE(c);
     counter = *hv.actor_id(*c);
@@ -303,7 +303,7 @@ BOOST_AUTO_TEST_CASE(wasm_actors_persist_through_storage_and_their_code_in_the_t
   }
   // A new process: the actor's code comes from the state tree, its count from its storage.
   registry r2;
-  exo::hypervisor<exo::ordered_scheduler, exo::lmdb_store> hv(exo::lmdb_store::open(dir.path, exo::lmdb_options{.create = true}).value(), r2.config());
+  auto hv = exo::hypervisor<exo::ordered_scheduler, exo::lmdb_store>::open(exo::lmdb_store::open(dir.path, exo::lmdb_options{.create = true}).value(), r2.config()).value();
   BOOST_TEST(*hv.state_root() == root);
   auto add = hv.lookup(counter, "add");
   BOOST_REQUIRE_MESSAGE(add, (add ? "" : add.error().message));
@@ -315,13 +315,13 @@ BOOST_AUTO_TEST_CASE(an_actor_whose_container_is_missing_cannot_load_and_says_wh
   exo::id counter;
   {
     registry r;
-    exo::hypervisor<exo::ordered_scheduler, exo::lmdb_store> hv(exo::lmdb_store::open(dir.path, exo::lmdb_options{.create = true}).value(), r.config());
+    auto hv = exo::hypervisor<exo::ordered_scheduler, exo::lmdb_store>::open(exo::lmdb_store::open(dir.path, exo::lmdb_options{.create = true}).value(), r.config()).value();
     counter = *hv.actor_id(*hv.create_code("wasm", example("counter")));
     BOOST_REQUIRE(hv.commit());
   }
   exo::config bare;  // no container registry
   bare.name = "wasm-test";
-  exo::hypervisor<exo::ordered_scheduler, exo::lmdb_store> hv(exo::lmdb_store::open(dir.path, exo::lmdb_options{.create = true}).value(), bare);
+  auto hv = exo::hypervisor<exo::ordered_scheduler, exo::lmdb_store>::open(exo::lmdb_store::open(dir.path, exo::lmdb_options{.create = true}).value(), bare).value();
   auto add = hv.lookup(counter, "add");
   BOOST_REQUIRE(!add);
   BOOST_TEST(contains(add.error().message, "no container registry"), add.error().message);

@@ -12,9 +12,10 @@
 // directory, log or key that cannot be used, or a boot that failed); 4 an RPC call was
 // refused, failed, or could not reach the server.
 
-#include <exo/boot/json.hpp>
 #include <exo/boot/node.hpp>
 #include <exo/call_log/file.hpp>
+#include <exo/call_log/json.hpp>
+#include <exo/core/json.hpp>
 #include <exo/core/sealed_file.hpp>
 #include <exo/rpc/client.hpp>
 #include <exo/rpc/server.hpp>
@@ -109,16 +110,16 @@ int cmd_boot(const common& c, const std::string& image, const std::string& data,
   if (!c.as_json) opts.progress = [](std::string_view line) { fmt::print("{}\n", line); };
   auto n = exo::node::boot(image, data, reg, opts);
   if (!n) return failed(bad_input, "boot: " + n.error().message);
-  auto& hv = (*n)->hv();
+  auto& hv = (*n)->hypervisor();
   const std::string root = exo::to_hex(hv.state_root().value());
   if (listen.empty()) {
-    if (c.as_json) print_json({{"image", exo::to_hex((*n)->img().hash)}, {"resumed", (*n)->resumed()}, {"root", root}, {"log_size", hv.log().size()}});
+    if (c.as_json) print_json({{"image", exo::to_hex((*n)->image().hash)}, {"resumed", (*n)->resumed()}, {"root", root}, {"log_size", hv.log().size()}});
     return ok;
   }
-  auto srv = exo::rpc::server::start(**n, {.listen = listen, .max_frame = max_frame,
+  auto srv = exo::rpc::server::start((*n)->service(), {.listen = listen, .max_frame = max_frame,
                                            .log = [](std::string_view l) { fmt::print(stderr, "exo: {}\n", l); }});
   if (!srv) return failed(bad_input, srv.error().message);
-  if (c.as_json) print_json({{"image", exo::to_hex((*n)->img().hash)}, {"resumed", (*n)->resumed()}, {"root", root},
+  if (c.as_json) print_json({{"image", exo::to_hex((*n)->image().hash)}, {"resumed", (*n)->resumed()}, {"root", root},
                              {"log_size", hv.log().size()}, {"url", (*srv)->url()}});
   else fmt::print("listening on {} (Ctrl-C stops)\n", (*srv)->url());
   std::fflush(stdout);

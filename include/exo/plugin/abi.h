@@ -50,23 +50,30 @@ extern "C" {
 typedef uint32_t exo_cap;
 #define EXO_NO_CAP 0xffffffffu
 
-/* Capability rights (exo::rights): call, transfer, derive. */
+/* Capability rights (exo::rights, checked equal at compile time): call, transfer, derive. */
 #define EXO_RIGHT_CALL 1u
 #define EXO_RIGHT_TRANSFER 2u
 #define EXO_RIGHT_DERIVE 4u
 
-/* Status codes: 0 is success; others are exo::errc numbers (modules/core error.hpp). */
+/* Status codes: 0 is success; others are exo::errc numbers (modules/core error.hpp; the host
+ * checks at compile time that each one here equals its errc). */
 typedef int32_t exo_status;
 #define EXO_OK 0
 #define EXO_ERR_INVALID_ARGUMENT 1
 #define EXO_ERR_MALFORMED 2
 #define EXO_ERR_OUT_OF_TICKS 3
+#define EXO_ERR_NO_SUCH_ACTOR 4
 #define EXO_ERR_NO_SUCH_FUNCTION 5
 #define EXO_ERR_BAD_CAPABILITY 6
+#define EXO_ERR_WRONG_KIND 7
+#define EXO_ERR_MISSING_RIGHT 8
+#define EXO_ERR_HANDLER_FAILED 9
+#define EXO_ERR_HANDLER_THREW 10
 #define EXO_ERR_LIMIT_EXCEEDED 11
 #define EXO_ERR_TYPE_MISMATCH 12
 #define EXO_ERR_INTERNAL 13
 #define EXO_ERR_TRAP 14
+#define EXO_ERR_INCOMPATIBLE 15
 /* storage_get only: the key is absent (not an error). */
 #define EXO_ABSENT (-1)
 

@@ -1,8 +1,9 @@
 #include <exo/boot/image.hpp>
-#include <exo/boot/json.hpp>
 #include <exo/container/registry.hpp>
 #include <exo/core/encoding.hpp>
+#include <exo/core/json.hpp>
 #include <exo/core/sealed_file.hpp>
+#include <exo/hypervisor/method.hpp>
 
 #include <fmt/format.h>
 
@@ -293,8 +294,11 @@ expected<image> read_image(byte_view file, const image_limits& limits) {
   }
   for (auto& c : img.manifest.init)
     if (!names.contains(c.actor)) return bad(fmt::format("an init message goes to {}, which it does not create", c.actor));
-  for (auto& e : img.manifest.exports)
+  for (auto& e : img.manifest.exports) {
     if (!names.contains(e.actor)) return bad(fmt::format("it exports {}, but creates no actor {}", e.method(), e.actor));
+    for (auto& k : e.callers)
+      if (k.size() != 32) return bad(fmt::format("{} names a caller key of {} bytes, not an Ed25519 public key", e.method(), k.size()));
+  }
   img.hash = hash(file);
   img.file.assign(file.begin(), file.end());
   return img;

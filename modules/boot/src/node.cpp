@@ -1,6 +1,6 @@
-#include <exo/boot/json.hpp>
 #include <exo/boot/node.hpp>
 #include <exo/core/encoding.hpp>
+#include <exo/core/json.hpp>
 #include <exo/core/sealed_file.hpp>
 
 #include <fmt/format.h>
@@ -32,46 +32,21 @@ const id* node::actor(std::string_view name) const {
   return it == actors_.end() ? nullptr : &it->second;
 }
 
-const image_export* node::find_export(std::string_view method) const {
-  auto dot = method.find('.');
-  if (dot == std::string_view::npos) return nullptr;
-  return img_.manifest.find_export(method.substr(0, dot), method.substr(dot + 1));
-}
-
-expected<arg_list> node::bind_args(const image_export& e, const value& args) {
-  static const value::list none;
-  const value::list* given = args.is_null() ? &none : args.if_list();
-  if (!given) return fail(errc::invalid_argument, fmt::format("{} takes a list of arguments", e.method()));
-  if (given->size() > e.params.size())
-    return fail(errc::invalid_argument,
-                fmt::format("{} takes at most {} argument{}, got {}", e.method(), e.params.size(),
-                            e.params.size() == 1 ? "" : "s", given->size()));
-  arg_list out;
-  out.reserve(e.params.size());
-  for (std::size_t i = 0; i < e.params.size(); ++i) {
-    const image_param& p = e.params[i];
-    if (i >= given->size()) {
-      if (!p.fallback)
-        return fail(errc::invalid_argument, fmt::format("{}: missing argument {} '{}' ({})", e.method(), i + 1, p.name, p.type));
-      out.push_back(*p.fallback);
-      continue;
-    }
-    const value& v = (*given)[i];
-    if (!fits_param_type(v, p.type))
-      return fail(errc::invalid_argument, fmt::format("{}: argument {} '{}' must be {}, got {}", e.method(), i + 1, p.name,
-                                                      p.type, to_string(v.type())));
-    if (p.type == "f64" && v.if_i64()) out.push_back(value(static_cast<double>(*v.if_i64())));
-    else out.push_back(v);
+method export_method(const image_export& e, const id& actor) {
+  method m{e.actor, e.function, actor, {}, {}};
+  for (const image_param& p : e.params) m.params.push_back(method_param{p.name, p.type, p.fallback});
+  for (const bytes& k : e.callers) {
+    public_key pk;
+    if (k.size() == pk.bytes.size()) std::copy(k.begin(), k.end(), pk.bytes.begin());
+    m.callers.push_back(pk);  // read_image checked that every key is 32 bytes
   }
-  return out;
+  return m;
 }
 
-bool node::allowed(const image_export& e, const std::optional<public_key>& caller) {
-  if (e.callers.empty()) return true;
-  if (!caller) return false;
-  for (auto& k : e.callers)
-    if (std::equal(k.begin(), k.end(), caller->bytes.begin(), caller->bytes.end())) return true;
-  return false;
+void node::serve() {
+  service::description d{img_.manifest.name, img_.hash, {}, {}};
+  for (const image_export& e : img_.manifest.exports) d.methods.push_back(export_method(e, *actor(e.actor)));
+  service_.emplace(*hv_, std::move(d), std::vector<std::pair<std::string, id>>(actors_.begin(), actors_.end()));
 }
 
 expected<std::unique_ptr<node>> node::boot(const std::string& image_path, const std::string& data_dir,
@@ -94,7 +69,7 @@ expected<std::unique_ptr<node>> node::open(const std::string& data_dir, containe
   return start(std::move(*img), data_dir, registry, opts);
 }
 
-expected<std::unique_ptr<node>> node::start(image img, const std::string& data_dir, container_registry& registry,
+expected<std::unique_ptr<node>> node::start(exo::image img, const std::string& data_dir, container_registry& registry,
                                             const boot_options& opts) {
   std::unique_ptr<node> n(new node());
   n->dir_ = data_dir;
@@ -123,15 +98,13 @@ expected<std::unique_ptr<node>> node::start(image img, const std::string& data_d
   if (!store) return unexpected(std::move(store).error());
   auto record = store->read_meta(boot_record);
   if (!record) return unexpected(std::move(record).error());
-  try {
-    n->hv_ = std::make_unique<node_hypervisor>(
-        std::move(*store), config{.name = img.manifest.name, .containers = &registry, .origin = img.origin()});
-  } catch (const std::exception& e) {
-    return fail(errc::internal, fmt::format("{}: {}", data_dir, e.what()));
-  }
+  auto opened = node_hypervisor::open(std::move(*store),
+                                      config{.name = img.manifest.name, .containers = &registry, .origin = img.origin()});
+  if (!opened) return fail(opened.error().code, fmt::format("{}: {}", data_dir, opened.error().message));
+  n->hv_.emplace(std::move(*opened));
   node_hypervisor& hv = *n->hv_;
   n->img_ = std::move(img);
-  const image& im = n->img_;
+  const exo::image& im = n->img_;
 
   if (*record) {  // booted before: resume
     auto v = decode(**record);
@@ -143,6 +116,7 @@ expected<std::unique_ptr<node>> node::start(image img, const std::string& data_d
                                                       short_hex(info->image), short_hex(im.hash)));
     for (std::size_t i = 0; i < info->names.size(); ++i) n->actors_.emplace(info->names[i], info->ids[i]);
     n->resumed_ = true;
+    n->serve();
     say(opts, fmt::format("resumed {}: {} log entries, state root {}", data_dir, hv.log().size(),
                           to_hex(hv.state_root().value())));
     return n;
@@ -179,11 +153,12 @@ expected<std::unique_ptr<node>> node::start(image img, const std::string& data_d
                           to_json(out->result).dump(), out->ticks));
   }
   if (auto r = hv.commit({{std::string(boot_record), encode(to_value(info))}}); !r) return unexpected(std::move(r).error());
+  n->serve();
   say(opts, fmt::format("booted: {} log entries, state root {}", hv.log().size(), to_hex(hv.state_root().value())));
   return n;
 }
 
-verdict verify_image_log(const log_reader& log, const image& img, container_registry& registry,
+verdict verify_image_log(const log_reader& log, const exo::image& img, container_registry& registry,
                          const verify_options& opts) {
   verdict v;
   if (auto r = load_containers(img, registry); !r) {

@@ -16,6 +16,27 @@
 
 namespace exo {
 
+// The C ABI spells exo's error codes and rights as plain numbers; they must stay equal.
+static_assert(EXO_ERR_INVALID_ARGUMENT == static_cast<int>(errc::invalid_argument));
+static_assert(EXO_ERR_MALFORMED == static_cast<int>(errc::malformed));
+static_assert(EXO_ERR_OUT_OF_TICKS == static_cast<int>(errc::out_of_ticks));
+static_assert(EXO_ERR_NO_SUCH_ACTOR == static_cast<int>(errc::no_such_actor));
+static_assert(EXO_ERR_NO_SUCH_FUNCTION == static_cast<int>(errc::no_such_function));
+static_assert(EXO_ERR_BAD_CAPABILITY == static_cast<int>(errc::bad_capability));
+static_assert(EXO_ERR_WRONG_KIND == static_cast<int>(errc::wrong_kind));
+static_assert(EXO_ERR_MISSING_RIGHT == static_cast<int>(errc::missing_right));
+static_assert(EXO_ERR_HANDLER_FAILED == static_cast<int>(errc::handler_failed));
+static_assert(EXO_ERR_HANDLER_THREW == static_cast<int>(errc::handler_threw));
+static_assert(EXO_ERR_LIMIT_EXCEEDED == static_cast<int>(errc::limit_exceeded));
+static_assert(EXO_ERR_TYPE_MISMATCH == static_cast<int>(errc::type_mismatch));
+static_assert(EXO_ERR_INTERNAL == static_cast<int>(errc::internal));
+static_assert(EXO_ERR_TRAP == static_cast<int>(errc::trap));
+static_assert(EXO_ERR_INCOMPATIBLE == static_cast<int>(errc::incompatible));
+static_assert(EXO_RIGHT_CALL == static_cast<unsigned>(rights::call));
+static_assert(EXO_RIGHT_TRANSFER == static_cast<unsigned>(rights::transfer));
+static_assert(EXO_RIGHT_DERIVE == static_cast<unsigned>(rights::derive));
+static_assert((EXO_RIGHT_CALL | EXO_RIGHT_TRANSFER | EXO_RIGHT_DERIVE) == static_cast<unsigned>(rights::all));
+
 struct plugin_container::library {
   boost::dll::shared_library lib;
   const exo_plugin* desc = nullptr;
@@ -272,8 +293,8 @@ digest code_hash(std::string_view container, byte_view code) {
 
 expected<code_ptr> native_container::compile(byte_view code, const container_limits&) const {
   std::string_view name(reinterpret_cast<const char*>(code.data()), code.size());
-  auto it = types_.find(name);
-  if (it == types_.end())
+  auto it = by_name_.find(name);
+  if (it == by_name_.end())
     return fail(errc::invalid_argument, fmt::format("no native type named '{}' was added to the native container; "
                                                     "add it with native().add<T>()", name));
   return code_ptr(code_ptr(), it->second);  // static storage: nothing to own

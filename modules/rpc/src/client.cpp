@@ -1,4 +1,4 @@
-#include <exo/boot/json.hpp>
+#include <exo/core/json.hpp>
 #include <exo/rpc/client.hpp>
 
 #include <boost/asio/connect.hpp>

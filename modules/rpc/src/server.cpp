@@ -1,5 +1,6 @@
-#include <exo/boot/json.hpp>
 #include <exo/call_log/file.hpp>
+#include <exo/call_log/json.hpp>
+#include <exo/core/json.hpp>
 #include <exo/rpc/server.hpp>
 
 #include <boost/asio/ip/tcp.hpp>
@@ -12,6 +13,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <map>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -41,7 +43,7 @@ struct job {
   json id;
   bool notification = false;
   // calls
-  const image_export* fn = nullptr;
+  const method* fn = nullptr;
   arg_list args;
   std::optional<public_key> caller;
   // reads
@@ -53,7 +55,7 @@ struct job {
 }  // namespace
 
 struct server::impl {
-  node& n;
+  service& svc;
   server_options opts;
   // Sessions count themselves here until they are destroyed, which can be as late as the
   // io_context's destruction: so this is declared (and outlives) it.
@@ -69,8 +71,9 @@ struct server::impl {
   std::atomic<std::uint64_t> calls{0}, batches{0}, rejected{0};
   std::string host;
   json methods = json::array();
+  std::map<std::string, const method*, std::less<>> by_name;  // the service's methods
 
-  impl(node& nd, server_options o) : n(nd), opts(std::move(o)) {}
+  impl(service& s, server_options o) : svc(s), opts(std::move(o)) {}
   std::mutex note_mu;  // opts.log is called by one thread at a time
   void note(const std::string& line) {
     if (!opts.log) return;
@@ -196,7 +199,8 @@ void server::impl::handle(const std::shared_ptr<session>& s, std::string_view te
   else if (method == "exo.read") j.what = job::kind::read;
   else {
     j.what = job::kind::call;
-    j.fn = n.find_export(method);
+    auto found = by_name.find(method);
+    j.fn = found == by_name.end() ? nullptr : found->second;
     if (!j.fn) return reject(id, method_not_found, fmt::format("method not found: '{}' is not an exported function (exo.handshake lists them)", method));
     json args_json = params.is_null() ? json::array() : params;
     std::optional<signature> sig;
@@ -225,14 +229,15 @@ void server::impl::handle(const std::shared_ptr<session>& s, std::string_view te
     if (!args_json.is_array()) return reject(id, invalid_params, "invalid params: the arguments must be a list");
     auto args = from_json(args_json, "argument");
     if (!args) return reject(id, invalid_params, "invalid params: " + args.error().message);
-    if (sig && !verify_signature(*j.caller, call_message(n.img().hash, method, *args), *sig))
+    const digest& image = svc.describe().image;
+    if (sig && !verify_signature(*j.caller, call_message(image, method, *args), *sig))
       return reject(id, bad_signature, fmt::format("the signature does not verify: it is not {}'s signature of this call "
                                                    "of {} on image {}",
-                                                   to_hex(j.caller->view()).substr(0, 16), method, short_hex(n.img().hash)));
-    if (!node::allowed(*j.fn, j.caller))
+                                                   to_hex(j.caller->view()).substr(0, 16), method, short_hex(image)));
+    if (!allowed(*j.fn, j.caller))
       return reject(id, not_allowed, j.caller ? fmt::format("{} is reserved for other keys than {}", method, to_hex(j.caller->view()).substr(0, 16))
                                               : fmt::format("{} is reserved for certain keys: sign the call (exo call --key FILE)", method));
-    auto bound = node::bind_args(*j.fn, *args);
+    auto bound = bind_args(*j.fn, *args);
     if (!bound) return reject(id, invalid_params, "invalid params: " + bound.error().message);
     j.args = std::move(*bound);
   }
@@ -251,7 +256,6 @@ void server::impl::handle(const std::shared_ptr<session>& s, std::string_view te
 }
 
 void server::impl::executor_loop() {
-  lmdb_store& store = n.hv().store();
   // Group commit, pipelined: the store writes a batch behind (exo/store/lmdb_store.hpp) while
   // this thread runs the next one, and a batch's replies go out when it is on disk.
   for (;;) {
@@ -265,15 +269,15 @@ void server::impl::executor_loop() {
         queue.pop_front();
       }
     }
-    if (auto failed = store.take_failure()) {
+    if (auto failed = svc.take_failure()) {
       // A batch written behind did not reach the disk (its replies say so): go back to what did.
-      auto back = n.hv().rollback();
+      auto back = svc.rollback();
       note("a commit failed; the state is back at the last one on disk" +
            (back ? std::string() : "; going back failed: " + back.error().message));
     }
     std::size_t ncalls = 0;
     const bool queued = run_batch(*batch, ncalls);
-    store.when_durable([this, batch, queued, ncalls](const expected<void>& on_disk) {
+    svc.when_durable([this, batch, queued, ncalls](const expected<void>& on_disk) {
       if (queued && !on_disk) {
         if (ncalls) note(fmt::format("a commit failed, {} calls undone: {}", ncalls, on_disk.error().message));
         for (auto& j : *batch)
@@ -297,16 +301,15 @@ void server::impl::executor_loop() {
 }
 
 bool server::impl::run_batch(std::vector<job>& batch, std::size_t& ncalls) {
-  node_hypervisor& hv = n.hv();
   std::vector<std::optional<expected<call_outcome>>> outs(batch.size());
-  hv.begin_batch();
+  svc.begin_batch();
   for (std::size_t i = 0; i < batch.size(); ++i) {
     job& j = batch[i];
     if (j.what != job::kind::call) continue;
-    outs[i] = hv.invoke(*n.actor(j.fn->actor), j.fn->function, std::move(j.args), invoke_options{.caller = j.caller});
+    outs[i] = svc.call(*j.fn, std::move(j.args), j.caller);
     ++ncalls;
   }
-  auto committed = hv.end_batch();
+  auto committed = svc.end_batch();
   if (ncalls && !committed) note("a commit failed, " + std::to_string(ncalls) + " calls undone: " + committed.error().message);
   for (std::size_t i = 0; i < batch.size(); ++i) {
     job& j = batch[i];
@@ -334,17 +337,17 @@ bool server::impl::run_batch(std::vector<job>& batch, std::size_t& ncalls) {
 }
 
 std::string server::impl::run_read(job& j) {
-  node_hypervisor& hv = n.hv();
-  const auto& log = hv.log();
+  const log_reader& log = svc.log();
   auto head_json = [&] {
-    return json{{"size", log.size()}, {"head", to_hex(log.last_hash())}};
+    return json{{"size", log.size()}, {"head", to_hex(svc.log_last())}};
   };
   switch (j.what) {
     case job::kind::handshake: {
-      auto root = hv.state_root();
+      auto root = svc.state_root();
       if (!root) return error_reply(j.id, internal_error, root.error().message).dump();
-      return result_reply(j.id, json{{"name", n.img().manifest.name}, {"image", to_hex(n.img().hash)},
-                                     {"node_key", to_hex(hv.node_public_key().view())}, {"methods", methods},
+      const service::description& d = svc.describe();
+      return result_reply(j.id, json{{"name", d.name}, {"image", to_hex(d.image)},
+                                     {"node_key", to_hex(d.node_key.view())}, {"methods", methods},
                                      {"root", to_hex(*root)}, {"log", head_json()}})
           .dump();
     }
@@ -374,16 +377,13 @@ std::string server::impl::run_read(job& j) {
       const json& p = j.params;
       if (!p.is_object() || !p.value("actor", json()).is_string() || !p.value("key", json()).is_string())
         return error_reply(j.id, invalid_params, "invalid params: exo.read takes {actor: name, key: string}").dump();
-      const id* a = n.actor(p["actor"].get<std::string>());
+      const id* a = svc.actor(p["actor"].get<std::string>());
       if (!a) return error_reply(j.id, invalid_params, fmt::format("invalid params: no actor named '{}'", p["actor"].get<std::string>())).dump();
       const std::string key = p["key"].get<std::string>();
-      const bytes k = kernel::storage_key(*a, as_bytes(key));
-      auto root = hv.state_root();
-      auto v = hv.tree().get(k);
-      auto pr = hv.tree().prove(k);
-      if (!root || !v || !pr) return error_reply(j.id, internal_error, "the state cannot be read").dump();
-      return result_reply(j.id, json{{"value", *v ? json(to_hex(**v)) : json(nullptr)},
-                                     {"root", to_hex(*root)}, {"key", to_hex(k)}, {"proof", to_hex(encode_proof(*pr))}})
+      auto r = svc.read(*a, as_bytes(key));
+      if (!r) return error_reply(j.id, internal_error, "the state cannot be read").dump();
+      return result_reply(j.id, json{{"value", r->value ? json(to_hex(*r->value)) : json(nullptr)},
+                                     {"root", to_hex(r->root)}, {"key", to_hex(r->key)}, {"proof", to_hex(r->proof)}})
           .dump();
     }
     case job::kind::call: break;
@@ -394,8 +394,8 @@ std::string server::impl::run_read(job& j) {
 server::server(std::unique_ptr<impl> p) : impl_(std::move(p)) {}
 server::~server() { stop(); }
 
-expected<std::unique_ptr<server>> server::start(node& n, server_options opts) {
-  auto p = std::make_unique<impl>(n, std::move(opts));
+expected<std::unique_ptr<server>> server::start(service& svc, server_options opts) {
+  auto p = std::make_unique<impl>(svc, std::move(opts));
   const std::string& listen = p->opts.listen;
   auto colon = listen.rfind(':');
   if (colon == std::string::npos)
@@ -417,19 +417,20 @@ expected<std::unique_ptr<server>> server::start(node& n, server_options opts) {
   if (!ec) p->acceptor.listen(net::socket_base::max_listen_connections, ec);
   if (ec) return fail(errc::invalid_argument, fmt::format("cannot listen on {}: {}", listen, ec.message()));
   p->host = addr.to_string();
-  for (auto& e : n.img().manifest.exports) {
+  for (const method& m : svc.describe().methods) {
     json params = json::array();
-    for (auto& q : e.params) {
+    for (auto& q : m.params) {
       json x{{"name", q.name}, {"type", q.type}};
       if (q.fallback) x["default"] = to_json(*q.fallback);
       params.push_back(std::move(x));
     }
     json callers = json::array();
-    for (auto& c : e.callers) callers.push_back(to_hex(c));
-    p->methods.push_back(json{{"method", e.method()}, {"actor", e.actor}, {"actor_id", to_hex(*n.actor(e.actor))},
-                              {"function", e.function}, {"params", std::move(params)}, {"callers", std::move(callers)}});
+    for (auto& c : m.callers) callers.push_back(to_hex(c.view()));
+    p->methods.push_back(json{{"method", m.name()}, {"actor", m.actor}, {"actor_id", to_hex(m.actor_id)},
+                              {"function", m.function}, {"params", std::move(params)}, {"callers", std::move(callers)}});
+    p->by_name.emplace(m.name(), &m);
   }
-  if (auto wb = n.hv().store().set_write_behind(true); !wb) return unexpected(std::move(wb).error());
+  if (auto wb = svc.set_write_behind(true); !wb) return unexpected(std::move(wb).error());
   p->accept();
   impl* raw = p.get();
   p->executor = std::thread([raw] { raw->executor_loop(); });
@@ -455,8 +456,8 @@ void server::stop() {
   p->cv.notify_all();
   if (p->executor.joinable()) p->executor.join();
   // Everything run is queued for the disk: wait for it (its replies go out as it lands).
-  if (auto wb = p->n.hv().store().set_write_behind(false); !wb) {
-    (void)p->n.hv().rollback();
+  if (auto wb = p->svc.set_write_behind(false); !wb) {
+    (void)p->svc.rollback();
     p->note("the last commits failed; the node is back at the last one on disk: " + wb.error().message);
   }
   // Let the network thread send those answers, then close.

@@ -16,17 +16,22 @@
 /// exo::container_registry reg;
 /// exo::add_builtin_types(reg);
 /// auto n = exo::node::boot("app.exo", "data", reg).value();
-/// auto out = n->call("counter.add", exo::value(exo::value::list{exo::value(5)}), {}).value();
+/// auto out = n->hypervisor().invoke(*n->actor("counter"), "add", {5}).value();
+/// auto srv = exo::rpc::server::start(n->service(), {.listen = "127.0.0.1:0"});  // serve it
 /// \endcode
 
 #include <exo/boot/builtin.hpp>
 #include <exo/boot/image.hpp>
+#include <exo/call_log/entry.hpp>
 #include <exo/hypervisor.hpp>
+#include <exo/hypervisor/hypervisor_service.hpp>
+#include <exo/store/lmdb_store.hpp>
 #include <exo/verifier/verify.hpp>
 
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -54,33 +59,33 @@ class node {
   static expected<std::unique_ptr<node>> open(const std::string& data_dir, container_registry& registry,
                                               const boot_options& opts = {});
 
-  const image& img() const noexcept { return img_; }
-  node_hypervisor& hv() noexcept { return *hv_; }
+  /// The image the node was booted from.
+  const exo::image& image() const noexcept { return img_; }
+  /// The hypervisor the image runs in.
+  node_hypervisor& hypervisor() noexcept { return *hv_; }
+  /// The node as an RPC server serves it: the image's exports as methods, bound to its hash.
+  exo::service& service() noexcept { return *service_; }
   const std::string& directory() const noexcept { return dir_; }
   /// True if the data directory had been booted before (nothing was created).
   bool resumed() const noexcept { return resumed_; }
   /// The id of the actor the manifest names `name`, or nullptr.
   const id* actor(std::string_view name) const;
 
-  /// The exported function "actor.function", or nullptr.
-  const image_export* find_export(std::string_view method) const;
-  /// The arguments of a call of `e` from a JSON-like list (null: none): each checked against
-  /// its parameter's type, left-out ones filled with their defaults. errc::invalid_argument
-  /// naming the parameter otherwise.
-  static expected<arg_list> bind_args(const image_export& e, const value& args);
-  /// Whether `caller` may call `e` (anyone, if it names no callers).
-  static bool allowed(const image_export& e, const std::optional<public_key>& caller);
-
  private:
   node() = default;
-  static expected<std::unique_ptr<node>> start(image img, const std::string& data_dir, container_registry& registry,
-                                               const boot_options& opts);
-  image img_;
+  static expected<std::unique_ptr<node>> start(exo::image img, const std::string& data_dir,
+                                               container_registry& registry, const boot_options& opts);
+  void serve();  // makes service_ from the image's exports, once the actors are known
+  exo::image img_;
   std::string dir_;
-  std::unique_ptr<node_hypervisor> hv_;
+  std::optional<node_hypervisor> hv_;
+  std::optional<hypervisor_service<node_hypervisor>> service_;
   std::map<std::string, id, std::less<>> actors_;
   bool resumed_ = false;
 };
+
+/// The method an image's export declares, for the actor `actor` (exo/hypervisor/method.hpp).
+method export_method(const image_export& e, const id& actor);
 
 /// The file a data directory keeps its image in.
 inline constexpr std::string_view image_file_name = "image.exo";

@@ -7,20 +7,19 @@
 ///
 /// Records: "exo.log/<index as 16 hex digits>" holds each encoded entry (so the records sort
 /// in log order), "exo.log.head" the encoded signed head. exo::memory_log and exo::lmdb_log
-/// (include/exo/hypervisor.hpp) are this template over memory_store and lmdb_store.
+/// (exo/hypervisor.hpp) are this template over memory_store and lmdb_store.
 ///
-/// Writing goes through the hypervisor: it stages one or more entries (records added to the
-/// next commit's metadata), seals them with one signed head, commits, and then tells the log
-/// whether the commit went through.
+/// A hypervisor's Log policy is any type satisfying `log_backend`: a log_writer
+/// (exo/call_log/writer.hpp) over the hypervisor's Store, made from it unread and then
+/// read with reload().
 
-#include <exo/call_log/entry.hpp>
+#include <exo/call_log/writer.hpp>
 
 #include <fmt/format.h>
 
 #include <concepts>
 #include <string>
 #include <utility>
-#include <vector>
 
 namespace exo {
 
@@ -30,24 +29,14 @@ concept meta_record_store = requires(const S& s, std::string_view name) {
   { s.read_meta(name) } -> std::same_as<expected<std::optional<bytes>>>;
 };
 
-/// What a log backend provides to the hypervisor (checked by the hypervisor's Log parameter).
+/// What a hypervisor's Log policy provides: it is a log_writer, names the store it keeps its
+/// log in (`store_type`), and is made over one, unread (the hypervisor calls reload()).
 template <class L>
-concept log_backend = requires(L& l, const L& cl, bytes entry, const digest& h, const node_key& k,
-                               std::vector<std::pair<std::string, bytes>>& records) {
-  typename L::store_type;
-  { cl.size() } -> std::same_as<std::uint64_t>;
-  { cl.last_hash() } -> std::same_as<const digest&>;
-  { cl.next_index() } -> std::same_as<std::uint64_t>;
-  { cl.tip() } -> std::same_as<const digest&>;
-  { l.stage(std::move(entry), h, records) } -> std::same_as<void>;
-  { l.seal(&k, records) } -> std::same_as<void>;
-  { l.committed() } -> std::same_as<void>;
-  { l.abandoned() } -> std::same_as<void>;
-  { l.reload() } -> std::same_as<expected<void>>;
-} && std::derived_from<L, log_reader>;
+concept log_backend = std::derived_from<L, log_writer> && requires { typename L::store_type; } &&
+                      std::constructible_from<L, const typename L::store_type&>;
 
 template <meta_record_store Store>
-class store_log final : public log_reader {
+class store_log final : public log_writer {
  public:
   using store_type = Store;
   static constexpr std::string_view head_record = "exo.log.head";
@@ -55,17 +44,16 @@ class store_log final : public log_reader {
   /// The record name of entry `index`.
   static std::string entry_record(std::uint64_t index) { return fmt::format("exo.log/{:016x}", index); }
 
-  /// The log in `store` (which must outlive it). A head record that does not decode is
-  /// errc::malformed.
+  /// The log in `store` (which must outlive it), not read yet: reload() reads it.
+  explicit store_log(const Store& s) : store_(&s) {}
+  /// The log in `store`, read. A head record that does not decode is errc::malformed.
   static expected<store_log> open(const Store& store) {
     store_log l(store);
     if (auto r = l.reload(); !r) return unexpected(std::move(r).error());
     return l;
   }
 
-  /// Reads the head record again, dropping what is staged: for when the store went back to an
-  /// earlier commit (a failed commit that was written behind). On error nothing changes.
-  expected<void> reload() {
+  expected<void> reload() override {
     auto h = store_->read_meta(head_record);
     if (!h) return unexpected(std::move(h).error());
     log_head head{};
@@ -81,8 +69,7 @@ class store_log final : public log_reader {
   }
 
   std::uint64_t size() const override { return size_; }
-  /// The hash of the last entry (zero for an empty log).
-  const digest& last_hash() const noexcept { return last_; }
+  const digest& last_hash() const noexcept override { return last_; }
 
   expected<bytes> read(std::uint64_t index) const override {
     if (index >= size_)
@@ -97,38 +84,27 @@ class store_log final : public log_reader {
   }
   expected<std::optional<bytes>> head() const override { return store_->read_meta(head_record); }
 
-  /// The index the next staged entry gets (entries staged but not committed count).
-  std::uint64_t next_index() const noexcept { return size_ + staged_count_; }
-  /// The hash of the last entry, staged or committed (what the next entry chains to).
-  const digest& tip() const noexcept { return staged_count_ ? staged_ : last_; }
+  std::uint64_t next_index() const noexcept override { return size_ + staged_count_; }
+  const digest& tip() const noexcept override { return staged_count_ ? staged_ : last_; }
 
-  /// Adds entry `entry` (whose hash is `h`, index next_index()) to `records`, the metadata
-  /// of the next commit. Several entries may be staged for one commit (group commit); then
-  /// seal() adds the head once, and committed() or abandoned() says how the commit went.
-  void stage(bytes entry, const digest& h, std::vector<std::pair<std::string, bytes>>& records) {
+  void stage(bytes entry, const digest& h, commit_meta& records) override {
     records.emplace_back(entry_record(next_index()), std::move(entry));
     ++staged_count_;
     staged_ = h;
   }
-  /// Adds the head over everything staged, signed by `key`, to `records`. Without a key the
-  /// head is left unsigned (zero key and signature): for scratch logs, such as a verifier's
-  /// replay, that are never handed to anyone.
-  void seal(const node_key* key, std::vector<std::pair<std::string, bytes>>& records) const {
+  void seal(const node_key* key, commit_meta& records) const override {
     const std::uint64_t n = next_index();
     log_head head = key ? sign_head(n, tip(), *key) : log_head{n, tip(), bytes(32, 0), bytes(64, 0)};
     records.emplace_back(std::string(head_record), encode_head(head));
   }
-  /// The commit with the staged entries went through.
-  void committed() {
+  void committed() override {
     size_ += staged_count_;
     if (staged_count_) last_ = staged_;
     staged_count_ = 0;
   }
-  /// It did not: the staged entries are not in the log.
-  void abandoned() { staged_count_ = 0; }
+  void abandoned() override { staged_count_ = 0; }
 
  private:
-  explicit store_log(const Store& s) : store_(&s) {}
   const Store* store_;
   std::uint64_t size_ = 0;
   digest last_{};

@@ -1,8 +1,9 @@
 #pragma once
 /// \file
 /// An actor type: what the kernel needs to run actors of one code, whatever container made
-/// it — a native C++ type (native.hpp) or code compiled by a plugin (plugin.hpp). The kernel
-/// knows types only through this record; containers fill it in.
+/// it: a native C++ type (native.hpp) or code compiled by a plugin container (registry.hpp,
+/// behind the C ABI of exo/plugin/abi.h). The kernel knows types only through this record;
+/// containers fill it in.
 
 #include <exo/core/expected.hpp>
 #include <exo/core/hash.hpp>
@@ -48,7 +49,7 @@ struct actor_type {
   value (*save)(const void* state) = nullptr;
   expected<void*> (*load)(const actor_type& type, value&& state) = nullptr;
   /// Names the code: SHA-256 of the canonical encoding of a map that starts with the
-  /// container's name (see native_code_hash and container_registry::compile).
+  /// container's name (see detail::native_code_hash and exo::code_hash).
   digest code_hash;
   /// The container's own data for this type (e.g. the compiled module); opaque to the kernel.
   const void* impl = nullptr;

@@ -19,6 +19,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 namespace exo {
@@ -51,7 +52,9 @@ class container {
   virtual expected<code_ptr> compile(byte_view code, const container_limits& limits) const = 0;
 };
 
-/// The built-in native container: its "code" is the name of a native type added to it.
+/// The built-in native container, and the one registry of native types: its "code" is the
+/// name of a native type added to it, and a hypervisor loads stored actors of native types
+/// from it by code hash.
 class native_container final : public container {
  public:
   std::uint32_t type_id() const noexcept override { return EXO_TYPE_NATIVE; }
@@ -59,21 +62,27 @@ class native_container final : public container {
   std::string_view version() const noexcept override { return "built in"; }
   expected<code_ptr> compile(byte_view code, const container_limits& limits) const override;
 
-  /// Makes native type T available by its name (exo_name).
+  /// Makes native type T available by its name (exo_name) and its code hash. (A hypervisor's
+  /// register_type<T>() adds T to its registry's native container.)
   template <native_actor T>
   void add() {
     add(native_type<T>());
   }
-  void add(const actor_type& type) { types_[std::string(type.name)] = &type; }
+  /// Adding a type again is harmless; a type of the same name but other code takes the name
+  /// (both stay known by code hash).
+  void add(const actor_type& type) {
+    by_name_[std::string(type.name)] = &type;
+    by_code_.emplace(type.code_hash, &type);
+  }
   /// The added type with this code hash, or nullptr.
   const actor_type* find(const digest& code_hash) const noexcept {
-    for (auto& [name, t] : types_)
-      if (t->code_hash == code_hash) return t;
-    return nullptr;
+    auto it = by_code_.find(code_hash);
+    return it == by_code_.end() ? nullptr : it->second;
   }
 
  private:
-  std::map<std::string, const actor_type*, std::less<>> types_;
+  std::map<std::string, const actor_type*, std::less<>> by_name_;
+  std::unordered_map<digest, const actor_type*> by_code_;
 };
 
 /// A container plugin loaded from a shared library.

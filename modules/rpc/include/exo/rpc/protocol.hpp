@@ -26,10 +26,9 @@
 #include <exo/core/bytes.hpp>
 #include <exo/core/expected.hpp>
 #include <exo/core/hash.hpp>
+#include <exo/core/json.hpp>
 #include <exo/core/sign.hpp>
 #include <exo/core/value.hpp>
-
-#include <nlohmann/json.hpp>
 
 #include <cstdint>
 #include <string>
@@ -37,7 +36,7 @@
 
 namespace exo::rpc {
 
-using json = nlohmann::json;
+using exo::json;
 
 enum error_code : int {
   parse_error = -32700,       ///< the frame is not JSON

@@ -1,7 +1,8 @@
 #pragma once
 /// \file
-/// The RPC server: serves a booted node (exo/boot/node.hpp) over JSON-RPC 2.0 on WebSocket
-/// (exo/rpc/protocol.hpp), built on Boost.Beast.
+/// The RPC server: serves any service (exo/hypervisor/service.hpp), a composed hypervisor
+/// behind exo::hypervisor_service or a booted image (exo::node::service()), over JSON-RPC 2.0
+/// on WebSocket (exo/rpc/protocol.hpp), built on Boost.Beast.
 ///
 /// Threads: one network thread runs every connection (Asio, asynchronous); one executor
 /// thread owns the hypervisor. Requests are checked on the network thread (JSON, method,
@@ -13,12 +14,12 @@
 /// close code 1009), and no other.
 ///
 /// \code
-/// auto srv = exo::rpc::server::start(*node, {.listen = "127.0.0.1:0"}).value();
+/// auto srv = exo::rpc::server::start(node->service(), {.listen = "127.0.0.1:0"}).value();
 /// fmt::print("listening on {}\n", srv->url());
 /// srv->stop();   // answers what was committed, then closes
 /// \endcode
 
-#include <exo/boot/node.hpp>
+#include <exo/hypervisor/service.hpp>
 #include <exo/rpc/protocol.hpp>
 
 #include <cstdint>
@@ -52,8 +53,9 @@ struct server_stats {
 
 class server {
  public:
-  /// Binds and starts serving `n` (which must outlive the server) on two threads of its own.
-  static expected<std::unique_ptr<server>> start(node& n, server_options opts = {});
+  /// Binds and starts serving `s` (which must outlive the server) on two threads of its own.
+  /// It turns the service's write-behind on while it runs.
+  static expected<std::unique_ptr<server>> start(service& s, server_options opts = {});
   ~server();
   server(const server&) = delete;
   server& operator=(const server&) = delete;

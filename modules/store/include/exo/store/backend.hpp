@@ -18,12 +18,14 @@
 /// `lmdb_store` (exo/store/lmdb_store.hpp).
 
 #include <exo/core/bytes.hpp>
+#include <exo/core/commit_meta.hpp>
 #include <exo/core/expected.hpp>
 #include <exo/core/id.hpp>
 
 #include <fmt/format.h>
 
 #include <concepts>
+#include <functional>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -55,11 +57,13 @@ struct commit_batch {
   /// The root this commit makes current (the zero hash and position 0 for an empty store).
   /// A non-empty head's position must be stored already or be in this batch.
   root_ref head;
-  /// Named records written with the commit (e.g. the call log head, later).
-  std::vector<std::pair<std::string, bytes>> meta;
+  /// Named records written with the commit (the call log's entries and head, for one).
+  commit_meta meta;
 };
 
 /// What a store backend provides:
+/// - `static constexpr bool durable`: whether what it holds outlives the process (a
+///   hypervisor over a durable store keeps only actors whose state it can save);
 /// - `read_node(pos)`: the stored bytes, nullopt if nothing is stored there, or an error (I/O);
 /// - `next_position()`: where the next commit's nodes start;
 /// - `commit(commit_batch&&)`: applies a batch atomically (durably, for persistent backends);
@@ -69,6 +73,7 @@ struct commit_batch {
 template <class B>
 concept store_backend = requires(B& b, const B& cb, node_pos pos, const digest& h, commit_batch&& batch,
                                  std::string_view name) {
+  { B::durable } -> std::convertible_to<bool>;
   { cb.read_node(pos) } -> std::same_as<expected<std::optional<bytes>>>;
   { cb.next_position() } -> std::same_as<node_pos>;
   { b.commit(std::move(batch)) } -> std::same_as<expected<void>>;
@@ -93,9 +98,27 @@ inline expected<void> check_batch(const commit_batch& batch, node_pos next) {
   return {};
 }
 
+/// A backend that keeps its files in a data directory: a hypervisor over it keeps its node
+/// key there too (node.key), so the log it signs is signed by the same key after a restart.
+template <class B>
+concept directory_store = store_backend<B> && requires(const B& b) {
+  { b.directory() } -> std::convertible_to<std::string_view>;
+};
+
+/// A backend that can write behind (lmdb_store::set_write_behind): commit() returns before
+/// the commit is on disk, when_durable(fn) says when it is (or that it failed), and
+/// take_failure() reports a failed one once.
+template <class B>
+concept write_behind_store = store_backend<B> && requires(B& b, std::function<void(const expected<void>&)> fn) {
+  { b.set_write_behind(true) } -> std::same_as<expected<void>>;
+  { b.when_durable(std::move(fn)) } -> std::same_as<void>;
+  { b.take_failure() } -> std::same_as<std::optional<error>>;
+};
+
 /// Nodes in memory: for tests, benchmarks and hypervisors that need no durability.
 class memory_store {
  public:
+  static constexpr bool durable = false;
   expected<std::optional<bytes>> read_node(node_pos pos) const {
     if (pos == 0 || pos > nodes_.size()) return std::optional<bytes>{};
     return std::optional<bytes>{nodes_[pos - 1]};
@@ -134,5 +157,7 @@ class memory_store {
 };
 
 static_assert(store_backend<memory_store>, "memory_store must satisfy exo::store_backend");
+static_assert(!directory_store<memory_store> && !write_behind_store<memory_store>,
+              "memory_store keeps no files and writes nothing behind");
 
 }  // namespace exo

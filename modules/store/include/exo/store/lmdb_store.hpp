@@ -111,6 +111,9 @@ struct lmdb_stats {
 /// write-behind is the store's own).
 class lmdb_store {
  public:
+  /// What it holds outlives the process (even with lmdb_options::durable false, which only
+  /// gives up the protection against an operating system crash).
+  static constexpr bool durable = true;
   /// The format marker a data directory of this version carries under `format_key`.
   static constexpr std::string_view format_marker = "exo-store-2";
   /// Reserved metadata name of the format marker.
@@ -219,5 +222,7 @@ class lmdb_store {
 };
 
 static_assert(store_backend<lmdb_store>, "lmdb_store must satisfy exo::store_backend");
+static_assert(directory_store<lmdb_store> && write_behind_store<lmdb_store>,
+              "lmdb_store keeps a data directory and can write behind");
 
 }  // namespace exo

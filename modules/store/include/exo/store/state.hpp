@@ -1,53 +1,46 @@
 #pragma once
 /// \file
-/// The hypervisor's view of the store: a key-value tree with a root, behind a small virtual
+/// The state tree as the kernel sees it: a key-value tree with a root, behind a small virtual
 /// interface so that the kernel (which is not a template) can use any backend. The virtual
 /// calls are on the paths that load, save and commit actors, never on message delivery.
 ///
-/// `tree_state<Backend>` adapts exo::merkle_tree over a store backend; exo::hypervisor
-/// builds one from its Store policy.
+/// The layers, bottom up: a `store_backend` keeps nodes (exo/store/backend.hpp);
+/// `merkle_tree<Backend>` is the authenticated tree over it (exo/store/tree.hpp);
+/// `state_tree` is what the kernel needs of that tree, and `merkle_state<Backend>` provides
+/// it. exo::hypervisor builds one from its Store policy.
 
+#include <exo/core/commit_meta.hpp>
 #include <exo/store/backend.hpp>
 #include <exo/store/tree.hpp>
 
-#include <stdexcept>
-#include <string>
 #include <utility>
-#include <vector>
 
 namespace exo {
 
-/// Metadata records written with a commit (name, bytes).
-using commit_meta = std::vector<std::pair<std::string, bytes>>;
-
-class state_store {
+class state_tree {
  public:
-  virtual ~state_store() = default;
+  virtual ~state_tree() = default;
   virtual expected<std::optional<bytes>> get(byte_view key) const = 0;
   virtual expected<void> put(byte_view key, byte_view value) = 0;
   virtual expected<bool> erase(byte_view key) = 0;
   /// The current root, uncommitted changes included.
   virtual digest root() const = 0;
-  /// Writes everything to the backend in one commit; returns the root.
+  /// Writes everything to the backend in one commit, with `meta`; returns the root.
   virtual expected<digest> commit(commit_meta meta) = 0;
   /// Goes to an earlier committed root, dropping uncommitted changes.
   virtual expected<void> set_root(const digest& r) = 0;
+  /// The root of the backend's last commit (what it holds, whatever was changed since).
+  virtual expected<digest> head() const = 0;
+  /// Whether what the backend holds outlives the process (its Store's `durable`).
+  virtual bool durable() const noexcept = 0;
 };
 
-/// Whether a backend keeps its data past the process (memory_store does not). Hypervisors
-/// over durable backends refuse actors whose state they could not save.
-template <class B>
-inline constexpr bool backend_durable = true;
-template <>
-inline constexpr bool backend_durable<memory_store> = false;
-
-/// exo::merkle_tree over `Backend`, as a state_store.
+/// exo::merkle_tree over `Backend`, as a state_tree.
 template <store_backend Backend>
-class tree_state final : public state_store {
+class merkle_state final : public state_tree {
  public:
-  /// Opens the tree at the backend's head. A backend that cannot say its head (I/O, damage)
-  /// throws std::runtime_error with the store's message.
-  explicit tree_state(Backend& backend) : tree_(open(backend)) {}
+  /// The tree over `backend` (which must outlive it) at `head`, the backend's head.
+  merkle_state(Backend& backend, const root_ref& head) : backend_(backend), tree_(merkle_tree<Backend>::at(backend, head)) {}
 
   expected<std::optional<bytes>> get(byte_view key) const override { return tree_.get(key); }
   expected<void> put(byte_view key, byte_view value) override { return tree_.put(key, value); }
@@ -55,16 +48,18 @@ class tree_state final : public state_store {
   digest root() const override { return tree_.root(); }
   expected<digest> commit(commit_meta meta) override { return tree_.commit(std::move(meta)); }
   expected<void> set_root(const digest& r) override { return tree_.set_root(r); }
+  expected<digest> head() const override {
+    auto h = backend_.head();
+    if (!h) return unexpected(std::move(h).error());
+    return h->hash;
+  }
+  bool durable() const noexcept override { return Backend::durable; }
 
   merkle_tree<Backend>& tree() noexcept { return tree_; }
   const merkle_tree<Backend>& tree() const noexcept { return tree_; }
 
  private:
-  static merkle_tree<Backend> open(Backend& backend) {
-    auto t = merkle_tree<Backend>::open(backend);
-    if (!t) throw std::runtime_error("exo: cannot open the state tree: " + to_string(t.error()));
-    return std::move(*t);
-  }
+  Backend& backend_;
   merkle_tree<Backend> tree_;
 };
 

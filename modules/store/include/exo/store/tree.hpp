@@ -52,9 +52,15 @@ class merkle_tree {
   static expected<merkle_tree> open(Backend& backend) {
     auto head = backend.head();
     if (!head) return unexpected(std::move(head).error());
+    return at(backend, *head);
+  }
+
+  /// The tree at `head`, a root the backend holds (its head(), read by the caller), without
+  /// reading anything now.
+  static merkle_tree at(Backend& backend, const root_ref& head) {
     merkle_tree t(backend);
-    t.root_.hash = head->hash;
-    t.root_.pos = head->pos;
+    t.root_.hash = head.hash;
+    t.root_.pos = head.pos;
     return t;
   }
 
@@ -142,7 +148,7 @@ class merkle_tree {
 
   /// Writes every changed node, with `meta`, in one backend commit, and makes the root the
   /// backend's head. Returns the root.
-  expected<digest> commit(std::vector<std::pair<std::string, bytes>> meta = {}) {
+  expected<digest> commit(commit_meta meta = {}) {
     commit_batch batch;
     hash_of(root_);
     batch.first = backend_.next_position();

@@ -24,10 +24,12 @@
 
 #include <exo/call_log/entry.hpp>
 #include <exo/core/encoding.hpp>
+#include <exo/hypervisor.hpp>
 #include <exo/store/tree.hpp>
 
 #include <fmt/format.h>
 
+#include <concepts>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -85,9 +87,24 @@ std::optional<divergence> compare_entries(const log_entry& logged, const log_ent
 std::optional<divergence> check_head(const log_head& h, std::uint64_t size, const digest& last, const bytes& init_key);
 }  // namespace detail
 
-/// Replays `log` into the hypervisor `make()` returns (a std::unique_ptr to a fresh, logged
-/// hypervisor with the native types the log names registered) and checks everything (see
-/// the file comment).
+/// What the verifier needs of the hypervisor it replays a log into: its name, origin and
+/// declared types (to check the init entry against), a way to turn off signing for its
+/// scratch log, and replay(), which makes a logged input again and returns the entry it logs.
+/// Every logged exo::hypervisor is one.
+template <class H>
+concept replay_target = requires(H& h, const H& ch, const log_entry& e) {
+  { ch.settings() } -> std::same_as<const config&>;
+  { ch.type_list() } -> std::same_as<value>;
+  { h.sign_log(false) } -> std::same_as<void>;
+  { h.replay(e) } -> std::same_as<expected<log_entry>>;
+};
+static_assert(replay_target<hypervisor<ordered_scheduler, memory_store, memory_log>>,
+              "a logged in-memory hypervisor must be something a log can be replayed into");
+static_assert(!replay_target<hypervisor<>>, "a hypervisor that logs nothing has no replay");
+
+/// Replays `log` into the hypervisor `make()` returns (a fresh, logged hypervisor with the
+/// native types the log names registered, by value or through a pointer such as
+/// std::unique_ptr) and checks everything (see the file comment).
 template <class Factory>
 verdict verify(const log_reader& log, Factory&& make, const verify_options& opts = {}) {
   verdict v;
@@ -105,8 +122,14 @@ verdict verify(const log_reader& log, Factory&& make, const verify_options& opts
   auto head = decode_head(**raw_head);
   if (!head) return diverge(n, "head", "a signed head", head.error().message);
 
-  auto hv = make();
-  hv->sign_log(false);  // its log is a scratch copy for comparing entries
+  auto made = make();
+  auto& hv = [&]() -> auto& {
+    if constexpr (requires { *made; }) return *made;
+    else return made;
+  }();
+  static_assert(replay_target<std::remove_reference_t<decltype(hv)>>,
+                "exo::verify replays into what the factory makes: a logged hypervisor (see exo::replay_target)");
+  hv.sign_log(false);  // its log is a scratch copy for comparing entries
   digest prev{};
   bytes init_key;
   for (std::uint64_t i = 0; i < n; ++i) {
@@ -118,14 +141,14 @@ verdict verify(const log_reader& log, Factory&& make, const verify_options& opts
     if (!(e->prev == prev)) return diverge(i, "prev", to_hex(prev), to_hex(e->prev));
     if (i == 0) {
       if (e->kind != "init") return diverge(0, "kind", "init", e->kind);
-      if (auto d = detail::check_init(*e, hv->settings().name, hv->type_list(), hv->settings().origin, *head)) {
+      if (auto d = detail::check_init(*e, hv.settings().name, hv.type_list(), hv.settings().origin, *head)) {
         v.first = std::move(d);
         return v;
       }
       init_key = *e->args.find("node_key")->if_bytes();
     } else {
       if (e->kind != "create" && e->kind != "call") return diverge(i, "kind", "create or call", e->kind);
-      auto got = hv->apply(*e);
+      auto got = hv.replay(*e);
       std::optional<divergence> d =
           got ? detail::compare_entries(*e, *got)
               : divergence{i, "replay", "an input this hypervisor can make", to_string(got.error()), {}};

@@ -1,9 +1,8 @@
-#include <exo/boot/json.hpp>
 #include <exo/core/bytes.hpp>
+#include <exo/core/json.hpp>
 
 #include <fmt/format.h>
 
-#include <array>
 #include <cmath>
 #include <limits>
 
@@ -93,35 +92,6 @@ expected<value> from_json(const json& j, std::string_view where) {
     case json::value_t::discarded: return bad("not JSON");
   }
   return bad("not JSON");
-}
-
-bool is_param_type(std::string_view t) {
-  static constexpr std::array<std::string_view, 8> known = {"i64", "f64", "bool", "string", "bytes", "list", "map", "any"};
-  for (auto k : known)
-    if (k == t) return true;
-  return false;
-}
-
-bool fits_param_type(const value& v, std::string_view t) {
-  if (t == "any") return !v.if_cap();
-  if (t == "i64") return v.if_i64();
-  if (t == "f64") return v.if_f64() || v.if_i64();
-  if (t == "bool") return v.if_bool();
-  if (t == "string") return v.if_string();
-  if (t == "bytes") return v.if_bytes();
-  if (t == "list") return v.if_list();
-  if (t == "map") return v.if_map();
-  return false;
-}
-
-json entry_to_json(const log_entry& e, const digest& h) {
-  json j{{"index", e.index},       {"hash", to_hex(h)},         {"kind", e.kind},
-         {"actor", to_hex(e.actor)}, {"function", e.function},  {"args", to_json(e.args)},
-         {"result", to_json(e.result)}, {"outputs", to_json(e.outputs)}, {"ticks", e.ticks},
-         {"budget", e.budget},     {"root", to_hex(e.root)}};
-  j["caller"] = e.caller ? json(to_hex(*e.caller)) : json(nullptr);
-  j["error"] = e.error ? json{{"code", e.error->code}, {"name", e.error->name}, {"message", e.error->message}} : json(nullptr);
-  return j;
 }
 
 }  // namespace exo

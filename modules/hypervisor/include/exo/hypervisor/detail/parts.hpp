@@ -1,0 +1,107 @@
+#pragma once
+/// \file
+/// The parts an exo::hypervisor holds, and how they are put together (exo/hypervisor.hpp).
+/// They live in one heap block that never moves, since they refer to each other (the tree to
+/// the store, the kernel to the tree, the ingress to the kernel, the log and the loop); the
+/// hypervisor is a handle to it, so it can be returned by value.
+
+#include <exo/call_log/store_log.hpp>
+#include <exo/core/sign.hpp>
+#include <exo/hypervisor/ingress.hpp>
+#include <exo/hypervisor/kernel.hpp>
+#include <exo/scheduler/concept.hpp>
+#include <exo/store/backend.hpp>
+#include <exo/store/state.hpp>
+
+#include <concepts>
+#include <limits>
+#include <string>
+#include <utility>
+
+namespace exo {
+
+/// The Log policy of a hypervisor that logs nothing.
+struct no_log {};
+
+/// A hypervisor's Log policy over `Store`: no_log, or a log_backend kept in that Store.
+template <class Log, class Store>
+concept log_policy = std::same_as<Log, no_log> || (log_backend<Log> && std::same_as<typename Log::store_type, Store>);
+
+/// The key that signs a hypervisor's log: kept in the store's data directory (node.key,
+/// readable only by its owner) for a directory_store, a new one for a store without files.
+template <store_backend Store>
+expected<node_key> node_key_for(const Store& s) {
+  if constexpr (directory_store<Store>) return node_key::load_or_create(std::string(s.directory()) + "/node.key");
+  else return node_key::generate();
+}
+
+namespace detail {
+
+/// The delivery loop: the scheduler, fed with what the kernel sends, decides what the kernel
+/// delivers next.
+template <scheduler_policy Scheduler>
+class dispatcher final : public message_pump {
+ public:
+  explicit dispatcher(kernel& k) : k_(k) {}
+
+  /// Delivers up to `max_messages` messages (each one transaction); returns how many.
+  std::size_t run(std::size_t max_messages) {
+    k_.hand_over(scheduler_);
+    std::size_t n = 0;
+    while (n < max_messages) {
+      message* m = scheduler_.front();
+      if (!m) break;
+      k_.deliver(*m);
+      scheduler_.pop();
+      ++n;
+      k_.hand_over(scheduler_);
+    }
+    return n;
+  }
+  std::size_t run_until_idle() override { return run(std::numeric_limits<std::size_t>::max()); }
+  std::size_t pending() const noexcept override { return scheduler_.size() + k_.unscheduled(); }
+
+ private:
+  kernel& k_;
+  Scheduler scheduler_;
+};
+
+/// Store, state tree, kernel and delivery loop: every hypervisor has these.
+template <class Scheduler, class Store>
+struct core_parts {
+  Store store;
+  merkle_state<Store> state;
+  kernel k;
+  dispatcher<Scheduler> loop;
+  core_parts(Store&& s, const root_ref& head, config cfg)
+      : store(std::move(s)), state(store, head), k(std::move(cfg), state), loop(k) {}
+};
+
+template <class Scheduler, class Store, class Log>
+struct parts : core_parts<Scheduler, Store> {
+  Log log;
+  exo::ingress in;
+  parts(Store&& s, const root_ref& head, config cfg, node_key key)
+      : core_parts<Scheduler, Store>(std::move(s), head, std::move(cfg)),
+        log(this->store),
+        in(this->k, this->loop, log, std::move(key)) {}
+  /// Reads what the store holds: the host's counters, the log, and checks that they agree.
+  expected<void> open() {
+    if (auto r = this->k.resume(); !r) return fail(r.error().code, "cannot resume the hypervisor: " + r.error().message);
+    if (auto r = log.reload(); !r) return fail(r.error().code, "cannot open the call log: " + r.error().message);
+    return in.resume();
+  }
+};
+
+template <class Scheduler, class Store>
+struct parts<Scheduler, Store, no_log> : core_parts<Scheduler, Store> {
+  parts(Store&& s, const root_ref& head, config cfg)
+      : core_parts<Scheduler, Store>(std::move(s), head, std::move(cfg)) {}
+  expected<void> open() {
+    if (auto r = this->k.resume(); !r) return fail(r.error().code, "cannot resume the hypervisor: " + r.error().message);
+    return {};
+  }
+};
+
+}  // namespace detail
+}  // namespace exo

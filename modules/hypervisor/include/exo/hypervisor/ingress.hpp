@@ -1,0 +1,118 @@
+#pragma once
+/// \file
+/// The ingress: where every input from outside enters a hypervisor that logs its inputs
+/// (DESIGN.md section 4.5). An input (a create, a call) gets the next call log index, runs
+/// until nothing is left to deliver, and is logged with its outcome: the result or error,
+/// what reached egresses and the host meanwhile, the ticks used and the state root after.
+/// The entry and the state changes are committed together, one commit per input, or one for
+/// a batch of them (group commit). Replaying a logged entry makes the same input again, for
+/// exo::verify.
+///
+/// exo::hypervisor holds one when it has a Log policy; this is the compiled, non-template
+/// part (ingress.cpp). It drives the kernel through its API, runs deliveries through a
+/// message_pump (the hypervisor's scheduler loop), and learns of outputs as the kernel's
+/// output_observer. The kernel knows nothing of log entries.
+
+#include <exo/call_log/entry.hpp>
+#include <exo/call_log/writer.hpp>
+#include <exo/core/sign.hpp>
+#include <exo/hypervisor/kernel.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string_view>
+
+namespace exo {
+
+/// How a logged input is made.
+struct invoke_options {
+  /// The caller's public key, recorded in the entry; absent for an anonymous caller.
+  std::optional<public_key> caller;
+  /// The call's tick budget; 0 means the config's default_budget.
+  std::uint64_t budget = 0;
+};
+
+/// What a logged input did: the outcome its log entry records (and the entry's index).
+struct call_outcome {
+  std::uint64_t index = 0;
+  value result;                     ///< what the called function returned; caps in it are host handles
+  std::optional<exo::error> error;  ///< the call's own failure, if it failed
+  value outputs;                    ///< what reached egresses and the host meanwhile (as logged)
+  std::uint64_t ticks = 0;
+  digest root{};
+};
+
+/// What the ingress needs of whoever orders deliveries: run until nothing is left, and say
+/// how many messages wait.
+class message_pump {
+ public:
+  virtual std::size_t run_until_idle() = 0;
+  virtual std::size_t pending() const noexcept = 0;
+
+ protected:
+  ~message_pump() = default;
+};
+
+class ingress final : private output_observer {
+ public:
+  /// Logs the inputs of `k` in `log` (entries signed by `key`), running them through `pump`.
+  /// All three must outlive the ingress. resume() checks what the log holds.
+  ingress(kernel& k, message_pump& pump, log_writer& log, node_key key);
+  ~ingress();
+  ingress(const ingress&) = delete;
+  ingress& operator=(const ingress&) = delete;
+
+  /// Checks a log read from a store against the state it was committed with: its last entry
+  /// names the state root, and its head was signed by this node's key.
+  expected<void> resume();
+
+  /// Creates a root actor of `type` owning `state` (the ingress owns it from here on, even on
+  /// error), logged as a "create" entry with its saved state.
+  expected<cap_handle> create(const actor_type& type, void* state);
+  /// Installs `code` and creates a root actor running it, logged as a "create" entry that
+  /// carries the code (so that a replay installs it too).
+  expected<cap_handle> create_code(std::string_view container, byte_view code);
+  /// Calls `function` of `actor`, runs until idle, and logs the call with its outcome.
+  expected<call_outcome> invoke(const id& actor, std::string_view function, arg_list args, const invoke_options& opts);
+  /// Makes the input `original` records again and returns the entry it logs for it.
+  expected<log_entry> replay(const log_entry& original);
+
+  /// Group commit (see exo::hypervisor::begin_batch).
+  void begin_batch();
+  expected<void> end_batch();
+  bool batching() const noexcept { return batching_; }
+  /// Back to what the store holds: the state to its head, the log to its head record.
+  expected<void> rollback();
+
+  /// Whether heads are signed (the default).
+  void sign(bool on) noexcept { sign_ = on; }
+  const public_key& node_public_key() const noexcept { return key_.public_key(); }
+  const log_writer& log() const noexcept { return log_; }
+
+ private:
+  struct capture;  // what one call produced, collected while it runs
+
+  void on_egress(std::uint32_t egress, std::string_view name, message& m) override;
+  void on_host_failure(const failure& f) override;
+
+  unexpected<error> busy(std::string_view what) const;
+  expected<void> ready(std::string_view what);  // idle, and the init entry written
+  log_entry next_entry(std::string kind) const;
+  expected<void> ensure_init();
+  expected<log_entry> run_call(log_entry e, arg_list args, value& host_result);
+  expected<void> append(log_entry& e);
+  expected<void> commit_entries();
+
+  kernel& k_;
+  message_pump& pump_;
+  log_writer& log_;
+  node_key key_;
+  bool sign_ = true;
+  bool batching_ = false;
+  commit_meta staged_;                 // the staged entries (and, when sealed, the head)
+  std::optional<error> batch_error_;   // a batch input that could not be staged
+  capture* capture_ = nullptr;         // set while a call runs
+};
+
+}  // namespace exo

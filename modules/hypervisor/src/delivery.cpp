@@ -1,0 +1,226 @@
+// Delivery: one message at a time, each a transaction (DESIGN.md section 4), and the one
+// path by which every message is sent (kernel::post).
+#include "cap_walk.hpp"
+#include "context.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+namespace exo {
+
+using internal::sat_add;
+
+// Every message is built here: a host send, an actor's send, forward, reply or result, and a
+// failure report. It is stamped with its sender's clock (`ticks`), id and next sequence
+// number (the order of DESIGN.md section 4.1), queued in the outbox, and its capabilities are
+// moved out of the sender's table into the message; if that fails, nothing of it remains.
+expected<void> kernel::post(std::uint32_t from, std::uint64_t ticks, const capability& target,
+                            const capability& reply, std::uint32_t origin, std::uint64_t budget, arg_list&& args) {
+  actor& sender = actors_[from];
+  message_batch& out = from == 0 && delivering_ ? host_outbox_ : outbox_;
+  message& m = out.emplace_back();
+  m.target = target;
+  m.reply_to = reply;
+  m.sender = from;
+  m.origin = origin;
+  m.ticks = ticks;
+  m.seq = sender.seq++;
+  m.budget = budget;
+  m.sender_id = sender.self;
+  m.args = std::move(args);
+  if (auto r = export_caps(sender, m); !r) [[unlikely]] {
+    out.pop_back();
+    --sender.seq;
+    return r;
+  }
+  return {};
+}
+
+expected<void> kernel::export_caps(actor& from, message& m) {
+  return internal::for_each_cap(m.args, [&](cap_handle& h) -> expected<void> {
+    auto c = from.caps.transferable(h);
+    if (!c) return unexpected(std::move(c).error());
+    m.caps.push_back(*c);
+    h.index = static_cast<std::uint32_t>(m.caps.size() - 1);
+    return {};
+  });
+}
+
+expected<void> kernel::import_caps(actor& to, message& m, cap_journal* j) {
+  return internal::for_each_cap(m.args, [&](cap_handle& h) -> expected<void> {
+    if (h.index >= m.caps.size())
+      return fail(errc::malformed, fmt::format("argument names carried capability {} of {}", h.index, m.caps.size()));
+    auto nh = to.caps.insert(m.caps[h.index], j);
+    if (!nh) return unexpected(std::move(nh).error());
+    h = *nh;
+    return {};
+  });
+}
+
+void kernel::notify(const id& receiver, std::uint32_t function, const message& m, bool ok) {
+  if (deliver_hook_) deliver_hook_(delivery{receiver, function, m.sender_id, m.ticks, m.seq, ok});
+}
+
+// The failure of message `m` to the actor in `slot`, reported to `origin` as a message.
+void kernel::report(std::uint32_t origin, std::uint32_t slot, const message& m, std::string_view function, error e) {
+  ++stats_.failed;
+  actor& a = actors_[slot];
+  failure f{a.self, std::string(function), static_cast<std::int64_t>(e.code), std::move(e.message), m.sender_id, m.seq};
+  // A failed failure report goes to the host, so reports never loop.
+  if (m.target.function == failure_function) origin = 0;
+  arg_list args;
+  args.emplace_back(to_value(f));
+  // Never more than the failed message had: with on_failure costing a tick, a chain of
+  // failures and reports always ends. A report carries no capability, so posting it cannot fail.
+  (void)post(slot, a.clock, capability{cap_kind::function, rights::call, origin, failure_function}, capability{}, 0,
+             std::min(cfg_.failure_budget, m.budget), std::move(args));
+}
+
+void kernel::deliver_egress(message& m) {
+  ++stats_.egress;
+  actor& host = actors_[0];
+  if (!m.caps.empty()) {
+    if (max_caps_per_actor - host.caps.size() >= m.caps.size()) {
+      (void)import_caps(host, m, nullptr);  // cannot fail: there is room for every cap
+    } else {
+      // No room: the caps arrive as null rather than as untranslated (meaningless) handles,
+      // and the host hears why.
+      for (auto& v : m.args) internal::null_caps(v);
+      host_failure(failure{m.sender_id, std::string(egress_[m.target.target].name),
+                           static_cast<std::int64_t>(errc::limit_exceeded),
+                           fmt::format("the host's capability table is full: {} capabilities sent to this egress were "
+                                       "dropped",
+                                       m.caps.size()),
+                           m.sender_id, m.seq});
+    }
+  }
+  auto& e = egress_[m.target.target];
+  if (observer_) [[unlikely]]
+    observer_->on_egress(m.target.target, e.name, m);
+  egress_message out{e.name, m.sender_id, m.ticks, m.seq, m.args};
+  if (e.sink) {
+    e.sink(out);
+  } else if (!observer_) {
+    // An egress named in a stored capability table that this run has not created: the
+    // output cannot be handed to anyone, and the host hears so. (An observer records it.)
+    host_failure(failure{m.sender_id, e.name, static_cast<std::int64_t>(errc::no_such_function),
+                         fmt::format("egress '{}' has no sink in this hypervisor (create_egress it after resuming); the "
+                                     "message was dropped",
+                                     e.name),
+                         m.sender_id, m.seq});
+  }
+  notify(host.self, m.target.target, m, true);
+}
+
+void kernel::host_failure(failure&& f) {
+  if (observer_) [[unlikely]]
+    observer_->on_host_failure(f);
+  if (failure_hook_) failure_hook_(f);
+  else failures_.push_back(std::move(f));
+}
+
+void kernel::deliver_host_failure(message& m) {
+  auto f = m.args.size() == 1 ? from_value<failure>(std::move(m.args[0])) : fail(errc::malformed, "bad failure report");
+  if (f) host_failure(std::move(*f));
+  notify(actors_[0].self, failure_function, m, true);
+}
+
+expected<void> kernel::run_handler(kernel_context& ctx, actor& a, message& m, invoke_fn invoke, std::string_view fname,
+                                   std::uint64_t cost) {
+  if (cost > m.budget) [[unlikely]]
+    return fail(errc::out_of_ticks, fmt::format("out of ticks: '{}' costs {} ticks but the message's budget is {}",
+                                                fname, cost, m.budget));
+  if (!m.caps.empty())
+    if (auto r = import_caps(a, m, &journal_); !r) return r;
+  if (auto r = invoke(a.state, m.target.function, ctx, m.args); !r) return r;
+  if (ctx.trapped()) [[unlikely]]
+    return unexpected(ctx.trap_error());
+  return {};
+}
+
+bool kernel::load_for_delivery(message& m, std::uint32_t slot) {
+  auto r = load(slot);
+  if (r) return true;
+  // Not in the store, or the store is damaged: the message fails, the system goes on.
+  actor& a = actors_[slot];
+  if (m.ticks > a.clock) a.clock = m.ticks;
+  notify(a.self, m.target.function, m, false);
+  report(m.origin, slot, m, "(loading the actor)", std::move(r).error());
+  return false;
+}
+
+void kernel::deliver(message& m) {
+  struct scope {
+    bool& flag;
+    explicit scope(bool& f) : flag(f) { flag = true; }
+    ~scope() { flag = false; }
+  } during(delivering_);
+  ++stats_.delivered;
+  actor& host = actors_[0];
+  if (m.ticks > host.clock) host.clock = m.ticks;
+  if (m.target.kind == cap_kind::egress) return deliver_egress(m);
+
+  const std::uint32_t slot = m.target.target;
+  if (slot == 0) return deliver_host_failure(m);
+  actor& a = actors_[slot];
+  if (!a.type) [[unlikely]]
+    if (!load_for_delivery(m, slot)) return;
+  if (m.ticks > a.clock) a.clock = m.ticks;
+
+  invoke_fn invoke;
+  std::string_view fname;
+  std::uint64_t cost = 0;
+  if (m.target.function == failure_function) {
+    if (!a.type->on_failure) {  // nobody handles it here: the host hears of it
+      m.target.target = 0;
+      return deliver_host_failure(m);
+    }
+    invoke = a.type->on_failure;
+    fname = "on_failure";
+    cost = failure_cost;
+  } else {
+    const exported_function& fn = a.type->functions[m.target.function];
+    invoke = fn.invoke;
+    fname = fn.name;
+    cost = fn.cost;
+  }
+
+  // The transaction: remember what to restore if the message fails.
+  const std::uint64_t saved_nonce = a.nonce, saved_seq = a.seq;
+  const std::size_t saved_outbox = outbox_.size();
+  journal_.active = true;
+  kernel_context ctx(*this, a, slot, m, cost);
+  expected<void> r = run_handler(ctx, a, m, invoke, fname, cost);
+  journal_.active = false;
+  const std::uint64_t used = std::min(ctx.executed(), m.budget);
+  a.clock = sat_add(a.clock, used);
+  stats_.ticks = sat_add(stats_.ticks, used);
+  mark_dirty(slot);
+  if (r) [[likely]] {
+    if (!journal_.entries.empty()) {
+      a.caps_dirty = true;
+      journal_.entries.clear();
+    }
+    if (!created_.empty()) [[unlikely]] {
+      for (auto c : created_) mark_dirty(c);
+      created_.clear();
+    }
+    if (!storage_undo_.empty()) storage_undo_.clear();
+    notify(a.self, m.target.function, m, true);
+    return;
+  }
+  // Roll back: sends, created actors, storage writes, capability changes and counters; the
+  // state itself was restored by the native entry point.
+  while (outbox_.size() > saved_outbox) outbox_.pop_back();
+  for (auto it = created_.rbegin(); it != created_.rend(); ++it) remove_created(*it);
+  created_.clear();
+  undo_storage();
+  a.caps.rollback(journal_);
+  a.nonce = saved_nonce;
+  a.seq = saved_seq;
+  notify(a.self, m.target.function, m, false);
+  report(m.origin, slot, m, fname, std::move(r).error());
+}
+
+}  // namespace exo

@@ -1,0 +1,319 @@
+// The ingress: every input from outside, logged with its outcome (ingress.hpp).
+#include <exo/hypervisor/ingress.hpp>
+
+#include <fmt/format.h>
+
+#include <utility>
+
+namespace exo {
+
+namespace {
+// The egress that receives a called function's result.
+constexpr std::string_view reply_egress_name = "exo.reply";
+}  // namespace
+
+struct ingress::capture {
+  std::uint32_t reply_egress = 0;  // the egress that receives the called function's result
+  std::uint64_t seq = 0;           // the host's sequence number of the call's message
+  value result;                    // as logged: caps are cap #i of result_caps
+  value::list result_caps;         // descriptions of the caps in result
+  value host_result;               // the same result with caps as host handles
+  std::optional<failure> error;    // the call's own failure
+  value::list outputs;             // egress deliveries and other failures reaching the host
+};
+
+ingress::ingress(kernel& k, message_pump& pump, log_writer& log, node_key key)
+    : k_(k), pump_(pump), log_(log), key_(std::move(key)) {
+  k_.observe(this);
+}
+
+ingress::~ingress() { k_.observe(nullptr); }
+
+expected<void> ingress::resume() {
+  if (log_.size() == 0) return {};
+  auto last = log_.read(log_.size() - 1);
+  auto e = last ? decode_entry(*last) : unexpected(last.error());
+  if (!e) return fail(e.error().code, "the call log's last entry cannot be read: " + e.error().message);
+  const digest root = k_.state().root();
+  if (!(e->root == root))
+    return fail(errc::malformed, fmt::format("the call log ends at state root {} (entry {}), but the store is at {}; the "
+                                             "data directory is damaged",
+                                             to_hex(e->root), log_.size() - 1, to_hex(root)));
+  auto head = log_.head();
+  auto h = head && *head ? decode_head(**head) : fail(errc::malformed, "the call log has entries but no head");
+  if (!h) return unexpected(std::move(h).error());
+  const public_key& mine = key_.public_key();
+  if (h->key != bytes(mine.bytes.begin(), mine.bytes.end()))
+    return fail(errc::invalid_argument, "the call log was signed by another node key than this data directory's "
+                                        "node.key; restore the original node.key");
+  return {};
+}
+
+// ---- outputs, recorded while a call runs ----
+
+void ingress::on_egress(std::uint32_t egress, std::string_view name, message& m) {
+  if (!capture_) return;
+  value::list args, caps;
+  for (auto& a : m.args) {
+    auto d = k_.describe_caps(a, caps);
+    args.push_back(d ? std::move(*d) : value{});
+  }
+  if (egress == capture_->reply_egress) {
+    capture_->result = args.empty() ? value{} : std::move(args[0]);
+    capture_->result_caps = std::move(caps);
+    if (!m.args.empty()) capture_->host_result = std::move(m.args[0]);
+    return;
+  }
+  capture_->outputs.push_back(value::make_map(
+      {{"egress", value(std::string(name))}, {"args", value(std::move(args))}, {"caps", value(std::move(caps))}}));
+}
+
+void ingress::on_host_failure(const failure& f) {
+  if (!capture_) return;
+  if (f.sender == k_.host_id() && f.seq == capture_->seq) capture_->error = f;
+  else capture_->outputs.push_back(value::make_map({{"failure", to_value(f)}}));
+}
+
+// ---- inputs ----
+
+unexpected<error> ingress::busy(std::string_view what) const {
+  return unexpected(error{errc::invalid_argument,
+                          fmt::format("{} needs an idle hypervisor: {} messages are pending (run() first)", what,
+                                      pump_.pending())});
+}
+
+expected<void> ingress::ready(std::string_view what) {
+  if (pump_.pending()) return busy(what);
+  return ensure_init();
+}
+
+expected<cap_handle> ingress::create(const actor_type& type, void* state) {
+  if (auto r = ready("create"); !r) {
+    type.destroy(state);
+    return unexpected(std::move(r).error());
+  }
+  cap_handle h = k_.create(type, state);
+  log_entry e = next_entry("create");
+  e.actor = *k_.actor_id(h);
+  e.function = std::string(type.name);
+  auto saved = k_.saved_state(e.actor);
+  if (!saved) return unexpected(std::move(saved).error());
+  e.args = value::make_map({{"code", to_value(type.code_hash)}, {"state", std::move(*saved)}});
+  if (auto r = append(e); !r) return unexpected(std::move(r).error());
+  return h;
+}
+
+expected<cap_handle> ingress::create_code(std::string_view container, byte_view code) {
+  if (auto r = ready("create_code"); !r) return unexpected(std::move(r).error());
+  auto cap = k_.create_code(container, code);
+  if (!cap) return cap;
+  log_entry e = next_entry("create");
+  e.actor = *k_.actor_id(*cap);
+  const actor_type* type = *k_.type_of(e.actor);
+  e.function = std::string(type->name);  // as replay() logs it
+  e.args = value::make_map({{"code", to_value(type->code_hash)}, {"state", value{}}, {"container", value(container)},
+                            {"source", value(bytes(code.begin(), code.end()))}});
+  if (auto r = append(e); !r) return unexpected(std::move(r).error());
+  return cap;
+}
+
+expected<call_outcome> ingress::invoke(const id& actor, std::string_view function, arg_list args,
+                                       const invoke_options& opts) {
+  if (auto r = ready("invoke"); !r) return unexpected(std::move(r).error());
+  log_entry e = next_entry("call");
+  e.actor = actor;
+  e.function = std::string(function);
+  if (opts.caller) e.caller = bytes(opts.caller->bytes.begin(), opts.caller->bytes.end());
+  e.budget = opts.budget ? opts.budget : k_.settings().default_budget;
+  value::list caps, described;
+  for (auto& a : args) {
+    auto d = k_.describe_caps(a, caps);
+    if (!d) return unexpected(std::move(d).error());
+    described.push_back(std::move(*d));
+  }
+  e.args = value(std::move(described));
+  e.caps = value(std::move(caps));
+  value host_result;
+  auto logged = run_call(std::move(e), std::move(args), host_result);
+  if (!logged) return unexpected(std::move(logged).error());
+  call_outcome out;
+  out.index = logged->index;
+  out.result = std::move(host_result);
+  if (logged->error) out.error = error{static_cast<errc>(logged->error->code), logged->error->message};
+  out.outputs = std::move(logged->outputs);
+  out.ticks = logged->ticks;
+  out.root = logged->root;
+  return out;
+}
+
+expected<log_entry> ingress::replay(const log_entry& original) {
+  if (pump_.pending()) return busy("replay");
+  if (original.kind == "init") return fail(errc::invalid_argument, "an init entry is not an input to replay");
+  if (auto r = ensure_init(); !r) return unexpected(std::move(r).error());
+  if (original.kind == "create") {
+    const value* code = original.args.find("code");
+    const value* st = original.args.find("state");
+    auto c = code ? from_value<digest>(*code) : fail(errc::malformed, "a create entry names no code");
+    if (!c || !st) return fail(errc::malformed, "a create entry needs args {code, state}");
+    if (const value* src = original.args.find("source")) {  // code installed with it
+      const value* cn = original.args.find("container");
+      if (!cn || !cn->if_string() || !src->if_bytes())
+        return fail(errc::malformed, "a create entry's source needs a container name and code bytes");
+      auto installed = k_.install(*cn->if_string(), *src->if_bytes());
+      if (!installed) return unexpected(std::move(installed).error());
+    }
+    auto h = k_.create_saved(*c, *st);
+    if (!h) return unexpected(std::move(h).error());
+    log_entry e = next_entry("create");
+    e.actor = *k_.actor_id(*h);
+    e.function = std::string((*k_.type_of(e.actor))->name);
+    e.args = original.args;
+    if (auto r = append(e); !r) return unexpected(std::move(r).error());
+    return e;
+  }
+  std::vector<cap_handle> made;
+  auto* caps = original.caps.if_list();
+  auto* list = original.args.if_list();
+  if (!caps || !list) return fail(errc::malformed, "a call entry's args and caps must be lists");
+  arg_list args;
+  for (auto& a : *list) {
+    auto m = k_.materialize_caps(a, *caps, made);
+    if (!m) {
+      for (auto h : made) (void)k_.drop(h);
+      return unexpected(std::move(m).error());
+    }
+    args.push_back(std::move(*m));
+  }
+  log_entry e = next_entry("call");
+  e.actor = original.actor;
+  e.function = original.function;
+  e.caller = original.caller;
+  e.budget = original.budget;
+  e.args = original.args;
+  e.caps = original.caps;
+  value host_result;
+  auto r = run_call(std::move(e), std::move(args), host_result);
+  for (auto h : made) (void)k_.drop(h);
+  return r;
+}
+
+log_entry ingress::next_entry(std::string kind) const {
+  log_entry e{};
+  e.index = log_.next_index();
+  e.prev = log_.tip();
+  e.kind = std::move(kind);
+  e.args = value{};
+  e.caps = value(value::list{});
+  e.result_caps = value(value::list{});
+  e.outputs = value(value::list{});
+  return e;
+}
+
+// Writes the init entry if the log is empty.
+expected<void> ingress::ensure_init() {
+  if (log_.next_index() != 0) return {};
+  log_entry e = next_entry("init");
+  e.function = k_.settings().name;
+  const auto& k = key_.public_key();
+  value::map args{{"format", value(std::string(log_format))},
+                  {"node_key", value(bytes(k.bytes.begin(), k.bytes.end()))},
+                  {"types", k_.type_list()}};
+  if (!k_.settings().origin.is_null()) args.emplace_back("origin", k_.settings().origin);
+  e.args = value::make_map(std::move(args));
+  return append(e);
+}
+
+// Sends the call in `e` with `args` (host handles), runs it, logs it with its outcome and
+// returns the entry; `host_result` gets the result with its caps as host handles.
+expected<log_entry> ingress::run_call(log_entry e, arg_list args, value& host_result) {
+  const std::uint64_t ticks0 = k_.stats().ticks;
+  capture cap;
+  auto target = k_.lookup(e.actor, e.function, rights::call | rights::transfer);
+  std::optional<error> refused;
+  if (!target) {
+    refused = std::move(target).error();
+  } else {
+    // The result goes to the reply egress; the message's sequence number tells its failure
+    // from the others that reach the host.
+    cap_handle reply = k_.create_egress(std::string(reply_egress_name), nullptr);
+    cap.reply_egress = k_.inspect(reply)->target;
+    cap.seq = k_.next_host_seq();
+    auto s = k_.send(*target, std::move(args), send_options{.budget = e.budget, .reply_to = reply});
+    (void)k_.drop(reply);
+    (void)k_.drop(*target);
+    if (!s) {
+      refused = std::move(s).error();
+    } else {
+      capture_ = &cap;
+      pump_.run_until_idle();
+      capture_ = nullptr;
+    }
+  }
+  e.result = std::move(cap.result);
+  e.result_caps = value(std::move(cap.result_caps));
+  e.outputs = value(std::move(cap.outputs));
+  if (refused) e.error = log_error{static_cast<std::int64_t>(refused->code), std::string(to_string(refused->code)), refused->message};
+  else if (cap.error) e.error = log_error{cap.error->code, std::string(to_string(cap.error->cause())), cap.error->message};
+  e.ticks = k_.stats().ticks - ticks0;
+  if (auto r = append(e); !r) return unexpected(std::move(r).error());
+  host_result = std::move(cap.host_result);
+  return e;
+}
+
+// Sets the entry's root and stages it; outside a batch, commits the state and the entry
+// together. If the commit fails, the state goes back to the last commit: the input leaves
+// nothing behind.
+expected<void> ingress::append(log_entry& e) {
+  auto root = k_.state_root();
+  if (!root) {
+    if (batching_ && !batch_error_) batch_error_ = root.error();
+    return unexpected(std::move(root).error());
+  }
+  e.root = *root;
+  bytes enc = encode_entry(e);
+  const digest h = entry_hash(enc);
+  log_.stage(std::move(enc), h, staged_);
+  if (batching_) return {};
+  return commit_entries();
+}
+
+// Commits everything staged (state and entries) under one signed head.
+expected<void> ingress::commit_entries() {
+  log_.seal(sign_ ? &key_ : nullptr, staged_);
+  auto c = k_.commit(std::exchange(staged_, {}));
+  if (!c) {
+    (void)rollback();
+    return unexpected(std::move(c).error());
+  }
+  log_.committed();
+  return {};
+}
+
+void ingress::begin_batch() {
+  if (batching_) throw std::logic_error("exo: begin_batch inside a batch");
+  batching_ = true;
+}
+
+expected<void> ingress::end_batch() {
+  if (!batching_) throw std::logic_error("exo: end_batch without begin_batch");
+  batching_ = false;
+  if (batch_error_) {
+    error e = std::move(*batch_error_);
+    batch_error_.reset();
+    (void)rollback();
+    return unexpected(std::move(e));
+  }
+  if (log_.next_index() == log_.size()) return {};  // nothing staged
+  return commit_entries();
+}
+
+expected<void> ingress::rollback() {
+  staged_.clear();
+  log_.abandoned();
+  if (auto r = log_.reload(); !r) return r;
+  auto head = k_.state().head();
+  if (!head) return unexpected(std::move(head).error());
+  return k_.reset_state(*head);
+}
+
+}  // namespace exo
