@@ -172,7 +172,7 @@ class lmdb_store {
   /// apply that failed. Not while another thread uses the store.
   expected<void> set_write_behind(bool on);
   /// True while write-behind is on.
-  bool write_behind() const noexcept { return behind_ != nullptr; }
+  bool write_behind() const noexcept { return writer_ != nullptr; }
   /// Calls `fn` once every commit queued so far is on disk, with success, or with the error of
   /// the queued commit that failed (then none of those after the last durable one are on
   /// disk). It runs on the writer thread, in the order given, after each write, so it must be
@@ -199,8 +199,14 @@ class lmdb_store {
 
  private:
   lmdb_store() = default;
+  // The steps of open(): the environment, the format marker and database handles (true: a new
+  // store, to initialise; a journal a stopped process left is applied here), initialising.
+  expected<void> open_env(const lmdb_options& options);
+  expected<bool> read_layout(bool create);
+  expected<void> recover_journal();
+  expected<void> initialise();
   void close() noexcept;
-  struct behind;  // the write-behind queue and writer thread (it owns what the thread uses)
+  struct writer;  // the write-behind queue and writer thread (it owns what the thread uses)
 
   MDB_env* env_ = nullptr;
   unsigned int nodes_dbi_ = 0;
@@ -218,7 +224,7 @@ class lmdb_store {
   bool registered_ = false;
   unsigned long long dev_ = 0;
   unsigned long long ino_ = 0;
-  std::unique_ptr<behind> behind_;
+  std::unique_ptr<writer> writer_;
 };
 
 static_assert(store_backend<lmdb_store>, "lmdb_store must satisfy exo::store_backend");
