@@ -2,6 +2,7 @@
 // path by which every message is sent (kernel::post).
 #include "cap_walk.hpp"
 #include "context.hpp"
+#include "post.hpp"
 
 #include <fmt/format.h>
 
@@ -10,32 +11,6 @@
 namespace exo {
 
 using internal::sat_add;
-
-// Every message is built here: a host send, an actor's send, forward, reply or result, and a
-// failure report. It is stamped with its sender's clock (`ticks`), id and next sequence
-// number (the order of DESIGN.md section 4.1), queued in the outbox, and its capabilities are
-// moved out of the sender's table into the message; if that fails, nothing of it remains.
-expected<void> kernel::post(std::uint32_t from, std::uint64_t ticks, const capability& target,
-                            const capability& reply, std::uint32_t origin, std::uint64_t budget, arg_list&& args) {
-  actor& sender = actors_[from];
-  message_batch& out = from == 0 && delivering_ ? host_outbox_ : outbox_;
-  message& m = out.emplace_back();
-  m.target = target;
-  m.reply_to = reply;
-  m.sender = from;
-  m.origin = origin;
-  m.ticks = ticks;
-  m.seq = sender.seq++;
-  m.budget = budget;
-  m.sender_id = sender.self;
-  m.args = std::move(args);
-  if (auto r = export_caps(sender, m); !r) [[unlikely]] {
-    out.pop_back();
-    --sender.seq;
-    return r;
-  }
-  return {};
-}
 
 expected<void> kernel::export_caps(actor& from, message& m) {
   return internal::for_each_cap(m.args, [&](cap_handle& h) -> expected<void> {
@@ -73,7 +48,7 @@ void kernel::report(std::uint32_t origin, std::uint32_t slot, const message& m, 
   args.emplace_back(to_value(f));
   // Never more than the failed message had: with on_failure costing a tick, a chain of
   // failures and reports always ends. A report carries no capability, so posting it cannot fail.
-  (void)post(slot, a.clock, capability{cap_kind::function, rights::call, origin, failure_function}, capability{}, 0,
+  (void)post(a, slot, a.clock, capability{cap_kind::function, rights::call, origin, failure_function}, capability{}, 0,
              std::min(cfg_.failure_budget, m.budget), std::move(args));
 }
 

@@ -1,5 +1,7 @@
 // The kernel's actor table and the host's API: creating root actors and egresses, the host's
 // capabilities and sends, and inspecting actors.
+#include "post.hpp"
+
 #include <exo/core/encoding.hpp>
 #include <exo/core/hash.hpp>
 #include <exo/hypervisor/kernel.hpp>
@@ -145,7 +147,7 @@ expected<void> kernel::send(cap_handle target, arg_list args, const send_options
     if (!rc) return unexpected(std::move(rc).error());
     reply = *rc;
   }
-  return post(0, host.clock, *c, reply, 0, opts.budget == send_options::remaining ? cfg_.default_budget : opts.budget,
+  return post(host, 0, host.clock, *c, reply, 0, opts.budget == send_options::remaining ? cfg_.default_budget : opts.budget,
               std::move(args));
 }
 

@@ -1,0 +1,35 @@
+#pragma once
+// Internal to the kernel: kernel::post, the one path every message is sent by. Inline, since
+// it is on every send's path; included by the files that send. Not installed.
+
+#include <exo/hypervisor/kernel.hpp>
+
+namespace exo {
+
+// Every message is built here: a host send, an actor's send, forward, reply or result, and a
+// failure report. It is stamped with its sender's clock (`ticks`), id and next sequence
+// number (the order of DESIGN.md section 4.1), queued in the outbox, and its capabilities are
+// moved out of the sender's table into the message; if that fails, nothing of it remains.
+inline expected<void> kernel::post(actor& sender, std::uint32_t from, std::uint64_t ticks, const capability& target,
+                                   const capability& reply, std::uint32_t origin, std::uint64_t budget,
+                                   arg_list&& args) {
+  message_batch& out = from == 0 && delivering_ ? host_outbox_ : outbox_;
+  message& m = out.emplace_back();
+  m.target = target;
+  m.reply_to = reply;
+  m.sender = from;
+  m.origin = origin;
+  m.ticks = ticks;
+  m.seq = sender.seq++;
+  m.budget = budget;
+  m.sender_id = sender.self;
+  m.args = std::move(args);
+  if (auto r = export_caps(sender, m); !r) [[unlikely]] {
+    out.pop_back();
+    --sender.seq;
+    return r;
+  }
+  return {};
+}
+
+}  // namespace exo
