@@ -57,7 +57,7 @@ expected<void> kernel_context::emit(const capability& target, const capability& 
   if (budget > left)
     return trap(errc::out_of_ticks, fmt::format("out of ticks: sending with a budget of {} when {} of {} are left",
                                                 budget, left, m_.budget));
-  if (auto r = k_.post(a_, slot_, now(), target, reply, origin, budget, std::move(args)); !r) [[unlikely]]
+  if (auto r = k_.post(k_.outbox_, a_, slot_, now(), target, reply, origin, budget, std::move(args)); !r) [[unlikely]]
     return trap(std::move(r).error());
   handed_ = sat_add(handed_, budget);
   return {};

@@ -8,12 +8,13 @@ namespace exo {
 
 // Every message is built here: a host send, an actor's send, forward, reply or result, and a
 // failure report. It is stamped with its sender's clock (`ticks`), id and next sequence
-// number (the order of DESIGN.md section 4.1), queued in the outbox, and its capabilities are
-// moved out of the sender's table into the message; if that fails, nothing of it remains.
-inline expected<void> kernel::post(actor& sender, std::uint32_t from, std::uint64_t ticks, const capability& target,
-                                   const capability& reply, std::uint32_t origin, std::uint64_t budget,
-                                   arg_list&& args) {
-  message_batch& out = from == 0 && delivering_ ? host_outbox_ : outbox_;
+// number (the order of DESIGN.md section 4.1), queued in `out` (the outbox, or the host's
+// outbox for a host send during a delivery), and its capabilities are moved out of the
+// sender's table into the message; if that fails, nothing of it remains.
+[[gnu::always_inline]] inline expected<void> kernel::post(message_batch& out, actor& sender, std::uint32_t from,
+                                                          std::uint64_t ticks, const capability& target,
+                                                          const capability& reply, std::uint32_t origin,
+                                                          std::uint64_t budget, arg_list&& args) {
   message& m = out.emplace_back();
   m.target = target;
   m.reply_to = reply;

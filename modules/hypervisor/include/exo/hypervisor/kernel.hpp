@@ -301,8 +301,9 @@ class kernel {
   void discard_code(const digest& code);
 
   // Delivery (delivery.cpp; post is inline, in src/post.hpp: it is on every send's path).
-  inline expected<void> post(actor& sender, std::uint32_t from, std::uint64_t ticks, const capability& target,
-                             const capability& reply, std::uint32_t origin, std::uint64_t budget, arg_list&& args);
+  [[gnu::always_inline]] inline expected<void> post(message_batch& out, actor& sender, std::uint32_t from,
+                                                    std::uint64_t ticks, const capability& target, const capability& reply,
+                                                    std::uint32_t origin, std::uint64_t budget, arg_list&& args);
   expected<void> export_caps(actor& from, message& m);
   expected<void> import_caps(actor& to, message& m, cap_journal* j);
   expected<void> run_handler(kernel_context& ctx, actor& a, message& m, invoke_fn invoke, std::string_view fname,

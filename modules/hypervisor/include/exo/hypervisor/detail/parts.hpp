@@ -37,32 +37,34 @@ expected<node_key> node_key_for(const Store& s) {
 
 namespace detail {
 
-/// The delivery loop: the scheduler, fed with what the kernel sends, decides what the kernel
-/// delivers next.
+/// The kernel and its delivery loop: the scheduler, fed with what the kernel sends, decides
+/// what the kernel delivers next. (The two sit side by side in one object, so the loop reaches
+/// both at fixed offsets from one pointer: it runs once per message.)
 template <scheduler_policy Scheduler>
 class dispatcher final : public message_pump {
  public:
-  explicit dispatcher(kernel& k) : k_(k) {}
+  dispatcher(config cfg, state_tree& state) : k(std::move(cfg), state) {}
 
   /// Delivers up to `max_messages` messages (each one transaction); returns how many.
   std::size_t run(std::size_t max_messages) {
-    k_.hand_over(scheduler_);
+    k.hand_over(scheduler_);
     std::size_t n = 0;
     while (n < max_messages) {
       message* m = scheduler_.front();
       if (!m) break;
-      k_.deliver(*m);
+      k.deliver(*m);
       scheduler_.pop();
       ++n;
-      k_.hand_over(scheduler_);
+      k.hand_over(scheduler_);
     }
     return n;
   }
   std::size_t run_until_idle() override { return run(std::numeric_limits<std::size_t>::max()); }
-  std::size_t pending() const noexcept override { return scheduler_.size() + k_.unscheduled(); }
+  std::size_t pending() const noexcept override { return scheduler_.size() + k.unscheduled(); }
+
+  kernel k;
 
  private:
-  kernel& k_;
   Scheduler scheduler_;
 };
 
@@ -71,10 +73,10 @@ template <class Scheduler, class Store>
 struct core_parts {
   Store store;
   merkle_state<Store> state;
-  kernel k;
   dispatcher<Scheduler> loop;
+  kernel& k = loop.k;
   core_parts(Store&& s, const root_ref& head, config cfg)
-      : store(std::move(s)), state(store, head), k(std::move(cfg), state), loop(k) {}
+      : store(std::move(s)), state(store, head), loop(std::move(cfg), state) {}
 };
 
 template <class Scheduler, class Store, class Log>
