@@ -50,17 +50,40 @@ function(exo_add_module name)
   set(EXO_MODULES ${EXO_MODULES} ${target} CACHE INTERNAL "")
 endfunction()
 
-# exo_add_test(SUITE SOURCES f.cpp... [LIBS ...]) — one Boost.Test executable and one
-# CTest entry per suite, so a failure names its suite.
-function(exo_add_test suite)
-  cmake_parse_arguments(T "" "" "SOURCES;LIBS" ${ARGN})
-  set(target test_${suite})
+# exo_add_test(MODULE SOURCES f.cpp... [LIBS ...] [TIMEOUT seconds]) — one Boost.Test
+# executable per module (test_MODULE), and one CTest entry per Boost.Test suite in its sources,
+# named MODULE.SUITE and run with --run_test=SUITE: a failure names its suite, suites run in
+# parallel (ctest -j), and each has a timeout (TIMEOUT, default 300 s). Suites are found in the
+# sources (BOOST_AUTO_TEST_SUITE / BOOST_FIXTURE_TEST_SUITE at the start of a line); editing a
+# source reconfigures, so a new suite gets its entry.
+function(exo_add_test module)
+  cmake_parse_arguments(T "" "TIMEOUT" "SOURCES;LIBS" ${ARGN})
+  if(NOT T_TIMEOUT)
+    set(T_TIMEOUT 300)
+  endif()
+  set(target test_${module})
   set(main ${CMAKE_CURRENT_BINARY_DIR}/${target}_main.cpp)
-  file(CONFIGURE OUTPUT ${main} CONTENT "#define BOOST_TEST_MODULE ${suite}\n#include <boost/test/unit_test.hpp>\n")
+  file(CONFIGURE OUTPUT ${main} CONTENT "#define BOOST_TEST_MODULE ${module}\n#include <boost/test/unit_test.hpp>\n")
   add_executable(${target} ${main} ${T_SOURCES})
   target_link_libraries(${target} PRIVATE exo::exo exo_warnings Boost::unit_test_framework ${T_LIBS})
   target_compile_definitions(${target} PRIVATE BOOST_TEST_DYN_LINK)
-  add_test(NAME ${suite} COMMAND ${target} --log_level=message --report_level=short)
+  set(suites "")
+  foreach(src IN LISTS T_SOURCES)
+    get_filename_component(path ${src} ABSOLUTE)
+    set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS ${path})
+    file(STRINGS ${path} lines REGEX "^BOOST_(AUTO|FIXTURE)_TEST_SUITE\\(")
+    foreach(line IN LISTS lines)
+      string(REGEX REPLACE "^BOOST_(AUTO|FIXTURE)_TEST_SUITE\\(([A-Za-z0-9_]+).*" "\\2" suite "${line}")
+      list(APPEND suites ${suite})
+    endforeach()
+  endforeach()
+  if(NOT suites)
+    message(FATAL_ERROR "exo_add_test(${module}): no BOOST_AUTO_TEST_SUITE in ${T_SOURCES}; every test case belongs to a suite")
+  endif()
+  foreach(suite IN LISTS suites)
+    add_test(NAME ${module}.${suite} COMMAND ${target} --run_test=${suite} --log_level=message --report_level=short)
+    set_tests_properties(${module}.${suite} PROPERTIES TIMEOUT ${T_TIMEOUT} LABELS ${module})
+  endforeach()
 endfunction()
 
 # exo_add_bench(NAME SOURCES f.cpp... [LIBS ...]) — a Google Benchmark executable.

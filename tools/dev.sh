@@ -131,7 +131,7 @@ case "$cmd" in
     setup
     build dev
     log "running the test suites (under ASan and UBSan)"
-    ctest --preset dev
+    ctest --preset dev --parallel "$(nproc)"
     log "running the benchmarks once, briefly (numbers under sanitizers mean nothing; see 'bench')"
     ./build/dev/bench/bench_ipc --benchmark_min_time=0.001 --benchmark_color=false >/tmp/exo-bench-smoke.log 2>&1 \
       || { cat /tmp/exo-bench-smoke.log; echo "exo: benchmark smoke run failed" >&2; exit 1; }

@@ -1,7 +1,7 @@
-// The call log: signing keys, entries, logged hypervisors (memory and LMDB), and the
-// verifier catching every kind of tampering with the right entry and field.
+// The call log: signing keys, entries, logged hypervisors (memory and LMDB) committing state
+// and entries together, batches, writing behind, and the portable log file.
 
-#include "../support/print.hpp"
+#include "../support/shop.hpp"
 #include "../support/temp_dir.hpp"
 
 #include <exo/exo.hpp>
@@ -14,105 +14,7 @@
 #include <future>
 #include <random>
 
-namespace {
-
-using exo::cap_handle;
-using exo::context;
-using exo::expected;
-
-/// Counts, stores a note, and pays through capabilities it is given.
-struct till {
-  BOOST_HANA_DEFINE_STRUCT(till, (std::int64_t, total));
-  std::int64_t add(context&, std::int64_t n) { return total += n; }
-  expected<void> refuse(context&, std::int64_t n) {
-    total += n;
-    return exo::fail(exo::errc::handler_failed, fmt::format("refused {}", n));
-  }
-  expected<void> pay(context& ctx, std::int64_t n, cap_handle to) { return ctx.call_with(to, exo::send_options{.budget = 50}, n); }
-  expected<void> note(context& ctx, std::string k, std::string v) { return ctx.storage_put(exo::as_bytes(k), exo::as_bytes(v)); }
-  // Hands out a capability to its own `add`.
-  expected<cap_handle> adder(context& ctx) { return ctx.self_cap("add", exo::rights::call | exo::rights::transfer); }
-  static constexpr std::string_view exo_name = "till";
-  static constexpr auto exo_exports = exo::exports(exo::fn<&till::add>("add", 3), exo::fn<&till::refuse>("refuse", 2),
-                                                   exo::fn<&till::pay>("pay", 5), exo::fn<&till::note>("note", 4),
-                                                   exo::fn<&till::adder>("adder", 2));
-};
-
-/// Uses ambient randomness: not deterministic, so a replay must catch it.
-struct dice {
-  BOOST_HANA_DEFINE_STRUCT(dice, (std::int64_t, last));
-  std::int64_t roll(context&) {
-    static std::random_device rd;
-    return last = static_cast<std::int64_t>(rd() % 1'000'000);
-  }
-  static constexpr std::string_view exo_name = "dice";
-  static constexpr auto exo_exports = exo::exports(exo::fn<&dice::roll>("roll", 1));
-};
-
-using mem_hv = exo::hypervisor<exo::ordered_scheduler, exo::memory_store, exo::memory_log>;
-using disk_hv = exo::hypervisor<exo::ordered_scheduler, exo::lmdb_store, exo::lmdb_log>;
-
-/// A hypervisor the host can send to directly, bypassing any log.
-template <class H>
-concept sends_from_host = requires(H& h, cap_handle c, exo::byte_view b) {
-  h.call(c, 1);
-  h.send(c, exo::arg_list{});
-  h.send_encoded(c, b);
-};
-
-std::unique_ptr<mem_hv> fresh() {
-  auto hv = std::make_unique<mem_hv>(exo::config{.name = "shop"});
-  hv->register_type<till>();
-  hv->register_type<dice>();
-  return hv;
-}
-
-// A small workload: two tills, calls that succeed, fail, pass capabilities and reach an egress.
-void workload(mem_hv& hv) {
-  auto a = hv.create(till{}).value();
-  auto b = hv.create(till{5}).value();
-  const exo::id ida = *hv.actor_id(a), idb = *hv.actor_id(b);
-  BOOST_REQUIRE(hv.invoke(ida, "add", {7}));
-  BOOST_REQUIRE(hv.invoke(idb, "add", {1}));
-  BOOST_REQUIRE(hv.invoke(ida, "refuse", {3}));
-  auto to_b = *hv.lookup(idb, "add", exo::rights::call | exo::rights::transfer);
-  BOOST_REQUIRE(hv.invoke(ida, "pay", {4, to_b}));
-  auto out = hv.create_egress("printer", [](exo::egress_message&) {});
-  BOOST_REQUIRE(hv.invoke(ida, "pay", {9, out}));
-  BOOST_REQUIRE(hv.invoke(ida, "note", {"k", "v"}));
-  BOOST_REQUIRE(hv.invoke(idb, "no-such-function", {}));
-}
-
-/// A log held as plain bytes, to tamper with.
-struct copied_log final : exo::log_reader {
-  std::vector<exo::bytes> entries;
-  std::optional<exo::bytes> head_bytes;
-  explicit copied_log(const exo::log_reader& from) {
-    for (std::uint64_t i = 0; i < from.size(); ++i) entries.push_back(*from.read(i));
-    head_bytes = *from.head();
-  }
-  std::uint64_t size() const override { return entries.size(); }
-  expected<exo::bytes> read(std::uint64_t i) const override { return entries.at(i); }
-  expected<std::optional<exo::bytes>> head() const override { return head_bytes; }
-
-  exo::log_entry entry(std::size_t i) const { return *exo::decode_entry(entries[i]); }
-  void set(std::size_t i, const exo::log_entry& e) { entries[i] = exo::encode_entry(e); }
-  exo::log_head head_rec() const { return *exo::decode_head(*head_bytes); }
-  void set_head(const exo::log_head& h) { head_bytes = exo::encode_head(h); }
-};
-
-exo::verdict check(const exo::log_reader& log) { return exo::verify(log, fresh); }
-
-void expect_divergence(const exo::verdict& v, std::uint64_t index, std::initializer_list<std::string_view> fields) {
-  BOOST_TEST_MESSAGE(v.to_string());
-  BOOST_REQUIRE_MESSAGE(!v.ok(), "tampering was not detected");
-  BOOST_TEST(v.first->index == index);
-  bool field_ok = false;
-  for (auto f : fields) field_ok = field_ok || v.first->field == f;
-  BOOST_TEST(field_ok, "field '" << v.first->field << "'");
-}
-
-}  // namespace
+using namespace shop;
 
 BOOST_AUTO_TEST_SUITE(signing)
 
@@ -218,148 +120,6 @@ BOOST_AUTO_TEST_CASE(every_input_is_logged_with_its_outcome) {
   // Sends that bypass the log do not exist: a logged hypervisor takes inputs through invoke().
   static_assert(!sends_from_host<mem_hv> && !sends_from_host<disk_hv>);
   static_assert(sends_from_host<exo::hypervisor<>>);
-}
-
-BOOST_AUTO_TEST_CASE(a_log_verifies_and_replays_to_the_same_root) {
-  auto hv = fresh();
-  workload(*hv);
-  std::vector<std::uint64_t> progress;
-  auto v = exo::verify(hv->log(), fresh, exo::verify_options{.progress = [&](auto done, auto) { progress.push_back(done); }, .progress_every = 3});
-  BOOST_TEST_MESSAGE(v.to_string());
-  BOOST_REQUIRE(v.ok());
-  BOOST_TEST(v.entries == hv->log().size());
-  BOOST_TEST((v.final_root == *hv->state_root()));
-  BOOST_TEST(!progress.empty());
-  BOOST_TEST(progress.back() == hv->log().size());
-  // Outputs were logged: the egress delivery and the failure reports.
-  bool egress_seen = false;
-  for (std::uint64_t i = 0; i < hv->log().size(); ++i) {
-    auto e = exo::decode_entry(*hv->log().read(i)).value();
-    for (auto& o : *e.outputs.if_list()) egress_seen = egress_seen || o.find("egress");
-  }
-  BOOST_TEST(egress_seen);
-}
-
-BOOST_AUTO_TEST_CASE(ranges_of_entries_and_comparing_stores) {
-  auto hv = fresh();
-  workload(*hv);
-  auto r = hv->log().read_range(2, 3);
-  BOOST_REQUIRE(r);
-  BOOST_TEST(r->size() == 3u);
-  BOOST_TEST((*r)[0].index == 2u);
-  BOOST_TEST(hv->log().read_range(8, 100)->size() == hv->log().size() - 8);
-  BOOST_TEST(hv->log().read_range(1000, 5)->empty());
-  // A replay ends in a store equal to the original; a changed one shows the key that differs.
-  auto replayed = fresh();
-  for (std::uint64_t i = 1; i < hv->log().size(); ++i)
-    BOOST_REQUIRE(replayed->replay(exo::decode_entry(*hv->log().read(i)).value()));
-  auto same = exo::compare_stores(hv->tree(), replayed->tree());
-  BOOST_REQUIRE(same);
-  BOOST_TEST(same->equal());
-  BOOST_REQUIRE(replayed->tree().put(exo::as_bytes("extra"), exo::as_bytes("x")));
-  auto differ = exo::compare_stores(hv->tree(), replayed->tree());
-  BOOST_REQUIRE(differ);
-  BOOST_TEST(!differ->equal());
-  BOOST_REQUIRE(differ->changes.size() == 1u);
-  BOOST_TEST((differ->changes[0].key == exo::to_bytes("extra")));
-  BOOST_TEST((differ->changes[0].what == exo::tree_change::kind::added));
-}
-
-BOOST_AUTO_TEST_CASE(tampering_is_caught_at_the_right_entry_and_field) {
-  auto hv = fresh();
-  workload(*hv);
-  const copied_log good(hv->log());
-  BOOST_REQUIRE(check(good).ok());
-  const std::size_t n = good.size();
-
-  {  // a result
-    copied_log l = good;
-    auto e = l.entry(3);
-    e.result = exo::value(1000);
-    l.set(3, e);
-    expect_divergence(check(l), 3, {"result"});
-  }
-  {  // an argument: the replay of the changed input does not give the logged outcome
-    copied_log l = good;
-    auto e = l.entry(3);
-    e.args = exo::value(exo::value::list{8});
-    l.set(3, e);
-    auto v = check(l);
-    expect_divergence(v, 3, {"result", "root"});
-    BOOST_TEST((v.first->entry_intact == std::optional<bool>{false}));
-  }
-  {  // the error message only
-    copied_log l = good;
-    auto e = l.entry(5);
-    BOOST_REQUIRE(e.error);
-    e.error->message += ".";
-    l.set(5, e);
-    expect_divergence(check(l), 5, {"error"});
-  }
-  {  // dropping an entry
-    copied_log l = good;
-    l.entries.erase(l.entries.begin() + 4);
-    expect_divergence(check(l), 4, {"index"});
-  }
-  {  // inserting one (a copy of another entry, renumbered)
-    copied_log l = good;
-    auto e = l.entry(3);
-    e.index = 4;
-    l.entries.insert(l.entries.begin() + 4, exo::encode_entry(e));
-    expect_divergence(check(l), 4, {"prev"});
-  }
-  {  // swapping two
-    copied_log l = good;
-    std::swap(l.entries[3], l.entries[4]);
-    expect_divergence(check(l), 3, {"index"});
-  }
-  {  // the init entry: another hypervisor name, another type list
-    copied_log l = good;
-    auto e = l.entry(0);
-    e.function = "other";
-    l.set(0, e);
-    expect_divergence(check(l), 0, {"hypervisor"});
-    e = good.entry(0);
-    auto types = *e.args.if_map();
-    for (auto& [k, v] : types)
-      if (k == "types") v = exo::value(exo::value::list{exo::value::make_map({{"name", "till"}, {"code", exo::bytes(32, 1)}})});
-    e.args = exo::value(std::move(types));
-    l.set(0, e);
-    expect_divergence(check(l), 0, {"types"});
-  }
-  {  // the signature, and the key (re-signed with another key)
-    copied_log l = good;
-    auto h = l.head_rec();
-    h.signature[10] ^= 0x40;
-    l.set_head(h);
-    expect_divergence(check(l), n, {"head.signature"});
-    auto mallory = exo::node_key::generate().value();
-    l.set_head(exo::sign_head(good.head_rec().size, good.head_rec().last, mallory));
-    expect_divergence(check(l), 0, {"key"});
-  }
-  {  // a re-chained, re-signed log from another key still fails at the init entry's key
-    copied_log l = good;
-    l.head_bytes.reset();
-    expect_divergence(check(l), n, {"head"});
-  }
-}
-
-BOOST_AUTO_TEST_CASE(a_non_deterministic_actor_is_caught_at_its_first_call) {
-  auto hv = fresh();
-  auto t = hv->create(till{}).value();
-  BOOST_REQUIRE(hv->invoke(*hv->actor_id(t), "add", {1}));
-  auto d = hv->create(dice{}).value();
-  BOOST_REQUIRE(hv->invoke(*hv->actor_id(d), "roll", {}));
-  BOOST_REQUIRE(hv->invoke(*hv->actor_id(d), "roll", {}));
-  auto v = check(hv->log());
-  // Entry 4 is the first roll (0 init, 1 create till, 2 add, 3 create dice). One roll in a
-  // million repeats itself; then the second roll (entry 5) is caught.
-  BOOST_TEST_MESSAGE(v.to_string());
-  BOOST_REQUIRE(!v.ok());
-  BOOST_TEST((v.first->index == 4u || v.first->index == 5u));
-  BOOST_TEST(v.first->field == "result");
-  BOOST_TEST(v.entries == v.first->index);
-  BOOST_TEST((v.first->entry_intact == std::optional<bool>{true}));  // the log is intact; the code is not deterministic
 }
 
 BOOST_AUTO_TEST_CASE(state_and_log_commit_together_on_lmdb) {
@@ -505,25 +265,6 @@ BOOST_AUTO_TEST_CASE(written_behind_inputs_verify_and_a_failed_write_rolls_back_
   BOOST_TEST_MESSAGE(v.to_string());
   BOOST_TEST(v.ok());
   BOOST_TEST((v.final_root == durable_root));
-}
-
-BOOST_AUTO_TEST_CASE(an_init_entry_names_the_origin_and_the_verifier_checks_it) {
-  const exo::value origin = exo::value::make_map({{"image", exo::value("abc")}});
-  mem_hv hv(exo::config{.name = "shop", .origin = origin});
-  hv.register_type<till>();
-  BOOST_REQUIRE(hv.invoke(*hv.actor_id(hv.create(till{}).value()), "add", {1}));
-  auto e = exo::decode_entry(hv.log().read(0).value()).value();
-  BOOST_TEST((*e.args.find("origin") == origin));
-  auto same = [&] {
-    auto f = std::make_unique<mem_hv>(exo::config{.name = "shop", .origin = origin});
-    f->register_type<till>();
-    return f;
-  };
-  BOOST_TEST(exo::verify(hv.log(), same).ok());
-  auto v = exo::verify(hv.log(), fresh);  // a hypervisor started from nothing in particular
-  BOOST_REQUIRE(!v.ok());
-  BOOST_TEST(v.first->field == "origin");
-  BOOST_TEST(v.first->index == 0u);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -1,7 +1,7 @@
 // The plugin loader and the registry: the real wasm plugin loads and registers once, and
 // what is not a plugin for this exo is refused with an error that says what to do.
 
-#include "support.hpp"
+#include "../wasm/support.hpp"
 
 #include <filesystem>
 #include <fstream>
@@ -146,6 +146,42 @@ BOOST_AUTO_TEST_CASE(native_types_are_code_of_the_native_container) {
   auto unknown = reg.compile(77, exo::as_bytes(std::string_view("x")));
   BOOST_REQUIRE(!unknown);
   BOOST_TEST(contains(unknown.error().message, "type ID 77"), unknown.error().message);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+namespace {
+// Two versions of one native type: the same name, other exports, so other code.
+struct greeter_v2 {
+  std::string hello(exo::context&, std::string who) { return "hi " + who; }
+  std::string bye(exo::context&, std::string who) { return "bye " + who; }
+  static constexpr std::string_view exo_name = "greeter";
+  static constexpr auto exo_exports =
+      exo::exports(exo::fn<&greeter_v2::hello>("hello", 2), exo::fn<&greeter_v2::bye>("bye", 2));
+};
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(native_container)
+
+BOOST_AUTO_TEST_CASE(native_types_are_known_by_name_and_by_code_hash) {
+  exo::container_registry reg;
+  const auto& v1 = exo::native_type<greeter>();
+  const auto& v2 = exo::native_type<greeter_v2>();
+  BOOST_TEST(reg.native().find(v1.code_hash) == nullptr);
+  reg.native().add<greeter>();
+  reg.native().add<greeter>();  // again: harmless
+  BOOST_TEST(reg.native().find(v1.code_hash) == &v1);
+  // Another type of the same name takes the name; both stay known by their code.
+  reg.native().add<greeter_v2>();
+  BOOST_TEST(reg.native().find(v1.code_hash) == &v1);
+  BOOST_TEST(reg.native().find(v2.code_hash) == &v2);
+  auto by_name = reg.native().compile(exo::as_bytes(std::string_view("greeter")), reg.limits());
+  BOOST_REQUIRE(by_name);
+  BOOST_TEST(by_name->get() == &v2);
+  auto unknown = reg.native().compile(exo::as_bytes(std::string_view("nobody")), reg.limits());
+  BOOST_REQUIRE(!unknown);
+  BOOST_TEST(contains(unknown.error().message, "no native type named 'nobody'"), unknown.error().message);
+  BOOST_TEST(contains(unknown.error().message, "native().add<T>()"), unknown.error().message);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

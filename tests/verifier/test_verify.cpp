@@ -1,0 +1,214 @@
+// The verifier: a log replays to the same results and roots; every kind of tampering is
+// caught at the right entry and field; non-deterministic code is told from a changed entry;
+// the init entry's origin is checked; and what exo::verify needs of a hypervisor.
+
+#include "../support/shop.hpp"
+
+#include <exo/verifier/verify.hpp>
+
+#include <boost/test/unit_test.hpp>
+
+using namespace shop;
+
+namespace {
+
+/// Has all a replay needs but signing control.
+struct no_sign_log {
+  const exo::config& settings() const;
+  exo::value type_list() const;
+  exo::expected<exo::log_entry> replay(const exo::log_entry&);
+};
+/// Replays, but returns what it made in another shape.
+struct wrong_replay {
+  const exo::config& settings() const;
+  exo::value type_list() const;
+  void sign_log(bool);
+  exo::expected<void> replay(const exo::log_entry&);
+};
+/// All of it.
+struct replayer {
+  const exo::config& settings() const;
+  exo::value type_list() const;
+  void sign_log(bool);
+  exo::expected<exo::log_entry> replay(const exo::log_entry&);
+};
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(verifier)
+
+BOOST_AUTO_TEST_CASE(what_a_log_is_replayed_into) {
+  // Every logged hypervisor, whatever its scheduler and store; none that logs nothing.
+  BOOST_TEST((exo::replay_target<mem_hv>));
+  BOOST_TEST((exo::replay_target<disk_hv>));
+  BOOST_TEST((exo::replay_target<exo::hypervisor<exo::fifo_scheduler, exo::memory_store, exo::memory_log>>));
+  BOOST_TEST((!exo::replay_target<exo::hypervisor<>>));
+  BOOST_TEST((!exo::replay_target<exo::hypervisor<exo::ordered_scheduler, exo::lmdb_store>>));
+  // A type of one's own: it needs every part.
+  BOOST_TEST((exo::replay_target<replayer>));
+  BOOST_TEST((!exo::replay_target<no_sign_log>));
+  BOOST_TEST((!exo::replay_target<wrong_replay>));
+}
+
+BOOST_AUTO_TEST_CASE(a_log_verifies_and_replays_to_the_same_root) {
+  auto hv = fresh();
+  workload(*hv);
+  std::vector<std::uint64_t> progress;
+  auto v = exo::verify(hv->log(), fresh, exo::verify_options{.progress = [&](auto done, auto) { progress.push_back(done); }, .progress_every = 3});
+  BOOST_TEST_MESSAGE(v.to_string());
+  BOOST_REQUIRE(v.ok());
+  BOOST_TEST(v.entries == hv->log().size());
+  BOOST_TEST((v.final_root == *hv->state_root()));
+  BOOST_TEST(!progress.empty());
+  BOOST_TEST(progress.back() == hv->log().size());
+  // Outputs were logged: the egress delivery and the failure reports.
+  bool egress_seen = false;
+  for (std::uint64_t i = 0; i < hv->log().size(); ++i) {
+    auto e = exo::decode_entry(*hv->log().read(i)).value();
+    for (auto& o : *e.outputs.if_list()) egress_seen = egress_seen || o.find("egress");
+  }
+  BOOST_TEST(egress_seen);
+}
+
+BOOST_AUTO_TEST_CASE(ranges_of_entries_and_comparing_stores) {
+  auto hv = fresh();
+  workload(*hv);
+  auto r = hv->log().read_range(2, 3);
+  BOOST_REQUIRE(r);
+  BOOST_TEST(r->size() == 3u);
+  BOOST_TEST((*r)[0].index == 2u);
+  BOOST_TEST(hv->log().read_range(8, 100)->size() == hv->log().size() - 8);
+  BOOST_TEST(hv->log().read_range(1000, 5)->empty());
+  // A replay ends in a store equal to the original; a changed one shows the key that differs.
+  auto replayed = fresh();
+  for (std::uint64_t i = 1; i < hv->log().size(); ++i)
+    BOOST_REQUIRE(replayed->replay(exo::decode_entry(*hv->log().read(i)).value()));
+  auto same = exo::compare_stores(hv->tree(), replayed->tree());
+  BOOST_REQUIRE(same);
+  BOOST_TEST(same->equal());
+  BOOST_REQUIRE(replayed->tree().put(exo::as_bytes("extra"), exo::as_bytes("x")));
+  auto differ = exo::compare_stores(hv->tree(), replayed->tree());
+  BOOST_REQUIRE(differ);
+  BOOST_TEST(!differ->equal());
+  BOOST_REQUIRE(differ->changes.size() == 1u);
+  BOOST_TEST((differ->changes[0].key == exo::to_bytes("extra")));
+  BOOST_TEST((differ->changes[0].what == exo::tree_change::kind::added));
+}
+
+BOOST_AUTO_TEST_CASE(tampering_is_caught_at_the_right_entry_and_field) {
+  auto hv = fresh();
+  workload(*hv);
+  const copied_log good(hv->log());
+  BOOST_REQUIRE(check(good).ok());
+  const std::size_t n = good.size();
+
+  {  // a result
+    copied_log l = good;
+    auto e = l.entry(3);
+    e.result = exo::value(1000);
+    l.set(3, e);
+    expect_divergence(check(l), 3, {"result"});
+  }
+  {  // an argument: the replay of the changed input does not give the logged outcome
+    copied_log l = good;
+    auto e = l.entry(3);
+    e.args = exo::value(exo::value::list{8});
+    l.set(3, e);
+    auto v = check(l);
+    expect_divergence(v, 3, {"result", "root"});
+    BOOST_TEST((v.first->entry_intact == std::optional<bool>{false}));
+  }
+  {  // the error message only
+    copied_log l = good;
+    auto e = l.entry(5);
+    BOOST_REQUIRE(e.error);
+    e.error->message += ".";
+    l.set(5, e);
+    expect_divergence(check(l), 5, {"error"});
+  }
+  {  // dropping an entry
+    copied_log l = good;
+    l.entries.erase(l.entries.begin() + 4);
+    expect_divergence(check(l), 4, {"index"});
+  }
+  {  // inserting one (a copy of another entry, renumbered)
+    copied_log l = good;
+    auto e = l.entry(3);
+    e.index = 4;
+    l.entries.insert(l.entries.begin() + 4, exo::encode_entry(e));
+    expect_divergence(check(l), 4, {"prev"});
+  }
+  {  // swapping two
+    copied_log l = good;
+    std::swap(l.entries[3], l.entries[4]);
+    expect_divergence(check(l), 3, {"index"});
+  }
+  {  // the init entry: another hypervisor name, another type list
+    copied_log l = good;
+    auto e = l.entry(0);
+    e.function = "other";
+    l.set(0, e);
+    expect_divergence(check(l), 0, {"hypervisor"});
+    e = good.entry(0);
+    auto types = *e.args.if_map();
+    for (auto& [k, v] : types)
+      if (k == "types") v = exo::value(exo::value::list{exo::value::make_map({{"name", "till"}, {"code", exo::bytes(32, 1)}})});
+    e.args = exo::value(std::move(types));
+    l.set(0, e);
+    expect_divergence(check(l), 0, {"types"});
+  }
+  {  // the signature, and the key (re-signed with another key)
+    copied_log l = good;
+    auto h = l.head_rec();
+    h.signature[10] ^= 0x40;
+    l.set_head(h);
+    expect_divergence(check(l), n, {"head.signature"});
+    auto mallory = exo::node_key::generate().value();
+    l.set_head(exo::sign_head(good.head_rec().size, good.head_rec().last, mallory));
+    expect_divergence(check(l), 0, {"key"});
+  }
+  {  // a re-chained, re-signed log from another key still fails at the init entry's key
+    copied_log l = good;
+    l.head_bytes.reset();
+    expect_divergence(check(l), n, {"head"});
+  }
+}
+
+BOOST_AUTO_TEST_CASE(a_non_deterministic_actor_is_caught_at_its_first_call) {
+  auto hv = fresh();
+  auto t = hv->create(till{}).value();
+  BOOST_REQUIRE(hv->invoke(*hv->actor_id(t), "add", {1}));
+  auto d = hv->create(dice{}).value();
+  BOOST_REQUIRE(hv->invoke(*hv->actor_id(d), "roll", {}));
+  BOOST_REQUIRE(hv->invoke(*hv->actor_id(d), "roll", {}));
+  auto v = check(hv->log());
+  // Entry 4 is the first roll (0 init, 1 create till, 2 add, 3 create dice). One roll in a
+  // million repeats itself; then the second roll (entry 5) is caught.
+  BOOST_TEST_MESSAGE(v.to_string());
+  BOOST_REQUIRE(!v.ok());
+  BOOST_TEST((v.first->index == 4u || v.first->index == 5u));
+  BOOST_TEST(v.first->field == "result");
+  BOOST_TEST(v.entries == v.first->index);
+  BOOST_TEST((v.first->entry_intact == std::optional<bool>{true}));  // the log is intact; the code is not deterministic
+}
+
+BOOST_AUTO_TEST_CASE(an_init_entry_names_the_origin_and_the_verifier_checks_it) {
+  const exo::value origin = exo::value::make_map({{"image", exo::value("abc")}});
+  mem_hv hv(exo::config{.name = "shop", .origin = origin});
+  hv.register_type<till>();
+  BOOST_REQUIRE(hv.invoke(*hv.actor_id(hv.create(till{}).value()), "add", {1}));
+  auto e = exo::decode_entry(hv.log().read(0).value()).value();
+  BOOST_TEST((*e.args.find("origin") == origin));
+  auto same = [&] {
+    auto f = std::make_unique<mem_hv>(exo::config{.name = "shop", .origin = origin});
+    f->register_type<till>();
+    return f;
+  };
+  BOOST_TEST(exo::verify(hv.log(), same).ok());
+  auto v = exo::verify(hv.log(), fresh);  // a hypervisor started from nothing in particular
+  BOOST_REQUIRE(!v.ok());
+  BOOST_TEST(v.first->field == "origin");
+  BOOST_TEST(v.first->index == 0u);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
