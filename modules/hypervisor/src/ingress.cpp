@@ -97,7 +97,14 @@ expected<cap_handle> ingress::create(const actor_type& type, void* state) {
   e.actor = *k_.actor_id(h);
   e.function = std::string(type.name);
   auto saved = k_.saved_state(e.actor);
-  if (!saved) return unexpected(std::move(saved).error());
+  if (!saved) {  // the actor cannot be logged, so it must not stay
+    if (batching_) {
+      if (!batch_error_) batch_error_ = saved.error();  // end_batch() undoes the batch
+    } else {
+      (void)rollback();
+    }
+    return unexpected(std::move(saved).error());
+  }
   e.args = value::make_map({{"code", to_value(type.code_hash)}, {"state", std::move(*saved)}});
   if (auto r = append(e); !r) return unexpected(std::move(r).error());
   return h;

@@ -69,10 +69,11 @@ class hypervisor {
   /// True if the state outlives the process (then every actor type must be persistable).
   static constexpr bool durable = Store::durable;
 
-  /// A hypervisor with a fresh store of its own (a memory_store, say).
+  /// A hypervisor with a fresh store of its own (a memory_store, say). A logged one signs
+  /// with a new node key: a fresh store has no files to keep one in.
   explicit hypervisor(config cfg = {}) requires std::default_initializable<Store> {
     if constexpr (logged) {
-      auto key = node_key_for(Store{});
+      auto key = node_key::generate();
       if (!key) throw std::runtime_error("exo: cannot make a node key: " + to_string(key.error()));
       p_ = std::make_unique<parts_type>(Store{}, root_ref{}, std::move(cfg), std::move(*key));
     } else {
