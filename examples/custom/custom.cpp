@@ -30,7 +30,8 @@ struct guestbook {
   exo::expected<std::int64_t> sign(exo::context& ctx, std::string name, std::string text) {
     if (name.empty()) return exo::fail(exo::errc::invalid_argument, "a signature needs a name");
     const std::string line = name + ": " + text;
-    if (auto r = ctx.storage_put(exo::as_bytes(key(signatures)), exo::as_bytes(line)); !r) return exo::unexpected(r.error());
+    if (auto r = ctx.storage_put(exo::as_bytes(key(signatures)), exo::as_bytes(line)); !r)
+      return exo::unexpected(r.error());
     return signatures++;
   }
   exo::expected<std::string> read(exo::context& ctx, std::int64_t n) const {
@@ -43,8 +44,9 @@ struct guestbook {
 
   static std::string key(std::int64_t n) { return fmt::format("sig/{:08}", n); }
   static constexpr std::string_view exo_name = "example.guestbook";
-  static constexpr auto exo_exports = exo::exports(exo::fn<&guestbook::sign>("sign", 20), exo::fn<&guestbook::read>("read", 10),
-                                                   exo::fn<&guestbook::count>("count", 1));
+  static constexpr auto exo_exports =
+      exo::exports(exo::fn<&guestbook::sign>("sign", 20), exo::fn<&guestbook::read>("read", 10),
+                   exo::fn<&guestbook::count>("count", 1));
 };
 
 using custom_hv = exo::hypervisor<exo::fifo_scheduler, exo::lmdb_store, exo::lmdb_log>;
@@ -79,7 +81,9 @@ int main(int argc, char** argv) {
              exo::to_hex(hv.node_public_key().view()).substr(0, 16));
 
   // 2. Put it behind a service, and serve it with exo's RPC server.
-  exo::service::description d{.name = std::string(name), .image = exo::hash(exo::as_bytes(std::string_view("exo custom example 1")))};
+  // Signed calls are bound to `image`: here, a name for this example's code.
+  exo::service::description d{.name = std::string(name),
+                              .image = exo::hash(exo::as_bytes(std::string_view("exo custom example 1")))};
   d.methods = {{"book", "sign", book, {{"name", "string", std::nullopt}, {"text", "string", exo::value("")}}, {}},
                {"book", "read", book, {{"n", "i64", std::nullopt}}, {}},
                {"book", "count", book, {}, {}}};
@@ -111,14 +115,15 @@ int main(int argc, char** argv) {
   for (auto [who, text] : {std::pair{"ada", "hello"}, std::pair{"grace", "nice kit"}}) {
     auto r = client->call("book.sign", exo::json::array({who, text}));
     if (!r) return fail("book.sign: " + r.error().message);
-    fmt::print("   book.sign(\"{}\", \"{}\") -> signature {} (log entry {})\n", who, text, (*r)["result"].get<std::int64_t>(),
-               (*r)["index"].get<std::uint64_t>());
+    fmt::print("   book.sign(\"{}\", \"{}\") -> signature {} (log entry {})\n", who, text,
+               (*r)["result"].get<std::int64_t>(), (*r)["index"].get<std::uint64_t>());
   }
   auto last = client->call("book.read", exo::json::array({n0 + 1}));
   if (!last || (*last)["result"] != "grace: nice kit") return fail("book.read did not give the last signature back");
   fmt::print("   book.read({}) -> {}\n", n0 + 1, (*last)["result"].dump());
   auto bad = client->call("book.sign", exo::json::array({42}));  // checked before it is queued
-  if (bad || bad.error().code != exo::rpc::invalid_params) return fail("a call with a wrong argument type was not refused");
+  if (bad || bad.error().code != exo::rpc::invalid_params)
+    return fail("a call with a wrong argument type was not refused");
   fmt::print("   book.sign(42) -> error {}: {}\n", bad.error().code, bad.error().message);
   auto failed = client->call("book.sign", exo::json::array({""}));  // runs, fails, and is logged
   if (failed || failed.error().code != exo::rpc::call_failed) return fail("a failing call did not fail");
@@ -131,7 +136,8 @@ int main(int argc, char** argv) {
   std::copy(root.begin(), root.end(), r.bytes.begin());
   auto value = exo::from_hex((*read)["value"].get<std::string>()).value();
   auto proof = exo::from_hex((*read)["proof"].get<std::string>()).value();
-  const bool proved = exo::verify_proof(r, exo::storage_key(book, exo::as_bytes(guestbook::key(n0))), value, proof).has_value();
+  const exo::bytes key = exo::storage_key(book, exo::as_bytes(guestbook::key(n0)));
+  const bool proved = exo::verify_proof(r, key, value, proof).has_value();
   fmt::print("   exo.read of signature {}: \"{}\", proof {}\n", n0, std::string(value.begin(), value.end()),
              proved ? "verified" : "NOT VERIFIED");
   client->close();

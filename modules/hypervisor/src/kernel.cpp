@@ -137,7 +137,7 @@ expected<id> kernel::actor_id(cap_handle h) const {
   return actors_[c->target].self;
 }
 
-expected<void> kernel::send(cap_handle target, arg_list args, const send_options& opts) {
+expected<void> kernel::send(cap_handle target, arg_list&& args, const send_options& opts) {
   actor& host = actors_[0];
   auto c = host.caps.callable(target);
   if (!c) return unexpected(std::move(c).error());

@@ -173,7 +173,7 @@ class kernel {
   /// The id of the actor a host capability names.
   expected<id> actor_id(cap_handle h) const;
   /// Sends from the host. Caps in args are host handles (transfer right needed).
-  expected<void> send(cap_handle target, arg_list args, const send_options& opts = {});
+  expected<void> send(cap_handle target, arg_list&& args, const send_options& opts = {});
   /// Sends arguments given in the canonical encoding (a list); malformed input is an error
   /// here, before anything is queued.
   expected<void> send_encoded(cap_handle target, byte_view encoded_args, const send_options& opts = {});
