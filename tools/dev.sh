@@ -5,6 +5,8 @@
 #   bash tools/dev.sh test    build (dev: Debug + ASan + UBSan + -Werror), run every test suite,
 #                             then run the benchmarks once, briefly, so they cannot rot
 #   bash tools/dev.sh bench   build (release + LTO) and run the benchmarks for real numbers
+#   bash tools/dev.sh count   build (release + LTO) and count the instructions of one message on
+#                             each hot path under callgrind (the same count on every run)
 #   bash tools/dev.sh fuzz [SECONDS]  build the libFuzzer target over wasm module loading (clang)
 #                             and run it (default 60 s)
 #   bash tools/dev.sh setup   only install the Debian packages exo needs, and build wabt
@@ -20,7 +22,8 @@ packages=(
   libbenchmark-dev libcaf-dev              # Google Benchmark, and CAF 0.17 to compare against
   liblmdb-dev libzstd-dev                  # the store: LMDB and zstd
   nlohmann-json3-dev libcli11-dev          # images and RPC (JSON), the exo command (CLI11)
-  dpkg-dev re2c python3                    # building wabt from Debian's source package
+  dpkg-dev re2c python3                    # building wabt from Debian's source package; tools/check_deps.py
+  valgrind                                 # instruction counts of the hot paths (tools/dev.sh count)
   clang libclang-rt-14-dev                 # the libFuzzer target (tools/dev.sh fuzz)
 )
 
@@ -149,7 +152,22 @@ case "$cmd" in
     (cd build/dev && ./bench/bench_rpc --benchmark_min_time=0.001 --benchmark_color=false) >/tmp/exo-bench-rpc-smoke.log 2>&1 \
       || { cat /tmp/exo-bench-rpc-smoke.log; echo "exo: rpc benchmark smoke run failed" >&2; exit 1; }
     grep -E 'rpc (1|16) connection' /tmp/exo-bench-rpc-smoke.log
+    for w in ping_pong one_to_one fan_out_in spawn wasm_message logged_invoke; do
+      ./build/dev/bench/bench_count "$w" 2000 || { echo "exo: bench_count $w failed" >&2; exit 1; }
+    done
     fuzz "${EXO_FUZZ_SECONDS:-60}"
+    ;;
+  count)
+    setup
+    build bench bench_count
+    log "instructions per message under callgrind (the difference of two runs, divided)"
+    for w in ping_pong one_to_one fan_out_in spawn wasm_message logged_invoke; do
+      n1=100000; n2=200000
+      case "$w" in wasm_message|logged_invoke) n1=500; n2=1500 ;; esac
+      a=$(valgrind --tool=callgrind --callgrind-out-file=/dev/null ./build/bench/bench/bench_count "$w" $n1 2>&1 | awk '/Collected/ {print $4}')
+      b=$(valgrind --tool=callgrind --callgrind-out-file=/dev/null ./build/bench/bench/bench_count "$w" $n2 2>&1 | awk '/Collected/ {print $4}')
+      printf '%-14s %8d instructions per message\n' "$w" $(( (b - a) / (n2 - n1) ))
+    done
     ;;
   fuzz)
     setup
@@ -167,7 +185,7 @@ case "$cmd" in
     (cd build/bench && ./bench/bench_rpc "${@:2}")
     ;;
   *)
-    sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'
     [ -z "$cmd" ] && exit 2
     echo "exo: unknown command '$cmd'" >&2
     exit 2

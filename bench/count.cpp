@@ -1,0 +1,200 @@
+// Fixed workloads for counting instructions: run one under callgrind, twice with different
+// message counts, and divide the difference by the difference in messages. Unlike timings on
+// a shared machine, the count is the same on every run (valgrind counts instructions, not
+// seconds), so a change of a few instructions per message on a hot path shows.
+//
+//   valgrind --tool=callgrind --callgrind-out-file=/dev/null ./bench/bench_count one_to_one 100000
+//   (and 200000; `bash tools/dev.sh count` does it for every workload)
+//
+// Workloads: ping_pong, one_to_one, fan_out_in (N messages each), spawn (N actors),
+// wasm_message (N messages into a wasm actor, add(1, 2)), logged_invoke (N logged inputs in
+// memory, heads unsigned so that signing does not drown the rest).
+
+#include <exo/hypervisor.hpp>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <iterator>
+#include <memory>
+#include <string_view>
+#include <vector>
+
+namespace {
+
+using exo::cap_handle;
+using exo::context;
+using exo::expected;
+
+constexpr std::uint64_t huge_budget = std::uint64_t{1} << 62;
+
+// ============================================================ exo actors
+
+/// Bounces a counter to its peer until it reaches zero.
+struct player {
+  cap_handle peer{};
+  void meet(context&, cap_handle p) { peer = p; }
+  expected<void> ball(context& ctx, std::int64_t n) {
+    if (n <= 0) return {};
+    return ctx.call(peer, n - 1);
+  }
+  static constexpr std::string_view exo_name = "player";
+  static constexpr auto exo_exports =
+      exo::exports(exo::fn<&player::meet>("meet", 1), exo::fn<&player::ball>("ball", 1));
+};
+
+/// Receives small messages and counts them.
+struct sink {
+  std::int64_t received = 0;
+  void take(context&, std::int64_t) { ++received; }
+  static constexpr std::string_view exo_name = "sink";
+  static constexpr auto exo_exports = exo::exports(exo::fn<&sink::take>("take", 1));
+};
+
+/// Sends n small messages to one target in one handler.
+struct blaster {
+  expected<void> blast(context& ctx, std::int64_t n, cap_handle target) {
+    const exo::send_options opts{.budget = 1};
+    for (std::int64_t i = 0; i < n; ++i)
+      if (auto r = ctx.call_with(target, opts, i); !r) return r;
+    return {};
+  }
+  static constexpr std::string_view exo_name = "blaster";
+  static constexpr auto exo_exports = exo::exports(exo::fn<&blaster::blast>("blast", 1));
+};
+
+/// Replies to whoever asks (the reply goes to the message's reply_to).
+struct worker {
+  std::int64_t work(context&, std::int64_t x) const { return x; }
+  static constexpr std::string_view exo_name = "worker";
+  static constexpr auto exo_exports = exo::exports(exo::fn<&worker::work>("work", 1));
+};
+
+/// Sends one message to each worker and counts the replies. The worker list never changes
+/// after hire, so it is shared, not copied by each message's state snapshot.
+struct coordinator {
+  std::shared_ptr<const std::vector<cap_handle>> workers;
+  cap_handle done_cap{};
+  std::int64_t replies = 0;
+  expected<void> hire(context& ctx, std::vector<cap_handle> w) {
+    workers = std::make_shared<const std::vector<cap_handle>>(std::move(w));
+    auto d = ctx.self_cap("done", exo::rights::call | exo::rights::transfer);
+    if (!d) return exo::unexpected(d.error());
+    done_cap = *d;
+    return {};
+  }
+  expected<void> go(context& ctx) {
+    const exo::send_options opts{.budget = 10, .reply_to = done_cap};
+    for (auto w : *workers)
+      if (auto r = ctx.call_with(w, opts, 1); !r) return r;
+    return {};
+  }
+  void done(context&, std::int64_t) { ++replies; }
+  static constexpr std::string_view exo_name = "coordinator";
+  static constexpr auto exo_exports =
+      exo::exports(exo::fn<&coordinator::hire>("hire", 1), exo::fn<&coordinator::go>("go", 1),
+                   exo::fn<&coordinator::done>("done", 1));
+};
+
+/// An idle actor, and one that spawns many of them.
+struct idle {
+  void poke(context&) {}
+  static constexpr std::string_view exo_name = "idle";
+  static constexpr auto exo_exports = exo::exports(exo::fn<&idle::poke>("poke", 1));
+};
+struct spawner {
+  expected<void> spawn(context& ctx, std::int64_t n) {
+    for (std::int64_t i = 0; i < n; ++i)
+      if (auto r = ctx.create(idle{}); !r) return exo::unexpected(r.error());
+    return {};
+  }
+  static constexpr std::string_view exo_name = "spawner";
+  static constexpr auto exo_exports = exo::exports(exo::fn<&spawner::spawn>("spawn", 1));
+};
+
+template <class H>
+cap_handle fn(H& hv, cap_handle actor, std::string_view name) {
+  return *hv.function_cap(actor, name);
+}
+void check(bool ok, const char* what) {
+  if (!ok) {
+    std::fprintf(stderr, "benchmark setup failed: %s\n", what);
+    std::abort();
+  }
+}
+
+
+/// A persistable counter, for logged inputs.
+struct tally {
+  BOOST_HANA_DEFINE_STRUCT(tally, (std::int64_t, n));
+  std::int64_t add(context&, std::int64_t by) { return n += by; }
+  static constexpr std::string_view exo_name = "tally";
+  static constexpr auto exo_exports = exo::exports(exo::fn<&tally::add>("add", 1));
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc != 3) {
+    std::fprintf(stderr, "usage: bench_count WORKLOAD N\n");
+    return 2;
+  }
+  const std::string_view w = argv[1];
+  const std::int64_t n = std::atoll(argv[2]);
+  if (w == "logged_invoke") {
+    exo::hypervisor<exo::ordered_scheduler, exo::memory_store, exo::memory_log> hv(exo::config{.name = "count"});
+    hv.sign_log(false);
+    hv.register_type<tally>();
+    const exo::id id = *hv.actor_id(hv.create(tally{}).value());
+    for (std::int64_t i = 0; i < n; ++i) check(hv.invoke(id, "add", {i % 100}).has_value(), "invoke");
+    return 0;
+  }
+  if (w == "wasm_message") {
+    exo::container_registry reg;
+    reg.add_search_dir(EXO_BENCH_PLUGIN_DIR);
+    check(reg.load_named("wasm").has_value(), "loading the wasm plugin");
+    std::ifstream in(EXO_BENCH_WASM, std::ios::binary);
+    exo::bytes code((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    exo::hypervisor<> hv(exo::config{.containers = &reg});
+    auto add = fn(hv, hv.create_code("wasm", code).value(), "add");
+    for (std::int64_t i = 0; i < n; ++i) {
+      check(bool(hv.send(add, context::make_args(std::int64_t{1}, std::int64_t{2}), {.budget = 1000})), "send");
+      hv.run();
+    }
+    check(hv.failures().empty(), "no failures");
+    return 0;
+  }
+  exo::hypervisor<> hv;
+  if (w == "ping_pong") {
+    auto a = hv.create(player{}), b = hv.create(player{});
+    check(bool(hv.call(fn(hv, a, "meet"), fn(hv, b, "ball"))), "meet");
+    check(bool(hv.call(fn(hv, b, "meet"), fn(hv, a, "ball"))), "meet");
+    hv.run();
+    check(bool(hv.send(fn(hv, a, "ball"), context::make_args(n), {.budget = huge_budget})), "serve");
+  } else if (w == "one_to_one") {
+    auto s = hv.create(sink{});
+    check(bool(hv.send(fn(hv, hv.create(blaster{}), "blast"), context::make_args(n, fn(hv, s, "take")),
+                       {.budget = huge_budget})),
+          "blast");
+  } else if (w == "fan_out_in") {
+    auto c = hv.create(coordinator{});
+    std::vector<cap_handle> ws;
+    for (int i = 0; i < 1000; ++i) ws.push_back(fn(hv, hv.create(worker{}), "work"));
+    check(bool(hv.call(fn(hv, c, "hire"), ws)), "hire");
+    hv.run();
+    auto go = fn(hv, c, "go");
+    for (std::int64_t i = 0; i < n / 2000; ++i) {  // each go is 2,000 messages: 1,000 out, 1,000 back
+      check(bool(hv.send(go, {}, {.budget = huge_budget})), "go");
+      hv.run();
+    }
+  } else if (w == "spawn") {
+    check(bool(hv.send(fn(hv, hv.create(spawner{}), "spawn"), context::make_args(n), {.budget = huge_budget})), "spawn");
+  } else {
+    std::fprintf(stderr, "bench_count: no workload '%s'\n", argv[1]);
+    return 2;
+  }
+  hv.run();
+  check(hv.stats().failed == 0, "no failures");
+  return 0;
+}
