@@ -77,6 +77,11 @@ struct core_parts {
   kernel& k = loop.k;
   core_parts(Store&& s, const root_ref& head, config cfg)
       : store(std::move(s)), state(store, head), loop(std::move(cfg), state) {}
+  /// Reads the host's counters from the store.
+  expected<void> resume() {
+    if (auto r = k.resume(); !r) return fail(r.error().code, "cannot resume the hypervisor: " + r.error().message);
+    return {};
+  }
 };
 
 template <class Scheduler, class Store, class Log>
@@ -89,7 +94,7 @@ struct parts : core_parts<Scheduler, Store> {
         in(this->k, this->loop, log, std::move(key)) {}
   /// Reads what the store holds: the host's counters, the log, and checks that they agree.
   expected<void> open() {
-    if (auto r = this->k.resume(); !r) return fail(r.error().code, "cannot resume the hypervisor: " + r.error().message);
+    if (auto r = this->resume(); !r) return r;
     if (auto r = log.reload(); !r) return fail(r.error().code, "cannot open the call log: " + r.error().message);
     return in.resume();
   }
@@ -99,10 +104,7 @@ template <class Scheduler, class Store>
 struct parts<Scheduler, Store, no_log> : core_parts<Scheduler, Store> {
   parts(Store&& s, const root_ref& head, config cfg)
       : core_parts<Scheduler, Store>(std::move(s), head, std::move(cfg)) {}
-  expected<void> open() {
-    if (auto r = this->k.resume(); !r) return fail(r.error().code, "cannot resume the hypervisor: " + r.error().message);
-    return {};
-  }
+  expected<void> open() { return this->resume(); }
 };
 
 }  // namespace detail
