@@ -4,9 +4,9 @@
 # script client), stop, restart on the same data directory and see the state resume, verify
 # the log; and bad input: a corrupted, a truncated and a foreign image, an image needing a
 # plugin that is not there, garbage and oversized frames, usage errors.
-#   e2e.sh EXO APP_DIR SOURCE_DIR
+#   e2e.sh EXO APP_DIR SOURCE_DIR FORGE_LOG
 set -euo pipefail
-exo=$1 app=$2 src=$3
+exo=$1 app=$2 src=$3 forge=$4
 client="python3 $src/tools/exo_client.py"
 # The script client prints a call's whole result object; this prints what the function returned.
 script_call() { $client "$@" | python3 -c 'import json,sys; print(json.dumps(json.load(sys.stdin)["result"]))'; }
@@ -109,6 +109,19 @@ grep -q 'verified 13 entries' "$work/verify.out" || fail "verify did not check a
 "$exo" log "$work/data" --json | python3 -c 'import json,sys; e=json.load(sys.stdin); assert len(e)==13 and e[0]["kind"]=="init"'
 "$exo" log "$work/data" --export "$work/log.exolog" >/dev/null
 "$exo" verify --log "$work/log.exolog" --image "$work/app.exo" >/dev/null || fail "the exported log does not verify"
+
+echo "-- the attacker: the log re-chained and re-signed end to end by another key"
+node_key=$("$exo" root "$work/data" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["node_key"])')
+[ ${#node_key} -eq 64 ] || fail "exo root --json names no node key"
+"$exo" verify "$work/data" --node-key "$node_key" >/dev/null || fail "the log does not verify against its own node key"
+mallory=$("$forge" "$work/log.exolog" "$work/forged.exolog")
+# Consistent in itself: without the node's key it verifies (the gap a pinned key closes).
+"$exo" verify --log "$work/forged.exolog" --image "$work/app.exo" >/dev/null || fail "the forged log is not consistent in itself"
+expect_rc 1 "$exo" verify --log "$work/forged.exolog" --image "$work/app.exo" --node-key "$node_key"
+grep -q "first divergence: entry 0, field 'key'" "$work/out" || fail "a log re-signed by another key is not caught by --node-key"
+grep -q "$mallory" "$work/out" || fail "the divergence does not name the key that signed the forged log"
+expect_rc 2 "$exo" verify "$work/data" --node-key nothex
+grep -q "not an Ed25519 public key" "$work/err" || fail "a bad --node-key is not a clear usage error"
 sed -i '0,/"name": "notes"/s//"name": "other"/' "$work/app/exo.json"  # the application's name only
 "$exo" pack "$work/app" -o "$work/other.exo" >/dev/null
 expect_rc 1 "$exo" verify --log "$work/log.exolog" --image "$work/other.exo"

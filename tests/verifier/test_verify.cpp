@@ -2,6 +2,7 @@
 // caught at the right entry and field; non-deterministic code is told from a changed entry;
 // the init entry's origin is checked; and what exo::verify needs of a hypervisor.
 
+#include "../support/forge.hpp"
 #include "../support/shop.hpp"
 
 #include <exo/verifier/verify.hpp>
@@ -167,11 +168,29 @@ BOOST_AUTO_TEST_CASE(tampering_is_caught_at_the_right_entry_and_field) {
     l.set_head(exo::sign_head(good.head_rec().size, good.head_rec().last, mallory));
     expect_divergence(check(l), 0, {"key"});
   }
-  {  // a re-chained, re-signed log from another key still fails at the init entry's key
+  {  // a log without its head
     copied_log l = good;
     l.head_bytes.reset();
     expect_divergence(check(l), n, {"head"});
   }
+}
+
+BOOST_AUTO_TEST_CASE(a_log_resigned_end_to_end_by_another_key_fails_against_the_pinned_key) {
+  auto hv = fresh();
+  workload(*hv);
+  const exo::public_key node = hv->node_public_key();
+  auto mallory = exo::node_key::generate().value();
+  const exo::log_file forged = test::resign(hv->log(), mallory);
+  // Re-chained and re-signed, the forged log is consistent in itself: a verifier that takes the
+  // key from the log's own init entry cannot tell it from the node's.
+  BOOST_TEST(check(forged).ok());
+  BOOST_TEST(exo::verify(hv->log(), fresh, {.node_key = node}).ok());
+  auto v = exo::verify(forged, fresh, {.node_key = node});
+  expect_divergence(v, 0, {"key"});
+  BOOST_TEST(v.first->expected == exo::to_hex(mallory.public_key().view()));
+  BOOST_TEST(v.first->got.find(exo::to_hex(node.view())) != std::string::npos, v.first->got);
+  // Pinning mallory's key, the node's own log is refused.
+  expect_divergence(exo::verify(hv->log(), fresh, {.node_key = mallory.public_key()}), 0, {"key"});
 }
 
 BOOST_AUTO_TEST_CASE(a_non_deterministic_actor_is_caught_at_its_first_call) {

@@ -211,10 +211,29 @@ void print_verdict(const exo::verdict& v, bool as_json) {
   }
 }
 
-int cmd_verify(const common& c, const std::string& dir, const std::string& log_file, const std::string& image_file) {
+// A hex Ed25519 public key (64 hex digits).
+exo::expected<exo::public_key> parse_public_key(const std::string& hex) {
+  auto b = exo::from_hex(hex);
+  if (!b || b->size() != 32)
+    return exo::fail(exo::errc::invalid_argument,
+                     fmt::format("'{}' is not an Ed25519 public key (64 hex digits, as exo.handshake's node_key and "
+                                 "exo root --json show it)",
+                                 hex));
+  exo::public_key k;
+  std::copy(b->begin(), b->end(), k.bytes.begin());
+  return k;
+}
+
+int cmd_verify(const common& c, const std::string& dir, const std::string& log_file, const std::string& image_file,
+               const std::string& node_key) {
   exo::container_registry reg;
   setup_registry(reg, c);
   exo::verify_options vo;
+  if (!node_key.empty()) {
+    auto k = parse_public_key(node_key);
+    if (!k) return failed(usage, "verify: --node-key: " + k.error().message);
+    vo.node_key = *k;
+  }
   vo.progress_every = 1000;
   vo.progress = [](std::uint64_t done, std::uint64_t total) {
     if (total >= 1000) fmt::print(stderr, "verified {}/{} entries\n", done, total);
@@ -278,7 +297,12 @@ int cmd_root(const common& c, const std::string& dir) {
   auto head = (*d)->store.head();
   if (!head) return failed(bad_input, "root: " + head.error().message);
   const std::string root = exo::to_hex(head->hash);
-  if (c.as_json) print_json({{"root", root}, {"log_size", (*d)->log->size()}, {"log_head", exo::to_hex((*d)->log->last_hash())}});
+  std::string signer;  // the key the log's head is signed with
+  if (auto h = (*d)->log->head(); h && *h)
+    if (auto decoded = exo::decode_head(**h)) signer = exo::to_hex(decoded->key);
+  if (c.as_json)
+    print_json({{"root", root}, {"log_size", (*d)->log->size()}, {"log_head", exo::to_hex((*d)->log->last_hash())},
+                {"node_key", signer}});
   else fmt::print("{}\n", root);
   return ok;
 }
@@ -334,6 +358,10 @@ int main(int argc, char** argv) {
   verify->add_option("DIR", vdir, "Data directory (its log and image)");
   verify->add_option("--log", log_file, "Exported log file (exo log DIR --export FILE)");
   verify->add_option("--image", image, "The image the log was booted from");
+  std::string node_key;
+  verify->add_option("--node-key", node_key,
+                     "The node's public key (hex): refuse a log signed by any other key, even one re-chained and "
+                     "re-signed end to end");
   add_common(verify);
 
   auto* log = app.add_subcommand("log", "List a data directory's call log entries, or export the log");
@@ -365,7 +393,7 @@ int main(int argc, char** argv) {
     if (*pack) return cmd_pack(c, dir, out);
     if (*boot) return cmd_boot(c, image, data, listen, max_frame);
     if (*call) return cmd_call(c, url, method, args, key);
-    if (*verify) return cmd_verify(c, vdir, log_file, image);
+    if (*verify) return cmd_verify(c, vdir, log_file, image, node_key);
     if (*log) return cmd_log(c, dir, from, count, export_to);
     if (*root) return cmd_root(c, dir);
     if (*keygen) return cmd_keygen(c, out);

@@ -33,7 +33,8 @@ std::string show(const std::optional<log_error>& e) {
 }
 
 std::optional<divergence> check_init(const log_entry& e, std::string_view name, const value& types,
-                                     const value& origin_expected, const log_head& head) {
+                                     const value& origin_expected, const log_head& head,
+                                     const std::optional<public_key>& pinned) {
   auto d = [](std::string field, std::string expected, std::string got) {
     return divergence{0, std::move(field), std::move(expected), std::move(got)};
   };
@@ -45,6 +46,9 @@ std::optional<divergence> check_init(const log_entry& e, std::string_view name, 
   const value* key = e.args.find("node_key");
   if (!key || !key->if_bytes() || key->if_bytes()->size() != 32)
     return d("key", key ? show(*key) : "nothing", "a 32-byte Ed25519 public key");
+  if (pinned && *key->if_bytes() != bytes(pinned->bytes.begin(), pinned->bytes.end()))
+    return d("key", to_hex(*key->if_bytes()),
+             "the pinned node key " + to_hex(pinned->view()) + ": this log was signed by another key");
   if (*key->if_bytes() != head.key)
     return d("key", to_hex(*key->if_bytes()), "the signed head carries key " + to_hex(head.key));
   const value* origin = e.args.find("origin");

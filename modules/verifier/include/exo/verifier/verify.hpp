@@ -19,11 +19,13 @@
 /// empty starting state); for every other entry, that replaying its input gives the same
 /// actor, function, result, error (code and full message), outputs, ticks and state root.
 /// Then the signed head: it counts every entry, names the last one's hash, carries the key
-/// the init entry declares, and its Ed25519 signature holds. The first thing that does not
-/// match is reported with the entry index, the field, and both sides.
+/// the init entry declares, and its Ed25519 signature holds. With a pinned node key
+/// (verify_options::node_key), the init entry must declare that key. The first thing that
+/// does not match is reported with the entry index, the field, and both sides.
 
 #include <exo/call_log/entry.hpp>
 #include <exo/core/encoding.hpp>
+#include <exo/core/sign.hpp>
 #include <exo/hypervisor.hpp>
 #include <exo/store/tree.hpp>
 
@@ -71,6 +73,11 @@ struct verdict {
 };
 
 struct verify_options {
+  /// The node key the log must be signed by. Without one, the verifier takes the key the
+  /// log's own init entry declares: a log re-chained and re-signed end to end by another key
+  /// is then internally consistent and verifies. Pin the node's key (from its handshake, or
+  /// out of band) to catch that.
+  std::optional<public_key> node_key;
   /// Called every `progress_every` entries and at the end with (entries done, total).
   std::function<void(std::uint64_t, std::uint64_t)> progress;
   std::uint64_t progress_every = 1000;
@@ -81,7 +88,8 @@ std::string show(const value& v);
 std::string show(const std::optional<log_error>& e);
 // The init entry's checks against the hypervisor the factory built: nullopt if they hold.
 std::optional<divergence> check_init(const log_entry& e, std::string_view name, const value& types,
-                                     const value& origin, const log_head& head);
+                                     const value& origin, const log_head& head,
+                                     const std::optional<public_key>& pinned = std::nullopt);
 // The first field in which a replayed entry differs from the logged one.
 std::optional<divergence> compare_entries(const log_entry& logged, const log_entry& replayed);
 std::optional<divergence> check_head(const log_head& h, std::uint64_t size, const digest& last, const bytes& init_key);
@@ -141,7 +149,8 @@ verdict verify(const log_reader& log, Factory&& make, const verify_options& opts
     if (!(e->prev == prev)) return diverge(i, "prev", to_hex(prev), to_hex(e->prev));
     if (i == 0) {
       if (e->kind != "init") return diverge(0, "kind", "init", e->kind);
-      if (auto d = detail::check_init(*e, hv.settings().name, hv.type_list(), hv.settings().origin, *head)) {
+      if (auto d = detail::check_init(*e, hv.settings().name, hv.type_list(), hv.settings().origin, *head,
+                                      opts.node_key)) {
         v.first = std::move(d);
         return v;
       }
