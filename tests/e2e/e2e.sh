@@ -60,6 +60,16 @@ expect_rc 4 "$exo" call "$url" notes.put '["k", "v"]' --key "$work/other.key"
 grep -q -- '-32004' "$work/err" || fail "another key's call is not refused"
 "$exo" call "$url" notes.put '["k", {"n": [1, 2]}]' --key "$work/owner.key" 2>/dev/null >/dev/null
 [ "$(script_call "$url" notes.get '["k"]')" = '{"n": [1, 2]}' ] || fail "notes.get does not return what the owner put"
+echo "-- signed calls from the script client; a captured signed frame sent again is refused"
+$client "$url" notes.put '["py", "signed in python"]' --key "$work/owner.key" --print-frame 2>"$work/frame" >/dev/null \
+  || fail "the script client's signed call was refused"
+[ "$(script_call "$url" notes.get '["py"]')" = '"signed in python"' ] || fail "the script client's signed call did not land"
+frame=$(cat "$work/frame")
+size_before=$("$exo" call "$url" exo.handshake | python3 -c 'import json,sys; print(json.load(sys.stdin)["log"]["size"])')
+$client "$url" --raw "$frame" | grep -q -- '-32005' || fail "a captured signed frame sent again is not refused with -32005"
+$client "$url" --raw "$frame" | grep -q 'replayed' || fail "the refusal of a replayed frame does not say so"
+size_after=$("$exo" call "$url" exo.handshake | python3 -c 'import json,sys; print(json.load(sys.stdin)["log"]["size"])')
+[ "$size_before" = "$size_after" ] || fail "a replayed frame was logged"
 echo "-- bad frames: garbage, invalid JSON, oversized; the server keeps serving"
 $client "$url" --raw 'garbage' | grep -q -- '-32700' || fail "garbage is not -32700"
 $client "$url" --raw '{"jsonrpc":"2.0","id":1,"method":"counter.get","params":' | grep -q -- '-32700' || fail "broken JSON is not -32700"
@@ -98,15 +108,16 @@ start_server
 grep -q '^resumed' "$work/server.out" || fail "the restart did not resume"
 root_after=$("$exo" call "$url" exo.handshake | python3 -c 'import json,sys; print(json.load(sys.stdin)["root"])')
 [ "$root_before" = "$root_after" ] || fail "the root changed across a restart"
+$client "$url" --raw "$frame" | grep -q -- '-32005' || fail "after a restart, the captured signed frame is accepted again"
 [ "$("$exo" call "$url" counter.add 2>/dev/null)" = 17 ] || fail "the counter did not resume at 16"
 stop_server
 
 echo "-- verify the log, from the directory and from an exported file"
 "$exo" verify "$work/data" | tee "$work/verify.out" | tail -1
-grep -q 'verified 13 entries' "$work/verify.out" || fail "verify did not check all 13 entries"
+grep -q 'verified 15 entries' "$work/verify.out" || fail "verify did not check all 15 entries"
 [ "$("$exo" root "$work/data")" = "$("$exo" root "$work/data" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["root"])')" ] || fail "root and root --json differ"
 "$exo" log "$work/data" | grep -q 'caller 23c4935221d89c37' || fail "the log does not name the signed caller"
-"$exo" log "$work/data" --json | python3 -c 'import json,sys; e=json.load(sys.stdin); assert len(e)==13 and e[0]["kind"]=="init"'
+"$exo" log "$work/data" --json | python3 -c 'import json,sys; e=json.load(sys.stdin); assert len(e)==15 and e[0]["kind"]=="init"'
 "$exo" log "$work/data" --export "$work/log.exolog" >/dev/null
 "$exo" verify --log "$work/log.exolog" --image "$work/app.exo" >/dev/null || fail "the exported log does not verify"
 

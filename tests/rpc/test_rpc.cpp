@@ -113,20 +113,84 @@ BOOST_AUTO_TEST_CASE(signatures_and_reserved_functions) {
   BOOST_TEST(code_of(c.call("notes.put", json::array({"k", 1}), &stranger)) == exo::rpc::not_allowed);
   // Signed by another key than the caller it claims: the owner's identity with a stranger's signature.
   const exo::value args(exo::value::list{exo::value("k"), exo::value(1)});
-  auto sig = stranger.sign(exo::rpc::call_message(s.n->image().hash, "notes.put", args));
+  auto sig = stranger.sign(exo::rpc::call_message(s.n->image().hash, "notes.put", args, 1));
   auto forged = c.request("notes.put", json{{"args", json::array({"k", 1})},
                                             {"caller", exo::to_hex(s.owner.public_key().view())},
+                                            {"seq", 1},
                                             {"signature", exo::to_hex(sig.view())}});
   BOOST_TEST(code_of(forged) == exo::rpc::bad_signature);
   // A signature for other arguments does not carry over.
-  auto sig2 = s.owner.sign(exo::rpc::call_message(s.n->image().hash, "notes.put", args));
+  auto sig2 = s.owner.sign(exo::rpc::call_message(s.n->image().hash, "notes.put", args, 1));
   auto moved = c.request("notes.put", json{{"args", json::array({"k", 2})},
                                            {"caller", exo::to_hex(s.owner.public_key().view())},
+                                           {"seq", 1},
                                            {"signature", exo::to_hex(sig2.view())}});
   BOOST_TEST(code_of(moved) == exo::rpc::bad_signature);
+  // Nor to another sequence number.
+  auto renumbered = c.request("notes.put", json{{"args", json::array({"k", 1})},
+                                                {"caller", exo::to_hex(s.owner.public_key().view())},
+                                                {"seq", 2},
+                                                {"signature", exo::to_hex(sig2.view())}});
+  BOOST_TEST(code_of(renumbered) == exo::rpc::bad_signature);
   BOOST_TEST(code_of(c.call("notes.put", json::array({"k", 1}), &s.owner)) == 0);
   auto got = c.call("notes.get", json::array({"k"}));
   BOOST_TEST((*got)["result"] == 1);
+}
+
+BOOST_AUTO_TEST_CASE(a_captured_signed_call_is_accepted_once) {
+  served s;
+  auto c = s.connect();
+  const std::string owner = exo::to_hex(s.owner.public_key().view());
+  auto hs = c.request("exo.handshake", json{{"caller", owner}});
+  BOOST_REQUIRE(hs);
+  BOOST_TEST((*hs)["next_seq"] == 1);
+  BOOST_TEST((*hs)["signing"]["domain"] == "exo-call-2");
+  // The frame a client sends, as an eavesdropper captures it.
+  const exo::value args(exo::value::list{exo::value("motd"), exo::value("signed once")});
+  auto sig = s.owner.sign(exo::rpc::call_message(s.n->image().hash, "notes.put", args, 1));
+  const std::string frame =
+      json{{"jsonrpc", "2.0"}, {"id", 7}, {"method", "notes.put"},
+           {"params", {{"args", json::array({"motd", "signed once"})}, {"caller", owner}, {"seq", 1},
+                       {"signature", exo::to_hex(sig.view())}}}}
+          .dump();
+  auto first = json::parse(c.raw(frame).value());
+  BOOST_REQUIRE_MESSAGE(first.contains("result"), first.dump());
+  const std::uint64_t logged = s.n->hypervisor().log().size();
+  auto refused = [&](client& via, std::string_view when) {
+    auto r = json::parse(via.raw(frame).value());
+    BOOST_TEST_MESSAGE(when << ": " << r.dump());
+    BOOST_REQUIRE_MESSAGE(r.contains("error"), when);
+    BOOST_TEST(r["error"]["code"] == exo::rpc::replayed, when);
+    BOOST_TEST(contains(r["error"]["message"], "replayed"), when);
+    BOOST_TEST(r["error"]["data"]["next_seq"] == 2, when);
+  };
+  refused(c, "the same connection");
+  auto other = s.connect();
+  refused(other, "another connection");
+  BOOST_TEST(s.n->hypervisor().log().size() == logged);  // nothing of them was logged
+  // After a restart the node still knows.
+  s.srv->stop();
+  s.srv.reset();
+  s.n.reset();
+  s.n = exo::node::boot(s.t.sub("app.exo"), s.t.sub("data"), s.r.reg).value();
+  s.srv = exo::rpc::server::start(s.n->service(), {.listen = "127.0.0.1:0"}).value();
+  auto after = s.connect();
+  refused(after, "after a restart");
+  BOOST_TEST(s.n->hypervisor().log().size() == logged);
+  // The owner's next call goes through; the client counts on from the node's handshake.
+  BOOST_TEST(code_of(after.call("notes.put", json::array({"motd", "signed twice"}), &s.owner)) == 0);
+  BOOST_TEST((*after.call("notes.get", json::array({"motd"})))["result"] == "signed twice");
+  auto last = exo::decode_entry(*s.n->hypervisor().log().read(s.n->hypervisor().log().size() - 2)).value();
+  BOOST_TEST((last.seq == std::optional<std::uint64_t>{2}));
+  // A lower sequence number, freshly signed, is refused too.
+  auto sig0 = s.owner.sign(exo::rpc::call_message(s.n->image().hash, "notes.put", args, 1));
+  auto low = after.request("notes.put", json{{"args", json::array({"motd", "signed once"})}, {"caller", owner},
+                                            {"seq", 1}, {"signature", exo::to_hex(sig0.view())}});
+  BOOST_TEST(code_of(low) == exo::rpc::replayed);
+  // The log, with its signed calls, verifies.
+  auto v = exo::verify_image_log(s.n->hypervisor().log(), s.n->image(), s.r.reg);
+  BOOST_TEST_MESSAGE(v.to_string());
+  BOOST_TEST(v.ok());
 }
 
 BOOST_AUTO_TEST_CASE(bad_input_gets_its_error_and_the_server_keeps_serving) {

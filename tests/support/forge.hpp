@@ -1,8 +1,7 @@
 #pragma once
-// An attacker's tool, for the tests that play one: a log re-chained and re-signed end to end
-// by another key. Every entry's bytes stay what they were but for the init entry's node key
-// and each entry's link to the one before; the head is signed by `mallory`. Without a pinned
-// node key such a log is internally consistent.
+// An attacker's tools, for the tests that play one: a log rebuilt from entries of the
+// attacker's choosing, renumbered, re-chained and re-signed end to end by another key (the
+// init entry declaring that key). Without a pinned node key such a log is consistent in itself.
 
 #include <exo/call_log/entry.hpp>
 #include <exo/call_log/file.hpp>
@@ -13,12 +12,15 @@
 
 namespace test {
 
-inline exo::log_file resign(const exo::log_reader& log, const exo::node_key& mallory) {
-  std::vector<exo::bytes> entries;
+/// A log of `entries`, numbered and chained in order, its head signed by `mallory`.
+inline exo::log_file forge(std::vector<exo::log_entry> entries, const exo::node_key& mallory) {
+  if (entries.empty()) throw std::invalid_argument("forge: an empty log");
+  std::vector<exo::bytes> out;
   exo::digest prev{};
   const auto& pk = mallory.public_key();
-  for (std::uint64_t i = 0; i < log.size(); ++i) {
-    auto e = exo::decode_entry(log.read(i).value()).value();
+  for (std::uint64_t i = 0; i < entries.size(); ++i) {
+    exo::log_entry& e = entries[i];
+    e.index = i;
     e.prev = prev;
     if (i == 0) {
       exo::value::map args = *e.args.if_map();
@@ -26,11 +28,23 @@ inline exo::log_file resign(const exo::log_reader& log, const exo::node_key& mal
         if (k == "node_key") v = exo::value(exo::bytes(pk.bytes.begin(), pk.bytes.end()));
       e.args = exo::value::make_map(std::move(args));
     }
-    entries.push_back(exo::encode_entry(e));
-    prev = exo::entry_hash(entries.back());
+    out.push_back(exo::encode_entry(e));
+    prev = exo::entry_hash(out.back());
   }
-  if (entries.empty()) throw std::invalid_argument("resign: an empty log");
-  return exo::log_file(std::move(entries), exo::encode_head(exo::sign_head(log.size(), prev, mallory)));
+  const std::uint64_t n = out.size();
+  return exo::log_file(std::move(out), exo::encode_head(exo::sign_head(n, prev, mallory)));
+}
+
+/// The entries of `log`, decoded.
+inline std::vector<exo::log_entry> entries_of(const exo::log_reader& log) {
+  std::vector<exo::log_entry> out;
+  for (std::uint64_t i = 0; i < log.size(); ++i) out.push_back(exo::decode_entry(log.read(i).value()).value());
+  return out;
+}
+
+/// `log` re-chained and re-signed end to end by `mallory`, its entries otherwise unchanged.
+inline exo::log_file resign(const exo::log_reader& log, const exo::node_key& mallory) {
+  return forge(entries_of(log), mallory);
 }
 
 }  // namespace test

@@ -193,6 +193,37 @@ BOOST_AUTO_TEST_CASE(a_log_resigned_end_to_end_by_another_key_fails_against_the_
   expect_divergence(exo::verify(hv->log(), fresh, {.node_key = mallory.public_key()}), 0, {"key"});
 }
 
+BOOST_AUTO_TEST_CASE(a_log_with_the_same_signed_call_twice_does_not_verify) {
+  auto hv = fresh();
+  auto alice = exo::node_key::generate().value();
+  const exo::id a = *hv->actor_id(hv->create(till{}).value());
+  const exo::invoke_options signed_call{.caller = alice.public_key(), .seq = 1};
+  BOOST_REQUIRE(hv->invoke(a, "add", {5}, signed_call));
+  BOOST_REQUIRE(hv->invoke(a, "add", {1}));
+  // The hypervisor itself accepts a signed call once, and logs nothing of the second try.
+  const std::uint64_t size = hv->log().size();
+  auto again = hv->invoke(a, "add", {5}, signed_call);
+  BOOST_REQUIRE(!again);
+  BOOST_TEST(again.error().message.find("replayed") != std::string::npos, again.error().message);
+  BOOST_TEST(hv->log().size() == size);
+  BOOST_TEST(*hv->last_seq(alice.public_key()) == 1u);
+  BOOST_TEST(check(hv->log()).ok());
+  // A node that logs it twice anyway (here: a copy of the entry put back into the log, which
+  // is re-chained and re-signed end to end) is caught where the copy replays.
+  auto entries = test::entries_of(hv->log());
+  BOOST_REQUIRE(entries[2].seq.has_value());
+  entries.push_back(entries[2]);
+  auto mallory = exo::node_key::generate().value();
+  auto v = check(test::forge(entries, mallory));
+  expect_divergence(v, entries.size() - 1, {"replay"});
+  BOOST_TEST(v.first->got.find("replayed") != std::string::npos, v.first->got);
+  // As does one that logs a signed call with a lower number after a higher one.
+  entries.pop_back();
+  entries[3].caller = entries[2].caller;
+  entries[3].seq = 1;
+  expect_divergence(check(test::forge(entries, mallory)), 3, {"replay"});
+}
+
 BOOST_AUTO_TEST_CASE(a_non_deterministic_actor_is_caught_at_its_first_call) {
   auto hv = fresh();
   auto t = hv->create(till{}).value();

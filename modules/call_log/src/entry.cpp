@@ -21,7 +21,15 @@ expected<T> decode_as(byte_view b, std::string_view what) {
 }
 }  // namespace
 
-bytes encode_entry(const log_entry& e) { return encode(to_value(e)); }
+bytes encode_entry(const log_entry& e) {
+  value v = to_value(e);
+  if (!e.seq) {  // absent: not written at all, so entries without one are what they always were
+    value::map m = std::move(*v.if_map());
+    std::erase_if(m, [](const auto& kv) { return kv.first == "seq"; });
+    v = value::make_map(std::move(m));
+  }
+  return encode(v);
+}
 
 expected<log_entry> decode_entry(byte_view b) {
   auto e = decode_as<log_entry>(b, "log entry");

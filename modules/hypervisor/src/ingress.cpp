@@ -1,8 +1,11 @@
 // The ingress: every input from outside, logged with its outcome (ingress.hpp).
+#include <exo/core/encoding.hpp>
 #include <exo/hypervisor/ingress.hpp>
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <limits>
 #include <utility>
 
 namespace exo {
@@ -10,6 +13,13 @@ namespace exo {
 namespace {
 // The egress that receives a called function's result.
 constexpr std::string_view reply_egress_name = "exo.reply";
+
+// Where the state tree keeps a signed caller's last sequence number: 'c' and the key.
+bytes caller_record(byte_view key) {
+  bytes k{'c'};
+  k.insert(k.end(), key.begin(), key.end());
+  return k;
+}
 }  // namespace
 
 struct ingress::capture {
@@ -22,8 +32,8 @@ struct ingress::capture {
   value::list outputs;             // egress deliveries and other failures reaching the host
 };
 
-ingress::ingress(kernel& k, message_pump& pump, log_writer& log, node_key key)
-    : k_(k), pump_(pump), log_(log), key_(std::move(key)) {
+ingress::ingress(kernel& k, state_tree& state, message_pump& pump, log_writer& log, node_key key)
+    : k_(k), state_(state), pump_(pump), log_(log), key_(std::move(key)) {
   k_.observe(this);
 }
 
@@ -132,6 +142,7 @@ expected<call_outcome> ingress::invoke(const id& actor, std::string_view functio
   e.function = std::string(function);
   if (opts.caller) e.caller = bytes(opts.caller->bytes.begin(), opts.caller->bytes.end());
   e.budget = opts.budget ? opts.budget : k_.settings().default_budget;
+  e.seq = opts.seq;
   value::list caps, described;
   for (auto& a : args) {
     auto d = k_.describe_caps(a, caps);
@@ -140,6 +151,8 @@ expected<call_outcome> ingress::invoke(const id& actor, std::string_view functio
   }
   e.args = value(std::move(described));
   e.caps = value(std::move(caps));
+  // Last before the call runs: from here on the input is logged, whatever the call does.
+  if (auto r = accept_seq(e.caller, e.seq); !r) return unexpected(std::move(r).error());
   value host_result;
   auto logged = run_call(std::move(e), std::move(args), host_result);
   if (!logged) return unexpected(std::move(logged).error());
@@ -198,10 +211,46 @@ expected<log_entry> ingress::replay(const log_entry& original) {
   e.budget = original.budget;
   e.args = original.args;
   e.caps = original.caps;
+  e.seq = original.seq;
+  if (auto r = accept_seq(e.caller, e.seq); !r) {
+    for (auto h : made) (void)k_.drop(h);
+    return unexpected(std::move(r).error());
+  }
   value host_result;
   auto r = run_call(std::move(e), std::move(args), host_result);
   for (auto h : made) (void)k_.drop(h);
   return r;
+}
+
+expected<std::uint64_t> ingress::last_seq(const public_key& caller) const {
+  auto v = state_.get(caller_record(caller.view()));
+  if (!v) return unexpected(std::move(v).error());
+  if (!*v) return std::uint64_t{0};
+  auto d = decode(**v);
+  if (!d || !d->if_i64() || *d->if_i64() <= 0)
+    return fail(errc::malformed, fmt::format("the record of caller {}'s last sequence number is damaged",
+                                             to_hex(caller.view()).substr(0, 16)));
+  return static_cast<std::uint64_t>(*d->if_i64());
+}
+
+// A signed call is accepted once: its sequence number must be above the caller's last, which
+// it then becomes (in the state tree, with the input: committed with its entry, undone with it).
+expected<void> ingress::accept_seq(const std::optional<bytes>& caller, std::optional<std::uint64_t> seq) {
+  if (!seq) return {};
+  if (!caller || caller->size() != 32)
+    return fail(errc::invalid_argument, "a sequence number belongs to a signed call: it needs a caller");
+  if (*seq == 0 || *seq > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()))
+    return fail(errc::invalid_argument, fmt::format("sequence number {} is out of range (1 to 2^63-1)", *seq));
+  public_key who;
+  std::copy(caller->begin(), caller->end(), who.bytes.begin());
+  auto last = last_seq(who);
+  if (!last) return unexpected(std::move(last).error());
+  if (*seq <= *last)
+    return fail(errc::invalid_argument,
+                fmt::format("replayed: caller {} already had call {} accepted, and this call's sequence number is {}; "
+                            "a signed call is accepted once (sign again with a sequence number above {})",
+                            to_hex(who.view()).substr(0, 16), *last, *seq, *last));
+  return state_.put(caller_record(who.view()), encode(value(static_cast<std::int64_t>(*seq))));
 }
 
 log_entry ingress::next_entry(std::string kind) const {

@@ -7,6 +7,7 @@
 #include <boost/beast/websocket.hpp>
 #include <fmt/format.h>
 
+#include <map>
 #include <optional>
 
 namespace exo::rpc {
@@ -23,6 +24,7 @@ struct client::impl {
   std::uint64_t next_id = 1;
   json info;
   digest image{};
+  std::map<std::string, std::uint64_t, std::less<>> next_seq;  // by caller key (hex)
 
   rpc_error transport_error(std::string_view what, const beast::error_code& ec) const {
     return rpc_error{transport, fmt::format("{}: {}: {}", url, what, ec.message()), nullptr};
@@ -107,10 +109,27 @@ expected<json, rpc_error> client::call(const std::string& method, json args, con
   if (!key) return request(method, std::move(args));
   auto v = from_json(args, "argument");
   if (!v) return unexpected(rpc_error{invalid_params, v.error().message, nullptr});
-  const signature s = key->sign(call_message(impl_->image, method, *v));
-  return request(method, json{{"args", std::move(args)},
-                              {"caller", to_hex(key->public_key().view())},
-                              {"signature", to_hex(s.view())}});
+  const std::string caller = to_hex(key->public_key().view());
+  auto seq = impl_->next_seq.find(caller);
+  if (seq == impl_->next_seq.end()) {  // first signed call with this key: the node says where its sequence is
+    auto hs = request("exo.handshake", json{{"caller", caller}});
+    if (!hs) return unexpected(std::move(hs).error());
+    if (!hs->contains("next_seq") || !(*hs)["next_seq"].is_number_unsigned())
+      return unexpected(rpc_error{internal_error, "the server's handshake gives no next_seq for signed calls", nullptr});
+    seq = impl_->next_seq.emplace(caller, (*hs)["next_seq"].get<std::uint64_t>()).first;
+  }
+  for (int attempt = 0;; ++attempt) {
+    const std::uint64_t n = seq->second++;
+    const signature s = key->sign(call_message(impl_->image, method, *v, n));
+    auto r = request(method, json{{"args", args}, {"caller", caller}, {"seq", n}, {"signature", to_hex(s.view())}});
+    // Another client with this key went ahead: sign the call again above it, once.
+    if (!r && r.error().code == replayed && attempt == 0 && r.error().data.contains("next_seq") &&
+        r.error().data["next_seq"].is_number_unsigned()) {
+      seq->second = r.error().data["next_seq"].get<std::uint64_t>();
+      continue;
+    }
+    return r;
+  }
 }
 
 const json& client::info() const noexcept { return impl_->info; }

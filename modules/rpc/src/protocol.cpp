@@ -6,11 +6,12 @@
 
 namespace exo::rpc {
 
-bytes call_message(const digest& image, std::string_view method, const value& args) {
-  return encode(value::make_map({{"domain", value("exo-call-1")},
+bytes call_message(const digest& image, std::string_view method, const value& args, std::uint64_t seq) {
+  return encode(value::make_map({{"domain", value(std::string(call_domain))},
                                  {"image", to_value(image)},
                                  {"method", value(std::string(method))},
-                                 {"args", args}}));
+                                 {"args", args},
+                                 {"seq", value(static_cast<std::int64_t>(seq))}}));
 }
 
 expected<ws_url> parse_url(std::string_view url) {

@@ -13,6 +13,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <limits>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -46,10 +47,12 @@ struct job {
   const method* fn = nullptr;
   arg_list args;
   std::optional<public_key> caller;
+  std::uint64_t seq = 0;  // a signed call's sequence number
   // reads
   json params;
   // filled by the executor
   std::string reply;
+  bool refused = false;  // answered before it ran (a replayed signed call)
 };
 
 }  // namespace
@@ -206,23 +209,30 @@ void server::impl::handle(const std::shared_ptr<session>& s, std::string_view te
     std::optional<signature> sig;
     if (params.is_object()) {
       for (auto it = params.begin(); it != params.end(); ++it)
-        if (it.key() != "args" && it.key() != "caller" && it.key() != "signature")
-          return reject(id, invalid_params, fmt::format("invalid params: unknown field \"{}\" (args, caller, signature)", it.key()));
+        if (it.key() != "args" && it.key() != "caller" && it.key() != "seq" && it.key() != "signature")
+          return reject(id, invalid_params,
+                        fmt::format("invalid params: unknown field \"{}\" (args, caller, seq, signature)", it.key()));
       args_json = params.value("args", json::array());
       auto c = params.find("caller");
       auto g = params.find("signature");
-      if ((c == params.end()) != (g == params.end()))
-        return reject(id, invalid_params, "invalid params: a signed call needs both \"caller\" and \"signature\"");
+      auto q = params.find("seq");
+      if ((c == params.end()) != (g == params.end()) || (c == params.end()) != (q == params.end()))
+        return reject(id, invalid_params, "invalid params: a signed call needs \"caller\", \"seq\" and \"signature\" "
+                                          "(exo.handshake with {\"caller\": KEY} gives the next seq)");
       if (c != params.end()) {
         auto kb = c->is_string() ? from_hex(c->get<std::string>()) : fail(errc::invalid_argument, "");
         auto sb = g->is_string() ? from_hex(g->get<std::string>()) : fail(errc::invalid_argument, "");
         if (!kb || kb->size() != 32) return reject(id, invalid_params, "invalid params: \"caller\" must be a 64-hex-digit Ed25519 public key");
         if (!sb || sb->size() != 64) return reject(id, invalid_params, "invalid params: \"signature\" must be 128 hex digits");
+        if (!q->is_number_unsigned() || q->get<std::uint64_t>() == 0 ||
+            q->get<std::uint64_t>() > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()))
+          return reject(id, invalid_params, "invalid params: \"seq\" must be an integer from 1 to 2^63-1");
         public_key k;
         std::copy(kb->begin(), kb->end(), k.bytes.begin());
         signature sg;
         std::copy(sb->begin(), sb->end(), sg.bytes.begin());
         j.caller = k;
+        j.seq = q->get<std::uint64_t>();
         sig = sg;
       }
     }
@@ -230,7 +240,7 @@ void server::impl::handle(const std::shared_ptr<session>& s, std::string_view te
     auto args = from_json(args_json, "argument");
     if (!args) return reject(id, invalid_params, "invalid params: " + args.error().message);
     const digest& image = svc.describe().image;
-    if (sig && !verify_signature(*j.caller, call_message(image, method, *args), *sig))
+    if (sig && !verify_signature(*j.caller, call_message(image, method, *args, j.seq), *sig))
       return reject(id, bad_signature, fmt::format("the signature does not verify: it is not {}'s signature of this call "
                                                    "of {} on image {}",
                                                    to_hex(j.caller->view()).substr(0, 16), method, short_hex(image)));
@@ -306,7 +316,24 @@ bool server::impl::run_batch(std::vector<job>& batch, std::size_t& ncalls) {
   for (std::size_t i = 0; i < batch.size(); ++i) {
     job& j = batch[i];
     if (j.what != job::kind::call) continue;
-    outs[i] = svc.call(*j.fn, std::move(j.args), j.caller);
+    if (j.caller) {
+      // A signed call is accepted once. (The service checks too, and logs nothing it refuses;
+      // checking here gives the client its own error code.)
+      auto last = svc.last_seq(*j.caller);
+      if (!last || j.seq <= *last) {
+        j.reply = last ? error_reply(j.id, replayed,
+                                     fmt::format("replayed: {} already had call {} accepted, and this call's seq is {}; "
+                                                 "a signed call is accepted once: sign it again with a seq above {} "
+                                                 "(exo.handshake with {{\"caller\": KEY}} gives the next)",
+                                                 to_hex(j.caller->view()).substr(0, 16), *last, j.seq, *last),
+                                     json{{"next_seq", *last + 1}})
+                                .dump()
+                         : error_reply(j.id, internal_error, "the caller's sequence cannot be read: " + last.error().message).dump();
+        j.refused = true;
+        continue;
+      }
+    }
+    outs[i] = svc.call(*j.fn, std::move(j.args), j.caller, j.caller ? std::optional<std::uint64_t>(j.seq) : std::nullopt);
     ++ncalls;
   }
   auto committed = svc.end_batch();
@@ -317,6 +344,7 @@ bool server::impl::run_batch(std::vector<job>& batch, std::size_t& ncalls) {
       j.reply = run_read(j);
       continue;
     }
+    if (j.refused) continue;
     auto& out = *outs[i];
     if (!committed) {
       j.reply = error_reply(j.id, not_durable, "not durable: the commit failed, and the call was undone: " + committed.error().message).dump();
@@ -346,10 +374,26 @@ std::string server::impl::run_read(job& j) {
       auto root = svc.state_root();
       if (!root) return error_reply(j.id, internal_error, root.error().message).dump();
       const service::description& d = svc.describe();
-      return result_reply(j.id, json{{"name", d.name}, {"image", to_hex(d.image)},
-                                     {"node_key", to_hex(d.node_key.view())}, {"methods", methods},
-                                     {"root", to_hex(*root)}, {"log", head_json()}})
-          .dump();
+      json out{{"name", d.name},
+               {"image", to_hex(d.image)},
+               {"node_key", to_hex(d.node_key.view())},
+               {"signing", {{"domain", call_domain}, {"message", "canonical encoding of {domain, image, method, args, seq}"},
+                            {"seq", "above the last accepted from the caller: next_seq, for a caller given"}}},
+               {"methods", methods},
+               {"root", to_hex(*root)},
+               {"log", head_json()}};
+      if (j.params.is_object() && j.params.contains("caller")) {
+        const json& c = j.params["caller"];
+        auto kb = c.is_string() ? from_hex(c.get<std::string>()) : fail(errc::invalid_argument, "");
+        if (!kb || kb->size() != 32)
+          return error_reply(j.id, invalid_params, "invalid params: \"caller\" must be a 64-hex-digit Ed25519 public key").dump();
+        public_key k;
+        std::copy(kb->begin(), kb->end(), k.bytes.begin());
+        auto last = svc.last_seq(k);
+        if (!last) return error_reply(j.id, internal_error, last.error().message).dump();
+        out["next_seq"] = *last + 1;
+      }
+      return result_reply(j.id, std::move(out)).dump();
     }
     case job::kind::log: {
       const json& p = j.params;

@@ -270,6 +270,9 @@ class hypervisor {
   /// the entry it logs for it, to be compared with `original` (what exo::verify does). An
   /// init entry is not an input: it is refused.
   expected<log_entry> replay(const log_entry& original) requires logged { return p_->in.replay(original); }
+  /// The sequence number of the last signed call accepted from `caller` (0: none yet); a
+  /// signed call needs a greater one (invoke_options::seq).
+  expected<std::uint64_t> last_seq(const public_key& caller) const requires logged { return p_->in.last_seq(caller); }
   /// The call log (read access; entries are added by the inputs).
   const Log& log() const noexcept requires logged { return p_->log; }
   /// Whether heads are signed (the default). exo::verify turns it off for the hypervisor it

@@ -18,6 +18,11 @@
 ///   `args` is {code, state} (code hash and initial state).
 /// - "call": a call from outside. `actor` and `function` name the target; `args` the
 ///   arguments (capabilities described, see kernel::describe_cap).
+///
+/// A signed call carries `seq`: its caller's sequence number, which must be greater than that
+/// of every call the node accepted from the same caller before (the node keeps the last one in
+/// its state, so a replay checks it too and a log with the same signed call twice does not
+/// verify). Entries without one encode without the field, as entries did before it existed.
 
 #include <exo/core/bytes.hpp>
 #include <exo/core/expected.hpp>
@@ -62,7 +67,8 @@ struct log_entry {
     (std::optional<log_error>, error),
     (value, outputs),               ///< list: what reached egresses and the host, in order
     (std::uint64_t, ticks),         ///< ticks every delivery of this input used, summed
-    (digest, root));                ///< the state root after the input
+    (digest, root),                 ///< the state root after the input
+    (std::optional<std::uint64_t>, seq));  ///< a signed call's sequence number (see below)
 };
 
 /// The canonical encoding of an entry (what is hashed and stored).

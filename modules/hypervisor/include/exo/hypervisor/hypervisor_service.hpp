@@ -42,9 +42,11 @@ class hypervisor_service final : public service {
 
   void begin_batch() override { hv_.begin_batch(); }
   expected<void> end_batch() override { return hv_.end_batch(); }
-  expected<call_outcome> call(const method& m, arg_list args, const std::optional<public_key>& caller) override {
-    return hv_.invoke(m.actor_id, m.function, std::move(args), invoke_options{.caller = caller});
+  expected<call_outcome> call(const method& m, arg_list args, const std::optional<public_key>& caller,
+                              std::optional<std::uint64_t> seq) override {
+    return hv_.invoke(m.actor_id, m.function, std::move(args), invoke_options{.caller = caller, .seq = seq});
   }
+  expected<std::uint64_t> last_seq(const public_key& caller) override { return hv_.last_seq(caller); }
   expected<digest> state_root() override { return hv_.state_root(); }
   const log_reader& log() const override { return hv_.log(); }
   digest log_last() const override { return hv_.log().last_hash(); }

@@ -31,6 +31,11 @@ struct invoke_options {
   std::optional<public_key> caller;
   /// The call's tick budget; 0 means the config's default_budget.
   std::uint64_t budget = 0;
+  /// The caller's sequence number, for a call its caller signed: it must be greater than
+  /// that of every call accepted from this caller before, so that a signed call is accepted
+  /// once (a captured one sent again is refused, and nothing of it is logged). Needs a caller.
+  /// The RPC server always gives one for a signed call.
+  std::optional<std::uint64_t> seq;
 };
 
 /// What a logged input did: the outcome its log entry records (and the entry's index).
@@ -56,9 +61,11 @@ class message_pump {
 
 class ingress final : private output_observer {
  public:
-  /// Logs the inputs of `k` in `log` (entries signed by `key`), running them through `pump`.
-  /// All three must outlive the ingress. resume() checks what the log holds.
-  ingress(kernel& k, message_pump& pump, log_writer& log, node_key key);
+  /// Logs the inputs of `k` in `log` (entries signed by `key`), running them through `pump`;
+  /// keeps its own records (each signed caller's last sequence number) in `state`, the
+  /// kernel's state tree. All of them must outlive the ingress. resume() checks what the log
+  /// holds.
+  ingress(kernel& k, state_tree& state, message_pump& pump, log_writer& log, node_key key);
   ~ingress();
   ingress(const ingress&) = delete;
   ingress& operator=(const ingress&) = delete;
@@ -77,6 +84,8 @@ class ingress final : private output_observer {
   expected<call_outcome> invoke(const id& actor, std::string_view function, arg_list args, const invoke_options& opts);
   /// Makes the input `original` records again and returns the entry it logs for it.
   expected<log_entry> replay(const log_entry& original);
+  /// The sequence number of the last signed call accepted from `caller` (0: none yet).
+  expected<std::uint64_t> last_seq(const public_key& caller) const;
 
   /// Group commit (see exo::hypervisor::begin_batch).
   void begin_batch();
@@ -101,10 +110,12 @@ class ingress final : private output_observer {
   log_entry next_entry(std::string kind) const;
   expected<void> ensure_init();
   expected<log_entry> run_call(log_entry e, arg_list args, value& host_result);
+  expected<void> accept_seq(const std::optional<bytes>& caller, std::optional<std::uint64_t> seq);
   expected<void> append(log_entry& e);
   expected<void> commit_entries();
 
   kernel& k_;
+  state_tree& state_;
   message_pump& pump_;
   log_writer& log_;
   node_key key_;

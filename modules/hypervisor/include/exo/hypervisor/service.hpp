@@ -56,8 +56,12 @@ class service {
   virtual void begin_batch() = 0;
   virtual expected<void> end_batch() = 0;
   /// Calls `m` (one of describe().methods) with arguments already bound to its parameters,
-  /// as a logged input from `caller`.
-  virtual expected<call_outcome> call(const method& m, arg_list args, const std::optional<public_key>& caller) = 0;
+  /// as a logged input from `caller`; a signed call gives its sequence number `seq`, which
+  /// must be above last_seq(caller), else the call is refused and not logged.
+  virtual expected<call_outcome> call(const method& m, arg_list args, const std::optional<public_key>& caller,
+                                      std::optional<std::uint64_t> seq = std::nullopt) = 0;
+  /// The sequence number of the last signed call accepted from `caller` (0: none yet).
+  virtual expected<std::uint64_t> last_seq(const public_key& caller) = 0;
   virtual expected<digest> state_root() = 0;
   /// The call log, and the hash of its last entry (zero for an empty log).
   virtual const log_reader& log() const = 0;

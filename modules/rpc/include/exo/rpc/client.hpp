@@ -35,7 +35,9 @@ class client {
   /// The handshake (fetched again).
   expected<json, rpc_error> handshake();
   /// Calls an exported function "actor.function" with `args` (a JSON array); signed by
-  /// `key` if given.
+  /// `key` if given, with the key's next sequence number (asked of the node's handshake on
+  /// the first signed call with a key, then counted here; if another client with the same key
+  /// went ahead, the call is signed again above it, once).
   expected<json, rpc_error> call(const std::string& method, json args, const node_key* key = nullptr);
   /// The handshake received at connect.
   const json& info() const noexcept;

@@ -6,8 +6,8 @@
 ///
 /// | method | params | result |
 /// |---|---|---|
-/// | `exo.handshake` | none | {name, image, node_key, methods: [{method, actor, actor_id, function, params: [{name, type, default?}], callers}], root, log: {size, head}} |
-/// | `ACTOR.FUNCTION` (an exported function) | `[args...]`, or {args, caller, signature} for a signed call | {result, index, ticks, root} |
+/// | `exo.handshake` | none, or {caller: hex key} | {name, image, node_key, signing: {domain, seq}, methods: [{method, actor, actor_id, function, params: [{name, type, default?}], callers}], root, log: {size, head}}, and next_seq for the caller given |
+/// | `ACTOR.FUNCTION` (an exported function) | `[args...]`, or {args, caller, seq, signature} for a signed call | {result, index, ticks, root} |
 /// | `exo.log` | {from, count (<= 1000)} | {size, entries: [entry_to_json...]} |
 /// | `exo.export_log` | none | {size, file: hex of the exo log file} |
 /// | `exo.read` | {actor (a name), key (string)} | {value: hex or null, root, proof: hex} (verify with exo::verify_proof) |
@@ -15,8 +15,16 @@
 /// A call's reply is sent only after its log entry and state are durable (committed in one
 /// LMDB transaction, shared with the calls around it: group commit).
 ///
-/// Signed calls: `caller` is the hex Ed25519 public key, `signature` the hex signature of
-/// call_message(image hash, method, args). The key is then the caller identity in the log.
+/// Signed calls: `caller` is the hex Ed25519 public key, `seq` the caller's sequence number,
+/// `signature` the hex signature of call_message(image hash, method, args, seq). The key is
+/// then the caller identity in the log. A signed call is accepted once: its `seq` must be
+/// above that of every call the node accepted from the same key (the handshake with
+/// {caller} tells the next one); a captured call sent again, on any connection or after a
+/// restart, is refused with `replayed` and not logged. The node keeps each caller's last
+/// sequence number in its state, so the verifier checks it on replay too. (Why a sequence
+/// number and not a nonce with a validity window: a window needs the node's clock, which a
+/// replay cannot reproduce, and every nonce seen in it; a sequence number is one integer per
+/// caller, in the state root, checked the same way live and on replay.)
 /// A function the manifest reserves for keys refuses calls not signed by one of them.
 ///
 /// Errors: JSON-RPC's own codes, and exo's in the server range (error_code below). A call
@@ -49,6 +57,7 @@ enum error_code : int {
   busy = -32002,              ///< too many calls queued; retry later
   bad_signature = -32003,     ///< the signature does not verify for the caller key and call
   not_allowed = -32004,       ///< the function is reserved for other keys (or needs a signature)
+  replayed = -32005,          ///< a signed call whose seq is not above the caller's last accepted one
   transport = -1,             ///< client side: the connection failed or closed
 };
 
@@ -59,9 +68,12 @@ struct rpc_error {
   json data;
 };
 
-/// The bytes a caller signs: the canonical encoding of {domain: "exo-call-1", image,
-/// method, args}. Binding the image and method stops a signature being reused elsewhere.
-bytes call_message(const digest& image, std::string_view method, const value& args);
+/// The domain a signed call's message names.
+inline constexpr std::string_view call_domain = "exo-call-2";
+/// The bytes a caller signs: the canonical encoding of {domain: call_domain, image, method,
+/// args, seq}. Binding the image and method stops a signature being reused elsewhere, and the
+/// sequence number stops it being used twice.
+bytes call_message(const digest& image, std::string_view method, const value& args, std::uint64_t seq);
 
 /// "ws://host:port/path" split; errc::invalid_argument for anything else.
 struct ws_url {

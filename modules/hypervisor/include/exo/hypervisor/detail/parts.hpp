@@ -91,7 +91,7 @@ struct parts : core_parts<Scheduler, Store> {
   parts(Store&& s, const root_ref& head, config cfg, node_key key)
       : core_parts<Scheduler, Store>(std::move(s), head, std::move(cfg)),
         log(this->store),
-        in(this->k, this->loop, log, std::move(key)) {}
+        in(this->k, this->state, this->loop, log, std::move(key)) {}
   /// Reads what the store holds: the host's counters, the log, and checks that they agree.
   expected<void> open() {
     if (auto r = this->resume(); !r) return r;
