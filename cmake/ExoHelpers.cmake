@@ -8,10 +8,17 @@ target_compile_options(exo_warnings INTERFACE -Wall -Wextra -Wpedantic -Wconvers
   # (send_options{.budget = 10}); that is the point of defaults, and later GCCs agree.
   -Wno-missing-field-initializers
   $<$<BOOL:${EXO_WERROR}>:-Werror>)
+if(EXO_SANITIZE AND EXO_TSAN)
+  message(FATAL_ERROR "EXO_SANITIZE (ASan) and EXO_TSAN cannot be combined: build them apart (presets dev and tsan)")
+endif()
 if(EXO_SANITIZE)
   target_compile_options(exo_warnings INTERFACE -fsanitize=address,undefined -fno-omit-frame-pointer
     -fno-sanitize-recover=undefined)
   target_link_options(exo_warnings INTERFACE -fsanitize=address,undefined)
+endif()
+if(EXO_TSAN)
+  target_compile_options(exo_warnings INTERFACE -fsanitize=thread -fno-omit-frame-pointer)
+  target_link_options(exo_warnings INTERFACE -fsanitize=thread)
 endif()
 install(TARGETS exo_warnings EXPORT exoTargets)
 

@@ -60,6 +60,14 @@ expect_rc 4 "$exo" call "$url" notes.put '["k", "v"]' --key "$work/other.key"
 grep -q -- '-32004' "$work/err" || fail "another key's call is not refused"
 "$exo" call "$url" notes.put '["k", {"n": [1, 2]}]' --key "$work/owner.key" 2>/dev/null >/dev/null
 [ "$(script_call "$url" notes.get '["k"]')" = '{"n": [1, 2]}' ] || fail "notes.get does not return what the owner put"
+echo "-- read a value with its proof, checked against the node's signed log head"
+hs_key=$("$exo" call "$url" exo.handshake | python3 -c 'import json,sys; print(json.load(sys.stdin)["node_key"])')
+[ "$("$exo" read "$url" notes k --verify --node-key "$hs_key" 2>"$work/read.err")" = '{"n":[1,2]}' ] || fail "exo read --verify did not give the value"
+grep -q '^(verified' "$work/read.err" || fail "exo read --verify does not say it verified"
+"$exo" keygen -o "$work/stranger.key" >/dev/null
+stranger=$(python3 -c 'import sys; sys.path.insert(0, sys.argv[1]); import exo_client; print(exo_client.load_key(sys.argv[2]).public.hex())' "$src/tools" "$work/stranger.key")
+expect_rc 1 "$exo" read "$url" notes k --verify --node-key "$stranger"
+grep -q 'not by the node key' "$work/err" || fail "exo read --verify accepted a head signed by another key than the pinned one"
 echo "-- signed calls from the script client; a captured signed frame sent again is refused"
 $client "$url" notes.put '["py", "signed in python"]' --key "$work/owner.key" --print-frame 2>"$work/frame" >/dev/null \
   || fail "the script client's signed call was refused"

@@ -265,6 +265,60 @@ BOOST_AUTO_TEST_CASE(reads_carry_merkle_proofs_and_the_exported_log_verifies) {
   BOOST_TEST(v.entries == 6u);
 }
 
+BOOST_AUTO_TEST_CASE(a_read_is_checked_against_the_root_the_signed_log_vouches_for) {
+  served s;
+  auto c = s.connect();
+  const exo::public_key node = s.n->hypervisor().node_public_key();
+  BOOST_REQUIRE(c.call("counter.add", json::array({32})));
+  auto old = c.request("exo.read", json{{"actor", "counter"}, {"key", "n"}}).value();
+  auto v = exo::rpc::verify_read(old, node);
+  BOOST_REQUIRE_MESSAGE(v, (v ? "" : v.error().message));
+  BOOST_REQUIRE(v->value);
+  BOOST_TEST((*v->value)[0] == 42);
+  BOOST_TEST((v->node_key == node));
+  BOOST_TEST(v->log_size == s.n->hypervisor().log().size());
+  BOOST_REQUIRE(c.call("counter.add", json::array({1})));
+  auto now = c.request("exo.read", json{{"actor", "counter"}, {"key", "n"}}).value();
+  BOOST_REQUIRE(exo::rpc::verify_read(now, node));
+  auto refused = [&](json r, std::string_view part, std::string_view what) {
+    auto got = exo::rpc::verify_read(r, node);
+    BOOST_REQUIRE_MESSAGE(!got, what);
+    BOOST_TEST(contains(got.error().message, part), what << ": " << got.error().message);
+  };
+  {  // a stale value: the old value and proof, under the head the node signs now
+    json r = old;
+    r["head"] = now["head"];
+    r["entry"] = now["entry"];
+    refused(r, "stale or forged root", "a stale root");
+  }
+  {  // a forged root, and a proof for another value under it
+    json r = now;
+    r["root"] = old["root"];
+    refused(r, "stale or forged root", "a forged root");
+    r = now;
+    r["value"] = old["value"];
+    refused(r, "the proof", "another value");
+  }
+  {  // a head signed by another key, or a signature that does not hold
+    auto mallory = exo::node_key::generate().value();
+    auto entry = exo::from_hex(now["entry"].get<std::string>()).value();
+    auto e = exo::decode_entry(entry).value();
+    json r = now;
+    r["head"] = exo::to_hex(exo::encode_head(exo::sign_head(e.index + 1, exo::entry_hash(entry), mallory)));
+    refused(r, "not by the node key", "another key");
+    BOOST_TEST(exo::rpc::verify_read(r, std::nullopt).has_value());  // unpinned, it holds: pin the key
+    auto head = exo::decode_head(exo::from_hex(now["head"].get<std::string>()).value()).value();
+    head.signature[0] ^= 1;
+    r["head"] = exo::to_hex(exo::encode_head(head));
+    refused(r, "signature", "a broken signature");
+  }
+  {  // an entry that is not the last the head signs
+    json r = now;
+    r["entry"] = old["entry"];
+    refused(r, "not the last one", "an older entry");
+  }
+}
+
 BOOST_AUTO_TEST_CASE(a_hundred_clients_make_a_hundred_calls_each) {
   served s;
   constexpr int clients = 100, calls = 100;

@@ -6,6 +6,7 @@
 //   exo verify DIR | exo verify --log FILE --image APP.exo
 //   exo log DIR [--from N --count N | --export FILE]
 //   exo root DIR
+//   exo read URL ACTOR KEY [--verify [--node-key HEX]]
 //   exo keygen -o FILE
 //
 // Exit codes: 0 success; 1 verification failed; 2 usage error; 3 bad input (an image, data
@@ -15,6 +16,7 @@
 #include <exo/boot/node.hpp>
 #include <exo/call_log/file.hpp>
 #include <exo/call_log/json.hpp>
+#include <exo/core/encoding.hpp>
 #include <exo/core/json.hpp>
 #include <exo/core/sealed_file.hpp>
 #include <exo/rpc/client.hpp>
@@ -307,6 +309,50 @@ int cmd_root(const common& c, const std::string& dir) {
   return ok;
 }
 
+// ---- read ----
+int cmd_read(const common& c, const std::string& url, const std::string& actor, const std::string& key, bool verify,
+             const std::string& node_key) {
+  std::optional<exo::public_key> pinned;
+  if (!node_key.empty()) {
+    if (!verify) return failed(usage, "read: --node-key goes with --verify");
+    auto k = parse_public_key(node_key);
+    if (!k) return failed(usage, "read: --node-key: " + k.error().message);
+    pinned = *k;
+  }
+  auto cl = exo::rpc::client::connect(url);
+  if (!cl) return failed(rpc_failed, "read: " + cl.error().message);
+  auto r = cl->request("exo.read", json{{"actor", actor}, {"key", key}});
+  cl->close();
+  if (!r) return failed(rpc_failed, fmt::format("read: error {}: {}", r.error().code, r.error().message));
+  std::optional<exo::bytes> value;
+  if ((*r)["value"].is_string()) value = exo::from_hex((*r)["value"].get<std::string>()).value_or(exo::bytes{});
+  std::string how = "not verified (--verify checks it against the node's signed log)";
+  if (verify) {
+    auto v = exo::rpc::verify_read(*r, pinned);
+    if (!v) return failed(verify_failed, "read: " + v.error().message);
+    how = fmt::format("verified: proved under root {}, which the node's log head (entry {} of {}) signed with {}{}",
+                      exo::short_hex(v->root), v->log_size - 1, v->log_size, exo::to_hex(v->node_key.view()).substr(0, 16),
+                      pinned ? ", the pinned key" : " (pin it with --node-key)");
+  }
+  // exo.kv and other actors that keep canonical values show as JSON; anything else as hex.
+  json shown = nullptr;
+  if (value) {
+    auto decoded = exo::decode(*value);
+    shown = decoded ? exo::to_json(*decoded) : json{{"$bytes", exo::to_hex(*value)}};
+  }
+  if (c.as_json) {
+    json out = *r;
+    out["verified"] = verify;
+    out["decoded"] = shown;
+    print_json(out);
+  } else {
+    fmt::print("{}\n", shown.dump());
+    std::fflush(stdout);
+    fmt::print(stderr, "({})\n", how);
+  }
+  return ok;
+}
+
 int cmd_keygen(const common& c, const std::string& out) {
   if (fs::exists(out)) return failed(bad_input, fmt::format("keygen: {} exists; choose another file (keys are never overwritten)", out));
   auto k = exo::node_key::load_or_create(out);
@@ -375,6 +421,17 @@ int main(int argc, char** argv) {
   root->add_option("DIR", dir, "Data directory")->required();
   add_common(root);
 
+  std::string read_actor, read_key, read_node_key;
+  bool read_verify = false;
+  auto* read = app.add_subcommand("read", "Read a value of an actor's storage from a node, with its merkle proof");
+  read->add_option("URL", url, "Server, ws://HOST:PORT")->required();
+  read->add_option("ACTOR", read_actor, "The actor, by the name the image gives it")->required();
+  read->add_option("KEY", read_key, "The storage key")->required();
+  read->add_flag("--verify", read_verify,
+                 "Check the value against the root the node's signed log head vouches for (exit 1 if it does not hold)");
+  read->add_option("--node-key", read_node_key, "With --verify: the node's public key (hex) the head must be signed by");
+  add_common(read);
+
   auto* keygen = app.add_subcommand("keygen", "Make an Ed25519 key for signing calls; prints its public key");
   keygen->add_option("-o,--output", out, "Key file to create (mode 0600)")->required();
   add_common(keygen);
@@ -396,6 +453,7 @@ int main(int argc, char** argv) {
     if (*verify) return cmd_verify(c, vdir, log_file, image, node_key);
     if (*log) return cmd_log(c, dir, from, count, export_to);
     if (*root) return cmd_root(c, dir);
+    if (*read) return cmd_read(c, url, read_actor, read_key, read_verify, read_node_key);
     if (*keygen) return cmd_keygen(c, out);
   } catch (const std::exception& e) {
     return failed(bad_input, e.what());

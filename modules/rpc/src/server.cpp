@@ -426,9 +426,19 @@ std::string server::impl::run_read(job& j) {
       const std::string key = p["key"].get<std::string>();
       auto r = svc.read(*a, as_bytes(key));
       if (!r) return error_reply(j.id, internal_error, "the state cannot be read").dump();
-      return result_reply(j.id, json{{"value", r->value ? json(to_hex(*r->value)) : json(nullptr)},
-                                     {"root", to_hex(r->root)}, {"key", to_hex(r->key)}, {"proof", to_hex(r->proof)}})
-          .dump();
+      json out{{"value", r->value ? json(to_hex(*r->value)) : json(nullptr)},
+               {"root", to_hex(r->root)}, {"key", to_hex(r->key)}, {"proof", to_hex(r->proof)}};
+      // What vouches for the root: the signed head, and the last entry, which names the root
+      // and whose hash the head signs (exo::rpc::verify_read checks them).
+      auto head = log.head();
+      if (head && *head && log.size() > 0) {
+        auto last = log.read(log.size() - 1);
+        if (last) {
+          out["head"] = to_hex(**head);
+          out["entry"] = to_hex(*last);
+        }
+      }
+      return result_reply(j.id, std::move(out)).dump();
     }
     case job::kind::call: break;
   }

@@ -10,7 +10,7 @@
 /// | `ACTOR.FUNCTION` (an exported function) | `[args...]`, or {args, caller, seq, signature} for a signed call | {result, index, ticks, root} |
 /// | `exo.log` | {from, count (<= 1000)} | {size, entries: [entry_to_json...]} |
 /// | `exo.export_log` | none | {size, file: hex of the exo log file} |
-/// | `exo.read` | {actor (a name), key (string)} | {value: hex or null, root, proof: hex} (verify with exo::verify_proof) |
+/// | `exo.read` | {actor (a name), key (string)} | {value: hex or null, root, key, proof: hex, head: the signed log head, entry: the last log entry} (verify_read checks them) |
 ///
 /// A call's reply is sent only after its log entry and state are durable (committed in one
 /// LMDB transaction, shared with the calls around it: group commit).
@@ -74,6 +74,20 @@ inline constexpr std::string_view call_domain = "exo-call-2";
 /// args, seq}. Binding the image and method stops a signature being reused elsewhere, and the
 /// sequence number stops it being used twice.
 bytes call_message(const digest& image, std::string_view method, const value& args, std::uint64_t seq);
+
+/// A value exo.read returned, once verify_read has checked it.
+struct verified_read {
+  std::optional<bytes> value;  ///< absent: the key has no value (proved absent)
+  digest root{};               ///< the state root the value is proved under
+  std::uint64_t log_size = 0;  ///< the entries the signed head counts
+  public_key node_key{};       ///< the key that signed the head
+};
+/// Checks an exo.read result without trusting the server: the head's Ed25519 signature holds
+/// (by `node_key` when given: else by the key the head names, which the caller should pin);
+/// the last entry is the one the head signs and names the root; the merkle proof holds for
+/// the key and value under that root. A proof against a stale or forged root, a head signed by
+/// another key, or a proof that does not hold is errc::invalid_argument saying which.
+expected<verified_read> verify_read(const json& result, const std::optional<public_key>& node_key);
 
 /// "ws://host:port/path" split; errc::invalid_argument for anything else.
 struct ws_url {
