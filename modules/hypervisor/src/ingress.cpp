@@ -16,8 +16,9 @@ constexpr std::string_view reply_egress_name = "exo.reply";
 
 // Where the state tree keeps a signed caller's last sequence number: 'c' and the key.
 bytes caller_record(byte_view key) {
-  bytes k{'c'};
-  k.insert(k.end(), key.begin(), key.end());
+  bytes k(1 + key.size());
+  k[0] = 'c';
+  std::copy(key.begin(), key.end(), k.begin() + 1);
   return k;
 }
 }  // namespace
