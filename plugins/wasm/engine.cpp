@@ -141,6 +141,7 @@ const std::vector<import_signature>& imports() {
       {"derive", {v::i32, v::i32, v::i32, v::i32}, {v::i32}},
       {"drop", {v::i32}, {}},
       {"log", {v::i32, v::i32}, {}},
+      {"log_at", {v::i32, v::i32, v::i32}, {}},
   };
   return all;
 }

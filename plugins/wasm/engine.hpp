@@ -52,7 +52,8 @@ enum class import_id : std::uint8_t {
   self_cap,        // (i32 name, i32 name_len, i32 rights) -> i32 cap
   derive,          // (i32 cap, i32 rights, i32 name, i32 name_len) -> i32 cap
   drop,            // (i32 cap)
-  log,             // (i32 ptr, i32 len)
+  log,             // (i32 ptr, i32 len): a line at level info
+  log_at,          // (i32 level, i32 ptr, i32 len): a line at a level (0 trace .. 4 error)
   count
 };
 

@@ -308,6 +308,15 @@ class bridge final : public exo_wasm::import_host {
         api_->log(call_, exo_span{txt, u32(p[1])});
         return true;
       }
+      case import_id::log_at: {
+        auto* txt = at(mem, u32(p[1]), u32(p[2]), id);
+        if (!txt) return false;
+        if (api_->struct_size < offsetof(exo_host_api, log_at) + sizeof api_->log_at || !api_->log_at) {
+          api_->log(call_, exo_span{txt, u32(p[2])});  // a host of ABI 1.0: every line at info
+          return true;
+        }
+        return check(api_->log_at(call_, u32(p[0]), exo_span{txt, u32(p[2])}));
+      }
       case import_id::count: break;
     }
     return trap(EXO_ERR_INTERNAL, "unknown import");

@@ -20,8 +20,8 @@ expect_rc() {  # expect_rc CODE CMD...
   set +e; "$@" >"$work/out" 2>"$work/err"; local rc=$?; set -e
   [ "$rc" -eq "$want" ] || { cat "$work/out" "$work/err" >&2; fail "'$*' exited $rc, expected $want"; }
 }
-start_server() {
-  "$exo" boot "$work/app.exo" --data "$work/data" --listen 127.0.0.1:0 --max-frame 65536 >"$work/server.out" 2>"$work/server.err" &
+start_server() {  # start_server [EXTRA BOOT OPTIONS...]
+  "$exo" boot "$work/app.exo" --data "$work/data" --listen 127.0.0.1:0 --max-frame 65536 "$@" >"$work/server.out" 2>"$work/server.err" &
   server_pid=$!
   for _ in $(seq 1 100); do
     url=$(grep -o 'ws://[0-9.]*:[0-9]*' "$work/server.out" || true)
@@ -111,21 +111,27 @@ PY
 root_before=$("$exo" call "$url" exo.handshake | python3 -c 'import json,sys; print(json.load(sys.stdin)["root"])')
 stop_server
 
-echo "-- restart on the same data directory: the state resumes"
-start_server
+grep -q 'notes: put' "$work/server.err" && fail "a debug line was printed at the default log level (info)"
+echo "-- restart on the same data directory: the state resumes; actors' debug lines are shown"
+start_server --log-level debug
 grep -q '^resumed' "$work/server.out" || fail "the restart did not resume"
 root_after=$("$exo" call "$url" exo.handshake | python3 -c 'import json,sys; print(json.load(sys.stdin)["root"])')
 [ "$root_before" = "$root_after" ] || fail "the root changed across a restart"
 $client "$url" --raw "$frame" | grep -q -- '-32005' || fail "after a restart, the captured signed frame is accepted again"
+"$exo" call "$url" notes.put '["lvl", 1]' --key "$work/owner.key" >/dev/null 2>&1 || fail "the owner's put after the restart failed"
+for _ in $(seq 1 50); do grep -q '^\[debug\] notes: put lvl$' "$work/server.err" && break; sleep 0.1; done
+grep -q '^\[debug\] notes: put lvl$' "$work/server.err" || fail "exo boot --log-level debug did not print the actor's line with its level and name"
+expect_rc 2 "$exo" boot "$work/app.exo" --data "$work/data" --log-level loud
+grep -q "not a log level" "$work/err" || fail "a bad --log-level is not a clear usage error"
 [ "$("$exo" call "$url" counter.add 2>/dev/null)" = 17 ] || fail "the counter did not resume at 16"
 stop_server
 
 echo "-- verify the log, from the directory and from an exported file"
 "$exo" verify "$work/data" | tee "$work/verify.out" | tail -1
-grep -q 'verified 15 entries' "$work/verify.out" || fail "verify did not check all 15 entries"
+grep -q 'verified 16 entries' "$work/verify.out" || fail "verify did not check all 16 entries"
 [ "$("$exo" root "$work/data")" = "$("$exo" root "$work/data" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["root"])')" ] || fail "root and root --json differ"
 "$exo" log "$work/data" | grep -q 'caller 23c4935221d89c37' || fail "the log does not name the signed caller"
-"$exo" log "$work/data" --json | python3 -c 'import json,sys; e=json.load(sys.stdin); assert len(e)==15 and e[0]["kind"]=="init"'
+"$exo" log "$work/data" --json | python3 -c 'import json,sys; e=json.load(sys.stdin); assert len(e)==16 and e[0]["kind"]=="init"'
 "$exo" log "$work/data" --export "$work/log.exolog" >/dev/null
 "$exo" verify --log "$work/log.exolog" --image "$work/app.exo" >/dev/null || fail "the exported log does not verify"
 

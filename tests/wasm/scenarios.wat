@@ -11,6 +11,7 @@
   (import "exo" "arg_read" (func $arg_read (param i32 i32 i32) (result i32)))
   (import "exo" "push_bytes" (func $push_bytes (param i32 i32)))
   (import "exo" "log" (func $log (param i32 i32)))
+  (import "exo" "log_at" (func $log_at (param i32 i32 i32)))
   (import "exo" "charge" (func $charge (param i64)))
   (memory 1)
   (global $g (mut i64) (i64.const 0))
@@ -75,6 +76,10 @@
     (call $set_result))
 
   (func (export "hello") (call $log (i32.const 32) (i32.const 9)))
+  ;; A line at `level` (0 trace .. 4 error; another level traps), then the value stored.
+  (func (export "log_at") (param $level i32)
+    (call $log_at (local.get $level) (i32.const 32) (i32.const 9))
+    (call $store (i64.const 7)))
   (func (export "expensive") (call $charge (i64.const 1000000)))
 
   ;; For benchmarks: a pure function, a host call, and recursion.

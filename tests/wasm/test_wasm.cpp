@@ -382,10 +382,39 @@ BOOST_AUTO_TEST_CASE(actors_log_lines_to_the_host) {
   registry r;
   memory_hv hv(r.config());
   std::vector<std::string> lines;
-  hv.on_log([&](const exo::id&, std::string_view text) { lines.emplace_back(text); });
+  std::vector<exo::log_level> levels;
+  hv.on_log([&](const exo::id&, exo::log_level level, std::string_view text) {
+    lines.emplace_back(text);
+    levels.push_back(level);
+  });
   auto a = make(hv, test_module("scenarios"));
   BOOST_TEST(!call(hv, a, "hello").failed.has_value());
   BOOST_TEST(lines == std::vector<std::string>{"on_answer"});
+  BOOST_TEST((levels == std::vector<exo::log_level>{exo::log_level::info}));  // exo.log is info
+  BOOST_TEST(!call(hv, a, "log_at", {exo::value(std::int64_t{3})}).failed.has_value());
+  BOOST_TEST((levels.back() == exo::log_level::warn));
+  BOOST_TEST(!call(hv, a, "log_at", {exo::value(std::int64_t{0})}).failed.has_value());
+  BOOST_TEST((levels.back() == exo::log_level::trace));
+  // A level that is none of them traps, and the message is rolled back.
+  auto bad = call(hv, a, "log_at", {exo::value(std::int64_t{9})});
+  BOOST_REQUIRE(bad.failed.has_value());
+  BOOST_TEST(bad.failed->message.find("level 9") != std::string::npos, bad.failed->message);
+  BOOST_TEST(lines.size() == 3u);
+}
+
+BOOST_AUTO_TEST_CASE(log_lines_are_not_state) {
+  // The same calls, with a hook and without: the same roots.
+  registry r;
+  auto run = [&](bool hooked) {
+    memory_hv hv(r.config("logs"));
+    std::size_t n = 0;
+    if (hooked) hv.on_log([&](const exo::id&, exo::log_level, std::string_view) { ++n; });
+    auto a = make(hv, test_module("scenarios"));
+    for (std::int64_t level : {0, 2, 4}) BOOST_TEST(!call(hv, a, "log_at", {exo::value(level)}).failed.has_value());
+    BOOST_TEST(n == (hooked ? 3u : 0u));
+    return *hv.state_root();
+  };
+  BOOST_TEST((run(true) == run(false)));
 }
 
 BOOST_AUTO_TEST_SUITE_END()

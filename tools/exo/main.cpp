@@ -98,7 +98,9 @@ int cmd_pack(const common& c, const std::string& dir, const std::string& out) {
 
 // ---- boot ----
 int cmd_boot(const common& c, const std::string& image, const std::string& data, const std::string& listen,
-             std::size_t max_frame) {
+             std::size_t max_frame, const std::string& log_level) {
+  auto threshold = exo::parse_log_level(log_level);
+  if (!threshold) return failed(usage, "boot: --log-level: " + threshold.error().message);
   exo::container_registry reg;
   setup_registry(reg, c);
   // Block the stop signals before any thread starts, so that only sigwait sees them.
@@ -110,6 +112,11 @@ int cmd_boot(const common& c, const std::string& image, const std::string& data,
 
   exo::boot_options opts;
   if (!c.as_json) opts.progress = [](std::string_view line) { fmt::print("{}\n", line); };
+  // Actors' lines, for the operator: on stderr, one at a time (the server's executor logs them).
+  if (*threshold != exo::log_level::off)
+    opts.log = [min = *threshold](std::string_view actor, exo::log_level level, std::string_view text) {
+      if (level >= min) fmt::print(stderr, "[{}] {}: {}\n", exo::to_string(level), actor, text);
+    };
   auto n = exo::node::boot(image, data, reg, opts);
   if (!n) return failed(bad_input, "boot: " + n.error().message);
   auto& hv = (*n)->hypervisor();
@@ -390,6 +397,11 @@ int main(int argc, char** argv) {
   boot->add_option("--data", data, "Data directory (created on first boot)")->required();
   boot->add_option("--listen", listen, "Serve JSON-RPC over WebSocket on HOST:PORT (port 0: any free port)");
   boot->add_option("--max-frame", max_frame, "Largest request accepted, in bytes")->capture_default_str();
+  std::string log_level = "info";
+  boot->add_option("--log-level", log_level,
+                   "Print the lines actors log at this level and above, on stderr: trace, debug, info, warn, error "
+                   "or off")
+      ->capture_default_str();
   add_common(boot);
 
   auto* call = app.add_subcommand("call", "Call an exported function over RPC (or an exo.* method)");
@@ -448,7 +460,7 @@ int main(int argc, char** argv) {
   }
   try {
     if (*pack) return cmd_pack(c, dir, out);
-    if (*boot) return cmd_boot(c, image, data, listen, max_frame);
+    if (*boot) return cmd_boot(c, image, data, listen, max_frame, log_level);
     if (*call) return cmd_call(c, url, method, args, key);
     if (*verify) return cmd_verify(c, vdir, log_file, image, node_key);
     if (*log) return cmd_log(c, dir, from, count, export_to);

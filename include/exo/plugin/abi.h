@@ -35,7 +35,7 @@ extern "C" {
 #endif
 
 #define EXO_PLUGIN_ABI_MAJOR 1
-#define EXO_PLUGIN_ABI_MINOR 0
+#define EXO_PLUGIN_ABI_MINOR 1
 /* The alias under which a plugin exports its descriptor (a pointer to const exo_plugin). */
 #define EXO_PLUGIN_SYMBOL "exo_plugin_v1"
 
@@ -49,6 +49,13 @@ extern "C" {
 /* A capability handle: an index into the running actor's capability table. */
 typedef uint32_t exo_cap;
 #define EXO_NO_CAP 0xffffffffu
+
+/* Levels of an actor's log lines (exo::log_level, checked equal at compile time). */
+#define EXO_LOG_TRACE 0u
+#define EXO_LOG_DEBUG 1u
+#define EXO_LOG_INFO 2u
+#define EXO_LOG_WARN 3u
+#define EXO_LOG_ERROR 4u
 
 /* Capability rights (exo::rights, checked equal at compile time): call, transfer, derive. */
 #define EXO_RIGHT_CALL 1u
@@ -154,10 +161,15 @@ typedef struct exo_host_api {
   exo_status (*derive)(exo_call*, exo_cap from, uint32_t rights, exo_span function, exo_cap* out);
   exo_status (*drop)(exo_call*, exo_cap);
 
-  /* A line for the host's log (diagnostics; not part of the state or the result). */
+  /* A line for the host's log (diagnostics; not part of the state or the result), at level
+   * EXO_LOG_INFO. */
   void (*log)(exo_call*, exo_span text);
   /* The message of the last failed host call on this exo_call (host-owned). */
   exo_span (*last_error)(exo_call*);
+
+  /* ABI 1.1: a line at `level` (EXO_LOG_TRACE .. EXO_LOG_ERROR); EXO_ERR_INVALID_ARGUMENT for
+   * another level. Read it only if struct_size covers it (hosts of ABI 1.0 have only log). */
+  exo_status (*log_at)(exo_call*, uint32_t level, exo_span text);
 } exo_host_api;
 
 /* The descriptor a plugin exports. */

@@ -8,6 +8,7 @@ namespace exo {
 expected<void> kv_actor::put(context& ctx, std::string key, value v) {
   if (key.empty()) return fail(errc::invalid_argument, "a key cannot be empty");
   if (v.if_cap()) return fail(errc::invalid_argument, "exo.kv keeps values, not capabilities");
+  ctx.log(log_level::debug, fmt::format("put {}", key));
   return ctx.storage_put(as_bytes(key), encode(v));
 }
 
@@ -23,6 +24,7 @@ expected<value> kv_actor::get(context& ctx, std::string key) const {
 
 expected<bool> kv_actor::erase(context& ctx, std::string key) {
   if (key.empty()) return fail(errc::invalid_argument, "a key cannot be empty");
+  ctx.log(log_level::debug, fmt::format("erase {}", key));
   return ctx.storage_erase(as_bytes(key));
 }
 

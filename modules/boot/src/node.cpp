@@ -103,6 +103,14 @@ expected<std::unique_ptr<node>> node::start(exo::image img, const std::string& d
   if (!opened) return fail(opened.error().code, fmt::format("{}: {}", data_dir, opened.error().message));
   n->hv_.emplace(std::move(*opened));
   node_hypervisor& hv = *n->hv_;
+  if (opts.log) {
+    hv.on_log([self = n.get(), log = opts.log](const id& a, log_level level, std::string_view text) {
+      std::string name = short_hex(a);
+      for (auto& [actor_name, actor_id] : self->actors_)
+        if (actor_id == a) name = actor_name;
+      log(name, level, text);
+    });
+  }
   n->img_ = std::move(img);
   const exo::image& im = n->img_;
 

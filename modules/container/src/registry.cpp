@@ -32,6 +32,11 @@ static_assert(EXO_ERR_TYPE_MISMATCH == static_cast<int>(errc::type_mismatch));
 static_assert(EXO_ERR_INTERNAL == static_cast<int>(errc::internal));
 static_assert(EXO_ERR_TRAP == static_cast<int>(errc::trap));
 static_assert(EXO_ERR_INCOMPATIBLE == static_cast<int>(errc::incompatible));
+static_assert(EXO_LOG_TRACE == static_cast<unsigned>(log_level::trace));
+static_assert(EXO_LOG_DEBUG == static_cast<unsigned>(log_level::debug));
+static_assert(EXO_LOG_INFO == static_cast<unsigned>(log_level::info));
+static_assert(EXO_LOG_WARN == static_cast<unsigned>(log_level::warn));
+static_assert(EXO_LOG_ERROR == static_cast<unsigned>(log_level::error));
 static_assert(EXO_RIGHT_CALL == static_cast<unsigned>(rights::call));
 static_assert(EXO_RIGHT_TRANSFER == static_cast<unsigned>(rights::transfer));
 static_assert(EXO_RIGHT_DERIVE == static_cast<unsigned>(rights::derive));
@@ -198,13 +203,22 @@ void host_log(exo_call* c, exo_span text) {
   });
 }
 exo_span host_last_error(exo_call* c) { return span_of(as_bytes(std::string_view(call_of(c).error))); }
+exo_status host_log_at(exo_call* c, std::uint32_t level, exo_span text) {
+  return guarded(c, [&](host_call& hc) {
+    if (level > EXO_LOG_ERROR)
+      return failed(hc, error{errc::invalid_argument, fmt::format("log: level {} is not one of trace (0), debug (1), "
+                                                                   "info (2), warn (3) and error (4)", level)});
+    hc.ctx.log(static_cast<log_level>(level), text_of(text));
+    return EXO_OK;
+  });
+}
 
 constexpr exo_host_api host_api{
     sizeof(exo_host_api), EXO_PLUGIN_ABI_MAJOR, EXO_PLUGIN_ABI_MINOR,
     &host_charge, &host_remaining, &host_now, &host_self_id, &host_sender_id, &host_code_hash,
     &host_send, &host_set_result, &host_wants_result, &host_create,
     &host_storage_get, &host_storage_put, &host_storage_delete,
-    &host_self_cap, &host_derive, &host_drop, &host_log, &host_last_error};
+    &host_self_cap, &host_derive, &host_drop, &host_log, &host_last_error, &host_log_at};
 
 // ------------------------------------------------------------------ compiled plugin code
 

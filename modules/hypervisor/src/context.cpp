@@ -130,8 +130,8 @@ expected<cap_handle> kernel_context::create_from_code(const digest& code) {
   return create_actor(**t, *st);
 }
 
-void kernel_context::log(std::string_view text) {
-  if (k_.log_hook_) k_.log_hook_(a_.self, text);
+void kernel_context::log(log_level level, std::string_view text) {
+  if (k_.log_hook_ && level < log_level::off) k_.log_hook_(a_.self, level, text);
 }
 
 expected<void> kernel_context::storage_begin(byte_view key, std::size_t value_size) {

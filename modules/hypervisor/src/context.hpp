@@ -37,7 +37,8 @@ class kernel_context final : public context {
   expected<void> drop(cap_handle h) override;
   expected<cap_handle> create_actor(const actor_type& type, void* state) override;
   expected<cap_handle> create_from_code(const digest& code) override;
-  void log(std::string_view text) override;
+  using context::log;
+  void log(log_level level, std::string_view text) override;
   expected<std::optional<bytes>> storage_get(byte_view key) override;
   expected<void> storage_put(byte_view key, byte_view value) override;
   expected<bool> storage_erase(byte_view key) override;

@@ -183,8 +183,11 @@ class hypervisor {
   const std::vector<failure>& failures() const noexcept { return p_->k.failures(); }
   /// Called after every delivery (for traces and tests).
   void on_deliver(std::function<void(const delivery&)> hook) { p_->k.on_deliver(std::move(hook)); }
-  /// Lines actors write to the hypervisor's log; dropped without a hook.
-  void on_log(std::function<void(const id& actor, std::string_view text)> hook) { p_->k.on_log(std::move(hook)); }
+  /// Lines actors write for the operator, with their level; dropped without a hook. They are
+  /// not state: a hook changes no root.
+  void on_log(std::function<void(const id& actor, log_level level, std::string_view text)> hook) {
+    p_->k.on_log(std::move(hook));
+  }
 
   // ---- inspection: actors still in the store are loaded as they are asked for ----
 

@@ -4,7 +4,7 @@
 ///
 /// - `exo.kv`: a key-value map in the actor's storage. put(key: string, value: any),
 ///   get(key) -> the value or null, erase(key) -> whether it was there. Values are kept in
-///   their canonical encoding.
+///   their canonical encoding. put and erase log the key at level debug.
 
 #include <exo/container/native.hpp>
 #include <exo/container/registry.hpp>

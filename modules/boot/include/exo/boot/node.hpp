@@ -47,6 +47,10 @@ struct boot_options {
   std::function<void(std::string_view)> progress;
   /// How the data directory's store is opened (its `create` is set by the boot itself).
   lmdb_options store;
+  /// Told each line an actor logs, with the actor's name in the image (or its short id, for
+  /// an actor created later) and the line's level; from the thread that runs the actor. Lines
+  /// are not state: logging them changes no root.
+  std::function<void(std::string_view actor, log_level level, std::string_view text)> log;
 };
 
 class node {

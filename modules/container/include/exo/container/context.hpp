@@ -10,6 +10,7 @@
 
 #include <exo/core/expected.hpp>
 #include <exo/core/id.hpp>
+#include <exo/core/log_level.hpp>
 #include <exo/core/reflect.hpp>
 #include <exo/message/message.hpp>
 
@@ -117,8 +118,10 @@ class context {
   /// without one). Called by native entry points; containers call it for their results.
   virtual expected<void> send_result(value&& result) = 0;
 
-  /// A line for the hypervisor's log (diagnostics, not state: see kernel::on_log).
-  virtual void log(std::string_view text) = 0;
+  /// A line for the operator at `level` (diagnostics, not state: see kernel::on_log).
+  virtual void log(log_level level, std::string_view text) = 0;
+  /// The same at level info.
+  void log(std::string_view text) { log(log_level::info, text); }
 
   /// True once a trap happened in this message; it will be rolled back.
   bool trapped() const noexcept { return trapped_; }

@@ -186,8 +186,11 @@ class kernel {
   const std::vector<failure>& failures() const noexcept { return failures_; }
   /// Called after every delivery (for traces and tests).
   void on_deliver(std::function<void(const delivery&)> hook) { deliver_hook_ = std::move(hook); }
-  /// Lines actors write to the hypervisor's log (exo_host_api::log); dropped without a hook.
-  void on_log(std::function<void(const id& actor, std::string_view text)> hook) { log_hook_ = std::move(hook); }
+  /// Lines actors write for the operator, with their level (context::log, exo_host_api::log
+  /// and log_at); dropped without a hook. Not state: a hook changes no root.
+  void on_log(std::function<void(const id& actor, log_level level, std::string_view text)> hook) {
+    log_hook_ = std::move(hook);
+  }
   /// Tells `o` (nullptr: nobody) what reaches the host. An observer records the outputs, so
   /// an egress without a sink is no failure while one is set.
   void observe(output_observer* o) noexcept { observer_ = o; }
@@ -357,7 +360,7 @@ class kernel {
   std::vector<failure> failures_;
   std::function<void(const failure&)> failure_hook_;
   std::function<void(const delivery&)> deliver_hook_;
-  std::function<void(const id&, std::string_view)> log_hook_;
+  std::function<void(const id&, log_level, std::string_view)> log_hook_;
   output_observer* observer_ = nullptr;
   kernel_stats stats_;
 };
