@@ -3,7 +3,8 @@
 #   bash tools/dev.sh demo    build (release) and run the demo: pack an example application,
 #                             boot it, call it over RPC, verify it
 #   bash tools/dev.sh test    build (dev: Debug + ASan + UBSan + -Werror), run every test suite,
-#                             then run the benchmarks once, briefly, so they cannot rot
+#                             the threaded ones again under ThreadSanitizer, then run the
+#                             benchmarks once, briefly, so they cannot rot
 #   bash tools/dev.sh bench   build (release + LTO) and run the benchmarks for real numbers
 #   bash tools/dev.sh count   build (release + LTO) and count the instructions of one message on
 #                             each hot path under callgrind (the same count on every run)
@@ -135,6 +136,9 @@ case "$cmd" in
     build dev
     log "running the test suites (under ASan and UBSan)"
     ctest --preset dev --parallel "$(nproc)"
+    log "building and running the suites that use threads under ThreadSanitizer (preset tsan)"
+    build tsan test_store test_call_log test_rpc test_hypervisor exo_wasm exo_wasm_examples
+    ctest --preset tsan
     log "running the benchmarks once, briefly (numbers under sanitizers mean nothing; see 'bench')"
     ./build/dev/bench/bench_ipc --benchmark_min_time=0.001 --benchmark_color=false >/tmp/exo-bench-smoke.log 2>&1 \
       || { cat /tmp/exo-bench-smoke.log; echo "exo: benchmark smoke run failed" >&2; exit 1; }
