@@ -3,7 +3,7 @@
 # call over WebSocket (from `exo call`, the C++ client, and from tools/exo_client.py, a
 # script client), stop, restart on the same data directory and see the state resume, verify
 # the log; and bad input: a corrupted, a truncated and a foreign image, an image needing a
-# plugin that is not there, garbage and oversized frames, usage errors.
+# plugin that is not there, garbage and oversized frames, usage errors, a node that never answers.
 #   e2e.sh EXO APP_DIR SOURCE_DIR FORGE_LOG
 set -euo pipefail
 exo=$1 app=$2 src=$3 forge=$4
@@ -168,5 +168,13 @@ expect_rc 2 "$exo"
 expect_rc 2 "$exo" pack
 expect_rc 2 "$exo" call ws://127.0.0.1:1 counter.add '[1'
 expect_rc 4 "$exo" call ws://127.0.0.1:1 counter.add
+# A port that listens and never accepts: the call gives up after --timeout, and says so.
+python3 -c 'import socket,sys,time
+s=socket.socket(); s.bind(("127.0.0.1",0)); s.listen(); print(s.getsockname()[1], flush=True); time.sleep(120)' >"$work/port" &
+silent_pid=$!
+for _ in $(seq 1 50); do [ -s "$work/port" ] && break; sleep 0.1; done
+expect_rc 4 "$exo" call "ws://127.0.0.1:$(cat "$work/port")" counter.add --timeout 0.5
+kill "$silent_pid" 2>/dev/null || true
+grep -q 'no answer within 500 ms' "$work/err" || fail "a node that never answers is not reported as a timeout"
 expect_rc 0 "$exo" boot --help
 echo "e2e passed"

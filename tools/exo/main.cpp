@@ -41,6 +41,11 @@ enum exit_code { ok = 0, verify_failed = 1, usage = 2, bad_input = 3, rpc_failed
 struct common {
   bool as_json = false;
   std::vector<std::string> plugin_dirs;
+  double timeout_s = 60;  // RPC: connecting, and each request (0: wait forever)
+
+  exo::rpc::client_options client() const {
+    return {.timeout = std::chrono::milliseconds(static_cast<std::int64_t>(timeout_s * 1000))};
+  }
 };
 
 // Plugins: --plugin-dir, then EXO_PLUGIN_PATH, then the directory beside the binary
@@ -158,7 +163,7 @@ int cmd_call(const common& c, const std::string& url, const std::string& method,
     if (!k) return failed(bad_input, "call: " + k.error().message);
     key = std::move(*k);
   }
-  auto cl = exo::rpc::client::connect(url);
+  auto cl = exo::rpc::client::connect(url, c.client());
   if (!cl) return failed(rpc_failed, "call: " + cl.error().message);
   auto r = method.starts_with("exo.") ? cl->request(method, args_text.empty() ? json() : args)
                                       : cl->call(method, args, key ? &*key : nullptr);
@@ -326,7 +331,7 @@ int cmd_read(const common& c, const std::string& url, const std::string& actor, 
     if (!k) return failed(usage, "read: --node-key: " + k.error().message);
     pinned = *k;
   }
-  auto cl = exo::rpc::client::connect(url);
+  auto cl = exo::rpc::client::connect(url, c.client());
   if (!cl) return failed(rpc_failed, "read: " + cl.error().message);
   auto r = cl->request("exo.read", json{{"actor", actor}, {"key", key}});
   cl->close();
@@ -382,6 +387,12 @@ int main(int argc, char** argv) {
     s->add_flag("--json", c.as_json, "Output JSON for scripts");
     s->add_option("--plugin-dir", c.plugin_dirs, "Also look for container plugins here (before EXO_PLUGIN_PATH)");
   };
+  auto add_timeout = [&](CLI::App* s) {
+    s->add_option("--timeout", c.timeout_s,
+                  "Seconds to wait for the node: to connect, then for each reply (0: forever); exit 4 when it passes")
+        ->check(CLI::NonNegativeNumber)
+        ->capture_default_str();
+  };
 
   std::string dir, out, image, data, listen, url, method, args, key, log_file, export_to;
   std::size_t max_frame = std::size_t{1} << 20;
@@ -410,6 +421,7 @@ int main(int argc, char** argv) {
   call->add_option("ARGS", args, "Arguments as a JSON array (a single JSON value is one argument)");
   call->add_option("--key", key, "Sign the call with this key (exo keygen); its public key is the caller");
   add_common(call);
+  add_timeout(call);
 
   std::string vdir;
   auto* verify = app.add_subcommand("verify", "Verify a log: replay it from its image and check every result, root and signature");
@@ -443,6 +455,7 @@ int main(int argc, char** argv) {
                  "Check the value against the root the node's signed log head vouches for (exit 1 if it does not hold)");
   read->add_option("--node-key", read_node_key, "With --verify: the node's public key (hex) the head must be signed by");
   add_common(read);
+  add_timeout(read);
 
   auto* keygen = app.add_subcommand("keygen", "Make an Ed25519 key for signing calls; prints its public key");
   keygen->add_option("-o,--output", out, "Key file to create (mode 0600)")->required();

@@ -7,6 +7,8 @@
 #include <boost/beast/websocket.hpp>
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <chrono>
 #include <map>
 #include <optional>
 
@@ -17,17 +19,60 @@ namespace websocket = beast::websocket;
 namespace net = boost::asio;
 using tcp = net::ip::tcp;
 
+// Every operation is asynchronous and the io_context runs until it completes or the timeout
+// passes; then the socket is closed, which ends the operation, and the client is spent.
 struct client::impl {
   net::io_context ioc;
+  tcp::resolver resolver{ioc};
   websocket::stream<tcp::socket> ws{ioc};
   std::string url;
+  std::chrono::milliseconds timeout{};     // the current wait's bound
+  std::chrono::milliseconds configured{};  // client_options::timeout, for messages
+  bool timed_out_before = false;  // a request timed out: the connection is closed
   std::uint64_t next_id = 1;
   json info;
   digest image{};
   std::map<std::string, std::uint64_t, std::less<>> next_seq;  // by caller key (hex)
 
   rpc_error transport_error(std::string_view what, const beast::error_code& ec) const {
+    if (ec == net::error::timed_out) return timeout_error(what);
     return rpc_error{transport, fmt::format("{}: {}: {}", url, what, ec.message()), nullptr};
+  }
+  rpc_error timeout_error(std::string_view what) const {
+    return rpc_error{timed_out,
+                     fmt::format("{}: {}: no answer within {} ms (the connection is closed; connect again)", url, what,
+                                 configured.count()),
+                     nullptr};
+  }
+  // Runs the operation `start` begins (it is handed the completion handler) until it
+  // completes, or the timeout: then the socket and resolver are cancelled, the operation
+  // ends aborted, and the result is net::error::timed_out.
+  template <class Start>
+  beast::error_code await(Start&& start) {
+    bool done = false;
+    beast::error_code result;
+    start([&](beast::error_code ec, auto&&...) {
+      result = ec;
+      done = true;
+    });
+    ioc.restart();
+    if (timeout.count() > 0) {
+      const auto deadline = std::chrono::steady_clock::now() + timeout;
+      while (!done && ioc.run_one_until(deadline) > 0) {
+      }
+    } else {
+      while (!done && ioc.run_one() > 0) {
+      }
+    }
+    if (done) return result;
+    timed_out_before = true;
+    resolver.cancel();
+    beast::error_code ignored;
+    beast::get_lowest_layer(ws).close(ignored);
+    ioc.restart();
+    while (!done && ioc.run_one() > 0) {
+    }
+    return net::error::timed_out;
   }
   // Whether the server's close frame arrived, and what it said.
   std::optional<std::string> close_reason() const {
@@ -36,22 +81,24 @@ struct client::impl {
                        std::string(ws.reason().reason.c_str()));
   }
   expected<std::string, rpc_error> exchange(const std::string& text) {
-    beast::error_code ec;
+    if (timed_out_before)
+      return unexpected(rpc_error{timed_out, url + ": an earlier request timed out and closed the connection; connect again", nullptr});
     ws.text(true);
-    ws.write(net::buffer(text), ec);
+    beast::error_code ec = await([&](auto handler) { ws.async_write(net::buffer(text), std::move(handler)); });
     beast::flat_buffer buf;
+    if (ec == net::error::timed_out) return unexpected(timeout_error("sending"));
     if (ec) {
       // The server may have closed while we were sending (a frame over its limit): its
       // close frame, if it arrived, says why.
-      beast::error_code rec;
-      ws.read(buf, rec);
+      await([&](auto handler) { ws.async_read(buf, std::move(handler)); });
       if (auto why = close_reason()) return unexpected(rpc_error{transport, fmt::format("{}: {}", url, *why), nullptr});
       return unexpected(rpc_error{transport, fmt::format("{}: sending: {} (the server closed the connection; a "
                                                          "message over its size limit is closed with code 1009)",
                                                          url, ec.message()),
                                   nullptr});
     }
-    ws.read(buf, ec);
+    ec = await([&](auto handler) { ws.async_read(buf, std::move(handler)); });
+    if (ec == net::error::timed_out) return unexpected(timeout_error("waiting for the reply"));
     if (ec) {
       return unexpected(rpc_error{transport, fmt::format("{}: {}", url, close_reason().value_or(ec.message())), nullptr});
     }
@@ -64,25 +111,40 @@ client::client(client&&) noexcept = default;
 client& client::operator=(client&&) noexcept = default;
 client::~client() = default;
 
-expected<client, rpc_error> client::connect(const std::string& url, std::size_t max_frame) {
+expected<client, rpc_error> client::connect(const std::string& url, client_options opts) {
   auto u = parse_url(url);
   if (!u) return unexpected(rpc_error{transport, u.error().message, nullptr});
   auto p = std::make_unique<impl>();
   p->url = url;
-  beast::error_code ec;
-  tcp::resolver resolver(p->ioc);
-  auto results = resolver.resolve(u->host, u->port, ec);
+  p->timeout = p->configured = opts.timeout;
+  const auto deadline = std::chrono::steady_clock::now() + opts.timeout;
+  auto left = [&] {
+    if (opts.timeout.count() <= 0) return;
+    p->timeout = std::max(std::chrono::milliseconds(1), std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                            deadline - std::chrono::steady_clock::now()));
+  };
+  tcp::resolver::results_type results;
+  beast::error_code ec = p->await([&](auto handler) {
+    p->resolver.async_resolve(u->host, u->port, [&results, handler = std::move(handler)](beast::error_code e, tcp::resolver::results_type r) mutable {
+      results = std::move(r);
+      handler(e);
+    });
+  });
   if (ec) return unexpected(p->transport_error("cannot resolve", ec));
-  net::connect(p->ws.next_layer(), results, ec);
+  left();
+  ec = p->await([&](auto handler) { net::async_connect(p->ws.next_layer(), results, std::move(handler)); });
   if (ec) return unexpected(p->transport_error("cannot connect", ec));
   beast::error_code ignored;
   p->ws.next_layer().set_option(tcp::no_delay(true), ignored);  // a request is small and awaited
-  p->ws.read_message_max(max_frame);
-  p->ws.handshake(u->host + ":" + u->port, u->path, ec);
-  if (ec) return unexpected(p->transport_error("WebSocket handshake failed", ec));
+  p->ws.read_message_max(opts.max_frame);
+  left();
+  ec = p->await([&](auto handler) { p->ws.async_handshake(u->host + ":" + u->port, u->path, std::move(handler)); });
+  if (ec) return unexpected(p->transport_error("WebSocket handshake", ec));
+  left();
   client c(std::move(p));
   auto hs = c.handshake();
   if (!hs) return unexpected(hs.error());
+  c.impl_->timeout = opts.timeout;  // from here, each request has the whole timeout
   c.impl_->info = *hs;
   auto img = from_hex(hs->value("image", std::string()));
   if (!img || img->size() != 32) return unexpected(rpc_error{transport, url + ": the handshake names no image", nullptr});
@@ -137,8 +199,8 @@ const json& client::info() const noexcept { return impl_->info; }
 expected<std::string, rpc_error> client::raw(const std::string& text) { return impl_->exchange(text); }
 
 void client::close() {
-  beast::error_code ec;
-  if (impl_ && impl_->ws.is_open()) impl_->ws.close(websocket::close_code::normal, ec);
+  if (impl_ && impl_->ws.is_open())
+    impl_->await([&](auto handler) { impl_->ws.async_close(websocket::close_code::normal, std::move(handler)); });
 }
 
 }  // namespace exo::rpc

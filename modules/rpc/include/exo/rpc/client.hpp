@@ -2,7 +2,7 @@
 /// \file
 /// The RPC client: a blocking JSON-RPC 2.0 client over WebSocket (Boost.Beast) for exo's
 /// server (exo/rpc/protocol.hpp). One request at a time per client; use one client per
-/// thread for concurrency.
+/// thread for concurrency. Every wait is bounded by client_options::timeout.
 ///
 /// \code
 /// auto c = exo::rpc::client::connect("ws://127.0.0.1:7420").value();
@@ -16,16 +16,28 @@
 
 #include <exo/rpc/protocol.hpp>
 
+#include <chrono>
 #include <memory>
 #include <string>
 
 namespace exo::rpc {
 
+struct client_options {
+  /// The largest reply accepted (an exo.export_log of a long log is big).
+  std::size_t max_frame = std::size_t{256} << 20;
+  /// How long connecting (TCP, WebSocket handshake, the exo handshake) may take, and then
+  /// each request from sending it to its reply; zero waits forever. A request that times out
+  /// is answered timed_out and closes the connection (a late reply would be taken for the
+  /// next request's), so later requests on this client fail at once: connect again. The node
+  /// may still have executed the call: ask it (exo.log, or the handshake's next_seq).
+  std::chrono::milliseconds timeout{std::chrono::seconds(60)};
+};
+
 class client {
  public:
   /// Connects and, to learn the image hash signed calls name, asks for the handshake.
-  /// The error is a transport error naming the URL.
-  static expected<client, rpc_error> connect(const std::string& url, std::size_t max_frame = std::size_t{256} << 20);
+  /// The error is a transport error naming the URL, or timed_out.
+  static expected<client, rpc_error> connect(const std::string& url, client_options opts = {});
   client(client&&) noexcept;
   client& operator=(client&&) noexcept;
   ~client();

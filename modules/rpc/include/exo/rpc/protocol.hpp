@@ -59,6 +59,7 @@ enum error_code : int {
   not_allowed = -32004,       ///< the function is reserved for other keys (or needs a signature)
   replayed = -32005,          ///< a signed call whose seq is not above the caller's last accepted one
   transport = -1,             ///< client side: the connection failed or closed
+  timed_out = -2,             ///< client side: no answer within the client's timeout (the connection is closed)
 };
 
 /// A JSON-RPC error (what a client gets back instead of a result).
