@@ -6,6 +6,7 @@
 
 #include <exo/hypervisor/hypervisor_service.hpp>
 #include <exo/store/node.hpp>
+#include <exo/verifier/verify.hpp>
 
 #include <boost/test/unit_test.hpp>
 
@@ -20,6 +21,21 @@ struct ledger {
   }
   static constexpr std::string_view exo_name = "ledger";
   static constexpr auto exo_exports = exo::exports(exo::fn<&ledger::add>("add", 2));
+};
+
+/// Hands out capabilities to itself: as a call's result, and as an output.
+struct vault {
+  BOOST_HANA_DEFINE_STRUCT(vault, (std::int64_t, opened));
+  exo::expected<std::int64_t> open(exo::context&) { return ++opened; }
+  exo::expected<exo::cap_handle> share(exo::context& ctx) { return ctx.self_cap("open", exo::rights::call | exo::rights::transfer); }
+  exo::expected<void> give(exo::context& ctx, exo::cap_handle to) {
+    auto mine = ctx.self_cap("open", exo::rights::call | exo::rights::transfer);
+    if (!mine) return exo::unexpected(mine.error());
+    return ctx.call(to, *mine);
+  }
+  static constexpr std::string_view exo_name = "vault";
+  static constexpr auto exo_exports =
+      exo::exports(exo::fn<&vault::open>("open", 0), exo::fn<&vault::share>("share", 0), exo::fn<&vault::give>("give", 1));
 };
 
 using fifo_log_hv = exo::hypervisor<exo::fifo_scheduler, exo::memory_store, exo::memory_log>;
@@ -101,6 +117,59 @@ BOOST_AUTO_TEST_CASE(a_composed_hypervisor_is_served_through_the_service_interfa
   BOOST_TEST(!s.take_failure());
   BOOST_TEST(s.rollback().has_value());
   BOOST_TEST(s.log().size() == 4u);
+}
+
+BOOST_AUTO_TEST_CASE(capabilities_a_call_hands_out_do_not_pile_up_in_the_hosts_table) {
+  fifo_log_hv hv(exo::config{.name = "vaults"});
+  hv.register_type<vault>();
+  const exo::id v = *hv.actor_id(hv.create(vault{}).value());
+  const auto nowhere = hv.create_egress("nowhere", nullptr);  // an output nobody takes
+  exo::method share{"vault", "share", v, {}, {}};
+  exo::hypervisor_service<fifo_log_hv> svc(hv, {.name = "vaults", .image = {}, .methods = {share}});
+  exo::service& s = svc;
+  const std::size_t base = hv.cap_count(hv.host_id()).value();
+
+  // Through the service (what the RPC server serves), a result's caps are released and
+  // numbered as the log numbers them: cap #0 naming result_caps[0].
+  for (int i = 0; i < 100; ++i) {
+    auto out = s.call(share, {}, std::nullopt);
+    BOOST_REQUIRE(out);
+    BOOST_REQUIRE(out->result.if_cap());
+    BOOST_TEST(out->result.if_cap()->index == 0u);
+    auto* caps = out->result_caps.if_list();
+    BOOST_REQUIRE(caps);
+    BOOST_REQUIRE(caps->size() == 1u);
+    BOOST_TEST((*(*caps)[0].find("function") == exo::value("open")));
+  }
+  BOOST_TEST(hv.cap_count(hv.host_id()).value() == base);
+
+  // Outputs to an egress without a sink are logged with their caps described, and leave no handle.
+  for (int i = 0; i < 100; ++i) BOOST_REQUIRE(hv.invoke(v, "give", {nowhere}));
+  BOOST_TEST(hv.cap_count(hv.host_id()).value() == base);
+  auto last = hv.invoke(v, "give", {nowhere}).value();
+  auto* outputs = last.outputs.if_list();
+  BOOST_REQUIRE(outputs);
+  BOOST_REQUIRE(outputs->size() == 1u);
+  BOOST_TEST(((*outputs)[0].find("caps")->if_list()->size() == 1u));
+
+  // invoke() itself hands the caller a live handle: it is the caller's, to use and to release.
+  auto mine = hv.invoke(v, "share").value();
+  BOOST_TEST(hv.cap_count(hv.host_id()).value() == base + 1);
+  BOOST_REQUIRE(mine.result.if_cap());
+  BOOST_TEST((hv.actor_id(*mine.result.if_cap()).value() == v));
+  BOOST_TEST(hv.release_caps(mine.result) == 1u);
+  BOOST_TEST(hv.cap_count(hv.host_id()).value() == base);
+
+  // A replay hands its results to no one, and keeps none of them.
+  fifo_log_hv fresh(exo::config{.name = "vaults"});
+  fresh.register_type<vault>();
+  const std::size_t fresh_base = fresh.cap_count(fresh.host_id()).value();
+  auto verdict = exo::verify(hv.log(), [&] { return &fresh; });
+  BOOST_TEST(verdict.ok(), verdict.to_string());
+  BOOST_TEST(verdict.entries == hv.log().size());
+  // One handle for the one create entry (the node's own create left it one too); none for
+  // the 300 calls replayed.
+  BOOST_TEST(fresh.cap_count(fresh.host_id()).value() == fresh_base + 1);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

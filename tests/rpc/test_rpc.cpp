@@ -7,6 +7,7 @@
 
 #include <exo/core/json.hpp>
 #include <exo/call_log/file.hpp>
+#include <exo/hypervisor/hypervisor_service.hpp>
 #include <exo/rpc/client.hpp>
 #include <exo/rpc/server.hpp>
 
@@ -43,6 +44,15 @@ struct served {
     BOOST_REQUIRE_MESSAGE(c, (c ? "" : c.error().message));
     return std::move(*c);
   }
+};
+
+/// Returns a capability to itself.
+struct vault {
+  BOOST_HANA_DEFINE_STRUCT(vault, (std::int64_t, opened));
+  exo::expected<std::int64_t> open(exo::context&) { return ++opened; }
+  exo::expected<exo::cap_handle> share(exo::context& ctx) { return ctx.self_cap("open", exo::rights::call | exo::rights::transfer); }
+  static constexpr std::string_view exo_name = "vault";
+  static constexpr auto exo_exports = exo::exports(exo::fn<&vault::open>("open", 0), exo::fn<&vault::share>("share", 0));
 };
 
 int code_of(const exo::expected<json, exo::rpc::rpc_error>& r) { return r ? 0 : r.error().code; }
@@ -377,6 +387,29 @@ BOOST_AUTO_TEST_CASE(a_write_that_fails_is_answered_not_durable_and_the_node_goe
   BOOST_TEST(hv.log().size() == 7u);  // the boot's 5 entries and the two calls that were written
   auto v = exo::verify_image_log(hv.log(), s.n->image(), s.r.reg);
   BOOST_TEST(v.ok(), v.to_string());
+}
+
+BOOST_AUTO_TEST_CASE(a_result_holding_a_capability_is_answered_with_its_description) {
+  using hv_t = exo::hypervisor<exo::fifo_scheduler, exo::memory_store, exo::memory_log>;
+  hv_t hv(exo::config{.name = "vaults"});
+  hv.register_type<vault>();
+  const exo::id v = *hv.actor_id(hv.create(vault{}).value());
+  exo::hypervisor_service<hv_t> svc(hv, {.name = "vaults", .image = {}, .methods = {{"vault", "share", v, {}, {}}}});
+  auto srv = exo::rpc::server::start(svc, {.listen = "127.0.0.1:0"});
+  BOOST_REQUIRE_MESSAGE(srv, (srv ? "" : srv.error().message));
+  const std::size_t base = hv.cap_count(hv.host_id()).value();
+  auto c = client::connect((*srv)->url());
+  BOOST_REQUIRE(c);
+  for (int i = 0; i < 20; ++i) {
+    auto r = c->call("vault.share", json::array());
+    BOOST_REQUIRE_MESSAGE(r, (r ? "" : r.error().message));
+    BOOST_TEST((*r)["result"] == (json{{"$cap", 0}}));
+    BOOST_REQUIRE((*r)["caps"].size() == 1u);
+    BOOST_TEST((*r)["caps"][0]["function"] == "open");
+    BOOST_TEST((*r)["caps"][0]["actor"]["$bytes"] == exo::to_hex(v.view()));
+  }
+  (*srv)->stop();
+  BOOST_TEST(hv.cap_count(hv.host_id()).value() == base);  // the host kept none of the twenty
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -72,13 +72,14 @@ void kernel::deliver_egress(message& m) {
   }
   auto& e = egress_[m.target.target];
   if (observer_) [[unlikely]]
-    observer_->on_egress(m.target.target, e.name, m);
-  egress_message out{e.name, m.sender_id, m.ticks, m.seq, m.args};
+    observer_->on_egress(m.target.target, e.name, m, static_cast<bool>(e.sink));
   if (e.sink) {
+    egress_message out{e.name, m.sender_id, m.ticks, m.seq, m.args};
     e.sink(out);
   } else if (!observer_) {
     // An egress named in a stored capability table that this run has not created: the
     // output cannot be handed to anyone, and the host hears so. (An observer records it.)
+    for (auto& v : m.args) (void)release_caps(v);
     host_failure(failure{m.sender_id, e.name, static_cast<std::int64_t>(errc::no_such_function),
                          fmt::format("egress '{}' has no sink in this hypervisor (create_egress it after resuming); the "
                                      "message was dropped",

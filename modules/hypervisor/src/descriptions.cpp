@@ -79,6 +79,17 @@ expected<value> kernel::describe_caps(const value& v, value::list& caps) {
   return internal::transform_caps(v, describe);
 }
 
+std::size_t kernel::release_caps(value& v) {
+  std::uint32_t n = 0;
+  auto release = [&](cap_handle& c) -> expected<void> {
+    (void)drop(c);  // a handle already dropped leaves nothing to release
+    c = cap_handle{n++};
+    return {};
+  };
+  (void)internal::for_each_cap(v, release);
+  return n;
+}
+
 expected<value> kernel::materialize_caps(const value& v, const value::list& caps, std::vector<cap_handle>& made) {
   auto materialize = [&](cap_handle c) -> expected<value> {
     if (c.index >= caps.size())

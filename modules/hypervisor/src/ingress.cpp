@@ -62,8 +62,12 @@ expected<void> ingress::resume() {
 
 // ---- outputs, recorded while a call runs ----
 
-void ingress::on_egress(std::uint32_t egress, std::string_view name, message& m) {
-  if (!capture_) return;
+void ingress::on_egress(std::uint32_t egress, std::string_view name, message& m, bool has_sink) {
+  if (!capture_) {
+    if (!has_sink)
+      for (auto& a : m.args) (void)k_.release_caps(a);
+    return;
+  }
   value::list args, caps;
   for (auto& a : m.args) {
     auto d = k_.describe_caps(a, caps);
@@ -72,9 +76,12 @@ void ingress::on_egress(std::uint32_t egress, std::string_view name, message& m)
   if (egress == capture_->reply_egress) {
     capture_->result = args.empty() ? value{} : std::move(args[0]);
     capture_->result_caps = std::move(caps);
-    if (!m.args.empty()) capture_->host_result = std::move(m.args[0]);
+    if (!m.args.empty()) capture_->host_result = std::move(m.args[0]);  // the invoker's handles
     return;
   }
+  // An output nobody takes: its caps are described in the log, and no host handle is kept.
+  if (!has_sink)
+    for (auto& a : m.args) (void)k_.release_caps(a);
   capture_->outputs.push_back(value::make_map(
       {{"egress", value(std::string(name))}, {"args", value(std::move(args))}, {"caps", value(std::move(caps))}}));
 }
@@ -160,6 +167,7 @@ expected<call_outcome> ingress::invoke(const id& actor, std::string_view functio
   call_outcome out;
   out.index = logged->index;
   out.result = std::move(host_result);
+  out.result_caps = std::move(logged->result_caps);
   if (logged->error) out.error = error{static_cast<errc>(logged->error->code), logged->error->message};
   out.outputs = std::move(logged->outputs);
   out.ticks = logged->ticks;
@@ -220,6 +228,7 @@ expected<log_entry> ingress::replay(const log_entry& original) {
   value host_result;
   auto r = run_call(std::move(e), std::move(args), host_result);
   for (auto h : made) (void)k_.drop(h);
+  (void)k_.release_caps(host_result);  // a replay hands its result to no one
   return r;
 }
 
@@ -312,7 +321,10 @@ expected<log_entry> ingress::run_call(log_entry e, arg_list args, value& host_re
   if (refused) e.error = log_error{static_cast<std::int64_t>(refused->code), std::string(to_string(refused->code)), refused->message};
   else if (cap.error) e.error = log_error{cap.error->code, std::string(to_string(cap.error->cause())), cap.error->message};
   e.ticks = k_.stats().ticks - ticks0;
-  if (auto r = append(e); !r) return unexpected(std::move(r).error());
+  if (auto r = append(e); !r) {
+    (void)k_.release_caps(cap.host_result);  // the input left nothing behind: nor in the host's table
+    return unexpected(std::move(r).error());
+  }
   host_result = std::move(cap.host_result);
   return e;
 }

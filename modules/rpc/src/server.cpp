@@ -356,9 +356,10 @@ bool server::impl::run_batch(std::vector<job>& batch, std::size_t& ncalls) {
                                  {"root", to_hex(out->root)}, {"ticks", out->ticks}})
                     .dump();
     } else {
-      j.reply = result_reply(j.id, json{{"result", to_json(out->result)}, {"index", out->index}, {"ticks", out->ticks},
-                                        {"root", to_hex(out->root)}})
-                    .dump();
+      json r{{"result", to_json(out->result)}, {"index", out->index}, {"ticks", out->ticks}, {"root", to_hex(out->root)}};
+      // {"$cap": i} in the result names caps[i] (the service released the host's handles).
+      if (auto* caps = out->result_caps.if_list(); caps && !caps->empty()) r["caps"] = to_json(out->result_caps);
+      j.reply = result_reply(j.id, std::move(r)).dump();
     }
   }
   return static_cast<bool>(committed);

@@ -155,6 +155,9 @@ class hypervisor {
   expected<cap_handle> derive(cap_handle from, rights keep) { return p_->k.derive(from, keep); }
   /// Removes a capability from the host's table.
   expected<void> drop(cap_handle h) { return p_->k.drop(h); }
+  /// Drops every host handle in `v` and numbers the caps in place as the log records them
+  /// (the i-th met is cap #i): for a call_outcome::result the host does not keep.
+  std::size_t release_caps(value& v) { return p_->k.release_caps(v); }
   /// What a host handle names, and the id of the actor it names.
   expected<capability> inspect(cap_handle h) const { return p_->k.inspect(h); }
   expected<id> actor_id(cap_handle h) const { return p_->k.actor_id(h); }

@@ -44,7 +44,12 @@ class hypervisor_service final : public service {
   expected<void> end_batch() override { return hv_.end_batch(); }
   expected<call_outcome> call(const method& m, arg_list args, const std::optional<public_key>& caller,
                               std::optional<std::uint64_t> seq) override {
-    return hv_.invoke(m.actor_id, m.function, std::move(args), invoke_options{.caller = caller, .seq = seq});
+    auto out = hv_.invoke(m.actor_id, m.function, std::move(args), invoke_options{.caller = caller, .seq = seq});
+    // Host handles mean nothing outside the node: a result's caps are released here (the
+    // host's table does not grow with calls) and shown as the log shows them, cap #i naming
+    // result_caps[i].
+    if (out) hv_.release_caps(out->result);
+    return out;
   }
   expected<std::uint64_t> last_seq(const public_key& caller) override { return hv_.last_seq(caller); }
   expected<digest> state_root() override { return hv_.state_root(); }

@@ -41,7 +41,11 @@ struct invoke_options {
 /// What a logged input did: the outcome its log entry records (and the entry's index).
 struct call_outcome {
   std::uint64_t index = 0;
-  value result;                     ///< what the called function returned; caps in it are host handles
+  /// What the called function returned. Capabilities in it are host handles, the
+  /// invoker's to drop (kernel::release_caps drops them all and numbers them as the log
+  /// does); hypervisor_service releases them before a result leaves the node.
+  value result;
+  value result_caps;                ///< what each cap in result names, in order (as logged)
   std::optional<exo::error> error;  ///< the call's own failure, if it failed
   value outputs;                    ///< what reached egresses and the host meanwhile (as logged)
   std::uint64_t ticks = 0;
@@ -102,7 +106,7 @@ class ingress final : private output_observer {
  private:
   struct capture;  // what one call produced, collected while it runs
 
-  void on_egress(std::uint32_t egress, std::string_view name, message& m) override;
+  void on_egress(std::uint32_t egress, std::string_view name, message& m, bool has_sink) override;
   void on_host_failure(const failure& f) override;
 
   unexpected<error> busy(std::string_view what) const;

@@ -93,8 +93,10 @@ struct kernel_stats {
 class output_observer {
  public:
   /// `m` reached egress number `egress`, named `name`; the capabilities it carried are in
-  /// the host's table already (its arguments hold host handles).
-  virtual void on_egress(std::uint32_t egress, std::string_view name, message& m) = 0;
+  /// the host's table already (its arguments hold host handles). `has_sink`: the egress has
+  /// a sink, which gets the message (and its handles) next; without one, the handles are the
+  /// observer's to drop.
+  virtual void on_egress(std::uint32_t egress, std::string_view name, message& m, bool has_sink) = 0;
   /// A failure reached the host.
   virtual void on_host_failure(const failure& f) = 0;
 
@@ -230,6 +232,10 @@ class kernel {
   /// The reverse: `v` with every cap #i replaced by a host capability made from caps[i];
   /// the handles made are appended to `made` (for the caller to drop).
   expected<value> materialize_caps(const value& v, const value::list& caps, std::vector<cap_handle>& made);
+  /// Drops every capability in `v` (host handles) from the host's table and numbers them in
+  /// place, the i-th one met becoming cap #i: the form the log records a result in (the
+  /// order describe_caps gives them). Returns how many there were.
+  std::size_t release_caps(value& v);
 
   // ---- state: actors, their capability tables and storage live in the state tree ----
 

@@ -7,7 +7,7 @@
 /// | method | params | result |
 /// |---|---|---|
 /// | `exo.handshake` | none, or {caller: hex key} | {name, image, node_key, signing: {domain, seq}, methods: [{method, actor, actor_id, function, params: [{name, type, default?}], callers}], root, log: {size, head}}, and next_seq for the caller given |
-/// | `ACTOR.FUNCTION` (an exported function) | `[args...]`, or {args, caller, seq, signature} for a signed call | {result, index, ticks, root} |
+/// | `ACTOR.FUNCTION` (an exported function) | `[args...]`, or {args, caller, seq, signature} for a signed call | {result, index, ticks, root}, and caps when the result holds capabilities: {"$cap": i} in it names caps[i], a description {cap, actor, function?, egress?, rights} as the log records it |
 /// | `exo.log` | {from, count (<= 1000)} | {size, entries: [entry_to_json...]} |
 /// | `exo.export_log` | none | {size, file: hex of the exo log file} |
 /// | `exo.read` | {actor (a name), key (string)} | {value: hex or null, root, key, proof: hex, head: the signed log head, entry: the last log entry} (verify_read checks them) |
