@@ -417,4 +417,46 @@ BOOST_AUTO_TEST_CASE(log_lines_are_not_state) {
   BOOST_TEST((run(true) == run(false)));
 }
 
+BOOST_AUTO_TEST_CASE(every_operation_that_makes_a_nan_makes_the_canonical_one) {
+  registry r;
+  memory_hv hv(r.config());
+  auto f = make(hv, test_module("floats"));
+  constexpr std::int64_t nan64 = 0x7ff8000000000000, nan32 = 0x7fc00000;
+  const std::int64_t expected[] = {
+      nan64, nan64, nan64, nan64, nan64, nan64, nan64, nan64, nan64,
+      nan64,  // f64.promote_f32 of -nan:0x200001 (a plain conversion gives 0xfff8000020000000)
+      nan64, nan32, nan32, nan32,
+      nan32,  // f32.demote_f64
+      nan32,
+      static_cast<std::int64_t>(0x7ff4000000000001),  // f64.neg only flips the sign, as the spec says
+  };
+  for (std::int32_t op = 0; op < static_cast<std::int32_t>(std::size(expected)); ++op) {
+    auto o = call(hv, f, "nan_bits", args(op));
+    BOOST_TEST(as_int(o) == expected[op], "operation " << op << ": 0x" << std::hex << as_int(o));
+  }
+}
+
+BOOST_AUTO_TEST_CASE(a_float_heavy_workload_with_nans_gives_the_same_bits_and_root_every_run) {
+  registry r;
+  auto run = [&] {
+    memory_hv hv(r.config());
+    auto f = make(hv, test_module("floats"));
+    std::vector<std::int64_t> hashes;
+    for (std::int64_t seed : {1, 7, -3, 1'000'000'007})
+      hashes.push_back(as_int(call(hv, f, "mix", args(seed, std::int32_t{2000}), 10'000'000)));
+    return std::pair{hashes, *hv.state_root()};
+  };
+  auto [hashes, root] = run();
+  auto [again, root_again] = run();
+  BOOST_TEST(hashes == again);
+  BOOST_TEST((root == root_again));
+  // The bits themselves, as any machine must give them (IEEE 754 add, sub, mul, div and sqrt
+  // are exact-rounded; every NaN is the canonical one).
+  const std::vector<std::int64_t> bits{static_cast<std::int64_t>(0xad5a9b4de3079a37), static_cast<std::int64_t>(0xfcb607d47c5664b9),
+                                       0x4293cf85e3b64201, 0x615cd1d99bf08378};
+  BOOST_TEST(hashes == bits);
+  BOOST_TEST(exo::to_hex(root) == "a49859e22fae27763c3f9be81326d258d4ccfb0fcfa4c10ec99a350b5a7c7a6a");
+}
+
 BOOST_AUTO_TEST_SUITE_END()
+

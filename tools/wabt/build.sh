@@ -4,7 +4,8 @@
 #   bash tools/wabt/build.sh [PREFIX]       (default: ${EXO_WABT_DIR:-~/.cache/exo/wabt-1.0.32})
 # Why not Debian's libwabt-dev: its libwabt.a is not built with -fPIC (a plugin is a shared
 # library), and Debian builds with asserts on, which makes the interpreter 10-20% slower.
-# exo patches one thing (steps.patch): a counter of executed instructions, for exact metering.
+# exo patches two things (steps.patch): a counter of executed instructions, for exact metering,
+# and f64.promote_f32 giving the canonical NaN as wabt's other float operations do.
 # Needs root (or sudo) the first time, to add a deb-src entry and install build tools.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"

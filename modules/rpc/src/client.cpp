@@ -44,9 +44,31 @@ struct client::impl {
                                  configured.count()),
                      nullptr};
   }
+  // Runs the io_context until `done()`, or the timeout: then the socket and resolver are
+  // cancelled, what was started ends aborted, and the answer is false.
+  template <class Done>
+  bool run_until(Done&& done) {
+    ioc.restart();
+    if (timeout.count() > 0) {
+      const auto deadline = std::chrono::steady_clock::now() + timeout;
+      while (!done() && ioc.run_one_until(deadline) > 0) {
+      }
+    } else {
+      while (!done() && ioc.run_one() > 0) {
+      }
+    }
+    if (done()) return true;
+    timed_out_before = true;
+    resolver.cancel();
+    beast::error_code ignored;
+    beast::get_lowest_layer(ws).close(ignored);
+    ioc.restart();
+    while (!done() && ioc.run_one() > 0) {
+    }
+    return false;
+  }
   // Runs the operation `start` begins (it is handed the completion handler) until it
-  // completes, or the timeout: then the socket and resolver are cancelled, the operation
-  // ends aborted, and the result is net::error::timed_out.
+  // completes, or the timeout (the result is then net::error::timed_out).
   template <class Start>
   beast::error_code await(Start&& start) {
     bool done = false;
@@ -55,24 +77,7 @@ struct client::impl {
       result = ec;
       done = true;
     });
-    ioc.restart();
-    if (timeout.count() > 0) {
-      const auto deadline = std::chrono::steady_clock::now() + timeout;
-      while (!done && ioc.run_one_until(deadline) > 0) {
-      }
-    } else {
-      while (!done && ioc.run_one() > 0) {
-      }
-    }
-    if (done) return result;
-    timed_out_before = true;
-    resolver.cancel();
-    beast::error_code ignored;
-    beast::get_lowest_layer(ws).close(ignored);
-    ioc.restart();
-    while (!done && ioc.run_one() > 0) {
-    }
-    return net::error::timed_out;
+    return run_until([&] { return done; }) ? result : beast::error_code(net::error::timed_out);
   }
   // Whether the server's close frame arrived, and what it said.
   std::optional<std::string> close_reason() const {
@@ -83,24 +88,33 @@ struct client::impl {
   expected<std::string, rpc_error> exchange(const std::string& text) {
     if (timed_out_before)
       return unexpected(rpc_error{timed_out, url + ": an earlier request timed out and closed the connection; connect again", nullptr});
+    // The request is written and its reply read in one wait: the read is started with the
+    // write (one of each may be in flight on a WebSocket stream), which saves a round through
+    // the io_context per request. A write that fails is answered by the read with the
+    // server's close frame, if one came.
     ws.text(true);
-    beast::error_code ec = await([&](auto handler) { ws.async_write(net::buffer(text), std::move(handler)); });
     beast::flat_buffer buf;
-    if (ec == net::error::timed_out) return unexpected(timeout_error("sending"));
-    if (ec) {
-      // The server may have closed while we were sending (a frame over its limit): its
-      // close frame, if it arrived, says why.
-      await([&](auto handler) { ws.async_read(buf, std::move(handler)); });
+    int pending = 2;
+    beast::error_code wec, rec;
+    ws.async_write(net::buffer(text), [&](beast::error_code ec, std::size_t) {
+      wec = ec;
+      --pending;
+    });
+    ws.async_read(buf, [&](beast::error_code ec, std::size_t) {
+      rec = ec;
+      --pending;
+    });
+    if (!run_until([&] { return pending == 0; }))
+      return unexpected(timeout_error(wec ? "sending" : "waiting for the reply"));
+    if (wec) {
       if (auto why = close_reason()) return unexpected(rpc_error{transport, fmt::format("{}: {}", url, *why), nullptr});
       return unexpected(rpc_error{transport, fmt::format("{}: sending: {} (the server closed the connection; a "
                                                          "message over its size limit is closed with code 1009)",
-                                                         url, ec.message()),
+                                                         url, wec.message()),
                                   nullptr});
     }
-    ec = await([&](auto handler) { ws.async_read(buf, std::move(handler)); });
-    if (ec == net::error::timed_out) return unexpected(timeout_error("waiting for the reply"));
-    if (ec) {
-      return unexpected(rpc_error{transport, fmt::format("{}: {}", url, close_reason().value_or(ec.message())), nullptr});
+    if (rec) {
+      return unexpected(rpc_error{transport, fmt::format("{}: {}", url, close_reason().value_or(rec.message())), nullptr});
     }
     return beast::buffers_to_string(buf.data());
   }
