@@ -71,6 +71,56 @@ BOOST_AUTO_TEST_CASE(a_log_verifies_and_replays_to_the_same_root) {
   BOOST_TEST(egress_seen);
 }
 
+BOOST_AUTO_TEST_CASE(a_growing_log_is_verified_a_piece_at_a_time) {
+  auto hv = fresh();
+  workload(*hv);
+  const copied_log first(hv->log());  // the log as a follower first sees it
+  const exo::id ida = exo::decode_entry(*hv->log().read(1)).value().actor;  // the first till
+  for (int i = 0; i < 5; ++i) BOOST_REQUIRE(hv->invoke(ida, "add", {i}));
+  const copied_log second(hv->log());
+
+  std::vector<std::uint64_t> progress;
+  auto replay = fresh();
+  exo::log_verifier follow(*replay, {.progress = [&](auto done, auto) { progress.push_back(done); }, .progress_every = 1});
+  BOOST_REQUIRE(follow.advance(first).ok());
+  BOOST_TEST(follow.result().entries == first.size());
+  const std::size_t replayed_first = progress.size();
+  BOOST_TEST(follow.advance(first).ok());  // nothing new: nothing replayed
+  BOOST_TEST(progress.size() == replayed_first);
+  auto& v = follow.advance(second);
+  BOOST_REQUIRE_MESSAGE(v.ok(), v.to_string());
+  BOOST_TEST(v.entries == second.size());
+  BOOST_TEST(progress.size() - replayed_first == 5u);  // only the five new entries
+  BOOST_TEST((v.final_root == *hv->state_root()));
+  BOOST_TEST((v.final_root == exo::verify(second, fresh).final_root));
+
+  {  // history rewritten behind the follower: an entry it verified is not the one the next names
+    auto replay2 = fresh();
+    exo::log_verifier f(*replay2);
+    BOOST_REQUIRE(f.advance(first).ok());
+    copied_log rewritten = second;
+    auto e = rewritten.entry(first.size() - 1);
+    e.ticks += 1;
+    rewritten.set(first.size() - 1, e);
+    auto next = rewritten.entry(first.size());
+    next.prev = exo::entry_hash(rewritten.entries[first.size() - 1]);
+    rewritten.set(first.size(), next);
+    auto& d = f.advance(rewritten);
+    BOOST_REQUIRE(!d.ok());
+    BOOST_TEST(d.first->index == first.size());
+    BOOST_TEST(d.first->field == "prev");
+    BOOST_TEST(f.advance(second).first->field == "prev");  // a divergence is final
+  }
+  {  // a log that shrank
+    auto replay3 = fresh();
+    exo::log_verifier f(*replay3);
+    BOOST_REQUIRE(f.advance(second).ok());
+    auto& d = f.advance(first);
+    BOOST_REQUIRE(!d.ok());
+    BOOST_TEST(d.first->field == "head.size");
+  }
+}
+
 BOOST_AUTO_TEST_CASE(ranges_of_entries_and_comparing_stores) {
   auto hv = fresh();
   workload(*hv);

@@ -166,41 +166,47 @@ expected<std::unique_ptr<node>> node::start(exo::image img, const std::string& d
   return n;
 }
 
-verdict verify_image_log(const log_reader& log, const exo::image& img, container_registry& registry,
-                         const verify_options& opts) {
-  verdict v;
-  if (auto r = load_containers(img, registry); !r) {
-    v.first = divergence{0, "replay", "the containers the image needs", r.error().message, {}};
-    return v;
-  }
+image_log_verifier::image_log_verifier(const exo::image& img, container_registry& registry, const verify_options& opts)
+    : img_(img) {
+  auto loaded = load_containers(img, registry);
+  hv_ = std::make_unique<replay_hypervisor>(config{.name = img.manifest.name, .containers = &registry, .origin = img.origin()});
+  lv_.emplace(*hv_, opts);
+  if (!loaded) lv_->fail(divergence{0, "replay", "the containers the image needs", loaded.error().message, {}});
+}
+
+const verdict& image_log_verifier::advance(const log_reader& log) {
+  if (!lv_->result().ok()) return lv_->result();
   // The boot part of the log: the image's creates, then its init messages.
-  const std::uint64_t boot_entries = 1 + img.manifest.actors.size() + img.manifest.init.size();
-  for (std::uint64_t i = 1; i < boot_entries && i < log.size(); ++i) {
+  const std::uint64_t boot_entries = 1 + img_.manifest.actors.size() + img_.manifest.init.size();
+  for (std::uint64_t& i = boot_checked_; i < boot_entries && i < log.size(); ++i) {
     auto raw = log.read(i);
     auto e = raw ? decode_entry(*raw) : unexpected(raw.error());
     if (!e) break;  // the replay reports it
-    if (i <= img.manifest.actors.size()) {
-      const image_actor& a = img.manifest.actors[i - 1];
+    if (i <= img_.manifest.actors.size()) {
+      const image_actor& a = img_.manifest.actors[i - 1];
       const value* src = e->args.find("source");
-      const bytes* code = img.blob(a.code);
+      const bytes* code = img_.blob(a.code);
       if (e->kind != "create" || !src || !src->if_bytes() || *src->if_bytes() != *code) {
-        v.first = divergence{i, "boot", fmt::format("the image's create of actor {} ({}, code {})", a.name, a.container, short_hex(a.code)),
-                             fmt::format("a {} entry with other code", e->kind), {}};
-        return v;
+        lv_->fail(divergence{i, "boot", fmt::format("the image's create of actor {} ({}, code {})", a.name, a.container, short_hex(a.code)),
+                             fmt::format("a {} entry with other code", e->kind), {}});
+        return lv_->result();
       }
     } else {
-      const image_call& c = img.manifest.init[i - 1 - img.manifest.actors.size()];
+      const image_call& c = img_.manifest.init[i - 1 - img_.manifest.actors.size()];
       if (e->kind != "call" || e->function != c.function || !(e->args == c.args)) {
-        v.first = divergence{i, "boot", fmt::format("the image's init message {}.{}{}", c.actor, c.function, show_args(c.args)),
-                             fmt::format("{} {}{}", e->kind, e->function, show_args(e->args)), {}};
-        return v;
+        lv_->fail(divergence{i, "boot", fmt::format("the image's init message {}.{}{}", c.actor, c.function, show_args(c.args)),
+                             fmt::format("{} {}{}", e->kind, e->function, show_args(e->args)), {}});
+        return lv_->result();
       }
     }
   }
-  return verify(log, [&] {
-    return std::make_unique<replay_hypervisor>(
-        config{.name = img.manifest.name, .containers = &registry, .origin = img.origin()});
-  }, opts);
+  return lv_->advance(log);
+}
+
+verdict verify_image_log(const log_reader& log, const exo::image& img, container_registry& registry,
+                         const verify_options& opts) {
+  image_log_verifier v(img, registry, opts);
+  return v.advance(log);
 }
 
 }  // namespace exo

@@ -102,4 +102,24 @@ inline constexpr std::string_view image_file_name = "image.exo";
 verdict verify_image_log(const log_reader& log, const image& img, container_registry& registry,
                          const verify_options& opts = {});
 
+/// verify_image_log for a log that grows (a node followed over RPC): each advance() checks
+/// the boot entries it has not seen and replays only the entries appended since the last
+/// advance, then checks the new signed head (see exo::log_verifier).
+class image_log_verifier {
+ public:
+  /// Loads the containers `img` needs into `registry` (a failure is the verdict's
+  /// divergence "replay"); `img` and `registry` must outlive the verifier.
+  image_log_verifier(const image& img, container_registry& registry, const verify_options& opts = {});
+  image_log_verifier(const image_log_verifier&) = delete;
+  image_log_verifier& operator=(const image_log_verifier&) = delete;
+  const verdict& advance(const log_reader& log);
+  const verdict& result() const noexcept { return lv_->result(); }
+
+ private:
+  const image& img_;
+  std::unique_ptr<replay_hypervisor> hv_;
+  std::optional<log_verifier<replay_hypervisor>> lv_;
+  std::uint64_t boot_checked_ = 1;  // entries before it were checked against the image's boot
+};
+
 }  // namespace exo

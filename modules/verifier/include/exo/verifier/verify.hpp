@@ -110,54 +110,83 @@ static_assert(replay_target<hypervisor<ordered_scheduler, memory_store, memory_l
               "a logged in-memory hypervisor must be something a log can be replayed into");
 static_assert(!replay_target<hypervisor<>>, "a hypervisor that logs nothing has no replay");
 
-/// Replays `log` into the hypervisor `make()` returns (a fresh, logged hypervisor with the
-/// native types the log names registered, by value or through a pointer such as
-/// std::unique_ptr) and checks everything (see the file comment).
-template <class Factory>
-verdict verify(const log_reader& log, Factory&& make, const verify_options& opts = {}) {
-  verdict v;
+/// Verifies a log that grows: each advance() checks the entries appended since the last one,
+/// replaying them into the same hypervisor, and then the log's new signed head, so following
+/// a live node costs only its new entries. An entry verified once is never read again; the
+/// first entry of each advance must name the hash of the last one verified before, so a log
+/// rewritten behind the verifier's back diverges at "prev". After a divergence, advance()
+/// returns it and checks nothing more. exo::verify is one advance over a fresh hypervisor.
+///
+/// \code
+/// replay_hv fresh(exo::config{.name = "bank"});
+/// exo::log_verifier follow(fresh, {.node_key = pinned});
+/// while (follow.advance(remote).ok()) { sleep(1); remote.refresh(); }
+/// \endcode
+template <replay_target H>
+class log_verifier {
+ public:
+  /// `hv`: a fresh hypervisor like the one the log was made by; it outlives the verifier.
+  explicit log_verifier(H& hv, verify_options opts = {}) : hv_(hv), opts_(std::move(opts)) {
+    hv_.sign_log(false);  // its log is a scratch copy for comparing entries
+  }
+  log_verifier(const log_verifier&) = delete;
+  log_verifier& operator=(const log_verifier&) = delete;
+
+  /// Verifies `log` beyond what was verified before (see the class comment) and returns the
+  /// verdict so far: entries verified in all, the root after the last, or the first divergence.
+  const verdict& advance(const log_reader& log);
+  const verdict& result() const noexcept { return v_; }
+  /// Records a divergence found by another check (e.g. an image's boot entries); advance()
+  /// does nothing more after it.
+  void fail(divergence d) {
+    if (v_.ok()) v_.first = std::move(d);
+  }
+
+ private:
+  const verdict& diverge(std::uint64_t i, std::string field, std::string expected, std::string got) {
+    v_.first = divergence{i, std::move(field), std::move(expected), std::move(got), {}};
+    return v_;
+  }
+  H& hv_;
+  verify_options opts_;
+  verdict v_;
+  digest prev_{};  // the hash of the last entry verified
+  bytes init_key_;
+};
+
+template <replay_target H>
+const verdict& log_verifier<H>::advance(const log_reader& log) {
+  if (!v_.ok()) return v_;
   const std::uint64_t n = log.size();
-  auto diverge = [&](std::uint64_t i, std::string field, std::string expected, std::string got) {
-    v.first = divergence{i, std::move(field), std::move(expected), std::move(got)};
-    return v;
-  };
+  if (n < v_.entries)
+    return diverge(n, "head.size", fmt::format("at least the {} entries verified before", v_.entries), std::to_string(n));
   auto raw_head = log.head();
   if (!raw_head) return diverge(n, "head", "a readable signed head", raw_head.error().message);
   if (!*raw_head) {
-    if (n == 0) return v;  // an empty log: nothing to verify
+    if (n == 0) return v_;  // an empty log: nothing to verify
     return diverge(n, "head", "a signed head", "none");
   }
   auto head = decode_head(**raw_head);
   if (!head) return diverge(n, "head", "a signed head", head.error().message);
 
-  auto made = make();
-  auto& hv = [&]() -> auto& {
-    if constexpr (requires { *made; }) return *made;
-    else return made;
-  }();
-  static_assert(replay_target<std::remove_reference_t<decltype(hv)>>,
-                "exo::verify replays into what the factory makes: a logged hypervisor (see exo::replay_target)");
-  hv.sign_log(false);  // its log is a scratch copy for comparing entries
-  digest prev{};
-  bytes init_key;
-  for (std::uint64_t i = 0; i < n; ++i) {
+  for (std::uint64_t i = v_.entries; i < n; ++i) {
     auto raw = log.read(i);
     if (!raw) return diverge(i, "entry", "a readable entry", raw.error().message);
     auto e = decode_entry(*raw);
     if (!e) return diverge(i, "entry", "a well-formed entry", e.error().message);
     if (e->index != i) return diverge(i, "index", std::to_string(i), std::to_string(e->index));
-    if (!(e->prev == prev)) return diverge(i, "prev", to_hex(prev), to_hex(e->prev));
+    if (!(e->prev == prev_)) return diverge(i, "prev", to_hex(prev_), to_hex(e->prev));
     if (i == 0) {
       if (e->kind != "init") return diverge(0, "kind", "init", e->kind);
-      if (auto d = detail::check_init(*e, hv.settings().name, hv.type_list(), hv.settings().origin, *head,
-                                      opts.node_key)) {
-        v.first = std::move(d);
-        return v;
+      if (auto d = detail::check_init(*e, hv_.settings().name, hv_.type_list(), hv_.settings().origin, *head,
+                                      opts_.node_key)) {
+        v_.first = std::move(d);
+        return v_;
       }
-      init_key = *e->args.find("node_key")->if_bytes();
+      init_key_ = *e->args.find("node_key")->if_bytes();
     } else {
       if (e->kind != "create" && e->kind != "call") return diverge(i, "kind", "create or call", e->kind);
-      auto got = hv.replay(*e);
+      auto got = hv_.replay(*e);
       std::optional<divergence> d =
           got ? detail::compare_entries(*e, *got)
               : divergence{i, "replay", "an input this hypervisor can make", to_string(got.error()), {}};
@@ -170,17 +199,33 @@ verdict verify(const log_reader& log, Factory&& make, const verify_options& opts
           if (ne) linked = ne->prev;
         }
         d->entry_intact = linked == entry_hash(*raw);
-        v.first = std::move(d);
-        return v;
+        v_.first = std::move(d);
+        return v_;
       }
     }
-    prev = entry_hash(*raw);
-    v.entries = i + 1;
-    v.final_root = e->root;
-    if (opts.progress && (v.entries % opts.progress_every == 0 || v.entries == n)) opts.progress(v.entries, n);
+    prev_ = entry_hash(*raw);
+    v_.entries = i + 1;
+    v_.final_root = e->root;
+    if (opts_.progress && (v_.entries % opts_.progress_every == 0 || v_.entries == n)) opts_.progress(v_.entries, n);
   }
-  if (auto d = detail::check_head(*head, n, prev, init_key)) v.first = std::move(d);
-  return v;
+  if (auto d = detail::check_head(*head, n, prev_, init_key_)) v_.first = std::move(d);
+  return v_;
+}
+
+/// Replays `log` into the hypervisor `make()` returns (a fresh, logged hypervisor with the
+/// native types the log names registered, by value or through a pointer such as
+/// std::unique_ptr) and checks everything (see the file comment).
+template <class Factory>
+verdict verify(const log_reader& log, Factory&& make, const verify_options& opts = {}) {
+  auto made = make();
+  auto& hv = [&]() -> auto& {
+    if constexpr (requires { *made; }) return *made;
+    else return made;
+  }();
+  static_assert(replay_target<std::remove_reference_t<decltype(hv)>>,
+                "exo::verify replays into what the factory makes: a logged hypervisor (see exo::replay_target)");
+  log_verifier<std::remove_reference_t<decltype(hv)>> lv(hv, opts);
+  return lv.advance(log);
 }
 
 /// How two stores' states compare.
