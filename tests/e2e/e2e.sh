@@ -2,7 +2,7 @@
 # The exo command as a user runs it: pack, boot in the background on a free loopback port,
 # call over WebSocket (from `exo call`, the C++ client, and from tools/exo_client.py, a
 # script client), stop, restart on the same data directory and see the state resume, verify
-# the log; and bad input: a corrupted, a truncated and a foreign image, an image needing a
+# the log, from the directory and from outside while the node serves (and follow it); and bad input: a corrupted, a truncated and a foreign image, an image needing a
 # plugin that is not there, garbage and oversized frames, usage errors, a node that never answers.
 #   e2e.sh EXO APP_DIR SOURCE_DIR FORGE_LOG
 set -euo pipefail
@@ -151,6 +151,32 @@ sed -i '0,/"name": "notes"/s//"name": "other"/' "$work/app/exo.json"  # the appl
 "$exo" pack "$work/app" -o "$work/other.exo" >/dev/null
 expect_rc 1 "$exo" verify --log "$work/log.exolog" --image "$work/other.exo"
 grep -q "first divergence: entry 0, field 'hypervisor'" "$work/out" || fail "verifying against another image does not name the divergence"
+
+echo "-- verify the running node from outside (its log and image over RPC), while it serves calls; follow it"
+start_server
+( for _ in $(seq 1 30); do "$exo" call "$url" counter.add >/dev/null 2>&1 || exit 1; done ) &
+calls_pid=$!
+"$exo" verify "$url" --node-key "$node_key" >"$work/remote.out" 2>"$work/remote.err" \
+  || { cat "$work/remote.out" "$work/remote.err" >&2; fail "the running node does not verify from outside"; }
+grep -q '^verified [0-9]* entries, final root' "$work/remote.out" || fail "exo verify ws:// did not say what it verified"
+wait "$calls_pid" || fail "calls made during the remote verification failed"
+"$exo" verify "$url" --node-key "$node_key" --image "$work/app.exo" >"$work/remote.out" 2>/dev/null || fail "the node does not verify against the image given"
+grep -q '^verified 46 entries' "$work/remote.out" || fail "the remote verification did not see the 30 calls made meanwhile"
+expect_rc 1 "$exo" verify "$url" --image "$work/other.exo"
+grep -q 'the node runs image' "$work/err" || fail "a node running another image than the one given is not refused clearly"
+expect_rc 1 "$exo" verify "$url" --node-key "$stranger"
+grep -q "first divergence: entry 0, field 'key'" "$work/out" || fail "a node whose log another key signs is not caught by --node-key"
+expect_rc 2 "$exo" verify "$work/data" --follow
+"$exo" verify "$url" --node-key "$node_key" --follow --every 0.2 >"$work/follow.out" 2>"$work/follow.err" &
+follow_pid=$!
+for _ in $(seq 1 100); do grep -q '^verified 46 entries' "$work/follow.out" && break; sleep 0.1; done
+grep -q '^verified 46 entries' "$work/follow.out" || fail "exo verify --follow did not verify the log it found"
+for i in 1 2 3; do "$exo" call "$url" counter.add "$i" >/dev/null 2>&1; done
+for _ in $(seq 1 100); do grep -q '^verified 49 entries' "$work/follow.out" && break; sleep 0.1; done
+grep -q '^verified 49 entries' "$work/follow.out" || fail "exo verify --follow did not verify the entries that came after"
+stop_server
+set +e; wait "$follow_pid"; rc=$?; set -e
+[ "$rc" -eq 4 ] || { cat "$work/follow.out" "$work/follow.err" >&2; fail "exo verify --follow exited $rc when the node went away, expected 4"; }
 
 echo "-- bad images, missing plugins, usage errors"
 expect_rc 3 "$exo" boot "$work/other.exo" --data "$work/data"

@@ -408,6 +408,11 @@ BOOST_AUTO_TEST_CASE(a_result_holding_a_capability_is_answered_with_its_descript
     BOOST_TEST((*r)["caps"][0]["function"] == "open");
     BOOST_TEST((*r)["caps"][0]["actor"]["$bytes"] == exo::to_hex(v.view()));
   }
+  // This service hands out no image file: exo.image says so.
+  auto img = c->request("exo.image", json{{"from", 0}});
+  BOOST_REQUIRE(!img);
+  BOOST_TEST(img.error().code == exo::rpc::method_not_found);
+  BOOST_TEST(contains(img.error().message, "no image file"), img.error().message);
   (*srv)->stop();
   BOOST_TEST(hv.cap_count(hv.host_id()).value() == base);  // the host kept none of the twenty
 }

@@ -4,6 +4,7 @@
 //   exo boot APP.exo --data DIR [--listen ADDR]   boot (or resume) it; serve RPC
 //   exo call URL ACTOR.FUNCTION [ARGS] [--key FILE]
 //   exo verify DIR | exo verify --log FILE --image APP.exo
+//   exo verify ws://HOST:PORT [--image APP.exo] [--node-key HEX] [--follow [--every S]]
 //   exo log DIR [--from N --count N | --export FILE]
 //   exo root DIR
 //   exo read URL ACTOR KEY [--verify [--node-key HEX]]
@@ -20,6 +21,7 @@
 #include <exo/core/json.hpp>
 #include <exo/core/sealed_file.hpp>
 #include <exo/rpc/client.hpp>
+#include <exo/rpc/remote.hpp>
 #include <exo/rpc/server.hpp>
 
 #include <CLI/CLI.hpp>
@@ -29,6 +31,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <thread>
 #include <unistd.h>
 
 namespace {
@@ -238,16 +241,24 @@ exo::expected<exo::public_key> parse_public_key(const std::string& hex) {
   return k;
 }
 
+int cmd_verify_remote(const common& c, const std::string& url, const std::string& image_file,
+                      const std::optional<exo::public_key>& pinned, bool follow, double every_s);
+
 int cmd_verify(const common& c, const std::string& dir, const std::string& log_file, const std::string& image_file,
-               const std::string& node_key) {
-  exo::container_registry reg;
-  setup_registry(reg, c);
+               const std::string& node_key, bool follow, double every_s) {
   exo::verify_options vo;
   if (!node_key.empty()) {
     auto k = parse_public_key(node_key);
     if (!k) return failed(usage, "verify: --node-key: " + k.error().message);
     vo.node_key = *k;
   }
+  if (dir.starts_with("ws://")) {
+    if (!log_file.empty()) return failed(usage, "verify: a node's log comes from the node; --log goes with an exported log");
+    return cmd_verify_remote(c, dir, image_file, vo.node_key, follow, every_s);
+  }
+  if (follow) return failed(usage, "verify: --follow follows a running node (ws://HOST:PORT)");
+  exo::container_registry reg;
+  setup_registry(reg, c);
   vo.progress_every = 1000;
   vo.progress = [](std::uint64_t done, std::uint64_t total) {
     if (total >= 1000) fmt::print(stderr, "verified {}/{} entries\n", done, total);
@@ -272,6 +283,81 @@ int cmd_verify(const common& c, const std::string& dir, const std::string& log_f
   auto v = exo::verify_image_log(*log, *img, reg, vo);
   print_verdict(v, c.as_json);
   return v.ok() ? ok : verify_failed;
+}
+
+// A running node, from outside: its log and (unless one is given) its image over RPC, then
+// the same replay as for a data directory; --follow goes on with each new entry.
+int cmd_verify_remote(const common& c, const std::string& url, const std::string& image_file,
+                      const std::optional<exo::public_key>& pinned, bool follow, double every_s) {
+  exo::container_registry reg;
+  setup_registry(reg, c);
+  auto cl = exo::rpc::client::connect(url, c.client());
+  if (!cl) return failed(rpc_failed, "verify: " + cl.error().message);
+  const json& info = cl->info();
+  const std::string claimed = info.value("image", "");
+  if (!pinned)
+    fmt::print(stderr,
+               "note: the node says its key is {}; a log re-signed end to end by another key verifies too unless you "
+               "pin the key you trust with --node-key\n",
+               info.value("node_key", "?"));
+  exo::image img;
+  if (!image_file.empty()) {
+    auto local = exo::load_image(image_file);
+    if (!local) return failed(bad_input, "verify: " + local.error().message);
+    if (exo::to_hex(local->hash) != claimed)
+      return failed(verify_failed, fmt::format("verify: the node runs image {}, not {} ({})", claimed,
+                                               exo::to_hex(local->hash), image_file));
+    img = std::move(*local);
+  } else {
+    auto file = exo::rpc::fetch_image(*cl, [&](std::uint64_t got, std::uint64_t total) {
+      if (total > (std::uint64_t{1} << 20)) fmt::print(stderr, "fetched {}/{} bytes of the image\n", got, total);
+    });
+    if (!file) return failed(rpc_failed, fmt::format("verify: fetching the image: error {}: {}", file.error().code, file.error().message));
+    auto served = exo::read_image(*file);
+    if (!served) return failed(verify_failed, "verify: the image the node handed out cannot be read: " + served.error().message);
+    if (exo::to_hex(served->hash) != claimed)
+      return failed(verify_failed, fmt::format("verify: the image the node handed out is {}, but its handshake names {}",
+                                               exo::to_hex(served->hash), claimed));
+    img = std::move(*served);
+  }
+  exo::verify_options vo;
+  vo.node_key = pinned;
+  vo.progress_every = 1000;
+  vo.progress = [](std::uint64_t done, std::uint64_t total) {
+    if (total >= 1000) fmt::print(stderr, "verified {}/{} entries\n", done, total);
+  };
+  exo::image_log_verifier verifier(img, reg, vo);
+  exo::rpc::remote_log log(*cl);
+  auto fetch = [&]() -> exo::expected<std::uint64_t, exo::rpc::rpc_error> {
+    const std::uint64_t before = log.size();
+    return log.refresh([&](std::uint64_t got, std::uint64_t total) {
+      if (total - before >= 1000) fmt::print(stderr, "fetched {}/{} entries\n", got, total);
+    });
+  };
+  auto got = fetch();
+  if (!got) return failed(rpc_failed, fmt::format("verify: fetching the log: error {}: {}", got.error().code, got.error().message));
+  if (!c.as_json) fmt::print("verifying {} ({} entries) against image {}\n", url, log.size(), exo::short_hex(img.hash));
+  const exo::verdict* v = &verifier.advance(log);
+  if (!follow || !v->ok()) {
+    print_verdict(*v, c.as_json);
+    return v->ok() ? ok : verify_failed;
+  }
+  // Following: each new entry is replayed once, as it arrives; entries verified are let go.
+  print_verdict(*v, c.as_json);
+  std::fflush(stdout);
+  const auto every = std::chrono::milliseconds(static_cast<std::int64_t>(every_s * 1000));
+  for (;;) {
+    log.forget_before(v->entries);
+    std::this_thread::sleep_for(every);
+    const std::uint64_t before = log.size();
+    auto r = fetch();
+    if (!r) return failed(rpc_failed, fmt::format("verify: following {}: error {}: {}", url, r.error().code, r.error().message));
+    if (log.size() == before) continue;
+    v = &verifier.advance(log);
+    print_verdict(*v, c.as_json);
+    std::fflush(stdout);
+    if (!v->ok()) return verify_failed;
+  }
 }
 
 int cmd_log(const common& c, const std::string& dir, std::uint64_t from, std::uint64_t count, const std::string& export_to) {
@@ -425,14 +511,23 @@ int main(int argc, char** argv) {
 
   std::string vdir;
   auto* verify = app.add_subcommand("verify", "Verify a log: replay it from its image and check every result, root and signature");
-  verify->add_option("DIR", vdir, "Data directory (its log and image)");
+  verify->add_option("DIR", vdir, "Data directory (its log and image), or ws://HOST:PORT: a running node, verified from outside");
   verify->add_option("--log", log_file, "Exported log file (exo log DIR --export FILE)");
-  verify->add_option("--image", image, "The image the log was booted from");
+  verify->add_option("--image", image, "The image the log was booted from (for a node: check it runs this one, "
+                                       "instead of taking the image it hands out)");
   std::string node_key;
   verify->add_option("--node-key", node_key,
                      "The node's public key (hex): refuse a log signed by any other key, even one re-chained and "
                      "re-signed end to end");
+  bool follow = false;
+  double every_s = 1;
+  verify->add_flag("--follow", follow, "For a node: keep verifying its new entries as they arrive, until one diverges (exit 1) "
+                                       "or the node cannot be reached (exit 4)");
+  verify->add_option("--every", every_s, "With --follow: seconds between asking the node for new entries")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   add_common(verify);
+  add_timeout(verify);
 
   auto* log = app.add_subcommand("log", "List a data directory's call log entries, or export the log");
   log->add_option("DIR", dir, "Data directory")->required();
@@ -475,7 +570,7 @@ int main(int argc, char** argv) {
     if (*pack) return cmd_pack(c, dir, out);
     if (*boot) return cmd_boot(c, image, data, listen, max_frame, log_level);
     if (*call) return cmd_call(c, url, method, args, key);
-    if (*verify) return cmd_verify(c, vdir, log_file, image, node_key);
+    if (*verify) return cmd_verify(c, vdir, log_file, image, node_key, follow, every_s);
     if (*log) return cmd_log(c, dir, from, count, export_to);
     if (*root) return cmd_root(c, dir);
     if (*read) return cmd_read(c, url, read_actor, read_key, read_verify, read_node_key);

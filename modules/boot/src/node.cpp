@@ -47,6 +47,7 @@ void node::serve() {
   service::description d{img_.manifest.name, img_.hash, {}, {}};
   for (const image_export& e : img_.manifest.exports) d.methods.push_back(export_method(e, *actor(e.actor)));
   service_.emplace(*hv_, std::move(d), std::vector<std::pair<std::string, id>>(actors_.begin(), actors_.end()));
+  service_->serve_image(&img_.file);
 }
 
 expected<std::unique_ptr<node>> node::boot(const std::string& image_path, const std::string& data_dir,
@@ -168,8 +169,17 @@ expected<std::unique_ptr<node>> node::start(exo::image img, const std::string& d
 
 image_log_verifier::image_log_verifier(const exo::image& img, container_registry& registry, const verify_options& opts)
     : img_(img) {
-  auto loaded = load_containers(img, registry);
-  hv_ = std::make_unique<replay_hypervisor>(config{.name = img.manifest.name, .containers = &registry, .origin = img.origin()});
+  start(registry, opts);
+}
+
+image_log_verifier::image_log_verifier(exo::image&& img, container_registry& registry, const verify_options& opts)
+    : owned_(std::move(img)), img_(*owned_) {
+  start(registry, opts);
+}
+
+void image_log_verifier::start(container_registry& registry, const verify_options& opts) {
+  auto loaded = load_containers(img_, registry);
+  hv_ = std::make_unique<replay_hypervisor>(config{.name = img_.manifest.name, .containers = &registry, .origin = img_.origin()});
   lv_.emplace(*hv_, opts);
   if (!loaded) lv_->fail(divergence{0, "replay", "the containers the image needs", loaded.error().message, {}});
 }

@@ -39,7 +39,7 @@ class session;
 
 // One request the executor will run.
 struct job {
-  enum class kind { call, handshake, log, export_log, read } what;
+  enum class kind { call, handshake, log, entries, export_log, image, read } what;
   std::shared_ptr<session> from;
   json id;
   bool notification = false;
@@ -198,7 +198,9 @@ void server::impl::handle(const std::shared_ptr<session>& s, std::string_view te
   j.notification = notification;
   if (method == "exo.handshake") j.what = job::kind::handshake;
   else if (method == "exo.log") j.what = job::kind::log;
+  else if (method == "exo.entries") j.what = job::kind::entries;
   else if (method == "exo.export_log") j.what = job::kind::export_log;
+  else if (method == "exo.image") j.what = job::kind::image;
   else if (method == "exo.read") j.what = job::kind::read;
   else {
     j.what = job::kind::call;
@@ -412,6 +414,48 @@ std::string server::impl::run_read(job& j) {
         entries.push_back(entry_to_json(*e, entry_hash(*raw)));
       }
       return result_reply(j.id, json{{"size", log.size()}, {"entries", std::move(entries)}}).dump();
+    }
+    case job::kind::entries: {
+      // Entries as the log holds them (their hashes chain), with the signed head that covers
+      // exactly `size` of them: what a remote verifier replays (exo::rpc::remote_log).
+      const json& p = j.params;
+      if (!p.is_object() || !p.value("from", json()).is_number_unsigned())
+        return error_reply(j.id, invalid_params, "invalid params: exo.entries takes {from, count}").dump();
+      const std::uint64_t from = p["from"].get<std::uint64_t>();
+      const std::uint64_t count = p.value("count", json(1000)).is_number_unsigned() ? p.value("count", std::uint64_t{1000}) : 0;
+      if (count == 0 || count > 1000)
+        return error_reply(j.id, invalid_params, "invalid params: count must be 1 to 1000").dump();
+      auto head = log.head();
+      if (!head) return error_reply(j.id, internal_error, head.error().message).dump();
+      json entries = json::array();
+      std::size_t bytes_out = 0;
+      for (std::uint64_t i = from; i < log.size() && i - from < count && bytes_out < entries_reply_bytes; ++i) {
+        auto raw = log.read(i);
+        if (!raw) return error_reply(j.id, internal_error, raw.error().message).dump();
+        bytes_out += raw->size();
+        entries.push_back(to_hex(*raw));
+      }
+      return result_reply(j.id, json{{"size", log.size()}, {"head", *head ? json(to_hex(**head)) : json(nullptr)},
+                                     {"entries", std::move(entries)}})
+          .dump();
+    }
+    case job::kind::image: {
+      const bytes* file = svc.image_file();
+      if (!file)
+        return error_reply(j.id, method_not_found, "method not found: this node hands out no image file (exo.image)").dump();
+      const json& p = j.params;
+      if (!p.is_object() || !p.value("from", json()).is_number_unsigned())
+        return error_reply(j.id, invalid_params, "invalid params: exo.image takes {from, count}").dump();
+      const std::uint64_t from = p["from"].get<std::uint64_t>();
+      const std::uint64_t count = p.value("count", json(image_chunk_max)).is_number_unsigned()
+                                      ? p.value("count", std::uint64_t{image_chunk_max}) : 0;
+      if (count == 0 || count > image_chunk_max)
+        return error_reply(j.id, invalid_params, fmt::format("invalid params: count must be 1 to {}", image_chunk_max)).dump();
+      const std::uint64_t at = std::min<std::uint64_t>(from, file->size());
+      const std::uint64_t n = std::min<std::uint64_t>(count, file->size() - at);
+      return result_reply(j.id, json{{"size", file->size()}, {"hash", to_hex(svc.describe().image)},
+                                     {"data", to_hex(byte_view(file->data() + at, n))}})
+          .dump();
     }
     case job::kind::export_log: {
       auto file = export_log(log);

@@ -110,12 +110,16 @@ class image_log_verifier {
   /// Loads the containers `img` needs into `registry` (a failure is the verdict's
   /// divergence "replay"); `img` and `registry` must outlive the verifier.
   image_log_verifier(const image& img, container_registry& registry, const verify_options& opts = {});
+  /// The same, keeping the image (a temporary one, say) in the verifier.
+  image_log_verifier(image&& img, container_registry& registry, const verify_options& opts = {});
   image_log_verifier(const image_log_verifier&) = delete;
   image_log_verifier& operator=(const image_log_verifier&) = delete;
   const verdict& advance(const log_reader& log);
   const verdict& result() const noexcept { return lv_->result(); }
 
  private:
+  void start(container_registry& registry, const verify_options& opts);
+  std::optional<image> owned_;
   const image& img_;
   std::unique_ptr<replay_hypervisor> hv_;
   std::optional<log_verifier<replay_hypervisor>> lv_;

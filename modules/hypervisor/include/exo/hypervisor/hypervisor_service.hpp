@@ -34,6 +34,10 @@ class hypervisor_service final : public service {
     for (const method& m : d_.methods) actors_.emplace(m.actor, m.actor_id);
   }
 
+  /// Hands out `file` (which must outlive the service) as the image: exo.image serves it.
+  void serve_image(const bytes* file) { image_file_ = file; }
+  const bytes* image_file() const override { return image_file_; }
+
   const description& describe() const override { return d_; }
   const id* actor(std::string_view name) const override {
     auto it = actors_.find(name);
@@ -88,6 +92,7 @@ class hypervisor_service final : public service {
   H& hv_;
   description d_;
   std::map<std::string, id, std::less<>> actors_;
+  const bytes* image_file_ = nullptr;
 };
 
 }  // namespace exo

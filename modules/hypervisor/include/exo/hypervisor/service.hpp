@@ -68,6 +68,10 @@ class service {
   virtual digest log_last() const = 0;
   /// `key` of `actor`'s storage, with a proof.
   virtual expected<state_read> read(const id& actor, byte_view key) = 0;
+  /// The file of the image the node runs (describe().image names it by hash), which the
+  /// server hands out (exo.image) so that anyone can replay the log without having it;
+  /// nullptr if there is none to hand out. Fixed for the service's life.
+  virtual const bytes* image_file() const { return nullptr; }
 
   /// Durability. With write-behind on (where the store can write behind; elsewhere nothing
   /// changes), a commit returns before it is on disk and when_durable(fn) calls fn once

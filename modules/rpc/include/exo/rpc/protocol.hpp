@@ -9,7 +9,9 @@
 /// | `exo.handshake` | none, or {caller: hex key} | {name, image, node_key, signing: {domain, seq}, methods: [{method, actor, actor_id, function, params: [{name, type, default?}], callers}], root, log: {size, head}}, and next_seq for the caller given |
 /// | `ACTOR.FUNCTION` (an exported function) | `[args...]`, or {args, caller, seq, signature} for a signed call | {result, index, ticks, root}, and caps when the result holds capabilities: {"$cap": i} in it names caps[i], a description {cap, actor, function?, egress?, rights} as the log records it |
 /// | `exo.log` | {from, count (<= 1000)} | {size, entries: [entry_to_json...]} |
+/// | `exo.entries` | {from, count (<= 1000)} | {size, head: hex of the signed head covering exactly `size` entries (null for an empty log), entries: [hex of each entry as logged]}: fewer than asked when a reply would pass 16 MiB |
 /// | `exo.export_log` | none | {size, file: hex of the exo log file} |
+/// | `exo.image` | {from, count (<= 1 MiB)} | {size, hash, data: hex of the image file's bytes [from, from + count)} (method_not_found if the node hands out none) |
 /// | `exo.read` | {actor (a name), key (string)} | {value: hex or null, root, key, proof: hex, head: the signed log head, entry: the last log entry} (verify_read checks them) |
 ///
 /// A call's reply is sent only after its log entry and state are durable (committed in one
@@ -46,6 +48,11 @@ namespace exo::rpc {
 
 using exo::json;
 
+/// Most entry bytes one exo.entries reply carries (at least one entry, whatever its size).
+inline constexpr std::size_t entries_reply_bytes = std::size_t{16} << 20;
+/// Most image bytes one exo.image reply carries.
+inline constexpr std::uint64_t image_chunk_max = std::uint64_t{1} << 20;
+
 enum error_code : int {
   parse_error = -32700,       ///< the frame is not JSON
   invalid_request = -32600,   ///< JSON, but not a JSON-RPC 2.0 request
@@ -60,6 +67,7 @@ enum error_code : int {
   replayed = -32005,          ///< a signed call whose seq is not above the caller's last accepted one
   transport = -1,             ///< client side: the connection failed or closed
   timed_out = -2,             ///< client side: no answer within the client's timeout (the connection is closed)
+  bad_reply = -3,             ///< client side: the reply does not have the shape the method's result has
 };
 
 /// A JSON-RPC error (what a client gets back instead of a result).
