@@ -15,6 +15,14 @@
 #include <atomic>
 #include <thread>
 
+#include <fcntl.h>
+#include <poll.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char** environ;
+
 namespace {
 
 using exo::json;
@@ -107,6 +115,60 @@ exo::image image_of(client& c) {
   return std::move(*img);
 }
 
+/// The exo command run as a child process, its stdout and stderr on one pipe.
+struct command {
+  pid_t pid = -1;
+  int out = -1;
+  std::string text;
+  explicit command(std::vector<std::string> args) {
+    int fds[2];
+    BOOST_REQUIRE(::pipe2(fds, O_CLOEXEC) == 0);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
+    posix_spawn_file_actions_adddup2(&fa, fds[1], 2);
+    args.insert(args.begin(), EXO_TEST_EXO_CLI);
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    const int rc = ::posix_spawn(&pid, EXO_TEST_EXO_CLI, &fa, nullptr, argv.data(), environ);
+    posix_spawn_file_actions_destroy(&fa);
+    ::close(fds[1]);
+    BOOST_REQUIRE_MESSAGE(rc == 0, "cannot run " << EXO_TEST_EXO_CLI);
+    out = fds[0];
+  }
+  command(const command&) = delete;
+  ~command() {
+    if (pid > 0) {
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, nullptr, 0);
+    }
+    if (out >= 0) ::close(out);
+  }
+  /// Reads its output until `part` appears in it or `seconds` pass; whether it appeared.
+  bool wait_for(std::string_view part, int seconds = 60) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
+    char buf[4096];
+    while (text.find(part) == std::string::npos) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      if (left.count() <= 0) return false;
+      pollfd p{out, POLLIN, 0};
+      if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
+      const ssize_t n = ::read(out, buf, sizeof buf);
+      if (n <= 0) return text.find(part) != std::string::npos;
+      text.append(buf, static_cast<std::size_t>(n));
+    }
+    return true;
+  }
+  /// Its exit code (waiting for it).
+  int exit_code() {
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    pid = -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  }
+};
+
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(remote)
@@ -174,6 +236,28 @@ BOOST_AUTO_TEST_CASE(a_follower_reports_a_divergence_planted_in_what_the_node_ha
   BOOST_TEST(!*d.first->entry_intact);  // the node's own chain names another entry
   BOOST_TEST(d.entries == at);
   BOOST_TEST(c.call("counter.get", json::array()).has_value());  // the node is none the worse
+}
+
+BOOST_AUTO_TEST_CASE(exo_verify_follow_reports_a_divergence_planted_in_a_running_node) {
+  std::uint64_t at = 0;
+  served_node s([&](served_node& node, planted& p) {
+    at = node.n->hypervisor().log().size() + 1;  // the second call's entry
+    p.tamper_entry = at;
+  });
+  auto c = s.connect();
+  command follow({"verify", s.srv->url(), "--follow", "--every", "0.1", "--node-key",
+                  exo::to_hex(s.node_key().view()), "--plugin-dir", EXO_TEST_PLUGIN_DIR});
+  BOOST_REQUIRE_MESSAGE(follow.wait_for(fmt::format("verified {} entries", at - 1)), follow.text);
+  BOOST_REQUIRE(c.call("counter.add", json::array({1})));
+  BOOST_REQUIRE_MESSAGE(follow.wait_for(fmt::format("verified {} entries", at)), follow.text);
+  BOOST_REQUIRE(c.call("counter.add", json::array({2})));  // the entry the node hands out changed
+  BOOST_REQUIRE_MESSAGE(follow.wait_for("VERIFICATION FAILED"), follow.text);
+  BOOST_TEST(follow.exit_code() == 1, follow.text);
+  follow.wait_for("changed after it was logged", 5);
+  BOOST_TEST_MESSAGE(follow.text);
+  BOOST_TEST(follow.text.find(fmt::format("first divergence: entry {}, field 'result'", at)) != std::string::npos, follow.text);
+  BOOST_TEST(follow.text.find("the log says: \"planted\"") != std::string::npos, follow.text);
+  BOOST_TEST(follow.text.find("changed after it was logged") != std::string::npos, follow.text);
 }
 
 BOOST_AUTO_TEST_CASE(a_tampered_image_handed_out_fails_remote_verification) {
