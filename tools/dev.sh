@@ -137,7 +137,7 @@ case "$cmd" in
     log "running the test suites (under ASan and UBSan)"
     ctest --preset dev --parallel "$(nproc)"
     log "building and running the suites that use threads under ThreadSanitizer (preset tsan)"
-    build tsan test_store test_call_log test_rpc test_hypervisor exo_wasm exo_wasm_examples
+    build tsan test_store test_call_log test_rpc test_hypervisor test_runner exo_wasm exo_wasm_examples
     ctest --preset tsan
     log "running the benchmarks once, briefly (numbers under sanitizers mean nothing; see 'bench')"
     ./build/dev/bench/bench_ipc --benchmark_min_time=0.001 --benchmark_color=false >/tmp/exo-bench-smoke.log 2>&1 \
@@ -153,6 +153,9 @@ case "$cmd" in
     ./build/dev/bench/bench_wasm --benchmark_min_time=0.001 --benchmark_color=false >/tmp/exo-bench-wasm-smoke.log 2>&1 \
       || { cat /tmp/exo-bench-wasm-smoke.log; echo "exo: wasm benchmark smoke run failed" >&2; exit 1; }
     grep -E 'wasm message/bare call' /tmp/exo-bench-wasm-smoke.log
+    ./build/dev/bench/bench_runner --benchmark_min_time=0.001 --benchmark_color=false >/tmp/exo-bench-runner-smoke.log 2>&1 \
+      || { cat /tmp/exo-bench-runner-smoke.log; echo "exo: runner benchmark smoke run failed" >&2; exit 1; }
+    grep -E 'runner (thread|process) hand-off' /tmp/exo-bench-runner-smoke.log
     (cd build/dev && ./bench/bench_rpc --benchmark_min_time=0.001 --benchmark_color=false) >/tmp/exo-bench-rpc-smoke.log 2>&1 \
       || { cat /tmp/exo-bench-rpc-smoke.log; echo "exo: rpc benchmark smoke run failed" >&2; exit 1; }
     grep -E 'rpc (1|16) connection' /tmp/exo-bench-rpc-smoke.log
