@@ -8,7 +8,7 @@
 #   bash tools/dev.sh bench   build (release + LTO) and run the benchmarks for real numbers
 #   bash tools/dev.sh count   build (release + LTO) and count the instructions of one message on
 #                             each hot path under callgrind (the same count on every run)
-#   bash tools/dev.sh fuzz [SECONDS]  build the libFuzzer targets (wasm module loading; the AIR parser, half as long) and run them (clang)
+#   bash tools/dev.sh fuzz [SECONDS]  build the libFuzzer targets (wasm module loading; AIR's parser and data, half as long) and run them (clang)
 #                             and run it (default 60 s)
 #   bash tools/dev.sh setup   only install the Debian packages exo needs, and build wabt
 # Each command installs what it needs on first use (Debian 12; as root, or with sudo).
@@ -69,17 +69,17 @@ fuzz() {
     -print_final_stats=1 build/fuzz/corpus >build/fuzz/log.txt 2>&1 \
     || { tail -50 build/fuzz/log.txt; echo "exo: the fuzzer found a crash (build/fuzz/log.txt)" >&2; exit 1; }
   grep -E '^stat::number_of_executed_units|^Done' build/fuzz/log.txt || tail -3 build/fuzz/log.txt
-  # The AIR parser: its own sources and core's error type, nothing else.
-  log "building the AIR parser's fuzz target"
+  # AIR's parser and data decoders: their own sources and core's error type, nothing else.
+  log "building the AIR fuzz target (the parser, data and call results)"
   clang++ -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-    -Imodules/core/include -Iplugins/air tests/fuzz/fuzz_air_parser.cpp plugins/air/interpreter/parser.cpp \
-    modules/core/src/error.cpp -lfmt -o build/fuzz/fuzz_air_parser
+    -Imodules/core/include -Iplugins/air tests/fuzz/fuzz_air.cpp plugins/air/interpreter/parser.cpp \
+    plugins/air/interpreter/data.cpp modules/core/src/error.cpp -lfmt -o build/fuzz/fuzz_air
   mkdir -p build/fuzz/air_corpus
   cp tests/fuzz/air_seeds/* build/fuzz/air_corpus/
-  log "fuzzing the AIR parser for $(( (seconds + 1) / 2 )) s"
-  ./build/fuzz/fuzz_air_parser -max_total_time="$(( (seconds + 1) / 2 ))" -max_len=2048 -timeout=10 -rss_limit_mb=2048 \
+  log "fuzzing AIR's parser and data decoders for $(( (seconds + 1) / 2 )) s"
+  ./build/fuzz/fuzz_air -max_total_time="$(( (seconds + 1) / 2 ))" -max_len=2048 -timeout=10 -rss_limit_mb=2048 \
     -print_final_stats=1 build/fuzz/air_corpus >build/fuzz/air_log.txt 2>&1 \
-    || { tail -50 build/fuzz/air_log.txt; echo "exo: the fuzzer found a crash in the AIR parser (build/fuzz/air_log.txt)" >&2; exit 1; }
+    || { tail -50 build/fuzz/air_log.txt; echo "exo: the fuzzer found a crash in AIR's parser or data (build/fuzz/air_log.txt)" >&2; exit 1; }
   grep -E '^stat::number_of_executed_units|^Done' build/fuzz/air_log.txt || tail -3 build/fuzz/air_log.txt
 }
 

@@ -1,0 +1,144 @@
+// AIR's data in AquaVM v0.20's format: every kind of state round-trips, AquaVM's own layout
+// (other key order, whitespace) reads the same, encoding is deterministic, and every kind of
+// malformed data or call results is refused naming where it is wrong.
+
+#include <exo/core/error.hpp>
+
+#include "interpreter/data.hpp"
+
+#include <boost/test/unit_test.hpp>
+
+#include <string>
+
+namespace {
+
+using namespace exo::air;
+
+exo::bytes b(std::string_view s) { return exo::to_bytes(s); }
+bool contains(const std::string& s, std::string_view part) { return s.find(part) != std::string::npos; }
+
+call_state scalar(exo::json v) { return call_state{call_state::kind::scalar, std::move(v)}; }
+call_state sent(std::string by) {
+  call_state c;
+  c.what = call_state::kind::sent_by;
+  c.sender = std::move(by);
+  return c;
+}
+
+interpreter_data every_kind() {
+  interpreter_data d;
+  call_state stream{call_state::kind::stream, exo::json{{"a", 1}}, 2};
+  call_state failed;
+  failed.what = call_state::kind::failed;
+  failed.ret_code = 1;
+  failed.message = "\"failed result from fallible_call_service\"";
+  d.trace = {par_state{1, 1}, scalar("result from unit_call_service"), sent("P: 1"), sent("remote"), stream, failed,
+             fold_state{{fold_lore{3, {4, 1}, {5, 0}}, fold_lore{6, {7, 2}, {9, 1}}}}, ap_state{{0, 3}},
+             scalar(exo::json::array({1, "two", nullptr, true, 1.5}))};
+  d.streams = {{"$s", 2}, {"$t", 1}};
+  d.lcid = 7;
+  d.r_streams = {{"$r", {{12, {0, 1, 1}}}}};
+  return d;
+}
+
+std::string refused(std::string_view text) {
+  auto d = decode_data(b(text));
+  BOOST_REQUIRE_MESSAGE(!d, "decoded: " << text);
+  return d.error().message;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(air_data)
+
+BOOST_AUTO_TEST_CASE(every_kind_of_state_round_trips_and_encoding_is_deterministic) {
+  const interpreter_data d = every_kind();
+  const exo::bytes once = encode_data(d);
+  auto back = decode_data(once);
+  BOOST_REQUIRE_MESSAGE(back, (back ? "" : back.error().message));
+  BOOST_TEST((*back == d));
+  BOOST_TEST((encode_data(*back) == once));
+  BOOST_TEST(decode_data({})->trace.empty());  // empty bytes: empty data
+  BOOST_TEST((decode_data({}).value() == interpreter_data{}));
+}
+
+BOOST_AUTO_TEST_CASE(aquavm_s_layout_reads_the_same) {
+  // As AquaVM 0.20 writes it: its field order, its whitespace.
+  const char* aquavm = R"({"trace":[{"par":[1,1]},{"call":{"executed":{"scalar":"result from unit_call_service"}}},
+    {"call":{"sent_by":"P: 1"}},{"call":{"sent_by":"remote"}},
+    {"call":{"executed":{"stream":{"value":{"a":1},"generation":2}}}},
+    {"call":{"failed":[1,"\"failed result from fallible_call_service\""]}},
+    {"fold":{"lore":[{"pos":3,"desc":[{"pos":4,"len":1},{"pos":5,"len":0}]},{"pos":6,"desc":[{"pos":7,"len":2},{"pos":9,"len":1}]}]}},
+    {"ap":{"gens":[0,3]}},{"call":{"executed":{"scalar":[1,"two",null,true,1.5]}}}],
+    "streams":{"$t":1,"$s":2},"version":"0.2.2","lcid":7,"r_streams":{"$r":{"12":[0,1,1]}}})";
+  auto d = decode_data(b(aquavm));
+  BOOST_REQUIRE_MESSAGE(d, (d ? "" : d.error().message));
+  BOOST_TEST((*d == every_kind()));
+  // The fields AquaVM may leave out default.
+  auto minimal = decode_data(b(R"({"trace":[]})"));
+  BOOST_REQUIRE(minimal);
+  BOOST_TEST(minimal->lcid == 0u);
+  BOOST_TEST(minimal->version == "0.2.2");
+}
+
+BOOST_AUTO_TEST_CASE(malformed_data_is_refused_naming_the_place) {
+  BOOST_TEST(contains(refused("{not json"), "data can't be deserialized: $: not JSON"));
+  BOOST_TEST(contains(refused("[]"), "$: expected an object"));
+  BOOST_TEST(contains(refused(R"({"trace":[],"extra":1})"), "unknown field 'extra'"));
+  BOOST_TEST(contains(refused(R"({"streams":{}})"), "trace: expected an array"));
+  BOOST_TEST(contains(refused(R"({"trace":{}})"), "trace: expected an array"));
+  BOOST_TEST(contains(refused(R"({"trace":[{"par":[1,1],"ap":{"gens":[]}}]})"), "trace[0]: expected an object with one of"));
+  BOOST_TEST(contains(refused(R"({"trace":[{"canon":{}}]})"), "trace[0]: 'canon' is none of par, call, fold, ap"));
+  BOOST_TEST(contains(refused(R"({"trace":[{"par":[1]}]})"), "trace[0].par: expected [left size, right size]"));
+  BOOST_TEST(contains(refused(R"({"trace":[{"par":[1,-1]}]})"), "trace[0].par[1]: expected a non-negative integer"));
+  BOOST_TEST(contains(refused(R"({"trace":[{"par":[1,4294967296]}]})"), "is over 2^32 - 1"));
+  BOOST_TEST(contains(refused(R"({"trace":[{"call":{}}]})"), "trace[0].call: expected an object with one of executed, sent_by, failed"));
+  BOOST_TEST(contains(refused(R"({"trace":[{"call":{"sent_by":1}}]})"), "trace[0].call.sent_by: expected a string"));
+  BOOST_TEST(contains(refused(R"({"trace":[{"call":{"failed":[1]}}]})"), "trace[0].call.failed: expected [ret_code"));
+  BOOST_TEST(contains(refused(R"({"trace":[{"call":{"failed":[1.5,"m"]}}]})"), "failed[0]: expected an integer"));
+  BOOST_TEST(contains(refused(R"({"trace":[{"call":{"executed":{"stream":{"value":1}}}}]})"), "expected {value, generation}"));
+  BOOST_TEST(contains(refused(R"({"trace":[{"call":{"executed":{"vector":1}}}]})"), "'vector' is none of scalar, stream"));
+  BOOST_TEST(contains(refused(R"({"trace":[{"fold":{"lore":[{"pos":1,"desc":[{"pos":1,"len":1}]}]}}]})"), "trace[0].fold.lore[0]: expected"));
+  BOOST_TEST(contains(refused(R"({"trace":[{"fold":{"lore":[{"pos":1,"desc":[{"pos":1,"len":1},{"pos":1}]}]}}]})"), "desc[1]: expected {pos, len}"));
+  BOOST_TEST(contains(refused(R"({"trace":[{"ap":{"gens":["0"]}}]})"), "trace[0].ap.gens[0]: expected a non-negative integer"));
+  BOOST_TEST(contains(refused(R"({"trace":[],"streams":[]})"), "streams: expected an object"));
+  BOOST_TEST(contains(refused(R"({"trace":[],"streams":{"$s":-1}})"), "streams.$s"));
+  BOOST_TEST(contains(refused(R"({"trace":[],"version":2})"), "version: expected a string"));
+  BOOST_TEST(contains(refused(R"({"trace":[],"lcid":"7"})"), "lcid: expected a non-negative integer"));
+  BOOST_TEST(contains(refused(R"({"trace":[],"r_streams":{"$r":{"x":[1]}}})"), "r_streams.$r.x: the key is not a position"));
+  BOOST_TEST(contains(refused(R"({"trace":[],"r_streams":{"$r":{"1":[true]}}})"), "r_streams.$r.1[0]"));
+  // Limits: nesting (checked before parsing), states, size.
+  std::string deep = R"({"trace":[{"call":{"executed":{"scalar":)" + std::string(100000, '[') + std::string(100000, ']') + "}}}]}";
+  BOOST_TEST(contains(refused(deep), "nested over 128 deep"));
+  std::string strings_are_not_nesting = R"({"trace":[{"call":{"executed":{"scalar":")" + std::string(1000, '[') + R"("}}}]})";
+  BOOST_TEST(decode_data(b(strings_are_not_nesting)).has_value());
+  auto many = decode_data(b(R"({"trace":[{"par":[0,0]},{"par":[0,0]},{"par":[0,0]}]})"), {.max_states = 2});
+  BOOST_REQUIRE(!many);
+  BOOST_TEST((many.error().code == exo::errc::limit_exceeded));
+  auto big = decode_data(b(R"({"trace":[]})"), {.max_size = 5});
+  BOOST_REQUIRE(!big);
+  BOOST_TEST((big.error().code == exo::errc::limit_exceeded));
+}
+
+BOOST_AUTO_TEST_CASE(call_results_round_trip_and_malformed_ones_are_refused) {
+  const call_results r{{1, {0, "\"result\""}}, {12, {1, "\"failed\""}}};
+  auto back = decode_call_results(encode_call_results(r));
+  BOOST_REQUIRE(back);
+  BOOST_TEST((*back == r));
+  BOOST_TEST(decode_call_results({})->empty());
+  BOOST_TEST(decode_call_results(b("{}"))->empty());
+  auto bad = [](std::string_view text) {
+    auto d = decode_call_results(b(text));
+    BOOST_REQUIRE_MESSAGE(!d, "decoded: " << text);
+    BOOST_TEST(d.error().message.starts_with("call results can't be deserialized: "), d.error().message);
+    return d.error().message;
+  };
+  BOOST_TEST(contains(bad("[1]"), "expected an object"));
+  BOOST_TEST(contains(bad(R"({"one":{"ret_code":0,"result":"1"}})"), "one: the key is not a call request id"));
+  BOOST_TEST(contains(bad(R"({"1":{"ret_code":0}})"), "1: expected {ret_code, result"));
+  BOOST_TEST(contains(bad(R"({"1":{"ret_code":0,"result":1}})"), "1: expected {ret_code, result"));
+  BOOST_TEST(contains(bad(R"({"1":{"ret_code":"0","result":"1"}})"), "1.ret_code: expected an integer"));
+  BOOST_TEST(contains(bad("{nope"), "not JSON"));
+}
+
+BOOST_AUTO_TEST_SUITE_END()
