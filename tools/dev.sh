@@ -8,7 +8,8 @@
 #   bash tools/dev.sh bench   build (release + LTO) and run the benchmarks for real numbers
 #   bash tools/dev.sh count   build (release + LTO) and count the instructions of one message on
 #                             each hot path under callgrind (the same count on every run)
-#   bash tools/dev.sh fuzz [SECONDS]  build the libFuzzer targets (wasm module loading; AIR's parser and data, half as long) and run them (clang)
+#   bash tools/dev.sh fuzz [SECONDS]  build the libFuzzer targets (wasm module loading; AIR's parser and data, and
+#                                     exo's decoders, half as long each) and run them (clang)
 #                             and run it (default 60 s)
 #   bash tools/dev.sh setup   only install the Debian packages exo needs, and build wabt
 # Each command installs what it needs on first use (Debian 12; as root, or with sudo).
@@ -81,6 +82,18 @@ fuzz() {
     -print_final_stats=1 build/fuzz/air_corpus >build/fuzz/air_log.txt 2>&1 \
     || { tail -50 build/fuzz/air_log.txt; echo "exo: the fuzzer found a crash in AIR's parser or data (build/fuzz/air_log.txt)" >&2; exit 1; }
   grep -E '^stat::number_of_executed_units|^Done' build/fuzz/air_log.txt || tail -3 build/fuzz/air_log.txt
+  # exo's decoders of untrusted bytes: values, log entries and heads, log files, JSON values.
+  log "building the decoders' fuzz target (values, log entries, heads, log files, JSON values)"
+  clang++ -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+    -Imodules/core/include -Imodules/call_log/include tests/fuzz/fuzz_decoders.cpp modules/core/src/*.cpp \
+    modules/call_log/src/entry.cpp modules/call_log/src/file.cpp -lcrypto -lzstd -lfmt -o build/fuzz/fuzz_decoders
+  mkdir -p build/fuzz/dec_corpus
+  cp tests/fuzz/decoder_seeds/* build/fuzz/dec_corpus/
+  log "fuzzing the decoders for $(( (seconds + 1) / 2 )) s"
+  ./build/fuzz/fuzz_decoders -max_total_time="$(( (seconds + 1) / 2 ))" -max_len=4096 -timeout=10 -rss_limit_mb=2048 \
+    -print_final_stats=1 build/fuzz/dec_corpus >build/fuzz/dec_log.txt 2>&1 \
+    || { tail -50 build/fuzz/dec_log.txt; echo "exo: the fuzzer found a crash in a decoder (build/fuzz/dec_log.txt)" >&2; exit 1; }
+  grep -E '^stat::number_of_executed_units|^Done' build/fuzz/dec_log.txt || tail -3 build/fuzz/dec_log.txt
 }
 
 # The demo: pack examples/app into an image, boot it on a data directory in the background,
