@@ -127,6 +127,10 @@ demo() {
   run "$exo" call "$url" notes.put '["motd", "hello from the owner"]' --key "$work/owner.key"
   echo "the same server, from the script client (tools/exo_client.py, Python's standard library only):"
   run python3 tools/exo_client.py "$url" notes.get '["motd"]'
+  echo "verify the running node from outside: its log and its image over RPC, replayed here, pinned to its key:"
+  local key
+  key=$("$exo" call "$url" exo.handshake | python3 -c 'import json,sys; print(json.load(sys.stdin)["node_key"])')
+  run "$exo" verify "$url" --node-key "$key"
   log "4/6 stop the server; its state and call log are on disk"
   kill -TERM "$demo_pid" && wait "$demo_pid" || true
   demo_pid=
