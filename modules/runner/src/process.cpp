@@ -198,20 +198,20 @@ expected<void> process_runner::start() {
   pid_ = pid;
   fd_ = sv[0];
   channel ch(fd_, clock::now() + opts_.timeout);
-  if (auto r = ch.send(kind::init, static_cast<std::uint8_t>(level_), {}); !r)
-    return failed(fmt::format("the child {} could not be told to start: {}", pid, r.error().message));
-  auto f = ch.receive(opts_.max_message);
-  if (!f) {
-    if (f.error().message == "eof") {
+  // A child that is gone before it is ready (it exited, or crashed) is described as such,
+  // whether the init frame could not be written (EPIPE) or its answer never came (EOF).
+  auto not_ready = [&](const error& e) {
+    if (e.message != "timeout")
       if (auto status = reap(pid, 1000)) {
         pid_ = -1;
         return failed(fmt::format("the child {} {} before it was ready", pid, describe_status(*status)));
       }
-    }
     return failed(fmt::format("the child {} did not get ready: {}", pid,
-                              f.error().message == "timeout" ? fmt::format("no answer within {} ms", opts_.timeout.count())
-                                                             : f.error().message));
-  }
+                              e.message == "timeout" ? fmt::format("no answer within {} ms", opts_.timeout.count()) : e.message));
+  };
+  if (auto r = ch.send(kind::init, static_cast<std::uint8_t>(level_), {}); !r) return not_ready(r.error());
+  auto f = ch.receive(opts_.max_message);
+  if (!f) return not_ready(f.error());
   if (f->k != kind::ready) return failed(fmt::format("the child {} answered init with a frame of kind {}", pid, static_cast<int>(f->k)));
   return {};
 }
