@@ -227,7 +227,7 @@ BOOST_AUTO_TEST_CASE(a_child_that_cannot_start_is_a_clear_error) {
   exo::process_runner no_command({});
   BOOST_TEST(!no_command.init(log_level::info));
   // A program that is not a runner: it exits at once without a word.
-  exo::process_runner not_a_runner({.command = {"/bin/true"}, .timeout = std::chrono::seconds(5)});
+  exo::process_runner not_a_runner({.command = {"/bin/true"}, .start_timeout = std::chrono::seconds(5)});
   auto t = not_a_runner.init(log_level::info);
   BOOST_REQUIRE(!t);
   BOOST_TEST(contains(t.error().message, "before it was ready"), t.error().message);

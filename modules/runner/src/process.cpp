@@ -197,7 +197,7 @@ expected<void> process_runner::start() {
   }
   pid_ = pid;
   fd_ = sv[0];
-  channel ch(fd_, clock::now() + opts_.timeout);
+  channel ch(fd_, clock::now() + opts_.start_timeout);
   // A child that is gone before it is ready (it exited, or crashed) is described as such,
   // whether the init frame could not be written (EPIPE) or its answer never came (EOF).
   auto not_ready = [&](const error& e) {
@@ -207,7 +207,8 @@ expected<void> process_runner::start() {
         return failed(fmt::format("the child {} {} before it was ready", pid, describe_status(*status)));
       }
     return failed(fmt::format("the child {} did not get ready: {}", pid,
-                              e.message == "timeout" ? fmt::format("no answer within {} ms", opts_.timeout.count()) : e.message));
+                              e.message == "timeout" ? fmt::format("no answer within {} ms", opts_.start_timeout.count())
+                                                     : e.message));
   };
   if (auto r = ch.send(kind::init, static_cast<std::uint8_t>(level_), {}); !r) return not_ready(r.error());
   auto f = ch.receive(opts_.max_message);

@@ -33,8 +33,10 @@ namespace exo {
 struct process_options {
   /// The child's command line: argv[0] is the program's path, the rest its arguments.
   std::vector<std::string> command;
-  /// How long the child may take to start, and then to answer each run (wall clock).
+  /// How long the child may take to answer each run (wall clock).
   std::chrono::milliseconds timeout{std::chrono::seconds(30)};
+  /// How long a child may take to start and say it is ready (wall clock).
+  std::chrono::milliseconds start_timeout{std::chrono::seconds(30)};
   /// The largest frame either side accepts (a request, a result, a log line).
   std::uint64_t max_message = std::uint64_t{256} << 20;
 };
