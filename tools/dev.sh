@@ -50,8 +50,20 @@ setup() {
   bash tools/wabt/build.sh
 }
 
-# The libFuzzer target over wasm module loading, built with clang against a wabt built with
-# coverage instrumentation (cached like the other), then run for $1 seconds.
+# run_fuzzer TARGET SECONDS CORPUS LOG WHAT [MAX_LEN]: runs build/fuzz/TARGET on CORPUS for
+# SECONDS, its output in build/fuzz/LOG; a crash prints the log's end and fails.
+run_fuzzer() {
+  local target=$1 seconds=$2 corpus=$3 logfile=build/fuzz/$4 what=$5 max_len=${6:-4096}
+  log "fuzzing $what for $seconds s"
+  "./build/fuzz/$target" -max_total_time="$seconds" -max_len="$max_len" -timeout=10 -rss_limit_mb=2048 \
+    -print_final_stats=1 "$corpus" >"$logfile" 2>&1 \
+    || { tail -50 "$logfile"; echo "exo: the fuzzer found a crash in $what ($logfile)" >&2; exit 1; }
+  grep -E '^stat::number_of_executed_units|^Done' "$logfile" || tail -3 "$logfile"
+}
+
+# The libFuzzer targets: wasm module loading, built with clang against a wabt built with
+# coverage instrumentation (cached like the other), run for $1 seconds; then AIR's parser and
+# data, and exo's decoders, half as long each.
 fuzz() {
   local seconds=${1:-60}
   local wabt="${EXO_WABT_FUZZ_DIR:-$HOME/.cache/exo/wabt-1.0.32-fuzz}"
@@ -65,11 +77,7 @@ fuzz() {
   # Seeds: the examples and the test modules, as the build assembled them, and every input
   # that once crashed (tests/fuzz/regressions).
   cp build/dev/examples/wasm/*.wasm build/dev/tests/wasm/*.wasm tests/fuzz/regressions/*.wasm build/fuzz/corpus/ 2>/dev/null || true
-  log "fuzzing wasm module loading for ${seconds} s"
-  ./build/fuzz/fuzz_wasm_module -max_total_time="$seconds" -max_len=4096 -timeout=10 -rss_limit_mb=2048 \
-    -print_final_stats=1 build/fuzz/corpus >build/fuzz/log.txt 2>&1 \
-    || { tail -50 build/fuzz/log.txt; echo "exo: the fuzzer found a crash (build/fuzz/log.txt)" >&2; exit 1; }
-  grep -E '^stat::number_of_executed_units|^Done' build/fuzz/log.txt || tail -3 build/fuzz/log.txt
+  run_fuzzer fuzz_wasm_module "$seconds" build/fuzz/corpus log.txt "wasm module loading"
   # AIR's parser and data decoders: their own sources and core's error type, nothing else.
   log "building the AIR fuzz target (the parser, data and call results)"
   clang++ -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
@@ -77,11 +85,7 @@ fuzz() {
     plugins/air/interpreter/data.cpp modules/core/src/error.cpp -lfmt -o build/fuzz/fuzz_air
   mkdir -p build/fuzz/air_corpus
   cp tests/fuzz/air_seeds/* build/fuzz/air_corpus/
-  log "fuzzing AIR's parser and data decoders for $(( (seconds + 1) / 2 )) s"
-  ./build/fuzz/fuzz_air -max_total_time="$(( (seconds + 1) / 2 ))" -max_len=2048 -timeout=10 -rss_limit_mb=2048 \
-    -print_final_stats=1 build/fuzz/air_corpus >build/fuzz/air_log.txt 2>&1 \
-    || { tail -50 build/fuzz/air_log.txt; echo "exo: the fuzzer found a crash in AIR's parser or data (build/fuzz/air_log.txt)" >&2; exit 1; }
-  grep -E '^stat::number_of_executed_units|^Done' build/fuzz/air_log.txt || tail -3 build/fuzz/air_log.txt
+  run_fuzzer fuzz_air "$(( (seconds + 1) / 2 ))" build/fuzz/air_corpus air_log.txt "AIR's parser and data decoders" 2048
   # exo's decoders of untrusted bytes: values, log entries and heads, log files, JSON values.
   log "building the decoders' fuzz target (values, log entries, heads, log files, JSON values)"
   clang++ -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
@@ -89,11 +93,7 @@ fuzz() {
     modules/call_log/src/entry.cpp modules/call_log/src/file.cpp -lcrypto -lzstd -lfmt -o build/fuzz/fuzz_decoders
   mkdir -p build/fuzz/dec_corpus
   cp tests/fuzz/decoder_seeds/* build/fuzz/dec_corpus/
-  log "fuzzing the decoders for $(( (seconds + 1) / 2 )) s"
-  ./build/fuzz/fuzz_decoders -max_total_time="$(( (seconds + 1) / 2 ))" -max_len=4096 -timeout=10 -rss_limit_mb=2048 \
-    -print_final_stats=1 build/fuzz/dec_corpus >build/fuzz/dec_log.txt 2>&1 \
-    || { tail -50 build/fuzz/dec_log.txt; echo "exo: the fuzzer found a crash in a decoder (build/fuzz/dec_log.txt)" >&2; exit 1; }
-  grep -E '^stat::number_of_executed_units|^Done' build/fuzz/dec_log.txt || tail -3 build/fuzz/dec_log.txt
+  run_fuzzer fuzz_decoders "$(( (seconds + 1) / 2 ))" build/fuzz/dec_corpus dec_log.txt "the decoders"
 }
 
 # The demo: pack examples/app into an image, boot it on a data directory in the background,

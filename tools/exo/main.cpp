@@ -242,7 +242,7 @@ exo::expected<exo::public_key> parse_public_key(const std::string& hex) {
 }
 
 int cmd_verify_remote(const common& c, const std::string& url, const std::string& image_file,
-                      const std::optional<exo::public_key>& pinned, bool follow, double every_s);
+                      const exo::verify_options& vo, bool follow, double every_s);
 
 int cmd_verify(const common& c, const std::string& dir, const std::string& log_file, const std::string& image_file,
                const std::string& node_key, bool follow, double every_s) {
@@ -252,17 +252,17 @@ int cmd_verify(const common& c, const std::string& dir, const std::string& log_f
     if (!k) return failed(usage, "verify: --node-key: " + k.error().message);
     vo.node_key = *k;
   }
-  if (dir.starts_with("ws://")) {
-    if (!log_file.empty()) return failed(usage, "verify: a node's log comes from the node; --log goes with an exported log");
-    return cmd_verify_remote(c, dir, image_file, vo.node_key, follow, every_s);
-  }
-  if (follow) return failed(usage, "verify: --follow follows a running node (ws://HOST:PORT)");
-  exo::container_registry reg;
-  setup_registry(reg, c);
   vo.progress_every = 1000;
   vo.progress = [](std::uint64_t done, std::uint64_t total) {
     if (total >= 1000) fmt::print(stderr, "verified {}/{} entries\n", done, total);
   };
+  if (dir.starts_with("ws://")) {
+    if (!log_file.empty()) return failed(usage, "verify: a node's log comes from the node; --log goes with an exported log");
+    return cmd_verify_remote(c, dir, image_file, vo, follow, every_s);
+  }
+  if (follow) return failed(usage, "verify: --follow follows a running node (ws://HOST:PORT)");
+  exo::container_registry reg;
+  setup_registry(reg, c);
   if (!dir.empty()) {
     if (!log_file.empty() || !image_file.empty()) return failed(usage, "verify: give DIR, or --log and --image, not both");
     auto d = open_dir(dir);
@@ -288,14 +288,14 @@ int cmd_verify(const common& c, const std::string& dir, const std::string& log_f
 // A running node, from outside: its log and (unless one is given) its image over RPC, then
 // the same replay as for a data directory; --follow goes on with each new entry.
 int cmd_verify_remote(const common& c, const std::string& url, const std::string& image_file,
-                      const std::optional<exo::public_key>& pinned, bool follow, double every_s) {
+                      const exo::verify_options& vo, bool follow, double every_s) {
   exo::container_registry reg;
   setup_registry(reg, c);
   auto cl = exo::rpc::client::connect(url, c.client());
   if (!cl) return failed(rpc_failed, "verify: " + cl.error().message);
   const json& info = cl->info();
   const std::string claimed = info.value("image", "");
-  if (!pinned)
+  if (!vo.node_key)
     fmt::print(stderr,
                "note: the node says its key is {}; a log re-signed end to end by another key verifies too unless you "
                "pin the key you trust with --node-key\n",
@@ -320,12 +320,6 @@ int cmd_verify_remote(const common& c, const std::string& url, const std::string
                                                exo::to_hex(served->hash), claimed));
     img = std::move(*served);
   }
-  exo::verify_options vo;
-  vo.node_key = pinned;
-  vo.progress_every = 1000;
-  vo.progress = [](std::uint64_t done, std::uint64_t total) {
-    if (total >= 1000) fmt::print(stderr, "verified {}/{} entries\n", done, total);
-  };
   exo::image_log_verifier verifier(img, reg, vo);
   exo::rpc::remote_log log(*cl);
   auto fetch = [&]() -> exo::expected<std::uint64_t, exo::rpc::rpc_error> {
@@ -338,12 +332,9 @@ int cmd_verify_remote(const common& c, const std::string& url, const std::string
   if (!got) return failed(rpc_failed, fmt::format("verify: fetching the log: error {}: {}", got.error().code, got.error().message));
   if (!c.as_json) fmt::print("verifying {} ({} entries) against image {}\n", url, log.size(), exo::short_hex(img.hash));
   const exo::verdict* v = &verifier.advance(log);
-  if (!follow || !v->ok()) {
-    print_verdict(*v, c.as_json);
-    return v->ok() ? ok : verify_failed;
-  }
-  // Following: each new entry is replayed once, as it arrives; entries verified are let go.
   print_verdict(*v, c.as_json);
+  if (!follow || !v->ok()) return v->ok() ? ok : verify_failed;
+  // Following: each new entry is replayed once, as it arrives; entries verified are let go.
   std::fflush(stdout);
   const auto every = std::chrono::milliseconds(static_cast<std::int64_t>(every_s * 1000));
   for (;;) {
