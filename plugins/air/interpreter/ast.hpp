@@ -73,8 +73,9 @@ struct instruction {
   std::vector<value> args;
   output out;
   std::string name;
-  /// Where it starts in the script (byte offset), for messages.
-  std::size_t at = 0;
+  /// Where it starts in the script (byte offset of its "("), and where it ends (just past its
+  /// ")"): `new` scopes its stream to the uses between them.
+  std::size_t at = 0, end = 0;
 };
 
 /// A parsed script: its root instruction, and how big it is.

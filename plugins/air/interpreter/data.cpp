@@ -80,6 +80,14 @@ expected<call_state> read_call(const json& j, const std::string& at, const reade
     if (!v.is_string()) return r.bad(at + ".sent_by", "expected a string");
     c.what = call_state::kind::sent_by;
     c.sender = v.get<std::string>();
+    // "peer: id" names a local call request: the id must be a u32.
+    if (auto colon = c.sender.find(": "); colon != std::string::npos) {
+      const std::string id = c.sender.substr(colon + 2);
+      std::uint32_t n = 0;
+      auto [end, ec] = std::from_chars(id.data(), id.data() + id.size(), n);
+      if (id.empty() || ec != std::errc{} || end != id.data() + id.size())
+        return r.bad(at + ".sent_by", fmt::format("'{}' is not a call request id (a u32) after \"peer: \"", id));
+    }
     return c;
   }
   if (*k == "failed") {
@@ -305,6 +313,47 @@ bytes encode_call_results(const call_results& r) {
   for (const auto& [id, res] : r) j[std::to_string(id)] = {{"ret_code", res.ret_code}, {"result", res.result}};
   const std::string text = j.dump();
   return bytes(text.begin(), text.end());
+}
+
+}  // namespace exo::air
+
+namespace exo::air {
+
+expected<json> parse_value(std::string_view text, const data_limits& limits) {
+  const reader r("value can't be parsed");
+  return parse_json(byte_view(reinterpret_cast<const std::uint8_t*>(text.data()), text.size()), limits, r);
+}
+
+}  // namespace exo::air
+
+namespace exo::air {
+
+bool same_value(const json& a, const json& b) {
+  using T = json::value_t;
+  const bool ai = a.is_number_integer(), bi = b.is_number_integer();  // signed or unsigned
+  if (ai || bi) {
+    if (!(ai && bi)) return false;
+    const bool an = a.type() == T::number_integer && a.get<std::int64_t>() < 0;
+    const bool bn = b.type() == T::number_integer && b.get<std::int64_t>() < 0;
+    if (an != bn) return false;
+    return an ? a.get<std::int64_t>() == b.get<std::int64_t>() : a.get<std::uint64_t>() == b.get<std::uint64_t>();
+  }
+  if (a.type() != b.type()) return false;
+  switch (a.type()) {
+    case T::array: {
+      if (a.size() != b.size()) return false;
+      for (std::size_t i = 0; i < a.size(); ++i)
+        if (!same_value(a[i], b[i])) return false;
+      return true;
+    }
+    case T::object: {
+      if (a.size() != b.size()) return false;
+      for (auto ia = a.begin(), ib = b.begin(); ia != a.end(); ++ia, ++ib)
+        if (ia.key() != ib.key() || !same_value(ia.value(), ib.value())) return false;
+      return true;
+    }
+    default: return a == b;
+  }
 }
 
 }  // namespace exo::air

@@ -102,4 +102,11 @@ bytes encode_data(const interpreter_data& d);
 expected<call_results> decode_call_results(byte_view bytes, const data_limits& limits = {});
 bytes encode_call_results(const call_results& r);
 
+/// JSON equality as AIR sees it: an integer never equals a float (1 and 1.0 differ), as in
+/// serde_json, which AquaVM compares with.
+bool same_value(const json& a, const json& b);
+
+/// One JSON value (a service's result text), with the same size and depth limits as data.
+expected<json> parse_value(std::string_view text, const data_limits& limits = {});
+
 }  // namespace exo::air

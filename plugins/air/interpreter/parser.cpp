@@ -355,6 +355,8 @@ class parser {
       in->what = K::ap;
       auto v = value_here("the value ap puts");
       if (!v) return unexpected(std::move(v).error());
+      if (v->what == value::kind::stream)
+        return error_at(in->at, "ap puts a literal, %init_peer_id%, %last_error% or a scalar, not a stream");
       in->args.push_back(std::move(*v));
       auto t = next();
       if (!t) return unexpected(std::move(t).error());
@@ -375,6 +377,7 @@ class parser {
     }
     if (!ok) return unexpected(std::move(ok).error());
     if (auto e = expect(token::kind::rparen, fmt::format("a ) closing ({}", k)); !e) return unexpected(std::move(e).error());
+    in->end = pos_;
     return in;
   }
 
