@@ -6,6 +6,9 @@
 #include <boost/test/data/test_case.hpp>
 #include <boost/test/unit_test.hpp>
 
+#include <fstream>
+#include <iterator>
+
 namespace bdata = boost::unit_test::data;
 using namespace air_test;
 
@@ -356,6 +359,304 @@ BOOST_DATA_TEST_CASE(malformed_input_gives_its_code_and_keeps_prev_data, bdata::
   const auto t = trace_of(bad.data);
   BOOST_REQUIRE(t.size() == 1u);
   BOOST_TEST(std::get<call_state>(t[0]).ret_code == std::numeric_limits<std::int32_t>::max());
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(air_streams)
+
+BOOST_DATA_TEST_CASE(a_stream_fold_keeps_its_lore_and_stops_early, bdata::make(runner_kinds), kind) {
+  runners r(kind);
+  const std::string vm = "vm_peer_id";
+  const std::string air = R"((seq
+      (seq (call "vm_peer_id" ("" "stream_value") [] $stream) (call "vm_peer_id" ("" "stream_value") [] $stream))
+      (fold $stream iterator
+        (seq
+          (call "vm_peer_id" ("" "stop") [] value)
+          (xor (match value "stop" (null)) (seq (ap value $stream) (next iterator)))))))";
+  peer p = with(vm, [](const call_request& q) {
+    return q.function_name == "stop" ? call_result{0, "\"stop\""} : call_result{0, "1"};
+  });
+  auto res = call(r.fn(), p, air, "");
+  BOOST_TEST(res.ret_code == 0);
+  AIR_CHECK_TRACE(res.data, {stream(1, 0), stream(1, 0), fold_state{{fold_lore{0, {3, 1}, {4, 0}}}}, scalar("stop")});
+  // Run again on its own data: nothing changes.
+  auto again = run_once(r.fn(), air, "", vm, res.data, res.data);
+  BOOST_TEST(again.ret_code == 0);
+  BOOST_TEST((trace_of(again.data) == trace_of(res.data)));
+}
+
+BOOST_DATA_TEST_CASE(a_stream_folded_on_two_peers_merges_by_value_position, bdata::make(runner_kinds), kind) {
+  runners r(kind);
+  // A and B each put a value into $s concurrently, then each folds $s calling itself, then
+  // the two traces merge.
+  const std::string air = R"((seq
+      (par (call "A" ("" "") [] $s) (call "B" ("" "") [] $s))
+      (fold $s v (seq (call %init_peer_id% ("" "") [v] $out) (next v)))))";
+  auto id = [](std::string s) { return set_or_echo(json(s)); };
+  peer a = with("A", id("a")), b2 = with("B", id("b"));
+  auto ra = call(r.fn(), a, air, "A");
+  auto rb = call(r.fn(), b2, air, "A");
+  BOOST_TEST((rb.next_peer_pks == std::vector<std::string>{"A"}));
+  auto merged = call(r.fn(), a, air, "A", rb.data);
+  BOOST_TEST(merged.ret_code == 0);
+  const auto t = trace_of(merged.data);
+  BOOST_TEST_MESSAGE(show(t));
+  // Both values were folded on A: two $out values, and the fold state holds a lore each.
+  std::size_t outs = 0, lores = 0;
+  for (const auto& s : t) {
+    if (const auto* c = std::get_if<call_state>(&s); c && c->what == call_state::kind::stream && (c->value == "a" || c->value == "b")) ++outs;
+    if (const auto* f = std::get_if<fold_state>(&s)) lores = f->lore.size();
+  }
+  BOOST_TEST(lores == 2u);
+  BOOST_TEST(outs >= 4u);
+  // Merging the result with itself and with nothing changes nothing.
+  BOOST_TEST((trace_of(run_once(r.fn(), air, "A", "A", merged.data, merged.data).data) == t));
+  BOOST_TEST((trace_of(run_once(r.fn(), air, "A", "A", merged.data, {}).data) == t));
+  (void)ra;
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(air_properties)
+
+// Every scenario's final data: merging it with itself, and with empty data on either side,
+// gives the same trace.
+BOOST_DATA_TEST_CASE(merging_is_idempotent_and_empty_data_is_the_identity, bdata::make(runner_kinds), kind) {
+  runners r(kind);
+  struct scenario {
+    std::string air;
+    service answer;
+  };
+  const std::string local = R"((call ")" + P + R"(" ("s" "f") [] r1))";
+  const std::vector<scenario> scenarios = {
+      {R"((seq (par (call ")" + P + R"(" ("a" "b") [] result_1) (call "remote_peer_id" ("c" "d") [] g)) (call ")" + P +
+           R"(" ("a" "b") [] result_2)))",
+       unit_service()},
+      {R"((xor (call ")" + P + R"(" ("service_id_1" "f") [] r1) (call ")" + P + R"(" ("service_id_2" "f") [%last_error%] r2)))",
+       fallible_service("service_id_1")},
+      {R"((seq (call ")" + P + R"(" ("" "") [] iterable) (fold iterable i (seq (next i) (call ")" + P +
+           R"(" ("" "") [i] $acc)))))",
+       set_or_echo(json{"1", "2", "3"})},
+      {R"((seq (seq (ap 1 $s) (ap 2 $s)) (fold $s v (par (call ")" + P + R"(" ("" "") [v] $out) (next v)))))", echo_service()},
+      {R"((new $stream (seq (new $stream (call ")" + P + R"(" ("" "") ["test"] $stream)) (call ")" + P + R"(" ("" "") [$stream]))))",
+       echo_service()},
+  };
+  for (const scenario& s : scenarios) {
+    peer p = with(P, s.answer);
+    auto res = call(r.fn(), p, s.air, P);
+    BOOST_TEST_CONTEXT(s.air) {
+      BOOST_TEST(res.ret_code == 0);
+      const auto t = trace_of(res.data);
+      BOOST_TEST(!t.empty());
+      auto self = run_once(r.fn(), s.air, P, P, res.data, res.data);
+      BOOST_TEST(self.ret_code == 0);
+      BOOST_TEST((trace_of(self.data) == t), show(trace_of(self.data)) << " vs " << show(t));
+      auto left = run_once(r.fn(), s.air, P, P, {}, res.data);
+      BOOST_TEST((trace_of(left.data) == t), show(trace_of(left.data)) << " vs " << show(t));
+      auto right = run_once(r.fn(), s.air, P, P, res.data, {});
+      BOOST_TEST((trace_of(right.data) == t), show(trace_of(right.data)) << " vs " << show(t));
+    }
+  }
+}
+
+BOOST_DATA_TEST_CASE(a_tampered_prev_trace_is_a_trace_error_and_prev_data_is_kept, bdata::make(runner_kinds), kind) {
+  runners r(kind);
+  const std::string air = R"((seq (par (call ")" + P + R"(" ("a" "b") [] result_1) (call "remote_peer_id" ("c" "d") [] g)) (call ")" + P +
+                          R"(" ("a" "b") [] result_2)))";
+  peer p = with(P, unit_service());
+  auto res = call(r.fn(), p, air, "");
+  auto good = decode_data(res.data);
+  BOOST_REQUIRE(good);
+  // The executed value differs.
+  interpreter_data value = *good;
+  std::get<call_state>(value.trace[1]).value = "something else";
+  const exo::bytes tampered_value = encode_data(value);
+  auto v = run_once(r.fn(), air, "", P, tampered_value, res.data);
+  BOOST_TEST(v.ret_code == code::trace_error);
+  BOOST_TEST((v.data == tampered_value));
+  BOOST_TEST(v.next_peer_pks.empty());
+  BOOST_TEST(v.call_requests.empty());
+  BOOST_TEST(v.error_message.find("on instruction 'call") != std::string::npos);
+  // The state kind differs: a call where a par was.
+  interpreter_data kind_changed = *good;
+  kind_changed.trace[0] = scalar("not a par");
+  const exo::bytes tampered_kind = encode_data(kind_changed);
+  auto k = run_once(r.fn(), air, "", P, tampered_kind, res.data);
+  BOOST_TEST(k.ret_code == code::trace_error);
+  BOOST_TEST((k.data == tampered_kind));
+  BOOST_TEST(k.error_message.find("on instruction 'par'") != std::string::npos);
+  // A par claiming more states than there are.
+  interpreter_data too_long = *good;
+  too_long.trace[0] = par(7, 7);
+  auto l = run_once(r.fn(), air, "", P, encode_data(too_long), {});
+  BOOST_TEST(l.ret_code == code::trace_error);
+  // An ap where a call was.
+  interpreter_data ap_for_call = *good;
+  ap_for_call.trace[1] = ap({0});
+  BOOST_TEST(run_once(r.fn(), air, "", P, encode_data(ap_for_call), res.data).ret_code == code::trace_error);
+}
+
+BOOST_AUTO_TEST_CASE(next_over_a_huge_array_does_not_recurse) {
+  // AquaVM's next recursed and overflowed at 1023 elements; here it is heap frames.
+  json big = json::array();
+  for (int i = 0; i < 200'000; ++i) big.push_back(i);
+  peer p = with(P, set_variable_service(big));
+  auto res = call(inline_run(), p, R"((seq (call ")" + P + R"(" ("" "") [] xs) (fold xs x (seq (ap x $s) (next x)))))", "");
+  BOOST_TEST(res.ret_code == 0);
+  auto d = decode_data(res.data);
+  BOOST_REQUIRE(d);
+  BOOST_TEST(d->trace.size() == 200'001u);
+}
+
+BOOST_AUTO_TEST_CASE(scripts_and_data_past_their_limits_are_refused_clearly) {
+  std::string deep;
+  for (int i = 0; i < 600; ++i) deep += "(seq (null) ";
+  deep += "(null)";
+  for (int i = 0; i < 600; ++i) deep += ")";
+  auto r = run(deep, {}, {}, {"", P}, {});
+  BOOST_REQUIRE(r);
+  BOOST_TEST(r->ret_code == code::air_parse_error);
+  BOOST_TEST(r->error_message.find("nested over") != std::string::npos);
+  std::string nested_data = R"({"trace":[{"call":{"executed":{"scalar":)";
+  for (int i = 0; i < 1000; ++i) nested_data += "[";
+  for (int i = 0; i < 1000; ++i) nested_data += "]";
+  nested_data += "}}}]}";
+  auto d = run("(null)", {}, b(nested_data), {"", P}, {});
+  BOOST_REQUIRE(d);
+  BOOST_TEST(d->ret_code == code::data_de_failed);
+  BOOST_TEST(d->error_message.find("nested over") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(a_particle_that_would_run_forever_runs_out_of_ticks) {
+  // A stream fed by its own fold never ends; ticks end it.
+  const std::string forever = R"((seq (ap 1 $s) (fold $s v (seq (ap v $s) (next v)))))";
+  run_limits limits;
+  limits.max_ticks = 100'000;
+  auto r = run(forever, {}, {}, {"", P}, {}, limits);
+  BOOST_REQUIRE(!r);
+  BOOST_TEST((r.error().code == exo::errc::out_of_ticks));
+  BOOST_TEST(r.error().message.find("100000") != std::string::npos);
+  // Input bytes cost ticks before anything runs.
+  limits.max_ticks = 10;
+  auto big = run("(null)", {}, b(R"({"trace":[]})"), {"", P}, {}, limits);
+  BOOST_REQUIRE(!big);
+  BOOST_TEST((big.error().code == exo::errc::out_of_ticks));
+  // A finished run says what it cost, the same each time.
+  auto once = run("(seq (null) (null))", {}, {}, {"", P}, {});
+  auto twice = run("(seq (null) (null))", {}, {}, {"", P}, {});
+  BOOST_REQUIRE(once);
+  BOOST_TEST(once->ticks > 3u);
+  BOOST_TEST(once->ticks == twice->ticks);
+}
+
+BOOST_DATA_TEST_CASE(out_of_ticks_crosses_every_runner, bdata::make(runner_kinds), kind) {
+  runners r(kind);
+  run_request q;
+  q.air = R"((seq (ap 1 $s) (fold $s v (seq (ap v $s) (next v)))))";
+  q.params = {"", P};
+  q.max_ticks = 50'000;
+  auto res = r.fn()(q);
+  BOOST_REQUIRE(!res);
+  BOOST_TEST((res.error().code == exo::errc::out_of_ticks));
+}
+
+BOOST_AUTO_TEST_CASE(the_run_wire_format_round_trips_and_refuses_garbage) {
+  run_request q;
+  q.air = "(null)";
+  q.prev_data = b("\x01\x02 not utf-8 \xff");
+  q.data = b("{}");
+  q.params = {"init", "current"};
+  q.call_results = b(R"({"1":{"ret_code":0,"result":"1"}})");
+  q.max_ticks = 77;
+  auto back = decode_request(encode_request(q));
+  BOOST_REQUIRE(back);
+  BOOST_TEST((*back == q));
+  interpreter_result res;
+  res.ret_code = 10006;
+  res.error_message = "m";
+  res.data = b("{}");
+  res.next_peer_pks = {"a", "b"};
+  res.call_requests[3] = call_request{"s", "f", "[]", "[]"};
+  res.ticks = 9;
+  auto rb = decode_result(encode_result(res));
+  BOOST_REQUIRE(rb);
+  BOOST_TEST((*rb == res));
+  exo::bytes enc = encode_request(q);
+  for (std::size_t cut = 0; cut < enc.size(); ++cut) {
+    auto part = decode_request(exo::byte_view(enc).first(cut));
+    BOOST_TEST(!part);
+  }
+  enc.push_back(0);
+  BOOST_TEST(!decode_request(enc));
+  BOOST_TEST(!decode_result(b("AIRQ")));
+  // The JSON form the CLI prints round-trips too.
+  auto j = interpreter_result_from_json(to_json(res));
+  BOOST_REQUIRE(j);
+  res.ticks = 0;
+  BOOST_TEST((*j == res));
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(air_network)
+
+namespace {
+std::string read_example(const std::string& name) {
+  std::ifstream in(std::string(EXO_AIR_EXAMPLES) + "/" + name);
+  BOOST_REQUIRE_MESSAGE(in, "cannot read " << name);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+}  // namespace
+
+// AquaVM's network_explore: five peers pass the particle 22 times; each step names the next
+// peers AquaVM's test expects, and the client ends with nothing left to send.
+BOOST_DATA_TEST_CASE(network_explore_moves_as_aquavm_s, bdata::make(runner_kinds), kind) {
+  runners r(kind);
+  const std::string air = read_example("network_explore.air");
+  const std::string relay_id = "relay_id", client_id = "client_id";
+  auto lists = [](json v) { return set_variable_service(std::move(v)); };
+  peer client = with(client_id, [relay_id, client_id](const call_request& q) {
+    auto args = parse_value(q.arguments);
+    const std::string first = args && args->is_array() && !args->empty() && (*args)[0].is_string() ? (*args)[0].get<std::string>() : "";
+    if (first == "relay") return call_result{0, json(relay_id).dump()};
+    if (first == "client") return call_result{0, json(client_id).dump()};
+    return call_result{0, "null"};
+  });
+  peer relay = with(relay_id, lists({"client_1_id", "client_2_id", "client_3_id", relay_id}));
+  peer c1 = with("client_1_id", lists({"client_1_id", "client_3_id", relay_id, "client_2_id"}));
+  peer c2 = with("client_2_id", lists({relay_id, "client_3_id", "client_1_id", "client_2_id"}));
+  peer c3 = with("client_3_id", lists({relay_id, "client_3_id", "client_1_id", "client_2_id"}));
+  exo::bytes data;
+  auto step = [&](peer& p, std::vector<std::string> next) {
+    auto res = call(r.fn(), p, air, "", data);
+    BOOST_TEST(res.ret_code == 0, p.id << ": " << res.error_message);
+    BOOST_TEST((res.next_peer_pks == next), p.id << " sends to " << json(res.next_peer_pks).dump());
+    data = res.data;
+  };
+  step(client, {relay_id});
+  step(relay, {"client_1_id"});
+  step(c1, {"client_2_id"});
+  step(c2, {"client_3_id"});
+  step(c3, {relay_id});
+  step(relay, {"client_1_id"});
+  step(c1, {"client_3_id"});
+  step(c3, {relay_id});
+  step(relay, {"client_2_id"});
+  step(c2, {relay_id});
+  step(relay, {"client_3_id"});
+  step(c3, {"client_1_id"});
+  step(c1, {"client_2_id"});
+  step(c2, {relay_id});
+  step(relay, {"client_3_id"});
+  step(c3, {"client_1_id"});
+  step(c1, {"client_2_id"});
+  step(c2, {"client_1_id"});
+  step(c1, {"client_2_id"});
+  step(c2, {"client_3_id"});
+  step(c3, {relay_id});
+  step(relay, {client_id});
+  step(client, {});
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -57,6 +57,7 @@ inline constexpr std::int64_t call_results_not_empty = 30000;
 struct run_params {
   std::string init_peer_id;
   std::string current_peer_id;
+  friend bool operator==(const run_params&, const run_params&) = default;
 };
 
 /// A local service call the host is asked to make: `arguments` is the JSON text of the
