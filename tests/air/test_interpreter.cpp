@@ -660,3 +660,21 @@ BOOST_DATA_TEST_CASE(network_explore_moves_as_aquavm_s, bdata::make(runner_kinds
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(air_bytes)
+
+BOOST_AUTO_TEST_CASE(bytes_that_are_not_utf8_never_throw) {
+  // In a literal, a peer id and the data: each run gives a result, never an exception.
+  auto lit = run("(call \"P\" (\"s\" \"f\") [\"\xff\xfe\"] x)", {}, {}, {"\xc3", "P"}, {});
+  BOOST_REQUIRE(lit);
+  BOOST_TEST(lit->ret_code == 0);
+  BOOST_TEST(lit->call_requests.size() == 1u);
+  auto peer = run("(call \"\xff\" (\"s\" \"f\") [] x)", {}, {}, {"", "P"}, {});
+  BOOST_REQUIRE(peer);
+  BOOST_TEST(peer->next_peer_pks.size() == 1u);
+  auto data = run("(null)", {}, b("{\"trace\":[{\"call\":{\"sent_by\":\"\xff\"}}]}"), {"", "P"}, {});
+  BOOST_REQUIRE(data);
+  BOOST_TEST(data->ret_code == code::data_de_failed);
+}
+
+BOOST_AUTO_TEST_SUITE_END()

@@ -9,10 +9,16 @@
 //   exo root DIR
 //   exo read URL ACTOR KEY [--verify [--node-key HEX]]
 //   exo keygen -o FILE
+//   exo air run --air FILE --init-peer ID --current-peer ID [--prev FILE] [--data FILE]
+//               [--call-results JSON] [--runner inline|thread|process] [--ticks N]
+//   exo air session --air FILE --peers A,B,C --init-peer A [--service [PEER=]NAME[:ARG]]...
 //
 // Exit codes: 0 success; 1 verification failed; 2 usage error; 3 bad input (an image, data
 // directory, log or key that cannot be used, or a boot that failed); 4 an RPC call was
-// refused, failed, or could not reach the server.
+// refused, failed, or could not reach the server; 5 an AIR run failed (out of ticks, a runner
+// child that died).
+
+#include "air_cmd.hpp"
 
 #include <exo/boot/node.hpp>
 #include <exo/call_log/file.hpp>
@@ -455,9 +461,12 @@ int cmd_keygen(const common& c, const std::string& out) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // A process runner's child (exo_cli::air_runner_child): not a command people type.
+  if (argc == 3 && std::string_view(argv[1]) == "--runner-child" && std::string_view(argv[2]) == "air")
+    return exo_cli::air_runner_child();
   CLI::App app{"exo: pack, boot, call and verify deterministic, auditable applications.\n"
                "Exit codes: 0 success, 1 verification failed, 2 usage error, 3 bad input (image, data directory, log, "
-               "key, or a failed boot), 4 RPC call refused or failed."};
+               "key, or a failed boot), 4 RPC call refused or failed, 5 an AIR run failed."};
   app.require_subcommand(1);
   common c;
   auto add_common = [&](CLI::App* s) {
@@ -547,6 +556,32 @@ int main(int argc, char** argv) {
   keygen->add_option("-o,--output", out, "Key file to create (mode 0600)")->required();
   add_common(keygen);
 
+  exo_cli::air_run_args air_run;
+  exo_cli::air_session_args air_session;
+  auto* air = app.add_subcommand("air", "Run AIR particles (AquaVM v0.20's language) with exo's interpreter");
+  air->require_subcommand(1);
+  auto* air_run_cmd = air->add_subcommand("run", "Run a script once and print the InterpreterResult as JSON");
+  air_run_cmd->add_option("--air", air_run.air, "The script file")->required();
+  air_run_cmd->add_option("--init-peer", air_run.init_peer, "The peer that started the particle")->required();
+  air_run_cmd->add_option("--current-peer", air_run.current_peer, "The peer running it")->required();
+  air_run_cmd->add_option("--prev", air_run.prev, "This peer's previous data (a file of v0.20 JSON)");
+  air_run_cmd->add_option("--data", air_run.data, "The data the particle arrived with (a file)");
+  air_run_cmd->add_option("--call-results", air_run.call_results, "Answers to call requests: {\"ID\": {\"ret_code\": 0, \"result\": \"JSON\"}}");
+  air_run_cmd->add_option("--runner", air_run.runner, "Where the interpreter runs: inline, thread or process")->capture_default_str();
+  air_run_cmd->add_option("--ticks", air_run.ticks, "Tick budget: instructions, merged states and input bytes")->capture_default_str();
+  auto* air_session_cmd = air->add_subcommand(
+      "session", "Move a particle between named peers in this process, answering their local calls with AquaVM's test "
+                 "services, until no peer has work; print each step and each peer's data");
+  air_session_cmd->add_option("--air", air_session.air, "The script file")->required();
+  air_session_cmd->add_option("--peers", air_session.peers, "The peers, by id: A,B,C")->required();
+  air_session_cmd->add_option("--init-peer", air_session.init_peer, "The peer that starts the particle")->required();
+  air_session_cmd->add_option("--service", air_session.services,
+                              "How peers answer local calls: [PEER=]unit|echo|fallible:SERVICE_ID|set_variable:JSON "
+                              "(default unit; one without PEER= is every peer's default)");
+  air_session_cmd->add_option("--runner", air_session.runner, "Where the interpreter runs: inline, thread or process")
+      ->capture_default_str();
+  air_session_cmd->add_flag("--json", air_session.as_json, "Output JSON for scripts");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -566,6 +601,8 @@ int main(int argc, char** argv) {
     if (*root) return cmd_root(c, dir);
     if (*read) return cmd_read(c, url, read_actor, read_key, read_verify, read_node_key);
     if (*keygen) return cmd_keygen(c, out);
+    if (*air_run_cmd) return exo_cli::air_run(air_run);
+    if (*air_session_cmd) return exo_cli::air_session(air_session);
   } catch (const std::exception& e) {
     return failed(bad_input, e.what());
   }

@@ -281,7 +281,7 @@ bytes encode_data(const interpreter_data& d) {
   }
   json j{{"trace", std::move(trace)}, {"streams", d.streams}, {"version", d.version}, {"lcid", d.lcid},
          {"r_streams", std::move(r_streams)}};
-  const std::string text = j.dump();
+  const std::string text = j.dump(-1, ' ', false, json::error_handler_t::replace);
   return bytes(text.begin(), text.end());
 }
 
@@ -311,7 +311,7 @@ expected<call_results> decode_call_results(byte_view bytes, const data_limits& l
 bytes encode_call_results(const call_results& r) {
   json j = json::object();
   for (const auto& [id, res] : r) j[std::to_string(id)] = {{"ret_code", res.ret_code}, {"result", res.result}};
-  const std::string text = j.dump();
+  const std::string text = j.dump(-1, ' ', false, json::error_handler_t::replace);
   return bytes(text.begin(), text.end());
 }
 

@@ -76,7 +76,7 @@ unexpected<error_t> err(std::int64_t c, std::string message, bool joinable = fal
 }
 error_t e_(std::int64_t c, std::string message) { return error_t{c, std::move(message), false}; }
 
-std::string shown(const json& j) { return j.dump(); }
+std::string shown(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
 
 error_t variable_not_found(const std::string& name) {
   return error_t{code::variable_not_found, fmt::format("variable with name '{}' wasn't defined during script execution", name), true};
@@ -87,6 +87,7 @@ error_t variable_not_found(const std::string& name) {
 /// A stream: generations of values, in the order every peer agrees on.
 struct stream_t {
   std::vector<std::vector<aggregate>> gens;
+  std::size_t values = 0, non_empty = 0;  // kept as values are added: a fold asks each batch
 
   static stream_t with_generations(std::size_t count) {
     stream_t s;
@@ -97,16 +98,8 @@ struct stream_t {
     const std::size_t n = gens.size();
     return n > 0 && gens.back().empty() ? n - 1 : n;
   }
-  std::size_t non_empty_generations() const {
-    std::size_t n = 0;
-    for (const auto& g : gens) n += !g.empty();
-    return n;
-  }
-  bool all_empty() const {
-    for (const auto& g : gens)
-      if (!g.empty()) return false;
-    return true;
-  }
+  std::size_t non_empty_generations() const { return non_empty; }
+  bool all_empty() const { return values == 0; }
   /// Adds to generation `gen` (the last when none); 10008 when there is no such generation.
   result<std::uint32_t> add(aggregate v, std::optional<std::uint32_t> gen) {
     if (gens.empty()) gens.emplace_back();
@@ -116,14 +109,12 @@ struct stream_t {
                  fmt::format("stream with {} generation(s) doesn't have generation with number {}, probably a supplied "
                              "to the interpreter data is corrupted",
                              gens.size(), g));
+    non_empty += gens[g].empty();
+    ++values;
     gens[g].push_back(std::move(v));
     return static_cast<std::uint32_t>(g);
   }
-  std::size_t size() const {
-    std::size_t n = 0;
-    for (const auto& g : gens) n += g.size();
-    return n;
-  }
+  std::size_t size() const { return values; }
 };
 
 struct stream_desc {
@@ -242,7 +233,7 @@ std::string display(const instruction& in) {
   return {};
 }
 
-std::string json_string(std::string_view s) { return json(s).dump(); }
+std::string json_string(std::string_view s) { return json(s).dump(-1, ' ', false, json::error_handler_t::replace); }
 
 // ---- the machine ----
 
@@ -397,7 +388,8 @@ class machine {
     if (stream_t* s = stream(name, pos)) return s->add(std::move(v), gen);
     stream_desc d;
     d.s = std::make_unique<stream_t>();
-    d.s->gens.push_back({std::move(v)});
+    d.s->gens.emplace_back();
+    (void)d.s->add(std::move(v), 0);
     auto& descs = streams_[name];
     descs.insert(descs.begin(), std::move(d));  // the global one is the outermost
     return 0u;
@@ -466,6 +458,7 @@ class machine {
         if (!v.lens) {
           json all = json::array();
           std::vector<tet_ptr> tets;
+          if (s) ticks_ += s->size();  // each value copied costs a tick
           if (s)
             for (const auto& g : s->gens)
               for (const aggregate& a : g) {
@@ -497,6 +490,7 @@ class machine {
                      fmt::format("lambda is applied to a stream that have only '{}' elements, but '{}' requested", size, idx), true);
         const aggregate* at = nullptr;
         std::uint64_t k = idx;
+        ticks_ += s->gens.size();  // each generation passed costs a tick
         for (const auto& g : s->gens) {
           if (k < g.size()) {
             at = &g[k];
@@ -685,6 +679,7 @@ class machine {
       if ((*r)->empty()) return finish(std::nullopt);
       it.what = iterable_t::kind::values;
       it.items = (*r)->get<std::vector<json>>();
+      ticks_ += it.items.size();
       it.len = it.items.size();
       it.items_tet = with_lens(whole.tet, *what.lens);
     }
@@ -704,7 +699,7 @@ class machine {
   }
 
   /// The generations of `s` not yet iterated, one iterable each.
-  static std::vector<iterable_t> batch(stream_t& s, std::uint32_t& last_seen) {
+  std::vector<iterable_t> batch(stream_t& s, std::uint32_t& last_seen) {
     std::vector<iterable_t> out;
     if (!s.gens.empty() && !s.all_empty()) {
       const std::size_t end = s.generations_count() - 1;
@@ -714,6 +709,7 @@ class machine {
         it.what = iterable_t::kind::generation;
         it.gen = s.gens[g];
         it.len = it.gen.size();
+        ticks_ += it.len;
         out.push_back(std::move(it));
       }
     }
@@ -929,7 +925,9 @@ class machine {
     }
     tets += "]";
     const std::uint32_t id = ++lcid_;
-    requests_.emplace(id, call_request{tet->service_id, tet->function_name, args.dump(), std::move(tets)});
+    std::string args_text = args.dump(-1, ' ', false, json::error_handler_t::replace);
+    ticks_ += args_text.size() + tets.size();  // each byte of a request costs a tick
+    requests_.emplace(id, call_request{tet->service_id, tet->function_name, std::move(args_text), std::move(tets)});
     complete_ = false;
     call_state sent;
     sent.what = call_state::kind::sent_by;
@@ -1066,7 +1064,8 @@ class machine {
   call_results results_;
   trace_handler trace_;
   std::uint32_t lcid_ = 0;
-  std::uint64_t max_ticks_ = 0, ticks_ = 0;
+  std::uint64_t max_ticks_ = 0;
+  mutable std::uint64_t ticks_ = 0;  // resolving values charges the copies it makes
   bool out_of_ticks_ = false;
 
   std::vector<frame> frames_;

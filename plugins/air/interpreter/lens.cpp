@@ -12,7 +12,7 @@ unexpected<lens_error> bad(std::string message) { return unexpected(lens_error{l
 
 // A value in a message: its JSON, cut short when long.
 std::string shown(const json& v) {
-  std::string s = v.dump();
+  std::string s = v.dump(-1, ' ', false, json::error_handler_t::replace);
   if (s.size() > 200) s = s.substr(0, 197) + "...";
   return s;
 }

@@ -10,7 +10,7 @@ namespace exo::air {
 
 namespace {
 
-call_result ok(const json& v) { return call_result{0, v.dump()}; }
+call_result ok(const json& v) { return call_result{0, v.dump(-1, ' ', false, json::error_handler_t::replace)}; }
 
 }  // namespace
 
@@ -21,14 +21,14 @@ service unit_service() {
 service echo_service() {
   return [](const call_request& q) {
     auto args = parse_value(q.arguments);
-    if (!args || !args->is_array()) return call_result{1, json("echo: the arguments are not a JSON array").dump()};
+    if (!args || !args->is_array()) return call_result{1, json("echo: the arguments are not a JSON array").dump(-1, ' ', false, json::error_handler_t::replace)};
     return ok(args->empty() ? json(nullptr) : (*args)[0]);
   };
 }
 
 service fallible_service(std::string failing) {
   return [failing = std::move(failing)](const call_request& q) {
-    if (q.service_id == failing) return call_result{1, json("failed result from fallible_call_service").dump()};
+    if (q.service_id == failing) return call_result{1, json("failed result from fallible_call_service").dump(-1, ' ', false, json::error_handler_t::replace)};
     return ok("success result from fallible_call_service");
   };
 }

@@ -12,8 +12,8 @@ unexpected<trace_error> bad(std::string message) { return unexpected(trace_error
 
 std::string describe(const call_state& c) {
   switch (c.what) {
-    case call_state::kind::scalar: return fmt::format("executed scalar {}", c.value.dump());
-    case call_state::kind::stream: return fmt::format("executed stream {} (generation {})", c.value.dump(), c.generation);
+    case call_state::kind::scalar: return fmt::format("executed scalar {}", c.value.dump(-1, ' ', false, json::error_handler_t::replace));
+    case call_state::kind::stream: return fmt::format("executed stream {} (generation {})", c.value.dump(-1, ' ', false, json::error_handler_t::replace), c.generation);
     case call_state::kind::sent_by: return fmt::format("sent by '{}'", c.sender);
     case call_state::kind::failed: return fmt::format("failed ({}, {})", c.ret_code, c.message);
   }
