@@ -79,13 +79,14 @@ fuzz() {
   cp build/dev/examples/wasm/*.wasm build/dev/tests/wasm/*.wasm tests/fuzz/regressions/*.wasm build/fuzz/corpus/ 2>/dev/null || true
   run_fuzzer fuzz_wasm_module "$seconds" build/fuzz/corpus log.txt "wasm module loading"
   # AIR's parser and data decoders: their own sources and core's error type, nothing else.
-  log "building the AIR fuzz target (the parser, data and call results)"
+  log "building the AIR fuzz target (the parser, data and call results, merging)"
   clang++ -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
     -Imodules/core/include -Iplugins/air tests/fuzz/fuzz_air.cpp plugins/air/interpreter/parser.cpp \
-    plugins/air/interpreter/data.cpp modules/core/src/error.cpp -lfmt -o build/fuzz/fuzz_air
+    plugins/air/interpreter/data.cpp plugins/air/interpreter/lens.cpp plugins/air/interpreter/trace.cpp \
+    plugins/air/interpreter/interpreter.cpp modules/core/src/error.cpp -lfmt -o build/fuzz/fuzz_air
   mkdir -p build/fuzz/air_corpus
   cp tests/fuzz/air_seeds/* build/fuzz/air_corpus/
-  run_fuzzer fuzz_air "$(( (seconds + 1) / 2 ))" build/fuzz/air_corpus air_log.txt "AIR's parser and data decoders" 2048
+  run_fuzzer fuzz_air "$(( (seconds + 1) / 2 ))" build/fuzz/air_corpus air_log.txt "AIR's parser, data decoders and merging" 4096
   # exo's decoders of untrusted bytes: values, log entries and heads, log files, JSON values.
   log "building the decoders' fuzz target (values, log entries, heads, log files, JSON values)"
   clang++ -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \

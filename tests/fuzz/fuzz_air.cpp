@@ -1,12 +1,17 @@
 // libFuzzer target over what AIR reads from outside (plugins/air/interpreter): the parser
 // (any text gives a tree within the limits, or an error starting "air can't be parsed:"),
 // and the data and call results decoders (anything gives data, or an error; data decoded
-// encodes to bytes that decode to the same data). The input's first byte picks which. Built
+// encodes to bytes that decode to the same data), and running scripts on previous and
+// current data (any pair of byte strings gives a result: prev data back unchanged for a
+// preparation or uncatchable error, data that decodes otherwise; or out of ticks). The
+// input's first byte picks which. Built
 // with clang by `bash tools/dev.sh fuzz` and run by the test command for a short time. Any
 // crash, sanitizer report or hang is a bug.
 #include "../../plugins/air/interpreter/data.hpp"
+#include "../../plugins/air/interpreter/interpreter.hpp"
 #include "../../plugins/air/interpreter/parser.hpp"
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdlib>
 #include <string_view>
@@ -21,11 +26,49 @@ void walk(const exo::air::instruction& in, std::size_t depth) {
   if (in.b) walk(*in.b, depth + 1);
 }
 
+// Scripts the merge mode runs: every instruction that meets the trace, on two peers.
+const char* const scripts[] = {
+    R"((seq (par (call "A" ("s" "f") [] x) (call "B" ("s" "f") [] y)) (call "A" ("s" "f") [x y] z)))",
+    R"((seq (seq (call "A" ("" "") [] $s) (call "B" ("" "") [] $s)) (fold $s v (seq (call "A" ("" "") [v] $o) (next v)))))",
+    R"((seq (call "A" ("" "") [] xs) (fold xs x (par (call x ("" "") [x] $r) (next x)))))",
+    R"((xor (seq (ap 1 $s) (call "B" ("" "") [$s] r)) (call "A" ("" "") [%last_error%] e)))",
+    R"((new $t (seq (par (call "A" ("" "") [] $t) (call "B" ("" "") [] $t)) (fold $t i (seq (ap i $u) (next i))))))",
+};
+
+void run_merge(const std::uint8_t* data, std::size_t size) {
+  if (size < 2) return;
+  const char* air = scripts[data[0] % (sizeof scripts / sizeof scripts[0])];
+  const bool on_a = data[1] & 1;
+  std::size_t cut = 2;
+  while (cut < size && data[cut] != 0) ++cut;
+  const exo::byte_view prev(data + 2, cut - 2);
+  const exo::byte_view current = cut < size ? exo::byte_view(data + cut + 1, size - cut - 1) : exo::byte_view();
+  exo::air::run_limits limits;
+  limits.parse = {.max_size = 1 << 16, .max_depth = 32, .max_instructions = 2000};
+  limits.data = {.max_size = 1 << 16, .max_depth = 32, .max_states = 2000};
+  limits.max_ticks = 200'000;
+  auto r = exo::air::run(air, prev, current, {"A", on_a ? "A" : "B"}, {}, limits);
+  if (!r) {
+    if (r.error().code != exo::errc::out_of_ticks) std::abort();
+    return;
+  }
+  const bool prev_back = (r->ret_code >= 1 && r->ret_code <= 3) || (r->ret_code >= 20000 && r->ret_code < 30000);
+  if (prev_back) {
+    if (!std::equal(r->data.begin(), r->data.end(), prev.begin(), prev.end())) std::abort();
+  } else if (!exo::air::decode_data(r->data)) {
+    std::abort();
+  }
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* input, std::size_t input_size) {
   if (input_size == 0) return 0;
-  const std::uint8_t mode = input[0] % 3;
+  const std::uint8_t mode = input[0] % 4;
+  if (mode == 3) {
+    run_merge(input + 1, input_size - 1);
+    return 0;
+  }
   const std::uint8_t* data = input + 1;
   const std::size_t size = input_size - 1;
   if (mode == 1) {
