@@ -196,6 +196,19 @@ class reporter : public benchmark::ConsoleReporter {
 
 int main(int argc, char** argv) {
   if (argc > 1 && std::string(argv[1]) == "--child") return exo::serve_runner(air_engine());
+  if (argc > 2 && std::string(argv[1]) == "--dump") {  // the workloads as files, for exo air run
+    for (int i = 0; i < 3; ++i) {
+      const run_request& q = workload(i);
+      const std::string base = fmt::format("{}/{}", argv[2], names[i]);
+      std::ofstream(base + ".air") << q.air;
+      std::ofstream(base + ".prev", std::ios::binary).write(reinterpret_cast<const char*>(q.prev_data.data()),
+                                                            static_cast<std::streamsize>(q.prev_data.size()));
+      std::ofstream(base + ".data", std::ios::binary).write(reinterpret_cast<const char*>(q.data.data()),
+                                                            static_cast<std::streamsize>(q.data.size()));
+      fmt::print("{}: --init-peer '{}' --current-peer '{}'\n", base, q.params.init_peer_id, q.params.current_peer_id);
+    }
+    return 0;
+  }
   benchmark::Initialize(&argc, argv);
   reporter rep;
   benchmark::RunSpecifiedBenchmarks(&rep);

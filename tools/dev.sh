@@ -83,7 +83,8 @@ fuzz() {
   clang++ -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
     -Imodules/core/include -Iplugins/air tests/fuzz/fuzz_air.cpp plugins/air/interpreter/parser.cpp \
     plugins/air/interpreter/data.cpp plugins/air/interpreter/lens.cpp plugins/air/interpreter/trace.cpp \
-    plugins/air/interpreter/interpreter.cpp modules/core/src/error.cpp -lfmt -o build/fuzz/fuzz_air
+    plugins/air/interpreter/interpreter.cpp plugins/air/interpreter/json_text.cpp modules/core/src/error.cpp -lfmt \
+    -o build/fuzz/fuzz_air
   mkdir -p build/fuzz/air_corpus
   cp tests/fuzz/air_seeds/* build/fuzz/air_corpus/
   run_fuzzer fuzz_air "$(( (seconds + 1) / 2 ))" build/fuzz/air_corpus air_log.txt "AIR's parser, data decoders and merging" 4096

@@ -142,3 +142,76 @@ BOOST_AUTO_TEST_CASE(call_results_round_trip_and_malformed_ones_are_refused) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(air_data_text)
+
+// The encoder writes text itself; it must be what nlohmann's dump of the same document gives,
+// for every kind of value and string (escapes, UTF-8, bytes that are not UTF-8).
+BOOST_AUTO_TEST_CASE(encoding_is_byte_for_byte_the_document_dump) {
+  interpreter_data d = every_kind();
+  const char* strings[] = {"plain", "quote \" and \\ backslash", "tab\tnew\nline\r\b\f", "ctl \x01\x1f", "utf-8: é → 😀",
+                           "bad: \xff\xfe", "cut: \xe2\x82", "surrogate: \xed\xa0\x80", "over: \xf4\x90\x80\x80", "\x7f"};
+  for (const char* s : strings) {
+    d.trace.push_back(call_state{call_state::kind::scalar, exo::json{{"k", s}, {s, exo::json::array({s, 1, -2, 2.5, nullptr, false})}}});
+    call_state sent;
+    sent.what = call_state::kind::sent_by;
+    sent.sender = s;
+    d.trace.push_back(sent);
+  }
+  d.r_streams["$r"][2] = {1};
+  d.r_streams["$r"][10] = {3};
+  d.streams[std::string("\xff")] = 1;
+  const exo::bytes mine = encode_data(d);
+  // The document as the previous encoder built it.
+  exo::json trace = exo::json::array();
+  for (const auto& s : d.trace) {
+    exo::bytes one = encode_data(interpreter_data{{s}, {}, "0.2.2", 0, {}});
+    trace.push_back(exo::json::parse(std::string(one.begin(), one.end()))["trace"][0]);
+  }
+  exo::json r_streams = exo::json::object();
+  for (const auto& [name, per] : d.r_streams)
+    for (const auto& [pos, gens] : per) r_streams[name][std::to_string(pos)] = gens;
+  const exo::json doc{{"trace", trace}, {"streams", d.streams}, {"version", d.version}, {"lcid", d.lcid}, {"r_streams", r_streams}};
+  const std::string want = doc.dump(-1, ' ', false, exo::json::error_handler_t::replace);
+  BOOST_TEST(std::string(mine.begin(), mine.end()) == want);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+#include "interpreter/json_text.hpp"
+
+BOOST_AUTO_TEST_SUITE(air_json_text)
+
+// exo's JSON reader accepts what nlohmann accepts and builds the same values.
+BOOST_AUTO_TEST_CASE(the_reader_agrees_with_nlohmann) {
+  const char* texts[] = {
+      "0", "-0", "1", "-1", "18446744073709551615", "18446744073709551616", "-9223372036854775808", "-9223372036854775809",
+      "1.5", "-1.25e-3", "1E400", "1e-400", "-1e400", "1" "0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000", "0.1", "123456789012345678901234567890", "true", "false", "null", "\"\"",
+      R"("a\"b\\c\/d\b\f\n\r\t")", R"("\u0000\u001f\u00e9\u20ac")", R"("\ud83d\ude00")", "\"é → 😀\"", "[]", "{}",
+      "[1,[2,[3,[]]],{}]", R"({"b":1,"a":2,"b":3})", " \t\r\n[ 1 , 2 ]\n", "\xEF\xBB\xBF{\"bom\":true}",
+      // refused by both
+      "", " ", "[", "]", "[1,]", "{\"a\"}", "{\"a\":}", "{a:1}", "01", "1.", ".5", "-", "1e", "+1", "tru", "nul",
+      "\"unterminated", "\"bad \\x escape\"", "\"\\u12\"", "\"\\ud83d\"", "\"\\ude00\"", "\"\x01\"", "\"\xff\"",
+      "\"\xc0\x80\"", "\"\xed\xa0\x80\"", "[1] 2", "{\"a\":1,}", "NaN", "Infinity", "'a'"};
+  for (const char* t : texts) {
+    const std::string_view text(t);
+    BOOST_TEST_CONTEXT("text: " << t) {
+      const auto why = exo::air::json_text::validate(text, 64);
+      const exo::json theirs = exo::json::parse(text, nullptr, false);
+      BOOST_TEST(!why == !theirs.is_discarded(), (why ? *why : std::string("accepted")));
+      if (!why && !theirs.is_discarded()) {
+        exo::air::json_text::cursor c(text);
+        const exo::json mine = c.value();
+        BOOST_TEST(mine.dump() == theirs.dump());
+        BOOST_TEST((mine.type() == theirs.type()));
+      }
+    }
+  }
+  // Depth: refused past the limit, at any depth, without recursion.
+  const std::string deep(100'000, '[');
+  auto why = exo::air::json_text::validate(deep, 128);
+  BOOST_REQUIRE(why);
+  BOOST_TEST(why->find("nested over 128 deep") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_SUITE_END()

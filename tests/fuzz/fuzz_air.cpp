@@ -9,6 +9,7 @@
 // crash, sanitizer report or hang is a bug.
 #include "../../plugins/air/interpreter/data.hpp"
 #include "../../plugins/air/interpreter/interpreter.hpp"
+#include "../../plugins/air/interpreter/json_text.hpp"
 #include "../../plugins/air/interpreter/parser.hpp"
 
 #include <algorithm>
@@ -72,6 +73,18 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* input, std::size_t inp
   const std::uint8_t* data = input + 1;
   const std::size_t size = input_size - 1;
   if (mode == 1) {
+    // exo's JSON reader against nlohmann's: the same texts accepted, the same values built.
+    const std::string_view text(reinterpret_cast<const char*>(data), size);
+    const auto why = exo::air::json_text::validate(text, 64);
+    const exo::json theirs = exo::json::parse(text, nullptr, false);
+    if (!why) {
+      if (theirs.is_discarded()) std::abort();
+      exo::air::json_text::cursor c(text);
+      const auto h = exo::json::error_handler_t::replace;
+      if (c.value().dump(-1, ' ', false, h) != theirs.dump(-1, ' ', false, h)) std::abort();
+    } else if (why->starts_with("not JSON") && !theirs.is_discarded()) {
+      std::abort();
+    }
     auto d = exo::air::decode_data(exo::byte_view(data, size), {.max_size = 1 << 16, .max_depth = 32, .max_states = 2000});
     if (d) {
       auto again = exo::air::decode_data(exo::air::encode_data(*d));

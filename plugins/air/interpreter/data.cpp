@@ -1,5 +1,7 @@
 #include "data.hpp"
 
+#include "json_text.hpp"
+
 #include <fmt/format.h>
 
 #include <charconv>
@@ -10,12 +12,53 @@ namespace exo::air {
 
 namespace {
 
-// Decoding with a place to name in errors: "trace[3].call.failed".
+// A place in the document, written out only for an error message: "trace[3].call.failed".
+struct path {
+  const path* parent = nullptr;
+  std::string_view name;    // ".call", "trace", ...
+  std::int64_t index = -1;  // [3]
+  std::string str() const {
+    std::string out = parent ? parent->str() : std::string();
+    out += name;
+    if (index >= 0) out += "[" + std::to_string(index) + "]";
+    return out;
+  }
+};
+
+// Decoding with a place to name in errors.
 class reader {
  public:
   explicit reader(std::string prefix) : prefix_(std::move(prefix)) {}
   unexpected<error> bad(const std::string& where, const std::string& what) const {
     return fail(errc::malformed, fmt::format("{}: {}: {}", prefix_, where, what));
+  }
+  unexpected<error> bad(const path& where, const std::string& what) const { return bad(where.str(), what); }
+  expected<std::uint32_t> u32(const json& j, const path& where) const {
+    if (j.is_number_unsigned() && j.get<std::uint64_t>() <= std::numeric_limits<std::uint32_t>::max())
+      return static_cast<std::uint32_t>(j.get<std::uint64_t>());
+    return u32(j, where.str());
+  }
+  expected<std::int32_t> i32(const json& j, const path& where) const {
+    if (j.is_number_integer()) {
+      const auto v = j.get<std::int64_t>();
+      if (v >= std::numeric_limits<std::int32_t>::min() && v <= std::numeric_limits<std::int32_t>::max())
+        return static_cast<std::int32_t>(v);
+    }
+    return i32(j, where.str());
+  }
+  // An object with exactly one of `keys`: the index of its key.
+  expected<std::size_t> one_of(const json& j, const path& where, std::initializer_list<const char*> keys) const {
+    if (j.is_object() && j.size() == 1) {
+      const std::string& k = j.begin().key();
+      std::size_t i = 0;
+      for (const char* want : keys) {
+        if (k == want) return i;
+        ++i;
+      }
+    }
+    auto e = one_of(j, where.str(), keys);
+    if (!e) return unexpected(std::move(e).error());
+    return std::size_t{0};  // not reached: the string form failed too
   }
   expected<std::uint32_t> u32(const json& j, const std::string& where) const {
     if (!j.is_number_unsigned() && !(j.is_number_integer() && j.get<std::int64_t>() >= 0))
@@ -46,102 +89,94 @@ class reader {
   std::string prefix_;
 };
 
-// Parses JSON and checks its nesting without recursion.
+// Parses JSON and checks its nesting without recursion: the text is validated first (any
+// depth, iteratively), then built.
 expected<json> parse_json(byte_view bytes, const data_limits& limits, const reader& r) {
   if (bytes.size() > limits.max_size)
     return fail(errc::limit_exceeded, fmt::format("{} bytes, over the {} accepted", bytes.size(), limits.max_size));
-  // Depth first, on the text: brackets outside strings (the parser would take any depth).
-  std::size_t depth = 0;
-  bool in_string = false;
-  for (std::size_t i = 0; i < bytes.size(); ++i) {
-    const char c = static_cast<char>(bytes[i]);
-    if (in_string) {
-      if (c == '\\') ++i;
-      else if (c == '"') in_string = false;
-    } else if (c == '"') {
-      in_string = true;
-    } else if (c == '[' || c == '{') {
-      if (++depth > limits.max_depth) return r.bad("$", fmt::format("nested over {} deep", limits.max_depth));
-    } else if ((c == ']' || c == '}') && depth > 0) {
-      --depth;
-    }
-  }
-  json j = json::parse(bytes.begin(), bytes.end(), nullptr, false);
-  if (j.is_discarded()) return r.bad("$", "not JSON");
-  return j;
+  const std::string_view text(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+  if (auto why = json_text::validate(text, limits.max_depth)) return r.bad("$", *why);
+  json_text::cursor c(text);
+  return c.value();
 }
 
-expected<call_state> read_call(const json& j, const std::string& at, const reader& r) {
+expected<call_state> read_call(json& j, const path& at, const reader& r) {
   auto k = r.one_of(j, at, {"executed", "sent_by", "failed"});
   if (!k) return unexpected(std::move(k).error());
   call_state c;
-  const json& v = j.begin().value();
-  if (*k == "sent_by") {
-    if (!v.is_string()) return r.bad(at + ".sent_by", "expected a string");
+  json& v = j.begin().value();
+  if (*k == 1) {
+    const path here{&at, ".sent_by"};
+    if (!v.is_string()) return r.bad(here, "expected a string");
     c.what = call_state::kind::sent_by;
-    c.sender = v.get<std::string>();
+    c.sender = std::move(v.get_ref<std::string&>());
     // "peer: id" names a local call request: the id must be a u32.
     if (auto colon = c.sender.find(": "); colon != std::string::npos) {
-      const std::string id = c.sender.substr(colon + 2);
+      const std::string_view id = std::string_view(c.sender).substr(colon + 2);
       std::uint32_t n = 0;
       auto [end, ec] = std::from_chars(id.data(), id.data() + id.size(), n);
       if (id.empty() || ec != std::errc{} || end != id.data() + id.size())
-        return r.bad(at + ".sent_by", fmt::format("'{}' is not a call request id (a u32) after \"peer: \"", id));
+        return r.bad(here, fmt::format("'{}' is not a call request id (a u32) after \"peer: \"", id));
     }
     return c;
   }
-  if (*k == "failed") {
-    if (!v.is_array() || v.size() != 2 || !v[1].is_string())
-      return r.bad(at + ".failed", "expected [ret_code, \"message\"]");
-    auto code = r.i32(v[0], at + ".failed[0]");
+  if (*k == 2) {
+    const path here{&at, ".failed"};
+    if (!v.is_array() || v.size() != 2 || !v[1].is_string()) return r.bad(here, "expected [ret_code, \"message\"]");
+    auto code = r.i32(v[0], path{&here, "", 0});
     if (!code) return unexpected(std::move(code).error());
     c.what = call_state::kind::failed;
     c.ret_code = *code;
-    c.message = v[1].get<std::string>();
+    c.message = std::move(v[1].get_ref<std::string&>());
     return c;
   }
-  auto e = r.one_of(v, at + ".executed", {"scalar", "stream"});
+  const path executed{&at, ".executed"};
+  auto e = r.one_of(v, executed, {"scalar", "stream"});
   if (!e) return unexpected(std::move(e).error());
-  const json& inner = v.begin().value();
-  if (*e == "scalar") {
+  json& inner = v.begin().value();
+  if (*e == 0) {
     c.what = call_state::kind::scalar;
-    c.value = inner;
+    c.value = std::move(inner);
     return c;
   }
+  const path stream{&executed, ".stream"};
   if (!inner.is_object() || inner.size() != 2 || !inner.contains("value") || !inner.contains("generation"))
-    return r.bad(at + ".executed.stream", "expected {value, generation}");
-  auto g = r.u32(inner["generation"], at + ".executed.stream.generation");
+    return r.bad(stream, "expected {value, generation}");
+  auto g = r.u32(inner["generation"], path{&stream, ".generation"});
   if (!g) return unexpected(std::move(g).error());
   c.what = call_state::kind::stream;
-  c.value = inner["value"];
+  c.value = std::move(inner["value"]);
   c.generation = *g;
   return c;
 }
 
-expected<executed_state> read_state(const json& j, const std::string& at, const reader& r) {
+expected<executed_state> read_state(json& j, const path& at, const reader& r) {
+  static constexpr const char* names[] = {".par", ".call", ".fold", ".ap"};
   auto k = r.one_of(j, at, {"par", "call", "fold", "ap"});
   if (!k) return unexpected(std::move(k).error());
-  const json& v = j.begin().value();
-  const std::string here = at + "." + *k;
-  if (*k == "par") {
+  json& v = j.begin().value();
+  const path here{&at, names[*k]};
+  if (*k == 0) {
     if (!v.is_array() || v.size() != 2) return r.bad(here, "expected [left size, right size]");
-    auto l = r.u32(v[0], here + "[0]");
+    auto l = r.u32(v[0], path{&here, "", 0});
     if (!l) return unexpected(std::move(l).error());
-    auto rr = r.u32(v[1], here + "[1]");
+    auto rr = r.u32(v[1], path{&here, "", 1});
     if (!rr) return unexpected(std::move(rr).error());
     return par_state{*l, *rr};
   }
-  if (*k == "call") {
+  if (*k == 1) {
     auto c = read_call(v, here, r);
     if (!c) return unexpected(std::move(c).error());
     return std::move(*c);
   }
-  if (*k == "ap") {
+  if (*k == 3) {
     if (!v.is_object() || v.size() != 1 || !v.contains("gens") || !v["gens"].is_array())
       return r.bad(here, "expected {gens: [...]}");
     ap_state a;
-    for (std::size_t i = 0; i < v["gens"].size(); ++i) {
-      auto g = r.u32(v["gens"][i], fmt::format("{}.gens[{}]", here, i));
+    const json& gens = v["gens"];
+    const path gp{&here, ".gens"};
+    for (std::size_t i = 0; i < gens.size(); ++i) {
+      auto g = r.u32(gens[i], path{&gp, "", static_cast<std::int64_t>(i)});
       if (!g) return unexpected(std::move(g).error());
       a.gens.push_back(*g);
     }
@@ -150,23 +185,26 @@ expected<executed_state> read_state(const json& j, const std::string& at, const 
   if (!v.is_object() || v.size() != 1 || !v.contains("lore") || !v["lore"].is_array())
     return r.bad(here, "expected {lore: [...]}");
   fold_state f;
-  for (std::size_t i = 0; i < v["lore"].size(); ++i) {
-    const json& l = v["lore"][i];
-    const std::string li = fmt::format("{}.lore[{}]", here, i);
+  const json& lores = v["lore"];
+  const path lp{&here, ".lore"};
+  for (std::size_t i = 0; i < lores.size(); ++i) {
+    const json& l = lores[i];
+    const path li{&lp, "", static_cast<std::int64_t>(i)};
     if (!l.is_object() || l.size() != 2 || !l.contains("pos") || !l.contains("desc") || !l["desc"].is_array() ||
         l["desc"].size() != 2)
       return r.bad(li, "expected {pos, desc: [{pos, len}, {pos, len}]}");
     fold_lore lore;
-    auto p = r.u32(l["pos"], li + ".pos");
+    auto p = r.u32(l["pos"], path{&li, ".pos"});
     if (!p) return unexpected(std::move(p).error());
     lore.value_pos = *p;
+    const path dp{&li, ".desc"};
     for (int d = 0; d < 2; ++d) {
       const json& s = l["desc"][static_cast<std::size_t>(d)];
-      const std::string di = fmt::format("{}.desc[{}]", li, d);
+      const path di{&dp, "", d};
       if (!s.is_object() || s.size() != 2 || !s.contains("pos") || !s.contains("len")) return r.bad(di, "expected {pos, len}");
-      auto sp = r.u32(s["pos"], di + ".pos");
+      auto sp = r.u32(s["pos"], path{&di, ".pos"});
       if (!sp) return unexpected(std::move(sp).error());
-      auto sl = r.u32(s["len"], di + ".len");
+      auto sl = r.u32(s["len"], path{&di, ".len"});
       if (!sl) return unexpected(std::move(sl).error());
       (d == 0 ? lore.before : lore.after) = fold_subtrace{*sp, *sl};
     }
@@ -175,33 +213,97 @@ expected<executed_state> read_state(const json& j, const std::string& at, const 
   return f;
 }
 
-json write_state(const executed_state& s) {
-  return std::visit(
-      [](const auto& x) -> json {
-        using T = std::decay_t<decltype(x)>;
-        if constexpr (std::is_same_v<T, par_state>) {
-          return json{{"par", json::array({x.left, x.right})}};
-        } else if constexpr (std::is_same_v<T, call_state>) {
-          switch (x.what) {
-            case call_state::kind::scalar: return json{{"call", {{"executed", {{"scalar", x.value}}}}}};
-            case call_state::kind::stream:
-              return json{{"call", {{"executed", {{"stream", {{"value", x.value}, {"generation", x.generation}}}}}}}};
-            case call_state::kind::sent_by: return json{{"call", {{"sent_by", x.sender}}}};
-            case call_state::kind::failed: return json{{"call", {{"failed", json::array({x.ret_code, x.message})}}}};
-          }
-          return json();
-        } else if constexpr (std::is_same_v<T, fold_state>) {
-          json lore = json::array();
-          for (const fold_lore& l : x.lore)
-            lore.push_back({{"pos", l.value_pos},
-                            {"desc", json::array({json{{"pos", l.before.pos}, {"len", l.before.len}},
-                                                  json{{"pos", l.after.pos}, {"len", l.after.len}}})}});
-          return json{{"fold", {{"lore", std::move(lore)}}}};
+}  // namespace
+
+namespace {
+
+bool fits_u32(std::int64_t v) { return v >= 0 && v <= std::numeric_limits<std::uint32_t>::max(); }
+
+// The common states, read straight from the text; nullopt (the cursor back where it was) for
+// anything else or anything unusual, which the general path reads and names.
+std::optional<executed_state> fast_state(json_text::cursor& c) {
+  const char* start = c.mark();
+  auto miss = [&]() -> std::optional<executed_state> {
+    c.reset(start);
+    return std::nullopt;
+  };
+  if (!c.take('{') || c.peek() != '"') return miss();
+  const std::string k = c.string();
+  if (!c.take(':')) return miss();
+  std::int64_t a = 0, b = 0;
+  if (k == "par") {
+    if (!c.take('[') || !c.integer(a) || !c.take(',') || !c.integer(b) || !c.take(']') || !c.take('}') || !fits_u32(a) ||
+        !fits_u32(b))
+      return miss();
+    return par_state{static_cast<std::uint32_t>(a), static_cast<std::uint32_t>(b)};
+  }
+  if (k == "ap") {
+    if (!c.take('{') || c.peek() != '"' || c.string() != "gens" || !c.take(':') || !c.take('[')) return miss();
+    ap_state ap;
+    if (!c.take(']')) {
+      do {
+        if (!c.integer(a) || !fits_u32(a)) return miss();
+        ap.gens.push_back(static_cast<std::uint32_t>(a));
+      } while (c.take(','));
+      if (!c.take(']')) return miss();
+    }
+    if (!c.take('}') || !c.take('}')) return miss();
+    return ap;
+  }
+  if (k != "call" || !c.take('{') || c.peek() != '"') return miss();
+  const std::string kind = c.string();
+  if (!c.take(':')) return miss();
+  call_state s;
+  if (kind == "sent_by") {
+    if (c.peek() != '"') return miss();
+    s.what = call_state::kind::sent_by;
+    s.sender = c.string();
+    if (s.sender.find(": ") != std::string::npos) return miss();  // the general path checks the id
+  } else if (kind == "failed") {
+    if (!c.take('[') || !c.integer(a) || a < std::numeric_limits<std::int32_t>::min() ||
+        a > std::numeric_limits<std::int32_t>::max() || !c.take(',') || c.peek() != '"')
+      return miss();
+    s.what = call_state::kind::failed;
+    s.ret_code = static_cast<std::int32_t>(a);
+    s.message = c.string();
+    if (!c.take(']')) return miss();
+  } else if (kind == "executed") {
+    if (!c.take('{') || c.peek() != '"') return miss();
+    const std::string how = c.string();
+    if (!c.take(':')) return miss();
+    if (how == "scalar") {
+      s.what = call_state::kind::scalar;
+      s.value = c.value();
+    } else if (how == "stream") {
+      if (!c.take('{')) return miss();
+      bool have_value = false, have_generation = false;
+      for (int i = 0; i < 2; ++i) {
+        if (i == 1 && !c.take(',')) return miss();
+        if (c.peek() != '"') return miss();
+        const std::string field = c.string();
+        if (!c.take(':')) return miss();
+        if (field == "value" && !have_value) {
+          s.value = c.value();
+          have_value = true;
+        } else if (field == "generation" && !have_generation) {
+          if (!c.integer(a) || !fits_u32(a)) return miss();
+          s.generation = static_cast<std::uint32_t>(a);
+          have_generation = true;
         } else {
-          return json{{"ap", {{"gens", x.gens}}}};
+          return miss();
         }
-      },
-      s);
+      }
+      if (!c.take('}')) return miss();
+      s.what = call_state::kind::stream;
+    } else {
+      return miss();
+    }
+    if (!c.take('}')) return miss();
+  } else {
+    return miss();
+  }
+  if (!c.take('}') || !c.take('}')) return miss();
+  return s;
 }
 
 }  // namespace
@@ -210,79 +312,316 @@ expected<interpreter_data> decode_data(byte_view bytes, const data_limits& limit
   interpreter_data d;
   if (bytes.empty()) return d;
   const reader r("data can't be deserialized");
-  auto parsed = parse_json(bytes, limits, r);
-  if (!parsed) return unexpected(std::move(parsed).error());
-  const json& j = *parsed;
-  if (!j.is_object()) return r.bad("$", "expected an object {trace, streams, version, lcid, r_streams}");
-  for (auto it = j.begin(); it != j.end(); ++it)
-    if (it.key() != "trace" && it.key() != "streams" && it.key() != "version" && it.key() != "lcid" && it.key() != "r_streams")
-      return r.bad("$", fmt::format("unknown field '{}'", it.key()));
-  if (!j.contains("trace") || !j["trace"].is_array()) return r.bad("trace", "expected an array");
-  const json& trace = j["trace"];
-  if (trace.size() > limits.max_states)
-    return fail(errc::limit_exceeded, fmt::format("data can't be deserialized: {} states, over the {} accepted", trace.size(),
-                                                  limits.max_states));
-  d.trace.reserve(trace.size());
-  for (std::size_t i = 0; i < trace.size(); ++i) {
-    auto s = read_state(trace[i], fmt::format("trace[{}]", i), r);
-    if (!s) return unexpected(std::move(s).error());
-    d.trace.push_back(std::move(*s));
-  }
-  if (j.contains("streams")) {
-    if (!j["streams"].is_object()) return r.bad("streams", "expected an object");
-    for (auto it = j["streams"].begin(); it != j["streams"].end(); ++it) {
-      auto g = r.u32(it.value(), "streams." + it.key());
-      if (!g) return unexpected(std::move(g).error());
-      d.streams.emplace(it.key(), *g);
-    }
-  }
-  if (j.contains("version")) {
-    if (!j["version"].is_string()) return r.bad("version", "expected a string");
-    d.version = j["version"].get<std::string>();
-  }
-  if (j.contains("lcid")) {
-    auto l = r.u32(j["lcid"], "lcid");
-    if (!l) return unexpected(std::move(l).error());
-    d.lcid = *l;
-  }
-  if (j.contains("r_streams")) {
-    const json& rs = j["r_streams"];
-    if (!rs.is_object()) return r.bad("r_streams", "expected an object");
-    for (auto it = rs.begin(); it != rs.end(); ++it) {
-      if (!it.value().is_object()) return r.bad("r_streams." + it.key(), "expected an object");
-      auto& per = d.r_streams[it.key()];
-      for (auto p = it.value().begin(); p != it.value().end(); ++p) {
-        const std::string where = fmt::format("r_streams.{}.{}", it.key(), p.key());
-        std::uint32_t pos = 0;
-        auto [end, ec] = std::from_chars(p.key().data(), p.key().data() + p.key().size(), pos);
-        if (ec != std::errc() || end != p.key().data() + p.key().size()) return r.bad(where, "the key is not a position");
-        if (!p.value().is_array()) return r.bad(where, "expected an array of generations");
-        std::vector<std::uint32_t> gens;
-        for (std::size_t i = 0; i < p.value().size(); ++i) {
-          auto g = r.u32(p.value()[i], fmt::format("{}[{}]", where, i));
-          if (!g) return unexpected(std::move(g).error());
-          gens.push_back(*g);
+  if (bytes.size() > limits.max_size)
+    return fail(errc::limit_exceeded, fmt::format("{} bytes, over the {} accepted", bytes.size(), limits.max_size));
+  const std::string_view text(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+  if (auto why = json_text::validate(text, limits.max_depth)) return r.bad("$", *why);
+  json_text::cursor c(text);
+  if (!c.take('{')) return r.bad("$", "expected an object {trace, streams, version, lcid, r_streams}");
+  bool have_trace = false;
+  if (!c.take('}')) {
+    do {
+      const std::string key = c.string();
+      c.take(':');
+      if (key == "trace") {
+        if (c.peek() != '[') return r.bad("trace", "expected an array");
+        have_trace = true;
+        d.trace.clear();
+        c.take('[');
+        if (!c.take(']')) {
+          do {
+            if (d.trace.size() >= limits.max_states)
+              return fail(errc::limit_exceeded,
+                          fmt::format("data can't be deserialized: over {} states, the most accepted", limits.max_states));
+            if (auto fast = fast_state(c)) {
+              d.trace.push_back(std::move(*fast));
+              continue;
+            }
+            json state = c.value();
+            auto s = read_state(state, path{nullptr, "trace", static_cast<std::int64_t>(d.trace.size())}, r);
+            if (!s) return unexpected(std::move(s).error());
+            d.trace.push_back(std::move(*s));
+          } while (c.take(','));
+          c.take(']');
         }
-        per.emplace(pos, std::move(gens));
+      } else if (key == "streams") {
+        if (c.peek() != '{') return r.bad("streams", "expected an object");
+        const json streams = c.value();
+        d.streams.clear();
+        for (auto it = streams.begin(); it != streams.end(); ++it) {
+          auto g = r.u32(it.value(), "streams." + it.key());
+          if (!g) return unexpected(std::move(g).error());
+          d.streams.emplace(it.key(), *g);
+        }
+      } else if (key == "version") {
+        if (c.peek() != '"') return r.bad("version", "expected a string");
+        d.version = c.string();
+      } else if (key == "lcid") {
+        auto l = r.u32(c.value(), "lcid");
+        if (!l) return unexpected(std::move(l).error());
+        d.lcid = *l;
+      } else if (key == "r_streams") {
+        const json rs = c.value();
+        if (!rs.is_object()) return r.bad("r_streams", "expected an object");
+        d.r_streams.clear();
+        for (auto it = rs.begin(); it != rs.end(); ++it) {
+          if (!it.value().is_object()) return r.bad("r_streams." + it.key(), "expected an object");
+          auto& per = d.r_streams[it.key()];
+          for (auto p = it.value().begin(); p != it.value().end(); ++p) {
+            const std::string where = fmt::format("r_streams.{}.{}", it.key(), p.key());
+            std::uint32_t pos = 0;
+            auto [end, ec] = std::from_chars(p.key().data(), p.key().data() + p.key().size(), pos);
+            if (ec != std::errc() || end != p.key().data() + p.key().size()) return r.bad(where, "the key is not a position");
+            if (!p.value().is_array()) return r.bad(where, "expected an array of generations");
+            std::vector<std::uint32_t> gens;
+            for (std::size_t i = 0; i < p.value().size(); ++i) {
+              auto g = r.u32(p.value()[i], fmt::format("{}[{}]", where, i));
+              if (!g) return unexpected(std::move(g).error());
+              gens.push_back(*g);
+            }
+            per.emplace(pos, std::move(gens));
+          }
+        }
+      } else {
+        return r.bad("$", fmt::format("unknown field '{}'", key));
       }
-    }
+    } while (c.take(','));
   }
+  if (!have_trace) return r.bad("trace", "expected an array");
   return d;
 }
 
-bytes encode_data(const interpreter_data& d) {
-  json trace = json::array();
-  for (const executed_state& s : d.trace) trace.push_back(write_state(s));
-  json r_streams = json::object();
-  for (const auto& [name, per] : d.r_streams) {
-    json m = json::object();
-    for (const auto& [pos, gens] : per) m[std::to_string(pos)] = gens;
-    r_streams[name] = std::move(m);
+namespace {
+
+// ---- the encoder: text written directly, byte for byte what nlohmann's dump() of the same
+// document gives (keys in sorted order), without building the document ----
+
+bool valid_utf8(std::string_view s) {
+  std::size_t i = 0;
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    const std::size_t n = c >= 0xC2 && c <= 0xDF ? 1 : c >= 0xE0 && c <= 0xEF ? 2 : c >= 0xF0 && c <= 0xF4 ? 3 : 0;
+    if (n == 0 || i + n >= s.size()) return false;
+    const auto c1 = static_cast<unsigned char>(s[i + 1]);
+    if ((c1 & 0xC0) != 0x80) return false;
+    if (c == 0xE0 && c1 < 0xA0) return false;  // overlong
+    if (c == 0xED && c1 > 0x9F) return false;  // surrogates
+    if (c == 0xF0 && c1 < 0x90) return false;  // overlong
+    if (c == 0xF4 && c1 > 0x8F) return false;  // past U+10FFFF
+    for (std::size_t k = 2; k <= n; ++k)
+      if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) return false;
+    i += n + 1;
   }
-  json j{{"trace", std::move(trace)}, {"streams", d.streams}, {"version", d.version}, {"lcid", d.lcid},
-         {"r_streams", std::move(r_streams)}};
-  const std::string text = j.dump(-1, ' ', false, json::error_handler_t::replace);
-  return bytes(text.begin(), text.end());
+  return true;
+}
+
+void write_string(std::string& out, std::string_view s) {
+  bool plain = true;
+  for (char ch : s) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c < 0x20 || c == '"' || c == '\\' || c >= 0x80) {
+      plain = false;
+      break;
+    }
+  }
+  if (plain) {
+    out += '"';
+    out += s;
+    out += '"';
+    return;
+  }
+  if (!valid_utf8(s)) {  // nlohmann's own replacement of what is not UTF-8
+    out += json(std::string(s)).dump(-1, ' ', false, json::error_handler_t::replace);
+    return;
+  }
+  out += '"';
+  for (char ch : s) {
+    const auto c = static_cast<unsigned char>(ch);
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\b': out += "\\b"; break;
+      case '\f': out += "\\f"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if (c < 0x20) {
+          out += fmt::format("\\u{:04x}", c);
+        } else {
+          out += ch;
+        }
+    }
+  }
+  out += '"';
+}
+
+template <class Int>
+void write_int(std::string& out, Int v) {
+  char buf[24];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
+  (void)ec;
+  out.append(buf, end);
+}
+
+void write_value(std::string& out, const json& v) {
+  switch (v.type()) {
+    case json::value_t::null: out += "null"; return;
+    case json::value_t::boolean: out += v.get<bool>() ? "true" : "false"; return;
+    case json::value_t::number_integer: write_int(out, v.get<std::int64_t>()); return;
+    case json::value_t::number_unsigned: write_int(out, v.get<std::uint64_t>()); return;
+    case json::value_t::string: write_string(out, v.get_ref<const std::string&>()); return;
+    case json::value_t::array: {
+      out += '[';
+      bool first = true;
+      for (const json& e : v) {
+        if (!first) out += ',';
+        first = false;
+        write_value(out, e);
+      }
+      out += ']';
+      return;
+    }
+    case json::value_t::object: {
+      out += '{';
+      bool first = true;
+      for (auto it = v.begin(); it != v.end(); ++it) {
+        if (!first) out += ',';
+        first = false;
+        write_string(out, it.key());
+        out += ':';
+        write_value(out, it.value());
+      }
+      out += '}';
+      return;
+    }
+    default: out += v.dump(-1, ' ', false, json::error_handler_t::replace); return;  // floats, binary
+  }
+}
+
+void write_state(std::string& out, const executed_state& s) {
+  std::visit(
+      [&out](const auto& x) {
+        using T = std::decay_t<decltype(x)>;
+        if constexpr (std::is_same_v<T, par_state>) {
+          out += "{\"par\":[";
+          write_int(out, x.left);
+          out += ',';
+          write_int(out, x.right);
+          out += "]}";
+        } else if constexpr (std::is_same_v<T, call_state>) {
+          switch (x.what) {
+            case call_state::kind::scalar:
+              out += "{\"call\":{\"executed\":{\"scalar\":";
+              write_value(out, x.value);
+              out += "}}}";
+              break;
+            case call_state::kind::stream:
+              out += "{\"call\":{\"executed\":{\"stream\":{\"generation\":";
+              write_int(out, x.generation);
+              out += ",\"value\":";
+              write_value(out, x.value);
+              out += "}}}}";
+              break;
+            case call_state::kind::sent_by:
+              out += "{\"call\":{\"sent_by\":";
+              write_string(out, x.sender);
+              out += "}}";
+              break;
+            case call_state::kind::failed:
+              out += "{\"call\":{\"failed\":[";
+              write_int(out, x.ret_code);
+              out += ',';
+              write_string(out, x.message);
+              out += "]}}";
+              break;
+          }
+        } else if constexpr (std::is_same_v<T, fold_state>) {
+          out += "{\"fold\":{\"lore\":[";
+          bool first = true;
+          for (const fold_lore& l : x.lore) {
+            if (!first) out += ',';
+            first = false;
+            out += "{\"desc\":[{\"len\":";
+            write_int(out, l.before.len);
+            out += ",\"pos\":";
+            write_int(out, l.before.pos);
+            out += "},{\"len\":";
+            write_int(out, l.after.len);
+            out += ",\"pos\":";
+            write_int(out, l.after.pos);
+            out += "}],\"pos\":";
+            write_int(out, l.value_pos);
+            out += '}';
+          }
+          out += "]}}";
+        } else {
+          out += "{\"ap\":{\"gens\":[";
+          bool first = true;
+          for (std::uint32_t g : x.gens) {
+            if (!first) out += ',';
+            first = false;
+            write_int(out, g);
+          }
+          out += "]}}";
+        }
+      },
+      s);
+}
+
+}  // namespace
+
+bytes encode_data(const interpreter_data& d) {
+  std::string out;
+  out.reserve(64 + 48 * d.trace.size());
+  out += "{\"lcid\":";
+  write_int(out, d.lcid);
+  out += ",\"r_streams\":{";
+  bool first = true;
+  for (const auto& [name, per] : d.r_streams) {
+    if (!first) out += ',';
+    first = false;
+    write_string(out, name);
+    out += ":{";
+    // Positions as keys sort as text, as nlohmann's object does.
+    std::map<std::string, const std::vector<std::uint32_t>*> by_text;
+    for (const auto& [pos, gens] : per) by_text.emplace(std::to_string(pos), &gens);
+    bool first_pos = true;
+    for (const auto& [pos, gens] : by_text) {
+      if (!first_pos) out += ',';
+      first_pos = false;
+      write_string(out, pos);
+      out += ":[";
+      for (std::size_t i = 0; i < gens->size(); ++i) {
+        if (i) out += ',';
+        write_int(out, (*gens)[i]);
+      }
+      out += ']';
+    }
+    out += '}';
+  }
+  out += "},\"streams\":{";
+  first = true;
+  for (const auto& [name, gens] : d.streams) {
+    if (!first) out += ',';
+    first = false;
+    write_string(out, name);
+    out += ':';
+    write_int(out, gens);
+  }
+  out += "},\"trace\":[";
+  for (std::size_t i = 0; i < d.trace.size(); ++i) {
+    if (i) out += ',';
+    write_state(out, d.trace[i]);
+  }
+  out += "],\"version\":";
+  write_string(out, d.version);
+  out += '}';
+  return bytes(out.begin(), out.end());
 }
 
 expected<call_results> decode_call_results(byte_view bytes, const data_limits& limits) {

@@ -197,14 +197,14 @@ std::string number_text(const value& v) { return v.is_float ? fmt::format("{}", 
 
 std::string display(const value& v) {
   switch (v.what) {
-    case V::string: return "\"" + v.text + "\"";
+    case V::string: return fmt::format("\"{}\"", v.text);
     case V::number: return number_text(v);
     case V::boolean: return v.b ? "true" : "false";
     case V::empty_array: return "[]";
     case V::init_peer_id: return "%init_peer_id%";
-    case V::last_error: return v.lens ? "%last_error%.$." + lens_text(*v.lens) : "%last_error%";
+    case V::last_error: return v.lens ? fmt::format("%last_error%.$.{}", lens_text(*v.lens)) : std::string("%last_error%");
     case V::scalar:
-    case V::stream: return v.lens ? v.text + ".$" + lens_text(*v.lens) : v.text;
+    case V::stream: return v.lens ? fmt::format("{}.${}", v.text, lens_text(*v.lens)) : v.text;
   }
   return {};
 }
@@ -216,17 +216,20 @@ std::string display(const instruction& in) {
     case K::xor_: return "xor";
     case K::null: return "null";
     case K::next: return "next";
-    case K::new_: return "new " + in.name;
-    case K::match: return "match " + display(in.args[0]) + " " + display(in.args[1]);
-    case K::mismatch: return "mismatch " + display(in.args[0]) + " " + display(in.args[1]);
-    case K::fold: return "fold " + display(in.args[0]) + " " + in.name;
-    case K::ap: return "ap " + display(in.args[0]) + " " + in.out.name;
+    case K::new_: return fmt::format("new {}", in.name);
+    case K::match: return fmt::format("match {} {}", display(in.args[0]), display(in.args[1]));
+    case K::mismatch: return fmt::format("mismatch {} {}", display(in.args[0]), display(in.args[1]));
+    case K::fold: return fmt::format("fold {} {}", display(in.args[0]), in.name);
+    case K::ap: return fmt::format("ap {} {}", display(in.args[0]), in.out.name);
     case K::fail:
-      if (in.args.size() == 2) return "fail " + number_text(in.args[0]) + " " + in.args[1].text;
-      return "fail " + display(in.args[0]);
+      if (in.args.size() == 2) return fmt::format("fail {} {}", number_text(in.args[0]), in.args[1].text);
+      return fmt::format("fail {}", display(in.args[0]));
     case K::call: {
       std::string args;
-      for (const value& a : in.args) args += (args.empty() ? "" : " ") + display(a);
+      for (const value& a : in.args) {
+        if (!args.empty()) args += ' ';
+        args += display(a);
+      }
       return fmt::format("call {} ({} {}) [{}] {}", display(in.peer), display(in.service), display(in.function), args, in.out.name);
     }
   }
