@@ -4,6 +4,7 @@
 
 #include "../support/print.hpp"
 
+#include <exo/core/json.hpp>
 #include <exo/hypervisor/hypervisor_service.hpp>
 #include <exo/store/node.hpp>
 #include <exo/verifier/verify.hpp>
@@ -36,6 +37,41 @@ struct vault {
   static constexpr std::string_view exo_name = "vault";
   static constexpr auto exo_exports =
       exo::exports(exo::fn<&vault::open>("open", 0), exo::fn<&vault::share>("share", 0), exo::fn<&vault::give>("give", 1));
+};
+
+/// Doubles what it is sent.
+struct doubler {
+  BOOST_HANA_DEFINE_STRUCT(doubler, (std::int64_t, calls));
+  exo::expected<std::int64_t> twice(exo::context&, std::int64_t x) {
+    ++calls;
+    return 2 * x;
+  }
+  static constexpr std::string_view exo_name = "doubler";
+  static constexpr auto exo_exports = exo::exports(exo::fn<&doubler::twice>("twice", 1));
+};
+
+/// Answers a call only after asking another actor: it keeps the call's reply target as a
+/// capability (context::reply_cap) and answers through it from the later message.
+struct waiter {
+  BOOST_HANA_DEFINE_STRUCT(waiter, (std::int64_t, reply));
+  exo::expected<void> ask(exo::context& ctx, exo::cap_handle helper, std::int64_t x) {
+    auto keep = ctx.reply_cap();
+    if (!keep) return exo::unexpected(keep.error());
+    reply = keep->index;
+    auto back = ctx.self_cap("answer", exo::rights::call | exo::rights::transfer);
+    if (!back) return exo::unexpected(back.error());
+    return ctx.call_with(helper, exo::send_options{.reply_to = *back}, x);
+  }
+  exo::expected<void> answer(exo::context& ctx, std::int64_t y) { return ctx.call(exo::cap_handle{static_cast<std::uint32_t>(reply)}, y + 1); }
+  // A reply capability answers, nothing more: it cannot be narrowed or handed on.
+  exo::expected<std::int64_t> misuse(exo::context& ctx, exo::cap_handle helper) {
+    auto keep = ctx.reply_cap();
+    if (!keep) return exo::unexpected(keep.error());
+    return ctx.call(helper, *keep).has_value() ? 1 : 0;
+  }
+  static constexpr std::string_view exo_name = "waiter";
+  static constexpr auto exo_exports = exo::exports(exo::fn<&waiter::ask>("ask", 2), exo::fn<&waiter::answer>("answer", 1),
+                                                   exo::fn<&waiter::misuse>("misuse", 1));
 };
 
 using fifo_log_hv = exo::hypervisor<exo::fifo_scheduler, exo::memory_store, exo::memory_log>;
@@ -170,6 +206,35 @@ BOOST_AUTO_TEST_CASE(capabilities_a_call_hands_out_do_not_pile_up_in_the_hosts_t
   // One handle for the one create entry (the node's own create left it one too); none for
   // the 300 calls replayed.
   BOOST_TEST(fresh.cap_count(fresh.host_id()).value() == fresh_base + 1);
+}
+
+BOOST_AUTO_TEST_CASE(a_reply_capability_answers_a_call_from_a_later_message) {
+  fifo_log_hv hv(exo::config{.name = "waiting"});
+  hv.register_type<doubler>();
+  hv.register_type<waiter>();
+  const auto doubler_cap = hv.create(doubler{}).value();
+  const exo::value d = hv.function_cap(doubler_cap, "twice", exo::rights::call | exo::rights::transfer).value();
+  const exo::id w = *hv.actor_id(hv.create(waiter{}).value());
+  // The call's result comes from `answer`, a later message of the same input.
+  auto out = hv.invoke(w, "ask", {d, exo::value(20)});
+  BOOST_REQUIRE(out);
+  BOOST_TEST(!out->error.has_value(), (out->error ? out->error->message : ""));
+  BOOST_TEST((out->result == exo::value(41)));
+  auto again = hv.invoke(w, "ask", {d, exo::value(5)});
+  BOOST_REQUIRE(again);
+  BOOST_TEST((again->result == exo::value(11)), exo::to_json(again->result).dump());
+  // Handing a reply capability on is refused (it has the call right only): the message fails.
+  auto misuse = hv.invoke(w, "misuse", {d});
+  BOOST_REQUIRE(misuse);
+  BOOST_REQUIRE(misuse->error.has_value());
+  BOOST_TEST(contains(misuse->error->message, "transfer"), misuse->error->message);
+  // The log replays to the same results and roots.
+  fifo_log_hv fresh(exo::config{.name = "waiting"});
+  fresh.register_type<doubler>();
+  fresh.register_type<waiter>();
+  auto verdict = exo::verify(hv.log(), [&] { return &fresh; });
+  BOOST_TEST(verdict.ok(), verdict.to_string());
+  BOOST_TEST(verdict.entries == hv.log().size());
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -35,7 +35,7 @@ extern "C" {
 #endif
 
 #define EXO_PLUGIN_ABI_MAJOR 1
-#define EXO_PLUGIN_ABI_MINOR 1
+#define EXO_PLUGIN_ABI_MINOR 2
 /* The alias under which a plugin exports its descriptor (a pointer to const exo_plugin). */
 #define EXO_PLUGIN_SYMBOL "exo_plugin_v1"
 
@@ -170,6 +170,13 @@ typedef struct exo_host_api {
   /* ABI 1.1: a line at `level` (EXO_LOG_TRACE .. EXO_LOG_ERROR); EXO_ERR_INVALID_ARGUMENT for
    * another level. Read it only if struct_size covers it (hosts of ABI 1.0 have only log). */
   exo_status (*log_at)(exo_call*, uint32_t level, exo_span text);
+
+  /* ABI 1.2: the current message's reply target as a capability in the actor's table (call
+   * right only), to answer later from another message: a plugin that waits for other actors
+   * before it can reply keeps one and sends its result through it (exo::context::reply_cap).
+   * EXO_ERR_INVALID_ARGUMENT when the message has no reply target. Read it only if
+   * struct_size covers it. */
+  exo_status (*reply_cap)(exo_call*, exo_cap* out);
 } exo_host_api;
 
 /* The descriptor a plugin exports. */

@@ -213,12 +213,20 @@ exo_status host_log_at(exo_call* c, std::uint32_t level, exo_span text) {
   });
 }
 
+exo_status host_reply_cap(exo_call* c, exo_cap* out) {
+  return guarded(c, [&](host_call& hc) {
+    auto h = hc.ctx.reply_cap();
+    if (h && out) *out = h->index;
+    return status(hc, h);
+  });
+}
+
 constexpr exo_host_api host_api{
     sizeof(exo_host_api), EXO_PLUGIN_ABI_MAJOR, EXO_PLUGIN_ABI_MINOR,
     &host_charge, &host_remaining, &host_now, &host_self_id, &host_sender_id, &host_code_hash,
     &host_send, &host_set_result, &host_wants_result, &host_create,
     &host_storage_get, &host_storage_put, &host_storage_delete,
-    &host_self_cap, &host_derive, &host_drop, &host_log, &host_last_error, &host_log_at};
+    &host_self_cap, &host_derive, &host_drop, &host_log, &host_last_error, &host_log_at, &host_reply_cap};
 
 // ------------------------------------------------------------------ compiled plugin code
 
@@ -228,6 +236,8 @@ struct plugin_code {
   std::vector<std::string> names;
   std::vector<exported_function> functions;
   actor_type type;
+  // The export named "on_failure", which failure reports go to, if the code has one.
+  std::uint32_t failure_export = failure_function;
   plugin_code() = default;
   plugin_code(const plugin_code&) = delete;
   plugin_code& operator=(const plugin_code&) = delete;
@@ -264,6 +274,13 @@ expected<void> invoke_plugin(void* state, std::uint32_t function, context& ctx, 
                                          reinterpret_cast<exo_call*>(&call), &err);
   if (st == EXO_OK) return {};
   return unexpected(plugin_error(err, st, "run"));
+}
+
+// A failure report, to the code's export named "on_failure" (its one argument is the report:
+// a map of actor, function, code, message, sender, seq).
+expected<void> invoke_plugin_failure(void* state, std::uint32_t, context& ctx, arg_list& args) {
+  auto& a = *static_cast<plugin_actor*>(state);
+  return invoke_plugin(state, a.code->failure_export, ctx, args);
 }
 
 void destroy_plugin_actor(void* state) noexcept {
@@ -382,6 +399,10 @@ expected<code_ptr> plugin_container::compile(byte_view code, const container_lim
   t.name = lib_->name;
   t.container = d.type_id;
   t.functions = pc->functions;
+  if (const std::uint32_t f = t.find("on_failure"); f != failure_function) {
+    pc->failure_export = f;
+    t.on_failure = &invoke_plugin_failure;
+  }
   t.destroy = &destroy_plugin_actor;
   t.save = &save_plugin_actor;
   t.load = &load_plugin_actor;

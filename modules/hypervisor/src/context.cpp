@@ -43,6 +43,17 @@ expected<void> kernel_context::forward(cap_handle target, arg_list&& args) {
   return emit(*c, m_.reply_to, m_.origin, send_options::remaining, std::move(args));
 }
 
+expected<cap_handle> kernel_context::reply_cap() {
+  if (trapped_) return unexpected(trap_);
+  if (m_.reply_to.kind == cap_kind::none)
+    return trap(errc::invalid_argument, "reply_cap: the message has no reply target");
+  capability c = m_.reply_to;
+  c.rights = rights::call;  // to answer through, never to hand on or narrow
+  auto h = a_.caps.insert(c, &k_.journal_);
+  if (!h) return trap(std::move(h).error());
+  return h;
+}
+
 expected<void> kernel_context::send_result(value&& result) {
   if (m_.reply_to.kind == cap_kind::none || trapped_) return {};
   arg_list args;

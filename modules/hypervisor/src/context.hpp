@@ -32,6 +32,7 @@ class kernel_context final : public context {
   expected<void> send(cap_handle target, arg_list&& args, const send_options& opts) override;
   expected<void> reply(arg_list&& args) override;
   expected<void> forward(cap_handle target, arg_list&& args) override;
+  expected<cap_handle> reply_cap() override;
   expected<cap_handle> derive(cap_handle from, rights keep, std::string_view function) override;
   expected<cap_handle> self_cap(std::string_view function, rights keep) override;
   expected<void> drop(cap_handle h) override;

@@ -70,6 +70,12 @@ class context {
   /// Sends on behalf of the current message's origin: failures of what follows are reported
   /// to the origin, the reply target is kept, and all remaining ticks go along.
   virtual expected<void> forward(cap_handle target, arg_list&& args) = 0;
+  /// The current message's reply target as a capability in this actor's table (call right
+  /// only), to answer later: a result sent through it from another message reaches whoever
+  /// awaits this one, as a continuation. An actor that waits for other actors' answers
+  /// before it can reply (the AIR container's services) keeps one. errc::invalid_argument
+  /// when the message has no reply target.
+  virtual expected<cap_handle> reply_cap() = 0;
 
   /// A new capability from `from` with rights narrowed to `keep`. With a function name, `from`
   /// must be an actor capability and the result names that exported function.
