@@ -1,0 +1,177 @@
+// The AIR container (plugins/air/plugin.cpp) in a logged hypervisor: particles run, their
+// local calls are answered by native actors bound as services (one input however many
+// messages it takes), failures and unbound services come back as call results, other peers
+// come back in next_peer_pks, and the log replays to the same results and roots. CTest runs
+// this suite once per runner (EXO_AIR_RUNNER=inline, thread, process).
+
+#include <exo/container/registry.hpp>
+#include <exo/core/json.hpp>
+#include <exo/hypervisor.hpp>
+#include <exo/verifier/verify.hpp>
+
+#include "interpreter/data.hpp"
+
+#include <boost/test/unit_test.hpp>
+
+namespace {
+
+struct greeter {
+  BOOST_HANA_DEFINE_STRUCT(greeter, (std::int64_t, greeted));
+  exo::expected<std::string> hello(exo::context&, std::string who) {
+    ++greeted;
+    return "hello, " + who;
+  }
+  exo::expected<std::int64_t> count(exo::context&) { return greeted; }
+  exo::expected<std::int64_t> boom(exo::context&) { return exo::fail(exo::errc::handler_failed, "boom: it always fails"); }
+  static constexpr std::string_view exo_name = "greeter";
+  static constexpr auto exo_exports = exo::exports(exo::fn<&greeter::hello>("hello", 1), exo::fn<&greeter::count>("count", 0),
+                                                   exo::fn<&greeter::boom>("boom", 0));
+};
+
+using logged_hv = exo::hypervisor<exo::ordered_scheduler, exo::memory_store, exo::memory_log>;
+
+struct world {
+  exo::container_registry reg;
+  std::unique_ptr<logged_hv> hv;
+  exo::id air, greet;
+
+  world() {
+    reg.add_search_dir(EXO_TEST_PLUGIN_DIR);
+    auto r = reg.load_named("air");
+    BOOST_REQUIRE_MESSAGE(r, "loading the air plugin: " << (r ? "" : r.error().message));
+    hv = make(reg);
+    auto a = hv->create_code("air", exo::to_bytes(R"({"peer_id": "node"})"));
+    BOOST_REQUIRE_MESSAGE(a, "create_code: " << (a ? "" : a.error().message));
+    air = *hv->actor_id(*a);
+    auto g = hv->create(greeter{});
+    BOOST_REQUIRE(g);
+    greet = *hv->actor_id(*g);
+    auto b = hv->invoke(air, "bind", {exo::value("greet"), exo::value(*g)});
+    BOOST_REQUIRE(b);
+    BOOST_REQUIRE_MESSAGE(!b->error, b->error->message);
+  }
+  static std::unique_ptr<logged_hv> make(exo::container_registry& reg) {
+    exo::config c;
+    c.name = "air-test";
+    c.containers = &reg;
+    auto h = std::make_unique<logged_hv>(c);
+    h->register_type<greeter>();
+    if (std::getenv("AIR_DEBUG")) h->on_log([](const exo::id&, exo::log_level, std::string_view t) { BOOST_TEST_MESSAGE(t); });
+    return h;
+  }
+  exo::call_outcome particle(const std::string& script, const std::string& data = "", const std::string& init = "alice") {
+    auto out = hv->invoke(air, "particle", {exo::value(script), exo::value(data), exo::value(init)},
+                          exo::invoke_options{.budget = 10'000'000});
+    BOOST_REQUIRE(out);
+    return *out;
+  }
+};
+
+const exo::value& field(const exo::call_outcome& o, std::string_view k) {
+  const exo::value* v = o.result.find(k);
+  BOOST_REQUIRE_MESSAGE(v, "no " << k << " in the result");
+  return *v;
+}
+std::int64_t ret_code(const exo::call_outcome& o) { return *field(o, "ret_code").if_i64(); }
+
+std::vector<exo::air::executed_state> trace(const exo::call_outcome& o) {
+  auto d = exo::air::decode_data(exo::as_bytes(*field(o, "data").if_string()));
+  BOOST_REQUIRE(d);
+  return d->trace;
+}
+exo::json scalar_at(const exo::call_outcome& o, std::size_t i) {
+  auto t = trace(o);
+  BOOST_REQUIRE(i < t.size());
+  return std::get<exo::air::call_state>(t[i]).value;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(air_container)
+
+BOOST_AUTO_TEST_CASE(services_answer_a_particles_calls_within_one_call) {
+  world w;
+  const std::string script = R"((seq (call "node" ("greet" "hello") [%init_peer_id%] greeting)
+                                     (seq (call "node" ("greet" "count") [] n)
+                                          (call "node" ("greet" "hello") [greeting] twice))))";
+  auto o = w.particle(script);
+  BOOST_REQUIRE_MESSAGE(!o.error, o.error->message);
+  BOOST_TEST(ret_code(o) == 0, *field(o, "error_message").if_string());
+  BOOST_TEST(scalar_at(o, 0) == "hello, alice");
+  BOOST_TEST(scalar_at(o, 1) == 1);
+  BOOST_TEST(scalar_at(o, 2) == "hello, hello, alice");
+  BOOST_TEST(field(o, "next_peer_pks").if_list()->empty());
+  // The same particle again merges with the data the actor kept: nothing to call.
+  auto again = w.particle(script);
+  BOOST_TEST(ret_code(again) == 0);
+  BOOST_TEST(scalar_at(again, 1) == 1);  // the greeter was not called again
+  // Under another particle id it starts afresh.
+  auto other = w.hv->invoke(w.air, "particle", {exo::value(script), exo::value(""), exo::value("alice"), exo::value("p2")},
+                            exo::invoke_options{.budget = 10'000'000});
+  BOOST_REQUIRE(other);
+  BOOST_TEST(scalar_at(*other, 1) == 3);
+}
+
+BOOST_AUTO_TEST_CASE(a_failing_service_is_a_catchable_error_and_an_unbound_one_too) {
+  world w;
+  auto o = w.particle(R"((xor (call "node" ("greet" "boom") [] x)
+                              (call "node" ("greet" "hello") [%last_error%.$.message] y)))");
+  BOOST_REQUIRE_MESSAGE(!o.error, o.error->message);
+  BOOST_TEST(ret_code(o) == 0);
+  auto t = trace(o);
+  BOOST_REQUIRE(t.size() == 2u);
+  const auto& f = std::get<exo::air::call_state>(t[0]);
+  BOOST_TEST((f.what == exo::air::call_state::kind::failed));
+  BOOST_TEST(f.message.find("boom: it always fails") != std::string::npos, f.message);
+  const std::string said = std::get<exo::air::call_state>(t[1]).value.get<std::string>();
+  BOOST_TEST(said.find("hello, Local service error") == 0u, said);
+  // Unbound: the request's result is an error the script sees.
+  auto u = w.particle(R"((call "node" ("nobody" "f") [] x))", "", "bob");
+  BOOST_TEST(ret_code(u) == 10000);
+  BOOST_TEST(field(u, "error_message").if_string()->find("no service 'nobody'") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(other_peers_are_returned_to_the_caller) {
+  world w;
+  auto o = w.particle(R"((par (call "node" ("greet" "hello") ["carol"] x) (call "far_peer" ("s" "f") [] y)))");
+  BOOST_TEST(ret_code(o) == 0);
+  BOOST_REQUIRE(field(o, "next_peer_pks").if_list()->size() == 1u);
+  BOOST_TEST(*(*field(o, "next_peer_pks").if_list())[0].if_string() == "far_peer");
+}
+
+BOOST_AUTO_TEST_CASE(bad_particles_are_refused_and_the_actor_keeps_working) {
+  world w;
+  auto parse = w.particle("(seq (null)");
+  BOOST_TEST(ret_code(parse) == 1);
+  auto data = w.particle("(null)", "{not json");
+  BOOST_TEST(ret_code(data) == 2);
+  auto wrong = w.hv->invoke(w.air, "particle", {exo::value(1)});
+  BOOST_REQUIRE(wrong);
+  BOOST_REQUIRE(wrong->error);
+  BOOST_TEST(wrong->error->message.find("particle takes") != std::string::npos);
+  // A particle that would run forever runs out of its call's ticks.
+  auto forever = w.hv->invoke(w.air, "particle",
+                              {exo::value("(seq (ap 1 $s) (fold $s v (seq (ap v $s) (next v))))"), exo::value(""), exo::value("a")},
+                              exo::invoke_options{.budget = 200'000});
+  BOOST_REQUIRE(forever);
+  BOOST_REQUIRE(forever->error);
+  BOOST_TEST(forever->error->message.find("out of ticks") != std::string::npos, forever->error->message);
+  auto fine = w.particle(R"((call "node" ("greet" "hello") ["dave"] x))", "", "erin");
+  BOOST_TEST(ret_code(fine) == 0);
+  BOOST_TEST(scalar_at(fine, 0) == "hello, dave");
+  // Bad code is refused when created.
+  BOOST_TEST(!w.hv->create_code("air", exo::to_bytes("[1]")));
+  BOOST_TEST(!w.hv->create_code("air", exo::to_bytes(R"({"peer": "x"})")));
+}
+
+BOOST_AUTO_TEST_CASE(the_log_replays_to_the_same_results_and_roots) {
+  world w;
+  (void)w.particle(R"((seq (call "node" ("greet" "hello") [%init_peer_id%] g) (call "node" ("greet" "count") [] n)))");
+  (void)w.particle(R"((xor (call "node" ("greet" "boom") [] x) (null)))", "", "zed");
+  auto fresh = world::make(w.reg);
+  auto verdict = exo::verify(w.hv->log(), [&] { return fresh.get(); });
+  BOOST_TEST(verdict.ok(), verdict.to_string());
+  BOOST_TEST(verdict.entries == w.hv->log().size());
+}
+
+BOOST_AUTO_TEST_SUITE_END()
