@@ -105,7 +105,7 @@ demo() {
   local exo=./build/release/bin/exo work=build/demo url=
   rm -rf "$work" && mkdir -p "$work"
   run() { printf '\033[2m$ %s\033[0m\n' "$*"; "$@"; }
-  log "1/6 pack the example application (a wasm counter and a native key-value actor) into one image"
+  log "1/6 pack the example application (a wasm counter, a native key-value actor, an AIR actor) into one image"
   run "$exo" pack build/release/examples/app -o "$work/notes.exo"
   log "2/6 boot it on an embedded data directory ($work/data) and serve JSON-RPC over WebSocket"
   printf '\033[2m$ %s\033[0m\n' "$exo boot $work/notes.exo --data $work/data --listen 127.0.0.1:0 &"
@@ -129,6 +129,9 @@ demo() {
   run "$exo" call "$url" notes.put '["motd", "hello from the owner"]' --key "$work/owner.key"
   echo "the same server, from the script client (tools/exo_client.py, Python's standard library only):"
   run python3 tools/exo_client.py "$url" notes.get '["motd"]'
+  echo "an AIR particle (examples/app/greet.air): the AIR actor calls the notes and counter actors as services,"
+  echo "then names the client as the next peer; its data holds every answer:"
+  run "$exo" call "$url" particles.particle "$(python3 -c 'import json; print(json.dumps([open("examples/app/greet.air").read()]))')"
   echo "verify the running node from outside: its log and its image over RPC, replayed here, pinned to its key:"
   local key
   key=$("$exo" call "$url" exo.handshake | python3 -c 'import json,sys; print(json.load(sys.stdin)["node_key"])')
@@ -159,7 +162,7 @@ case "$cmd" in
   setup) setup ;;
   demo)
     setup
-    build release exo_cli exo_wasm exo_app_example
+    build release exo_cli exo_wasm exo_air exo_app_example
     demo
     ;;
   test)
@@ -187,6 +190,9 @@ case "$cmd" in
     ./build/dev/bench/bench_runner --benchmark_min_time=0.001 --benchmark_color=false >/tmp/exo-bench-runner-smoke.log 2>&1 \
       || { cat /tmp/exo-bench-runner-smoke.log; echo "exo: runner benchmark smoke run failed" >&2; exit 1; }
     grep -E 'runner (thread|process) hand-off' /tmp/exo-bench-runner-smoke.log
+    ./build/dev/bench/bench_air --benchmark_min_time=0.001 --benchmark_color=false >/tmp/exo-bench-air-smoke.log 2>&1 \
+      || { cat /tmp/exo-bench-air-smoke.log; echo "exo: AIR benchmark smoke run failed" >&2; exit 1; }
+    grep -E 'aquavm/exo ' /tmp/exo-bench-air-smoke.log
     (cd build/dev && ./bench/bench_rpc --benchmark_min_time=0.001 --benchmark_color=false) >/tmp/exo-bench-rpc-smoke.log 2>&1 \
       || { cat /tmp/exo-bench-rpc-smoke.log; echo "exo: rpc benchmark smoke run failed" >&2; exit 1; }
     grep -E 'rpc (1|16) connection' /tmp/exo-bench-rpc-smoke.log
@@ -221,6 +227,8 @@ case "$cmd" in
     ./build/bench/bench/bench_call_log "${@:2}"
     ./build/bench/bench/bench_wasm "${@:2}"
     (cd build/bench && ./bench/bench_rpc "${@:2}")
+    ./build/bench/bench/bench_runner "${@:2}"
+    ./build/bench/bench/bench_air "${@:2}"
     ;;
   *)
     sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'

@@ -128,10 +128,10 @@ stop_server
 
 echo "-- verify the log, from the directory and from an exported file"
 "$exo" verify "$work/data" | tee "$work/verify.out" | tail -1
-grep -q 'verified 16 entries' "$work/verify.out" || fail "verify did not check all 16 entries"
+grep -q 'verified 19 entries' "$work/verify.out" || fail "verify did not check all 19 entries"
 [ "$("$exo" root "$work/data")" = "$("$exo" root "$work/data" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["root"])')" ] || fail "root and root --json differ"
 "$exo" log "$work/data" | grep -q 'caller 23c4935221d89c37' || fail "the log does not name the signed caller"
-"$exo" log "$work/data" --json | python3 -c 'import json,sys; e=json.load(sys.stdin); assert len(e)==16 and e[0]["kind"]=="init"'
+"$exo" log "$work/data" --json | python3 -c 'import json,sys; e=json.load(sys.stdin); assert len(e)==19 and e[0]["kind"]=="init"'
 "$exo" log "$work/data" --export "$work/log.exolog" >/dev/null
 "$exo" verify --log "$work/log.exolog" --image "$work/app.exo" >/dev/null || fail "the exported log does not verify"
 
@@ -161,7 +161,7 @@ calls_pid=$!
 grep -q '^verified [0-9]* entries, final root' "$work/remote.out" || fail "exo verify ws:// did not say what it verified"
 wait "$calls_pid" || fail "calls made during the remote verification failed"
 "$exo" verify "$url" --node-key "$node_key" --image "$work/app.exo" >"$work/remote.out" 2>/dev/null || fail "the node does not verify against the image given"
-grep -q '^verified 46 entries' "$work/remote.out" || fail "the remote verification did not see the 30 calls made meanwhile"
+grep -q '^verified 49 entries' "$work/remote.out" || fail "the remote verification did not see the 30 calls made meanwhile"
 expect_rc 1 "$exo" verify "$url" --image "$work/other.exo"
 grep -q 'the node runs image' "$work/err" || fail "a node running another image than the one given is not refused clearly"
 expect_rc 1 "$exo" verify "$url" --node-key "$stranger"
@@ -169,11 +169,11 @@ grep -q "first divergence: entry 0, field 'key'" "$work/out" || fail "a node who
 expect_rc 2 "$exo" verify "$work/data" --follow
 "$exo" verify "$url" --node-key "$node_key" --follow --every 0.2 >"$work/follow.out" 2>"$work/follow.err" &
 follow_pid=$!
-for _ in $(seq 1 100); do grep -q '^verified 46 entries' "$work/follow.out" && break; sleep 0.1; done
-grep -q '^verified 46 entries' "$work/follow.out" || fail "exo verify --follow did not verify the log it found"
-for i in 1 2 3; do "$exo" call "$url" counter.add "$i" >/dev/null 2>&1; done
 for _ in $(seq 1 100); do grep -q '^verified 49 entries' "$work/follow.out" && break; sleep 0.1; done
-grep -q '^verified 49 entries' "$work/follow.out" || fail "exo verify --follow did not verify the entries that came after"
+grep -q '^verified 49 entries' "$work/follow.out" || fail "exo verify --follow did not verify the log it found"
+for i in 1 2 3; do "$exo" call "$url" counter.add "$i" >/dev/null 2>&1; done
+for _ in $(seq 1 100); do grep -q '^verified 52 entries' "$work/follow.out" && break; sleep 0.1; done
+grep -q '^verified 52 entries' "$work/follow.out" || fail "exo verify --follow did not verify the entries that came after"
 stop_server
 set +e; wait "$follow_pid"; rc=$?; set -e
 [ "$rc" -eq 4 ] || { cat "$work/follow.out" "$work/follow.err" >&2; fail "exo verify --follow exited $rc when the node went away, expected 4"; }
@@ -189,7 +189,7 @@ expect_rc 3 "$exo" boot "$work/short.exo" --data "$work/d3"
 grep -q 'not a valid exo image' "$work/err" || fail "a truncated image is not refused clearly"
 mkdir -p "$work/bin" && cp "$exo" "$work/bin/exo"  # no plugins beside this copy
 expect_rc 3 env -u EXO_PLUGIN_PATH "$work/bin/exo" boot "$work/app.exo" --data "$work/d4"
-grep -q "needs the 'wasm' container" "$work/err" || fail "a missing plugin is not named"
+grep -qE "needs the '(air|wasm)' container" "$work/err" || fail "a missing plugin is not named"
 expect_rc 2 "$exo"
 expect_rc 2 "$exo" pack
 expect_rc 2 "$exo" call ws://127.0.0.1:1 counter.add '[1'
@@ -203,4 +203,22 @@ expect_rc 4 "$exo" call "ws://127.0.0.1:$(cat "$work/port")" counter.add --timeo
 kill "$silent_pid" 2>/dev/null || true
 grep -q 'no answer within 500 ms' "$work/err" || fail "a node that never answers is not reported as a timeout"
 expect_rc 0 "$exo" boot --help
+
+echo "-- an AIR particle (the app's AIR actor, its interpreter in a child process): services answer it, the log verifies"
+start_server --runner process
+greet=$(python3 -c 'import json,sys; print(json.dumps([open(sys.argv[1]).read()]))' "$app/greet.air")
+"$exo" call "$url" particles.particle "$greet" >"$work/air.json" 2>"$work/err" || { cat "$work/err" >&2; fail "particles.particle failed"; }
+python3 - "$work/air.json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+assert r["ret_code"] == 0, r
+assert r["next_peer_pks"] == ["client"], r
+trace = json.loads(r["data"])["trace"]
+assert trace[0] == {"call": {"executed": {"scalar": "booted from an image"}}}, trace[0]
+assert isinstance(trace[1]["call"]["executed"]["scalar"], int), trace[1]
+assert trace[2] == {"call": {"sent_by": "notes-node"}}, trace[2]
+PY
+expect_rc 2 "$exo" boot "$work/app.exo" --data "$work/data" --runner elsewhere
+"$exo" verify "$url" >"$work/air_verify.out" 2>&1 || { cat "$work/air_verify.out" >&2; fail "the log with an AIR particle does not verify"; }
+stop_server
 echo "e2e passed"

@@ -1,7 +1,7 @@
 // exo — pack, boot, call and verify applications (DESIGN.md section 8).
 //
 //   exo pack DIR -o APP.exo                 build an image from DIR/exo.json
-//   exo boot APP.exo --data DIR [--listen ADDR]   boot (or resume) it; serve RPC
+//   exo boot APP.exo --data DIR [--listen ADDR] [--runner inline|thread|process]   boot (or resume) it; serve RPC
 //   exo call URL ACTOR.FUNCTION [ARGS] [--key FILE]
 //   exo verify DIR | exo verify --log FILE --image APP.exo
 //   exo verify ws://HOST:PORT [--image APP.exo] [--node-key HEX] [--follow [--every S]]
@@ -34,6 +34,7 @@
 #include <fmt/format.h>
 
 #include <csignal>
+#include <cstdlib>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
@@ -112,9 +113,19 @@ int cmd_pack(const common& c, const std::string& dir, const std::string& out) {
 
 // ---- boot ----
 int cmd_boot(const common& c, const std::string& image, const std::string& data, const std::string& listen,
-             std::size_t max_frame, const std::string& log_level) {
+             std::size_t max_frame, const std::string& log_level, const std::string& runner) {
   auto threshold = exo::parse_log_level(log_level);
   if (!threshold) return failed(usage, "boot: --log-level: " + threshold.error().message);
+  // Where the AIR container runs its interpreter: it reads these when first used, and a
+  // process runner's child is this binary in its hidden mode.
+  if (runner != "inline" && runner != "thread" && runner != "process")
+    return failed(usage, fmt::format("boot: --runner: '{}' is none of inline, thread, process", runner));
+  ::setenv("EXO_AIR_RUNNER", runner.c_str(), 1);
+  {
+    std::error_code ec;
+    const auto self = fs::read_symlink("/proc/self/exe", ec);
+    if (!ec) ::setenv("EXO_AIR_RUNNER_CHILD", self.c_str(), 1);
+  }
   exo::container_registry reg;
   setup_registry(reg, c);
   // Block the stop signals before any thread starts, so that only sigwait sees them.
@@ -499,6 +510,11 @@ int main(int argc, char** argv) {
                    "Print the lines actors log at this level and above, on stderr: trace, debug, info, warn, error "
                    "or off")
       ->capture_default_str();
+  std::string boot_runner = "inline";
+  boot->add_option("--runner", boot_runner,
+                   "Where AIR actors run their interpreter: inline (this thread), thread (a worker) or process (a child "
+                   "process, so a crash cannot take the node down)")
+      ->capture_default_str();
   add_common(boot);
 
   auto* call = app.add_subcommand("call", "Call an exported function over RPC (or an exo.* method)");
@@ -594,7 +610,7 @@ int main(int argc, char** argv) {
   }
   try {
     if (*pack) return cmd_pack(c, dir, out);
-    if (*boot) return cmd_boot(c, image, data, listen, max_frame, log_level);
+    if (*boot) return cmd_boot(c, image, data, listen, max_frame, log_level, boot_runner);
     if (*call) return cmd_call(c, url, method, args, key);
     if (*verify) return cmd_verify(c, vdir, log_file, image, node_key, follow, every_s);
     if (*log) return cmd_log(c, dir, from, count, export_to);

@@ -185,9 +185,22 @@ expected<bytes> pack_image(const std::string& dir, container_registry& registry)
       value args = value(value::list{});
       if (auto it = c.find("args"); it != c.end()) {
         if (!it->is_array()) return bad_manifest(where, "\"args\" must be a list");
-        auto v = from_json(*it, "exo.json: " + where + ".args");
-        if (!v) return unexpected(v.error());
-        args = std::move(*v);
+        // An argument {"$actor": NAME} is a capability to that actor of the image (all rights),
+        // made at boot: how an image hands actors to each other (an AIR actor its services).
+        value::list list;
+        for (std::size_t k = 0; k < it->size(); ++k) {
+          const json& a = (*it)[k];
+          if (a.is_object() && a.contains("$actor")) {
+            if (a.size() != 1 || !a["$actor"].is_string())
+              return bad_manifest(fmt::format("{}.args[{}]", where, k), "a capability argument is {\"$actor\": \"NAME\"}");
+            list.push_back(value::make_map({{std::string(actor_arg_key), value(a["$actor"].get<std::string>())}}));
+            continue;
+          }
+          auto v = from_json(a, fmt::format("exo.json: {}.args[{}]", where, k));
+          if (!v) return unexpected(v.error());
+          list.push_back(std::move(*v));
+        }
+        args = value(std::move(list));
       }
       std::uint64_t budget = 0;
       if (auto it = c.find("budget"); it != c.end()) {
@@ -292,8 +305,13 @@ expected<image> read_image(byte_view file, const image_limits& limits) {
     for (auto& c : img.manifest.containers) listed = listed || c.name == a.container;
     if (!listed) return bad(fmt::format("actor {}'s container {} is not among the containers it needs", a.name, a.container));
   }
-  for (auto& c : img.manifest.init)
+  for (auto& c : img.manifest.init) {
     if (!names.contains(c.actor)) return bad(fmt::format("an init message goes to {}, which it does not create", c.actor));
+    if (const auto* l = c.args.if_list())
+      for (const value& a : *l)
+        if (auto n = actor_arg(a); n && !names.contains(*n))
+          return bad(fmt::format("an init message to {} hands over actor {}, which it does not create", c.actor, *n));
+  }
   for (auto& e : img.manifest.exports) {
     if (!names.contains(e.actor)) return bad(fmt::format("it exports {}, but creates no actor {}", e.method(), e.actor));
     for (auto& k : e.callers)

@@ -138,12 +138,22 @@ expected<std::unique_ptr<node>> node::start(exo::image img, const std::string& d
     if (auto w = write_file(kept, im.file); !w) return unexpected(std::move(w).error());
 
   boot_info info{im.hash, {}, {}};
+  // The host's capability to each actor created, for init messages that hand actors over
+  // ({"$actor": NAME}); dropped when boot is done.
+  std::map<std::string, cap_handle> made;
+  struct drop_all {
+    decltype(hv)& h;
+    std::map<std::string, cap_handle>& caps;
+    ~drop_all() {
+      for (auto& [name, c] : caps) (void)h.drop(c);
+    }
+  } dropper{hv, made};
   for (auto& a : im.manifest.actors) {
     const bytes* code = im.blob(a.code);
     auto cap = hv.create_code(a.container, *code);
     if (!cap) return fail(cap.error().code, fmt::format("creating actor {} ({}): {}", a.name, a.container, cap.error().message));
     const id aid = *hv.actor_id(*cap);
-    (void)hv.drop(*cap);
+    made.emplace(a.name, *cap);
     n->actors_.emplace(a.name, aid);
     info.names.push_back(a.name);
     info.ids.push_back(aid);
@@ -152,7 +162,14 @@ expected<std::unique_ptr<node>> node::start(exo::image img, const std::string& d
   for (std::size_t i = 0; i < im.manifest.init.size(); ++i) {
     const image_call& c = im.manifest.init[i];
     arg_list args;
-    if (auto* l = c.args.if_list()) args.assign(l->begin(), l->end());
+    if (auto* l = c.args.if_list())
+      for (const value& a : *l) {
+        if (auto name = actor_arg(a)) {
+          args.emplace_back(made.at(*name));  // the image checked the name
+          continue;
+        }
+        args.push_back(a);
+      }
     auto out = hv.invoke(*n->actor(c.actor), c.function, std::move(args), invoke_options{.budget = c.budget});
     if (!out) return unexpected(std::move(out).error());
     if (out->error)
@@ -201,9 +218,32 @@ const verdict& image_log_verifier::advance(const log_reader& log) {
                              fmt::format("a {} entry with other code", e->kind), {}});
         return lv_->result();
       }
+      // The id it was created as, for init messages that hand it over.
+      created_[a.name] = to_value(e->actor);
     } else {
       const image_call& c = img_.manifest.init[i - 1 - img_.manifest.actors.size()];
-      if (e->kind != "call" || e->function != c.function || !(e->args == c.args)) {
+      // An actor handed over ({"$actor": NAME}) is logged as capability #k: it must be an
+      // actor capability with all rights to the actor the image created under that name.
+      value expected_args = c.args;
+      bool caps_ok = true;
+      if (auto* l = expected_args.if_list()) {
+        const auto* caps = e->caps.if_list();
+        std::uint32_t k = 0;
+        for (value& a : *l) {
+          auto name = actor_arg(a);
+          if (!name) continue;
+          const value* d = caps && k < caps->size() ? &(*caps)[k] : nullptr;
+          auto it = created_.find(*name);
+          const value* kind = d ? d->find("cap") : nullptr;
+          const value* who = d ? d->find("actor") : nullptr;
+          const value* r = d ? d->find("rights") : nullptr;
+          if (!kind || !(*kind == value("actor")) || !who || it == created_.end() || !(*who == it->second) || !r ||
+              !(*r == value(static_cast<std::int64_t>(rights::all))))
+            caps_ok = false;
+          a = value(cap_handle{k++});
+        }
+      }
+      if (e->kind != "call" || e->function != c.function || !(e->args == expected_args) || !caps_ok) {
         lv_->fail(divergence{i, "boot", fmt::format("the image's init message {}.{}{}", c.actor, c.function, show_args(c.args)),
                              fmt::format("{} {}{}", e->kind, e->function, show_args(e->args)), {}});
         return lv_->result();

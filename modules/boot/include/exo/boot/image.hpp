@@ -78,6 +78,17 @@ struct image_call {
   BOOST_HANA_DEFINE_STRUCT(image_call, (std::string, actor), (std::string, function), (value, args), (std::uint64_t, budget));
 };
 
+/// An init message's argument that stands for a capability to an actor of the image
+/// (`{"$actor": NAME}` in exo.json): a map with this one key. Boot replaces it with an actor
+/// capability (all rights); the log records that capability like any other.
+inline constexpr std::string_view actor_arg_key = "$actor";
+/// The actor name such an argument stands for, or nullopt.
+inline std::optional<std::string> actor_arg(const value& v) {
+  const auto* m = v.if_map();
+  if (!m || m->size() != 1 || m->front().first != actor_arg_key || !m->front().second.if_string()) return std::nullopt;
+  return *m->front().second.if_string();
+}
+
 /// A parameter of an exported function. `type` is "i64", "f64", "bool", "string", "bytes",
 /// "list", "map" or "any"; a parameter with a default may be left out by callers (from the
 /// first one left out on, every later parameter must have a default too).

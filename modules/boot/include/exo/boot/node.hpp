@@ -124,6 +124,7 @@ class image_log_verifier {
   std::unique_ptr<replay_hypervisor> hv_;
   std::optional<log_verifier<replay_hypervisor>> lv_;
   std::uint64_t boot_checked_ = 1;  // entries before it were checked against the image's boot
+  std::map<std::string, value> created_;  // the id each of the image's actors was created as
 };
 
 }  // namespace exo
