@@ -3,6 +3,7 @@
 // another image; the verifier checks a log against its image.
 
 #include "app.hpp"
+#include "../support/forge.hpp"
 
 #include <exo/core/json.hpp>
 #include <exo/core/encoding.hpp>
@@ -63,6 +64,10 @@ BOOST_AUTO_TEST_CASE(pack_refuses_bad_manifests_with_the_place_named) {
       {R"({"name": "x", )" + actors + R"(, "exports": [{"call": "counter.add", "params": [{"name": "a", "type": "i64", "default": "s"}]}]})", "not of type i64"},
       {R"({"name": "x", )" + actors + R"(, "exports": [{"call": "counter.add", "callers": ["abc"]}]})", "64-hex-digit"},
       {R"({"name": "x", )" + actors + R"(, "exports": [{"call": "counter.add"}, {"call": "counter.add"}]})", "exported twice"},
+      {R"({"name": "x", )" + actors + R"(, "init": [{"call": "counter.add", "args": [{"$actor": "nobody"}]}]})",
+       "hands over actor nobody, which is not declared"},
+      {R"({"name": "x", )" + actors + R"(, "init": [{"call": "counter.add", "args": [{"$actor": 1}]}]})",
+       "a capability argument is"},
   };
   for (std::size_t i = 0; i < cases.size(); ++i) {
     auto dir = make_app(t, "app" + std::to_string(i), cases[i].manifest);
@@ -227,6 +232,48 @@ BOOST_AUTO_TEST_CASE(the_verifier_catches_a_log_that_did_not_boot_from_the_image
   BOOST_REQUIRE(!v.ok());
   BOOST_TEST(v.first->index == 0u);
   BOOST_TEST(v.first->field == "origin");
+}
+
+BOOST_AUTO_TEST_CASE(an_actor_handed_over_at_boot_is_checked_by_the_verifier) {
+  // An AIR actor bound to the counter by an init message ({"$actor": "counter"}).
+  test::temp_dir t;
+  const std::string manifest = R"({
+    "name": "handover",
+    "actors": [{"name": "counter", "container": "wasm", "code": "counter.wasm"},
+               {"name": "other", "container": "wasm", "code": "counter.wasm"},
+               {"name": "air", "container": "air", "code": "air.json"}],
+    "init": [{"call": "air.bind", "args": ["counter", {"$actor": "counter"}]}]
+  })";
+  const std::string dir = make_app(t, "h", manifest);
+  std::ofstream(dir + "/air.json") << R"({"peer_id": "me"})";
+  pack_to(dir, t.sub("h.exo"));
+  app_test::registry r;
+  auto n = exo::node::boot(t.sub("h.exo"), t.sub("d"), r.reg).value();
+  auto& hv = n->hypervisor();
+  auto img = exo::load_image(t.sub("h.exo")).value();
+  // The particle's service is the counter: it counts.
+  auto out = hv.invoke(*n->actor("air"), "particle",
+                       {exo::value(R"((call "me" ("counter" "add") [5] n))"), exo::value(""), exo::value("someone")});
+  BOOST_REQUIRE(out);
+  BOOST_REQUIRE_MESSAGE(!out->error, out->error->message);
+  BOOST_TEST(exo::verify_image_log(hv.log(), img, r.reg).ok());
+  // A log whose handed-over capability names the other counter does not verify against the
+  // image, though it is consistent in itself (re-chained and re-signed).
+  auto entries = test::entries_of(hv.log());
+  exo::log_entry& bind = entries[4];  // init, three creates, then the bind
+  BOOST_REQUIRE(bind.function == "bind");
+  exo::value::list caps = *bind.caps.if_list();
+  exo::value::map d = *caps[0].if_map();
+  for (auto& [k, v] : d)
+    if (k == "actor") v = exo::to_value(*n->actor("other"));
+  caps[0] = exo::value::make_map(std::move(d));
+  bind.caps = exo::value(std::move(caps));
+  auto mallory = exo::node_key::generate().value();
+  auto forged = test::forge(entries, mallory);
+  auto v = exo::verify_image_log(forged, img, r.reg);
+  BOOST_REQUIRE(!v.ok());
+  BOOST_TEST(v.first->index == 4u);
+  BOOST_TEST(v.first->field == "boot");
 }
 
 BOOST_AUTO_TEST_SUITE_END()

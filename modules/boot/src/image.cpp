@@ -193,6 +193,9 @@ expected<bytes> pack_image(const std::string& dir, container_registry& registry)
           if (a.is_object() && a.contains("$actor")) {
             if (a.size() != 1 || !a["$actor"].is_string())
               return bad_manifest(fmt::format("{}.args[{}]", where, k), "a capability argument is {\"$actor\": \"NAME\"}");
+            if (!actors.contains(a["$actor"].get<std::string>()))
+              return bad_manifest(fmt::format("{}.args[{}]", where, k),
+                                  fmt::format("it hands over actor {}, which is not declared", a["$actor"].get<std::string>()));
             list.push_back(value::make_map({{std::string(actor_arg_key), value(a["$actor"].get<std::string>())}}));
             continue;
           }
