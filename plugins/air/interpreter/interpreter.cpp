@@ -11,6 +11,7 @@
 #include <charconv>
 #include <limits>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <unordered_map>
 #include <unordered_set>
@@ -1091,6 +1092,44 @@ class machine {
   std::map<std::uint32_t, call_request> requests_;
 };
 
+// Scripts parsed lately in this process, by their exact text: a node runs the same script for
+// many particles, and a parsed script is immutable (shared, read only). Only successful parses
+// are kept. A plain static with a lock, not a thread_local: this code also lives in a plugin
+// that may be unloaded while threads run.
+expected<std::shared_ptr<const script>> parse_cached(std::string_view air, const parse_limits& limits) {
+  struct entry {
+    std::size_t hash;
+    std::string text;
+    parse_limits limits;
+    std::shared_ptr<const script> parsed;
+  };
+  static std::mutex lock;
+  static std::vector<entry> cache;  // newest last
+  constexpr std::size_t capacity = 32;
+  const std::size_t h = std::hash<std::string_view>{}(air);
+  {
+    std::lock_guard guard(lock);
+    for (std::size_t i = cache.size(); i-- > 0;) {
+      entry& e = cache[i];
+      if (e.hash == h && e.text == air && e.limits.max_size == limits.max_size && e.limits.max_depth == limits.max_depth &&
+          e.limits.max_instructions == limits.max_instructions) {
+        auto found = e.parsed;
+        if (i + 1 != cache.size())
+          std::rotate(cache.begin() + static_cast<std::ptrdiff_t>(i), cache.begin() + static_cast<std::ptrdiff_t>(i) + 1,
+                      cache.end());
+        return found;
+      }
+    }
+  }
+  auto parsed = parse(air, limits);  // outside the lock: parsing is the slow part
+  if (!parsed) return unexpected(std::move(parsed).error());
+  auto shared = std::make_shared<const script>(std::move(*parsed));
+  std::lock_guard guard(lock);
+  if (cache.size() >= capacity) cache.erase(cache.begin());
+  cache.push_back(entry{h, std::string(air), limits, shared});
+  return shared;
+}
+
 interpreter_result failed_with(std::int64_t c, std::string message, byte_view prev_data, std::uint64_t ticks) {
   interpreter_result r;
   r.ret_code = c;
@@ -1115,13 +1154,13 @@ expected<interpreter_result> run(std::string_view air, byte_view prev_data, byte
   if (!prev) return failed_with(code::data_de_failed, prev.error().message, prev_data, input);
   auto current = decode_data(data, limits.data);
   if (!current) return failed_with(code::data_de_failed, current.error().message, prev_data, input);
-  auto script = parse(air, limits.parse);
+  auto script = parse_cached(air, limits.parse);
   if (!script) return failed_with(code::air_parse_error, script.error().message, prev_data, input);
   auto results = decode_call_results(call_results_bytes, limits.data);
   if (!results) return failed_with(code::call_results_de_failed, results.error().message, prev_data, input);
 
   machine m(params, std::move(*results), *prev, *current, limits.max_ticks, input);
-  maybe_error e = m.execute(*script->root);
+  maybe_error e = m.execute(*(*script)->root);
   if (m.out_of_ticks()) return out_of_ticks(m.ticks());
   if (e && e->uncatchable()) return failed_with(e->code, e->message, prev_data, m.ticks());
   interpreter_result r;

@@ -25,6 +25,9 @@
 /// depth limits (parse_limits, data_limits), and the run by ticks: each instruction executed,
 /// each state merged and each byte of input costs one; a run that would go on forever runs
 /// out (errc::out_of_ticks, the only way run() fails).
+///
+/// The process keeps the last 32 scripts parsed, by their exact text (a node runs the same
+/// script for many particles); ticks are the same whether a script was parsed or found.
 
 #include "data.hpp"
 #include "parser.hpp"

@@ -15,7 +15,10 @@ constexpr char result_magic[4] = {'A', 'I', 'R', 'R'};
 
 class writer {
  public:
-  explicit writer(const char (&magic)[4]) { out_.insert(out_.end(), magic, magic + 4); }
+  explicit writer(const char (&magic)[4]) {
+    out_.reserve(64);
+    for (char c : magic) out_.push_back(static_cast<std::uint8_t>(c));
+  }
   void u64(std::uint64_t v) {
     for (int i = 0; i < 8; ++i) out_.push_back(static_cast<std::uint8_t>(v >> (8 * i)));
   }
