@@ -207,6 +207,11 @@ BOOST_AUTO_TEST_CASE(the_reader_agrees_with_nlohmann) {
       }
     }
   }
+  // One difference, on purpose: nlohmann takes a NUL byte for the end of the text (and so
+  // accepts "1\0junk"); exo refuses what follows the value, as serde_json does for AquaVM.
+  const std::string nul("0.2\0(", 5);
+  BOOST_TEST(!exo::json::parse(nul, nullptr, false).is_discarded());
+  BOOST_TEST(exo::air::json_text::validate(nul, 64).has_value());
   // Depth: refused past the limit, at any depth, without recursion.
   const std::string deep(100'000, '[');
   auto why = exo::air::json_text::validate(deep, 128);

@@ -82,7 +82,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* input, std::size_t inp
       exo::air::json_text::cursor c(text);
       const auto h = exo::json::error_handler_t::replace;
       if (c.value().dump(-1, ' ', false, h) != theirs.dump(-1, ' ', false, h)) std::abort();
-    } else if (why->starts_with("not JSON") && !theirs.is_discarded()) {
+    } else if (why->starts_with("not JSON") && !theirs.is_discarded() && text.find('\0') == std::string_view::npos) {
+      // (nlohmann takes a NUL byte for the end of the text and accepts "1\0junk"; exo, as
+      // serde_json and AquaVM, refuses what follows the value.)
       std::abort();
     }
     auto d = exo::air::decode_data(exo::byte_view(data, size), {.max_size = 1 << 16, .max_depth = 32, .max_states = 2000});
