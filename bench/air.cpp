@@ -14,6 +14,8 @@
 #include <exo/runner/runner.hpp>
 #include <exo/runner/thread.hpp>
 
+#include "ratio_reporter.hpp"
+
 #include <benchmark/benchmark.h>
 #include <fmt/format.h>
 
@@ -182,15 +184,6 @@ BENCHMARK(BM_air_inline)->DenseRange(0, 2);
 BENCHMARK(BM_air_thread)->DenseRange(0, 2)->UseRealTime();
 BENCHMARK(BM_air_process)->DenseRange(0, 2)->UseRealTime();
 
-class reporter : public benchmark::ConsoleReporter {
- public:
-  std::map<std::string, double> ns;
-  void ReportRuns(const std::vector<Run>& runs) override {
-    for (const Run& r : runs)
-      if (!r.error_occurred && r.iterations > 0) ns[r.benchmark_name()] = r.GetAdjustedRealTime();
-    ConsoleReporter::ReportRuns(runs);
-  }
-};
 
 }  // namespace
 
@@ -210,7 +203,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   benchmark::Initialize(&argc, argv);
-  reporter rep;
+  exo::bench::real_time_reporter rep;
   benchmark::RunSpecifiedBenchmarks(&rep);
   for (int i = 0; i < 3; ++i) {
     auto in = rep.ns.find(fmt::format("BM_air_inline/{}", i));

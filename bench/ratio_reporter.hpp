@@ -34,6 +34,18 @@ class ratio_reporter : public benchmark::ConsoleReporter {
   std::map<std::string, double> ns_per_item_;
 };
 
+/// The console reporter, plus each benchmark's real time per iteration by its full name (for
+/// benchmarks whose cost is wall time, such as a hand-off to another thread or process).
+class real_time_reporter : public benchmark::ConsoleReporter {
+ public:
+  std::map<std::string, double> ns;
+  void ReportRuns(const std::vector<Run>& runs) override {
+    for (const Run& r : runs)
+      if (!r.error_occurred && r.iterations > 0) ns[r.benchmark_name()] = r.GetAdjustedRealTime();
+    ConsoleReporter::ReportRuns(runs);
+  }
+};
+
 /// A benchmark main()'s common part: parses the flags and runs the selected benchmarks
 /// through `reporter`. False if a flag was not understood.
 inline bool run_benchmarks(int argc, char** argv, ratio_reporter& reporter) {

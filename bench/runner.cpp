@@ -6,6 +6,8 @@
 #include <exo/runner/process.hpp>
 #include <exo/runner/thread.hpp>
 
+#include "ratio_reporter.hpp"
+
 #include <benchmark/benchmark.h>
 #include <fmt/format.h>
 
@@ -54,23 +56,12 @@ BENCHMARK(BM_runner_inline)->Arg(16)->Arg(65536);
 BENCHMARK(BM_runner_thread)->Arg(16)->Arg(65536)->UseRealTime();
 BENCHMARK(BM_runner_process)->Arg(16)->Arg(65536)->UseRealTime();
 
-// Keeps each run's real time per iteration, to print the hand-offs at the end.
-class reporter : public benchmark::ConsoleReporter {
- public:
-  std::map<std::string, double> ns;
-  void ReportRuns(const std::vector<Run>& runs) override {
-    for (const Run& r : runs)
-      if (!r.error_occurred && r.iterations > 0) ns[r.benchmark_name()] = r.GetAdjustedRealTime();
-    ConsoleReporter::ReportRuns(runs);
-  }
-};
-
 }  // namespace
 
 int main(int argc, char** argv) {
   if (argc > 1 && std::string(argv[1]) == "--child") return exo::serve_runner(copy_engine());
   benchmark::Initialize(&argc, argv);
-  reporter rep;
+  exo::bench::real_time_reporter rep;
   benchmark::RunSpecifiedBenchmarks(&rep);
   for (const char* size : {"16", "65536"}) {
     auto in = rep.ns.find(fmt::format("BM_runner_inline/{}", size));

@@ -81,7 +81,7 @@ def owner(include, root, modules):
     """The module that owns <include>, 'plugin-abi', 'umbrella', or None (not exo's)."""
     if not include.startswith("exo/"):
         return None
-    if include == "exo/plugin/abi.h":
+    if include in ("exo/plugin/abi.h", "exo/plugin/errors.hpp"):
         return "plugin-abi"
     if include in ("exo/exo.hpp", "exo/fwd.hpp"):
         return "umbrella"

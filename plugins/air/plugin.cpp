@@ -31,6 +31,7 @@
 #include <exo/core/json.hpp>
 #include <exo/core/value.hpp>
 #include <exo/plugin/abi.h>
+#include <exo/plugin/errors.hpp>
 #include <exo/runner/process.hpp>
 #include <exo/runner/thread.hpp>
 
@@ -55,35 +56,15 @@ struct exo_instance {
 
 namespace {
 
+using exo::plugin::failed;
+using exo::plugin::guarded;
+using exo::plugin::set_error;
+
 using exo::json;
 namespace air = exo::air;
 
 constexpr const char* export_names[] = {"particle", "bind", "answer", "on_failure"};
 enum : std::uint32_t { fn_particle, fn_bind, fn_answer, fn_on_failure };
-
-void set_error(exo_error* err, exo_status code, std::string_view msg) {
-  if (!err) return;
-  err->code = code;
-  std::size_t n = std::min(msg.size(), sizeof err->message - 1);
-  std::memcpy(err->message, msg.data(), n);
-  err->message[n] = '\0';
-}
-
-exo_status failed(exo_error* err, exo_status code, std::string_view msg) {
-  set_error(err, code, msg);
-  return code;
-}
-
-template <class F>
-exo_status guarded(exo_error* err, const char* what, F&& body) noexcept {
-  try {
-    return body();
-  } catch (const std::exception& e) {
-    return failed(err, EXO_ERR_INTERNAL, std::string(what) + ": " + e.what());
-  } catch (...) {
-    return failed(err, EXO_ERR_INTERNAL, std::string(what) + ": an unknown exception");
-  }
-}
 
 exo_span span_of(std::string_view s) { return exo_span{reinterpret_cast<const std::uint8_t*>(s.data()), s.size()}; }
 exo_span span_of(const exo::bytes& b) { return exo_span{b.data(), b.size()}; }

@@ -6,6 +6,7 @@
 #include <exo/core/encoding.hpp>
 #include <exo/core/value.hpp>
 #include <exo/plugin/abi.h>
+#include <exo/plugin/errors.hpp>
 
 #include <boost/dll/alias.hpp>
 
@@ -40,18 +41,14 @@ struct exo_instance {
 
 namespace {
 
+using exo::plugin::failed;
+using exo::plugin::guarded;
+using exo::plugin::set_error;
+
 using wasm_plugin::arg_view;
 using exo_wasm::import_id;
 using exo_wasm::memory_view;
 using exo_wasm::val_type;
-
-void set_error(exo_error* err, exo_status code, std::string_view msg) {
-  if (!err) return;
-  err->code = code;
-  std::size_t n = std::min(msg.size(), sizeof err->message - 1);
-  std::memcpy(err->message, msg.data(), n);
-  err->message[n] = '\0';
-}
 
 const char* kind_name(exo::kind k) {
   switch (k) {
@@ -414,23 +411,6 @@ exo::value result_value(val_type t, std::uint64_t bits) {
 }
 
 // ------------------------------------------------------------------ the ABI entry points
-
-exo_status failed(exo_error* err, exo_status code, std::string_view msg) {
-  set_error(err, code, msg);
-  return code;
-}
-
-// Runs an entry point's body; nothing may unwind into the host.
-template <class F>
-exo_status guarded(exo_error* err, const char* what, F&& body) noexcept {
-  try {
-    return body();
-  } catch (const std::exception& e) {
-    return failed(err, EXO_ERR_INTERNAL, std::string(what) + ": " + e.what());
-  } catch (...) {
-    return failed(err, EXO_ERR_INTERNAL, std::string(what) + ": an unknown exception");
-  }
-}
 
 exo_status wasm_compile(exo_span code, const exo_limits* limits, exo_code** out, exo_error* err) {
   return guarded(err, "wasm compile", [&] {
