@@ -18,8 +18,8 @@ namespace air_test {
 using namespace exo::air;
 using exo::json;
 
-inline executed_state scalar(json v) { return call_state{call_state::kind::scalar, std::move(v)}; }
-inline executed_state stream(json v, std::uint32_t g) { return call_state{call_state::kind::stream, std::move(v), g}; }
+inline executed_state scalar(json v) { return call_state{call_state::kind::scalar, make_value(std::move(v))}; }
+inline executed_state stream(json v, std::uint32_t g) { return call_state{call_state::kind::stream, make_value(std::move(v)), g}; }
 inline executed_state sent(std::string by) {
   call_state c;
   c.what = call_state::kind::sent_by;

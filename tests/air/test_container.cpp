@@ -82,7 +82,7 @@ std::vector<exo::air::executed_state> trace(const exo::call_outcome& o) {
 exo::json scalar_at(const exo::call_outcome& o, std::size_t i) {
   auto t = trace(o);
   BOOST_REQUIRE(i < t.size());
-  return std::get<exo::air::call_state>(t[i]).value;
+  return std::get<exo::air::call_state>(t[i]).value->get();
 }
 
 }  // namespace
@@ -123,7 +123,7 @@ BOOST_AUTO_TEST_CASE(a_failing_service_is_a_catchable_error_and_an_unbound_one_t
   const auto& f = std::get<exo::air::call_state>(t[0]);
   BOOST_TEST((f.what == exo::air::call_state::kind::failed));
   BOOST_TEST(f.message.find("boom: it always fails") != std::string::npos, f.message);
-  const std::string said = std::get<exo::air::call_state>(t[1]).value.get<std::string>();
+  const std::string said = std::get<exo::air::call_state>(t[1]).value->get().get<std::string>();
   BOOST_TEST(said.find("hello, Local service error") == 0u, said);
   // Unbound: the request's result is an error the script sees.
   auto u = w.particle(R"((call "node" ("nobody" "f") [] x))", "", "bob");

@@ -17,7 +17,7 @@ using namespace exo::air;
 exo::bytes b(std::string_view s) { return exo::to_bytes(s); }
 bool contains(const std::string& s, std::string_view part) { return s.find(part) != std::string::npos; }
 
-call_state scalar(exo::json v) { return call_state{call_state::kind::scalar, std::move(v)}; }
+call_state scalar(exo::json v) { return call_state{call_state::kind::scalar, make_value(std::move(v))}; }
 call_state sent(std::string by) {
   call_state c;
   c.what = call_state::kind::sent_by;
@@ -27,7 +27,7 @@ call_state sent(std::string by) {
 
 interpreter_data every_kind() {
   interpreter_data d;
-  call_state stream{call_state::kind::stream, exo::json{{"a", 1}}, 2};
+  call_state stream{call_state::kind::stream, make_value(exo::json{{"a", 1}}), 2};
   call_state failed;
   failed.what = call_state::kind::failed;
   failed.ret_code = 1;
@@ -147,12 +147,70 @@ BOOST_AUTO_TEST_SUITE(air_data_text)
 
 // The encoder writes text itself; it must be what nlohmann's dump of the same document gives,
 // for every kind of value and string (escapes, UTF-8, bytes that are not UTF-8).
+// Data of the common shape is read in one pass (checked as it goes); anything else is validated
+// whole first. The two readings agree on every text: the same data, or the same error.
+BOOST_AUTO_TEST_CASE(the_one_pass_and_the_careful_reading_agree) {
+  const exo::bytes every = encode_data(every_kind());
+  std::vector<std::string> texts = {
+      std::string(every.begin(), every.end()),
+      // spaces, other key orders, an escaped key, a request id, floats, r_streams: the careful path
+      R"( { "trace" : [ {"par" : [1, 1]}, {"call": {"executed": {"stream": {"generation": 1, "value": [ "a" , 1.5 ]}}}} ] } )",
+      R"({"version":"0.2.2","lcid":1,"trace":[{"fold":{"lore":[{"desc":[{"len":1,"pos":2},{"pos":3,"len":0}],"pos":1}]}}],"streams":{"$s":1}})",
+      R"({"trace":[{"call":{"sent_by":"p: 7"}}]})",
+      R"({"trace":[{"call":{"executed":{"scalar":{"b":1,"a":"é"}}}},{"call":{"executed":{"scalar":"x\/y"}}}]})",
+      R"({"trace":[],"r_streams":{"$r":{"3":[0,1]}},"streams":{"$a":1,"$a":2}})",
+      "\xEF\xBB\xBF{\"trace\":[]}",
+      // refused: each path must name the same fault
+      R"({"trace":[{"par":[01,1]}]})", R"({"trace":[{"par":[1,1]}]} x)", R"({"trace":[{"call":{"sent_by":"\xff"}}]})",
+      R"({"trace":[{"call":{"executed":{"scalar":[1,]}}}]})", R"({"trace":[{"call":{"executed":{"scalar":"a)",
+      R"({"trace":[{"par":[1,1]},{"par":[1,1]}],"trace":[]})", R"({"trace":[{"par":[1,1]}],"lcid":-0})",
+      R"({"trace":[{"call":{"failed":[1,"\u12"]}}]})", R"({"trace":[{"fold":{"lore":[{"pos":1,"desc":[{"pos":1,"len":1}]}]}}]})",
+      R"({"trace":[],"lcid":1.0})", R"({"trace":[],"version":"\ud800"})", R"({"lcid":3})"};
+  std::string deep = R"({"trace":[{"call":{"executed":{"scalar":)";
+  for (int i = 0; i < 200; ++i) deep += '[';
+  texts.push_back(deep);
+  for (const std::string& t : texts) {
+    BOOST_TEST_CONTEXT("text: " << t) {
+      for (std::size_t depth : {std::size_t{6}, std::size_t{7}, std::size_t{8}, std::size_t{128}}) {
+        auto one = decode_data(b(t), {.max_depth = depth});
+        auto careful = decode_data(b(t), {.max_depth = depth, .one_pass = false});
+        BOOST_TEST(one.has_value() == careful.has_value());
+        if (one && careful) BOOST_TEST((*one == *careful));
+        if (!one && !careful) BOOST_TEST(one.error().message == careful.error().message);
+      }
+    }
+  }
+}
+
+// A value met twice (in the previous data and the current one, as when a particle comes back)
+// is one shared value; one kept as its text is written back byte for byte.
+BOOST_AUTO_TEST_CASE(values_are_shared_and_kept_as_their_text) {
+  const std::string prev = R"({"trace":[{"call":{"executed":{"scalar":["a","b"]}}},{"call":{"executed":{"scalar":{"k":[1,-2,"é"]}}}}]})";
+  const std::string current = R"({"trace":[{"call":{"executed":{"scalar":["a","b"]}}},{"call":{"sent_by":"p"}}]})";
+  value_pool pool;
+  auto p = decode_data(b(prev), {}, &pool);
+  auto c = decode_data(b(current), {}, &pool);
+  BOOST_REQUIRE(p);
+  BOOST_REQUIRE(c);
+  const auto& first = std::get<call_state>(p->trace[0]).value;
+  BOOST_TEST((first == std::get<call_state>(c->trace[0]).value));  // the same value, not a copy
+  BOOST_TEST(first->text() == R"(["a","b"])");
+  BOOST_TEST((first->get() == exo::json::array({"a", "b"})));
+  const exo::bytes back = encode_data(*p);
+  BOOST_TEST(std::string(back.begin(), back.end()).find(R"({"scalar":{"k":[1,-2,"é"]}})") != std::string::npos);
+  // Equality as AIR sees it, whichever form each side holds.
+  BOOST_TEST(same_value(*make_value(exo::json::array({"a", "b"})), *first));
+  BOOST_TEST(!same_value(*make_value(exo::json::array({"a", "c"})), *first));
+  BOOST_TEST(!same_value(*make_value(1), *make_value(1.0)));
+  BOOST_TEST(same_value(*make_value(-0.0), *make_value(0.0)));
+}
+
 BOOST_AUTO_TEST_CASE(encoding_is_byte_for_byte_the_document_dump) {
   interpreter_data d = every_kind();
   const char* strings[] = {"plain", "quote \" and \\ backslash", "tab\tnew\nline\r\b\f", "ctl \x01\x1f", "utf-8: é → 😀",
                            "bad: \xff\xfe", "cut: \xe2\x82", "surrogate: \xed\xa0\x80", "over: \xf4\x90\x80\x80", "\x7f"};
   for (const char* s : strings) {
-    d.trace.push_back(call_state{call_state::kind::scalar, exo::json{{"k", s}, {s, exo::json::array({s, 1, -2, 2.5, nullptr, false})}}});
+    d.trace.push_back(call_state{call_state::kind::scalar, make_value(exo::json{{"k", s}, {s, exo::json::array({s, 1, -2, 2.5, nullptr, false})}})});
     call_state sent;
     sent.what = call_state::kind::sent_by;
     sent.sender = s;
@@ -212,6 +270,27 @@ BOOST_AUTO_TEST_CASE(the_reader_agrees_with_nlohmann) {
   const std::string nul("0.2\0(", 5);
   BOOST_TEST(!exo::json::parse(nul, nullptr, false).is_discarded());
   BOOST_TEST(exo::air::json_text::validate(nul, 64).has_value());
+  // Canonical text is exactly nlohmann's dump of its value (what the encoder writes back).
+  for (const char* t : texts) {
+    const std::string_view text(t);
+    if (exo::air::json_text::validate(text, 64)) continue;
+    if (exo::air::json_text::canonical(text)) BOOST_TEST(std::string(text) == exo::json::parse(text).dump(), "text: " << t);
+  }
+  for (const char* yes : {"0", "-1", "18446744073709551615", "-9223372036854775808", "true", "null", "\"\"", R"("\"\\\b\f\n\r\t\u0001\u001f")",
+                          "\"é\x7f\"", "[]", "{}", R"({"a":1,"b":[true,{}]})", R"(["a","b"])"})
+    BOOST_TEST(exo::air::json_text::canonical(yes), "canonical: " << yes);
+  for (const char* no : {"-0", "1.5", "1e2", "18446744073709551616", "-9223372036854775809", R"("\/")", R"("\u0041")", R"("\u000a")",
+                         R"("\u001F")", R"({"b":1,"a":2})", R"({"a":1,"a":2})", R"({"\u0061":1})", " 1", "[1, 2]", "\xEF\xBB\xBF" "1"})
+    BOOST_TEST(!exo::air::json_text::canonical(no), "not canonical: " << no);
+  // The plain shapes, found in one scan, are canonical; anything else is left to the rest.
+  for (const char* t : {R"("a")", R"(["a","é"])", "[]"}) {
+    const std::string_view text(t);
+    BOOST_TEST(exo::air::json_text::plain_value(text.data(), text.data() + text.size()) == text.data() + text.size(), t);
+  }
+  for (const char* t : {R"("a\n")", R"(["a",1])", R"([ "a"])", "1", "{}", R"("open)", R"(["a")", "\"\xff\""}) {
+    const std::string_view text(t);
+    BOOST_TEST(!exo::air::json_text::plain_value(text.data(), text.data() + text.size()), t);
+  }
   // Depth: refused past the limit, at any depth, without recursion.
   const std::string deep(100'000, '[');
   auto why = exo::air::json_text::validate(deep, 128);

@@ -405,7 +405,7 @@ BOOST_DATA_TEST_CASE(a_stream_folded_on_two_peers_merges_by_value_position, bdat
   // Both values were folded on A: two $out values, and the fold state holds a lore each.
   std::size_t outs = 0, lores = 0;
   for (const auto& s : t) {
-    if (const auto* c = std::get_if<call_state>(&s); c && c->what == call_state::kind::stream && (c->value == "a" || c->value == "b")) ++outs;
+    if (const auto* c = std::get_if<call_state>(&s); c && c->what == call_state::kind::stream && (c->value->get() == "a" || c->value->get() == "b")) ++outs;
     if (const auto* f = std::get_if<fold_state>(&s)) lores = f->lore.size();
   }
   BOOST_TEST(lores == 2u);
@@ -470,7 +470,7 @@ BOOST_DATA_TEST_CASE(a_tampered_prev_trace_is_a_trace_error_and_prev_data_is_kep
   BOOST_REQUIRE(good);
   // The executed value differs.
   interpreter_data value = *good;
-  std::get<call_state>(value.trace[1]).value = "something else";
+  std::get<call_state>(value.trace[1]).value = make_value("something else");
   const exo::bytes tampered_value = encode_data(value);
   auto v = run_once(r.fn(), air, "", P, tampered_value, res.data);
   BOOST_TEST(v.ret_code == code::trace_error);

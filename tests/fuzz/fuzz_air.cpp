@@ -82,12 +82,22 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* input, std::size_t inp
       exo::air::json_text::cursor c(text);
       const auto h = exo::json::error_handler_t::replace;
       if (c.value().dump(-1, ' ', false, h) != theirs.dump(-1, ' ', false, h)) std::abort();
+      // Text said to be canonical is the dump of its value, as the encoder writes it back.
+      if (exo::air::json_text::canonical(text) && text != theirs.dump(-1, ' ', false, h)) std::abort();
+      if (const char* end = exo::air::json_text::plain_value(text.data(), text.data() + text.size());
+          end && !exo::air::json_text::canonical(std::string_view(text.data(), static_cast<std::size_t>(end - text.data()))))
+        std::abort();
     } else if (why->starts_with("not JSON") && !theirs.is_discarded() && text.find('\0') == std::string_view::npos) {
       // (nlohmann takes a NUL byte for the end of the text and accepts "1\0junk"; exo, as
       // serde_json and AquaVM, refuses what follows the value.)
       std::abort();
     }
     auto d = exo::air::decode_data(exo::byte_view(data, size), {.max_size = 1 << 16, .max_depth = 32, .max_states = 2000});
+    // The one pass and the careful reading give the same data, or the same error.
+    auto careful = exo::air::decode_data(exo::byte_view(data, size),
+                                         {.max_size = 1 << 16, .max_depth = 32, .max_states = 2000, .one_pass = false});
+    if (d.has_value() != careful.has_value()) std::abort();
+    if (d ? !(*d == *careful) : d.error().message != careful.error().message) std::abort();
     if (d) {
       auto again = exo::air::decode_data(exo::air::encode_data(*d));
       if (!again || !(*again == *d)) std::abort();

@@ -4,6 +4,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include <charconv>
 #include <limits>
 #include <utility>
@@ -136,7 +138,7 @@ expected<call_state> read_call(json& j, const path& at, const reader& r) {
   json& inner = v.begin().value();
   if (*e == 0) {
     c.what = call_state::kind::scalar;
-    c.value = std::move(inner);
+    c.value = make_value(std::move(inner));
     return c;
   }
   const path stream{&executed, ".stream"};
@@ -145,7 +147,7 @@ expected<call_state> read_call(json& j, const path& at, const reader& r) {
   auto g = r.u32(inner["generation"], path{&stream, ".generation"});
   if (!g) return unexpected(std::move(g).error());
   c.what = call_state::kind::stream;
-  c.value = std::move(inner["value"]);
+  c.value = make_value(std::move(inner["value"]));
   c.generation = *g;
   return c;
 }
@@ -219,75 +221,166 @@ namespace {
 
 bool fits_u32(std::int64_t v) { return v >= 0 && v <= std::numeric_limits<std::uint32_t>::max(); }
 
-// The common states, read straight from the text; nullopt (the cursor back where it was) for
-// anything else or anything unusual, which the general path reads and names.
-std::optional<executed_state> fast_state(json_text::cursor& c) {
+// The value at the cursor, checked (nested at most `depth` deep), then found in `pool` by its
+// text or made and added; nullopt (the cursor anywhere) if it is not valid JSON.
+std::optional<shared_value> pooled_value(json_text::cursor& c, value_pool& pool, std::size_t depth) {
+  (void)c.peek();
   const char* start = c.mark();
-  auto miss = [&]() -> std::optional<executed_state> {
+  const char* after = json_text::plain_value(start, c.end());
+  bool canonical = after != nullptr && (depth > 0 || *start == '"');
+  if (!canonical) {
+    after = start;
+    if (json_text::validate_value(after, c.end(), depth)) return std::nullopt;
+  }
+  const std::string_view text(start, static_cast<std::size_t>(after - start));
+  c.reset(after);
+  if (const shared_value* v = pool.find(text)) return *v;
+  shared_value v = canonical || json_text::canonical(text)
+                       ? std::make_shared<const json_value>(json_value::from_canonical(std::string(text)))
+                       : make_value(json_text::cursor(text).value());
+  pool.add(text, v);
+  return v;
+}
+
+// A string at the cursor, checked and unescaped.
+bool checked_string(json_text::cursor& c, std::string& out) {
+  if (c.peek() != '"') return false;
+  const char* p = c.mark();
+  if (json_text::check_string(p, c.end())) return false;
+  out = c.string();
+  return true;
+}
+
+// How deep a call's value sits: in the data, the trace, the state, the call, executed (and
+// the stream's object).
+constexpr std::size_t scalar_depth = 5, stream_depth = 6;
+
+// The common states, read and checked straight from the text, which need not have been
+// validated, and appended to `out`; false (the cursor back where it was, `out` as it was) for anything else or anything unusual,
+// which the general path reads and names. Keys are compared as the text spells them: one
+// spelled with an escape takes the general path.
+bool fast_state(json_text::cursor& c, value_pool& pool, std::size_t max_depth, std::vector<executed_state>& out) {
+  const char* start = c.mark();
+  const std::size_t before = out.size();
+  auto miss = [&] {
     c.reset(start);
-    return std::nullopt;
+    if (out.size() > before) out.pop_back();
+    return false;
   };
-  if (!c.take('{') || c.peek() != '"') return miss();
-  const std::string k = c.string();
-  if (!c.take(':')) return miss();
-  std::int64_t a = 0, b = 0;
+  // `"name":` next, taken.
+  auto key = [&c](std::string_view& k) { return c.peek() == '"' && c.raw(k) && c.take(':'); };
+  if (max_depth <= stream_depth) return miss();
+  auto u32 = [&c](std::uint32_t& n) {
+    std::int64_t v = 0;
+    if (!c.integer(v) || !fits_u32(v)) return false;
+    n = static_cast<std::uint32_t>(v);
+    return true;
+  };
+  std::string_view k;
+  if (!c.take('{') || !key(k)) return miss();
+  std::int64_t a = 0;
   if (k == "par") {
-    if (!c.take('[') || !c.integer(a) || !c.take(',') || !c.integer(b) || !c.take(']') || !c.take('}') || !fits_u32(a) ||
-        !fits_u32(b))
-      return miss();
-    return par_state{static_cast<std::uint32_t>(a), static_cast<std::uint32_t>(b)};
+    par_state p;
+    if (!c.take('[') || !u32(p.left) || !c.take(',') || !u32(p.right) || !c.take(']') || !c.take('}')) return miss();
+    out.emplace_back(p);
+    return true;
   }
   if (k == "ap") {
-    if (!c.take('{') || c.peek() != '"' || c.string() != "gens" || !c.take(':') || !c.take('[')) return miss();
+    if (!c.take('{') || !key(k) || k != "gens" || !c.take('[')) return miss();
     ap_state ap;
     if (!c.take(']')) {
       do {
-        if (!c.integer(a) || !fits_u32(a)) return miss();
-        ap.gens.push_back(static_cast<std::uint32_t>(a));
+        std::uint32_t g = 0;
+        if (!u32(g)) return miss();
+        ap.gens.push_back(g);
       } while (c.take(','));
       if (!c.take(']')) return miss();
     }
     if (!c.take('}') || !c.take('}')) return miss();
-    return ap;
+    out.emplace_back(std::move(ap));
+    return true;
   }
-  if (k != "call" || !c.take('{') || c.peek() != '"') return miss();
-  const std::string kind = c.string();
-  if (!c.take(':')) return miss();
-  call_state s;
+  if (k == "fold") {
+    // {"lore": [{"pos": p, "desc": [{"pos": p, "len": l}, {"pos": p, "len": l}]}...]}, keys
+    // in any order, each once.
+    auto subtrace = [&](fold_subtrace& st) {
+      bool pos = false, len = false;
+      if (!c.take('{')) return false;
+      do {
+        std::string_view f;
+        if (!key(f)) return false;
+        if (f == "pos" && !pos) pos = u32(st.pos);
+        else if (f == "len" && !len) len = u32(st.len);
+        else return false;
+      } while (c.take(','));
+      return pos && len && c.take('}');
+    };
+    if (max_depth < 8) return miss();  // a subtrace sits 8 deep in the data
+    if (!c.take('{') || !key(k) || k != "lore" || !c.take('[')) return miss();
+    fold_state f;
+    if (!c.take(']')) {
+      do {
+        fold_lore l;
+        bool pos = false, desc = false;
+        if (!c.take('{')) return miss();
+        do {
+          std::string_view field;
+          if (!key(field)) return miss();
+          if (field == "pos" && !pos) {
+            if (!u32(l.value_pos)) return miss();
+            pos = true;
+          } else if (field == "desc" && !desc) {
+            if (!c.take('[') || !subtrace(l.before) || !c.take(',') || !subtrace(l.after) || !c.take(']')) return miss();
+            desc = true;
+          } else {
+            return miss();
+          }
+        } while (c.take(','));
+        if (!pos || !desc || !c.take('}')) return miss();
+        f.lore.push_back(l);
+      } while (c.take(','));
+      if (!c.take(']')) return miss();
+    }
+    if (!c.take('}') || !c.take('}')) return miss();
+    out.emplace_back(std::move(f));
+    return true;
+  }
+  std::string_view kind;
+  if (k != "call" || !c.take('{') || !key(kind)) return miss();
+  call_state& s = std::get<call_state>(out.emplace_back(std::in_place_type<call_state>));
   if (kind == "sent_by") {
     if (c.peek() != '"') return miss();
     s.what = call_state::kind::sent_by;
-    s.sender = c.string();
-    if (s.sender.find(": ") != std::string::npos) return miss();  // the general path checks the id
+    if (!checked_string(c, s.sender) || s.sender.find(": ") != std::string::npos) return miss();  // the general path checks the id
   } else if (kind == "failed") {
     if (!c.take('[') || !c.integer(a) || a < std::numeric_limits<std::int32_t>::min() ||
-        a > std::numeric_limits<std::int32_t>::max() || !c.take(',') || c.peek() != '"')
+        a > std::numeric_limits<std::int32_t>::max() || !c.take(','))
       return miss();
     s.what = call_state::kind::failed;
     s.ret_code = static_cast<std::int32_t>(a);
-    s.message = c.string();
-    if (!c.take(']')) return miss();
+    if (!checked_string(c, s.message) || !c.take(']')) return miss();
   } else if (kind == "executed") {
-    if (!c.take('{') || c.peek() != '"') return miss();
-    const std::string how = c.string();
-    if (!c.take(':')) return miss();
+    std::string_view how;
+    if (!c.take('{') || !key(how)) return miss();
     if (how == "scalar") {
       s.what = call_state::kind::scalar;
-      s.value = c.value();
+      auto v = pooled_value(c, pool, max_depth - scalar_depth);
+      if (!v) return miss();
+      s.value = std::move(*v);
     } else if (how == "stream") {
       if (!c.take('{')) return miss();
       bool have_value = false, have_generation = false;
       for (int i = 0; i < 2; ++i) {
         if (i == 1 && !c.take(',')) return miss();
-        if (c.peek() != '"') return miss();
-        const std::string field = c.string();
-        if (!c.take(':')) return miss();
+        std::string_view field;
+        if (!key(field)) return miss();
         if (field == "value" && !have_value) {
-          s.value = c.value();
+          auto v = pooled_value(c, pool, max_depth - stream_depth);
+          if (!v) return miss();
+          s.value = std::move(*v);
           have_value = true;
         } else if (field == "generation" && !have_generation) {
-          if (!c.integer(a) || !fits_u32(a)) return miss();
-          s.generation = static_cast<std::uint32_t>(a);
+          if (!u32(s.generation)) return miss();
           have_generation = true;
         } else {
           return miss();
@@ -303,18 +396,80 @@ std::optional<executed_state> fast_state(json_text::cursor& c) {
     return miss();
   }
   if (!c.take('}') || !c.take('}')) return miss();
-  return s;
+  return true;
+}
+
+// The data in one pass, everything checked as it is read, when it has the common shape: every
+// state one fast_state reads, r_streams empty, each field once. nullopt for anything else,
+// which decode_data then reads the careful way (validated whole first), naming what is wrong.
+std::optional<interpreter_data> decode_fast(std::string_view text, const data_limits& limits, value_pool& pool) {
+  json_text::cursor c(text);
+  interpreter_data d;
+  bool trace = false, streams = false, version = false, lcid = false, r_streams = false;
+  auto u32 = [&c](std::uint32_t& out) {
+    std::int64_t v = 0;
+    if (!c.integer(v) || !fits_u32(v)) return false;
+    out = static_cast<std::uint32_t>(v);
+    return true;
+  };
+  if (!c.take('{')) return std::nullopt;
+  do {
+    std::string_view key;
+    if (c.peek() != '"' || !c.raw(key) || !c.take(':')) return std::nullopt;
+    if (key == "trace" && !trace) {
+      trace = true;
+      if (!c.take('[')) return std::nullopt;
+      d.trace.reserve(std::min<std::size_t>(4096, text.size() / 32 + 4));  // a state takes 14 bytes or more, usually 40-100
+      if (!c.take(']')) {
+        do {
+          if (d.trace.size() >= limits.max_states) return std::nullopt;
+          if (!fast_state(c, pool, limits.max_depth, d.trace)) return std::nullopt;
+        } while (c.take(','));
+        if (!c.take(']')) return std::nullopt;
+      }
+    } else if (key == "streams" && !streams) {
+      streams = true;
+      if (!c.take('{')) return std::nullopt;
+      if (!c.take('}')) {
+        do {
+          std::string name;
+          std::uint32_t generations = 0;
+          if (!checked_string(c, name) || !c.take(':') || !u32(generations)) return std::nullopt;
+          d.streams[std::move(name)] = generations;  // a repeated name keeps its last, as in JSON's reading
+        } while (c.take(','));
+        if (!c.take('}')) return std::nullopt;
+      }
+    } else if (key == "version" && !version) {
+      version = true;
+      if (!checked_string(c, d.version)) return std::nullopt;
+    } else if (key == "lcid" && !lcid) {
+      lcid = true;
+      if (!u32(d.lcid)) return std::nullopt;
+    } else if (key == "r_streams" && !r_streams) {
+      r_streams = true;
+      if (!c.take('{') || !c.take('}')) return std::nullopt;
+    } else {
+      return std::nullopt;
+    }
+  } while (c.take(','));
+  if (!c.take('}') || !c.at_end() || !trace) return std::nullopt;
+  return d;
 }
 
 }  // namespace
 
-expected<interpreter_data> decode_data(byte_view bytes, const data_limits& limits) {
+expected<interpreter_data> decode_data(byte_view bytes, const data_limits& limits, value_pool* pool) {
   interpreter_data d;
+  value_pool own;
+  value_pool& values = pool ? *pool : own;
   if (bytes.empty()) return d;
   const reader r("data can't be deserialized");
   if (bytes.size() > limits.max_size)
     return fail(errc::limit_exceeded, fmt::format("{} bytes, over the {} accepted", bytes.size(), limits.max_size));
   const std::string_view text(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+  // Nested at most 2 deep but for the values, which fast_state checks against the limit.
+  if (limits.one_pass && limits.max_depth > 2)
+    if (auto fast = decode_fast(text, limits, values)) return std::move(*fast);
   if (auto why = json_text::validate(text, limits.max_depth)) return r.bad("$", *why);
   json_text::cursor c(text);
   if (!c.take('{')) return r.bad("$", "expected an object {trace, streams, version, lcid, r_streams}");
@@ -327,16 +482,14 @@ expected<interpreter_data> decode_data(byte_view bytes, const data_limits& limit
         if (c.peek() != '[') return r.bad("trace", "expected an array");
         have_trace = true;
         d.trace.clear();
+        d.trace.reserve(std::min<std::size_t>(4096, text.size() / 32 + 4));  // a state takes 14 bytes or more, usually 40-100
         c.take('[');
         if (!c.take(']')) {
           do {
             if (d.trace.size() >= limits.max_states)
               return fail(errc::limit_exceeded,
                           fmt::format("data can't be deserialized: over {} states, the most accepted", limits.max_states));
-            if (auto fast = fast_state(c)) {
-              d.trace.push_back(std::move(*fast));
-              continue;
-            }
+            if (fast_state(c, values, limits.max_depth, d.trace)) continue;
             json state = c.value();
             auto s = read_state(state, path{nullptr, "trace", static_cast<std::int64_t>(d.trace.size())}, r);
             if (!s) return unexpected(std::move(s).error());
@@ -419,7 +572,9 @@ bool valid_utf8(std::string_view s) {
   return true;
 }
 
-void write_string(std::string& out, std::string_view s) {
+}  // namespace
+
+void write_json_string(std::string& out, std::string_view s) {
   bool plain = true;
   for (char ch : s) {
     const auto c = static_cast<unsigned char>(ch);
@@ -460,6 +615,8 @@ void write_string(std::string& out, std::string_view s) {
   out += '"';
 }
 
+namespace {
+
 template <class Int>
 void write_int(std::string& out, Int v) {
   char buf[24];
@@ -474,7 +631,7 @@ void write_value(std::string& out, const json& v) {
     case json::value_t::boolean: out += v.get<bool>() ? "true" : "false"; return;
     case json::value_t::number_integer: write_int(out, v.get<std::int64_t>()); return;
     case json::value_t::number_unsigned: write_int(out, v.get<std::uint64_t>()); return;
-    case json::value_t::string: write_string(out, v.get_ref<const std::string&>()); return;
+    case json::value_t::string: write_json_string(out, v.get_ref<const std::string&>()); return;
     case json::value_t::array: {
       out += '[';
       bool first = true;
@@ -492,7 +649,7 @@ void write_value(std::string& out, const json& v) {
       for (auto it = v.begin(); it != v.end(); ++it) {
         if (!first) out += ',';
         first = false;
-        write_string(out, it.key());
+        write_json_string(out, it.key());
         out += ':';
         write_value(out, it.value());
       }
@@ -517,26 +674,26 @@ void write_state(std::string& out, const executed_state& s) {
           switch (x.what) {
             case call_state::kind::scalar:
               out += "{\"call\":{\"executed\":{\"scalar\":";
-              write_value(out, x.value);
+              out += x.value ? x.value->text() : std::string_view("null");
               out += "}}}";
               break;
             case call_state::kind::stream:
               out += "{\"call\":{\"executed\":{\"stream\":{\"generation\":";
               write_int(out, x.generation);
               out += ",\"value\":";
-              write_value(out, x.value);
+              out += x.value ? x.value->text() : std::string_view("null");
               out += "}}}}";
               break;
             case call_state::kind::sent_by:
               out += "{\"call\":{\"sent_by\":";
-              write_string(out, x.sender);
+              write_json_string(out, x.sender);
               out += "}}";
               break;
             case call_state::kind::failed:
               out += "{\"call\":{\"failed\":[";
               write_int(out, x.ret_code);
               out += ',';
-              write_string(out, x.message);
+              write_json_string(out, x.message);
               out += "]}}";
               break;
           }
@@ -575,6 +732,26 @@ void write_state(std::string& out, const executed_state& s) {
 
 }  // namespace
 
+const json& json_value::get() const {
+  if (!have_json_) {
+    json_ = json_text::cursor(text_).value();
+    have_json_ = true;
+  }
+  return json_;
+}
+
+const std::string& json_value::text() const {
+  if (!have_text_) {
+    write_value(text_, json_);
+    have_text_ = true;
+  }
+  return text_;
+}
+
+bool same_value(const json_value& a, const json_value& b) {
+  return &a == &b || a.text() == b.text() || same_value(a.get(), b.get());
+}
+
 bytes encode_data(const interpreter_data& d) {
   std::string out;
   out.reserve(64 + 48 * d.trace.size());
@@ -585,7 +762,7 @@ bytes encode_data(const interpreter_data& d) {
   for (const auto& [name, per] : d.r_streams) {
     if (!first) out += ',';
     first = false;
-    write_string(out, name);
+    write_json_string(out, name);
     out += ":{";
     // Positions as keys sort as text, as nlohmann's object does.
     std::map<std::string, const std::vector<std::uint32_t>*> by_text;
@@ -594,7 +771,7 @@ bytes encode_data(const interpreter_data& d) {
     for (const auto& [pos, gens] : by_text) {
       if (!first_pos) out += ',';
       first_pos = false;
-      write_string(out, pos);
+      write_json_string(out, pos);
       out += ":[";
       for (std::size_t i = 0; i < gens->size(); ++i) {
         if (i) out += ',';
@@ -609,7 +786,7 @@ bytes encode_data(const interpreter_data& d) {
   for (const auto& [name, gens] : d.streams) {
     if (!first) out += ',';
     first = false;
-    write_string(out, name);
+    write_json_string(out, name);
     out += ':';
     write_int(out, gens);
   }
@@ -619,7 +796,7 @@ bytes encode_data(const interpreter_data& d) {
     write_state(out, d.trace[i]);
   }
   out += "],\"version\":";
-  write_string(out, d.version);
+  write_json_string(out, d.version);
   out += '}';
   return bytes(out.begin(), out.end());
 }
@@ -661,6 +838,15 @@ namespace exo::air {
 expected<json> parse_value(std::string_view text, const data_limits& limits) {
   const reader r("value can't be parsed");
   return parse_json(byte_view(reinterpret_cast<const std::uint8_t*>(text.data()), text.size()), limits, r);
+}
+
+expected<shared_value> parse_shared_value(std::string_view text, const data_limits& limits) {
+  const reader r("value can't be parsed");
+  if (text.size() > limits.max_size)
+    return fail(errc::limit_exceeded, fmt::format("{} bytes, over the {} accepted", text.size(), limits.max_size));
+  if (auto why = json_text::validate(text, limits.max_depth)) return r.bad("$", *why);
+  if (json_text::canonical(text)) return std::make_shared<const json_value>(json_value::from_canonical(std::string(text)));
+  return make_value(json_text::cursor(text).value());
 }
 
 }  // namespace exo::air

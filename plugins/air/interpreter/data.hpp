@@ -26,7 +26,10 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
+#include <string_view>
+#include <unordered_map>
 #include <variant>
 #include <vector>
 
@@ -37,14 +40,45 @@ struct par_state {
   friend bool operator==(const par_state&, const par_state&) = default;
 };
 
+/// A JSON value a call gave, as AIR holds it: immutable, shared by the trace, the scalars and
+/// the streams that hold it, and kept as its canonical text (nlohmann's compact dump, which
+/// is what data holds) until something needs its structure: most values in a particle's
+/// data are only merged and written back, never looked into. Each form is made once, when
+/// first asked for; a value belongs to one run (one thread) at a time.
+class json_value {
+ public:
+  explicit json_value(json v) : json_(std::move(v)), have_json_(true) {}
+  /// From text json_text::canonical() accepted.
+  static json_value from_canonical(std::string text) { return json_value(std::move(text)); }
+
+  const json& get() const;
+  /// The canonical text: what nlohmann's dump() gives for get().
+  const std::string& text() const;
+
+ private:
+  explicit json_value(std::string text) : text_(std::move(text)), have_text_(true) {}
+  mutable json json_;
+  mutable std::string text_;
+  mutable bool have_json_ = false, have_text_ = false;
+};
+using shared_value = std::shared_ptr<const json_value>;
+inline shared_value make_value(json v) { return std::make_shared<const json_value>(std::move(v)); }
+/// True when the values are equal as AIR compares them (same_value).
+bool same_value(const json_value& a, const json_value& b);
+
 struct call_state {
   enum class kind : std::uint8_t { scalar, stream, sent_by, failed } what = kind::scalar;
-  json value;                   ///< scalar, stream
+  shared_value value;           ///< scalar, stream (never null for those)
   std::uint32_t generation = 0;  ///< stream
   std::string sender;           ///< sent_by: "peer", or "peer: id" for a local call request
   std::int32_t ret_code = 0;    ///< failed
   std::string message;          ///< failed: JSON text
-  friend bool operator==(const call_state&, const call_state&) = default;
+  /// Equal kinds and fields, values compared by content.
+  friend bool operator==(const call_state& a, const call_state& b) {
+    const bool values = a.value == b.value || (a.value && b.value && same_value(*a.value, *b.value));
+    return a.what == b.what && values && a.generation == b.generation && a.sender == b.sender &&
+           a.ret_code == b.ret_code && a.message == b.message;
+  }
 };
 
 struct fold_subtrace {
@@ -90,11 +124,32 @@ struct data_limits {
   std::size_t max_size = std::size_t{64} << 20;  ///< bytes of JSON
   std::size_t max_depth = 128;                   ///< arrays and objects nested in a value
   std::size_t max_states = 1'000'000;
+  /// Data of the common shape is read in one pass, checked as it goes; false validates the
+  /// whole text first, always. Both give the same data and the same errors (the tests and the
+  /// fuzzer compare them); the one pass is about twice as fast.
+  bool one_pass = true;
+};
+
+/// The values decoded from data, by their JSON text: a value met again (later in the same data,
+/// or in the other data of the same run: a particle comes back holding most of what this peer
+/// had) is built once and shared. It refers to the texts it read, which must outlive it.
+class value_pool {
+ public:
+  /// The value spelled `text`, if one was built from that text.
+  const shared_value* find(std::string_view text) const {
+    auto it = by_text_.find(text);
+    return it == by_text_.end() ? nullptr : &it->second;
+  }
+  void add(std::string_view text, const shared_value& v) { by_text_.emplace(text, v); }
+
+ private:
+  std::unordered_map<std::string_view, shared_value> by_text_;
 };
 
 /// Data as AquaVM 0.20 writes it; empty bytes are empty data. errc::malformed (or
-/// limit_exceeded) with "data can't be deserialized: WHERE: WHAT".
-expected<interpreter_data> decode_data(byte_view bytes, const data_limits& limits = {});
+/// limit_exceeded) with "data can't be deserialized: WHERE: WHAT". Values are shared through
+/// `pool` when one is given (it must not outlive `bytes`), else within this data.
+expected<interpreter_data> decode_data(byte_view bytes, const data_limits& limits = {}, value_pool* pool = nullptr);
 bytes encode_data(const interpreter_data& d);
 
 /// `{"<id>": {"ret_code": n, "result": "JSON text"}}`; empty bytes are none. errc::malformed
@@ -102,11 +157,17 @@ bytes encode_data(const interpreter_data& d);
 expected<call_results> decode_call_results(byte_view bytes, const data_limits& limits = {});
 bytes encode_call_results(const call_results& r);
 
+/// Appends `s` as a JSON string, escaped as nlohmann's dump() escapes it (bytes that are not
+/// UTF-8 replaced, as its error_handler_t::replace does).
+void write_json_string(std::string& out, std::string_view s);
+
 /// JSON equality as AIR sees it: an integer never equals a float (1 and 1.0 differ), as in
 /// serde_json, which AquaVM compares with.
 bool same_value(const json& a, const json& b);
 
 /// One JSON value (a service's result text), with the same size and depth limits as data.
 expected<json> parse_value(std::string_view text, const data_limits& limits = {});
+/// The same, as a shared value that keeps the text when it is canonical.
+expected<shared_value> parse_shared_value(std::string_view text, const data_limits& limits = {});
 
 }  // namespace exo::air

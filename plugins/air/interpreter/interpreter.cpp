@@ -5,6 +5,7 @@
 
 #include <exo/core/error.hpp>
 
+#include <boost/container/small_vector.hpp>
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -30,7 +31,7 @@ struct tetraplet {
   std::string peer_pk, service_id, function_name, json_path;
 };
 using tet_ptr = std::shared_ptr<const tetraplet>;
-using jptr = std::shared_ptr<const json>;
+using jptr = shared_value;
 
 /// A value with its origin and the position of the state that made it in the new trace.
 struct aggregate {
@@ -147,9 +148,9 @@ struct iterable_t {
   }
   const json& value() const {
     switch (what) {
-      case kind::array: return (*whole.value)[cursor];
+      case kind::array: return whole.value->get()[cursor];
       case kind::values: return items[cursor];
-      case kind::generation: return *gen[cursor].value;
+      case kind::generation: return gen[cursor].value->get();
     }
     return items[cursor];
   }
@@ -171,7 +172,7 @@ struct iterable_t {
   }
   aggregate current() const {
     if (what == kind::generation) return gen[cursor];
-    return aggregate{std::make_shared<const json>(value()), tet(), trace_pos()};
+    return aggregate{make_value(value()), tet(), trace_pos()};
   }
 };
 
@@ -237,8 +238,6 @@ std::string display(const instruction& in) {
   return {};
 }
 
-std::string json_string(std::string_view s) { return json(s).dump(-1, ' ', false, json::error_handler_t::replace); }
-
 // ---- the machine ----
 
 class machine {
@@ -252,7 +251,7 @@ class machine {
         max_ticks_(max_ticks),
         ticks_(ticks) {
     literal_ = std::make_shared<tetraplet>(tetraplet{params.init_peer_id, "", "", ""});
-    last_error_ = std::make_shared<const json>(nullptr);
+    last_error_ = make_value(nullptr);
     for (const auto& [name, count] : prev.streams) {
       stream_desc d;
       d.s = std::make_unique<stream_t>(stream_t::with_generations(count));
@@ -336,7 +335,7 @@ class machine {
 
   void try_set_last_error(const error_t& e, const std::string& instr, const std::string& peer, tet_ptr tet) {
     if (!last_error_can_set_ || !e.affects_last_error()) return;
-    set_last_error(std::make_shared<const json>(json{{"error_code", e.code}, {"instruction", instr}, {"message", e.message},
+    set_last_error(make_value(json{{"error_code", e.code}, {"instruction", instr}, {"message", e.message},
                                                     {"peer_id", peer}}),
                    std::move(tet));
   }
@@ -403,14 +402,14 @@ class machine {
 
   struct resolved {
     jptr value;
-    std::vector<tet_ptr> tets;
+    boost::container::small_vector<tet_ptr, 1> tets;  // one but for a whole stream
   };
 
   result<jptr> lensed(const json& v, const lens& l) const {
     auto r = apply_lens(v, l, [this](std::string_view name) -> const json* {
       const std::string n(name);
       if (fold_state* f = iterable(n)) return &f->it.value();
-      if (const aggregate* a = scalar_value(n)) return a->value.get();
+      if (const aggregate* a = scalar_value(n)) return &a->value->get();
       return nullptr;
     });
     if (!r) return err(r.error().code, r.error().message);
@@ -420,39 +419,38 @@ class machine {
         if (s.what == lens_step::kind::variable && !iterable(s.name) && !scalar_value(s.name)) return unexpected(variable_not_found(s.name));
       return unexpected(variable_not_found("?"));
     }
-    return std::make_shared<const json>(std::move(**r));
+    return make_value(std::move(**r));
   }
 
   result<resolved> resolve(const value& v, std::size_t pos) const {
     switch (v.what) {
-      case V::string: return resolved{std::make_shared<const json>(v.text), {literal_}};
+      case V::string: return resolved{make_value(v.text), {literal_}};
       case V::number:
-        return resolved{std::make_shared<const json>(v.is_float ? json(v.f) : json(v.i)), {literal_}};
-      case V::boolean: return resolved{std::make_shared<const json>(v.b), {literal_}};
-      case V::empty_array: return resolved{std::make_shared<const json>(json::array()), {literal_}};
-      case V::init_peer_id: return resolved{std::make_shared<const json>(params_.init_peer_id), {literal_}};
+        return resolved{make_value(v.is_float ? json(v.f) : json(v.i)), {literal_}};
+      case V::boolean: return resolved{make_value(v.b), {literal_}};
+      case V::empty_array: return resolved{make_value(json::array()), {literal_}};
+      case V::init_peer_id: return resolved{make_value(params_.init_peer_id), {literal_}};
       case V::last_error: {
         tet_ptr t = last_error_tet_ ? last_error_tet_ : literal_;
         if (!v.lens) return resolved{last_error_, {t}};
-        auto r = lensed(*last_error_, *v.lens);
+        auto r = lensed(last_error_->get(), *v.lens);
         if (!r) return unexpected(std::move(r).error());
         return resolved{std::move(*r), {t}};
       }
       case V::scalar: {
         const json* value = nullptr;
-        jptr owned;
         tet_ptr tet;
         if (fold_state* f = iterable(v.text)) {
           value = &f->it.value();
           tet = f->it.tet();
+          if (!v.lens) return resolved{make_value(*value), {tet}};
         } else if (const aggregate* a = scalar_value(v.text)) {
-          owned = a->value;
-          value = owned.get();
+          if (!v.lens) return resolved{a->value, {a->tet}};  // shared as it is, its structure unread
+          value = &a->value->get();
           tet = a->tet;
         } else {
           return unexpected(variable_not_found(v.text));
         }
-        if (!v.lens) return resolved{owned ? owned : std::make_shared<const json>(*value), {tet}};
         auto r = lensed(*value, *v.lens);
         if (!r) return unexpected(std::move(r).error());
         return resolved{std::move(*r), {with_lens(tet, *v.lens)}};
@@ -461,15 +459,15 @@ class machine {
         const stream_t* s = stream(v.text, pos);
         if (!v.lens) {
           json all = json::array();
-          std::vector<tet_ptr> tets;
+          boost::container::small_vector<tet_ptr, 1> tets;
           if (s) ticks_ += s->size();  // each value copied costs a tick
           if (s)
             for (const auto& g : s->gens)
               for (const aggregate& a : g) {
-                all.push_back(*a.value);
+                all.push_back(a.value->get());
                 tets.push_back(a.tet);
               }
-          return resolved{std::make_shared<const json>(std::move(all)), std::move(tets)};
+          return resolved{make_value(std::move(all)), std::move(tets)};
         }
         if (!s || v.lens->steps.empty()) return err(code::lambda_applier_error, "lambda is applied to an empty stream", true);
         const lens_step& first = v.lens->steps.front();
@@ -482,7 +480,7 @@ class machine {
         } else {
           const json* by = nullptr;
           if (fold_state* f = iterable(first.name)) by = &f->it.value();
-          else if (const aggregate* a = scalar_value(first.name)) by = a->value.get();
+          else if (const aggregate* a = scalar_value(first.name)) by = &a->value->get();
           if (!by) return unexpected(variable_not_found(first.name));
           if (!by->is_number_unsigned() && !(by->is_number_integer() && by->get<std::int64_t>() >= 0))
             return err(code::lambda_applier_error, fmt::format("stream accessor `{}` should has number (u32) type", shown(*by)));
@@ -504,7 +502,7 @@ class machine {
         }
         lens rest;
         rest.steps.assign(v.lens->steps.begin() + 1, v.lens->steps.end());
-        auto r = lensed(*at->value, rest);
+        auto r = lensed(at->value->get(), rest);
         if (!r) return unexpected(std::move(r).error());
         return resolved{std::move(*r), {with_lens(at->tet, *v.lens)}};
       }
@@ -518,11 +516,11 @@ class machine {
     if (v.what == V::init_peer_id) return params_.init_peer_id;
     auto r = resolve(v, pos);
     if (!r) return unexpected(std::move(r).error());
-    if (!r->value->is_string())
+    if (!r->value->get().is_string())
       return err(code::incompatible_jvalue_type, fmt::format("expected JValue type 'string' for the variable `{}`, but got '{}'",
                                                              v.what == V::scalar || v.what == V::stream ? v.text : display(v),
-                                                             shown(*r->value)));
-    return r->value->get<std::string>();
+                                                             shown(r->value->get())));
+    return r->value->get().get<std::string>();
   }
 
   // ---- the instructions ----
@@ -666,7 +664,7 @@ class machine {
       return finish(joined(variable_not_found(what.text)));
     }
     if (!what.lens) {
-      value = whole.value.get();
+      value = &whole.value->get();
       if (!value->is_array())
         return finish(e_(code::incompatible_jvalue_type, fmt::format("expected JValue type 'array' for the variable `{}`, but got '{}'",
                                                                      what.text, shown(*value))));
@@ -675,14 +673,14 @@ class machine {
       it.len = value->size();
       it.whole = std::move(whole);
     } else {
-      auto r = lensed(*whole.value, *what.lens);
+      auto r = lensed(whole.value->get(), *what.lens);
       if (!r) return finish(joined(std::move(r).error()));
-      if (!(*r)->is_array())
+      if (!(*r)->get().is_array())
         return finish(e_(code::fold_iterates_over_non_array, fmt::format("lambda '{}' returned non-array value '{}' for fold instruction",
-                                                                         lens_text(*what.lens), shown(**r))));
-      if ((*r)->empty()) return finish(std::nullopt);
+                                                                         lens_text(*what.lens), shown((*r)->get()))));
+      if ((*r)->get().empty()) return finish(std::nullopt);
       it.what = iterable_t::kind::values;
-      it.items = (*r)->get<std::vector<json>>();
+      it.items = (*r)->get().get<std::vector<json>>();
       ticks_ += it.items.size();
       it.len = it.items.size();
       it.items_tet = with_lens(whole.tet, *what.lens);
@@ -885,7 +883,7 @@ class machine {
         }
         case call_state::kind::scalar:
         case call_state::kind::stream: {
-          aggregate v{std::make_shared<const json>(st.value), tet, m->trace_pos};
+          aggregate v{st.value, tet, m->trace_pos};
           if (in.out.what == output::kind::scalar && st.what == call_state::kind::scalar) {
             if (auto r = set_scalar(in.out.name, std::move(v)); !r) return call_failed(in, std::move(r).error(), tet);
           } else if (in.out.what == output::kind::stream && st.what == call_state::kind::stream) {
@@ -907,7 +905,7 @@ class machine {
       return std::nullopt;
     }
     // A local call: a request for the host.
-    json args = json::array();
+    std::string args_text = "[";  // the arguments' canonical texts: nlohmann's dump of the array
     std::string tets = "[";
     for (const value& a : in.args) {
       auto r = resolve(a, in.at);
@@ -917,19 +915,26 @@ class machine {
         complete_ = false;
         return std::nullopt;
       }
-      args.push_back(*r->value);
+      if (args_text.size() > 1) args_text += ',';
+      args_text += r->value->text();
       tets += tets.size() == 1 ? "[" : ",[";
       for (std::size_t i = 0; i < r->tets.size(); ++i) {
         const tetraplet& t = *r->tets[i];
-        tets += fmt::format("{}{{\"peer_pk\":{},\"service_id\":{},\"function_name\":{},\"json_path\":{}}}", i ? "," : "",
-                            json_string(t.peer_pk), json_string(t.service_id), json_string(t.function_name),
-                            json_string(t.json_path));
+        tets += i ? ",{\"peer_pk\":" : "{\"peer_pk\":";
+        write_json_string(tets, t.peer_pk);
+        tets += ",\"service_id\":";
+        write_json_string(tets, t.service_id);
+        tets += ",\"function_name\":";
+        write_json_string(tets, t.function_name);
+        tets += ",\"json_path\":";
+        write_json_string(tets, t.json_path);
+        tets += '}';
       }
       tets += "]";
     }
     tets += "]";
     const std::uint32_t id = ++lcid_;
-    std::string args_text = args.dump(-1, ' ', false, json::error_handler_t::replace);
+    args_text += ']';
     ticks_ += args_text.size() + tets.size();  // each byte of a request costs a tick
     requests_.emplace(id, call_request{tet->service_id, tet->function_name, std::move(args_text), std::move(tets)});
     complete_ = false;
@@ -953,7 +958,7 @@ class machine {
       trace_.meet_call_end(std::move(st));
       return call_failed(in, local_service_error(res.ret_code, res.result), tet);
     }
-    auto parsed = parse_value(res.result);
+    auto parsed = parse_shared_value(res.result);
     if (!parsed) {
       const std::string msg = fmt::format("call_service result '{}' can't be serialized or deserialized with an error: {}",
                                           res.result, parsed.error().message);
@@ -963,8 +968,8 @@ class machine {
       trace_.meet_call_end(std::move(st));
       return call_failed(in, local_service_error(std::numeric_limits<std::int32_t>::max(), msg), tet);
     }
-    aggregate v{std::make_shared<const json>(std::move(*parsed)), tet, trace_.trace_pos()};
-    st.value = *v.value;
+    aggregate v{std::move(*parsed), tet, trace_.trace_pos()};
+    st.value = v.value;
     if (in.out.what == output::kind::stream) {
       std::optional<std::uint32_t> gen;
       if (stream_t* s = stream(in.out.name, in.at)) {
@@ -1033,7 +1038,7 @@ class machine {
     jptr error;
     tet_ptr tet;
     if (in.args.size() == 2) {
-      error = std::make_shared<const json>(json{{"error_code", in.args[0].i}, {"instruction", display(in)},
+      error = make_value(json{{"error_code", in.args[0].i}, {"instruction", display(in)},
                                                 {"message", in.args[1].text}, {"peer_id", params_.init_peer_id}});
       tet = literal_;
     } else if (in.args[0].what == V::last_error) {
@@ -1046,7 +1051,7 @@ class machine {
         e.joinable = false;
         return e;
       }
-      const json& o = *r->value;
+      const json& o = r->value->get();
       auto bad = [&](std::string what) { return e_(code::invalid_last_error_object, std::move(what)); };
       if (!o.is_object())
         return bad(fmt::format("scalar should have an object type to be converted into error object, but '{}' doesn't have", shown(o)));
@@ -1061,7 +1066,7 @@ class machine {
     }
     set_last_error(error, std::move(tet));
     complete_ = false;
-    return e_(code::user_error, fmt::format("fail with '{}' is used without corresponding xor", shown(*error)));
+    return e_(code::user_error, fmt::format("fail with '{}' is used without corresponding xor", error->text()));
   }
 
   const run_params& params_;
@@ -1150,9 +1155,10 @@ expected<interpreter_result> run(std::string_view air, byte_view prev_data, byte
                                                 limits.max_ticks, used));
   };
   if (input > limits.max_ticks) return out_of_ticks(input);
-  auto prev = decode_data(prev_data, limits.data);
+  value_pool values;  // the values both data hold are built once
+  auto prev = decode_data(prev_data, limits.data, &values);
   if (!prev) return failed_with(code::data_de_failed, prev.error().message, prev_data, input);
-  auto current = decode_data(data, limits.data);
+  auto current = decode_data(data, limits.data, &values);
   if (!current) return failed_with(code::data_de_failed, current.error().message, prev_data, input);
   auto script = parse_cached(air, limits.parse);
   if (!script) return failed_with(code::air_parse_error, script.error().message, prev_data, input);

@@ -42,15 +42,30 @@ const char* skip_bom(std::string_view text) {
   return text.data();
 }
 
+// Four hex digits at `at` (within end), or -1.
+int u4(const char* at, const char* end) {
+  if (end - at < 4) return -1;
+  int v = 0;
+  for (int i = 0; i < 4; ++i) {
+    const int h = hex(at[i]);
+    if (h < 0) return -1;
+    v = v * 16 + h;
+  }
+  return v;
+}
+
 class validator {
  public:
   validator(std::string_view text, std::size_t max_depth)
       : p_(skip_bom(text)), end_(text.data() + text.size()), max_depth_(max_depth) {}
+  // Prefix mode: one value at `p`, which may be followed by anything.
+  validator(const char* p, const char* end, std::size_t max_depth) : p_(p), end_(end), max_depth_(max_depth), prefix_(true) {}
+  const char* position() const { return p_; }
 
   std::optional<std::string> run() {
     // Iterative: a stack of open containers, so no text can overflow the machine stack.
     std::vector<char> open;  // '[' or '{'
-    ws();
+    if (!prefix_) ws();
     for (;;) {
       // A value is expected here.
       if (p_ == end_) return fail("the text ends where a value was expected");
@@ -78,6 +93,7 @@ class validator {
       }
       // After a value: a comma and the next, or the end of containers.
       for (;;) {
+        if (prefix_ && open.empty()) return std::nullopt;
         ws();
         if (open.empty()) {
           if (p_ != end_) return fail("text goes on after the value");
@@ -127,54 +143,8 @@ class validator {
     return std::nullopt;
   }
   std::optional<std::string> string() {
-    ++p_;  // the quote
-    while (p_ < end_) {
-      const auto c = static_cast<unsigned char>(*p_);
-      if (c == '"') {
-        ++p_;
-        return std::nullopt;
-      }
-      if (c < 0x20) return fail("a control character inside a string");
-      if (c == '\\') {
-        if (end_ - p_ < 2) break;
-        const char e = p_[1];
-        if (e == 'u') {
-          auto cp = u4(p_ + 2);
-          if (cp < 0) return fail("a \\u escape without four hex digits");
-          p_ += 6;
-          if (cp >= 0xD800 && cp <= 0xDBFF) {
-            if (end_ - p_ < 6 || p_[0] != '\\' || p_[1] != 'u') return fail("a high surrogate without its low one");
-            auto lo = u4(p_ + 2);
-            if (lo < 0xDC00 || lo > 0xDFFF) return fail("a high surrogate without its low one");
-            p_ += 6;
-          } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
-            return fail("a low surrogate alone");
-          }
-          continue;
-        }
-        if (!std::strchr("\"\\/bfnrt", e) || e == '\0') return fail("an unknown escape");
-        p_ += 2;
-        continue;
-      }
-      if (c >= 0x80) {
-        const std::size_t n = utf8_length(reinterpret_cast<const unsigned char*>(p_), reinterpret_cast<const unsigned char*>(end_));
-        if (n == 0) return fail("a string that is not UTF-8");
-        p_ += n;
-        continue;
-      }
-      ++p_;
-    }
-    return fail("a string that does not end");
-  }
-  int u4(const char* at) const {
-    if (end_ - at < 4) return -1;
-    int v = 0;
-    for (int i = 0; i < 4; ++i) {
-      const int h = hex(at[i]);
-      if (h < 0) return -1;
-      v = v * 16 + h;
-    }
-    return v;
+    if (const char* e = check_string(p_, end_)) return fail(e);
+    return std::nullopt;
   }
   std::optional<std::string> number() {
     const char* start = p_;
@@ -217,6 +187,7 @@ class validator {
   const char* p_;
   const char* end_;
   std::size_t max_depth_;
+  bool prefix_ = false;
 };
 
 void append_utf8(std::string& out, std::uint32_t cp) {
@@ -241,24 +212,197 @@ void append_utf8(std::string& out, std::uint32_t cp) {
 
 std::optional<std::string> validate(std::string_view text, std::size_t max_depth) { return validator(text, max_depth).run(); }
 
+std::optional<std::string> validate_value(const char*& p, const char* end, std::size_t max_depth) {
+  validator v(p, end, max_depth);
+  auto e = v.run();
+  p = v.position();
+  return e;
+}
+
+const char* check_string(const char*& p, const char* end) {
+  ++p;  // the quote
+  while (p < end) {
+    p = to_special(p, end);
+    if (p == end) break;
+    const auto c = static_cast<unsigned char>(*p);
+    if (c == '"') {
+      ++p;
+      return nullptr;
+    }
+    if (c < 0x20) return "a control character inside a string";
+    if (c == '\\') {
+      if (end - p < 2) break;
+      const char e = p[1];
+      if (e == 'u') {
+        const int cp = u4(p + 2, end);
+        if (cp < 0) return "a \\u escape without four hex digits";
+        p += 6;
+        if (cp >= 0xD800 && cp <= 0xDBFF) {
+          if (end - p < 6 || p[0] != '\\' || p[1] != 'u') return "a high surrogate without its low one";
+          const int lo = u4(p + 2, end);
+          if (lo < 0xDC00 || lo > 0xDFFF) return "a high surrogate without its low one";
+          p += 6;
+        } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
+          return "a low surrogate alone";
+        }
+        continue;
+      }
+      if (e == '\0' || !std::strchr("\"\\/bfnrt", e)) return "an unknown escape";
+      p += 2;
+      continue;
+    }
+    // c >= 0x80
+    const std::size_t n = utf8_length(reinterpret_cast<const unsigned char*>(p), reinterpret_cast<const unsigned char*>(end));
+    if (n == 0) return "a string that is not UTF-8";
+    p += n;
+  }
+  return "a string that does not end";
+}
+
+namespace {
+
+// Past the string at `p` (at its opening quote) if it has no escape and is valid; else nullptr.
+const char* plain_string(const char* p, const char* end) {
+  ++p;
+  for (;;) {
+    p = to_special(p, end);
+    if (p == end) return nullptr;
+    const auto c = static_cast<unsigned char>(*p);
+    if (c == '"') return p + 1;
+    if (c < 0x80) return nullptr;  // an escape or a control character
+    const std::size_t n = utf8_length(reinterpret_cast<const unsigned char*>(p), reinterpret_cast<const unsigned char*>(end));
+    if (n == 0) return nullptr;
+    p += n;
+  }
+}
+
+}  // namespace
+
+const char* plain_value(const char* p, const char* end) {
+  if (p < end && *p == '"') return plain_string(p, end);
+  if (p == end || *p != '[') return nullptr;
+  ++p;
+  if (p < end && *p == ']') return p + 1;
+  for (;;) {
+    if (p == end || *p != '"' || (p = plain_string(p, end)) == nullptr || p == end) return nullptr;
+    if (*p == ']') return p + 1;
+    if (*p != ',') return nullptr;
+    ++p;
+  }
+}
+
+bool canonical(std::string_view text) {
+  const char* p = text.data();
+  const char* const end = p + text.size();
+  // A string's content as nlohmann escapes it (the cursor at its opening quote, then past the
+  // closing one): only \" \\ \b \f \n \r \t and \u00xx, lower-case, for the other controls.
+  auto string = [&](std::string_view& raw) {
+    const char* start = ++p;
+    for (;;) {
+      p = to_special(p, end);
+      if (p == end) return false;
+      if (*p == '"') break;
+      if (*p != '\\') {
+        ++p;  // a byte of a UTF-8 sequence
+        continue;
+      }
+      if (end - p < 2) return false;
+      const char e = p[1];
+      if (e == '"' || e == '\\' || e == 'b' || e == 'f' || e == 'n' || e == 'r' || e == 't') {
+        p += 2;
+        continue;
+      }
+      if (e != 'u' || end - p < 6 || p[2] != '0' || p[3] != '0' || (p[4] != '0' && p[4] != '1')) return false;
+      const int low = p[5] >= '0' && p[5] <= '9' ? p[5] - '0' : p[5] >= 'a' && p[5] <= 'f' ? p[5] - 'a' + 10 : -1;
+      const int cp = (p[4] - '0') * 16 + low;
+      if (low < 0 || cp == '\b' || cp == '\t' || cp == '\n' || cp == '\f' || cp == '\r') return false;
+      p += 6;
+    }
+    raw = std::string_view(start, static_cast<std::size_t>(p - start));
+    ++p;
+    return true;
+  };
+  auto number = [&] {
+    const char* start = p;
+    const bool negative = *p == '-';
+    if (negative) ++p;
+    if (p == end || !digit(*p) || (negative && *p == '0')) return false;  // "-0" is written "0"
+    while (p < end && digit(*p)) ++p;
+    if (p < end && (*p == '.' || *p == 'e' || *p == 'E')) return false;  // a float
+    std::int64_t i = 0;
+    std::uint64_t u = 0;
+    auto fits = [&](auto r) { return r.ec == std::errc() && r.ptr == p; };
+    return negative ? fits(std::from_chars(start, p, i)) : fits(std::from_chars(start, p, u));
+  };
+  struct level {
+    bool object = false;
+    std::string_view last_key;
+    bool keyed = false;
+  };
+  std::vector<level> open;
+  // `"key":` with keys in strictly increasing order (std::map's, byte by byte), none escaped.
+  auto key = [&] {
+    std::string_view k;
+    if (p == end || *p != '"' || !string(k) || k.find('\\') != std::string_view::npos) return false;
+    level& l = open.back();
+    if (l.keyed && !(l.last_key < k)) return false;
+    l.last_key = k;
+    l.keyed = true;
+    if (p == end || *p != ':') return false;
+    ++p;
+    return true;
+  };
+  for (;;) {
+    if (p == end) return false;
+    const char c = *p;
+    if (c == '[' || c == '{') {
+      open.push_back(level{c == '{', {}, false});
+      ++p;
+      if (p < end && *p == (c == '[' ? ']' : '}')) {
+        ++p;
+        open.pop_back();
+      } else {
+        if (c == '{' && !key()) return false;
+        continue;
+      }
+    } else if (c == '"') {
+      std::string_view ignored;
+      if (!string(ignored)) return false;
+    } else if (c == 't' || c == 'n') {
+      p += 4;
+    } else if (c == 'f') {
+      p += 5;
+    } else if (!number()) {
+      return false;  // a float, or a space, or a BOM
+    }
+    for (;;) {
+      if (open.empty()) return p == end;
+      if (p == end) return false;
+      const char close = open.back().object ? '}' : ']';
+      if (*p == close) {
+        ++p;
+        open.pop_back();
+        continue;
+      }
+      if (*p != ',') return false;
+      ++p;
+      if (open.back().object && !key()) return false;
+      break;
+    }
+  }
+}
+
 cursor::cursor(std::string_view text) : p_(skip_bom(text)), end_(text.data() + text.size()) {}
-
-char cursor::peek() {
-  while (p_ < end_ && space(*p_)) ++p_;
-  return p_ < end_ ? *p_ : '\0';
-}
-
-bool cursor::take(char c) {
-  if (peek() != c) return false;
-  ++p_;
-  return true;
-}
 
 std::string cursor::string() {
   (void)peek();
   ++p_;  // the quote
   const char* start = p_;
-  while (*p_ != '"' && *p_ != '\\') ++p_;
+  for (;;) {
+    p_ = to_special(p_, end_);
+    if (*p_ == '"' || *p_ == '\\') break;
+    ++p_;
+  }
   std::string out(start, p_);
   while (*p_ != '"') {
     if (*p_ != '\\') {
@@ -276,15 +420,10 @@ std::string cursor::string() {
       case 'r': out += '\r'; break;
       case 't': out += '\t'; break;
       case 'u': {
-        auto u4 = [](const char* at) {
-          std::uint32_t v = 0;
-          for (int i = 0; i < 4; ++i) v = v * 16 + static_cast<std::uint32_t>(hex(at[i]));
-          return v;
-        };
-        std::uint32_t cp = u4(p_);
+        auto cp = static_cast<std::uint32_t>(u4(p_, end_));
         p_ += 4;
         if (cp >= 0xD800 && cp <= 0xDBFF) {
-          const std::uint32_t lo = u4(p_ + 2);
+          const auto lo = static_cast<std::uint32_t>(u4(p_ + 2, end_));
           p_ += 6;
           cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
         }
@@ -301,8 +440,10 @@ std::string cursor::string() {
 bool cursor::integer(std::int64_t& out) {
   const char c = peek();
   if (c != '-' && !digit(c)) return false;
-  const char* q = p_ + (c == '-');
+  const char* digits = p_ + (c == '-');
+  const char* q = digits;
   while (q < end_ && digit(*q)) ++q;
+  if (q == digits || (*digits == '0' && q - digits > 1)) return false;  // no digits, or a leading zero
   if (q < end_ && (*q == '.' || *q == 'e' || *q == 'E')) return false;
   auto [end, ec] = std::from_chars(p_, q, out);
   if (ec != std::errc() || end != q) return false;
@@ -377,30 +518,6 @@ json cursor::value() {
       }
       return json(d);
     }
-  }
-}
-
-void cursor::skip() {
-  const char c = peek();
-  switch (c) {
-    case '"': (void)string(); return;
-    case '[':
-    case '{': {
-      ++p_;
-      const char close = c == '[' ? ']' : '}';
-      if (take(close)) return;
-      do {
-        if (c == '{') {
-          (void)peek();
-          (void)string();
-          take(':');
-        }
-        skip();
-      } while (take(','));
-      take(close);
-      return;
-    }
-    default: (void)value(); return;
   }
 }
 

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <limits>
 
 namespace exo::air {
@@ -12,8 +13,8 @@ unexpected<trace_error> bad(std::string message) { return unexpected(trace_error
 
 std::string describe(const call_state& c) {
   switch (c.what) {
-    case call_state::kind::scalar: return fmt::format("executed scalar {}", c.value.dump(-1, ' ', false, json::error_handler_t::replace));
-    case call_state::kind::stream: return fmt::format("executed stream {} (generation {})", c.value.dump(-1, ' ', false, json::error_handler_t::replace), c.generation);
+    case call_state::kind::scalar: return fmt::format("executed scalar {}", (c.value ? c.value->text() : std::string("null")));
+    case call_state::kind::stream: return fmt::format("executed stream {} (generation {})", (c.value ? c.value->text() : std::string("null")), c.generation);
     case call_state::kind::sent_by: return fmt::format("sent by '{}'", c.sender);
     case call_state::kind::failed: return fmt::format("failed ({}, {})", c.ret_code, c.message);
   }
@@ -78,6 +79,10 @@ trace_handler::trace_handler(const interpreter_data& prev, const interpreter_dat
   prev_.streams = &prev.streams;
   current_.slider = trace_slider(&current.trace);
   current_.streams = &current.streams;
+  // The new trace holds about what the longer one does: room for it, so states are not moved.
+  const std::size_t most = std::max(prev.trace.size(), current.trace.size()) + 16;
+  result_.reserve(most);
+  new_to_old_.reserve(most);
 }
 
 void trace_handler::map_positions(bool from_prev, bool from_current) {
@@ -146,7 +151,7 @@ trace_result<merged_call> trace_handler::meet_call_start(const std::string& stre
   } else if (p_exec && cc->what == K::sent_by) {
     out.state = *pc;
   } else if (p_exec && c_exec) {
-    if (pc->what != cc->what || !same_value(pc->value, cc->value))
+    if (pc->what != cc->what || !(pc->value == cc->value || (pc->value && cc->value && same_value(*pc->value, *cc->value))))
       return bad(fmt::format("the previous call state ({}) and the current one ({}) hold different values", describe(*pc),
                              describe(*cc)));
     out.state = *pc;
