@@ -187,9 +187,10 @@ BOOST_AUTO_TEST_CASE(the_one_pass_and_the_careful_reading_agree) {
 BOOST_AUTO_TEST_CASE(values_are_shared_and_kept_as_their_text) {
   const std::string prev = R"({"trace":[{"call":{"executed":{"scalar":["a","b"]}}},{"call":{"executed":{"scalar":{"k":[1,-2,"é"]}}}}]})";
   const std::string current = R"({"trace":[{"call":{"executed":{"scalar":["a","b"]}}},{"call":{"sent_by":"p"}}]})";
+  const exo::bytes prev_bytes = b(prev), current_bytes = b(current);  // the pool refers to them
   value_pool pool;
-  auto p = decode_data(b(prev), {}, &pool);
-  auto c = decode_data(b(current), {}, &pool);
+  auto p = decode_data(prev_bytes, {}, &pool);
+  auto c = decode_data(current_bytes, {}, &pool);
   BOOST_REQUIRE(p);
   BOOST_REQUIRE(c);
   const auto& first = std::get<call_state>(p->trace[0]).value;

@@ -7,6 +7,7 @@
 #include <algorithm>
 
 #include <charconv>
+#include <cstring>
 #include <limits>
 #include <utility>
 
@@ -234,12 +235,10 @@ std::optional<shared_value> pooled_value(json_text::cursor& c, value_pool& pool,
   }
   const std::string_view text(start, static_cast<std::size_t>(after - start));
   c.reset(after);
-  if (const shared_value* v = pool.find(text)) return *v;
-  shared_value v = canonical || json_text::canonical(text)
-                       ? std::make_shared<const json_value>(json_value::from_canonical(std::string(text)))
-                       : make_value(json_text::cursor(text).value());
-  pool.add(text, v);
-  return v;
+  return pool.get(text, [&] {
+    return canonical || json_text::canonical(text) ? std::make_shared<const json_value>(json_value::from_canonical(std::string(text)))
+                                                   : make_value(json_text::cursor(text).value());
+  });
 }
 
 // A string at the cursor, checked and unescaped.
@@ -254,6 +253,12 @@ bool checked_string(json_text::cursor& c, std::string& out) {
 // How deep a call's value sits: in the data, the trace, the state, the call, executed (and
 // the stream's object).
 constexpr std::size_t scalar_depth = 5, stream_depth = 6;
+
+// A name as the text spells it equals `name` (inline: a handful of byte compares).
+template <std::size_t N>
+bool is(std::string_view spelled, const char (&name)[N]) {
+  return spelled.size() == N - 1 && std::memcmp(spelled.data(), name, N - 1) == 0;
+}
 
 // The common states, read and checked straight from the text, which need not have been
 // validated, and appended to `out`; false (the cursor back where it was, `out` as it was) for anything else or anything unusual,
@@ -276,17 +281,47 @@ bool fast_state(json_text::cursor& c, value_pool& pool, std::size_t max_depth, s
     n = static_cast<std::uint32_t>(v);
     return true;
   };
+  // The compact spellings exo and AquaVM write, matched whole; then key by key.
+  if (c.literal(R"({"call":{"executed":{"scalar":)")) {
+    call_state& s = std::get<call_state>(out.emplace_back(std::in_place_type<call_state>));
+    auto v = pooled_value(c, pool, max_depth - scalar_depth);
+    if (!v || !c.take('}') || !c.take('}') || !c.take('}')) return miss();
+    s.value = std::move(*v);
+    return true;
+  }
+  if (c.literal(R"({"call":{"executed":{"stream":{"generation":)")) {  // exo's order; AquaVM's takes the key-by-key path
+    call_state& s = std::get<call_state>(out.emplace_back(std::in_place_type<call_state>));
+    s.what = call_state::kind::stream;
+    if (!u32(s.generation) || !c.literal(R"(,"value":)")) return miss();
+    auto v = pooled_value(c, pool, max_depth - stream_depth);
+    if (!v || !c.take('}') || !c.take('}') || !c.take('}') || !c.take('}')) return miss();
+    s.value = std::move(*v);
+    return true;
+  }
+  if (c.literal(R"({"call":{"sent_by":)")) {
+    call_state& s = std::get<call_state>(out.emplace_back(std::in_place_type<call_state>));
+    s.what = call_state::kind::sent_by;
+    if (!checked_string(c, s.sender) || s.sender.find(": ") != std::string::npos || !c.take('}') || !c.take('}'))
+      return miss();
+    return true;
+  }
+  if (c.literal(R"({"par":[)")) {
+    par_state p;
+    if (!u32(p.left) || !c.take(',') || !u32(p.right) || !c.take(']') || !c.take('}')) return miss();
+    out.emplace_back(p);
+    return true;
+  }
   std::string_view k;
   if (!c.take('{') || !key(k)) return miss();
   std::int64_t a = 0;
-  if (k == "par") {
+  if (is(k, "par")) {
     par_state p;
     if (!c.take('[') || !u32(p.left) || !c.take(',') || !u32(p.right) || !c.take(']') || !c.take('}')) return miss();
     out.emplace_back(p);
     return true;
   }
-  if (k == "ap") {
-    if (!c.take('{') || !key(k) || k != "gens" || !c.take('[')) return miss();
+  if (is(k, "ap")) {
+    if (!c.take('{') || !key(k) || !is(k, "gens") || !c.take('[')) return miss();
     ap_state ap;
     if (!c.take(']')) {
       do {
@@ -300,7 +335,7 @@ bool fast_state(json_text::cursor& c, value_pool& pool, std::size_t max_depth, s
     out.emplace_back(std::move(ap));
     return true;
   }
-  if (k == "fold") {
+  if (is(k, "fold")) {
     // {"lore": [{"pos": p, "desc": [{"pos": p, "len": l}, {"pos": p, "len": l}]}...]}, keys
     // in any order, each once.
     auto subtrace = [&](fold_subtrace& st) {
@@ -309,14 +344,14 @@ bool fast_state(json_text::cursor& c, value_pool& pool, std::size_t max_depth, s
       do {
         std::string_view f;
         if (!key(f)) return false;
-        if (f == "pos" && !pos) pos = u32(st.pos);
-        else if (f == "len" && !len) len = u32(st.len);
+        if (is(f, "pos") && !pos) pos = u32(st.pos);
+        else if (is(f, "len") && !len) len = u32(st.len);
         else return false;
       } while (c.take(','));
       return pos && len && c.take('}');
     };
     if (max_depth < 8) return miss();  // a subtrace sits 8 deep in the data
-    if (!c.take('{') || !key(k) || k != "lore" || !c.take('[')) return miss();
+    if (!c.take('{') || !key(k) || !is(k, "lore") || !c.take('[')) return miss();
     fold_state f;
     if (!c.take(']')) {
       do {
@@ -326,10 +361,10 @@ bool fast_state(json_text::cursor& c, value_pool& pool, std::size_t max_depth, s
         do {
           std::string_view field;
           if (!key(field)) return miss();
-          if (field == "pos" && !pos) {
+          if (is(field, "pos") && !pos) {
             if (!u32(l.value_pos)) return miss();
             pos = true;
-          } else if (field == "desc" && !desc) {
+          } else if (is(field, "desc") && !desc) {
             if (!c.take('[') || !subtrace(l.before) || !c.take(',') || !subtrace(l.after) || !c.take(']')) return miss();
             desc = true;
           } else {
@@ -346,40 +381,40 @@ bool fast_state(json_text::cursor& c, value_pool& pool, std::size_t max_depth, s
     return true;
   }
   std::string_view kind;
-  if (k != "call" || !c.take('{') || !key(kind)) return miss();
+  if (!is(k, "call") || !c.take('{') || !key(kind)) return miss();
   call_state& s = std::get<call_state>(out.emplace_back(std::in_place_type<call_state>));
-  if (kind == "sent_by") {
+  if (is(kind, "sent_by")) {
     if (c.peek() != '"') return miss();
     s.what = call_state::kind::sent_by;
     if (!checked_string(c, s.sender) || s.sender.find(": ") != std::string::npos) return miss();  // the general path checks the id
-  } else if (kind == "failed") {
+  } else if (is(kind, "failed")) {
     if (!c.take('[') || !c.integer(a) || a < std::numeric_limits<std::int32_t>::min() ||
         a > std::numeric_limits<std::int32_t>::max() || !c.take(','))
       return miss();
     s.what = call_state::kind::failed;
     s.ret_code = static_cast<std::int32_t>(a);
     if (!checked_string(c, s.message) || !c.take(']')) return miss();
-  } else if (kind == "executed") {
+  } else if (is(kind, "executed")) {
     std::string_view how;
     if (!c.take('{') || !key(how)) return miss();
-    if (how == "scalar") {
+    if (is(how, "scalar")) {
       s.what = call_state::kind::scalar;
       auto v = pooled_value(c, pool, max_depth - scalar_depth);
       if (!v) return miss();
       s.value = std::move(*v);
-    } else if (how == "stream") {
+    } else if (is(how, "stream")) {
       if (!c.take('{')) return miss();
       bool have_value = false, have_generation = false;
       for (int i = 0; i < 2; ++i) {
         if (i == 1 && !c.take(',')) return miss();
         std::string_view field;
         if (!key(field)) return miss();
-        if (field == "value" && !have_value) {
+        if (is(field, "value") && !have_value) {
           auto v = pooled_value(c, pool, max_depth - stream_depth);
           if (!v) return miss();
           s.value = std::move(*v);
           have_value = true;
-        } else if (field == "generation" && !have_generation) {
+        } else if (is(field, "generation") && !have_generation) {
           if (!u32(s.generation)) return miss();
           have_generation = true;
         } else {
@@ -416,7 +451,7 @@ std::optional<interpreter_data> decode_fast(std::string_view text, const data_li
   do {
     std::string_view key;
     if (c.peek() != '"' || !c.raw(key) || !c.take(':')) return std::nullopt;
-    if (key == "trace" && !trace) {
+    if (is(key, "trace") && !trace) {
       trace = true;
       if (!c.take('[')) return std::nullopt;
       d.trace.reserve(std::min<std::size_t>(4096, text.size() / 32 + 4));  // a state takes 14 bytes or more, usually 40-100
@@ -427,7 +462,7 @@ std::optional<interpreter_data> decode_fast(std::string_view text, const data_li
         } while (c.take(','));
         if (!c.take(']')) return std::nullopt;
       }
-    } else if (key == "streams" && !streams) {
+    } else if (is(key, "streams") && !streams) {
       streams = true;
       if (!c.take('{')) return std::nullopt;
       if (!c.take('}')) {
@@ -439,13 +474,13 @@ std::optional<interpreter_data> decode_fast(std::string_view text, const data_li
         } while (c.take(','));
         if (!c.take('}')) return std::nullopt;
       }
-    } else if (key == "version" && !version) {
+    } else if (is(key, "version") && !version) {
       version = true;
       if (!checked_string(c, d.version)) return std::nullopt;
-    } else if (key == "lcid" && !lcid) {
+    } else if (is(key, "lcid") && !lcid) {
       lcid = true;
       if (!u32(d.lcid)) return std::nullopt;
-    } else if (key == "r_streams" && !r_streams) {
+    } else if (is(key, "r_streams") && !r_streams) {
       r_streams = true;
       if (!c.take('{') || !c.take('}')) return std::nullopt;
     } else {
@@ -731,6 +766,37 @@ void write_state(std::string& out, const executed_state& s) {
 }
 
 }  // namespace
+
+std::uint64_t value_pool::hash(std::string_view s) noexcept {
+  constexpr std::uint64_t k = 0x9E3779B97F4A7C15ULL;
+  std::uint64_t h = s.size() * k;
+  std::size_t i = 0;
+  for (; i + 8 <= s.size(); i += 8) {
+    std::uint64_t w;
+    std::memcpy(&w, s.data() + i, 8);
+    h = (h ^ w) * k;
+    h ^= h >> 29;
+  }
+  if (i < s.size()) {
+    std::uint64_t w = 0;
+    std::memcpy(&w, s.data() + i, s.size() - i);
+    h = (h ^ w) * k;
+    h ^= h >> 29;
+  }
+  return h;
+}
+
+void value_pool::grow() {
+  std::vector<slot> old(std::max<std::size_t>(64, slots_.size() * 2));
+  old.swap(slots_);
+  for (slot& s : old)
+    if (s.value)
+      for (std::size_t i = s.hash & (slots_.size() - 1);; i = (i + 1) & (slots_.size() - 1))
+        if (!slots_[i].value) {
+          slots_[i] = std::move(s);
+          break;
+        }
+}
 
 const json& json_value::get() const {
   if (!have_json_) {

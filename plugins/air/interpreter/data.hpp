@@ -29,7 +29,6 @@
 #include <memory>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <variant>
 #include <vector>
 
@@ -135,15 +134,34 @@ struct data_limits {
 /// had) is built once and shared. It refers to the texts it read, which must outlive it.
 class value_pool {
  public:
-  /// The value spelled `text`, if one was built from that text.
-  const shared_value* find(std::string_view text) const {
-    auto it = by_text_.find(text);
-    return it == by_text_.end() ? nullptr : &it->second;
+  /// The value spelled `text`: the one made before from that text, or `make()`'s, kept.
+  template <class Make>
+  const shared_value& get(std::string_view text, Make&& make) {
+    if ((used_ + 1) * 2 > slots_.size()) grow();
+    const std::uint64_t h = hash(text);
+    for (std::size_t i = h & (slots_.size() - 1);; i = (i + 1) & (slots_.size() - 1)) {
+      slot& s = slots_[i];
+      if (!s.value) {
+        s = slot{h, text, make()};
+        ++used_;
+        return s.value;
+      }
+      if (s.hash == h && s.text == text) return s.value;
+    }
   }
-  void add(std::string_view text, const shared_value& v) { by_text_.emplace(text, v); }
+  std::size_t size() const { return used_; }
 
  private:
-  std::unordered_map<std::string_view, shared_value> by_text_;
+  struct slot {
+    std::uint64_t hash = 0;
+    std::string_view text;
+    shared_value value;  // null: empty
+  };
+  // 8 bytes at a time, multiplied and folded: cheap on the short texts values are.
+  static std::uint64_t hash(std::string_view s) noexcept;
+  void grow();
+  std::vector<slot> slots_;  // open addressing, a power of two in size, at most half full
+  std::size_t used_ = 0;
 };
 
 /// Data as AquaVM 0.20 writes it; empty bytes are empty data. errc::malformed (or

@@ -514,6 +514,12 @@ class machine {
   result<std::string> resolve_string(const value& v, std::size_t pos) const {
     if (v.what == V::string) return v.text;
     if (v.what == V::init_peer_id) return params_.init_peer_id;
+    if (v.what == V::scalar && !v.lens) {  // the common case, read in place
+      const json* j = nullptr;
+      if (fold_state* f = iterable(v.text)) j = &f->it.value();
+      else if (const aggregate* a = scalar_value(v.text)) j = &a->value->get();
+      if (j && j->is_string()) return j->get_ref<const std::string&>();
+    }
     auto r = resolve(v, pos);
     if (!r) return unexpected(std::move(r).error());
     if (!r->value->get().is_string())
@@ -840,6 +846,7 @@ class machine {
     // Arguments are checked before the state is touched (so that the outcome does not depend
     // on what the data holds); a value not there yet is fine here.
     for (const value& a : in.args) {
+      if (!a.lens) continue;  // without a lens a value is there or not yet: nothing to fail
       auto r = resolve(a, in.at);
       if (!r && !r.error().joinable) return call_failed(in, std::move(r).error(), tet);
     }

@@ -84,6 +84,7 @@ class cursor {
 
   /// The next non-space character (without taking it), or '\0' at the end.
   char peek() {
+    if (p_ < end_ && static_cast<unsigned char>(*p_) > ' ') return *p_;  // no space: the usual case
     while (p_ < end_ && (*p_ == ' ' || *p_ == '\n' || *p_ == '\t' || *p_ == '\r')) ++p_;
     return p_ < end_ ? *p_ : '\0';
   }
@@ -91,6 +92,13 @@ class cursor {
   bool take(char c) {
     if (peek() != c) return false;
     ++p_;
+    return true;
+  }
+  /// Takes `text` if the text goes on with exactly it (after spaces).
+  bool literal(std::string_view text) {
+    (void)peek();
+    if (static_cast<std::size_t>(end_ - p_) < text.size() || std::memcmp(p_, text.data(), text.size()) != 0) return false;
+    p_ += text.size();
     return true;
   }
   /// A string, unescaped (the cursor is at its opening quote).
