@@ -13,6 +13,8 @@
 
 namespace exo::air {
 
+using namespace std::string_view_literals;
+
 namespace {
 
 // A place in the document, written out only for an error message: "trace[3].call.failed".
@@ -700,66 +702,66 @@ void write_state(std::string& out, const executed_state& s) {
       [&out](const auto& x) {
         using T = std::decay_t<decltype(x)>;
         if constexpr (std::is_same_v<T, par_state>) {
-          out += "{\"par\":[";
+          out += "{\"par\":["sv;
           write_int(out, x.left);
           out += ',';
           write_int(out, x.right);
-          out += "]}";
+          out += "]}"sv;
         } else if constexpr (std::is_same_v<T, call_state>) {
           switch (x.what) {
             case call_state::kind::scalar:
-              out += "{\"call\":{\"executed\":{\"scalar\":";
+              out += "{\"call\":{\"executed\":{\"scalar\":"sv;
               out += x.value ? x.value->text() : std::string_view("null");
-              out += "}}}";
+              out += "}}}"sv;
               break;
             case call_state::kind::stream:
-              out += "{\"call\":{\"executed\":{\"stream\":{\"generation\":";
+              out += "{\"call\":{\"executed\":{\"stream\":{\"generation\":"sv;
               write_int(out, x.generation);
-              out += ",\"value\":";
+              out += ",\"value\":"sv;
               out += x.value ? x.value->text() : std::string_view("null");
-              out += "}}}}";
+              out += "}}}}"sv;
               break;
             case call_state::kind::sent_by:
-              out += "{\"call\":{\"sent_by\":";
+              out += "{\"call\":{\"sent_by\":"sv;
               write_json_string(out, x.sender);
-              out += "}}";
+              out += "}}"sv;
               break;
             case call_state::kind::failed:
-              out += "{\"call\":{\"failed\":[";
+              out += "{\"call\":{\"failed\":["sv;
               write_int(out, x.ret_code);
               out += ',';
               write_json_string(out, x.message);
-              out += "]}}";
+              out += "]}}"sv;
               break;
           }
         } else if constexpr (std::is_same_v<T, fold_state>) {
-          out += "{\"fold\":{\"lore\":[";
+          out += "{\"fold\":{\"lore\":["sv;
           bool first = true;
           for (const fold_lore& l : x.lore) {
             if (!first) out += ',';
             first = false;
-            out += "{\"desc\":[{\"len\":";
+            out += "{\"desc\":[{\"len\":"sv;
             write_int(out, l.before.len);
-            out += ",\"pos\":";
+            out += ",\"pos\":"sv;
             write_int(out, l.before.pos);
-            out += "},{\"len\":";
+            out += "},{\"len\":"sv;
             write_int(out, l.after.len);
-            out += ",\"pos\":";
+            out += ",\"pos\":"sv;
             write_int(out, l.after.pos);
-            out += "}],\"pos\":";
+            out += "}],\"pos\":"sv;
             write_int(out, l.value_pos);
             out += '}';
           }
-          out += "]}}";
+          out += "]}}"sv;
         } else {
-          out += "{\"ap\":{\"gens\":[";
+          out += "{\"ap\":{\"gens\":["sv;
           bool first = true;
           for (std::uint32_t g : x.gens) {
             if (!first) out += ',';
             first = false;
             write_int(out, g);
           }
-          out += "]}}";
+          out += "]}}"sv;
         }
       },
       s);
@@ -821,15 +823,15 @@ bool same_value(const json_value& a, const json_value& b) {
 bytes encode_data(const interpreter_data& d) {
   std::string out;
   out.reserve(64 + 48 * d.trace.size());
-  out += "{\"lcid\":";
+  out += "{\"lcid\":"sv;
   write_int(out, d.lcid);
-  out += ",\"r_streams\":{";
+  out += ",\"r_streams\":{"sv;
   bool first = true;
   for (const auto& [name, per] : d.r_streams) {
     if (!first) out += ',';
     first = false;
     write_json_string(out, name);
-    out += ":{";
+    out += ":{"sv;
     // Positions as keys sort as text, as nlohmann's object does.
     std::map<std::string, const std::vector<std::uint32_t>*> by_text;
     for (const auto& [pos, gens] : per) by_text.emplace(std::to_string(pos), &gens);
@@ -838,7 +840,7 @@ bytes encode_data(const interpreter_data& d) {
       if (!first_pos) out += ',';
       first_pos = false;
       write_json_string(out, pos);
-      out += ":[";
+      out += ":["sv;
       for (std::size_t i = 0; i < gens->size(); ++i) {
         if (i) out += ',';
         write_int(out, (*gens)[i]);
@@ -847,7 +849,7 @@ bytes encode_data(const interpreter_data& d) {
     }
     out += '}';
   }
-  out += "},\"streams\":{";
+  out += "},\"streams\":{"sv;
   first = true;
   for (const auto& [name, gens] : d.streams) {
     if (!first) out += ',';
@@ -856,12 +858,12 @@ bytes encode_data(const interpreter_data& d) {
     out += ':';
     write_int(out, gens);
   }
-  out += "},\"trace\":[";
+  out += "},\"trace\":["sv;
   for (std::size_t i = 0; i < d.trace.size(); ++i) {
     if (i) out += ',';
     write_state(out, d.trace[i]);
   }
-  out += "],\"version\":";
+  out += "],\"version\":"sv;
   write_json_string(out, d.version);
   out += '}';
   return bytes(out.begin(), out.end());

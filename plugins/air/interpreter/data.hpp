@@ -104,7 +104,7 @@ using executed_state = std::variant<par_state, call_state, fold_state, ap_state>
 
 struct interpreter_data {
   std::vector<executed_state> trace;
-  std::map<std::string, std::uint32_t> streams;
+  std::map<std::string, std::uint32_t, std::less<>> streams;  // found by a name's view too
   std::string version = "0.2.2";
   std::uint32_t lcid = 0;
   std::map<std::string, std::map<std::uint32_t, std::vector<std::uint32_t>>> r_streams;

@@ -510,15 +510,24 @@ class machine {
     return err(code::incompatible_jvalue_type, "an unknown kind of value");
   }
 
-  /// A call's peer, service or function: a string.
-  result<std::string> resolve_string(const value& v, std::size_t pos) const {
-    if (v.what == V::string) return v.text;
-    if (v.what == V::init_peer_id) return params_.init_peer_id;
+  /// A call's peer, service or function: a string, written to `out`.
+  result<void> resolve_string(const value& v, std::size_t pos, std::string& out) const {
+    if (v.what == V::string) {
+      out = v.text;
+      return {};
+    }
+    if (v.what == V::init_peer_id) {
+      out = params_.init_peer_id;
+      return {};
+    }
     if (v.what == V::scalar && !v.lens) {  // the common case, read in place
       const json* j = nullptr;
       if (fold_state* f = iterable(v.text)) j = &f->it.value();
       else if (const aggregate* a = scalar_value(v.text)) j = &a->value->get();
-      if (j && j->is_string()) return j->get_ref<const std::string&>();
+      if (j && j->is_string()) {
+        out = j->get_ref<const std::string&>();
+        return {};
+      }
     }
     auto r = resolve(v, pos);
     if (!r) return unexpected(std::move(r).error());
@@ -526,7 +535,8 @@ class machine {
       return err(code::incompatible_jvalue_type, fmt::format("expected JValue type 'string' for the variable `{}`, but got '{}'",
                                                              v.what == V::scalar || v.what == V::stream ? v.text : display(v),
                                                              shown(r->value->get())));
-    return r->value->get().get<std::string>();
+    out = r->value->get().get_ref<const std::string&>();
+    return {};
   }
 
   // ---- the instructions ----
@@ -824,17 +834,18 @@ class machine {
 
   maybe_error call(const instruction& in) {
     // The triplet: a value not there yet is the join.
-    std::string parts[3];
-    const value* sources[3] = {&in.peer, &in.service, &in.function};
-    for (int i = 0; i < 3; ++i) {
-      auto r = resolve_string(*sources[i], in.at);
-      if (!r) {
-        if (r.error().joinable) return joined(std::move(r).error());
-        return call_failed(in, std::move(r).error(), nullptr);
-      }
-      parts[i] = std::move(*r);
+    tet_ptr tet;
+    {
+      auto t = std::make_shared<tetraplet>();
+      const std::pair<const value*, std::string*> parts[3] = {
+          {&in.peer, &t->peer_pk}, {&in.service, &t->service_id}, {&in.function, &t->function_name}};
+      for (const auto& [source, to] : parts)
+        if (auto r = resolve_string(*source, in.at, *to); !r) {
+          if (r.error().joinable) return joined(std::move(r).error());
+          return call_failed(in, std::move(r).error(), nullptr);
+        }
+      tet = std::move(t);
     }
-    auto tet = std::make_shared<const tetraplet>(tetraplet{parts[0], parts[1], parts[2], ""});
     const std::string& peer = tet->peer_pk;
     if (in.out.what == output::kind::scalar) {
       if (iterable(in.out.name))
@@ -850,8 +861,7 @@ class machine {
       auto r = resolve(a, in.at);
       if (!r && !r.error().joinable) return call_failed(in, std::move(r).error(), tet);
     }
-    const std::string stream_out = in.out.what == output::kind::stream ? in.out.name : std::string();
-    auto m = trace_.meet_call_start(stream_out);
+    auto m = trace_.meet_call_start(in.out.what == output::kind::stream ? std::string_view(in.out.name) : std::string_view());
     if (!m) {
       trace_fatal(m.error(), in);
       return fatal_;

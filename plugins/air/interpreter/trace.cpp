@@ -92,11 +92,11 @@ void trace_handler::map_positions(bool from_prev, bool from_current) {
   new_to_old_[at].current = from_current ? static_cast<std::int64_t>(current_.slider.position()) - 1 : -1;
 }
 
-trace_result<call_state> trace_handler::merge_current_executed(const call_state& c, const std::string& stream) const {
+trace_result<call_state> trace_handler::merge_current_executed(const call_state& c, std::string_view stream) const {
   const bool is_stream = c.what == call_state::kind::stream;
   if (is_stream != !stream.empty())
     return bad(fmt::format("the data holds {} for a call whose output is {}", describe(c),
-                           stream.empty() ? "a scalar" : "the stream " + stream));
+                           stream.empty() ? std::string("a scalar") : fmt::format("the stream {}", stream)));
   if (!is_stream) return c;
   call_state out = c;
   // A value only the current data has comes after every generation the previous data knew.
@@ -105,7 +105,7 @@ trace_result<call_state> trace_handler::merge_current_executed(const call_state&
   return out;
 }
 
-trace_result<merged_call> trace_handler::meet_call_start(const std::string& stream) {
+trace_result<merged_call> trace_handler::meet_call_start(std::string_view stream) {
   const executed_state* p = prev_.slider.next_state();
   const executed_state* c = current_.slider.next_state();
   merged_ += (p != nullptr) + (c != nullptr);
@@ -163,7 +163,7 @@ trace_result<merged_call> trace_handler::meet_call_start(const std::string& stre
   const bool is_stream = out.state.what == K::stream;
   if ((out.state.what == K::scalar && !stream.empty()) || (is_stream && stream.empty()))
     return bad(fmt::format("the data holds {} for a call whose output is {}", describe(out.state),
-                           stream.empty() ? "a scalar" : "the stream " + stream));
+                           stream.empty() ? std::string("a scalar") : fmt::format("the stream {}", stream)));
   return out;
 }
 

@@ -70,7 +70,7 @@ class trace_slider {
 /// One side of the merge: its slider and the stream generations its data names.
 struct merge_side {
   trace_slider slider;
-  const std::map<std::string, std::uint32_t>* streams = nullptr;
+  const std::map<std::string, std::uint32_t, std::less<>>* streams = nullptr;
   /// The generation of the stream value whose state is at `pos` (a call into a stream, or an
   /// ap), for fold lore.
   trace_result<std::uint32_t> generation_at(std::uint32_t pos) const;
@@ -109,7 +109,7 @@ class trace_handler {
 
   /// A call: `stream` is the name of the stream its output goes to, or empty for a scalar
   /// (or no output).
-  trace_result<merged_call> meet_call_start(const std::string& stream);
+  trace_result<merged_call> meet_call_start(std::string_view stream);
   void meet_call_end(call_state state) { result_.emplace_back(std::move(state)); }
 
   trace_result<merged_ap> meet_ap_start();
@@ -170,7 +170,7 @@ class trace_handler {
   trace_result<resolved_fold> resolve(const fold_state& f, const merge_side& side) const;
   trace_result<fold_fsm*> fold(std::uint32_t id);
   trace_result<void> apply_lore(const std::optional<lore_span>& prev, const std::optional<lore_span>& current, bool before);
-  trace_result<call_state> merge_current_executed(const call_state& c, const std::string& stream) const;
+  trace_result<call_state> merge_current_executed(const call_state& c, std::string_view stream) const;
 
   merge_side prev_, current_;
   std::vector<executed_state> result_;
