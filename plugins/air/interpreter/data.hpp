@@ -24,6 +24,8 @@
 #include <exo/core/expected.hpp>
 #include <exo/core/json.hpp>
 
+#include <boost/smart_ptr/intrusive_ptr.hpp>
+
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -44,11 +46,37 @@ struct par_state {
 /// is what data holds) until something needs its structure: most values in a particle's
 /// data are only merged and written back, never looked into. Each form is made once, when
 /// first asked for; a value belongs to one run (one thread) at a time.
-class json_value {
+/// A count of owners for boost::intrusive_ptr, without atomics: for objects a run makes and
+/// keeps on its thread (AIR's values and tetraplets). A copy starts with no owner.
+template <class T>
+class local_counted {
+ public:
+  local_counted() = default;
+  local_counted(const local_counted&) noexcept {}
+  local_counted& operator=(const local_counted&) noexcept { return *this; }
+
+  friend void intrusive_ptr_add_ref(const T* p) noexcept { ++p->owners_; }
+  friend void intrusive_ptr_release(const T* p) noexcept {
+    if (--p->owners_ == 0) delete p;
+  }
+
+ protected:
+  ~local_counted() = default;
+
+ private:
+  mutable std::uint32_t owners_ = 0;
+};
+
+class json_value;
+/// Counted without atomics: a value belongs to one run, on one thread, at a time (a run's
+/// result holds none; decoded data may move to another thread whole, never be shared).
+using shared_value = boost::intrusive_ptr<const json_value>;
+
+class json_value : public local_counted<json_value> {
  public:
   explicit json_value(json v) : json_(std::move(v)), have_json_(true) {}
   /// From text json_text::canonical() accepted.
-  static json_value from_canonical(std::string text) { return json_value(std::move(text)); }
+  static shared_value from_canonical(std::string text) { return shared_value(new json_value(std::move(text))); }
 
   const json& get() const;
   /// The canonical text: what nlohmann's dump() gives for get().
@@ -60,8 +88,8 @@ class json_value {
   mutable std::string text_;
   mutable bool have_json_ = false, have_text_ = false;
 };
-using shared_value = std::shared_ptr<const json_value>;
-inline shared_value make_value(json v) { return std::make_shared<const json_value>(std::move(v)); }
+inline shared_value make_value(json v) { return shared_value(new json_value(std::move(v))); }
+
 /// True when the values are equal as AIR compares them (same_value).
 bool same_value(const json_value& a, const json_value& b);
 

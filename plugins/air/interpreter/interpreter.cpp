@@ -5,7 +5,7 @@
 
 #include <exo/core/error.hpp>
 
-#include <boost/container/small_vector.hpp>
+#include <boost/smart_ptr/intrusive_ptr.hpp>
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -27,10 +27,13 @@ using V = value::kind;
 // ---- values ----
 
 /// Where a value came from: AIR's security tetraplet.
-struct tetraplet {
+struct tetraplet : local_counted<tetraplet> {
+  tetraplet() = default;
+  tetraplet(std::string peer, std::string service, std::string function, std::string path)
+      : peer_pk(std::move(peer)), service_id(std::move(service)), function_name(std::move(function)), json_path(std::move(path)) {}
   std::string peer_pk, service_id, function_name, json_path;
 };
-using tet_ptr = std::shared_ptr<const tetraplet>;
+using tet_ptr = boost::intrusive_ptr<const tetraplet>;  // a run's, on one thread: counted without atomics
 using jptr = shared_value;
 
 /// A value with its origin and the position of the state that made it in the new trace.
@@ -53,7 +56,7 @@ std::string lens_text(const lens& l) {
 }
 
 tet_ptr with_lens(const tet_ptr& t, const lens& l) {
-  auto out = std::make_shared<tetraplet>(*t);
+  boost::intrusive_ptr<tetraplet> out(new tetraplet(*t));
   out->json_path += lens_text(l);
   return out;
 }
@@ -250,7 +253,7 @@ class machine {
         lcid_(prev.lcid),
         max_ticks_(max_ticks),
         ticks_(ticks) {
-    literal_ = std::make_shared<tetraplet>(tetraplet{params.init_peer_id, "", "", ""});
+    literal_ = tet_ptr(new tetraplet(params.init_peer_id, "", "", ""));
     last_error_ = make_value(nullptr);
     for (const auto& [name, count] : prev.streams) {
       stream_desc d;
@@ -402,7 +405,7 @@ class machine {
 
   struct resolved {
     jptr value;
-    boost::container::small_vector<tet_ptr, 1> tets;  // one but for a whole stream
+    std::vector<tet_ptr> tets;  // one but for a whole stream
   };
 
   result<jptr> lensed(const json& v, const lens& l) const {
@@ -459,7 +462,7 @@ class machine {
         const stream_t* s = stream(v.text, pos);
         if (!v.lens) {
           json all = json::array();
-          boost::container::small_vector<tet_ptr, 1> tets;
+          std::vector<tet_ptr> tets;
           if (s) ticks_ += s->size();  // each value copied costs a tick
           if (s)
             for (const auto& g : s->gens)
@@ -834,19 +837,20 @@ class machine {
 
   maybe_error call(const instruction& in) {
     // The triplet: a value not there yet is the join.
-    tet_ptr tet;
-    {
-      auto t = std::make_shared<tetraplet>();
-      const std::pair<const value*, std::string*> parts[3] = {
-          {&in.peer, &t->peer_pk}, {&in.service, &t->service_id}, {&in.function, &t->function_name}};
-      for (const auto& [source, to] : parts)
-        if (auto r = resolve_string(*source, in.at, *to); !r) {
-          if (r.error().joinable) return joined(std::move(r).error());
-          return call_failed(in, std::move(r).error(), nullptr);
-        }
-      tet = std::move(t);
-    }
-    const std::string& peer = tet->peer_pk;
+    tetraplet triplet;  // on the stack: made shared (tet()) only when a value or an error keeps it
+    const std::pair<const value*, std::string*> parts[3] = {
+        {&in.peer, &triplet.peer_pk}, {&in.service, &triplet.service_id}, {&in.function, &triplet.function_name}};
+    for (const auto& [source, to] : parts)
+      if (auto r = resolve_string(*source, in.at, *to); !r) {
+        if (r.error().joinable) return joined(std::move(r).error());
+        return call_failed(in, std::move(r).error(), nullptr);
+      }
+    tet_ptr shared;
+    auto tet = [&]() -> const tet_ptr& {
+      if (!shared) shared = tet_ptr(new tetraplet(triplet));
+      return shared;
+    };
+    const std::string& peer = triplet.peer_pk;
     if (in.out.what == output::kind::scalar) {
       if (iterable(in.out.name))
         return e_(code::iterable_shadowing,
@@ -859,7 +863,7 @@ class machine {
     for (const value& a : in.args) {
       if (!a.lens) continue;  // without a lens a value is there or not yet: nothing to fail
       auto r = resolve(a, in.at);
-      if (!r && !r.error().joinable) return call_failed(in, std::move(r).error(), tet);
+      if (!r && !r.error().joinable) return call_failed(in, std::move(r).error(), tet());
     }
     auto m = trace_.meet_call_start(in.out.what == output::kind::stream ? std::string_view(in.out.name) : std::string_view());
     if (!m) {
@@ -874,7 +878,7 @@ class machine {
           complete_ = false;
           error_t e = local_service_error(st.ret_code, st.message);
           trace_.meet_call_end(std::move(st));
-          return call_failed(in, std::move(e), tet);
+          return call_failed(in, std::move(e), tet());
         }
         case call_state::kind::sent_by: {
           const auto colon = st.sender.find(": ");
@@ -888,7 +892,7 @@ class machine {
             }
             call_result res = std::move(found->second);
             results_.erase(found);
-            return service_result(in, tet, std::move(res));
+            return service_result(in, tet(), std::move(res));
           }
           if (peer != params_.current_peer_id) {
             complete_ = false;
@@ -900,12 +904,12 @@ class machine {
         }
         case call_state::kind::scalar:
         case call_state::kind::stream: {
-          aggregate v{st.value, tet, m->trace_pos};
           if (in.out.what == output::kind::scalar && st.what == call_state::kind::scalar) {
-            if (auto r = set_scalar(in.out.name, std::move(v)); !r) return call_failed(in, std::move(r).error(), tet);
+            if (auto r = set_scalar(in.out.name, aggregate{st.value, tet(), m->trace_pos}); !r)
+              return call_failed(in, std::move(r).error(), tet());
           } else if (in.out.what == output::kind::stream && st.what == call_state::kind::stream) {
-            if (auto r = add_to_stream(in.out.name, in.at, std::move(v), st.generation); !r)
-              return call_failed(in, std::move(r).error(), tet);
+            if (auto r = add_to_stream(in.out.name, in.at, aggregate{st.value, tet(), m->trace_pos}, st.generation); !r)
+              return call_failed(in, std::move(r).error(), tet());
           }
           trace_.meet_call_end(std::move(st));
           return std::nullopt;
@@ -927,7 +931,7 @@ class machine {
     for (const value& a : in.args) {
       auto r = resolve(a, in.at);
       if (!r) {
-        if (!r.error().joinable) return call_failed(in, std::move(r).error(), tet);
+        if (!r.error().joinable) return call_failed(in, std::move(r).error(), tet());
         if (prev) trace_.meet_call_end(std::move(*prev));
         complete_ = false;
         return std::nullopt;
@@ -953,7 +957,7 @@ class machine {
     const std::uint32_t id = ++lcid_;
     args_text += ']';
     ticks_ += args_text.size() + tets.size();  // each byte of a request costs a tick
-    requests_.emplace(id, call_request{tet->service_id, tet->function_name, std::move(args_text), std::move(tets)});
+    requests_.emplace(id, call_request{triplet.service_id, triplet.function_name, std::move(args_text), std::move(tets)});
     complete_ = false;
     call_state sent;
     sent.what = call_state::kind::sent_by;
