@@ -784,10 +784,18 @@ std::uint64_t value_pool::hash(std::string_view s) noexcept {
     a ^= a >> 29;
     b ^= b >> 31;
   }
-  if (n > 0) {
+  if (n > 0) {  // the rest: the last 16 (or 8) bytes, overlapping what was read, or byte by byte
     std::uint64_t w1 = 0, w2 = 0;
-    std::memcpy(&w1, p, n < 8 ? n : 8);
-    if (n > 8) std::memcpy(&w2, p + 8, n - 8);
+    const char* end = s.data() + s.size();
+    if (s.size() >= 16) {
+      std::memcpy(&w1, end - 16, 8);
+      std::memcpy(&w2, end - 8, 8);
+    } else if (s.size() >= 8) {
+      std::memcpy(&w1, s.data(), 8);
+      std::memcpy(&w2, end - 8, 8);
+    } else {
+      for (std::size_t i = 0; i < n; ++i) w1 |= static_cast<std::uint64_t>(static_cast<unsigned char>(p[i])) << (8 * i);
+    }
     a = (a ^ w1) * k1;
     b = (b ^ w2) * k2;
   }
