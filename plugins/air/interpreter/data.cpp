@@ -243,6 +243,14 @@ std::optional<shared_value> pooled_value(json_text::cursor& c, value_pool& pool,
   });
 }
 
+// A u32 at the cursor, spelled as an integer.
+bool take_u32(json_text::cursor& c, std::uint32_t& n) {
+  std::int64_t v = 0;
+  if (!c.integer(v) || !fits_u32(v)) return false;
+  n = static_cast<std::uint32_t>(v);
+  return true;
+}
+
 // A string at the cursor, checked and unescaped.
 bool checked_string(json_text::cursor& c, std::string& out) {
   if (c.peek() != '"') return false;
@@ -277,12 +285,7 @@ bool fast_state(json_text::cursor& c, value_pool& pool, std::size_t max_depth, s
   // `"name":` next, taken.
   auto key = [&c](std::string_view& k) { return c.peek() == '"' && c.raw(k) && c.take(':'); };
   if (max_depth <= stream_depth) return miss();
-  auto u32 = [&c](std::uint32_t& n) {
-    std::int64_t v = 0;
-    if (!c.integer(v) || !fits_u32(v)) return false;
-    n = static_cast<std::uint32_t>(v);
-    return true;
-  };
+  auto u32 = [&c](std::uint32_t& n) { return take_u32(c, n); };
   // The compact spellings exo and AquaVM write, matched whole; then key by key.
   if (c.literal(R"({"call":{"executed":{"scalar":)")) {
     call_state& s = std::get<call_state>(out.emplace_back(std::in_place_type<call_state>));
@@ -443,12 +446,7 @@ std::optional<interpreter_data> decode_fast(std::string_view text, const data_li
   json_text::cursor c(text);
   interpreter_data d;
   bool trace = false, streams = false, version = false, lcid = false, r_streams = false;
-  auto u32 = [&c](std::uint32_t& out) {
-    std::int64_t v = 0;
-    if (!c.integer(v) || !fits_u32(v)) return false;
-    out = static_cast<std::uint32_t>(v);
-    return true;
-  };
+  auto u32 = [&c](std::uint32_t& n) { return take_u32(c, n); };
   if (!c.take('{')) return std::nullopt;
   do {
     std::string_view key;
