@@ -206,6 +206,34 @@ BOOST_AUTO_TEST_CASE(values_are_shared_and_kept_as_their_text) {
   BOOST_TEST(same_value(*make_value(-0.0), *make_value(0.0)));
 }
 
+// A run's values come from its arena: memory a value leaves is reused, nested arenas stack,
+// and outside any arena values live on the heap (ASan checks each is freed the way it came).
+BOOST_AUTO_TEST_CASE(a_run_s_arena_reuses_what_its_values_leave) {
+  BOOST_TEST(value_arena::current() == nullptr);
+  {
+    value_arena arena;
+    BOOST_TEST(value_arena::current() == &arena);
+    shared_value a = make_value("a");
+    const void* first = a.get();
+    a.reset();
+    shared_value b = make_value("b");
+    BOOST_TEST(b.get() == first);  // the memory a left
+    {
+      value_arena inner;
+      BOOST_TEST(value_arena::current() == &inner);
+      shared_value c = make_value(exo::json::array({1, 2}));
+      BOOST_TEST(c.get() != first);
+      BOOST_TEST(c->text() == "[1,2]");
+    }
+    BOOST_TEST(value_arena::current() == &arena);
+    for (int i = 0; i < 100'000; ++i) b = make_value(i);  // a long run holds what it holds, no more
+    BOOST_TEST(b->get() == 99'999);
+  }
+  BOOST_TEST(value_arena::current() == nullptr);
+  shared_value heap = make_value(1);
+  BOOST_TEST(heap->get() == 1);
+}
+
 BOOST_AUTO_TEST_CASE(encoding_is_byte_for_byte_the_document_dump) {
   interpreter_data d = every_kind();
   const char* strings[] = {"plain", "quote \" and \\ backslash", "tab\tnew\nline\r\b\f", "ctl \x01\x1f", "utf-8: é → 😀",

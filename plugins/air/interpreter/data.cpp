@@ -767,6 +767,73 @@ void write_state(std::string& out, const executed_state& s) {
 
 }  // namespace
 
+namespace {
+thread_local value_arena* open_arena = nullptr;  // trivially destructible: nothing to run at thread exit
+constexpr std::size_t header = 16;               // keeps the object 16-byte aligned
+constexpr std::size_t first_block = 16 * 1024;
+}  // namespace
+
+struct value_arena::block {
+  block* next;
+  std::size_t size;
+};
+
+value_arena::value_arena() : outer_(open_arena) { open_arena = this; }
+
+value_arena::~value_arena() {
+  open_arena = outer_;
+  while (blocks_) {
+    block* b = blocks_;
+    blocks_ = b->next;
+    ::operator delete(b, b->size);
+  }
+}
+
+value_arena* value_arena::current() { return open_arena; }
+
+void* value_arena::allocate(std::size_t n) {
+  n = (n + 15) & ~std::size_t{15};
+  if (const std::size_t c = n / 16; c < classes && free_[c]) {
+    free_node* f = free_[c];
+    free_[c] = f->next;
+    return f;
+  }
+  if (static_cast<std::size_t>(end_ - next_) < n) {
+    const std::size_t size = std::max(n + sizeof(block) + 16, blocks_ ? blocks_->size * 2 : first_block);
+    auto* b = static_cast<block*>(::operator new(size));
+    b->next = blocks_;
+    b->size = size;
+    blocks_ = b;
+    next_ = reinterpret_cast<char*>(b) + ((sizeof(block) + 15) & ~std::size_t{15});
+    end_ = reinterpret_cast<char*>(b) + size;
+  }
+  void* p = next_;
+  next_ += n;
+  return p;
+}
+
+void value_arena::release(void* p, std::size_t n) noexcept {
+  n = (n + 15) & ~std::size_t{15};
+  if (const std::size_t c = n / 16; c < classes) {
+    auto* f = static_cast<free_node*>(p);
+    f->next = free_[c];
+    free_[c] = f;
+  }
+}
+
+void* counted_allocate(std::size_t n) {
+  value_arena* a = open_arena;
+  char* p = static_cast<char*>(a ? a->allocate(n + header) : ::operator new(n + header));
+  *reinterpret_cast<value_arena**>(p) = a;
+  return p + header;
+}
+
+void counted_free(void* p, std::size_t n) noexcept {
+  char* start = static_cast<char*>(p) - header;
+  if (value_arena* a = *reinterpret_cast<value_arena**>(start)) a->release(start, n + header);
+  else ::operator delete(start);
+}
+
 std::uint64_t value_pool::hash(std::string_view s) noexcept {
   // Two lanes of 8 bytes, multiplied and folded independently, so that their latencies overlap.
   constexpr std::uint64_t k1 = 0x9E3779B97F4A7C15ULL, k2 = 0xC2B2AE3D27D4EB4FULL;

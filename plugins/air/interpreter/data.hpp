@@ -46,6 +46,43 @@ struct par_state {
 /// is what data holds) until something needs its structure: most values in a particle's
 /// data are only merged and written back, never looked into. Each form is made once, when
 /// first asked for; a value belongs to one run (one thread) at a time.
+/// Memory for the many small objects a run makes and drops together (its values and
+/// tetraplets): while one is open on a thread, local_counted objects made on that thread are
+/// carved from it (memory an object left is reused for the next of its size), and the memory
+/// goes back all at once when it closes (objects made outside any arena use the heap). A run opens one before it makes anything and closes it
+/// after everything it made is gone. Arenas nest (the innermost is current).
+class value_arena {
+ public:
+  value_arena();
+  ~value_arena();
+  value_arena(const value_arena&) = delete;
+  value_arena& operator=(const value_arena&) = delete;
+
+  /// The arena open on this thread, or nullptr.
+  static value_arena* current();
+  void* allocate(std::size_t n);
+  /// Memory allocate(n) gave, for reuse by the next allocate of that size (so a long run keeps
+  /// only as much as it holds at once).
+  void release(void* p, std::size_t n) noexcept;
+
+ private:
+  struct block;
+  struct free_node {
+    free_node* next;
+  };
+  static constexpr std::size_t classes = 32;  // sizes up to 512 bytes, by 16
+  block* blocks_ = nullptr;
+  char* next_ = nullptr;
+  char* end_ = nullptr;
+  free_node* free_[classes] = {};
+  value_arena* outer_ = nullptr;
+};
+
+/// Memory for a local_counted object of `n` bytes: from the current arena, or the heap. The 16
+/// bytes before the object say which.
+void* counted_allocate(std::size_t n);
+void counted_free(void* p, std::size_t n) noexcept;
+
 /// A count of owners for boost::intrusive_ptr, without atomics: for objects a run makes and
 /// keeps on its thread (AIR's values and tetraplets). A copy starts with no owner.
 template <class T>
@@ -54,6 +91,9 @@ class local_counted {
   local_counted() = default;
   local_counted(const local_counted&) noexcept {}
   local_counted& operator=(const local_counted&) noexcept { return *this; }
+
+  static void* operator new(std::size_t n) { return counted_allocate(n); }
+  static void operator delete(void* p, std::size_t n) noexcept { counted_free(p, n); }
 
   friend void intrusive_ptr_add_ref(const T* p) noexcept { ++p->owners_; }
   friend void intrusive_ptr_release(const T* p) noexcept {

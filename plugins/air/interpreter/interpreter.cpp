@@ -1176,6 +1176,7 @@ expected<interpreter_result> run(std::string_view air, byte_view prev_data, byte
                                                 limits.max_ticks, used));
   };
   if (input > limits.max_ticks) return out_of_ticks(input);
+  value_arena arena;  // first made, last gone: everything the run makes is gone before it
   value_pool values;  // the values both data hold are built once
   auto prev = decode_data(prev_data, limits.data, &values);
   if (!prev) return failed_with(code::data_de_failed, prev.error().message, prev_data, input);
