@@ -785,7 +785,7 @@ value_arena::~value_arena() {
   while (blocks_) {
     block* b = blocks_;
     blocks_ = b->next;
-    ::operator delete(b, b->size);
+    ::operator delete(b);
   }
 }
 
