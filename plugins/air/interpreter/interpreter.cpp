@@ -513,8 +513,9 @@ class machine {
     return err(code::incompatible_jvalue_type, "an unknown kind of value");
   }
 
-  /// A call's peer, service or function: a string, written to `out`.
-  result<void> resolve_string(const value& v, std::size_t pos, std::string& out) const {
+  /// A call's peer, service or function: a string, viewed where it is (the script, the run's
+  /// parameters, a value the run holds) or, when it had to be made, kept in `made`.
+  result<void> resolve_string(const value& v, std::size_t pos, std::string_view& out, std::string& made) const {
     if (v.what == V::string) {
       out = v.text;
       return {};
@@ -538,7 +539,8 @@ class machine {
       return err(code::incompatible_jvalue_type, fmt::format("expected JValue type 'string' for the variable `{}`, but got '{}'",
                                                              v.what == V::scalar || v.what == V::stream ? v.text : display(v),
                                                              shown(r->value->get())));
-    out = r->value->get().get_ref<const std::string&>();
+    made = r->value->get().get_ref<const std::string&>();
+    out = made;
     return {};
   }
 
@@ -837,20 +839,22 @@ class machine {
 
   maybe_error call(const instruction& in) {
     // The triplet: a value not there yet is the join.
-    tetraplet triplet;  // on the stack: made shared (tet()) only when a value or an error keeps it
-    const std::pair<const value*, std::string*> parts[3] = {
-        {&in.peer, &triplet.peer_pk}, {&in.service, &triplet.service_id}, {&in.function, &triplet.function_name}};
-    for (const auto& [source, to] : parts)
-      if (auto r = resolve_string(*source, in.at, *to); !r) {
+    // Viewed where they are (alive through this call: a scalar is replaced only after its
+    // tetraplet is made); made into a tetraplet (tet()) only when a value or an error keeps it.
+    std::string_view triplet[3];
+    std::string made[3];
+    const value* sources[3] = {&in.peer, &in.service, &in.function};
+    for (int i = 0; i < 3; ++i)
+      if (auto r = resolve_string(*sources[i], in.at, triplet[i], made[i]); !r) {
         if (r.error().joinable) return joined(std::move(r).error());
         return call_failed(in, std::move(r).error(), nullptr);
       }
     tet_ptr shared;
     auto tet = [&]() -> const tet_ptr& {
-      if (!shared) shared = tet_ptr(new tetraplet(triplet));
+      if (!shared) shared = tet_ptr(new tetraplet(std::string(triplet[0]), std::string(triplet[1]), std::string(triplet[2]), ""));
       return shared;
     };
-    const std::string& peer = triplet.peer_pk;
+    const std::string_view peer = triplet[0];
     if (in.out.what == output::kind::scalar) {
       if (iterable(in.out.name))
         return e_(code::iterable_shadowing,
@@ -917,7 +921,7 @@ class machine {
       }
     }
     if (peer != params_.current_peer_id) {
-      if (std::find(next_peers_.begin(), next_peers_.end(), peer) == next_peers_.end()) next_peers_.push_back(peer);
+      if (std::find(next_peers_.begin(), next_peers_.end(), peer) == next_peers_.end()) next_peers_.emplace_back(peer);
       complete_ = false;
       call_state sent;
       sent.what = call_state::kind::sent_by;
@@ -957,7 +961,7 @@ class machine {
     const std::uint32_t id = ++lcid_;
     args_text += ']';
     ticks_ += args_text.size() + tets.size();  // each byte of a request costs a tick
-    requests_.emplace(id, call_request{triplet.service_id, triplet.function_name, std::move(args_text), std::move(tets)});
+    requests_.emplace(id, call_request{std::string(triplet[1]), std::string(triplet[2]), std::move(args_text), std::move(tets)});
     complete_ = false;
     call_state sent;
     sent.what = call_state::kind::sent_by;
@@ -1124,7 +1128,6 @@ class machine {
 // that may be unloaded while threads run.
 expected<std::shared_ptr<const script>> parse_cached(std::string_view air, const parse_limits& limits) {
   struct entry {
-    std::size_t hash;
     std::string text;
     parse_limits limits;
     std::shared_ptr<const script> parsed;
@@ -1132,12 +1135,13 @@ expected<std::shared_ptr<const script>> parse_cached(std::string_view air, const
   static std::mutex lock;
   static std::vector<entry> cache;  // newest last
   constexpr std::size_t capacity = 32;
-  const std::size_t h = std::hash<std::string_view>{}(air);
   {
+    // Found by comparing texts of the same size (memcmp stops at the first difference): cheaper
+    // than hashing a whole script on every run.
     std::lock_guard guard(lock);
     for (std::size_t i = cache.size(); i-- > 0;) {
       entry& e = cache[i];
-      if (e.hash == h && e.text == air && e.limits.max_size == limits.max_size && e.limits.max_depth == limits.max_depth &&
+      if (e.text == air && e.limits.max_size == limits.max_size && e.limits.max_depth == limits.max_depth &&
           e.limits.max_instructions == limits.max_instructions) {
         auto found = e.parsed;
         if (i + 1 != cache.size())
@@ -1152,7 +1156,7 @@ expected<std::shared_ptr<const script>> parse_cached(std::string_view air, const
   auto shared = std::make_shared<const script>(std::move(*parsed));
   std::lock_guard guard(lock);
   if (cache.size() >= capacity) cache.erase(cache.begin());
-  cache.push_back(entry{h, std::string(air), limits, shared});
+  cache.push_back(entry{std::string(air), limits, shared});
   return shared;
 }
 
