@@ -96,13 +96,26 @@ class reader {
 
 // Parses JSON and checks its nesting without recursion: the text is validated first (any
 // depth, iteratively), then built.
-expected<json> parse_json(byte_view bytes, const data_limits& limits, const reader& r) {
+// The text of `bytes` when it is within the size limit and valid JSON within the depth limit.
+expected<std::string_view> valid_text(byte_view bytes, const data_limits& limits, const reader& r) {
   if (bytes.size() > limits.max_size)
     return fail(errc::limit_exceeded, fmt::format("{} bytes, over the {} accepted", bytes.size(), limits.max_size));
   const std::string_view text(reinterpret_cast<const char*>(bytes.data()), bytes.size());
   if (auto why = json_text::validate(text, limits.max_depth)) return r.bad("$", *why);
-  json_text::cursor c(text);
-  return c.value();
+  return text;
+}
+
+expected<json> parse_json(byte_view bytes, const data_limits& limits, const reader& r) {
+  auto text = valid_text(bytes, limits, r);
+  if (!text) return unexpected(std::move(text).error());
+  return json_text::cursor(*text).value();
+}
+
+// A value for valid JSON text: kept as the text when it is canonical (`canonical` when the
+// caller knows it is), else built.
+shared_value value_from_text(std::string_view text, bool canonical) {
+  return canonical || json_text::canonical(text) ? json_value::from_canonical(std::string(text))
+                                                 : make_value(json_text::cursor(text).value());
 }
 
 expected<call_state> read_call(json& j, const path& at, const reader& r) {
@@ -237,10 +250,7 @@ std::optional<shared_value> pooled_value(json_text::cursor& c, value_pool& pool,
   }
   const std::string_view text(start, static_cast<std::size_t>(after - start));
   c.reset(after);
-  return pool.get(text, [&] {
-    return canonical || json_text::canonical(text) ? json_value::from_canonical(std::string(text))
-                                                   : make_value(json_text::cursor(text).value());
-  });
+  return pool.get(text, [&] { return value_from_text(text, canonical); });
 }
 
 // A u32 at the cursor, spelled as an integer.
@@ -990,11 +1000,9 @@ expected<json> parse_value(std::string_view text, const data_limits& limits) {
 
 expected<shared_value> parse_shared_value(std::string_view text, const data_limits& limits) {
   const reader r("value can't be parsed");
-  if (text.size() > limits.max_size)
-    return fail(errc::limit_exceeded, fmt::format("{} bytes, over the {} accepted", text.size(), limits.max_size));
-  if (auto why = json_text::validate(text, limits.max_depth)) return r.bad("$", *why);
-  if (json_text::canonical(text)) return json_value::from_canonical(std::string(text));
-  return make_value(json_text::cursor(text).value());
+  auto valid = valid_text(byte_view(reinterpret_cast<const std::uint8_t*>(text.data()), text.size()), limits, r);
+  if (!valid) return unexpected(std::move(valid).error());
+  return value_from_text(*valid, false);
 }
 
 }  // namespace exo::air

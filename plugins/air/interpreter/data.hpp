@@ -41,16 +41,12 @@ struct par_state {
   friend bool operator==(const par_state&, const par_state&) = default;
 };
 
-/// A JSON value a call gave, as AIR holds it: immutable, shared by the trace, the scalars and
-/// the streams that hold it, and kept as its canonical text (nlohmann's compact dump, which
-/// is what data holds) until something needs its structure: most values in a particle's
-/// data are only merged and written back, never looked into. Each form is made once, when
-/// first asked for; a value belongs to one run (one thread) at a time.
 /// Memory for the many small objects a run makes and drops together (its values and
 /// tetraplets): while one is open on a thread, local_counted objects made on that thread are
 /// carved from it (memory an object left is reused for the next of its size), and the memory
-/// goes back all at once when it closes (objects made outside any arena use the heap). A run opens one before it makes anything and closes it
-/// after everything it made is gone. Arenas nest (the innermost is current).
+/// goes back all at once when it closes (objects made outside any arena use the heap). A run
+/// opens one before it makes anything and closes it after everything it made is gone. Arenas
+/// nest (the innermost is current).
 class value_arena {
  public:
   value_arena();
@@ -112,6 +108,11 @@ class json_value;
 /// result holds none; decoded data may move to another thread whole, never be shared).
 using shared_value = boost::intrusive_ptr<const json_value>;
 
+/// A JSON value a call gave, as AIR holds it: immutable, shared by the trace, the scalars and
+/// the streams that hold it, and kept as its canonical text (nlohmann's compact dump, which
+/// is what data holds) until something needs its structure: most values in a particle's
+/// data are only merged and written back, never looked into. Each form is made once, when
+/// first asked for; a value belongs to one run (one thread) at a time.
 class json_value : public local_counted<json_value> {
  public:
   explicit json_value(json v) : json_(std::move(v)), have_json_(true) {}
@@ -217,7 +218,6 @@ class value_pool {
       if (s.hash == h && s.text == text) return s.value;
     }
   }
-  std::size_t size() const { return used_; }
 
  private:
   struct slot {
@@ -225,7 +225,7 @@ class value_pool {
     std::string_view text;
     shared_value value;  // null: empty
   };
-  // 8 bytes at a time, multiplied and folded: cheap on the short texts values are.
+  // Two lanes of 8 bytes, multiplied and folded: cheap on the short texts values are.
   static std::uint64_t hash(std::string_view s) noexcept;
   void grow();
   std::vector<slot> slots_;  // open addressing, a power of two in size, at most half full
