@@ -206,6 +206,54 @@ BOOST_AUTO_TEST_CASE(values_are_shared_and_kept_as_their_text) {
   BOOST_TEST(same_value(*make_value(-0.0), *make_value(0.0)));
 }
 
+// The current data of a run is read against the previous one: a state spelled exactly as the
+// previous data's at the same place, or right after the last one taken, is copied; the data
+// is the same as when read alone, whatever is shifted, changed, spaced or broken.
+BOOST_AUTO_TEST_CASE(states_the_previous_data_spelled_the_same_are_taken_from_it) {
+  const std::string prev = R"({"trace":[{"call":{"executed":{"scalar":"a"}}},{"par":[1,0]},{"call":{"sent_by":"p"}},)"
+                           R"({"call":{"executed":{"stream":{"value":[1,2],"generation":0}}}},{"ap":{"gens":[1]}}],"lcid":2})";
+  const std::vector<std::string> currents = {
+      prev,  // all of it
+      // one changed, the rest in place
+      R"({"trace":[{"call":{"executed":{"scalar":"a"}}},{"par":[1,0]},{"call":{"executed":{"scalar":"b"}}},)"
+      R"({"call":{"executed":{"stream":{"value":[1,2],"generation":0}}}},{"ap":{"gens":[1]}}]})",
+      // one inserted in front: the rest shifted by one
+      R"({"trace":[{"par":[2,0]},{"call":{"executed":{"scalar":"a"}}},{"par":[1,0]},{"call":{"sent_by":"p"}}]})",
+      // spaces between states, and a state longer than the previous one's spelling
+      R"({"trace":[ {"call":{"executed":{"scalar":"a"}}} , {"par":[1,0]},{"par":[1,0]}]})",
+      R"({"trace":[{"call":{"executed":{"scalar":"a"}}}x]})",                                // a prefix, then junk
+      R"({"trace":[{"call":{"executed":{"scalar":"a"}}},{"par":[1,0]},{"call":{"sent_by":"p"})",  // cut
+      R"({"trace":[{"call":{"executed":{"scalar":"a"}}},{"par":[1,0]}]})",
+      R"({"trace":[]})", ""};
+  for (const std::string& current : currents) {
+    BOOST_TEST_CONTEXT("current: " << current) {
+      const exo::bytes prev_bytes = b(prev), current_bytes = b(current);
+      value_pool pool;
+      auto p = decode_data(prev_bytes, {}, &pool);
+      BOOST_REQUIRE(p);
+      BOOST_TEST(pool.state_texts().size() == p->trace.size());
+      auto reused = decode_data(current_bytes, {}, &pool, &*p);
+      auto alone = decode_data(current_bytes);
+      BOOST_TEST(reused.has_value() == alone.has_value());
+      if (reused && alone) BOOST_TEST((*reused == *alone));
+      if (!reused && !alone) BOOST_TEST(reused.error().message == alone.error().message);
+    }
+  }
+  // Taken states share the previous data's values.
+  const exo::bytes prev_bytes = b(prev), current_bytes = b(currents[2]);
+  value_pool pool;
+  auto p = decode_data(prev_bytes, {}, &pool);
+  auto c = decode_data(current_bytes, {}, &pool, &*p);
+  BOOST_REQUIRE((p && c));
+  BOOST_TEST((std::get<call_state>(c->trace[1]).value == std::get<call_state>(p->trace[0]).value));
+  // `like` that is not what the pool read last is not used (and changes nothing).
+  interpreter_data other;
+  other.trace.emplace_back(par_state{7, 7});
+  auto d = decode_data(current_bytes, {}, &pool, &other);
+  BOOST_REQUIRE(d);
+  BOOST_TEST((*d == *decode_data(current_bytes)));
+}
+
 // A run's values come from its arena: memory a value leaves is reused, nested arenas stack,
 // and outside any arena values live on the heap (ASan checks each is freed the way it came).
 BOOST_AUTO_TEST_CASE(a_run_s_arena_reuses_what_its_values_leave) {

@@ -24,8 +24,8 @@ exo::air::lens lens_of(const std::string& arg) {
 struct scope {
   std::map<std::string, json, std::less<>> vars;
   exo::air::scalar_lookup lookup() const {
-    return [this](std::string_view n) -> const json* {
-      auto it = vars.find(n);
+    return [this](const exo::air::lens_step& step) -> const json* {
+      auto it = vars.find(step.name);
       return it == vars.end() ? nullptr : &it->second;
     };
   }

@@ -8,7 +8,9 @@
 
 #include <boost/test/unit_test.hpp>
 
+#include <algorithm>
 #include <string>
+#include <vector>
 
 namespace {
 
@@ -108,6 +110,32 @@ BOOST_AUTO_TEST_CASE(every_instruction) {
   BOOST_TEST(f.args[0].i == 1337);
   BOOST_TEST(f.args[1].text == "error message");
   BOOST_TEST(must("(fail x)").root->args[0].text == "x");
+}
+
+// Every use of a name carries the name's number (the interpreter keeps variables by number):
+// scalars, streams, iterators, outputs, `new` and lens steps, numbered in the order first met.
+BOOST_AUTO_TEST_CASE(names_are_numbered_wherever_they_are_used) {
+  auto s = must(R"((seq (call p ("s" "f") [x.$.[i] $st] x)
+                         (new $st (fold xs i (seq (ap i $st) (next i))))))");
+  const std::vector<std::string> expected = {"p", "x", "i", "$st", "xs"};
+  BOOST_TEST(s.names == expected, boost::test_tools::per_element());
+  auto number = [&](const std::string& name) {
+    return static_cast<std::uint32_t>(std::find(s.names.begin(), s.names.end(), name) - s.names.begin());
+  };
+  const instruction& call = *s.root->a;
+  BOOST_TEST(call.peer.var == number("p"));
+  BOOST_TEST(call.args[0].var == number("x"));
+  BOOST_TEST(call.args[0].lens->steps[0].var == number("i"));
+  BOOST_TEST(call.args[1].var == number("$st"));
+  BOOST_TEST(call.out.var == number("x"));
+  const instruction& n = *s.root->b;
+  BOOST_TEST(n.var == number("$st"));
+  const instruction& fold = *n.a;
+  BOOST_TEST(fold.var == number("i"));
+  BOOST_TEST(fold.args[0].var == number("xs"));
+  BOOST_TEST(fold.a->a->args[0].var == number("i"));
+  BOOST_TEST(fold.a->a->out.var == number("$st"));
+  BOOST_TEST(fold.a->b->var == number("i"));
 }
 
 BOOST_AUTO_TEST_CASE(malformed_scripts_are_clear_errors) {

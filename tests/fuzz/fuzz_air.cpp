@@ -48,6 +48,17 @@ void run_merge(const std::uint8_t* data, std::size_t size) {
   limits.parse = {.max_size = 1 << 16, .max_depth = 32, .max_instructions = 2000};
   limits.data = {.max_size = 1 << 16, .max_depth = 32, .max_states = 2000};
   limits.max_ticks = 200'000;
+  // The current data read against the previous one (as a run reads it) is the data read alone.
+  {
+    exo::air::value_pool pool;
+    auto p = exo::air::decode_data(prev, limits.data, &pool);
+    if (p) {
+      auto against = exo::air::decode_data(current, limits.data, &pool, &*p);
+      auto alone = exo::air::decode_data(current, limits.data);
+      if (against.has_value() != alone.has_value()) std::abort();
+      if (against ? !(*against == *alone) : against.error().message != alone.error().message) std::abort();
+    }
+  }
   auto r = exo::air::run(air, prev, current, {"A", on_a ? "A" : "B"}, {}, limits);
   if (!r) {
     if (r.error().code != exo::errc::out_of_ticks) std::abort();

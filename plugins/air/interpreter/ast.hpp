@@ -18,6 +18,7 @@ struct lens_step {
   enum class kind : std::uint8_t { field, index, variable } what = kind::field;
   std::string name;      ///< the field, or the scalar whose value indexes
   std::uint64_t index = 0;
+  std::uint32_t var = 0;  ///< a variable's number in its script (script::names)
   friend bool operator==(const lens_step&, const lens_step&) = default;
 };
 
@@ -42,6 +43,7 @@ struct value {
     stream,        ///< $name, maybe with a lens
   } what = kind::string;
   std::string text;       ///< the string, or the variable's name (a stream's with its $)
+  std::uint32_t var = 0;  ///< a variable's number in its script (script::names)
   bool is_float = false;  ///< for a number
   std::int64_t i = 0;
   double f = 0;
@@ -54,6 +56,7 @@ struct value {
 struct output {
   enum class kind : std::uint8_t { none, scalar, stream } what = kind::none;
   std::string name;  ///< a stream's with its $
+  std::uint32_t var = 0;  ///< its number in the script (script::names)
   friend bool operator==(const output&, const output&) = default;
 };
 
@@ -73,16 +76,21 @@ struct instruction {
   std::vector<value> args;
   output out;
   std::string name;
+  std::uint32_t var = 0;  ///< name's number in the script (script::names)
   /// Where it starts in the script (byte offset of its "("), and where it ends (just past its
   /// ")"): `new` scopes its stream to the uses between them.
   std::size_t at = 0, end = 0;
 };
 
-/// A parsed script: its root instruction, and how big it is.
+/// A parsed script: its root instruction, how big it is, and the names of its variables
+/// (scalars, streams and iterators), numbered in the order first met: each use of a name in
+/// the tree carries its number (`var`), so that the interpreter keeps variables in a table
+/// and finds them without comparing names.
 struct script {
   instruction_ptr root;
   std::size_t instructions = 0;
   std::size_t depth = 0;
+  std::vector<std::string> names;
 };
 
 }  // namespace exo::air

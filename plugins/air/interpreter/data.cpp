@@ -452,7 +452,8 @@ bool fast_state(json_text::cursor& c, value_pool& pool, std::size_t max_depth, s
 // The data in one pass, everything checked as it is read, when it has the common shape: every
 // state one fast_state reads, r_streams empty, each field once. nullopt for anything else,
 // which decode_data then reads the careful way (validated whole first), naming what is wrong.
-std::optional<interpreter_data> decode_fast(std::string_view text, const data_limits& limits, value_pool& pool) {
+std::optional<interpreter_data> decode_fast(std::string_view text, const data_limits& limits, value_pool& pool,
+                                           const interpreter_data* like) {
   json_text::cursor c(text);
   interpreter_data d;
   bool trace = false, streams = false, version = false, lcid = false, r_streams = false;
@@ -465,13 +466,36 @@ std::optional<interpreter_data> decode_fast(std::string_view text, const data_li
       trace = true;
       if (!c.take('[')) return std::nullopt;
       d.trace.reserve(std::min<std::size_t>(4096, text.size() / 32 + 4));  // a state takes 14 bytes or more, usually 40-100
+      // The states of `like` and their texts, when they go together; else the texts of
+      // these states, for the next data.
+      const std::vector<std::string_view>* old = like ? &pool.state_texts() : nullptr;
+      if (old && old->size() != like->trace.size()) old = nullptr;
+      std::vector<std::string_view> texts;
+      if (!old) texts.reserve(d.trace.capacity());
+      std::size_t after = 0;  // the state of `like` after the last one taken
+      // The state of `like` at `k`, if the text goes on with its spelling: taken.
+      auto same = [&](std::size_t k) {
+        if (k >= old->size()) return false;
+        const std::string_view t = (*old)[k];
+        const char* at = c.mark();
+        if (static_cast<std::size_t>(c.end() - at) < t.size() || std::memcmp(at, t.data(), t.size()) != 0) return false;
+        d.trace.push_back(like->trace[k]);
+        c.reset(at + t.size());
+        after = k + 1;
+        return true;
+      };
       if (!c.take(']')) {
         do {
           if (d.trace.size() >= limits.max_states) return std::nullopt;
+          (void)c.peek();  // past spaces: where the state starts
+          if (old && (same(d.trace.size()) || same(after))) continue;
+          const char* start = c.mark();
           if (!fast_state(c, pool, limits.max_depth, d.trace)) return std::nullopt;
+          if (!old) texts.emplace_back(start, static_cast<std::size_t>(c.mark() - start));
         } while (c.take(','));
         if (!c.take(']')) return std::nullopt;
       }
+      pool.set_state_texts(std::move(texts));
     } else if (is(key, "streams") && !streams) {
       streams = true;
       if (!c.take('{')) return std::nullopt;
@@ -503,18 +527,23 @@ std::optional<interpreter_data> decode_fast(std::string_view text, const data_li
 
 }  // namespace
 
-expected<interpreter_data> decode_data(byte_view bytes, const data_limits& limits, value_pool* pool) {
+expected<interpreter_data> decode_data(byte_view bytes, const data_limits& limits, value_pool* pool,
+                                       const interpreter_data* like) {
   interpreter_data d;
   value_pool own;
   value_pool& values = pool ? *pool : own;
-  if (bytes.empty()) return d;
+  if (bytes.empty()) {
+    values.set_state_texts({});
+    return d;
+  }
   const reader r("data can't be deserialized");
   if (bytes.size() > limits.max_size)
     return fail(errc::limit_exceeded, fmt::format("{} bytes, over the {} accepted", bytes.size(), limits.max_size));
   const std::string_view text(reinterpret_cast<const char*>(bytes.data()), bytes.size());
   // Nested at most 2 deep but for the values, which fast_state checks against the limit.
   if (limits.one_pass && limits.max_depth > 2)
-    if (auto fast = decode_fast(text, limits, values)) return std::move(*fast);
+    if (auto fast = decode_fast(text, limits, values, like)) return std::move(*fast);
+  values.set_state_texts({});
   if (auto why = json_text::validate(text, limits.max_depth)) return r.bad("$", *why);
   json_text::cursor c(text);
   if (!c.take('{')) return r.bad("$", "expected an object {trace, streams, version, lcid, r_streams}");
@@ -844,7 +873,7 @@ void counted_free(void* p, std::size_t n) noexcept {
   else ::operator delete(start);
 }
 
-std::uint64_t value_pool::hash(std::string_view s) noexcept {
+std::uint64_t text_hash(std::string_view s) noexcept {
   // Two lanes of 8 bytes, multiplied and folded independently, so that their latencies overlap.
   constexpr std::uint64_t k1 = 0x9E3779B97F4A7C15ULL, k2 = 0xC2B2AE3D27D4EB4FULL;
   std::uint64_t a = s.size() * k1, b = ~s.size() * k2;

@@ -198,6 +198,11 @@ struct data_limits {
   bool one_pass = true;
 };
 
+/// A hash of a short text (a value's, a variable's name): two lanes of 8 bytes, multiplied and
+/// folded, cheap on short texts. Not keyed: tables that use it hold at most what one run's
+/// bounded input makes.
+std::uint64_t text_hash(std::string_view s) noexcept;
+
 /// The values decoded from data, by their JSON text: a value met again (later in the same data,
 /// or in the other data of the same run: a particle comes back holding most of what this peer
 /// had) is built once and shared. It refers to the texts it read, which must outlive it.
@@ -207,7 +212,7 @@ class value_pool {
   template <class Make>
   const shared_value& get(std::string_view text, Make&& make) {
     if ((used_ + 1) * 2 > slots_.size()) grow();
-    const std::uint64_t h = hash(text);
+    const std::uint64_t h = text_hash(text);
     for (std::size_t i = h & (slots_.size() - 1);; i = (i + 1) & (slots_.size() - 1)) {
       slot& s = slots_[i];
       if (!s.value) {
@@ -219,23 +224,33 @@ class value_pool {
     }
   }
 
+  /// The text of each state of the last data read through this pool in one pass, in order
+  /// (none when it was read another way): what decode_data's `like` is compared with.
+  const std::vector<std::string_view>& state_texts() const { return state_texts_; }
+  void set_state_texts(std::vector<std::string_view> texts) { state_texts_ = std::move(texts); }
+
  private:
   struct slot {
     std::uint64_t hash = 0;
     std::string_view text;
     shared_value value;  // null: empty
   };
-  // Two lanes of 8 bytes, multiplied and folded: cheap on the short texts values are.
-  static std::uint64_t hash(std::string_view s) noexcept;
   void grow();
   std::vector<slot> slots_;  // open addressing, a power of two in size, at most half full
   std::size_t used_ = 0;
+  std::vector<std::string_view> state_texts_;
 };
 
 /// Data as AquaVM 0.20 writes it; empty bytes are empty data. errc::malformed (or
 /// limit_exceeded) with "data can't be deserialized: WHERE: WHAT". Values are shared through
 /// `pool` when one is given (it must not outlive `bytes`), else within this data.
-expected<interpreter_data> decode_data(byte_view bytes, const data_limits& limits = {}, value_pool* pool = nullptr);
+///
+/// `like` is the data read last through `pool` (its bytes still alive): a state spelled
+/// byte for byte as its state at the same place, or as the one after the last state taken
+/// from it, is copied from it instead of read again (a particle comes back holding most of
+/// what this peer had). The data is the same with or without `like`.
+expected<interpreter_data> decode_data(byte_view bytes, const data_limits& limits = {}, value_pool* pool = nullptr,
+                                       const interpreter_data* like = nullptr);
 bytes encode_data(const interpreter_data& d);
 
 /// `{"<id>": {"ret_code": n, "result": "JSON text"}}`; empty bytes are none. errc::malformed

@@ -29,8 +29,9 @@ using V = value::kind;
 /// Where a value came from: AIR's security tetraplet.
 struct tetraplet : local_counted<tetraplet> {
   tetraplet() = default;
-  tetraplet(std::string peer, std::string service, std::string function, std::string path)
-      : peer_pk(std::move(peer)), service_id(std::move(service)), function_name(std::move(function)), json_path(std::move(path)) {}
+  /// A call's result: its peer, service and function, no path yet.
+  tetraplet(std::string_view peer, std::string_view service, std::string_view function)
+      : peer_pk(peer), service_id(service), function_name(function) {}
   std::string peer_pk, service_id, function_name, json_path;
 };
 using tet_ptr = boost::intrusive_ptr<const tetraplet>;  // a run's, on one thread: counted without atomics
@@ -245,15 +246,19 @@ std::string display(const instruction& in) {
 
 class machine {
  public:
-  machine(const run_params& params, call_results results, const interpreter_data& prev, const interpreter_data& current,
-          std::uint64_t max_ticks, std::uint64_t ticks)
-      : params_(params),
+  machine(const script& program, const run_params& params, call_results results, const interpreter_data& prev,
+          const interpreter_data& current, std::uint64_t max_ticks, std::uint64_t ticks)
+      : program_(program),
+        params_(params),
         results_(std::move(results)),
         trace_(prev, current),
         lcid_(prev.lcid),
         max_ticks_(max_ticks),
-        ticks_(ticks) {
-    literal_ = tet_ptr(new tetraplet(params.init_peer_id, "", "", ""));
+        ticks_(ticks),
+        names_(program.names),
+        scalars_(program.names.size()),
+        iterables_(program.names.size(), nullptr) {
+    literal_ = tet_ptr(new tetraplet(params.init_peer_id, "", ""));
     last_error_ = make_value(nullptr);
     for (const auto& [name, count] : prev.streams) {
       stream_desc d;
@@ -264,8 +269,8 @@ class machine {
 
   /// Runs the script: the error that ended it (catchable or not), if one did. Out of ticks
   /// when `out_of_ticks()`.
-  maybe_error execute(const instruction& root) {
-    push(root);
+  maybe_error execute() {
+    push(*program_.root);
     while (!frames_.empty()) {
       if (ticks_ + trace_.merged() > max_ticks_) {
         out_of_ticks_ = true;
@@ -350,35 +355,34 @@ class machine {
 
   // ---- scalars ----
 
-  const aggregate* scalar_value(const std::string& name) const {
-    auto it = scalars_.find(name);
-    if (it == scalars_.end()) return nullptr;
-    const auto& v = it->second;
+  // Variables by their number in the script (script::names).
+
+  const aggregate* scalar_value(std::uint32_t var) const {
+    const auto& v = scalars_[var];
     for (std::size_t i = std::min(block_ + 1, v.size()); i-- > 0;)
       if (v[i]) return &*v[i];
     return nullptr;
   }
-  fold_state* iterable(const std::string& name) const {
-    auto it = iterables_.find(name);
-    return it == iterables_.end() ? nullptr : it->second;
+  fold_state* iterable(std::uint32_t var) const { return iterables_[var]; }
+  /// The JSON of a fold's iterator, else of a scalar; nullptr when neither is there.
+  const json* variable_json(std::uint32_t var) const {
+    if (fold_state* f = iterable(var)) return &f->it.value();
+    if (const aggregate* a = scalar_value(var)) return &a->value->get();
+    return nullptr;
   }
-  result<void> set_scalar(const std::string& name, aggregate v) {
-    auto it = scalars_.find(name);
-    if (it == scalars_.end()) {
-      std::vector<std::optional<aggregate>> slots(block_ + 1);
-      slots[block_] = std::move(v);
-      scalars_.emplace(name, std::move(slots));
-      return {};
-    }
-    if (block_ == 0)
-      return err(code::multiple_variables_found, fmt::format("multiple variables found for name '{}' in data", name));
-    it->second.resize(block_ + 1);
-    it->second[block_] = std::move(v);
+  result<void> set_scalar(std::uint32_t var, aggregate v) {
+    auto& slots = scalars_[var];
+    if (!slots.empty() && block_ == 0)
+      return err(code::multiple_variables_found, fmt::format("multiple variables found for name '{}' in data", names_[var]));
+    slots.resize(block_ + 1);
+    slots[block_] = std::move(v);
+    if (block_ > 0) in_folds_.push_back(var);
     return {};
   }
   void fold_block_end() {
-    if (--block_ == 0)
-      for (auto& [name, slots] : scalars_) slots.resize(std::min<std::size_t>(slots.size(), 1));
+    if (--block_ > 0) return;
+    for (std::uint32_t var : in_folds_) scalars_[var].resize(std::min<std::size_t>(scalars_[var].size(), 1));
+    in_folds_.clear();
   }
 
   // ---- streams ----
@@ -409,17 +413,12 @@ class machine {
   };
 
   result<jptr> lensed(const json& v, const lens& l) const {
-    auto r = apply_lens(v, l, [this](std::string_view name) -> const json* {
-      const std::string n(name);
-      if (fold_state* f = iterable(n)) return &f->it.value();
-      if (const aggregate* a = scalar_value(n)) return &a->value->get();
-      return nullptr;
-    });
+    auto r = apply_lens(v, l, [this](const lens_step& step) { return variable_json(step.var); });
     if (!r) return err(r.error().code, r.error().message);
     if (!*r) {
       // The join: a scalar the lens uses is not there yet.
       for (const lens_step& s : l.steps)
-        if (s.what == lens_step::kind::variable && !iterable(s.name) && !scalar_value(s.name)) return unexpected(variable_not_found(s.name));
+        if (s.what == lens_step::kind::variable && !variable_json(s.var)) return unexpected(variable_not_found(s.name));
       return unexpected(variable_not_found("?"));
     }
     return make_value(std::move(**r));
@@ -443,11 +442,11 @@ class machine {
       case V::scalar: {
         const json* value = nullptr;
         tet_ptr tet;
-        if (fold_state* f = iterable(v.text)) {
+        if (fold_state* f = iterable(v.var)) {
           value = &f->it.value();
           tet = f->it.tet();
           if (!v.lens) return resolved{make_value(*value), {tet}};
-        } else if (const aggregate* a = scalar_value(v.text)) {
+        } else if (const aggregate* a = scalar_value(v.var)) {
           if (!v.lens) return resolved{a->value, {a->tet}};  // shared as it is, its structure unread
           value = &a->value->get();
           tet = a->tet;
@@ -481,9 +480,7 @@ class machine {
         if (first.what == lens_step::kind::index) {
           idx = first.index;
         } else {
-          const json* by = nullptr;
-          if (fold_state* f = iterable(first.name)) by = &f->it.value();
-          else if (const aggregate* a = scalar_value(first.name)) by = &a->value->get();
+          const json* by = variable_json(first.var);
           if (!by) return unexpected(variable_not_found(first.name));
           if (!by->is_number_unsigned() && !(by->is_number_integer() && by->get<std::int64_t>() >= 0))
             return err(code::lambda_applier_error, fmt::format("stream accessor `{}` should has number (u32) type", shown(*by)));
@@ -525,9 +522,7 @@ class machine {
       return {};
     }
     if (v.what == V::scalar && !v.lens) {  // the common case, read in place
-      const json* j = nullptr;
-      if (fold_state* f = iterable(v.text)) j = &f->it.value();
-      else if (const aggregate* a = scalar_value(v.text)) j = &a->value->get();
+      const json* j = variable_json(v.var);
       if (j && j->is_string()) {
         out = j->get_ref<const std::string&>();
         return {};
@@ -669,7 +664,7 @@ class machine {
 
   void fold_scalar(frame& f, const instruction& in) {
     if (f.phase == 1) {
-      iterables_.erase(in.name);
+      iterables_[in.var] = nullptr;
       fold_block_end();
       return finish(take());
     }
@@ -677,9 +672,9 @@ class machine {
     iterable_t it;
     const json* value = nullptr;
     aggregate whole;
-    if (fold_state* s = iterable(what.text)) {
+    if (fold_state* s = iterable(what.var)) {
       whole = s->it.current();
-    } else if (const aggregate* a = scalar_value(what.text)) {
+    } else if (const aggregate* a = scalar_value(what.var)) {
       whole = *a;
     } else {
       return finish(joined(variable_not_found(what.text)));
@@ -707,17 +702,19 @@ class machine {
       it.items_tet = with_lens(whole.tet, *what.lens);
     }
     f.fold = std::make_unique<fold_state>(fold_state{std::move(it), false, 0, in.a.get()});
-    if (!begin_fold(in.name, f.fold.get())) return;
+    if (!begin_fold(in, f.fold.get())) return;
     f.phase = 1;
     push(*in.a);
   }
 
-  bool begin_fold(const std::string& iterator, fold_state* s) {
+  bool begin_fold(const instruction& in, fold_state* s) {
     ++block_;
-    if (!iterables_.emplace(iterator, s).second) {
-      fatal(e_(code::multiple_iterable_values, fmt::format("multiple iterable values found for iterable name '{}'", iterator)));
+    fold_state*& slot = iterables_[in.var];
+    if (slot) {
+      fatal(e_(code::multiple_iterable_values, fmt::format("multiple iterable values found for iterable name '{}'", in.name)));
       return false;
     }
+    slot = s;
     return true;
   }
 
@@ -758,7 +755,7 @@ class machine {
       return next_iteration(f, in);
     }
     // An iteration's body is done.
-    iterables_.erase(in.name);
+    iterables_[in.var] = nullptr;
     fold_block_end();
     stream_fold& sf = *f.sf;
     maybe_error e = take();
@@ -785,7 +782,7 @@ class machine {
     iterable_t& it = sf.batch[sf.index];
     if (auto t = trace_.meet_iteration_start(sf.fold_id, it.trace_pos()); !t) return trace_fatal(t.error(), in);
     f.fold = std::make_unique<fold_state>(fold_state{std::move(it), true, sf.fold_id, in.a.get()});
-    if (!begin_fold(in.name, f.fold.get())) return;
+    if (!begin_fold(in, f.fold.get())) return;
     push(*in.a);
   }
 
@@ -807,7 +804,7 @@ class machine {
   }
 
   void next(frame& f, const instruction& in) {
-    fold_state* s = iterable(in.name);
+    fold_state* s = iterable(in.var);
     if (!s) return fatal(e_(code::fold_state_not_found, fmt::format("fold state not found for this iterable '{}'", in.name)));
     if (f.phase == 1) {
       if (err_) return finish(take());
@@ -851,15 +848,15 @@ class machine {
       }
     tet_ptr shared;
     auto tet = [&]() -> const tet_ptr& {
-      if (!shared) shared = tet_ptr(new tetraplet(std::string(triplet[0]), std::string(triplet[1]), std::string(triplet[2]), ""));
+      if (!shared) shared = tet_ptr(new tetraplet(triplet[0], triplet[1], triplet[2]));
       return shared;
     };
     const std::string_view peer = triplet[0];
     if (in.out.what == output::kind::scalar) {
-      if (iterable(in.out.name))
+      if (iterable(in.out.var))
         return e_(code::iterable_shadowing,
                   fmt::format("variable with name '{}' can't be shadowed, shadowing isn't supported for iterables", in.out.name));
-      if (scalar_value(in.out.name) && block_ == 0)
+      if (scalar_value(in.out.var) && block_ == 0)
         return e_(code::multiple_variables_found, fmt::format("multiple variables found for name '{}' in data", in.out.name));
     }
     // Arguments are checked before the state is touched (so that the outcome does not depend
@@ -875,13 +872,13 @@ class machine {
       return fatal_;
     }
     std::optional<call_state> prev;
-    if (!m->empty) {
-      call_state& st = m->state;
+    if (m->state) {
+      const call_state& st = *m->state;
       switch (st.what) {
         case call_state::kind::failed: {
           complete_ = false;
           error_t e = local_service_error(st.ret_code, st.message);
-          trace_.meet_call_end(std::move(st));
+          trace_.meet_call_end(st);
           return call_failed(in, std::move(e), tet());
         }
         case call_state::kind::sent_by: {
@@ -891,7 +888,7 @@ class machine {
             auto found = results_.find(id);
             if (found == results_.end()) {
               complete_ = false;
-              trace_.meet_call_end(std::move(st));
+              trace_.meet_call_end(st);
               return std::nullopt;
             }
             call_result res = std::move(found->second);
@@ -900,22 +897,22 @@ class machine {
           }
           if (peer != params_.current_peer_id) {
             complete_ = false;
-            trace_.meet_call_end(std::move(st));
+            trace_.meet_call_end(st);
             return std::nullopt;
           }
-          prev = std::move(st);  // sent to this peer by another: run it here now
+          prev = st;  // sent to this peer by another: run it here now
           break;
         }
         case call_state::kind::scalar:
         case call_state::kind::stream: {
           if (in.out.what == output::kind::scalar && st.what == call_state::kind::scalar) {
-            if (auto r = set_scalar(in.out.name, aggregate{st.value, tet(), m->trace_pos}); !r)
+            if (auto r = set_scalar(in.out.var, aggregate{st.value, tet(), m->trace_pos}); !r)
               return call_failed(in, std::move(r).error(), tet());
           } else if (in.out.what == output::kind::stream && st.what == call_state::kind::stream) {
             if (auto r = add_to_stream(in.out.name, in.at, aggregate{st.value, tet(), m->trace_pos}, st.generation); !r)
               return call_failed(in, std::move(r).error(), tet());
           }
-          trace_.meet_call_end(std::move(st));
+          trace_.meet_call_end(st);
           return std::nullopt;
         }
       }
@@ -1007,7 +1004,7 @@ class machine {
       st.generation = *g;
     } else {
       if (in.out.what == output::kind::scalar)
-        if (auto r = set_scalar(in.out.name, std::move(v)); !r) return call_failed(in, std::move(r).error(), tet);
+        if (auto r = set_scalar(in.out.var, std::move(v)); !r) return call_failed(in, std::move(r).error(), tet);
       st.what = call_state::kind::scalar;
     }
     trace_.meet_call_end(std::move(st));
@@ -1021,8 +1018,8 @@ class machine {
     const bool to_stream = in.out.what == output::kind::stream;
     aggregate v;
     if (arg.what == V::scalar && !arg.lens) {
-      if (fold_state* s = iterable(arg.text)) v = s->it.current();
-      else if (const aggregate* a = scalar_value(arg.text)) v = *a;
+      if (fold_state* s = iterable(arg.var)) v = s->it.current();
+      else if (const aggregate* a = scalar_value(arg.var)) v = *a;
       else return variable_not_found(arg.text);  // ap does not wait: not there is an error
       if (to_stream) v.trace_pos = trace_.trace_pos();
     } else {
@@ -1035,7 +1032,7 @@ class machine {
       v = aggregate{std::move(r->value), r->tets.empty() ? literal_ : r->tets[0], trace_.trace_pos()};
     }
     if (!to_stream) {
-      if (auto r = set_scalar(in.out.name, std::move(v)); !r) return std::move(r).error();
+      if (auto r = set_scalar(in.out.var, std::move(v)); !r) return std::move(r).error();
       return std::nullopt;
     }
     auto m = trace_.meet_ap_start();
@@ -1094,6 +1091,7 @@ class machine {
     return e_(code::user_error, fmt::format("fail with '{}' is used without corresponding xor", error->text()));
   }
 
+  const script& program_;
   const run_params& params_;
   call_results results_;
   trace_handler trace_;
@@ -1111,8 +1109,10 @@ class machine {
   tet_ptr last_error_tet_;
   bool last_error_can_set_ = true;
 
-  std::unordered_map<std::string, std::vector<std::optional<aggregate>>> scalars_;
-  std::unordered_map<std::string, fold_state*> iterables_;
+  const std::vector<std::string>& names_;  // the script's variables; the tables below by their number
+  std::vector<std::vector<std::optional<aggregate>>> scalars_;  // each by fold depth (block_)
+  std::vector<std::uint32_t> in_folds_;                          // scalars set inside a fold since block 0
+  std::vector<fold_state*> iterables_;                           // null: none
   std::size_t block_ = 0;
   std::unordered_map<std::string, std::vector<stream_desc>> streams_;
   std::map<std::string, std::map<std::uint32_t, std::vector<std::uint32_t>>> r_streams_;
@@ -1184,15 +1184,15 @@ expected<interpreter_result> run(std::string_view air, byte_view prev_data, byte
   value_pool values;  // the values both data hold are built once
   auto prev = decode_data(prev_data, limits.data, &values);
   if (!prev) return failed_with(code::data_de_failed, prev.error().message, prev_data, input);
-  auto current = decode_data(data, limits.data, &values);
+  auto current = decode_data(data, limits.data, &values, &*prev);
   if (!current) return failed_with(code::data_de_failed, current.error().message, prev_data, input);
   auto script = parse_cached(air, limits.parse);
   if (!script) return failed_with(code::air_parse_error, script.error().message, prev_data, input);
   auto results = decode_call_results(call_results_bytes, limits.data);
   if (!results) return failed_with(code::call_results_de_failed, results.error().message, prev_data, input);
 
-  machine m(params, std::move(*results), *prev, *current, limits.max_ticks, input);
-  maybe_error e = m.execute(*(*script)->root);
+  machine m(**script, params, std::move(*results), *prev, *current, limits.max_ticks, input);
+  maybe_error e = m.execute();
   if (m.out_of_ticks()) return out_of_ticks(m.ticks());
   if (e && e->uncatchable()) return failed_with(e->code, e->message, prev_data, m.ticks());
   interpreter_result r;

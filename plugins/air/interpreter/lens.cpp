@@ -28,7 +28,7 @@ expected<std::optional<json>, lens_error> apply_lens(const json& v, const lens& 
       case lens_step::kind::index: index = step.index; break;
       case lens_step::kind::field: field = step.name; break;
       case lens_step::kind::variable: {
-        const json* by = scalars ? scalars(step.name) : nullptr;
+        const json* by = scalars ? scalars(step) : nullptr;
         if (!by) return std::optional<json>{};  // the join: the scalar is not there yet
         if (by->is_number_unsigned() || (by->is_number_integer() && by->get<std::int64_t>() >= 0)) {
           index = by->get<std::uint64_t>();

@@ -23,9 +23,9 @@ struct lens_error {
   std::string message;
 };
 
-/// What a `.[name]` step reads: the scalar's value, or nullopt when there is none (AIR's
-/// join: the caller decides).
-using scalar_lookup = std::function<const json*(std::string_view name)>;
+/// What a `.[name]` step reads (the step names the scalar, by name and number): the scalar's
+/// value, or nullptr when there is none (AIR's join: the caller decides).
+using scalar_lookup = std::function<const json*(const lens_step& step)>;
 
 /// `v` seen through `l`. A `.[name]` step takes the scalar's value as an array index (a
 /// non-negative integer) or a field (a string). A missing scalar is the join: nullopt.

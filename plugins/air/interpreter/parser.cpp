@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <unordered_map>
+#include <vector>
 
 namespace exo::air {
 
@@ -21,6 +23,38 @@ struct token {
   std::optional<air::lens> lens;
   std::size_t at = 0;
 };
+
+// Numbers every variable's name in the tree (script::names), walking it with a stack of its
+// own (a tree as deep as the limit allows must not overflow the machine's).
+void number_names(script& out) {
+  std::unordered_map<std::string_view, std::uint32_t> numbers;
+  std::vector<std::string_view> order;
+  auto number = [&](const std::string& name) {
+    auto [it, fresh] = numbers.emplace(name, static_cast<std::uint32_t>(order.size()));
+    if (fresh) order.push_back(name);
+    return it->second;
+  };
+  auto in_value = [&](value& v) {
+    if (v.what == value::kind::scalar || v.what == value::kind::stream) v.var = number(v.text);
+    if (v.lens)
+      for (lens_step& s : v.lens->steps)
+        if (s.what == lens_step::kind::variable) s.var = number(s.name);
+  };
+  std::vector<instruction*> todo{out.root.get()};
+  while (!todo.empty()) {
+    instruction& in = *todo.back();
+    todo.pop_back();
+    in_value(in.peer);
+    in_value(in.service);
+    in_value(in.function);
+    for (value& a : in.args) in_value(a);
+    if (in.out.what != output::kind::none) in.out.var = number(in.out.name);
+    if (!in.name.empty()) in.var = number(in.name);
+    if (in.b) todo.push_back(in.b.get());
+    if (in.a) todo.push_back(in.a.get());
+  }
+  out.names.assign(order.begin(), order.end());
+}
 
 class parser {
  public:
@@ -39,6 +73,7 @@ class parser {
     out.root = std::move(*root);
     out.instructions = count_;
     out.depth = deepest_;
+    number_names(out);
     return out;
   }
 

@@ -92,17 +92,17 @@ void trace_handler::map_positions(bool from_prev, bool from_current) {
   new_to_old_[at].current = from_current ? static_cast<std::int64_t>(current_.slider.position()) - 1 : -1;
 }
 
-trace_result<call_state> trace_handler::merge_current_executed(const call_state& c, std::string_view stream) const {
+trace_result<const call_state*> trace_handler::merge_current_executed(const call_state& c, std::string_view stream) {
   const bool is_stream = c.what == call_state::kind::stream;
   if (is_stream != !stream.empty())
     return bad(fmt::format("the data holds {} for a call whose output is {}", describe(c),
                            stream.empty() ? std::string("a scalar") : fmt::format("the stream {}", stream)));
-  if (!is_stream) return c;
-  call_state out = c;
+  if (!is_stream) return &c;
+  made_call_ = c;
   // A value only the current data has comes after every generation the previous data knew.
   auto it = prev_.streams->find(stream);
-  out.generation = it == prev_.streams->end() ? 0 : it->second;
-  return out;
+  made_call_.generation = it == prev_.streams->end() ? 0 : it->second;
+  return &made_call_;
 }
 
 trace_result<merged_call> trace_handler::meet_call_start(std::string_view stream) {
@@ -114,22 +114,21 @@ trace_result<merged_call> trace_handler::meet_call_start(std::string_view stream
   if ((p && !pc) || (c && !cc)) return incompatible(p, c, "call");
   merged_call out;
   if (!p && !c) return out;
-  out.empty = false;
   out.trace_pos = result_.size();
   using K = call_state::kind;
   if (!p) {
     if (cc->what == K::scalar || cc->what == K::stream) {
       auto m = merge_current_executed(*cc, stream);
       if (!m) return unexpected(std::move(m).error());
-      out.state = std::move(*m);
+      out.state = *m;
     } else {
-      out.state = *cc;
+      out.state = cc;
     }
     map_positions(false, true);
     return out;
   }
   if (!c) {
-    out.state = *pc;
+    out.state = pc;
     map_positions(true, false);
     return out;
   }
@@ -137,32 +136,32 @@ trace_result<merged_call> trace_handler::meet_call_start(std::string_view stream
   const bool c_exec = cc->what == K::scalar || cc->what == K::stream;
   if (pc->what == K::failed && cc->what == K::failed) {
     if (!(*pc == *cc)) return bad(fmt::format("the previous call state ({}) and the current one ({}) differ", describe(*pc), describe(*cc)));
-    out.state = *pc;
+    out.state = pc;
   } else if (pc->what == K::sent_by && cc->what == K::failed) {
-    out.state = *cc;
+    out.state = cc;
   } else if (pc->what == K::failed && cc->what == K::sent_by) {
-    out.state = *pc;
+    out.state = pc;
   } else if (pc->what == K::sent_by && cc->what == K::sent_by) {
-    out.state = *pc;  // senders are not compared (as AquaVM's issue 137 decided)
+    out.state = pc;  // senders are not compared (as AquaVM's issue 137 decided)
   } else if (pc->what == K::sent_by && c_exec) {
     auto m = merge_current_executed(*cc, stream);
     if (!m) return unexpected(std::move(m).error());
-    out.state = std::move(*m);
+    out.state = *m;
   } else if (p_exec && cc->what == K::sent_by) {
-    out.state = *pc;
+    out.state = pc;
   } else if (p_exec && c_exec) {
     if (pc->what != cc->what || !(pc->value == cc->value || (pc->value && cc->value && same_value(*pc->value, *cc->value))))
       return bad(fmt::format("the previous call state ({}) and the current one ({}) hold different values", describe(*pc),
                              describe(*cc)));
-    out.state = *pc;
+    out.state = pc;
   } else {
     return bad(fmt::format("the previous call state ({}) and the current one ({}) are incompatible", describe(*pc), describe(*cc)));
   }
   map_positions(true, true);
   // The merged value must fit the call's output.
-  const bool is_stream = out.state.what == K::stream;
-  if ((out.state.what == K::scalar && !stream.empty()) || (is_stream && stream.empty()))
-    return bad(fmt::format("the data holds {} for a call whose output is {}", describe(out.state),
+  const bool is_stream = out.state->what == K::stream;
+  if ((out.state->what == K::scalar && !stream.empty()) || (is_stream && stream.empty()))
+    return bad(fmt::format("the data holds {} for a call whose output is {}", describe(*out.state),
                            stream.empty() ? std::string("a scalar") : fmt::format("the stream {}", stream)));
   return out;
 }

@@ -87,10 +87,11 @@ struct resolved_fold {
   std::size_t states = 0;
 };
 
-/// A merged call state and where it goes in the new trace; `empty` when neither side had one.
+/// A merged call state and where it goes in the new trace; no state when neither side had
+/// one. The state is one side's, or one the handler made; it stays valid until the next
+/// meet_call_start.
 struct merged_call {
-  bool empty = true;
-  call_state state;
+  const call_state* state = nullptr;
   std::size_t trace_pos = 0;
 };
 /// A merged ap: `empty` when there was no previous state to take the generation from.
@@ -110,7 +111,8 @@ class trace_handler {
   /// A call: `stream` is the name of the stream its output goes to, or empty for a scalar
   /// (or no output).
   trace_result<merged_call> meet_call_start(std::string_view stream);
-  void meet_call_end(call_state state) { result_.emplace_back(std::move(state)); }
+  void meet_call_end(const call_state& state) { result_.emplace_back(state); }
+  void meet_call_end(call_state&& state) { result_.emplace_back(std::move(state)); }
 
   trace_result<merged_ap> meet_ap_start();
   void meet_ap_end(ap_state state) { result_.emplace_back(std::move(state)); }
@@ -170,7 +172,9 @@ class trace_handler {
   trace_result<resolved_fold> resolve(const fold_state& f, const merge_side& side) const;
   trace_result<fold_fsm*> fold(std::uint32_t id);
   trace_result<void> apply_lore(const std::optional<lore_span>& prev, const std::optional<lore_span>& current, bool before);
-  trace_result<call_state> merge_current_executed(const call_state& c, std::string_view stream) const;
+  /// The current side's value, which only it has: for a stream, placed after every
+  /// generation the previous data knew (in made_call_).
+  trace_result<const call_state*> merge_current_executed(const call_state& c, std::string_view stream);
 
   merge_side prev_, current_;
   std::vector<executed_state> result_;
@@ -178,6 +182,7 @@ class trace_handler {
   std::vector<par_fsm> pars_;
   std::unordered_map<std::uint32_t, fold_fsm> folds_;
   std::size_t merged_ = 0;
+  call_state made_call_;  // a merged call state no side holds as it is
 };
 
 /// A state's kind as AquaVM names it in messages ("par", "call", "fold", "ap").
