@@ -114,7 +114,7 @@ expected<json> parse_json(byte_view bytes, const data_limits& limits, const read
 // A value for valid JSON text: kept as the text when it is canonical (`canonical` when the
 // caller knows it is), else built.
 shared_value value_from_text(std::string_view text, bool canonical) {
-  return canonical || json_text::canonical(text) ? json_value::from_canonical(std::string(text))
+  return canonical || json_text::canonical(text) ? json_value::from_canonical(text)
                                                  : make_value(json_text::cursor(text).value());
 }
 
@@ -648,7 +648,46 @@ bool valid_utf8(std::string_view s) {
 
 }  // namespace
 
-void write_json_string(std::string& out, std::string_view s) {
+namespace {
+
+// Where the writers below write: a std::string, appended to; or text_out, a buffer of bytes
+// written through a pointer (the data's encoder: many small pieces).
+struct string_out {
+  std::string& s;
+  void put(std::string_view v) { s += v; }
+  void put(char c) { s += c; }
+};
+
+class text_out {
+ public:
+  explicit text_out(std::size_t expected)
+      : size_(std::max<std::size_t>(expected, 64)), buf_(new std::uint8_t[size_]) {}  // (not zeroed)
+  [[gnu::always_inline]] void put(std::string_view v) {
+    if (size_ - at_ < v.size()) grow(v.size());
+    if (v.empty()) return;  // (memcpy is not given a null pointer, even for nothing)
+    std::memcpy(buf_.get() + at_, v.data(), v.size());
+    at_ += v.size();
+  }
+  [[gnu::always_inline]] void put(char c) {
+    if (at_ == size_) grow(1);
+    buf_[at_++] = static_cast<std::uint8_t>(c);
+  }
+  bytes take() const { return bytes(buf_.get(), buf_.get() + at_); }
+
+ private:
+  void grow(std::size_t more) {
+    const std::size_t size = std::max(size_ * 2, at_ + more);
+    std::unique_ptr<std::uint8_t[]> bigger(new std::uint8_t[size]);
+    std::memcpy(bigger.get(), buf_.get(), at_);
+    buf_ = std::move(bigger);
+    size_ = size;
+  }
+  std::size_t size_ = 0, at_ = 0;
+  std::unique_ptr<std::uint8_t[]> buf_;
+};
+
+template <class Out>
+void write_string(Out& out, std::string_view s) {
   bool plain = true;
   for (char ch : s) {
     const auto c = static_cast<unsigned char>(ch);
@@ -658,147 +697,147 @@ void write_json_string(std::string& out, std::string_view s) {
     }
   }
   if (plain) {
-    out += '"';
-    out += s;
-    out += '"';
+    out.put('"');
+    out.put(s);
+    out.put('"');
     return;
   }
   if (!valid_utf8(s)) {  // nlohmann's own replacement of what is not UTF-8
-    out += json(std::string(s)).dump(-1, ' ', false, json::error_handler_t::replace);
+    out.put(json(std::string(s)).dump(-1, ' ', false, json::error_handler_t::replace));
     return;
   }
-  out += '"';
+  out.put('"');
   for (char ch : s) {
     const auto c = static_cast<unsigned char>(ch);
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\b': out += "\\b"; break;
-      case '\f': out += "\\f"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
+      case '"': out.put("\\\""sv); break;
+      case '\\': out.put("\\\\"sv); break;
+      case '\b': out.put("\\b"sv); break;
+      case '\f': out.put("\\f"sv); break;
+      case '\n': out.put("\\n"sv); break;
+      case '\r': out.put("\\r"sv); break;
+      case '\t': out.put("\\t"sv); break;
       default:
         if (c < 0x20) {
-          out += fmt::format("\\u{:04x}", c);
+          out.put(fmt::format("\\u{:04x}", c));
         } else {
-          out += ch;
+          out.put(ch);
         }
     }
   }
-  out += '"';
+  out.put('"');
 }
 
-namespace {
-
-template <class Int>
-void write_int(std::string& out, Int v) {
+template <class Out, class Int>
+void write_int(Out& out, Int v) {
   char buf[24];
   auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
   (void)ec;
-  out.append(buf, end);
+  out.put(std::string_view(buf, static_cast<std::size_t>(end - buf)));
 }
 
-void write_value(std::string& out, const json& v) {
+template <class Out>
+void write_value(Out& out, const json& v) {
   switch (v.type()) {
-    case json::value_t::null: out += "null"; return;
-    case json::value_t::boolean: out += v.get<bool>() ? "true" : "false"; return;
+    case json::value_t::null: out.put("null"sv); return;
+    case json::value_t::boolean: out.put(v.get<bool>() ? "true"sv : "false"sv); return;
     case json::value_t::number_integer: write_int(out, v.get<std::int64_t>()); return;
     case json::value_t::number_unsigned: write_int(out, v.get<std::uint64_t>()); return;
-    case json::value_t::string: write_json_string(out, v.get_ref<const std::string&>()); return;
+    case json::value_t::string: write_string(out, v.get_ref<const std::string&>()); return;
     case json::value_t::array: {
-      out += '[';
+      out.put('[');
       bool first = true;
       for (const json& e : v) {
-        if (!first) out += ',';
+        if (!first) out.put(',');
         first = false;
         write_value(out, e);
       }
-      out += ']';
+      out.put(']');
       return;
     }
     case json::value_t::object: {
-      out += '{';
+      out.put('{');
       bool first = true;
       for (auto it = v.begin(); it != v.end(); ++it) {
-        if (!first) out += ',';
+        if (!first) out.put(',');
         first = false;
-        write_json_string(out, it.key());
-        out += ':';
+        write_string(out, it.key());
+        out.put(':');
         write_value(out, it.value());
       }
-      out += '}';
+      out.put('}');
       return;
     }
-    default: out += v.dump(-1, ' ', false, json::error_handler_t::replace); return;  // floats, binary
+    default: out.put(v.dump(-1, ' ', false, json::error_handler_t::replace)); return;  // floats, binary
   }
 }
 
-void write_state(std::string& out, const executed_state& s) {
+template <class Out>
+void write_state(Out& out, const executed_state& s) {
   std::visit(
       [&out](const auto& x) {
         using T = std::decay_t<decltype(x)>;
         if constexpr (std::is_same_v<T, par_state>) {
-          out += "{\"par\":["sv;
+          out.put("{\"par\":["sv);
           write_int(out, x.left);
-          out += ',';
+          out.put(',');
           write_int(out, x.right);
-          out += "]}"sv;
+          out.put("]}"sv);
         } else if constexpr (std::is_same_v<T, call_state>) {
           switch (x.what) {
             case call_state::kind::scalar:
-              out += "{\"call\":{\"executed\":{\"scalar\":"sv;
-              out += x.value ? x.value->text() : std::string_view("null");
-              out += "}}}"sv;
+              out.put("{\"call\":{\"executed\":{\"scalar\":"sv);
+              out.put(x.value ? x.value->text() : std::string_view("null"));
+              out.put("}}}"sv);
               break;
             case call_state::kind::stream:
-              out += "{\"call\":{\"executed\":{\"stream\":{\"generation\":"sv;
+              out.put("{\"call\":{\"executed\":{\"stream\":{\"generation\":"sv);
               write_int(out, x.generation);
-              out += ",\"value\":"sv;
-              out += x.value ? x.value->text() : std::string_view("null");
-              out += "}}}}"sv;
+              out.put(",\"value\":"sv);
+              out.put(x.value ? x.value->text() : std::string_view("null"));
+              out.put("}}}}"sv);
               break;
             case call_state::kind::sent_by:
-              out += "{\"call\":{\"sent_by\":"sv;
-              write_json_string(out, x.sender);
-              out += "}}"sv;
+              out.put("{\"call\":{\"sent_by\":"sv);
+              write_string(out, x.sender);
+              out.put("}}"sv);
               break;
             case call_state::kind::failed:
-              out += "{\"call\":{\"failed\":["sv;
+              out.put("{\"call\":{\"failed\":["sv);
               write_int(out, x.ret_code);
-              out += ',';
-              write_json_string(out, x.message);
-              out += "]}}"sv;
+              out.put(',');
+              write_string(out, x.message);
+              out.put("]}}"sv);
               break;
           }
         } else if constexpr (std::is_same_v<T, fold_state>) {
-          out += "{\"fold\":{\"lore\":["sv;
+          out.put("{\"fold\":{\"lore\":["sv);
           bool first = true;
           for (const fold_lore& l : x.lore) {
-            if (!first) out += ',';
+            if (!first) out.put(',');
             first = false;
-            out += "{\"desc\":[{\"len\":"sv;
+            out.put("{\"desc\":[{\"len\":"sv);
             write_int(out, l.before.len);
-            out += ",\"pos\":"sv;
+            out.put(",\"pos\":"sv);
             write_int(out, l.before.pos);
-            out += "},{\"len\":"sv;
+            out.put("},{\"len\":"sv);
             write_int(out, l.after.len);
-            out += ",\"pos\":"sv;
+            out.put(",\"pos\":"sv);
             write_int(out, l.after.pos);
-            out += "}],\"pos\":"sv;
+            out.put("}],\"pos\":"sv);
             write_int(out, l.value_pos);
-            out += '}';
+            out.put('}');
           }
-          out += "]}}"sv;
+          out.put("]}}"sv);
         } else {
-          out += "{\"ap\":{\"gens\":["sv;
+          out.put("{\"ap\":{\"gens\":["sv);
           bool first = true;
           for (std::uint32_t g : x.gens) {
-            if (!first) out += ',';
+            if (!first) out.put(',');
             first = false;
             write_int(out, g);
           }
-          out += "]}}"sv;
+          out.put("]}}"sv);
         }
       },
       s);
@@ -806,9 +845,20 @@ void write_state(std::string& out, const executed_state& s) {
 
 }  // namespace
 
+void write_json_string(std::string& out, std::string_view s) {
+  string_out o{out};
+  write_string(o, s);
+}
+
 namespace {
 thread_local value_arena* open_arena = nullptr;  // trivially destructible: nothing to run at thread exit
 constexpr std::size_t header = 16;               // keeps the object 16-byte aligned
+// What the header holds: the arena (or null: the heap), and the size asked for.
+struct counted_header {
+  value_arena* arena;
+  std::size_t size;
+};
+static_assert(sizeof(counted_header) <= header);
 constexpr std::size_t first_block = 16 * 1024;
 }  // namespace
 
@@ -863,13 +913,14 @@ void value_arena::release(void* p, std::size_t n) noexcept {
 void* counted_allocate(std::size_t n) {
   value_arena* a = open_arena;
   char* p = static_cast<char*>(a ? a->allocate(n + header) : ::operator new(n + header));
-  *reinterpret_cast<value_arena**>(p) = a;
+  ::new (p) counted_header{a, n};
   return p + header;
 }
 
-void counted_free(void* p, std::size_t n) noexcept {
+void counted_free(void* p) noexcept {
   char* start = static_cast<char*>(p) - header;
-  if (value_arena* a = *reinterpret_cast<value_arena**>(start)) a->release(start, n + header);
+  const counted_header h = *reinterpret_cast<counted_header*>(start);
+  if (h.arena) h.arena->release(start, h.size + header);
   else ::operator delete(start);
 }
 
@@ -927,12 +978,21 @@ const json& json_value::get() const {
   return json_;
 }
 
-const std::string& json_value::text() const {
+std::string_view json_value::text() const {
   if (!have_text_) {
-    write_value(text_, json_);
+    string_out out{made_};
+    write_value(out, json_);
+    text_ = made_;
     have_text_ = true;
   }
   return text_;
+}
+
+shared_value json_value::from_canonical(std::string_view text) {
+  void* memory = counted_allocate(sizeof(json_value) + text.size());
+  char* kept = static_cast<char*>(memory) + sizeof(json_value);
+  if (!text.empty()) std::memcpy(kept, text.data(), text.size());
+  return shared_value(::new (memory) json_value(std::string_view(kept, text.size())));
 }
 
 bool same_value(const json_value& a, const json_value& b) {
@@ -940,52 +1000,51 @@ bool same_value(const json_value& a, const json_value& b) {
 }
 
 bytes encode_data(const interpreter_data& d) {
-  std::string out;
-  out.reserve(64 + 48 * d.trace.size());
-  out += "{\"lcid\":"sv;
+  text_out out(64 + 64 * d.trace.size());
+  out.put("{\"lcid\":"sv);
   write_int(out, d.lcid);
-  out += ",\"r_streams\":{"sv;
+  out.put(",\"r_streams\":{"sv);
   bool first = true;
   for (const auto& [name, per] : d.r_streams) {
-    if (!first) out += ',';
+    if (!first) out.put(',');
     first = false;
-    write_json_string(out, name);
-    out += ":{"sv;
+    write_string(out, name);
+    out.put(":{"sv);
     // Positions as keys sort as text, as nlohmann's object does.
     std::map<std::string, const std::vector<std::uint32_t>*> by_text;
     for (const auto& [pos, gens] : per) by_text.emplace(std::to_string(pos), &gens);
     bool first_pos = true;
     for (const auto& [pos, gens] : by_text) {
-      if (!first_pos) out += ',';
+      if (!first_pos) out.put(',');
       first_pos = false;
-      write_json_string(out, pos);
-      out += ":["sv;
+      write_string(out, pos);
+      out.put(":["sv);
       for (std::size_t i = 0; i < gens->size(); ++i) {
-        if (i) out += ',';
+        if (i) out.put(',');
         write_int(out, (*gens)[i]);
       }
-      out += ']';
+      out.put(']');
     }
-    out += '}';
+    out.put('}');
   }
-  out += "},\"streams\":{"sv;
+  out.put("},\"streams\":{"sv);
   first = true;
   for (const auto& [name, gens] : d.streams) {
-    if (!first) out += ',';
+    if (!first) out.put(',');
     first = false;
-    write_json_string(out, name);
-    out += ':';
+    write_string(out, name);
+    out.put(':');
     write_int(out, gens);
   }
-  out += "},\"trace\":["sv;
+  out.put("},\"trace\":["sv);
   for (std::size_t i = 0; i < d.trace.size(); ++i) {
-    if (i) out += ',';
+    if (i) out.put(',');
     write_state(out, d.trace[i]);
   }
-  out += "],\"version\":"sv;
-  write_json_string(out, d.version);
-  out += '}';
-  return bytes(out.begin(), out.end());
+  out.put("],\"version\":"sv);
+  write_string(out, d.version);
+  out.put('}');
+  return out.take();
 }
 
 expected<call_results> decode_call_results(byte_view bytes, const data_limits& limits) {

@@ -74,10 +74,11 @@ class value_arena {
   value_arena* outer_ = nullptr;
 };
 
-/// Memory for a local_counted object of `n` bytes: from the current arena, or the heap. The 16
-/// bytes before the object say which.
+/// Memory for a local_counted object of `n` bytes (or more: an object may keep data after
+/// itself): from the current arena, or the heap. The 16 bytes before the object say which, and
+/// how many bytes were asked for, so that counted_free needs only the pointer.
 void* counted_allocate(std::size_t n);
-void counted_free(void* p, std::size_t n) noexcept;
+void counted_free(void* p) noexcept;
 
 /// A count of owners for boost::intrusive_ptr, without atomics: for objects a run makes and
 /// keeps on its thread (AIR's values and tetraplets). A copy starts with no owner.
@@ -89,7 +90,7 @@ class local_counted {
   local_counted& operator=(const local_counted&) noexcept { return *this; }
 
   static void* operator new(std::size_t n) { return counted_allocate(n); }
-  static void operator delete(void* p, std::size_t n) noexcept { counted_free(p, n); }
+  static void operator delete(void* p) noexcept { counted_free(p); }
 
   friend void intrusive_ptr_add_ref(const T* p) noexcept { ++p->owners_; }
   friend void intrusive_ptr_release(const T* p) noexcept {
@@ -116,17 +117,19 @@ using shared_value = boost::intrusive_ptr<const json_value>;
 class json_value : public local_counted<json_value> {
  public:
   explicit json_value(json v) : json_(std::move(v)), have_json_(true) {}
-  /// From text json_text::canonical() accepted.
-  static shared_value from_canonical(std::string text) { return shared_value(new json_value(std::move(text))); }
+  /// From text json_text::canonical() accepted (copied: kept right after the object, in the
+  /// same allocation).
+  static shared_value from_canonical(std::string_view text);
 
   const json& get() const;
-  /// The canonical text: what nlohmann's dump() gives for get().
-  const std::string& text() const;
+  /// The canonical text: what nlohmann's dump() gives for get(). Valid while the value is.
+  std::string_view text() const;
 
  private:
-  explicit json_value(std::string text) : text_(std::move(text)), have_text_(true) {}
+  explicit json_value(std::string_view kept) : text_(kept), have_text_(true) {}
   mutable json json_;
-  mutable std::string text_;
+  mutable std::string_view text_;  // what from_canonical kept, or made_
+  mutable std::string made_;       // the text written from json_, when asked for
   mutable bool have_json_ = false, have_text_ = false;
 };
 inline shared_value make_value(json v) { return shared_value(new json_value(std::move(v))); }
