@@ -23,14 +23,14 @@ inline executed_state stream(json v, std::uint32_t g) { return call_state{call_s
 inline executed_state sent(std::string by) {
   call_state c;
   c.what = call_state::kind::sent_by;
-  c.sender = std::move(by);
+  c.text = std::move(by);
   return c;
 }
 inline executed_state failed(std::int32_t code, std::string message) {
   call_state c;
   c.what = call_state::kind::failed;
   c.ret_code = code;
-  c.message = std::move(message);
+  c.text = std::move(message);
   return c;
 }
 inline executed_state par(std::uint32_t l, std::uint32_t r) { return par_state{l, r}; }

@@ -122,7 +122,7 @@ BOOST_AUTO_TEST_CASE(a_failing_service_is_a_catchable_error_and_an_unbound_one_t
   BOOST_REQUIRE(t.size() == 2u);
   const auto& f = std::get<exo::air::call_state>(t[0]);
   BOOST_TEST((f.what == exo::air::call_state::kind::failed));
-  BOOST_TEST(f.message.find("boom: it always fails") != std::string::npos, f.message);
+  BOOST_TEST(f.text.find("boom: it always fails") != std::string::npos, f.text);
   const std::string said = std::get<exo::air::call_state>(t[1]).value->get().get<std::string>();
   BOOST_TEST(said.find("hello, Local service error") == 0u, said);
   // Unbound: the request's result is an error the script sees.

@@ -21,7 +21,7 @@ call_state scalar(exo::json v) { return call_state{call_state::kind::scalar, mak
 call_state sent(std::string by) {
   call_state c;
   c.what = call_state::kind::sent_by;
-  c.sender = std::move(by);
+  c.text = std::move(by);
   return c;
 }
 
@@ -31,7 +31,7 @@ interpreter_data every_kind() {
   call_state failed;
   failed.what = call_state::kind::failed;
   failed.ret_code = 1;
-  failed.message = "\"failed result from fallible_call_service\"";
+  failed.text = "\"failed result from fallible_call_service\"";
   d.trace = {par_state{1, 1}, scalar("result from unit_call_service"), sent("P: 1"), sent("remote"), stream, failed,
              fold_state{{fold_lore{3, {4, 1}, {5, 0}}, fold_lore{6, {7, 2}, {9, 1}}}}, ap_state{{0, 3}},
              scalar(exo::json::array({1, "two", nullptr, true, 1.5}))};
@@ -290,7 +290,7 @@ BOOST_AUTO_TEST_CASE(encoding_is_byte_for_byte_the_document_dump) {
     d.trace.push_back(call_state{call_state::kind::scalar, make_value(exo::json{{"k", s}, {s, exo::json::array({s, 1, -2, 2.5, nullptr, false})}})});
     call_state sent;
     sent.what = call_state::kind::sent_by;
-    sent.sender = s;
+    sent.text = s;
     d.trace.push_back(sent);
   }
   d.r_streams["$r"][2] = {1};

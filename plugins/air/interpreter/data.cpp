@@ -127,10 +127,10 @@ expected<call_state> read_call(json& j, const path& at, const reader& r) {
     const path here{&at, ".sent_by"};
     if (!v.is_string()) return r.bad(here, "expected a string");
     c.what = call_state::kind::sent_by;
-    c.sender = std::move(v.get_ref<std::string&>());
+    c.text = std::move(v.get_ref<std::string&>());
     // "peer: id" names a local call request: the id must be a u32.
-    if (auto colon = c.sender.find(": "); colon != std::string::npos) {
-      const std::string_view id = std::string_view(c.sender).substr(colon + 2);
+    if (auto colon = c.text.find(": "); colon != std::string::npos) {
+      const std::string_view id = std::string_view(c.text).substr(colon + 2);
       std::uint32_t n = 0;
       auto [end, ec] = std::from_chars(id.data(), id.data() + id.size(), n);
       if (id.empty() || ec != std::errc{} || end != id.data() + id.size())
@@ -145,7 +145,7 @@ expected<call_state> read_call(json& j, const path& at, const reader& r) {
     if (!code) return unexpected(std::move(code).error());
     c.what = call_state::kind::failed;
     c.ret_code = *code;
-    c.message = std::move(v[1].get_ref<std::string&>());
+    c.text = std::move(v[1].get_ref<std::string&>());
     return c;
   }
   const path executed{&at, ".executed"};
@@ -316,7 +316,7 @@ bool fast_state(json_text::cursor& c, value_pool& pool, std::size_t max_depth, s
   if (c.literal(R"({"call":{"sent_by":)")) {
     call_state& s = std::get<call_state>(out.emplace_back(std::in_place_type<call_state>));
     s.what = call_state::kind::sent_by;
-    if (!checked_string(c, s.sender) || s.sender.find(": ") != std::string::npos || !c.take('}') || !c.take('}'))
+    if (!checked_string(c, s.text) || s.text.find(": ") != std::string::npos || !c.take('}') || !c.take('}'))
       return miss();
     return true;
   }
@@ -401,14 +401,14 @@ bool fast_state(json_text::cursor& c, value_pool& pool, std::size_t max_depth, s
   if (is(kind, "sent_by")) {
     if (c.peek() != '"') return miss();
     s.what = call_state::kind::sent_by;
-    if (!checked_string(c, s.sender) || s.sender.find(": ") != std::string::npos) return miss();  // the general path checks the id
+    if (!checked_string(c, s.text) || s.text.find(": ") != std::string::npos) return miss();  // the general path checks the id
   } else if (is(kind, "failed")) {
     if (!c.take('[') || !c.integer(a) || a < std::numeric_limits<std::int32_t>::min() ||
         a > std::numeric_limits<std::int32_t>::max() || !c.take(','))
       return miss();
     s.what = call_state::kind::failed;
     s.ret_code = static_cast<std::int32_t>(a);
-    if (!checked_string(c, s.message) || !c.take(']')) return miss();
+    if (!checked_string(c, s.text) || !c.take(']')) return miss();
   } else if (is(kind, "executed")) {
     std::string_view how;
     if (!c.take('{') || !key(how)) return miss();
@@ -799,14 +799,14 @@ void write_state(Out& out, const executed_state& s) {
               break;
             case call_state::kind::sent_by:
               out.put("{\"call\":{\"sent_by\":"sv);
-              write_string(out, x.sender);
+              write_string(out, x.text);
               out.put("}}"sv);
               break;
             case call_state::kind::failed:
               out.put("{\"call\":{\"failed\":["sv);
               write_int(out, x.ret_code);
               out.put(',');
-              write_string(out, x.message);
+              write_string(out, x.text);
               out.put("]}}"sv);
               break;
           }

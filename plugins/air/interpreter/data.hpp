@@ -141,14 +141,14 @@ struct call_state {
   enum class kind : std::uint8_t { scalar, stream, sent_by, failed } what = kind::scalar;
   shared_value value;           ///< scalar, stream (never null for those)
   std::uint32_t generation = 0;  ///< stream
-  std::string sender;           ///< sent_by: "peer", or "peer: id" for a local call request
-  std::int32_t ret_code = 0;    ///< failed
-  std::string message;          ///< failed: JSON text
+  std::int32_t ret_code = 0;     ///< failed
+  /// sent_by: the sender, "peer" (or "peer: id" for a local call request); failed: the
+  /// message (JSON text). (One field for the two: a state is copied often.)
+  std::string text;
   /// Equal kinds and fields, values compared by content.
   friend bool operator==(const call_state& a, const call_state& b) {
     const bool values = a.value == b.value || (a.value && b.value && same_value(*a.value, *b.value));
-    return a.what == b.what && values && a.generation == b.generation && a.sender == b.sender &&
-           a.ret_code == b.ret_code && a.message == b.message;
+    return a.what == b.what && values && a.generation == b.generation && a.ret_code == b.ret_code && a.text == b.text;
   }
 };
 

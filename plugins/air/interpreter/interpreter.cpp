@@ -877,14 +877,14 @@ class machine {
       switch (st.what) {
         case call_state::kind::failed: {
           complete_ = false;
-          error_t e = local_service_error(st.ret_code, st.message);
+          error_t e = local_service_error(st.ret_code, st.text);
           trace_.meet_call_end(st);
           return call_failed(in, std::move(e), tet());
         }
         case call_state::kind::sent_by: {
-          const auto colon = st.sender.find(": ");
-          if (colon != std::string::npos && std::string_view(st.sender).substr(0, colon) == params_.current_peer_id) {
-            const auto id = static_cast<std::uint32_t>(std::stoul(st.sender.substr(colon + 2)));
+          const auto colon = st.text.find(": ");
+          if (colon != std::string::npos && std::string_view(st.text).substr(0, colon) == params_.current_peer_id) {
+            const auto id = static_cast<std::uint32_t>(std::stoul(st.text.substr(colon + 2)));
             auto found = results_.find(id);
             if (found == results_.end()) {
               complete_ = false;
@@ -922,7 +922,7 @@ class machine {
       complete_ = false;
       call_state sent;
       sent.what = call_state::kind::sent_by;
-      sent.sender = params_.current_peer_id;
+      sent.text = params_.current_peer_id;
       trace_.meet_call_end(std::move(sent));
       return std::nullopt;
     }
@@ -962,7 +962,7 @@ class machine {
     complete_ = false;
     call_state sent;
     sent.what = call_state::kind::sent_by;
-    sent.sender = params_.current_peer_id + ": " + std::to_string(id);
+    sent.text = params_.current_peer_id + ": " + std::to_string(id);
     trace_.meet_call_end(std::move(sent));
     return std::nullopt;
   }
@@ -976,7 +976,7 @@ class machine {
     if (res.ret_code != 0) {
       st.what = call_state::kind::failed;
       st.ret_code = res.ret_code;
-      st.message = res.result;
+      st.text = res.result;
       trace_.meet_call_end(std::move(st));
       return call_failed(in, local_service_error(res.ret_code, res.result), tet);
     }
@@ -986,7 +986,7 @@ class machine {
                                           res.result, parsed.error().message);
       st.what = call_state::kind::failed;
       st.ret_code = std::numeric_limits<std::int32_t>::max();
-      st.message = msg;
+      st.text = msg;
       trace_.meet_call_end(std::move(st));
       return call_failed(in, local_service_error(std::numeric_limits<std::int32_t>::max(), msg), tet);
     }

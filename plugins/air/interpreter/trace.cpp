@@ -15,8 +15,8 @@ std::string describe(const call_state& c) {
   switch (c.what) {
     case call_state::kind::scalar: return fmt::format("executed scalar {}", (c.value ? c.value->text() : std::string_view("null")));
     case call_state::kind::stream: return fmt::format("executed stream {} (generation {})", (c.value ? c.value->text() : std::string_view("null")), c.generation);
-    case call_state::kind::sent_by: return fmt::format("sent by '{}'", c.sender);
-    case call_state::kind::failed: return fmt::format("failed ({}, {})", c.ret_code, c.message);
+    case call_state::kind::sent_by: return fmt::format("sent by '{}'", c.text);
+    case call_state::kind::failed: return fmt::format("failed ({}, {})", c.ret_code, c.text);
   }
   return "?";
 }
