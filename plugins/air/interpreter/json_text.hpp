@@ -83,13 +83,13 @@ class cursor {
   explicit cursor(std::string_view text);
 
   /// The next non-space character (without taking it), or '\0' at the end.
-  char peek() {
-    if (p_ < end_ && static_cast<unsigned char>(*p_) > ' ') return *p_;  // no space: the usual case
-    while (p_ < end_ && (*p_ == ' ' || *p_ == '\n' || *p_ == '\t' || *p_ == '\r')) ++p_;
-    return p_ < end_ ? *p_ : '\0';
+  [[gnu::always_inline]] char peek() {
+    if (p_ < end_ && static_cast<unsigned char>(*p_) > ' ') [[likely]]
+      return *p_;  // no space: the usual case
+    return skip_spaces();
   }
   /// Takes `c` (after spaces); false if the next character is another.
-  bool take(char c) {
+  [[gnu::always_inline]] bool take(char c) {
     if (peek() != c) return false;
     ++p_;
     return true;
@@ -137,6 +137,10 @@ class cursor {
   void reset(const char* at) { p_ = at; }
 
  private:
+  char skip_spaces() {
+    while (p_ < end_ && (*p_ == ' ' || *p_ == '\n' || *p_ == '\t' || *p_ == '\r')) ++p_;
+    return p_ < end_ ? *p_ : '\0';
+  }
   const char* p_;
   const char* end_;
 };
