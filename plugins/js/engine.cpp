@@ -1,0 +1,255 @@
+#include "engine.hpp"
+
+#include <js/CharacterEncoding.h>
+#include <js/CompilationAndEvaluation.h>
+#include <js/ErrorReport.h>
+#include <js/Exception.h>
+#include <js/Initialization.h>
+#include <js/LocaleSensitive.h>
+#include <js/Principals.h>
+#include <js/PropertyAndElement.h>
+#include <js/SourceText.h>
+#include <js/String.h>
+#include <jsfriendapi.h>
+
+#include <fmt/format.h>
+
+#include <cstdlib>
+#include <memory>
+#include <mutex>
+#include <stdexcept>
+
+namespace exo_js {
+
+extern const char meter_js[];  // meter.js, embedded by the build (meter_js.cpp)
+
+namespace {
+
+const JSClass global_class = {"global", JSCLASS_GLOBAL_FLAGS, &JS::DefaultGlobalClassOps};
+
+// eval, new Function and the async and generator function constructors: refused.
+bool refuse_code_from_strings(JSContext*, JS::RuntimeCode, JS::HandleString) { return false; }
+const JSSecurityCallbacks security = {refuse_code_from_strings, nullptr};
+
+void init_process() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    if (!JS_Init()) throw std::runtime_error("SpiderMonkey's JS_Init failed");
+    // JS_ShutDown must run once, at exit, after every context is gone (the threads' contexts
+    // go with their thread_local; the main thread's before atexit handlers run).
+    std::atexit([] { JS_ShutDown(); });
+  });
+}
+
+// Each thread's engine: its context is destroyed with the thread.
+struct thread_holder {
+  std::unique_ptr<thread_engine> e;
+  std::unique_ptr<JS::PersistentRootedObject> meter_global;
+  std::unique_ptr<JS::PersistentRootedValue> meter_fn;
+  ~thread_holder() {
+    if (!e) return;
+    meter_fn.reset();
+    meter_global.reset();
+    e->jobs.clear();
+    JS_DestroyContext(e->cx);
+  }
+};
+thread_local thread_holder holder;
+thread_local meter_state meter_now;
+
+// __exo_tick(n): spends n ticks (at least 1, at most a million: the splices pass their body's
+// size; code that reaches it some other way can only spend more). Out of ticks: stops the
+// code, uncatchably (false with no exception pending).
+bool tick(JSContext*, unsigned argc, JS::Value* vp) {
+  JS::CallArgs args = JS::CallArgsFromVp(argc, vp);
+  std::uint64_t n = 1;
+  if (args.length() > 0 && args[0].isInt32() && args[0].toInt32() > 1) n = static_cast<std::uint64_t>(args[0].toInt32());
+  if (n > 1'000'000) n = 1'000'000;
+  if (!spend(n)) return false;
+  args.rval().setUndefined();
+  return true;
+}
+
+// Math.random, deterministic: xorshift64* over a state kept in the function's reserved slot
+// (a double holding 53 bits would lose state: two int32 halves in two slots).
+bool seeded_random(JSContext* cx, unsigned argc, JS::Value* vp) {
+  JS::CallArgs args = JS::CallArgsFromVp(argc, vp);
+  JSObject* callee = &args.callee();
+  const JS::Value hi = js::GetFunctionNativeReserved(callee, 0), lo = js::GetFunctionNativeReserved(callee, 1);
+  std::uint64_t s = (static_cast<std::uint64_t>(static_cast<std::uint32_t>(hi.toInt32())) << 32) |
+                    static_cast<std::uint32_t>(lo.toInt32());
+  s ^= s >> 12;
+  s ^= s << 25;
+  s ^= s >> 27;
+  js::SetFunctionNativeReserved(callee, 0, JS::Int32Value(static_cast<std::int32_t>(s >> 32)));
+  js::SetFunctionNativeReserved(callee, 1, JS::Int32Value(static_cast<std::int32_t>(s & 0xffffffffu)));
+  const std::uint64_t r = s * 0x2545F4914F6CDD1DULL;
+  args.rval().setDouble(static_cast<double>(r >> 11) / 9007199254740992.0);  // 53 bits in [0, 1)
+  (void)cx;
+  return true;
+}
+
+bool delete_global(JSContext* cx, JS::HandleObject global, const char* name) {
+  bool found = false;
+  if (!JS_HasProperty(cx, global, name, &found)) return false;
+  return !found || JS_DeleteProperty(cx, global, name);
+}
+
+}  // namespace
+
+// ---- the job queue ----
+
+JSObject* job_queue::getIncumbentGlobal(JSContext* cx) { return JS::CurrentGlobalOrNull(cx); }
+
+bool job_queue::enqueuePromiseJob(JSContext* cx, JS::HandleObject, JS::HandleObject job, JS::HandleObject,
+                                  JS::HandleObject) {
+  jobs_.emplace_back(cx, job);
+  return true;
+}
+
+void job_queue::runJobs(JSContext* cx) { (void)drain(cx); }
+
+js::UniquePtr<JS::JobQueue::SavedJobQueue> job_queue::saveJobQueue(JSContext* cx) {
+  JS_ReportOutOfMemory(cx);  // only the Debugger asks, and exo runs none
+  return nullptr;
+}
+
+bool job_queue::drain(JSContext* cx) {
+  while (!jobs_.empty()) {
+    JS::RootedValue job(cx, JS::ObjectValue(*jobs_.front()));
+    jobs_.pop_front();
+    JS::RootedValue ignored(cx);
+    if (!JS::Call(cx, JS::UndefinedHandleValue, job, JS::HandleValueArray::empty(), &ignored)) {
+      jobs_.clear();
+      return false;
+    }
+  }
+  return true;
+}
+
+// ---- the thread's engine ----
+
+thread_engine& engine() {
+  if (holder.e) return *holder.e;
+  init_process();
+  auto e = std::make_unique<thread_engine>();
+  e->cx = JS_NewContext(512u << 20);
+  if (!e->cx) throw std::runtime_error("SpiderMonkey could not make a context");
+  JS::SetJobQueue(e->cx, &e->jobs);
+  if (!JS::InitSelfHostedCode(e->cx)) {
+    JS_DestroyContext(e->cx);
+    throw std::runtime_error("SpiderMonkey could not initialise its self-hosted code");
+  }
+  JS_SetDefaultLocale(JS_GetRuntime(e->cx), "en-US");  // not the machine's LANG
+  JS_SetSecurityCallbacks(e->cx, &security);
+  holder.e = std::move(e);
+  // The metering realm: Reflect.parse and meter.js, never seen by actors.
+  JSContext* cx = holder.e->cx;
+  JS::RealmOptions options;
+  JS::RootedObject g(cx, JS_NewGlobalObject(cx, &global_class, nullptr, JS::FireOnNewGlobalHook, options));
+  if (!g) throw std::runtime_error("SpiderMonkey could not make the metering realm");
+  JSAutoRealm in(cx, g);
+  JS::RootedValue fn(cx);
+  if (!JS::InitRealmStandardClasses(cx) || !JS_InitReflectParse(cx, g) || !evaluate(cx, meter_js, "meter.js", &fn) ||
+      !fn.isObject())
+    throw std::runtime_error("the metering realm: " + take_exception(cx));
+  holder.meter_global = std::make_unique<JS::PersistentRootedObject>(cx, g);
+  holder.meter_fn = std::make_unique<JS::PersistentRootedValue>(cx, fn);
+  return *holder.e;
+}
+
+meter_state& meter() { return meter_now; }
+
+bool spend(std::uint64_t n) {
+  meter_state& m = meter_now;
+  if (m.left < n) {
+    m.left = 0;
+    m.out_of_ticks = true;
+    return false;
+  }
+  m.left -= n;
+  return true;
+}
+
+metered instrument(std::string_view source) {
+  thread_engine& e = engine();
+  JSContext* cx = e.cx;
+  JSAutoRealm in(cx, *holder.meter_global);
+  metered out;
+  JS::RootedString text(cx, JS_NewStringCopyUTF8N(cx, JS::UTF8Chars(source.data(), source.size())));
+  if (!text) {
+    out.error = "the script is not UTF-8: " + take_exception(cx);
+    return out;
+  }
+  JS::RootedValue arg(cx, JS::StringValue(text)), result(cx);
+  if (!JS::Call(cx, JS::UndefinedHandleValue, *holder.meter_fn, JS::HandleValueArray(arg), &result) || !result.isString()) {
+    out.error = take_exception(cx);
+    return out;
+  }
+  JS::RootedString s(cx, result.toString());
+  auto text_out = utf8(cx, s);
+  if (!text_out) {
+    out.error = take_exception(cx);
+    return out;
+  }
+  out.source = std::move(*text_out);
+  return out;
+}
+
+JSObject* new_actor_global(JSContext* cx, std::uint64_t seed) {
+  JS::RealmOptions options;
+  JS::RootedObject g(cx, JS_NewGlobalObject(cx, &global_class, nullptr, JS::FireOnNewGlobalHook, options));
+  if (!g) return nullptr;
+  JSAutoRealm in(cx, g);
+  if (!JS::InitRealmStandardClasses(cx)) return nullptr;
+  for (const char* name : {"Date", "Intl", "WebAssembly", "SharedArrayBuffer", "Atomics", "WeakRef", "FinalizationRegistry"})
+    if (!delete_global(cx, g, name)) return nullptr;
+  // __exo_tick: read only, not configurable (a script cannot redefine it, and names
+  // starting with __exo_ are refused in scripts).
+  if (!JS_DefineFunction(cx, g, "__exo_tick", tick, 1, JSPROP_READONLY | JSPROP_PERMANENT)) return nullptr;
+  JS::RootedValue math(cx);
+  if (!JS_GetProperty(cx, g, "Math", &math) || !math.isObject()) return nullptr;
+  JS::RootedObject m(cx, &math.toObject());
+  JSFunction* random = js::DefineFunctionWithReserved(cx, m, "random", seeded_random, 0, JSPROP_READONLY | JSPROP_PERMANENT);
+  if (!random) return nullptr;
+  if (seed == 0) seed = 0x9E3779B97F4A7C15ULL;  // xorshift's state is never zero
+  js::SetFunctionNativeReserved(JS_GetFunctionObject(random), 0, JS::Int32Value(static_cast<std::int32_t>(seed >> 32)));
+  js::SetFunctionNativeReserved(JS_GetFunctionObject(random), 1, JS::Int32Value(static_cast<std::int32_t>(seed & 0xffffffffu)));
+  JS::RootedObject exports(cx, JS_NewPlainObject(cx));
+  if (!exports || !JS_DefineProperty(cx, g, "exports", exports, JSPROP_ENUMERATE)) return nullptr;
+  return g;
+}
+
+bool evaluate(JSContext* cx, std::string_view source, const char* name, JS::MutableHandleValue out) {
+  JS::CompileOptions options(cx);
+  options.setFileAndLine(name, 1);
+  JS::SourceText<mozilla::Utf8Unit> text;
+  if (!text.init(cx, source.data(), source.size(), JS::SourceOwnership::Borrowed)) return false;
+  return JS::Evaluate(cx, options, text, out);
+}
+
+std::string take_exception(JSContext* cx) {
+  if (!JS_IsExceptionPending(cx)) return meter_now.out_of_ticks ? "out of ticks" : "the code was stopped";
+  JS::ExceptionStack stack(cx);
+  if (!JS::StealPendingExceptionStack(cx, &stack)) return "an exception that could not be read";
+  JS::ErrorReportBuilder report(cx);
+  if (!report.init(cx, stack, JS::ErrorReportBuilder::NoSideEffects)) {
+    JS_ClearPendingException(cx);
+    return "an exception that could not be read";
+  }
+  std::string out = report.toStringResult().c_str() ? report.toStringResult().c_str() : "an exception";
+  if (const JSErrorReport* r = report.report(); r && r->filename)
+    out += fmt::format(" ({}:{})", r->filename, r->lineno);  // (columns move where ticks are spliced in; lines do not)
+  return out;
+}
+
+std::optional<std::string> utf8(JSContext* cx, JS::HandleString s) {
+  JSLinearString* linear = JS_EnsureLinearString(cx, s);
+  if (!linear) return std::nullopt;
+  std::string out(JS::GetDeflatedUTF8StringLength(linear), '\0');
+  const std::size_t n = JS::DeflateStringToUTF8Buffer(linear, mozilla::Span<char>(out.data(), out.size()));
+  out.resize(n);
+  return out;
+}
+
+}  // namespace exo_js

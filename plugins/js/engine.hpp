@@ -1,0 +1,85 @@
+#pragma once
+// The js container's SpiderMonkey side: the process's engine, each thread's context, metering
+// by splicing, and realms locked down for determinism. plugin.cpp speaks exo over it.
+//
+// SpiderMonkey 102 (Debian's libmozjs-102; ../shared/notes/spidermonkey-102.md has the facts
+// found by probing it): JS_Init once per process (JS_ShutDown at exit), one JSContext per
+// thread that runs JS (an actor's realm lives on its thread), a job queue per context that
+// the plugin drains inside each message.
+
+#include <jsapi.h>
+
+#include <js/Promise.h>
+
+#include <cstdint>
+#include <deque>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace exo_js {
+
+/// Promise jobs of the message running on this thread, run by drain() inside it; whatever a
+/// failed message left is dropped (a job never outlives its message).
+class job_queue final : public JS::JobQueue {
+ public:
+  JSObject* getIncumbentGlobal(JSContext* cx) override;
+  bool enqueuePromiseJob(JSContext* cx, JS::HandleObject promise, JS::HandleObject job, JS::HandleObject allocation_site,
+                         JS::HandleObject incumbent_global) override;
+  void runJobs(JSContext* cx) override;
+  bool empty() const override { return jobs_.empty(); }
+  js::UniquePtr<SavedJobQueue> saveJobQueue(JSContext* cx) override;
+
+  /// Runs jobs until none is left; false when one failed (its exception pending, or none
+  /// when the message was stopped).
+  bool drain(JSContext* cx);
+  void clear() { jobs_.clear(); }
+
+ private:
+  std::deque<JS::PersistentRootedObject> jobs_;
+};
+
+/// This thread's context (made on first use, with its job queue and the metering realm).
+struct thread_engine {
+  JSContext* cx = nullptr;
+  job_queue jobs;
+};
+thread_engine& engine();
+
+/// Ticks for the code running on this thread: the natives the splices call (__exo_tick)
+/// draw from `left`; when it would go below zero the code stops, uncatchably.
+struct meter_state {
+  std::uint64_t left = 0;
+  bool out_of_ticks = false;
+};
+meter_state& meter();
+/// Spends n ticks from meter(); false (out of ticks: the caller stops the code, returning
+/// false with no exception) when they are not there.
+bool spend(std::uint64_t n);
+
+/// The source with tick charges spliced in (meter.js), or the reason it cannot be (a syntax
+/// error with its line and column).
+struct metered {
+  std::string source;
+  std::string error;
+};
+metered instrument(std::string_view source);
+
+/// A new global for one actor's script, locked down: no Date, Intl, WebAssembly,
+/// SharedArrayBuffer, Atomics, WeakRef or FinalizationRegistry; Math.random deterministic
+/// (seeded by `seed`); eval and the Function constructors refused; __exo_tick defined;
+/// `exports` an empty object. Null on failure (an exception pending).
+JSObject* new_actor_global(JSContext* cx, std::uint64_t seed);
+
+/// Runs `source` (already instrumented) in the current realm as a script named `name`.
+bool evaluate(JSContext* cx, std::string_view source, const char* name, JS::MutableHandleValue out);
+
+/// The pending exception as text ("TypeError: x is not a function (actor.js:3:7)"), cleared;
+/// or a note that the code was stopped, when none is pending.
+std::string take_exception(JSContext* cx);
+
+/// A JS string as UTF-8 (unpaired surrogates become U+FFFD).
+std::optional<std::string> utf8(JSContext* cx, JS::HandleString s);
+
+}  // namespace exo_js

@@ -1,0 +1,767 @@
+// The js container plugin (EXO_TYPE_JS): actors written as scripts that assign functions to
+// `exports` (LibVMS's backends: `exports.foo = (x) => ...`), run by SpiderMonkey 102 over the
+// plugin ABI (plugin/abi.h). engine.hpp is the SpiderMonkey side; this file speaks exo.
+//
+// - Code: the script, checked when the code is made (UTF-8, its size, no name starting with
+//   __exo_, it parses), metered (engine.hpp: tick charges spliced into every function and
+//   loop body), and run once in a scratch realm to find its exports (the functions on
+//   `exports`, in the order they were set).
+// - A message runs in a realm of its own: the script runs again, then the export is called
+//   with the message's arguments, then the promise jobs it queued run, all inside the
+//   message and its budget. So no JS state survives a message: what an actor keeps, it
+//   keeps in storage. A thrown exception or running out of ticks fails the message, and the
+//   host rolls back everything it did.
+// - Values cross in exo's model (README, "JS"): null (undefined too), booleans, numbers (an
+//   integer in the safe range is an i64, any other number an f64; an i64 outside the safe
+//   range comes as a BigInt, and a BigInt goes as an i64), Uint8Array for bytes, strings,
+//   arrays for lists, plain objects for maps, and capabilities as opaque frozen objects code
+//   cannot make or change.
+// - The host API is the frozen global `exo` (and `console`, whose lines go to the actor's log).
+#include "engine.hpp"
+
+#include <exo/core/encoding.hpp>
+#include <exo/core/value.hpp>
+#include <exo/plugin/abi.h>
+#include <exo/plugin/errors.hpp>
+
+#include <boost/dll/alias.hpp>
+
+#include <js/Array.h>
+#include <js/BigInt.h>
+#include <js/Conversions.h>
+#include <js/Object.h>
+#include <js/PropertyAndElement.h>
+#include <js/String.h>
+#include <js/experimental/TypedData.h>
+#include <jsfriendapi.h>
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+
+struct exo_code {
+  std::string source;                // as metered
+  std::vector<std::string> exports;  // in the order the script set them
+};
+struct exo_instance {
+  std::shared_ptr<const exo_code> code;
+};
+
+namespace {
+
+using exo::plugin::failed;
+using exo::plugin::guarded;
+using exo::plugin::set_error;
+
+constexpr std::uint64_t load_budget = 10'000'000;  // ticks a script may take to load when code is made
+constexpr int max_depth = 64;                     // lists and maps nested in a value that crosses
+
+// ---- the message running on this thread ----
+
+struct message {
+  const exo_host_api* host = nullptr;
+  exo_call* call = nullptr;
+  std::uint64_t budget = 0;    // ticks the message may use
+  std::uint64_t charged = 0;   // ticks already charged to the host
+  exo_status failure = EXO_OK;  // a host call that failed: the message fails with it
+  std::string failure_text;
+  bool result_set = false;
+};
+thread_local message* running = nullptr;
+
+// Ticks spent by the code since the last charge, charged to the host (before any other host
+// call, so that budgets handed on are exact).
+bool flush_ticks(JSContext* cx) {
+  if (!running) {
+    JS_ReportErrorUTF8(cx, "the host API (exo, console) is there only while a message runs, not while a script loads");
+    return false;
+  }
+  message& m = *running;
+  exo_js::meter_state& meter = exo_js::meter();
+  const std::uint64_t used = m.budget - m.charged - meter.left;
+  if (used == 0) return true;
+  m.charged += used;
+  if (exo_status s = m.host->charge(m.call, used); s != EXO_OK) {
+    m.failure = s;
+    m.failure_text = "out of ticks";
+    meter.out_of_ticks = s == EXO_ERR_OUT_OF_TICKS;
+    (void)cx;
+    return false;
+  }
+  return true;
+}
+
+// A host call's status: EXO_OK goes on; anything else stops the code uncatchably (the message
+// is rolled back whatever the script does next).
+bool host_ok(exo_status s) {
+  if (s == EXO_OK) return true;
+  message& m = *running;
+  m.failure = s;
+  const exo_span e = m.host->last_error(m.call);
+  m.failure_text = std::string(reinterpret_cast<const char*>(e.data), e.size);
+  return false;
+}
+
+bool type_error(JSContext* cx, const std::string& what) {
+  JS_ReportErrorUTF8(cx, "%s", what.c_str());
+  return false;
+}
+
+// ---- capabilities ----
+
+const JSClass cap_class = {"Capability", JSCLASS_HAS_RESERVED_SLOTS(1)};
+
+JSObject* new_cap(JSContext* cx, exo_cap handle) {
+  JS::RootedObject o(cx, JS_NewObjectWithGivenProto(cx, &cap_class, nullptr));
+  if (!o) return nullptr;
+  JS::SetReservedSlot(o, 0, JS::NumberValue(static_cast<double>(handle)));
+  if (!JS_FreezeObject(cx, o)) return nullptr;
+  return o;
+}
+std::optional<exo_cap> cap_of(JSObject* o) {
+  if (JS::GetClass(o) != &cap_class) return std::nullopt;
+  return static_cast<exo_cap>(JS::GetReservedSlot(o, 0).toNumber());
+}
+
+// ---- values ----
+
+constexpr double max_safe = 9007199254740991.0;  // 2^53 - 1
+
+bool to_js(JSContext* cx, const exo::value& v, JS::MutableHandleValue out);
+
+bool list_to_js(JSContext* cx, const exo::value::list& l, JS::MutableHandleValue out) {
+  JS::RootedObject a(cx, JS::NewArrayObject(cx, l.size()));
+  if (!a) return false;
+  JS::RootedValue e(cx);
+  for (std::size_t i = 0; i < l.size(); ++i)
+    if (!to_js(cx, l[i], &e) || !JS_SetElement(cx, a, static_cast<std::uint32_t>(i), e)) return false;
+  out.setObject(*a);
+  return true;
+}
+
+bool to_js(JSContext* cx, const exo::value& v, JS::MutableHandleValue out) {
+  switch (v.type()) {
+    case exo::kind::null: out.setNull(); return true;
+    case exo::kind::boolean: out.setBoolean(*v.if_bool()); return true;
+    case exo::kind::i64: {
+      const std::int64_t i = *v.if_i64();
+      if (std::abs(static_cast<double>(i)) <= max_safe) {
+        out.setNumber(static_cast<double>(i));
+        return true;
+      }
+      JS::BigInt* b = JS::NumberToBigInt(cx, i);
+      if (!b) return false;
+      out.setBigInt(b);
+      return true;
+    }
+    case exo::kind::f64: out.setDouble(*v.if_f64()); return true;
+    case exo::kind::bytes: {
+      const exo::bytes& b = *v.if_bytes();
+      JS::RootedObject a(cx, JS_NewUint8Array(cx, b.size()));
+      if (!a) return false;
+      if (!b.empty()) {
+        JS::AutoCheckCannotGC nogc;
+        bool shared = false;
+        std::memcpy(JS_GetUint8ArrayData(a, &shared, nogc), b.data(), b.size());
+      }
+      out.setObject(*a);
+      return true;
+    }
+    case exo::kind::string: {
+      const std::string& s = *v.if_string();
+      JSString* str = JS_NewStringCopyUTF8N(cx, JS::UTF8Chars(s.data(), s.size()));
+      if (!str) return false;
+      out.setString(str);
+      return true;
+    }
+    case exo::kind::list: return list_to_js(cx, *v.if_list(), out);
+    case exo::kind::map: {
+      JS::RootedObject o(cx, JS_NewPlainObject(cx));
+      if (!o) return false;
+      JS::RootedValue e(cx);
+      for (const auto& [key, value] : *v.if_map()) {
+        JS::RootedString k(cx, JS_NewStringCopyUTF8N(cx, JS::UTF8Chars(key.data(), key.size())));
+        JS::RootedId id(cx);
+        if (!k || !JS_StringToId(cx, k, &id) || !to_js(cx, value, &e) || !JS_DefinePropertyById(cx, o, id, e, JSPROP_ENUMERATE))
+          return false;
+      }
+      out.setObject(*o);
+      return true;
+    }
+    case exo::kind::cap: {
+      JSObject* c = new_cap(cx, v.if_cap()->index);
+      if (!c) return false;
+      out.setObject(*c);
+      return true;
+    }
+  }
+  return type_error(cx, "a value of an unknown kind");
+}
+
+// A JS value in exo's model; a TypeError naming what has none.
+bool from_js(JSContext* cx, JS::HandleValue v, exo::value& out, int depth = 0) {
+  if (depth > max_depth) return type_error(cx, fmt::format("a value nested more than {} deep", max_depth));
+  if (v.isNullOrUndefined()) {
+    out = exo::null;
+    return true;
+  }
+  if (v.isBoolean()) {
+    out = v.toBoolean();
+    return true;
+  }
+  if (v.isNumber()) {
+    const double d = v.toNumber();
+    if (std::trunc(d) == d && std::abs(d) <= max_safe && !(d == 0 && std::signbit(d))) out = static_cast<std::int64_t>(d);
+    else out = d;
+    return true;
+  }
+  if (v.isBigInt()) {
+    std::int64_t i = 0;
+    if (!JS::BigIntFits(v.toBigInt(), &i)) return type_error(cx, "a BigInt outside the 64-bit signed range");
+    out = i;
+    return true;
+  }
+  if (v.isString()) {
+    JS::RootedString s(cx, v.toString());
+    auto text = exo_js::utf8(cx, s);
+    if (!text) return false;
+    out = std::move(*text);
+    return true;
+  }
+  if (!v.isObject()) return type_error(cx, "a symbol has no exo form");
+  JS::RootedObject o(cx, &v.toObject());
+  if (auto c = cap_of(o)) {
+    out = exo::cap_handle{*c};
+    return true;
+  }
+  if (JS_IsUint8Array(o)) {
+    JS::AutoCheckCannotGC nogc;
+    bool shared = false;
+    const std::size_t n = JS_GetArrayBufferViewByteLength(o);
+    const std::uint8_t* data = JS_GetUint8ArrayData(o, &shared, nogc);
+    out = exo::bytes(data, data + n);
+    return true;
+  }
+  bool is_array = false;
+  if (!JS::IsArrayObject(cx, o, &is_array)) return false;
+  if (is_array) {
+    std::uint32_t n = 0;
+    if (!JS::GetArrayLength(cx, o, &n)) return false;
+    exo::value::list l(n);
+    JS::RootedValue e(cx);
+    for (std::uint32_t i = 0; i < n; ++i)
+      if (!JS_GetElement(cx, o, i, &e) || !from_js(cx, e, l[i], depth + 1)) return false;
+    out = std::move(l);
+    return true;
+  }
+  if (JS_ObjectIsFunction(o)) return type_error(cx, "a function has no exo form");
+  JS::RootedObject proto(cx);
+  if (!JS_GetPrototype(cx, o, &proto)) return false;
+  JS::RootedObject object_proto(cx, JS::GetRealmObjectPrototype(cx));
+  if (proto && proto != object_proto)
+    return type_error(cx, "only plain objects cross as maps (not Map, Date, class instances, ...)");
+  JS::Rooted<JS::IdVector> ids(cx, JS::IdVector(cx));
+  if (!JS_Enumerate(cx, o, &ids)) return false;
+  exo::value::map m;
+  JS::RootedValue e(cx);
+  JS::RootedValue key(cx);
+  for (std::size_t i = 0; i < ids.length(); ++i) {
+    if (!JS_IdToValue(cx, ids[i], &key)) return false;
+    JS::RootedString ks(cx, JS::ToString(cx, key));
+    if (!ks) return false;
+    auto k = exo_js::utf8(cx, ks);
+    if (!k || !JS_GetPropertyById(cx, o, ids[i], &e)) return false;
+    exo::value item;
+    if (!from_js(cx, e, item, depth + 1)) return false;
+    m.emplace_back(std::move(*k), std::move(item));
+  }
+  out = exo::value::make_map(std::move(m));
+  return true;
+}
+
+// ---- the host API (the global `exo`) ----
+
+message& msg(JSContext* cx) {
+  (void)cx;
+  return *running;
+}
+
+exo::bytes key_bytes(JSContext* cx, JS::HandleValue v, bool& ok) {
+  exo::value k;
+  ok = from_js(cx, v, k);
+  if (!ok) return {};
+  if (const std::string* s = k.if_string()) return exo::bytes(s->begin(), s->end());
+  if (const exo::bytes* b = k.if_bytes()) return *b;
+  ok = type_error(cx, "a storage key is a string or a Uint8Array");
+  return {};
+}
+exo_span span(const exo::bytes& b) { return exo_span{b.data(), b.size()}; }
+exo_span span(std::string_view s) { return exo_span{reinterpret_cast<const std::uint8_t*>(s.data()), s.size()}; }
+
+// exo.storage.get(key): the value stored under key, or undefined.
+bool storage_get(JSContext* cx, unsigned argc, JS::Value* vp) {
+  JS::CallArgs args = JS::CallArgsFromVp(argc, vp);
+  bool ok = false;
+  const exo::bytes key = key_bytes(cx, args.get(0), ok);
+  if (!ok || !flush_ticks(cx)) return false;
+  message& m = msg(cx);
+  exo_span got{};
+  const exo_status s = m.host->storage_get(m.call, span(key), &got);
+  if (s == EXO_ABSENT) {
+    args.rval().setUndefined();
+    return true;
+  }
+  if (!host_ok(s)) return false;
+  auto v = exo::decode(exo::byte_view(got.data, got.size));
+  if (!v) return type_error(cx, "storage holds bytes that are not an exo value: " + v.error().message);
+  return to_js(cx, *v, args.rval());
+}
+
+// exo.storage.put(key, value)
+bool storage_put(JSContext* cx, unsigned argc, JS::Value* vp) {
+  JS::CallArgs args = JS::CallArgsFromVp(argc, vp);
+  bool ok = false;
+  const exo::bytes key = key_bytes(cx, args.get(0), ok);
+  exo::value v;
+  if (!ok || !from_js(cx, args.get(1), v) || !flush_ticks(cx)) return false;
+  message& m = msg(cx);
+  const exo::bytes value = exo::encode(v);
+  if (!host_ok(m.host->storage_put(m.call, span(key), span(value)))) return false;
+  args.rval().setUndefined();
+  return true;
+}
+
+// exo.storage.delete(key): whether it was there.
+bool storage_delete(JSContext* cx, unsigned argc, JS::Value* vp) {
+  JS::CallArgs args = JS::CallArgsFromVp(argc, vp);
+  bool ok = false;
+  const exo::bytes key = key_bytes(cx, args.get(0), ok);
+  if (!ok || !flush_ticks(cx)) return false;
+  message& m = msg(cx);
+  std::int32_t existed = 0;
+  if (!host_ok(m.host->storage_delete(m.call, span(key), &existed))) return false;
+  args.rval().setBoolean(existed != 0);
+  return true;
+}
+
+std::optional<exo_cap> cap_arg(JSContext* cx, JS::HandleValue v, const char* what) {
+  if (v.isObject())
+    if (auto c = cap_of(&v.toObject())) return c;
+  (void)type_error(cx, fmt::format("{}: expected a capability", what));
+  return std::nullopt;
+}
+
+// exo.send(cap, args = [], {budget, reply}): sends the values in args through cap; budget
+// (ticks handed on) defaults to all that is left; reply is a capability that gets the result.
+bool send(JSContext* cx, unsigned argc, JS::Value* vp) {
+  JS::CallArgs args = JS::CallArgsFromVp(argc, vp);
+  auto target = cap_arg(cx, args.get(0), "exo.send");
+  if (!target) return false;
+  exo::value list = exo::value::list{};
+  if (!args.get(1).isUndefined()) {
+    if (!from_js(cx, args.get(1), list)) return false;
+    if (!list.if_list()) return type_error(cx, "exo.send: the arguments are an array");
+  }
+  std::uint64_t budget = UINT64_MAX;
+  exo_cap reply = EXO_NO_CAP;
+  if (args.get(2).isObject()) {
+    JS::RootedObject o(cx, &args.get(2).toObject());
+    JS::RootedValue b(cx), r(cx);
+    if (!JS_GetProperty(cx, o, "budget", &b) || !JS_GetProperty(cx, o, "reply", &r)) return false;
+    if (!b.isUndefined()) {
+      if (!b.isNumber() || b.toNumber() < 0 || b.toNumber() > max_safe || std::trunc(b.toNumber()) != b.toNumber())
+        return type_error(cx, "exo.send: budget is a whole number of ticks");
+      budget = static_cast<std::uint64_t>(b.toNumber());
+    }
+    if (!r.isUndefined()) {
+      auto c = cap_arg(cx, r, "exo.send: reply");
+      if (!c) return false;
+      reply = *c;
+    }
+  }
+  if (!flush_ticks(cx)) return false;
+  message& m = msg(cx);
+  exo::bytes encoded;
+  exo::encode(list, encoded);
+  if (!host_ok(m.host->send(m.call, *target, span(encoded), budget, reply))) return false;
+  args.rval().setUndefined();
+  return true;
+}
+
+// exo.reply(value): the message's result now (else the function's return value is).
+bool reply(JSContext* cx, unsigned argc, JS::Value* vp) {
+  JS::CallArgs args = JS::CallArgsFromVp(argc, vp);
+  exo::value v;
+  if (!from_js(cx, args.get(0), v) || !flush_ticks(cx)) return false;
+  message& m = msg(cx);
+  const exo::bytes encoded = exo::encode(v);
+  if (!host_ok(m.host->set_result(m.call, span(encoded)))) return false;
+  m.result_set = true;
+  args.rval().setUndefined();
+  return true;
+}
+
+bool rights_arg(JSContext* cx, JS::HandleValue v, std::uint32_t& out) {
+  if (v.isUndefined()) {
+    out = EXO_RIGHT_CALL | EXO_RIGHT_TRANSFER | EXO_RIGHT_DERIVE;
+    return true;
+  }
+  if (!v.isInt32() || v.toInt32() < 0 || v.toInt32() > 7) return type_error(cx, "rights are a number from 0 to 7 (exo.rights)");
+  out = static_cast<std::uint32_t>(v.toInt32());
+  return true;
+}
+
+// A host call that makes a capability: (after the ticks are charged) calls `make(out)` and
+// returns the new capability as the native's result.
+template <class Make>
+bool returns_cap(JSContext* cx, JS::CallArgs& args, Make&& make) {
+  if (!flush_ticks(cx)) return false;
+  exo_cap out = EXO_NO_CAP;
+  if (!host_ok(make(msg(cx), &out))) return false;
+  JSObject* c = new_cap(cx, out);
+  if (!c) return false;
+  args.rval().setObject(*c);
+  return true;
+}
+
+// exo.self(function, rights): a capability to one of this actor's own functions.
+bool self_cap(JSContext* cx, unsigned argc, JS::Value* vp) {
+  JS::CallArgs args = JS::CallArgsFromVp(argc, vp);
+  exo::value name;
+  std::uint32_t rights = 0;
+  if (!from_js(cx, args.get(0), name) || !rights_arg(cx, args.get(1), rights)) return false;
+  if (!name.if_string()) return type_error(cx, "exo.self: a function's name");
+  return returns_cap(cx, args, [&](message& m, exo_cap* out) { return m.host->self_cap(m.call, span(*name.if_string()), rights, out); });
+}
+
+// exo.derive(cap, rights, function?): a narrowed copy (a function capability of an actor
+// capability when function is given).
+bool derive(JSContext* cx, unsigned argc, JS::Value* vp) {
+  JS::CallArgs args = JS::CallArgsFromVp(argc, vp);
+  auto from = cap_arg(cx, args.get(0), "exo.derive");
+  std::uint32_t rights = 0;
+  if (!from || !rights_arg(cx, args.get(1), rights)) return false;
+  std::string function;
+  if (!args.get(2).isUndefined()) {
+    exo::value f;
+    if (!from_js(cx, args.get(2), f)) return false;
+    if (!f.if_string()) return type_error(cx, "exo.derive: a function's name");
+    function = *f.if_string();
+  }
+  return returns_cap(cx, args, [&](message& m, exo_cap* out) { return m.host->derive(m.call, *from, rights, span(function), out); });
+}
+
+// exo.drop(cap)
+bool drop(JSContext* cx, unsigned argc, JS::Value* vp) {
+  JS::CallArgs args = JS::CallArgsFromVp(argc, vp);
+  auto c = cap_arg(cx, args.get(0), "exo.drop");
+  if (!c || !flush_ticks(cx)) return false;
+  message& m = msg(cx);
+  if (!host_ok(m.host->drop(m.call, *c))) return false;
+  args.rval().setUndefined();
+  return true;
+}
+
+// exo.create(codeHash): a new actor from code the hypervisor holds (a 32-byte Uint8Array).
+bool create(JSContext* cx, unsigned argc, JS::Value* vp) {
+  JS::CallArgs args = JS::CallArgsFromVp(argc, vp);
+  exo::value h;
+  if (!from_js(cx, args.get(0), h)) return false;
+  if (!h.if_bytes() || h.if_bytes()->size() != 32) return type_error(cx, "exo.create: a code hash (32 bytes, a Uint8Array)");
+  return returns_cap(cx, args, [&](message& m, exo_cap* out) { return m.host->create(m.call, span(*h.if_bytes()), out); });
+}
+
+// exo.replyCap(): the message's reply target as a capability, to answer from a later message.
+bool reply_cap(JSContext* cx, unsigned argc, JS::Value* vp) {
+  JS::CallArgs args = JS::CallArgsFromVp(argc, vp);
+  if (running && running->host->struct_size < offsetof(exo_host_api, reply_cap) + sizeof running->host->reply_cap)
+    return type_error(cx, "exo.replyCap: the host is older than ABI 1.2");
+  return returns_cap(cx, args, [&](message& m, exo_cap* out) { return m.host->reply_cap(m.call, out); });
+}
+
+// exo.charge(ticks)
+bool charge(JSContext* cx, unsigned argc, JS::Value* vp) {
+  JS::CallArgs args = JS::CallArgsFromVp(argc, vp);
+  const JS::Value n = args.get(0);
+  if (!n.isNumber() || n.toNumber() < 0 || n.toNumber() > max_safe || std::trunc(n.toNumber()) != n.toNumber())
+    return type_error(cx, "exo.charge: a whole number of ticks");
+  if (!exo_js::spend(static_cast<std::uint64_t>(n.toNumber()))) return false;
+  args.rval().setUndefined();
+  return true;
+}
+
+// exo.now(): the message's logical time.
+bool now(JSContext* cx, unsigned argc, JS::Value* vp) {
+  JS::CallArgs args = JS::CallArgsFromVp(argc, vp);
+  if (!flush_ticks(cx)) return false;
+  message& m = msg(cx);
+  args.rval().setNumber(static_cast<double>(m.host->now(m.call)));
+  return true;
+}
+
+// exo.self_id(), exo.sender(), exo.code_hash(): 32 bytes each.
+template <void (*exo_host_api::*Which)(exo_call*, std::uint8_t*)>
+bool id_of(JSContext* cx, unsigned argc, JS::Value* vp) {
+  JS::CallArgs args = JS::CallArgsFromVp(argc, vp);
+  if (!flush_ticks(cx)) return false;
+  message& m = msg(cx);
+  std::uint8_t id[32];
+  (m.host->*Which)(m.call, id);
+  return to_js(cx, exo::bytes(id, id + 32), args.rval());
+}
+
+// console.log and friends, and exo.log: the arguments as strings, joined by spaces.
+template <std::uint32_t Level>
+bool log_line(JSContext* cx, unsigned argc, JS::Value* vp) {
+  JS::CallArgs args = JS::CallArgsFromVp(argc, vp);
+  std::string line;
+  for (unsigned i = 0; i < args.length(); ++i) {
+    JS::RootedString s(cx, JS::ToString(cx, args[i]));
+    if (!s) return false;
+    auto text = exo_js::utf8(cx, s);
+    if (!text) return false;
+    if (i) line += ' ';
+    line += *text;
+  }
+  if (!flush_ticks(cx)) return false;
+  message& m = msg(cx);
+  if (m.host->struct_size >= offsetof(exo_host_api, log_at) + sizeof m.host->log_at)
+    (void)m.host->log_at(m.call, Level, span(line));
+  else
+    m.host->log(m.call, span(line));
+  args.rval().setUndefined();
+  return true;
+}
+
+// A frozen object with these functions.
+JSObject* frozen_object(JSContext* cx, const JSFunctionSpec* fns) {
+  JS::RootedObject o(cx, JS_NewPlainObject(cx));
+  if (!o || !JS_DefineFunctions(cx, o, fns) || !JS_FreezeObject(cx, o)) return nullptr;
+  return o;
+}
+
+bool define_host_api(JSContext* cx, JS::HandleObject global) {
+  static const JSFunctionSpec storage_fns[] = {JS_FN("get", storage_get, 1, 0), JS_FN("put", storage_put, 2, 0),
+                                               JS_FN("delete", storage_delete, 1, 0), JS_FS_END};
+  static const JSFunctionSpec exo_fns[] = {
+      JS_FN("send", send, 3, 0),           JS_FN("reply", reply, 1, 0),
+      JS_FN("self", self_cap, 2, 0),       JS_FN("derive", derive, 3, 0),
+      JS_FN("drop", drop, 1, 0),           JS_FN("create", create, 1, 0),
+      JS_FN("replyCap", reply_cap, 0, 0),  JS_FN("charge", charge, 1, 0),
+      JS_FN("now", now, 0, 0),             JS_FN("id", (id_of<&exo_host_api::self_id>), 0, 0),
+      JS_FN("sender", (id_of<&exo_host_api::sender_id>), 0, 0),
+      JS_FN("codeHash", (id_of<&exo_host_api::code_hash>), 0, 0),
+      JS_FN("log", log_line<EXO_LOG_INFO>, 1, 0), JS_FS_END};
+  static const JSFunctionSpec console_fns[] = {
+      JS_FN("log", log_line<EXO_LOG_INFO>, 1, 0), JS_FN("info", log_line<EXO_LOG_INFO>, 1, 0),
+      JS_FN("debug", log_line<EXO_LOG_DEBUG>, 1, 0), JS_FN("warn", log_line<EXO_LOG_WARN>, 1, 0),
+      JS_FN("error", log_line<EXO_LOG_ERROR>, 1, 0), JS_FS_END};
+  JS::RootedObject exo_obj(cx, JS_NewPlainObject(cx));
+  if (!exo_obj || !JS_DefineFunctions(cx, exo_obj, exo_fns)) return false;
+  JS::RootedObject storage(cx, frozen_object(cx, storage_fns));
+  JS::RootedObject rights(cx, JS_NewPlainObject(cx));
+  if (!storage || !rights || !JS_DefineProperty(cx, rights, "call", EXO_RIGHT_CALL, JSPROP_ENUMERATE) ||
+      !JS_DefineProperty(cx, rights, "transfer", EXO_RIGHT_TRANSFER, JSPROP_ENUMERATE) ||
+      !JS_DefineProperty(cx, rights, "derive", EXO_RIGHT_DERIVE, JSPROP_ENUMERATE) || !JS_FreezeObject(cx, rights) ||
+      !JS_DefineProperty(cx, exo_obj, "storage", storage, JSPROP_ENUMERATE) ||
+      !JS_DefineProperty(cx, exo_obj, "rights", rights, JSPROP_ENUMERATE) || !JS_FreezeObject(cx, exo_obj))
+    return false;
+  JS::RootedObject console(cx, frozen_object(cx, console_fns));
+  return console && JS_DefineProperty(cx, global, "exo", exo_obj, JSPROP_READONLY | JSPROP_PERMANENT) &&
+         JS_DefineProperty(cx, global, "console", console, JSPROP_READONLY | JSPROP_PERMANENT);
+}
+
+// ---- loading a script into a realm ----
+
+// The actor's global with the script run in it (the current realm must be the global's);
+// false with the reason in `why`.
+bool load(JSContext* cx, const exo_code& code, JS::HandleObject global, std::string& why) {
+  if (!define_host_api(cx, global)) {
+    why = "setting up the host API: " + exo_js::take_exception(cx);
+    return false;
+  }
+  JS::RootedValue ignored(cx);
+  if (!exo_js::evaluate(cx, code.source, "actor.js", &ignored)) {
+    why = exo_js::take_exception(cx);
+    return false;
+  }
+  return true;
+}
+
+std::uint64_t seed_of(const exo_host_api* host, exo_call* call) {
+  // Math.random's seed: the actor, the sender and the message's logical time (the same
+  // inputs give the same numbers).
+  std::uint8_t self[32], sender[32];
+  host->self_id(call, self);
+  host->sender_id(call, sender);
+  std::uint64_t s = host->now(call) * 0x9E3779B97F4A7C15ULL;
+  for (int i = 0; i < 32; ++i) s = (s ^ self[i] ^ (static_cast<std::uint64_t>(sender[i]) << 8)) * 0x100000001B3ULL;
+  return s;
+}
+
+// ---- the ABI ----
+
+exo_status js_compile(exo_span code, const exo_limits* limits, exo_code** out, exo_error* err) {
+  return guarded(err, "js compile", [&]() -> exo_status {
+    const std::string_view source(reinterpret_cast<const char*>(code.data), code.size);
+    const std::uint64_t most = limits && limits->max_code_size ? limits->max_code_size : 16u << 20;
+    if (source.size() > most)
+      return failed(err, EXO_ERR_LIMIT_EXCEEDED, fmt::format("the script is {} bytes, over the {} accepted", source.size(), most));
+    if (source.find("__exo_") != std::string_view::npos)
+      return failed(err, EXO_ERR_MALFORMED, "names starting with __exo_ are exo's (the script uses one)");
+    exo_js::metered m = exo_js::instrument(source);
+    if (!m.error.empty()) return failed(err, EXO_ERR_MALFORMED, m.error);
+    auto c = std::make_unique<exo_code>();
+    c->source = std::move(m.source);
+    // Run it once, in a scratch realm with no host, to find its exports.
+    JSContext* cx = exo_js::engine().cx;
+    JS::RootedObject global(cx, exo_js::new_actor_global(cx, 1));
+    if (!global) return failed(err, EXO_ERR_INTERNAL, "making a realm: " + exo_js::take_exception(cx));
+    JSAutoRealm in(cx, global);
+    exo_js::meter() = exo_js::meter_state{load_budget, false};
+    // No message runs: the host API throws if the script uses it while loading.
+    std::string why;
+    JS::RootedValue exports(cx);
+    const bool loaded = [&] {
+      if (!define_host_api(cx, global)) return false;
+      JS::RootedValue ignored(cx);
+      return exo_js::evaluate(cx, c->source, "actor.js", &ignored) && exo_js::engine().jobs.drain(cx);
+    }();
+    if (!loaded) {
+      const bool ticks = exo_js::meter().out_of_ticks;
+      why = exo_js::take_exception(cx);
+      exo_js::engine().jobs.clear();
+      if (ticks) return failed(err, EXO_ERR_MALFORMED, fmt::format("the script did not finish loading in {} ticks", load_budget));
+      return failed(err, EXO_ERR_MALFORMED, "the script threw while loading: " + why);
+    }
+    if (!JS_GetProperty(cx, global, "exports", &exports) || !exports.isObject())
+      return failed(err, EXO_ERR_MALFORMED, "the script replaced `exports` with something that is not an object");
+    JS::RootedObject e(cx, &exports.toObject());
+    JS::Rooted<JS::IdVector> ids(cx, JS::IdVector(cx));
+    if (!JS_Enumerate(cx, e, &ids)) return failed(err, EXO_ERR_INTERNAL, exo_js::take_exception(cx));
+    JS::RootedValue v(cx), key(cx);
+    for (std::size_t i = 0; i < ids.length(); ++i) {
+      if (!JS_GetPropertyById(cx, e, ids[i], &v) || !JS_IdToValue(cx, ids[i], &key))
+        return failed(err, EXO_ERR_INTERNAL, exo_js::take_exception(cx));
+      if (!v.isObject() || !JS_ObjectIsFunction(&v.toObject())) continue;
+      JS::RootedString ks(cx, JS::ToString(cx, key));
+      auto name = ks ? exo_js::utf8(cx, ks) : std::nullopt;
+      if (!name) return failed(err, EXO_ERR_INTERNAL, exo_js::take_exception(cx));
+      c->exports.push_back(std::move(*name));
+    }
+    if (c->exports.empty()) return failed(err, EXO_ERR_MALFORMED, "the script exports no functions (exports.name = function ...)");
+    *out = c.release();
+    return EXO_OK;
+  });
+}
+
+void js_free_code(exo_code* c) { delete c; }
+uint32_t js_export_count(const exo_code* c) { return static_cast<std::uint32_t>(c->exports.size()); }
+exo_span js_export_name(const exo_code* c, uint32_t i) {
+  if (i >= c->exports.size()) return exo_span{nullptr, 0};
+  return span(c->exports[i]);
+}
+
+exo_status js_instantiate(exo_code* c, exo_instance** out, exo_error* err) {
+  return guarded(err, "js instantiate", [&]() -> exo_status {
+    // The code object stays the host's; an instance shares a copy of what it needs.
+    *out = new exo_instance{std::make_shared<const exo_code>(*c)};
+    return EXO_OK;
+  });
+}
+void js_destroy(exo_instance* i) { delete i; }
+
+exo_status js_run(exo_instance* inst, uint32_t function, exo_span args, uint64_t budget, const exo_host_api* host,
+                  exo_call* call, exo_error* err) {
+  return guarded(err, "js run", [&]() -> exo_status {
+    const exo_code& code = *inst->code;
+    if (function >= code.exports.size()) return failed(err, EXO_ERR_NO_SUCH_FUNCTION, fmt::format("no function #{}", function));
+    auto decoded = exo::decode(exo::byte_view(args.data, args.size));
+    if (!decoded || !decoded->if_list()) return failed(err, EXO_ERR_MALFORMED, "the arguments are not an encoded list");
+    exo_js::thread_engine& e = exo_js::engine();
+    JSContext* cx = e.cx;
+    message m{host, call, budget, 0, EXO_OK, {}, false};
+    running = &m;
+    struct done_t {
+      ~done_t() { running = nullptr; }
+    } done;
+    exo_js::meter() = exo_js::meter_state{budget, false};
+    JS::RootedObject global(cx, exo_js::new_actor_global(cx, seed_of(host, call)));
+    if (!global) return failed(err, EXO_ERR_INTERNAL, "making a realm: " + exo_js::take_exception(cx));
+    JSAutoRealm in(cx, global);
+    // Ends the message: charges what was used, and says how it went.
+    auto end = [&](exo_status status, std::string text) -> exo_status {
+      e.jobs.clear();
+      if (JS_IsExceptionPending(cx)) JS_ClearPendingException(cx);
+      const bool ticks = exo_js::meter().out_of_ticks;
+      if (m.failure != EXO_OK) return failed(err, m.failure, m.failure_text);
+      if (ticks) {  // everything the budget held was spent
+        exo_js::meter().left = 0;
+        (void)flush_ticks(cx);
+        return failed(err, EXO_ERR_OUT_OF_TICKS, fmt::format("out of ticks: the budget of {} ran out", budget));
+      }
+      if (!flush_ticks(cx)) return failed(err, m.failure, m.failure_text);
+      if (status != EXO_OK) return failed(err, status, text);
+      return EXO_OK;
+    };
+    std::string why;
+    if (!load(cx, code, global, why)) return end(EXO_ERR_HANDLER_THREW, "the script threw while loading: " + why);
+    JS::RootedValue exports(cx), fn(cx);
+    if (!JS_GetProperty(cx, global, "exports", &exports) || !exports.isObject())
+      return end(EXO_ERR_HANDLER_FAILED, "`exports` is not an object");
+    JS::RootedObject eo(cx, &exports.toObject());
+    const std::string& name = code.exports[function];
+    JS::RootedString name_str(cx, JS_NewStringCopyUTF8N(cx, JS::UTF8Chars(name.data(), name.size())));
+    JS::RootedId id(cx);
+    if (!name_str || !JS_StringToId(cx, name_str, &id) || !JS_GetPropertyById(cx, eo, id, &fn))
+      return end(EXO_ERR_INTERNAL, exo_js::take_exception(cx));
+    if (!fn.isObject() || !JS_ObjectIsFunction(&fn.toObject()))
+      return end(EXO_ERR_NO_SUCH_FUNCTION, fmt::format("exports.{} is not a function in this run", name));
+    JS::RootedValueVector argv(cx);
+    JS::RootedValue a(cx);
+    for (const exo::value& v : *decoded->if_list())
+      if (!to_js(cx, v, &a) || !argv.append(a)) return end(EXO_ERR_INTERNAL, exo_js::take_exception(cx));
+    JS::RootedValue result(cx);
+    if (!JS::Call(cx, eo, fn, argv, &result))
+      return end(EXO_ERR_HANDLER_THREW, "exports." + name + " threw: " + exo_js::take_exception(cx));
+    if (!e.jobs.drain(cx)) return end(EXO_ERR_HANDLER_THREW, "a promise job threw: " + exo_js::take_exception(cx));
+    // An async function's promise: settled by now, or never within this message.
+    if (result.isObject()) {
+      JS::RootedObject p(cx, &result.toObject());
+      if (JS::IsPromiseObject(p)) {
+        switch (JS::GetPromiseState(p)) {
+          case JS::PromiseState::Pending:
+            return end(EXO_ERR_HANDLER_FAILED, "exports." + name + "'s promise did not settle within the message");
+          case JS::PromiseState::Rejected: {
+            JS::RootedValue reason(cx, JS::GetPromiseResult(p));
+            JS_SetPendingException(cx, reason);
+            return end(EXO_ERR_HANDLER_THREW, "exports." + name + " rejected: " + exo_js::take_exception(cx));
+          }
+          case JS::PromiseState::Fulfilled: result.set(JS::GetPromiseResult(p)); break;
+        }
+      }
+    }
+    if (!m.result_set && m.host->wants_result(m.call)) {
+      exo::value out;
+      if (!from_js(cx, result, out)) return end(EXO_ERR_TYPE_MISMATCH, "exports." + name + "'s result: " + exo_js::take_exception(cx));
+      if (!flush_ticks(cx)) return end(EXO_OK, {});
+      const exo::bytes encoded = exo::encode(out);
+      if (!host_ok(m.host->set_result(m.call, span(encoded)))) return end(EXO_OK, {});
+    }
+    return end(EXO_OK, {});
+  });
+}
+
+}  // namespace
+
+/// The descriptor exo loads (plugin/abi.h).
+extern "C" const exo_plugin exo_js_plugin = {
+    EXO_PLUGIN_ABI_MAJOR, EXO_PLUGIN_ABI_MINOR, sizeof(exo_plugin), EXO_TYPE_JS, "js", "0.1.0 (SpiderMonkey 102)",
+    &js_compile, &js_free_code, &js_export_count, &js_export_name, &js_instantiate, &js_destroy, &js_run};
+
+BOOST_DLL_ALIAS(exo_js_plugin, exo_plugin_v1)

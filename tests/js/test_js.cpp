@@ -1,0 +1,220 @@
+// The js container through the real loaded plugin (plugins/js): LibVMS-style backends
+// (exports.f = ...) as actors; values across; storage as the only state that survives a
+// message; failures rolled back; metering that stops every runaway uncatchably; the
+// environment locked down for determinism; bad scripts refused with a clear error.
+
+#include "../wasm/support.hpp"
+
+#include <cstdlib>
+
+using namespace wasm_test;
+using exo::cap_handle;
+
+namespace {
+
+using memory_hv = exo::hypervisor<exo::ordered_scheduler, exo::memory_store>;
+
+struct js_registry {
+  exo::container_registry reg;
+  js_registry() {
+    reg.add_search_dir(EXO_TEST_PLUGIN_DIR);
+    auto r = reg.load_named("js");
+    BOOST_REQUIRE_MESSAGE(r, "loading the js plugin: " << (r ? "" : r.error().message));
+  }
+  exo::config config() {
+    exo::config c;
+    c.name = "js-test";
+    c.containers = &reg;
+    return c;
+  }
+};
+
+exo::bytes js(std::string_view s) { return exo::bytes(s.begin(), s.end()); }
+
+cap_handle make(memory_hv& hv, std::string_view code) {
+  auto a = hv.create_code("js", js(code));
+  BOOST_REQUIRE_MESSAGE(a, "create_code: " << (a ? "" : a.error().message));
+  return *a;
+}
+
+std::string refused(memory_hv& hv, std::string_view code) {
+  auto a = hv.create_code("js", js(code));
+  BOOST_REQUIRE_MESSAGE(!a, "created: " << code);
+  return a.error().message;
+}
+
+// Arguments of any kind, as values.
+template <class... A>
+exo::arg_list vals(A&&... a) {
+  exo::arg_list out;
+  (out.emplace_back(exo::value(std::forward<A>(a))), ...);
+  return out;
+}
+
+bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+
+exo::value result(const outcome& o) {
+  BOOST_REQUIRE_MESSAGE(!o.failed, "failed: " << (o.failed ? o.failed->message : ""));
+  BOOST_REQUIRE(o.result);
+  return *o.result;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(js_container)
+
+// LibVMS's backend: func1() is 1, func1(5) is 6; the exports are listed in order.
+BOOST_AUTO_TEST_CASE(a_libvms_backend_runs_as_an_actor) {
+  js_registry r;
+  memory_hv hv(r.config());
+  auto a = make(hv, "exports.func1 = (x = 0) => x + 1\nexports.foo = () => 'bar'\nexports.notAFunction = 3\n");
+  BOOST_TEST(as_int(call(hv, a, "func1")) == 1);
+  BOOST_TEST(as_int(call(hv, a, "func1", args(std::int64_t{5}))) == 6);
+  BOOST_TEST(*result(call(hv, a, "foo")).if_string() == "bar");
+  BOOST_TEST(call(hv, a, "notAFunction").failed.has_value());
+}
+
+// Every kind of value crosses both ways as the README says.
+BOOST_AUTO_TEST_CASE(values_cross_in_exo_s_model) {
+  js_registry r;
+  memory_hv hv(r.config());
+  auto a = make(hv, R"(
+    exports.echo = (v) => v
+    exports.kinds = (...vs) => vs.map(v => v === null ? 'null' : v instanceof Uint8Array ? 'bytes'
+                                             : Array.isArray(v) ? 'array' : typeof v)
+    exports.big = () => 2n ** 62n
+    exports.half = () => 0.5
+    exports.bad = () => () => 1
+  )");
+  const exo::value m = exo::value::make_map({{"b", exo::value::list{std::int64_t{1}, "x"}}, {"a", exo::bytes{1, 2, 3}}});
+  BOOST_TEST((result(call(hv, a, "echo", vals(m))) == m));
+  BOOST_TEST((result(call(hv, a, "echo", vals(std::int64_t{1} << 60))) == exo::value(std::int64_t{1} << 60)));  // as a BigInt
+  BOOST_TEST((result(call(hv, a, "echo", vals(2.5))) == exo::value(2.5)));
+  BOOST_TEST((result(call(hv, a, "big")) == exo::value(std::int64_t{1} << 62)));
+  BOOST_TEST((result(call(hv, a, "half")) == exo::value(0.5)));
+  const exo::value kinds = result(call(hv, a, "kinds", vals(exo::null, true, std::int64_t{3}, std::int64_t{1} << 60, 1.5, "s",
+                                                            exo::bytes{7}, exo::value::list{}, m)));
+  const exo::value expected = exo::value::list{"null", "boolean", "number", "bigint", "number", "string", "bytes", "array", "object"};
+  BOOST_TEST((kinds == expected));
+  auto bad = call(hv, a, "bad");
+  BOOST_REQUIRE(bad.failed);
+  BOOST_TEST(contains(bad.failed->message, "a function has no exo form"), bad.failed->message);
+}
+
+// Storage is what survives: writes in one call are seen by the next; JS globals are not.
+BOOST_AUTO_TEST_CASE(storage_survives_a_message_and_globals_do_not) {
+  js_registry r;
+  memory_hv hv(r.config());
+  auto a = make(hv, R"(
+    let calls = 0
+    exports.put = (k, v) => { calls++; exo.storage.put(k, v); return calls }
+    exports.get = (k) => exo.storage.get(k) ?? null
+    exports.del = (k) => exo.storage.delete(k)
+  )");
+  BOOST_TEST(as_int(call(hv, a, "put", args("x", std::int64_t{41}))) == 1);
+  BOOST_TEST(as_int(call(hv, a, "put", vals("y", exo::value::list{"a"}))) == 1);  // a fresh realm each message
+  BOOST_TEST(as_int(call(hv, a, "get", args("x"))) == 41);
+  BOOST_TEST((result(call(hv, a, "get", args("y"))) == exo::value(exo::value::list{"a"})));
+  BOOST_TEST(*result(call(hv, a, "del", args("x"))).if_bool());
+  BOOST_TEST(result(call(hv, a, "get", args("x"))).is_null());
+}
+
+// A throw rolls back what the message did and reports the failure.
+BOOST_AUTO_TEST_CASE(a_throw_rolls_the_message_back) {
+  js_registry r;
+  memory_hv hv(r.config());
+  auto a = make(hv, R"(
+    exports.put_then_throw = () => { exo.storage.put('k', 1); throw new RangeError('no') }
+    exports.get = () => exo.storage.get('k') ?? 'absent'
+    exports.reject = async () => { exo.storage.put('k', 2); await null; throw new Error('later') }
+    exports.later = async (x) => { await null; return x * 2 }
+  )");
+  auto o = call(hv, a, "put_then_throw");
+  BOOST_REQUIRE(o.failed);
+  BOOST_TEST(contains(o.failed->message, "RangeError: no"), o.failed->message);
+  BOOST_TEST(*result(call(hv, a, "get")).if_string() == "absent");
+  auto rj = call(hv, a, "reject");
+  BOOST_REQUIRE(rj.failed);
+  BOOST_TEST(contains(rj.failed->message, "later"), rj.failed->message);
+  BOOST_TEST(*result(call(hv, a, "get")).if_string() == "absent");
+  BOOST_TEST(as_int(call(hv, a, "later", args(std::int64_t{21}))) == 42);  // promise jobs run inside the message
+}
+
+// Runaways stop as out of ticks, uncatchably, at the budget, the same on every run.
+BOOST_AUTO_TEST_CASE(runaways_run_out_of_ticks_uncatchably) {
+  js_registry r;
+  memory_hv hv(r.config());
+  auto a = make(hv, R"(
+    exports.loop = () => { exo.storage.put('k', 1); for (;;) {} }
+    exports.caught = () => { for (;;) { try { while (true) {} } catch (e) {} finally { } } }
+    exports.promises = () => { const go = () => Promise.resolve().then(go); go() }
+    exports.gen = () => { function* g() { let i = 0; for (;;) yield i++ } for (const x of g()) {} }
+    exports.arrow = () => { const f = (n) => n ? f(n - 1) : 0; for (;;) f(3) }
+    exports.get = () => exo.storage.get('k') ?? 'absent'
+  )");
+  for (const char* fn : {"loop", "caught", "promises", "gen", "arrow"}) {
+    BOOST_TEST_CONTEXT(fn) {
+      auto o = call(hv, a, fn, {}, 50'000);
+      BOOST_REQUIRE(o.failed);
+      BOOST_TEST(o.failed->code == static_cast<std::int64_t>(exo::errc::out_of_ticks), o.failed->message);
+      auto again = call(hv, a, fn, {}, 50'000);
+      BOOST_TEST(again.ticks == o.ticks);
+    }
+  }
+  BOOST_TEST(*result(call(hv, a, "get")).if_string() == "absent");
+}
+
+// No wall clock, no ambient randomness, no locale, no code from strings.
+BOOST_AUTO_TEST_CASE(the_environment_is_deterministic) {
+  const std::string script = R"(
+    exports.absent = () => [typeof Date, typeof Intl, typeof WebAssembly, typeof SharedArrayBuffer, typeof Atomics,
+                            typeof WeakRef, typeof FinalizationRegistry].join()
+    exports.random = () => [Math.random(), Math.random()]
+    exports.locale = () => (1234.5).toLocaleString() + ' ' + 'a'.localeCompare('b')
+    exports.evil = (how) => {
+      try { return how === 'eval' ? eval('1') : how === 'Function' ? new Function('return 1')()
+                 : (async function () {}).constructor('return 1') } catch (e) { return String(e) }
+    }
+  )";
+  js_registry r;
+  memory_hv hv(r.config());
+  auto a = make(hv, script);
+  BOOST_TEST(*result(call(hv, a, "absent")).if_string() == "undefined,undefined,undefined,undefined,undefined,undefined,undefined");
+  // Math.random is seeded by the message (actor, sender, logical time): the same run again
+  // gives the same numbers.
+  const exo::value first = result(call(hv, a, "random"));
+  const auto& nums = *first.if_list();
+  BOOST_REQUIRE(nums.size() == 2u);
+  BOOST_TEST((nums[0] != nums[1]));
+  for (const exo::value& n : nums) BOOST_TEST((*n.if_f64() >= 0 && *n.if_f64() < 1));
+  memory_hv again(r.config());
+  auto b = make(again, R"(exports.absent = () => 0
+    exports.random = () => [Math.random(), Math.random()])");
+  BOOST_TEST(as_int(call(again, b, "absent")) == 0);  // the same history up to here
+  BOOST_TEST((result(call(again, b, "random")) != first));   // another actor (another code): other numbers
+  memory_hv same(r.config());
+  auto c = make(same, script);
+  (void)call(same, c, "absent");
+  BOOST_TEST((result(call(same, c, "random")) == first));  // the same history: the same numbers
+  BOOST_TEST(*result(call(hv, a, "locale")).if_string() == "1,234.5 -1");
+  for (const char* how : {"eval", "Function", "async"})
+    BOOST_TEST(contains(*result(call(hv, a, "evil", args(how))).if_string(), "EvalError"), how);
+}
+
+// Bad scripts are refused when the code is made, each with a clear error.
+BOOST_AUTO_TEST_CASE(bad_scripts_are_refused_with_a_clear_error) {
+  js_registry r;
+  memory_hv hv(r.config());
+  BOOST_TEST(contains(refused(hv, "exports.f = () => {"), "SyntaxError"));
+  BOOST_TEST(contains(refused(hv, "throw new Error('at load')"), "at load"));
+  BOOST_TEST(contains(refused(hv, "var x = 1"), "exports no functions"));
+  BOOST_TEST(contains(refused(hv, "for (;;) {}"), "did not finish loading"));
+  BOOST_TEST(contains(refused(hv, "exports.f = () => __exo_tick(-5)"), "__exo_"));
+  BOOST_TEST(contains(refused(hv, "exo.storage.put('k', 1); exports.f = () => 1"), "only while a message runs"));
+  BOOST_TEST(contains(refused(hv, "exports.f = () => '\xff'"), "UTF-8"));
+  // The system goes on: a good script after the bad ones.
+  auto a = make(hv, "exports.ok = () => 'ok'");
+  BOOST_TEST(*result(call(hv, a, "ok")).if_string() == "ok");
+}
+
+BOOST_AUTO_TEST_SUITE_END()
