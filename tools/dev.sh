@@ -8,8 +8,8 @@
 #   bash tools/dev.sh bench   build (release + LTO) and run the benchmarks for real numbers
 #   bash tools/dev.sh count   build (release + LTO) and count the instructions of one message on
 #                             each hot path under callgrind (the same count on every run)
-#   bash tools/dev.sh fuzz [SECONDS]  build the libFuzzer targets (wasm module loading; AIR's parser and data, and
-#                                     exo's decoders, half as long each) and run them (clang)
+#   bash tools/dev.sh fuzz [SECONDS]  build the libFuzzer targets (wasm module loading; AIR's parser and data,
+#                                     exo's decoders and JS script loading, half as long each) and run them (clang)
 #                             and run it (default 60 s)
 #   bash tools/dev.sh setup   only install the Debian packages exo needs, and build wabt
 # Each command installs what it needs on first use (Debian 12; as root, or with sudo).
@@ -97,6 +97,21 @@ fuzz() {
   mkdir -p build/fuzz/dec_corpus
   cp tests/fuzz/decoder_seeds/* build/fuzz/dec_corpus/
   run_fuzzer fuzz_decoders "$(( (seconds + 1) / 2 ))" build/fuzz/dec_corpus dec_log.txt "the decoders"
+  # The js container's script loading: its checks, the metering splices and the trial load
+  # (plugins/js and core's sources, SpiderMonkey as installed; vptr checks need RTTI, which
+  # SpiderMonkey is built without).
+  log "building the js fuzz target (script loading: checks, metering, the trial load)"
+  { printf 'namespace exo_js {\nextern const char meter_js[];\nconst char meter_js[] = R"exo_meter('
+    cat plugins/js/meter.js
+    printf ')exo_meter";\n}  // namespace exo_js\n'; } >build/fuzz/meter_js.cpp
+  # shellcheck disable=SC2046  # pkg-config's flags are words
+  clang++ -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize=vptr -fno-sanitize-recover=undefined \
+    -Iinclude -Imodules/core/include $(pkg-config --cflags mozjs-102) tests/fuzz/fuzz_js.cpp plugins/js/engine.cpp \
+    plugins/js/plugin.cpp build/fuzz/meter_js.cpp modules/core/src/*.cpp $(pkg-config --libs mozjs-102) \
+    -lcrypto -lzstd -lfmt -o build/fuzz/fuzz_js
+  mkdir -p build/fuzz/js_corpus
+  cp tests/fuzz/js_seeds/* build/fuzz/js_corpus/
+  run_fuzzer fuzz_js "$(( (seconds + 1) / 2 ))" build/fuzz/js_corpus js_log.txt "JS script loading" 4096
 }
 
 # The demo: pack examples/app into an image, boot it on a data directory in the background,
@@ -106,7 +121,7 @@ demo() {
   local exo=./build/release/bin/exo work=build/demo url=
   rm -rf "$work" && mkdir -p "$work"
   run() { printf '\033[2m$ %s\033[0m\n' "$*"; "$@"; }
-  log "1/6 pack the example application (a wasm counter, a native key-value actor, an AIR actor) into one image"
+  log "1/6 pack the example application (a wasm counter, a native key-value actor, an AIR actor, a JS backend) into one image"
   run "$exo" pack build/release/examples/app -o "$work/notes.exo"
   log "2/6 boot it on an embedded data directory ($work/data) and serve JSON-RPC over WebSocket"
   printf '\033[2m$ %s\033[0m\n' "$exo boot $work/notes.exo --data $work/data --listen 127.0.0.1:0 &"
@@ -130,6 +145,10 @@ demo() {
   run "$exo" call "$url" notes.put '["motd", "hello from the owner"]' --key "$work/owner.key"
   echo "the same server, from the script client (tools/exo_client.py, Python's standard library only):"
   run python3 tools/exo_client.py "$url" notes.get '["motd"]'
+  echo "the JS backend (examples/app/files.js, a LibVMS-style script): its func1, and a file written then read:"
+  run "$exo" call "$url" files.func1 5
+  run "$exo" call "$url" files.writeFile '["hello.txt", "written by the demo"]'
+  run "$exo" call "$url" files.readFile '"hello.txt"'
   echo "an AIR particle (examples/app/greet.air): the AIR actor calls the notes and counter actors as services,"
   echo "then names the client as the next peer; its data holds every answer:"
   run "$exo" call "$url" particles.particle "$(python3 -c 'import json; print(json.dumps([open("examples/app/greet.air").read()]))')"

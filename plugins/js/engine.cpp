@@ -228,6 +228,14 @@ bool evaluate(JSContext* cx, std::string_view source, const char* name, JS::Muta
   return JS::Evaluate(cx, options, text, out);
 }
 
+bool compiles(JSContext* cx, std::string_view source, const char* name) {
+  JS::CompileOptions options(cx);
+  options.setFileAndLine(name, 1);
+  JS::SourceText<mozilla::Utf8Unit> text;
+  if (!text.init(cx, source.data(), source.size(), JS::SourceOwnership::Borrowed)) return false;
+  return JS::Compile(cx, options, text) != nullptr;
+}
+
 std::string take_exception(JSContext* cx) {
   if (!JS_IsExceptionPending(cx)) return meter_now.out_of_ticks ? "out of ticks" : "the code was stopped";
   JS::ExceptionStack stack(cx);

@@ -74,6 +74,8 @@ JSObject* new_actor_global(JSContext* cx, std::uint64_t seed);
 
 /// Runs `source` (already instrumented) in the current realm as a script named `name`.
 bool evaluate(JSContext* cx, std::string_view source, const char* name, JS::MutableHandleValue out);
+/// Whether `source` compiles (without running it); the SyntaxError pending when not.
+bool compiles(JSContext* cx, std::string_view source, const char* name);
 
 /// The pending exception as text ("TypeError: x is not a function (actor.js:3:7)"), cleared;
 /// or a note that the code was stopped, when none is pending.

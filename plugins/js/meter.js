@@ -58,7 +58,13 @@
   function charge(body, depth) {
     const cost = Math.max(1, size(body));
     if (body.type === 'BlockStatement') {
-      edits.push([index(body.loc.start) + 1, depth, false, `__exo_tick(${cost});`]);
+      // After the directive prologue ('use strict' must stay first to stay a directive).
+      let at = index(body.loc.start) + 1;
+      for (const s of body.body) {
+        if (s.type !== 'ExpressionStatement' || s.expression.type !== 'Literal' || typeof s.expression.value !== 'string') break;
+        at = index(s.loc.end);
+      }
+      edits.push([at, depth, false, `;__exo_tick(${cost});`]);
     } else if (body.type.endsWith('Statement') || body.type.endsWith('Declaration')) {
       edits.push([index(body.loc.start), depth, false, `{__exo_tick(${cost});`]);
       edits.push([index(body.loc.end), depth, true, '}']);

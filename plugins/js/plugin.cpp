@@ -623,6 +623,8 @@ exo_status js_compile(exo_span code, const exo_limits* limits, exo_code** out, e
     JS::RootedObject global(cx, exo_js::new_actor_global(cx, 1));
     if (!global) return failed(err, EXO_ERR_INTERNAL, "making a realm: " + exo_js::take_exception(cx));
     JSAutoRealm in(cx, global);
+    if (!exo_js::compiles(cx, c->source, "actor.js"))  // the engine's parser took it before the splices
+      return failed(err, EXO_ERR_INTERNAL, "exo's metering broke the script (a bug): " + exo_js::take_exception(cx));
     exo_js::meter() = exo_js::meter_state{load_budget, false};
     // No message runs: the host API throws if the script uses it while loading.
     std::string why;

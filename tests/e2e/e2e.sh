@@ -49,6 +49,19 @@ grep -q 'created actor counter' "$work/server.out" || fail "boot did not say wha
 [ "$("$exo" call "$url" counter.add 2>/dev/null)" = 11 ] || fail "counter.add() is not 11"
 [ "$("$exo" call "$url" counter.add 5 2>/dev/null)" = 16 ] || fail "counter.add(5) is not 16"
 [ "$(script_call "$url" counter.get)" = 16 ] || fail "the script client did not read 16"
+# The JS backend (examples/app/files.js), LibVMS's scenario: func1() is 1, func1(5) is 6, and
+# a write is seen by the next call (and after the restart below).
+"$exo" call "$url" exo.handshake | python3 -c '
+import json, sys
+methods = {m["method"] for m in json.load(sys.stdin)["methods"]}
+assert {"files.func1", "files.writeFile", "files.readFile", "files.listFiles"} <= methods, methods' \
+  || fail "the handshake does not list the JS exports"
+[ "$("$exo" call "$url" files.func1 2>/dev/null)" = 1 ] || fail "files.func1() is not 1"
+[ "$("$exo" call "$url" files.func1 5 2>/dev/null)" = 6 ] || fail "files.func1(5) is not 6"
+"$exo" call "$url" files.writeFile '["a.txt", "hello"]' >/dev/null 2>&1 || fail "files.writeFile failed"
+[ "$("$exo" call "$url" files.readFile '"a.txt"' 2>/dev/null)" = '"hello"' ] || fail "files.readFile does not read what was written"
+expect_rc 4 "$exo" call "$url" files.readFile '"missing.txt"'
+grep -q "no such file: missing.txt" "$work/err" || fail "a JS throw is not reported with its message"
 expect_rc 4 "$exo" call "$url" counter.nope
 grep -q -- '-32601' "$work/err" || fail "an unknown method is not -32601"
 expect_rc 4 "$exo" call "$url" counter.add '"five"'
@@ -124,6 +137,7 @@ grep -q '^\[debug\] notes: put lvl$' "$work/server.err" || fail "exo boot --log-
 expect_rc 2 "$exo" boot "$work/app.exo" --data "$work/data" --log-level loud
 grep -q "not a log level" "$work/err" || fail "a bad --log-level is not a clear usage error"
 [ "$("$exo" call "$url" counter.add 2>/dev/null)" = 17 ] || fail "the counter did not resume at 16"
+[ "$("$exo" call "$url" files.listFiles 2>/dev/null)" = '["a.txt"]' ] || fail "the JS actor's files did not survive the restart"
 stop_server
 
 echo "-- verify the log, from the directory and from an exported file"

@@ -85,7 +85,9 @@ BOOST_AUTO_TEST_CASE(values_cross_in_exo_s_model) {
     exports.big = () => 2n ** 62n
     exports.half = () => 0.5
     exports.bad = () => () => 1
+    exports.strict = function () { 'use strict'; try { undeclared = 1; return false } catch (e) { return e instanceof ReferenceError } }
   )");
+  BOOST_TEST(*result(call(hv, a, "strict")).if_bool());  // metering keeps 'use strict' a directive
   const exo::value m = exo::value::make_map({{"b", exo::value::list{std::int64_t{1}, "x"}}, {"a", exo::bytes{1, 2, 3}}});
   BOOST_TEST((result(call(hv, a, "echo", vals(m))) == m));
   BOOST_TEST((result(call(hv, a, "echo", vals(std::int64_t{1} << 60))) == exo::value(std::int64_t{1} << 60)));  // as a BigInt

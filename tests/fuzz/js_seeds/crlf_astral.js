@@ -1,0 +1,3 @@
+exports.f = () => {
+  let s = "😀"; for (;;) return s
+}
