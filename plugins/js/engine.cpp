@@ -9,6 +9,8 @@
 #include <js/Principals.h>
 #include <js/PropertyAndElement.h>
 #include <js/SourceText.h>
+#include <js/Realm.h>
+#include <js/RealmOptions.h>
 #include <js/String.h>
 #include <jsfriendapi.h>
 
@@ -44,7 +46,7 @@ void init_process() {
 // Each thread's engine: its context is destroyed with the thread.
 struct thread_holder {
   std::unique_ptr<thread_engine> e;
-  std::unique_ptr<JS::PersistentRootedObject> meter_global;
+  std::unique_ptr<JS::PersistentRootedObject> meter_global;  // also the zone actors' realms are made in
   std::unique_ptr<JS::PersistentRootedValue> meter_fn;
   ~thread_holder() {
     if (!e) return;
@@ -197,9 +199,17 @@ metered instrument(std::string_view source) {
 }
 
 JSObject* new_actor_global(JSContext* cx, std::uint64_t seed) {
+  // One zone for every actor realm of the thread (a zone each costs 3-4 times the memory and
+  // time), a compartment each (realms never share objects).
   JS::RealmOptions options;
+  options.creationOptions().setNewCompartmentInExistingZone(*holder.meter_global);
   JS::RootedObject g(cx, JS_NewGlobalObject(cx, &global_class, nullptr, JS::FireOnNewGlobalHook, options));
-  if (!g) return nullptr;
+  if (!g) {  // the heap is full of realms past messages left: collect them, and try once more
+    JS_ClearPendingException(cx);
+    JS_GC(cx);
+    g = JS_NewGlobalObject(cx, &global_class, nullptr, JS::FireOnNewGlobalHook, options);
+    if (!g) return nullptr;
+  }
   JSAutoRealm in(cx, g);
   if (!JS::InitRealmStandardClasses(cx)) return nullptr;
   for (const char* name : {"Date", "Intl", "WebAssembly", "SharedArrayBuffer", "Atomics", "WeakRef", "FinalizationRegistry"})
@@ -238,6 +248,10 @@ bool compiles(JSContext* cx, std::string_view source, const char* name) {
 
 std::string take_exception(JSContext* cx) {
   if (!JS_IsExceptionPending(cx)) return meter_now.out_of_ticks ? "out of ticks" : "the code was stopped";
+  // Reading an exception needs a realm: the metering realm when the code is in none (a realm
+  // that could not be made).
+  std::optional<JSAutoRealm> in;
+  if (!JS::GetCurrentRealmOrNull(cx)) in.emplace(cx, *holder.meter_global);
   JS::ExceptionStack stack(cx);
   if (!JS::StealPendingExceptionStack(cx, &stack)) return "an exception that could not be read";
   JS::ErrorReportBuilder report(cx);

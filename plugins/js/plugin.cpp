@@ -34,6 +34,7 @@
 #include <js/String.h>
 #include <js/experimental/TypedData.h>
 #include <jsfriendapi.h>
+#include <mozilla/Utf8.h>
 
 #include <fmt/format.h>
 
@@ -612,18 +613,28 @@ exo_status js_compile(exo_span code, const exo_limits* limits, exo_code** out, e
     const std::uint64_t most = limits && limits->max_code_size ? limits->max_code_size : 16u << 20;
     if (source.size() > most)
       return failed(err, EXO_ERR_LIMIT_EXCEEDED, fmt::format("the script is {} bytes, over the {} accepted", source.size(), most));
+    // (SpiderMonkey's compiler must be given valid UTF-8: on some bytes that are not, it
+    // never returns.)
+    if (!mozilla::IsUtf8(mozilla::Span<const char>(source.data(), source.size()))) return failed(err, EXO_ERR_MALFORMED, "the script is not UTF-8");
     if (source.find("__exo_") != std::string_view::npos)
       return failed(err, EXO_ERR_MALFORMED, "names starting with __exo_ are exo's (the script uses one)");
-    exo_js::metered m = exo_js::instrument(source);
-    if (!m.error.empty()) return failed(err, EXO_ERR_MALFORMED, m.error);
-    auto c = std::make_unique<exo_code>();
-    c->source = std::move(m.source);
-    // Run it once, in a scratch realm with no host, to find its exports.
+    // A scratch realm with no host: the script is compiled there as it is (the compiler's
+    // early errors are stricter than Reflect.parse), metered, compiled again (metering must
+    // never break a script), and run once to find its exports.
     JSContext* cx = exo_js::engine().cx;
     JS::RootedObject global(cx, exo_js::new_actor_global(cx, 1));
     if (!global) return failed(err, EXO_ERR_INTERNAL, "making a realm: " + exo_js::take_exception(cx));
     JSAutoRealm in(cx, global);
-    if (!exo_js::compiles(cx, c->source, "actor.js"))  // the engine's parser took it before the splices
+    struct collect_t {
+      JSContext* cx;
+      ~collect_t() { JS_MaybeGC(cx); }  // the scratch realm is garbage once this returns
+    } collect{cx};
+    if (!exo_js::compiles(cx, source, "actor.js")) return failed(err, EXO_ERR_MALFORMED, exo_js::take_exception(cx));
+    exo_js::metered m = exo_js::instrument(source);
+    if (!m.error.empty()) return failed(err, EXO_ERR_MALFORMED, m.error);
+    auto c = std::make_unique<exo_code>();
+    c->source = std::move(m.source);
+    if (!exo_js::compiles(cx, c->source, "actor.js"))
       return failed(err, EXO_ERR_INTERNAL, "exo's metering broke the script (a bug): " + exo_js::take_exception(cx));
     exo_js::meter() = exo_js::meter_state{load_budget, false};
     // No message runs: the host API throws if the script uses it while loading.
@@ -699,6 +710,7 @@ exo_status js_run(exo_instance* inst, uint32_t function, exo_span args, uint64_t
     // Ends the message: charges what was used, and says how it went.
     auto end = [&](exo_status status, std::string text) -> exo_status {
       e.jobs.clear();
+      JS_MaybeGC(cx);  // each message leaves a realm behind: collect when the heap has grown
       if (JS_IsExceptionPending(cx)) JS_ClearPendingException(cx);
       const bool ticks = exo_js::meter().out_of_ticks;
       if (m.failure != EXO_OK) return failed(err, m.failure, m.failure_text);
