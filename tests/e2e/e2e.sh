@@ -42,6 +42,12 @@ cp -r "$app" "$work/app"
 "$exo" pack "$work/app" -o "$work/again.exo" --json >"$work/pack.json"
 cmp "$work/app.exo" "$work/again.exo" || fail "packing twice gave other bytes"
 python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); assert j["name"]=="notes" and len(j["image"])==64' "$work/pack.json"
+python3 -c '
+import json, sys
+actors = {a["name"]: a for a in json.load(open(sys.argv[1]))["actors"]}
+assert actors["files"]["container"] == "js", actors
+assert actors["files"]["functions"] == ["func1", "writeFile", "readFile", "listFiles", "deleteFile"], actors["files"]' \
+  "$work/pack.json" || fail "exo pack does not list the JS actor's exports"
 
 echo "-- boot in the background and call"
 start_server
@@ -205,6 +211,9 @@ mkdir -p "$work/bin" && cp "$exo" "$work/bin/exo"  # no plugins beside this copy
 expect_rc 3 env -u EXO_PLUGIN_PATH "$work/bin/exo" boot "$work/app.exo" --data "$work/d4"
 grep -qE "needs the '(air|wasm)' container" "$work/err" || fail "a missing plugin is not named"
 expect_rc 2 "$exo"
+cp -r "$work/app" "$work/badjs" && printf 'exports.func1 = (x => x + 1\n' >"$work/badjs/files.js"
+expect_rc 3 "$exo" pack "$work/badjs" -o "$work/badjs.exo"
+grep -q "files.js does not compile: SyntaxError" "$work/err" || fail "a JS syntax error is not a clear pack error"
 expect_rc 2 "$exo" pack
 expect_rc 2 "$exo" call ws://127.0.0.1:1 counter.add '[1'
 expect_rc 4 "$exo" call ws://127.0.0.1:1 counter.add

@@ -203,6 +203,109 @@ BOOST_AUTO_TEST_CASE(the_environment_is_deterministic) {
     BOOST_TEST(contains(*result(call(hv, a, "evil", args(how))).if_string(), "EvalError"), how);
 }
 
+// Primea's scenarios (the ones the wasm tests run), with JS actors.
+const char* const scenarios = R"(
+  exports.receive = (v) => { exo.storage.put('value', v) }
+  exports.value = () => exo.storage.get('value') ?? -1
+  exports.give = (cap, v) => exo.send(cap, [v])
+  exports.answer = () => 42
+  exports.ask = (cap) => exo.send(cap, [], {reply: exo.self('on_answer', exo.rights.call | exo.rights.transfer)})
+  exports.on_answer = (v) => exo.storage.put('value', v)
+  exports.grow = (n) => {
+    if (n <= 0) return
+    const child = exo.create(exo.codeHash())
+    exo.storage.put('child', child)
+    exo.send(exo.derive(child, exo.rights.call, 'grow'), [n - 1])
+  }
+  exports.ping = (depth) => {
+    const child = exo.storage.get('child')
+    if (child === undefined) return exo.storage.put('last', depth)
+    exo.send(exo.derive(child, exo.rights.call, 'ping'), [depth + 1])
+  }
+  exports.last = () => exo.storage.get('last') ?? -1
+  exports.forge = (how) => exo.send(how === 'object' ? {index: 0} : 0, [1])
+  exports.inspect = () => {
+    const c = exo.self('value')
+    return [Object.isFrozen(c), Object.getPrototypeOf(c) === null, Object.keys(c).length, Reflect.set(c, 'index', 5)]
+  }
+  exports.stale = () => { const c = exo.self('value'); exo.drop(c); exo.send(c, []) }
+)";
+
+BOOST_AUTO_TEST_CASE(primea_s_scenarios_with_js_actors) {
+  js_registry r;
+  memory_hv hv(r.config());
+  // A value to a receiver.
+  auto sender = make(hv, scenarios), receiver = make(hv, scenarios);
+  auto receive = hv.function_cap(receiver, "receive");
+  BOOST_REQUIRE(receive);
+  BOOST_TEST(!call(hv, sender, "give", args(*receive, std::int64_t{1234})).failed.has_value());
+  BOOST_TEST(as_int(call(hv, receiver, "value")) == 1234);
+  BOOST_TEST(as_int(call(hv, sender, "value")) == -1);
+  // A callback through a capability: the answer comes back to on_answer.
+  auto answer = hv.function_cap(receiver, "answer");
+  BOOST_REQUIRE(answer);
+  auto asked = call(hv, sender, "ask", args(*answer));
+  BOOST_TEST(!asked.failed.has_value(), (asked.failed ? asked.failed->message : ""));
+  BOOST_TEST(as_int(call(hv, sender, "value")) == 42);
+  // A creation chain, then a ping down it to the last actor.
+  const auto before = hv.stats().actors_created;
+  auto grown = call(hv, sender, "grow", args(std::int64_t{4}), 10'000'000);
+  BOOST_TEST(!grown.failed.has_value(), (grown.failed ? grown.failed->message : ""));
+  BOOST_TEST(hv.stats().actors_created - before == 4u);
+  BOOST_TEST(!call(hv, sender, "ping", args(std::int64_t{0}), 10'000'000).failed.has_value());
+  exo::id last = *hv.actor_id(sender);
+  for (int i = 0; i < 4; ++i) last = exo::derive_actor_id(last, 0);
+  auto last_actor = hv.lookup(last, "last");
+  BOOST_REQUIRE(last_actor);
+  BOOST_TEST(as_int(call_fn(hv, *last_actor)) == 4);
+  // A capability to egress: the message leaves.
+  std::vector<std::int64_t> seen;
+  auto out = hv.create_egress("out", [&](exo::egress_message& m) { seen.push_back(*m.args[0].if_i64()); });
+  BOOST_TEST(!call(hv, sender, "give", args(out, std::int64_t{77})).failed.has_value());
+  BOOST_TEST(seen == std::vector<std::int64_t>{77});
+  // Forged and stale capabilities are refused; a capability cannot be read or changed.
+  for (const char* how : {"object", "number"}) {
+    auto f = call(hv, sender, "forge", args(how));
+    BOOST_REQUIRE(f.failed);
+    BOOST_TEST(contains(f.failed->message, "expected a capability"), f.failed->message);
+  }
+  const exo::value seen_cap = result(call(hv, sender, "inspect"));
+  const exo::value expected = exo::value::list{true, true, std::int64_t{0}, false};
+  BOOST_TEST((seen_cap == expected), exo::to_string(seen_cap));
+  auto stale = call(hv, sender, "stale");
+  BOOST_REQUIRE(stale.failed);
+  BOOST_TEST(stale.failed->code == static_cast<std::int64_t>(exo::errc::bad_capability), stale.failed->message);
+}
+
+// The same workload twice: the same deliveries with the same ticks, and the same root (the JIT
+// warms up in between: nothing may depend on it).
+BOOST_AUTO_TEST_CASE(the_same_workload_twice_gives_the_same_ticks_trace_and_root) {
+  auto workload = [](std::vector<std::string>& trace) {
+    js_registry r;
+    memory_hv hv(r.config());
+    hv.on_deliver([&](const exo::delivery& d) {
+      trace.push_back(exo::short_hex(d.receiver) + ":" + std::to_string(d.function) + "@" + std::to_string(d.ticks) +
+                      (d.ok ? "" : "!"));
+    });
+    auto a = make(hv, scenarios), b = make(hv, scenarios);
+    auto c = make(hv, "exports.work = (n) => { let s = 0; for (let i = 0; i < n; i++) s += Math.random() < 0.5 ? i : -i;"
+                      " exo.storage.put('s', s); return s }\nexports.spin = () => { for (;;) {} }");
+    (void)call(hv, a, "grow", args(std::int64_t{3}), 10'000'000);
+    (void)call(hv, a, "ping", args(std::int64_t{1}), 10'000'000);
+    (void)call(hv, a, "ask", args(*hv.function_cap(b, "answer")));
+    for (int i = 0; i < 20; ++i) (void)call(hv, c, "work", args(std::int64_t{2000}), 10'000'000);
+    (void)call(hv, c, "spin", {}, 5000);
+    return std::make_pair(hv.stats().ticks, *hv.state_root());
+  };
+  std::vector<std::string> t1, t2;
+  auto [ticks1, root1] = workload(t1);
+  auto [ticks2, root2] = workload(t2);
+  BOOST_TEST(ticks1 == ticks2);
+  BOOST_TEST(root1 == root2);
+  BOOST_TEST(t1 == t2, boost::test_tools::per_element());
+  BOOST_TEST(t1.size() > 20u);
+}
+
 // Bad scripts are refused when the code is made, each with a clear error.
 BOOST_AUTO_TEST_CASE(bad_scripts_are_refused_with_a_clear_error) {
   js_registry r;

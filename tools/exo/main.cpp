@@ -88,9 +88,20 @@ int cmd_pack(const common& c, const std::string& dir, const std::string& out) {
   if (!img) return failed(bad_input, "pack made an image it cannot read back: " + img.error().message);
   if (auto w = exo::write_file(out, *file); !w) return failed(bad_input, w.error().message);
   const auto& m = img->manifest;
+  // Each actor's functions, as its container compiles its code (packing compiled each one).
+  auto functions_of = [&](const exo::image_actor& a) {
+    std::vector<std::string> names;
+    const exo::container* ct = reg.find(a.container);
+    const exo::bytes* code = img->blob(a.code);
+    if (!ct || !code) return names;
+    if (auto compiled = ct->compile(*code, reg.limits()))
+      for (auto& fn : (*compiled)->functions) names.push_back(fn.name);
+    return names;
+  };
   if (c.as_json) {
     json actors = json::array(), exports = json::array();
-    for (auto& a : m.actors) actors.push_back({{"name", a.name}, {"container", a.container}, {"code", exo::to_hex(a.code)}});
+    for (auto& a : m.actors)
+      actors.push_back({{"name", a.name}, {"container", a.container}, {"code", exo::to_hex(a.code)}, {"functions", functions_of(a)}});
     for (auto& e : m.exports) exports.push_back(e.method());
     print_json({{"image", exo::to_hex(img->hash)}, {"file", out}, {"bytes", file->size()}, {"name", m.name},
                 {"actors", actors}, {"init", m.init.size()}, {"exports", exports}});
@@ -99,7 +110,8 @@ int cmd_pack(const common& c, const std::string& dir, const std::string& out) {
   fmt::print("packed {} into {} ({} bytes)\n", dir, out, file->size());
   fmt::print("image {} ('{}')\n", exo::to_hex(img->hash), m.name);
   for (auto& ct : m.containers) fmt::print("  needs container {} (type {}, version {})\n", ct.name, ct.type_id, ct.version);
-  for (auto& a : m.actors) fmt::print("  actor {} ({}, code {})\n", a.name, a.container, exo::short_hex(a.code));
+  for (auto& a : m.actors)
+    fmt::print("  actor {} ({}, code {}): {}\n", a.name, a.container, exo::short_hex(a.code), fmt::join(functions_of(a), " "));
   for (auto& i : m.init) fmt::print("  init {}.{}{}\n", i.actor, i.function, exo::to_json(i.args).dump());
   for (auto& e : m.exports) {
     std::string params;
