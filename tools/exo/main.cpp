@@ -95,7 +95,7 @@ int cmd_pack(const common& c, const std::string& dir, const std::string& out) {
     const exo::bytes* code = img->blob(a.code);
     if (!ct || !code) return names;
     if (auto compiled = ct->compile(*code, reg.limits()))
-      for (auto& fn : (*compiled)->functions) names.push_back(fn.name);
+      for (auto& fn : (*compiled)->functions) names.emplace_back(fn.name);
     return names;
   };
   if (c.as_json) {
