@@ -111,7 +111,7 @@ fuzz() {
     plugins/js/plugin.cpp build/fuzz/meter_js.cpp modules/core/src/*.cpp $(pkg-config --libs mozjs-102) \
     -lcrypto -lzstd -lfmt -o build/fuzz/fuzz_js
   mkdir -p build/fuzz/js_corpus
-  cp tests/fuzz/js_seeds/* build/fuzz/js_corpus/
+  cp tests/fuzz/js_seeds/* examples/app/files.js build/fuzz/js_corpus/  # the seeds, and the example backend
   # (SpiderMonkey frees what a script made when it collects garbage, not when the input ends:
   # libFuzzer's per-input leak check would take that for leaks.)
   run_fuzzer fuzz_js "$(( (seconds + 1) / 2 ))" build/fuzz/js_corpus js_log.txt "JS script loading" 4096 -detect_leaks=0

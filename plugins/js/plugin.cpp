@@ -50,7 +50,7 @@ struct exo_code {
   std::vector<std::string> exports;  // in the order the script set them
 };
 struct exo_instance {
-  std::shared_ptr<const exo_code> code;
+  const exo_code* code;  // the host frees an instance before its code
 };
 
 namespace {
@@ -682,8 +682,7 @@ exo_span js_export_name(const exo_code* c, uint32_t i) {
 
 exo_status js_instantiate(exo_code* c, exo_instance** out, exo_error* err) {
   return guarded(err, "js instantiate", [&]() -> exo_status {
-    // The code object stays the host's; an instance shares a copy of what it needs.
-    *out = new exo_instance{std::make_shared<const exo_code>(*c)};
+    *out = new exo_instance{c};
     return EXO_OK;
   });
 }

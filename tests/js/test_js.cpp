@@ -14,19 +14,9 @@ namespace {
 
 using memory_hv = exo::hypervisor<exo::ordered_scheduler, exo::memory_store>;
 
-struct js_registry {
-  exo::container_registry reg;
-  js_registry() {
-    reg.add_search_dir(EXO_TEST_PLUGIN_DIR);
-    auto r = reg.load_named("js");
-    BOOST_REQUIRE_MESSAGE(r, "loading the js plugin: " << (r ? "" : r.error().message));
-  }
-  exo::config config() {
-    exo::config c;
-    c.name = "js-test";
-    c.containers = &reg;
-    return c;
-  }
+// A registry with the js plugin loaded from the build tree.
+struct js_registry : registry {
+  js_registry() : registry("js") {}
 };
 
 exo::bytes js(std::string_view s) { return exo::bytes(s.begin(), s.end()); }
@@ -283,10 +273,7 @@ BOOST_AUTO_TEST_CASE(the_same_workload_twice_gives_the_same_ticks_trace_and_root
   auto workload = [](std::vector<std::string>& trace) {
     js_registry r;
     memory_hv hv(r.config());
-    hv.on_deliver([&](const exo::delivery& d) {
-      trace.push_back(exo::short_hex(d.receiver) + ":" + std::to_string(d.function) + "@" + std::to_string(d.ticks) +
-                      (d.ok ? "" : "!"));
-    });
+    trace_deliveries(hv, trace);
     auto a = make(hv, scenarios), b = make(hv, scenarios);
     auto c = make(hv, "exports.work = (n) => { let s = 0; for (let i = 0; i < n; i++) s += Math.random() < 0.5 ? i : -i;"
                       " exo.storage.put('s', s); return s }\nexports.spin = () => { for (;;) {} }");

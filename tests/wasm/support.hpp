@@ -13,6 +13,7 @@
 #include <iterator>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace wasm_test {
 
@@ -24,21 +25,33 @@ inline exo::bytes read_file(const std::string& path) {
 inline exo::bytes test_module(const std::string& name) { return read_file(std::string(EXO_TEST_WASM_DIR) + "/" + name + ".wasm"); }
 inline exo::bytes example(const std::string& name) { return read_file(std::string(EXO_TEST_EXAMPLES_DIR) + "/" + name + ".wasm"); }
 
-/// A registry with the wasm plugin loaded from the build tree.
+/// A registry with a container plugin (by default wasm) loaded from the build tree.
 struct registry {
   exo::container_registry reg;
-  registry() {
+  std::string plugin;
+  explicit registry(std::string name = "wasm") : plugin(std::move(name)) {
     reg.add_search_dir(EXO_TEST_PLUGIN_DIR);
-    auto r = reg.load_named("wasm");
-    BOOST_REQUIRE_MESSAGE(r, "loading the wasm plugin: " << (r ? "" : r.error().message));
+    auto r = reg.load_named(plugin);
+    BOOST_REQUIRE_MESSAGE(r, "loading the " << plugin << " plugin: " << (r ? "" : r.error().message));
   }
-  exo::config config(std::string name = "wasm-test") {
+  exo::config config() { return config(plugin + "-test"); }
+  exo::config config(std::string name) {
     exo::config c;
     c.name = std::move(name);
     c.containers = &reg;
     return c;
   }
 };
+
+/// Records each delivery in `trace` as "receiver:function@ticks" ("!" after a failed one): two
+/// runs of one workload must record the same.
+template <class H>
+void trace_deliveries(H& hv, std::vector<std::string>& trace) {
+  hv.on_deliver([&trace](const exo::delivery& d) {
+    trace.push_back(exo::short_hex(d.receiver) + ":" + std::to_string(d.function) + "@" + std::to_string(d.ticks) +
+                    (d.ok ? "" : "!"));
+  });
+}
 
 /// What a call produced: its result, or the failure report.
 struct outcome {

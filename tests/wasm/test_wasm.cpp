@@ -137,10 +137,7 @@ BOOST_AUTO_TEST_CASE(the_same_workload_twice_gives_the_same_ticks_trace_and_root
   auto workload = [](std::vector<std::string>& trace) {
     registry r;
     memory_hv hv(r.config());
-    hv.on_deliver([&](const exo::delivery& d) {
-      trace.push_back(exo::short_hex(d.receiver) + ":" + std::to_string(d.function) + "@" + std::to_string(d.ticks) +
-                      (d.ok ? "" : "!"));
-    });
+    trace_deliveries(hv, trace);
     auto ledger = make(hv, example("ledger"));
     auto chain = make(hv, example("chain"));
     auto a = make(hv, test_module("scenarios"));

@@ -255,7 +255,6 @@ class machine {
         lcid_(prev.lcid),
         max_ticks_(max_ticks),
         ticks_(ticks),
-        names_(program.names),
         scalars_(program.names.size()),
         iterables_(program.names.size(), nullptr) {
     literal_ = tet_ptr(new tetraplet(params.init_peer_id, "", ""));
@@ -373,7 +372,7 @@ class machine {
   result<void> set_scalar(std::uint32_t var, aggregate v) {
     auto& slots = scalars_[var];
     if (!slots.empty() && block_ == 0)
-      return err(code::multiple_variables_found, fmt::format("multiple variables found for name '{}' in data", names_[var]));
+      return err(code::multiple_variables_found, fmt::format("multiple variables found for name '{}' in data", program_.names[var]));
     slots.resize(block_ + 1);
     slots[block_] = std::move(v);
     if (block_ > 0) in_folds_.push_back(var);
@@ -1109,7 +1108,7 @@ class machine {
   tet_ptr last_error_tet_;
   bool last_error_can_set_ = true;
 
-  const std::vector<std::string>& names_;  // the script's variables; the tables below by their number
+  // The script's variables, by their number (script::names).
   std::vector<std::vector<std::optional<aggregate>>> scalars_;  // each by fold depth (block_)
   std::vector<std::uint32_t> in_folds_;                          // scalars set inside a fold since block 0
   std::vector<fold_state*> iterables_;                           // null: none
