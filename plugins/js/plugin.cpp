@@ -579,15 +579,16 @@ bool define_host_api(JSContext* cx, JS::HandleObject global) {
 
 // ---- loading a script into a realm ----
 
-// The actor's global with the script run in it (the current realm must be the global's);
-// false with the reason in `why`.
-bool load(JSContext* cx, const exo_code& code, JS::HandleObject global, std::string& why) {
+// The actor's global with the script run in it, and the promise jobs it queued (the current
+// realm must be the global's): the same when code is made and in each message. False with the
+// reason in `why`.
+bool load(JSContext* cx, const std::string& source, JS::HandleObject global, std::string& why) {
   if (!define_host_api(cx, global)) {
     why = "setting up the host API: " + exo_js::take_exception(cx);
     return false;
   }
   JS::RootedValue ignored(cx);
-  if (!exo_js::evaluate(cx, code.source, "actor.js", &ignored)) {
+  if (!exo_js::evaluate(cx, source, "actor.js", &ignored) || !exo_js::engine().jobs.drain(cx)) {
     why = exo_js::take_exception(cx);
     return false;
   }
@@ -639,19 +640,13 @@ exo_status js_compile(exo_span code, const exo_limits* limits, exo_code** out, e
     exo_js::meter() = exo_js::meter_state{load_budget, false};
     // No message runs: the host API throws if the script uses it while loading.
     std::string why;
-    JS::RootedValue exports(cx);
-    const bool loaded = [&] {
-      if (!define_host_api(cx, global)) return false;
-      JS::RootedValue ignored(cx);
-      return exo_js::evaluate(cx, c->source, "actor.js", &ignored) && exo_js::engine().jobs.drain(cx);
-    }();
-    if (!loaded) {
-      const bool ticks = exo_js::meter().out_of_ticks;
-      why = exo_js::take_exception(cx);
+    if (!load(cx, c->source, global, why)) {
       exo_js::engine().jobs.clear();
-      if (ticks) return failed(err, EXO_ERR_MALFORMED, fmt::format("the script did not finish loading in {} ticks", load_budget));
+      if (exo_js::meter().out_of_ticks)
+        return failed(err, EXO_ERR_MALFORMED, fmt::format("the script did not finish loading in {} ticks", load_budget));
       return failed(err, EXO_ERR_MALFORMED, "the script threw while loading: " + why);
     }
+    JS::RootedValue exports(cx);
     if (!JS_GetProperty(cx, global, "exports", &exports) || !exports.isObject())
       return failed(err, EXO_ERR_MALFORMED, "the script replaced `exports` with something that is not an object");
     JS::RootedObject e(cx, &exports.toObject());
@@ -723,7 +718,7 @@ exo_status js_run(exo_instance* inst, uint32_t function, exo_span args, uint64_t
       return EXO_OK;
     };
     std::string why;
-    if (!load(cx, code, global, why)) return end(EXO_ERR_HANDLER_THREW, "the script threw while loading: " + why);
+    if (!load(cx, code.source, global, why)) return end(EXO_ERR_HANDLER_THREW, "the script threw while loading: " + why);
     JS::RootedValue exports(cx), fn(cx);
     if (!JS_GetProperty(cx, global, "exports", &exports) || !exports.isObject())
       return end(EXO_ERR_HANDLER_FAILED, "`exports` is not an object");

@@ -120,7 +120,11 @@ BOOST_AUTO_TEST_CASE(a_throw_rolls_the_message_back) {
     exports.get = () => exo.storage.get('k') ?? 'absent'
     exports.reject = async () => { exo.storage.put('k', 2); await null; throw new Error('later') }
     exports.later = async (x) => { await null; return x * 2 }
+    Promise.resolve().then(() => { exports.queued = () => 'set by a job the script queued' })
   )");
+  // A job the script queued while loading runs before the export, as when its exports were
+  // found: the export it sets is there in every message.
+  BOOST_TEST(*result(call(hv, a, "queued")).if_string() == "set by a job the script queued");
   auto o = call(hv, a, "put_then_throw");
   BOOST_REQUIRE(o.failed);
   BOOST_TEST(contains(o.failed->message, "RangeError: no"), o.failed->message);
