@@ -288,13 +288,7 @@ BOOST_AUTO_TEST_CASE(the_same_workload_twice_gives_the_same_ticks_trace_and_root
     (void)call(hv, c, "spin", {}, 5000);
     return std::make_pair(hv.stats().ticks, *hv.state_root());
   };
-  std::vector<std::string> t1, t2;
-  auto [ticks1, root1] = workload(t1);
-  auto [ticks2, root2] = workload(t2);
-  BOOST_TEST(ticks1 == ticks2);
-  BOOST_TEST(root1 == root2);
-  BOOST_TEST(t1 == t2, boost::test_tools::per_element());
-  BOOST_TEST(t1.size() > 20u);
+  check_same_twice(workload, 20u);
 }
 
 // Bad scripts are refused when the code is made, each with a clear error.

@@ -53,6 +53,19 @@ void trace_deliveries(H& hv, std::vector<std::string>& trace) {
   });
 }
 
+/// Runs `workload(trace)` twice (it makes its own hypervisor, records its deliveries in trace
+/// and returns {ticks, state root}) and checks both runs agree, with over `min_deliveries`.
+template <class W>
+void check_same_twice(W&& workload, std::size_t min_deliveries) {
+  std::vector<std::string> t1, t2;
+  auto [ticks1, root1] = workload(t1);
+  auto [ticks2, root2] = workload(t2);
+  BOOST_TEST(ticks1 == ticks2);
+  BOOST_TEST(root1 == root2);
+  BOOST_TEST(t1 == t2, boost::test_tools::per_element());
+  BOOST_TEST(t1.size() > min_deliveries);
+}
+
 /// What a call produced: its result, or the failure report.
 struct outcome {
   std::optional<exo::value> result;

@@ -151,13 +151,7 @@ BOOST_AUTO_TEST_CASE(the_same_workload_twice_gives_the_same_ticks_trace_and_root
     (void)call(hv, b, "fib", args(std::int64_t{12}), 1'000'000);
     return std::make_pair(hv.stats().ticks, *hv.state_root());
   };
-  std::vector<std::string> t1, t2;
-  auto [ticks1, root1] = workload(t1);
-  auto [ticks2, root2] = workload(t2);
-  BOOST_TEST(ticks1 == ticks2);
-  BOOST_TEST(root1 == root2);
-  BOOST_TEST(t1 == t2, boost::test_tools::per_element());
-  BOOST_TEST(t1.size() > 10u);
+  check_same_twice(workload, 10u);
 }
 
 BOOST_AUTO_TEST_CASE(memory_and_globals_belong_to_one_message) {
