@@ -516,6 +516,24 @@ bool id_of(JSContext* cx, unsigned argc, JS::Value* vp) {
   return to_js(cx, exo::bytes(id, id + 32), args.rval());
 }
 
+bool host_has_1_3(const exo_host_api* host) {
+  return host->struct_size >= offsetof(exo_host_api, entropy) + sizeof host->entropy;
+}
+
+// exo.caller(): the logged input's caller (a signed call's key, 32 bytes), or null.
+bool caller(JSContext* cx, unsigned argc, JS::Value* vp) {
+  JS::CallArgs args = JS::CallArgsFromVp(argc, vp);
+  if (!flush_ticks(cx)) return false;
+  message& m = msg(cx);
+  if (!host_has_1_3(m.host)) return type_error(cx, "exo.caller: the host is older than ABI 1.3");
+  std::uint8_t key[32];
+  if (!m.host->caller_id(m.call, key)) {
+    args.rval().setNull();
+    return true;
+  }
+  return to_js(cx, exo::bytes(key, key + 32), args.rval());
+}
+
 // console.log and friends, and exo.log: the arguments as strings, joined by spaces.
 template <std::uint32_t Level>
 bool log_line(JSContext* cx, unsigned argc, JS::Value* vp) {
@@ -556,7 +574,7 @@ bool define_host_api(JSContext* cx, JS::HandleObject global) {
       JS_FN("replyCap", reply_cap, 0, 0),  JS_FN("charge", charge, 1, 0),
       JS_FN("now", now, 0, 0),             JS_FN("id", (id_of<&exo_host_api::self_id>), 0, 0),
       JS_FN("sender", (id_of<&exo_host_api::sender_id>), 0, 0),
-      JS_FN("codeHash", (id_of<&exo_host_api::code_hash>), 0, 0),
+      JS_FN("codeHash", (id_of<&exo_host_api::code_hash>), 0, 0), JS_FN("caller", caller, 0, 0),
       JS_FN("log", log_line<EXO_LOG_INFO>, 1, 0), JS_FS_END};
   static const JSFunctionSpec console_fns[] = {
       JS_FN("log", log_line<EXO_LOG_INFO>, 1, 0), JS_FN("info", log_line<EXO_LOG_INFO>, 1, 0),
@@ -595,14 +613,13 @@ bool load(JSContext* cx, const std::string& source, JS::HandleObject global, std
   return true;
 }
 
+// Math.random's seed: the message's entropy (from the logged input's place in the log and
+// the message, exo_host_api::entropy), so the same inputs give the same numbers, on replay too.
 std::uint64_t seed_of(const exo_host_api* host, exo_call* call) {
-  // Math.random's seed: the actor, the sender and the message's logical time (the same
-  // inputs give the same numbers).
-  std::uint8_t self[32], sender[32];
-  host->self_id(call, self);
-  host->sender_id(call, sender);
-  std::uint64_t s = host->now(call) * 0x9E3779B97F4A7C15ULL;
-  for (int i = 0; i < 32; ++i) s = (s ^ self[i] ^ (static_cast<std::uint64_t>(sender[i]) << 8)) * 0x100000001B3ULL;
+  std::uint8_t e[32] = {};
+  if (host_has_1_3(host)) host->entropy(call, e);
+  std::uint64_t s = 0;
+  for (int i = 0; i < 8; ++i) s = s << 8 | e[i];
   return s;
 }
 

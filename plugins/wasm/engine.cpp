@@ -107,7 +107,8 @@ std::uint64_t to_bits(val_type t, const wi::Value& v) {
 // Imports that write into linear memory (the instance must be reset after them).
 bool writes_memory(import_id id) {
   return id == import_id::self_id || id == import_id::sender_id || id == import_id::code_hash ||
-         id == import_id::arg_read || id == import_id::storage_get;
+         id == import_id::arg_read || id == import_id::storage_get || id == import_id::caller_id ||
+         id == import_id::entropy;
 }
 
 std::uint64_t sat_add(std::uint64_t a, std::uint64_t b) { return a > ~std::uint64_t{0} - b ? ~std::uint64_t{0} : a + b; }
@@ -142,6 +143,8 @@ const std::vector<import_signature>& imports() {
       {"drop", {v::i32}, {}},
       {"log", {v::i32, v::i32}, {}},
       {"log_at", {v::i32, v::i32, v::i32}, {}},
+      {"caller_id", {v::i32}, {v::i32}},
+      {"entropy", {v::i32}, {}},
   };
   return all;
 }

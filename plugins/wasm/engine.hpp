@@ -54,6 +54,8 @@ enum class import_id : std::uint8_t {
   drop,            // (i32 cap)
   log,             // (i32 ptr, i32 len): a line at level info
   log_at,          // (i32 level, i32 ptr, i32 len): a line at a level (0 trace .. 4 error)
+  caller_id,       // (i32 ptr) -> i32: 1 and the logged input's caller key (32 bytes), or 0
+  entropy,         // (i32 ptr): this message's 32 bytes of deterministic entropy
   count
 };
 

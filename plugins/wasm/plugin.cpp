@@ -314,6 +314,16 @@ class bridge final : public exo_wasm::import_host {
         }
         return check(api_->log_at(call_, u32(p[0]), exo_span{txt, u32(p[2])}));
       }
+      case import_id::caller_id:
+      case import_id::entropy: {
+        auto* dst = at(mem, u32(p[0]), 32, id);
+        if (!dst) return false;
+        if (api_->struct_size < offsetof(exo_host_api, entropy) + sizeof api_->entropy)
+          return trap(EXO_ERR_INCOMPATIBLE, std::string("exo.") + name(id) + ": the host is older than ABI 1.3");
+        if (id == import_id::entropy) api_->entropy(call_, dst);
+        else r[0] = static_cast<std::uint32_t>(api_->caller_id(call_, dst));
+        return true;
+      }
       case import_id::count: break;
     }
     return trap(EXO_ERR_INTERNAL, "unknown import");

@@ -46,7 +46,7 @@ python3 -c '
 import json, sys
 actors = {a["name"]: a for a in json.load(open(sys.argv[1]))["actors"]}
 assert actors["files"]["container"] == "js", actors
-assert actors["files"]["functions"] == ["func1", "writeFile", "readFile", "listFiles", "deleteFile"], actors["files"]' \
+assert actors["files"]["functions"] == ["func1", "whoami", "writeFile", "readFile", "listFiles", "deleteFile"], actors["files"]' \
   "$work/pack.json" || fail "exo pack does not list the JS actor's exports"
 
 echo "-- boot in the background and call"
@@ -73,7 +73,14 @@ grep -q -- '-32601' "$work/err" || fail "an unknown method is not -32601"
 expect_rc 4 "$exo" call "$url" counter.add '"five"'
 grep -q -- '-32602' "$work/err" || fail "a wrong type is not -32602"
 cp "$src/examples/app/demo-owner.key" "$work/owner.key"; chmod 600 "$work/owner.key"
-"$exo" keygen -o "$work/other.key" >/dev/null
+"$exo" keygen -o "$work/other.key" >"$work/other.pub"
+other_pub=$(sed -n 's/^public key //p' "$work/other.pub")
+echo "-- a JS actor sees who signed each call (LibVMS's System.caller.id)"
+[ "$("$exo" call "$url" files.whoami 2>/dev/null)" = null ] || fail "files.whoami() of an anonymous call is not null"
+"$exo" call "$url" files.whoami --key "$work/owner.key" 2>/dev/null | grep -q '^"23c4935221d89c37[0-9a-f]\{48\}"$' \
+  || fail "files.whoami() signed by the owner does not return the owner's key"
+[ "$("$exo" call "$url" files.whoami --key "$work/other.key" 2>/dev/null)" = "\"$other_pub\"" ] \
+  || fail "files.whoami() signed by another key does not return that key"
 expect_rc 4 "$exo" call "$url" notes.put '["k", "v"]'
 expect_rc 4 "$exo" call "$url" notes.put '["k", "v"]' --key "$work/other.key"
 grep -q -- '-32004' "$work/err" || fail "another key's call is not refused"
@@ -148,10 +155,10 @@ stop_server
 
 echo "-- verify the log, from the directory and from an exported file"
 "$exo" verify "$work/data" | tee "$work/verify.out" | tail -1
-grep -q 'verified 26 entries' "$work/verify.out" || fail "verify did not check all 26 entries"
+grep -q 'verified 29 entries' "$work/verify.out" || fail "verify did not check all 29 entries"
 [ "$("$exo" root "$work/data")" = "$("$exo" root "$work/data" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["root"])')" ] || fail "root and root --json differ"
 "$exo" log "$work/data" | grep -q 'caller 23c4935221d89c37' || fail "the log does not name the signed caller"
-"$exo" log "$work/data" --json | python3 -c 'import json,sys; e=json.load(sys.stdin); assert len(e)==26 and e[0]["kind"]=="init"'
+"$exo" log "$work/data" --json | python3 -c 'import json,sys; e=json.load(sys.stdin); assert len(e)==29 and e[0]["kind"]=="init"'
 "$exo" log "$work/data" --export "$work/log.exolog" >/dev/null
 "$exo" verify --log "$work/log.exolog" --image "$work/app.exo" >/dev/null || fail "the exported log does not verify"
 
@@ -181,7 +188,7 @@ calls_pid=$!
 grep -q '^verified [0-9]* entries, final root' "$work/remote.out" || fail "exo verify ws:// did not say what it verified"
 wait "$calls_pid" || fail "calls made during the remote verification failed"
 "$exo" verify "$url" --node-key "$node_key" --image "$work/app.exo" >"$work/remote.out" 2>/dev/null || fail "the node does not verify against the image given"
-grep -q '^verified 56 entries' "$work/remote.out" || fail "the remote verification did not see the 30 calls made meanwhile"
+grep -q '^verified 59 entries' "$work/remote.out" || fail "the remote verification did not see the 30 calls made meanwhile"
 expect_rc 1 "$exo" verify "$url" --image "$work/other.exo"
 grep -q 'the node runs image' "$work/err" || fail "a node running another image than the one given is not refused clearly"
 expect_rc 1 "$exo" verify "$url" --node-key "$stranger"
@@ -189,11 +196,11 @@ grep -q "first divergence: entry 0, field 'key'" "$work/out" || fail "a node who
 expect_rc 2 "$exo" verify "$work/data" --follow
 "$exo" verify "$url" --node-key "$node_key" --follow --every 0.2 >"$work/follow.out" 2>"$work/follow.err" &
 follow_pid=$!
-for _ in $(seq 1 100); do grep -q '^verified 56 entries' "$work/follow.out" && break; sleep 0.1; done
-grep -q '^verified 56 entries' "$work/follow.out" || fail "exo verify --follow did not verify the log it found"
-for i in 1 2 3; do "$exo" call "$url" counter.add "$i" >/dev/null 2>&1; done
 for _ in $(seq 1 100); do grep -q '^verified 59 entries' "$work/follow.out" && break; sleep 0.1; done
-grep -q '^verified 59 entries' "$work/follow.out" || fail "exo verify --follow did not verify the entries that came after"
+grep -q '^verified 59 entries' "$work/follow.out" || fail "exo verify --follow did not verify the log it found"
+for i in 1 2 3; do "$exo" call "$url" counter.add "$i" >/dev/null 2>&1; done
+for _ in $(seq 1 100); do grep -q '^verified 62 entries' "$work/follow.out" && break; sleep 0.1; done
+grep -q '^verified 62 entries' "$work/follow.out" || fail "exo verify --follow did not verify the entries that came after"
 stop_server
 set +e; wait "$follow_pid"; rc=$?; set -e
 [ "$rc" -eq 4 ] || { cat "$work/follow.out" "$work/follow.err" >&2; fail "exo verify --follow exited $rc when the node went away, expected 4"; }

@@ -5,6 +5,8 @@
 
 #include "../wasm/support.hpp"
 
+#include <exo/verifier/verify.hpp>
+
 #include <cstdlib>
 
 using namespace wasm_test;
@@ -176,8 +178,8 @@ BOOST_AUTO_TEST_CASE(the_environment_is_deterministic) {
   memory_hv hv(r.config());
   auto a = make(hv, script);
   BOOST_TEST(*result(call(hv, a, "absent")).if_string() == "undefined,undefined,undefined,undefined,undefined,undefined,undefined");
-  // Math.random is seeded by the message (actor, sender, logical time): the same run again
-  // gives the same numbers.
+  // Math.random is seeded by the message's entropy (the logged input, the receiver, the
+  // sender and the order key): the same run again gives the same numbers.
   const exo::value first = result(call(hv, a, "random"));
   const auto& nums = *first.if_list();
   BOOST_REQUIRE(nums.size() == 2u);
@@ -195,6 +197,39 @@ BOOST_AUTO_TEST_CASE(the_environment_is_deterministic) {
   BOOST_TEST(*result(call(hv, a, "locale")).if_string() == "1,234.5 -1");
   for (const char* how : {"eval", "Function", "async"})
     BOOST_TEST(contains(*result(call(hv, a, "evil", args(how))).if_string(), "EvalError"), how);
+}
+
+// LibVMS's System.caller.id: each signed caller sees its own key; Math.random draws from the
+// log; a replay gives every result again.
+BOOST_AUTO_TEST_CASE(calls_from_two_signed_callers_see_their_own_identities) {
+  js_registry r;
+  using logged = exo::hypervisor<exo::ordered_scheduler, exo::memory_store, exo::memory_log>;
+  logged hv(r.config());
+  auto c = hv.create_code("js", js(R"(
+    const hex = (b) => Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('')
+    exports.whoami = () => { const k = exo.caller(); return k === null ? null : hex(k) }
+    exports.roll = () => Math.floor(Math.random() * 1e9)
+  )"));
+  BOOST_REQUIRE_MESSAGE(c, (c ? "" : c.error().message));
+  const exo::id a = *hv.actor_id(*c);
+  auto alice = exo::node_key::generate().value();
+  auto bob = exo::node_key::generate().value();
+  auto by = [&](const exo::node_key& k, std::uint64_t seq) {
+    auto o = hv.invoke(a, "whoami", {}, {.caller = k.public_key(), .seq = seq});
+    BOOST_REQUIRE(o);
+    BOOST_REQUIRE_MESSAGE(!o->error, o->error->message);
+    return *o->result.if_string();
+  };
+  BOOST_TEST(by(alice, 1) == exo::to_hex(alice.public_key().view()));
+  BOOST_TEST(by(bob, 1) == exo::to_hex(bob.public_key().view()));
+  BOOST_TEST(by(alice, 2) == exo::to_hex(alice.public_key().view()));
+  BOOST_TEST(hv.invoke(a, "whoami", {}).value().result.is_null());
+  // Two rolls in two inputs differ (their entries differ), and the replay rolls the same.
+  auto r1 = hv.invoke(a, "roll", {}).value().result;
+  auto r2 = hv.invoke(a, "roll", {}).value().result;
+  BOOST_TEST((r1 != r2));
+  auto verdict = exo::verify(hv.log(), [&] { return std::make_unique<logged>(r.config()); });
+  BOOST_TEST(verdict.ok(), verdict.to_string());
 }
 
 // Primea's scenarios (the ones the wasm tests run), with JS actors.

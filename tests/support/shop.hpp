@@ -51,6 +51,24 @@ struct dice {
   static constexpr auto exo_exports = exo::exports(exo::fn<&dice::roll>("roll", 1));
 };
 
+/// Reports what it learns of the logged input it serves: its caller's key (null when
+/// anonymous) and the message's entropy. Deterministic: a replay gives the same.
+struct oracle {
+  BOOST_HANA_DEFINE_STRUCT(oracle, (std::int64_t, calls));
+  exo::value who(context& c) {
+    ++calls;
+    if (const exo::public_key* k = c.caller()) return exo::value(exo::bytes(k->bytes.begin(), k->bytes.end()));
+    return exo::value{};
+  }
+  exo::bytes draw(context& c) {
+    ++calls;
+    const exo::digest d = c.entropy();
+    return exo::bytes(d.bytes.begin(), d.bytes.end());
+  }
+  static constexpr std::string_view exo_name = "oracle";
+  static constexpr auto exo_exports = exo::exports(exo::fn<&oracle::who>("who", 1), exo::fn<&oracle::draw>("draw", 1));
+};
+
 using mem_hv = exo::hypervisor<exo::ordered_scheduler, exo::memory_store, exo::memory_log>;
 using disk_hv = exo::hypervisor<exo::ordered_scheduler, exo::lmdb_store, exo::lmdb_log>;
 

@@ -13,6 +13,8 @@
   (import "exo" "log" (func $log (param i32 i32)))
   (import "exo" "log_at" (func $log_at (param i32 i32 i32)))
   (import "exo" "charge" (func $charge (param i64)))
+  (import "exo" "caller_id" (func $caller_id (param i32) (result i32)))
+  (import "exo" "entropy" (func $entropy (param i32)))
   (memory 1)
   (global $g (mut i64) (i64.const 0))
   (data (i32.const 0) "v")            ;; the storage key "v"; its value buffer is at 16
@@ -81,6 +83,18 @@
     (call $log_at (local.get $level) (i32.const 32) (i32.const 9))
     (call $store (i64.const 7)))
   (func (export "expensive") (call $charge (i64.const 1000000)))
+
+  ;; Who made the logged input (its caller's key, or 0 when anonymous), and this message's
+  ;; entropy (32 bytes).
+  (func (export "whoami")
+    (if (call $caller_id (i32.const 512))
+      (then (call $push_bytes (i32.const 512) (i32.const 32)))
+      (else (call $push_i64 (i64.const 0))))
+    (call $set_result))
+  (func (export "draw")
+    (call $entropy (i32.const 512))
+    (call $push_bytes (i32.const 512) (i32.const 32))
+    (call $set_result))
 
   ;; For benchmarks: a pure function, a host call, and recursion.
   (func (export "add") (param i64 i64) (result i64) (i64.add (local.get 0) (local.get 1)))

@@ -338,6 +338,27 @@ BOOST_AUTO_TEST_CASE(a_logged_hypervisor_replays_wasm_actors_and_verifies) {
   BOOST_TEST(verdict.ok(), verdict.to_string());
 }
 
+BOOST_AUTO_TEST_CASE(a_wasm_actor_sees_the_signed_caller_and_entropy_from_the_log) {
+  registry r;
+  using logged = exo::hypervisor<exo::ordered_scheduler, exo::memory_store, exo::memory_log>;
+  logged hv(r.config());
+  auto c = hv.create_code("wasm", test_module("scenarios"));
+  BOOST_REQUIRE_MESSAGE(c, (c ? "" : c.error().message));
+  const exo::id a = *hv.actor_id(*c);
+  auto alice = exo::node_key::generate().value();
+  const auto& k = alice.public_key().bytes;
+  auto signed_by_alice = hv.invoke(a, "whoami", {}, {.caller = alice.public_key(), .seq = 1}).value();
+  BOOST_TEST((signed_by_alice.result == exo::value(exo::bytes(k.begin(), k.end()))));
+  BOOST_TEST((hv.invoke(a, "whoami", {}).value().result == exo::value(std::int64_t{0})));
+  auto d1 = hv.invoke(a, "draw", {}).value().result;
+  auto d2 = hv.invoke(a, "draw", {}).value().result;
+  BOOST_REQUIRE(d1.if_bytes());
+  BOOST_TEST(d1.if_bytes()->size() == 32u);
+  BOOST_TEST((d1 != d2));
+  auto verdict = exo::verify(hv.log(), [&] { return std::make_unique<logged>(r.config()); });
+  BOOST_TEST(verdict.ok(), verdict.to_string());
+}
+
 BOOST_AUTO_TEST_CASE(an_exported_import_calls_the_host_directly) {
   registry r;
   memory_hv hv(r.config());

@@ -35,7 +35,7 @@ extern "C" {
 #endif
 
 #define EXO_PLUGIN_ABI_MAJOR 1
-#define EXO_PLUGIN_ABI_MINOR 2
+#define EXO_PLUGIN_ABI_MINOR 3
 /* The alias under which a plugin exports its descriptor (a pointer to const exo_plugin). */
 #define EXO_PLUGIN_SYMBOL "exo_plugin_v1"
 
@@ -177,6 +177,14 @@ typedef struct exo_host_api {
    * EXO_ERR_INVALID_ARGUMENT when the message has no reply target. Read it only if
    * struct_size covers it. */
   exo_status (*reply_cap)(exo_call*, exo_cap* out);
+
+  /* ABI 1.3: who made the logged input this message serves (exo::context::caller, LibVMS's
+   * System.caller.id): returns 1 and writes the caller's 32-byte Ed25519 public key to out,
+   * or returns 0 (out untouched) for an anonymous input or a hypervisor without a log. */
+  int32_t (*caller_id)(exo_call*, uint8_t out[32]);
+  /* ABI 1.3: 32 bytes of deterministic entropy for this message (exo::context::entropy):
+   * the same on every run and replay, different for every message; not secret. */
+  void (*entropy)(exo_call*, uint8_t out[32]);
 } exo_host_api;
 
 /* The descriptor a plugin exports. */

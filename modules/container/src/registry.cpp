@@ -213,6 +213,17 @@ exo_status host_log_at(exo_call* c, std::uint32_t level, exo_span text) {
   });
 }
 
+std::int32_t host_caller_id(exo_call* c, std::uint8_t out[32]) {
+  const public_key* k = call_of(c).ctx.caller();
+  if (!k) return 0;
+  std::memcpy(out, k->bytes.data(), 32);
+  return 1;
+}
+void host_entropy(exo_call* c, std::uint8_t out[32]) {
+  const digest d = call_of(c).ctx.entropy();
+  std::memcpy(out, d.bytes.data(), 32);
+}
+
 exo_status host_reply_cap(exo_call* c, exo_cap* out) {
   return guarded(c, [&](host_call& hc) {
     auto h = hc.ctx.reply_cap();
@@ -226,7 +237,8 @@ constexpr exo_host_api host_api{
     &host_charge, &host_remaining, &host_now, &host_self_id, &host_sender_id, &host_code_hash,
     &host_send, &host_set_result, &host_wants_result, &host_create,
     &host_storage_get, &host_storage_put, &host_storage_delete,
-    &host_self_cap, &host_derive, &host_drop, &host_log, &host_last_error, &host_log_at, &host_reply_cap};
+    &host_self_cap, &host_derive, &host_drop, &host_log, &host_last_error, &host_log_at, &host_reply_cap,
+    &host_caller_id, &host_entropy};
 
 // ------------------------------------------------------------------ compiled plugin code
 

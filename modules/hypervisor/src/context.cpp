@@ -2,11 +2,28 @@
 #include "context.hpp"
 #include "post.hpp"
 
+#include <exo/core/hash.hpp>
+
 #include <fmt/format.h>
+
+#include <cstring>
 
 namespace exo {
 
 using internal::sat_add;
+
+digest kernel_context::entropy() const noexcept {
+  // seed, receiver, sender, then the order key's ticks and seq (big-endian)
+  std::uint8_t in[32 * 3 + 16];
+  std::memcpy(in, k_.input_.seed.bytes.data(), 32);
+  std::memcpy(in + 32, a_.self.bytes.data(), 32);
+  std::memcpy(in + 64, m_.sender_id.bytes.data(), 32);
+  for (int i = 0; i < 8; ++i) {
+    in[96 + i] = static_cast<std::uint8_t>(m_.ticks >> (56 - 8 * i));
+    in[104 + i] = static_cast<std::uint8_t>(m_.seq >> (56 - 8 * i));
+  }
+  return hash(byte_view(in, sizeof in));
+}
 
 expected<void> kernel_context::charge(std::uint64_t ticks) {
   if (trapped_) return unexpected(trap_);

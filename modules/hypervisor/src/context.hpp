@@ -17,6 +17,8 @@ class kernel_context final : public context {
   const id& self() const noexcept override { return a_.self; }
   const id& sender() const noexcept override { return m_.sender_id; }
   const digest& code_hash() const noexcept override { return a_.type->code_hash; }
+  const public_key* caller() const noexcept override { return k_.input_.caller ? &*k_.input_.caller : nullptr; }
+  digest entropy() const noexcept override;
   std::uint64_t now() const noexcept override { return internal::sat_add(a_.clock, exec_); }
   std::uint64_t sent_at() const noexcept override { return m_.ticks; }
   std::uint64_t budget() const noexcept override { return m_.budget; }

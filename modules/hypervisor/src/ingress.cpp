@@ -1,5 +1,6 @@
 // The ingress: every input from outside, logged with its outcome (ingress.hpp).
 #include <exo/core/encoding.hpp>
+#include <exo/core/hash.hpp>
 #include <exo/hypervisor/ingress.hpp>
 
 #include <fmt/format.h>
@@ -291,6 +292,25 @@ expected<void> ingress::ensure_init() {
 
 // Sends the call in `e` with `args` (host handles), runs it, logs it with its outcome and
 // returns the entry; `host_result` gets the result with its caps as host handles.
+// What the messages an input causes learn of it (context::caller, context::entropy): its
+// caller, and a seed from its entry as logged before it runs (its index, target, caller,
+// sequence number, budget and arguments: the same on replay, whoever replays it; not the
+// previous entry's hash, which covers the node's signature).
+kernel::input_info ingress::input_of(const log_entry& e) {
+  kernel::input_info in;
+  if (e.caller && e.caller->size() == 32) {
+    in.caller.emplace();
+    std::copy(e.caller->begin(), e.caller->end(), in.caller->bytes.begin());
+  }
+  const value fields(value::list{value(static_cast<std::int64_t>(e.index)), value(bytes(e.actor.bytes.begin(), e.actor.bytes.end())), value(e.function),
+                                 e.caller ? value(*e.caller) : value(),
+                                 e.seq ? value(static_cast<std::int64_t>(*e.seq)) : value(),
+                                 value(static_cast<std::int64_t>(e.budget)), e.args, e.caps});
+  sha256 h;
+  in.seed = h.update(std::string_view("exo.input-seed")).update(encode(fields)).finish();
+  return in;
+}
+
 expected<log_entry> ingress::run_call(log_entry e, arg_list args, value& host_result) {
   const std::uint64_t ticks0 = k_.stats().ticks;
   capture cap;
@@ -311,7 +331,9 @@ expected<log_entry> ingress::run_call(log_entry e, arg_list args, value& host_re
       refused = std::move(s).error();
     } else {
       capture_ = &cap;
+      k_.set_input(input_of(e));
       pump_.run_until_idle();
+      k_.set_input({});
       capture_ = nullptr;
     }
   }

@@ -12,6 +12,7 @@
 #include <exo/core/id.hpp>
 #include <exo/core/log_level.hpp>
 #include <exo/core/reflect.hpp>
+#include <exo/core/sign.hpp>
 #include <exo/message/message.hpp>
 
 #include <cstdint>
@@ -49,6 +50,15 @@ class context {
   virtual const id& sender() const noexcept = 0;
   /// The code hash of the running actor's type.
   virtual const digest& code_hash() const noexcept = 0;
+  /// Who made the logged input this message serves (LibVMS's `System.caller.id`): the key a
+  /// signed call was signed with, the same for every message the input causes. nullptr for
+  /// an anonymous input, and in a hypervisor without a call log.
+  virtual const public_key* caller() const noexcept = 0;
+  /// 32 bytes of entropy for this message, the same on every run and replay: a hash of the
+  /// logged input's place in the log (its index and the entry before it) and of the message
+  /// (receiver, sender, order key). Different for every message; not secret (anyone with
+  /// the log can compute it), so it seeds simulations and shuffles, not keys.
+  virtual digest entropy() const noexcept = 0;
   /// The actor's clock: max(own clock, message ticks) plus the ticks executed so far.
   virtual std::uint64_t now() const noexcept = 0;
   /// The sender's clock when it sent the message being handled.

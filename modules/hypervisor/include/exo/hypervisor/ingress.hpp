@@ -113,6 +113,7 @@ class ingress final : private output_observer {
   expected<void> ready(std::string_view what);  // idle, and the init entry written
   log_entry next_entry(std::string kind) const;
   expected<void> ensure_init();
+  static kernel::input_info input_of(const log_entry& e);
   expected<log_entry> run_call(log_entry e, arg_list args, value& host_result);
   expected<void> accept_seq(const std::optional<bytes>& caller, std::optional<std::uint64_t> seq);
   expected<void> append(log_entry& e);

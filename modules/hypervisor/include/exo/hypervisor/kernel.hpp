@@ -182,6 +182,16 @@ class kernel {
   /// The sequence number the host's next send gets.
   std::uint64_t next_host_seq() const noexcept { return actors_[0].seq; }
 
+  /// The logged input that the messages about to run serve (context::caller and
+  /// context::entropy): who made it (nullopt: anonymous) and a seed from its place in the
+  /// log. The ingress sets it for each input and clears it after; a kernel without a log
+  /// has none (no caller, a zero seed).
+  struct input_info {
+    std::optional<public_key> caller;
+    digest seed{};
+  };
+  void set_input(input_info in) noexcept { input_ = in; }
+
   /// Reports of failed host messages (and failures nobody else handles). Without a hook they
   /// are kept in failures().
   void on_failure(std::function<void(const failure&)> hook) { failure_hook_ = std::move(hook); }
@@ -368,6 +378,7 @@ class kernel {
   std::function<void(const delivery&)> deliver_hook_;
   std::function<void(const id&, log_level, std::string_view)> log_hook_;
   output_observer* observer_ = nullptr;
+  input_info input_;
   kernel_stats stats_;
 };
 
