@@ -1,6 +1,6 @@
 // exo's JS metering, run by the js plugin in a realm of its own (plugins/js/engine.cpp): the
-// actor's source in, the source with tick charges spliced in out. Every function body and
-// every loop body starts by charging its own size (its syntax nodes, without the bodies of
+// actor's source in, the source with tick charges spliced in out. The script, every function
+// body and every loop body starts by charging its own size (its syntax nodes, without the bodies of
 // the functions and loops inside it, which charge for themselves), so that any code that runs
 // long, in any way, charges as it goes. Found with the engine's own parser (Reflect.parse);
 // the positions it gives are lines (from 1) and columns in code points, turned here into
@@ -72,6 +72,15 @@
       edits.push([index(body.loc.start), depth, false, `(__exo_tick(${cost}),`]);
       edits.push([index(body.loc.end), depth, true, ')']);
     }
+  }
+  // The script's top level, which runs again in every message, charges its own size first.
+  {
+    let at = src.startsWith('#!') ? src.search(/[\n\r\u2028\u2029]|$/) : 0;
+    for (const s of ast.body) {
+      if (s.type !== 'ExpressionStatement' || s.expression.type !== 'Literal' || typeof s.expression.value !== 'string') break;
+      at = index(s.loc.end);
+    }
+    edits.push([at, 0, false, `;__exo_tick(${Math.max(1, size(ast))});`]);
   }
   const stack = [[ast, 0]];
   while (stack.length) {

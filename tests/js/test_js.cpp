@@ -162,6 +162,23 @@ BOOST_AUTO_TEST_CASE(runaways_run_out_of_ticks_uncatchably) {
   BOOST_TEST(*result(call(hv, a, "get")).if_string() == "absent");
 }
 
+// The script's top level runs again in every message, and charges for its size.
+BOOST_AUTO_TEST_CASE(the_top_level_is_charged_in_every_message) {
+  js_registry r;
+  memory_hv hv(r.config());
+  std::string big = "'use strict'\nlet x = 0\n";
+  for (int i = 0; i < 2000; ++i) big += "x = x + 1\n";
+  auto small = make(hv, "'use strict'\nlet x = 0\nexports.f = () => x");
+  auto large = make(hv, big + "exports.f = () => x");
+  const auto s = call(hv, small, "f");
+  const auto l = call(hv, large, "f");
+  BOOST_TEST(as_int(l) == 2000);
+  BOOST_TEST(l.ticks >= s.ticks + 2000 * 5);  // each `x = x + 1` is 5 syntax nodes
+  // And 'use strict' stays the directive it was.
+  auto strict = make(hv, "'use strict'\nexports.f = () => { try { undeclared = 1 } catch (e) { return e.name } }");
+  BOOST_TEST(*result(call(hv, strict, "f")).if_string() == "ReferenceError");
+}
+
 // No wall clock, no ambient randomness, no locale, no code from strings.
 BOOST_AUTO_TEST_CASE(the_environment_is_deterministic) {
   const std::string script = R"(
