@@ -210,6 +210,11 @@ case "$cmd" in
     ./build/dev/bench/bench_wasm --benchmark_min_time=0.001 --benchmark_color=false >/tmp/exo-bench-wasm-smoke.log 2>&1 \
       || { cat /tmp/exo-bench-wasm-smoke.log; echo "exo: wasm benchmark smoke run failed" >&2; exit 1; }
     grep -E 'wasm message/bare call' /tmp/exo-bench-wasm-smoke.log
+    if [ -x ./build/dev/bench/bench_js ]; then
+      ./build/dev/bench/bench_js --benchmark_min_time=0.001 --benchmark_color=false >/tmp/exo-bench-js-smoke.log 2>&1 \
+        || { cat /tmp/exo-bench-js-smoke.log; echo "exo: js benchmark smoke run failed" >&2; exit 1; }
+      grep -E 'js message/bare call' /tmp/exo-bench-js-smoke.log
+    fi
     ./build/dev/bench/bench_runner --benchmark_min_time=0.001 --benchmark_color=false >/tmp/exo-bench-runner-smoke.log 2>&1 \
       || { cat /tmp/exo-bench-runner-smoke.log; echo "exo: runner benchmark smoke run failed" >&2; exit 1; }
     grep -E 'runner (thread|process) hand-off' /tmp/exo-bench-runner-smoke.log
@@ -252,6 +257,7 @@ case "$cmd" in
     (cd build/bench && ./bench/bench_rpc "${@:2}")
     ./build/bench/bench/bench_runner "${@:2}"
     ./build/bench/bench/bench_air "${@:2}"
+    ./build/bench/bench/bench_js "${@:2}"
     ;;
   *)
     sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'

@@ -27,6 +27,47 @@ extern const char meter_js[];  // meter.js, embedded by the build (meter_js.cpp)
 
 namespace {
 
+// The standard classes an actor's realm never has: a wall clock, the host's locale, code
+// from outside the splices, shared memory and what the collector's timing shows.
+bool banned(JSProtoKey k) {
+  switch (k) {
+    case JSProto_Date:
+    case JSProto_WebAssembly:
+    case JSProto_SharedArrayBuffer:
+    case JSProto_Atomics:
+    case JSProto_WeakRef:
+    case JSProto_FinalizationRegistry:
+#ifdef JS_HAS_INTL_API
+    case JSProto_Intl:
+#endif
+      return true;
+    default: return false;
+  }
+}
+
+// Standard classes are made when code first names them (making them all up front costs about
+// a millisecond a realm), except the banned ones, which are never made.
+bool resolve_global(JSContext* cx, JS::HandleObject obj, JS::HandleId id, bool* resolved) {
+  if (banned(JS_IdToProtoKey(cx, id))) {
+    *resolved = false;
+    return true;
+  }
+  return JS_ResolveStandardClass(cx, obj, id, resolved);
+}
+bool enumerate_global(JSContext* cx, JS::HandleObject obj, JS::MutableHandleIdVector properties, bool enumerable_only) {
+  if (!JS_NewEnumerateStandardClasses(cx, obj, properties, enumerable_only)) return false;
+  JS::RootedId id(cx);
+  std::size_t kept = 0;
+  for (std::size_t i = 0; i < properties.length(); ++i) {
+    id = properties[i];
+    if (!banned(JS_IdToProtoKey(cx, id))) properties[kept++].set(properties[i]);
+  }
+  properties.shrinkBy(properties.length() - kept);
+  return true;
+}
+const JSClassOps actor_global_ops = {nullptr, nullptr, nullptr, enumerate_global, resolve_global,
+                                     JS_MayResolveStandardClass, nullptr, nullptr, nullptr, JS_GlobalObjectTraceHook};
+const JSClass actor_global_class = {"global", JSCLASS_GLOBAL_FLAGS, &actor_global_ops};
 const JSClass global_class = {"global", JSCLASS_GLOBAL_FLAGS, &JS::DefaultGlobalClassOps};
 
 // eval, new Function and the async and generator function constructors: refused.
@@ -91,11 +132,6 @@ bool seeded_random(JSContext* cx, unsigned argc, JS::Value* vp) {
   return true;
 }
 
-bool delete_global(JSContext* cx, JS::HandleObject global, const char* name) {
-  bool found = false;
-  if (!JS_HasProperty(cx, global, name, &found)) return false;
-  return !found || JS_DeleteProperty(cx, global, name);
-}
 
 }  // namespace
 
@@ -203,17 +239,14 @@ JSObject* new_actor_global(JSContext* cx, std::uint64_t seed) {
   // time), a compartment each (realms never share objects).
   JS::RealmOptions options;
   options.creationOptions().setNewCompartmentInExistingZone(*holder.meter_global);
-  JS::RootedObject g(cx, JS_NewGlobalObject(cx, &global_class, nullptr, JS::FireOnNewGlobalHook, options));
+  JS::RootedObject g(cx, JS_NewGlobalObject(cx, &actor_global_class, nullptr, JS::FireOnNewGlobalHook, options));
   if (!g) {  // the heap is full of realms past messages left: collect them, and try once more
     JS_ClearPendingException(cx);
     JS_GC(cx);
-    g = JS_NewGlobalObject(cx, &global_class, nullptr, JS::FireOnNewGlobalHook, options);
+    g = JS_NewGlobalObject(cx, &actor_global_class, nullptr, JS::FireOnNewGlobalHook, options);
     if (!g) return nullptr;
   }
   JSAutoRealm in(cx, g);
-  if (!JS::InitRealmStandardClasses(cx)) return nullptr;
-  for (const char* name : {"Date", "Intl", "WebAssembly", "SharedArrayBuffer", "Atomics", "WeakRef", "FinalizationRegistry"})
-    if (!delete_global(cx, g, name)) return nullptr;
   // __exo_tick: read only, not configurable (a script cannot redefine it, and names
   // starting with __exo_ are refused in scripts).
   if (!JS_DefineFunction(cx, g, "__exo_tick", tick, 1, JSPROP_READONLY | JSPROP_PERMANENT)) return nullptr;

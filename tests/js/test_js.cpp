@@ -183,7 +183,10 @@ BOOST_AUTO_TEST_CASE(the_top_level_is_charged_in_every_message) {
 BOOST_AUTO_TEST_CASE(the_environment_is_deterministic) {
   const std::string script = R"(
     exports.absent = () => [typeof Date, typeof Intl, typeof WebAssembly, typeof SharedArrayBuffer, typeof Atomics,
-                            typeof WeakRef, typeof FinalizationRegistry].join()
+                            typeof WeakRef, typeof FinalizationRegistry, 'Date' in globalThis,
+                            Object.getOwnPropertyNames(globalThis).filter((n) => ['Date', 'Intl', 'WebAssembly',
+                              'SharedArrayBuffer', 'Atomics', 'WeakRef', 'FinalizationRegistry'].includes(n)).length,
+                            typeof Map, typeof Proxy].join()
     exports.random = () => [Math.random(), Math.random()]
     exports.locale = () => (1234.5).toLocaleString() + ' ' + 'a'.localeCompare('b')
     exports.evil = (how) => {
@@ -194,7 +197,8 @@ BOOST_AUTO_TEST_CASE(the_environment_is_deterministic) {
   js_registry r;
   memory_hv hv(r.config());
   auto a = make(hv, script);
-  BOOST_TEST(*result(call(hv, a, "absent")).if_string() == "undefined,undefined,undefined,undefined,undefined,undefined,undefined");
+  BOOST_TEST(*result(call(hv, a, "absent")).if_string() ==
+             "undefined,undefined,undefined,undefined,undefined,undefined,undefined,false,0,function,function");
   // Math.random is seeded by the message's entropy (the logged input, the receiver, the
   // sender and the order key): the same run again gives the same numbers.
   const exo::value first = result(call(hv, a, "random"));

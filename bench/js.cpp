@@ -1,0 +1,304 @@
+// The js container against bare SpiderMonkey, in one process (bench_js prints the ratios): one
+// message into a JS actor vs one JS::Call, fib(25) metered (as a message) vs unmetered (bare),
+// a realm made and the script run in it (what each message pays today), and making an actor
+// with the memory it holds.
+//
+// SpiderMonkey allows one context per thread, and the plugin keeps its own on the thread that
+// runs messages (here the main thread), so the bare engine runs on a thread of its own: its
+// benchmarks hand their whole timing loop to that thread and are timed in real time (so are
+// exo's, for the ratios).
+#include "ratio_reporter.hpp"
+
+#include <exo/hypervisor.hpp>
+
+#include <js/CompilationAndEvaluation.h>
+#include <js/Initialization.h>
+#include <js/PropertyAndElement.h>
+#include <js/RealmOptions.h>
+#include <js/SourceText.h>
+#include <jsapi.h>
+
+#include <fmt/format.h>
+#include <malloc.h>
+
+#include <condition_variable>
+#include <cstdlib>
+#include <fstream>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <thread>
+
+namespace {
+
+using hv_t = exo::hypervisor<exo::ordered_scheduler, exo::memory_store>;
+
+// The same functions on both sides: exo's actor gets them metered, the bare engine as they are.
+constexpr const char* script = R"(
+exports.add = (a, b) => a + b
+const fib = (n) => n < 2 ? n : fib(n - 1) + fib(n - 2)
+exports.fib = fib
+)";
+constexpr std::int64_t fib_n = 25;
+
+template <class T>
+T must(exo::expected<T> r, const char* what) {
+  if (!r) {
+    fmt::print(stderr, "bench_js: {}: {}\n", what, to_string(r.error()));
+    std::abort();
+  }
+  return std::move(*r);
+}
+[[noreturn]] void die(const std::string& what) {
+  fmt::print(stderr, "bench_js: {}\n", what);
+  std::abort();
+}
+
+// exo's side: the plugin loaded, one hypervisor, one actor of the script.
+struct exo_side {
+  exo::container_registry reg;
+  std::unique_ptr<hv_t> hv;
+  exo::cap_handle actor{}, add{}, fib{};
+  exo_side() {
+    reg.add_search_dir(EXO_BENCH_PLUGIN_DIR);
+    must(reg.load_named("js"), "loading the js plugin");
+    exo::config c;
+    c.containers = &reg;
+    hv = std::make_unique<hv_t>(c);
+    actor = must(hv->create_code("js", exo::bytes(script, script + std::char_traits<char>::length(script))), "creating the actor");
+    add = must(hv->function_cap(actor, "add"), "add");
+    fib = must(hv->function_cap(actor, "fib"), "fib");
+    message(add, exo::context::make_args(std::int64_t{1}, std::int64_t{2}), 100'000);  // SpiderMonkey is up
+  }
+  void message(exo::cap_handle f, exo::arg_list args, std::uint64_t budget) {
+    (void)hv->send(f, std::move(args), exo::send_options{.budget = budget});
+    hv->run();
+    if (!hv->failures().empty()) die("a message failed: " + to_string(hv->failures().front()));
+  }
+};
+exo_side& exo_() {
+  static exo_side s;
+  return s;
+}
+
+// The bare engine: its own thread, context and global with the script run in it.
+class bare_engine {
+ public:
+  bare_engine() {
+    (void)exo_();  // the plugin has called JS_Init (once per process)
+    thread_ = std::thread([this] { loop(); });
+    run([this] { setup(); });
+  }
+  ~bare_engine() {
+    run([this] {
+      global_.reset();
+      JS_DestroyContext(cx_);
+    });
+    {
+      std::lock_guard l(m_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+  // Runs fn on the engine's thread and waits for it.
+  void run(std::function<void()> fn) {
+    std::unique_lock l(m_);
+    task_ = std::move(fn);
+    done_ = false;
+    cv_.notify_all();
+    cv_.wait(l, [this] { return done_; });
+  }
+  JSContext* cx() const { return cx_; }
+  JS::HandleObject global() const { return *global_; }
+
+  // A global with `exports` and the script run in it (as exo's realms, without the lockdown
+  // and metering); `zone` makes it in the first global's zone, as the plugin does.
+  JSObject* new_global(bool zone) {
+    JS::RealmOptions options;
+    if (zone && global_) options.creationOptions().setNewCompartmentInExistingZone(*global_);
+    JS::RootedObject g(cx_, JS_NewGlobalObject(cx_, &global_class, nullptr, JS::FireOnNewGlobalHook, options));
+    if (!g) die("JS_NewGlobalObject failed");
+    JSAutoRealm in(cx_, g);
+    JS::RootedObject exports(cx_, JS_NewPlainObject(cx_));
+    if (!exports || !JS_DefineProperty(cx_, g, "exports", exports, JSPROP_ENUMERATE))
+      die("setting up a global");
+    JS::SourceText<mozilla::Utf8Unit> text;
+    if (!text.init(cx_, script, std::char_traits<char>::length(script), JS::SourceOwnership::Borrowed)) die("source");
+    JS::CompileOptions opts(cx_);
+    opts.setFileAndLine("bench.js", 1);
+    JS::RootedValue ignored(cx_);
+    if (!JS::Evaluate(cx_, opts, text, &ignored)) die("evaluating the script");
+    return g;
+  }
+  // exports[name] of the first global.
+  JS::Value function(const char* name) {
+    JSAutoRealm in(cx_, *global_);
+    JS::RootedValue exports(cx_), fn(cx_);
+    JS::RootedObject g(cx_, *global_);
+    if (!JS_GetProperty(cx_, g, "exports", &exports) || !exports.isObject()) die("exports");
+    JS::RootedObject e(cx_, &exports.toObject());
+    if (!JS_GetProperty(cx_, e, name, &fn)) die(name);
+    return fn;
+  }
+
+ private:
+  static constexpr JSClass global_class = {"global", JSCLASS_GLOBAL_FLAGS, &JS::DefaultGlobalClassOps};
+
+  void setup() {
+    cx_ = JS_NewContext(512u << 20);
+    if (!cx_ || !JS::InitSelfHostedCode(cx_)) die("a bare context");
+    global_ = std::make_unique<JS::PersistentRootedObject>(cx_);
+    JS::RootedObject g(cx_, new_global(false));
+    *global_ = g;
+  }
+  void loop() {
+    std::unique_lock l(m_);
+    for (;;) {
+      cv_.wait(l, [this] { return stop_ || task_; });
+      if (stop_) return;
+      auto t = std::move(task_);
+      task_ = nullptr;
+      l.unlock();
+      t();
+      l.lock();
+      done_ = true;
+      cv_.notify_all();
+    }
+  }
+
+  std::thread thread_;
+  std::mutex m_;
+  std::condition_variable cv_;
+  std::function<void()> task_;
+  bool done_ = false, stop_ = false;
+  JSContext* cx_ = nullptr;
+  std::unique_ptr<JS::PersistentRootedObject> global_;
+};
+bare_engine& bare_() {
+  static bare_engine b;
+  return b;
+}
+
+// ---------------------------------------------------------------- one message vs one call
+
+// One message into a JS actor: add(1, 2), delivered, run, its result to nobody.
+void js_message(benchmark::State& state) {
+  auto& s = exo_();
+  for (auto _ : state) s.message(s.add, exo::context::make_args(std::int64_t{1}, std::int64_t{2}), 100'000);
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(js_message)->Name("js/message")->UseRealTime();
+
+// The same function through bare SpiderMonkey: JS::Call with two Int32s, the result read.
+void bare_call(benchmark::State& state) {
+  auto& b = bare_();
+  b.run([&] {
+    JSContext* cx = b.cx();
+    JSAutoRealm in(cx, b.global());
+    JS::RootedValue fn(cx, b.function("add")), result(cx);
+    JS::RootedValueArray<2> argv(cx);
+    std::int64_t sum = 0;
+    for (auto _ : state) {
+      argv[0].setInt32(1);
+      argv[1].setInt32(2);
+      if (!JS::Call(cx, JS::UndefinedHandleValue, fn, argv, &result)) die("JS::Call failed");
+      sum += result.toInt32();
+    }
+    benchmark::DoNotOptimize(sum);
+  });
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(bare_call)->Name("js/bare_call")->UseRealTime();
+
+// What a message pays today before the call: a realm (in the shared zone) and the script run
+// in it, bare.
+void bare_realm(benchmark::State& state) {
+  auto& b = bare_();
+  b.run([&] {
+    for (auto _ : state) benchmark::DoNotOptimize(b.new_global(true));
+    JS_GC(b.cx());
+  });
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(bare_realm)->Name("js/bare_realm")->UseRealTime()->Unit(benchmark::kMicrosecond);
+
+// ---------------------------------------------------------------- metering
+
+// fib(25) as a message: every function body charges its ticks.
+void js_fib(benchmark::State& state) {
+  auto& s = exo_();
+  for (auto _ : state) s.message(s.fib, exo::context::make_args(fib_n), 1'000'000'000);
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(js_fib)->Name("js/fib_metered")->UseRealTime()->Unit(benchmark::kMillisecond);
+// fib(25) through bare SpiderMonkey, not metered (the same JIT).
+void bare_fib(benchmark::State& state) {
+  auto& b = bare_();
+  b.run([&] {
+    JSContext* cx = b.cx();
+    JSAutoRealm in(cx, b.global());
+    JS::RootedValue fn(cx, b.function("fib")), result(cx);
+    JS::RootedValueArray<1> argv(cx);
+    for (auto _ : state) {
+      argv[0].setInt32(static_cast<std::int32_t>(fib_n));
+      if (!JS::Call(cx, JS::UndefinedHandleValue, fn, argv, &result)) die("fib failed");
+    }
+    if (result.toNumber() != 75025) die("fib(25) is not 75025");
+  });
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(bare_fib)->Name("js/bare_fib")->UseRealTime()->Unit(benchmark::kMillisecond);
+
+// ---------------------------------------------------------------- actors
+
+// Making an actor of installed code (the code compiled once, as the kernel keeps it).
+void js_create(benchmark::State& state) {
+  auto& s = exo_();
+  static exo::code_ptr code = must(s.reg.compile(EXO_TYPE_JS, exo::bytes(script, script + std::char_traits<char>::length(script))), "compile");
+  for (auto _ : state) {
+    void* inst = must(code->load(*code, exo::value{}), "instantiate");
+    code->destroy(inst);
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(js_create)->Name("js/create")->UseRealTime()->Unit(benchmark::kMicrosecond);
+
+// Heap bytes per live actor instance (1000 kept alive at once).
+double bytes_per_actor() {
+  auto& s = exo_();
+  auto code = must(s.reg.compile(EXO_TYPE_JS, exo::bytes(script, script + std::char_traits<char>::length(script))), "compile");
+  constexpr int n = 1000;
+  std::vector<void*> live;
+  live.reserve(n);
+  malloc_trim(0);
+  const auto before = mallinfo2().uordblks;
+  for (int i = 0; i < n; ++i) live.push_back(must(code->load(*code, exo::value{}), "instantiate"));
+  const auto after = mallinfo2().uordblks;
+  for (void* p : live) code->destroy(p);
+  return static_cast<double>(after - before) / n;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  exo::bench::ratio_reporter reporter;
+  if (!exo::bench::run_benchmarks(argc, argv, reporter)) return 1;
+  auto& t = reporter.ns_per_item();
+  auto ns = [&](const char* name) {
+    auto it = t.find(name);
+    return it == t.end() ? 0.0 : it->second;
+  };
+  if (double msg = ns("js/message"), bare = ns("js/bare_call"); msg > 0 && bare > 0)
+    fmt::print("js message/bare call: {:.1f} (exo {:.0f} ns, bare JS::Call {:.0f} ns; goal 1.5; a bare realm with the "
+               "script run in it, which each message makes today, costs {:.0f} ns)\n",
+               msg / bare, msg, bare, ns("js/bare_realm"));
+  if (double f = ns("js/fib_metered"), b = ns("js/bare_fib"), m = ns("js/message"); f > 0 && b > 0 && m > 0)
+    fmt::print("js metering overhead (fib {} as a message less an empty message's cost, over bare unmetered): {:.1f}% "
+               "(goal under 25%; with the message's cost: {:.1f}%)\n",
+               fib_n, ((f - m) / b - 1) * 100, (f / b - 1) * 100);
+  if (double c = ns("js/create"); c > 0)
+    fmt::print("js actor creation: {:.2f} us and {:.2f} KiB per actor (goal under 100 KiB)\n", c / 1000,
+               bytes_per_actor() / 1024);
+  return 0;
+}
