@@ -5,6 +5,7 @@
 #include <js/ErrorReport.h>
 #include <js/Exception.h>
 #include <js/Initialization.h>
+#include <js/Interrupt.h>
 #include <js/LocaleSensitive.h>
 #include <js/Principals.h>
 #include <js/PropertyAndElement.h>
@@ -16,10 +17,13 @@
 
 #include <fmt/format.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <memory>
 #include <mutex>
 #include <stdexcept>
+#include <thread>
+#include <vector>
 
 namespace exo_js {
 
@@ -84,6 +88,60 @@ void init_process() {
   });
 }
 
+// ---- the watchdog ----
+
+// Every thread's context and meter, sampled by one thread of the process. Never destroyed:
+// the watchdog thread may outlive static destructors at exit.
+struct watched {
+  JSContext* cx;
+  meter_state* meter;
+  std::uint64_t run = 0, left = 0;  // at the last sample
+  unsigned still = 0;               // samples in a row with no tick spent
+};
+struct watchdog {
+  std::mutex m;
+  std::vector<watched> threads;
+  static constexpr unsigned period_ms = 100;
+
+  static watchdog& get() {
+    static watchdog* w = [] {
+      auto* d = new watchdog;
+      std::thread([d] { d->loop(); }).detach();
+      return d;
+    }();
+    return *w;
+  }
+  void add(JSContext* cx, meter_state* m) {
+    std::lock_guard l(this->m);
+    threads.push_back(watched{cx, m});
+  }
+  void remove(JSContext* cx) {
+    std::lock_guard l(this->m);
+    std::erase_if(threads, [&](const watched& w) { return w.cx == cx; });
+  }
+  [[noreturn]] void loop() {
+    for (;;) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(period_ms));
+      std::lock_guard l(m);
+      for (watched& w : threads) {
+        const std::uint64_t run = w.meter->run.load(std::memory_order_acquire);
+        const std::uint64_t left = w.meter->left.load(std::memory_order_relaxed);
+        if (run == 0 || run != w.run || left != w.left) {
+          w.run = run;
+          w.left = left;
+          w.still = 0;
+          continue;
+        }
+        if (++w.still * period_ms >= stall_limit_ms) {
+          w.meter->stop.store(run, std::memory_order_release);
+          JS_RequestInterruptCallback(w.cx);
+          w.still = 0;
+        }
+      }
+    }
+  }
+};
+
 // Each thread's engine: its context is destroyed with the thread.
 struct thread_holder {
   std::unique_ptr<thread_engine> e;
@@ -94,11 +152,22 @@ struct thread_holder {
     meter_fn.reset();
     meter_global.reset();
     e->jobs.clear();
+    watchdog::get().remove(e->cx);
     JS_DestroyContext(e->cx);
   }
 };
 thread_local thread_holder holder;
 thread_local meter_state meter_now;
+
+// SpiderMonkey's interrupt, on the code's own thread: stops the code (false, no exception)
+// if the watchdog asked to stop this run; a late request for a run already over is ignored.
+bool on_interrupt(JSContext*) {
+  meter_state& m = meter_now;
+  const std::uint64_t run = m.run.load(std::memory_order_relaxed);
+  if (run == 0 || m.stop.load(std::memory_order_acquire) != run) return true;
+  m.stalled = true;
+  return false;
+}
 
 // __exo_tick(n): spends n ticks (at least 1, at most a million: the splices pass their body's
 // size; code that reaches it some other way can only spend more). Out of ticks: stops the
@@ -180,6 +249,11 @@ thread_engine& engine() {
   }
   JS_SetDefaultLocale(JS_GetRuntime(e->cx), "en-US");  // not the machine's LANG
   JS_SetSecurityCallbacks(e->cx, &security);
+  if (!JS_AddInterruptCallback(e->cx, on_interrupt)) {
+    JS_DestroyContext(e->cx);
+    throw std::runtime_error("SpiderMonkey could not add an interrupt callback");
+  }
+  watchdog::get().add(e->cx, &meter_now);
   holder.e = std::move(e);
   // The metering realm: Reflect.parse and meter.js, never seen by actors.
   JSContext* cx = holder.e->cx;
@@ -198,14 +272,25 @@ thread_engine& engine() {
 
 meter_state& meter() { return meter_now; }
 
+void begin_run(std::uint64_t budget) {
+  static std::atomic<std::uint64_t> runs{0};
+  meter_state& m = meter_now;
+  m.left.store(budget, std::memory_order_relaxed);
+  m.out_of_ticks = false;
+  m.stalled = false;
+  m.run.store(runs.fetch_add(1, std::memory_order_relaxed) + 1, std::memory_order_release);
+}
+void end_run() { meter_now.run.store(0, std::memory_order_release); }
+
 bool spend(std::uint64_t n) {
   meter_state& m = meter_now;
-  if (m.left < n) {
-    m.left = 0;
+  const std::uint64_t left = m.left.load(std::memory_order_relaxed);  // (only this thread writes it)
+  if (left < n) {
+    m.left.store(0, std::memory_order_relaxed);
     m.out_of_ticks = true;
     return false;
   }
-  m.left -= n;
+  m.left.store(left - n, std::memory_order_relaxed);
   return true;
 }
 

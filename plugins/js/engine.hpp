@@ -11,6 +11,7 @@
 
 #include <js/Promise.h>
 
+#include <atomic>
 #include <cstdint>
 #include <deque>
 #include <optional>
@@ -49,11 +50,26 @@ thread_engine& engine();
 
 /// Ticks for the code running on this thread: the natives the splices call (__exo_tick)
 /// draw from `left`; when it would go below zero the code stops, uncatchably.
+///
+/// The watchdog (a thread of the process) samples `left` of every thread running code: code
+/// that spends no tick for `stall_limit_ms` is inside one built-in call the splices cannot
+/// see (a regex backtracking, a sort, string or JSON work on a huge input), and is stopped
+/// uncatchably through SpiderMonkey's interrupt (`stalled` set). Wall time is not
+/// deterministic: such a stop is a safety net against a hung node, not a result a replay
+/// is sure to reproduce (README, "The js container").
 struct meter_state {
-  std::uint64_t left = 0;
+  std::atomic<std::uint64_t> left{0};
   bool out_of_ticks = false;
+  bool stalled = false;
+  std::atomic<std::uint64_t> run{0};    // which run of code this is (0: none running)
+  std::atomic<std::uint64_t> stop{0};   // the run the watchdog asked to stop
 };
+inline constexpr unsigned stall_limit_ms = 1000;
 meter_state& meter();
+/// Starts metering a run of code with `budget` ticks (the watchdog watches it); end_run()
+/// when it is over.
+void begin_run(std::uint64_t budget);
+void end_run();
 /// Spends n ticks from meter(); false (out of ticks: the caller stops the code, returning
 /// false with no exception) when they are not there.
 bool spend(std::uint64_t n);

@@ -84,7 +84,7 @@ bool flush_ticks(JSContext* cx) {
   }
   message& m = *running;
   exo_js::meter_state& meter = exo_js::meter();
-  const std::uint64_t used = m.budget - m.charged - meter.left;
+  const std::uint64_t used = m.budget - m.charged - meter.left.load(std::memory_order_relaxed);
   if (used == 0) return true;
   m.charged += used;
   if (exo_status s = m.host->charge(m.call, used); s != EXO_OK) {
@@ -654,11 +654,18 @@ exo_status js_compile(exo_span code, const exo_limits* limits, exo_code** out, e
     c->source = std::move(m.source);
     if (!exo_js::compiles(cx, c->source, "actor.js"))
       return failed(err, EXO_ERR_INTERNAL, "exo's metering broke the script (a bug): " + exo_js::take_exception(cx));
-    exo_js::meter() = exo_js::meter_state{load_budget, false};
+    exo_js::begin_run(load_budget);
+    struct run_t {
+      ~run_t() { exo_js::end_run(); }
+    } run;
     // No message runs: the host API throws if the script uses it while loading.
     std::string why;
     if (!load(cx, c->source, global, why)) {
       exo_js::engine().jobs.clear();
+      if (exo_js::meter().stalled)
+        return failed(err, EXO_ERR_MALFORMED, fmt::format("the script did not finish loading: one built-in call ran for "
+                                                          "over {} ms without returning (the watchdog stopped it)",
+                                                          exo_js::stall_limit_ms));
       if (exo_js::meter().out_of_ticks)
         return failed(err, EXO_ERR_MALFORMED, fmt::format("the script did not finish loading in {} ticks", load_budget));
       return failed(err, EXO_ERR_MALFORMED, "the script threw while loading: " + why);
@@ -712,9 +719,12 @@ exo_status js_run(exo_instance* inst, uint32_t function, exo_span args, uint64_t
     message m{host, call, budget, 0, EXO_OK, {}, false};
     running = &m;
     struct done_t {
-      ~done_t() { running = nullptr; }
+      ~done_t() {
+        running = nullptr;
+        exo_js::end_run();
+      }
     } done;
-    exo_js::meter() = exo_js::meter_state{budget, false};
+    exo_js::begin_run(budget);
     JS::RootedObject global(cx, exo_js::new_actor_global(cx, seed_of(host, call)));
     if (!global) return failed(err, EXO_ERR_INTERNAL, "making a realm: " + exo_js::take_exception(cx));
     JSAutoRealm in(cx, global);
@@ -723,11 +733,17 @@ exo_status js_run(exo_instance* inst, uint32_t function, exo_span args, uint64_t
       e.jobs.clear();
       JS_MaybeGC(cx);  // each message leaves a realm behind: collect when the heap has grown
       if (JS_IsExceptionPending(cx)) JS_ClearPendingException(cx);
-      const bool ticks = exo_js::meter().out_of_ticks;
+      const bool ticks = exo_js::meter().out_of_ticks, stalled = exo_js::meter().stalled;
       if (m.failure != EXO_OK) return failed(err, m.failure, m.failure_text);
-      if (ticks) {  // everything the budget held was spent
-        exo_js::meter().left = 0;
+      if (ticks || stalled) {  // everything the budget held was spent
+        exo_js::meter().left.store(0, std::memory_order_relaxed);
         (void)flush_ticks(cx);
+        if (stalled)
+          return failed(err, EXO_ERR_TRAP,
+                        fmt::format("stopped by the watchdog: one built-in call (a regex, a sort, string or JSON work) ran "
+                                    "for over {} ms without returning; wall time is not deterministic, so a replay may "
+                                    "not stop at the same point",
+                                    exo_js::stall_limit_ms));
         return failed(err, EXO_ERR_OUT_OF_TICKS, fmt::format("out of ticks: the budget of {} ran out", budget));
       }
       if (!flush_ticks(cx)) return failed(err, m.failure, m.failure_text);

@@ -162,6 +162,24 @@ BOOST_AUTO_TEST_CASE(runaways_run_out_of_ticks_uncatchably) {
   BOOST_TEST(*result(call(hv, a, "get")).if_string() == "absent");
 }
 
+// A built-in call the splices cannot see that never returns (a regex backtracking
+// exponentially) is stopped by the watchdog, the message rolled back and the actor usable;
+// at create time the script is refused. (Wall time: a safety net, not a deterministic result.)
+BOOST_AUTO_TEST_CASE(a_built_in_that_never_returns_is_stopped_by_the_watchdog) {
+  js_registry r;
+  memory_hv hv(r.config());
+  auto a = make(hv, R"(
+    exports.redos = () => { exo.storage.put('k', 1); return /(a+)+$/.test('a'.repeat(40) + 'b') }
+    exports.get = () => exo.storage.get('k') ?? 'absent'
+  )");
+  auto o = call(hv, a, "redos", {}, 1'000'000);
+  BOOST_REQUIRE(o.failed);
+  BOOST_TEST(o.failed->code == static_cast<std::int64_t>(exo::errc::trap), o.failed->message);
+  BOOST_TEST(contains(o.failed->message, "watchdog"), o.failed->message);
+  BOOST_TEST(*result(call(hv, a, "get")).if_string() == "absent");
+  BOOST_TEST(contains(refused(hv, "/(a+)+$/.test('a'.repeat(40) + 'b'); exports.f = () => 1"), "watchdog"));
+}
+
 // The script's top level runs again in every message, and charges for its size.
 BOOST_AUTO_TEST_CASE(the_top_level_is_charged_in_every_message) {
   js_registry r;
