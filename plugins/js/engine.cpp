@@ -6,6 +6,7 @@
 #include <js/Exception.h>
 #include <js/Initialization.h>
 #include <js/Interrupt.h>
+#include <js/experimental/JSStencil.h>
 #include <js/LocaleSensitive.h>
 #include <js/Principals.h>
 #include <js/PropertyAndElement.h>
@@ -23,6 +24,7 @@
 #include <mutex>
 #include <stdexcept>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 namespace exo_js {
@@ -354,6 +356,29 @@ bool evaluate(JSContext* cx, std::string_view source, const char* name, JS::Muta
   JS::SourceText<mozilla::Utf8Unit> text;
   if (!text.init(cx, source.data(), source.size(), JS::SourceOwnership::Borrowed)) return false;
   return JS::Evaluate(cx, options, text, out);
+}
+
+std::uint64_t compiled_script::next_serial() {
+  static std::atomic<std::uint64_t> n{0};
+  return ++n;
+}
+
+bool compiled_script::run(JSContext* cx, const char* name, JS::MutableHandleValue out) const {
+  // This thread's stencils, by script serial (a stencil belongs to the runtime it was
+  // compiled for; a thread has one). Scripts are few and long-lived, so entries stay.
+  thread_local std::unordered_map<std::uint64_t, RefPtr<JS::Stencil>> stencils;
+  JS::CompileOptions options(cx);
+  options.setFileAndLine(name, 1);
+  RefPtr<JS::Stencil>& stencil = stencils[serial_];
+  if (!stencil) {
+    JS::SourceText<mozilla::Utf8Unit> text;
+    if (!text.init(cx, source_.data(), source_.size(), JS::SourceOwnership::Borrowed)) return false;
+    stencil = JS::CompileGlobalScriptToStencil(cx, options, text);
+    if (!stencil) return false;
+  }
+  JS::InstantiateOptions instantiate(options);
+  JS::RootedScript script(cx, JS::InstantiateGlobalStencil(cx, instantiate, stencil));
+  return script && JS_ExecuteScript(cx, script, out);
 }
 
 bool compiles(JSContext* cx, std::string_view source, const char* name) {

@@ -88,6 +88,22 @@ metered instrument(std::string_view source);
 /// `exports` an empty object. Null on failure (an exception pending).
 JSObject* new_actor_global(JSContext* cx, std::uint64_t seed);
 
+/// A script compiled once for this thread's runtime (a stencil), run in any realm of it. The
+/// same source compiled on another thread gets a stencil of its own there.
+class compiled_script {
+ public:
+  explicit compiled_script(std::string source) : source_(std::move(source)) {}
+  const std::string& source() const { return source_; }
+  /// Runs the script in the current realm (compiling it for this thread the first time);
+  /// false with the exception pending when it throws or does not compile.
+  bool run(JSContext* cx, const char* name, JS::MutableHandleValue out) const;
+
+ private:
+  std::string source_;
+  std::uint64_t serial_ = next_serial();
+  static std::uint64_t next_serial();
+};
+
 /// Runs `source` (already instrumented) in the current realm as a script named `name`.
 bool evaluate(JSContext* cx, std::string_view source, const char* name, JS::MutableHandleValue out);
 /// Whether `source` compiles (without running it); the SyntaxError pending when not.

@@ -46,7 +46,7 @@
 #include <vector>
 
 struct exo_code {
-  std::string source;                // as metered
+  exo_js::compiled_script script;    // as metered
   std::vector<std::string> exports;  // in the order the script set them
 };
 struct exo_instance {
@@ -600,13 +600,13 @@ bool define_host_api(JSContext* cx, JS::HandleObject global) {
 // The actor's global with the script run in it, and the promise jobs it queued (the current
 // realm must be the global's): the same when code is made and in each message. False with the
 // reason in `why`.
-bool load(JSContext* cx, const std::string& source, JS::HandleObject global, std::string& why) {
+bool load(JSContext* cx, const exo_js::compiled_script& script, JS::HandleObject global, std::string& why) {
   if (!define_host_api(cx, global)) {
     why = "setting up the host API: " + exo_js::take_exception(cx);
     return false;
   }
   JS::RootedValue ignored(cx);
-  if (!exo_js::evaluate(cx, source, "actor.js", &ignored) || !exo_js::engine().jobs.drain(cx)) {
+  if (!script.run(cx, "actor.js", &ignored) || !exo_js::engine().jobs.drain(cx)) {
     why = exo_js::take_exception(cx);
     return false;
   }
@@ -650,9 +650,8 @@ exo_status js_compile(exo_span code, const exo_limits* limits, exo_code** out, e
     if (!exo_js::compiles(cx, source, "actor.js")) return failed(err, EXO_ERR_MALFORMED, exo_js::take_exception(cx));
     exo_js::metered m = exo_js::instrument(source);
     if (!m.error.empty()) return failed(err, EXO_ERR_MALFORMED, m.error);
-    auto c = std::make_unique<exo_code>();
-    c->source = std::move(m.source);
-    if (!exo_js::compiles(cx, c->source, "actor.js"))
+    auto c = std::make_unique<exo_code>(exo_code{exo_js::compiled_script(std::move(m.source)), {}});
+    if (!exo_js::compiles(cx, c->script.source(), "actor.js"))
       return failed(err, EXO_ERR_INTERNAL, "exo's metering broke the script (a bug): " + exo_js::take_exception(cx));
     exo_js::begin_run(load_budget);
     struct run_t {
@@ -660,7 +659,7 @@ exo_status js_compile(exo_span code, const exo_limits* limits, exo_code** out, e
     } run;
     // No message runs: the host API throws if the script uses it while loading.
     std::string why;
-    if (!load(cx, c->source, global, why)) {
+    if (!load(cx, c->script, global, why)) {
       exo_js::engine().jobs.clear();
       if (exo_js::meter().stalled)
         return failed(err, EXO_ERR_MALFORMED, fmt::format("the script did not finish loading: one built-in call ran for "
@@ -751,7 +750,7 @@ exo_status js_run(exo_instance* inst, uint32_t function, exo_span args, uint64_t
       return EXO_OK;
     };
     std::string why;
-    if (!load(cx, code.source, global, why)) return end(EXO_ERR_HANDLER_THREW, "the script threw while loading: " + why);
+    if (!load(cx, code.script, global, why)) return end(EXO_ERR_HANDLER_THREW, "the script threw while loading: " + why);
     JS::RootedValue exports(cx), fn(cx);
     if (!JS_GetProperty(cx, global, "exports", &exports) || !exports.isObject())
       return end(EXO_ERR_HANDLER_FAILED, "`exports` is not an object");
