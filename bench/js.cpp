@@ -19,7 +19,6 @@
 #include <jsapi.h>
 
 #include <fmt/format.h>
-#include <malloc.h>
 
 #include <condition_variable>
 #include <cstdlib>
@@ -268,15 +267,8 @@ BENCHMARK(js_create)->Name("js/create")->UseRealTime()->Unit(benchmark::kMicrose
 double bytes_per_actor() {
   auto& s = exo_();
   auto code = must(s.reg.compile(EXO_TYPE_JS, exo::bytes(script, script + std::char_traits<char>::length(script))), "compile");
-  constexpr int n = 1000;
-  std::vector<void*> live;
-  live.reserve(n);
-  malloc_trim(0);
-  const auto before = mallinfo2().uordblks;
-  for (int i = 0; i < n; ++i) live.push_back(must(code->load(*code, exo::value{}), "instantiate"));
-  const auto after = mallinfo2().uordblks;
-  for (void* p : live) code->destroy(p);
-  return static_cast<double>(after - before) / n;
+  return exo::bench::bytes_per_instance([&] { return must(code->load(*code, exo::value{}), "instantiate"); },
+                                        [&](void* p) { code->destroy(p); });
 }
 
 }  // namespace

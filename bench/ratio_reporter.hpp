@@ -3,9 +3,11 @@
 // "/real_time" suffix removed), so a benchmark's main() can print ratio lines scripts read.
 
 #include <benchmark/benchmark.h>
+#include <malloc.h>
 
 #include <map>
 #include <string>
+#include <vector>
 
 namespace exo::bench {
 
@@ -45,6 +47,21 @@ class real_time_reporter : public benchmark::ConsoleReporter {
     ConsoleReporter::ReportRuns(runs);
   }
 };
+
+/// Heap bytes per live instance: `make()` called 1000 times with all kept alive, measured
+/// by malloc's count of bytes in use, then each freed with `free(p)`.
+template <class Make, class Free>
+double bytes_per_instance(Make make, Free free) {
+  constexpr int n = 1000;
+  std::vector<void*> live;
+  live.reserve(n);
+  malloc_trim(0);
+  const auto before = mallinfo2().uordblks;
+  for (int i = 0; i < n; ++i) live.push_back(make());
+  const auto after = mallinfo2().uordblks;
+  for (void* p : live) free(p);
+  return static_cast<double>(after - before) / n;
+}
 
 /// A benchmark main()'s common part: parses the flags and runs the selected benchmarks
 /// through `reporter`. False if a flag was not understood.

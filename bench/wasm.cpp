@@ -7,7 +7,6 @@
 #include <exo/hypervisor.hpp>
 
 #include <fmt/format.h>
-#include <malloc.h>
 
 #include <cstdlib>
 #include <fstream>
@@ -176,20 +175,6 @@ void bare_instantiate(benchmark::State& state) {
 }
 BENCHMARK(bare_instantiate)->Name("wasm/bare_instantiate")->Unit(benchmark::kMicrosecond);
 
-// Heap bytes per live instance (1000 kept alive at once); reported in the summary.
-template <class Make, class Free>
-double bytes_per_instance(Make make, Free free) {
-  constexpr int n = 1000;
-  std::vector<void*> live;
-  live.reserve(n);
-  malloc_trim(0);
-  const auto before = mallinfo2().uordblks;
-  for (int i = 0; i < n; ++i) live.push_back(make());
-  const auto after = mallinfo2().uordblks;
-  for (void* p : live) free(p);
-  return static_cast<double>(after - before) / n;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -213,9 +198,9 @@ int main(int argc, char** argv) {
   if (double i = ns("wasm/instantiate"), b = ns("wasm/bare_instantiate"); i > 0 && b > 0) {
     auto& s = exo_();
     auto code = must(s.reg.compile(EXO_TYPE_WASM, bench_module()), "compile");
-    double exo_bytes = bytes_per_instance([&] { return must(code->load(*code, exo::value{}), "instantiate"); },
+    double exo_bytes = exo::bench::bytes_per_instance([&] { return must(code->load(*code, exo::value{}), "instantiate"); },
                                           [&](void* p) { code->destroy(p); });
-    double bare_bytes = bytes_per_instance([] { return bare::instantiate(bare_()); }, [](void* p) { bare::destroy(p); });
+    double bare_bytes = exo::bench::bytes_per_instance([] { return bare::instantiate(bare_()); }, [](void* p) { bare::destroy(p); });
     fmt::print("instantiation: exo {:.1f} us and {:.1f} KiB per actor, bare wabt {:.1f} us and {:.1f} KiB\n", i / 1000,
                exo_bytes / 1024, b / 1000, bare_bytes / 1024);
   }
