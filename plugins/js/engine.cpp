@@ -6,6 +6,13 @@
 #include <js/Exception.h>
 #include <js/Initialization.h>
 #include <js/Interrupt.h>
+#include <js/Array.h>
+#include <js/ArrayBuffer.h>
+#include <js/Promise.h>
+#include <js/Object.h>
+#include <js/Proxy.h>
+#include <js/GCHashTable.h>
+#include <js/TracingAPI.h>
 #include <js/experimental/JSStencil.h>
 #include <js/LocaleSensitive.h>
 #include <js/Principals.h>
@@ -180,15 +187,36 @@ bool tick(JSContext*, unsigned argc, JS::Value* vp) {
   if (args.length() > 0 && args[0].isInt32() && args[0].toInt32() > 1) n = static_cast<std::uint64_t>(args[0].toInt32());
   if (n > 1'000'000) n = 1'000'000;
   if (!spend(n)) return false;
+  // The run of code this call belongs to: a function whose variables inner functions write
+  // keeps it, for __exo_w.
+  args.rval().setNumber(static_cast<double>(meter_now.run.load(std::memory_order_relaxed)));
+  return true;
+}
+
+// __exo_w(epoch): a write to a variable of an environment made by the run `epoch` (0: the
+// script's top level). In a message, an environment made by another run (the load or an
+// earlier message) is state that would outlive the message: the instance is spent.
+bool write_check(JSContext*, unsigned argc, JS::Value* vp) {
+  JS::CallArgs args = JS::CallArgsFromVp(argc, vp);
+  meter_state& m = meter_now;
+  if (m.in_message && (!args.get(0).isNumber() ||
+                       args.get(0).toNumber() != static_cast<double>(m.run.load(std::memory_order_relaxed))))
+    m.dirty = true;
   args.rval().setUndefined();
   return true;
 }
 
 // Math.random, deterministic: xorshift64* over a state kept in the function's reserved slot
 // (a double holding 53 bits would lose state: two int32 halves in two slots).
+thread_local seed_source message_seed = nullptr;
+
 bool seeded_random(JSContext* cx, unsigned argc, JS::Value* vp) {
   JS::CallArgs args = JS::CallArgsFromVp(argc, vp);
   JSObject* callee = &args.callee();
+  if (meter_now.reseed && message_seed) {
+    meter_now.reseed = false;
+    seed_random(callee, message_seed());
+  }
   const JS::Value hi = js::GetFunctionNativeReserved(callee, 0), lo = js::GetFunctionNativeReserved(callee, 1);
   std::uint64_t s = (static_cast<std::uint64_t>(static_cast<std::uint32_t>(hi.toInt32())) << 32) |
                     static_cast<std::uint32_t>(lo.toInt32());
@@ -274,12 +302,15 @@ thread_engine& engine() {
 
 meter_state& meter() { return meter_now; }
 
-void begin_run(std::uint64_t budget) {
+void begin_run(std::uint64_t budget, bool message) {
   static std::atomic<std::uint64_t> runs{0};
   meter_state& m = meter_now;
   m.left.store(budget, std::memory_order_relaxed);
   m.out_of_ticks = false;
   m.stalled = false;
+  m.in_message = message;
+  m.dirty = false;
+  m.reseed = message;
   m.run.store(runs.fetch_add(1, std::memory_order_relaxed) + 1, std::memory_order_release);
 }
 void end_run() { meter_now.run.store(0, std::memory_order_release); }
@@ -307,18 +338,37 @@ metered instrument(std::string_view source) {
     return out;
   }
   JS::RootedValue arg(cx, JS::StringValue(text)), result(cx);
-  if (!JS::Call(cx, JS::UndefinedHandleValue, *holder.meter_fn, JS::HandleValueArray(arg), &result) || !result.isString()) {
+  // meter.js returns [the metered source, why it cannot have a warm instance ('' if it can)]
+  JS::RootedValue metered_source(cx), cold(cx);
+  bool is_array = false;
+  if (!JS::Call(cx, JS::UndefinedHandleValue, *holder.meter_fn, JS::HandleValueArray(arg), &result) || !result.isObject() ||
+      !JS::IsArrayObject(cx, result, &is_array) || !is_array) {
     out.error = take_exception(cx);
     return out;
   }
-  JS::RootedString s(cx, result.toString());
+  JS::RootedObject pair(cx, &result.toObject());
+  if (!JS_GetElement(cx, pair, 0, &metered_source) || !JS_GetElement(cx, pair, 1, &cold) || !metered_source.isString() || !cold.isString()) {
+    out.error = "meter.js returned something else than [source, why]";
+    return out;
+  }
+  JS::RootedString s(cx, metered_source.toString()), c(cx, cold.toString());
   auto text_out = utf8(cx, s);
-  if (!text_out) {
+  auto cold_out = utf8(cx, c);
+  if (!text_out || !cold_out) {
     out.error = take_exception(cx);
     return out;
   }
   out.source = std::move(*text_out);
+  out.cold = std::move(*cold_out);
   return out;
+}
+
+void set_seed_source(seed_source f) { message_seed = f; }
+
+void seed_random(JSObject* random, std::uint64_t seed) {
+  if (seed == 0) seed = 0x9E3779B97F4A7C15ULL;  // xorshift's state is never zero
+  js::SetFunctionNativeReserved(random, 0, JS::Int32Value(static_cast<std::int32_t>(seed >> 32)));
+  js::SetFunctionNativeReserved(random, 1, JS::Int32Value(static_cast<std::int32_t>(seed & 0xffffffffu)));
 }
 
 JSObject* new_actor_global(JSContext* cx, std::uint64_t seed) {
@@ -336,15 +386,15 @@ JSObject* new_actor_global(JSContext* cx, std::uint64_t seed) {
   JSAutoRealm in(cx, g);
   // __exo_tick: read only, not configurable (a script cannot redefine it, and names
   // starting with __exo_ are refused in scripts).
-  if (!JS_DefineFunction(cx, g, "__exo_tick", tick, 1, JSPROP_READONLY | JSPROP_PERMANENT)) return nullptr;
+  if (!JS_DefineFunction(cx, g, "__exo_tick", tick, 1, JSPROP_READONLY | JSPROP_PERMANENT) ||
+      !JS_DefineFunction(cx, g, "__exo_w", write_check, 1, JSPROP_READONLY | JSPROP_PERMANENT))
+    return nullptr;
   JS::RootedValue math(cx);
   if (!JS_GetProperty(cx, g, "Math", &math) || !math.isObject()) return nullptr;
   JS::RootedObject m(cx, &math.toObject());
   JSFunction* random = js::DefineFunctionWithReserved(cx, m, "random", seeded_random, 0, JSPROP_READONLY | JSPROP_PERMANENT);
   if (!random) return nullptr;
-  if (seed == 0) seed = 0x9E3779B97F4A7C15ULL;  // xorshift's state is never zero
-  js::SetFunctionNativeReserved(JS_GetFunctionObject(random), 0, JS::Int32Value(static_cast<std::int32_t>(seed >> 32)));
-  js::SetFunctionNativeReserved(JS_GetFunctionObject(random), 1, JS::Int32Value(static_cast<std::int32_t>(seed & 0xffffffffu)));
+  seed_random(JS_GetFunctionObject(random), seed);
   JS::RootedObject exports(cx, JS_NewPlainObject(cx));
   if (!exports || !JS_DefineProperty(cx, g, "exports", exports, JSPROP_ENUMERATE)) return nullptr;
   return g;
@@ -379,6 +429,142 @@ bool compiled_script::run(JSContext* cx, const char* name, JS::MutableHandleValu
   JS::InstantiateOptions instantiate(options);
   JS::RootedScript script(cx, JS::InstantiateGlobalStencil(cx, instantiate, stencil));
   return script && JS_ExecuteScript(cx, script, out);
+}
+
+JSObject* make_intrinsics(JSContext* cx) {
+  static constexpr char snippet[] = R"((() => {
+    const gp = Object.getPrototypeOf, it = [][Symbol.iterator]();
+    const gen = function* () {}, agen = async function* () {}, afn = async function () {};
+    return [gp(it), gp(gp(it)), gp(''[Symbol.iterator]()), gp(new Map().entries()), gp(new Set().values()),
+            gp(/a/[Symbol.matchAll]('')), gp(gen), gp(gen.prototype), gp(afn), gp(agen), gp(agen.prototype),
+            gp(gp(agen.prototype)), gp(Int8Array), Array.prototype[Symbol.unscopables],
+            (function () { 'use strict'; return Object.getOwnPropertyDescriptor(arguments, 'callee').get })()];
+  })())";
+  JS::RootedValue out(cx);
+  if (!evaluate(cx, snippet, "exo-intrinsics.js", &out) || !out.isObject()) return nullptr;
+  return &out.toObject();
+}
+
+namespace {
+
+// Collects the objects one cell points to (through its shape and accessors, not its script).
+struct object_edges final : JS::CallbackTracer {
+  std::vector<JSObject*> out;
+  explicit object_edges(JSContext* cx) : JS::CallbackTracer(cx, JS::TracerKind::Callback) {}
+  void onChild(JS::GCCellPtr thing) override {
+    switch (thing.kind()) {
+      case JS::TraceKind::Object: out.push_back(&thing.as<JSObject>()); break;
+      case JS::TraceKind::Shape:
+      case JS::TraceKind::BaseShape:
+      case JS::TraceKind::GetterSetter: JS::TraceChildren(this, thing); break;
+      default: break;
+    }
+  }
+};
+
+enum class hold { freeze, traverse, skip, refuse };
+
+// What harden() does with an object: environments (closures' variables) are followed but
+// cannot be frozen (a write to one is checked by the splices instead, __exo_w); objects whose
+// state freezing does not fix refuse a warm instance.
+hold classify(JSContext* cx, JS::HandleObject o, bool intrinsic, std::string& what) {
+  if (js::IsProxy(o)) return what = "a Proxy", hold::refuse;
+  js::ESClass c{};
+  if (!JS::GetBuiltinClass(cx, o, &c)) return what = "an object exo could not classify", hold::refuse;
+  const std::string_view name = JS::GetClass(o)->name;
+  switch (c) {
+    case js::ESClass::Object:
+    case js::ESClass::Array:
+    case js::ESClass::Number:
+    case js::ESClass::String:
+    case js::ESClass::Boolean:
+    case js::ESClass::BigInt:
+    case js::ESClass::RegExp:  // (lastIndex becomes read-only: a global regex made while loading throws when used)
+    case js::ESClass::Arguments:
+    case js::ESClass::Error:
+    case js::ESClass::Function: return hold::freeze;
+    case js::ESClass::Promise:
+      if (JS::GetPromiseState(o) != JS::PromiseState::Pending) return hold::freeze;
+      return what = "a pending Promise", hold::refuse;
+    case js::ESClass::ArrayBuffer:
+      if (JS::GetArrayBufferByteLength(o) == 0) return hold::freeze;
+      return what = "an ArrayBuffer", hold::refuse;
+    case js::ESClass::Other:
+      if (name == "Call" || name == "LexicalEnvironment" || name == "Var" || name == "NonSyntacticVariablesObject")
+        return hold::traverse;
+      if (name == "SavedFrame") return hold::skip;  // an Error's stack: immutable
+      if (intrinsic || name == "Math" || name == "JSON" || name == "TypedArrayPrototype" || name.ends_with(".prototype"))
+        return hold::freeze;
+      break;
+    default: break;
+  }
+  what = fmt::format("a {}", name);
+  return hold::refuse;
+}
+
+}  // namespace
+
+bool harden(JSContext* cx, JS::HandleObject global, JS::HandleObject intrinsics, std::string& why) {
+  using object_set = JS::GCHashSet<JSObject*, js::MovableCellHasher<JSObject*>, js::SystemAllocPolicy>;
+  JS::Rooted<object_set> seen(cx), roots(cx);
+  JS::RootedObjectVector work(cx);
+  auto add = [&](JSObject* o) {
+    if (!o || seen.has(o) || JS::GetCompartment(o) != JS::GetCompartment(global)) return true;
+    return seen.put(o) && work.append(o);
+  };
+  if (!seen.put(global)) return false;
+  // The global's own properties (all of them: this makes every standard class) and prototype.
+  JS::RootedIdVector ids(cx);
+  if (!js::GetPropertyKeys(cx, global, JSITER_OWNONLY | JSITER_HIDDEN | JSITER_SYMBOLS, &ids)) return false;
+  JS::Rooted<mozilla::Maybe<JS::PropertyDescriptor>> desc(cx);
+  for (std::size_t i = 0; i < ids.length(); ++i) {
+    if (!JS_GetOwnPropertyDescriptorById(cx, global, ids[i], &desc)) return false;
+    if (desc.isNothing()) continue;
+    if (desc->hasValue() && desc->value().isObject() && !add(&desc->value().toObject())) return false;
+    if (desc->hasGetter() && !add(desc->getter())) return false;
+    if (desc->hasSetter() && !add(desc->setter())) return false;
+  }
+  JS::RootedObject proto(cx);
+  if (!JS_GetPrototype(cx, global, &proto) || !add(proto)) return false;
+  std::uint32_t n = 0;
+  if (!JS::GetArrayLength(cx, intrinsics, &n)) return false;
+  JS::RootedValue v(cx);
+  for (std::uint32_t i = 0; i < n; ++i) {
+    if (!JS_GetElement(cx, intrinsics, i, &v)) return false;
+    if (v.isObject() && (!roots.put(&v.toObject()) || !add(&v.toObject()))) return false;
+  }
+  // Everything reachable, classified; nothing is frozen unless all of it can be.
+  JS::RootedObjectVector freeze(cx);
+  JS::RootedObject o(cx);
+  for (std::size_t i = 0; i < work.length(); ++i) {
+    o = work[i];
+    std::string what;
+    switch (classify(cx, o, roots.has(o), what)) {
+      case hold::refuse:
+        why = what + " made while the script loads can change after it is frozen";
+        return false;
+      case hold::skip: continue;
+      case hold::freeze:
+        if (!freeze.append(o)) return false;
+        break;
+      case hold::traverse: break;
+    }
+    std::vector<JSObject*> edges;
+    {
+      object_edges tracer(cx);
+      JS::AutoAssertNoGC nogc(cx);
+      JS::TraceChildren(&tracer, JS::GCCellPtr(o.get()));
+      edges = std::move(tracer.out);
+    }
+    // (no collection between the trace and here: the pointers are still good)
+    for (JSObject* e : edges)
+      if (!add(e)) return false;
+  }
+  for (std::size_t i = 0; i < freeze.length(); ++i) {
+    o = freeze[i];
+    if (!JS_FreezeObject(cx, o)) return false;
+  }
+  return JS_FreezeObject(cx, global);
 }
 
 bool compiles(JSContext* cx, std::string_view source, const char* name) {

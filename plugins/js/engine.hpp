@@ -61,6 +61,9 @@ struct meter_state {
   std::atomic<std::uint64_t> left{0};
   bool out_of_ticks = false;
   bool stalled = false;
+  bool in_message = false;  // a message runs (not a script's load)
+  bool dirty = false;       // the message wrote state that outlives it (__exo_w)
+  bool reseed = false;      // Math.random is to be reseeded (from the seed source) before it draws
   std::atomic<std::uint64_t> run{0};    // which run of code this is (0: none running)
   std::atomic<std::uint64_t> stop{0};   // the run the watchdog asked to stop
 };
@@ -68,7 +71,7 @@ inline constexpr unsigned stall_limit_ms = 1000;
 meter_state& meter();
 /// Starts metering a run of code with `budget` ticks (the watchdog watches it); end_run()
 /// when it is over.
-void begin_run(std::uint64_t budget);
+void begin_run(std::uint64_t budget, bool message);
 void end_run();
 /// Spends n ticks from meter(); false (out of ticks: the caller stops the code, returning
 /// false with no exception) when they are not there.
@@ -79,6 +82,7 @@ bool spend(std::uint64_t n);
 struct metered {
   std::string source;
   std::string error;
+  std::string cold;  // why the script cannot have a warm instance ('' if it can)
 };
 metered instrument(std::string_view source);
 
@@ -103,6 +107,25 @@ class compiled_script {
   std::uint64_t serial_ = next_serial();
   static std::uint64_t next_serial();
 };
+
+/// The objects a realm makes only when code first needs them (the prototypes of iterators,
+/// generators and async functions, %TypedArray%, %ThrowTypeError%...), made now (in the
+/// current realm, before any actor code runs) and returned as an array for harden().
+JSObject* make_intrinsics(JSContext* cx);
+/// Makes what a realm holds immutable once its script has loaded, for a warm instance: every
+/// object reachable from the global, from `intrinsics` and from the closures' environments
+/// (found by tracing) is frozen, and so is the global. False, with nothing frozen and the
+/// reason in `why`, when something reachable cannot be made immutable by freezing (a Map, a
+/// Set, a typed array, a pending promise, a proxy, a generator...): the script then runs in
+/// a fresh realm every message.
+bool harden(JSContext* cx, JS::HandleObject global, JS::HandleObject intrinsics, std::string& why);
+
+/// Reseeds a realm's Math.random (the function new_actor_global defined).
+void seed_random(JSObject* random, std::uint64_t seed);
+/// Where a message's Math.random seed comes from: called by the first Math.random of each
+/// message (a run begun with message = true), so a message that draws nothing pays nothing.
+using seed_source = std::uint64_t (*)();
+void set_seed_source(seed_source f);
 
 /// Runs `source` (already instrumented) in the current realm as a script named `name`.
 bool evaluate(JSContext* cx, std::string_view source, const char* name, JS::MutableHandleValue out);

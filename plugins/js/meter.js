@@ -26,6 +26,22 @@
     }
     return i;
   }
+  // Where a node ends. SpiderMonkey's positions end a postfix `x++` (and every node it ends)
+  // before its operator, so the end is looked for past the operand: spaces and comments, then
+  // the two characters of `++` or `--`.
+  const ends = new Map();
+  function endIndex(node) {
+    if (ends.has(node)) return ends.get(node);
+    let e = node.loc ? index(node.loc.end) : 0;
+    for (const c of children(node)) e = Math.max(e, endIndex(c));
+    if (node.type === 'UpdateExpression' && !node.prefix) {
+      let i = endIndex(node.argument);
+      while (i < src.length && src[i] !== '+' && src[i] !== '-') i = src.startsWith('/*', i) ? src.indexOf('*/', i) + 2 : i + 1;
+      e = Math.max(e, i + 2);
+    }
+    ends.set(node, e);
+    return e;
+  }
   const functions = new Set(['FunctionDeclaration', 'FunctionExpression', 'ArrowFunctionExpression']);
   const loops = new Set(['ForStatement', 'ForInStatement', 'ForOfStatement', 'WhileStatement', 'DoWhileStatement']);
   function children(node) {
@@ -55,8 +71,33 @@
     return n;
   }
   const edits = [];  // [index, depth, at end?, text]
-  function charge(body, depth) {
+  // A body's charge; `epoch` (a name) keeps what __exo_tick returns (the run of code this
+  // call belongs to, see "Writes" below); `extra` is more to run first (a loop's write check).
+  // An arrow function's expression body, with the parentheses around it (SpiderMonkey's
+  // positions leave them out, and may start a parenthesized `(x) = 1` at x): from just after
+  // `=>` to the arrow's own end.
+  function skip(i) {  // spaces and comments from i
+    for (;;) {
+      if (src.startsWith('/*', i)) i = src.indexOf('*/', i + 2) + 2;
+      else if (src.startsWith('//', i)) { while (i < src.length && !/[\n\r\u2028\u2029]/.test(src[i])) i++; }
+      else if (i < src.length && /\s/.test(src[i])) i++;
+      else return i;
+    }
+  }
+  function arrowBody(fn) {
+    let i = index(fn.loc.start);
+    for (const p of [...fn.params, ...(fn.defaults || []), fn.rest]) if (p) i = Math.max(i, endIndex(p));
+    for (;;) {  // to the arrow
+      i = skip(i);
+      if (src.startsWith('=>', i)) break;
+      i++;
+    }
+    return [skip(i + 2), Math.max(index(fn.loc.end), endIndex(fn.body))];
+  }
+  function charge(body, depth, epoch, extra, fn) {
     const cost = Math.max(1, size(body));
+    const tick = epoch ? `const ${epoch}=__exo_tick(${cost});` : `__exo_tick(${cost});`;
+    extra = extra || '';
     if (body.type === 'BlockStatement') {
       // After the directive prologue ('use strict' must stay first to stay a directive).
       let at = index(body.loc.start) + 1;
@@ -64,15 +105,209 @@
         if (s.type !== 'ExpressionStatement' || s.expression.type !== 'Literal' || typeof s.expression.value !== 'string') break;
         at = index(s.loc.end);
       }
-      edits.push([at, depth, false, `;__exo_tick(${cost});`]);
+      edits.push([at, depth, false, `;${tick}${extra}`]);
     } else if (body.type.endsWith('Statement') || body.type.endsWith('Declaration')) {
-      edits.push([index(body.loc.start), depth, false, `{__exo_tick(${cost});`]);
-      edits.push([index(body.loc.end), depth, true, '}']);
+      edits.push([index(body.loc.start), depth, false, `{${tick}${extra}`]);
+      edits.push([endIndex(body), depth, true, '}']);
+    } else if (epoch) {  // an arrow function's expression body, made a block to keep the epoch
+      const [start, end] = arrowBody(fn);
+      edits.push([start, depth, false, `{${tick}${extra}return(`]);
+      edits.push([end, depth, true, ')}']);
     } else {  // an arrow function's expression body
-      edits.push([index(body.loc.start), depth, false, `(__exo_tick(${cost}),`]);
-      edits.push([index(body.loc.end), depth, true, ')']);
+      const [start, end] = arrowBody(fn);
+      edits.push([start, depth, false, `(__exo_tick(${cost}),${extra.replaceAll(';', ',')}`]);
+      edits.push([end, depth, true, ')']);
     }
   }
+
+  // ---- Writes to bindings of other functions ----
+  // A warm instance (plugins/js/plugin.cpp) keeps an actor's realm from one message to the
+  // next: what the script made while loading is frozen, and a function that writes a
+  // variable it does not own (of an enclosing function) checks, when it is called,
+  // `__exo_w(epoch)`: that marks the instance spent when the variable's environment was made
+  // by another run of code (the load, or an earlier message) than the one now running. (So
+  // a call that does not get to the write spends it too: that costs only a new realm.) Each
+  // function owning such a variable keeps its epoch in a const, from __exo_tick. A function
+  // writing a top-level variable keeps the script from having a warm instance at all.
+  const fnNodes = new Set([...functions, 'ClassField', 'StaticClassBlock']);
+  let cold = '';  // why the script cannot have a warm instance ('' if it can)
+  const notWarm = (why) => { if (!cold) cold = why; };
+  const scope = (parent, fn) => ({names: new Set(), fn, parent});
+  function patternNames(p, out) {
+    if (!p) return out;
+    switch (p.type) {
+      case 'Identifier': out.push(p.name); break;
+      case 'ArrayPattern': for (const e of p.elements) patternNames(e, out); break;
+      case 'ObjectPattern': for (const q of p.properties) patternNames(q.type === 'Property' ? q.value : q, out); break;
+      case 'AssignmentExpression': patternNames(p.left, out); break;
+      case 'SpreadExpression': patternNames(p.expression, out); break;
+    }
+    return out;
+  }
+  const writes = [];  // {node, depth, scope, fn, names, loop}
+  const inParams = new Set();  // writes inside a function's parameter list
+  function declareVar(decl, block, fnScope) {
+    for (const d of decl.declarations) for (const n of patternNames(d.id, [])) (decl.kind === 'var' ? fnScope : block).names.add(n);
+  }
+  // A binding pattern's default values and computed keys (its names are not writes here).
+  function visitPattern(p, sc, fnScope, depth) {
+    if (!p) return;
+    switch (p.type) {
+      case 'Identifier': return;
+      case 'ArrayPattern': for (const e of p.elements) visitPattern(e, sc, fnScope, depth + 1); return;
+      case 'ObjectPattern':
+        for (const q of p.properties) {
+          if (q.type !== 'Property') visitPattern(q, sc, fnScope, depth + 1);
+          else {
+            if (q.computed) visit(q.key, sc, fnScope, depth + 2);
+            visitPattern(q.value, sc, fnScope, depth + 2);
+          }
+        }
+        return;
+      case 'AssignmentExpression': visitPattern(p.left, sc, fnScope, depth + 1); visit(p.right, sc, fnScope, depth + 1); return;
+      case 'SpreadExpression': visitPattern(p.expression, sc, fnScope, depth + 1); return;
+      default: visit(p, sc, fnScope, depth);
+    }
+  }
+  // Hoists declarations into scopes and records writes; `fn` is the function the code runs in
+  // (null at the top level).
+  function visit(node, sc, fnScope, depth, method) {
+    if (!node || typeof node.type !== 'string') return;
+    if (node.type === 'Identifier' && node.name.startsWith('#')) notWarm('it uses private names (#x), which stay writable on frozen objects');
+    switch (node.type) {
+      case 'FunctionDeclaration':
+      case 'FunctionExpression':
+      case 'ArrowFunctionExpression': {
+        if (node.type === 'FunctionDeclaration' && node.id) {
+          sc.names.add(node.id.name);
+          fnScope.names.add(node.id.name);
+        }
+        const f = scope(sc, node);
+        if (node.type === 'FunctionExpression' && node.id && !method) f.names.add(node.id.name);
+        if (node.type !== 'ArrowFunctionExpression') f.names.add('arguments');
+        for (const p of node.params) patternNames(p, []).forEach((n) => f.names.add(n));
+        if (node.rest) patternNames(node.rest, []).forEach((n) => f.names.add(n));
+        const before = writes.length;
+        for (const p of node.params) visitPattern(p, f, f, depth + 1);
+        for (const d of node.defaults || []) visit(d, f, f, depth + 1);
+        if (node.rest) visitPattern(node.rest, f, f, depth + 1);
+        for (let i = before; i < writes.length; i++) inParams.add(writes[i]);
+        if (node.body.type === 'BlockStatement') for (const s of node.body.body) visit(s, f, f, depth + 2);
+        else visit(node.body, f, f, depth + 1);
+        return;
+      }
+      case 'ClassStatement':
+      case 'ClassExpression': {
+        if (node.type === 'ClassStatement' && node.id) sc.names.add(node.id.name);
+        const c = scope(sc, sc.fn);
+        if (node.type === 'ClassExpression' && node.id) c.names.add(node.id.name);
+        visit(node.superClass, sc, fnScope, depth + 1);
+        for (const el of node.body) {
+          if (el.name && el.name.type === 'Identifier' && el.name.name.startsWith('#'))
+            notWarm('it uses private names (#x), which stay writable on frozen objects');
+          if (el.type === 'ClassMethod') {
+            if (el.name.type !== 'Identifier') visit(el.name, c, fnScope, depth + 2);
+            visit(el.body, c, fnScope, depth + 2, true);
+          } else if (el.type === 'ClassField') {
+            if (el.name.type !== 'Identifier') visit(el.name, c, fnScope, depth + 2);
+            const f = scope(c, el);  // an initializer runs as a function of its own, at each `new`
+            visit(el.init, f, f, depth + 2);
+          } else if (el.type === 'StaticClassBlock') {
+            const f = scope(c, el);
+            for (const s of el.body.body) visit(s, f, f, depth + 3);
+          } else {
+            visit(el, c, fnScope, depth + 1);
+          }
+        }
+        return;
+      }
+      case 'Property':
+        visit(node.key, sc, fnScope, depth + 1);
+        visit(node.value, sc, fnScope, depth + 1, node.method || node.kind === 'get' || node.kind === 'set');
+        return;
+      case 'VariableDeclaration':
+        declareVar(node, sc, fnScope);
+        for (const d of node.declarations) {
+          visitPattern(d.id, sc, fnScope, depth + 2);
+          visit(d.init, sc, fnScope, depth + 2);
+        }
+        return;
+      case 'BlockStatement': {
+        const b = scope(sc, sc.fn);
+        for (const s of node.body) visit(s, b, fnScope, depth + 1);
+        return;
+      }
+      case 'ForStatement':
+      case 'ForInStatement':
+      case 'ForOfStatement': {
+        const head = node.type === 'ForStatement' ? node.init : node.left;
+        const l = scope(sc, sc.fn);
+        if (head && head.type === 'VariableDeclaration') declareVar(head, l, fnScope);
+        else if (head && node.type !== 'ForStatement') writes.push({node, depth, scope: l, fn: sc.fn, names: patternNames(head, []), loop: true});
+        for (const c of children(node)) {
+          if (c === head && node.type !== 'ForStatement' && head.type !== 'VariableDeclaration') visitPattern(c, l, fnScope, depth + 1);
+          else visit(c, l, fnScope, depth + 1);
+        }
+        return;
+      }
+      case 'CatchClause': {
+        const c = scope(sc, sc.fn);
+        patternNames(node.param, []).forEach((n) => c.names.add(n));
+        visitPattern(node.param, c, fnScope, depth + 1);
+        visit(node.body, c, fnScope, depth + 1);
+        return;
+      }
+      case 'SwitchStatement': {
+        visit(node.discriminant, sc, fnScope, depth + 1);
+        const s = scope(sc, sc.fn);
+        for (const c of node.cases) visit(c, s, fnScope, depth + 1);
+        return;
+      }
+      case 'WithStatement':
+        notWarm('it uses `with`');
+        break;
+      case 'AssignmentExpression':
+        writes.push({node, depth, scope: sc, fn: sc.fn, names: patternNames(node.left, [])});
+        visitPattern(node.left, sc, fnScope, depth + 1);
+        visit(node.right, sc, fnScope, depth + 1);
+        return;
+      case 'UpdateExpression':
+        writes.push({node, depth, scope: sc, fn: sc.fn, names: patternNames(node.argument, [])});
+        break;
+    }
+    for (const c of children(node)) visit(c, sc, fnScope, depth + 1);
+  }
+  const top = scope(null, null);
+  for (const s of ast.body) visit(s, top, top, 1);
+  const epochs = new Map();  // function owning a written variable -> its epoch const's name
+  const epochOf = (fn) => {
+    if (!epochs.has(fn)) epochs.set(fn, `__exo_e${epochs.size}`);
+    return epochs.get(fn);
+  };
+  const checks = new Map();  // function -> the epochs it checks when called
+  for (const w of writes) {
+    if (w.fn === null) continue;  // the top level runs only while the script loads
+    for (const name of w.names) {
+      let s = w.scope;
+      while (s && !s.names.has(name)) s = s.parent;
+      const owner = s ? s.fn : null;
+      if (owner === w.fn) continue;
+      if (owner !== null && inParams.has(w)) notWarm('a closure in a parameter list writes a variable of its function');
+      // (A function writing a top-level variable would spend a warm realm in every message.)
+      if (owner === null) {
+        notWarm(`a function writes the top-level variable ${name}`);
+        continue;
+      }
+      if (w.fn.type === 'ClassField') notWarm('a class field\'s initializer writes a variable of a function');
+      if (!checks.has(w.fn)) checks.set(w.fn, new Set());
+      checks.get(w.fn).add(epochOf(owner));
+    }
+  }
+  const checksOf = (fn) => (checks.has(fn) ? [...checks.get(fn)].map((e) => `__exo_w(${e});`).join('') : '');
+  for (const fn of new Set([...epochs.keys(), ...checks.keys()]))
+    if (fn.type === 'StaticClassBlock')
+      edits.push([index(fn.body.loc.start) + 1, 0, false, (epochs.has(fn) ? `const ${epochs.get(fn)}=__exo_tick(1);` : '') + checksOf(fn)]);
+
   // The script's top level, which runs again in every message, charges its own size first.
   {
     let at = src.startsWith('#!') ? src.search(/[\n\r\u2028\u2029]|$/) : 0;
@@ -85,7 +320,8 @@
   const stack = [[ast, 0]];
   while (stack.length) {
     const [node, depth] = stack.pop();
-    if (functions.has(node.type) || loops.has(node.type)) charge(node.body, depth);
+    if (functions.has(node.type)) charge(node.body, depth, epochs.get(node), checksOf(node), node);
+    else if (loops.has(node.type)) charge(node.body, depth);
     for (const c of children(node)) stack.push([c, depth + 1]);
   }
   // At one index: what closes comes before what opens, the innermost closing first and the
@@ -97,5 +333,5 @@
     out += src.slice(at, i) + text;
     at = i;
   }
-  return out + src.slice(at);
+  return [out + src.slice(at), cold];
 })

@@ -6,11 +6,13 @@
 //   __exo_, it parses), metered (engine.hpp: tick charges spliced into every function and
 //   loop body), and run once in a scratch realm to find its exports (the functions on
 //   `exports`, in the order they were set).
-// - A message runs in a realm of its own: the script runs again, then the export is called
-//   with the message's arguments, then the promise jobs it queued run, all inside the
-//   message and its budget. So no JS state survives a message: what an actor keeps, it
-//   keeps in storage. A thrown exception or running out of ticks fails the message, and the
-//   host rolls back everything it did.
+// - A message runs in the actor's realm, the script loaded in it: the export is called with
+//   the message's arguments, then the promise jobs it queued run, all inside the message and
+//   its budget, which is also charged what the load costs. The realm is kept warm from one
+//   message to the next when nothing a message does can outlive it there ("warm instances"
+//   below); else each message gets a new one. So no JS state survives a message: what an
+//   actor keeps, it keeps in storage. A thrown exception or running out of ticks fails the
+//   message, and the host rolls back everything it did.
 // - Values cross in exo's model (README, "JS"): null (undefined too), booleans, numbers (an
 //   integer in the safe range is an i64, any other number an f64; an i64 outside the safe
 //   range comes as a BigInt, and a BigInt goes as an i64), Uint8Array for bytes, strings,
@@ -31,6 +33,7 @@
 #include <js/Conversions.h>
 #include <js/Object.h>
 #include <js/PropertyAndElement.h>
+#include <js/RegExp.h>
 #include <js/String.h>
 #include <js/experimental/TypedData.h>
 #include <jsfriendapi.h>
@@ -39,18 +42,28 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <thread>
+#include <unordered_map>
 #include <vector>
 
 struct exo_code {
   exo_js::compiled_script script;    // as metered
   std::vector<std::string> exports;  // in the order the script set them
+  std::uint64_t load_ticks = 0;      // what loading the script costs: charged to every message
+  std::string cold;                  // why each message needs a fresh realm ('' : a warm one is kept)
+  bool force_cold = false;           // EXO_JS_COLD was set when the code was made (for tests)
 };
 struct exo_instance {
   const exo_code* code;  // the host frees an instance before its code
+  std::uint64_t serial;  // its warm realm in its thread's table
+  std::thread::id realm_thread;  // the thread whose table has it (none: no warm realm)
 };
 
 namespace {
@@ -598,8 +611,7 @@ bool define_host_api(JSContext* cx, JS::HandleObject global) {
 // ---- loading a script into a realm ----
 
 // The actor's global with the script run in it, and the promise jobs it queued (the current
-// realm must be the global's): the same when code is made and in each message. False with the
-// reason in `why`.
+// realm must be the global's). False with the reason in `why`.
 bool load(JSContext* cx, const exo_js::compiled_script& script, JS::HandleObject global, std::string& why) {
   if (!define_host_api(cx, global)) {
     why = "setting up the host API: " + exo_js::take_exception(cx);
@@ -613,6 +625,82 @@ bool load(JSContext* cx, const exo_js::compiled_script& script, JS::HandleObject
   return true;
 }
 
+// Math.random's seed while a script loads: fixed, so that a load gives the same realm every
+// time (each message then reseeds it from its own entropy).
+constexpr std::uint64_t load_seed = 0x6578'6f2e'6a73'2e31;
+
+// An actor's realm with its script loaded (and, for a script that may be warm, hardened).
+struct realm {
+  JS::PersistentRootedObject global;
+  JS::PersistentRootedObject empty;   // /(?:)/, matched against '' at each message's start
+  std::vector<std::unique_ptr<JS::PersistentRootedValue>> exports;  // by export number, as looked up
+  explicit realm(JSContext* cx) : global(cx), empty(cx) {}
+};
+
+// How a load went.
+struct loaded {
+  std::unique_ptr<realm> r;
+  std::uint64_t ticks = 0;  // what the load spent
+  std::string cold;         // (warm requested) why the realm could not be hardened
+  exo_status status = EXO_OK;
+  std::string why;
+};
+
+// Makes a realm and loads `script` in it, metered by a run of its own (not a message's: a
+// message is charged what the load costs, whether it ran the load or found the realm warm).
+// With `warm`, the realm's lazily made built-ins are made first and the whole realm is
+// hardened after the load (engine.hpp); if it cannot be, `cold` says why and the realm is
+// left as it is.
+loaded load_realm(JSContext* cx, const exo_js::compiled_script& script, bool warm) {
+  loaded out;
+  auto r = std::make_unique<realm>(cx);
+  r->global = exo_js::new_actor_global(cx, load_seed);
+  if (!r->global) {
+    out.status = EXO_ERR_INTERNAL;
+    out.why = "making a realm: " + exo_js::take_exception(cx);
+    return out;
+  }
+  JSAutoRealm in(cx, r->global);
+  r->empty = JS::NewRegExpObject(cx, "", 0, JS::RegExpFlags{});
+  if (!r->empty) {
+    out.status = EXO_ERR_INTERNAL;
+    out.why = "making a regex: " + exo_js::take_exception(cx);
+    return out;
+  }
+  JS::RootedObject intrinsics(cx);
+  if (warm && !(intrinsics = exo_js::make_intrinsics(cx))) {
+    out.status = EXO_ERR_INTERNAL;
+    out.why = "making the realm's built-ins: " + exo_js::take_exception(cx);
+    return out;
+  }
+  exo_js::begin_run(load_budget, false);
+  {
+    struct run_t {
+      ~run_t() { exo_js::end_run(); }
+    } run;
+    if (!load(cx, script, r->global, out.why)) {
+      exo_js::engine().jobs.clear();
+      out.status = EXO_ERR_MALFORMED;
+      if (exo_js::meter().stalled)
+        out.why = fmt::format("the script did not finish loading: one built-in call ran for over {} ms without "
+                              "returning (the watchdog stopped it)", exo_js::stall_limit_ms);
+      else if (exo_js::meter().out_of_ticks)
+        out.why = fmt::format("the script did not finish loading in {} ticks", load_budget);
+      else
+        out.why = "the script threw while loading: " + out.why;
+      return out;
+    }
+    out.ticks = load_budget - exo_js::meter().left.load(std::memory_order_relaxed);
+  }
+  if (warm && !exo_js::harden(cx, r->global, intrinsics, out.cold) && JS_IsExceptionPending(cx)) {
+    out.status = EXO_ERR_INTERNAL;
+    out.why = "hardening the realm: " + exo_js::take_exception(cx);
+    return out;
+  }
+  out.r = std::move(r);
+  return out;
+}
+
 // Math.random's seed: the message's entropy (from the logged input's place in the log and
 // the message, exo_host_api::entropy), so the same inputs give the same numbers, on replay too.
 std::uint64_t seed_of(const exo_host_api* host, exo_call* call) {
@@ -621,6 +709,37 @@ std::uint64_t seed_of(const exo_host_api* host, exo_call* call) {
   std::uint64_t s = 0;
   for (int i = 0; i < 8; ++i) s = s << 8 | e[i];
   return s;
+}
+
+// ---- warm instances ----
+//
+// A script that may be warm (meter.js found nothing that rules it out, and its realm could be
+// hardened when the code was made) keeps one realm per actor: loaded once, hardened, and
+// reused by each message, which reseeds Math.random and clears the RegExp statics. Nothing
+// a message does can outlive it in that realm: what the load made is frozen, and a write to
+// a variable of an environment the load or an earlier message made marks the realm spent
+// (__exo_w), so the next message gets a new one. A failed message spends it too. So a message
+// sees the same realm as in a fresh one, and its results, ticks and the state root do not
+// depend on whether the realm was warm (tested: EXO_JS_COLD=1 when code is made runs every
+// message in a fresh realm).
+//
+// Realms belong to the thread whose context made them: each thread keeps its own table, by
+// instance serial. An instance destroyed on another thread leaves its serial in `dead`, for
+// the owning thread to drop the next time it runs a message.
+constexpr std::size_t max_warm = 1024;
+struct warm_table {
+  std::unordered_map<std::uint64_t, std::unique_ptr<realm>> realms;
+};
+thread_local warm_table warm_realms;
+std::mutex dead_mutex;
+std::vector<std::uint64_t> dead;  // guarded by dead_mutex
+std::atomic<std::size_t> dead_count{0};
+
+void drop_dead_realms() {
+  if (dead_count.load(std::memory_order_acquire) == 0) return;
+  std::lock_guard l(dead_mutex);
+  std::erase_if(dead, [](std::uint64_t serial) { return warm_realms.realms.erase(serial) > 0; });
+  dead_count.store(dead.size(), std::memory_order_release);
 }
 
 // ---- the ABI ----
@@ -636,39 +755,36 @@ exo_status js_compile(exo_span code, const exo_limits* limits, exo_code** out, e
     if (!mozilla::IsUtf8(mozilla::Span<const char>(source.data(), source.size()))) return failed(err, EXO_ERR_MALFORMED, "the script is not UTF-8");
     if (source.find("__exo_") != std::string_view::npos)
       return failed(err, EXO_ERR_MALFORMED, "names starting with __exo_ are exo's (the script uses one)");
-    // A scratch realm with no host: the script is compiled there as it is (the compiler's
-    // early errors are stricter than Reflect.parse), metered, compiled again (metering must
-    // never break a script), and run once to find its exports.
+    // The script is compiled as it is (the compiler's early errors are stricter than
+    // Reflect.parse), metered, compiled again (metering must never break a script), and
+    // loaded once, as each message will, to find its exports, what loading costs, and
+    // whether it may be warm.
     JSContext* cx = exo_js::engine().cx;
-    JS::RootedObject global(cx, exo_js::new_actor_global(cx, 1));
-    if (!global) return failed(err, EXO_ERR_INTERNAL, "making a realm: " + exo_js::take_exception(cx));
-    JSAutoRealm in(cx, global);
     struct collect_t {
       JSContext* cx;
-      ~collect_t() { JS_MaybeGC(cx); }  // the scratch realm is garbage once this returns
+      ~collect_t() { JS_MaybeGC(cx); }  // the scratch realms are garbage once this returns
     } collect{cx};
-    if (!exo_js::compiles(cx, source, "actor.js")) return failed(err, EXO_ERR_MALFORMED, exo_js::take_exception(cx));
-    exo_js::metered m = exo_js::instrument(source);
-    if (!m.error.empty()) return failed(err, EXO_ERR_MALFORMED, m.error);
-    auto c = std::make_unique<exo_code>(exo_code{exo_js::compiled_script(std::move(m.source)), {}});
-    if (!exo_js::compiles(cx, c->script.source(), "actor.js"))
-      return failed(err, EXO_ERR_INTERNAL, "exo's metering broke the script (a bug): " + exo_js::take_exception(cx));
-    exo_js::begin_run(load_budget);
-    struct run_t {
-      ~run_t() { exo_js::end_run(); }
-    } run;
-    // No message runs: the host API throws if the script uses it while loading.
-    std::string why;
-    if (!load(cx, c->script, global, why)) {
-      exo_js::engine().jobs.clear();
-      if (exo_js::meter().stalled)
-        return failed(err, EXO_ERR_MALFORMED, fmt::format("the script did not finish loading: one built-in call ran for "
-                                                          "over {} ms without returning (the watchdog stopped it)",
-                                                          exo_js::stall_limit_ms));
-      if (exo_js::meter().out_of_ticks)
-        return failed(err, EXO_ERR_MALFORMED, fmt::format("the script did not finish loading in {} ticks", load_budget));
-      return failed(err, EXO_ERR_MALFORMED, "the script threw while loading: " + why);
+    exo_js::metered m;
+    {
+      JS::RootedObject scratch(cx, exo_js::new_actor_global(cx, load_seed));
+      if (!scratch) return failed(err, EXO_ERR_INTERNAL, "making a realm: " + exo_js::take_exception(cx));
+      JSAutoRealm in(cx, scratch);
+      if (!exo_js::compiles(cx, source, "actor.js")) return failed(err, EXO_ERR_MALFORMED, exo_js::take_exception(cx));
+      m = exo_js::instrument(source);
+      if (!m.error.empty()) return failed(err, EXO_ERR_MALFORMED, m.error);
+      if (!exo_js::compiles(cx, m.source, "actor.js"))
+        return failed(err, EXO_ERR_INTERNAL, "exo's metering broke the script (a bug): " + exo_js::take_exception(cx));
     }
+    auto c = std::make_unique<exo_code>(exo_code{exo_js::compiled_script(std::move(m.source)), {}, 0, std::move(m.cold), false});
+    const char* force = std::getenv("EXO_JS_COLD");
+    c->force_cold = force && *force && std::string_view(force) != "0";
+    // No message runs: the host API throws if the script uses it while loading.
+    loaded l = load_realm(cx, c->script, c->cold.empty());
+    if (!l.r) return failed(err, l.status, l.why);
+    if (c->cold.empty()) c->cold = std::move(l.cold);
+    c->load_ticks = l.ticks;
+    JS::RootedObject global(cx, l.r->global);
+    JSAutoRealm in(cx, global);
     JS::RootedValue exports(cx);
     if (!JS_GetProperty(cx, global, "exports", &exports) || !exports.isObject())
       return failed(err, EXO_ERR_MALFORMED, "the script replaced `exports` with something that is not an object");
@@ -700,11 +816,21 @@ exo_span js_export_name(const exo_code* c, uint32_t i) {
 
 exo_status js_instantiate(exo_code* c, exo_instance** out, exo_error* err) {
   return guarded(err, "js instantiate", [&]() -> exo_status {
-    *out = new exo_instance{c};
+    static std::atomic<std::uint64_t> serials{0};
+    *out = new exo_instance{c, serials.fetch_add(1, std::memory_order_relaxed) + 1, {}};
     return EXO_OK;
   });
 }
-void js_destroy(exo_instance* i) { delete i; }
+void js_destroy(exo_instance* i) {
+  if (i->realm_thread == std::this_thread::get_id()) {
+    warm_realms.realms.erase(i->serial);
+  } else if (i->realm_thread != std::thread::id{}) {
+    std::lock_guard l(dead_mutex);
+    dead.push_back(i->serial);
+    dead_count.store(dead.size(), std::memory_order_release);
+  }
+  delete i;
+}
 
 exo_status js_run(exo_instance* inst, uint32_t function, exo_span args, uint64_t budget, const exo_host_api* host,
                   exo_call* call, exo_error* err) {
@@ -715,6 +841,24 @@ exo_status js_run(exo_instance* inst, uint32_t function, exo_span args, uint64_t
     if (!decoded || !decoded->if_list()) return failed(err, EXO_ERR_MALFORMED, "the arguments are not an encoded list");
     exo_js::thread_engine& e = exo_js::engine();
     JSContext* cx = e.cx;
+    drop_dead_realms();
+    // The actor's warm realm, or a new one (kept after the message if the script may be warm).
+    const bool keep = code.cold.empty() && !code.force_cold;
+    std::unique_ptr<realm> fresh;
+    realm* r = nullptr;
+    if (keep && inst->realm_thread == std::this_thread::get_id())
+      if (auto it = warm_realms.realms.find(inst->serial); it != warm_realms.realms.end()) r = it->second.get();
+    if (!r) {
+      loaded l = load_realm(cx, code.script, code.cold.empty());
+      if (!l.r) {  // it loaded when the code was made: only resources fail it here
+        const bool stalled = exo_js::meter().stalled;
+        return failed(err, stalled ? EXO_ERR_TRAP : l.status == EXO_ERR_MALFORMED ? EXO_ERR_HANDLER_THREW : l.status, l.why);
+      }
+      if (code.cold.empty() && !l.cold.empty())  // (a load is deterministic: it was hardened when the code was made)
+        return failed(err, EXO_ERR_INTERNAL, "the realm could not be hardened this time: " + l.cold);
+      fresh = std::move(l.r);
+      r = fresh.get();
+    }
     message m{host, call, budget, 0, EXO_OK, {}, false};
     running = &m;
     struct done_t {
@@ -723,77 +867,113 @@ exo_status js_run(exo_instance* inst, uint32_t function, exo_span args, uint64_t
         exo_js::end_run();
       }
     } done;
-    exo_js::begin_run(budget);
-    JS::RootedObject global(cx, exo_js::new_actor_global(cx, seed_of(host, call)));
-    if (!global) return failed(err, EXO_ERR_INTERNAL, "making a realm: " + exo_js::take_exception(cx));
-    JSAutoRealm in(cx, global);
-    // Ends the message: charges what was used, and says how it went.
-    auto end = [&](exo_status status, std::string text) -> exo_status {
-      e.jobs.clear();
-      JS_MaybeGC(cx);  // each message leaves a realm behind: collect when the heap has grown
-      if (JS_IsExceptionPending(cx)) JS_ClearPendingException(cx);
-      const bool ticks = exo_js::meter().out_of_ticks, stalled = exo_js::meter().stalled;
-      if (m.failure != EXO_OK) return failed(err, m.failure, m.failure_text);
-      if (ticks || stalled) {  // everything the budget held was spent
-        exo_js::meter().left.store(0, std::memory_order_relaxed);
-        (void)flush_ticks(cx);
-        if (stalled)
-          return failed(err, EXO_ERR_TRAP,
-                        fmt::format("stopped by the watchdog: one built-in call (a regex, a sort, string or JSON work) ran "
-                                    "for over {} ms without returning; wall time is not deterministic, so a replay may "
-                                    "not stop at the same point",
-                                    exo_js::stall_limit_ms));
-        return failed(err, EXO_ERR_OUT_OF_TICKS, fmt::format("out of ticks: the budget of {} ran out", budget));
+    exo_js::begin_run(budget, true);
+    exo_js::set_seed_source([]() -> std::uint64_t { return running ? seed_of(running->host, running->call) : 0; });
+    const exo_status status = [&]() -> exo_status {
+      JSAutoRealm in(cx, r->global);
+      JS::RootedObject global(cx, r->global);
+      // Ends the message: charges what was used, and says how it went.
+      auto end = [&](exo_status status, std::string text) -> exo_status {
+        e.jobs.clear();
+        // Let the collector run if the heap grew: after a message that made a realm (it
+        // leaves one behind), and now and then after the others.
+        thread_local unsigned since_gc = 0;
+        if (fresh || ++since_gc % 64 == 0) JS_MaybeGC(cx);
+        if (JS_IsExceptionPending(cx)) JS_ClearPendingException(cx);
+        const bool ticks = exo_js::meter().out_of_ticks, stalled = exo_js::meter().stalled;
+        if (m.failure != EXO_OK) return failed(err, m.failure, m.failure_text);
+        if (ticks || stalled) {  // everything the budget held was spent
+          exo_js::meter().left.store(0, std::memory_order_relaxed);
+          (void)flush_ticks(cx);
+          if (stalled)
+            return failed(err, EXO_ERR_TRAP,
+                          fmt::format("stopped by the watchdog: one built-in call (a regex, a sort, string or JSON work) ran "
+                                      "for over {} ms without returning; wall time is not deterministic, so a replay may "
+                                      "not stop at the same point",
+                                      exo_js::stall_limit_ms));
+          return failed(err, EXO_ERR_OUT_OF_TICKS, fmt::format("out of ticks: the budget of {} ran out", budget));
+        }
+        if (!flush_ticks(cx)) return failed(err, m.failure, m.failure_text);
+        if (status != EXO_OK) return failed(err, status, text);
+        return EXO_OK;
+      };
+      // The legacy RegExp statics (RegExp.$1, lastMatch, input...) reset by an empty match, so
+      // that a message never sees an earlier message's, warm realm or not (JS::ClearRegExpStatics
+      // leaves them in a state whose getters crash SpiderMonkey 102); and what loading costs,
+      // charged whether the load ran now or before.
+      {
+        JS::RootedObject empty(cx, r->empty);
+        JS::RootedValue matched(cx);
+        std::size_t at = 0;
+        if (!JS::ExecuteRegExp(cx, global, empty, u"", 0, &at, true, &matched))
+          return end(EXO_ERR_INTERNAL, exo_js::take_exception(cx));
       }
-      if (!flush_ticks(cx)) return failed(err, m.failure, m.failure_text);
-      if (status != EXO_OK) return failed(err, status, text);
-      return EXO_OK;
-    };
-    std::string why;
-    if (!load(cx, code.script, global, why)) return end(EXO_ERR_HANDLER_THREW, "the script threw while loading: " + why);
-    JS::RootedValue exports(cx), fn(cx);
-    if (!JS_GetProperty(cx, global, "exports", &exports) || !exports.isObject())
-      return end(EXO_ERR_HANDLER_FAILED, "`exports` is not an object");
-    JS::RootedObject eo(cx, &exports.toObject());
-    const std::string& name = code.exports[function];
-    JS::RootedString name_str(cx, JS_NewStringCopyUTF8N(cx, JS::UTF8Chars(name.data(), name.size())));
-    JS::RootedId id(cx);
-    if (!name_str || !JS_StringToId(cx, name_str, &id) || !JS_GetPropertyById(cx, eo, id, &fn))
-      return end(EXO_ERR_INTERNAL, exo_js::take_exception(cx));
-    if (!fn.isObject() || !JS_ObjectIsFunction(&fn.toObject()))
-      return end(EXO_ERR_NO_SUCH_FUNCTION, fmt::format("exports.{} is not a function in this run", name));
-    JS::RootedValueVector argv(cx);
-    JS::RootedValue a(cx);
-    for (const exo::value& v : *decoded->if_list())
-      if (!to_js(cx, v, &a) || !argv.append(a)) return end(EXO_ERR_INTERNAL, exo_js::take_exception(cx));
-    JS::RootedValue result(cx);
-    if (!JS::Call(cx, eo, fn, argv, &result))
-      return end(EXO_ERR_HANDLER_THREW, "exports." + name + " threw: " + exo_js::take_exception(cx));
-    if (!e.jobs.drain(cx)) return end(EXO_ERR_HANDLER_THREW, "a promise job threw: " + exo_js::take_exception(cx));
-    // An async function's promise: settled by now, or never within this message.
-    if (result.isObject()) {
-      JS::RootedObject p(cx, &result.toObject());
-      if (JS::IsPromiseObject(p)) {
-        switch (JS::GetPromiseState(p)) {
-          case JS::PromiseState::Pending:
-            return end(EXO_ERR_HANDLER_FAILED, "exports." + name + "'s promise did not settle within the message");
-          case JS::PromiseState::Rejected: {
-            JS::RootedValue reason(cx, JS::GetPromiseResult(p));
-            JS_SetPendingException(cx, reason);
-            return end(EXO_ERR_HANDLER_THREW, "exports." + name + " rejected: " + exo_js::take_exception(cx));
+      if (!exo_js::spend(code.load_ticks)) return end(EXO_ERR_OUT_OF_TICKS, {});
+      JS::RootedValue exports(cx), fn(cx);
+      if (!JS_GetProperty(cx, global, "exports", &exports) || !exports.isObject())
+        return end(EXO_ERR_HANDLER_FAILED, "`exports` is not an object");
+      JS::RootedObject eo(cx, &exports.toObject());
+      const std::string& name = code.exports[function];
+      // The function, looked up once per realm (a warm realm's exports are frozen).
+      if (r->exports.size() <= function) r->exports.resize(code.exports.size());
+      if (r->exports[function]) {
+        fn = *r->exports[function];
+      } else {
+        JS::RootedString name_str(cx, JS_NewStringCopyUTF8N(cx, JS::UTF8Chars(name.data(), name.size())));
+        JS::RootedId id(cx);
+        if (!name_str || !JS_StringToId(cx, name_str, &id) || !JS_GetPropertyById(cx, eo, id, &fn))
+          return end(EXO_ERR_INTERNAL, exo_js::take_exception(cx));
+        if (!fn.isObject() || !JS_ObjectIsFunction(&fn.toObject()))
+          return end(EXO_ERR_NO_SUCH_FUNCTION, fmt::format("exports.{} is not a function in this run", name));
+        if (code.cold.empty()) r->exports[function] = std::make_unique<JS::PersistentRootedValue>(cx, fn);
+      }
+      JS::RootedValueVector argv(cx);
+      JS::RootedValue a(cx);
+      for (const exo::value& v : *decoded->if_list())
+        if (!to_js(cx, v, &a) || !argv.append(a)) return end(EXO_ERR_INTERNAL, exo_js::take_exception(cx));
+      JS::RootedValue result(cx);
+      if (!JS::Call(cx, eo, fn, argv, &result))
+        return end(EXO_ERR_HANDLER_THREW, "exports." + name + " threw: " + exo_js::take_exception(cx));
+      if (!e.jobs.drain(cx)) return end(EXO_ERR_HANDLER_THREW, "a promise job threw: " + exo_js::take_exception(cx));
+      // An async function's promise: settled by now, or never within this message.
+      if (result.isObject()) {
+        JS::RootedObject p(cx, &result.toObject());
+        if (JS::IsPromiseObject(p)) {
+          switch (JS::GetPromiseState(p)) {
+            case JS::PromiseState::Pending:
+              return end(EXO_ERR_HANDLER_FAILED, "exports." + name + "'s promise did not settle within the message");
+            case JS::PromiseState::Rejected: {
+              JS::RootedValue reason(cx, JS::GetPromiseResult(p));
+              JS_SetPendingException(cx, reason);
+              return end(EXO_ERR_HANDLER_THREW, "exports." + name + " rejected: " + exo_js::take_exception(cx));
+            }
+            case JS::PromiseState::Fulfilled: result.set(JS::GetPromiseResult(p)); break;
           }
-          case JS::PromiseState::Fulfilled: result.set(JS::GetPromiseResult(p)); break;
         }
       }
+      if (!m.result_set && m.host->wants_result(m.call)) {
+        exo::value out;
+        if (!from_js(cx, result, out)) return end(EXO_ERR_TYPE_MISMATCH, "exports." + name + "'s result: " + exo_js::take_exception(cx));
+        if (!flush_ticks(cx)) return end(EXO_OK, {});
+        const exo::bytes encoded = exo::encode(out);
+        if (!host_ok(m.host->set_result(m.call, span(encoded)))) return end(EXO_OK, {});
+      }
+      return end(EXO_OK, {});
+    }();
+    // Out of the realm: keep it warm, or let it go.
+    if (keep) {
+      if (status != EXO_OK || exo_js::meter().dirty) {
+        if (!fresh) warm_realms.realms.erase(inst->serial);
+        inst->realm_thread = {};
+      } else if (fresh) {
+        // At most max_warm realms a thread (about 90 KiB each): past that, one is let go (which
+        // one does not matter: a message sees the same in a new realm).
+        if (warm_realms.realms.size() >= max_warm) warm_realms.realms.erase(warm_realms.realms.begin());
+        warm_realms.realms[inst->serial] = std::move(fresh);
+        inst->realm_thread = std::this_thread::get_id();
+      }
     }
-    if (!m.result_set && m.host->wants_result(m.call)) {
-      exo::value out;
-      if (!from_js(cx, result, out)) return end(EXO_ERR_TYPE_MISMATCH, "exports." + name + "'s result: " + exo_js::take_exception(cx));
-      if (!flush_ticks(cx)) return end(EXO_OK, {});
-      const exo::bytes encoded = exo::encode(out);
-      if (!host_ok(m.host->set_result(m.call, span(encoded)))) return end(EXO_OK, {});
-    }
-    return end(EXO_OK, {});
+    return status;
   });
 }
 

@@ -5,6 +5,7 @@
 
 #include "../wasm/support.hpp"
 
+#include <exo/core/json.hpp>
 #include <exo/verifier/verify.hpp>
 
 #include <cstdlib>
@@ -180,6 +181,21 @@ BOOST_AUTO_TEST_CASE(a_built_in_that_never_returns_is_stopped_by_the_watchdog) {
   BOOST_TEST(contains(refused(hv, "/(a+)+$/.test('a'.repeat(40) + 'b'); exports.f = () => 1"), "watchdog"));
 }
 
+// The splices keep every form of syntax valid, where SpiderMonkey's positions are off:
+// parenthesized assignment targets and operands of ++, arrow bodies in parentheses, a
+// closure writing a variable of an arrow with an expression body.
+BOOST_AUTO_TEST_CASE(metering_keeps_tricky_syntax) {
+  js_registry r;
+  memory_hv hv(r.config());
+  auto a = make(hv, R"(
+    exports.f = (x) => { let p; (p) = x; (p)++; return ((p)) }
+    exports.g = (x) => (/* => */ ( { set: (v) => { x = v }, get: () => x } ))
+    exports.h = (x) => { const o = exports.g(x); o.set(x + 1); return o.get() + (1234.5).toFixed(0).length }
+  )");
+  BOOST_TEST(as_int(call(hv, a, "f", args(std::int64_t{4}))) == 5);
+  BOOST_TEST(as_int(call(hv, a, "h", args(std::int64_t{1}))) == 6);
+}
+
 // The script's top level runs again in every message, and charges for its size.
 BOOST_AUTO_TEST_CASE(the_top_level_is_charged_in_every_message) {
   js_registry r;
@@ -269,6 +285,64 @@ BOOST_AUTO_TEST_CASE(calls_from_two_signed_callers_see_their_own_identities) {
   BOOST_TEST((r1 != r2));
   auto verdict = exo::verify(hv.log(), [&] { return std::make_unique<logged>(r.config()); });
   BOOST_TEST(verdict.ok(), verdict.to_string());
+}
+
+// What a message does that could outlive it, were the realm kept: writes to what the load
+// made (objects, and a variable of a closure the load made), to built-ins, the RegExp
+// statics, Math.random.
+const char* const leaky = R"(
+  'use strict'
+  const items = []
+  const counter = (() => { let c = 0; return () => ++c })()
+  const box = { n: 0 }
+  exports.push = (x) => { try { items.push(x); return items.length } catch (e) { return e.name } }
+  exports.inc = () => counter()
+  exports.poke = () => { try { box.n++ } catch (e) { return e.name } return box.n }
+  exports.proto = () => { try { Array.prototype.evil = 1 } catch (e) { return e.name } return 'set' }
+  exports.evil = () => typeof [].evil
+  exports.match = () => /a(b)/.exec('ab')[1]
+  exports.dollar = () => RegExp.$1
+  exports.sum = (xs) => { let t = 0; xs.forEach((x) => { t += x }); return t }
+  exports.roll = () => Math.random()
+  exports.count = () => counter() - 1
+)";
+
+// A realm kept warm from one message to the next shows each message what a fresh realm
+// would: what the load made is frozen, a write to a variable the load made spends the realm.
+BOOST_AUTO_TEST_CASE(a_warm_realm_keeps_nothing_a_message_did) {
+  js_registry r;
+  memory_hv hv(r.config());
+  auto a = make(hv, leaky);
+  for (std::int64_t i = 0; i < 3; ++i) {
+    BOOST_TEST_CONTEXT("round " << i) {
+      BOOST_TEST(*result(call(hv, a, "push", args(i))).if_string() == "TypeError");
+      BOOST_TEST(as_int(call(hv, a, "inc")) == 1);
+      BOOST_TEST(as_int(call(hv, a, "count")) == 0);
+      BOOST_TEST(*result(call(hv, a, "poke")).if_string() == "TypeError");
+      BOOST_TEST(*result(call(hv, a, "proto")).if_string() == "TypeError");
+      BOOST_TEST(*result(call(hv, a, "evil")).if_string() == "undefined");
+      BOOST_TEST(*result(call(hv, a, "match")).if_string() == "b");
+      BOOST_TEST(*result(call(hv, a, "dollar")).if_string() == "");
+      BOOST_TEST(as_int(call(hv, a, "sum", vals(exo::value::list{std::int64_t{1}, std::int64_t{2}, std::int64_t{3}}))) == 6);
+    }
+  }
+}
+
+// What freezing cannot make immutable (a Map, a private field) keeps the script in a fresh
+// realm every message, where it works as before; so does a function writing a top-level
+// variable.
+BOOST_AUTO_TEST_CASE(a_script_whose_load_leaves_mutable_state_gets_a_fresh_realm_each_message) {
+  js_registry r;
+  memory_hv hv(r.config());
+  auto m = make(hv, "const m = new Map(); exports.f = (k) => { m.set(k, 1); return m.size }");
+  auto p = make(hv, "class C { #n = 0; inc() { return ++this.#n } }\nconst c = new C()\nexports.f = () => c.inc()");
+  // (and a function that writes a top-level variable, which would spend a warm realm each time)
+  auto t = make(hv, "const items = []; let n = 0\nexports.f = () => { items.push(1); return ++n + items.length }");
+  for (int i = 0; i < 3; ++i) {
+    BOOST_TEST(as_int(call(hv, m, "f", args(std::to_string(i)))) == 1);
+    BOOST_TEST(as_int(call(hv, p, "f")) == 1);
+    BOOST_TEST(as_int(call(hv, t, "f")) == 2);
+  }
 }
 
 // Primea's scenarios (the ones the wasm tests run), with JS actors.
@@ -381,6 +455,41 @@ BOOST_AUTO_TEST_CASE(bad_scripts_are_refused_with_a_clear_error) {
   // The system goes on: a good script after the bad ones.
   auto a = make(hv, "exports.ok = () => 'ok'");
   BOOST_TEST(*result(call(hv, a, "ok")).if_string() == "ok");
+}
+
+// The state root does not depend on whether realms were warm: the same workload with every
+// message in a fresh realm (EXO_JS_COLD=1 when the code is made) gives the same results,
+// ticks, deliveries and root.
+BOOST_AUTO_TEST_CASE(warm_and_cold_realms_give_the_same_results_ticks_trace_and_root) {
+  auto workload = [](bool cold, std::vector<std::string>& trace) {
+    if (cold) ::setenv("EXO_JS_COLD", "1", 1);
+    js_registry r;
+    memory_hv hv(r.config());
+    trace_deliveries(hv, trace);
+    auto a = make(hv, scenarios), b = make(hv, scenarios), l = make(hv, leaky);
+    auto w = make(hv, "exports.work = (n) => { let s = 0; for (let i = 0; i < n; i++) s += Math.random() < 0.5 ? i : -i;"
+                      " exo.storage.put('s', s); return s }");
+    ::unsetenv("EXO_JS_COLD");
+    auto note = [&](const outcome& o) {
+      trace.push_back(o.failed ? "failed: " + o.failed->message : o.result ? exo::to_json(*o.result).dump() : "none");
+    };
+    note(call(hv, a, "grow", args(std::int64_t{3}), 10'000'000));
+    note(call(hv, a, "ping", args(std::int64_t{1}), 10'000'000));
+    note(call(hv, a, "ask", args(*hv.function_cap(b, "answer"))));
+    for (int i = 0; i < 3; ++i)
+      for (const char* f : {"push", "inc", "count", "poke", "proto", "evil", "match", "dollar", "roll"})
+        note(call(hv, l, f, args(std::int64_t{i})));
+    for (int i = 0; i < 10; ++i) note(call(hv, w, "work", args(std::int64_t{500}), 10'000'000));
+    note(call(hv, w, "work", args(std::int64_t{100'000}), 20'000));  // out of ticks
+    return std::make_pair(hv.stats().ticks, *hv.state_root());
+  };
+  std::vector<std::string> warm, cold;
+  auto [ticks_warm, root_warm] = workload(false, warm);
+  auto [ticks_cold, root_cold] = workload(true, cold);
+  BOOST_TEST(ticks_warm == ticks_cold);
+  BOOST_TEST(root_warm == root_cold);
+  BOOST_TEST(warm == cold, boost::test_tools::per_element());
+  BOOST_TEST(warm.size() > 50u);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
