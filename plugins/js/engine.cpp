@@ -14,6 +14,7 @@
 #include <js/GCHashTable.h>
 #include <js/TracingAPI.h>
 #include <js/experimental/JSStencil.h>
+#include <js/experimental/TypedData.h>
 #include <js/LocaleSensitive.h>
 #include <js/Principals.h>
 #include <js/PropertyAndElement.h>
@@ -134,7 +135,8 @@ struct watchdog {
       std::lock_guard l(m);
       for (watched& w : threads) {
         const std::uint64_t run = w.meter->run.load(std::memory_order_acquire);
-        const std::uint64_t left = w.meter->left.load(std::memory_order_relaxed);
+        const double cell = std::atomic_ref<double>(w.meter->cell).load(std::memory_order_relaxed);
+        const std::uint64_t left = cell > 0 ? static_cast<std::uint64_t>(cell) : 0;
         if (run == 0 || run != w.run || left != w.left) {
           w.run = run;
           w.left = left;
@@ -190,6 +192,26 @@ bool tick(JSContext*, unsigned argc, JS::Value* vp) {
   // The run of code this call belongs to: a function whose variables inner functions write
   // keeps it, for __exo_w.
   args.rval().setNumber(static_cast<double>(meter_now.run.load(std::memory_order_relaxed)));
+  return true;
+}
+
+// __exo_out(): the splices' charge took the ticks below zero: out of ticks, uncatchably.
+bool out_of_ticks(JSContext*, unsigned, JS::Value*) {
+  meter_now.cell = 0;
+  meter_now.out_of_ticks = true;
+  return false;
+}
+
+// The Float64Array over this thread's tick cell, bound to each actor realm's `__exo_m`.
+JSObject* new_meter_view(JSContext* cx) {
+  JS::RootedObject buffer(cx, JS::NewArrayBufferWithUserOwnedContents(cx, sizeof meter_now.cell, &meter_now.cell));
+  return buffer ? JS_NewFloat64ArrayWithBuffer(cx, buffer, 0, 1) : nullptr;
+}
+bool meter_cell(JSContext* cx, unsigned argc, JS::Value* vp) {
+  JS::CallArgs args = JS::CallArgsFromVp(argc, vp);
+  JSObject* view = new_meter_view(cx);
+  if (!view) return false;
+  args.rval().setObject(*view);
   return true;
 }
 
@@ -305,7 +327,7 @@ meter_state& meter() { return meter_now; }
 void begin_run(std::uint64_t budget, bool message) {
   static std::atomic<std::uint64_t> runs{0};
   meter_state& m = meter_now;
-  m.left.store(budget, std::memory_order_relaxed);
+  m.set_left(budget);
   m.out_of_ticks = false;
   m.stalled = false;
   m.in_message = message;
@@ -317,13 +339,13 @@ void end_run() { meter_now.run.store(0, std::memory_order_release); }
 
 bool spend(std::uint64_t n) {
   meter_state& m = meter_now;
-  const std::uint64_t left = m.left.load(std::memory_order_relaxed);  // (only this thread writes it)
+  const std::uint64_t left = m.left();
   if (left < n) {
-    m.left.store(0, std::memory_order_relaxed);
+    m.cell = 0;
     m.out_of_ticks = true;
     return false;
   }
-  m.left.store(left - n, std::memory_order_relaxed);
+  m.set_left(left - n);
   return true;
 }
 
@@ -387,8 +409,18 @@ JSObject* new_actor_global(JSContext* cx, std::uint64_t seed) {
   // __exo_tick: read only, not configurable (a script cannot redefine it, and names
   // starting with __exo_ are refused in scripts).
   if (!JS_DefineFunction(cx, g, "__exo_tick", tick, 1, JSPROP_READONLY | JSPROP_PERMANENT) ||
+      !JS_DefineFunction(cx, g, "__exo_out", out_of_ticks, 0, JSPROP_READONLY | JSPROP_PERMANENT) ||
       !JS_DefineFunction(cx, g, "__exo_w", write_check, 1, JSPROP_READONLY | JSPROP_PERMANENT))
     return nullptr;
+  // `__exo_m`, the tick cell as the splices see it: a lexical binding of the realm (not a
+  // property of the global, which code could reach by a computed name), made by a script
+  // that calls a native defined for that moment only.
+  {
+    JS::RootedValue ignored(cx);
+    if (!JS_DefineFunction(cx, g, "__exo_cell", meter_cell, 0, 0) ||
+        !evaluate(cx, "const __exo_m = __exo_cell();", "exo-meter.js", &ignored) || !JS_DeleteProperty(cx, g, "__exo_cell"))
+      return nullptr;
+  }
   JS::RootedValue math(cx);
   if (!JS_GetProperty(cx, g, "Math", &math) || !math.isObject()) return nullptr;
   JS::RootedObject m(cx, &math.toObject());
@@ -469,6 +501,13 @@ enum class hold { freeze, traverse, skip, refuse };
 // state freezing does not fix refuse a warm instance.
 hold classify(JSContext* cx, JS::HandleObject o, bool intrinsic, std::string& what) {
   if (js::IsProxy(o)) return what = "a Proxy", hold::refuse;
+  {  // the tick cell's view and buffer (no script can reach them)
+    JS::AutoCheckCannotGC nogc;
+    bool shared = false;
+    if (JS_IsArrayBufferViewObject(o) && JS_GetArrayBufferViewData(o, &shared, nogc) == &meter_now.cell) return hold::skip;
+    if (JS::IsArrayBufferObject(o) && JS::GetArrayBufferData(o, &shared, nogc) == reinterpret_cast<std::uint8_t*>(&meter_now.cell))
+      return hold::skip;
+  }
   js::ESClass c{};
   if (!JS::GetBuiltinClass(cx, o, &c)) return what = "an object exo could not classify", hold::refuse;
   const std::string_view name = JS::GetClass(o)->name;

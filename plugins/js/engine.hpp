@@ -58,7 +58,15 @@ thread_engine& engine();
 /// deterministic: such a stop is a safety net against a hung node, not a result a replay
 /// is sure to reproduce (README, "The js container").
 struct meter_state {
-  std::atomic<std::uint64_t> left{0};
+  /// Ticks left. The splices subtract from it in JS, through a Float64Array over these 8
+  /// bytes that each actor realm binds to the lexical `__exo_m` (no script can name it:
+  /// names starting with __exo_ are refused), so the JIT compiles a charge to a few
+  /// instructions. A double holds every whole number of ticks up to 2^53, and budgets are
+  /// capped there. (The watchdog reads it from its thread as an aligned 8-byte load.)
+  alignas(8) double cell = 0;
+  std::uint64_t left() const { return cell > 0 ? static_cast<std::uint64_t>(cell) : 0; }
+  void set_left(std::uint64_t n) { cell = static_cast<double>(n < max_ticks ? n : max_ticks); }
+  static constexpr std::uint64_t max_ticks = std::uint64_t{1} << 53;
   bool out_of_ticks = false;
   bool stalled = false;
   bool in_message = false;  // a message runs (not a script's load)

@@ -1,5 +1,6 @@
 // exo's JS metering, run by the js plugin in a realm of its own (plugins/js/engine.cpp): the
-// actor's source in, the source with tick charges spliced in out. The script, every function
+// actor's source in; out, the source with tick charges spliced in, and why the script cannot
+// have a warm realm ('' when it can). The script, every function
 // body and every loop body starts by charging its own size (its syntax nodes, without the bodies of
 // the functions and loops inside it, which charge for themselves), so that any code that runs
 // long, in any way, charges as it goes. Found with the engine's own parser (Reflect.parse);
@@ -94,9 +95,14 @@
     }
     return [skip(i + 2), Math.max(index(fn.loc.end), endIndex(fn.body))];
   }
+  // A charge of n ticks, inline (the JIT compiles it to a few instructions): __exo_m[0] is
+  // the ticks left; below zero, __exo_out() stops the code uncatchably. A function whose
+  // variables inner functions write charges through __exo_tick instead, which also returns
+  // the run of code it belongs to (see "Writes" below).
+  const charged = (n) => `(__exo_m[0]-=${n})<0&&__exo_out()`;
   function charge(body, depth, epoch, extra, fn) {
     const cost = Math.max(1, size(body));
-    const tick = epoch ? `const ${epoch}=__exo_tick(${cost});` : `__exo_tick(${cost});`;
+    const tick = epoch ? `const ${epoch}=__exo_tick(${cost});` : `${charged(cost)};`;
     extra = extra || '';
     if (body.type === 'BlockStatement') {
       // After the directive prologue ('use strict' must stay first to stay a directive).
@@ -115,7 +121,7 @@
       edits.push([end, depth, true, ')}']);
     } else {  // an arrow function's expression body
       const [start, end] = arrowBody(fn);
-      edits.push([start, depth, false, `(__exo_tick(${cost}),${extra.replaceAll(';', ',')}`]);
+      edits.push([start, depth, false, `(${charged(cost)},${extra.replaceAll(';', ',')}`]);
       edits.push([end, depth, true, ')']);
     }
   }
@@ -315,7 +321,7 @@
       if (s.type !== 'ExpressionStatement' || s.expression.type !== 'Literal' || typeof s.expression.value !== 'string') break;
       at = index(s.loc.end);
     }
-    edits.push([at, 0, false, `;__exo_tick(${Math.max(1, size(ast))});`]);
+    edits.push([at, 0, false, `;${charged(Math.max(1, size(ast)))};`]);
   }
   const stack = [[ast, 0]];
   while (stack.length) {

@@ -97,7 +97,7 @@ bool flush_ticks(JSContext* cx) {
   }
   message& m = *running;
   exo_js::meter_state& meter = exo_js::meter();
-  const std::uint64_t used = m.budget - m.charged - meter.left.load(std::memory_order_relaxed);
+  const std::uint64_t used = m.budget - m.charged - meter.left();
   if (used == 0) return true;
   m.charged += used;
   if (exo_status s = m.host->charge(m.call, used); s != EXO_OK) {
@@ -690,7 +690,7 @@ loaded load_realm(JSContext* cx, const exo_js::compiled_script& script, bool war
         out.why = "the script threw while loading: " + out.why;
       return out;
     }
-    out.ticks = load_budget - exo_js::meter().left.load(std::memory_order_relaxed);
+    out.ticks = load_budget - exo_js::meter().left();
   }
   if (warm && !exo_js::harden(cx, r->global, intrinsics, out.cold) && JS_IsExceptionPending(cx)) {
     out.status = EXO_ERR_INTERNAL;
@@ -859,6 +859,8 @@ exo_status js_run(exo_instance* inst, uint32_t function, exo_span args, uint64_t
       fresh = std::move(l.r);
       r = fresh.get();
     }
+    // (A budget past 2^53 ticks is metered as 2^53: engine.hpp, meter_state.)
+    budget = std::min<std::uint64_t>(budget, exo_js::meter_state::max_ticks);
     message m{host, call, budget, 0, EXO_OK, {}, false};
     running = &m;
     struct done_t {
@@ -883,7 +885,7 @@ exo_status js_run(exo_instance* inst, uint32_t function, exo_span args, uint64_t
         const bool ticks = exo_js::meter().out_of_ticks, stalled = exo_js::meter().stalled;
         if (m.failure != EXO_OK) return failed(err, m.failure, m.failure_text);
         if (ticks || stalled) {  // everything the budget held was spent
-          exo_js::meter().left.store(0, std::memory_order_relaxed);
+          exo_js::meter().set_left(0);
           (void)flush_ticks(cx);
           if (stalled)
             return failed(err, EXO_ERR_TRAP,
