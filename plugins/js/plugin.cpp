@@ -633,8 +633,9 @@ constexpr std::uint64_t load_seed = 0x6578'6f2e'6a73'2e31;
 struct realm {
   JS::PersistentRootedObject global;
   JS::PersistentRootedObject empty;   // /(?:)/, matched against '' at each message's start
+  JS::PersistentRootedObject exports_object;  // `exports` once the script has loaded
   std::vector<std::unique_ptr<JS::PersistentRootedValue>> exports;  // by export number, as looked up
-  explicit realm(JSContext* cx) : global(cx), empty(cx) {}
+  explicit realm(JSContext* cx) : global(cx), empty(cx), exports_object(cx) {}
 };
 
 // How a load went.
@@ -692,6 +693,13 @@ loaded load_realm(JSContext* cx, const exo_js::compiled_script& script, bool war
     }
     out.ticks = load_budget - exo_js::meter().left();
   }
+  JS::RootedValue exports(cx);
+  if (!JS_GetProperty(cx, r->global, "exports", &exports) || !exports.isObject()) {
+    out.status = EXO_ERR_MALFORMED;
+    out.why = "the script replaced `exports` with something that is not an object";
+    return out;
+  }
+  r->exports_object = &exports.toObject();
   if (warm && !exo_js::harden(cx, r->global, intrinsics, out.cold) && JS_IsExceptionPending(cx)) {
     out.status = EXO_ERR_INTERNAL;
     out.why = "hardening the realm: " + exo_js::take_exception(cx);
@@ -783,12 +791,8 @@ exo_status js_compile(exo_span code, const exo_limits* limits, exo_code** out, e
     if (!l.r) return failed(err, l.status, l.why);
     if (c->cold.empty()) c->cold = std::move(l.cold);
     c->load_ticks = l.ticks;
-    JS::RootedObject global(cx, l.r->global);
-    JSAutoRealm in(cx, global);
-    JS::RootedValue exports(cx);
-    if (!JS_GetProperty(cx, global, "exports", &exports) || !exports.isObject())
-      return failed(err, EXO_ERR_MALFORMED, "the script replaced `exports` with something that is not an object");
-    JS::RootedObject e(cx, &exports.toObject());
+    JSAutoRealm in(cx, l.r->global);
+    JS::RootedObject e(cx, l.r->exports_object);
     JS::Rooted<JS::IdVector> ids(cx, JS::IdVector(cx));
     if (!JS_Enumerate(cx, e, &ids)) return failed(err, EXO_ERR_INTERNAL, exo_js::take_exception(cx));
     JS::RootedValue v(cx), key(cx);
@@ -911,10 +915,8 @@ exo_status js_run(exo_instance* inst, uint32_t function, exo_span args, uint64_t
           return end(EXO_ERR_INTERNAL, exo_js::take_exception(cx));
       }
       if (!exo_js::spend(code.load_ticks)) return end(EXO_ERR_OUT_OF_TICKS, {});
-      JS::RootedValue exports(cx), fn(cx);
-      if (!JS_GetProperty(cx, global, "exports", &exports) || !exports.isObject())
-        return end(EXO_ERR_HANDLER_FAILED, "`exports` is not an object");
-      JS::RootedObject eo(cx, &exports.toObject());
+      JS::RootedValue fn(cx);
+      JS::RootedObject eo(cx, r->exports_object);
       const std::string& name = code.exports[function];
       // The function, looked up once per realm (a warm realm's exports are frozen).
       if (r->exports.size() <= function) r->exports.resize(code.exports.size());
