@@ -297,14 +297,10 @@ double kib_per_warm_actor() {
 int main(int argc, char** argv) {
   exo::bench::ratio_reporter reporter;
   if (!exo::bench::run_benchmarks(argc, argv, reporter)) return 1;
-  auto& t = reporter.ns_per_item();
-  auto ns = [&](const char* name) {
-    auto it = t.find(name);
-    return it == t.end() ? 0.0 : it->second;
-  };
+  auto ns = [&](const char* name) { return reporter.ns(name); };
   if (double msg = ns("js/message"), bare = ns("js/bare_call"); msg > 0 && bare > 0)
     fmt::print("js message/bare call: {:.1f} (exo {:.0f} ns, bare JS::Call {:.0f} ns; goal 1.5; a bare realm with the "
-               "script run in it, which each message makes today, costs {:.0f} ns)\n",
+               "script run in it, what a message without a warm realm pays, costs {:.0f} ns)\n",
                msg / bare, msg, bare, ns("js/bare_realm"));
   if (double f = ns("js/fib_metered"), b = ns("js/bare_fib"), m = ns("js/message"); f > 0 && b > 0 && m > 0)
     fmt::print("js metering overhead (fib {} as a message less an empty message's cost, over bare unmetered): {:.1f}% "

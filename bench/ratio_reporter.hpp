@@ -26,6 +26,11 @@ class ratio_reporter : public benchmark::ConsoleReporter {
   }
   /// Nanoseconds per item, by benchmark name.
   const std::map<std::string, double>& ns_per_item() const { return ns_per_item_; }
+  /// One benchmark's nanoseconds per item, or 0 if it did not run.
+  double ns(const std::string& name) const {
+    auto it = ns_per_item_.find(name);
+    return it == ns_per_item_.end() ? 0 : it->second;
+  }
   /// a's time per item over b's, or 0 if either did not run.
   double ratio(const std::string& a, const std::string& b) const {
     auto x = ns_per_item_.find(a), y = ns_per_item_.find(b);

@@ -180,11 +180,7 @@ BENCHMARK(bare_instantiate)->Name("wasm/bare_instantiate")->Unit(benchmark::kMic
 int main(int argc, char** argv) {
   exo::bench::ratio_reporter reporter;
   if (!exo::bench::run_benchmarks(argc, argv, reporter)) return 1;
-  auto& t = reporter.ns_per_item();
-  auto ns = [&](const char* name) {
-    auto it = t.find(name);
-    return it == t.end() ? 0.0 : it->second;
-  };
+  auto ns = [&](const char* name) { return reporter.ns(name); };
   if (double msg = ns("wasm/message"), bare = ns("wasm/bare_call"); msg > 0 && bare > 0)
     fmt::print("wasm message/bare call: {:.2f} (exo {:.0f} ns, bare wabt {:.0f} ns; exo's overhead is {:.2f}x the bare "
                "call; a message into a native actor costs {:.0f} ns)\n",
