@@ -249,7 +249,7 @@
         const head = node.type === 'ForStatement' ? node.init : node.left;
         const l = scope(sc, sc.fn);
         if (head && head.type === 'VariableDeclaration') declareVar(head, l, fnScope);
-        else if (head && node.type !== 'ForStatement') writes.push({node, depth, scope: l, fn: sc.fn, names: patternNames(head, []), loop: true});
+        else if (head && node.type !== 'ForStatement') writes.push({node, depth, scope: l, fn: sc.fn, names: patternNames(head, [])});
         for (const c of children(node)) {
           if (c === head && node.type !== 'ForStatement' && head.type !== 'VariableDeclaration') visitPattern(c, l, fnScope, depth + 1);
           else visit(c, l, fnScope, depth + 1);

@@ -723,7 +723,7 @@ std::uint64_t seed_of(const exo_host_api* host, exo_call* call) {
 //
 // A script that may be warm (meter.js found nothing that rules it out, and its realm could be
 // hardened when the code was made) keeps one realm per actor: loaded once, hardened, and
-// reused by each message, which reseeds Math.random and clears the RegExp statics. Nothing
+// reused by each message, which reseeds Math.random and resets the RegExp statics (an empty match). Nothing
 // a message does can outlive it in that realm: what the load made is frozen, and a write to
 // a variable of an environment the load or an earlier message made marks the realm spent
 // (__exo_w), so the next message gets a new one. A failed message spends it too. So a message
