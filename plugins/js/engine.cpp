@@ -14,6 +14,8 @@
 #include <js/GCHashTable.h>
 #include <js/TracingAPI.h>
 #include <js/experimental/JSStencil.h>
+#include <js/friend/ErrorMessages.h>
+#include <js/MemoryCallbacks.h>
 #include <js/experimental/TypedData.h>
 #include <js/LocaleSensitive.h>
 #include <js/Principals.h>
@@ -26,6 +28,9 @@
 
 #include <fmt/format.h>
 
+#include <pthread.h>
+
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <memory>
@@ -135,7 +140,7 @@ struct watchdog {
       std::lock_guard l(m);
       for (watched& w : threads) {
         const std::uint64_t run = w.meter->run.load(std::memory_order_acquire);
-        const double cell = std::atomic_ref<double>(w.meter->cell).load(std::memory_order_relaxed);
+        const double cell = std::atomic_ref<double>(w.meter->cells[0]).load(std::memory_order_relaxed);
         const std::uint64_t left = cell > 0 ? static_cast<std::uint64_t>(cell) : 0;
         if (run == 0 || run != w.run || left != w.left) {
           w.run = run;
@@ -197,15 +202,44 @@ bool tick(JSContext*, unsigned argc, JS::Value* vp) {
 
 // __exo_out(): the splices' charge took the ticks below zero: out of ticks, uncatchably.
 bool out_of_ticks(JSContext*, unsigned, JS::Value*) {
-  meter_now.cell = 0;
+  meter_now.cells[0] = 0;
   meter_now.out_of_ticks = true;
   return false;
 }
 
+// Stops the code as a runaway: the whole budget spent, uncatchably (false, no exception).
+bool runaway(const char* why) {
+  meter_now.cells[0] = 0;
+  meter_now.out_of_ticks = true;
+  meter_now.runaway = why;
+  return false;
+}
+constexpr const char* too_deep = "the call depth went over the limit";
+constexpr const char* engine_stack = "the engine's stack ran out (too much recursion)";
+
+// __exo_deep(): the splices' depth went over max_depth.
+bool too_deep_native(JSContext*, unsigned, JS::Value*) { return runaway(too_deep); }
+
+// __exo_c(e), at the top of every catch: what no code may catch stops the code here (the
+// engine's "too much recursion", and anything thrown once it ran out of memory).
+bool catch_guard(JSContext* cx, unsigned argc, JS::Value* vp) {
+  JS::CallArgs args = JS::CallArgsFromVp(argc, vp);
+  if (meter_now.out_of_memory) return false;
+  if (stop_if_runaway(cx, args.get(0))) return false;
+  args.rval().setUndefined();
+  return true;
+}
+
+// The engine ran out of memory: whatever the code does next, it is stopped (its catches
+// check this first), and the message fails.
+void on_out_of_memory(JSContext*, void*) {
+  if (meter_now.run.load(std::memory_order_relaxed) != 0) meter_now.out_of_memory = true;
+}
+
 // The Float64Array over this thread's tick cell, bound to each actor realm's `__exo_m`.
 JSObject* new_meter_view(JSContext* cx) {
-  JS::RootedObject buffer(cx, JS::NewArrayBufferWithUserOwnedContents(cx, sizeof meter_now.cell, &meter_now.cell));
-  return buffer ? JS_NewFloat64ArrayWithBuffer(cx, buffer, 0, 1) : nullptr;
+  JS::RootedObject buffer(cx, JS::NewArrayBufferWithUserOwnedContents(cx, sizeof meter_now.cells, meter_now.cells));
+  return buffer ? JS_NewFloat64ArrayWithBuffer(cx, buffer, 0, 2) : nullptr;
 }
 bool meter_cell(JSContext* cx, unsigned argc, JS::Value* vp) {
   JS::CallArgs args = JS::CallArgsFromVp(argc, vp);
@@ -253,8 +287,49 @@ bool seeded_random(JSContext* cx, unsigned argc, JS::Value* vp) {
   return true;
 }
 
+// How much of this thread's stack the engine may use: all of it but a margin (for exo's
+// frames below the code, and the engine's own work past its checks). An 8 MiB stack (glibc's
+// default) holds max_depth frames of any kind with room to spare (engine.hpp).
+std::size_t stack_quota() {
+  constexpr std::size_t margin = 512 * 1024, least = 256 * 1024;
+  pthread_attr_t attr;
+  std::size_t size = 0;
+  void* addr = nullptr;
+  if (pthread_getattr_np(pthread_self(), &attr) == 0) {
+    if (pthread_attr_getstack(&attr, &addr, &size) != 0) size = 0;
+    pthread_attr_destroy(&attr);
+  }
+  return size > margin + least ? size - margin : least;
+}
+
+// Each actor realm's first script (new_actor_global).
+constexpr const char* prelude = R"(const __exo_m = __exo_cell(), __exo_d = 0;
+(() => {
+  for (const proto of [Object.getPrototypeOf(function* () {}).prototype, Object.getPrototypeOf(async function* () {}).prototype]) {
+    for (const key of ['next', 'return', 'throw']) {
+      const call = Function.prototype.call.bind(proto[key]);
+      const wrapped = {[key](v) { const d = __exo_m[1]; const r = call(this, v); __exo_m[1] = d; return r; }}[key];
+      Object.defineProperty(proto, key, {value: wrapped, writable: true, enumerable: false, configurable: true});
+    }
+  }
+})();)";
 
 }  // namespace
+
+bool stop_if_runaway(JSContext* cx, JS::HandleValue v) {
+  if (!v.isObject()) return false;
+  JS::RootedObject o(cx, &v.toObject());
+  JSErrorReport* report = JS_ErrorFromException(cx, o);
+  if (!report || report->errorNumber != JSMSG_OVER_RECURSED) return false;
+  return !runaway(engine_stack);
+}
+
+bool stop_if_runaway(JSContext* cx) {
+  if (!JS_IsExceptionPending(cx)) return false;
+  JS::RootedValue v(cx);
+  if (!JS_GetPendingException(cx, &v)) return false;
+  return stop_if_runaway(cx, v);
+}
 
 // ---- the job queue ----
 
@@ -278,6 +353,7 @@ bool job_queue::drain(JSContext* cx) {
     JS::RootedValue job(cx, JS::ObjectValue(*jobs_.front()));
     jobs_.pop_front();
     JS::RootedValue ignored(cx);
+    meter_now.cells[1] = 0;  // a job starts the stack afresh (meter.js, "Call depth")
     if (!JS::Call(cx, JS::UndefinedHandleValue, job, JS::HandleValueArray::empty(), &ignored)) {
       jobs_.clear();
       return false;
@@ -305,6 +381,8 @@ thread_engine& engine() {
     JS_DestroyContext(e->cx);
     throw std::runtime_error("SpiderMonkey could not add an interrupt callback");
   }
+  JS::SetOutOfMemoryCallback(e->cx, on_out_of_memory, nullptr);
+  JS_SetNativeStackQuota(e->cx, stack_quota());
   watchdog::get().add(e->cx, &meter_now);
   holder.e = std::move(e);
   // The metering realm: Reflect.parse and meter.js, never seen by actors.
@@ -328,7 +406,10 @@ void begin_run(std::uint64_t budget, bool message) {
   static std::atomic<std::uint64_t> runs{0};
   meter_state& m = meter_now;
   m.set_left(budget);
+  m.cells[1] = 0;
   m.out_of_ticks = false;
+  m.runaway = "";
+  m.out_of_memory = false;
   m.stalled = false;
   m.in_message = message;
   m.dirty = false;
@@ -341,7 +422,7 @@ bool spend(std::uint64_t n) {
   meter_state& m = meter_now;
   const std::uint64_t left = m.left();
   if (left < n) {
-    m.cell = 0;
+    m.cells[0] = 0;
     m.out_of_ticks = true;
     return false;
   }
@@ -359,11 +440,14 @@ metered instrument(std::string_view source) {
     out.error = "the script is not UTF-8: " + take_exception(cx);
     return out;
   }
-  JS::RootedValue arg(cx, JS::StringValue(text)), result(cx);
+  JS::RootedValueArray<2> args(cx);
+  args[0].setString(text);
+  args[1].setInt32(static_cast<std::int32_t>(max_depth));
+  JS::RootedValue result(cx);
   // meter.js returns [the metered source, why it cannot have a warm instance ('' if it can)]
   JS::RootedValue metered_source(cx), cold(cx);
   bool is_array = false;
-  if (!JS::Call(cx, JS::UndefinedHandleValue, *holder.meter_fn, JS::HandleValueArray(arg), &result) || !result.isObject() ||
+  if (!JS::Call(cx, JS::UndefinedHandleValue, *holder.meter_fn, args, &result) || !result.isObject() ||
       !JS::IsArrayObject(cx, result, &is_array) || !is_array) {
     out.error = take_exception(cx);
     return out;
@@ -410,15 +494,19 @@ JSObject* new_actor_global(JSContext* cx, std::uint64_t seed) {
   // starting with __exo_ are refused in scripts).
   if (!JS_DefineFunction(cx, g, "__exo_tick", tick, 1, JSPROP_READONLY | JSPROP_PERMANENT) ||
       !JS_DefineFunction(cx, g, "__exo_out", out_of_ticks, 0, JSPROP_READONLY | JSPROP_PERMANENT) ||
+      !JS_DefineFunction(cx, g, "__exo_deep", too_deep_native, 0, JSPROP_READONLY | JSPROP_PERMANENT) ||
+      !JS_DefineFunction(cx, g, "__exo_c", catch_guard, 1, JSPROP_READONLY | JSPROP_PERMANENT) ||
       !JS_DefineFunction(cx, g, "__exo_w", write_check, 1, JSPROP_READONLY | JSPROP_PERMANENT))
     return nullptr;
-  // `__exo_m`, the tick cell as the splices see it: a lexical binding of the realm (not a
-  // property of the global, which code could reach by a computed name), made by a script
-  // that calls a native defined for that moment only.
+  // `__exo_m`, the tick cell and the call depth as the splices see them: a lexical binding
+  // of the realm (not a property of the global, which code could reach by a computed name),
+  // made by a script that calls a native defined for that moment only; `__exo_d`, the depth
+  // of the top level (0), for its catches and finallys. The generators' next, return and
+  // throw put back their caller's depth when the generator yields (meter.js, "Call depth").
   {
     JS::RootedValue ignored(cx);
-    if (!JS_DefineFunction(cx, g, "__exo_cell", meter_cell, 0, 0) ||
-        !evaluate(cx, "const __exo_m = __exo_cell();", "exo-meter.js", &ignored) || !JS_DeleteProperty(cx, g, "__exo_cell"))
+    if (!JS_DefineFunction(cx, g, "__exo_cell", meter_cell, 0, 0) || !evaluate(cx, prelude, "exo-meter.js", &ignored) ||
+        !JS_DeleteProperty(cx, g, "__exo_cell"))
       return nullptr;
   }
   JS::RootedValue math(cx);
@@ -504,8 +592,8 @@ hold classify(JSContext* cx, JS::HandleObject o, bool intrinsic, std::string& wh
   {  // the tick cell's view and buffer (no script can reach them)
     JS::AutoCheckCannotGC nogc;
     bool shared = false;
-    if (JS_IsArrayBufferViewObject(o) && JS_GetArrayBufferViewData(o, &shared, nogc) == &meter_now.cell) return hold::skip;
-    if (JS::IsArrayBufferObject(o) && JS::GetArrayBufferData(o, &shared, nogc) == reinterpret_cast<std::uint8_t*>(&meter_now.cell))
+    if (JS_IsArrayBufferViewObject(o) && JS_GetArrayBufferViewData(o, &shared, nogc) == meter_now.cells) return hold::skip;
+    if (JS::IsArrayBufferObject(o) && JS::GetArrayBufferData(o, &shared, nogc) == reinterpret_cast<std::uint8_t*>(meter_now.cells))
       return hold::skip;
   }
   js::ESClass c{};

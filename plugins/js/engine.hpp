@@ -63,11 +63,20 @@ struct meter_state {
   /// names starting with __exo_ are refused), so the JIT compiles a charge to a few
   /// instructions. A double holds every whole number of ticks up to 2^53, and budgets are
   /// capped there. (The watchdog reads it from its thread as an aligned 8-byte load.)
-  alignas(8) double cell = 0;
-  std::uint64_t left() const { return cell > 0 ? static_cast<std::uint64_t>(cell) : 0; }
-  void set_left(std::uint64_t n) { cell = static_cast<double>(n < max_ticks ? n : max_ticks); }
+  ///
+  /// cells[1] is the call depth of the code running (meter.js, "Call depth"), which the
+  /// splices count in the same array.
+  alignas(16) double cells[2] = {0, 0};
+  std::uint64_t left() const { return cells[0] > 0 ? static_cast<std::uint64_t>(cells[0]) : 0; }
+  void set_left(std::uint64_t n) { cells[0] = static_cast<double>(n < max_ticks ? n : max_ticks); }
   static constexpr std::uint64_t max_ticks = std::uint64_t{1} << 53;
   bool out_of_ticks = false;
+  /// Why the code ran out of ticks, when not by spending them: the call depth went over
+  /// max_depth, or the engine's own stack ran out ("" when it spent them).
+  const char* runaway = "";
+  /// SpiderMonkey ran out of memory while the code ran: stopped uncatchably (the engine's
+  /// callback); like the watchdog's, not a deterministic result.
+  bool out_of_memory = false;
   bool stalled = false;
   bool in_message = false;  // a message runs (not a script's load)
   bool dirty = false;       // the message wrote state that outlives it (__exo_w)
@@ -76,6 +85,17 @@ struct meter_state {
   std::atomic<std::uint64_t> stop{0};   // the run the watchdog asked to stop
 };
 inline constexpr unsigned stall_limit_ms = 1000;
+/// The deepest a call may be (counted by the splices: every JS function of the actor's
+/// code is a frame). Past it the code stops, with the whole budget spent (out of ticks). The
+/// engine's own stack holds about 10 times as many frames of plain recursion and 2 to 3
+/// times as many where each frame goes through a built-in (JSON.stringify's toJSON, a
+/// getter), so that a recursion this deep never meets it first, JIT or not.
+inline constexpr unsigned max_depth = 5000;
+/// Whether `v` is the engine's own "too much recursion": then the run is stopped as a
+/// runaway (out_of_ticks set, the whole budget spent) and true is returned.
+bool stop_if_runaway(JSContext* cx, JS::HandleValue v);
+/// The same for the pending exception, if any (it stays pending).
+bool stop_if_runaway(JSContext* cx);
 meter_state& meter();
 /// Starts metering a run of code with `budget` ticks (the watchdog watches it); end_run()
 /// when it is over.

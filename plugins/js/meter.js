@@ -6,7 +6,7 @@
 // long, in any way, charges as it goes. Found with the engine's own parser (Reflect.parse);
 // the positions it gives are lines (from 1) and columns in code points, turned here into
 // string indices.
-(function meter(src) {
+(function meter(src, maxDepth) {
   'use strict';
   const ast = Reflect.parse(src, {loc: true});
   // Where each line starts: \n, \r\n, \r, U+2028 and U+2029 break lines.
@@ -100,10 +100,16 @@
   // variables inner functions write charges through __exo_tick instead, which also returns
   // the run of code it belongs to (see "Writes" below).
   const charged = (n) => `(__exo_m[0]-=${n})<0&&__exo_out()`;
-  function charge(body, depth, epoch, extra, fn) {
+  // A function's entry: its charge, then its call depth (see "Call depth" below). `v` says
+  // whether the function needs the temporary __exo_v (its returns and awaits use it).
+  const entry = (fn, v) =>
+    `${fn.generator || fn.async ? 'let' : 'const'} __exo_d=++__exo_m[1];__exo_d>${maxDepth}&&__exo_deep();${v ? 'let __exo_v;' : ''}`;
+  const leave = ';__exo_m[1]=__exo_d-1;';
+  function charge(body, depth, epoch, extra, fn, v) {
     const cost = Math.max(1, size(body));
     const tick = epoch ? `const ${epoch}=__exo_tick(${cost});` : `${charged(cost)};`;
     extra = extra || '';
+    const enter = fn ? entry(fn, v) : '';
     if (body.type === 'BlockStatement') {
       // After the directive prologue ('use strict' must stay first to stay a directive).
       let at = index(body.loc.start) + 1;
@@ -111,18 +117,105 @@
         if (s.type !== 'ExpressionStatement' || s.expression.type !== 'Literal' || typeof s.expression.value !== 'string') break;
         at = index(s.loc.end);
       }
-      edits.push([at, depth, false, `;${tick}${extra}`]);
+      edits.push([at, depth, false, `;${tick}${extra}${enter}`]);
+      if (fn) edits.push([index(body.loc.end) - 1, depth, true, leave]);  // falling off the end
     } else if (body.type.endsWith('Statement') || body.type.endsWith('Declaration')) {
       edits.push([index(body.loc.start), depth, false, `{${tick}${extra}`]);
       edits.push([endIndex(body), depth, true, '}']);
-    } else if (epoch) {  // an arrow function's expression body, made a block to keep the epoch
+    } else {  // an arrow function's expression body, made a block that returns it
       const [start, end] = arrowBody(fn);
-      edits.push([start, depth, false, `{${tick}${extra}return(`]);
-      edits.push([end, depth, true, ')}']);
-    } else {  // an arrow function's expression body
-      const [start, end] = arrowBody(fn);
-      edits.push([start, depth, false, `(${charged(cost)},${extra.replaceAll(';', ',')}`]);
-      edits.push([end, depth, true, ')']);
+      edits.push([start, depth, false, `{${tick}${extra}${entry(fn, true)}__exo_v=(`]);
+      edits.push([end, depth, true, `)${leave}return __exo_v}`]);
+    }
+  }
+
+  // ---- Call depth ----
+  // SpiderMonkey stops a deep recursion where its native stack runs out, and with the JIT on
+  // that depth changes from run to run (5.9k to 14.6k frames, ../shared/notes). So the code
+  // counts its own depth, __exo_m[1]: a function adds one when it starts (keeping the depth
+  // it runs at in __exo_d) and puts it back at each return and at its end; past maxDepth,
+  // __exo_deep() stops the code, uncatchably, with the whole budget spent (out of ticks: a
+  // runaway recursion is a runaway). What skips those points puts the count right again:
+  // a catch and a finally set it to their function's depth (a finally puts back, at its end,
+  // what it found: a return's, or a throw's on its way out), an await sets it to the depth
+  // the caller of an async function continues at (after it, the function runs in a promise
+  // job, each of which starts at depth 0), and the generators' next, return and throw
+  // (wrapped in each realm, engine.cpp) restore their caller's. The engine's own stack
+  // overflow, where it still comes first (a recursion through default parameters or class
+  // fields, which have no entry), is made uncatchable the same way: the guard __exo_c(e)
+  // opens every catch.
+  const depthEdits = [];  // [node, fn]: returns, catches, finallys, awaits and for-await loops
+  // Where an expression that starts (really) at `from` ends, given `e`, its end by positions:
+  // past the parentheses around its operands that positions leave out. Strings, templates
+  // and regexes are skipped whole (their spans are in `opaque`).
+  const opaque = new Map();
+  function trueEnd(from, e) {
+    let open = 0;
+    for (let i = from; i < e;) {
+      const j = skip(i);
+      if (j !== i) { i = j; continue; }
+      if (opaque.has(i)) { i = opaque.get(i); continue; }
+      if (src[i] === '(') open++;
+      else if (src[i] === ')') open--;
+      i++;
+    }
+    let i = e;
+    while (open > 0) {
+      i = skip(i);
+      if (src[i] !== ')') break;
+      open--;
+      i++;
+    }
+    return i;
+  }
+  function depthEdit(node, fn, depth) {
+    switch (node.type) {
+      case 'ReturnStatement': {
+        const kw = index(node.loc.start);
+        const end = endIndex(node);
+        if (node.argument) {  // up to the `;`, if there is one
+          edits.push([kw + 6, depth, false, '(__exo_v=(']);
+          edits.push([src[end - 1] === ';' ? end - 1 : end, depth, true, '),__exo_m[1]=__exo_d-1,__exo_v)']);
+        } else {  // a block around it, `;` and all, so that ASI after a bare `return` stays what it was
+          edits.push([kw, depth, false, '{__exo_m[1]=__exo_d-1;']);
+          edits.push([end, depth, true, '}']);
+        }
+        return;
+      }
+      case 'CatchClause': {
+        const open = index(node.body.loc.start);
+        const sync = '__exo_m[1]=__exo_d;';
+        if (!node.param) {
+          edits.push([open, depth, false, '(__exo_e)']);
+          edits.push([open + 1, depth, false, `__exo_c(__exo_e);${sync}`]);
+        } else if (node.param.type === 'Identifier') {
+          edits.push([open + 1, depth, false, `__exo_c(${node.param.name});${sync}`]);
+        } else {  // catch (pattern) {...} -> catch (__exo_e) {guard; let pattern = __exo_e; ...}
+          edits.push([index(node.param.loc.start), depth, false, `__exo_e){__exo_c(__exo_e);${sync}let `]);
+          edits.push([endIndex(node.param), depth, true, '=__exo_e;', open + 1]);
+        }
+        return;
+      }
+      case 'TryStatement': {
+        const f = node.finalizer;
+        edits.push([index(f.loc.start) + 1, depth, false, 'const __exo_f=__exo_m[1];__exo_m[1]=__exo_d;']);
+        edits.push([index(f.loc.end) - 1, depth, true, ';__exo_m[1]=__exo_f;']);
+        return;
+      }
+      case 'UnaryExpression': {  // await x -> await (__exo_v=(x), __exo_m[1]=__exo_d-1, __exo_v)
+        const from = skip(index(node.loc.start) + 5);
+        edits.push([from, depth, false, '(__exo_v=(']);
+        edits.push([trueEnd(from, endIndex(node)), depth, true, '),__exo_m[1]=__exo_d-1,__exo_v)']);
+        return;
+      }
+      case 'ForOfStatement': {  // for await (x of y): y's await is the loop's first
+        let i = skip(endIndex(node.left));
+        if (!src.startsWith('of', i)) throw new Error('exo metering: no `of` after a for-await loop\'s head');
+        const from = skip(i + 2);
+        edits.push([from, depth, false, '(__exo_v=(']);
+        edits.push([trueEnd(from, endIndex(node.right)), depth, true, '),__exo_m[1]=__exo_d-1,__exo_v)']);
+        return;
+      }
     }
   }
 
@@ -323,21 +416,39 @@
     }
     edits.push([at, 0, false, `;${charged(Math.max(1, size(ast)))};`]);
   }
-  const stack = [[ast, 0]];
+  // Every node with the function it runs in (null: the top level, where only catch and
+  // finally need the depth, which is 0 there: engine.cpp's realm prelude defines __exo_d).
+  const needsV = new Set();
+  const stack = [[ast, 0, null]];
+  const bodies = [];
   while (stack.length) {
-    const [node, depth] = stack.pop();
-    if (functions.has(node.type)) charge(node.body, depth, epochs.get(node), checksOf(node), node);
+    const [node, depth, fn] = stack.pop();
+    if (node.type === 'Literal' && (typeof node.value === 'string' || node.value instanceof RegExp)) opaque.set(index(node.loc.start), endIndex(node));
+    if (node.type === 'TemplateLiteral') opaque.set(index(node.loc.start), endIndex(node));
+    if (functions.has(node.type)) bodies.push([node, depth]);
     else if (loops.has(node.type)) charge(node.body, depth);
-    for (const c of children(node)) stack.push([c, depth + 1]);
+    if (node.type === 'ReturnStatement' && node.argument) needsV.add(fn);
+    if (node.type === 'UnaryExpression' && node.operator === 'await') needsV.add(fn);
+    if (node.type === 'ForOfStatement' && src.startsWith('await', skip(index(node.loc.start) + 3))) needsV.add(fn);
+    if (['ReturnStatement', 'CatchClause', 'UnaryExpression', 'ForOfStatement'].includes(node.type) || (node.type === 'TryStatement' && node.finalizer))
+      depthEdits.push([node, fn, depth]);
+    const inner = functions.has(node.type) ? node : fn;
+    for (const c of children(node)) stack.push([c, depth + 1, inner]);
+  }
+  for (const [node, depth] of bodies) charge(node.body, depth, epochs.get(node), checksOf(node), node, needsV.has(node));
+  for (const [node, fn, depth] of depthEdits) {
+    if (node.type === 'UnaryExpression' && node.operator !== 'await') continue;
+    if (node.type === 'ForOfStatement' && !src.startsWith('await', skip(index(node.loc.start) + 3))) continue;
+    depthEdit(node, fn, depth);
   }
   // At one index: what closes comes before what opens, the innermost closing first and the
   // outermost opening first.
   edits.sort((a, b) => a[0] - b[0] || (a[2] === b[2] ? (a[2] ? b[1] - a[1] : a[1] - b[1]) : a[2] ? -1 : 1));
   let out = '';
   let at = 0;
-  for (const [i, , , text] of edits) {
+  for (const [i, , , text, to] of edits) {  // `to`: the splice replaces the source up to there
     out += src.slice(at, i) + text;
-    at = i;
+    at = to === undefined ? i : to;
   }
   return [out + src.slice(at), cold];
 })

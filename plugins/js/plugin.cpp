@@ -619,6 +619,7 @@ bool load(JSContext* cx, const exo_js::compiled_script& script, JS::HandleObject
   }
   JS::RootedValue ignored(cx);
   if (!script.run(cx, "actor.js", &ignored) || !exo_js::engine().jobs.drain(cx)) {
+    (void)exo_js::stop_if_runaway(cx);
     why = exo_js::take_exception(cx);
     return false;
   }
@@ -886,17 +887,25 @@ exo_status js_run(exo_instance* inst, uint32_t function, exo_span args, uint64_t
         thread_local unsigned since_gc = 0;
         if (fresh || ++since_gc % 64 == 0) JS_MaybeGC(cx);
         if (JS_IsExceptionPending(cx)) JS_ClearPendingException(cx);
-        const bool ticks = exo_js::meter().out_of_ticks, stalled = exo_js::meter().stalled;
+        const exo_js::meter_state& mt = exo_js::meter();
         if (m.failure != EXO_OK) return failed(err, m.failure, m.failure_text);
-        if (ticks || stalled) {  // everything the budget held was spent
+        if (mt.out_of_ticks || mt.stalled || mt.out_of_memory) {  // everything the budget held was spent
           exo_js::meter().set_left(0);
           (void)flush_ticks(cx);
-          if (stalled)
+          if (mt.stalled)
             return failed(err, EXO_ERR_TRAP,
                           fmt::format("stopped by the watchdog: one built-in call (a regex, a sort, string or JSON work) ran "
                                       "for over {} ms without returning; wall time is not deterministic, so a replay may "
                                       "not stop at the same point",
                                       exo_js::stall_limit_ms));
+          if (mt.out_of_memory)
+            return failed(err, EXO_ERR_TRAP,
+                          "out of memory: the engine's heap is full; how full depends on what the thread ran before, so a "
+                          "replay may not stop at the same point");
+          if (*mt.runaway)
+            return failed(err, EXO_ERR_OUT_OF_TICKS,
+                          fmt::format("out of ticks: {} ({} frames), and a runaway recursion spends the whole budget of {}",
+                                      mt.runaway, exo_js::max_depth, budget));
           return failed(err, EXO_ERR_OUT_OF_TICKS, fmt::format("out of ticks: the budget of {} ran out", budget));
         }
         if (!flush_ticks(cx)) return failed(err, m.failure, m.failure_text);
@@ -936,9 +945,12 @@ exo_status js_run(exo_instance* inst, uint32_t function, exo_span args, uint64_t
       for (const exo::value& v : *decoded->if_list())
         if (!to_js(cx, v, &a) || !argv.append(a)) return end(EXO_ERR_INTERNAL, exo_js::take_exception(cx));
       JS::RootedValue result(cx);
-      if (!JS::Call(cx, eo, fn, argv, &result))
+      // (The engine's "too much recursion", thrown to the end: a runaway, exo_js::stop_if_runaway.)
+      if (!JS::Call(cx, eo, fn, argv, &result) && !exo_js::stop_if_runaway(cx))
         return end(EXO_ERR_HANDLER_THREW, "exports." + name + " threw: " + exo_js::take_exception(cx));
-      if (!e.jobs.drain(cx)) return end(EXO_ERR_HANDLER_THREW, "a promise job threw: " + exo_js::take_exception(cx));
+      if (!exo_js::meter().out_of_ticks && !e.jobs.drain(cx) && !exo_js::stop_if_runaway(cx))
+        return end(EXO_ERR_HANDLER_THREW, "a promise job threw: " + exo_js::take_exception(cx));
+      if (exo_js::meter().out_of_ticks) return end(EXO_ERR_OUT_OF_TICKS, {});
       // An async function's promise: settled by now, or never within this message.
       if (result.isObject()) {
         JS::RootedObject p(cx, &result.toObject());
@@ -948,6 +960,7 @@ exo_status js_run(exo_instance* inst, uint32_t function, exo_span args, uint64_t
               return end(EXO_ERR_HANDLER_FAILED, "exports." + name + "'s promise did not settle within the message");
             case JS::PromiseState::Rejected: {
               JS::RootedValue reason(cx, JS::GetPromiseResult(p));
+              if (exo_js::stop_if_runaway(cx, reason)) return end(EXO_ERR_OUT_OF_TICKS, {});
               JS_SetPendingException(cx, reason);
               return end(EXO_ERR_HANDLER_THREW, "exports." + name + " rejected: " + exo_js::take_exception(cx));
             }

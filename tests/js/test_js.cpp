@@ -163,6 +163,74 @@ BOOST_AUTO_TEST_CASE(runaways_run_out_of_ticks_uncatchably) {
   BOOST_TEST(*result(call(hv, a, "get")).if_string() == "absent");
 }
 
+// The call depth is counted by the splices, the same with the JIT in any state: a recursion
+// up to the limit runs, one past it stops as out of ticks with the whole budget spent, on
+// every run; so does every way of recursing that skips the count (through class fields,
+// default parameters, a catch or a finally that would swallow the engine's own "too much
+// recursion", an async rejection). Calls of every kind, many times over, leave the count
+// where it was.
+BOOST_AUTO_TEST_CASE(the_call_depth_is_counted_deterministically) {
+  js_registry r;
+  memory_hv hv(r.config());
+  auto a = make(hv, R"(
+    const down = (n) => n === 0 ? 0 : 1 + down(n - 1)
+    exports.down = (n) => down(n)
+    function plain(x) { return x + 1 }
+    function noReturn(o) { o.x++ }
+    const arrow = (x) => x * 2
+    function thrower() { throw new Error('x') }
+    function finallyReturns() { try { return 1 } finally { plain(1) } }
+    function* gen() { yield 1; yield plain(1) }
+    async function later(x) { await null; return x }
+    async function* agen() { yield 1 }
+    exports.many = (n) => {
+      let s = 0
+      const o = {x: 0}
+      for (let i = 0; i < n; i++) {
+        s += plain(i) + arrow(i) + finallyReturns()
+        noReturn(o)
+        try { thrower() } catch (e) { s++ }
+        try { thrower() } catch { s++ }
+        try { thrower() } catch ({message}) { s += message.length }
+        for (const v of gen()) s += v
+        const g = gen(); g.next(); g.return(5)
+        const h = gen(); h.next(); try { h.throw(new Error('in')) } catch (e) { s++ }
+        later(i).then(plain)
+        agen().next()
+      }
+      return down(4990) + s + o.x
+    }
+    exports.async_many = async (n) => { let s = 0; for (let i = 0; i < n; i++) s += await later(i); return down(4990) + s }
+    exports.async_deep = async (n) => { const r = async (k) => k === 0 ? 0 : 1 + await r(k - 1); return r(n) }
+    exports.catch_all = () => { const r = () => { try { return r() } catch (e) { return r() } }; return r() }
+    exports.finally_returns = () => { const r = (n) => { try { r(n + 1) } finally { return n } }; return r(0) }
+    exports.fields = () => { class A { x = new A() }; try { new A() } catch (e) { return 'caught ' + e } }
+    exports.defaults = () => { function f(a = f()) { return a } try { return f() } catch (e) { return 'caught ' + e } }
+    exports.rejected = async () => { const r = async () => r(); return r().catch(() => 'swallowed') }
+  )");
+  BOOST_TEST(as_int(call(hv, a, "down", args(std::int64_t{4998}), 1'000'000)) == 4998);  // exports.down is frame 1
+  for (int run = 0; run < 2; ++run) {
+    auto o = call(hv, a, "down", args(std::int64_t{4999}), 1'000'000);
+    BOOST_REQUIRE(o.failed);
+    BOOST_TEST(o.failed->code == static_cast<std::int64_t>(exo::errc::out_of_ticks), o.failed->message);
+    BOOST_TEST(contains(o.failed->message, "call depth"), o.failed->message);
+    BOOST_TEST(o.ticks == 1'000'000u);
+  }
+  BOOST_TEST(as_int(call(hv, a, "many", args(std::int64_t{3000}), 100'000'000)) > 4990);
+  BOOST_TEST(as_int(call(hv, a, "async_many", args(std::int64_t{3000}), 100'000'000)) > 4990);
+  BOOST_TEST(as_int(call(hv, a, "async_deep", args(std::int64_t{4000}), 10'000'000)) == 4000);
+  for (const char* fn : {"async_deep", "catch_all", "finally_returns", "fields", "defaults", "rejected"}) {
+    BOOST_TEST_CONTEXT(fn) {
+      for (int run = 0; run < 2; ++run) {
+        auto o = call(hv, a, fn, args(std::int64_t{6000}), 10'000'000);
+        BOOST_REQUIRE(o.failed);
+        BOOST_TEST(o.failed->code == static_cast<std::int64_t>(exo::errc::out_of_ticks), o.failed->message);
+        BOOST_TEST(o.ticks == 10'000'000u);
+      }
+    }
+  }
+}
+
 // A built-in call the splices cannot see that never returns (a regex backtracking
 // exponentially) is stopped by the watchdog, the message rolled back and the actor usable;
 // at create time the script is refused. (Wall time: a safety net, not a deterministic result.)
@@ -191,7 +259,11 @@ BOOST_AUTO_TEST_CASE(metering_keeps_tricky_syntax) {
     exports.f = (x) => { let p; (p) = x; (p)++; return ((p)) }
     exports.g = (x) => (/* => */ ( { set: (v) => { x = v }, get: () => x } ))
     exports.h = (x) => { const o = exports.g(x); o.set(x + 1); return o.get() + (1234.5).toFixed(0).length }
+    exports.r = (x) => { if (x) return; else if (x === 0) return /* ; */ (x) ; else return (x) + (1) }
+    exports.w = async (x) => { try { return await (x) } catch { return } finally { x++ } }
   )");
+  BOOST_TEST(as_int(call(hv, a, "r", args(std::int64_t{0}))) == 0);
+  BOOST_TEST(as_int(call(hv, a, "w", args(std::int64_t{7}))) == 7);
   BOOST_TEST(as_int(call(hv, a, "f", args(std::int64_t{4}))) == 5);
   BOOST_TEST(as_int(call(hv, a, "h", args(std::int64_t{1}))) == 6);
 }
