@@ -32,6 +32,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdlib>
 #include <memory>
 #include <mutex>
@@ -302,17 +303,102 @@ std::size_t stack_quota() {
   return size > margin + least ? size - margin : least;
 }
 
-// Each actor realm's first script (new_actor_global).
-constexpr const char* prelude = R"(const __exo_m = __exo_cell(), __exo_d = 0;
-(() => {
-  for (const proto of [Object.getPrototypeOf(function* () {}).prototype, Object.getPrototypeOf(async function* () {}).prototype]) {
-    for (const key of ['next', 'return', 'throw']) {
-      const call = Function.prototype.call.bind(proto[key]);
-      const wrapped = {[key](v) { const d = __exo_m[1]; const r = call(this, v); __exo_m[1] = d; return r; }}[key];
-      Object.defineProperty(proto, key, {value: wrapped, writable: true, enumerable: false, configurable: true});
-    }
+// Built-ins wrapped in each realm by natives that call the original (kept in the wrapper's
+// first reserved slot) and then do what the kind (second slot) says:
+// - resume: a generator's next, return or throw; the caller's call depth is put back when
+//   the generator yields (meter.js, "Call depth");
+// - sized, sorted: a built-in whose work grows with its input and that the splices cannot
+//   see inside (sort, join, JSON, String.prototype's repeat, pad, replace, split, match,
+//   search, normalize and case). After it returns, it is charged a tick per 8 elements or
+//   characters it took (`this` and the first argument) and made (sort: n log2 n / 8, n the
+//   length), so its ticks follow the sizes, deterministically. The engine's own limits (a
+//   string of at most 2^30 - 2 characters) bound what one call can take; work that no size
+//   bounds (a regex backtracking) is left to the watchdog.
+// A native keeps the built-in's name and length and costs a realm about 100 bytes.
+enum class wrap_kind : std::int32_t { resume, sized, sorted };
+
+// The elements or characters in v: a string's length, an array's (not a proxy's, whose
+// length would run code), else 0.
+std::uint64_t size_of(JSContext* cx, JS::HandleValue v) {
+  if (v.isString()) return JS::GetStringLength(v.toString());
+  if (!v.isObject() || js::IsProxy(&v.toObject())) return 0;
+  JS::RootedObject o(cx, &v.toObject());
+  bool array = false;
+  std::uint32_t n = 0;
+  if (!JS::IsArrayObject(cx, o, &array) || !array || !JS::GetArrayLength(cx, o, &n)) {
+    JS_ClearPendingException(cx);
+    return 0;
   }
-})();)";
+  return n;
+}
+
+bool wrapped(JSContext* cx, unsigned argc, JS::Value* vp) {
+  JS::CallArgs args = JS::CallArgsFromVp(argc, vp);
+  JSObject* callee = &args.callee();
+  JS::RootedValue original(cx, js::GetFunctionNativeReserved(callee, 0));
+  const auto kind = static_cast<wrap_kind>(js::GetFunctionNativeReserved(callee, 1).toInt32());
+  JS::RootedValueVector argv(cx);
+  if (!argv.reserve(args.length())) return false;
+  for (unsigned i = 0; i < args.length(); ++i) argv.infallibleAppend(args[i]);
+  const double depth = meter_now.cells[1];
+  if (!JS::Call(cx, args.thisv(), original, argv, args.rval())) return false;
+  if (kind == wrap_kind::resume) {
+    meter_now.cells[1] = depth;
+    return true;
+  }
+  std::uint64_t n = size_of(cx, args.thisv());
+  if (kind == wrap_kind::sorted) {
+    n = n > 1 ? static_cast<std::uint64_t>(std::ceil(static_cast<double>(n) * std::log2(static_cast<double>(n)))) : 0;
+  } else {
+    n += size_of(cx, args.get(0)) + size_of(cx, args.rval());
+  }
+  return spend((n + 7) / 8);
+}
+
+// __exo_wrap(object, name, kind): replaces object[name] with a wrapper of that kind.
+bool wrap_native(JSContext* cx, unsigned argc, JS::Value* vp) {
+  JS::CallArgs args = JS::CallArgsFromVp(argc, vp);
+  if (!args.get(0).isObject() || !args.get(1).isString() || !args.get(2).isInt32()) {
+    JS_ReportErrorASCII(cx, "__exo_wrap(object, name, kind)");
+    return false;
+  }
+  JS::RootedObject o(cx, &args[0].toObject());
+  JS::RootedString name(cx, args[1].toString());
+  JS::RootedId id(cx);
+  JS::RootedValue original(cx);
+  if (!JS_StringToId(cx, name, &id) || !JS_GetPropertyById(cx, o, id, &original)) return false;
+  if (!original.isObject() || !JS_ObjectIsFunction(&original.toObject())) {
+    JS_ReportErrorASCII(cx, "__exo_wrap: not a function");
+    return false;
+  }
+  JS::RootedObject fn(cx, &original.toObject());
+  JS::RootedValue length(cx);
+  if (!JS_GetProperty(cx, fn, "length", &length)) return false;
+  const unsigned nargs = length.isInt32() && length.toInt32() >= 0 ? static_cast<unsigned>(length.toInt32()) : 0;
+  JS::RootedId fn_id(cx, id);
+  JSFunction* w = js::NewFunctionByIdWithReserved(cx, wrapped, nargs, 0, fn_id);
+  if (!w) return false;
+  JSObject* wo = JS_GetFunctionObject(w);
+  js::SetFunctionNativeReserved(wo, 0, original);
+  js::SetFunctionNativeReserved(wo, 1, args[2]);
+  JS::RootedValue wv(cx, JS::ObjectValue(*wo));
+  if (!JS_DefinePropertyById(cx, o, id, wv, 0)) return false;
+  args.rval().setUndefined();
+  return true;
+}
+
+// Each actor realm's first script (new_actor_global): the depth cell, and the wrappers.
+constexpr const char* prelude = R"(const __exo_m = __exo_cell(), __exo_d = 0;
+for (const proto of [Object.getPrototypeOf(function* () {}).prototype, Object.getPrototypeOf(async function* () {}).prototype])
+  for (const name of ['next', 'return', 'throw']) __exo_wrap(proto, name, 0);
+__exo_wrap(Array.prototype, 'sort', 2);
+__exo_wrap(Array.prototype, 'join', 1);
+__exo_wrap(JSON, 'parse', 1);
+__exo_wrap(JSON, 'stringify', 1);
+for (const name of ['repeat', 'padStart', 'padEnd', 'replace', 'replaceAll', 'split', 'match', 'matchAll', 'search',
+                    'normalize', 'toUpperCase', 'toLowerCase'])
+  __exo_wrap(String.prototype, name, 1);
+)";
 
 }  // namespace
 
@@ -505,8 +591,9 @@ JSObject* new_actor_global(JSContext* cx, std::uint64_t seed) {
   // throw put back their caller's depth when the generator yields (meter.js, "Call depth").
   {
     JS::RootedValue ignored(cx);
-    if (!JS_DefineFunction(cx, g, "__exo_cell", meter_cell, 0, 0) || !evaluate(cx, prelude, "exo-meter.js", &ignored) ||
-        !JS_DeleteProperty(cx, g, "__exo_cell"))
+    if (!JS_DefineFunction(cx, g, "__exo_cell", meter_cell, 0, 0) || !JS_DefineFunction(cx, g, "__exo_wrap", wrap_native, 3, 0) ||
+        !evaluate(cx, prelude, "exo-meter.js", &ignored) || !JS_DeleteProperty(cx, g, "__exo_cell") ||
+        !JS_DeleteProperty(cx, g, "__exo_wrap"))
       return nullptr;
   }
   JS::RootedValue math(cx);

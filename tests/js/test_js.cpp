@@ -231,6 +231,39 @@ BOOST_AUTO_TEST_CASE(the_call_depth_is_counted_deterministically) {
   }
 }
 
+// Built-ins whose work grows with their input (sort, join, JSON, string work) charge by the
+// sizes they took and made, the same on every run; a call too big for the budget ends out of
+// ticks at exactly the budget. The wrapped built-ins keep their names and lengths.
+BOOST_AUTO_TEST_CASE(built_ins_are_charged_by_size) {
+  js_registry r;
+  memory_hv hv(r.config());
+  auto a = make(hv, R"(
+    exports.repeat = (n) => 'ab'.repeat(n).length
+    exports.sort = (n) => { const a = []; for (let i = 0; i < n; i++) a.push(n - i); a.sort(); return a[0] }
+    exports.json = (n) => JSON.parse(JSON.stringify('x'.repeat(n))).length
+    exports.join = (n) => new Array(n).join('-').length
+    exports.shape = () => [String.prototype.padStart.length, Array.prototype.sort.name, JSON.stringify.length,
+                           String.prototype.replace.name, 'a-b'.split('-').length, [3, 1, 2].sort().join()].join()
+  )");
+  const auto ticks = [&](const char* fn, std::int64_t n) {
+    auto o = call(hv, a, fn, args(n), 100'000'000);
+    BOOST_REQUIRE_MESSAGE(!o.failed, fn << ": " << o.failed->message);
+    return o.ticks;
+  };
+  BOOST_TEST(ticks("repeat", 1'000'000) >= ticks("repeat", 1) + 2'000'000 / 8);
+  BOOST_TEST(ticks("repeat", 1'000'000) == ticks("repeat", 1'000'000));
+  BOOST_TEST(ticks("sort", 10'000) >= ticks("sort", 10) + 10'000 * 13 / 8);  // n log2 n / 8, log2(10000) > 13
+  BOOST_TEST(ticks("json", 800'000) >= ticks("json", 8) + 299'990);  // made, read, and the repeat: 100,000 each
+  BOOST_TEST(ticks("join", 800'000) >= ticks("join", 8) + 199'990);  // taken and made
+  BOOST_TEST(*result(call(hv, a, "shape")).if_string() == "1,sort,3,replace,2,1,2,3");
+  for (int run = 0; run < 2; ++run) {
+    auto o = call(hv, a, "repeat", args(std::int64_t{1} << 27), 1'000'000);
+    BOOST_REQUIRE(o.failed);
+    BOOST_TEST(o.failed->code == static_cast<std::int64_t>(exo::errc::out_of_ticks), o.failed->message);
+    BOOST_TEST(o.ticks == 1'000'000u);
+  }
+}
+
 // A built-in call the splices cannot see that never returns (a regex backtracking
 // exponentially) is stopped by the watchdog, the message rolled back and the actor usable;
 // at create time the script is refused. (Wall time: a safety net, not a deterministic result.)
