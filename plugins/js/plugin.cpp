@@ -529,6 +529,10 @@ bool id_of(JSContext* cx, unsigned argc, JS::Value* vp) {
   return to_js(cx, exo::bytes(id, id + 32), args.rval());
 }
 
+// A stop that is not deterministic (the watchdog's, running out of memory): a fault the host
+// logs and a replay reproduces (ABI 1.4), or a trap for an older host.
+exo_status fault_status(const exo_host_api* host) { return host->abi_minor >= 4 ? EXO_ERR_FAULT : EXO_ERR_TRAP; }
+
 bool host_has_1_3(const exo_host_api* host) {
   return host->struct_size >= offsetof(exo_host_api, entropy) + sizeof host->entropy;
 }
@@ -856,8 +860,8 @@ exo_status js_run(exo_instance* inst, uint32_t function, exo_span args, uint64_t
     if (!r) {
       loaded l = load_realm(cx, code.script, code.cold.empty());
       if (!l.r) {  // it loaded when the code was made: only resources fail it here
-        const bool stalled = exo_js::meter().stalled;
-        return failed(err, stalled ? EXO_ERR_TRAP : l.status == EXO_ERR_MALFORMED ? EXO_ERR_HANDLER_THREW : l.status, l.why);
+        const bool stalled = exo_js::meter().stalled || exo_js::meter().out_of_memory;
+        return failed(err, stalled ? fault_status(host) : l.status == EXO_ERR_MALFORMED ? EXO_ERR_HANDLER_THREW : l.status, l.why);
       }
       if (code.cold.empty() && !l.cold.empty())  // (a load is deterministic: it was hardened when the code was made)
         return failed(err, EXO_ERR_INTERNAL, "the realm could not be hardened this time: " + l.cold);
@@ -893,13 +897,13 @@ exo_status js_run(exo_instance* inst, uint32_t function, exo_span args, uint64_t
           exo_js::meter().set_left(0);
           (void)flush_ticks(cx);
           if (mt.stalled)
-            return failed(err, EXO_ERR_TRAP,
+            return failed(err, fault_status(m.host),
                           fmt::format("stopped by the watchdog: one built-in call (a regex, a sort, string or JSON work) ran "
                                       "for over {} ms without returning; wall time is not deterministic, so a replay may "
                                       "not stop at the same point",
                                       exo_js::stall_limit_ms));
           if (mt.out_of_memory)
-            return failed(err, EXO_ERR_TRAP,
+            return failed(err, fault_status(m.host),
                           "out of memory: the engine's heap is full; how full depends on what the thread ran before, so a "
                           "replay may not stop at the same point");
           if (*mt.runaway)

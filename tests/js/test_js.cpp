@@ -276,10 +276,34 @@ BOOST_AUTO_TEST_CASE(a_built_in_that_never_returns_is_stopped_by_the_watchdog) {
   )");
   auto o = call(hv, a, "redos", {}, 1'000'000);
   BOOST_REQUIRE(o.failed);
-  BOOST_TEST(o.failed->code == static_cast<std::int64_t>(exo::errc::trap), o.failed->message);
+  BOOST_TEST(o.failed->code == static_cast<std::int64_t>(exo::errc::fault), o.failed->message);
   BOOST_TEST(contains(o.failed->message, "watchdog"), o.failed->message);
+  BOOST_TEST(o.ticks == 1'000'000u);
   BOOST_TEST(*result(call(hv, a, "get")).if_string() == "absent");
   BOOST_TEST(contains(refused(hv, "/(a+)+$/.test('a'.repeat(40) + 'b'); exports.f = () => 1"), "watchdog"));
+}
+
+// A watchdog's stop is a fault: logged with the input, and reproduced by the replay from the
+// log (which does not run the regex again), so the log verifies.
+BOOST_AUTO_TEST_CASE(a_watchdog_stop_is_logged_and_replayed_as_a_fault) {
+  js_registry r;
+  using logged = exo::hypervisor<exo::ordered_scheduler, exo::memory_store, exo::memory_log>;
+  logged hv(r.config());
+  auto c = hv.create_code("js", js(R"(
+    exports.redos = (n) => { exo.storage.put('k', n); return /(a+)+$/.test('a'.repeat(n) + 'b') }
+    exports.get = () => exo.storage.get('k') ?? 'absent'
+  )"));
+  BOOST_REQUIRE_MESSAGE(c, (c ? "" : c.error().message));
+  const exo::id a = *hv.actor_id(*c);
+  BOOST_TEST(!hv.invoke(a, "redos", exo::context::make_args(std::int64_t{3})).value().error);
+  auto o = hv.invoke(a, "redos", exo::context::make_args(std::int64_t{40}), {.budget = 1'000'000}).value();
+  BOOST_REQUIRE(o.error);
+  BOOST_TEST(o.error->code == exo::errc::fault, o.error->message);
+  BOOST_TEST(o.ticks == 1'000'000u);
+  BOOST_TEST(contains(exo::to_json(o.outputs).dump(), "\"fault\""), exo::to_json(o.outputs).dump());
+  BOOST_TEST(*hv.invoke(a, "get", {}).value().result.if_i64() == 3);
+  auto verdict = exo::verify(hv.log(), [&] { return std::make_unique<logged>(r.config()); });
+  BOOST_TEST(verdict.ok(), verdict.to_string());
 }
 
 // The splices keep every form of syntax valid, where SpiderMonkey's positions are off:

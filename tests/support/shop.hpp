@@ -69,6 +69,21 @@ struct oracle {
   static constexpr auto exo_exports = exo::exports(exo::fn<&oracle::who>("who", 1), exo::fn<&oracle::draw>("draw", 1));
 };
 
+/// An actor whose node faults (errc::fault: a stop that is not deterministic, like the js
+/// container's watchdog) while `flaky::faulting` is set, after writing to its storage.
+struct flaky {
+  BOOST_HANA_DEFINE_STRUCT(flaky, (std::int64_t, runs));
+  static inline bool faulting = false;
+  expected<std::int64_t> work(context& c, std::int64_t n) {
+    ++runs;
+    if (auto r = c.storage_put(exo::as_bytes(std::string("last")), exo::as_bytes(std::to_string(n))); !r) return exo::unexpected(r.error());
+    if (faulting) return exo::fail(exo::errc::fault, "stopped by a watchdog");
+    return runs;
+  }
+  static constexpr std::string_view exo_name = "flaky";
+  static constexpr auto exo_exports = exo::exports(exo::fn<&flaky::work>("work", 10));
+};
+
 using mem_hv = exo::hypervisor<exo::ordered_scheduler, exo::memory_store, exo::memory_log>;
 using disk_hv = exo::hypervisor<exo::ordered_scheduler, exo::lmdb_store, exo::lmdb_log>;
 

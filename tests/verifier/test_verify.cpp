@@ -318,6 +318,51 @@ BOOST_AUTO_TEST_CASE(an_actor_sees_who_made_the_input_and_entropy_from_the_log_t
   BOOST_TEST((again->invoke(o, "draw", {}).value().result == d1));
 }
 
+// A fault (a stop that is not deterministic, like the js container's watchdog) is logged with
+// the input, and the replay gives the same fault at the same delivery without running it:
+// the verifier accepts the log though the replayed actor would not fault. A log whose fault
+// is malformed is refused with a clear error.
+BOOST_AUTO_TEST_CASE(a_fault_is_logged_and_the_replay_reproduces_it) {
+  auto make = [] {
+    auto hv = fresh();
+    hv->register_type<flaky>();
+    return hv;
+  };
+  auto hv = make();
+  const exo::id f = *hv->actor_id(hv->create(flaky{}).value());
+  BOOST_TEST(*hv->invoke(f, "work", exo::context::make_args(std::int64_t{1})).value().result.if_i64() == 1);
+  flaky::faulting = true;
+  auto faulted = hv->invoke(f, "work", exo::context::make_args(std::int64_t{2}), {.budget = 5'000}).value();
+  flaky::faulting = false;
+  BOOST_REQUIRE(faulted.error);
+  BOOST_TEST(faulted.error->code == exo::errc::fault);
+  BOOST_TEST(faulted.ticks == 5'000u);  // the whole budget
+  BOOST_TEST(*hv->invoke(f, "work", exo::context::make_args(std::int64_t{3})).value().result.if_i64() == 2);  // the fault was rolled back
+  // The entry records the fault among its outputs.
+  auto entry = exo::decode_entry(hv->log().read(faulted.index).value()).value();
+  bool logged = false;
+  for (const auto& o : *entry.outputs.if_list())
+    if (const exo::value* fault = o.find("fault"))
+      logged = fault->find("delivery") && *fault->find("delivery")->if_i64() == 0 && fault->find("message") &&
+               *fault->find("message")->if_string() == "stopped by a watchdog";
+  BOOST_TEST(logged);
+  // The replay does not run the faulted delivery (flaky would not fault now) and agrees.
+  auto v = exo::verify(hv->log(), make);
+  BOOST_TEST_MESSAGE(v.to_string());
+  BOOST_TEST(v.ok());
+  BOOST_TEST((v.final_root == *hv->state_root()));
+  // A replay of the entry with its fault malformed is refused, and the hypervisor goes on.
+  auto again = make();
+  (void)again->create(flaky{});
+  (void)again->invoke(f, "work", exo::context::make_args(std::int64_t{1}));
+  exo::log_entry bad = entry;
+  bad.outputs = exo::value(exo::value::list{exo::value::make_map({{"fault", exo::value::make_map({{"delivery", exo::value(std::int64_t{-1})}})}})});
+  auto r = again->replay(bad);
+  BOOST_REQUIRE(!r);
+  BOOST_TEST(r.error().code == exo::errc::malformed);
+  BOOST_TEST(*again->invoke(f, "work", exo::context::make_args(std::int64_t{4})).value().result.if_i64() == 2);
+}
+
 BOOST_AUTO_TEST_CASE(a_non_deterministic_actor_is_caught_at_its_first_call) {
   auto hv = fresh();
   auto t = hv->create(till{}).value();

@@ -35,7 +35,7 @@ extern "C" {
 #endif
 
 #define EXO_PLUGIN_ABI_MAJOR 1
-#define EXO_PLUGIN_ABI_MINOR 3
+#define EXO_PLUGIN_ABI_MINOR 4
 /* The alias under which a plugin exports its descriptor (a pointer to const exo_plugin). */
 #define EXO_PLUGIN_SYMBOL "exo_plugin_v1"
 
@@ -81,6 +81,11 @@ typedef int32_t exo_status;
 #define EXO_ERR_INTERNAL 13
 #define EXO_ERR_TRAP 14
 #define EXO_ERR_INCOMPATIBLE 15
+/* ABI 1.4: the plugin stopped the code for a reason that is not deterministic (a watchdog,
+ * running out of memory), with the message's whole budget spent. The host logs the fault
+ * and a replay reproduces it without running the message. Return it only to a host whose
+ * abi_minor is 4 or more (older ones: EXO_ERR_TRAP). */
+#define EXO_ERR_FAULT 16
 /* storage_get only: the key is absent (not an error). */
 #define EXO_ABSENT (-1)
 

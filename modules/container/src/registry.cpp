@@ -32,6 +32,7 @@ static_assert(EXO_ERR_TYPE_MISMATCH == static_cast<int>(errc::type_mismatch));
 static_assert(EXO_ERR_INTERNAL == static_cast<int>(errc::internal));
 static_assert(EXO_ERR_TRAP == static_cast<int>(errc::trap));
 static_assert(EXO_ERR_INCOMPATIBLE == static_cast<int>(errc::incompatible));
+static_assert(EXO_ERR_FAULT == static_cast<int>(errc::fault));
 static_assert(EXO_LOG_TRACE == static_cast<unsigned>(log_level::trace));
 static_assert(EXO_LOG_DEBUG == static_cast<unsigned>(log_level::debug));
 static_assert(EXO_LOG_INFO == static_cast<unsigned>(log_level::info));
@@ -265,7 +266,7 @@ struct plugin_actor {
 
 error plugin_error(const exo_error& err, exo_status st, std::string_view what) {
   std::string_view msg(err.message, strnlen(err.message, sizeof err.message));
-  if (st < 1 || st > static_cast<exo_status>(errc::incompatible))
+  if (st < 1 || st > static_cast<exo_status>(errc::fault))
     return error{errc::internal, fmt::format("{}: the plugin returned unknown status {}: {}", what, st, msg)};
   return error{static_cast<errc>(st), std::string(msg.empty() ? std::string_view("(the plugin gave no message)") : msg)};
 }

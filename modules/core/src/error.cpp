@@ -19,6 +19,7 @@ std::string_view to_string(errc code) noexcept {
     case errc::internal: return "internal";
     case errc::trap: return "trap";
     case errc::incompatible: return "incompatible";
+    case errc::fault: return "fault";
   }
   return "unknown_error";
 }

@@ -167,9 +167,17 @@ void kernel::deliver(message& m) {
   const std::size_t saved_outbox = outbox_.size();
   journal_.active = true;
   kernel_context ctx(*this, a, slot, m, cost);
-  expected<void> r = run_handler(ctx, a, m, invoke, fname, cost);
+  // A delivery that faulted when its input was logged faults again, without running.
+  const std::uint64_t ordinal = input_deliveries_++;
+  const error* injected = nullptr;
+  for (const auto& [at, e] : input_.faults)
+    if (at == ordinal) injected = &e;
+  expected<void> r = injected ? expected<void>(unexpected(*injected)) : run_handler(ctx, a, m, invoke, fname, cost);
   journal_.active = false;
-  const std::uint64_t used = std::min(ctx.executed(), m.budget);
+  const bool faulted = !r && r.error().code == errc::fault;
+  const std::uint64_t used = faulted ? m.budget : std::min(ctx.executed(), m.budget);
+  if (faulted && observer_) [[unlikely]]
+    observer_->on_fault(ordinal, r.error());
   a.clock = sat_add(a.clock, used);
   stats_.ticks = sat_add(stats_.ticks, used);
   mark_dirty(slot);

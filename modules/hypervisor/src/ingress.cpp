@@ -93,6 +93,37 @@ void ingress::on_host_failure(const failure& f) {
   else capture_->outputs.push_back(value::make_map({{"failure", to_value(f)}}));
 }
 
+// A fault is logged among the input's outputs, as {"fault": {"delivery", "code", "message"}}:
+// the replay of the input reads them back and injects them (kernel::input_info::faults).
+void ingress::on_fault(std::uint64_t delivery, const error& e) {
+  if (!capture_) return;
+  capture_->outputs.push_back(value::make_map(
+      {{"fault", value::make_map({{"delivery", value(static_cast<std::int64_t>(delivery))},
+                                  {"code", value(static_cast<std::int64_t>(e.code))},
+                                  {"message", value(e.message)}})}}));
+}
+
+namespace {
+// The faults a logged input's outputs record.
+expected<std::vector<std::pair<std::uint64_t, error>>> logged_faults(const value& outputs) {
+  std::vector<std::pair<std::uint64_t, error>> out;
+  const value::list* list = outputs.if_list();
+  if (!list) return fail(errc::malformed, "a call entry's outputs must be a list");
+  for (const value& o : *list) {
+    const value* f = o.find("fault");
+    if (!f) continue;
+    const value* at = f->find("delivery");
+    const value* code = f->find("code");
+    const value* msg = f->find("message");
+    if (!at || !at->if_i64() || *at->if_i64() < 0 || !code || !code->if_i64() ||
+        *code->if_i64() != static_cast<std::int64_t>(errc::fault) || !msg || !msg->if_string())
+      return fail(errc::malformed, "a logged fault needs {delivery: a number from 0, code: fault's (16), message: text}");
+    out.emplace_back(static_cast<std::uint64_t>(*at->if_i64()), error{errc::fault, *msg->if_string()});
+  }
+  return out;
+}
+}  // namespace
+
 // ---- inputs ----
 
 unexpected<error> ingress::busy(std::string_view what) const {
@@ -201,6 +232,8 @@ expected<log_entry> ingress::replay(const log_entry& original) {
     if (auto r = append(e); !r) return unexpected(std::move(r).error());
     return e;
   }
+  auto faults = logged_faults(original.outputs);
+  if (!faults) return unexpected(std::move(faults).error());
   std::vector<cap_handle> made;
   auto* caps = original.caps.if_list();
   auto* list = original.args.if_list();
@@ -227,7 +260,7 @@ expected<log_entry> ingress::replay(const log_entry& original) {
     return unexpected(std::move(r).error());
   }
   value host_result;
-  auto r = run_call(std::move(e), std::move(args), host_result);
+  auto r = run_call(std::move(e), std::move(args), host_result, std::move(*faults));
   for (auto h : made) (void)k_.drop(h);
   (void)k_.release_caps(host_result);  // a replay hands its result to no one
   return r;
@@ -311,7 +344,8 @@ kernel::input_info ingress::input_of(const log_entry& e) {
   return in;
 }
 
-expected<log_entry> ingress::run_call(log_entry e, arg_list args, value& host_result) {
+expected<log_entry> ingress::run_call(log_entry e, arg_list args, value& host_result,
+                                      std::vector<std::pair<std::uint64_t, error>> faults) {
   const std::uint64_t ticks0 = k_.stats().ticks;
   capture cap;
   auto target = k_.lookup(e.actor, e.function, rights::call | rights::transfer);
@@ -331,7 +365,9 @@ expected<log_entry> ingress::run_call(log_entry e, arg_list args, value& host_re
       refused = std::move(s).error();
     } else {
       capture_ = &cap;
-      k_.set_input(input_of(e));
+      kernel::input_info in = input_of(e);
+      in.faults = std::move(faults);
+      k_.set_input(std::move(in));
       pump_.run_until_idle();
       k_.set_input({});
       capture_ = nullptr;

@@ -277,7 +277,7 @@ expected<bytes> process_runner::run(byte_view request) {
         continue;
       case kind::result: return std::move(f->payload);
       case kind::error:
-        if (f->arg == 0 || f->arg > static_cast<std::uint8_t>(errc::incompatible))
+        if (f->arg == 0 || f->arg > static_cast<std::uint8_t>(errc::fault))
           return failed(fmt::format("the child {} answered with an unknown error code {}", pid, f->arg));
         return unexpected(error{static_cast<errc>(f->arg), std::string(f->payload.begin(), f->payload.end())});
       default: return failed(fmt::format("the child {} answered a run with a frame of kind {}", pid, static_cast<int>(f->k)));

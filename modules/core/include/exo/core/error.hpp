@@ -44,6 +44,11 @@ enum class errc : std::uint8_t {
   trap = 14,
   /// A plugin or file built for another version of exo's interfaces; rebuild it.
   incompatible = 15,
+  /// The node faulted while it ran the message: a stop that is not deterministic (the js
+  /// container's watchdog, the engine running out of memory). The message was rolled back
+  /// and its budget spent; the call log records the fault, and a replay reproduces it
+  /// instead of running the message again.
+  fault = 16,
 };
 
 /// The name of a code, e.g. "out_of_ticks".

@@ -108,13 +108,15 @@ class ingress final : private output_observer {
 
   void on_egress(std::uint32_t egress, std::string_view name, message& m, bool has_sink) override;
   void on_host_failure(const failure& f) override;
+  void on_fault(std::uint64_t delivery, const error& e) override;
 
   unexpected<error> busy(std::string_view what) const;
   expected<void> ready(std::string_view what);  // idle, and the init entry written
   log_entry next_entry(std::string kind) const;
   expected<void> ensure_init();
   static kernel::input_info input_of(const log_entry& e);
-  expected<log_entry> run_call(log_entry e, arg_list args, value& host_result);
+  expected<log_entry> run_call(log_entry e, arg_list args, value& host_result,
+                               std::vector<std::pair<std::uint64_t, error>> faults = {});
   expected<void> accept_seq(const std::optional<bytes>& caller, std::optional<std::uint64_t> seq);
   expected<void> append(log_entry& e);
   expected<void> commit_entries();

@@ -99,6 +99,12 @@ class output_observer {
   virtual void on_egress(std::uint32_t egress, std::string_view name, message& m, bool has_sink) = 0;
   /// A failure reached the host.
   virtual void on_host_failure(const failure& f) = 0;
+  /// Delivery number `delivery` of the input (counted from 0 at set_input) ended in a fault
+  /// (errc::fault: a stop that is not deterministic), run or injected.
+  virtual void on_fault(std::uint64_t delivery, const error& e) {
+    (void)delivery;
+    (void)e;
+  }
 
  protected:
   ~output_observer() = default;
@@ -186,11 +192,17 @@ class kernel {
   /// context::entropy): who made it (nullopt: anonymous) and a seed from its place in the
   /// log. The ingress sets it for each input and clears it after; a kernel without a log
   /// has none (no caller, a zero seed).
+  /// `faults`: deliveries of the input (by number, from 0) that faulted when it was logged;
+  /// a replay gives them the same fault (their budget spent) instead of running them.
   struct input_info {
     std::optional<public_key> caller;
     digest seed{};
+    std::vector<std::pair<std::uint64_t, error>> faults;
   };
-  void set_input(input_info in) noexcept { input_ = in; }
+  void set_input(input_info in) noexcept {
+    input_ = std::move(in);
+    input_deliveries_ = 0;
+  }
 
   /// Reports of failed host messages (and failures nobody else handles). Without a hook they
   /// are kept in failures().
@@ -379,6 +391,7 @@ class kernel {
   std::function<void(const id&, log_level, std::string_view)> log_hook_;
   output_observer* observer_ = nullptr;
   input_info input_;
+  std::uint64_t input_deliveries_ = 0;  // deliveries to actors since set_input
   kernel_stats stats_;
 };
 
