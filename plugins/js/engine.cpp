@@ -240,7 +240,7 @@ void on_out_of_memory(JSContext*, void*) {
 // The Float64Array over this thread's tick cell, bound to each actor realm's `__exo_m`.
 JSObject* new_meter_view(JSContext* cx) {
   JS::RootedObject buffer(cx, JS::NewArrayBufferWithUserOwnedContents(cx, sizeof meter_now.cells, meter_now.cells));
-  return buffer ? JS_NewFloat64ArrayWithBuffer(cx, buffer, 0, 2) : nullptr;
+  return buffer ? JS_NewFloat64ArrayWithBuffer(cx, buffer, 0, 3) : nullptr;
 }
 bool meter_cell(JSContext* cx, unsigned argc, JS::Value* vp) {
   JS::CallArgs args = JS::CallArgsFromVp(argc, vp);
@@ -305,8 +305,9 @@ std::size_t stack_quota() {
 
 // Built-ins wrapped in each realm by natives that call the original (kept in the wrapper's
 // first reserved slot) and then do what the kind (second slot) says:
-// - resume: a generator's next, return or throw; the caller's call depth is put back when
-//   the generator yields (meter.js, "Call depth");
+// - resume, abrupt: a generator's next, or its return or throw; the caller's call depth is
+//   put back when the generator yields (meter.js, "Call depth"), and for return and throw
+//   cells[2] tells the catch or finally resumed into to take the caller's depth;
 // - sized, sorted: a built-in whose work grows with its input and that the splices cannot
 //   see inside (sort, join, JSON, String.prototype's repeat, pad, replace, split, match,
 //   search, normalize and case). After it returns, it is charged a tick per 8 elements or
@@ -315,7 +316,7 @@ std::size_t stack_quota() {
 //   string of at most 2^30 - 2 characters) bound what one call can take; work that no size
 //   bounds (a regex backtracking) is left to the watchdog.
 // A native keeps the built-in's name and length and costs a realm about 100 bytes.
-enum class wrap_kind : std::int32_t { resume, sized, sorted };
+enum class wrap_kind : std::int32_t { resume, sized, sorted, abrupt };
 
 // The elements or characters in v: a string's length, an array's (not a proxy's, whose
 // length would run code), else 0.
@@ -341,11 +342,14 @@ bool wrapped(JSContext* cx, unsigned argc, JS::Value* vp) {
   if (!argv.reserve(args.length())) return false;
   for (unsigned i = 0; i < args.length(); ++i) argv.infallibleAppend(args[i]);
   const double depth = meter_now.cells[1];
-  if (!JS::Call(cx, args.thisv(), original, argv, args.rval())) return false;
-  if (kind == wrap_kind::resume) {
+  if (kind == wrap_kind::abrupt) meter_now.cells[2] = 1;
+  const bool ok = JS::Call(cx, args.thisv(), original, argv, args.rval());
+  if (kind == wrap_kind::resume || kind == wrap_kind::abrupt) {
     meter_now.cells[1] = depth;
-    return true;
+    meter_now.cells[2] = 0;
+    return ok;
   }
+  if (!ok) return false;
   std::uint64_t n = size_of(cx, args.thisv());
   if (kind == wrap_kind::sorted) {
     n = n > 1 ? static_cast<std::uint64_t>(std::ceil(static_cast<double>(n) * std::log2(static_cast<double>(n)))) : 0;
@@ -390,7 +394,7 @@ bool wrap_native(JSContext* cx, unsigned argc, JS::Value* vp) {
 // Each actor realm's first script (new_actor_global): the depth cell, and the wrappers.
 constexpr const char* prelude = R"(const __exo_m = __exo_cell(), __exo_d = 0;
 for (const proto of [Object.getPrototypeOf(function* () {}).prototype, Object.getPrototypeOf(async function* () {}).prototype])
-  for (const name of ['next', 'return', 'throw']) __exo_wrap(proto, name, 0);
+  for (const name of ['next', 'return', 'throw']) __exo_wrap(proto, name, name === 'next' ? 0 : 3);
 __exo_wrap(Array.prototype, 'sort', 2);
 __exo_wrap(Array.prototype, 'join', 1);
 __exo_wrap(JSON, 'parse', 1);
@@ -493,6 +497,7 @@ void begin_run(std::uint64_t budget, bool message) {
   meter_state& m = meter_now;
   m.set_left(budget);
   m.cells[1] = 0;
+  m.cells[2] = 0;
   m.out_of_ticks = false;
   m.runaway = "";
   m.out_of_memory = false;

@@ -168,6 +168,10 @@
     }
     return i;
   }
+  // A catch or finally sets the depth to its function's. In a generator, a catch or finally
+  // that a generator's throw or return resumed into (__exo_m[2] set by the wrapper, which
+  // clears it again) first takes the depth its resumer runs at, plus one.
+  const resync = (fn) => (fn && fn.generator ? '__exo_m[2]?(__exo_m[2]=0,__exo_d=++__exo_m[1]):(__exo_m[1]=__exo_d);' : '__exo_m[1]=__exo_d;');
   function depthEdit(node, fn, depth) {
     switch (node.type) {
       case 'ReturnStatement': {
@@ -184,7 +188,7 @@
       }
       case 'CatchClause': {
         const open = index(node.body.loc.start);
-        const sync = '__exo_m[1]=__exo_d;';
+        const sync = resync(fn);
         if (!node.param) {
           edits.push([open, depth, false, '(__exo_e)']);
           edits.push([open + 1, depth, false, `__exo_c(__exo_e);${sync}`]);
@@ -198,14 +202,33 @@
       }
       case 'TryStatement': {
         const f = node.finalizer;
-        edits.push([index(f.loc.start) + 1, depth, false, 'const __exo_f=__exo_m[1];__exo_m[1]=__exo_d;']);
+        edits.push([index(f.loc.start) + 1, depth, false, `const __exo_f=__exo_m[1];${resync(fn)}`]);
         edits.push([index(f.loc.end) - 1, depth, true, ';__exo_m[1]=__exo_f;']);
         return;
       }
-      case 'UnaryExpression': {  // await x -> await (__exo_v=(x), __exo_m[1]=__exo_d-1, __exo_v)
-        const from = skip(index(node.loc.start) + 5);
-        edits.push([from, depth, false, '(__exo_v=(']);
-        edits.push([trueEnd(from, endIndex(node)), depth, true, '),__exo_m[1]=__exo_d-1,__exo_v)']);
+      case 'UnaryExpression':  // await x -> (v = await (v = (x), depth back, v), depth again, v)
+      case 'YieldExpression': {  // the same; `yield` alone: (v = yield (depth back, undefined), depth again, v)
+        const kw = index(node.loc.start), len = 5;  // `await` or `yield`
+        edits.push([kw, depth, false, '(__exo_v=']);
+        const resumed = ',__exo_d=++__exo_m[1],__exo_v)';
+        if (node.type === 'YieldExpression' && !node.argument) {
+          let after = resumed;
+          // `yield` then a line that starts with ( [ ` + - or /: ASI ended the statement there
+          const next = skip(kw + len);
+          if (/[\n\r\u2028\u2029]/.test(src.slice(kw + len, next)) && /[(\[`+\-/]/.test(src[next] || '')) after += ';';
+          edits.push([kw + len, depth, false, `(__exo_m[1]=__exo_d-1,void 0)${after}`]);
+          return;
+        }
+        if (node.delegate) {  // yield* x: the generators it resumes put the depth back themselves
+          const star = skip(kw + len);
+          edits.push([trueEnd(skip(star + 1), endIndex(node)), depth, true, resumed]);
+          return;
+        }
+        const from = skip(kw + len);
+        const end = trueEnd(from, endIndex(node));
+        edits.push([from, depth + 1, false, '(__exo_v=(']);
+        edits.push([end, depth + 1, true, '),__exo_m[1]=__exo_d-1,__exo_v)']);
+        edits.push([end, depth, true, resumed]);
         return;
       }
       case 'ForOfStatement': {  // for await (x of y): y's await is the loop's first
@@ -430,7 +453,8 @@
     if (node.type === 'ReturnStatement' && node.argument) needsV.add(fn);
     if (node.type === 'UnaryExpression' && node.operator === 'await') needsV.add(fn);
     if (node.type === 'ForOfStatement' && src.startsWith('await', skip(index(node.loc.start) + 3))) needsV.add(fn);
-    if (['ReturnStatement', 'CatchClause', 'UnaryExpression', 'ForOfStatement'].includes(node.type) || (node.type === 'TryStatement' && node.finalizer))
+    if (node.type === 'YieldExpression') needsV.add(fn);
+    if (['ReturnStatement', 'CatchClause', 'UnaryExpression', 'YieldExpression', 'ForOfStatement'].includes(node.type) || (node.type === 'TryStatement' && node.finalizer))
       depthEdits.push([node, fn, depth]);
     const inner = functions.has(node.type) ? node : fn;
     for (const c of children(node)) stack.push([c, depth + 1, inner]);

@@ -221,7 +221,27 @@ BOOST_AUTO_TEST_CASE(the_call_depth_is_counted_deterministically) {
     exports.fields = () => { class A { x = new A() }; try { new A() } catch (e) { return 'caught ' + e } }
     exports.defaults = () => { function f(a = f()) { return a } try { return f() } catch (e) { return 'caught ' + e } }
     exports.rejected = async () => { const r = async () => r(); return r().catch(() => 'swallowed') }
+    // A generator started shallow and resumed from deep counts from where it is resumed.
+    function climb(n) { return n === 0 ? 0 : 1 + climb(n - 1) }
+    function at(depth, f) { return depth === 0 ? f() : at(depth - 1, f) }
+    function* catcher() { for (;;) { try { yield } catch (n) { yield climb(n) } } }
+    function* finisher(n) { try { yield 1 } finally { climb(n) } }
+    function* nexter() { let n = 0; for (;;) { try { n = yield n } catch (e) {} ; n = climb(n) } }
+    exports.thrown_into = (k) => { const g = catcher(); g.next(); return at(3000, () => g.throw(k).value) }
+    exports.returned_into = (k) => { const g = finisher(k); g.next(); return at(3000, () => g.return(7).value) }
+    exports.next_into = (k) => { const g = nexter(); g.next(); return at(3000, () => g.next(k).value) }
+    exports.delegated = (k) => { function* outer() { yield* catcher() } const g = outer(); g.next(); return at(3000, () => g.throw(k).value) }
   )");
+  BOOST_TEST(as_int(call(hv, a, "thrown_into", args(std::int64_t{1000}), 10'000'000)) == 1000);
+  BOOST_TEST(as_int(call(hv, a, "returned_into", args(std::int64_t{1000}), 10'000'000)) == 7);
+  BOOST_TEST(as_int(call(hv, a, "next_into", args(std::int64_t{1000}), 10'000'000)) == 1000);
+  BOOST_TEST(as_int(call(hv, a, "delegated", args(std::int64_t{1000}), 10'000'000)) == 1000);
+  for (const char* fn : {"thrown_into", "returned_into", "next_into", "delegated"}) {
+    BOOST_TEST_CONTEXT(fn) {
+      const std::string why = runs_out_at_the_budget(hv, a, fn, args(std::int64_t{3000}), 10'000'000);
+      BOOST_TEST(contains(why, "call depth"), why);
+    }
+  }
   BOOST_TEST(as_int(call(hv, a, "down", args(std::int64_t{4998}), 1'000'000)) == 4998);  // exports.down is frame 1
   const std::string deep = runs_out_at_the_budget(hv, a, "down", args(std::int64_t{4999}), 1'000'000);
   BOOST_TEST(contains(deep, "call depth"), deep);

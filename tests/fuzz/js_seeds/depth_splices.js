@@ -8,3 +8,6 @@ async function k(xs) { for await (const x of (xs)) { await (x) } try {} catch {}
 function* gen() { try { yield (1) } finally { return } }
 class A { static { try {} catch { } } m() { return [`)${'('}`, /\(/] } }
 exports.f = (x) => f(x) + g(x)
+function* y(a) { const b = yield (a) + 1; yield; yield
+  (b); yield* (y(b)); try { yield } catch ({e}) { return yield } }
+const aw = async () => { const r = await (1) + await 2; return (await (r)) }
