@@ -137,14 +137,16 @@
   // __exo_deep() stops the code, uncatchably, with the whole budget spent (out of ticks: a
   // runaway recursion is a runaway). What skips those points puts the count right again:
   // a catch and a finally set it to their function's depth (a finally puts back, at its end,
-  // what it found: a return's, or a throw's on its way out), an await sets it to the depth
-  // the caller of an async function continues at (after it, the function runs in a promise
-  // job, each of which starts at depth 0), and the generators' next, return and throw
-  // (wrapped in each realm, engine.cpp) restore their caller's. The engine's own stack
+  // what it found: a return's, or a throw's on its way out); an await or a yield sets it,
+  // as the function suspends, to the depth its caller continues at, and when the function
+  // resumes, takes the depth it now runs at (a promise job starts at 0; a generator's
+  // resumer is where it was), and a catch or finally that a generator's throw or return
+  // resumed into does the same; the generators' next, return and throw (wrapped in each
+  // realm, engine.cpp) put back their caller's depth when they return. The engine's own stack
   // overflow, where it still comes first (a recursion through default parameters or class
   // fields, which have no entry), is made uncatchable the same way: the guard __exo_c(e)
   // opens every catch.
-  const depthEdits = [];  // [node, fn]: returns, catches, finallys, awaits and for-await loops
+  const depthEdits = [];  // [node, fn, depth]: returns, catches, finallys, awaits, yields and for-await loops
   // Where an expression that starts (really) at `from` ends, given `e`, its end by positions:
   // past the parentheses around its operands that positions leave out. Strings, templates
   // and regexes are skipped whole (their spans are in `opaque`).
