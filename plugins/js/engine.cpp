@@ -240,7 +240,7 @@ void on_out_of_memory(JSContext*, void*) {
 // The Float64Array over this thread's tick cell, bound to each actor realm's `__exo_m`.
 JSObject* new_meter_view(JSContext* cx) {
   JS::RootedObject buffer(cx, JS::NewArrayBufferWithUserOwnedContents(cx, sizeof meter_now.cells, meter_now.cells));
-  return buffer ? JS_NewFloat64ArrayWithBuffer(cx, buffer, 0, 3) : nullptr;
+  return buffer ? JS_NewFloat64ArrayWithBuffer(cx, buffer, 0, 2) : nullptr;
 }
 bool meter_cell(JSContext* cx, unsigned argc, JS::Value* vp) {
   JS::CallArgs args = JS::CallArgsFromVp(argc, vp);
@@ -307,7 +307,8 @@ std::size_t stack_quota() {
 // first reserved slot) and then do what the kind (second slot) says:
 // - resume, abrupt: a generator's next, or its return or throw; the caller's call depth is
 //   put back when the generator yields (meter.js, "Call depth"), and for return and throw
-//   cells[2] tells the catch or finally resumed into to take the caller's depth;
+//   the depth is negated (less one) until then, which tells the catch or finally resumed
+//   into to take the caller's depth plus one;
 // - sized, sorted: a built-in whose work grows with its input and that the splices cannot
 //   see inside (sort, join, JSON, String.prototype's repeat, pad, replace, split, match,
 //   search, normalize and case). After it returns, it is charged a tick per 8 elements or
@@ -341,12 +342,12 @@ bool wrapped(JSContext* cx, unsigned argc, JS::Value* vp) {
   JS::RootedValueVector argv(cx);
   if (!argv.reserve(args.length())) return false;
   for (unsigned i = 0; i < args.length(); ++i) argv.infallibleAppend(args[i]);
-  const double depth = meter_now.cells[1];
-  if (kind == wrap_kind::abrupt) meter_now.cells[2] = 1;
+  double depth = meter_now.cells[1];
+  if (depth < 0) depth = -depth - 1;  // inside another throw or return (a yield* passing it on)
+  if (kind == wrap_kind::abrupt) meter_now.cells[1] = -(depth + 1);  // (meter.js, resync)
   const bool ok = JS::Call(cx, args.thisv(), original, argv, args.rval());
   if (kind == wrap_kind::resume || kind == wrap_kind::abrupt) {
     meter_now.cells[1] = depth;
-    meter_now.cells[2] = 0;
     return ok;
   }
   if (!ok) return false;
@@ -497,7 +498,6 @@ void begin_run(std::uint64_t budget, bool message) {
   meter_state& m = meter_now;
   m.set_left(budget);
   m.cells[1] = 0;
-  m.cells[2] = 0;
   m.out_of_ticks = false;
   m.runaway = "";
   m.out_of_memory = false;

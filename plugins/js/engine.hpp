@@ -65,9 +65,9 @@ struct meter_state {
   /// capped there. (The watchdog reads it from its thread as an aligned 8-byte load.)
   ///
   /// cells[1] is the call depth of the code running (meter.js, "Call depth"), which the
-  /// splices count in the same array; cells[2] is 1 while a generator's throw or return
-  /// resumes it (its catch or finally then takes its resumer's depth).
-  alignas(16) double cells[3] = {0, 0, 0};
+  /// splices count in the same array (negated, less one, while a generator's throw or
+  /// return resumes it: its catch or finally then takes its resumer's depth plus one).
+  alignas(16) double cells[2] = {0, 0};
   std::uint64_t left() const { return cells[0] > 0 ? static_cast<std::uint64_t>(cells[0]) : 0; }
   void set_left(std::uint64_t n) { cells[0] = static_cast<double>(n < max_ticks ? n : max_ticks); }
   static constexpr std::uint64_t max_ticks = std::uint64_t{1} << 53;

@@ -171,9 +171,10 @@
     return i;
   }
   // A catch or finally sets the depth to its function's. In a generator, a catch or finally
-  // that a generator's throw or return resumed into (__exo_m[2] set by the wrapper, which
-  // clears it again) first takes the depth its resumer runs at, plus one.
-  const resync = (fn) => (fn && fn.generator ? '__exo_m[2]?(__exo_m[2]=0,__exo_d=++__exo_m[1]):(__exo_m[1]=__exo_d);' : '__exo_m[1]=__exo_d;');
+  // that a generator's throw or return resumed into takes the depth its resumer runs at,
+  // plus one: the wrapper of throw and return leaves that negated until it returns (no
+  // function runs between it and the catch or finally).
+  const resync = (fn) => (fn && fn.generator ? '__exo_m[1]<0?(__exo_d=__exo_m[1]=-__exo_m[1]):(__exo_m[1]=__exo_d);' : '__exo_m[1]=__exo_d;');
   function depthEdit(node, fn, depth) {
     switch (node.type) {
       case 'ReturnStatement': {
