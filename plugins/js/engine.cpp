@@ -221,6 +221,11 @@ constexpr const char* engine_stack = "the engine's stack ran out (too much recur
 // __exo_deep(): the splices' depth went over max_depth.
 bool too_deep_native(JSContext*, unsigned, JS::Value*) { return runaway(too_deep); }
 
+// __exo_x(): a function's entry found the ticks below zero or the depth over max_depth.
+bool entry_failed(JSContext* cx, unsigned argc, JS::Value* vp) {
+  return meter_now.cells[0] < 0 ? out_of_ticks(cx, argc, vp) : runaway(too_deep);
+}
+
 // __exo_c(e), at the top of every catch: what no code may catch stops the code here (the
 // engine's "too much recursion", and anything thrown once it ran out of memory).
 bool catch_guard(JSContext* cx, unsigned argc, JS::Value* vp) {
@@ -586,6 +591,7 @@ JSObject* new_actor_global(JSContext* cx, std::uint64_t seed) {
   if (!JS_DefineFunction(cx, g, "__exo_tick", tick, 1, JSPROP_READONLY | JSPROP_PERMANENT) ||
       !JS_DefineFunction(cx, g, "__exo_out", out_of_ticks, 0, JSPROP_READONLY | JSPROP_PERMANENT) ||
       !JS_DefineFunction(cx, g, "__exo_deep", too_deep_native, 0, JSPROP_READONLY | JSPROP_PERMANENT) ||
+      !JS_DefineFunction(cx, g, "__exo_x", entry_failed, 0, JSPROP_READONLY | JSPROP_PERMANENT) ||
       !JS_DefineFunction(cx, g, "__exo_c", catch_guard, 1, JSPROP_READONLY | JSPROP_PERMANENT) ||
       !JS_DefineFunction(cx, g, "__exo_w", write_check, 1, JSPROP_READONLY | JSPROP_PERMANENT))
     return nullptr;

@@ -101,15 +101,25 @@
   // the run of code it belongs to (see "Writes" below).
   const charged = (n) => `(__exo_m[0]-=${n})<0&&__exo_out()`;
   // A function's entry: its charge, then its call depth (see "Call depth" below). `v` says
-  // whether the function needs the temporary __exo_v (its returns and awaits use it).
-  const entry = (fn, v) =>
-    `${fn.generator || fn.async ? 'let' : 'const'} __exo_d=++__exo_m[1];__exo_d>${maxDepth}&&__exo_deep();${v ? 'let __exo_v;' : ''}`;
-  const leave = ';__exo_m[1]=__exo_d-1;';
-  function charge(body, depth, epoch, extra, fn, v) {
+  // whether the function needs the temporary __exo_v (its returns and awaits use it); `d`,
+  // whether it keeps the depth it runs at in __exo_d (a function with a catch, a finally, an
+  // await or a yield: what skips its decrements comes back through those); one without
+  // counts down at its returns, which find the count where its entry left it.
+  // Without an epoch the charge and the depth's check are one test (`|` evaluates both),
+  // and __exo_x() says which failed: fewer bytecodes keep small functions inlinable.
+  const entry = (fn, v, d, cost) => {
+    const kw = fn.generator || fn.async ? 'let' : 'const';
+    const check = cost === undefined ? (x) => `${x}>${maxDepth}&&__exo_deep();` : (x) => `(${charge1(cost)}|${x}>${maxDepth})&&__exo_x();`;
+    return (d ? `${kw} __exo_d=++__exo_m[1];${check('__exo_d')}` : check('++__exo_m[1]')) + (v ? 'var __exo_v;' : '');
+  };
+  const charge1 = (n) => `(__exo_m[0]-=${n})<0`;
+  const back = (d) => (d ? '__exo_m[1]=__exo_d-1' : '__exo_m[1]--');
+  function charge(body, depth, epoch, extra, fn, v, d) {
     const cost = Math.max(1, size(body));
-    const tick = epoch ? `const ${epoch}=__exo_tick(${cost});` : `${charged(cost)};`;
+    const together = fn && !epoch;  // the charge goes in the entry's test
+    const tick = epoch ? `const ${epoch}=__exo_tick(${cost});` : together ? '' : `${charged(cost)};`;
     extra = extra || '';
-    const enter = fn ? entry(fn, v) : '';
+    const enter = fn ? entry(fn, v, d, together ? cost : undefined) : '';
     if (body.type === 'BlockStatement') {
       // After the directive prologue ('use strict' must stay first to stay a directive).
       let at = index(body.loc.start) + 1;
@@ -118,14 +128,14 @@
         at = index(s.loc.end);
       }
       edits.push([at, depth, false, `;${tick}${extra}${enter}`]);
-      if (fn) edits.push([index(body.loc.end) - 1, depth, true, leave]);  // falling off the end
+      if (fn) edits.push([index(body.loc.end) - 1, depth, true, `;${back(d)};`]);  // falling off the end
     } else if (body.type.endsWith('Statement') || body.type.endsWith('Declaration')) {
       edits.push([index(body.loc.start), depth, false, `{${tick}${extra}`]);
       edits.push([endIndex(body), depth, true, '}']);
     } else {  // an arrow function's expression body, made a block that returns it
       const [start, end] = arrowBody(fn);
-      edits.push([start, depth, false, `{${tick}${extra}${entry(fn, true)}__exo_v=(`]);
-      edits.push([end, depth, true, `)${leave}return __exo_v}`]);
+      edits.push([start, depth, false, `{${tick}${extra}${entry(fn, true, d, together ? cost : undefined)}__exo_v=(`]);
+      edits.push([end, depth, true, `);${back(d)};return __exo_v}`]);
     }
   }
 
@@ -175,16 +185,16 @@
   // plus one: the wrapper of throw and return leaves that negated until it returns (no
   // function runs between it and the catch or finally).
   const resync = (fn) => (fn && fn.generator ? '__exo_m[1]<0?(__exo_d=__exo_m[1]=-__exo_m[1]):(__exo_m[1]=__exo_d);' : '__exo_m[1]=__exo_d;');
-  function depthEdit(node, fn, depth) {
+  function depthEdit(node, fn, depth, d) {
     switch (node.type) {
       case 'ReturnStatement': {
         const kw = index(node.loc.start);
         const end = endIndex(node);
         if (node.argument) {  // up to the `;`, if there is one
           edits.push([kw + 6, depth, false, '(__exo_v=(']);
-          edits.push([src[end - 1] === ';' ? end - 1 : end, depth, true, '),__exo_m[1]=__exo_d-1,__exo_v)']);
+          edits.push([src[end - 1] === ';' ? end - 1 : end, depth, true, `),${back(d)},__exo_v)`]);
         } else {  // a block around it, `;` and all, so that ASI after a bare `return` stays what it was
-          edits.push([kw, depth, false, '{__exo_m[1]=__exo_d-1;']);
+          edits.push([kw, depth, false, `{${back(d)};`]);
           edits.push([end, depth, true, '}']);
         }
         return;
@@ -462,12 +472,13 @@
     const inner = functions.has(node.type) ? node : fn;
     for (const c of children(node)) stack.push([c, depth + 1, inner]);
   }
-  for (const [node, depth] of bodies) charge(node.body, depth, epochs.get(node), checksOf(node), node, needsV.has(node));
-  for (const [node, fn, depth] of depthEdits) {
-    if (node.type === 'UnaryExpression' && node.operator !== 'await') continue;
-    if (node.type === 'ForOfStatement' && !src.startsWith('await', skip(index(node.loc.start) + 3))) continue;
-    depthEdit(node, fn, depth);
-  }
+  const edited = depthEdits.filter(([node]) =>
+    !(node.type === 'UnaryExpression' && node.operator !== 'await') &&
+    !(node.type === 'ForOfStatement' && !src.startsWith('await', skip(index(node.loc.start) + 3))));
+  const needsD = new Set(edited.filter(([node]) => node.type !== 'ReturnStatement').map(([, fn]) => fn));
+  const keepsD = (fn) => fn !== null && (needsD.has(fn) || fn.generator || fn.async);
+  for (const [node, depth] of bodies) charge(node.body, depth, epochs.get(node), checksOf(node), node, needsV.has(node), keepsD(node));
+  for (const [node, fn, depth] of edited) depthEdit(node, fn, depth, keepsD(fn));
   // At one index: what closes comes before what opens, the innermost closing first and the
   // outermost opening first.
   edits.sort((a, b) => a[0] - b[0] || (a[2] === b[2] ? (a[2] ? b[1] - a[1] : a[1] - b[1]) : a[2] ? -1 : 1));
