@@ -114,7 +114,26 @@
   };
   const charge1 = (n) => `(__exo_m[0]-=${n})<0`;
   const back = (d) => (d ? '__exo_m[1]=__exo_d-1' : '__exo_m[1]--');
-  function charge(body, depth, epoch, extra, fn, v, d) {
+  // Where a loop's body really starts (its statement's position may start inside the
+  // parentheses around an expression, as in `while (c) (x)()`): after `do`, or after the
+  // parenthesis that closes the loop's head.
+  function bodyStart(loop) {
+    const at = index(loop.loc.start);
+    if (loop.type === 'DoWhileStatement') return skip(at + 2);
+    let i = skip(at + (loop.type === 'WhileStatement' ? 5 : 3));
+    if (src.startsWith('await', i)) i = skip(i + 5);
+    let open = 0;
+    for (;;) {  // from the head's ( to its match
+      const j = skip(i);
+      if (j !== i) { i = j; continue; }
+      if (opaque.has(i)) { i = opaque.get(i); continue; }
+      if (src[i] === '(') open++;
+      else if (src[i] === ')' && --open === 0) return skip(i + 1);
+      if (i >= src.length) throw new Error('exo metering: a loop\'s head has no end');
+      i++;
+    }
+  }
+  function charge(body, depth, epoch, extra, fn, v, d, loop) {
     const cost = Math.max(1, size(body));
     const together = fn && !epoch;  // the charge goes in the entry's test
     const tick = epoch ? `const ${epoch}=__exo_tick(${cost});` : together ? '' : `${charged(cost)};`;
@@ -130,8 +149,9 @@
       edits.push([at, depth, false, `;${tick}${extra}${enter}`]);
       if (fn) edits.push([index(body.loc.end) - 1, depth, true, `;${back(d)};`]);  // falling off the end
     } else if (body.type.endsWith('Statement') || body.type.endsWith('Declaration')) {
-      edits.push([index(body.loc.start), depth, false, `{${tick}${extra}`]);
-      edits.push([endIndex(body), depth, true, '}']);
+      const start = loop ? bodyStart(loop) : index(body.loc.start);
+      edits.push([start, depth, false, `{${tick}${extra}`]);
+      edits.push([trueEnd(start, endIndex(body)), depth, true, '}']);
     } else {  // an arrow function's expression body, made a block that returns it
       const [start, end] = arrowBody(fn);
       edits.push([start, depth, false, `{${tick}${extra}${entry(fn, true, d, together ? cost : undefined)}__exo_v=(`]);
@@ -456,13 +476,13 @@
   // finally need the depth, which is 0 there: engine.cpp's realm prelude defines __exo_d).
   const needsV = new Set();
   const stack = [[ast, 0, null]];
-  const bodies = [];
+  const bodies = [], loopNodes = [];
   while (stack.length) {
     const [node, depth, fn] = stack.pop();
     if (node.type === 'Literal' && (typeof node.value === 'string' || node.value instanceof RegExp)) opaque.set(index(node.loc.start), endIndex(node));
     if (node.type === 'TemplateLiteral') opaque.set(index(node.loc.start), endIndex(node));
     if (functions.has(node.type)) bodies.push([node, depth]);
-    else if (loops.has(node.type)) charge(node.body, depth);
+    else if (loops.has(node.type)) loopNodes.push([node, depth]);
     if (node.type === 'ReturnStatement' && node.argument) needsV.add(fn);
     if (node.type === 'UnaryExpression' && node.operator === 'await') needsV.add(fn);
     if (node.type === 'ForOfStatement' && src.startsWith('await', skip(index(node.loc.start) + 3))) needsV.add(fn);
@@ -477,6 +497,7 @@
     !(node.type === 'ForOfStatement' && !src.startsWith('await', skip(index(node.loc.start) + 3))));
   const needsD = new Set(edited.filter(([node]) => node.type !== 'ReturnStatement').map(([, fn]) => fn));
   const keepsD = (fn) => fn !== null && (needsD.has(fn) || fn.generator || fn.async);
+  for (const [node, depth] of loopNodes) charge(node.body, depth, undefined, undefined, undefined, false, false, node);
   for (const [node, depth] of bodies) charge(node.body, depth, epochs.get(node), checksOf(node), node, needsV.has(node), keepsD(node));
   for (const [node, fn, depth] of edited) depthEdit(node, fn, depth, keepsD(fn));
   // At one index: what closes comes before what opens, the innermost closing first and the

@@ -335,8 +335,11 @@ BOOST_AUTO_TEST_CASE(metering_keeps_tricky_syntax) {
     exports.h = (x) => { const o = exports.g(x); o.set(x + 1); return o.get() + (1234.5).toFixed(0).length }
     exports.r = (x) => { if (x) return; else if (x === 0) return /* ; */ (x) ; else return (x) + (1) }
     exports.w = async (x) => { try { return await (x) } catch { return } finally { x++ } }
+    exports.p = (n) => { let s = 0; for (let i = 0; i < n; i++)(s) += i; let k = n; while (k-- > 0)(s)++; do (s)--
+      ; while (++k < n) return (s) }
   )");
   BOOST_TEST(as_int(call(hv, a, "r", args(std::int64_t{0}))) == 0);
+  BOOST_TEST(as_int(call(hv, a, "p", args(std::int64_t{4}))) == 5);  // 6, then 10, then 5 down
   BOOST_TEST(as_int(call(hv, a, "w", args(std::int64_t{7}))) == 7);
   BOOST_TEST(as_int(call(hv, a, "f", args(std::int64_t{4}))) == 5);
   BOOST_TEST(as_int(call(hv, a, "h", args(std::int64_t{1}))) == 6);
