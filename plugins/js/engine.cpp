@@ -30,7 +30,6 @@
 
 #include <pthread.h>
 
-#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
@@ -201,30 +200,25 @@ bool tick(JSContext*, unsigned argc, JS::Value* vp) {
   return true;
 }
 
-// __exo_out(): the splices' charge took the ticks below zero: out of ticks, uncatchably.
-bool out_of_ticks(JSContext*, unsigned, JS::Value*) {
+// Stops the code out of ticks, uncatchably (false, no exception), the whole budget spent;
+// `runaway` says why when the ticks were not spent (meter_state::runaway).
+bool out_of_budget(const char* runaway = "") {
   meter_now.cells[0] = 0;
   meter_now.out_of_ticks = true;
+  meter_now.runaway = runaway;
   return false;
 }
 
-// Stops the code as a runaway: the whole budget spent, uncatchably (false, no exception).
-bool runaway(const char* why) {
-  meter_now.cells[0] = 0;
-  meter_now.out_of_ticks = true;
-  meter_now.runaway = why;
-  return false;
-}
+// __exo_out(): the splices' charge took the ticks below zero: out of ticks, uncatchably.
+bool out_of_ticks(JSContext*, unsigned, JS::Value*) { return out_of_budget(); }
 constexpr const char* too_deep = "the call depth went over the limit";
 constexpr const char* engine_stack = "the engine's stack ran out (too much recursion)";
 
 // __exo_deep(): the splices' depth went over max_depth.
-bool too_deep_native(JSContext*, unsigned, JS::Value*) { return runaway(too_deep); }
+bool too_deep_native(JSContext*, unsigned, JS::Value*) { return out_of_budget(too_deep); }
 
 // __exo_x(): a function's entry found the ticks below zero or the depth over max_depth.
-bool entry_failed(JSContext* cx, unsigned argc, JS::Value* vp) {
-  return meter_now.cells[0] < 0 ? out_of_ticks(cx, argc, vp) : runaway(too_deep);
-}
+bool entry_failed(JSContext*, unsigned, JS::Value*) { return out_of_budget(meter_now.cells[0] < 0 ? "" : too_deep); }
 
 // __exo_c(e), at the top of every catch: what no code may catch stops the code here (the
 // engine's "too much recursion", and anything thrown once it ran out of memory).
@@ -385,8 +379,7 @@ bool wrap_native(JSContext* cx, unsigned argc, JS::Value* vp) {
   JS::RootedValue length(cx);
   if (!JS_GetProperty(cx, fn, "length", &length)) return false;
   const unsigned nargs = length.isInt32() && length.toInt32() >= 0 ? static_cast<unsigned>(length.toInt32()) : 0;
-  JS::RootedId fn_id(cx, id);
-  JSFunction* w = js::NewFunctionByIdWithReserved(cx, wrapped, nargs, 0, fn_id);
+  JSFunction* w = js::NewFunctionByIdWithReserved(cx, wrapped, nargs, 0, id);
   if (!w) return false;
   JSObject* wo = JS_GetFunctionObject(w);
   js::SetFunctionNativeReserved(wo, 0, original);
@@ -417,7 +410,8 @@ bool stop_if_runaway(JSContext* cx, JS::HandleValue v) {
   JS::RootedObject o(cx, &v.toObject());
   JSErrorReport* report = JS_ErrorFromException(cx, o);
   if (!report || report->errorNumber != JSMSG_OVER_RECURSED) return false;
-  return !runaway(engine_stack);
+  (void)out_of_budget(engine_stack);
+  return true;
 }
 
 bool stop_if_runaway(JSContext* cx) {
@@ -517,11 +511,7 @@ void end_run() { meter_now.run.store(0, std::memory_order_release); }
 bool spend(std::uint64_t n) {
   meter_state& m = meter_now;
   const std::uint64_t left = m.left();
-  if (left < n) {
-    m.cells[0] = 0;
-    m.out_of_ticks = true;
-    return false;
-  }
+  if (left < n) return out_of_budget();
   m.set_left(left - n);
   return true;
 }

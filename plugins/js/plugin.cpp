@@ -950,11 +950,12 @@ exo_status js_run(exo_instance* inst, uint32_t function, exo_span args, uint64_t
         if (!to_js(cx, v, &a) || !argv.append(a)) return end(EXO_ERR_INTERNAL, exo_js::take_exception(cx));
       JS::RootedValue result(cx);
       // (The engine's "too much recursion", thrown to the end: a runaway, exo_js::stop_if_runaway.)
-      if (!JS::Call(cx, eo, fn, argv, &result) && !exo_js::stop_if_runaway(cx))
-        return end(EXO_ERR_HANDLER_THREW, "exports." + name + " threw: " + exo_js::take_exception(cx));
-      if (!exo_js::meter().out_of_ticks && !e.jobs.drain(cx) && !exo_js::stop_if_runaway(cx))
-        return end(EXO_ERR_HANDLER_THREW, "a promise job threw: " + exo_js::take_exception(cx));
-      if (exo_js::meter().out_of_ticks) return end(EXO_ERR_OUT_OF_TICKS, {});
+      if (!JS::Call(cx, eo, fn, argv, &result))
+        return exo_js::stop_if_runaway(cx) ? end(EXO_ERR_OUT_OF_TICKS, {})
+                                           : end(EXO_ERR_HANDLER_THREW, "exports." + name + " threw: " + exo_js::take_exception(cx));
+      if (!e.jobs.drain(cx))
+        return exo_js::stop_if_runaway(cx) ? end(EXO_ERR_OUT_OF_TICKS, {})
+                                           : end(EXO_ERR_HANDLER_THREW, "a promise job threw: " + exo_js::take_exception(cx));
       // An async function's promise: settled by now, or never within this message.
       if (result.isObject()) {
         JS::RootedObject p(cx, &result.toObject());
