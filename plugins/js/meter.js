@@ -99,7 +99,8 @@
   // the ticks left; below zero, __exo_out() stops the code uncatchably. A function whose
   // variables inner functions write charges through __exo_tick instead, which also returns
   // the run of code it belongs to (see "Writes" below).
-  const charged = (n) => `(__exo_m[0]-=${n})<0&&__exo_out()`;
+  const overdrawn = (n) => `(__exo_m[0]-=${n})<0`;
+  const charged = (n) => `${overdrawn(n)}&&__exo_out()`;
   // A function's entry: its charge, then its call depth (see "Call depth" below). `v` says
   // whether the function needs the temporary __exo_v (its returns and awaits use it); `d`,
   // whether it keeps the depth it runs at in __exo_d (a function with a catch, a finally, an
@@ -109,10 +110,10 @@
   // and __exo_x() says which failed: fewer bytecodes keep small functions inlinable.
   const entry = (fn, v, d, cost) => {
     const kw = fn.generator || fn.async ? 'let' : 'const';
-    const check = cost === undefined ? (x) => `${x}>${maxDepth}&&__exo_deep();` : (x) => `(${charge1(cost)}|${x}>${maxDepth})&&__exo_x();`;
+    const check = cost === undefined ? (x) => `${x}>${maxDepth}&&__exo_deep();` : (x) => `(${overdrawn(cost)}|${x}>${maxDepth})&&__exo_x();`;
     return (d ? `${kw} __exo_d=++__exo_m[1];${check('__exo_d')}` : check('++__exo_m[1]')) + (v ? 'var __exo_v;' : '');
   };
-  const charge1 = (n) => `(__exo_m[0]-=${n})<0`;
+
   const back = (d) => (d ? '__exo_m[1]=__exo_d-1' : '__exo_m[1]--');
   // Where a loop's body really starts (its statement's position may start inside the
   // parentheses around an expression, as in `while (c) (x)()`): after `do`, or after the
@@ -121,16 +122,12 @@
     const at = index(loop.loc.start);
     if (loop.type === 'DoWhileStatement') return skip(at + 2);
     let i = skip(at + (loop.type === 'WhileStatement' ? 5 : 3));
-    if (src.startsWith('await', i)) i = skip(i + 5);
+    if (forAwait(loop)) i = skip(i + 5);
     let open = 0;
-    for (;;) {  // from the head's ( to its match
-      const j = skip(i);
-      if (j !== i) { i = j; continue; }
-      if (opaque.has(i)) { i = opaque.get(i); continue; }
+    for (i = past(i); ; i = past(i + 1)) {  // from the head's ( to its match
       if (src[i] === '(') open++;
       else if (src[i] === ')' && --open === 0) return skip(i + 1);
       if (i >= src.length) throw new Error('exo metering: a loop\'s head has no end');
-      i++;
     }
   }
   function charge(body, depth, epoch, extra, fn, v, d, loop) {
@@ -181,15 +178,21 @@
   // past the parentheses around its operands that positions leave out. Strings, templates
   // and regexes are skipped whole (their spans are in `opaque`).
   const opaque = new Map();
+  // The first index from i that is code: not a space, a comment, or inside one of those.
+  function past(i) {
+    for (;;) {
+      i = skip(i);
+      if (!opaque.has(i)) return i;
+      i = opaque.get(i);
+    }
+  }
+  // A `for await` loop (Reflect.parse does not say so: the source does).
+  const forAwait = (node) => node.type === 'ForOfStatement' && src.startsWith('await', skip(index(node.loc.start) + 3));
   function trueEnd(from, e) {
     let open = 0;
-    for (let i = from; i < e;) {
-      const j = skip(i);
-      if (j !== i) { i = j; continue; }
-      if (opaque.has(i)) { i = opaque.get(i); continue; }
+    for (let i = past(from); i < e; i = past(i + 1)) {
       if (src[i] === '(') open++;
       else if (src[i] === ')') open--;
-      i++;
     }
     let i = e;
     while (open > 0) {
@@ -483,23 +486,18 @@
     if (node.type === 'TemplateLiteral') opaque.set(index(node.loc.start), endIndex(node));
     if (functions.has(node.type)) bodies.push([node, depth]);
     else if (loops.has(node.type)) loopNodes.push([node, depth]);
-    if (node.type === 'ReturnStatement' && node.argument) needsV.add(fn);
-    if (node.type === 'UnaryExpression' && node.operator === 'await') needsV.add(fn);
-    if (node.type === 'ForOfStatement' && src.startsWith('await', skip(index(node.loc.start) + 3))) needsV.add(fn);
-    if (node.type === 'YieldExpression') needsV.add(fn);
-    if (['ReturnStatement', 'CatchClause', 'UnaryExpression', 'YieldExpression', 'ForOfStatement'].includes(node.type) || (node.type === 'TryStatement' && node.finalizer))
+    const suspends = (node.type === 'UnaryExpression' && node.operator === 'await') || node.type === 'YieldExpression' || forAwait(node);
+    if (suspends || (node.type === 'ReturnStatement' && node.argument)) needsV.add(fn);  // they use __exo_v
+    if (suspends || ['ReturnStatement', 'CatchClause'].includes(node.type) || (node.type === 'TryStatement' && node.finalizer))
       depthEdits.push([node, fn, depth]);
     const inner = functions.has(node.type) ? node : fn;
     for (const c of children(node)) stack.push([c, depth + 1, inner]);
   }
-  const edited = depthEdits.filter(([node]) =>
-    !(node.type === 'UnaryExpression' && node.operator !== 'await') &&
-    !(node.type === 'ForOfStatement' && !src.startsWith('await', skip(index(node.loc.start) + 3))));
-  const needsD = new Set(edited.filter(([node]) => node.type !== 'ReturnStatement').map(([, fn]) => fn));
+  const needsD = new Set(depthEdits.filter(([node]) => node.type !== 'ReturnStatement').map(([, fn]) => fn));
   const keepsD = (fn) => fn !== null && (needsD.has(fn) || fn.generator || fn.async);
   for (const [node, depth] of loopNodes) charge(node.body, depth, undefined, undefined, undefined, false, false, node);
   for (const [node, depth] of bodies) charge(node.body, depth, epochs.get(node), checksOf(node), node, needsV.has(node), keepsD(node));
-  for (const [node, fn, depth] of edited) depthEdit(node, fn, depth, keepsD(fn));
+  for (const [node, fn, depth] of depthEdits) depthEdit(node, fn, depth, keepsD(fn));
   // At one index: what closes comes before what opens, the innermost closing first and the
   // outermost opening first.
   edits.sort((a, b) => a[0] - b[0] || (a[2] === b[2] ? (a[2] ? b[1] - a[1] : a[1] - b[1]) : a[2] ? -1 : 1));
