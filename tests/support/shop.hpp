@@ -102,6 +102,14 @@ inline std::unique_ptr<mem_hv> fresh() {
   return hv;
 }
 
+/// fresh(), with the native type T registered too (a verifier's factory: fresh_with<T>).
+template <class T>
+std::unique_ptr<mem_hv> fresh_with() {
+  auto hv = fresh();
+  hv->register_type<T>();
+  return hv;
+}
+
 // A small workload: two tills, calls that succeed, fail, pass capabilities and reach an egress.
 inline void workload(mem_hv& hv) {
   auto a = hv.create(till{}).value();

@@ -275,11 +275,7 @@ BOOST_AUTO_TEST_CASE(a_log_with_the_same_signed_call_twice_does_not_verify) {
 }
 
 BOOST_AUTO_TEST_CASE(an_actor_sees_who_made_the_input_and_entropy_from_the_log_the_same_on_replay) {
-  auto make = [] {
-    auto hv = fresh();
-    hv->register_type<oracle>();
-    return hv;
-  };
+  auto make = fresh_with<oracle>;
   auto hv = make();
   auto alice = exo::node_key::generate().value();
   auto bob = exo::node_key::generate().value();
@@ -323,11 +319,7 @@ BOOST_AUTO_TEST_CASE(an_actor_sees_who_made_the_input_and_entropy_from_the_log_t
 // the verifier accepts the log though the replayed actor would not fault. A log whose fault
 // is malformed is refused with a clear error.
 BOOST_AUTO_TEST_CASE(a_fault_is_logged_and_the_replay_reproduces_it) {
-  auto make = [] {
-    auto hv = fresh();
-    hv->register_type<flaky>();
-    return hv;
-  };
+  auto make = fresh_with<flaky>;
   auto hv = make();
   const exo::id f = *hv->actor_id(hv->create(flaky{}).value());
   BOOST_TEST(*hv->invoke(f, "work", exo::context::make_args(std::int64_t{1})).value().result.if_i64() == 1);
