@@ -30,7 +30,8 @@ packages=(
   clang libclang-rt-14-dev                 # the libFuzzer target (tools/dev.sh fuzz)
 )
 
-log() { printf '\033[1m==> %s\033[0m\n' "$*"; }
+# Each step says how long the command has run so far (CI must stay under 30 minutes).
+log() { printf '\033[1m==> [%d:%02d] %s\033[0m\n' $((SECONDS / 60)) $((SECONDS % 60)) "$*"; }
 
 setup() {
   local missing=()
