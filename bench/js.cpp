@@ -271,22 +271,25 @@ double bytes_per_actor() {
                                         [&](void* p) { code->destroy(p); });
 }
 
-// Resident memory per actor with a warm realm: 1000 actors of the script, one message each
-// (each keeps its realm), against the process's resident size before; after 200 such actors
-// first, so that the heap has grown past what earlier benchmarks left to collect (with
-// fewer, a collection freeing their garbage could make the difference negative).
+// Resident memory per actor, counted on 1000 actors each sent one message, against the
+// process's resident size before them; after 200 such actors first, so that the heap has grown
+// past what earlier benchmarks left to collect (with fewer, a collection freeing their garbage
+// could make the difference negative). `distinct`: each actor of a script of its own (the
+// script and a comment with its number), so that each message warms a realm of its own (what a
+// realm costs); else all of one script, whose actors share its warm realm (what an actor costs).
 double rss_kib() {
   std::ifstream statm("/proc/self/statm");
   double pages = 0, resident = 0;
   statm >> pages >> resident;
   return resident * 4;
 }
-double kib_per_warm_actor() {
+double kib_per_warm_actor(bool distinct) {
   auto& s = exo_();
   constexpr int warm_up = 200, n = 1000;
   std::vector<exo::cap_handle> adds;
-  for (int i = 0; i < warm_up + n; ++i) {  // the code is installed: creating an actor does not compile it again
-    auto a = must(s.hv->create_code("js", exo::bytes(script, script + std::char_traits<char>::length(script))), "an actor");
+  for (int i = 0; i < warm_up + n; ++i) {  // (code installed once is not compiled again)
+    const std::string source = distinct ? fmt::format("{}// {}\n", script, i) : std::string(script);
+    auto a = must(s.hv->create_code("js", exo::bytes(source.begin(), source.end())), "an actor");
     adds.push_back(must(s.hv->function_cap(a, "add"), "add"));
   }
   double before = 0;
@@ -312,8 +315,9 @@ int main(int argc, char** argv) {
                "(goal under 25%; with the message's cost: {:.1f}%)\n",
                fib_n, ((f - m) / b - 1) * 100, (f / b - 1) * 100);
   if (double c = ns("js/create"); c > 0)
-    fmt::print("js actor creation: {:.2f} us and {:.2f} KiB per actor before its first message; {:.0f} KiB resident per "
-               "actor with a warm realm (goal under 100 KiB)\n",
-               c / 1000, bytes_per_actor() / 1024, kib_per_warm_actor());
+    fmt::print("js actor creation: {:.2f} us and {:.2f} KiB per actor before its first message; {:.1f} KiB resident per "
+               "actor after a message, its code's warm realm shared (goal under 100 KiB); {:.0f} KiB per warm realm "
+               "(actors of distinct code)\n",
+               c / 1000, bytes_per_actor() / 1024, kib_per_warm_actor(false), kib_per_warm_actor(true));
   return 0;
 }

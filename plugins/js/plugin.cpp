@@ -54,16 +54,18 @@
 #include <vector>
 
 struct exo_code {
+  exo_code(exo_js::compiled_script s, std::string why_cold, std::uint64_t n) : script(std::move(s)), cold(std::move(why_cold)), serial(n) {}
   exo_js::compiled_script script;    // as metered
   std::vector<std::string> exports;  // in the order the script set them
   std::uint64_t load_ticks = 0;      // what loading the script costs: charged to every message
   std::string cold;                  // why each message needs a fresh realm ('' : a warm one is kept)
   bool force_cold = false;           // EXO_JS_COLD was set when the code was made (for tests)
+  std::uint64_t serial = 0;          // its warm realm in each thread's table
+  std::mutex threads_mutex;
+  std::vector<std::thread::id> threads;  // the threads whose table has had a realm of it (guarded)
 };
 struct exo_instance {
   const exo_code* code;  // the host frees an instance before its code
-  std::uint64_t serial;  // its warm realm in its thread's table
-  std::thread::id realm_thread;  // the thread whose table has it (none: no warm realm)
 };
 
 namespace {
@@ -724,35 +726,48 @@ std::uint64_t seed_of(const exo_host_api* host, exo_call* call) {
   return s;
 }
 
-// ---- warm instances ----
+// ---- warm realms ----
 //
 // A script that may be warm (meter.js found nothing that rules it out, and its realm could be
-// hardened when the code was made) keeps one realm per actor: loaded once, hardened, and
-// reused by each message, which reseeds Math.random and resets the RegExp statics (an empty match). Nothing
-// a message does can outlive it in that realm: what the load made is frozen, and a write to
-// a variable of an environment the load or an earlier message made marks the realm spent
-// (__exo_w), so the next message gets a new one. A failed message spends it too. So a message
-// sees the same realm as in a fresh one, and its results, ticks and the state root do not
-// depend on whether the realm was warm (tested: EXO_JS_COLD=1 when code is made runs every
-// message in a fresh realm).
+// hardened when the code was made) keeps one realm per thread, shared by every actor of the
+// code: loaded once, hardened, and reused by each message, which reseeds Math.random and
+// resets the RegExp statics (an empty match). Nothing a message does can outlive it in that
+// realm: what the load made is frozen, and a write to a variable of an environment the load
+// or an earlier message made marks the realm spent (__exo_w), so the next message gets a new
+// one. A failed message spends it too. So a message sees the same realm as in a fresh one, and
+// its results, ticks and the state root do not depend on whether the realm was warm (tested:
+// EXO_JS_COLD=1 when code is made runs every message in a fresh realm). Nor on which actor
+// used it last: the load cannot tell which actor it runs for (the host API is there only in
+// a message), so a fresh realm is the same for every actor of the code, and what a message
+// leaves behind is what it would leave in a fresh one.
 //
 // Realms belong to the thread whose context made them: each thread keeps its own table, by
-// instance serial. An instance destroyed on another thread leaves its serial in `dead`, for
-// the owning thread to drop the next time it runs a message.
+// code serial. Code freed on another thread leaves its serial in that thread's `dead` list,
+// for the thread to drop the next time it runs a message.
 constexpr std::size_t max_warm = 1024;
+std::mutex dead_mutex;
+std::unordered_map<std::thread::id, std::vector<std::uint64_t>> dead;  // by thread, guarded by dead_mutex
+std::atomic<std::size_t> dead_count{0};
 struct warm_table {
   std::unordered_map<std::uint64_t, std::unique_ptr<realm>> realms;
+  ~warm_table() {  // (the thread is ending: nothing will be dropped for it)
+    std::lock_guard l(dead_mutex);
+    if (auto it = dead.find(std::this_thread::get_id()); it != dead.end()) {
+      dead_count.fetch_sub(it->second.size(), std::memory_order_release);
+      dead.erase(it);
+    }
+  }
 };
 thread_local warm_table warm_realms;
-std::mutex dead_mutex;
-std::vector<std::uint64_t> dead;  // guarded by dead_mutex
-std::atomic<std::size_t> dead_count{0};
 
 void drop_dead_realms() {
   if (dead_count.load(std::memory_order_acquire) == 0) return;
   std::lock_guard l(dead_mutex);
-  std::erase_if(dead, [](std::uint64_t serial) { return warm_realms.realms.erase(serial) > 0; });
-  dead_count.store(dead.size(), std::memory_order_release);
+  auto it = dead.find(std::this_thread::get_id());
+  if (it == dead.end()) return;
+  for (std::uint64_t serial : it->second) warm_realms.realms.erase(serial);
+  dead_count.fetch_sub(it->second.size(), std::memory_order_release);
+  dead.erase(it);
 }
 
 // ---- the ABI ----
@@ -788,7 +803,9 @@ exo_status js_compile(exo_span code, const exo_limits* limits, exo_code** out, e
       if (!exo_js::compiles(cx, m.source, "actor.js"))
         return failed(err, EXO_ERR_INTERNAL, "exo's metering broke the script (a bug): " + exo_js::take_exception(cx));
     }
-    auto c = std::make_unique<exo_code>(exo_code{exo_js::compiled_script(std::move(m.source)), {}, 0, std::move(m.cold), false});
+    static std::atomic<std::uint64_t> serials{0};
+    auto c = std::make_unique<exo_code>(exo_js::compiled_script(std::move(m.source)), std::move(m.cold),
+                                        serials.fetch_add(1, std::memory_order_relaxed) + 1);
     const char* force = std::getenv("EXO_JS_COLD");
     c->force_cold = force && *force && std::string_view(force) != "0";
     // No message runs: the host API throws if the script uses it while loading.
@@ -816,7 +833,20 @@ exo_status js_compile(exo_span code, const exo_limits* limits, exo_code** out, e
   });
 }
 
-void js_free_code(exo_code* c) { delete c; }
+void js_free_code(exo_code* c) {
+  {
+    std::scoped_lock l(c->threads_mutex, dead_mutex);
+    for (std::thread::id t : c->threads) {
+      if (t == std::this_thread::get_id()) {
+        warm_realms.realms.erase(c->serial);
+      } else {
+        dead[t].push_back(c->serial);
+        dead_count.fetch_add(1, std::memory_order_release);
+      }
+    }
+  }
+  delete c;
+}
 uint32_t js_export_count(const exo_code* c) { return static_cast<std::uint32_t>(c->exports.size()); }
 exo_span js_export_name(const exo_code* c, uint32_t i) {
   if (i >= c->exports.size()) return exo_span{nullptr, 0};
@@ -825,38 +855,29 @@ exo_span js_export_name(const exo_code* c, uint32_t i) {
 
 exo_status js_instantiate(exo_code* c, exo_instance** out, exo_error* err) {
   return guarded(err, "js instantiate", [&]() -> exo_status {
-    static std::atomic<std::uint64_t> serials{0};
-    *out = new exo_instance{c, serials.fetch_add(1, std::memory_order_relaxed) + 1, {}};
+    *out = new exo_instance{c};
     return EXO_OK;
   });
 }
-void js_destroy(exo_instance* i) {
-  if (i->realm_thread == std::this_thread::get_id()) {
-    warm_realms.realms.erase(i->serial);
-  } else if (i->realm_thread != std::thread::id{}) {
-    std::lock_guard l(dead_mutex);
-    dead.push_back(i->serial);
-    dead_count.store(dead.size(), std::memory_order_release);
-  }
-  delete i;
-}
+void js_destroy(exo_instance* i) { delete i; }
 
 exo_status js_run(exo_instance* inst, uint32_t function, exo_span args, uint64_t budget, const exo_host_api* host,
                   exo_call* call, exo_error* err) {
   return guarded(err, "js run", [&]() -> exo_status {
-    const exo_code& code = *inst->code;
+    exo_code& code = *const_cast<exo_code*>(inst->code);  // (its realm table entry is the plugin's own)
     if (function >= code.exports.size()) return failed(err, EXO_ERR_NO_SUCH_FUNCTION, fmt::format("no function #{}", function));
     auto decoded = exo::decode(exo::byte_view(args.data, args.size));
     if (!decoded || !decoded->if_list()) return failed(err, EXO_ERR_MALFORMED, "the arguments are not an encoded list");
     exo_js::thread_engine& e = exo_js::engine();
     JSContext* cx = e.cx;
     drop_dead_realms();
-    // The actor's warm realm, or a new one (kept after the message if the script may be warm).
+    // The code's warm realm on this thread, or a new one (kept after the message if the script
+    // may be warm).
     const bool keep = code.cold.empty() && !code.force_cold;
     std::unique_ptr<realm> fresh;
     realm* r = nullptr;
-    if (keep && inst->realm_thread == std::this_thread::get_id())
-      if (auto it = warm_realms.realms.find(inst->serial); it != warm_realms.realms.end()) r = it->second.get();
+    if (keep)
+      if (auto it = warm_realms.realms.find(code.serial); it != warm_realms.realms.end()) r = it->second.get();
     if (!r) {
       loaded l = load_realm(cx, code.script, code.cold.empty());
       if (!l.r) {  // it loaded when the code was made: only resources fail it here
@@ -985,14 +1006,15 @@ exo_status js_run(exo_instance* inst, uint32_t function, exo_span args, uint64_t
     // Out of the realm: keep it warm, or let it go.
     if (keep) {
       if (status != EXO_OK || exo_js::meter().dirty) {
-        if (!fresh) warm_realms.realms.erase(inst->serial);
-        inst->realm_thread = {};
+        if (!fresh) warm_realms.realms.erase(code.serial);
       } else if (fresh) {
-        // At most max_warm realms a thread (about 90 KiB each): past that, one is let go (which
-        // one does not matter: a message sees the same in a new realm).
+        // At most max_warm realms a thread (about 120 KiB each): past that, one is let go
+        // (which one does not matter: a message sees the same in a new realm).
         if (warm_realms.realms.size() >= max_warm) warm_realms.realms.erase(warm_realms.realms.begin());
-        warm_realms.realms[inst->serial] = std::move(fresh);
-        inst->realm_thread = std::this_thread::get_id();
+        warm_realms.realms[code.serial] = std::move(fresh);
+        std::lock_guard l(code.threads_mutex);
+        if (std::find(code.threads.begin(), code.threads.end(), std::this_thread::get_id()) == code.threads.end())
+          code.threads.push_back(std::this_thread::get_id());
       }
     }
     return status;

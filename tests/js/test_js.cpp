@@ -477,6 +477,37 @@ BOOST_AUTO_TEST_CASE(a_warm_realm_keeps_nothing_a_message_did) {
   }
 }
 
+// Actors of one code share its warm realm on a thread (the load cannot tell them apart: the
+// host API is there only in a message). Each still sees what a fresh realm would show it,
+// and its own storage; a message that spends the realm spends it for none but itself.
+BOOST_AUTO_TEST_CASE(actors_of_one_code_share_a_warm_realm_and_nothing_else) {
+  js_registry r;
+  memory_hv hv(r.config());
+  auto a = make(hv, leaky), b = make(hv, leaky);
+  const char* const mine = R"(
+    let seen = 0
+    exports.mine = (v) => { if (v !== undefined) exo.storage.put('v', v); return exo.storage.get('v') ?? null }
+    exports.spend = () => ++seen
+  )";
+  auto c = make(hv, mine), d = make(hv, mine);
+  for (std::int64_t i = 0; i < 3; ++i) {
+    BOOST_TEST_CONTEXT("round " << i) {
+      BOOST_TEST(as_int(call(hv, a, "inc")) == 1);
+      BOOST_TEST(as_int(call(hv, b, "inc")) == 1);
+      BOOST_TEST(*result(call(hv, a, "match")).if_string() == "b");
+      BOOST_TEST(*result(call(hv, b, "dollar")).if_string() == "");
+      BOOST_TEST(*result(call(hv, b, "proto")).if_string() == "TypeError");
+      BOOST_TEST(*result(call(hv, a, "evil")).if_string() == "undefined");
+      BOOST_TEST(as_int(call(hv, c, "mine", args(i))) == i);
+      BOOST_TEST(as_int(call(hv, d, "mine", args(i + 10))) == i + 10);
+      BOOST_TEST(as_int(call(hv, c, "mine")) == i);
+      BOOST_TEST(as_int(call(hv, c, "spend")) == 1);
+      BOOST_TEST(as_int(call(hv, d, "spend")) == 1);
+      BOOST_TEST(as_int(call(hv, d, "mine")) == i + 10);
+    }
+  }
+}
+
 // What freezing cannot make immutable (a Map, a private field) keeps the script in a fresh
 // realm every message, where it works as before; so does a function writing a top-level
 // variable.
