@@ -7,7 +7,8 @@
 //   (and 200000; `bash tools/dev.sh count` does it for every workload)
 //
 // Workloads: ping_pong, one_to_one, fan_out_in (N messages each), spawn (N actors),
-// wasm_message (N messages into a wasm actor, add(1, 2)), logged_invoke (N logged inputs in
+// wasm_message (N messages into a wasm actor, add(1, 2)), js_message (N messages into a JS
+// actor, add(1, 2); its realm warm: the same script as bench_js's), logged_invoke (N logged inputs in
 // memory, heads unsigned so that signing does not drown the rest).
 
 #include "ipc_actors.hpp"
@@ -67,6 +68,22 @@ int main(int argc, char** argv) {
     check(hv.failures().empty(), "no failures");
     return 0;
   }
+#ifdef EXO_BENCH_JS
+  if (w == "js_message") {
+    exo::container_registry reg;
+    reg.add_search_dir(EXO_BENCH_PLUGIN_DIR);
+    check(reg.load_named("js").has_value(), "loading the js plugin");
+    const std::string_view script = "exports.add = (a, b) => a + b\n";
+    exo::hypervisor<> hv(exo::config{.containers = &reg});
+    auto add = fn(hv, hv.create_code("js", exo::bytes(script.begin(), script.end())).value(), "add");
+    for (std::int64_t i = 0; i < n; ++i) {
+      check(bool(hv.send(add, context::make_args(std::int64_t{1}, std::int64_t{2}), {.budget = 100'000})), "send");
+      hv.run();
+    }
+    check(hv.failures().empty(), "no failures");
+    return 0;
+  }
+#endif
   exo::hypervisor<> hv;
   if (w == "ping_pong") {
     auto a = hv.create(player{}), b = hv.create(player{});

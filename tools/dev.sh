@@ -225,20 +225,21 @@ case "$cmd" in
     (cd build/dev && ./bench/bench_rpc --benchmark_min_time=0.001 --benchmark_color=false) >/tmp/exo-bench-rpc-smoke.log 2>&1 \
       || { cat /tmp/exo-bench-rpc-smoke.log; echo "exo: rpc benchmark smoke run failed" >&2; exit 1; }
     grep -E 'rpc (1|16) connection' /tmp/exo-bench-rpc-smoke.log
-    for w in ping_pong one_to_one fan_out_in spawn wasm_message logged_invoke; do
+    for w in ping_pong one_to_one fan_out_in spawn wasm_message js_message logged_invoke; do
       ./build/dev/bench/bench_count "$w" 2000 || { echo "exo: bench_count $w failed" >&2; exit 1; }
     done
     fuzz "${EXO_FUZZ_SECONDS:-60}"
     ;;
   count)
     setup
-    build bench bench_count
+    build bench bench_count exo_js
     log "instructions per message under callgrind (the difference of two runs, divided)"
-    for w in ping_pong one_to_one fan_out_in spawn wasm_message logged_invoke; do
+    for w in ping_pong one_to_one fan_out_in spawn wasm_message js_message logged_invoke; do
       n1=100000; n2=200000
-      case "$w" in wasm_message|logged_invoke) n1=500; n2=1500 ;; esac
-      a=$(valgrind --tool=callgrind --callgrind-out-file=/dev/null ./build/bench/bench/bench_count "$w" $n1 2>&1 | awk '/Collected/ {print $4}')
-      b=$(valgrind --tool=callgrind --callgrind-out-file=/dev/null ./build/bench/bench/bench_count "$w" $n2 2>&1 | awk '/Collected/ {print $4}')
+      case "$w" in wasm_message|js_message|logged_invoke) n1=500; n2=1500 ;; esac
+      # (--smc-check: SpiderMonkey's JIT writes the code it runs)
+      a=$(valgrind --tool=callgrind --smc-check=all-non-file --callgrind-out-file=/dev/null ./build/bench/bench/bench_count "$w" $n1 2>&1 | awk '/Collected/ {print $4}')
+      b=$(valgrind --tool=callgrind --smc-check=all-non-file --callgrind-out-file=/dev/null ./build/bench/bench/bench_count "$w" $n2 2>&1 | awk '/Collected/ {print $4}')
       printf '%-14s %8d instructions per message\n' "$w" $(( (b - a) / (n2 - n1) ))
     done
     ;;

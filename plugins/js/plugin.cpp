@@ -866,8 +866,6 @@ exo_status js_run(exo_instance* inst, uint32_t function, exo_span args, uint64_t
   return guarded(err, "js run", [&]() -> exo_status {
     exo_code& code = *const_cast<exo_code*>(inst->code);  // (its realm table entry is the plugin's own)
     if (function >= code.exports.size()) return failed(err, EXO_ERR_NO_SUCH_FUNCTION, fmt::format("no function #{}", function));
-    auto decoded = exo::decode(exo::byte_view(args.data, args.size));
-    if (!decoded || !decoded->if_list()) return failed(err, EXO_ERR_MALFORMED, "the arguments are not an encoded list");
     exo_js::thread_engine& e = exo_js::engine();
     JSContext* cx = e.cx;
     drop_dead_realms();
@@ -937,6 +935,26 @@ exo_status js_run(exo_instance* inst, uint32_t function, exo_span args, uint64_t
         if (status != EXO_OK) return failed(err, status, text);
         return EXO_OK;
       };
+      // The arguments, decoded straight into JS values (each item of the encoded list in turn,
+      // with no list of exo values made first).
+      JS::RootedValueVector argv(cx);
+      {
+        const exo::decode_limits limits;
+        if (args.size > limits.max_size)
+          return end(EXO_ERR_MALFORMED, fmt::format("the arguments are {} bytes, over the limit of {}", args.size, limits.max_size));
+        exo::reader in(exo::byte_view(args.data, args.size), limits);
+        auto tag = in.byte();
+        auto n = tag && *tag == static_cast<std::uint8_t>(exo::kind::list) ? in.varint() : exo::expected<std::uint64_t>(0);
+        if (!tag || *tag != static_cast<std::uint8_t>(exo::kind::list) || !n || *n > in.remaining())
+          return end(EXO_ERR_MALFORMED, "the arguments are not an encoded list");
+        JS::RootedValue a(cx);
+        for (std::uint64_t i = 0; i < *n; ++i) {
+          auto v = in.read_value();
+          if (!v) return end(EXO_ERR_MALFORMED, "the arguments are not an encoded list: " + v.error().message);
+          if (!to_js(cx, *v, &a) || !argv.append(a)) return end(EXO_ERR_INTERNAL, exo_js::take_exception(cx));
+        }
+        if (!in.at_end()) return end(EXO_ERR_MALFORMED, "the arguments are not an encoded list: bytes follow the list");
+      }
       // The legacy RegExp statics (RegExp.$1, lastMatch, input...) reset by an empty match, so
       // that a message never sees an earlier message's, warm realm or not (JS::ClearRegExpStatics
       // leaves them in a state whose getters crash SpiderMonkey 102); and what loading costs,
@@ -965,10 +983,6 @@ exo_status js_run(exo_instance* inst, uint32_t function, exo_span args, uint64_t
           return end(EXO_ERR_NO_SUCH_FUNCTION, fmt::format("exports.{} is not a function in this run", name));
         if (code.cold.empty()) r->exports[function] = std::make_unique<JS::PersistentRootedValue>(cx, fn);
       }
-      JS::RootedValueVector argv(cx);
-      JS::RootedValue a(cx);
-      for (const exo::value& v : *decoded->if_list())
-        if (!to_js(cx, v, &a) || !argv.append(a)) return end(EXO_ERR_INTERNAL, exo_js::take_exception(cx));
       JS::RootedValue result(cx);
       // (The engine's "too much recursion", thrown to the end: a runaway, exo_js::stop_if_runaway.)
       if (!JS::Call(cx, eo, fn, argv, &result))
