@@ -172,7 +172,7 @@
   // realm, engine.cpp) put back their caller's depth when they return. The engine's own stack
   // overflow, where it still comes first (a recursion through default parameters or class
   // fields, which have no entry), is made uncatchable the same way: the guard __exo_c(e)
-  // opens every catch.
+  // opens every catch, and a try with a finally and no catch is given one that guards.
   const depthEdits = [];  // [node, fn, depth]: returns, catches, finallys, awaits, yields and for-await loops
   // Where an expression that starts (really) at `from` ends, given `e`, its end by positions:
   // past the parentheses around its operands that positions leave out. Strings, templates
@@ -238,6 +238,9 @@
       }
       case 'TryStatement': {
         const f = node.finalizer;
+        // try {...} finally {...}: a catch that only guards and throws again, so that no
+        // finally (one that returns, say) swallows what no code may catch
+        if (!node.handler) edits.push([endIndex(node.block), depth, true, 'catch(__exo_e){__exo_c(__exo_e);throw __exo_e}']);
         edits.push([index(f.loc.start) + 1, depth, false, `const __exo_f=__exo_m[1];${resync(fn)}`]);
         edits.push([index(f.loc.end) - 1, depth, true, ';__exo_m[1]=__exo_f;']);
         return;

@@ -220,6 +220,8 @@ BOOST_AUTO_TEST_CASE(the_call_depth_is_counted_deterministically) {
     exports.finally_returns = () => { const r = (n) => { try { r(n + 1) } finally { return n } }; return r(0) }
     exports.fields = () => { class A { x = new A() }; try { new A() } catch (e) { return 'caught ' + e } }
     exports.defaults = () => { function f(a = f()) { return a } try { return f() } catch (e) { return 'caught ' + e } }
+    exports.defaults_finally = () => { function f(a = f()) { return a } try { return f() } finally { return 'swallowed' } }
+    exports.fields_finally = () => { class A { x = new A() }; try { new A() } finally { return 'swallowed' } }
     exports.rejected = async () => { const r = async () => r(); return r().catch(() => 'swallowed') }
     // A generator started shallow and resumed from deep counts from where it is resumed.
     function climb(n) { return n === 0 ? 0 : 1 + climb(n - 1) }
@@ -248,7 +250,7 @@ BOOST_AUTO_TEST_CASE(the_call_depth_is_counted_deterministically) {
   BOOST_TEST(as_int(call(hv, a, "many", args(std::int64_t{3000}), 100'000'000)) > 4990);
   BOOST_TEST(as_int(call(hv, a, "async_many", args(std::int64_t{3000}), 100'000'000)) > 4990);
   BOOST_TEST(as_int(call(hv, a, "async_deep", args(std::int64_t{4000}), 10'000'000)) == 4000);
-  for (const char* fn : {"async_deep", "catch_all", "finally_returns", "fields", "defaults", "rejected"}) {
+  for (const char* fn : {"async_deep", "catch_all", "finally_returns", "fields", "defaults", "defaults_finally", "fields_finally", "rejected"}) {
     BOOST_TEST_CONTEXT(fn) { (void)runs_out_at_the_budget(hv, a, fn, args(std::int64_t{6000}), 10'000'000); }
   }
 }
