@@ -271,12 +271,13 @@ double bytes_per_actor() {
                                         [&](void* p) { code->destroy(p); });
 }
 
-// Resident memory per actor, counted on 1000 actors each sent one message, against the
-// process's resident size before them; after 200 such actors first, so that the heap has grown
-// past what earlier benchmarks left to collect (with fewer, a collection freeing their garbage
-// could make the difference negative). `distinct`: each actor of a script of its own (the
-// script and a comment with its number), so that each message warms a realm of its own (what a
-// realm costs); else all of one script, whose actors share its warm realm (what an actor costs).
+// Resident memory per actor, counted on 1000 actors each sent one message (300 of distinct
+// code), against the process's resident size before them; after 200 (50) such actors first,
+// so that the heap has grown past what earlier benchmarks left to collect (with fewer, a
+// collection freeing their garbage could make the difference negative). `distinct`: each
+// actor of a script of its own (the script and a comment with its number), so that each
+// message warms a realm of its own (what a realm costs); else all of one script, whose actors
+// share its warm realm (what an actor costs).
 double rss_kib() {
   std::ifstream statm("/proc/self/statm");
   double pages = 0, resident = 0;
@@ -285,7 +286,7 @@ double rss_kib() {
 }
 double kib_per_warm_actor(bool distinct) {
   auto& s = exo_();
-  constexpr int warm_up = 200, n = 1000;
+  const int warm_up = distinct ? 50 : 200, n = distinct ? 300 : 1000;  // (a realm is over 100 KiB: 300 are plenty)
   std::vector<exo::cap_handle> adds;
   for (int i = 0; i < warm_up + n; ++i) {  // (code installed once is not compiled again)
     const std::string source = distinct ? fmt::format("{}// {}\n", script, i) : std::string(script);
