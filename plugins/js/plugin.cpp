@@ -51,6 +51,7 @@
 #include <string>
 #include <thread>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 struct exo_code {
@@ -746,12 +747,24 @@ std::uint64_t seed_of(const exo_host_api* host, exo_call* call) {
 // for the thread to drop the next time it runs a message.
 constexpr std::size_t max_warm = 1024;
 std::mutex dead_mutex;
+std::unordered_set<std::thread::id> warm_threads;  // the threads with a table (guarded by dead_mutex)
 std::unordered_map<std::thread::id, std::vector<std::uint64_t>> dead;  // by thread, guarded by dead_mutex
 std::atomic<std::size_t> dead_count{0};
 struct warm_table {
   std::unordered_map<std::uint64_t, std::unique_ptr<realm>> realms;
-  ~warm_table() {  // (the thread is ending: nothing will be dropped for it)
+  bool listed = false;  // in warm_threads
+  void keep(std::uint64_t serial, std::unique_ptr<realm> r) {
+    if (!listed) {
+      std::lock_guard l(dead_mutex);
+      warm_threads.insert(std::this_thread::get_id());
+      listed = true;
+    }
+    realms[serial] = std::move(r);
+  }
+  ~warm_table() {  // (the thread is ending: nothing more will be dropped for it, or kept)
+    if (!listed) return;
     std::lock_guard l(dead_mutex);
+    warm_threads.erase(std::this_thread::get_id());
     if (auto it = dead.find(std::this_thread::get_id()); it != dead.end()) {
       dead_count.fetch_sub(it->second.size(), std::memory_order_release);
       dead.erase(it);
@@ -837,6 +850,7 @@ void js_free_code(exo_code* c) {
   {
     std::scoped_lock l(c->threads_mutex, dead_mutex);
     for (std::thread::id t : c->threads) {
+      if (!warm_threads.contains(t)) continue;  // (a thread whose table is gone took its realms with it)
       if (t == std::this_thread::get_id()) {
         warm_realms.realms.erase(c->serial);
       } else {
@@ -1025,7 +1039,7 @@ exo_status js_run(exo_instance* inst, uint32_t function, exo_span args, uint64_t
         // At most max_warm realms a thread (about 120 KiB each): past that, one is let go
         // (which one does not matter: a message sees the same in a new realm).
         if (warm_realms.realms.size() >= max_warm) warm_realms.realms.erase(warm_realms.realms.begin());
-        warm_realms.realms[code.serial] = std::move(fresh);
+        warm_realms.keep(code.serial, std::move(fresh));
         std::lock_guard l(code.threads_mutex);
         if (std::find(code.threads.begin(), code.threads.end(), std::this_thread::get_id()) == code.threads.end())
           code.threads.push_back(std::this_thread::get_id());
