@@ -530,7 +530,8 @@ metered instrument(std::string_view source) {
   args[0].setString(text);
   args[1].setInt32(static_cast<std::int32_t>(max_depth));
   JS::RootedValue result(cx);
-  // meter.js returns [the metered source, why it cannot have a warm instance ('' if it can)]
+  // meter.js returns [the metered source, why it cannot have a warm instance ('' if it can),
+  // whether it can reach a RegExp]
   JS::RootedValue metered_source(cx), cold(cx);
   bool is_array = false;
   if (!JS::Call(cx, JS::UndefinedHandleValue, *holder.meter_fn, args, &result) || !result.isObject() ||
@@ -552,6 +553,12 @@ metered instrument(std::string_view source) {
   }
   out.source = std::move(*text_out);
   out.cold = std::move(*cold_out);
+  JS::RootedValue regexps(cx);
+  if (!JS_GetElement(cx, pair, 2, &regexps) || !regexps.isBoolean()) {
+    out.error = "meter.js returned something else than [source, why, regexps]";
+    return out;
+  }
+  out.regexps = regexps.toBoolean();
   return out;
 }
 

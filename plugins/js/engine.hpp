@@ -112,6 +112,11 @@ struct metered {
   std::string source;
   std::string error;
   std::string cold;  // why the script cannot have a warm instance ('' if it can)
+  /// Whether the script can reach a RegExp object or the RegExp constructor: it has a
+  /// regex literal, or names `RegExp` or `globalThis`, or uses `this` (which can be the
+  /// global). If not, it cannot read the legacy RegExp statics (RegExp.$1...), which only
+  /// the constructor holds: no String method hands out the regex it makes from a string.
+  bool regexps = true;
 };
 metered instrument(std::string_view source);
 

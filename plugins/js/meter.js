@@ -1,6 +1,6 @@
 // exo's JS metering, run by the js plugin in a realm of its own (plugins/js/engine.cpp): the
-// actor's source in; out, the source with tick charges spliced in, and why the script cannot
-// have a warm realm ('' when it can). The script, every function
+// actor's source in; out, the source with tick charges spliced in, why the script cannot
+// have a warm realm ('' when it can), and whether it can reach a RegExp. The script, every function
 // body and every loop body starts by charging its own size (its syntax nodes, without the bodies of
 // the functions and loops inside it, which charge for themselves), so that any code that runs
 // long, in any way, charges as it goes. Found with the engine's own parser (Reflect.parse);
@@ -481,12 +481,18 @@
   // Every node with the function it runs in (null: the top level, where only catch and
   // finally need the depth, which is 0 there: engine.cpp's realm prelude defines __exo_d).
   const needsV = new Set();
+  let regexps = false;
   const stack = [[ast, 0, null]];
   const bodies = [], loopNodes = [];
   while (stack.length) {
     const [node, depth, fn] = stack.pop();
     if (node.type === 'Literal' && (typeof node.value === 'string' || node.value instanceof RegExp)) opaque.set(index(node.loc.start), endIndex(node));
     if (node.type === 'TemplateLiteral') opaque.set(index(node.loc.start), endIndex(node));
+    // What could give the script a RegExp, or the constructor with its statics: a literal,
+    // the constructor's name, or the global object (by name, or as `this`).
+    if ((node.type === 'Literal' && node.value instanceof RegExp) || node.type === 'ThisExpression' ||
+        (node.type === 'Identifier' && (node.name === 'RegExp' || node.name === 'globalThis')))
+      regexps = true;
     if (functions.has(node.type)) bodies.push([node, depth]);
     else if (loops.has(node.type)) loopNodes.push([node, depth]);
     const suspends = (node.type === 'UnaryExpression' && node.operator === 'await') || node.type === 'YieldExpression' || forAwait(node);
@@ -510,5 +516,5 @@
     out += src.slice(at, i) + text;
     at = to === undefined ? i : to;
   }
-  return [out + src.slice(at), cold];
+  return [out + src.slice(at), cold, regexps];
 })

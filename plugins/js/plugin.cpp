@@ -55,12 +55,14 @@
 #include <vector>
 
 struct exo_code {
-  exo_code(exo_js::compiled_script s, std::string why_cold, std::uint64_t n) : script(std::move(s)), cold(std::move(why_cold)), serial(n) {}
+  exo_code(exo_js::compiled_script s, std::string why_cold, bool may_regexp, std::uint64_t n)
+      : script(std::move(s)), cold(std::move(why_cold)), regexps(may_regexp), serial(n) {}
   exo_js::compiled_script script;    // as metered
   std::vector<std::string> exports;  // in the order the script set them
   std::uint64_t load_ticks = 0;      // what loading the script costs: charged to every message
   std::string cold;                  // why each message needs a fresh realm ('' : a warm one is kept)
   bool force_cold = false;           // EXO_JS_COLD was set when the code was made (for tests)
+  bool regexps = true;               // the script can reach a RegExp (exo_js::metered)
   std::uint64_t serial = 0;          // its warm realm in each thread's table
   std::mutex threads_mutex;
   std::vector<std::thread::id> threads;  // the threads whose table has had a realm of it (guarded)
@@ -640,7 +642,7 @@ constexpr std::uint64_t load_seed = 0x6578'6f2e'6a73'2e31;
 // An actor's realm with its script loaded (and, for a script that may be warm, hardened).
 struct realm {
   JS::PersistentRootedObject global;
-  JS::PersistentRootedObject empty;   // /(?:)/, matched against '' at each message's start
+  JS::PersistentRootedObject empty;   // /(?:)/, matched against '' to reset the RegExp statics
   JS::PersistentRootedObject exports_object;  // `exports` once the script has loaded
   std::vector<std::unique_ptr<JS::PersistentRootedValue>> exports;  // by export number, as looked up
   explicit realm(JSContext* cx) : global(cx), empty(cx), exports_object(cx) {}
@@ -817,7 +819,7 @@ exo_status js_compile(exo_span code, const exo_limits* limits, exo_code** out, e
         return failed(err, EXO_ERR_INTERNAL, "exo's metering broke the script (a bug): " + exo_js::take_exception(cx));
     }
     static std::atomic<std::uint64_t> serials{0};
-    auto c = std::make_unique<exo_code>(exo_js::compiled_script(std::move(m.source)), std::move(m.cold),
+    auto c = std::make_unique<exo_code>(exo_js::compiled_script(std::move(m.source)), std::move(m.cold), m.regexps,
                                         serials.fetch_add(1, std::memory_order_relaxed) + 1);
     const char* force = std::getenv("EXO_JS_COLD");
     c->force_cold = force && *force && std::string_view(force) != "0";
@@ -971,9 +973,11 @@ exo_status js_run(exo_instance* inst, uint32_t function, exo_span args, uint64_t
       }
       // The legacy RegExp statics (RegExp.$1, lastMatch, input...) reset by an empty match, so
       // that a message never sees an earlier message's, warm realm or not (JS::ClearRegExpStatics
-      // leaves them in a state whose getters crash SpiderMonkey 102); and what loading costs,
-      // charged whether the load ran now or before.
-      {
+      // and JS::SetRegExpInput leave them in a state whose getters crash SpiderMonkey 102). Only
+      // for a script that can reach them (meter.js; exo_js::metered::regexps): the match is
+      // about 660 instructions, an eighth of a message. Then what loading costs, charged
+      // whether the load ran now or before.
+      if (code.regexps) {
         JS::RootedObject empty(cx, r->empty);
         JS::RootedValue matched(cx);
         std::size_t at = 0;

@@ -483,6 +483,26 @@ BOOST_AUTO_TEST_CASE(a_warm_realm_keeps_nothing_a_message_did) {
   }
 }
 
+// The RegExp statics are reset for every message of a script that can reach them: through
+// a regex, the name RegExp, or the global object (by name, or as a sloppy function's `this`).
+// A script that can do none of those cannot read them, and its messages skip the reset.
+BOOST_AUTO_TEST_CASE(the_regexp_statics_are_reset_for_every_script_that_can_read_them) {
+  js_registry r;
+  memory_hv hv(r.config());
+  auto by_this = make(hv, "function g() { return this.RegExp.lastMatch }\n"
+                          "exports.match = (s) => s.match('b')[0]\nexports.last = () => String(g())");
+  auto by_name = make(hv, "exports.match = (s) => s.match('b')[0]\n"
+                          "exports.last = () => String(globalThis['Reg' + 'Exp'].lastMatch)");
+  auto blind = make(hv, "exports.match = (s) => s.match('b')[0] + s.search('c') + s.split('b').length");
+  for (int i = 0; i < 2; ++i) {
+    for (cap_handle a : {by_this, by_name}) {
+      BOOST_TEST(*result(call(hv, a, "match", args("abc"))).if_string() == "b");
+      BOOST_TEST(*result(call(hv, a, "last")).if_string() == "");
+    }
+    BOOST_TEST(*result(call(hv, blind, "match", args("abc"))).if_string() == "b22");
+  }
+}
+
 // Actors of one code share its warm realm on a thread (the load cannot tell them apart: the
 // host API is there only in a message). Each still sees what a fresh realm would show it,
 // and its own storage; a message that spends the realm spends it for none but itself.
