@@ -532,16 +532,17 @@ metered instrument(std::string_view source) {
   JS::RootedValue result(cx);
   // meter.js returns [the metered source, why it cannot have a warm instance ('' if it can),
   // whether it can reach a RegExp]
-  JS::RootedValue metered_source(cx), cold(cx);
+  JS::RootedValue metered_source(cx), cold(cx), regexps(cx);
   bool is_array = false;
   if (!JS::Call(cx, JS::UndefinedHandleValue, *holder.meter_fn, args, &result) || !result.isObject() ||
       !JS::IsArrayObject(cx, result, &is_array) || !is_array) {
     out.error = take_exception(cx);
     return out;
   }
-  JS::RootedObject pair(cx, &result.toObject());
-  if (!JS_GetElement(cx, pair, 0, &metered_source) || !JS_GetElement(cx, pair, 1, &cold) || !metered_source.isString() || !cold.isString()) {
-    out.error = "meter.js returned something else than [source, why]";
+  JS::RootedObject triple(cx, &result.toObject());
+  if (!JS_GetElement(cx, triple, 0, &metered_source) || !JS_GetElement(cx, triple, 1, &cold) ||
+      !JS_GetElement(cx, triple, 2, &regexps) || !metered_source.isString() || !cold.isString() || !regexps.isBoolean()) {
+    out.error = "meter.js returned something else than [source, why, regexps]";
     return out;
   }
   JS::RootedString s(cx, metered_source.toString()), c(cx, cold.toString());
@@ -553,11 +554,6 @@ metered instrument(std::string_view source) {
   }
   out.source = std::move(*text_out);
   out.cold = std::move(*cold_out);
-  JS::RootedValue regexps(cx);
-  if (!JS_GetElement(cx, pair, 2, &regexps) || !regexps.isBoolean()) {
-    out.error = "meter.js returned something else than [source, why, regexps]";
-    return out;
-  }
   out.regexps = regexps.toBoolean();
   return out;
 }

@@ -64,8 +64,8 @@ struct exo_code {
   bool force_cold = false;           // EXO_JS_COLD was set when the code was made (for tests)
   bool regexps = true;               // the script can reach a RegExp (exo_js::metered)
   std::uint64_t serial = 0;          // its warm realm in each thread's table
-  std::mutex threads_mutex;
-  std::vector<std::thread::id> threads;  // the threads whose table has had a realm of it (guarded)
+  mutable std::mutex threads_mutex;
+  mutable std::vector<std::thread::id> threads;  // the threads whose table has had a realm of it (guarded)
 };
 struct exo_instance {
   const exo_code* code;  // the host frees an instance before its code
@@ -755,13 +755,18 @@ std::atomic<std::size_t> dead_count{0};
 struct warm_table {
   std::unordered_map<std::uint64_t, std::unique_ptr<realm>> realms;
   bool listed = false;  // in warm_threads
-  void keep(std::uint64_t serial, std::unique_ptr<realm> r) {
+  // Keeps `r` as the code's realm on this thread, and notes the thread in the table list and
+  // in the code's (for js_free_code).
+  void keep(const exo_code& code, std::unique_ptr<realm> r) {
+    const std::thread::id self = std::this_thread::get_id();
     if (!listed) {
       std::lock_guard l(dead_mutex);
-      warm_threads.insert(std::this_thread::get_id());
+      warm_threads.insert(self);
       listed = true;
     }
-    realms[serial] = std::move(r);
+    realms[code.serial] = std::move(r);
+    std::lock_guard l(code.threads_mutex);
+    if (std::find(code.threads.begin(), code.threads.end(), self) == code.threads.end()) code.threads.push_back(self);
   }
   ~warm_table() {  // (the thread is ending: nothing more will be dropped for it, or kept)
     if (!listed) return;
@@ -880,7 +885,7 @@ void js_destroy(exo_instance* i) { delete i; }
 exo_status js_run(exo_instance* inst, uint32_t function, exo_span args, uint64_t budget, const exo_host_api* host,
                   exo_call* call, exo_error* err) {
   return guarded(err, "js run", [&]() -> exo_status {
-    exo_code& code = *const_cast<exo_code*>(inst->code);  // (its realm table entry is the plugin's own)
+    const exo_code& code = *inst->code;
     if (function >= code.exports.size()) return failed(err, EXO_ERR_NO_SUCH_FUNCTION, fmt::format("no function #{}", function));
     exo_js::thread_engine& e = exo_js::engine();
     JSContext* cx = e.cx;
@@ -959,10 +964,10 @@ exo_status js_run(exo_instance* inst, uint32_t function, exo_span args, uint64_t
         if (args.size > limits.max_size)
           return end(EXO_ERR_MALFORMED, fmt::format("the arguments are {} bytes, over the limit of {}", args.size, limits.max_size));
         exo::reader in(exo::byte_view(args.data, args.size), limits);
-        auto tag = in.byte();
-        auto n = tag && *tag == static_cast<std::uint8_t>(exo::kind::list) ? in.varint() : exo::expected<std::uint64_t>(0);
-        if (!tag || *tag != static_cast<std::uint8_t>(exo::kind::list) || !n || *n > in.remaining())
-          return end(EXO_ERR_MALFORMED, "the arguments are not an encoded list");
+        const auto tag = in.byte();
+        if (!tag || *tag != static_cast<std::uint8_t>(exo::kind::list)) return end(EXO_ERR_MALFORMED, "the arguments are not an encoded list");
+        const auto n = in.varint();
+        if (!n || *n > in.remaining()) return end(EXO_ERR_MALFORMED, "the arguments are not an encoded list: a bad item count");
         JS::RootedValue a(cx);
         for (std::uint64_t i = 0; i < *n; ++i) {
           auto v = in.read_value();
@@ -975,7 +980,7 @@ exo_status js_run(exo_instance* inst, uint32_t function, exo_span args, uint64_t
       // that a message never sees an earlier message's, warm realm or not (JS::ClearRegExpStatics
       // and JS::SetRegExpInput leave them in a state whose getters crash SpiderMonkey 102). Only
       // for a script that can reach them (meter.js; exo_js::metered::regexps): the match is
-      // about 660 instructions, an eighth of a message. Then what loading costs, charged
+      // about 750 instructions of a message's 4,964. Then what loading costs, charged
       // whether the load ran now or before.
       if (code.regexps) {
         JS::RootedObject empty(cx, r->empty);
@@ -1043,10 +1048,7 @@ exo_status js_run(exo_instance* inst, uint32_t function, exo_span args, uint64_t
         // At most max_warm realms a thread (about 120 KiB each): past that, one is let go
         // (which one does not matter: a message sees the same in a new realm).
         if (warm_realms.realms.size() >= max_warm) warm_realms.realms.erase(warm_realms.realms.begin());
-        warm_realms.keep(code.serial, std::move(fresh));
-        std::lock_guard l(code.threads_mutex);
-        if (std::find(code.threads.begin(), code.threads.end(), std::this_thread::get_id()) == code.threads.end())
-          code.threads.push_back(std::this_thread::get_id());
+        warm_realms.keep(code, std::move(fresh));
       }
     }
     return status;
