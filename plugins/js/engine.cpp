@@ -110,7 +110,9 @@ void init_process() {
 struct watched {
   JSContext* cx;
   meter_state* meter;
-  std::uint64_t run = 0, left = 0;  // at the last sample
+  std::uint64_t run = 0;             // at the last sample: the run,
+  std::int32_t cell = 0;             // the tick cell
+  std::uint32_t refills = 0;         // and how often it was refilled
   unsigned still = 0;               // samples in a row with no tick spent
 };
 struct watchdog {
@@ -140,11 +142,12 @@ struct watchdog {
       std::lock_guard l(m);
       for (watched& w : threads) {
         const std::uint64_t run = w.meter->run.load(std::memory_order_acquire);
-        const double cell = std::atomic_ref<double>(w.meter->cells[0]).load(std::memory_order_relaxed);
-        const std::uint64_t left = cell > 0 ? static_cast<std::uint64_t>(cell) : 0;
-        if (run == 0 || run != w.run || left != w.left) {
+        const std::int32_t cell = std::atomic_ref<std::int32_t>(w.meter->cells[0]).load(std::memory_order_relaxed);
+        const std::uint32_t refills = w.meter->refills.load(std::memory_order_relaxed);
+        if (run == 0 || run != w.run || cell != w.cell || refills != w.refills) {
           w.run = run;
-          w.left = left;
+          w.cell = cell;
+          w.refills = refills;
           w.still = 0;
           continue;
         }
@@ -203,22 +206,34 @@ bool tick(JSContext*, unsigned argc, JS::Value* vp) {
 // Stops the code out of ticks, uncatchably (false, no exception), the whole budget spent;
 // `runaway` says why when the ticks were not spent (meter_state::runaway).
 bool out_of_budget(const char* runaway = "") {
-  meter_now.cells[0] = 0;
+  meter_now.set_left(0);
   meter_now.out_of_ticks = true;
   meter_now.runaway = runaway;
   return false;
 }
 
-// __exo_out(): the splices' charge took the ticks below zero: out of ticks, uncatchably.
-bool out_of_ticks(JSContext*, unsigned, JS::Value*) { return out_of_budget(); }
+// __exo_out(): the splices' charge took the tick cell below zero: refilled from the reserve
+// and on, or out of ticks, uncatchably.
+bool out_of_ticks(JSContext*, unsigned argc, JS::Value* vp) {
+  if (!meter_now.refill()) return out_of_budget();
+  JS::CallArgsFromVp(argc, vp).rval().setUndefined();
+  return true;
+}
 constexpr const char* too_deep = "the call depth went over the limit";
 constexpr const char* engine_stack = "the engine's stack ran out (too much recursion)";
 
 // __exo_deep(): the splices' depth went over max_depth.
 bool too_deep_native(JSContext*, unsigned, JS::Value*) { return out_of_budget(too_deep); }
 
-// __exo_x(): a function's entry found the ticks below zero or the depth over max_depth.
-bool entry_failed(JSContext*, unsigned, JS::Value*) { return out_of_budget(meter_now.cells[0] < 0 ? "" : too_deep); }
+// __exo_x(): a function's entry found the tick cell below zero or the depth over max_depth:
+// the cell refilled and on, or stopped (out of ticks first, then too deep).
+bool entry_failed(JSContext*, unsigned argc, JS::Value* vp) {
+  meter_state& m = meter_now;
+  if (m.cells[0] < 0 && !m.refill()) return out_of_budget();
+  if (m.cells[1] > static_cast<std::int32_t>(max_depth)) return out_of_budget(too_deep);
+  JS::CallArgsFromVp(argc, vp).rval().setUndefined();
+  return true;
+}
 
 // __exo_c(e), at the top of every catch: what no code may catch stops the code here (the
 // engine's "too much recursion", and anything thrown once it ran out of memory).
@@ -236,10 +251,11 @@ void on_out_of_memory(JSContext*, void*) {
   if (meter_now.run.load(std::memory_order_relaxed) != 0) meter_now.out_of_memory = true;
 }
 
-// The Float64Array over this thread's tick cell, bound to each actor realm's `__exo_m`.
+// The Int32Array over this thread's tick cell and call depth, bound to each actor realm's
+// `__exo_m`.
 JSObject* new_meter_view(JSContext* cx) {
   JS::RootedObject buffer(cx, JS::NewArrayBufferWithUserOwnedContents(cx, sizeof meter_now.cells, meter_now.cells));
-  return buffer ? JS_NewFloat64ArrayWithBuffer(cx, buffer, 0, 2) : nullptr;
+  return buffer ? JS_NewInt32ArrayWithBuffer(cx, buffer, 0, 2) : nullptr;
 }
 bool meter_cell(JSContext* cx, unsigned argc, JS::Value* vp) {
   JS::CallArgs args = JS::CallArgsFromVp(argc, vp);
@@ -341,7 +357,7 @@ bool wrapped(JSContext* cx, unsigned argc, JS::Value* vp) {
   JS::RootedValueVector argv(cx);
   if (!argv.reserve(args.length())) return false;
   for (unsigned i = 0; i < args.length(); ++i) argv.infallibleAppend(args[i]);
-  double depth = meter_now.cells[1];
+  std::int32_t depth = meter_now.cells[1];
   if (depth < 0) depth = -depth - 1;  // inside another throw or return (a yield* passing it on)
   if (kind == wrap_kind::abrupt) meter_now.cells[1] = -(depth + 1);  // (meter.js, resync)
   const bool ok = JS::Call(cx, args.thisv(), original, argv, args.rval());

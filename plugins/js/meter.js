@@ -95,8 +95,10 @@
     }
     return [skip(i + 2), Math.max(index(fn.loc.end), endIndex(fn.body))];
   }
-  // A charge of n ticks, inline (the JIT compiles it to a few instructions): __exo_m[0] is
-  // the ticks left; below zero, __exo_out() stops the code uncatchably. A function whose
+  // A charge of n ticks, inline (the JIT compiles it to a few integer instructions):
+  // __exo_m[0] is the tick cell (an Int32Array's, engine.hpp); below zero, __exo_out() refills
+  // it from the ticks the engine keeps in reserve, or, with none left, stops the code
+  // uncatchably. A function whose
   // variables inner functions write charges through __exo_tick instead, which also returns
   // the run of code it belongs to (see "Writes" below).
   const overdrawn = (n) => `(__exo_m[0]-=${n})<0`;
@@ -106,11 +108,13 @@
   // whether it keeps the depth it runs at in __exo_d (a function with a catch, a finally, an
   // await or a yield: what skips its decrements comes back through those); one without
   // counts down at its returns, which find the count where its entry left it.
-  // Without an epoch the charge and the depth's check are one test (`|` evaluates both),
-  // and __exo_x() says which failed: fewer bytecodes keep small functions inlinable.
+  // Without an epoch the charge and the depth's check are one test: the cell less the cost,
+  // or'ed with the depth left (maxDepth less the depth), is negative if either is (int32s:
+  // the sign bit), and __exo_x() says which (or refills the cell and lets the code go on).
+  // Fewer bytecodes keep small functions inlinable.
   const entry = (fn, v, d, cost) => {
     const kw = fn.generator || fn.async ? 'let' : 'const';
-    const check = cost === undefined ? (x) => `${x}>${maxDepth}&&__exo_deep();` : (x) => `(${overdrawn(cost)}|${x}>${maxDepth})&&__exo_x();`;
+    const check = cost === undefined ? (x) => `${x}>${maxDepth}&&__exo_deep();` : (x) => `((__exo_m[0]-=${cost})|${maxDepth}-${x})<0&&__exo_x();`;
     return (d ? `${kw} __exo_d=++__exo_m[1];${check('__exo_d')}` : check('++__exo_m[1]')) + (v ? 'var __exo_v;' : '');
   };
 

@@ -181,6 +181,33 @@ BOOST_AUTO_TEST_CASE(runaways_run_out_of_ticks_uncatchably) {
   BOOST_TEST(*result(call(hv, a, "get")).if_string() == "absent");
 }
 
+// A budget larger than the tick cell the splices subtract from (2^30 ticks, engine.hpp) is
+// spent in full and counted exactly: the cell is refilled from the reserve each time it runs
+// out, and the code stops only when both are spent. A loop whose body costs about 20,000
+// ticks (a big array literal that never runs) crosses the cell's size in 54,000 rounds.
+BOOST_AUTO_TEST_CASE(a_budget_past_the_tick_cell_is_spent_exactly) {
+  js_registry r;
+  memory_hv hv(r.config());
+  std::string big = "[";
+  for (int i = 0; i < 20'000; ++i) big += "z,";
+  big += "z]";
+  auto a = make(hv, "const z = 0\n"
+                    "exports.rounds = (n) => { let i = 0; while (i < n) { i++; if (z) " + big + " } return i }\n"
+                    "exports.forever = (first) => { exo.charge(first); for (;;) { if (z) " + big + " } }\n");
+  const auto ticks = [&](std::int64_t n) {
+    auto o = call(hv, a, "rounds", args(n), std::uint64_t{1} << 34);
+    BOOST_TEST(as_int(o) == n);
+    return o.ticks;
+  };
+  const std::uint64_t none = ticks(0), some = ticks(10'000), many = ticks(100'000);
+  BOOST_TEST(many > (std::uint64_t{1} << 30));  // the cell was refilled
+  BOOST_TEST(many - some == 9 * (some - none));  // every round costs the same, before and after
+  const std::uint64_t budget = (std::uint64_t{3} << 30) + 12'345;
+  (void)runs_out_at_the_budget(hv, a, "forever", args(std::int64_t{0}), budget);
+  (void)runs_out_at_the_budget(hv, a, "forever", args((std::int64_t{1} << 31) + 7), budget);  // exo.charge, then the splices
+  (void)runs_out_at_the_budget(hv, a, "forever", args(std::int64_t{0}), std::uint64_t{1} << 30);  // the cell's size exactly
+}
+
 // The call depth is counted by the splices, the same with the JIT in any state: a recursion
 // up to the limit runs, one past it stops as out of ticks with the whole budget spent, on
 // every run; so does every way of recursing that skips the count (through class fields,
