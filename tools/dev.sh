@@ -64,44 +64,83 @@ run_fuzzer() {
   grep -E '^stat::number_of_executed_units|^Done' "$logfile" || tail -3 "$logfile"
 }
 
-# The libFuzzer targets: wasm module loading, built with clang against a wabt built with
-# coverage instrumentation (cached like the other), run for $1 seconds; then AIR's parser and
-# data, and exo's decoders, half as long each.
+# together JOB...: runs each JOB (a function name) in the background, two at a time (the
+# machines have two cores, and each build or fuzzer uses one), each one's output kept and
+# printed when it ends; fails if any failed.
+together() {
+  local pids=() names=() out=build/fuzz/jobs
+  mkdir -p "$out"
+  for job in "$@"; do
+    "$job" >"$out/$job.log" 2>&1 &
+    pids+=($!)
+    names+=("$job")
+  done
+  local failed=0
+  for i in "${!pids[@]}"; do
+    if wait "${pids[$i]}"; then cat "$out/${names[$i]}.log"; else cat "$out/${names[$i]}.log"; failed=1; fi
+  done
+  [ "$failed" = 0 ] || { echo "exo: a fuzzing step failed" >&2; exit 1; }
+}
+
+# The libFuzzer targets, built with clang, ASan and UBSan, two at a time: wasm module loading
+# (against a wabt built with coverage instrumentation, cached like the other), run for $1
+# seconds, while AIR's parser and data, then exo's decoders, run half as long each; then JS
+# script loading, half as long.
 fuzz() {
-  local seconds=${1:-60}
+  FUZZ_SECONDS=${1:-60}
+  mkdir -p build/fuzz
+  together fuzz_build_air_and_js fuzz_build_wasm_and_decoders  # about 3 minutes each
+  together fuzz_run_wasm fuzz_run_air_and_decoders
+  fuzz_run_js
+}
+fuzz_build_air_and_js() { fuzz_build_air && fuzz_build_js; }
+fuzz_build_wasm_and_decoders() { fuzz_build_wasm && fuzz_build_decoders; }
+fuzz_build_wasm() {
   local wabt="${EXO_WABT_FUZZ_DIR:-$HOME/.cache/exo/wabt-1.0.32-fuzz}"
   EXO_WABT_CC=clang EXO_WABT_CXX=clang++ EXO_WABT_FLAGS="-fsanitize=fuzzer-no-link,address -g" \
     bash tools/wabt/build.sh "$wabt"
-  mkdir -p build/fuzz/corpus
-  log "building the fuzz target (clang, libFuzzer, ASan, UBSan)"
+  log "building the wasm fuzz target (module loading)"
   clang++ -std=c++17 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
     -I"$wabt/include" tests/fuzz/fuzz_wasm_module.cpp plugins/wasm/engine.cpp "$wabt/lib/libwabt.a" \
     -o build/fuzz/fuzz_wasm_module
+  log "built the wasm fuzz target"
+}
+fuzz_run_wasm() {
   # Seeds: the examples and the test modules, as the build assembled them, and every input
   # that once crashed (tests/fuzz/regressions).
+  mkdir -p build/fuzz/corpus
   cp build/dev/examples/wasm/*.wasm build/dev/tests/wasm/*.wasm tests/fuzz/regressions/*.wasm build/fuzz/corpus/ 2>/dev/null || true
-  run_fuzzer fuzz_wasm_module "$seconds" build/fuzz/corpus log.txt "wasm module loading"
-  # AIR's parser and data decoders: their own sources and core's error type, nothing else.
+  run_fuzzer fuzz_wasm_module "$FUZZ_SECONDS" build/fuzz/corpus log.txt "wasm module loading"
+}
+# AIR's parser and data decoders: their own sources and core's error type, nothing else.
+fuzz_build_air() {
   log "building the AIR fuzz target (the parser, data and call results, merging)"
   clang++ -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
     -Imodules/core/include -Iplugins/air tests/fuzz/fuzz_air.cpp plugins/air/interpreter/parser.cpp \
     plugins/air/interpreter/data.cpp plugins/air/interpreter/lens.cpp plugins/air/interpreter/trace.cpp \
     plugins/air/interpreter/interpreter.cpp plugins/air/interpreter/json_text.cpp modules/core/src/error.cpp -lfmt \
     -o build/fuzz/fuzz_air
-  mkdir -p build/fuzz/air_corpus
-  cp tests/fuzz/air_seeds/* build/fuzz/air_corpus/
-  run_fuzzer fuzz_air "$(( (seconds + 1) / 2 ))" build/fuzz/air_corpus air_log.txt "AIR's parser, data decoders and merging" 4096
-  # exo's decoders of untrusted bytes: values, log entries and heads, log files, JSON values.
+  log "built the AIR fuzz target"
+}
+# exo's decoders of untrusted bytes: values, log entries and heads, log files, JSON values.
+fuzz_build_decoders() {
   log "building the decoders' fuzz target (values, log entries, heads, log files, JSON values)"
   clang++ -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
     -Imodules/core/include -Imodules/call_log/include tests/fuzz/fuzz_decoders.cpp modules/core/src/*.cpp \
     modules/call_log/src/entry.cpp modules/call_log/src/file.cpp -lcrypto -lzstd -lfmt -o build/fuzz/fuzz_decoders
-  mkdir -p build/fuzz/dec_corpus
+  log "built the decoders' fuzz target"
+}
+fuzz_run_air_and_decoders() {
+  mkdir -p build/fuzz/air_corpus build/fuzz/dec_corpus
+  cp tests/fuzz/air_seeds/* build/fuzz/air_corpus/
+  run_fuzzer fuzz_air "$(( (FUZZ_SECONDS + 1) / 2 ))" build/fuzz/air_corpus air_log.txt "AIR's parser, data decoders and merging" 4096
   cp tests/fuzz/decoder_seeds/* build/fuzz/dec_corpus/
-  run_fuzzer fuzz_decoders "$(( (seconds + 1) / 2 ))" build/fuzz/dec_corpus dec_log.txt "the decoders"
-  # The js container's script loading: its checks, the metering splices and the trial load
-  # (plugins/js and core's sources, SpiderMonkey as installed; vptr checks need RTTI, which
-  # SpiderMonkey is built without).
+  run_fuzzer fuzz_decoders "$(( (FUZZ_SECONDS + 1) / 2 ))" build/fuzz/dec_corpus dec_log.txt "the decoders"
+}
+# The js container's script loading: its checks, the metering splices and the trial load
+# (plugins/js and core's sources, SpiderMonkey as installed; vptr checks need RTTI, which
+# SpiderMonkey is built without).
+fuzz_build_js() {
   log "building the js fuzz target (script loading: checks, metering, the trial load)"
   { printf 'namespace exo_js {\nextern const char meter_js[];\nconst char meter_js[] = R"exo_meter('
     cat plugins/js/meter.js
@@ -111,11 +150,14 @@ fuzz() {
     -Iinclude -Imodules/core/include $(pkg-config --cflags mozjs-102) tests/fuzz/fuzz_js.cpp plugins/js/engine.cpp \
     plugins/js/plugin.cpp build/fuzz/meter_js.cpp modules/core/src/*.cpp $(pkg-config --libs mozjs-102) \
     -lcrypto -lzstd -lfmt -o build/fuzz/fuzz_js
+  log "built the js fuzz target"
+}
+fuzz_run_js() {
   mkdir -p build/fuzz/js_corpus
   cp tests/fuzz/js_seeds/* examples/app/files.js build/fuzz/js_corpus/  # the seeds, and the example backend
   # (SpiderMonkey frees what a script made when it collects garbage, not when the input ends:
   # libFuzzer's per-input leak check would take that for leaks.)
-  run_fuzzer fuzz_js "$(( (seconds + 1) / 2 ))" build/fuzz/js_corpus js_log.txt "JS script loading" 4096 -detect_leaks=0
+  run_fuzzer fuzz_js "$(( (FUZZ_SECONDS + 1) / 2 ))" build/fuzz/js_corpus js_log.txt "JS script loading" 4096 -detect_leaks=0
 }
 
 # The demo: pack examples/app into an image, boot it on a data directory in the background,
