@@ -2,6 +2,7 @@
 
 #include <js/CharacterEncoding.h>
 #include <js/CompilationAndEvaluation.h>
+#include <js/Conversions.h>
 #include <js/ErrorReport.h>
 #include <js/Exception.h>
 #include <js/Initialization.h>
@@ -331,8 +332,171 @@ std::size_t stack_quota() {
 //   length), so its ticks follow the sizes, deterministically. The engine's own limits (a
 //   string of at most 2^30 - 2 characters) bound what one call can take; work that no size
 //   bounds (a regex backtracking) is left to the watchdog.
+// - stringified, flat, parsed, bound: built-ins that recurse inside the engine over the
+//   data they are given, with no frame the splices count (below, "Recursion inside the
+//   engine").
+// Every call of a wrapper (but a generator's) is a frame of the call depth.
 // A native keeps the built-in's name and length and costs a realm about 100 bytes.
-enum class wrap_kind : std::int32_t { resume, sized, sorted, abrupt };
+enum class wrap_kind : std::int32_t { resume, sized, sorted, abrupt, stringified, flat, parsed, bound };
+
+// ---- Recursion inside the engine ----
+//
+// Some built-ins recurse in the engine's own (native) stack over the data they are given:
+// join and toString (an array's elements' toString, which joins them in turn),
+// toLocaleString, JSON.stringify, JSON.parse's reviver walk, flat, and calls through a
+// function bound again and again. None of those levels is a frame the splices count, so the
+// engine's stack can run out first, and where it does depends on the JIT (how big the
+// frames below are): a 3,000-deep array would join in one run and not in another. So each
+// level is made to count, deterministically:
+// - join and toLocaleString: every level calls the wrapper again (an array's toString looks
+//   `join` up), a frame of the depth (a level is about 2.5 KB of stack: engine.hpp,
+//   max_depth);
+// - JSON.stringify and flat: the levels do not come back through the wrapper. The wrapper
+//   reserves half the depth left for them (code the call runs, toJSON, a getter, a
+//   replacer, counts on from above the reservation); stringify's result says how deep it
+//   went (its brackets), and flat is asked for at most the reserved depth, its result then
+//   checked for arrays left to flatten. Deeper than the reservation: out of ticks, as too deep;
+//   within it, the engine's stack always suffices (a level is at most 520 bytes);
+// - JSON.parse with a reviver: the walk is exo's, over an explicit stack (no recursion);
+// - bind: a function may be bound at most max_bound times over (a call through the chain
+//   is a native level per binding); past that, bind throws.
+// Where the engine's stack runs out inside one of these anyway, it is taken as too deep too
+// (the same result, whichever JIT state got there).
+constexpr unsigned max_bound = 1000;
+
+// The deepest nesting of arrays and objects in a JSON text (brackets outside strings).
+template <class C>
+std::int32_t json_depth(const C* p, std::size_t n) {
+  std::int32_t depth = 0, most = 0;
+  bool in_string = false;
+  for (std::size_t i = 0; i < n; ++i) {
+    const C c = p[i];
+    if (in_string) {
+      if (c == '\\') ++i;
+      else if (c == '"') in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      most = std::max(most, ++depth);
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+  return most;
+}
+std::int32_t json_depth(JSContext* cx, JSString* s) {
+  JSLinearString* l = JS_EnsureLinearString(cx, s);
+  if (!l) return -1;
+  JS::AutoCheckCannotGC nogc;
+  std::size_t n = 0;
+  if (JS::LinearStringHasLatin1Chars(l)) {
+    const JS::Latin1Char* p = JS::GetLatin1LinearStringChars(nogc, l);
+    n = JS::GetLinearStringLength(l);
+    return json_depth(p, n);
+  }
+  const char16_t* p = JS::GetTwoByteLinearStringChars(nogc, l);
+  n = JS::GetLinearStringLength(l);
+  return json_depth(p, n);
+}
+
+// Whether the pending exception is the engine's "too much recursion".
+bool engine_overflowed(JSContext* cx) {
+  if (!JS_IsExceptionPending(cx)) return false;
+  JS::RootedValue v(cx);
+  if (!JS_GetPendingException(cx, &v) || !v.isObject()) return false;
+  JS::RootedObject o(cx, &v.toObject());
+  JSErrorReport* report = JS_ErrorFromException(cx, o);
+  return report && report->errorNumber == JSMSG_OVER_RECURSED;
+}
+
+// JSON.parse's reviver walk (InternalizeJSONProperty), over an explicit stack: each value's
+// properties (an array's indices, an object's enumerable own string keys, taken when the walk
+// reaches it) are walked first, then the reviver is called with the holder as `this`, and
+// what it returns replaces the property (undefined deletes it).
+bool internalize(JSContext* cx, JS::HandleObject root, JS::HandleValue reviver, JS::MutableHandleValue out) {
+  // The walk's levels, one per value being walked: its holder and name, the value, and its
+  // keys (a range of `keys`, which the levels above it share as a stack).
+  struct level {
+    std::size_t begin, end, next;
+  };
+  std::vector<level> levels;
+  JS::RootedObjectVector holders(cx);
+  JS::RootedIdVector names(cx), keys(cx);
+  JS::RootedValueVector values(cx);
+  // Starts the walk of holder[name].
+  auto enter = [&](JS::HandleObject holder, JS::HandleId name) -> bool {
+    JS::RootedValue v(cx);
+    if (!JS_GetPropertyById(cx, holder, name, &v)) return false;
+    const std::size_t begin = keys.length();
+    if (v.isObject()) {
+      JS::RootedObject o(cx, &v.toObject());
+      bool array = false;
+      if (!JS::IsArray(cx, o, &array)) return false;
+      if (array) {
+        std::uint32_t n = 0;
+        if (!JS::GetArrayLength(cx, o, &n) || !keys.reserve(begin + n)) return false;
+        JS::RootedId id(cx);
+        for (std::uint32_t i = 0; i < n; ++i) {
+          if (!JS_IndexToId(cx, i, &id)) return false;
+          keys.infallibleAppend(id);
+        }
+      } else {
+        JS::Rooted<JS::IdVector> ids(cx, JS::IdVector(cx));
+        if (!JS_Enumerate(cx, o, &ids) || !keys.appendAll(ids)) return false;
+      }
+    }
+    if (!holders.append(holder) || !names.append(name) || !values.append(v)) return false;
+    levels.push_back(level{begin, keys.length(), begin});
+    return true;
+  };
+  JS::RootedString empty_string(cx, JS_GetEmptyString(cx));
+  JS::RootedId empty(cx);
+  if (!JS_StringToId(cx, empty_string, &empty) || !enter(root, empty)) return false;
+  JS::RootedValue result(cx), holder(cx), name(cx), v(cx);
+  JS::RootedObject h(cx);
+  JS::RootedId id(cx);
+  while (!levels.empty()) {
+    level& l = levels.back();
+    if (l.next < l.end) {  // the next property of the value first
+      h = &values.back().toObject();
+      id = keys[l.next++];
+      if (!enter(h, id)) return false;
+      continue;
+    }
+    // Every property walked: the reviver's turn.
+    h = holders.back();
+    id = names.back();
+    holder.setObject(*h);
+    if (!JS_IdToValue(cx, id, &name)) return false;
+    if (!name.isString()) {
+      JS::RootedString s(cx, JS::ToString(cx, name));
+      if (!s) return false;
+      name.setString(s);
+    }
+    if (!JS_GetPropertyById(cx, h, id, &v)) return false;
+    JS::RootedValueArray<2> argv(cx);
+    argv[0].set(name);
+    argv[1].set(v);
+    if (!JS::Call(cx, holder, reviver, argv, &result)) return false;
+    keys.shrinkBy(keys.length() - l.begin);
+    levels.pop_back();
+    holders.popBack();
+    names.popBack();
+    values.popBack();
+    if (levels.empty()) break;  // the root's: the result
+    if (result.isUndefined()) {
+      JS::ObjectOpResult ignored;  // (a property that cannot be deleted stays)
+      if (!JS_DeletePropertyById(cx, h, id, ignored)) return false;
+    } else {
+      // CreateDataProperty: a property that cannot be redefined stays as it is.
+      JS::Rooted<JS::PropertyDescriptor> desc(cx, JS::PropertyDescriptor::Data(result, {JS::PropertyAttribute::Configurable, JS::PropertyAttribute::Enumerable, JS::PropertyAttribute::Writable}));
+      JS::ObjectOpResult ignored;
+      if (!JS_DefinePropertyById(cx, h, id, desc, ignored)) return false;
+    }
+  }
+  out.set(result);
+  return true;
+}
 
 // The elements or characters in v: a string's length, an array's (not a proxy's, whose
 // length would run code), else 0.
@@ -349,23 +513,8 @@ std::uint64_t size_of(JSContext* cx, JS::HandleValue v) {
   return n;
 }
 
-bool wrapped(JSContext* cx, unsigned argc, JS::Value* vp) {
-  JS::CallArgs args = JS::CallArgsFromVp(argc, vp);
-  JSObject* callee = &args.callee();
-  JS::RootedValue original(cx, js::GetFunctionNativeReserved(callee, 0));
-  const auto kind = static_cast<wrap_kind>(js::GetFunctionNativeReserved(callee, 1).toInt32());
-  JS::RootedValueVector argv(cx);
-  if (!argv.reserve(args.length())) return false;
-  for (unsigned i = 0; i < args.length(); ++i) argv.infallibleAppend(args[i]);
-  std::int32_t depth = meter_now.cells[1];
-  if (depth < 0) depth = -depth - 1;  // inside another throw or return (a yield* passing it on)
-  if (kind == wrap_kind::abrupt) meter_now.cells[1] = -(depth + 1);  // (meter.js, resync)
-  const bool ok = JS::Call(cx, args.thisv(), original, argv, args.rval());
-  if (kind == wrap_kind::resume || kind == wrap_kind::abrupt) {
-    meter_now.cells[1] = depth;
-    return ok;
-  }
-  if (!ok) return false;
+// The charge of a sized or sorted built-in's call, after it returned.
+bool charge_by_size(JSContext* cx, wrap_kind kind, const JS::CallArgs& args) {
   std::uint64_t n = size_of(cx, args.thisv());
   if (kind == wrap_kind::sorted) {
     n = n > 1 ? static_cast<std::uint64_t>(std::ceil(static_cast<double>(n) * std::log2(static_cast<double>(n)))) : 0;
@@ -373,6 +522,111 @@ bool wrapped(JSContext* cx, unsigned argc, JS::Value* vp) {
     n += size_of(cx, args.get(0)) + size_of(cx, args.rval());
   }
   return spend((n + 7) / 8);
+}
+
+// The call failed: the engine's stack running out inside a wrapped built-in is the call depth
+// going over (engine.hpp, max_depth: within it, the stack suffices).
+bool failed_call(JSContext* cx) {
+  if (!engine_overflowed(cx)) return false;
+  JS_ClearPendingException(cx);
+  return out_of_budget(too_deep);
+}
+
+// stringify, flat, JSON.parse and bind ("Recursion inside the engine"), apart from the
+// wrapper so that their locals do not make the wrapper's own frame, which a join recursion
+// repeats at every level, any bigger.
+[[gnu::noinline]] bool wrapped_recursive(JSContext* cx, const JS::CallArgs& args, JS::HandleValue original, wrap_kind kind,
+                                         std::int32_t depth) {
+  constexpr auto max = static_cast<std::int32_t>(max_depth);
+  JS::RootedValueVector argv(cx);
+  if (!argv.reserve(args.length())) return false;
+  for (unsigned i = 0; i < args.length(); ++i) argv.infallibleAppend(args[i]);
+  // stringify and flat reserve half the depth left for the levels they recurse.
+  const std::int32_t reserved = kind == wrap_kind::stringified || kind == wrap_kind::flat ? (max - depth - 1) / 2 : 0;
+  bool flat_checks = false;  // flat was asked for more levels than were reserved
+  if (kind == wrap_kind::flat) {
+    double levels = 1;
+    if (!args.get(0).isUndefined() && !JS::ToNumber(cx, args.get(0), &levels)) return false;
+    if (std::isnan(levels)) levels = 0;
+    if (levels > reserved) {
+      levels = reserved;
+      flat_checks = true;
+    }
+    if (argv.empty() && !argv.append(JS::UndefinedValue())) return false;
+    argv[0].setNumber(std::trunc(levels));
+  }
+  if (kind == wrap_kind::bound && args.thisv().isObject() && JS_ObjectIsFunction(&args.thisv().toObject())) {
+    unsigned chain = 0;
+    for (JSFunction* f = JS_GetObjectFunction(&args.thisv().toObject()); f && JS_IsFunctionBound(f); ++chain) {
+      if (chain >= max_bound) {
+        JS_ReportErrorASCII(cx, "exo: a function may be bound at most %u times over (a call through the bindings recurses in the engine)", max_bound);
+        return false;
+      }
+      JSObject* target = JS_GetBoundFunctionTarget(f);
+      f = target && JS_ObjectIsFunction(target) ? JS_GetObjectFunction(target) : nullptr;
+    }
+  }
+  meter_now.cells[1] = depth + 1 + reserved;
+  bool ok = false;
+  if (kind == wrap_kind::parsed && args.length() > 1 && args[1].isObject() && JS::IsCallable(&args[1].toObject())) {
+    // JSON.parse(text, reviver): the text parsed bare, then exo's walk.
+    argv.shrinkBy(argv.length() - 1);
+    JS::RootedValue parsed(cx);
+    JS::RootedObject root(cx, JS_NewPlainObject(cx));
+    ok = root && JS::Call(cx, args.thisv(), original, argv, &parsed) && JS_DefineProperty(cx, root, "", parsed, JSPROP_ENUMERATE) &&
+         internalize(cx, root, args[1], args.rval());
+  } else {
+    ok = JS::Call(cx, args.thisv(), original, argv, args.rval());
+  }
+  meter_now.cells[1] = depth;
+  if (!ok) return failed_call(cx);
+  if (kind == wrap_kind::bound) return true;
+  if (kind == wrap_kind::stringified && args.rval().isString()) {  // how deep it went: the result's brackets
+    const std::int32_t levels = json_depth(cx, args.rval().toString());
+    if (levels < 0) return false;
+    if (levels > reserved) return out_of_budget(too_deep);
+  }
+  if (flat_checks && args.rval().isObject()) {  // any array left is a level more than reserved
+    JS::RootedObject a(cx, &args.rval().toObject());
+    std::uint32_t n = 0;
+    bool array = false;
+    if (!JS::IsArrayObject(cx, a, &array)) return false;
+    if (array && !JS::GetArrayLength(cx, a, &n)) return false;
+    JS::RootedValue e(cx);
+    JS::RootedObject eo(cx);
+    for (std::uint32_t i = 0; i < n; ++i) {
+      if (!JS_GetElement(cx, a, i, &e)) return false;
+      if (!e.isObject()) continue;
+      eo = &e.toObject();
+      if (!JS::IsArray(cx, eo, &array)) return false;
+      if (array) return out_of_budget(too_deep);
+    }
+  }
+  return charge_by_size(cx, kind, args);
+}
+
+bool wrapped(JSContext* cx, unsigned argc, JS::Value* vp) {
+  JS::CallArgs args = JS::CallArgsFromVp(argc, vp);
+  JSObject* callee = &args.callee();
+  JS::RootedValue original(cx, js::GetFunctionNativeReserved(callee, 0));
+  const auto kind = static_cast<wrap_kind>(js::GetFunctionNativeReserved(callee, 1).toInt32());
+  std::int32_t depth = meter_now.cells[1];
+  if (depth < 0) depth = -depth - 1;  // inside another throw or return (a yield* passing it on)
+  if (kind != wrap_kind::resume && kind != wrap_kind::abrupt) {
+    // The call is a frame of the depth.
+    if (depth + 1 > static_cast<std::int32_t>(max_depth)) return out_of_budget(too_deep);
+    if (kind != wrap_kind::sized && kind != wrap_kind::sorted) return wrapped_recursive(cx, args, original, kind, depth);
+  }
+  JS::RootedValueVector argv(cx);
+  if (!argv.reserve(args.length())) return false;
+  for (unsigned i = 0; i < args.length(); ++i) argv.infallibleAppend(args[i]);
+  if (kind == wrap_kind::abrupt) meter_now.cells[1] = -(depth + 1);  // (meter.js, resync)
+  else if (kind != wrap_kind::resume) meter_now.cells[1] = depth + 1;
+  const bool ok = JS::Call(cx, args.thisv(), original, argv, args.rval());
+  meter_now.cells[1] = depth;
+  if (kind == wrap_kind::resume || kind == wrap_kind::abrupt) return ok;
+  if (!ok) return failed_call(cx);
+  return charge_by_size(cx, kind, args);
 }
 
 // __exo_wrap(object, name, kind): replaces object[name] with a wrapper of that kind.
@@ -412,8 +666,11 @@ for (const proto of [Object.getPrototypeOf(function* () {}).prototype, Object.ge
   for (const name of ['next', 'return', 'throw']) __exo_wrap(proto, name, name === 'next' ? 0 : 3);
 __exo_wrap(Array.prototype, 'sort', 2);
 __exo_wrap(Array.prototype, 'join', 1);
-__exo_wrap(JSON, 'parse', 1);
-__exo_wrap(JSON, 'stringify', 1);
+__exo_wrap(Array.prototype, 'toLocaleString', 1);
+__exo_wrap(Array.prototype, 'flat', 5);
+__exo_wrap(JSON, 'parse', 6);
+__exo_wrap(JSON, 'stringify', 4);
+__exo_wrap(Function.prototype, 'bind', 7);
 for (const name of ['repeat', 'padStart', 'padEnd', 'replace', 'replaceAll', 'split', 'match', 'matchAll', 'search',
                     'normalize', 'toUpperCase', 'toLowerCase'])
   __exo_wrap(String.prototype, name, 1);
