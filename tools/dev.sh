@@ -64,9 +64,9 @@ run_fuzzer() {
   grep -E '^stat::number_of_executed_units|^Done' "$logfile" || tail -3 "$logfile"
 }
 
-# together JOB...: runs each JOB (a function name) in the background, two at a time (the
-# machines have two cores, and each build or fuzzer uses one), each one's output kept and
-# printed when it ends; fails if any failed.
+# together JOB...: runs the JOBs (function names) at once in the background (fuzz() gives it
+# two: the machines have two cores, and each build or fuzzer uses one), each one's output
+# kept and printed when it ends; fails if any failed.
 together() {
   local pids=() names=() out=build/fuzz/jobs
   mkdir -p "$out"
@@ -77,7 +77,8 @@ together() {
   done
   local failed=0
   for i in "${!pids[@]}"; do
-    if wait "${pids[$i]}"; then cat "$out/${names[$i]}.log"; else cat "$out/${names[$i]}.log"; failed=1; fi
+    wait "${pids[$i]}" || failed=1
+    cat "$out/${names[$i]}.log"
   done
   [ "$failed" = 0 ] || { echo "exo: a fuzzing step failed" >&2; exit 1; }
 }

@@ -388,25 +388,23 @@ std::int32_t json_depth(JSContext* cx, JSString* s) {
   JSLinearString* l = JS_EnsureLinearString(cx, s);
   if (!l) return -1;
   JS::AutoCheckCannotGC nogc;
-  std::size_t n = 0;
-  if (JS::LinearStringHasLatin1Chars(l)) {
-    const JS::Latin1Char* p = JS::GetLatin1LinearStringChars(nogc, l);
-    n = JS::GetLinearStringLength(l);
-    return json_depth(p, n);
-  }
-  const char16_t* p = JS::GetTwoByteLinearStringChars(nogc, l);
-  n = JS::GetLinearStringLength(l);
-  return json_depth(p, n);
+  const std::size_t n = JS::GetLinearStringLength(l);
+  if (JS::LinearStringHasLatin1Chars(l)) return json_depth(JS::GetLatin1LinearStringChars(nogc, l), n);
+  return json_depth(JS::GetTwoByteLinearStringChars(nogc, l), n);
 }
 
-// Whether the pending exception is the engine's "too much recursion".
-bool engine_overflowed(JSContext* cx) {
-  if (!JS_IsExceptionPending(cx)) return false;
-  JS::RootedValue v(cx);
-  if (!JS_GetPendingException(cx, &v) || !v.isObject()) return false;
+// Whether `v` is the engine's "too much recursion" (not an InternalError code made).
+bool is_engine_overflow(JSContext* cx, JS::HandleValue v) {
+  if (!v.isObject()) return false;
   JS::RootedObject o(cx, &v.toObject());
   JSErrorReport* report = JS_ErrorFromException(cx, o);
   return report && report->errorNumber == JSMSG_OVER_RECURSED;
+}
+// The same for the pending exception.
+bool engine_overflowed(JSContext* cx) {
+  if (!JS_IsExceptionPending(cx)) return false;
+  JS::RootedValue v(cx);
+  return JS_GetPendingException(cx, &v) && is_engine_overflow(cx, v);
 }
 
 // JSON.parse's reviver walk (InternalizeJSONProperty), over an explicit stack: each value's
@@ -513,6 +511,13 @@ std::uint64_t size_of(JSContext* cx, JS::HandleValue v) {
   return n;
 }
 
+// A wrapper's arguments, to pass on to the original.
+bool copy_args(const JS::CallArgs& args, JS::MutableHandleValueVector argv) {
+  if (!argv.reserve(args.length())) return false;
+  for (unsigned i = 0; i < args.length(); ++i) argv.infallibleAppend(args[i]);
+  return true;
+}
+
 // The charge of a sized or sorted built-in's call, after it returned.
 bool charge_by_size(JSContext* cx, wrap_kind kind, const JS::CallArgs& args) {
   std::uint64_t n = size_of(cx, args.thisv());
@@ -539,8 +544,7 @@ bool failed_call(JSContext* cx) {
                                          std::int32_t depth) {
   constexpr auto max = static_cast<std::int32_t>(max_depth);
   JS::RootedValueVector argv(cx);
-  if (!argv.reserve(args.length())) return false;
-  for (unsigned i = 0; i < args.length(); ++i) argv.infallibleAppend(args[i]);
+  if (!copy_args(args, &argv)) return false;
   // stringify and flat reserve half the depth left for the levels they recurse.
   const std::int32_t reserved = kind == wrap_kind::stringified || kind == wrap_kind::flat ? (max - depth - 1) / 2 : 0;
   bool flat_checks = false;  // flat was asked for more levels than were reserved
@@ -618,8 +622,7 @@ bool wrapped(JSContext* cx, unsigned argc, JS::Value* vp) {
     if (kind != wrap_kind::sized && kind != wrap_kind::sorted) return wrapped_recursive(cx, args, original, kind, depth);
   }
   JS::RootedValueVector argv(cx);
-  if (!argv.reserve(args.length())) return false;
-  for (unsigned i = 0; i < args.length(); ++i) argv.infallibleAppend(args[i]);
+  if (!copy_args(args, &argv)) return false;
   if (kind == wrap_kind::abrupt) meter_now.cells[1] = -(depth + 1);  // (meter.js, resync)
   else if (kind != wrap_kind::resume) meter_now.cells[1] = depth + 1;
   const bool ok = JS::Call(cx, args.thisv(), original, argv, args.rval());
@@ -679,19 +682,15 @@ for (const name of ['repeat', 'padStart', 'padEnd', 'replace', 'replaceAll', 'sp
 }  // namespace
 
 bool stop_if_runaway(JSContext* cx, JS::HandleValue v) {
-  if (!v.isObject()) return false;
-  JS::RootedObject o(cx, &v.toObject());
-  JSErrorReport* report = JS_ErrorFromException(cx, o);
-  if (!report || report->errorNumber != JSMSG_OVER_RECURSED) return false;
+  if (!is_engine_overflow(cx, v)) return false;
   (void)out_of_budget(engine_stack);
   return true;
 }
 
 bool stop_if_runaway(JSContext* cx) {
-  if (!JS_IsExceptionPending(cx)) return false;
-  JS::RootedValue v(cx);
-  if (!JS_GetPendingException(cx, &v)) return false;
-  return stop_if_runaway(cx, v);
+  if (!engine_overflowed(cx)) return false;
+  (void)out_of_budget(engine_stack);
+  return true;
 }
 
 // ---- the job queue ----

@@ -98,9 +98,8 @@
   // A charge of n ticks, inline (the JIT compiles it to a few integer instructions):
   // __exo_m[0] is the tick cell (an Int32Array's, engine.hpp); below zero, __exo_out() refills
   // it from the ticks the engine keeps in reserve, or, with none left, stops the code
-  // uncatchably. A function whose
-  // variables inner functions write charges through __exo_tick instead, which also returns
-  // the run of code it belongs to (see "Writes" below).
+  // uncatchably. A function whose variables inner functions write charges through __exo_tick
+  // instead, which also returns the run of code it belongs to (see "Writes" below).
   const overdrawn = (n) => `(__exo_m[0]-=${n})<0`;
   const charged = (n) => `${overdrawn(n)}&&__exo_out()`;
   // A function's entry: its charge, then its call depth (see "Call depth" below). `v` says
