@@ -632,6 +632,46 @@ bool wrapped(JSContext* cx, unsigned argc, JS::Value* vp) {
   return charge_by_size(cx, kind, args);
 }
 
+// __exo_isproxy(v): whether v is a proxy (for the prelude, which keeps it).
+bool is_proxy_native(JSContext*, unsigned argc, JS::Value* vp) {
+  JS::CallArgs args = JS::CallArgsFromVp(argc, vp);
+  args.rval().setBoolean(args.get(0).isObject() && js::IsProxy(&args[0].toObject()));
+  return true;
+}
+
+// `Proxy` as scripts see it: `new Proxy(t, h)` is the original constructor (reserved slot 0)
+// given the handler that the prelude's function (slot 1) makes of h; a call without `new`
+// goes to the original, which refuses it.
+bool counted_proxy(JSContext* cx, unsigned argc, JS::Value* vp) {
+  JS::CallArgs args = JS::CallArgsFromVp(argc, vp);
+  JS::RootedValue original(cx, js::GetFunctionNativeReserved(&args.callee(), 0));
+  if (!args.isConstructing()) return JS::Call(cx, JS::UndefinedHandleValue, original, JS::HandleValueArray::empty(), args.rval());
+  JS::RootedValue make(cx, js::GetFunctionNativeReserved(&args.callee(), 1));
+  JS::RootedValueArray<2> in(cx);
+  in[0].set(args.get(0));
+  in[1].set(args.get(1));
+  JS::RootedValue handler(cx);
+  if (!JS::Call(cx, JS::UndefinedHandleValue, make, in, &handler)) return false;
+  in[1].set(handler);
+  JS::RootedObject made(cx);
+  if (!JS::Construct(cx, original, in, &made)) return false;
+  args.rval().setObject(*made);
+  return true;
+}
+
+// __exo_proxy(original, makeHandler, revocable): the `Proxy` constructor for scripts.
+bool make_proxy_constructor(JSContext* cx, unsigned argc, JS::Value* vp) {
+  JS::CallArgs args = JS::CallArgsFromVp(argc, vp);
+  JSFunction* f = js::NewFunctionWithReserved(cx, counted_proxy, 2, JSFUN_CONSTRUCTOR, "Proxy");
+  if (!f) return false;
+  JS::RootedObject fo(cx, JS_GetFunctionObject(f));
+  js::SetFunctionNativeReserved(fo, 0, args.get(0));
+  js::SetFunctionNativeReserved(fo, 1, args.get(1));
+  if (!JS_DefineProperty(cx, fo, "revocable", args.get(2), 0)) return false;
+  args.rval().setObject(*fo);
+  return true;
+}
+
 // __exo_wrap(object, name, kind): replaces object[name] with a wrapper of that kind.
 bool wrap_native(JSContext* cx, unsigned argc, JS::Value* vp) {
   JS::CallArgs args = JS::CallArgsFromVp(argc, vp);
@@ -663,8 +703,54 @@ bool wrap_native(JSContext* cx, unsigned argc, JS::Value* vp) {
   return true;
 }
 
-// Each actor realm's first script (new_actor_global): the depth cell, and the wrappers.
-constexpr const char* prelude = R"(const __exo_m = __exo_cell(), __exo_d = 0;
+// Each actor realm's first script (new_actor_global): the depth cell, what the splices call
+// around code outside function bodies (meter.js), the wrappers, and proxies that count.
+//
+// A proxy with no trap for an operation does it on its target in the engine's C++, so a
+// proxy of a proxy of ... (as a target, a prototype's target or a handler) recursed on the
+// engine's stack with no frame the splices see, and where that stack ran out depended on
+// the JIT (a chain of 12,283 proxies read a property cold and failed at 12,156 from 1000
+// frames down, warm). So every proxy a script makes has exo's handler: each trap is two
+// frames of the depth (a level of a chain through prototypes took 4.3 KB of native stack,
+// cold, where max_depth allows 2.4 KB a frame), looks the script's trap up on the script's handler when the operation
+// happens (as the engine would) and calls it, or does the operation on the target with
+// Reflect. Descriptors it passes on have no prototype, so that properties added to
+// Object.prototype cannot change them. A proxy's target cannot be a proxy: the engine checks
+// a trap's result against its target, and a trap on each level of such a chain would check
+// each level below again, for a time exponential in the chain's length. `Proxy` itself is
+// a native constructor (__exo_proxy) that gives the original exo's handler; its length,
+// name, `revocable` and checks are the original's.
+constexpr const char* prelude_text = R"js(const __exo_m = __exo_cell(), __exo_d = 0, __exo_l = (_, v) => (__exo_m[1]--, v),
+  __exo_la = (_, f) => { const d = __exo_m[1]; try { return f() } catch (e) { __exo_c(e); throw e } finally { __exo_m[1] = d - 1 } };
+{
+  const P = Proxy, R = Reflect, apply = R.apply, revocable = P.revocable, bare = Object.setPrototypeOf, isProxy = __exo_isproxy;
+  const base = Object.create(null);
+  for (const name of ['getPrototypeOf', 'setPrototypeOf', 'isExtensible', 'preventExtensions', 'getOwnPropertyDescriptor',
+                      'defineProperty', 'has', 'get', 'set', 'deleteProperty', 'ownKeys', 'apply', 'construct']) {
+    const op = R[name];
+    base[name] = {[name](...args) {
+      const d = (__exo_m[1] += 2);
+      d > MAX_DEPTH && __exo_deep();
+      try {
+        const h = this.u, trap = h[name];
+        if (trap !== undefined && trap !== null) return apply(trap, h, args);
+        if (name === 'defineProperty') bare(args[2], null);
+        const r = apply(op, undefined, args);
+        return name === 'getOwnPropertyDescriptor' && r !== undefined ? bare(r, null) : r;
+      } finally {
+        __exo_m[1] = d - 2;
+      }
+    }}[name];
+  }
+  Object.freeze(base);
+  const handler = (t, h) => {
+    if ((typeof h !== 'object' && typeof h !== 'function') || h === null) throw new TypeError("a proxy's handler must be an object");
+    if (isProxy(t)) throw new TypeError("a proxy's target cannot be a proxy in exo (the engine would recurse on its own stack)");
+    return {__proto__: base, u: h};
+  };
+  globalThis.Proxy = __exo_proxy(P, handler, {revocable(t, h) { return apply(revocable, P, [t, handler(t, h)]) }}.revocable);
+})js"
+                                   R"js(
 for (const proto of [Object.getPrototypeOf(function* () {}).prototype, Object.getPrototypeOf(async function* () {}).prototype])
   for (const name of ['next', 'return', 'throw']) __exo_wrap(proto, name, name === 'next' ? 0 : 3);
 __exo_wrap(Array.prototype, 'sort', 2);
@@ -677,7 +763,18 @@ __exo_wrap(Function.prototype, 'bind', 7);
 for (const name of ['repeat', 'padStart', 'padEnd', 'replace', 'replaceAll', 'split', 'match', 'matchAll', 'search',
                     'normalize', 'toUpperCase', 'toLowerCase'])
   __exo_wrap(String.prototype, name, 1);
-)";
+)js";
+
+// The prelude with max_depth in it.
+const std::string& prelude() {
+  static const std::string text = [] {
+    std::string t = prelude_text;
+    const std::string_view key = "MAX_DEPTH";
+    for (auto at = t.find(key); at != std::string::npos; at = t.find(key, at)) t.replace(at, key.size(), std::to_string(max_depth));
+    return t;
+  }();
+  return text;
+}
 
 }  // namespace
 
@@ -868,9 +965,11 @@ JSObject* new_actor_global(JSContext* cx, std::uint64_t seed) {
   {
     JS::RootedValue ignored(cx);
     if (!JS_DefineFunction(cx, g, "__exo_cell", meter_cell, 0, 0) || !JS_DefineFunction(cx, g, "__exo_wrap", wrap_native, 3, 0) ||
-        !evaluate(cx, prelude, "exo-meter.js", &ignored) || !JS_DeleteProperty(cx, g, "__exo_cell") ||
-        !JS_DeleteProperty(cx, g, "__exo_wrap"))
+        !JS_DefineFunction(cx, g, "__exo_isproxy", is_proxy_native, 1, 0) ||
+        !JS_DefineFunction(cx, g, "__exo_proxy", make_proxy_constructor, 3, 0) || !evaluate(cx, prelude(), "exo-meter.js", &ignored))
       return nullptr;
+    for (const char* name : {"__exo_cell", "__exo_wrap", "__exo_isproxy", "__exo_proxy"})
+      if (!JS_DeleteProperty(cx, g, name)) return nullptr;
   }
   JS::RootedValue math(cx);
   if (!JS_GetProperty(cx, g, "Math", &math) || !math.isObject()) return nullptr;

@@ -43,7 +43,9 @@
     ends.set(node, e);
     return e;
   }
-  const functions = new Set(['FunctionDeclaration', 'FunctionExpression', 'ArrowFunctionExpression']);
+  // What the splices open as a function: a charge and a frame of the call depth. A class's
+  // static block runs as a function of its own, when the class is made.
+  const functions = new Set(['FunctionDeclaration', 'FunctionExpression', 'ArrowFunctionExpression', 'StaticClassBlock']);
   const loops = new Set(['ForStatement', 'ForInStatement', 'ForOfStatement', 'WhileStatement', 'DoWhileStatement']);
   function children(node) {
     const out = [];
@@ -133,12 +135,40 @@
       if (i >= src.length) throw new Error('exo metering: a loop\'s head has no end');
     }
   }
+  // An async function's throw does not reach its caller either, which goes on after the
+  // rejected promise: its body runs in a try whose catch puts the caller's depth back (and
+  // guards, as every catch does). Not when moving the body into a block would change what
+  // it declares: a function declared at its top whose name is also a var of the function,
+  // or declared twice (both errors in a block); such a body counts as before, and a throw
+  // from it leaves its frame counted until the caller's next catch, finally, await or end.
+  const tryOpen = 'try{';
+  const tryClose = '}catch(__exo_e){__exo_c(__exo_e);__exo_m[1]=__exo_d-1;throw __exo_e}';
+  function guardsThrows(fn) {
+    if (!fn || !fn.async || fn.generator) return false;
+    if (fn.body.type !== 'BlockStatement') return true;
+    const declared = [];
+    for (let s of fn.body.body) {
+      while (s.type === 'LabeledStatement') s = s.body;
+      if (s.type === 'FunctionDeclaration') declared.push(s.id.name);
+    }
+    if (!declared.length) return true;
+    const vars = new Set();
+    const stack = [...fn.body.body];
+    while (stack.length) {
+      const x = stack.pop();
+      if (functions.has(x.type)) continue;
+      if (x.type === 'VariableDeclaration' && x.kind === 'var') for (const d of x.declarations) patternNames(d.id, []).forEach((n) => vars.add(n));
+      stack.push(...children(x));
+    }
+    return new Set(declared).size === declared.length && !declared.some((n) => vars.has(n));
+  }
   function charge(body, depth, epoch, extra, fn, v, d, loop) {
     const cost = Math.max(1, size(body));
     const together = fn && !epoch;  // the charge goes in the entry's test
     const tick = epoch ? `const ${epoch}=__exo_tick(${cost});` : together ? '' : `${charged(cost)};`;
     extra = extra || '';
-    const enter = fn ? entry(fn, v, d, together ? cost : undefined) : '';
+    const guard = guardsThrows(fn);
+    const enter = (fn ? entry(fn, v, d, together ? cost : undefined) : '') + (guard ? tryOpen : '');
     if (body.type === 'BlockStatement') {
       // After the directive prologue ('use strict' must stay first to stay a directive).
       let at = index(body.loc.start) + 1;
@@ -146,16 +176,22 @@
         if (s.type !== 'ExpressionStatement' || s.expression.type !== 'Literal' || typeof s.expression.value !== 'string') break;
         at = index(s.loc.end);
       }
-      edits.push([at, depth, false, `;${tick}${extra}${enter}`]);
-      if (fn) edits.push([index(body.loc.end) - 1, depth, true, `;${back(d)};`]);  // falling off the end
+      const end = index(body.loc.end) - 1;
+      const close = fn ? `;${back(d)};${guard ? tryClose : ''}` : '';  // falling off the end
+      // An empty body's entry and end are at one index, where what closes would go first.
+      if (at === end) edits.push([at, depth, false, `;${tick}${extra}${enter}${close}`]);
+      else {
+        edits.push([at, depth, false, `;${tick}${extra}${enter}`]);
+        if (fn) edits.push([end, depth, true, close]);
+      }
     } else if (body.type.endsWith('Statement') || body.type.endsWith('Declaration')) {
       const start = loop ? bodyStart(loop) : index(body.loc.start);
       edits.push([start, depth, false, `{${tick}${extra}`]);
       edits.push([trueEnd(start, endIndex(body)), depth, true, '}']);
     } else {  // an arrow function's expression body, made a block that returns it
       const [start, end] = arrowBody(fn);
-      edits.push([start, depth, false, `{${tick}${extra}${entry(fn, true, d, together ? cost : undefined)}__exo_v=(`]);
-      edits.push([end, depth, true, `);${back(d)};return __exo_v}`]);
+      edits.push([start, depth, false, `{${tick}${extra}${entry(fn, true, d, together ? cost : undefined)}${guard ? tryOpen : ''}__exo_v=(`]);
+      edits.push([end, depth, true, `);${back(d)};return __exo_v${guard ? tryClose : ''}}`]);
     }
   }
 
@@ -172,9 +208,10 @@
   // resumes, takes the depth it now runs at (a promise job starts at 0; a generator's
   // resumer is where it was), and a catch or finally that a generator's throw or return
   // resumed into does the same; the generators' next, return and throw (wrapped in each
-  // realm, engine.cpp) put back their caller's depth when they return. The engine's own stack
-  // overflow, where it still comes first (a recursion through default parameters or class
-  // fields, which have no entry), is made uncatchable the same way: the guard __exo_c(e)
+  // realm, engine.cpp) put back their caller's depth when they return. Code outside function
+  // bodies (parameter lists, class fields, heritage, keys) counts too: see "Code outside
+  // function bodies". The engine's own stack overflow, where it could still come first
+  // (recursion inside a built-in the wrappers miss), is made uncatchable: the guard __exo_c(e)
   // opens every catch, and a try with a finally and no catch is given one that guards.
   const depthEdits = [];  // [node, fn, depth]: returns, catches, finallys, awaits, yields and for-await loops
   // Where an expression that starts (really) at `from` ends, given `e`, its end by positions:
@@ -284,6 +321,81 @@
     }
   }
 
+  // ---- Code outside function bodies ----
+  // A parameter list's defaults (at any level of its patterns) and computed keys run before
+  // the function's body, so before its entry counts the depth; a class field's initializer,
+  // a class's heritage and its computed keys run in no body of their own. A recursion through
+  // them (`function f(a = f())`, `class A { x = new A() }`) would meet the engine's own stack
+  // limit, which the JIT moves, and a promise's rejection handler could see that error. So
+  // each is a frame of the depth: `__exo_l(++__exo_m[1]>maxDepth&&__exo_deep(), expr)`
+  // counts up, runs the expression in place (its this, arguments, super and new.target are
+  // the same), and counts down as it returns the value; a throw that skips the count down
+  // lands where the count is set again (a catch, a finally, the end of a message or job).
+  // An anonymous function or class as a default or a field's initializer is left as it is,
+  // since it takes its name from there (`a = function () {}` is named a): making a function
+  // runs nothing, and what a class runs as it is made (heritage, keys, static fields and
+  // blocks) counts by itself.
+  // In an async function's parameter list, a throw does not reach the caller, which goes on
+  // (the function returns a rejected promise): there the expression runs in an arrow that
+  // __exo_la calls, counting down on a throw too (an arrow there sees the same this,
+  // arguments and super; await cannot appear in those parameters).
+  const anonymous = (e) => e.type === 'ArrowFunctionExpression' || ((e.type === 'FunctionExpression' || e.type === 'ClassExpression') && !e.id);
+  function counted(start, expr, depth, async) {
+    edits.push([start, depth, false, `__exo_l${async ? 'a' : ''}(++__exo_m[1]>${maxDepth}&&__exo_deep(),${async ? '()=>' : ''}`]);
+    edits.push([trueEnd(start, endIndex(expr)), depth, true, ')']);
+  }
+  // The start of what follows the `=` after index i (only spaces, comments and closing
+  // brackets come between).
+  function afterEq(i) {
+    for (i = past(i); src[i] !== '='; i = past(i + 1))
+      if (i >= src.length) throw new Error('exo metering: no `=` before a default value');
+    return skip(i + 1);
+  }
+  function countedDefault(after, expr, depth, async) {
+    if (!anonymous(expr)) counted(afterEq(after), expr, depth, async);
+  }
+  const countedKey = (key, depth, async) => counted(skip(index(key.loc.start) + 1), key.name, depth, async);  // inside `[...]`
+  function countedPattern(p, depth, async) {
+    if (!p) return;
+    switch (p.type) {
+      case 'ObjectPattern':
+        for (const q of p.properties) {
+          if (q.type !== 'Property') { countedPattern(q.expression || q.argument, depth + 1, async); continue; }
+          if (q.key.type === 'ComputedName') countedKey(q.key, depth + 2, async);
+          countedPattern(q.value, depth + 1, async);
+        }
+        return;
+      case 'ArrayPattern': for (const e of p.elements) countedPattern(e, depth + 1, async); return;
+      case 'SpreadExpression': countedPattern(p.expression, depth + 1, async); return;
+      case 'AssignmentExpression':
+        countedPattern(p.left, depth + 1, async);
+        countedDefault(endIndex(p.left), p.right, depth + 1, async);
+        return;
+    }
+  }
+  function countedOutside(node, depth) {
+    if (functions.has(node.type) && node.params) {
+      const async = node.async && !node.generator;
+      node.params.forEach((p, i) => {
+        countedPattern(p, depth + 1, async);
+        const d = node.defaults && node.defaults[i];
+        if (d) countedDefault(endIndex(p), d, depth + 1, async);
+      });
+      countedPattern(node.rest, depth + 1, async);
+    } else if (node.type === 'ClassStatement' || node.type === 'ClassExpression') {
+      if (node.superClass) {
+        let i = skip(index(node.loc.start) + 5);  // past `class` and its name, to `extends`
+        if (node.id) i = skip(endIndex(node.id));
+        if (!src.startsWith('extends', i)) throw new Error('exo metering: no `extends` before a class\'s heritage');
+        counted(skip(i + 7), node.superClass, depth + 1);
+      }
+      for (const el of node.body) {
+        if (el.name && el.name.type === 'ComputedName') countedKey(el.name, depth + 2);
+        if (el.type === 'ClassField' && el.init) countedDefault(endIndex(el.name), el.init, depth + 2);
+      }
+    }
+  }
+
   // ---- Writes to bindings of other functions ----
   // A warm instance (plugins/js/plugin.cpp) keeps an actor's realm from one message to the
   // next: what the script made while loading is frozen, and a function that writes a
@@ -323,7 +435,7 @@
         for (const q of p.properties) {
           if (q.type !== 'Property') visitPattern(q, sc, fnScope, depth + 1);
           else {
-            if (q.computed) visit(q.key, sc, fnScope, depth + 2);
+            if (q.key.type === 'ComputedName') visit(q.key, sc, fnScope, depth + 2);
             visitPattern(q.value, sc, fnScope, depth + 2);
           }
         }
@@ -468,9 +580,6 @@
     }
   }
   const checksOf = (fn) => (checks.has(fn) ? [...checks.get(fn)].map((e) => `__exo_w(${e});`).join('') : '');
-  for (const fn of new Set([...epochs.keys(), ...checks.keys()]))
-    if (fn.type === 'StaticClassBlock')
-      edits.push([index(fn.body.loc.start) + 1, 0, false, (epochs.has(fn) ? `const ${epochs.get(fn)}=__exo_tick(1);` : '') + checksOf(fn)]);
 
   // The script's top level, which runs again in every message, charges its own size first.
   {
@@ -496,6 +605,7 @@
     if ((node.type === 'Literal' && node.value instanceof RegExp) || node.type === 'ThisExpression' ||
         (node.type === 'Identifier' && (node.name === 'RegExp' || node.name === 'globalThis')))
       regexps = true;
+    countedOutside(node, depth);
     if (functions.has(node.type)) bodies.push([node, depth]);
     else if (loops.has(node.type)) loopNodes.push([node, depth]);
     const suspends = (node.type === 'UnaryExpression' && node.operator === 'await') || node.type === 'YieldExpression' || forAwait(node);

@@ -228,6 +228,10 @@ BOOST_AUTO_TEST_CASE(the_call_depth_is_counted_deterministically) {
     function* gen() { yield 1; yield plain(1) }
     async function later(x) { await null; return x }
     async function* agen() { yield 1 }
+    async function throwsNow() { throw new Error('now') }
+    async function throwsInParams(x = (() => { throw new Error('params') })()) { return x }
+    function withDefaults(a = plain(1), {b = plain(2), [String(plain(3))]: c = 4} = {}) { return a + b + c }
+    class Fielded { x = plain(1); static y = plain(2); [String(plain(3))] = 1 }
     exports.many = (n) => {
       let s = 0
       const o = {x: 0}
@@ -242,9 +246,14 @@ BOOST_AUTO_TEST_CASE(the_call_depth_is_counted_deterministically) {
         const h = gen(); h.next(); try { h.throw(new Error('in')) } catch (e) { s++ }
         later(i).then(plain)
         agen().next()
+        throwsNow().catch(plain)
+        throwsInParams().catch(plain)
+        s += withDefaults() + new Fielded().x
       }
       return down(1990) + s + o.x
     }
+    // (No catch here to set the count again.)
+    exports.async_throws = (n) => { for (let i = 0; i < n; i++) { throwsNow().catch(plain); throwsInParams().catch(plain) } return down(1990) }
     exports.async_many = async (n) => { let s = 0; for (let i = 0; i < n; i++) s += await later(i); return down(1990) + s }
     exports.async_deep = async (n) => { const r = async (k) => k === 0 ? 0 : 1 + await r(k - 1); return r(n) }
     exports.catch_all = () => { const r = () => { try { return r() } catch (e) { return r() } }; return r() }
@@ -254,6 +263,36 @@ BOOST_AUTO_TEST_CASE(the_call_depth_is_counted_deterministically) {
     exports.defaults_finally = () => { function f(a = f()) { return a } try { return f() } finally { return 'swallowed' } }
     exports.fields_finally = () => { class A { x = new A() }; try { new A() } finally { return 'swallowed' } }
     exports.rejected = async () => { const r = async () => r(); return r().catch(() => 'swallowed') }
+    // Code that runs outside any function body: parameter lists (defaults, at any level of a
+    // pattern, and computed keys), class fields (static too), a class's heritage, computed
+    // keys and static blocks. A class expression as a default is not wrapped (its name comes
+    // from the parameter), so what runs inside it counts by itself.
+    exports.rejected_default = () => { let n = 0; async function r(x = r().catch(() => { n++ })) {} r(); return n }
+    exports.pattern_default = () => { function f({a = f()} = {}) {} f() }
+    exports.pattern_key = () => { function f({[f()]: a} = {}) {} f() }
+    exports.array_default = () => { function f([a = f()] = []) {} f() }
+    exports.static_block = () => { function f(x = class { static { f() } }) {} f() }
+    exports.static_field = () => { function f(x = class { static y = f() }) {} f() }
+    exports.heritage = () => { function f(x = class extends f() {}) {} f() }
+    exports.class_key = () => { function f(x = class { [f()]() {} }) {} f() }
+    exports.derived = () => { class A { x = new B() } class B extends A {} new B() }
+    // A default that recurses is a frame of its own, held while the call inside it runs: f's
+    // bodies start only when the innermost default is done, so f(k) is k + 1 frames.
+    exports.through_defaults = (n) => { function f(k, a = k ? f(k - 1) : 0) { return k } return f(n) }
+    // Wrapping keeps what a default or a field sees: its name, this, arguments, new.target, super.
+    exports.names = () => {
+      function f(g = function () {}, h = () => 1, C = class {}, D = (class extends Object {}), [x = function () {}] = []) { return [g.name, h.name, C.name, D.name, x.name].join() }
+      class A { m = function () {}; static s = () => 1; [('k' + 1)] = function () {} }
+      const a = new A()
+      return f() + ',' + [a.m.name, A.s.name, a.k1.name].join()
+    }
+    exports.scope = () => {
+      const o = {f(a, b = arguments.length, c = this) { return b * 10 + (c === o ? 1 : 0) }}
+      function F(t = new.target) { this.t = t === F }
+      class B { get v() { return 2 } }
+      class C extends B { w = super.v + 1; static z = this.name }
+      return [o.f(1), new F().t, new C().w, C.z].join()
+    }
     // A generator started shallow and resumed from deep counts from where it is resumed.
     function climb(n) { return n === 0 ? 0 : 1 + climb(n - 1) }
     function at(depth, f) { return depth === 0 ? f() : at(depth - 1, f) }
@@ -280,10 +319,25 @@ BOOST_AUTO_TEST_CASE(the_call_depth_is_counted_deterministically) {
   BOOST_TEST(contains(deep, "call depth"), deep);
   BOOST_TEST(as_int(call(hv, a, "many", args(std::int64_t{3000}), 100'000'000)) > 1990);
   BOOST_TEST(as_int(call(hv, a, "async_many", args(std::int64_t{3000}), 100'000'000)) > 1990);
+  BOOST_TEST(as_int(call(hv, a, "async_throws", args(std::int64_t{3000}), 100'000'000)) == 1990);
   BOOST_TEST(as_int(call(hv, a, "async_deep", args(std::int64_t{1500}), 10'000'000)) == 1500);
-  for (const char* fn : {"async_deep", "catch_all", "finally_returns", "fields", "defaults", "defaults_finally", "fields_finally", "rejected"}) {
+  for (const char* fn : {"async_deep", "catch_all", "finally_returns", "rejected"}) {
     BOOST_TEST_CONTEXT(fn) { (void)runs_out_at_the_budget(hv, a, fn, args(std::int64_t{6000}), 10'000'000); }
   }
+  // Recursions outside function bodies are counted too: they stop at the limit, not where
+  // the engine's stack runs out.
+  for (const char* fn : {"fields", "defaults", "defaults_finally", "fields_finally", "rejected_default", "pattern_default",
+                         "pattern_key", "array_default", "static_block", "static_field", "heritage", "class_key", "derived"}) {
+    BOOST_TEST_CONTEXT(fn) {
+      const std::string why = runs_out_at_the_budget(hv, a, fn, {}, 10'000'000);
+      BOOST_TEST(contains(why, "call depth"), why);
+    }
+  }
+  BOOST_TEST(as_int(call(hv, a, "through_defaults", args(std::int64_t{1998}), 10'000'000)) == 1998);
+  const std::string defaults_deep = runs_out_at_the_budget(hv, a, "through_defaults", args(std::int64_t{1999}), 10'000'000);
+  BOOST_TEST(contains(defaults_deep, "call depth"), defaults_deep);
+  BOOST_TEST(*result(call(hv, a, "names")).if_string() == "g,h,C,D,x,m,s,k1");
+  BOOST_TEST(*result(call(hv, a, "scope")).if_string() == "11,true,3,C");
 }
 
 // Built-ins that recurse inside the engine over nested data (join and toString,
@@ -315,6 +369,13 @@ BOOST_AUTO_TEST_CASE(recursion_inside_the_engine_is_counted) {
     exports.to_string = (n) => { const f = (k) => k ? String({toString() { return f(k - 1) }}) : ''; f(n); return n }
     exports.bind = (n) => { let f = function () { return 7 }; for (let i = 0; i < n; i++) f = f.bind(null); return f() }
     exports.bind_caught = () => { let f = () => 1; try { for (let i = 0; ; i++) f = f.bind(null) } catch (e) { return e.message } }
+    // A proxy with no trap for an operation does it on its target, in the engine's C++: a
+    // prototype or a handler that is a proxy nests that. Each proxy's operation is two
+    // frames; a proxy's target cannot be a proxy.
+    exports.protos = (n, down) => { let o = {x: 1}; for (let i = 0; i < n; i++) o = Object.create(new Proxy(o, {})); return at(down, () => o.x) }
+    exports.handlers = (n) => { let h = {}; for (let i = 0; i < n; i++) h = new Proxy({}, h); return new Proxy({x: 1}, h).x }
+    exports.nested = () => [() => new Proxy(new Proxy({}, {}), {}), () => Proxy.revocable(Proxy.revocable({}, {}).proxy, {}),
+                            () => new Proxy(new Proxy(() => 1, {}), {})].map((f) => { try { f() } catch (e) { return e.name + ': ' + e.message } }).join('|')
   )");
   const auto i = [](std::int64_t v) { return exo::value(v); };
   const auto ok = [&](const char* fn, const exo::arg_list& in) {
@@ -355,9 +416,65 @@ BOOST_AUTO_TEST_CASE(recursion_inside_the_engine_is_counted) {
     too_deep(fn, vals(i(1000)));
     too_deep(fn, vals(i(100'000)));
   }
+  BOOST_TEST(ok("protos", vals(i(998), i(0))) == 1);  // the export, `at`, its function, then two frames a proxy
+  too_deep("protos", vals(i(999), i(0)));
+  BOOST_TEST(ok("protos", vals(i(498), i(1000))) == 1);
+  too_deep("protos", vals(i(499), i(1000)));
+  too_deep("protos", vals(i(100'000), i(0)));
+  BOOST_TEST(ok("handlers", vals(i(998))) == 1);
+  too_deep("handlers", vals(i(999)));
+  too_deep("handlers", vals(i(100'000)));
+  const std::string nested = *result(call(hv, a, "nested", {}, 100'000'000)).if_string();
+  const std::string refusal = "TypeError: a proxy's target cannot be a proxy in exo (the engine would recurse on its own stack)";
+  BOOST_TEST(nested == refusal + "|" + refusal + "|" + refusal);
   BOOST_TEST(ok("bind", vals(i(1000))) == 7);
   const std::string bound = *result(call(hv, a, "bind_caught", {}, 100'000'000)).if_string();
   BOOST_TEST(contains(bound, "bound at most 1000 times"), bound);
+}
+
+// Proxies behave as the language says, though exo counts each one's operations as frames:
+// traps get their handler as `this` and the target, the receiver and the arguments; a trap
+// added to the handler later is used; no trap does the operation on the target; invariants
+// are enforced; revoked proxies throw; the constructor's checks and shape are kept.
+BOOST_AUTO_TEST_CASE(proxies_keep_their_semantics) {
+  js_registry r;
+  memory_hv hv(r.config());
+  auto a = make(hv, R"(
+    exports.traps = () => {
+      const seen = []
+      const target = function (x) { return x + 1 }
+      const h = {
+        get(t, k, rcv) { seen.push(`get ${String(k)} ${this === h} ${t === target} ${rcv === p}`); return Reflect.get(t, k, rcv) },
+        apply(t, self, args) { seen.push(`apply ${self} ${args}`); return t.apply(self, args) * 10 },
+      }
+      const p = new Proxy(target, h)
+      seen.push(p.length, p(1))
+      h.has = (t, k) => k === 'magic'
+      seen.push('magic' in p, 'length' in p, 'other' in p)
+      delete h.apply
+      seen.push(p(2), typeof p, Object.keys(new Proxy({a: 1, b: 2}, {})).join(''))
+      class C { constructor(v) { this.v = v } }
+      seen.push(new (new Proxy(C, {construct(t, args, nt) { return {v: args[0] * 2, same: nt === t} }}))(4).v)
+      seen.push(new (new Proxy(C, {}))(5).v)
+      return seen.join('|')
+    }
+    const name = (f) => { try { f(); return 'ok' } catch (e) { return e.name } }
+    exports.checks = () => {
+      const frozen = Object.freeze({x: 1})
+      const liar = new Proxy(frozen, {get() { return 2 }})
+      const {proxy, revoke} = Proxy.revocable({x: 1}, {})
+      const before = proxy.x
+      revoke()
+      return [name(() => liar.x), name(() => Proxy({}, {})), name(() => new Proxy(1, {})), name(() => new Proxy({}, null)),
+              before, name(() => proxy.x), Proxy.length, Proxy.name, 'prototype' in Proxy, typeof Proxy,
+              Proxy.revocable.length, name(() => new Proxy.revocable({}, {})), Object.getPrototypeOf(new Proxy([], {})) === Array.prototype,
+              Array.isArray(new Proxy([], {})), JSON.stringify(new Proxy({a: [1]}, {}))].join()
+    }
+  )");
+  BOOST_TEST(*result(call(hv, a, "traps")).if_string() ==
+             "get length true true true|apply undefined 1|1|20|true|false|false|3|function|ab|8|5");
+  BOOST_TEST(*result(call(hv, a, "checks")).if_string() ==
+             "TypeError,TypeError,TypeError,TypeError,1,TypeError,2,Proxy,false,function,2,TypeError,true,true,{\"a\":[1]}");
 }
 
 // Built-ins whose work grows with their input (sort, join, JSON, string work) charge by the
@@ -444,7 +561,17 @@ BOOST_AUTO_TEST_CASE(metering_keeps_tricky_syntax) {
     exports.w = async (x) => { try { return await (x) } catch { return } finally { x++ } }
     exports.p = (n) => { let s = 0; for (let i = 0; i < n; i++)(s) += i; let k = n; while (k-- > 0)(s)++; do (s)--
       ; while (++k < n) return (s) }
+    // Empty bodies: their entry and their end are at one place.
+    exports.e = async () => { await (async () => {})(); await (async function () { 'use strict' })(); for (const x of (function* () {})()) {}
+      (() => {})(); (function () {})(); for await (const x of (async function* () {})()) {} class A { static {} } return 3 }
+    // A body that would not keep its declarations in a block: an async function declaring a
+    // function twice, or one that is also a var.
+    exports.twice = async () => { return g(); function g() { return 1 } function g() { return 2 } }
+    exports.var_too = async () => { var g; return typeof g; function g() {} }
   )");
+  BOOST_TEST(as_int(call(hv, a, "e")) == 3);
+  BOOST_TEST(as_int(call(hv, a, "twice")) == 2);
+  BOOST_TEST(*result(call(hv, a, "var_too")).if_string() == "function");
   BOOST_TEST(as_int(call(hv, a, "r", args(std::int64_t{0}))) == 0);
   BOOST_TEST(as_int(call(hv, a, "p", args(std::int64_t{4}))) == 5);  // 6, then 10, then 5 down
   BOOST_TEST(as_int(call(hv, a, "w", args(std::int64_t{7}))) == 7);
@@ -558,6 +685,8 @@ const char* const leaky = R"(
   exports.evil = () => typeof [].evil
   exports.match = () => /a(b)/.exec('ab')[1]
   exports.dollar = () => RegExp.$1
+  const keyed = (() => { let k = 0; return () => { const {[k++]: v} = [5, 6]; return k } })()
+  exports.keyed = () => keyed()
   exports.sum = (xs) => { let t = 0; xs.forEach((x) => { t += x }); return t }
   exports.roll = () => Math.random()
   exports.count = () => counter() - 1
@@ -574,6 +703,7 @@ BOOST_AUTO_TEST_CASE(a_warm_realm_keeps_nothing_a_message_did) {
       BOOST_TEST(*result(call(hv, a, "push", args(i))).if_string() == "TypeError");
       BOOST_TEST(as_int(call(hv, a, "inc")) == 1);
       BOOST_TEST(as_int(call(hv, a, "count")) == 0);
+      BOOST_TEST(as_int(call(hv, a, "keyed")) == 1);  // a write in a destructuring's computed key
       BOOST_TEST(*result(call(hv, a, "poke")).if_string() == "TypeError");
       BOOST_TEST(*result(call(hv, a, "proto")).if_string() == "TypeError");
       BOOST_TEST(*result(call(hv, a, "evil")).if_string() == "undefined");
