@@ -337,7 +337,7 @@ std::size_t stack_quota() {
 //   engine").
 // Every call of a wrapper (but a generator's) is a frame of the call depth.
 // A native keeps the built-in's name and length and costs a realm about 100 bytes.
-enum class wrap_kind : std::int32_t { resume, sized, sorted, abrupt, stringified, flat, parsed, bound, counted };
+enum class wrap_kind : std::int32_t { resume, sized, sorted, abrupt, stringified, flat, parsed, bound };
 
 // ---- Recursion inside the engine ----
 //
@@ -358,14 +358,8 @@ enum class wrap_kind : std::int32_t { resume, sized, sorted, abrupt, stringified
 //   checked for arrays left to flatten. Deeper than the reservation: out of ticks, as too deep;
 //   within it, the engine's stack always suffices (a level is at most 520 bytes);
 // - JSON.parse with a reviver: the walk is exo's, over an explicit stack (no recursion);
-// - calls that take their function from data: Function.prototype.call and apply,
-//   Reflect.apply and construct are frames (kind counted), and so is a call through a bound
-//   function: bind binds a trampoline of its target (bound_target below), which is a frame
-//   and calls the target. A chain of natives calling natives, each from the one before it,
-//   with no script frame between them (a function bound to Reflect.apply of a function bound
-//   ..., or getters that are bound natives) can only go on through one of those, or through
-//   a proxy (the prelude's traps are frames): with every one a frame, each such chain counts.
-//   A function may be bound at most max_bound times over (names: wrapped_recursive).
+// - bind: a function may be bound at most max_bound times over (a call through the chain
+//   is a native level per binding); past that, bind throws.
 // Where the engine's stack runs out inside one of these anyway, it is taken as too deep too
 // (the same result, whichever JIT state got there).
 constexpr unsigned max_bound = 1000;
@@ -543,93 +537,6 @@ bool failed_call(JSContext* cx) {
   return out_of_budget(too_deep);
 }
 
-// The depth the code runs at (inside a generator's throw or return it is kept negated:
-// meter.js, resync).
-std::int32_t running_depth() {
-  const std::int32_t depth = meter_now.cells[1];
-  return depth < 0 ? -depth - 1 : depth;
-}
-
-// A call through a bound function: bind is given a trampoline of the target (slot 0), which
-// is a frame of the depth and calls or constructs the target (a `new` of the bound function
-// reaches it with itself as new.target, which is the target's then).
-bool trampoline(JSContext* cx, unsigned argc, JS::Value* vp) {
-  JS::CallArgs args = JS::CallArgsFromVp(argc, vp);
-  JS::RootedValue target(cx, js::GetFunctionNativeReserved(&args.callee(), 0));
-  const std::int32_t depth = running_depth();
-  if (depth + 1 > static_cast<std::int32_t>(max_depth)) return out_of_budget(too_deep);
-  JS::RootedValueVector argv(cx);
-  if (!copy_args(args, &argv)) return false;
-  meter_now.cells[1] = depth + 1;
-  bool ok = false;
-  if (args.isConstructing()) {
-    JS::RootedObject new_target(cx, &args.newTarget().toObject());
-    if (new_target == &args.callee()) new_target = &target.toObject();
-    JS::RootedObject made(cx);
-    ok = JS::Construct(cx, target, new_target, argv, &made);
-    if (ok) args.rval().setObject(*made);
-  } else {
-    ok = JS::Call(cx, args.thisv(), target, argv, args.rval());
-  }
-  meter_now.cells[1] = depth;
-  return ok || failed_call(cx);
-}
-
-// A trampoline's Symbol.hasInstance (`x instanceof bound` asks the bound function's target):
-// the target's instanceof, a frame of the depth too.
-bool trampoline_has_instance(JSContext* cx, unsigned argc, JS::Value* vp) {
-  JS::CallArgs args = JS::CallArgsFromVp(argc, vp);
-  JS::RootedObject target(cx, &js::GetFunctionNativeReserved(&args.callee(), 0).toObject());
-  const std::int32_t depth = running_depth();
-  if (depth + 1 > static_cast<std::int32_t>(max_depth)) return out_of_budget(too_deep);
-  meter_now.cells[1] = depth + 1;
-  // InstanceofOperator(v, target): target[Symbol.hasInstance](v) if it has one, else
-  // OrdinaryHasInstance (a function's prototype on v's chain, a bound function's target's).
-  JS::RootedId has_instance(cx, JS::PropertyKey::Symbol(JS::GetWellKnownSymbol(cx, JS::SymbolCode::hasInstance)));
-  JS::RootedValue method(cx), result(cx);
-  bool is = false;
-  bool ok = JS_GetPropertyById(cx, target, has_instance, &method);
-  if (ok && !method.isNullOrUndefined()) {
-    JS::RootedValue self(cx, JS::ObjectValue(*target));
-    ok = JS::Call(cx, self, method, JS::HandleValueArray(args.get(0)), &result);
-    is = ok && JS::ToBoolean(result);
-  } else if (ok) {
-    ok = JS::OrdinaryHasInstance(cx, target, args.get(0), &is);
-  }
-  meter_now.cells[1] = depth;
-  if (!ok) return failed_call(cx);
-  args.rval().setBoolean(is);
-  return true;
-}
-
-// The trampoline bind is given for `target`, made to look like it where bind looks: its
-// prototype, its own length (if it has one) and its name, read in the order bind reads them
-// (so a getter among them runs once, as it would); a constructor if the target is one.
-JSObject* bound_target(JSContext* cx, JS::HandleObject target) {
-  JS::RootedObject proto(cx);
-  if (!JS_GetPrototype(cx, target, &proto)) return nullptr;
-  bool has_length = false;
-  JS::RootedValue length(cx), name(cx);
-  if (!JS_HasOwnProperty(cx, target, "length", &has_length) || (has_length && !JS_GetProperty(cx, target, "length", &length)) ||
-      !JS_GetProperty(cx, target, "name", &name))
-    return nullptr;
-  JSFunction* f = js::NewFunctionWithReserved(cx, trampoline, 0, JS::IsConstructor(target) ? JSFUN_CONSTRUCTOR : 0, nullptr);
-  if (!f) return nullptr;
-  JS::RootedObject t(cx, JS_GetFunctionObject(f));  // (rooted before the next allocation)
-  JSFunction* has = js::NewFunctionWithReserved(cx, trampoline_has_instance, 1, 0, "[Symbol.hasInstance]");
-  if (!has) return nullptr;
-  JS::RootedObject h(cx, JS_GetFunctionObject(has));
-  js::SetFunctionNativeReserved(t, 0, JS::ObjectValue(*target));
-  js::SetFunctionNativeReserved(h, 0, JS::ObjectValue(*target));
-  JS::RootedId has_instance(cx, JS::PropertyKey::Symbol(JS::GetWellKnownSymbol(cx, JS::SymbolCode::hasInstance)));
-  JS::RootedValue hv(cx, JS::ObjectValue(*h));
-  if (!JS_SetPrototype(cx, t, proto) || !JS_DeleteProperty(cx, t, "length") || !JS_DeleteProperty(cx, t, "name") ||
-      (has_length && !JS_DefineProperty(cx, t, "length", length, JSPROP_READONLY)) ||
-      !JS_DefineProperty(cx, t, "name", name, JSPROP_READONLY) || !JS_DefinePropertyById(cx, t, has_instance, hv, JSPROP_READONLY))
-    return nullptr;
-  return t;
-}
-
 // stringify, flat, JSON.parse and bind ("Recursion inside the engine"), apart from the
 // wrapper so that their locals do not make the wrapper's own frame, which a join recursion
 // repeats at every level, any bigger.
@@ -652,25 +559,16 @@ JSObject* bound_target(JSContext* cx, JS::HandleObject target) {
     if (argv.empty() && !argv.append(JS::UndefinedValue())) return false;
     argv[0].setNumber(std::trunc(levels));
   }
-  JS::RootedValue self(cx, args.thisv());
-  if (kind == wrap_kind::bound && self.isObject() && JS::IsCallable(&self.toObject())) {
-    // (A bound function's name is made when it is read, "bound " once a level: read through
-    // the trampolines, a chain's names would take memory quadratic in its length.)
+  if (kind == wrap_kind::bound && args.thisv().isObject() && JS_ObjectIsFunction(&args.thisv().toObject())) {
     unsigned chain = 0;
-    for (JSObject* o = &self.toObject(); o && JS_ObjectIsFunction(o) && JS_IsFunctionBound(JS_GetObjectFunction(o)); ++chain) {
+    for (JSFunction* f = JS_GetObjectFunction(&args.thisv().toObject()); f && JS_IsFunctionBound(f); ++chain) {
       if (chain >= max_bound) {
-        JS_ReportErrorASCII(cx, "exo: a function may be bound at most %u times over", max_bound);
+        JS_ReportErrorASCII(cx, "exo: a function may be bound at most %u times over (a call through the bindings recurses in the engine)", max_bound);
         return false;
       }
-      JSObject* t = JS_GetBoundFunctionTarget(JS_GetObjectFunction(o));
-      o = t && JS_IsNativeFunction(t, trampoline) ? &js::GetFunctionNativeReserved(t, 0).toObject() : nullptr;
+      JSObject* target = JS_GetBoundFunctionTarget(f);
+      f = target && JS_ObjectIsFunction(target) ? JS_GetObjectFunction(target) : nullptr;
     }
-    meter_now.cells[1] = depth + 1;
-    JS::RootedObject target(cx, &self.toObject());
-    JSObject* t = bound_target(cx, target);
-    meter_now.cells[1] = depth;
-    if (!t) return failed_call(cx);
-    self.setObject(*t);
   }
   meter_now.cells[1] = depth + 1 + reserved;
   bool ok = false;
@@ -682,11 +580,11 @@ JSObject* bound_target(JSContext* cx, JS::HandleObject target) {
     ok = root && JS::Call(cx, args.thisv(), original, argv, &parsed) && JS_DefineProperty(cx, root, "", parsed, JSPROP_ENUMERATE) &&
          internalize(cx, root, args[1], args.rval());
   } else {
-    ok = JS::Call(cx, self, original, argv, args.rval());
+    ok = JS::Call(cx, args.thisv(), original, argv, args.rval());
   }
   meter_now.cells[1] = depth;
   if (!ok) return failed_call(cx);
-  if (kind == wrap_kind::bound || kind == wrap_kind::counted) return true;
+  if (kind == wrap_kind::bound) return true;
   if (kind == wrap_kind::stringified && args.rval().isString()) {  // how deep it went: the result's brackets
     const std::int32_t levels = json_depth(cx, args.rval().toString());
     if (levels < 0) return false;
@@ -716,12 +614,12 @@ bool wrapped(JSContext* cx, unsigned argc, JS::Value* vp) {
   JSObject* callee = &args.callee();
   JS::RootedValue original(cx, js::GetFunctionNativeReserved(callee, 0));
   const auto kind = static_cast<wrap_kind>(js::GetFunctionNativeReserved(callee, 1).toInt32());
-  const std::int32_t depth = running_depth();  // (inside another throw or return: a yield* passing it on)
+  std::int32_t depth = meter_now.cells[1];
+  if (depth < 0) depth = -depth - 1;  // inside another throw or return (a yield* passing it on)
   if (kind != wrap_kind::resume && kind != wrap_kind::abrupt) {
     // The call is a frame of the depth.
     if (depth + 1 > static_cast<std::int32_t>(max_depth)) return out_of_budget(too_deep);
-    if (kind != wrap_kind::sized && kind != wrap_kind::sorted && kind != wrap_kind::counted)
-      return wrapped_recursive(cx, args, original, kind, depth);
+    if (kind != wrap_kind::sized && kind != wrap_kind::sorted) return wrapped_recursive(cx, args, original, kind, depth);
   }
   JS::RootedValueVector argv(cx);
   if (!copy_args(args, &argv)) return false;
@@ -731,7 +629,7 @@ bool wrapped(JSContext* cx, unsigned argc, JS::Value* vp) {
   meter_now.cells[1] = depth;
   if (kind == wrap_kind::resume || kind == wrap_kind::abrupt) return ok;
   if (!ok) return failed_call(cx);
-  return kind == wrap_kind::counted || charge_by_size(cx, kind, args);
+  return charge_by_size(cx, kind, args);
 }
 
 // __exo_isproxy(v): whether v is a proxy (for the prelude, which keeps it).
@@ -862,8 +760,6 @@ __exo_wrap(Array.prototype, 'flat', 5);
 __exo_wrap(JSON, 'parse', 6);
 __exo_wrap(JSON, 'stringify', 4);
 __exo_wrap(Function.prototype, 'bind', 7);
-for (const [o, name] of [[Function.prototype, 'call'], [Function.prototype, 'apply'], [Reflect, 'apply'], [Reflect, 'construct']])
-  __exo_wrap(o, name, 8);
 for (const name of ['repeat', 'padStart', 'padEnd', 'replace', 'replaceAll', 'split', 'match', 'matchAll', 'search',
                     'normalize', 'toUpperCase', 'toLowerCase'])
   __exo_wrap(String.prototype, name, 1);
