@@ -26,6 +26,7 @@
 #include <functional>
 #include <mutex>
 #include <string>
+#include <tuple>
 #include <thread>
 
 namespace {
@@ -37,6 +38,11 @@ constexpr const char* script = R"(
 exports.add = (a, b) => a + b
 const fib = (n) => n < 2 ? n : fib(n - 1) + fib(n - 2)
 exports.fib = fib
+const fibc = function (n) { return n < 2 ? n : fibc.call(this, n - 1) + fibc.call(this, n - 2) }
+exports.fibc = fibc
+const fibb = function (n) { return n < 2 ? n : bound(n - 1) + bound(n - 2) }
+const bound = fibb.bind(null)
+exports.fibb = fibb
 )";
 constexpr std::int64_t fib_n = 25;
 
@@ -57,7 +63,7 @@ T must(exo::expected<T> r, const char* what) {
 struct exo_side {
   exo::container_registry reg;
   std::unique_ptr<hv_t> hv;
-  exo::cap_handle actor{}, add{}, fib{};
+  exo::cap_handle actor{}, add{}, fib{}, fibc{}, fibb{};
   exo_side() {
     reg.add_search_dir(EXO_BENCH_PLUGIN_DIR);
     must(reg.load_named("js"), "loading the js plugin");
@@ -67,6 +73,8 @@ struct exo_side {
     actor = must(hv->create_code("js", exo::bytes(script, script + std::char_traits<char>::length(script))), "creating the actor");
     add = must(hv->function_cap(actor, "add"), "add");
     fib = must(hv->function_cap(actor, "fib"), "fib");
+    fibc = must(hv->function_cap(actor, "fibc"), "fibc");
+    fibb = must(hv->function_cap(actor, "fibb"), "fibb");
     message(add, exo::context::make_args(std::int64_t{1}, std::int64_t{2}), 100'000);  // SpiderMonkey is up
   }
   void message(exo::cap_handle f, exo::arg_list args, std::uint64_t budget) {
@@ -224,20 +232,24 @@ BENCHMARK(bare_realm)->Name("js/bare_realm")->UseRealTime()->Unit(benchmark::kMi
 
 // ---------------------------------------------------------------- metering
 
-// fib(25) as a message: every function body charges its ticks.
-void js_fib(benchmark::State& state) {
+// fib(25) as a message: every function body charges its ticks. fibc makes its calls through
+// Function.prototype.call, fibb through a bound function (natives both: counting them as
+// frames, in a wrapper, cost 10 to 20 times the call).
+void js_fib(benchmark::State& state, exo::cap_handle exo_side::*fn) {
   auto& s = exo_();
-  for (auto _ : state) s.message(s.fib, exo::context::make_args(fib_n), 1'000'000'000);
+  for (auto _ : state) s.message(s.*fn, exo::context::make_args(fib_n), 1'000'000'000);
   state.SetItemsProcessed(state.iterations());
 }
-BENCHMARK(js_fib)->Name("js/fib_metered")->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(js_fib, fib, &exo_side::fib)->Name("js/fib_metered")->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(js_fib, fibc, &exo_side::fibc)->Name("js/fib_call_metered")->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(js_fib, fibb, &exo_side::fibb)->Name("js/fib_bound_metered")->UseRealTime()->Unit(benchmark::kMillisecond);
 // fib(25) through bare SpiderMonkey, not metered (the same JIT).
-void bare_fib(benchmark::State& state) {
+void bare_fib(benchmark::State& state, const char* name) {
   auto& b = bare_();
   b.run([&] {
     JSContext* cx = b.cx();
     JSAutoRealm in(cx, b.global());
-    JS::RootedValue fn(cx, b.function("fib")), result(cx);
+    JS::RootedValue fn(cx, b.function(name)), result(cx);
     JS::RootedValueArray<1> argv(cx);
     for (auto _ : state) {
       argv[0].setInt32(static_cast<std::int32_t>(fib_n));
@@ -247,7 +259,9 @@ void bare_fib(benchmark::State& state) {
   });
   state.SetItemsProcessed(state.iterations());
 }
-BENCHMARK(bare_fib)->Name("js/bare_fib")->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(bare_fib, fib, "fib")->Name("js/bare_fib")->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(bare_fib, fibc, "fibc")->Name("js/bare_fib_call")->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(bare_fib, fibb, "fibb")->Name("js/bare_fib_bound")->UseRealTime()->Unit(benchmark::kMillisecond);
 
 // ---------------------------------------------------------------- actors
 
@@ -315,6 +329,10 @@ int main(int argc, char** argv) {
     fmt::print("js metering overhead (fib {} as a message less an empty message's cost, over bare unmetered): {:.1f}% "
                "(goal under 25%; with the message's cost: {:.1f}%)\n",
                fib_n, ((f - m) / b - 1) * 100, (f / b - 1) * 100);
+  for (auto [metered, bare, how] : {std::tuple{"js/fib_call_metered", "js/bare_fib_call", "Function.prototype.call"},
+                                     std::tuple{"js/fib_bound_metered", "js/bare_fib_bound", "a bound function"}})
+    if (double f = ns(metered), b = ns(bare), m = ns("js/message"); f > 0 && b > 0 && m > 0)
+      fmt::print("js metering overhead, fib {} calling through {}: {:.1f}%\n", fib_n, how, ((f - m) / b - 1) * 100);
   if (double c = ns("js/create"); c > 0)
     fmt::print("js actor creation: {:.2f} us and {:.2f} KiB per actor before its first message; {:.1f} KiB resident per "
                "actor after a message, its code's warm realm shared (goal under 100 KiB); {:.0f} KiB per warm realm "

@@ -780,12 +780,14 @@ const std::string& prelude() {
 
 bool stop_if_runaway(JSContext* cx, JS::HandleValue v) {
   if (!is_engine_overflow(cx, v)) return false;
+  meter_now.engine_overflow = true;
   (void)out_of_budget(engine_stack);
   return true;
 }
 
 bool stop_if_runaway(JSContext* cx) {
   if (!engine_overflowed(cx)) return false;
+  meter_now.engine_overflow = true;
   (void)out_of_budget(engine_stack);
   return true;
 }
@@ -869,6 +871,7 @@ void begin_run(std::uint64_t budget, bool message) {
   m.out_of_ticks = false;
   m.runaway = "";
   m.out_of_memory = false;
+  m.engine_overflow = false;
   m.stalled = false;
   m.in_message = message;
   m.dirty = false;

@@ -103,6 +103,10 @@ struct meter_state {
   /// SpiderMonkey ran out of memory while the code ran: stopped uncatchably (the engine's
   /// callback); like the watchdog's, not a deterministic result.
   bool out_of_memory = false;
+  /// The engine's own stack ran out ("too much recursion"): a recursion the splices do not
+  /// count (a chain of natives calling natives). Where that happens depends on the JIT, so
+  /// it is a fault, as the watchdog's stop is.
+  bool engine_overflow = false;
   bool stalled = false;
   bool in_message = false;  // a message runs (not a script's load)
   bool dirty = false;       // the message wrote state that outlives it (__exo_w)
@@ -121,8 +125,8 @@ inline constexpr unsigned stall_limit_ms = 1000;
 /// may use), and as little as 130 bytes when it is (60,000 levels). 2,000 frames of the
 /// worst kind measured take 4.8 MB; the rest is margin for kinds not measured.
 inline constexpr unsigned max_depth = 2000;
-/// Whether `v` is the engine's own "too much recursion": then the run is stopped as a
-/// runaway (out_of_ticks set, the whole budget spent) and true is returned.
+/// Whether `v` is the engine's own "too much recursion": then the run is stopped
+/// (engine_overflow and out_of_ticks set, the whole budget spent) and true is returned.
 bool stop_if_runaway(JSContext* cx, JS::HandleValue v);
 /// The same for the pending exception, if any (it stays pending).
 bool stop_if_runaway(JSContext* cx);

@@ -900,7 +900,7 @@ exo_status js_run(exo_instance* inst, uint32_t function, exo_span args, uint64_t
     if (!r) {
       loaded l = load_realm(cx, code.script, code.cold.empty());
       if (!l.r) {  // it loaded when the code was made: only resources fail it here
-        const bool stalled = exo_js::meter().stalled || exo_js::meter().out_of_memory;
+        const bool stalled = exo_js::meter().stalled || exo_js::meter().out_of_memory || exo_js::meter().engine_overflow;
         return failed(err, stalled ? fault_status(host) : l.status == EXO_ERR_MALFORMED ? EXO_ERR_HANDLER_THREW : l.status, l.why);
       }
       if (code.cold.empty() && !l.cold.empty())  // (a load is deterministic: it was hardened when the code was made)
@@ -945,6 +945,11 @@ exo_status js_run(exo_instance* inst, uint32_t function, exo_span args, uint64_t
           if (mt.out_of_memory)
             return failed(err, fault_status(m.host),
                           "out of memory: the engine's heap is full; how full depends on what the thread ran before, so a "
+                          "replay may not stop at the same point");
+          if (mt.engine_overflow)
+            return failed(err, fault_status(m.host),
+                          "the engine's stack ran out (too much recursion) in a recursion exo does not count (natives calling "
+                          "natives: call, apply, Reflect.apply, bound functions); where it runs out depends on the JIT, so a "
                           "replay may not stop at the same point");
           if (*mt.runaway)
             return failed(err, EXO_ERR_OUT_OF_TICKS,

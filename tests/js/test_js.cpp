@@ -547,6 +547,31 @@ BOOST_AUTO_TEST_CASE(a_watchdog_stop_is_logged_and_replayed_as_a_fault) {
   BOOST_TEST(verdict.ok(), verdict.to_string());
 }
 
+// A chain of natives calling natives, each taking the next from its arguments (call, apply,
+// Reflect.apply, bound functions), has no frame the splices count: it recurses on the
+// engine's stack until that runs out, at a point the JIT moves. Such a stop is a fault, as
+// the watchdog's is: logged, rolled back, and replayed from the log.
+BOOST_AUTO_TEST_CASE(the_engine_s_own_overflow_is_logged_as_a_fault) {
+  js_registry r;
+  using logged = exo::hypervisor<exo::ordered_scheduler, exo::memory_store, exo::memory_log>;
+  logged hv(r.config());
+  auto c = hv.create_code("js", js(R"(
+    exports.bound = (n) => { exo.storage.put('k', n); let f = () => 1; for (let i = 0; i < n; i++) f = Reflect.apply.bind(null, f, null, []); return f() }
+    exports.get = () => exo.storage.get('k') ?? 'absent'
+  )"));
+  BOOST_REQUIRE_MESSAGE(c, (c ? "" : c.error().message));
+  const exo::id a = *hv.actor_id(*c);
+  BOOST_TEST(*hv.invoke(a, "bound", exo::context::make_args(std::int64_t{100})).value().result.if_i64() == 1);
+  auto o = hv.invoke(a, "bound", exo::context::make_args(std::int64_t{400'000}), {.budget = 100'000'000}).value();
+  BOOST_REQUIRE(o.error);
+  BOOST_TEST(o.error->code == exo::errc::fault, o.error->message);
+  BOOST_TEST(contains(o.error->message, "engine's stack ran out"), o.error->message);
+  BOOST_TEST(o.ticks == 100'000'000u);
+  BOOST_TEST(*hv.invoke(a, "get", {}).value().result.if_i64() == 100);
+  auto verdict = exo::verify(hv.log(), [&] { return std::make_unique<logged>(r.config()); });
+  BOOST_TEST(verdict.ok(), verdict.to_string());
+}
+
 // The splices keep every form of syntax valid, where SpiderMonkey's positions are off:
 // parenthesized assignment targets and operands of ++, arrow bodies in parentheses, a
 // closure writing a variable of an arrow with an expression body.
