@@ -593,7 +593,10 @@ BOOST_AUTO_TEST_CASE(metering_keeps_tricky_syntax) {
     // function twice, or one that is also a var.
     exports.twice = async () => { return g(); function g() { return 1 } function g() { return 2 } }
     exports.var_too = async () => { var g; return typeof g; function g() {} }
+    // A body moved into a try: its functions are still hoisted, its lets still its own.
+    exports.hoisted = async (x) => { const y = g(x); let z = 1; { let z = 2 } return y + z; function g(v) { return v * 10 } }
   )");
+  BOOST_TEST(as_int(call(hv, a, "hoisted", args(std::int64_t{4}))) == 41);
   BOOST_TEST(as_int(call(hv, a, "e")) == 3);
   BOOST_TEST(as_int(call(hv, a, "twice")) == 2);
   BOOST_TEST(*result(call(hv, a, "var_too")).if_string() == "function");
