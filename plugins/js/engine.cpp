@@ -712,9 +712,9 @@ bool wrap_native(JSContext* cx, unsigned argc, JS::Value* vp) {
 // the JIT (a chain of 12,283 proxies read a property cold and failed at 12,156 from 1000
 // frames down, warm). So every proxy a script makes has exo's handler: each trap is two
 // frames of the depth (a level of a chain through prototypes took 4.3 KB of native stack,
-// cold, where max_depth allows 2.4 KB a frame), looks the script's trap up on the script's handler when the operation
-// happens (as the engine would) and calls it, or does the operation on the target with
-// Reflect. Descriptors it passes on have no prototype, so that properties added to
+// cold, where max_depth allows 2.4 KB a frame), looks the script's trap up on the script's
+// handler when the operation happens (as the engine would) and calls it, or does the
+// operation on the target with Reflect. Descriptors it passes on have no prototype, so that properties added to
 // Object.prototype cannot change them. A proxy's target cannot be a proxy: the engine checks
 // a trap's result against its target, and a trap on each level of such a chain would check
 // each level below again, for a time exponential in the chain's length. `Proxy` itself is

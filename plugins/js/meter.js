@@ -405,7 +405,6 @@
   // a call that does not get to the write spends it too: that costs only a new realm.) Each
   // function owning such a variable keeps its epoch in a const, from __exo_tick. A function
   // writing a top-level variable keeps the script from having a warm instance at all.
-  const fnNodes = new Set([...functions, 'ClassField', 'StaticClassBlock']);
   let cold = '';  // why the script cannot have a warm instance ('' if it can)
   const notWarm = (why) => { if (!cold) cold = why; };
   const scope = (parent, fn) => ({names: new Set(), fn, parent});
