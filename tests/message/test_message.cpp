@@ -41,6 +41,69 @@ BOOST_AUTO_TEST_CASE(moving_a_message_moves_its_strings) {
   BOOST_TEST(n.args[0].if_string()->data() == data);  // same buffer: moved, not copied
 }
 
+BOOST_AUTO_TEST_CASE(arguments_grow_move_and_copy_as_a_vector) {
+  // Values that own memory (strings, lists) in every position: inline, then on the heap.
+  arg_list a{1, "one"};
+  BOOST_TEST(a.capacity() == inline_args);
+  a.emplace_back(value::list{2, "two"});
+  a.push_back(std::string(100, 'y'));
+  BOOST_TEST(a.size() == 4u);
+  BOOST_TEST(a.capacity() >= 4u);
+  const char* y = a[3].if_string()->data();
+  arg_list copy = a;
+  BOOST_TEST((copy == a));
+  BOOST_TEST(static_cast<const void*>(copy[3].if_string()->data()) != static_cast<const void*>(y));  // a copy owns its own
+  arg_list moved = std::move(a);                 // a heap buffer is taken whole
+  BOOST_TEST(a.empty());
+  BOOST_TEST(static_cast<const void*>(moved[3].if_string()->data()) == static_cast<const void*>(y));
+  BOOST_TEST((moved == copy));
+  a.emplace_back(5);  // a moved-from list is usable
+  BOOST_TEST((a == arg_list{5}));
+  moved.pop_back();
+  BOOST_TEST(moved.size() == 3u);
+  moved.clear();
+  BOOST_TEST(moved.empty());
+  BOOST_TEST(moved.capacity() >= 4u);  // kept
+  copy = copy;                         // self-assignment keeps it
+  BOOST_TEST(copy.size() == 4u);
+  copy = arg_list{};
+  BOOST_TEST(copy.empty());
+}
+
+BOOST_AUTO_TEST_CASE(inline_arguments_move_by_their_bits) {
+  arg_list a;
+  a.emplace_back(std::string(50, 'z'));
+  const char* z = a[0].if_string()->data();
+  arg_list b = std::move(a);  // inline: relocated, the string's buffer unchanged
+  BOOST_TEST(a.empty());
+  BOOST_TEST(static_cast<const void*>(b[0].if_string()->data()) == static_cast<const void*>(z));
+  // append: into room there is, and beyond it
+  arg_list c{7};
+  c.append(std::move(b));
+  BOOST_TEST(b.empty());
+  BOOST_TEST(c.size() == 2u);
+  BOOST_TEST(static_cast<const void*>(c[1].if_string()->data()) == static_cast<const void*>(z));
+  arg_list d{1, 2, 3};
+  c.append(std::move(d));
+  BOOST_TEST(d.empty());
+  BOOST_TEST((c == arg_list{7, std::string(50, 'z'), 1, 2, 3}));
+  // a reused message slot keeps a larger buffer and takes small sends into it
+  message m;
+  m.args = arg_list{1, 2, 3, 4};
+  m.args.clear();
+  const value* buffer = m.args.data();
+  move_args_into(m.args, arg_list{8, 9});
+  BOOST_TEST(m.args.data() == buffer);
+  BOOST_TEST((m.args == arg_list{8, 9}));
+  // and a send larger than its room takes the sender's buffer
+  arg_list big{1, 2, 3, 4, 5, 6, 7, 8};
+  const value* big_buffer = big.data();
+  m.args.clear();
+  move_args_into(m.args, std::move(big));
+  BOOST_TEST(m.args.data() == big_buffer);
+  BOOST_TEST(m.args.size() == 8u);
+}
+
 BOOST_AUTO_TEST_CASE(batch_reads_front_to_back_and_reuses_capacity) {
   message_batch b;
   for (int i = 0; i < 3; ++i) b.emplace_back().seq = static_cast<std::uint64_t>(i);

@@ -26,7 +26,7 @@ digest kernel_context::entropy() const noexcept {
 }
 
 expected<void> kernel_context::charge(std::uint64_t ticks) {
-  if (trapped_) return unexpected(trap_);
+  if (trapped_) return unexpected(*trap_);
   if (ticks > remaining())
     return trap(errc::out_of_ticks, fmt::format("out of ticks: charging {} ticks with {} of the budget of {} left",
                                                 ticks, remaining(), m_.budget));
@@ -34,8 +34,22 @@ expected<void> kernel_context::charge(std::uint64_t ticks) {
   return {};
 }
 
+// Inline: every send goes through it, and it is small.
+[[gnu::always_inline]] inline expected<void> kernel_context::emit(const capability& target, const capability& reply, std::uint32_t origin,
+                                    std::uint64_t budget, arg_list&& args) {
+  std::uint64_t left = remaining();
+  if (budget == send_options::remaining) budget = left;
+  if (budget > left)
+    return trap(errc::out_of_ticks, fmt::format("out of ticks: sending with a budget of {} when {} of {} are left",
+                                                budget, left, m_.budget));
+  if (auto r = k_.post(k_.outbox_, a_, slot_, now(), target, reply, origin, budget, std::move(args)); !r) [[unlikely]]
+    return trap(std::move(r).error());
+  handed_ = sat_add(handed_, budget);
+  return {};
+}
+
 expected<void> kernel_context::send(cap_handle target, arg_list&& args, const send_options& opts) {
-  if (trapped_) return unexpected(trap_);
+  if (trapped_) return unexpected(*trap_);
   const capability* c = a_.caps.find_callable(target);
   if (!c) return trap(a_.caps.callable(target).error());
   capability reply{};
@@ -48,20 +62,20 @@ expected<void> kernel_context::send(cap_handle target, arg_list&& args, const se
 }
 
 expected<void> kernel_context::reply(arg_list&& args) {
-  if (trapped_) return unexpected(trap_);
+  if (trapped_) return unexpected(*trap_);
   if (m_.reply_to.kind == cap_kind::none) return {};
   return emit(m_.reply_to, capability{}, slot_, send_options::remaining, std::move(args));
 }
 
 expected<void> kernel_context::forward(cap_handle target, arg_list&& args) {
-  if (trapped_) return unexpected(trap_);
+  if (trapped_) return unexpected(*trap_);
   const capability* c = a_.caps.find_callable(target);
   if (!c) return trap(a_.caps.callable(target).error());
   return emit(*c, m_.reply_to, m_.origin, send_options::remaining, std::move(args));
 }
 
 expected<cap_handle> kernel_context::reply_cap() {
-  if (trapped_) return unexpected(trap_);
+  if (trapped_) return unexpected(*trap_);
   if (m_.reply_to.kind == cap_kind::none)
     return trap(errc::invalid_argument, "reply_cap: the message has no reply target");
   capability c = m_.reply_to;
@@ -78,19 +92,6 @@ expected<void> kernel_context::send_result(value&& result) {
   return emit(m_.reply_to, capability{}, slot_, send_options::remaining, std::move(args));
 }
 
-expected<void> kernel_context::emit(const capability& target, const capability& reply, std::uint32_t origin,
-                                    std::uint64_t budget, arg_list&& args) {
-  std::uint64_t left = remaining();
-  if (budget == send_options::remaining) budget = left;
-  if (budget > left)
-    return trap(errc::out_of_ticks, fmt::format("out of ticks: sending with a budget of {} when {} of {} are left",
-                                                budget, left, m_.budget));
-  if (auto r = k_.post(k_.outbox_, a_, slot_, now(), target, reply, origin, budget, std::move(args)); !r) [[unlikely]]
-    return trap(std::move(r).error());
-  handed_ = sat_add(handed_, budget);
-  return {};
-}
-
 expected<capability> kernel_context::derive_fn(const capability& c, std::string_view function, rights keep) {
   if (c.kind != cap_kind::actor)
     return fail(errc::wrong_kind, fmt::format("cannot derive function '{}' from a {} capability; an actor "
@@ -101,7 +102,7 @@ expected<capability> kernel_context::derive_fn(const capability& c, std::string_
 }
 
 expected<cap_handle> kernel_context::derive(cap_handle from, rights keep, std::string_view function) {
-  if (trapped_) return unexpected(trap_);
+  if (trapped_) return unexpected(*trap_);
   auto c = a_.caps.lookup(from);
   if (!c) return trap(std::move(c).error());
   expected<capability> d = function.empty() ? exo::derive(*c, keep) : derive_fn(*c, function, keep);
@@ -112,7 +113,7 @@ expected<cap_handle> kernel_context::derive(cap_handle from, rights keep, std::s
 }
 
 expected<cap_handle> kernel_context::self_cap(std::string_view function, rights keep) {
-  if (trapped_) return unexpected(trap_);
+  if (trapped_) return unexpected(*trap_);
   auto d = derive_fn(capability{cap_kind::actor, rights::all, slot_, 0}, function, keep);
   if (!d) return trap(std::move(d).error());
   auto h = a_.caps.insert(*d, &k_.journal_);
@@ -121,7 +122,7 @@ expected<cap_handle> kernel_context::self_cap(std::string_view function, rights 
 }
 
 expected<void> kernel_context::drop(cap_handle h) {
-  if (trapped_) return unexpected(trap_);
+  if (trapped_) return unexpected(*trap_);
   auto r = a_.caps.drop(h, &k_.journal_);
   if (!r) return trap(std::move(r).error());
   return {};
@@ -130,7 +131,7 @@ expected<void> kernel_context::drop(cap_handle h) {
 expected<cap_handle> kernel_context::create_actor(const actor_type& type, void* state) {
   if (trapped_) {
     type.destroy(state);
-    return unexpected(trap_);
+    return unexpected(*trap_);
   }
   if (k_.state_->durable() && !type.load) {
     type.destroy(state);
@@ -146,7 +147,7 @@ expected<cap_handle> kernel_context::create_actor(const actor_type& type, void* 
 }
 
 expected<cap_handle> kernel_context::create_from_code(const digest& code) {
-  if (trapped_) return unexpected(trap_);
+  if (trapped_) return unexpected(*trap_);
   auto t = k_.type_for(code);
   if (!t) return trap(std::move(t).error());
   if (!(*t)->load)
@@ -163,7 +164,7 @@ void kernel_context::log(log_level level, std::string_view text) {
 }
 
 expected<void> kernel_context::storage_begin(byte_view key, std::size_t value_size) {
-  if (trapped_) return unexpected(trap_);
+  if (trapped_) return unexpected(*trap_);
   if (key.empty() || key.size() > max_storage_key)
     return trap(errc::invalid_argument, fmt::format("a storage key must have 1 to {} bytes, not {}", max_storage_key,
                                                     key.size()));

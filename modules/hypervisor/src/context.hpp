@@ -7,6 +7,8 @@
 
 #include <exo/hypervisor/kernel.hpp>
 
+#include <optional>
+
 namespace exo {
 
 class kernel_context final : public context {
@@ -28,7 +30,7 @@ class kernel_context final : public context {
   }
   /// Ticks executed so far (the function's cost included).
   std::uint64_t executed() const noexcept { return exec_; }
-  const error& trap_error() const noexcept { return trap_; }
+  const error& trap_error() const noexcept { return *trap_; }
 
   expected<void> charge(std::uint64_t ticks) override;
   expected<void> send(cap_handle target, arg_list&& args, const send_options& opts) override;
@@ -57,8 +59,8 @@ class kernel_context final : public context {
   expected<void> storage_begin(byte_view key, std::size_t value_size);
   unexpected<error> trap(error e) {
     trapped_ = true;
-    trap_ = std::move(e);
-    return unexpected(trap_);
+    trap_.emplace(std::move(e));
+    return unexpected(*trap_);
   }
   unexpected<error> trap(errc c, std::string msg) { return trap(error{c, std::move(msg)}); }
 
@@ -68,7 +70,7 @@ class kernel_context final : public context {
   message& m_;
   std::uint64_t exec_;
   std::uint64_t handed_ = 0;
-  error trap_;
+  std::optional<error> trap_;  // set with trapped_ (optional: a delivery builds no string)
 };
 
 }  // namespace exo

@@ -2,6 +2,8 @@
 // Internal to the kernel: kernel::post, the one path every message is sent by. Inline, since
 // it is on every send's path; included by the files that send. Not installed.
 
+#include "cap_walk.hpp"
+
 #include <exo/hypervisor/kernel.hpp>
 
 namespace exo {
@@ -15,7 +17,7 @@ namespace exo {
                                                           std::uint64_t ticks, const capability& target,
                                                           const capability& reply, std::uint32_t origin,
                                                           std::uint64_t budget, arg_list&& args) {
-  message& m = out.emplace_back();
+  message& m = out.append_slot();  // every field is written here
   m.target = target;
   m.reply_to = reply;
   m.sender = from;
@@ -24,12 +26,13 @@ namespace exo {
   m.seq = sender.seq++;
   m.budget = budget;
   m.sender_id = sender.self;
-  m.args = std::move(args);
-  if (auto r = export_caps(sender, m); !r) [[unlikely]] {
-    out.pop_back();
-    --sender.seq;
-    return r;
-  }
+  move_args_into(m.args, std::move(args));
+  if (internal::may_hold_caps(m.args)) [[unlikely]]
+    if (auto r = export_caps(sender, m); !r) [[unlikely]] {
+      out.pop_back();
+      --sender.seq;
+      return r;
+    }
   return {};
 }
 

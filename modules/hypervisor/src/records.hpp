@@ -39,6 +39,9 @@ inline bytes actor_key(const id& a, char tag) {
 }
 
 /// Clocks saturate instead of wrapping: a wrapped clock would reorder later messages.
-inline std::uint64_t sat_add(std::uint64_t a, std::uint64_t b) noexcept { return a > UINT64_MAX - b ? UINT64_MAX : a + b; }
+inline std::uint64_t sat_add(std::uint64_t a, std::uint64_t b) noexcept {
+  std::uint64_t r;
+  return __builtin_add_overflow(a, b, &r) ? UINT64_MAX : r;
+}
 
 }  // namespace exo::internal

@@ -72,8 +72,24 @@ inline constexpr std::string_view arg_names[] = {
 unexpected<error> arity_error(std::size_t want, std::size_t got);
 unexpected<error> threw(const char* what);
 
+// An argument of a scalar type read in place, with nothing built: false if `v` is of another
+// kind (or T is not such a type), and the general decoding below says why.
+template <class T>
+bool decode_scalar(const value& v, T& out) noexcept {
+  if constexpr (std::is_same_v<T, std::int64_t>) {
+    if (const auto* i = v.if_i64()) return out = *i, true;
+  } else if constexpr (std::is_same_v<T, double>) {
+    if (const auto* d = v.if_f64()) return out = *d, true;
+  } else if constexpr (std::is_same_v<T, bool>) {
+    if (const auto* b = v.if_bool()) return out = *b, true;
+  } else if constexpr (std::is_same_v<T, cap_handle>) {
+    if (const auto* c = v.if_cap()) return out = *c, true;
+  }
+  return false;
+}
+
 template <class Tuple, std::size_t... I>
-expected<void> decode_args(Tuple& out, arg_list& args, std::index_sequence<I...>) {
+[[gnu::noinline]] expected<void> decode_args_slow(Tuple& out, arg_list& args, std::index_sequence<I...>) {
   std::optional<error> err;
   [[maybe_unused]] auto one = [&]<std::size_t N>(std::integral_constant<std::size_t, N>) {
     if (err) return;
@@ -85,6 +101,15 @@ expected<void> decode_args(Tuple& out, arg_list& args, std::index_sequence<I...>
   (one(std::integral_constant<std::size_t, I>{}), ...);
   if (err) return unexpected(std::move(*err));
   return {};
+}
+
+// Decodes the arguments into `out`: scalars in place when every argument is one of the kind
+// wanted (the common case, a few instructions each), else through exo::from_value, which
+// builds the error that says what was expected.
+template <class Tuple, std::size_t... I>
+expected<void> decode_args(Tuple& out, arg_list& args, std::index_sequence<I...> seq) {
+  if ((decode_scalar(args[I], std::get<I>(out)) && ...)) return {};
+  return decode_args_slow(out, args, seq);
 }
 
 // Calls the handler and turns what it returns into success/failure plus a result value.
