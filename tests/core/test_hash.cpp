@@ -43,6 +43,15 @@ BOOST_AUTO_TEST_CASE(ids_order_bytewise_and_prefix_agrees) {
   c.bytes[31] = 1;
   BOOST_TEST((a < c));
   BOOST_TEST(a.prefix() == c.prefix());
+  id d;  // the first 8 bytes, big-endian, on any host
+  for (std::size_t i = 0; i < 8; ++i) d.bytes[i] = static_cast<std::uint8_t>(i + 1);
+  d.bytes[8] = 0xff;
+  BOOST_TEST(d.prefix() == 0x0102030405060708u);
+  d.bytes[7] = 0x09;  // a later byte larger than an earlier one's step: still bytewise
+  id e = d;
+  e.bytes[6] = 0x08;
+  BOOST_TEST((d < e));
+  BOOST_TEST(d.prefix() < e.prefix());
   BOOST_TEST(id{}.is_zero());
   BOOST_TEST(!a.is_zero());
 }

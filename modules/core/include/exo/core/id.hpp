@@ -5,6 +5,7 @@
 #include <exo/core/bytes.hpp>
 
 #include <array>
+#include <bit>
 #include <compare>
 #include <cstdint>
 #include <cstring>
@@ -26,8 +27,9 @@ struct id {
   }
   /// The first 8 bytes as a big-endian integer: orders like the whole id where it differs.
   std::uint64_t prefix() const noexcept {
-    std::uint64_t v = 0;
-    for (int i = 0; i < 8; ++i) v = (v << 8) | bytes[static_cast<std::size_t>(i)];
+    std::uint64_t v;
+    std::memcpy(&v, bytes.data(), sizeof v);  // one load and a byte swap on little-endian hosts
+    if constexpr (std::endian::native == std::endian::little) v = __builtin_bswap64(v);
     return v;
   }
 

@@ -296,14 +296,8 @@ class kernel {
   /// deliveries, kept apart so that each batch stays one sender's sorted sends.
   template <class Scheduler>
   void hand_over(Scheduler& s) {
-    if (!outbox_.empty()) {
-      s.push(std::move(outbox_));
-      outbox_ = s.spare();
-    }
-    if (!host_outbox_.empty()) {  // from hooks and sinks: rare, so a fresh batch
-      s.push(std::move(host_outbox_));
-      host_outbox_ = message_batch{};
-    }
+    if (!outbox_.empty()) s.push(outbox_);  // outbox_ comes back empty, to fill next
+    if (!host_outbox_.empty()) s.push(host_outbox_);
   }
   /// Messages sent and not handed over yet.
   std::size_t unscheduled() const noexcept { return outbox_.size() + host_outbox_.size(); }

@@ -13,10 +13,12 @@
 #include <cstddef>
 #include <cstring>
 #include <initializer_list>
+#include <memory>
 #include <new>
 #include <stdexcept>
 #include <type_traits>
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 namespace exo {
@@ -57,7 +59,7 @@ class arg_list {
     }
     return *this;
   }
-  ~arg_list() {
+  [[gnu::always_inline]] ~arg_list() {
     clear();
     free_heap();
   }
@@ -99,7 +101,7 @@ class arg_list {
     if (size_ + from.size_ <= cap_) [[likely]] {
       // Relocation: a value is its kind and one word (a scalar or the pointer it owns), and
       // the values in `from` are forgotten there, not destroyed, so each is in one list.
-      std::memcpy(static_cast<void*>(data_ + size_), static_cast<const void*>(from.data_), from.size_ * sizeof(value));
+      relocate_n(from.data_, from.size_, data_ + size_);
       size_ += from.size_;
       from.size_ = 0;
     } else {
@@ -126,10 +128,15 @@ class arg_list {
       o.data_ = o.inline_data();
       o.cap_ = inline_args;
     } else {  // relocated, as in append
-      std::memcpy(static_cast<void*>(data_), static_cast<const void*>(o.data_), o.size_ * sizeof(value));
+      relocate_n(o.data_, o.size_, data_);
     }
     size_ = o.size_;
     o.size_ = 0;
+  }
+  // Copies n values' bits (a value is 16 bytes: a constant-size copy each, no library call).
+  static void relocate_n(const value* from, std::uint32_t n, value* to) noexcept {
+    for (std::uint32_t i = 0; i < n; ++i)
+      std::memcpy(static_cast<void*>(to + i), static_cast<const void*>(from + i), sizeof(value));
   }
   static void relocate(value& from, value* to) noexcept {
     new (to) value(std::move(from));
@@ -144,7 +151,7 @@ class arg_list {
     cap_ = static_cast<std::uint32_t>(n);
   }
   void free_heap() noexcept {
-    if (on_heap()) {
+    if (on_heap()) [[unlikely]] {
       ::operator delete(data_, std::align_val_t{alignof(value)});
       data_ = inline_data();
       cap_ = inline_args;
@@ -157,10 +164,37 @@ class arg_list {
   alignas(value) unsigned char buf_[inline_args * sizeof(value)];
 };
 static_assert(sizeof(arg_list) == 16 + inline_args * sizeof(value));
-/// Capabilities carried by a message; its arguments' cap values index this list. (A plain
-/// vector: message slots are reused, so its capacity is kept and it allocates only the first
-/// time a slot carries a capability.)
-using cap_list = std::vector<capability>;
+/// Capabilities carried by a message; its arguments' cap values index this list. One pointer
+/// (most messages carry none): the list is made the first time a message slot carries a
+/// capability and kept, cleared, for the slot's later messages, so it allocates once per slot.
+class cap_list {
+ public:
+  cap_list() noexcept = default;
+  cap_list(const cap_list& o) : v_(o.empty() ? nullptr : std::make_unique<std::vector<capability>>(*o.v_)) {}
+  cap_list& operator=(const cap_list& o) {
+    if (this != &o) *this = cap_list(o);
+    return *this;
+  }
+  cap_list(cap_list&&) noexcept = default;
+  cap_list& operator=(cap_list&&) noexcept = default;
+  ~cap_list() = default;
+
+  bool empty() const noexcept { return !v_ || v_->empty(); }
+  std::size_t size() const noexcept { return v_ ? v_->size() : 0; }
+  const capability& operator[](std::size_t i) const noexcept { return (*v_)[i]; }
+  const capability* begin() const noexcept { return v_ ? v_->data() : nullptr; }
+  const capability* end() const noexcept { return v_ ? v_->data() + v_->size() : nullptr; }
+  void push_back(const capability& c) {
+    if (!v_) v_ = std::make_unique<std::vector<capability>>();
+    v_->push_back(c);
+  }
+  void clear() noexcept {
+    if (v_) v_->clear();
+  }
+
+ private:
+  std::unique_ptr<std::vector<capability>> v_;
+};
 
 /// One message. Ordered by key(): (ticks, sender_id, seq) — DESIGN.md section 4.1.
 struct message {
@@ -197,7 +231,7 @@ static_assert(std::is_nothrow_move_constructible_v<message>);
 /// Moves `from` into `to`, which is empty. A reused message slot has room for inline_args at
 /// least (and keeps a larger buffer it once needed), so a send of a few arguments copies their
 /// bits; more than fit take `from`'s buffer itself.
-inline void move_args_into(arg_list& to, arg_list&& from) {
+[[gnu::always_inline]] inline void move_args_into(arg_list& to, arg_list&& from) {
   if (from.size() <= to.capacity()) to.append(std::move(from));
   else to = std::move(from);
 }
@@ -229,6 +263,12 @@ class message_batch {
     o.items_.clear();
     o.head_ = o.size_ = 0;
     return *this;
+  }
+
+  void swap(message_batch& o) noexcept {
+    items_.swap(o.items_);
+    std::swap(head_, o.head_);
+    std::swap(size_, o.size_);
   }
 
   bool empty() const noexcept { return head_ == size_; }

@@ -15,20 +15,20 @@ namespace exo {
 /// What a scheduler policy provides:
 /// - `static constexpr bool tick_ordered`: delivers in (ticks, sender id, seq) order, so the
 ///   same inputs give the same deliveries and state root (DESIGN.md section 4.1);
-/// - `push(message_batch&&)`: takes a non-empty, key-ordered batch;
+/// - `push(message_batch& b)`: takes the messages of `b`, a non-empty, key-ordered batch, and
+///   leaves `b` empty: the sender's next outbox, which may be a drained batch given back so
+///   that its message slots are reused (steady-state messaging then allocates nothing);
 /// - `front() -> message*`: the next message to deliver, or nullptr when idle;
 /// - `pop()`: that message is done;
-/// - `size()`: messages waiting;
-/// - `spare() -> message_batch`: an empty batch to fill next (recycled, keeps capacity).
+/// - `size()`: messages waiting.
 template <class S>
 concept scheduler_policy =
-    std::default_initializable<S> && requires(S s, const S cs, message_batch&& b) {
+    std::default_initializable<S> && requires(S s, const S cs, message_batch& b) {
       { S::tick_ordered } -> std::convertible_to<bool>;
-      { s.push(std::move(b)) } -> std::same_as<void>;
+      { s.push(b) } -> std::same_as<void>;
       { s.front() } -> std::same_as<message*>;
       { s.pop() } -> std::same_as<void>;
       { cs.size() } -> std::same_as<std::size_t>;
-      { s.spare() } -> std::same_as<message_batch>;
     };
 
 namespace detail {

@@ -15,10 +15,12 @@ class fifo_scheduler {
  public:
   static constexpr bool tick_ordered = false;
 
-  void push(message_batch&& b) {
+  void push(message_batch& b) {
     size_ += b.size();
     queue_.push_back(std::move(b));
+    b = pool_.take();
   }
+  void push(message_batch&& b) { push(b); }
   message* front() noexcept { return queue_.empty() ? nullptr : &queue_.front().front(); }
   void pop() {
     --size_;
@@ -29,7 +31,6 @@ class fifo_scheduler {
     }
   }
   std::size_t size() const noexcept { return size_; }
-  message_batch spare() { return pool_.take(); }
 
  private:
   std::deque<message_batch> queue_;

@@ -21,20 +21,25 @@ class ordered_scheduler {
  public:
   static constexpr bool tick_ordered = true;
 
-  void push(message_batch&& b) {
+  /// Takes b's messages into a free slot and gives back the drained batch the slot held
+  /// (its message slots, constructed, to be filled next): no batch is moved through a pool.
+  void push(message_batch& b) {
     size_ += b.size();
     std::uint32_t slot;
     if (free_.empty()) {
       slot = static_cast<std::uint32_t>(batches_.size());
       batches_.push_back(std::move(b));
+      b = message_batch{};
     } else {
       slot = free_.back();
       free_.pop_back();
-      batches_[slot] = std::move(b);
+      kept_ -= batches_[slot].capacity();
+      batches_[slot].swap(b);
     }
     heap_.push_back(key_of(slot));
     sift_up(heap_.size() - 1);
   }
+  void push(message_batch&& b) { push(b); }
 
   message* front() noexcept { return heap_.empty() ? nullptr : &batches_[heap_.front().slot].front(); }
 
@@ -44,7 +49,10 @@ class ordered_scheduler {
     message_batch& top = batches_[slot];
     top.pop_front();
     if (top.empty()) {
-      pool_.give(std::move(top));
+      // Drained: it stays in its slot for the next push to hand back, unless the drained
+      // batches kept would hold more than max_kept_slots message slots.
+      if (kept_ + top.capacity() > max_kept_slots) top = message_batch{};
+      kept_ += top.capacity();
       free_.push_back(slot);
       heap_.front() = heap_.back();
       heap_.pop_back();
@@ -55,7 +63,6 @@ class ordered_scheduler {
   }
 
   std::size_t size() const noexcept { return size_; }
-  message_batch spare() { return pool_.take(); }
 
  private:
   struct entry {
@@ -96,11 +103,14 @@ class ordered_scheduler {
     heap_[i] = e;
   }
 
-  std::vector<message_batch> batches_;  // waiting batches by slot
+  /// What drained batches keep at most, in message slots (about 144 MB).
+  static constexpr std::size_t max_kept_slots = std::size_t{1} << 20;
+
+  std::vector<message_batch> batches_;  // waiting batches by slot; a free slot's is drained
   std::vector<std::uint32_t> free_;     // free slots of batches_
   std::vector<entry> heap_;
   std::size_t size_ = 0;
-  detail::batch_pool pool_;
+  std::size_t kept_ = 0;  // message slots held by the drained batches in free slots
 };
 
 static_assert(scheduler_policy<ordered_scheduler>,
