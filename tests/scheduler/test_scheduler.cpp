@@ -4,6 +4,7 @@
 #include <exo/scheduler/fifo.hpp>
 #include <exo/scheduler/ordered.hpp>
 
+#include <array>
 #include <random>
 #include <set>
 #include <tuple>
@@ -47,12 +48,22 @@ struct unlabelled_scheduler {
   std::size_t size() const { return 0; }
 };
 
+// Ids whose first byte is their index; a message points at its sender's id.
+const id& sender_of(std::uint8_t s) {
+  static const std::array<id, 256> ids = [] {
+    std::array<id, 256> a{};
+    for (std::size_t i = 0; i < a.size(); ++i) a[i].bytes[0] = static_cast<std::uint8_t>(i);
+    return a;
+  }();
+  return ids[s];
+}
+
 message_batch batch(std::initializer_list<std::tuple<std::uint64_t, std::uint8_t, std::uint64_t>> keys) {
   message_batch b;
   for (auto [t, s, q] : keys) {
     message& m = b.emplace_back();
     m.ticks = t;
-    m.sender_id.bytes[0] = s;
+    m.sender_id = &sender_of(s);
     m.seq = q;
   }
   return b;
@@ -100,7 +111,7 @@ BOOST_AUTO_TEST_CASE(ordered_breaks_ties_by_sender_then_seq) {
   s.push(batch({{4, 2, 1}}));
   std::vector<std::pair<int, std::uint64_t>> got;
   while (message* m = s.front()) {
-    got.emplace_back(m->sender_id.bytes[0], m->seq);
+    got.emplace_back(m->sender_id->bytes[0], m->seq);
     s.pop();
   }
   BOOST_TEST((got == std::vector<std::pair<int, std::uint64_t>>{{2, 1}, {2, 5}, {2, 6}, {9, 0}}));
@@ -116,7 +127,7 @@ BOOST_AUTO_TEST_CASE(ordered_always_delivers_the_smallest_waiting_key) {
   auto pop_and_check = [&] {
     message* m = s.front();
     BOOST_REQUIRE(m);
-    key k{m->ticks, m->sender_id.bytes[0], m->seq};
+    key k{m->ticks, m->sender_id->bytes[0], m->seq};
     BOOST_REQUIRE((k == *waiting.begin()));
     waiting.erase(waiting.begin());
     s.pop();
@@ -129,9 +140,9 @@ BOOST_AUTO_TEST_CASE(ordered_always_delivers_the_smallest_waiting_key) {
       t += rng() % 3;
       message& m = mb.emplace_back();
       m.ticks = t;
-      m.sender_id.bytes[0] = sender;
+      m.sender_id = &sender_of(sender);
       m.seq = static_cast<std::uint64_t>(b * 100 + i);
-      waiting.insert({t, m.sender_id.bytes[0], m.seq});
+      waiting.insert({t, m.sender_id->bytes[0], m.seq});
     }
     s.push(std::move(mb));
     for (int k = static_cast<int>(rng() % 8); k > 0 && !waiting.empty(); --k) pop_and_check();

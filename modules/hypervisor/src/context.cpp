@@ -17,7 +17,7 @@ digest kernel_context::entropy() const noexcept {
   std::uint8_t in[32 * 3 + 16];
   std::memcpy(in, k_.input_.seed.bytes.data(), 32);
   std::memcpy(in + 32, a_.self.bytes.data(), 32);
-  std::memcpy(in + 64, m_.sender_id.bytes.data(), 32);
+  std::memcpy(in + 64, m_.sender_id->bytes.data(), 32);
   for (int i = 0; i < 8; ++i) {
     in[96 + i] = static_cast<std::uint8_t>(m_.ticks >> (56 - 8 * i));
     in[104 + i] = static_cast<std::uint8_t>(m_.seq >> (56 - 8 * i));

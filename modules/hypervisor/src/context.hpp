@@ -17,7 +17,7 @@ class kernel_context final : public context {
       : k_(k), a_(a), slot_(slot), m_(m), exec_(cost) {}
 
   const id& self() const noexcept override { return a_.self; }
-  const id& sender() const noexcept override { return m_.sender_id; }
+  const id& sender() const noexcept override { return *m_.sender_id; }
   const digest& code_hash() const noexcept override { return a_.type->code_hash; }
   const public_key* caller() const noexcept override { return k_.input_.caller ? &*k_.input_.caller : nullptr; }
   digest entropy() const noexcept override;

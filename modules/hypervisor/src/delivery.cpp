@@ -34,14 +34,14 @@ expected<void> kernel::import_caps(actor& to, message& m, cap_journal* j) {
 }
 
 void kernel::notify(const id& receiver, std::uint32_t function, const message& m, bool ok) {
-  if (deliver_hook_) deliver_hook_(delivery{receiver, function, m.sender_id, m.ticks, m.seq, ok});
+  if (deliver_hook_) deliver_hook_(delivery{receiver, function, *m.sender_id, m.ticks, m.seq, ok});
 }
 
 // The failure of message `m` to the actor in `slot`, reported to `origin` as a message.
 void kernel::report(std::uint32_t origin, std::uint32_t slot, const message& m, std::string_view function, error e) {
   ++stats_.failed;
   actor& a = actors_[slot];
-  failure f{a.self, std::string(function), static_cast<std::int64_t>(e.code), std::move(e.message), m.sender_id, m.seq};
+  failure f{a.self, std::string(function), static_cast<std::int64_t>(e.code), std::move(e.message), *m.sender_id, m.seq};
   // A failed failure report goes to the host, so reports never loop.
   if (m.target.function == failure_function) origin = 0;
   arg_list args;
@@ -62,29 +62,29 @@ void kernel::deliver_egress(message& m) {
       // No room: the caps arrive as null rather than as untranslated (meaningless) handles,
       // and the host hears why.
       for (auto& v : m.args) internal::null_caps(v);
-      host_failure(failure{m.sender_id, std::string(egress_[m.target.target].name),
+      host_failure(failure{*m.sender_id, std::string(egress_[m.target.target].name),
                            static_cast<std::int64_t>(errc::limit_exceeded),
                            fmt::format("the host's capability table is full: {} capabilities sent to this egress were "
                                        "dropped",
                                        m.caps.size()),
-                           m.sender_id, m.seq});
+                           *m.sender_id, m.seq});
     }
   }
   auto& e = egress_[m.target.target];
   if (observer_) [[unlikely]]
     observer_->on_egress(m.target.target, e.name, m, static_cast<bool>(e.sink));
   if (e.sink) {
-    egress_message out{e.name, m.sender_id, m.ticks, m.seq, m.args};
+    egress_message out{e.name, *m.sender_id, m.ticks, m.seq, m.args};
     e.sink(out);
   } else if (!observer_) {
     // An egress named in a stored capability table that this run has not created: the
     // output cannot be handed to anyone, and the host hears so. (An observer records it.)
     for (auto& v : m.args) (void)release_caps(v);
-    host_failure(failure{m.sender_id, e.name, static_cast<std::int64_t>(errc::no_such_function),
+    host_failure(failure{*m.sender_id, e.name, static_cast<std::int64_t>(errc::no_such_function),
                          fmt::format("egress '{}' has no sink in this hypervisor (create_egress it after resuming); the "
                                      "message was dropped",
                                      e.name),
-                         m.sender_id, m.seq});
+                         *m.sender_id, m.seq});
   }
   notify(host.self, m.target.target, m, true);
 }

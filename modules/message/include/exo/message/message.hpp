@@ -212,8 +212,11 @@ struct message {
   std::uint64_t seq = 0;
   /// Ticks the receiver may spend (execution plus the budgets of what it sends).
   std::uint64_t budget = 0;
-  /// The sender's id: the scheduler's tie-breaker and what the receiver sees.
-  id sender_id;
+  /// The sender's id: the scheduler's tie-breaker and what the receiver sees. It points at
+  /// the id where the hypervisor keeps it, in the sender's actor record, which stays in place
+  /// while any message it sent exists (a pointer, not a copy: 24 bytes less in every message,
+  /// and a burst of a million messages is bound by memory traffic).
+  const id* sender_id = nullptr;
   arg_list args;
   cap_list caps;
 
@@ -239,7 +242,8 @@ static_assert(std::is_nothrow_move_constructible_v<message>);
 /// The delivery order of the ordered scheduler: sender ticks, then sender id, then sequence.
 inline bool key_less(const message& a, const message& b) noexcept {
   if (a.ticks != b.ticks) return a.ticks < b.ticks;
-  if (auto c = a.sender_id <=> b.sender_id; c != 0) return c < 0;
+  if (a.sender_id != b.sender_id)
+    if (auto c = *a.sender_id <=> *b.sender_id; c != 0) return c < 0;
   return a.seq < b.seq;
 }
 
@@ -289,7 +293,7 @@ class message_batch {
     m.reply_to = {};
     m.sender = m.origin = 0;
     m.ticks = m.seq = m.budget = 0;
-    m.sender_id = {};
+    m.sender_id = nullptr;
     return m;
   }
   /// A message slot at the back with empty arguments and capabilities and every other field

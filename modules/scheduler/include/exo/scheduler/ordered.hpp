@@ -72,7 +72,7 @@ class ordered_scheduler {
   };
   entry key_of(std::uint32_t slot) const noexcept {
     const message& m = batches_[slot].front();
-    return entry{m.ticks, m.sender_id.prefix(), slot};
+    return entry{m.ticks, m.sender_id->prefix(), slot};
   }
   bool before(const entry& a, const entry& b) const noexcept {
     if (a.ticks != b.ticks) return a.ticks < b.ticks;
