@@ -2,24 +2,15 @@
 
 #include <exo/message/message.hpp>
 
-#include <array>
+#include "../support/ids.hpp"
 
 using namespace exo;
 
 namespace {
-// Ids whose first byte is their index; a message points at its sender's id.
-const id& sender(std::uint8_t s) {
-  static const std::array<id, 256> ids = [] {
-    std::array<id, 256> a{};
-    for (std::size_t i = 0; i < a.size(); ++i) a[i].bytes[0] = static_cast<std::uint8_t>(i);
-    return a;
-  }();
-  return ids[s];
-}
 message make(std::uint64_t ticks, std::uint8_t s, std::uint64_t seq) {
   message m;
   m.ticks = ticks;
-  m.sender_id = &sender(s);
+  m.sender_id = &test::small_id(s);
   m.seq = seq;
   return m;
 }
@@ -32,7 +23,7 @@ BOOST_AUTO_TEST_CASE(key_orders_by_ticks_then_sender_then_seq) {
   BOOST_TEST(key_less(make(5, 1, 9), make(5, 2, 0)));   // then sender id
   BOOST_TEST(key_less(make(5, 1, 1), make(5, 1, 2)));   // then sequence
   BOOST_TEST(!key_less(make(5, 1, 1), make(5, 1, 1)));  // strict
-  id copy = sender(1);  // ids compare by value, wherever they are kept
+  id copy = test::small_id(1);  // ids compare by value, wherever they are kept
   message m = make(5, 1, 0);
   m.sender_id = &copy;
   BOOST_TEST(key_less(m, make(5, 1, 1)));

@@ -4,7 +4,8 @@
 #include <exo/scheduler/fifo.hpp>
 #include <exo/scheduler/ordered.hpp>
 
-#include <array>
+#include "../support/ids.hpp"
+
 #include <random>
 #include <set>
 #include <tuple>
@@ -48,22 +49,12 @@ struct unlabelled_scheduler {
   std::size_t size() const { return 0; }
 };
 
-// Ids whose first byte is their index; a message points at its sender's id.
-const id& sender_of(std::uint8_t s) {
-  static const std::array<id, 256> ids = [] {
-    std::array<id, 256> a{};
-    for (std::size_t i = 0; i < a.size(); ++i) a[i].bytes[0] = static_cast<std::uint8_t>(i);
-    return a;
-  }();
-  return ids[s];
-}
-
 message_batch batch(std::initializer_list<std::tuple<std::uint64_t, std::uint8_t, std::uint64_t>> keys) {
   message_batch b;
   for (auto [t, s, q] : keys) {
     message& m = b.emplace_back();
     m.ticks = t;
-    m.sender_id = &sender_of(s);
+    m.sender_id = &test::small_id(s);
     m.seq = q;
   }
   return b;
@@ -140,7 +131,7 @@ BOOST_AUTO_TEST_CASE(ordered_always_delivers_the_smallest_waiting_key) {
       t += rng() % 3;
       message& m = mb.emplace_back();
       m.ticks = t;
-      m.sender_id = &sender_of(sender);
+      m.sender_id = &test::small_id(sender);
       m.seq = static_cast<std::uint64_t>(b * 100 + i);
       waiting.insert({t, m.sender_id->bytes[0], m.seq});
     }
