@@ -103,7 +103,7 @@ class ordered_scheduler {
     heap_[i] = e;
   }
 
-  /// What drained batches keep at most, in message slots (about 144 MB).
+  /// What drained batches keep at most, in message slots (about 125 MB of 120-byte messages).
   static constexpr std::size_t max_kept_slots = std::size_t{1} << 20;
 
   std::vector<message_batch> batches_;  // waiting batches by slot; a free slot's is drained
