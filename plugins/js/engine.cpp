@@ -714,12 +714,12 @@ bool wrap_native(JSContext* cx, unsigned argc, JS::Value* vp) {
 // frames of the depth (a level of a chain through prototypes took 4.3 KB of native stack,
 // cold, where max_depth allows 2.4 KB a frame), looks the script's trap up on the script's
 // handler when the operation happens (as the engine would) and calls it, or does the
-// operation on the target with Reflect. Descriptors it passes on have no prototype, so that properties added to
-// Object.prototype cannot change them. A proxy's target cannot be a proxy: the engine checks
-// a trap's result against its target, and a trap on each level of such a chain would check
-// each level below again, for a time exponential in the chain's length. `Proxy` itself is
-// a native constructor (__exo_proxy) that gives the original exo's handler; its length,
-// name, `revocable` and checks are the original's.
+// operation on the target with Reflect. Descriptors it passes on have no prototype, so that
+// properties added to Object.prototype cannot change them. A proxy's target cannot be a
+// proxy: the engine checks a trap's result against its target, and a trap on each level of
+// such a chain would check each level below again, for a time exponential in the chain's
+// length. `Proxy` itself is a native constructor (__exo_proxy) that gives the original exo's
+// handler; its length, name, `revocable` and checks are the original's.
 constexpr const char* prelude_text = R"js(const __exo_m = __exo_cell(), __exo_d = 0, __exo_l = (_, v) => (__exo_m[1]--, v),
   __exo_la = (_, f) => { const d = __exo_m[1]; try { return f() } catch (e) { __exo_c(e); throw e } finally { __exo_m[1] = d - 1 } };
 {

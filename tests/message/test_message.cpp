@@ -100,14 +100,14 @@ BOOST_AUTO_TEST_CASE(inline_arguments_move_by_their_bits) {
   m.args = arg_list{1, 2, 3, 4};
   m.args.clear();
   const value* buffer = m.args.data();
-  move_args_into(m.args, arg_list{8, 9});
+  m.args.append(arg_list{8, 9});
   BOOST_TEST(m.args.data() == buffer);
   BOOST_TEST((m.args == arg_list{8, 9}));
   // and a send larger than its room takes the sender's buffer
   arg_list big{1, 2, 3, 4, 5, 6, 7, 8};
   const value* big_buffer = big.data();
   m.args.clear();
-  move_args_into(m.args, std::move(big));
+  m.args.append(std::move(big));
   BOOST_TEST(m.args.data() == big_buffer);
   BOOST_TEST(m.args.size() == 8u);
 }

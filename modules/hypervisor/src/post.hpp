@@ -26,7 +26,7 @@ namespace exo {
   m.seq = sender.seq++;
   m.budget = budget;
   m.sender_id = &sender.self;  // actor records do not move
-  move_args_into(m.args, std::move(args));
+  m.args.append(std::move(args));
   if (internal::may_hold_caps(m.args)) [[unlikely]]
     if (auto r = export_caps(sender, m); !r) [[unlikely]] {
       out.pop_back();

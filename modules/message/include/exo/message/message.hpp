@@ -96,18 +96,21 @@ class arg_list {
     if (n > cap_) grow(n);
   }
   /// Moves `from`'s values to the end of this list, `from` left empty: their bits are copied
-  /// when they fit (nothing is constructed, destroyed or checked), else value by value.
-  [[gnu::always_inline]] void append(arg_list&& from) noexcept(false) {
-    if (size_ + from.size_ <= cap_) [[likely]] {
-      // Relocation: a value is its kind and one word (a scalar or the pointer it owns), and
-      // the values in `from` are forgotten there, not destroyed, so each is in one list.
-      relocate_n(from.data_, from.size_, data_ + size_);
-      size_ += from.size_;
-      from.size_ = 0;
-    } else {
-      for (value& v : from) emplace_back(std::move(v));
-      from.clear();
+  /// when they fit (nothing is constructed, destroyed or checked); an empty list too small
+  /// for them takes `from`'s buffer; else this list grows. A reused message slot has room for
+  /// inline_args at least (and keeps a larger buffer it once needed), so a send of a few
+  /// arguments into it is a few stores.
+  [[gnu::always_inline]] void append(arg_list&& from) {
+    if (size_ + from.size_ > cap_) [[unlikely]] {
+      if (empty()) {
+        *this = std::move(from);
+        return;
+      }
+      grow(size_ + from.size_);
     }
+    relocate_n(from.data_, from.size_, data_ + size_);
+    size_ += from.size_;
+    from.size_ = 0;
   }
 
   friend bool operator==(const arg_list& a, const arg_list& b) noexcept {
@@ -133,19 +136,18 @@ class arg_list {
     size_ = o.size_;
     o.size_ = 0;
   }
-  // Copies n values' bits (a value is 16 bytes: a constant-size copy each, no library call).
+  // Relocation: copies n values' bits to `to`, and the values at `from` are forgotten there,
+  // not destroyed, so each is in one place. A value is its kind and one word (a scalar or
+  // the pointer it owns), and none points into itself. (A constant-size copy each: no
+  // library call.)
   static void relocate_n(const value* from, std::uint32_t n, value* to) noexcept {
     for (std::uint32_t i = 0; i < n; ++i)
       std::memcpy(static_cast<void*>(to + i), static_cast<const void*>(from + i), sizeof(value));
   }
-  static void relocate(value& from, value* to) noexcept {
-    new (to) value(std::move(from));
-    from.~value();
-  }
   [[gnu::noinline]] void grow(std::size_t n) {
     if (n > UINT32_MAX) throw std::length_error("exo::arg_list: too many arguments");
     auto* fresh = static_cast<value*>(::operator new(n * sizeof(value), std::align_val_t{alignof(value)}));
-    for (std::uint32_t i = 0; i < size_; ++i) relocate(data_[i], fresh + i);
+    relocate_n(data_, size_, fresh);
     free_heap();
     data_ = fresh;
     cap_ = static_cast<std::uint32_t>(n);
@@ -230,14 +232,6 @@ struct message {
   ~message() = default;
 };
 static_assert(std::is_nothrow_move_constructible_v<message>);
-
-/// Moves `from` into `to`, which is empty. A reused message slot has room for inline_args at
-/// least (and keeps a larger buffer it once needed), so a send of a few arguments copies their
-/// bits; more than fit take `from`'s buffer itself.
-[[gnu::always_inline]] inline void move_args_into(arg_list& to, arg_list&& from) {
-  if (from.size() <= to.capacity()) to.append(std::move(from));
-  else to = std::move(from);
-}
 
 /// The delivery order of the ordered scheduler: sender ticks, then sender id, then sequence.
 inline bool key_less(const message& a, const message& b) noexcept {

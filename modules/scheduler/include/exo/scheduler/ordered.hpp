@@ -50,8 +50,8 @@ class ordered_scheduler {
     top.pop_front();
     if (top.empty()) {
       // Drained: it stays in its slot for the next push to hand back, unless the drained
-      // batches kept would hold more than max_kept_slots message slots.
-      if (kept_ + top.capacity() > max_kept_slots) top = message_batch{};
+      // batches kept would hold more than detail::max_kept_slots message slots.
+      if (kept_ + top.capacity() > detail::max_kept_slots) top = message_batch{};
       kept_ += top.capacity();
       free_.push_back(slot);
       heap_.front() = heap_.back();
@@ -102,9 +102,6 @@ class ordered_scheduler {
     }
     heap_[i] = e;
   }
-
-  /// What drained batches keep at most, in message slots (about 125 MB of 120-byte messages).
-  static constexpr std::size_t max_kept_slots = std::size_t{1} << 20;
 
   std::vector<message_batch> batches_;  // waiting batches by slot; a free slot's is drained
   std::vector<std::uint32_t> free_;     // free slots of batches_
