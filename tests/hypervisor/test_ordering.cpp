@@ -43,8 +43,9 @@ BOOST_AUTO_TEST_CASE(ticks_3_and_7_arrive_in_tick_order_whatever_the_send_order)
     }
     hv.run();
     BOOST_REQUIRE(got.size() == 2u);
-    BOOST_TEST(got[0].ticks == 3u);
-    BOOST_TEST(got[1].ticks == 7u);
+    // each burner arrives at tick 1 (0 + its arrival tick) and charges 3 or 7 before sending
+    BOOST_TEST(got[0].ticks == 4u);
+    BOOST_TEST(got[1].ticks == 8u);
     BOOST_TEST(hv.state_of<counter>(*hv.actor_id(sink))->total == 10);
   }
 }
@@ -77,10 +78,11 @@ BOOST_AUTO_TEST_CASE(clock_is_max_of_own_and_message_plus_cost) {
   auto b = hv.create(burner{});
   BOOST_REQUIRE(hv.call(*hv.function_cap(b, "fire"), 40, add, 1));
   hv.run();
-  // burner: charged 40 (cost 0) -> clock 40; the send is stamped 40; counter: max(0, 40) + 2.
-  BOOST_TEST(*hv.clock_of(*hv.actor_id(b)) == 40u);
-  BOOST_TEST(*hv.clock_of(*hv.actor_id(sink)) == 42u);
-  BOOST_TEST(hv.now() == 40u);  // the host's clock: the latest delivery's ticks
+  // burner: arrives at max(0, 0) + 1 = 1, charges 40 (cost 0) -> clock 41; the send is stamped
+  // 41; counter: arrives at max(0, 41) + 1 = 42, then costs 2 -> 44.
+  BOOST_TEST(*hv.clock_of(*hv.actor_id(b)) == 41u);
+  BOOST_TEST(*hv.clock_of(*hv.actor_id(sink)) == 44u);
+  BOOST_TEST(hv.now() == 41u);  // the host's clock: the latest delivery's ticks
 }
 
 BOOST_AUTO_TEST_CASE(run_n_delivers_at_most_n) {

@@ -155,7 +155,7 @@ BOOST_AUTO_TEST_CASE(a_cost_above_the_budget_fails_before_running) {
   BOOST_REQUIRE(log.seen.size() == 1u);
   BOOST_TEST((log.seen[0].cause() == errc::out_of_ticks));
   BOOST_TEST(log.seen[0].message.find("costs 7") != std::string::npos);
-  BOOST_TEST(*hv.clock_of(fid) == 3u);
+  BOOST_TEST(*hv.clock_of(fid) == 4u);  // its arrival tick and the whole budget of 3
 }
 
 BOOST_AUTO_TEST_CASE(sends_charge_the_callee_budget_to_the_sender) {

@@ -11,6 +11,7 @@
 namespace exo {
 
 using internal::sat_add;
+using internal::arrival;
 
 expected<void> kernel::export_caps(actor& from, message& m) {
   return internal::for_each_cap(m.args, [&](cap_handle& h) -> expected<void> {
@@ -120,7 +121,7 @@ bool kernel::load_for_delivery(message& m, std::uint32_t slot) {
   if (r) return true;
   // Not in the store, or the store is damaged: the message fails, the system goes on.
   actor& a = actors_[slot];
-  if (m.ticks > a.clock) a.clock = m.ticks;
+  a.clock = arrival(a.clock, m.ticks);
   notify(a.self, m.target.function, m, false);
   report(m.origin, slot, m, "(loading the actor)", std::move(r).error());
   return false;
@@ -142,7 +143,7 @@ void kernel::deliver(message& m) {
   actor& a = actors_[slot];
   if (!a.type) [[unlikely]]
     if (!load_for_delivery(m, slot)) return;
-  if (m.ticks > a.clock) a.clock = m.ticks;
+  a.clock = arrival(a.clock, m.ticks);
 
   invoke_fn invoke;
   std::string_view fname;

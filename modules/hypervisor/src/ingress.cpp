@@ -43,6 +43,17 @@ ingress::~ingress() { k_.observe(nullptr); }
 
 expected<void> ingress::resume() {
   if (log_.size() == 0) return {};
+  // A log of another format was written under other rules (exo-log-1: no arrival tick), so
+  // going on with it would log entries no verifier can replay.
+  auto first = log_.read(0);
+  auto init = first ? decode_entry(*first) : unexpected(first.error());
+  if (!init) return fail(init.error().code, "the call log's init entry cannot be read: " + init.error().message);
+  const value* format = init->args.find("format");
+  if (!format || !format->if_string() || *format->if_string() != log_format)
+    return fail(errc::invalid_argument,
+                fmt::format("the call log is of format {}, and this exo writes '{}' (its tick rules differ): keep the "
+                            "exo that wrote it to serve this data directory, or start a new one",
+                            format ? to_string(*format) : std::string("(none)"), log_format));
   auto last = log_.read(log_.size() - 1);
   auto e = last ? decode_entry(*last) : unexpected(last.error());
   if (!e) return fail(e.error().code, "the call log's last entry cannot be read: " + e.error().message);

@@ -44,4 +44,12 @@ inline std::uint64_t sat_add(std::uint64_t a, std::uint64_t b) noexcept {
   return __builtin_add_overflow(a, b, &r) ? UINT64_MAX : r;
 }
 
+/// An actor's clock when a message stamped `ticks` arrives: one tick after the later of the
+/// two (DESIGN.md section 4.1). The tick of arrival is the delivery's own, paid by no budget;
+/// it means that whatever a delivery sends is stamped after the message it runs, which gives
+/// a parallel scheduler its lookahead (exo/scheduler/parallel.hpp).
+inline std::uint64_t arrival(std::uint64_t clock, std::uint64_t ticks) noexcept {
+  return sat_add(clock > ticks ? clock : ticks, 1);
+}
+
 }  // namespace exo::internal

@@ -41,8 +41,11 @@
 
 namespace exo {
 
-/// The format an init entry declares.
-inline constexpr std::string_view log_format = "exo-log-1";
+/// The format an init entry declares. exo-log-2 (issue 19): a delivery takes one tick of its
+/// receiver's time on arrival (DESIGN.md section 4.1), so clocks, message ticks and every root
+/// differ from exo-log-1's; a verifier refuses a log of another format rather than report its
+/// roots as wrong.
+inline constexpr std::string_view log_format = "exo-log-2";
 
 /// A call's error: the errc number, its name and the full message.
 struct log_error {

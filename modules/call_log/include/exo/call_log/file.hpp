@@ -4,7 +4,7 @@
 /// e.g. to hand it to a verifier.
 ///
 /// Format: the 8 bytes "EXOLOG1\n", then one zstd frame (with zstd's content checksum) of
-/// the canonical encoding of {format: "exo-log-1", entries: [bytes...], head: bytes | null},
+/// the canonical encoding of {format: "exo-log-2", entries: [bytes...], head: bytes | null},
 /// then the SHA-256 of everything before it (so any changed byte is caught, even one that
 /// would decompress to the same log).
 /// The file names its own format, and the signature travels inside the head. Importing
