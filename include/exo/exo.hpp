@@ -30,6 +30,7 @@
 #include <exo/scheduler/concept.hpp>
 #include <exo/scheduler/fifo.hpp>
 #include <exo/scheduler/ordered.hpp>
+#include <exo/scheduler/parallel.hpp>
 #include <exo/store/lmdb_store.hpp>
 #include <exo/store/state.hpp>
 #include <exo/store/tree.hpp>

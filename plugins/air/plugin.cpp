@@ -460,6 +460,7 @@ exo_status air_run(exo_instance* inst, std::uint32_t function, exo_span args_spa
 extern "C" const exo_plugin exo_air_plugin = {
     EXO_PLUGIN_ABI_MAJOR, EXO_PLUGIN_ABI_MINOR, sizeof(exo_plugin), EXO_TYPE_AIR, "air", "0.1.0 (AquaVM v0.20 semantics)",
     &air_compile, &air_free_code, &air_export_count, &air_export_name,
-    &air_instantiate, &air_destroy, &air_run};
+    &air_instantiate, &air_destroy, &air_run,
+    0};  // runs on the hypervisor's thread (its interpreter is not checked for sharing yet)
 
 BOOST_DLL_ALIAS(exo_air_plugin, exo_plugin_v1)

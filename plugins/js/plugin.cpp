@@ -1065,6 +1065,7 @@ exo_status js_run(exo_instance* inst, uint32_t function, exo_span args, uint64_t
 /// The descriptor exo loads (plugin/abi.h).
 extern "C" const exo_plugin exo_js_plugin = {
     EXO_PLUGIN_ABI_MAJOR, EXO_PLUGIN_ABI_MINOR, sizeof(exo_plugin), EXO_TYPE_JS, "js", "0.1.0 (SpiderMonkey 102)",
-    &js_compile, &js_free_code, &js_export_count, &js_export_name, &js_instantiate, &js_destroy, &js_run};
+    &js_compile, &js_free_code, &js_export_count, &js_export_name, &js_instantiate, &js_destroy, &js_run,
+    0};  // no EXO_PLUGIN_ANY_THREAD: a realm lives in its thread's JSContext
 
 BOOST_DLL_ALIAS(exo_js_plugin, exo_plugin_v1)

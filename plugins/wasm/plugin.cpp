@@ -546,6 +546,7 @@ exo_status wasm_run(exo_instance* inst, std::uint32_t function, exo_span args, s
 extern "C" const exo_plugin exo_wasm_plugin = {
     EXO_PLUGIN_ABI_MAJOR, EXO_PLUGIN_ABI_MINOR, sizeof(exo_plugin), EXO_TYPE_WASM, "wasm", "0.1.0 (wabt 1.0.32)",
     &wasm_compile, &wasm_free_code, &wasm_export_count, &wasm_export_name,
-    &wasm_instantiate, &wasm_destroy, &wasm_run};
+    &wasm_instantiate, &wasm_destroy, &wasm_run,
+    EXO_PLUGIN_ANY_THREAD};  // each instance has its own wabt store; compiled modules are read-only
 
 BOOST_DLL_ALIAS(exo_wasm_plugin, exo_plugin_v1)

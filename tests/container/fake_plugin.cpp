@@ -11,7 +11,7 @@
 
 namespace {
 const exo_plugin descriptor = {FAKE_MAJOR, 0, FAKE_SIZE, 900, "fake", "0", nullptr, nullptr, nullptr, nullptr,
-                               nullptr, nullptr, nullptr};
+                               nullptr, nullptr, nullptr, 0};
 }
 
 extern "C" {

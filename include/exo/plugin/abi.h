@@ -35,7 +35,7 @@ extern "C" {
 #endif
 
 #define EXO_PLUGIN_ABI_MAJOR 1
-#define EXO_PLUGIN_ABI_MINOR 4
+#define EXO_PLUGIN_ABI_MINOR 5
 /* The alias under which a plugin exports its descriptor (a pointer to const exo_plugin). */
 #define EXO_PLUGIN_SYMBOL "exo_plugin_v1"
 
@@ -221,7 +221,16 @@ typedef struct exo_plugin {
    * next message must see it as if the failed one never ran. */
   exo_status (*run)(exo_instance*, uint32_t function, exo_span args, uint64_t budget,
                     const exo_host_api* host, exo_call* call, exo_error* err);
+
+  /* ABI 1.5: EXO_PLUGIN_* flags. The host reads them only if struct_size covers them (older
+   * plugins have none). */
+  uint32_t flags;
 } exo_plugin;
+
+/* exo_plugin.flags: instances may run on any thread, one call at a time, and different
+ * instances at the same time on different threads (a parallel scheduler does that). Without
+ * it, every instance runs on the thread that runs the hypervisor. */
+#define EXO_PLUGIN_ANY_THREAD 1u
 
 #ifdef __cplusplus
 }  /* extern "C" */

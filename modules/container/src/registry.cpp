@@ -412,6 +412,7 @@ expected<code_ptr> plugin_container::compile(byte_view code, const container_lim
   t.name = lib_->name;
   t.container = d.type_id;
   t.functions = pc->functions;
+  t.any_thread = d.struct_size >= offsetof(exo_plugin, flags) + sizeof d.flags && (d.flags & EXO_PLUGIN_ANY_THREAD);
   if (const std::uint32_t f = t.find("on_failure"); f != failure_function) {
     pc->failure_export = f;
     t.on_failure = &invoke_plugin_failure;

@@ -42,7 +42,7 @@ expected<void> kernel_context::charge(std::uint64_t ticks) {
   if (budget > left)
     return trap(errc::out_of_ticks, fmt::format("out of ticks: sending with a budget of {} when {} of {} are left",
                                                 budget, left, m_.budget));
-  if (auto r = k_.post(k_.outbox_, a_, slot_, now(), target, reply, origin, budget, std::move(args)); !r) [[unlikely]]
+  if (auto r = k_.post(l_.outbox, a_, slot_, now(), target, reply, origin, budget, std::move(args)); !r) [[unlikely]]
     return trap(std::move(r).error());
   handed_ = sat_add(handed_, budget);
   return {};
@@ -80,7 +80,7 @@ expected<cap_handle> kernel_context::reply_cap() {
     return trap(errc::invalid_argument, "reply_cap: the message has no reply target");
   capability c = m_.reply_to;
   c.rights = rights::call;  // to answer through, never to hand on or narrow
-  auto h = a_.caps.insert(c, &k_.journal_);
+  auto h = a_.caps.insert(c, &l_.journal);
   if (!h) return trap(std::move(h).error());
   return h;
 }
@@ -92,10 +92,17 @@ expected<void> kernel_context::send_result(value&& result) {
   return emit(m_.reply_to, capability{}, slot_, send_options::remaining, std::move(args));
 }
 
+unexpected<error> kernel_context::defer(std::string_view what) {
+  l_.defer = true;
+  return trap(errc::fault, fmt::format("{} waits for the end of the parallel window", what));
+}
+
 expected<capability> kernel_context::derive_fn(const capability& c, std::string_view function, rights keep) {
   if (c.kind != cap_kind::actor)
     return fail(errc::wrong_kind, fmt::format("cannot derive function '{}' from a {} capability; an actor "
                                               "capability is needed", function, to_string(c.kind)));
+  if (l_.shared && !k_.actors_[c.target].type) [[unlikely]]
+    return defer("loading an actor");
   auto f = k_.function_index(c.target, function);
   if (!f) return unexpected(std::move(f).error());
   return derive_function(c, *f, keep);
@@ -107,7 +114,7 @@ expected<cap_handle> kernel_context::derive(cap_handle from, rights keep, std::s
   if (!c) return trap(std::move(c).error());
   expected<capability> d = function.empty() ? exo::derive(*c, keep) : derive_fn(*c, function, keep);
   if (!d) return trap(std::move(d).error());
-  auto h = a_.caps.insert(*d, &k_.journal_);
+  auto h = a_.caps.insert(*d, &l_.journal);
   if (!h) return trap(std::move(h).error());
   return h;
 }
@@ -116,14 +123,14 @@ expected<cap_handle> kernel_context::self_cap(std::string_view function, rights 
   if (trapped_) return unexpected(*trap_);
   auto d = derive_fn(capability{cap_kind::actor, rights::all, slot_, 0}, function, keep);
   if (!d) return trap(std::move(d).error());
-  auto h = a_.caps.insert(*d, &k_.journal_);
+  auto h = a_.caps.insert(*d, &l_.journal);
   if (!h) return trap(std::move(h).error());
   return h;
 }
 
 expected<void> kernel_context::drop(cap_handle h) {
   if (trapped_) return unexpected(*trap_);
-  auto r = a_.caps.drop(h, &k_.journal_);
+  auto r = a_.caps.drop(h, &l_.journal);
   if (!r) return trap(std::move(r).error());
   return {};
 }
@@ -133,6 +140,10 @@ expected<cap_handle> kernel_context::create_actor(const actor_type& type, void* 
     type.destroy(state);
     return unexpected(*trap_);
   }
+  if (l_.shared) [[unlikely]] {
+    type.destroy(state);
+    return defer("creating an actor");
+  }
   if (k_.state_->durable() && !type.load) {
     type.destroy(state);
     return trap(errc::invalid_argument,
@@ -140,14 +151,16 @@ expected<cap_handle> kernel_context::create_actor(const actor_type& type, void* 
                             "(declare it with BOOST_HANA_DEFINE_STRUCT)", type.name));
   }
   std::uint32_t slot = k_.add_actor(a_.self, a_.nonce++, type, state, now());
-  k_.created_.push_back(slot);
-  auto h = a_.caps.insert(capability{cap_kind::actor, rights::all, slot, 0}, &k_.journal_);
+  l_.created.push_back(slot);
+  auto h = a_.caps.insert(capability{cap_kind::actor, rights::all, slot, 0}, &l_.journal);
   if (!h) return trap(std::move(h).error());
   return h;
 }
 
 expected<cap_handle> kernel_context::create_from_code(const digest& code) {
   if (trapped_) return unexpected(*trap_);
+  if (l_.shared) [[unlikely]]
+    return defer("creating an actor");
   auto t = k_.type_for(code);
   if (!t) return trap(std::move(t).error());
   if (!(*t)->load)
@@ -160,7 +173,11 @@ expected<cap_handle> kernel_context::create_from_code(const digest& code) {
 }
 
 void kernel_context::log(log_level level, std::string_view text) {
-  if (k_.log_hook_ && level < log_level::off) k_.log_hook_(a_.self, level, text);
+  if (!k_.log_hook_ || level >= log_level::off) return;
+  if (l_.entry) [[unlikely]]
+    l_.entry->logs.emplace_back(level, std::string(text));  // told when the window reports
+  else
+    k_.log_hook_(a_.self, level, text);
 }
 
 expected<void> kernel_context::storage_begin(byte_view key, std::size_t value_size) {
@@ -173,6 +190,8 @@ expected<void> kernel_context::storage_begin(byte_view key, std::size_t value_si
 
 expected<std::optional<bytes>> kernel_context::storage_get(byte_view key) {
   if (auto r = storage_begin(key, 0); !r) return unexpected(std::move(r).error());
+  std::unique_lock lock(k_.storage_mu_, std::defer_lock);
+  if (l_.shared) lock.lock();
   auto v = k_.state_->get(storage_key(a_.self, key));
   if (!v) return trap(std::move(v).error());
   return v;
@@ -184,21 +203,25 @@ expected<void> kernel_context::storage_put(byte_view key, byte_view value) {
                                                   max_value_size));
   if (auto r = storage_begin(key, value.size()); !r) return r;
   bytes full = storage_key(a_.self, key);
+  std::unique_lock lock(k_.storage_mu_, std::defer_lock);
+  if (l_.shared) lock.lock();
   auto old = k_.state_->get(full);
   if (!old) return trap(std::move(old).error());
   if (auto r = k_.state_->put(full, value); !r) return trap(std::move(r).error());
-  k_.storage_undo_.emplace_back(std::move(full), std::move(*old));
+  l_.storage_undo.emplace_back(std::move(full), std::move(*old));
   return {};
 }
 
 expected<bool> kernel_context::storage_erase(byte_view key) {
   if (auto r = storage_begin(key, 0); !r) return unexpected(std::move(r).error());
   bytes full = storage_key(a_.self, key);
+  std::unique_lock lock(k_.storage_mu_, std::defer_lock);
+  if (l_.shared) lock.lock();
   auto old = k_.state_->get(full);
   if (!old) return trap(std::move(old).error());
   if (!*old) return false;
   if (auto r = k_.state_->erase(full); !r) return trap(std::move(r).error());
-  k_.storage_undo_.emplace_back(std::move(full), std::move(*old));
+  l_.storage_undo.emplace_back(std::move(full), std::move(*old));
   return true;
 }
 

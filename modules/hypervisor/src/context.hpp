@@ -13,8 +13,9 @@ namespace exo {
 
 class kernel_context final : public context {
  public:
-  kernel_context(kernel& k, detail::actor& a, std::uint32_t slot, message& m, std::uint64_t cost) noexcept
-      : k_(k), a_(a), slot_(slot), m_(m), exec_(cost) {}
+  kernel_context(kernel& k, detail::lane& l, detail::actor& a, std::uint32_t slot, message& m,
+                 std::uint64_t cost) noexcept
+      : k_(k), l_(l), a_(a), slot_(slot), m_(m), exec_(cost) {}
 
   const id& self() const noexcept override { return a_.self; }
   const id& sender() const noexcept override { return *m_.sender_id; }
@@ -63,8 +64,12 @@ class kernel_context final : public context {
     return unexpected(*trap_);
   }
   unexpected<error> trap(errc c, std::string msg) { return trap(error{c, std::move(msg)}); }
+  // In a shared lane: what `what` needs is the kernel's, so the message stops here, is undone
+  // without a trace, and runs again after its window, alone.
+  unexpected<error> defer(std::string_view what);
 
   kernel& k_;
+  detail::lane& l_;
   detail::actor& a_;
   std::uint32_t slot_;
   message& m_;

@@ -34,13 +34,18 @@ expected<void> kernel::import_caps(actor& to, message& m, cap_journal* j) {
   });
 }
 
-void kernel::notify(const id& receiver, std::uint32_t function, const message& m, bool ok) {
+void kernel::notify(const id& receiver, std::uint32_t function, const message& m, bool ok, detail::lane& l) {
+  if (l.entry) [[unlikely]] {
+    l.entry->ok = ok;  // told when the window reports
+    return;
+  }
   if (deliver_hook_) deliver_hook_(delivery{receiver, function, *m.sender_id, m.ticks, m.seq, ok});
 }
 
 // The failure of message `m` to the actor in `slot`, reported to `origin` as a message.
-void kernel::report(std::uint32_t origin, std::uint32_t slot, const message& m, std::string_view function, error e) {
-  ++stats_.failed;
+void kernel::report(std::uint32_t origin, std::uint32_t slot, const message& m, std::string_view function, error e,
+                    detail::lane& l) {
+  ++l.stats.failed;
   actor& a = actors_[slot];
   failure f{a.self, std::string(function), static_cast<std::int64_t>(e.code), std::move(e.message), *m.sender_id, m.seq};
   // A failed failure report goes to the host, so reports never loop.
@@ -49,12 +54,12 @@ void kernel::report(std::uint32_t origin, std::uint32_t slot, const message& m, 
   args.emplace_back(to_value(f));
   // Never more than the failed message had: with on_failure costing a tick, a chain of
   // failures and reports always ends. A report carries no capability, so posting it cannot fail.
-  (void)post(outbox_, a, slot, a.clock, capability{cap_kind::function, rights::call, origin, failure_function}, capability{}, 0,
+  (void)post(l.outbox, a, slot, a.clock, capability{cap_kind::function, rights::call, origin, failure_function}, capability{}, 0,
              std::min(cfg_.failure_budget, m.budget), std::move(args));
 }
 
 void kernel::deliver_egress(message& m) {
-  ++stats_.egress;
+  ++main_.stats.egress;
   actor& host = actors_[0];
   if (!m.caps.empty()) {
     if (max_caps_per_actor - host.caps.size() >= m.caps.size()) {
@@ -87,7 +92,7 @@ void kernel::deliver_egress(message& m) {
                                      e.name),
                          *m.sender_id, m.seq});
   }
-  notify(host.self, m.target.target, m, true);
+  notify(host.self, m.target.target, m, true, main_);
 }
 
 void kernel::host_failure(failure&& f) {
@@ -100,16 +105,16 @@ void kernel::host_failure(failure&& f) {
 void kernel::deliver_host_failure(message& m) {
   auto f = m.args.size() == 1 ? from_value<failure>(std::move(m.args[0])) : fail(errc::malformed, "bad failure report");
   if (f) host_failure(std::move(*f));
-  notify(actors_[0].self, failure_function, m, true);
+  notify(actors_[0].self, failure_function, m, true, main_);
 }
 
 expected<void> kernel::run_handler(kernel_context& ctx, actor& a, message& m, invoke_fn invoke, std::string_view fname,
-                                   std::uint64_t cost) {
+                                   std::uint64_t cost, cap_journal& j) {
   if (cost > m.budget) [[unlikely]]
     return fail(errc::out_of_ticks, fmt::format("out of ticks: '{}' costs {} ticks but the message's budget is {}",
                                                 fname, cost, m.budget));
   if (!m.caps.empty())
-    if (auto r = import_caps(a, m, &journal_); !r) return r;
+    if (auto r = import_caps(a, m, &j); !r) return r;
   if (auto r = invoke(a.state, m.target.function, ctx, m.args); !r) return r;
   if (ctx.trapped()) [[unlikely]]
     return unexpected(ctx.trap_error());
@@ -122,34 +127,56 @@ bool kernel::load_for_delivery(message& m, std::uint32_t slot) {
   // Not in the store, or the store is damaged: the message fails, the system goes on.
   actor& a = actors_[slot];
   a.clock = arrival(a.clock, m.ticks);
-  notify(a.self, m.target.function, m, false);
-  report(m.origin, slot, m, "(loading the actor)", std::move(r).error());
+  notify(a.self, m.target.function, m, false, main_);
+  report(m.origin, slot, m, "(loading the actor)", std::move(r).error(), main_);
   return false;
 }
 
-void kernel::deliver(message& m) {
-  struct scope {
-    bool& flag;
-    explicit scope(bool& f) : flag(f) { flag = true; }
-    ~scope() { flag = false; }
-  } during(delivering_);
-  ++stats_.delivered;
-  actor& host = actors_[0];
-  if (m.ticks > host.clock) host.clock = m.ticks;
-  if (m.target.kind == cap_kind::egress) return deliver_egress(m);
+void kernel::undo_deferred(std::uint32_t slot, std::uint64_t clock, std::uint64_t nonce, std::uint64_t seq,
+                           std::size_t outbox, detail::lane& l) {
+  actor& a = actors_[slot];
+  while (l.outbox.size() > outbox) l.outbox.pop_back();
+  undo_storage(l);
+  a.caps.rollback(l.journal);
+  a.clock = clock;
+  a.nonce = nonce;
+  a.seq = seq;
+  l.defer = false;
+  l.entry->deferred = true;
+}
 
+// A delivery in lane `l`: the kernel's own (the serial loop), or a window's (then l.entry is
+// set, and its reports wait there; in a shared lane, what needs the kernel's tables is
+// deferred: the message is undone without a trace and runs again after the window).
+void kernel::deliver(message& m, detail::lane& l) {
+  struct scope {  // host sends made meanwhile go to host_outbox_ (no host code runs in a shared lane)
+    bool* flag;
+    explicit scope(bool* f) : flag(f) {
+      if (flag) *flag = true;
+    }
+    ~scope() {
+      if (flag) *flag = false;
+    }
+  } during(l.shared ? nullptr : &delivering_);
   const std::uint32_t slot = m.target.target;
-  if (slot == 0) return deliver_host_failure(m);
+  if (!l.entry) [[likely]] {
+    actor& host = actors_[0];
+    if (m.ticks > host.clock) host.clock = m.ticks;
+    ++l.stats.delivered;
+    if (m.target.kind == cap_kind::egress) return deliver_egress(m);
+    if (slot == 0) return deliver_host_failure(m);
+  }
   actor& a = actors_[slot];
   if (!a.type) [[unlikely]]
-    if (!load_for_delivery(m, slot)) return;
+    if (!load_for_delivery(m, slot)) return;  // never in a window: horizon() loaded it
+  const std::uint64_t saved_clock = a.clock;
   a.clock = arrival(a.clock, m.ticks);
 
   invoke_fn invoke;
   std::string_view fname;
   std::uint64_t cost = 0;
   if (m.target.function == failure_function) {
-    if (!a.type->on_failure) {  // nobody handles it here: the host hears of it
+    if (!a.type->on_failure) {  // nobody handles it here: the host hears of it (never in a window)
       m.target.target = 0;
       return deliver_host_failure(m);
     }
@@ -165,47 +192,53 @@ void kernel::deliver(message& m) {
 
   // The transaction: remember what to restore if the message fails.
   const std::uint64_t saved_nonce = a.nonce, saved_seq = a.seq;
-  const std::size_t saved_outbox = outbox_.size();
-  journal_.active = true;
-  kernel_context ctx(*this, a, slot, m, cost);
+  const std::size_t saved_outbox = l.outbox.size();
+  l.journal.active = true;
+  kernel_context ctx(*this, l, a, slot, m, cost);
   // A delivery that faulted when its input was logged faults again, without running.
-  const std::uint64_t ordinal = input_deliveries_++;
+  const std::uint64_t ordinal = l.entry ? l.entry->ordinal : input_deliveries_++;
   const error* injected = nullptr;
   for (const auto& [at, e] : input_.faults)
     if (at == ordinal) injected = &e;
-  expected<void> r = injected ? expected<void>(unexpected(*injected)) : run_handler(ctx, a, m, invoke, fname, cost);
-  journal_.active = false;
+  expected<void> r =
+      injected ? expected<void>(unexpected(*injected)) : run_handler(ctx, a, m, invoke, fname, cost, l.journal);
+  l.journal.active = false;
+  if (l.defer) [[unlikely]]
+    return undo_deferred(slot, saved_clock, saved_nonce, saved_seq, saved_outbox, l);
+  if (l.entry) ++l.stats.delivered;
   const bool faulted = !r && r.error().code == errc::fault;
   const std::uint64_t used = faulted ? m.budget : std::min(ctx.executed(), m.budget);
-  if (faulted && observer_) [[unlikely]]
-    observer_->on_fault(ordinal, r.error());
+  if (faulted) [[unlikely]] {
+    if (l.entry) l.entry->fault = r.error();
+    else if (observer_) observer_->on_fault(ordinal, r.error());
+  }
   a.clock = sat_add(a.clock, used);
-  stats_.ticks = sat_add(stats_.ticks, used);
-  mark_dirty(slot);
+  l.stats.ticks = sat_add(l.stats.ticks, used);
+  mark_dirty(slot, l);
   if (r) [[likely]] {
-    if (!journal_.entries.empty()) {
+    if (!l.journal.entries.empty()) {
       a.caps_dirty = true;
-      journal_.entries.clear();
+      l.journal.entries.clear();
     }
-    if (!created_.empty()) [[unlikely]] {
-      for (auto c : created_) mark_dirty(c);
-      created_.clear();
+    if (!l.created.empty()) [[unlikely]] {
+      for (auto c : l.created) mark_dirty(c, l);
+      l.created.clear();
     }
-    if (!storage_undo_.empty()) storage_undo_.clear();
-    notify(a.self, m.target.function, m, true);
+    if (!l.storage_undo.empty()) l.storage_undo.clear();
+    notify(a.self, m.target.function, m, true, l);
     return;
   }
   // Roll back: sends, created actors, storage writes, capability changes and counters; the
   // state itself was restored by the native entry point.
-  while (outbox_.size() > saved_outbox) outbox_.pop_back();
-  for (auto it = created_.rbegin(); it != created_.rend(); ++it) remove_created(*it);
-  created_.clear();
-  undo_storage();
-  a.caps.rollback(journal_);
+  while (l.outbox.size() > saved_outbox) l.outbox.pop_back();
+  for (auto it = l.created.rbegin(); it != l.created.rend(); ++it) remove_created(*it);
+  l.created.clear();
+  undo_storage(l);
+  a.caps.rollback(l.journal);
   a.nonce = saved_nonce;
   a.seq = saved_seq;
-  notify(a.self, m.target.function, m, false);
-  report(m.origin, slot, m, fname, std::move(r).error());
+  notify(a.self, m.target.function, m, false, l);
+  report(m.origin, slot, m, fname, std::move(r).error(), l);
 }
 
 }  // namespace exo

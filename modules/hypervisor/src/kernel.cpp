@@ -41,7 +41,7 @@ std::uint32_t kernel::add_actor(const id& creator, std::uint64_t nonce, const ac
     types_.emplace(type.code_hash, &type);
     last_type_ = &type;
   }
-  ++stats_.actors_created;
+  ++main_.stats.actors_created;
   ++loaded_;
   return slot;
 }
@@ -50,7 +50,7 @@ void kernel::remove_created(std::uint32_t slot) noexcept {
   actor& a = actors_[slot];
   index_.erase(a.self, actors_);
   a.type->destroy(a.state);
-  --stats_.actors_created;
+  --main_.stats.actors_created;
   --loaded_;
   // Usually the newest slot; if actors were loaded after it, it stays as an empty slot.
   if (slot + 1 == actors_.size()) actors_.pop_back();
@@ -71,7 +71,7 @@ cap_handle kernel::create(const actor_type& type, void* state) {
     (void)host_insert(capability{});  // throws
   }
   std::uint32_t slot = add_actor(host.self, host.nonce++, type, state, host.clock);
-  mark_dirty(slot);
+  mark_dirty(slot, main_);
   return host_insert(capability{cap_kind::actor, rights::all, slot, 0});
 }
 
@@ -138,6 +138,9 @@ expected<id> kernel::actor_id(cap_handle h) const {
 }
 
 expected<void> kernel::send(cap_handle target, arg_list&& args, const send_options& opts) {
+  if (reporting_) [[unlikely]]
+    return fail(errc::invalid_argument, "the host cannot send from a hook while a parallel window's deliveries are "
+                                        "reported (its message could sort before ones already run); send after run()");
   actor& host = actors_[0];
   auto c = host.caps.callable(target);
   if (!c) return unexpected(std::move(c).error());
@@ -147,7 +150,7 @@ expected<void> kernel::send(cap_handle target, arg_list&& args, const send_optio
     if (!rc) return unexpected(std::move(rc).error());
     reply = *rc;
   }
-  return post(delivering_ ? host_outbox_ : outbox_, host, 0, host.clock, *c, reply, 0, opts.budget == send_options::remaining ? cfg_.default_budget : opts.budget,
+  return post(delivering_ ? host_outbox_ : main_.outbox, host, 0, host.clock, *c, reply, 0, opts.budget == send_options::remaining ? cfg_.default_budget : opts.budget,
               std::move(args));
 }
 

@@ -193,8 +193,8 @@ expected<void> kernel::write_back() {
     internal::host_record hrec{host.self, bits(host.clock), bits(host.nonce), bits(host.seq)};
     if (auto r = put(bytes(internal::host_key.begin(), internal::host_key.end()), to_value(hrec)); !r) return r;
   }
-  for (std::size_t done = 0; done < dirty_.size(); ++done) {
-    std::uint32_t slot = dirty_[done];
+  for (std::size_t done = 0; done < main_.dirty.size(); ++done) {
+    std::uint32_t slot = main_.dirty[done];
     actor& a = actors_[slot];
     if (a.type) {
       internal::actor_record rec{std::string(a.type->name), bytes(a.type->code_hash.bytes.begin(), a.type->code_hash.bytes.end()),
@@ -208,12 +208,15 @@ expected<void> kernel::write_back() {
     }
     a.dirty = false;
   }
-  dirty_.clear();
+  main_.dirty.clear();
   return {};
 }
 
-void kernel::undo_storage() noexcept {
-  for (auto it = storage_undo_.rbegin(); it != storage_undo_.rend(); ++it) {
+void kernel::undo_storage(detail::lane& l) noexcept {
+  if (l.storage_undo.empty()) return;
+  std::unique_lock lock(storage_mu_, std::defer_lock);
+  if (l.shared) lock.lock();
+  for (auto it = l.storage_undo.rbegin(); it != l.storage_undo.rend(); ++it) {
     expected<void> r;
     if (it->second) r = state_->put(it->first, *it->second);
     else if (auto e = state_->erase(it->first); !e) r = unexpected(std::move(e).error());
@@ -221,7 +224,7 @@ void kernel::undo_storage() noexcept {
       broken_ = error{errc::internal, "undoing a failed message's storage writes failed, so the state no longer "
                                       "matches the actors: " + r.error().message};
   }
-  storage_undo_.clear();
+  l.storage_undo.clear();
 }
 
 expected<digest> kernel::state_root() {
@@ -246,8 +249,8 @@ expected<void> kernel::reset_state(const digest& root) {
     a = actor{};
     a.self = self;
   }
-  for (auto slot : dirty_) actors_[slot].dirty = false;
-  dirty_.clear();
+  for (auto slot : main_.dirty) actors_[slot].dirty = false;
+  main_.dirty.clear();
   broken_.reset();
   actor& host = actors_[0];
   host.clock = host.nonce = host.seq = 0;

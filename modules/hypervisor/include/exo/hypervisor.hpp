@@ -39,6 +39,7 @@
 #include <exo/hypervisor/detail/parts.hpp>
 #include <exo/scheduler/fifo.hpp>
 #include <exo/scheduler/ordered.hpp>
+#include <exo/scheduler/parallel.hpp>
 #include <exo/store/lmdb_store.hpp>
 
 #include <concepts>
@@ -219,6 +220,9 @@ class hypervisor {
   }
   /// Messages waiting to be delivered.
   std::size_t pending() const noexcept { return p_->loop.pending(); }
+  /// The scheduler: for a parallel_scheduler, its tuning and counts. (What it queues is the
+  /// hypervisor's; do not push or pop.)
+  Scheduler& scheduler() noexcept { return p_->loop.scheduler(); }
   bool idle() const noexcept { return pending() == 0; }
 
   // ---- state ----

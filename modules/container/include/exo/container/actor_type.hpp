@@ -40,6 +40,11 @@ struct actor_type {
   /// The container type ID (EXO_TYPE_NATIVE, EXO_TYPE_WASM, ...; plugin/abi.h).
   std::uint32_t container = EXO_TYPE_NATIVE;
   std::span<const exported_function> functions;
+  /// Whether its actors may run on any thread, one message at a time (a parallel scheduler
+  /// runs messages to different actors at once): native types, and plugins that declare
+  /// EXO_PLUGIN_ANY_THREAD. Others (a JS realm belongs to its thread's context) run only on
+  /// the thread that runs the hypervisor.
+  bool any_thread = false;
   void (*destroy)(void*) noexcept = nullptr;
   /// Handles failure reports; nullptr if the type has none.
   invoke_fn on_failure = nullptr;

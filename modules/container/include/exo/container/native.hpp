@@ -251,6 +251,7 @@ const actor_type& native_type() {
     actor_type i;
     i.name = T::exo_name;
     i.container = EXO_TYPE_NATIVE;
+    i.any_thread = true;  // a native actor's state is its own (see README: parallel_scheduler)
     i.functions = std::span<const exported_function>(T::exo_exports);
     i.destroy = &detail::destroy<T>;
     if constexpr (detail::has_on_failure<T>) i.on_failure = &detail::invoke_on_failure<T>;

@@ -31,6 +31,7 @@
 #include <deque>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -119,6 +120,42 @@ bytes record_key(const id& actor);
 id derive_actor_id(const id& creator, std::uint64_t nonce) noexcept;
 
 class kernel_context;
+class kernel;
+
+namespace detail {
+class window_runner;
+
+/// One message of a parallel window (exo/scheduler/parallel.hpp), and what its delivery did
+/// that the host must hear of in the serial order: the window reports them after it has run.
+struct window_entry {
+  message msg;
+  std::uint64_t ordinal = 0;  ///< its place among the input's deliveries
+  message_batch out;          ///< what it sent: one sender's sends, in key order
+  std::vector<std::pair<log_level, std::string>> logs;
+  std::optional<error> fault;
+  bool ok = false;
+  bool deferred = false;  ///< it needed the kernel's tables: it runs again after the window
+};
+
+/// What deliveries change outside their receivers' records, kept apart so that deliveries to
+/// different actors can run at once, each thread in a lane of its own. The kernel's own lane
+/// serves the serial loop and the host.
+struct lane {
+  message_batch outbox;  ///< the running transaction's sends (and the host's between deliveries)
+  cap_journal journal;
+  std::vector<std::uint32_t> created;  ///< actors created by the running message
+  /// Storage writes of the running message: (tree key, value before), to undo on failure.
+  std::vector<std::pair<bytes, std::optional<bytes>>> storage_undo;
+  std::vector<std::uint32_t> dirty;  ///< slots with dirty set
+  kernel_stats stats;
+  /// The window entry being delivered: its reports are kept in it instead of told at once.
+  window_entry* entry = nullptr;
+  /// Other lanes run at the same time: what needs the kernel's tables (creating actors,
+  /// loading one, compiling code) is not done here but deferred, and storage is locked.
+  bool shared = false;
+  bool defer = false;  ///< the running message asked for what a shared lane defers
+};
+}  // namespace detail
 
 class kernel {
  public:
@@ -137,7 +174,7 @@ class kernel {
   /// The host's clock: the ticks of the latest delivery.
   std::uint64_t now() const noexcept { return actors_[0].clock; }
   const config& settings() const noexcept { return cfg_; }
-  const kernel_stats& stats() const noexcept { return stats_; }
+  const kernel_stats& stats() const noexcept { return main_.stats; }
   /// The container registry: config::containers, or the kernel's own.
   container_registry& containers() noexcept { return *containers_; }
 
@@ -290,20 +327,21 @@ class kernel {
 
   /// Runs one message to completion (commit or rollback). What it sends waits in the outbox
   /// until hand_over().
-  void deliver(message& m);
+  void deliver(message& m) { deliver(m, main_); }
   /// Hands what was sent since the last hand-over to scheduler `s`: the latest transaction's
   /// batch (and the host's sends between deliveries), then the host's sends made during
   /// deliveries, kept apart so that each batch stays one sender's sorted sends.
   template <class Scheduler>
   void hand_over(Scheduler& s) {
-    if (!outbox_.empty()) s.push(outbox_);  // outbox_ comes back empty, to fill next
+    if (!main_.outbox.empty()) s.push(main_.outbox);  // it comes back empty, to fill next
     if (!host_outbox_.empty()) s.push(host_outbox_);
   }
   /// Messages sent and not handed over yet.
-  std::size_t unscheduled() const noexcept { return outbox_.size() + host_outbox_.size(); }
+  std::size_t unscheduled() const noexcept { return main_.outbox.size() + host_outbox_.size(); }
 
  private:
   friend class kernel_context;
+  friend class detail::window_runner;
   using actor = detail::actor;
   static constexpr std::uint32_t npos = detail::id_index::npos;
   /// What a failure report's on_failure costs: at least a tick, so report chains end.
@@ -314,11 +352,11 @@ class kernel {
   std::uint32_t add_actor(const id& creator, std::uint64_t nonce, const actor_type& type, void* state,
                           std::uint64_t clock);
   void remove_created(std::uint32_t slot) noexcept;
-  void mark_dirty(std::uint32_t slot) {
+  void mark_dirty(std::uint32_t slot, detail::lane& l) {
     actor& a = actors_[slot];
     if (!a.dirty) {
       a.dirty = true;
-      dirty_.push_back(slot);
+      l.dirty.push_back(slot);
     }
   }
   std::uint32_t egress_named(std::string_view name);
@@ -331,14 +369,27 @@ class kernel {
                                                     std::uint32_t origin, std::uint64_t budget, arg_list&& args);
   expected<void> export_caps(actor& from, message& m);
   expected<void> import_caps(actor& to, message& m, cap_journal* j);
+  void deliver(message& m, detail::lane& l);
   expected<void> run_handler(kernel_context& ctx, actor& a, message& m, invoke_fn invoke, std::string_view fname,
-                             std::uint64_t cost);
+                             std::uint64_t cost, cap_journal& j);
   [[gnu::noinline]] bool load_for_delivery(message& m, std::uint32_t slot);  // the cold path of deliver
   void deliver_egress(message& m);
   void deliver_host_failure(message& m);
   void host_failure(failure&& f);
-  void report(std::uint32_t origin, std::uint32_t slot, const message& m, std::string_view function, error e);
-  void notify(const id& receiver, std::uint32_t function, const message& m, bool ok);
+  void report(std::uint32_t origin, std::uint32_t slot, const message& m, std::string_view function, error e,
+              detail::lane& l);
+  void notify(const id& receiver, std::uint32_t function, const message& m, bool ok, detail::lane& l);
+  // Undoes a deferred delivery in a shared lane (delivery.cpp).
+  void undo_deferred(std::uint32_t slot, std::uint64_t clock, std::uint64_t nonce, std::uint64_t seq,
+                     std::size_t outbox, detail::lane& l);
+
+  // Parallel windows (window.cpp): a lower bound on the ticks of whatever delivering `m`
+  // sends, or nullopt if `m` must run alone, in the serial loop; it loads m's receiver.
+  std::optional<std::uint64_t> horizon(message& m);
+  // What a window's deliveries did, told to the host in their order; then the lanes' counts
+  // and dirty slots join the kernel's.
+  void report_entry(detail::window_entry& e);
+  void join(detail::lane& l);
 
   // The state tree (persistence.cpp).
   expected<std::uint32_t> resolve(const id& a);  // the slot of an actor, loading it if needed
@@ -347,7 +398,7 @@ class kernel {
   expected<void> write_back();                   // dirty actors and the host into the tree
   value save_caps(const cap_table& t) const;
   expected<cap_table> load_caps(value&& v);
-  void undo_storage() noexcept;
+  void undo_storage(detail::lane& l) noexcept;
 
   config cfg_;
   std::unique_ptr<container_registry> own_containers_;  // when config::containers is null
@@ -359,22 +410,20 @@ class kernel {
     egress_sink sink;
   };
   std::deque<egress_rec> egress_;  // stable: a sink may create egresses while it runs
-  cap_journal journal_;
   state_tree* state_;
   /// Types by code hash: compiled code this kernel owns, and native types it has met.
   std::unordered_map<digest, const actor_type*> types_;
   std::unordered_map<digest, code_ptr> codes_;
   std::vector<const actor_type*> declared_;  // register_type's, for type_list()
   const actor_type* last_type_ = nullptr;    // the last one added to types_
-  /// Messages sent and not handed to the scheduler yet: the running transaction's (and the
-  /// host's between deliveries), and the host's made during a delivery.
-  message_batch outbox_;
+  /// The serial loop's and the host's lane: its outbox holds the messages sent and not
+  /// handed to the scheduler yet (the running transaction's, and the host's between
+  /// deliveries); host_outbox_ the host's made during a delivery.
+  detail::lane main_;
   message_batch host_outbox_;
   bool delivering_ = false;
-  std::vector<std::uint32_t> dirty_;    // slots with dirty set
-  std::vector<std::uint32_t> created_;  // actors created by the running message
-  // Storage writes of the running message: (tree key, value before), to undo on failure.
-  std::vector<std::pair<bytes, std::optional<bytes>>> storage_undo_;
+  bool reporting_ = false;  // a parallel window's deliveries are being reported to the hooks
+  std::mutex storage_mu_;   // the state tree, while shared lanes run
   std::size_t loaded_ = 0;
   // Set if undoing a failed message's storage writes failed (a damaged store): the tree no
   // longer matches the actors, so writing back and committing refuse from then on.
@@ -386,7 +435,6 @@ class kernel {
   output_observer* observer_ = nullptr;
   input_info input_;
   std::uint64_t input_deliveries_ = 0;  // deliveries to actors since set_input
-  kernel_stats stats_;
 };
 
 }  // namespace exo

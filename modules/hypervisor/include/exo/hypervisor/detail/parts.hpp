@@ -8,8 +8,10 @@
 #include <exo/call_log/store_log.hpp>
 #include <exo/core/sign.hpp>
 #include <exo/hypervisor/ingress.hpp>
+#include <exo/hypervisor/detail/window.hpp>
 #include <exo/hypervisor/kernel.hpp>
 #include <exo/scheduler/concept.hpp>
+#include <exo/scheduler/parallel.hpp>
 #include <exo/store/backend.hpp>
 #include <exo/store/state.hpp>
 
@@ -37,6 +39,19 @@ expected<node_key> node_key_for(const Store& s) {
 
 namespace detail {
 
+/// What runs a parallel policy's windows (none for a serial policy).
+struct no_runner {};
+template <class Scheduler>
+struct runner_for {
+  using type = no_runner;
+};
+template <parallel_policy Scheduler>
+struct runner_for<Scheduler> {
+  struct type : window_runner {
+    type() : window_runner(Scheduler::threads) {}
+  };
+};
+
 /// The kernel and its delivery loop: the scheduler, fed with what the kernel sends, decides
 /// what the kernel delivers next. (The two sit side by side in one object, so the loop reaches
 /// both at fixed offsets from one pointer: it runs once per message.)
@@ -47,6 +62,8 @@ class dispatcher final : public message_pump {
 
   /// Delivers up to `max_messages` messages (each one transaction); returns how many.
   std::size_t run(std::size_t max_messages) {
+    if constexpr (parallel_policy<Scheduler>)
+      return runner_.run(k, scheduler_.queue(), max_messages, scheduler_.tuning, scheduler_.counts);
     k.hand_over(scheduler_);
     std::size_t n = 0;
     while (n < max_messages) {
@@ -62,10 +79,13 @@ class dispatcher final : public message_pump {
   std::size_t run_until_idle() override { return run(std::numeric_limits<std::size_t>::max()); }
   std::size_t pending() const noexcept override { return scheduler_.size() + k.unscheduled(); }
 
+  Scheduler& scheduler() noexcept { return scheduler_; }
+
   kernel k;
 
  private:
   Scheduler scheduler_;
+  [[no_unique_address]] typename runner_for<Scheduler>::type runner_;
 };
 
 /// Store, state tree, kernel and delivery loop: every hypervisor has these.

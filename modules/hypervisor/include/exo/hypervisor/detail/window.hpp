@@ -1,0 +1,63 @@
+#pragma once
+/// \file
+/// The delivery loop of a parallel scheduler (exo/scheduler/parallel.hpp): it takes windows
+/// of safe messages off the queue and runs them on several threads, each receiver's messages
+/// in key order on one thread, then tells the host what they did in key order.
+
+#include <exo/hypervisor/kernel.hpp>
+#include <exo/scheduler/parallel.hpp>
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <thread>
+#include <vector>
+
+namespace exo::detail {
+
+class window_runner {
+ public:
+  /// `threads`: the caller's and threads - 1 more, started here and stopped by the destructor.
+  explicit window_runner(unsigned threads);
+  ~window_runner();
+  window_runner(const window_runner&) = delete;
+  window_runner& operator=(const window_runner&) = delete;
+
+  /// Delivers up to `max` messages of `q`; returns how many.
+  std::size_t run(kernel& k, ordered_scheduler& q, std::size_t max, const parallel_tuning& tuning,
+                  parallel_counts& counts);
+
+ private:
+  struct group {
+    std::uint32_t first;  // into order_
+    std::uint32_t count;
+  };
+  void run_window(kernel& k, ordered_scheduler& q, std::size_t n, const parallel_tuning& tuning,
+                  parallel_counts& counts);
+  void run_parallel(kernel& k, std::size_t n);
+  void run_group(kernel& k, std::uint32_t g, lane& l);
+  void claim_groups(kernel& k, lane& l);
+  void worker(unsigned index, std::uint64_t spin_ns);
+
+  unsigned threads_;
+  std::vector<std::thread> workers_;
+  std::vector<lane> lanes_;             // lanes_[i] is thread i's; 0 is the caller's
+  std::vector<window_entry> entries_;   // the window, in key order (kept for their buffers)
+  std::vector<std::uint64_t> order_;    // (receiver slot << 32 | entry index), sorted
+  std::vector<group> groups_;           // one per receiver
+  std::vector<std::uint32_t> anywhere_; // groups any thread may run
+  std::vector<std::uint32_t> here_;     // groups only the caller's thread may run
+  double ns_per_message_ = 0;           // recent serial windows' time per message (0: unknown)
+
+  // Hand-off to the worker threads. work_: (groups in the window << 32) | next group to claim;
+  // done_: groups finished; generation_ wakes sleeping workers.
+  std::atomic<kernel*> k_{nullptr};
+  std::atomic<std::uint64_t> work_{0};
+  std::atomic<std::uint32_t> done_{0};
+  std::atomic<std::uint32_t> generation_{0};
+  std::atomic<std::uint32_t> sleepers_{0};
+  std::atomic<std::uint64_t> spin_ns_{50'000};
+  std::atomic<bool> stop_{false};
+};
+
+}  // namespace exo::detail

@@ -1,0 +1,273 @@
+// Parallel windows (exo/hypervisor/detail/window.hpp): the kernel's side (horizon, reports
+// in order, lanes joined) and the loop that builds windows and hands them to threads.
+#include "records.hpp"
+
+#include <exo/hypervisor/detail/window.hpp>
+
+#include <algorithm>
+#include <chrono>
+
+namespace exo {
+
+using internal::arrival;
+using internal::sat_add;
+
+std::optional<std::uint64_t> kernel::horizon(message& m) {
+  if (m.target.kind == cap_kind::egress) return std::nullopt;  // the host's: its code may send at once
+  const std::uint32_t slot = m.target.target;
+  if (slot == 0) return std::nullopt;
+  actor& a = actors_[slot];
+  if (!a.type && !load(slot)) return std::nullopt;  // the serial loop reports why
+  std::uint64_t cost;
+  if (m.target.function == failure_function) {
+    if (!a.type->on_failure) return std::nullopt;  // goes on to the host
+    cost = failure_cost;
+  } else {
+    cost = a.type->functions[m.target.function].cost;
+  }
+  const std::uint64_t start = arrival(a.clock, m.ticks);
+  if (start <= m.ticks) return std::nullopt;  // a saturated clock: no lookahead left
+  return sat_add(start, std::min(cost, m.budget));
+}
+
+void kernel::report_entry(detail::window_entry& e) {
+  const message& m = e.msg;
+  actor& host = actors_[0];
+  if (m.ticks > host.clock) host.clock = m.ticks;
+  const id& receiver = actors_[m.target.target].self;
+  if (log_hook_)
+    for (auto& [level, text] : e.logs) log_hook_(receiver, level, text);
+  e.logs.clear();
+  if (e.fault) {
+    if (observer_) observer_->on_fault(e.ordinal, *e.fault);
+    e.fault.reset();
+  }
+  if (deliver_hook_) deliver_hook_(delivery{receiver, m.target.function, *m.sender_id, m.ticks, m.seq, e.ok});
+}
+
+void kernel::join(detail::lane& l) {
+  kernel_stats& s = main_.stats;
+  s.delivered += l.stats.delivered;
+  s.failed += l.stats.failed;
+  s.ticks = sat_add(s.ticks, l.stats.ticks);
+  l.stats = {};
+  main_.dirty.insert(main_.dirty.end(), l.dirty.begin(), l.dirty.end());
+  l.dirty.clear();
+}
+
+namespace detail {
+namespace {
+
+inline void cpu_relax() noexcept {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield");
+#endif
+}
+
+std::uint64_t now_ns() noexcept {
+  return static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch()).count());
+}
+
+constexpr std::uint64_t low_mask = 0xffffffffu;
+bool has_work(std::uint64_t w) noexcept { return (w & low_mask) < (w >> 32); }
+
+}  // namespace
+
+window_runner::window_runner(unsigned threads) : threads_(threads), lanes_(threads) {
+  for (auto& l : lanes_) l.shared = true;
+  workers_.reserve(threads - 1);
+  for (unsigned i = 1; i < threads; ++i) workers_.emplace_back([this, i] { worker(i, 0); });
+}
+
+window_runner::~window_runner() {
+  stop_.store(true, std::memory_order_seq_cst);
+  generation_.fetch_add(1, std::memory_order_seq_cst);
+  generation_.notify_all();
+  for (auto& t : workers_) t.join();
+}
+
+void window_runner::worker(unsigned index, std::uint64_t) {
+  lane& l = lanes_[index];
+  for (;;) {
+    // Spin a while for the next window: waking a sleeping thread costs tens of microseconds.
+    const std::uint64_t until = now_ns() + spin_ns_.load(std::memory_order_relaxed);
+    for (unsigned i = 0;; ++i) {
+      if (stop_.load(std::memory_order_acquire)) return;
+      if (has_work(work_.load(std::memory_order_acquire))) {
+        claim_groups(*k_.load(std::memory_order_relaxed), l);
+        break;
+      }
+      if ((i & 63) == 63 && now_ns() > until) {
+        // Sleep. The caller publishes work, then looks for sleepers; this thread counts
+        // itself a sleeper, then looks for work: one of the two sees the other.
+        const std::uint32_t g = generation_.load(std::memory_order_seq_cst);
+        sleepers_.fetch_add(1, std::memory_order_seq_cst);
+        if (!stop_.load(std::memory_order_seq_cst) && !has_work(work_.load(std::memory_order_seq_cst)))
+          generation_.wait(g, std::memory_order_seq_cst);
+        sleepers_.fetch_sub(1, std::memory_order_seq_cst);
+        break;
+      }
+      cpu_relax();
+    }
+  }
+}
+
+void window_runner::claim_groups(kernel& k, lane& l) {
+  for (;;) {
+    const std::uint64_t w = work_.fetch_add(1, std::memory_order_acq_rel);
+    if (!has_work(w)) return;
+    run_group(k, anywhere_[w & low_mask], l);
+    done_.fetch_add(1, std::memory_order_release);
+  }
+}
+
+void window_runner::run_group(kernel& k, std::uint32_t g, lane& l) {
+  const group& gr = groups_[g];
+  bool deferred = false;
+  for (std::uint32_t j = gr.first; j < gr.first + gr.count; ++j) {
+    window_entry& e = entries_[order_[j] & low_mask];
+    if (deferred) {  // an earlier message of this receiver waits: so do the later ones
+      e.deferred = true;
+      continue;
+    }
+    l.entry = &e;
+    k.deliver(e.msg, l);
+    l.entry = nullptr;
+    if (e.deferred) deferred = true;
+    else e.out.swap(l.outbox);  // its sends; the lane keeps e.out's empty buffer
+  }
+}
+
+std::size_t window_runner::run(kernel& k, ordered_scheduler& q, std::size_t max, const parallel_tuning& tuning,
+                               parallel_counts& counts) {
+  spin_ns_.store(tuning.spin_ns, std::memory_order_relaxed);
+  k.hand_over(q);
+  std::size_t done = 0;
+  while (done < max) {
+    message* f = q.front();
+    if (!f) break;
+    // The window: messages in key order, each stamped below the horizon of those before it.
+    std::size_t n = 0;
+    std::uint64_t bound = 0;
+    while (f && done + n < max) {
+      if (n > 0 && f->ticks >= bound) break;
+      auto h = k.horizon(*f);
+      if (!h) {
+        if (n > 0) break;
+        k.deliver(*f);  // alone, in the serial loop's way
+        q.pop();
+        k.hand_over(q);
+        ++done;
+        ++counts.alone;
+        f = q.front();
+        continue;
+      }
+      bound = n == 0 ? *h : std::min(bound, *h);
+      if (entries_.size() == n) entries_.emplace_back();
+      entries_[n++].msg = std::move(*f);
+      q.pop();
+      f = q.front();
+    }
+    if (n == 0) continue;
+    if (n == 1) {
+      k.deliver(entries_[0].msg);
+      k.hand_over(q);
+    } else {
+      run_window(k, q, n, tuning, counts);
+    }
+    done += n;
+  }
+  return done;
+}
+
+void window_runner::run_window(kernel& k, ordered_scheduler& q, std::size_t n, const parallel_tuning& tuning,
+                               parallel_counts& counts) {
+  ++counts.windows;
+  // One group per receiver, its messages in key order.
+  order_.clear();
+  for (std::size_t i = 0; i < n; ++i)
+    order_.push_back(std::uint64_t{entries_[i].msg.target.target} << 32 | static_cast<std::uint32_t>(i));
+  std::sort(order_.begin(), order_.end());
+  groups_.clear();
+  anywhere_.clear();
+  here_.clear();
+  for (std::uint32_t j = 0; j < n;) {
+    std::uint32_t end = j + 1;
+    while (end < n && order_[end] >> 32 == order_[j] >> 32) ++end;
+    const auto g = static_cast<std::uint32_t>(groups_.size());
+    groups_.push_back(group{j, end - j});
+    (k.actors_[order_[j] >> 32].type->any_thread ? anywhere_ : here_).push_back(g);
+    j = end;
+  }
+  const bool parallel =
+      groups_.size() >= 2 &&
+      (tuning.min_window_ns == 0 ||
+       (threads_ > 1 && !anywhere_.empty() && ns_per_message_ > 0 &&
+        static_cast<double>(n) * ns_per_message_ >= static_cast<double>(tuning.min_window_ns)));
+  const std::uint64_t t0 = now_ns();
+  if (!parallel) {
+    for (std::size_t i = 0; i < n; ++i) {
+      k.deliver(entries_[i].msg);
+      k.hand_over(q);
+    }
+    const double per = static_cast<double>(now_ns() - t0) / static_cast<double>(n);
+    ns_per_message_ = ns_per_message_ == 0 ? per : 0.75 * ns_per_message_ + 0.25 * per;
+    return;
+  }
+  ++counts.parallel_windows;
+  counts.parallel_messages += n;
+  run_parallel(k, n);
+  // Its time per message, as if serial: spread over the threads that had work.
+  const double used = static_cast<double>(std::min<std::size_t>(threads_, groups_.size()));
+  const double per = static_cast<double>(now_ns() - t0) * used / static_cast<double>(n);
+  ns_per_message_ = ns_per_message_ == 0 ? per : 0.75 * ns_per_message_ + 0.25 * per;
+
+  // What needed the kernel's tables runs now, alone and in key order (its receiver's other
+  // messages after it too); then the window's reports, in key order, and its sends queued.
+  lane& l0 = lanes_[0];
+  l0.shared = false;
+  for (std::size_t i = 0; i < n; ++i) {
+    window_entry& e = entries_[i];
+    if (!e.deferred) continue;
+    e.deferred = false;
+    ++counts.deferred;
+    l0.entry = &e;
+    k.deliver(e.msg, l0);
+    l0.entry = nullptr;
+    e.out.swap(l0.outbox);
+  }
+  l0.shared = true;
+  for (auto& l : lanes_) k.join(l);
+  k.reporting_ = true;
+  for (std::size_t i = 0; i < n; ++i) {
+    window_entry& e = entries_[i];
+    k.report_entry(e);
+    if (!e.out.empty()) q.push(e.out);  // e.out comes back empty, for the next window
+  }
+  k.reporting_ = false;
+  k.input_deliveries_ += n;
+}
+
+void window_runner::run_parallel(kernel& k, std::size_t n) {
+  const std::uint64_t base = k.input_deliveries_;
+  for (std::size_t i = 0; i < n; ++i) entries_[i].ordinal = base + i;
+  k_.store(&k, std::memory_order_relaxed);
+  done_.store(0, std::memory_order_relaxed);
+  const auto shared = static_cast<std::uint32_t>(anywhere_.size());
+  work_.store(std::uint64_t{shared} << 32, std::memory_order_seq_cst);
+  if (sleepers_.load(std::memory_order_seq_cst) > 0) {
+    generation_.fetch_add(1, std::memory_order_seq_cst);
+    generation_.notify_all();
+  }
+  lane& l0 = lanes_[0];
+  for (std::uint32_t g : here_) run_group(k, g, l0);
+  claim_groups(k, l0);
+  for (unsigned i = 0; done_.load(std::memory_order_acquire) < shared; ++i) cpu_relax();
+  work_.store(0, std::memory_order_relaxed);
+}
+
+}  // namespace detail
+}  // namespace exo
