@@ -12,6 +12,7 @@
 
 #include <fstream>
 #include <future>
+#include <iterator>
 #include <random>
 
 using namespace shop;
@@ -154,6 +155,37 @@ BOOST_AUTO_TEST_CASE(state_and_log_commit_together_on_lmdb) {
   BOOST_TEST_MESSAGE(v.to_string());
   BOOST_TEST(v.ok());
   BOOST_TEST((v.final_root == next->root));
+}
+
+// A data directory whose log was written under other tick rules (exo-log-1, before the
+// arrival tick) is refused when opened, with what to do, and nothing of it is changed.
+BOOST_AUTO_TEST_CASE(a_log_of_another_format_is_refused_when_opened) {
+  test::temp_dir t;
+  {
+    auto hv = disk_hv::open(exo::lmdb_store::open(t.sub("data"), {.create = true}).value(), exo::config{.name = "shop"}).value();
+    hv.register_type<till>();
+    auto a = hv.create(till{}).value();
+    BOOST_REQUIRE(hv.invoke(*hv.actor_id(a), "add", {2}));
+  }
+  // The init entry as an older exo wrote it: the format string is stored as it is.
+  const std::string file = t.sub("data/data.mdb");
+  std::string bytes;
+  {
+    std::ifstream in(file, std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  std::size_t found = 0;  // (earlier copies of the page too: LMDB writes pages anew)
+  for (auto at = bytes.find("exo-log-2"); at != std::string::npos; at = bytes.find("exo-log-2", at), ++found)
+    bytes.replace(at, 9, "exo-log-1");
+  BOOST_REQUIRE(found > 0u);
+  {
+    std::ofstream out(file, std::ios::binary | std::ios::trunc);
+    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  }
+  auto hv = disk_hv::open(exo::lmdb_store::open(t.sub("data")).value(), exo::config{.name = "shop"});
+  BOOST_REQUIRE(!hv);
+  BOOST_TEST(hv.error().message.find("format \"exo-log-1\"") != std::string::npos, hv.error().message);
+  BOOST_TEST(hv.error().message.find("start a new one") != std::string::npos, hv.error().message);
 }
 
 BOOST_AUTO_TEST_CASE(a_batch_commits_many_entries_in_one_transaction) {

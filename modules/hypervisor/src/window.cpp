@@ -186,27 +186,33 @@ std::size_t window_runner::run(kernel& k, ordered_scheduler& q, std::size_t max,
 void window_runner::run_window(kernel& k, ordered_scheduler& q, std::size_t n, const parallel_tuning& tuning,
                                parallel_counts& counts) {
   ++counts.windows;
-  // One group per receiver, its messages in key order.
-  order_.clear();
-  for (std::size_t i = 0; i < n; ++i)
-    order_.push_back(std::uint64_t{entries_[i].msg.target.target} << 32 | static_cast<std::uint32_t>(i));
-  std::sort(order_.begin(), order_.end());
-  groups_.clear();
-  anywhere_.clear();
-  here_.clear();
-  for (std::uint32_t j = 0; j < n;) {
-    std::uint32_t end = j + 1;
-    while (end < n && order_[end] >> 32 == order_[j] >> 32) ++end;
-    const auto g = static_cast<std::uint32_t>(groups_.size());
-    groups_.push_back(group{j, end - j});
-    (k.actors_[order_[j] >> 32].type->any_thread ? anywhere_ : here_).push_back(g);
-    j = end;
+  // Worth threads only if it is estimated to take long enough serially (measured first).
+  const bool worth = tuning.min_window_ns == 0 ||
+                     (threads_ > 1 && ns_per_message_ > 0 &&
+                      static_cast<double>(n) * ns_per_message_ >= static_cast<double>(tuning.min_window_ns));
+  bool parallel = false;
+  bool receivers = false;  // more than one (a stream to one actor is common and needs no sort)
+  if (worth)
+    for (std::size_t i = 1; i < n && !receivers; ++i) receivers = entries_[i].msg.target.target != entries_[0].msg.target.target;
+  if (receivers) {
+    // One group per receiver, its messages in key order.
+    order_.clear();
+    for (std::size_t i = 0; i < n; ++i)
+      order_.push_back(std::uint64_t{entries_[i].msg.target.target} << 32 | static_cast<std::uint32_t>(i));
+    std::sort(order_.begin(), order_.end());
+    groups_.clear();
+    anywhere_.clear();
+    here_.clear();
+    for (std::uint32_t j = 0; j < n;) {
+      std::uint32_t end = j + 1;
+      while (end < n && order_[end] >> 32 == order_[j] >> 32) ++end;
+      const auto g = static_cast<std::uint32_t>(groups_.size());
+      groups_.push_back(group{j, end - j});
+      (k.actors_[order_[j] >> 32].type->any_thread ? anywhere_ : here_).push_back(g);
+      j = end;
+    }
+    parallel = groups_.size() >= 2 && (tuning.min_window_ns == 0 || !anywhere_.empty());
   }
-  const bool parallel =
-      groups_.size() >= 2 &&
-      (tuning.min_window_ns == 0 ||
-       (threads_ > 1 && !anywhere_.empty() && ns_per_message_ > 0 &&
-        static_cast<double>(n) * ns_per_message_ >= static_cast<double>(tuning.min_window_ns)));
   const std::uint64_t t0 = now_ns();
   if (!parallel) {
     for (std::size_t i = 0; i < n; ++i) {
