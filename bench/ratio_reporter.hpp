@@ -16,7 +16,8 @@ class ratio_reporter : public benchmark::ConsoleReporter {
   void ReportRuns(const std::vector<Run>& runs) override {
     ConsoleReporter::ReportRuns(runs);
     for (auto& r : runs) {
-      if (r.error_occurred || r.run_type != Run::RT_Iteration) continue;
+      // Iterations, and with --benchmark_repetitions the medians (named "..._median").
+      if (r.error_occurred || (r.run_type != Run::RT_Iteration && r.aggregate_name != "median")) continue;
       auto it = r.counters.find("items_per_second");
       if (it == r.counters.end() || it->second.value <= 0) continue;
       std::string name = r.benchmark_name();

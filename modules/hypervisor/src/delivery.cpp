@@ -108,8 +108,9 @@ void kernel::deliver_host_failure(message& m) {
   notify(actors_[0].self, failure_function, m, true, main_);
 }
 
-expected<void> kernel::run_handler(kernel_context& ctx, actor& a, message& m, invoke_fn invoke, std::string_view fname,
-                                   std::uint64_t cost, cap_journal& j) {
+[[gnu::always_inline]] inline expected<void> kernel::run_handler(kernel_context& ctx, actor& a, message& m,
+                                                                  invoke_fn invoke, std::string_view fname,
+                                                                  std::uint64_t cost, cap_journal& j) {
   if (cost > m.budget) [[unlikely]]
     return fail(errc::out_of_ticks, fmt::format("out of ticks: '{}' costs {} ticks but the message's budget is {}",
                                                 fname, cost, m.budget));
@@ -145,10 +146,13 @@ void kernel::undo_deferred(std::uint32_t slot, std::uint64_t clock, std::uint64_
   l.entry->deferred = true;
 }
 
-// A delivery in lane `l`: the kernel's own (the serial loop), or a window's (then l.entry is
-// set, and its reports wait there; in a shared lane, what needs the kernel's tables is
-// deferred: the message is undone without a trace and runs again after the window).
-void kernel::deliver(message& m, detail::lane& l) {
+// A delivery in the serial loop (the kernel's own lane), or in a window's lane (then l.entry
+// is set and its reports wait there; in a shared lane, what needs the kernel's tables is
+// deferred: the message is undone without a trace and runs again after the window). A
+// template, so that the serial loop's delivery carries none of the window's checks.
+template <bool Window>
+void kernel::deliver(message& m, detail::lane& window_lane) {
+  detail::lane& l = Window ? window_lane : main_;
   struct scope {  // host sends made meanwhile go to host_outbox_ (no host code runs in a shared lane)
     bool* flag;
     explicit scope(bool* f) : flag(f) {
@@ -157,9 +161,9 @@ void kernel::deliver(message& m, detail::lane& l) {
     ~scope() {
       if (flag) *flag = false;
     }
-  } during(l.shared ? nullptr : &delivering_);
+  } during(Window && l.shared ? nullptr : &delivering_);
   const std::uint32_t slot = m.target.target;
-  if (!l.entry) [[likely]] {
+  if constexpr (!Window) {
     actor& host = actors_[0];
     if (m.ticks > host.clock) host.clock = m.ticks;
     ++l.stats.delivered;
@@ -167,19 +171,21 @@ void kernel::deliver(message& m, detail::lane& l) {
     if (slot == 0) return deliver_host_failure(m);
   }
   actor& a = actors_[slot];
-  if (!a.type) [[unlikely]]
-    if (!load_for_delivery(m, slot)) return;  // never in a window: horizon() loaded it
-  const std::uint64_t saved_clock = a.clock;
+  if constexpr (!Window)
+    if (!a.type) [[unlikely]]
+      if (!load_for_delivery(m, slot)) return;  // (a window's receivers were loaded by horizon())
+  [[maybe_unused]] const std::uint64_t saved_clock = a.clock;
   a.clock = arrival(a.clock, m.ticks);
 
   invoke_fn invoke;
   std::string_view fname;
   std::uint64_t cost = 0;
   if (m.target.function == failure_function) {
-    if (!a.type->on_failure) {  // nobody handles it here: the host hears of it (never in a window)
-      m.target.target = 0;
-      return deliver_host_failure(m);
-    }
+    if constexpr (!Window)
+      if (!a.type->on_failure) {  // nobody handles it here: the host hears of it (never in a window)
+        m.target.target = 0;
+        return deliver_host_failure(m);
+      }
     invoke = a.type->on_failure;
     fname = "on_failure";
     cost = failure_cost;
@@ -189,6 +195,10 @@ void kernel::deliver(message& m, detail::lane& l) {
     fname = fn.name;
     cost = fn.cost;
   }
+  auto tell = [&](bool ok) {
+    if constexpr (Window) l.entry->ok = ok;  // told when the window reports
+    else notify(a.self, m.target.function, m, ok, l);
+  };
 
   // The transaction: remember what to restore if the message fails.
   const std::uint64_t saved_nonce = a.nonce, saved_seq = a.seq;
@@ -196,20 +206,22 @@ void kernel::deliver(message& m, detail::lane& l) {
   l.journal.active = true;
   kernel_context ctx(*this, l, a, slot, m, cost);
   // A delivery that faulted when its input was logged faults again, without running.
-  const std::uint64_t ordinal = l.entry ? l.entry->ordinal : input_deliveries_++;
+  const std::uint64_t ordinal = Window ? l.entry->ordinal : input_deliveries_++;
   const error* injected = nullptr;
   for (const auto& [at, e] : input_.faults)
     if (at == ordinal) injected = &e;
   expected<void> r =
       injected ? expected<void>(unexpected(*injected)) : run_handler(ctx, a, m, invoke, fname, cost, l.journal);
   l.journal.active = false;
-  if (l.defer) [[unlikely]]
-    return undo_deferred(slot, saved_clock, saved_nonce, saved_seq, saved_outbox, l);
-  if (l.entry) ++l.stats.delivered;
+  if constexpr (Window) {
+    if (l.defer) [[unlikely]]
+      return undo_deferred(slot, saved_clock, saved_nonce, saved_seq, saved_outbox, l);
+    ++l.stats.delivered;
+  }
   const bool faulted = !r && r.error().code == errc::fault;
   const std::uint64_t used = faulted ? m.budget : std::min(ctx.executed(), m.budget);
   if (faulted) [[unlikely]] {
-    if (l.entry) l.entry->fault = r.error();
+    if constexpr (Window) l.entry->fault = r.error();
     else if (observer_) observer_->on_fault(ordinal, r.error());
   }
   a.clock = sat_add(a.clock, used);
@@ -225,7 +237,7 @@ void kernel::deliver(message& m, detail::lane& l) {
       l.created.clear();
     }
     if (!l.storage_undo.empty()) l.storage_undo.clear();
-    notify(a.self, m.target.function, m, true, l);
+    tell(true);
     return;
   }
   // Roll back: sends, created actors, storage writes, capability changes and counters; the
@@ -237,8 +249,11 @@ void kernel::deliver(message& m, detail::lane& l) {
   a.caps.rollback(l.journal);
   a.nonce = saved_nonce;
   a.seq = saved_seq;
-  notify(a.self, m.target.function, m, false, l);
+  tell(false);
   report(m.origin, slot, m, fname, std::move(r).error(), l);
 }
+
+template void kernel::deliver<false>(message&, detail::lane&);
+template void kernel::deliver<true>(message&, detail::lane&);
 
 }  // namespace exo

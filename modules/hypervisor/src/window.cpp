@@ -12,12 +12,13 @@ namespace exo {
 using internal::arrival;
 using internal::sat_add;
 
-std::optional<std::uint64_t> kernel::horizon(message& m) {
+[[gnu::always_inline]] inline std::optional<std::uint64_t> kernel::horizon(message& m) {
   if (m.target.kind == cap_kind::egress) return std::nullopt;  // the host's: its code may send at once
   const std::uint32_t slot = m.target.target;
   if (slot == 0) return std::nullopt;
   actor& a = actors_[slot];
-  if (!a.type && !load(slot)) return std::nullopt;  // the serial loop reports why
+  if (!a.type) [[unlikely]]
+    if (!load(slot)) return std::nullopt;  // the serial loop reports why
   std::uint64_t cost;
   if (m.target.function == failure_function) {
     if (!a.type->on_failure) return std::nullopt;  // goes on to the host
@@ -134,65 +135,186 @@ void window_runner::run_group(kernel& k, std::uint32_t g, lane& l) {
       continue;
     }
     l.entry = &e;
-    k.deliver(e.msg, l);
+    k.deliver<true>(e.msg, l);
     l.entry = nullptr;
     if (e.deferred) deferred = true;
     else e.out.swap(l.outbox);  // its sends; the lane keeps e.out's empty buffer
   }
 }
 
+void window_runner::remember(std::uint32_t first, double ns) {
+  if (history_.size() <= first) history_.resize(first + 1, 0.0f);
+  history_[first] = static_cast<float>(ns);
+}
+
+bool window_runner::first_worth(std::uint32_t first, const parallel_tuning& tuning) const noexcept {
+  return threads_ > 1 && first < history_.size() &&
+         static_cast<double>(history_[first]) >= static_cast<double>(tuning.min_window_ns);
+}
+
+bool window_runner::worth(std::size_t n, const parallel_tuning& tuning) const noexcept {
+  if (n < 2) return false;
+  if (tuning.min_window_ns == 0) return true;
+  return threads_ > 1 && ns_per_message_ > 0 &&
+         static_cast<double>(n) * ns_per_message_ >= static_cast<double>(tuning.min_window_ns);
+}
+
+void window_runner::measured(std::uint64_t ns, std::size_t messages) noexcept {
+  const double per = static_cast<double>(ns) / static_cast<double>(messages);
+  ns_per_message_ = ns_per_message_ == 0 ? per : 0.75 * ns_per_message_ + 0.25 * per;
+}
+
 std::size_t window_runner::run(kernel& k, ordered_scheduler& q, std::size_t max, const parallel_tuning& tuning,
                                parallel_counts& counts) {
   spin_ns_.store(tuning.spin_ns, std::memory_order_relaxed);
   k.hand_over(q);
+  if (tuning.min_window_ns == 0) gather_ = true;
   std::size_t done = 0;
+  // Serial mode delivers in place, as the ordered loop does. Whatever a message sends sorts
+  // after its window, so delivering a window message by message is the order the window would
+  // give, and gathering may start at any message: what was delivered before is queued
+  // already, in key order. Two things decide when to gather, neither of which changes a result:
+  // - a message to an actor whose last window of several receivers (it came first) was worth
+  //   threads: windows repeat, so its window is gathered;
+  // - every few dozen messages, a probe follows one window (approximated by its first
+  //   message's horizon): if it has several receivers and becomes worth threads, the rest of
+  //   it is gathered; when it ends, what it took is remembered for its first receiver.
+  const auto threshold = static_cast<float>(tuning.min_window_ns);
+  const bool any_threads = threads_ > 1;
+  std::size_t in_window = 0;  // the probe: messages of its window so far (0: not probing)
+  std::uint64_t bound = 0;
+  std::uint32_t first = 0;     // the window's first receiver
+  bool mixed = false;          // another receiver came (one receiver's stream needs no threads)
+  std::uint64_t mixed_at = 0;  // when it became mixed, and messages delivered since
+  std::size_t since_mixed = 0;
+  // The time per message is measured over each stretch of serial deliveries (two clock reads).
+  std::uint64_t stretch_began = now_ns();
+  std::size_t stretch = 0;
+  auto stretch_ended = [&] {
+    if (stretch > 0) measured(now_ns() - stretch_began, stretch);
+    stretch = 0;
+  };
+  // Kept in locals while the loop runs (a delivery is opaque to the compiler: members would
+  // be read again for every message).
+  std::uint32_t to_probe = to_probe_;
+  const float* history = history_.data();
+  std::size_t history_size = any_threads ? history_.size() : 0;
+  auto probe_ended = [&] {
+    if (in_window >= 2) ++counts.windows;
+    if (mixed && since_mixed > 0) {
+      remember(first, static_cast<double>(now_ns() - mixed_at) * static_cast<double>(in_window) /
+                          static_cast<double>(since_mixed));
+      history = history_.data();
+      history_size = any_threads ? history_.size() : 0;
+    }
+    in_window = 0;
+    mixed = false;
+    // The next probe in 16 to 79 messages, varied so that it does not fall on the same
+    // message of a repeating pattern every time.
+    probe_seed_ = probe_seed_ * 6364136223846793005ULL + 1442695040888963407ULL;
+    to_probe = 16 + static_cast<std::uint32_t>(probe_seed_ >> 58);
+  };
+  bool gather = gather_;
   while (done < max) {
     message* f = q.front();
     if (!f) break;
-    // The window: messages in key order, each stamped below the horizon of those before it.
-    std::size_t n = 0;
-    std::uint64_t bound = 0;
-    while (f && done + n < max) {
-      if (n > 0 && f->ticks >= bound) break;
-      auto h = k.horizon(*f);
-      if (!h) {
-        if (n > 0) break;
-        k.deliver(*f);  // alone, in the serial loop's way
-        q.pop();
-        k.hand_over(q);
-        ++done;
-        ++counts.alone;
-        f = q.front();
-        continue;
+    if (gather) [[unlikely]] {
+      stretch_ended();
+      done += this->gather(k, q, max - done, tuning, counts);
+      gather = gather_;
+      history = history_.data();
+      history_size = any_threads ? history_.size() : 0;
+      stretch_began = now_ns();
+      continue;
+    }
+    const std::uint32_t slot = f->target.target;
+    if (slot < history_size && history[slot] >= threshold) [[unlikely]] {
+      if (in_window) probe_ended();
+      gather = true;
+      continue;
+    }
+    if (in_window > 0) [[unlikely]] {
+      if (f->ticks < bound) {
+        if (slot != first && !mixed) [[unlikely]] {
+          mixed = true;
+          mixed_at = now_ns();
+          since_mixed = 0;
+        }
+        if (mixed && worth(in_window + 1, tuning)) {
+          probe_ended();
+          gather = true;
+          continue;  // f and the rest of its window
+        }
+        ++in_window;
+        since_mixed += mixed;
+      } else {
+        probe_ended();
       }
-      bound = n == 0 ? *h : std::min(bound, *h);
-      if (entries_.size() == n) entries_.emplace_back();
-      entries_[n++].msg = std::move(*f);
-      q.pop();
-      f = q.front();
+    } else if (--to_probe == 0) [[unlikely]] {
+      if (auto h = k.horizon(*f)) {
+        in_window = 1;
+        bound = *h;
+        first = slot;
+      } else {
+        to_probe = 1;  // a message that would run alone: probe the next one
+      }
     }
-    if (n == 0) continue;
-    if (n == 1) {
-      k.deliver(entries_[0].msg);
-      k.hand_over(q);
-    } else {
-      run_window(k, q, n, tuning, counts);
-    }
-    done += n;
+    k.deliver(*f);
+    q.pop();
+    k.hand_over(q);
+    ++done;
+    ++stretch;
   }
+  if (in_window) probe_ended();  // (a window may go on in the next run(), unprobed)
+  to_probe_ = to_probe;
+  gather_ = gather;
+  stretch_ended();
   return done;
 }
 
-void window_runner::run_window(kernel& k, ordered_scheduler& q, std::size_t n, const parallel_tuning& tuning,
+std::size_t window_runner::gather(kernel& k, ordered_scheduler& q, std::size_t max, const parallel_tuning& tuning,
+                                  parallel_counts& counts) {
+  // The window: messages in key order, each stamped below the horizon of those before it.
+  std::size_t n = 0, done = 0;
+  std::uint64_t bound = 0;
+  message* f = q.front();
+  while (f && done + n < max) {
+    if (n > 0 && f->ticks >= bound) break;
+    auto h = k.horizon(*f);
+    if (!h) {
+      if (n > 0) break;
+      k.deliver(*f);  // alone, in the serial loop's way
+      q.pop();
+      k.hand_over(q);
+      ++done;
+      ++counts.alone;
+      f = q.front();
+      continue;
+    }
+    bound = n == 0 ? *h : std::min(bound, *h);
+    if (entries_.size() == n) entries_.emplace_back();
+    entries_[n++].msg = std::move(*f);
+    q.pop();
+    f = q.front();
+  }
+  bool parallel = false;
+  if (n == 1) {
+    k.deliver(entries_[0].msg);
+    k.hand_over(q);
+  } else if (n > 1) {
+    ++counts.windows;
+    parallel = run_window(k, q, n, tuning, counts);
+  }
+  // Gather the next window too only while windows run in parallel.
+  gather_ = tuning.min_window_ns == 0 || parallel;
+  return done + n;
+}
+
+bool window_runner::run_window(kernel& k, ordered_scheduler& q, std::size_t n, const parallel_tuning& tuning,
                                parallel_counts& counts) {
-  ++counts.windows;
-  // Worth threads only if it is estimated to take long enough serially (measured first).
-  const bool worth = tuning.min_window_ns == 0 ||
-                     (threads_ > 1 && ns_per_message_ > 0 &&
-                      static_cast<double>(n) * ns_per_message_ >= static_cast<double>(tuning.min_window_ns));
   bool parallel = false;
   bool receivers = false;  // more than one (a stream to one actor is common and needs no sort)
-  if (worth)
+  if (worth(n, tuning))
     for (std::size_t i = 1; i < n && !receivers; ++i) receivers = entries_[i].msg.target.target != entries_[0].msg.target.target;
   if (receivers) {
     // One group per receiver, its messages in key order.
@@ -219,17 +341,20 @@ void window_runner::run_window(kernel& k, ordered_scheduler& q, std::size_t n, c
       k.deliver(entries_[i].msg);
       k.hand_over(q);
     }
-    const double per = static_cast<double>(now_ns() - t0) / static_cast<double>(n);
-    ns_per_message_ = ns_per_message_ == 0 ? per : 0.75 * ns_per_message_ + 0.25 * per;
-    return;
+    const std::uint64_t took = now_ns() - t0;
+    measured(took, n);
+    // Not worth threads this time: the next window that starts here runs in place.
+    remember(entries_[0].msg.target.target, receivers ? static_cast<double>(took) : 0.0);
+    return false;
   }
   ++counts.parallel_windows;
   counts.parallel_messages += n;
   run_parallel(k, n);
   // Its time per message, as if serial: spread over the threads that had work.
-  const double used = static_cast<double>(std::min<std::size_t>(threads_, groups_.size()));
-  const double per = static_cast<double>(now_ns() - t0) * used / static_cast<double>(n);
-  ns_per_message_ = ns_per_message_ == 0 ? per : 0.75 * ns_per_message_ + 0.25 * per;
+  const std::uint64_t serially = (now_ns() - t0) * std::min<std::size_t>(threads_, groups_.size());
+  measured(serially, n);
+  // Every receiver of it: the next such window is gathered whole, whichever comes first.
+  for (const group& g : groups_) remember(static_cast<std::uint32_t>(order_[g.first] >> 32), static_cast<double>(serially));
 
   // What needed the kernel's tables runs now, alone and in key order (its receiver's other
   // messages after it too); then the window's reports, in key order, and its sends queued.
@@ -241,7 +366,7 @@ void window_runner::run_window(kernel& k, ordered_scheduler& q, std::size_t n, c
     e.deferred = false;
     ++counts.deferred;
     l0.entry = &e;
-    k.deliver(e.msg, l0);
+    k.deliver<true>(e.msg, l0);
     l0.entry = nullptr;
     e.out.swap(l0.outbox);
   }
@@ -255,6 +380,7 @@ void window_runner::run_window(kernel& k, ordered_scheduler& q, std::size_t n, c
   }
   k.reporting_ = false;
   k.input_deliveries_ += n;
+  return true;
 }
 
 void window_runner::run_parallel(kernel& k, std::size_t n) {

@@ -327,7 +327,7 @@ class kernel {
 
   /// Runs one message to completion (commit or rollback). What it sends waits in the outbox
   /// until hand_over().
-  void deliver(message& m) { deliver(m, main_); }
+  void deliver(message& m) { deliver<false>(m, main_); }
   /// Hands what was sent since the last hand-over to scheduler `s`: the latest transaction's
   /// batch (and the host's sends between deliveries), then the host's sends made during
   /// deliveries, kept apart so that each batch stays one sender's sorted sends.
@@ -369,9 +369,12 @@ class kernel {
                                                     std::uint32_t origin, std::uint64_t budget, arg_list&& args);
   expected<void> export_caps(actor& from, message& m);
   expected<void> import_caps(actor& to, message& m, cap_journal* j);
+  // In the serial loop (Window false: the kernel's lane) or in a window's lane (delivery.cpp).
+  template <bool Window>
   void deliver(message& m, detail::lane& l);
-  expected<void> run_handler(kernel_context& ctx, actor& a, message& m, invoke_fn invoke, std::string_view fname,
-                             std::uint64_t cost, cap_journal& j);
+  // Inline: both deliveries (serial and window) run it once per message.
+  [[gnu::always_inline]] inline expected<void> run_handler(kernel_context& ctx, actor& a, message& m, invoke_fn invoke,
+                                                           std::string_view fname, std::uint64_t cost, cap_journal& j);
   [[gnu::noinline]] bool load_for_delivery(message& m, std::uint32_t slot);  // the cold path of deliver
   void deliver_egress(message& m);
   void deliver_host_failure(message& m);
@@ -385,7 +388,8 @@ class kernel {
 
   // Parallel windows (window.cpp): a lower bound on the ticks of whatever delivering `m`
   // sends, or nullopt if `m` must run alone, in the serial loop; it loads m's receiver.
-  std::optional<std::uint64_t> horizon(message& m);
+  // (Inline in window.cpp, its only user: the loop asks it once per window.)
+  [[gnu::always_inline]] inline std::optional<std::uint64_t> horizon(message& m);
   // What a window's deliveries did, told to the host in their order; then the lanes' counts
   // and dirty slots join the kernel's.
   void report_entry(detail::window_entry& e);

@@ -13,7 +13,7 @@
 /// runs each receiver's messages in key order on some thread, and then, in key order, tells
 /// the host what they did and queues what they sent. A message to the host (an egress, a
 /// failure report) or to an actor that cannot load runs alone. Windows too small to pay for
-/// waking a thread run serially (parallel_tuning).
+/// handing work to a thread run serially, in place (parallel_tuning).
 ///
 /// The policy itself is the queue; the hypervisor's loop (exo/hypervisor/detail/window.hpp)
 /// does the rest.
@@ -30,7 +30,7 @@ struct parallel_tuning {
   /// A window runs in parallel only if its messages are estimated (from the time recent
   /// windows took per message) to take at least this long serially. 0: every window of two
   /// or more receivers runs in parallel (for tests).
-  std::uint64_t min_window_ns = 40'000;
+  std::uint64_t min_window_ns = 50'000;
   /// How long an idle thread spins for the next window before it sleeps.
   std::uint64_t spin_ns = 50'000;
 };

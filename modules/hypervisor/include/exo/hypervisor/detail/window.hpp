@@ -32,8 +32,20 @@ class window_runner {
     std::uint32_t first;  // into order_
     std::uint32_t count;
   };
-  void run_window(kernel& k, ordered_scheduler& q, std::size_t n, const parallel_tuning& tuning,
+  // Takes one window off the queue and runs it (or a message that must run alone); returns
+  // how many messages it delivered, at most `max`.
+  std::size_t gather(kernel& k, ordered_scheduler& q, std::size_t max, const parallel_tuning& tuning,
+                     parallel_counts& counts);
+  // Runs a window of n gathered messages; true if it ran on threads.
+  bool run_window(kernel& k, ordered_scheduler& q, std::size_t n, const parallel_tuning& tuning,
                   parallel_counts& counts);
+  // Whether a window of n messages is estimated to take long enough serially for threads.
+  bool worth(std::size_t n, const parallel_tuning& tuning) const noexcept;
+  void measured(std::uint64_t ns, std::size_t messages) noexcept;  // updates ns_per_message_
+  // What a window of several receivers that started with a message to `first` took (as if
+  // serial), and whether the last one that did was worth threads: windows repeat.
+  void remember(std::uint32_t first, double ns);
+  bool first_worth(std::uint32_t first, const parallel_tuning& tuning) const noexcept;
   void run_parallel(kernel& k, std::size_t n);
   void run_group(kernel& k, std::uint32_t g, lane& l);
   void claim_groups(kernel& k, lane& l);
@@ -47,7 +59,11 @@ class window_runner {
   std::vector<group> groups_;           // one per receiver
   std::vector<std::uint32_t> anywhere_; // groups any thread may run
   std::vector<std::uint32_t> here_;     // groups only the caller's thread may run
-  double ns_per_message_ = 0;           // recent serial windows' time per message (0: unknown)
+  double ns_per_message_ = 0;           // recent time per message, as if serial (0: unknown)
+  bool gather_ = false;                 // gather windows for threads (else deliver in place)
+  std::vector<float> history_;          // by first receiver's slot: its last mixed window's ns
+  std::uint32_t to_probe_ = 1;          // messages until the serial loop's next probe
+  std::uint64_t probe_seed_ = 1;
 
   // Hand-off to the worker threads. work_: (groups in the window << 32) | next group to claim;
   // done_: groups finished; generation_ wakes sleeping workers.
