@@ -1019,34 +1019,17 @@ BOOST_AUTO_TEST_CASE(warm_and_cold_realms_give_the_same_results_ticks_trace_and_
 }
 
 // A JS realm lives in its thread's context, so JS actors stay on the thread that runs the
-// hypervisor when windows run in parallel (run on another thread, a realm would meet a
-// context that is not its own): the trace and root are the ordered ones.
-template <class Scheduler>
-std::pair<std::vector<std::string>, std::string> js_burst(js_registry& r) {
-  exo::hypervisor<Scheduler, exo::memory_store> hv(r.config("parallel"));
-  if constexpr (exo::parallel_policy<Scheduler>) hv.scheduler().tuning.min_window_ns = 0;
-  std::vector<std::string> trace;
-  trace_deliveries(hv, trace);
-  std::vector<cap_handle> adds;
-  for (int i = 0; i < 4; ++i)
-    adds.push_back(*hv.function_cap(make_in(hv, R"(
-      exports.add = (n) => { const t = (exo.storage.get('t') ?? 0) + n; exo.storage.put('t', t); return t }
-    )"), "add"));
-  for (int round = 0; round < 10; ++round)
-    for (std::size_t i = 0; i < adds.size(); ++i)
-      BOOST_REQUIRE(hv.call(adds[i], static_cast<std::int64_t>(round * 4 + static_cast<int>(i))));
-  hv.run();
-  BOOST_TEST(hv.failures().empty());
-  return {trace, exo::to_hex(*hv.state_root())};
-}
-
+// hypervisor when windows run in parallel: the trace and root are the ordered ones.
 BOOST_AUTO_TEST_CASE(js_actors_stay_on_the_hypervisors_thread_in_parallel_windows) {
   js_registry r;
-  auto ordered = js_burst<exo::ordered_scheduler>(r);
-  auto parallel = js_burst<exo::parallel_scheduler<2>>(r);
-  BOOST_TEST(ordered.first.size() == 40u);
-  BOOST_TEST(ordered.first == parallel.first, boost::test_tools::per_element());
-  BOOST_TEST(ordered.second == parallel.second);
+  check_parallel_like_ordered(
+      r,
+      [](auto& hv) {
+        return *hv.function_cap(make_in(hv, R"(
+          exports.add = (n) => { const t = (exo.storage.get('t') ?? 0) + n; exo.storage.put('t', t); return t }
+        )"), "add");
+      },
+      4, 10);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

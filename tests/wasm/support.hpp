@@ -119,4 +119,32 @@ inline std::int64_t as_int(const outcome& o) {
   return *o.result->if_i64();
 }
 
+/// `actors` actors made by `make(hv)` (a function capability each), each sent `rounds` calls
+/// with an i64 in one burst from the host, on a hypervisor with scheduler S (a parallel one
+/// with every window on its threads): the trace and the state root.
+template <class S, class Make>
+std::pair<std::vector<std::string>, std::string> burst(registry& r, Make make, int actors, int rounds) {
+  exo::hypervisor<S, exo::memory_store> hv(r.config("parallel"));
+  if constexpr (exo::parallel_policy<S>) hv.scheduler().tuning.min_window_ns = 0;
+  std::vector<std::string> trace;
+  trace_deliveries(hv, trace);
+  std::vector<exo::cap_handle> fns;
+  for (int i = 0; i < actors; ++i) fns.push_back(make(hv));
+  for (int round = 0; round < rounds; ++round)
+    for (int i = 0; i < actors; ++i) BOOST_REQUIRE(hv.call(fns[static_cast<std::size_t>(i)], std::int64_t{round * actors + i}));
+  hv.run();
+  BOOST_TEST(hv.failures().empty());
+  return {trace, exo::to_hex(*hv.state_root())};
+}
+
+/// The same burst under ordered_scheduler and parallel_scheduler<2> gives the same trace and root.
+template <class Make>
+void check_parallel_like_ordered(registry& r, Make make, int actors, int rounds) {
+  auto ordered = burst<exo::ordered_scheduler>(r, make, actors, rounds);
+  auto parallel = burst<exo::parallel_scheduler<2>>(r, make, actors, rounds);
+  BOOST_TEST(ordered.first.size() == static_cast<std::size_t>(actors * rounds));
+  BOOST_TEST(ordered.first == parallel.first, boost::test_tools::per_element());
+  BOOST_TEST(ordered.second == parallel.second);
+}
+
 }  // namespace wasm_test

@@ -472,32 +472,16 @@ BOOST_AUTO_TEST_CASE(a_float_heavy_workload_with_nans_gives_the_same_bits_and_ro
 
 // Wasm instances run on any thread (EXO_PLUGIN_ANY_THREAD): eight counters, each sent a
 // burst of adds, give the ordered trace and root with every window run on two threads.
-template <class Scheduler>
-std::pair<std::vector<std::string>, std::string> wasm_burst(registry& r) {
-  exo::hypervisor<Scheduler, exo::memory_store> hv(r.config("parallel"));
-  if constexpr (exo::parallel_policy<Scheduler>) hv.scheduler().tuning.min_window_ns = 0;
-  std::vector<std::string> trace;
-  trace_deliveries(hv, trace);
-  std::vector<exo::cap_handle> adds;
-  for (int i = 0; i < 8; ++i) {
-    auto a = hv.create_code("wasm", example("counter"));
-    BOOST_REQUIRE(a);
-    adds.push_back(*hv.function_cap(*a, "add"));
-  }
-  for (int round = 0; round < 20; ++round)
-    for (std::size_t i = 0; i < adds.size(); ++i)
-      BOOST_REQUIRE(hv.call(adds[i], static_cast<std::int64_t>(round * 8 + static_cast<int>(i))));
-  hv.run();
-  return {trace, exo::to_hex(*hv.state_root())};
-}
-
 BOOST_AUTO_TEST_CASE(wasm_actors_in_parallel_windows_give_the_ordered_trace_and_root) {
   registry r;
-  auto ordered = wasm_burst<exo::ordered_scheduler>(r);
-  auto parallel = wasm_burst<exo::parallel_scheduler<2>>(r);
-  BOOST_TEST(ordered.first.size() == 160u);
-  BOOST_TEST(ordered.first == parallel.first, boost::test_tools::per_element());
-  BOOST_TEST(ordered.second == parallel.second);
+  check_parallel_like_ordered(
+      r,
+      [](auto& hv) {
+        auto a = hv.create_code("wasm", example("counter"));
+        BOOST_REQUIRE(a);
+        return *hv.function_cap(*a, "add");
+      },
+      8, 20);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
