@@ -9,7 +9,9 @@
 // Workloads: ping_pong, one_to_one, fan_out_in (N messages each), spawn (N actors),
 // wasm_message (N messages into a wasm actor, add(1, 2)), js_message (N messages into a JS
 // actor, add(1, 2); its realm warm: the same script as bench_js's), logged_invoke (N logged inputs in
-// memory, heads unsigned so that signing does not drown the rest).
+// memory, heads unsigned so that signing does not drown the rest), fan16 (fan_out_in with 16
+// workers). "par_" before ping_pong, one_to_one, fan_out_in or fan16: the same on
+// parallel_scheduler<2> with every window delivered in place.
 
 #include "ipc_actors.hpp"
 

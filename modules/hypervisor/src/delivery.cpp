@@ -34,11 +34,7 @@ expected<void> kernel::import_caps(actor& to, message& m, cap_journal* j) {
   });
 }
 
-void kernel::notify(const id& receiver, std::uint32_t function, const message& m, bool ok, detail::lane& l) {
-  if (l.entry) [[unlikely]] {
-    l.entry->ok = ok;  // told when the window reports
-    return;
-  }
+void kernel::notify(const id& receiver, std::uint32_t function, const message& m, bool ok) {
   if (deliver_hook_) deliver_hook_(delivery{receiver, function, *m.sender_id, m.ticks, m.seq, ok});
 }
 
@@ -92,7 +88,7 @@ void kernel::deliver_egress(message& m) {
                                      e.name),
                          *m.sender_id, m.seq});
   }
-  notify(host.self, m.target.target, m, true, main_);
+  notify(host.self, m.target.target, m, true);
 }
 
 void kernel::host_failure(failure&& f) {
@@ -105,7 +101,7 @@ void kernel::host_failure(failure&& f) {
 void kernel::deliver_host_failure(message& m) {
   auto f = m.args.size() == 1 ? from_value<failure>(std::move(m.args[0])) : fail(errc::malformed, "bad failure report");
   if (f) host_failure(std::move(*f));
-  notify(actors_[0].self, failure_function, m, true, main_);
+  notify(actors_[0].self, failure_function, m, true);
 }
 
 [[gnu::always_inline]] inline expected<void> kernel::run_handler(kernel_context& ctx, actor& a, message& m,
@@ -128,7 +124,7 @@ bool kernel::load_for_delivery(message& m, std::uint32_t slot) {
   // Not in the store, or the store is damaged: the message fails, the system goes on.
   actor& a = actors_[slot];
   a.clock = arrival(a.clock, m.ticks);
-  notify(a.self, m.target.function, m, false, main_);
+  notify(a.self, m.target.function, m, false);
   report(m.origin, slot, m, "(loading the actor)", std::move(r).error(), main_);
   return false;
 }
@@ -197,7 +193,7 @@ void kernel::deliver(message& m, detail::lane& window_lane) {
   }
   auto tell = [&](bool ok) {
     if constexpr (Window) l.entry->ok = ok;  // told when the window reports
-    else notify(a.self, m.target.function, m, ok, l);
+    else notify(a.self, m.target.function, m, ok);
   };
 
   // The transaction: remember what to restore if the message fails.

@@ -80,7 +80,7 @@ bool has_work(std::uint64_t w) noexcept { return (w & low_mask) < (w >> 32); }
 window_runner::window_runner(unsigned threads) : threads_(threads), lanes_(threads) {
   for (auto& l : lanes_) l.shared = true;
   workers_.reserve(threads - 1);
-  for (unsigned i = 1; i < threads; ++i) workers_.emplace_back([this, i] { worker(i, 0); });
+  for (unsigned i = 1; i < threads; ++i) workers_.emplace_back([this, i] { worker(i); });
 }
 
 window_runner::~window_runner() {
@@ -90,7 +90,7 @@ window_runner::~window_runner() {
   for (auto& t : workers_) t.join();
 }
 
-void window_runner::worker(unsigned index, std::uint64_t) {
+void window_runner::worker(unsigned index) {
   lane& l = lanes_[index];
   for (;;) {
     // Spin a while for the next window: waking a sleeping thread costs tens of microseconds.
@@ -125,6 +125,13 @@ void window_runner::claim_groups(kernel& k, lane& l) {
   }
 }
 
+void window_runner::deliver_entry(kernel& k, window_entry& e, lane& l) {
+  l.entry = &e;
+  k.deliver<true>(e.msg, l);
+  l.entry = nullptr;
+  if (!e.deferred) e.out.swap(l.outbox);  // its sends; the lane keeps e.out's empty buffer
+}
+
 void window_runner::run_group(kernel& k, std::uint32_t g, lane& l) {
   const group& gr = groups_[g];
   bool deferred = false;
@@ -134,11 +141,8 @@ void window_runner::run_group(kernel& k, std::uint32_t g, lane& l) {
       e.deferred = true;
       continue;
     }
-    l.entry = &e;
-    k.deliver<true>(e.msg, l);
-    l.entry = nullptr;
-    if (e.deferred) deferred = true;
-    else e.out.swap(l.outbox);  // its sends; the lane keeps e.out's empty buffer
+    deliver_entry(k, e, l);
+    deferred = e.deferred;
   }
 }
 
@@ -365,10 +369,7 @@ bool window_runner::run_window(kernel& k, ordered_scheduler& q, std::size_t n, c
     if (!e.deferred) continue;
     e.deferred = false;
     ++counts.deferred;
-    l0.entry = &e;
-    k.deliver<true>(e.msg, l0);
-    l0.entry = nullptr;
-    e.out.swap(l0.outbox);
+    deliver_entry(k, e, l0);  // (an exclusive lane defers nothing)
   }
   l0.shared = true;
   for (auto& l : lanes_) k.join(l);

@@ -381,7 +381,7 @@ class kernel {
   void host_failure(failure&& f);
   void report(std::uint32_t origin, std::uint32_t slot, const message& m, std::string_view function, error e,
               detail::lane& l);
-  void notify(const id& receiver, std::uint32_t function, const message& m, bool ok, detail::lane& l);
+  void notify(const id& receiver, std::uint32_t function, const message& m, bool ok);
   // Undoes a deferred delivery in a shared lane (delivery.cpp).
   void undo_deferred(std::uint32_t slot, std::uint64_t clock, std::uint64_t nonce, std::uint64_t seq,
                      std::size_t outbox, detail::lane& l);

@@ -37,7 +37,7 @@ struct parallel_tuning {
 
 /// What the parallel loop did, since construction.
 struct parallel_counts {
-  std::uint64_t windows = 0;            ///< windows of two or more messages
+  std::uint64_t windows = 0;            ///< windows of two or more messages gathered, or seen by a probe
   std::uint64_t parallel_windows = 0;   ///< of them, run on several threads
   std::uint64_t parallel_messages = 0;  ///< messages in those
   std::uint64_t deferred = 0;           ///< messages that needed the kernel's tables and ran after their window

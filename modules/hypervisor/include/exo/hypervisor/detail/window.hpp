@@ -48,8 +48,10 @@ class window_runner {
   bool first_worth(std::uint32_t first, const parallel_tuning& tuning) const noexcept;
   void run_parallel(kernel& k, std::size_t n);
   void run_group(kernel& k, std::uint32_t g, lane& l);
+  // Delivers e in lane l; its sends go to e.out unless it was deferred.
+  void deliver_entry(kernel& k, window_entry& e, lane& l);
   void claim_groups(kernel& k, lane& l);
-  void worker(unsigned index, std::uint64_t spin_ns);
+  void worker(unsigned index);
 
   unsigned threads_;
   std::vector<std::thread> workers_;
