@@ -2,6 +2,10 @@
 
 #include <exo/message/message.hpp>
 
+#include <cstdint>
+#include <cstring>
+#include <string>
+
 #include "../support/ids.hpp"
 
 using namespace exo;
@@ -123,6 +127,44 @@ BOOST_AUTO_TEST_CASE(batch_reads_front_to_back_and_reuses_capacity) {
   b.pop_front();
   BOOST_TEST(b.empty());
   BOOST_TEST(b.capacity() >= 3u);  // kept for the next transaction
+}
+
+// A burst larger than a huge page moves its slots into 2 MiB-aligned blocks as the batch
+// grows, and every message (arguments on the heap included) arrives intact and in order.
+BOOST_AUTO_TEST_CASE(a_large_burst_grows_into_huge_blocks_intact) {
+  constexpr std::size_t n = 3 * detail::huge_block / sizeof(message);
+  message_batch b;
+  for (std::size_t i = 0; i < n; ++i) {
+    message& m = b.append_slot();
+    m = message{};
+    m.seq = i;
+    m.args.emplace_back(static_cast<std::int64_t>(i));
+    if (i % 1000 == 0) m.args.emplace_back(std::string(40, 'x'));  // a value that owns memory
+  }
+  BOOST_TEST(b.size() == n);
+  BOOST_TEST(reinterpret_cast<std::uintptr_t>(b.begin()) % detail::huge_block == 0u);
+  message_batch other;
+  other.swap(b);
+  for (std::size_t i = 0; i < n; ++i) {
+    const message& m = other.front();
+    BOOST_REQUIRE(m.seq == i);
+    BOOST_REQUIRE(*m.args[0].if_i64() == static_cast<std::int64_t>(i));
+    if (i % 1000 == 0) BOOST_REQUIRE(m.args.size() == 2u);
+    other.pop_front();
+  }
+  BOOST_TEST(other.capacity() >= n);  // kept, as small batches are
+}
+
+BOOST_AUTO_TEST_CASE(batch_allocator_rounds_and_releases_blocks) {
+  detail::batch_allocator<message> a;
+  for (std::size_t count : {std::size_t{1}, detail::huge_block / sizeof(message) + 1, 5 * detail::huge_block / sizeof(message)}) {
+    message* p = a.allocate(count);
+    std::memset(static_cast<void*>(p), 0xab, count * sizeof(message));  // every byte is usable
+    if (count * sizeof(message) >= detail::huge_block)
+      BOOST_TEST(reinterpret_cast<std::uintptr_t>(p) % detail::huge_block == 0u);
+    a.deallocate(p, count);
+  }
+  BOOST_CHECK_THROW(a.allocate(std::size_t(-1) / 2), std::bad_array_new_length);
 }
 
 BOOST_AUTO_TEST_CASE(moved_from_batch_is_empty) {
