@@ -56,6 +56,10 @@ class kernel_context final : public context {
   // Sends through the kernel's one path (kernel::post), within what is left of the budget.
   expected<void> emit(const capability& target, const capability& reply, std::uint32_t origin, std::uint64_t budget,
                       arg_list&& args);
+  expected<void> trapped_before() const;
+  expected<void> not_callable(cap_handle target);
+  expected<void> over_budget(std::uint64_t budget, std::uint64_t left);
+  expected<void> refused(error&& e);
   // Checks a storage key and charges for the call.
   expected<void> storage_begin(byte_view key, std::size_t value_size);
   unexpected<error> trap(error e) {

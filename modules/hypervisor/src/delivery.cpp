@@ -104,12 +104,17 @@ void kernel::deliver_host_failure(message& m) {
   notify(actors_[0].self, failure_function, m, true);
 }
 
+// The name a failure report gives the function a message called (looked up only then).
+static std::string_view function_name(const detail::actor& a, std::uint32_t function) noexcept {
+  return function == failure_function ? std::string_view("on_failure") : a.type->functions[function].name;
+}
+
 [[gnu::always_inline]] inline expected<void> kernel::run_handler(kernel_context& ctx, actor& a, message& m,
-                                                                  invoke_fn invoke, std::string_view fname,
-                                                                  std::uint64_t cost, cap_journal& j) {
+                                                                  invoke_fn invoke, std::uint64_t cost,
+                                                                  cap_journal& j) {
   if (cost > m.budget) [[unlikely]]
     return fail(errc::out_of_ticks, fmt::format("out of ticks: '{}' costs {} ticks but the message's budget is {}",
-                                                fname, cost, m.budget));
+                                                function_name(a, m.target.function), cost, m.budget));
   if (!m.caps.empty())
     if (auto r = import_caps(a, m, &j); !r) return r;
   if (auto r = invoke(a.state, m.target.function, ctx, m.args); !r) return r;
@@ -174,7 +179,6 @@ void kernel::deliver(message& m, detail::lane& window_lane) {
   a.clock = arrival(a.clock, m.ticks);
 
   invoke_fn invoke;
-  std::string_view fname;
   std::uint64_t cost = 0;
   if (m.target.function == failure_function) {
     if constexpr (!Window)
@@ -183,12 +187,10 @@ void kernel::deliver(message& m, detail::lane& window_lane) {
         return deliver_host_failure(m);
       }
     invoke = a.type->on_failure;
-    fname = "on_failure";
     cost = failure_cost;
   } else {
     const exported_function& fn = a.type->functions[m.target.function];
     invoke = fn.invoke;
-    fname = fn.name;
     cost = fn.cost;
   }
   auto tell = [&](bool ok) {
@@ -203,11 +205,8 @@ void kernel::deliver(message& m, detail::lane& window_lane) {
   kernel_context ctx(*this, l, a, slot, m, cost);
   // A delivery that faulted when its input was logged faults again, without running.
   const std::uint64_t ordinal = Window ? l.entry->ordinal : input_deliveries_++;
-  const error* injected = nullptr;
-  for (const auto& [at, e] : input_.faults)
-    if (at == ordinal) injected = &e;
-  expected<void> r =
-      injected ? expected<void>(unexpected(*injected)) : run_handler(ctx, a, m, invoke, fname, cost, l.journal);
+  expected<void> r = input_.faults.empty() ? run_handler(ctx, a, m, invoke, cost, l.journal)
+                                           : injected_fault(ordinal, ctx, a, m, invoke, cost, l.journal);
   l.journal.active = false;
   if constexpr (Window) {
     if (l.defer) [[unlikely]]
@@ -236,8 +235,16 @@ void kernel::deliver(message& m, detail::lane& window_lane) {
     tell(true);
     return;
   }
-  // Roll back: sends, created actors, storage writes, capability changes and counters; the
-  // state itself was restored by the native entry point.
+  if constexpr (Window) l.entry->ok = false;  // told when the window reports
+  roll_back(m, slot, l, saved_outbox, saved_nonce, saved_seq, !Window, std::move(r).error());
+}
+
+// The failed end of a delivery (out of line: the hot path keeps its registers). Rolls back
+// sends, created actors, storage writes, capability changes and counters (the state itself
+// was restored by the native entry point), tells the hook if `tell`, and reports.
+void kernel::roll_back(message& m, std::uint32_t slot, detail::lane& l, std::size_t saved_outbox,
+                       std::uint64_t saved_nonce, std::uint64_t saved_seq, bool tell, error&& e) {
+  actor& a = actors_[slot];
   while (l.outbox.size() > saved_outbox) l.outbox.pop_back();
   for (auto it = l.created.rbegin(); it != l.created.rend(); ++it) remove_created(*it);
   l.created.clear();
@@ -245,8 +252,17 @@ void kernel::deliver(message& m, detail::lane& window_lane) {
   a.caps.rollback(l.journal);
   a.nonce = saved_nonce;
   a.seq = saved_seq;
-  tell(false);
-  report(m.origin, slot, m, fname, std::move(r).error(), l);
+  if (tell) notify(a.self, m.target.function, m, false);
+  report(m.origin, slot, m, function_name(a, m.target.function), std::move(e), l);
+}
+
+// A delivery while the input being replayed names faulted deliveries: the one at `ordinal`
+// faults again without running; others run.
+expected<void> kernel::injected_fault(std::uint64_t ordinal, kernel_context& ctx, actor& a, message& m,
+                                      invoke_fn invoke, std::uint64_t cost, cap_journal& j) {
+  for (const auto& [at, e] : input_.faults)
+    if (at == ordinal) return unexpected(e);
+  return run_handler(ctx, a, m, invoke, cost, j);
 }
 
 template void kernel::deliver<false>(message&, detail::lane&);

@@ -374,8 +374,12 @@ class kernel {
   void deliver(message& m, detail::lane& l);
   // Inline: both deliveries (serial and window) run it once per message.
   [[gnu::always_inline]] inline expected<void> run_handler(kernel_context& ctx, actor& a, message& m, invoke_fn invoke,
-                                                           std::string_view fname, std::uint64_t cost, cap_journal& j);
+                                                           std::uint64_t cost, cap_journal& j);
   [[gnu::noinline]] bool load_for_delivery(message& m, std::uint32_t slot);  // the cold path of deliver
+  [[gnu::noinline, gnu::cold]] void roll_back(message& m, std::uint32_t slot, detail::lane& l, std::size_t saved_outbox,
+                                              std::uint64_t saved_nonce, std::uint64_t saved_seq, bool tell, error&& e);
+  [[gnu::noinline]] expected<void> injected_fault(std::uint64_t ordinal, kernel_context& ctx, actor& a, message& m,
+                                                  invoke_fn invoke, std::uint64_t cost, cap_journal& j);
   void deliver_egress(message& m);
   void deliver_host_failure(message& m);
   void host_failure(failure&& f);

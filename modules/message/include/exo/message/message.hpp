@@ -278,16 +278,17 @@ class message_batch {
  public:
   message_batch() = default;
   message_batch(message_batch&& o) noexcept
-      : items_(std::move(o.items_)), head_(o.head_), size_(o.size_) {
+      : items_(std::move(o.items_)), head_(o.head_), size_(o.size_), slots_(o.slots_) {
     o.items_.clear();
-    o.head_ = o.size_ = 0;
+    o.head_ = o.size_ = o.slots_ = 0;
   }
   message_batch& operator=(message_batch&& o) noexcept {
     items_ = std::move(o.items_);
     head_ = o.head_;
     size_ = o.size_;
+    slots_ = o.slots_;
     o.items_.clear();
-    o.head_ = o.size_ = 0;
+    o.head_ = o.size_ = o.slots_ = 0;
     return *this;
   }
 
@@ -295,6 +296,7 @@ class message_batch {
     items_.swap(o.items_);
     std::swap(head_, o.head_);
     std::swap(size_, o.size_);
+    std::swap(slots_, o.slots_);
   }
 
   bool empty() const noexcept { return head_ == size_; }
@@ -309,7 +311,7 @@ class message_batch {
   }
   /// A message at the back with every field reset, to be filled in place.
   message& emplace_back() {
-    if (size_ == items_.size()) return items_.emplace_back(), items_[size_++];
+    if (size_ == slots_) return grow();
     message& m = items_[size_++];
     m.target = {};
     m.reply_to = {};
@@ -322,7 +324,8 @@ class message_batch {
   /// left as the slot's last message had it: for a writer that sets each one (kernel::post),
   /// which saves resetting a slot it overwrites.
   message& append_slot() {
-    if (size_ == items_.size()) return items_.emplace_back(), items_[size_++];
+    if (size_ == slots_) [[unlikely]]
+      return grow();
     return items_[size_++];
   }
   /// Discards the back message (a send that was refused half-way).
@@ -333,11 +336,17 @@ class message_batch {
     head_ = size_ = 0;
   }
   /// Message slots this batch holds (constructed, reusable).
-  std::size_t capacity() const noexcept { return items_.size(); }
+  std::size_t capacity() const noexcept { return slots_; }
   message* begin() noexcept { return items_.data() + head_; }
   message* end() noexcept { return items_.data() + size_; }
 
  private:
+  // A new slot at the back (every slot is in use).
+  message& grow() {
+    items_.emplace_back();
+    slots_ = items_.size();
+    return items_[size_++];
+  }
   static void release(message& m) noexcept {
     m.args.clear();
     m.caps.clear();
@@ -345,6 +354,7 @@ class message_batch {
   std::vector<message, detail::batch_allocator<message>> items_;
   std::size_t head_ = 0;
   std::size_t size_ = 0;
+  std::size_t slots_ = 0;  // items_.size(), kept: a vector's size is a division by sizeof(message)
 };
 
 }  // namespace exo

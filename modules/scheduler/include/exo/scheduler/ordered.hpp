@@ -36,6 +36,7 @@ class ordered_scheduler {
       kept_ -= batches_[slot].capacity();
       batches_[slot].swap(b);
     }
+    if (heap_.size() == 1) heap_.front() = key_of(heap_.front().slot);  // a lone root's key may be stale (pop)
     heap_.push_back(key_of(slot));
     sift_up(heap_.size() - 1);
   }
@@ -58,6 +59,8 @@ class ordered_scheduler {
       free_.push_back(slot);
       heap_.front() = heap_.back();
       heap_.pop_back();
+    } else if (heap_.size() == 1) {
+      return;  // alone, its key is not compared: it is refreshed when a push needs it
     } else {
       heap_.front() = key_of(slot);
     }
