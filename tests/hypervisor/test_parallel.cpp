@@ -12,8 +12,10 @@
 
 #include <fmt/format.h>
 
+#include <atomic>
 #include <cstdint>
 #include <string>
+#include <thread>
 #include <vector>
 
 using namespace exo;
@@ -251,6 +253,59 @@ struct scatterer {
       exo::exports(exo::fn<&scatterer::setup>("setup", 1), exo::fn<&scatterer::round>("round", 1));
 };
 
+// Thread-boundness: a type whose actors must stay on the hypervisor's thread (as a JS realm
+// must), and one whose actors may run anywhere. Each job notes whether it ran off the thread
+// that runs the hypervisor.
+std::thread::id hypervisor_thread;
+std::atomic<int> bound_off_thread{0}, free_off_thread{0};
+
+template <int Bound>
+struct pinned_worker {
+  digest acc{};
+  void job(context& ctx, std::int64_t rounds) {
+    if (std::this_thread::get_id() != hypervisor_thread) ++(Bound ? bound_off_thread : free_off_thread);
+    for (std::int64_t i = 0; i < rounds; ++i) acc = hash(byte_view(acc.bytes.data(), acc.bytes.size()));
+    (void)ctx.charge(static_cast<std::uint64_t>(rounds));
+  }
+  static constexpr std::string_view exo_name = Bound ? "bound_worker" : "free_worker";
+  static constexpr auto exo_exports = exo::exports(exo::fn<&pinned_worker::job>("job", 1));
+};
+
+// The native type with any_thread cleared: what a thread-bound container declares.
+const actor_type& bound_type() {
+  static const actor_type t = [] {
+    actor_type c = native_type<pinned_worker<1>>();
+    c.any_thread = false;
+    return c;
+  }();
+  return t;
+}
+
+/// Creates n bound and n free workers, then sends each a job per round.
+struct foreman {
+  std::vector<cap_handle> to;
+  expected<void> hire(context& ctx, std::int64_t n) {
+    for (std::int64_t i = 0; i < n; ++i) {
+      auto b = ctx.create_actor(bound_type(), new pinned_worker<1>{});
+      if (!b) return unexpected(b.error());
+      auto f = ctx.create(pinned_worker<0>{});
+      if (!f) return unexpected(f.error());
+      for (auto a : {*b, *f}) {
+        auto j = ctx.derive(a, rights::call, "job");
+        if (!j) return unexpected(j.error());
+        to.push_back(*j);
+      }
+    }
+    return {};
+  }
+  void round(context& ctx, std::int64_t rounds) {
+    for (auto h : to) (void)ctx.call_with(h, send_options{.budget = 1'000'000}, rounds);
+  }
+  static constexpr std::string_view exo_name = "foreman";
+  static constexpr auto exo_exports =
+      exo::exports(exo::fn<&foreman::hire>("hire", 1), exo::fn<&foreman::round>("round", 1));
+};
+
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(parallel)
@@ -283,6 +338,35 @@ BOOST_AUTO_TEST_CASE(slow_windows_run_on_threads_and_the_rest_in_place) {
   in_place.scheduler().tuning.min_window_ns = 10'000'000'000;  // no window takes 10 s
   BOOST_TEST(run(in_place, 400) == root);
   BOOST_TEST(in_place.scheduler().counts.parallel_windows == 0u);
+}
+
+// Actors of a thread-bound type run only on the thread that runs the hypervisor, every
+// window forced onto threads; actors of the other type do run on workers (so the check can
+// fail), and the root is the ordered one.
+BOOST_AUTO_TEST_CASE(thread_bound_actors_never_run_on_a_worker) {
+  hypervisor_thread = std::this_thread::get_id();
+  auto run = [](auto& hv) {
+    auto f = hv.create(foreman{});
+    BOOST_REQUIRE(hv.call(*hv.function_cap(f, "hire"), std::int64_t{4}));
+    hv.run();
+    auto round = *hv.function_cap(f, "round");
+    for (int r = 0; r < 20; ++r) {
+      BOOST_REQUIRE(hv.send(round, context::make_args(std::int64_t{1500}), send_options{.budget = std::uint64_t{1} << 40}));
+      hv.run();
+    }
+    BOOST_TEST(hv.stats().failed == 0u);
+    return to_hex(*hv.state_root());
+  };
+  hypervisor<ordered_scheduler> serial;
+  const auto root = run(serial);
+  BOOST_TEST(bound_off_thread.load() == 0);
+  BOOST_TEST(free_off_thread.load() == 0);
+  hypervisor<parallel_scheduler<4>> par;
+  par.scheduler().tuning.min_window_ns = 0;  // every window with two receivers goes to threads
+  BOOST_TEST(run(par) == root);
+  BOOST_TEST(par.scheduler().counts.parallel_windows >= 20u);
+  BOOST_TEST(bound_off_thread.load() == 0);
+  BOOST_TEST(free_off_thread.load() > 0);  // workers ran the free ones
 }
 
 BOOST_AUTO_TEST_CASE(random_workloads_give_the_ordered_trace_outputs_and_root_on_1_2_4_and_8_threads) {
