@@ -167,6 +167,29 @@ BOOST_AUTO_TEST_CASE(batch_allocator_rounds_and_releases_blocks) {
   BOOST_CHECK_THROW(a.allocate(std::size_t(-1) / 2), std::bad_array_new_length);
 }
 
+// A send notes, as it moves its arguments into the slot, whether one may hold a capability
+// (a cap, a list or a map): only then are they walked for capabilities.
+BOOST_AUTO_TEST_CASE(appending_arguments_notes_those_that_may_hold_capabilities) {
+  auto noted = [](arg_list from) {
+    arg_list to;
+    const std::size_t n = from.size();
+    const bool any = to.append_noting_caps(std::move(from));
+    BOOST_TEST(to.size() == n);
+    BOOST_TEST(from.empty());
+    return any;
+  };
+  BOOST_TEST(!noted({}));
+  BOOST_TEST(!noted({value(std::int64_t{1}), value(2.5)}));
+  BOOST_TEST(!noted({value(true), value(std::string("s")), value(bytes{1, 2})}));  // grows past the inline two
+  BOOST_TEST(noted({value(std::int64_t{1}), value(cap_handle{7})}));
+  BOOST_TEST(noted({value(value::list{})}));
+  BOOST_TEST(noted({value(std::int64_t{1}), value(std::int64_t{2}), value(value::map{})}));  // found after growing
+  arg_list to{value(std::int64_t{5})};
+  BOOST_TEST(!to.append_noting_caps(arg_list{value(std::int64_t{6})}));
+  BOOST_TEST(to.size() == 2u);
+  BOOST_TEST(*to[1].if_i64() == 6);
+}
+
 BOOST_AUTO_TEST_CASE(moved_from_batch_is_empty) {
   message_batch a;
   a.emplace_back();

@@ -25,18 +25,7 @@ expected<void> for_each_cap(value& v, F& f) {
   }
 }
 
-/// True if an argument is a capability or a container that may hold one: only then need
-/// a send walk its arguments (inline, so that a send of scalars makes no call).
-inline bool may_hold_caps(const arg_list& args) noexcept {
-  bool any = false;
-  for (const value& v : args) {
-    auto t = v.type();
-    any |= t == kind::cap || t == kind::list || t == kind::map;
-  }
-  return any;
-}
-
-/// The same over a message's arguments; arguments that cannot hold a capability are skipped
+/// for_each_cap over a message's arguments; arguments that cannot hold a capability are skipped
 /// without a call.
 template <class F>
 expected<void> for_each_cap(arg_list& args, F&& f) {

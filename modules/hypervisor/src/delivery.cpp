@@ -221,7 +221,7 @@ void kernel::deliver(message& m, detail::lane& window_lane) {
   }
   a.clock = sat_add(a.clock, used);
   l.stats.ticks = sat_add(l.stats.ticks, used);
-  mark_dirty(slot, l);
+  mark_dirty(a, slot, l);
   if (r) [[likely]] {
     if (!l.journal.entries.empty()) {
       a.caps_dirty = true;

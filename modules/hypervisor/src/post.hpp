@@ -26,8 +26,7 @@ namespace exo {
   m.seq = sender.seq++;
   m.budget = budget;
   m.sender_id = &sender.self;  // actor records do not move
-  m.args.append(std::move(args));
-  if (internal::may_hold_caps(m.args)) [[unlikely]]
+  if (m.args.append_noting_caps(std::move(args))) [[unlikely]]
     if (auto r = export_caps(sender, m); !r) [[unlikely]] {
       out.pop_back();
       --sender.seq;

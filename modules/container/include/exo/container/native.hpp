@@ -156,11 +156,18 @@ expected<void> invoke(void* state, std::uint32_t, context& ctx, arg_list& args) 
   constexpr bool snapshot = !traits::is_const && !std::is_empty_v<T>;
   std::optional<T> saved;
   if constexpr (snapshot) saved.emplace(self);
+  // A handler that returns nothing or expected<void> has no result to send.
+  constexpr bool has_result = !std::is_void_v<typename traits::result> &&
+                              !std::is_same_v<typename traits::result, expected<void>>;
   expected<void> r = [&]() -> expected<void> {
     try {
       auto done = call_member<M>(self, ctx, decoded, args, result, std::make_index_sequence<n>{});
-      if (!done || result.is_null()) return done;
-      return ctx.send_result(std::move(result));  // inside the snapshot: a failed reply undoes the state
+      if constexpr (has_result) {
+        if (!done || result.is_null()) return done;
+        return ctx.send_result(std::move(result));  // inside the snapshot: a failed reply undoes the state
+      } else {
+        return done;
+      }
     } catch (const std::exception& e) {
       return threw(e.what());
     } catch (...) {

@@ -352,8 +352,8 @@ class kernel {
   std::uint32_t add_actor(const id& creator, std::uint64_t nonce, const actor_type& type, void* state,
                           std::uint64_t clock);
   void remove_created(std::uint32_t slot) noexcept;
-  void mark_dirty(std::uint32_t slot, detail::lane& l) {
-    actor& a = actors_[slot];
+  void mark_dirty(std::uint32_t slot, detail::lane& l) { mark_dirty(actors_[slot], slot, l); }
+  void mark_dirty(actor& a, std::uint32_t slot, detail::lane& l) {  // a is actors_[slot]
     if (!a.dirty) {
       a.dirty = true;
       l.dirty.push_back(slot);

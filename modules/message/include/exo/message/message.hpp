@@ -113,6 +113,27 @@ class arg_list {
     from.size_ = 0;
   }
 
+  /// append(), and whether a value moved is a capability or a container (list or map) that
+  /// may hold one, noted in the same pass over the values (a send walks its arguments for
+  /// capabilities only then). For a list that was empty (a message slot being filled).
+  [[gnu::always_inline]] bool append_noting_caps(arg_list&& from) {
+    if (size_ + from.size_ > cap_) [[unlikely]] {
+      append(std::move(from));
+      bool any = false;
+      for (std::uint32_t i = 0; i < size_; ++i) any |= may_hold_cap(data_[i]);
+      return any;
+    }
+    bool any = false;
+    value* to = data_ + size_;
+    for (std::uint32_t i = 0; i < from.size_; ++i) {
+      any |= may_hold_cap(from.data_[i]);
+      std::memcpy(static_cast<void*>(to + i), static_cast<const void*>(from.data_ + i), sizeof(value));
+    }
+    size_ += from.size_;
+    from.size_ = 0;
+    return any;
+  }
+
   friend bool operator==(const arg_list& a, const arg_list& b) noexcept {
     if (a.size_ != b.size_) return false;
     for (std::uint32_t i = 0; i < a.size_; ++i)
@@ -121,6 +142,10 @@ class arg_list {
   }
 
  private:
+  static bool may_hold_cap(const value& v) noexcept {
+    const kind t = v.type();
+    return t == kind::cap || t == kind::list || t == kind::map;
+  }
   value* inline_data() noexcept { return reinterpret_cast<value*>(buf_); }
   bool on_heap() const noexcept { return data_ != reinterpret_cast<const value*>(buf_); }
   // Takes o's values (its buffer, or its inline values' bits); o is left empty and inline.
