@@ -63,6 +63,27 @@ BOOST_AUTO_TEST_CASE(same_value_same_bytes_whatever_the_construction_order) {
   BOOST_TEST((encode(a) == encode(b)));
 }
 
+// The in-place writer of scalars gives encode()'s bytes, NaN canonical included, and
+// leaves other kinds alone.
+BOOST_AUTO_TEST_CASE(scalars_written_in_place_are_their_canonical_encoding) {
+  for (const value& v : {value{}, value{true}, value{false}, value{std::int64_t{-1}},
+                         value{std::numeric_limits<std::int64_t>::min()}, value{3.25}, value{-0.0},
+                         value{std::numeric_limits<double>::quiet_NaN()}, value{-std::numeric_limits<double>::quiet_NaN()},
+                         value{cap_handle{0xdeadbeef}}}) {
+    std::uint8_t buf[max_scalar_encoding + 1];
+    buf[max_scalar_encoding] = 0xa5;  // a guard: nothing is written past the room promised
+    std::uint8_t* end = encode_scalar(v, buf);
+    BOOST_REQUIRE(end != nullptr);
+    BOOST_TEST((bytes(buf, end) == encode(v)));
+    BOOST_TEST(buf[max_scalar_encoding] == 0xa5);
+  }
+  for (const value& v : {value{bytes{1}}, value{"s"}, value{value::list{}}, value::make_map({})}) {
+    std::uint8_t buf[max_scalar_encoding] = {0x5a};
+    BOOST_TEST(encode_scalar(v, buf) == nullptr);
+    BOOST_TEST(buf[0] == 0x5a);
+  }
+}
+
 BOOST_AUTO_TEST_CASE(nan_is_canonical) {
   double n1 = std::numeric_limits<double>::quiet_NaN();
   double n2 = -std::numeric_limits<double>::quiet_NaN();

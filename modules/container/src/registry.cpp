@@ -278,7 +278,19 @@ expected<void> invoke_plugin(void* state, std::uint32_t function, context& ctx, 
   encoded.clear();
   encoded.push_back(static_cast<std::uint8_t>(kind::list));
   put_varint(encoded, args.size());
-  for (auto& v : args) encode(v, encoded);
+  // Scalars are written in place into room sized once; the first other value and all after
+  // it go through encode().
+  const std::size_t head = encoded.size();
+  encoded.resize(head + args.size() * max_scalar_encoding);
+  std::uint8_t* p = encoded.data() + head;
+  std::size_t i = 0;
+  for (; i < args.size(); ++i) {
+    std::uint8_t* end = encode_scalar(args[i], p);
+    if (!end) break;
+    p = end;
+  }
+  encoded.resize(static_cast<std::size_t>(p - encoded.data()));
+  for (; i < args.size(); ++i) encode(args[i], encoded);
   host_call call{ctx, {}, {}, false};
   exo_error err;  // the plugin fills it in on failure
   err.code = 0;

@@ -13,7 +13,7 @@ constexpr std::uint64_t canonical_nan = 0x7ff8000000000000ULL;
 void put_fixed(bytes& out, std::uint64_t v, int n) {
   std::uint8_t b[8];
   for (int i = 0; i < n; ++i) b[i] = static_cast<std::uint8_t>(v >> (8 * i));
-  out.insert(out.end(), b, b + n);  // one insert: this is on the message hot path
+  out.insert(out.end(), b, b + n);
 }
 void put_len_data(bytes& out, const void* p, std::size_t n) {
   put_varint(out, n);
@@ -28,6 +28,35 @@ void put_varint(bytes& out, std::uint64_t v) {
     v >>= 7;
   }
   out.push_back(static_cast<std::uint8_t>(v));
+}
+
+namespace {
+std::uint8_t* put_le(std::uint8_t* p, std::uint64_t v, int n) noexcept {
+  for (int i = 0; i < n; ++i) *p++ = static_cast<std::uint8_t>(v >> (8 * i));
+  return p;
+}
+}  // namespace
+
+std::uint8_t* encode_scalar(const value& v, std::uint8_t* out) noexcept {
+  switch (v.type()) {
+    case kind::null: *out = static_cast<std::uint8_t>(kind::null); return out + 1;
+    case kind::boolean:
+      out[0] = static_cast<std::uint8_t>(kind::boolean);
+      out[1] = *v.if_bool() ? 1 : 0;
+      return out + 2;
+    case kind::i64:
+      *out = static_cast<std::uint8_t>(kind::i64);
+      return put_le(out + 1, static_cast<std::uint64_t>(*v.if_i64()), 8);
+    case kind::f64: {
+      double d = *v.if_f64();
+      *out = static_cast<std::uint8_t>(kind::f64);
+      return put_le(out + 1, std::isnan(d) ? canonical_nan : std::bit_cast<std::uint64_t>(d), 8);
+    }
+    case kind::cap:
+      *out = static_cast<std::uint8_t>(kind::cap);
+      return put_le(out + 1, v.if_cap()->index, 4);
+    default: return nullptr;
+  }
 }
 
 void encode(const value& v, bytes& out) {
@@ -68,9 +97,9 @@ unexpected<error> reader::bad(std::string what) const {
   return fail(errc::malformed, fmt::format("malformed encoding at byte {}: {}", pos_, what));
 }
 
-expected<std::uint8_t> reader::byte() {
-  if (pos_ >= in_.size()) return bad("input ends where a byte was expected");
-  return in_[pos_++];
+unexpected<error> reader::ends_before_byte() const { return bad("input ends where a byte was expected"); }
+unexpected<error> reader::ends_inside_number(std::size_t n) const {
+  return bad(fmt::format("input ends inside a {}-byte number", n));
 }
 
 expected<std::uint64_t> reader::varint() {
@@ -86,22 +115,6 @@ expected<std::uint64_t> reader::varint() {
       return v;
     }
   }
-}
-
-expected<std::uint64_t> reader::little_endian(std::size_t n) {
-  if (remaining() < n) return bad(fmt::format("input ends inside a {}-byte number", n));
-  std::uint64_t v = 0;
-  for (std::size_t i = 0; i < n; ++i) v |= static_cast<std::uint64_t>(in_[pos_ + i]) << (8 * i);
-  pos_ += n;
-  return v;
-}
-
-expected<std::uint64_t> reader::fixed64() { return little_endian(8); }
-
-expected<std::uint32_t> reader::fixed32() {
-  auto v = little_endian(4);
-  if (!v) return unexpected(std::move(v).error());
-  return static_cast<std::uint32_t>(*v);
 }
 
 expected<byte_view> reader::raw(std::size_t n) {

@@ -30,6 +30,14 @@ struct decode_limits {
 
 /// Appends the canonical encoding of v to out.
 void encode(const value& v, bytes& out);
+
+/// Room the encoding of a scalar takes at most (a tag and 8 bytes).
+inline constexpr std::size_t max_scalar_encoding = 9;
+/// Writes the canonical encoding of `v` at `out` if it is a scalar (null, bool, i64, f64,
+/// cap) and returns where it ends; nullptr for other kinds, with nothing written. `out` has
+/// room for max_scalar_encoding bytes. (For a writer that sized its buffer once: a message's
+/// arguments.)
+std::uint8_t* encode_scalar(const value& v, std::uint8_t* out) noexcept;
 /// The canonical encoding of v.
 bytes encode(const value& v);
 
@@ -48,10 +56,21 @@ class reader {
   std::size_t remaining() const noexcept { return in_.size() - pos_; }
   bool at_end() const noexcept { return pos_ == in_.size(); }
 
-  expected<std::uint8_t> byte();
+  // byte, fixed64 and fixed32 are inline (a message's arguments are read with them); their
+  // errors are built out of line.
+  expected<std::uint8_t> byte() {
+    if (pos_ >= in_.size()) [[unlikely]]
+      return ends_before_byte();
+    return in_[pos_++];
+  }
   expected<std::uint64_t> varint();
-  expected<std::uint64_t> fixed64();
-  expected<std::uint32_t> fixed32();
+  expected<std::uint64_t> fixed64() { return little_endian(8); }
+  expected<std::uint32_t> fixed32() {
+    auto v = little_endian(4);
+    if (!v) [[unlikely]]
+      return unexpected(std::move(v).error());
+    return static_cast<std::uint32_t>(*v);
+  }
   /// n raw bytes (a view into the input).
   expected<byte_view> raw(std::size_t n);
   /// One encoded value.
@@ -59,7 +78,16 @@ class reader {
 
  private:
   expected<value> read_value(std::size_t depth);
-  expected<std::uint64_t> little_endian(std::size_t n);
+  expected<std::uint64_t> little_endian(std::size_t n) {
+    if (remaining() < n) [[unlikely]]
+      return ends_inside_number(n);
+    std::uint64_t v = 0;
+    for (std::size_t i = 0; i < n; ++i) v |= static_cast<std::uint64_t>(in_[pos_ + i]) << (8 * i);
+    pos_ += n;
+    return v;
+  }
+  [[gnu::cold]] unexpected<error> ends_before_byte() const;
+  [[gnu::cold]] unexpected<error> ends_inside_number(std::size_t n) const;
   unexpected<error> bad(std::string what) const;
 
   byte_view in_;
