@@ -34,8 +34,8 @@ expected<void> kernel_context::charge(std::uint64_t ticks) {
   return {};
 }
 
-// The cold ends of a send, out of line: the hot path then builds no string and keeps its
-// registers (measured: inline, they cost every send a larger frame and spills).
+// The cold ends of a send, out of line: the hot path builds no string and spills less
+// (with the delivery's cold ends, (b) went from 500 to 470 instructions a message).
 [[gnu::noinline, gnu::cold]] expected<void> kernel_context::trapped_before() const { return unexpected(*trap_); }
 [[gnu::noinline, gnu::cold]] expected<void> kernel_context::not_callable(cap_handle target) {
   return trap(a_.caps.callable(target).error());

@@ -260,8 +260,10 @@ void kernel::roll_back(message& m, std::uint32_t slot, detail::lane& l, std::siz
 // faults again without running; others run.
 expected<void> kernel::injected_fault(std::uint64_t ordinal, kernel_context& ctx, actor& a, message& m,
                                       invoke_fn invoke, std::uint64_t cost, cap_journal& j) {
+  const error* injected = nullptr;
   for (const auto& [at, e] : input_.faults)
-    if (at == ordinal) return unexpected(e);
+    if (at == ordinal) injected = &e;  // the last entry for it wins
+  if (injected) return unexpected(*injected);
   return run_handler(ctx, a, m, invoke, cost, j);
 }
 
