@@ -310,6 +310,22 @@ struct foreman {
 
 BOOST_AUTO_TEST_SUITE(parallel)
 
+BOOST_AUTO_TEST_CASE(a_log_written_in_parallel_verifies_serially_and_the_other_way_round) {
+  for (std::uint64_t seed : {11u, 12u}) {
+    auto par = logged_workload<parallel_scheduler<2>>(seed);
+    auto ord = logged_workload<ordered_scheduler>(seed);
+    BOOST_TEST(par->scheduler().counts.parallel_windows > 0u);
+    BOOST_TEST(to_hex(*par->state_root()) == to_hex(*ord->state_root()));
+    auto serially = verify(par->log(), [] { return fresh_logged<ordered_scheduler>(); });
+    BOOST_TEST_MESSAGE(serially.to_string());
+    BOOST_TEST(serially.ok());
+    auto in_parallel = verify(ord->log(), [] { return fresh_logged<parallel_scheduler<4>>(); });
+    BOOST_TEST_MESSAGE(in_parallel.to_string());
+    BOOST_TEST(in_parallel.ok());
+    BOOST_TEST(to_hex(serially.final_root) == to_hex(in_parallel.final_root));
+  }
+}
+
 // As tuned by default, the scheduler runs slow messages' windows on its threads (it decides
 // by timing, which a loaded machine only makes slower: slower messages are more worth it);
 // windows estimated under tuning.min_window_ns run in place. The root is the ordered one.
