@@ -151,11 +151,6 @@ void window_runner::remember(std::uint32_t first, double ns) {
   history_[first] = static_cast<float>(ns);
 }
 
-bool window_runner::first_worth(std::uint32_t first, const parallel_tuning& tuning) const noexcept {
-  return threads_ > 1 && first < history_.size() &&
-         static_cast<double>(history_[first]) >= static_cast<double>(tuning.min_window_ns);
-}
-
 bool window_runner::worth(std::size_t n, const parallel_tuning& tuning) const noexcept {
   if (n < 2) return false;
   if (tuning.min_window_ns == 0) return true;
@@ -201,15 +196,19 @@ std::size_t window_runner::run(kernel& k, ordered_scheduler& q, std::size_t max,
   // Kept in locals while the loop runs (a delivery is opaque to the compiler: members would
   // be read again for every message).
   std::uint32_t to_probe = to_probe_;
-  const float* history = history_.data();
-  std::size_t history_size = any_threads ? history_.size() : 0;
+  const float* history = nullptr;
+  std::size_t history_size = 0;
+  auto reload_history = [&] {  // after remember() may have moved it
+    history = history_.data();
+    history_size = any_threads ? history_.size() : 0;
+  };
+  reload_history();
   auto probe_ended = [&] {
     if (in_window >= 2) ++counts.windows;
     if (mixed && since_mixed > 0) {
       remember(first, static_cast<double>(now_ns() - mixed_at) * static_cast<double>(in_window) /
                           static_cast<double>(since_mixed));
-      history = history_.data();
-      history_size = any_threads ? history_.size() : 0;
+      reload_history();
     }
     in_window = 0;
     mixed = false;
@@ -226,8 +225,7 @@ std::size_t window_runner::run(kernel& k, ordered_scheduler& q, std::size_t max,
       stretch_ended();
       done += this->gather(k, q, max - done, tuning, counts);
       gather = gather_;
-      history = history_.data();
-      history_size = any_threads ? history_.size() : 0;
+      reload_history();
       stretch_began = now_ns();
       continue;
     }

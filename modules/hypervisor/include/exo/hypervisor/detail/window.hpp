@@ -43,9 +43,9 @@ class window_runner {
   bool worth(std::size_t n, const parallel_tuning& tuning) const noexcept;
   void measured(std::uint64_t ns, std::size_t messages) noexcept;  // updates ns_per_message_
   // What a window of several receivers that started with a message to `first` took (as if
-  // serial), and whether the last one that did was worth threads: windows repeat.
+  // serial): windows repeat, and run() gathers the next one that starts there if it was
+  // worth threads.
   void remember(std::uint32_t first, double ns);
-  bool first_worth(std::uint32_t first, const parallel_tuning& tuning) const noexcept;
   void run_parallel(kernel& k, std::size_t n);
   void run_group(kernel& k, std::uint32_t g, lane& l);
   // Delivers e in lane l; its sends go to e.out unless it was deferred.
