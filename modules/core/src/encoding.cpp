@@ -10,10 +10,9 @@ namespace exo {
 namespace {
 constexpr std::uint64_t canonical_nan = 0x7ff8000000000000ULL;
 
-void put_fixed(bytes& out, std::uint64_t v, int n) {
-  std::uint8_t b[8];
-  for (int i = 0; i < n; ++i) b[i] = static_cast<std::uint8_t>(v >> (8 * i));
-  out.insert(out.end(), b, b + n);
+std::uint8_t* put_le(std::uint8_t* p, std::uint64_t v, int n) noexcept {
+  for (int i = 0; i < n; ++i) *p++ = static_cast<std::uint8_t>(v >> (8 * i));
+  return p;
 }
 void put_len_data(bytes& out, const void* p, std::size_t n) {
   put_varint(out, n);
@@ -29,13 +28,6 @@ void put_varint(bytes& out, std::uint64_t v) {
   }
   out.push_back(static_cast<std::uint8_t>(v));
 }
-
-namespace {
-std::uint8_t* put_le(std::uint8_t* p, std::uint64_t v, int n) noexcept {
-  for (int i = 0; i < n; ++i) *p++ = static_cast<std::uint8_t>(v >> (8 * i));
-  return p;
-}
-}  // namespace
 
 std::uint8_t* encode_scalar(const value& v, std::uint8_t* out) noexcept {
   switch (v.type()) {
@@ -60,16 +52,13 @@ std::uint8_t* encode_scalar(const value& v, std::uint8_t* out) noexcept {
 }
 
 void encode(const value& v, bytes& out) {
+  std::uint8_t scalar[max_scalar_encoding];
+  if (std::uint8_t* end = encode_scalar(v, scalar)) {  // one insert for a scalar
+    out.insert(out.end(), scalar, end);
+    return;
+  }
   out.push_back(static_cast<std::uint8_t>(v.type()));
   switch (v.type()) {
-    case kind::null: break;
-    case kind::boolean: out.push_back(*v.if_bool() ? 1 : 0); break;
-    case kind::i64: put_fixed(out, static_cast<std::uint64_t>(*v.if_i64()), 8); break;
-    case kind::f64: {
-      double d = *v.if_f64();
-      put_fixed(out, std::isnan(d) ? canonical_nan : std::bit_cast<std::uint64_t>(d), 8);
-      break;
-    }
     case kind::bytes: put_len_data(out, v.if_bytes()->data(), v.if_bytes()->size()); break;
     case kind::string: put_len_data(out, v.if_string()->data(), v.if_string()->size()); break;
     case kind::list:
@@ -83,7 +72,7 @@ void encode(const value& v, bytes& out) {
         encode(e, out);
       }
       break;
-    case kind::cap: put_fixed(out, v.if_cap()->index, 4); break;
+    default: break;  // (the scalars, above)
   }
 }
 
