@@ -30,8 +30,7 @@ expected<void> for_each_cap(value& v, F& f) {
 template <class F>
 expected<void> for_each_cap(arg_list& args, F&& f) {
   for (auto& v : args) {
-    auto t = v.type();
-    if (t != kind::cap && t != kind::list && t != kind::map) continue;
+    if (!arg_list::may_hold_cap(v)) continue;
     if (auto r = for_each_cap(v, f); !r) return r;
   }
   return {};

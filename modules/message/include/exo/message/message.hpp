@@ -113,6 +113,12 @@ class arg_list {
     from.size_ = 0;
   }
 
+  /// Whether `v` is a capability or a container (list or map) that may hold one: only such
+  /// arguments are walked for capabilities.
+  static bool may_hold_cap(const value& v) noexcept {
+    const kind t = v.type();
+    return t == kind::cap || t == kind::list || t == kind::map;
+  }
   /// append(), and whether a value moved is a capability or a container (list or map) that
   /// may hold one, noted in the same pass over the values (a send walks its arguments for
   /// capabilities only then). For a list that was empty (a message slot being filled).
@@ -142,10 +148,6 @@ class arg_list {
   }
 
  private:
-  static bool may_hold_cap(const value& v) noexcept {
-    const kind t = v.type();
-    return t == kind::cap || t == kind::list || t == kind::map;
-  }
   value* inline_data() noexcept { return reinterpret_cast<value*>(buf_); }
   bool on_heap() const noexcept { return data_ != reinterpret_cast<const value*>(buf_); }
   // Takes o's values (its buffer, or its inline values' bits); o is left empty and inline.
