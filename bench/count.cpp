@@ -66,12 +66,7 @@ bool ipc_workload(std::string_view w, std::int64_t n) {
   } else if (w == "fan_out_in" || w == "fan16") {
     // fan16: 16 workers, each go a run() of its own (bench_parallel's fine-grained point)
     const int workers = w == "fan16" ? 16 : 1000;
-    auto c = hv.create(coordinator{});
-    std::vector<cap_handle> ws;
-    for (int i = 0; i < workers; ++i) ws.push_back(fn(hv, hv.create(worker{}), "work"));
-    check(bool(hv.call(fn(hv, c, "hire"), ws)), "hire");
-    hv.run();
-    auto go = fn(hv, c, "go");
+    auto go = hire_fan(hv, workers).second;
     for (std::int64_t i = 0; i < n / (2 * workers); ++i) {  // each go is 2 x workers messages: out and back
       check(bool(hv.send(go, {}, {.budget = huge_budget})), "go");
       hv.run();

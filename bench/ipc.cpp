@@ -97,12 +97,7 @@ constexpr std::int64_t fan_width = 1000;
 template <class Scheduler>
 void exo_fan(benchmark::State& state) {
   exo::hypervisor<Scheduler> hv;
-  auto c = hv.create(coordinator{});
-  std::vector<cap_handle> ws;
-  for (int i = 0; i < fan_width; ++i) ws.push_back(fn(hv, hv.create(worker{}), "work"));
-  check(bool(hv.call(fn(hv, c, "hire"), ws)), "hire");
-  hv.run();
-  auto go = fn(hv, c, "go");
+  auto [c, go] = hire_fan(hv, fan_width);
   for (auto _ : state) {
     check(bool(hv.send(go, {}, {.budget = huge_budget})), "go");
     benchmark::DoNotOptimize(hv.run());

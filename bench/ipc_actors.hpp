@@ -1,5 +1,5 @@
 #pragma once
-// The exo actors of the IPC workloads, and two setup helpers: shared by bench_ipc (timed,
+// The exo actors of the IPC workloads, and setup helpers: shared by bench_ipc (timed,
 // against CAF) and bench_count (instructions counted under callgrind).
 
 #include <exo/hypervisor.hpp>
@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <memory>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace ipc {
@@ -110,6 +111,18 @@ inline void check(bool ok, const char* what) {
     std::fprintf(stderr, "benchmark setup failed: %s\n", what);
     std::abort();
   }
+}
+
+/// Fan-out/fan-in: a coordinator that has hired `workers` workers (and run until idle).
+/// Returns the coordinator and its "go" capability; each go is 2 x workers messages.
+template <class H>
+std::pair<cap_handle, cap_handle> hire_fan(H& hv, std::int64_t workers) {
+  auto c = hv.create(coordinator{});
+  std::vector<cap_handle> ws;
+  for (std::int64_t i = 0; i < workers; ++i) ws.push_back(fn(hv, hv.create(worker{}), "work"));
+  check(bool(hv.call(fn(hv, c, "hire"), ws)), "hire");
+  hv.run();
+  return {c, fn(hv, c, "go")};
 }
 
 }  // namespace ipc

@@ -1,6 +1,6 @@
 #pragma once
 // The console reporter, plus each benchmark's time per item by name (with Google Benchmark's
-// "/real_time" suffix removed), so a benchmark's main() can print ratio lines scripts read.
+// "/real_time" and "_median" suffixes removed), so a benchmark's main() can print ratio lines scripts read.
 
 #include <benchmark/benchmark.h>
 #include <malloc.h>
@@ -16,11 +16,13 @@ class ratio_reporter : public benchmark::ConsoleReporter {
   void ReportRuns(const std::vector<Run>& runs) override {
     ConsoleReporter::ReportRuns(runs);
     for (auto& r : runs) {
-      // Iterations, and with --benchmark_repetitions the medians (named "..._median").
+      // Iterations, and with --benchmark_repetitions the medians, under the benchmark's own
+      // name (without "_median").
       if (r.error_occurred || (r.run_type != Run::RT_Iteration && r.aggregate_name != "median")) continue;
       auto it = r.counters.find("items_per_second");
       if (it == r.counters.end() || it->second.value <= 0) continue;
       std::string name = r.benchmark_name();
+      if (r.run_type != Run::RT_Iteration && name.ends_with("_median")) name.erase(name.size() - 7);
       if (auto cut = name.find("/real_time"); cut != std::string::npos) name.erase(cut);
       ns_per_item_[name] = 1e9 / it->second.value;
     }
