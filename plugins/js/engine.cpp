@@ -864,7 +864,9 @@ thread_engine& engine() {
 meter_state& meter() { return meter_now; }
 
 void begin_run(std::uint64_t budget, bool message) {
-  static std::atomic<std::uint64_t> runs{0};
+  // Runs are told apart within a thread (a realm, and so every run of code it holds, belongs
+  // to one thread; the watchdog watches each thread's meter on its own): no atomic counter.
+  static thread_local std::uint64_t runs = 0;
   meter_state& m = meter_now;
   m.set_left(budget);
   m.cells[1] = 0;
@@ -876,7 +878,7 @@ void begin_run(std::uint64_t budget, bool message) {
   m.in_message = message;
   m.dirty = false;
   m.reseed = message;
-  m.run.store(runs.fetch_add(1, std::memory_order_relaxed) + 1, std::memory_order_release);
+  m.run.store(++runs, std::memory_order_release);
 }
 void end_run() { meter_now.run.store(0, std::memory_order_release); }
 

@@ -925,7 +925,7 @@ exo_status js_run(exo_instance* inst, uint32_t function, exo_span args, uint64_t
       JS::RootedObject global(cx, r->global);
       // Ends the message: charges what was used, and says how it went.
       auto end = [&](exo_status status, std::string text) -> exo_status {
-        e.jobs.clear();
+        if (!e.jobs.empty()) e.jobs.clear();
         // Let the collector run if the heap grew: after a message that made a realm (it
         // leaves one behind), and now and then after the others.
         thread_local unsigned since_gc = 0;
@@ -973,13 +973,30 @@ exo_status js_run(exo_instance* inst, uint32_t function, exo_span args, uint64_t
         if (!tag || *tag != static_cast<std::uint8_t>(exo::kind::list)) return end(EXO_ERR_MALFORMED, "the arguments are not an encoded list");
         const auto n = in.varint();
         if (!n || *n > in.remaining()) return end(EXO_ERR_MALFORMED, "the arguments are not an encoded list: a bad item count");
+        // Scalars are decoded in place (no exo::value made for each; a small integer straight
+        // to an Int32); any other item through a reader over what is left.
+        const std::uint8_t* p = args.data + in.offset();
+        const std::uint8_t* const last = args.data + args.size;
         JS::RootedValue a(cx);
+        exo::value scalar;
         for (std::uint64_t i = 0; i < *n; ++i) {
-          auto v = in.read_value();
-          if (!v) return end(EXO_ERR_MALFORMED, "the arguments are not an encoded list: " + v.error().message);
-          if (!to_js(cx, *v, &a) || !argv.append(a)) return end(EXO_ERR_INTERNAL, exo_js::take_exception(cx));
+          if (const std::size_t took = exo::decode_scalar(exo::byte_view(p, last), scalar)) {
+            p += took;
+            const std::int64_t* small = scalar.if_i64();
+            if (small && *small == static_cast<std::int32_t>(*small)) a.setInt32(static_cast<std::int32_t>(*small));
+            else if (!to_js(cx, scalar, &a)) return end(EXO_ERR_INTERNAL, exo_js::take_exception(cx));
+          } else {
+            exo::reader item(exo::byte_view(p, last), limits);
+            auto v = item.read_value();
+            if (!v)
+              return end(EXO_ERR_MALFORMED, fmt::format("the arguments are not an encoded list: item {} (at byte {}): {}", i,
+                                                        p - args.data, v.error().message));
+            p += item.offset();
+            if (!to_js(cx, *v, &a)) return end(EXO_ERR_INTERNAL, exo_js::take_exception(cx));
+          }
+          if (!argv.append(a)) return end(EXO_ERR_INTERNAL, exo_js::take_exception(cx));
         }
-        if (!in.at_end()) return end(EXO_ERR_MALFORMED, "the arguments are not an encoded list: bytes follow the list");
+        if (p != last) return end(EXO_ERR_MALFORMED, "the arguments are not an encoded list: bytes follow the list");
       }
       // The legacy RegExp statics (RegExp.$1, lastMatch, input...) reset by an empty match, so
       // that a message never sees an earlier message's, warm realm or not (JS::ClearRegExpStatics
@@ -1040,8 +1057,16 @@ exo_status js_run(exo_instance* inst, uint32_t function, exo_span args, uint64_t
         exo::value out;
         if (!from_js(cx, result, out)) return end(EXO_ERR_TYPE_MISMATCH, "exports." + name + "'s result: " + exo_js::take_exception(cx));
         if (!flush_ticks(cx)) return end(EXO_OK, {});
-        const exo::bytes encoded = exo::encode(out);
-        if (!host_ok(m.host->set_result(m.call, span(encoded)))) return end(EXO_OK, {});
+        std::uint8_t scalar[exo::max_scalar_encoding];  // a scalar result is encoded in place
+        exo::bytes encoded;
+        exo_span result_span;
+        if (const std::uint8_t* at = exo::encode_scalar(out, scalar)) {
+          result_span = exo_span{scalar, static_cast<std::size_t>(at - scalar)};
+        } else {
+          encoded = exo::encode(out);
+          result_span = span(encoded);
+        }
+        if (!host_ok(m.host->set_result(m.call, result_span))) return end(EXO_OK, {});
       }
       return end(EXO_OK, {});
     }();

@@ -96,6 +96,40 @@ BOOST_AUTO_TEST_CASE(scalars_written_in_place_are_their_canonical_encoding) {
   }
 }
 
+// decode_scalar reads back what encode_scalar writes (with bytes after it left alone), and
+// takes nothing from another kind, a cut scalar or bytes that are not canonical (a reader
+// says what is wrong with those), leaving its output as it was.
+BOOST_AUTO_TEST_CASE(decode_scalar_is_encode_scalar_s_inverse) {
+  for (const value& v : {value{}, value{true}, value{false}, value{std::int64_t{-1}},
+                         value{std::numeric_limits<std::int64_t>::min()}, value{3.25}, value{-0.0},
+                         value{std::numeric_limits<double>::quiet_NaN()}, value{cap_handle{0xdeadbeef}}}) {
+    bytes b = encode(v);
+    const std::size_t n = b.size();
+    b.push_back(0x03);  // the start of the next item
+    value out{"unchanged"};
+    BOOST_TEST(decode_scalar(byte_view(b), out) == n);
+    BOOST_TEST((encode(out) == encode(v)));
+  }
+  const bytes refused[] = {
+      {},                                        // nothing
+      {0x01, 0x02},                              // a bool byte that is not 0 or 1
+      {0x01},                                    // a cut bool
+      {0x03, 1, 2, 3, 4, 5, 6, 7},               // a cut i64
+      {0x04, 1, 0, 0, 0, 0, 0, 0xf8, 0x7f},      // a NaN that is not the canonical one
+      {0x09, 1, 2, 3},                           // a cut cap
+      {0x05, 0x01, 0x07},                        // bytes
+      {0x06, 0x00},                              // a string
+      {0x07, 0x00},                              // a list
+      {0x08, 0x00},                              // a map
+      {0x42},                                    // no kind at all
+  };
+  for (const bytes& b : refused) {
+    value out{"unchanged"};
+    BOOST_TEST(decode_scalar(byte_view(b), out) == 0u);
+    BOOST_TEST((out == value{"unchanged"}));
+  }
+}
+
 BOOST_AUTO_TEST_CASE(nan_is_canonical) {
   double n1 = std::numeric_limits<double>::quiet_NaN();
   double n2 = -std::numeric_limits<double>::quiet_NaN();

@@ -51,6 +51,39 @@ std::uint8_t* encode_scalar(const value& v, std::uint8_t* out) noexcept {
   }
 }
 
+std::size_t decode_scalar(byte_view in, value& out) noexcept {
+  if (in.empty()) return 0;
+  auto le = [&](std::size_t n) {
+    std::uint64_t v = 0;
+    for (std::size_t i = 0; i < n; ++i) v |= static_cast<std::uint64_t>(in[1 + i]) << (8 * i);
+    return v;
+  };
+  switch (static_cast<kind>(in[0])) {
+    case kind::null: out = value{}; return 1;
+    case kind::boolean:
+      if (in.size() < 2 || in[1] > 1) return 0;
+      out = value{in[1] == 1};
+      return 2;
+    case kind::i64:
+      if (in.size() < 9) return 0;
+      out = value{static_cast<std::int64_t>(le(8))};
+      return 9;
+    case kind::f64: {
+      if (in.size() < 9) return 0;
+      const std::uint64_t bits = le(8);
+      const double d = std::bit_cast<double>(bits);
+      if (std::isnan(d) && bits != canonical_nan) return 0;
+      out = value{d};
+      return 9;
+    }
+    case kind::cap:
+      if (in.size() < 5) return 0;
+      out = value{cap_handle{static_cast<std::uint32_t>(le(4))}};
+      return 5;
+    default: return 0;
+  }
+}
+
 void encode(const value& v, bytes& out) {
   std::uint8_t scalar[max_scalar_encoding];
   if (std::uint8_t* end = encode_scalar(v, scalar)) {  // one insert for a scalar

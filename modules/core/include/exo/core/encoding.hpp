@@ -38,6 +38,12 @@ inline constexpr std::size_t max_scalar_encoding = 9;
 /// room for max_scalar_encoding bytes. (For a writer that sized its buffer once: a message's
 /// arguments.)
 std::uint8_t* encode_scalar(const value& v, std::uint8_t* out) noexcept;
+/// The inverse of encode_scalar: if `in` starts with the canonical encoding of a scalar
+/// (null, bool, i64, f64, cap), sets `out` to it and returns how many bytes it took; 0 for
+/// anything else (another kind, or bytes that are not canonical: a reader says what is
+/// wrong), with `out` unchanged. (For a reader of a message's arguments that wants no
+/// exo::value of its own for each.)
+std::size_t decode_scalar(byte_view in, value& out) noexcept;
 /// The canonical encoding of v.
 bytes encode(const value& v);
 
