@@ -66,6 +66,7 @@ class window_runner {
   std::vector<float> history_;          // by first receiver's slot: its last mixed window's ns
   std::uint32_t to_probe_ = 1;          // messages until the serial loop's next probe
   std::uint64_t probe_seed_ = 1;
+  std::uint32_t runs_ = 0;              // calls of run() (one in 8 times its serial stretch)
 
   // Hand-off to the worker threads. work_: (groups in the window << 32) | next group to claim;
   // done_: groups finished; generation_ wakes sleeping workers.
