@@ -922,7 +922,7 @@ exo_status js_run(exo_instance* inst, uint32_t function, exo_span args, uint64_t
     exo_js::set_seed_source([]() -> std::uint64_t { return running ? seed_of(running->host, running->call) : 0; });
     const exo_status status = [&]() -> exo_status {
       JSAutoRealm in(cx, r->global);
-      JS::RootedObject global(cx, r->global);
+      // (The realm's objects are rooted by the realm: handles to them need no Rooted each.)
       // Ends the message: charges what was used, and says how it went.
       auto end = [&](exo_status status, std::string text) -> exo_status {
         if (!e.jobs.empty()) e.jobs.clear();
@@ -1005,15 +1005,14 @@ exo_status js_run(exo_instance* inst, uint32_t function, exo_span args, uint64_t
       // about 750 instructions of a message's 4,964. Then what loading costs, charged
       // whether the load ran now or before.
       if (code.regexps) {
-        JS::RootedObject empty(cx, r->empty);
         JS::RootedValue matched(cx);
         std::size_t at = 0;
-        if (!JS::ExecuteRegExp(cx, global, empty, u"", 0, &at, true, &matched))
+        if (!JS::ExecuteRegExp(cx, r->global, r->empty, u"", 0, &at, true, &matched))
           return end(EXO_ERR_INTERNAL, exo_js::take_exception(cx));
       }
       if (!exo_js::spend(code.load_ticks)) return end(EXO_ERR_OUT_OF_TICKS, {});
       JS::RootedValue fn(cx);
-      JS::RootedObject eo(cx, r->exports_object);
+      JS::HandleObject eo = r->exports_object;
       const std::string& name = code.exports[function];
       // The function, looked up once per realm (a warm realm's exports are frozen).
       if (r->exports.size() <= function) r->exports.resize(code.exports.size());
