@@ -2,8 +2,9 @@
 // storage, RPC arguments once decoded), call log entries and signed heads, exported log files,
 // and JSON values (RPC arguments). The input's first byte picks the decoder. Properties:
 // nothing crashes, leaks or hangs; a value that decodes encodes back to the very same bytes
-// (the encoding is canonical); an entry or head that decodes re-encodes to bytes that decode
-// to the same thing. Built with clang by `bash tools/dev.sh fuzz` and run by the test command.
+// (the encoding is canonical), and exo::decode_scalar agrees with the reader on every scalar;
+// an entry or head that decodes re-encodes to bytes that decode to the same thing. Built with
+// clang by `bash tools/dev.sh fuzz` and run by the test command.
 #include <exo/call_log/entry.hpp>
 #include <exo/call_log/file.hpp>
 #include <exo/core/encoding.hpp>
@@ -20,6 +21,17 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* input, std::size_t inp
     case 0: {
       auto v = exo::decode(in, {.max_depth = 64, .max_size = 1 << 16});
       if (v && exo::encode(*v) != exo::bytes(in.begin(), in.end())) std::abort();  // canonical
+      // decode_scalar (a message's arguments in the js plugin) takes exactly the scalars a
+      // reader takes, and the same bytes of them.
+      exo::value scalar;
+      const std::size_t took = exo::decode_scalar(in, scalar);
+      exo::reader r(in);
+      auto first = r.read_value();
+      const bool reader_scalar = first && (first->type() == exo::kind::null || first->type() == exo::kind::boolean ||
+                                           first->type() == exo::kind::i64 || first->type() == exo::kind::f64 ||
+                                           first->type() == exo::kind::cap);
+      if (took > 0 && (!reader_scalar || r.offset() != took || exo::encode(*first) != exo::encode(scalar))) std::abort();
+      if (took == 0 && reader_scalar) std::abort();
       break;
     }
     case 1: {
