@@ -238,7 +238,8 @@ case "$cmd" in
     log "running the test suites (under ASan and UBSan)"
     ctest --preset dev --parallel "$(nproc)"
     log "building and running the suites that use threads under ThreadSanitizer (preset tsan)"
-    build tsan test_store test_call_log test_rpc test_hypervisor test_runner test_wasm exo_wasm exo_wasm_examples
+    build tsan test_store test_call_log test_rpc test_hypervisor test_runner test_wasm exo_wasm exo_wasm_examples \
+      test_air exo_air exo_test_air_child
     ctest --preset tsan
     log "running the benchmarks once, briefly (numbers under sanitizers mean nothing; see 'bench')"
     ./build/dev/bench/bench_ipc --benchmark_min_time=0.001 --benchmark_color=false >/tmp/exo-bench-smoke.log 2>&1 \

@@ -78,9 +78,13 @@ class air_runner {
     static air_runner r;
     return r;
   }
+  // The inline runner runs on the caller's thread, on any number of threads at once (a run
+  // shares nothing with another: the parse cache has its lock, values their thread's arena);
+  // the thread and process runners have one channel each, taken in turns.
   exo::expected<air::interpreter_result> run(const air::run_request& q) {
-    std::lock_guard lock(m_);
     if (!error_.empty()) return exo::fail(exo::errc::internal, error_);
+    if (kind_ == "inline") return fn_(q);
+    std::lock_guard lock(m_);
     return fn_(q);
   }
   const std::string& kind() const { return kind_; }
@@ -461,6 +465,6 @@ extern "C" const exo_plugin exo_air_plugin = {
     EXO_PLUGIN_ABI_MAJOR, EXO_PLUGIN_ABI_MINOR, sizeof(exo_plugin), EXO_TYPE_AIR, "air", "0.1.0 (AquaVM v0.20 semantics)",
     &air_compile, &air_free_code, &air_export_count, &air_export_name,
     &air_instantiate, &air_destroy, &air_run,
-    0};  // runs on the hypervisor's thread (its interpreter is not checked for sharing yet)
+    EXO_PLUGIN_ANY_THREAD};  // a run shares nothing with another (air_runner)
 
 BOOST_DLL_ALIAS(exo_air_plugin, exo_plugin_v1)
