@@ -162,6 +162,10 @@ struct watchdog {
   }
 };
 
+// holder.e once made: a trivial thread_local, read without the wrapper call (and lazy-init
+// check) that every use of `holder`, which has a destructor, costs.
+constinit thread_local thread_engine* engine_now = nullptr;
+
 // Each thread's engine: its context is destroyed with the thread.
 struct thread_holder {
   std::unique_ptr<thread_engine> e;
@@ -169,6 +173,7 @@ struct thread_holder {
   std::unique_ptr<JS::PersistentRootedValue> meter_fn;
   ~thread_holder() {
     if (!e) return;
+    engine_now = nullptr;
     meter_fn.reset();
     meter_global.reset();
     e->jobs.clear();
@@ -826,6 +831,8 @@ bool job_queue::drain(JSContext* cx) {
 // ---- the thread's engine ----
 
 thread_engine& engine() {
+  if (engine_now) [[likely]]
+    return *engine_now;
   if (holder.e) return *holder.e;
   init_process();
   auto e = std::make_unique<thread_engine>();
@@ -846,6 +853,7 @@ thread_engine& engine() {
   JS_SetNativeStackQuota(e->cx, stack_quota());
   watchdog::get().add(e->cx, &meter_now);
   holder.e = std::move(e);
+  engine_now = holder.e.get();
   // The metering realm: Reflect.parse and meter.js, never seen by actors.
   JSContext* cx = holder.e->cx;
   JS::RealmOptions options;

@@ -891,12 +891,14 @@ exo_status js_run(exo_instance* inst, uint32_t function, exo_span args, uint64_t
     JSContext* cx = e.cx;
     drop_dead_realms();
     // The code's warm realm on this thread, or a new one (kept after the message if the script
-    // may be warm).
+    // may be warm). (The table is named once: each use of a thread_local with a destructor
+    // is a call.)
+    warm_table& warm = warm_realms;
     const bool keep = code.cold.empty() && !code.force_cold;
     std::unique_ptr<realm> fresh;
     realm* r = nullptr;
     if (keep)
-      if (auto it = warm_realms.realms.find(code.serial); it != warm_realms.realms.end()) r = it->second.get();
+      if (auto it = warm.realms.find(code.serial); it != warm.realms.end()) r = it->second.get();
     if (!r) {
       loaded l = load_realm(cx, code.script, code.cold.empty());
       if (!l.r) {  // it loaded when the code was made: only resources fail it here
@@ -1072,12 +1074,12 @@ exo_status js_run(exo_instance* inst, uint32_t function, exo_span args, uint64_t
     // Out of the realm: keep it warm, or let it go.
     if (keep) {
       if (status != EXO_OK || exo_js::meter().dirty) {
-        if (!fresh) warm_realms.realms.erase(code.serial);
+        if (!fresh) warm.realms.erase(code.serial);
       } else if (fresh) {
         // At most max_warm realms a thread (about 120 KiB each): past that, one is let go
         // (which one does not matter: a message sees the same in a new realm).
-        if (warm_realms.realms.size() >= max_warm) warm_realms.realms.erase(warm_realms.realms.begin());
-        warm_realms.keep(code, std::move(fresh));
+        if (warm.realms.size() >= max_warm) warm.realms.erase(warm.realms.begin());
+        warm.keep(code, std::move(fresh));
       }
     }
     return status;
