@@ -10,6 +10,7 @@
 #include <exo/verifier/verify.hpp>
 
 #include "interpreter/data.hpp"
+#include "../support/deliveries.hpp"
 
 #include <boost/test/unit_test.hpp>
 
@@ -175,9 +176,10 @@ BOOST_AUTO_TEST_CASE(the_log_replays_to_the_same_results_and_roots) {
 }
 
 // AIR actors may run on any thread: four of them, each with its own greeter bound, get
-// particles from the host, one each a round, and parallel_scheduler<2> (every window on its threads) gives
-// the deliveries and the state root of ordered_scheduler. (CTest runs it on each runner: the
-// thread and process runners take one run at a time; inline runs go on at once.)
+// particles from the host, one each a round, and parallel_scheduler<2> (every window on its
+// threads) gives the deliveries and the state root of ordered_scheduler. (CTest runs it on
+// each runner: the thread and process runners take one run at a time; inline runs go on at
+// once.)
 template <class S>
 std::pair<std::vector<std::string>, std::string> particle_burst(exo::container_registry& reg) {
   exo::config c;
@@ -187,10 +189,7 @@ std::pair<std::vector<std::string>, std::string> particle_burst(exo::container_r
   if constexpr (exo::parallel_policy<S>) hv.scheduler().tuning.min_window_ns = 0;
   hv.template register_type<greeter>();
   std::vector<std::string> trace;
-  hv.on_deliver([&trace](const exo::delivery& d) {
-    trace.push_back(exo::short_hex(d.receiver) + ":" + std::to_string(d.function) + "@" + std::to_string(d.ticks) +
-                    (d.ok ? "" : "!"));
-  });
+  exo_test::trace_deliveries(hv, trace);
   std::vector<exo::cap_handle> particles;
   for (int i = 0; i < 4; ++i) {
     auto a = hv.create_code("air", exo::to_bytes(R"({"peer_id": "node"})"));

@@ -2,6 +2,7 @@
 // Shared by the wasm container's tests: a registry with the real plugin loaded, modules read
 // from the build tree, and a helper that calls an actor's function and returns its result.
 
+#include "../support/deliveries.hpp"
 #include "../support/print.hpp"
 
 #include <exo/container/registry.hpp>
@@ -43,15 +44,7 @@ struct registry {
   }
 };
 
-/// Records each delivery in `trace` as "receiver:function@ticks" ("!" after a failed one): two
-/// runs of one workload must record the same.
-template <class H>
-void trace_deliveries(H& hv, std::vector<std::string>& trace) {
-  hv.on_deliver([&trace](const exo::delivery& d) {
-    trace.push_back(exo::short_hex(d.receiver) + ":" + std::to_string(d.function) + "@" + std::to_string(d.ticks) +
-                    (d.ok ? "" : "!"));
-  });
-}
+using exo_test::trace_deliveries;
 
 /// Runs `workload(trace)` twice (it makes its own hypervisor, records its deliveries in trace
 /// and returns {ticks, state root}) and checks both runs agree, with over `min_deliveries`.
