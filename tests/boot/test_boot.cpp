@@ -234,6 +234,47 @@ BOOST_AUTO_TEST_CASE(the_verifier_catches_a_log_that_did_not_boot_from_the_image
   BOOST_TEST(v.first->field == "origin");
 }
 
+BOOST_AUTO_TEST_CASE(a_node_verifies_from_a_checkpoint_of_its_data_directory) {
+  test::temp_dir t;
+  pack_to(make_app(t, "a", notes_manifest(owner)), t.sub("a.exo"));
+  pack_to(make_app(t, "b", notes_manifest(std::string(64, 'b'))), t.sub("b.exo"));
+  app_test::registry r;
+  auto n = exo::node::boot(t.sub("a.exo"), t.sub("d"), r.reg).value();
+  auto& hv = n->hypervisor();
+  for (int i = 0; i < 30; ++i) BOOST_REQUIRE(hv.invoke(*n->actor("counter"), "add", {i})->error == std::nullopt);
+  // The snapshot comes from the LMDB store, through its file form.
+  auto snap = exo::take_snapshot(hv.store(), hv.log());
+  BOOST_REQUIRE_MESSAGE(snap, (snap ? "" : snap.error().message));
+  BOOST_REQUIRE(exo::write_snapshot(*snap, t.sub("at.snap")));
+  auto read = exo::read_snapshot(t.sub("at.snap"));
+  BOOST_REQUIRE_MESSAGE(read, (read ? "" : read.error().message));
+  const std::uint64_t k = exo::check_checkpoint(read->cp)->index;
+  BOOST_TEST(k == hv.log().size() - 1);
+  for (int i = 0; i < 20; ++i) BOOST_REQUIRE(hv.invoke(*n->actor("counter"), "add", {1})->error == std::nullopt);
+  // From the image and from the checkpoint: the same final root; from the checkpoint, only
+  // the entries after it are replayed (the wasm counter among them).
+  std::uint64_t replayed = 0;
+  auto full = exo::verify_image_log(hv.log(), n->image(), r.reg);
+  auto from = exo::verify_image_log_from(hv.log(), n->image(), *read, r.reg,
+                                         {.progress = [&](auto, auto) { ++replayed; }, .progress_every = 1});
+  BOOST_TEST(full.ok(), full.to_string());
+  BOOST_TEST(from.ok(), from.to_string());
+  BOOST_TEST(from.final_root == full.final_root);
+  BOOST_TEST(from.final_root == hv.state_root().value());
+  BOOST_TEST(replayed == hv.log().size() - k - 1);
+  // The checkpoint names its image: verified against another image, it is refused.
+  auto other = exo::verify_image_log_from(hv.log(), exo::load_image(t.sub("b.exo")).value(), *read, r.reg);
+  BOOST_REQUIRE(!other.ok());
+  BOOST_TEST(other.first->field == "origin");
+  // A snapshot whose state is not the signed one is refused before anything is replayed.
+  auto bad = *read;
+  bad.nodes.front().back() ^= 0x01;
+  auto tampered = exo::verify_image_log_from(hv.log(), n->image(), bad, r.reg);
+  BOOST_REQUIRE(!tampered.ok());
+  BOOST_TEST(tampered.first->field == "checkpoint");
+  BOOST_TEST(contains(tampered.first->got, "snapshot"), tampered.first->got);
+}
+
 BOOST_AUTO_TEST_CASE(an_actor_handed_over_at_boot_is_checked_by_the_verifier) {
   // An AIR actor bound to the counter by an init message ({"$actor": "counter"}).
   test::temp_dir t;

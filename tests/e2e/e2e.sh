@@ -162,6 +162,25 @@ grep -q 'verified 29 entries' "$work/verify.out" || fail "verify did not check a
 "$exo" log "$work/data" --export "$work/log.exolog" >/dev/null
 "$exo" verify --log "$work/log.exolog" --image "$work/app.exo" >/dev/null || fail "the exported log does not verify"
 
+echo "-- a checkpoint: a snapshot of the data directory, and verifying from it instead of the image"
+"$exo" checkpoint "$work/data" -o "$work/at28.snap" | tee "$work/cp.out"
+grep -q '^wrote .*checkpoint at entry 28, state root' "$work/cp.out" || fail "exo checkpoint did not say what it wrote"
+"$exo" verify "$work/data" --checkpoint "$work/at28.snap" >"$work/vcp.out" || { cat "$work/vcp.out"; fail "the directory does not verify from its checkpoint"; }
+grep -q '^starting from the checkpoint at entry 28' "$work/vcp.out" || fail "verify --checkpoint does not say where it starts"
+[ "$(tail -1 "$work/vcp.out")" = "$(tail -1 "$work/verify.out")" ] || fail "verifying from the checkpoint ends elsewhere than from the image"
+"$exo" verify --log "$work/log.exolog" --image "$work/app.exo" --checkpoint "$work/at28.snap" >/dev/null || fail "the exported log does not verify from the checkpoint"
+python3 - "$work/at28.snap" "$work/bad.snap" <<'PY'
+import sys
+b = bytearray(open(sys.argv[1], 'rb').read()); b[len(b) // 2] ^= 1
+open(sys.argv[2], 'wb').write(bytes(b))
+PY
+expect_rc 3 "$exo" verify "$work/data" --checkpoint "$work/bad.snap"
+grep -q "not a valid exo snapshot" "$work/err" || fail "a damaged snapshot is not a clear error"
+expect_rc 3 "$exo" verify "$work/data" --checkpoint "$work/log.exolog"
+grep -q "not a valid exo snapshot" "$work/err" || fail "a log file given as a snapshot is not a clear error"
+expect_rc 3 "$exo" checkpoint "$work/nothing" -o "$work/x.snap"
+grep -q "not an exo data directory" "$work/err" || fail "exo checkpoint of no directory is not a clear error"
+
 echo "-- the attacker: the log re-chained and re-signed end to end by another key"
 node_key=$("$exo" root "$work/data" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["node_key"])')
 [ ${#node_key} -eq 64 ] || fail "exo root --json names no node key"

@@ -1,21 +1,27 @@
 // libFuzzer target over exo's own decoders of untrusted bytes: canonical values (messages,
 // storage, RPC arguments once decoded), call log entries and signed heads, exported log files,
-// and JSON values (RPC arguments). The input's first byte picks the decoder. Properties:
+// JSON values (RPC arguments), and snapshots (exo/verifier/checkpoint.hpp: the file, and the
+// check of a snapshot's nodes, over a list of node bytes). The input's first byte picks the
+// decoder. Properties:
 // nothing crashes, leaks or hangs; a value that decodes encodes back to the very same bytes
 // (the encoding is canonical), and exo::decode_scalar agrees with the reader on every scalar;
-// an entry or head that decodes re-encodes to bytes that decode to the same thing. Built with
+// an entry or head that decodes re-encodes to bytes that decode to the same thing; nodes that
+// pass the snapshot check import into a store as a tree whose every key reads back under the
+// root the check was given. Built with
 // clang by `bash tools/dev.sh fuzz` and run by the test command.
 #include <exo/call_log/entry.hpp>
 #include <exo/call_log/file.hpp>
 #include <exo/core/encoding.hpp>
 #include <exo/core/json.hpp>
+#include <exo/store/tree.hpp>
+#include <exo/verifier/checkpoint.hpp>
 
 #include <cstdint>
 #include <cstdlib>
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* input, std::size_t input_size) {
   if (input_size == 0) return 0;
-  const std::uint8_t mode = input[0] % 5;
+  const std::uint8_t mode = input[0] % 6;
   const exo::byte_view in(input + 1, input_size - 1);
   switch (mode) {
     case 0: {
@@ -65,6 +71,38 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* input, std::size_t inp
           if (!back || exo::encode(*back) != exo::encode(*v)) std::abort();
         }
       }
+      break;
+    }
+    case 5: {
+      (void)exo::decode_snapshot(in, {.max_file = 1 << 16, .max_content = 1 << 20});
+      // The nodes' check, without the envelope: a list of node bytes, checked against the root
+      // its last node hashes to.
+      auto v = exo::decode(in, {.max_depth = 4, .max_size = 1 << 16});
+      const auto* list = v ? v->if_list() : nullptr;
+      if (!list || list->empty()) break;
+      std::vector<exo::bytes> nodes;
+      for (const exo::value& n : *list) {
+        if (!n.if_bytes()) return 0;
+        nodes.push_back(*n.if_bytes());
+      }
+      auto last = exo::decode_stored_node(nodes.size(), nodes.back());
+      if (!last) break;
+      const exo::digest root = exo::node_hash(*last);
+      if (!exo::check_snapshot_nodes(nodes, root)) break;
+      exo::memory_store store;
+      const std::size_t n = nodes.size();
+      if (!store.commit(exo::commit_batch{1, std::move(nodes), exo::root_ref{root, n}, {}})) std::abort();
+      auto tree = exo::merkle_tree<exo::memory_store>::open(store);
+      if (!tree || !(tree->root() == root)) std::abort();
+      std::size_t keys = 0;
+      if (!tree->for_each(exo::byte_view{}, [&](exo::byte_view k, exo::byte_view) {
+            auto got = tree->get(k);
+            if (!got || !*got) std::abort();
+            ++keys;
+            return true;
+          }))
+        std::abort();
+      if (keys != (n + 1) / 2) std::abort();  // a binary tree of n nodes has (n + 1) / 2 leaves
       break;
     }
   }

@@ -5,6 +5,8 @@
 //   exo call URL ACTOR.FUNCTION [ARGS] [--key FILE]
 //   exo verify DIR | exo verify --log FILE --image APP.exo
 //   exo verify ws://HOST:PORT [--image APP.exo] [--node-key HEX] [--follow [--every S]]
+//   exo verify ... --checkpoint SNAP       start from a snapshot instead of the image
+//   exo checkpoint DIR -o SNAP              export a snapshot at the log's last entry
 //   exo log DIR [--from N --count N | --export FILE]
 //   exo root DIR
 //   exo read URL ACTOR KEY [--verify [--node-key HEX]]
@@ -273,8 +275,25 @@ exo::expected<exo::public_key> parse_public_key(const std::string& hex) {
 int cmd_verify_remote(const common& c, const std::string& url, const std::string& image_file,
                       const exo::verify_options& vo, bool follow, double every_s);
 
+// A snapshot to verify from (exo checkpoint), with a line saying where it starts.
+exo::expected<std::optional<exo::snapshot>> load_checkpoint(const common& c, const std::string& file) {
+  if (file.empty()) return std::optional<exo::snapshot>{};
+  auto s = exo::read_snapshot(file);
+  if (!s) return exo::unexpected(std::move(s).error());
+  auto info = exo::check_checkpoint(s->cp);  // read_snapshot checked it
+  if (!c.as_json)
+    fmt::print("starting from the checkpoint at entry {} ({}): state root {}, {} nodes, signed by {}\n", info->index, file,
+               exo::short_hex(info->root), s->nodes.size(), exo::to_hex(info->node_key).substr(0, 16));
+  return std::optional<exo::snapshot>{std::move(*s)};
+}
+
+exo::verdict verify_against(const exo::log_reader& log, const exo::image& img, const std::optional<exo::snapshot>& from,
+                            exo::container_registry& reg, const exo::verify_options& vo) {
+  return from ? exo::verify_image_log_from(log, img, *from, reg, vo) : exo::verify_image_log(log, img, reg, vo);
+}
+
 int cmd_verify(const common& c, const std::string& dir, const std::string& log_file, const std::string& image_file,
-               const std::string& node_key, bool follow, double every_s) {
+               const std::string& node_key, bool follow, double every_s, const std::string& checkpoint_file) {
   exo::verify_options vo;
   if (!node_key.empty()) {
     auto k = parse_public_key(node_key);
@@ -287,11 +306,14 @@ int cmd_verify(const common& c, const std::string& dir, const std::string& log_f
   };
   if (dir.starts_with("ws://")) {
     if (!log_file.empty()) return failed(usage, "verify: a node's log comes from the node; --log goes with an exported log");
+    if (!checkpoint_file.empty()) return failed(usage, "verify: --checkpoint goes with a data directory or an exported log");
     return cmd_verify_remote(c, dir, image_file, vo, follow, every_s);
   }
   if (follow) return failed(usage, "verify: --follow follows a running node (ws://HOST:PORT)");
   exo::container_registry reg;
   setup_registry(reg, c);
+  auto from = load_checkpoint(c, checkpoint_file);
+  if (!from) return failed(bad_input, "verify: --checkpoint: " + from.error().message);
   if (!dir.empty()) {
     if (!log_file.empty() || !image_file.empty()) return failed(usage, "verify: give DIR, or --log and --image, not both");
     auto d = open_dir(dir);
@@ -299,7 +321,7 @@ int cmd_verify(const common& c, const std::string& dir, const std::string& log_f
     auto img = exo::load_image((fs::path(dir) / exo::image_file_name).string());
     if (!img) return failed(bad_input, "verify: " + img.error().message);
     if (!c.as_json) fmt::print("verifying {} ({} entries) against image {}\n", dir, (*d)->log->size(), exo::short_hex(img->hash));
-    auto v = exo::verify_image_log(*(*d)->log, *img, reg, vo);
+    auto v = verify_against(*(*d)->log, *img, *from, reg, vo);
     print_verdict(v, c.as_json);
     return v.ok() ? ok : verify_failed;
   }
@@ -309,7 +331,7 @@ int cmd_verify(const common& c, const std::string& dir, const std::string& log_f
   auto img = exo::load_image(image_file);
   if (!img) return failed(bad_input, "verify: " + img.error().message);
   if (!c.as_json) fmt::print("verifying {} ({} entries) against image {}\n", log_file, log->size(), exo::short_hex(img->hash));
-  auto v = exo::verify_image_log(*log, *img, reg, vo);
+  auto v = verify_against(*log, *img, *from, reg, vo);
   print_verdict(v, c.as_json);
   return v.ok() ? ok : verify_failed;
 }
@@ -408,6 +430,25 @@ int cmd_log(const common& c, const std::string& dir, std::uint64_t from, std::ui
                e->caller ? ", caller " + exo::to_hex(*e->caller).substr(0, 16) : "", exo::to_hex(e->root).substr(0, 16));
   }
   if (c.as_json) print_json(all);
+  return ok;
+}
+
+int cmd_checkpoint(const common& c, const std::string& dir, const std::string& out) {
+  auto d = open_dir(dir);
+  if (!d) return failed(bad_input, "checkpoint: " + d.error().message);
+  auto snap = exo::take_snapshot((*d)->store, *(*d)->log);
+  if (!snap) return failed(bad_input, "checkpoint: " + snap.error().message);
+  auto info = exo::check_checkpoint(snap->cp);
+  if (!info) return failed(bad_input, "checkpoint: " + info.error().message);
+  auto file = exo::encode_snapshot(*snap);
+  if (!file) return failed(bad_input, "checkpoint: " + file.error().message);
+  if (auto w = exo::write_file(out, *file); !w) return failed(bad_input, "checkpoint: " + w.error().message);
+  if (c.as_json)
+    print_json({{"file", out}, {"index", info->index}, {"root", exo::to_hex(info->root)}, {"nodes", snap->nodes.size()},
+                {"bytes", file->size()}, {"node_key", exo::to_hex(info->node_key)}});
+  else
+    fmt::print("wrote {}: checkpoint at entry {}, state root {}, {} nodes, {} bytes\n", out, info->index,
+               exo::to_hex(info->root), snap->nodes.size(), file->size());
   return ok;
 }
 
@@ -549,6 +590,10 @@ int main(int argc, char** argv) {
                      "re-signed end to end");
   bool follow = false;
   double every_s = 1;
+  std::string checkpoint_file;
+  verify->add_option("--checkpoint", checkpoint_file,
+                     "Start from this snapshot (exo checkpoint) instead of the image: check its state against the "
+                     "root the node signed, then replay only the entries after it");
   verify->add_flag("--follow", follow, "For a node: keep verifying its new entries as they arrive, until one diverges (exit 1) "
                                        "or the node cannot be reached (exit 4)");
   verify->add_option("--every", every_s, "With --follow: seconds between asking the node for new entries")
@@ -563,6 +608,13 @@ int main(int argc, char** argv) {
   log->add_option("--count", count, "Most entries to list");
   log->add_option("--export", export_to, "Write the whole log to this file instead (for exo verify --log)");
   add_common(log);
+
+  std::string checkpoint_out;
+  auto* checkpoint = app.add_subcommand(
+      "checkpoint", "Export a snapshot of a data directory at its log's last entry, to verify from (exo verify --checkpoint)");
+  checkpoint->add_option("DIR", dir, "Data directory")->required();
+  checkpoint->add_option("-o,--output", checkpoint_out, "Snapshot file to write")->required();
+  add_common(checkpoint);
 
   auto* root = app.add_subcommand("root", "Print a data directory's state root");
   root->add_option("DIR", dir, "Data directory")->required();
@@ -624,7 +676,8 @@ int main(int argc, char** argv) {
     if (*pack) return cmd_pack(c, dir, out);
     if (*boot) return cmd_boot(c, image, data, listen, max_frame, log_level, boot_runner);
     if (*call) return cmd_call(c, url, method, args, key);
-    if (*verify) return cmd_verify(c, vdir, log_file, image, node_key, follow, every_s);
+    if (*verify) return cmd_verify(c, vdir, log_file, image, node_key, follow, every_s, checkpoint_file);
+    if (*checkpoint) return cmd_checkpoint(c, dir, checkpoint_out);
     if (*log) return cmd_log(c, dir, from, count, export_to);
     if (*root) return cmd_root(c, dir);
     if (*read) return cmd_read(c, url, read_actor, read_key, read_verify, read_node_key);

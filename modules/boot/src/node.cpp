@@ -194,11 +194,35 @@ image_log_verifier::image_log_verifier(exo::image&& img, container_registry& reg
   start(registry, opts);
 }
 
-void image_log_verifier::start(container_registry& registry, const verify_options& opts) {
+image_log_verifier::image_log_verifier(const exo::image& img, const snapshot& snap, container_registry& registry,
+                                       const verify_options& opts)
+    : img_(img) {
+  start(registry, opts, &snap);
+}
+
+void image_log_verifier::start(container_registry& registry, const verify_options& opts, const snapshot* from) {
   auto loaded = load_containers(img_, registry);
-  hv_ = std::make_unique<replay_hypervisor>(config{.name = img_.manifest.name, .containers = &registry, .origin = img_.origin()});
+  const config cfg{.name = img_.manifest.name, .containers = &registry, .origin = img_.origin()};
+  std::optional<error> unusable;  // a snapshot that cannot be started from
+  if (from && loaded) {
+    memory_store store;
+    if (auto imported = import_snapshot(store, *from); !imported) {
+      unusable = std::move(imported).error();
+    } else if (auto opened = replay_hypervisor::open(std::move(store), cfg); !opened) {
+      unusable = std::move(opened).error();
+    } else {
+      hv_ = std::make_unique<replay_hypervisor>(std::move(*opened));
+    }
+  }
+  if (!hv_) hv_ = std::make_unique<replay_hypervisor>(cfg);
   lv_.emplace(*hv_, opts);
-  if (!loaded) lv_->fail(divergence{0, "replay", "the containers the image needs", loaded.error().message, {}});
+  if (!loaded) {
+    lv_->fail(divergence{0, "replay", "the containers the image needs", loaded.error().message, {}});
+  } else if (unusable) {
+    lv_->fail(divergence{0, "checkpoint", "a snapshot to start from", unusable->message, {}});
+  } else if (from && lv_->start_at(from->cp).ok()) {
+    boot_checked_ = std::max<std::uint64_t>(boot_checked_, lv_->result().entries);
+  }
 }
 
 const verdict& image_log_verifier::advance(const log_reader& log) {
@@ -256,6 +280,12 @@ const verdict& image_log_verifier::advance(const log_reader& log) {
 verdict verify_image_log(const log_reader& log, const exo::image& img, container_registry& registry,
                          const verify_options& opts) {
   image_log_verifier v(img, registry, opts);
+  return v.advance(log);
+}
+
+verdict verify_image_log_from(const log_reader& log, const exo::image& img, const snapshot& snap,
+                              container_registry& registry, const verify_options& opts) {
+  image_log_verifier v(img, snap, registry, opts);
   return v.advance(log);
 }
 

@@ -87,25 +87,26 @@ bytes encode_node(const tree_node& n, node_pos pos) {
 }
 
 namespace {
-unexpected<error> corrupt(const digest& h, node_pos pos, std::string_view why) {
-  return fail(errc::malformed, fmt::format("store node {} (at position {}) is corrupt: {}", to_hex(h), pos, why));
-}
-}  // namespace
-
-expected<tree_node> decode_node(const digest& want, node_pos pos, byte_view stored) {
+// Decodes the bytes stored at `pos`; `want` (when given) names the node in errors and must be
+// its hash.
+expected<tree_node> decode_at(const digest* want, node_pos pos, byte_view stored) {
+  auto corrupt = [&](std::string_view why) -> unexpected<error> {
+    if (want) return fail(errc::malformed, fmt::format("store node {} (at position {}) is corrupt: {}", to_hex(*want), pos, why));
+    return fail(errc::malformed, fmt::format("the node at position {} is corrupt: {}", pos, why));
+  };
   reader r(stored);
   auto tag = r.byte();
-  if (!tag) return corrupt(want, pos, "it is empty");
+  if (!tag) return corrupt("it is empty");
   tree_node n;
   if (*tag == 0x01) {
     auto bit = r.fixed32();
     auto raw = r.raw(64);
-    if (!bit || !raw) return corrupt(want, pos, "a branch node is cut short");
+    if (!bit || !raw) return corrupt("a branch node is cut short");
     auto dl = r.varint();
     auto dr = dl ? r.varint() : dl;
-    if (!dl || !dr || !r.at_end()) return corrupt(want, pos, "a branch node's child positions are malformed");
+    if (!dl || !dr || !r.at_end()) return corrupt("a branch node's child positions are malformed");
     if (*dl == 0 || *dr == 0 || *dl >= pos || *dr >= pos)
-      return corrupt(want, pos, "a branch node names a child stored at or after itself");
+      return corrupt("a branch node names a child stored at or after itself");
     n.bit = *bit;
     std::memcpy(n.left.bytes.data(), raw->data(), 32);
     std::memcpy(n.right.bytes.data(), raw->data() + 32, 32);
@@ -114,29 +115,36 @@ expected<tree_node> decode_node(const digest& want, node_pos pos, byte_view stor
   } else if (*tag == 0x00) {
     n.leaf = true;
     auto klen = r.varint();
-    if (!klen || *klen > max_key_size) return corrupt(want, pos, "bad key length");
+    if (!klen || *klen > max_key_size) return corrupt("bad key length");
     auto key = r.raw(*klen);
     auto flag = r.byte();
     auto vlen = r.varint();
-    if (!key || !flag || !vlen || *flag > 1 || *vlen > max_value_size) return corrupt(want, pos, "bad leaf header");
+    if (!key || !flag || !vlen || *flag > 1 || *vlen > max_value_size) return corrupt("bad leaf header");
     n.key.assign(key->begin(), key->end());
     auto data = r.raw(r.remaining());
     if (*flag == 0) {
-      if (data->size() != *vlen) return corrupt(want, pos, "value length does not match");
+      if (data->size() != *vlen) return corrupt("value length does not match");
       n.value.assign(data->begin(), data->end());
     } else {
       n.value.resize(*vlen);
       std::size_t got = ZSTD_decompress(n.value.data(), n.value.size(), data->data(), data->size());
-      if (ZSTD_isError(got) || got != *vlen) return corrupt(want, pos, "its compressed value does not decompress");
+      if (ZSTD_isError(got) || got != *vlen) return corrupt("its compressed value does not decompress");
     }
     n.value_hash = hash(n.value);
   } else {
-    return corrupt(want, pos, fmt::format("unknown node tag 0x{:02x}", *tag));
+    return corrupt(fmt::format("unknown node tag 0x{:02x}", *tag));
   }
-  digest got = node_hash(n);
-  if (!(got == want)) return corrupt(want, pos, fmt::format("its bytes hash to {}", to_hex(got)));
+  if (want) {
+    digest got = node_hash(n);
+    if (!(got == *want)) return corrupt(fmt::format("its bytes hash to {}", to_hex(got)));
+  }
   return n;
 }
+}  // namespace
+
+expected<tree_node> decode_node(const digest& want, node_pos pos, byte_view stored) { return decode_at(&want, pos, stored); }
+
+expected<tree_node> decode_stored_node(node_pos pos, byte_view stored) { return decode_at(nullptr, pos, stored); }
 
 bytes encode_proof(const proof& p) {
   bytes out;

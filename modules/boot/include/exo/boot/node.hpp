@@ -101,6 +101,10 @@ inline constexpr std::string_view image_file_name = "image.exo";
 /// messages). A container that cannot be loaded is reported as the divergence "replay".
 verdict verify_image_log(const log_reader& log, const image& img, container_registry& registry,
                          const verify_options& opts = {});
+/// verify_image_log from the checkpoint of `snap` (see image_log_verifier): replays only what
+/// follows it.
+verdict verify_image_log_from(const log_reader& log, const image& img, const snapshot& snap,
+                              container_registry& registry, const verify_options& opts = {});
 
 /// verify_image_log for a log that grows (a node followed over RPC): each advance() checks
 /// the boot entries it has not seen and replays only the entries appended since the last
@@ -112,13 +116,20 @@ class image_log_verifier {
   image_log_verifier(const image& img, container_registry& registry, const verify_options& opts = {});
   /// The same, keeping the image (a temporary one, say) in the verifier.
   image_log_verifier(image&& img, container_registry& registry, const verify_options& opts = {});
+  /// Starts at the checkpoint of `snap` instead of the image's boot (exo/verifier/checkpoint.hpp):
+  /// its state is imported (every node checked against the signed root) and only the entries
+  /// after it are replayed. Entries up to the checkpoint are taken on the node's signature: the
+  /// boot entries among them are not compared with the image, but the init entry must still
+  /// name this image. A snapshot that cannot be used is the verdict's divergence "checkpoint".
+  image_log_verifier(const image& img, const snapshot& snap, container_registry& registry,
+                     const verify_options& opts = {});
   image_log_verifier(const image_log_verifier&) = delete;
   image_log_verifier& operator=(const image_log_verifier&) = delete;
   const verdict& advance(const log_reader& log);
   const verdict& result() const noexcept { return lv_->result(); }
 
  private:
-  void start(container_registry& registry, const verify_options& opts);
+  void start(container_registry& registry, const verify_options& opts, const snapshot* from = nullptr);
   std::optional<image> owned_;
   const image& img_;
   std::unique_ptr<replay_hypervisor> hv_;

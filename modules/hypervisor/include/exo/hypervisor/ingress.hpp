@@ -75,8 +75,12 @@ class ingress final : private output_observer {
   ingress& operator=(const ingress&) = delete;
 
   /// Checks a log read from a store against the state it was committed with: its last entry
-  /// names the state root, and its head was signed by this node's key.
-  expected<void> resume();
+  /// names the state root and, with `own_key` (the store keeps the key that signs its log: a
+  /// data directory's node.key), its head was signed by this node's key. A store without
+  /// files gets a new key each time it is opened, so what it holds (a snapshot imported to
+  /// be replayed from, exo/verifier/checkpoint.hpp) was signed by someone else; whether by
+  /// the right key is the verifier's question.
+  expected<void> resume(bool own_key = true);
 
   /// Creates a root actor of `type` owning `state` (the ingress owns it from here on, even on
   /// error), logged as a "create" entry with its saved state.

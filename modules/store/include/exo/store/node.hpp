@@ -82,6 +82,11 @@ bytes encode_branch(std::uint32_t bit, const digest& left, const digest& right, 
 /// carries: bytes that do not decode, or decode to a node with another hash, are
 /// errc::malformed naming the node.
 expected<tree_node> decode_node(const digest& expected_hash, node_pos pos, byte_view stored);
+/// Decodes the bytes stored at `pos` without a hash to check them against (a node whose
+/// parent has not been read yet, as in a snapshot: exo/verifier/checkpoint.hpp); the caller
+/// computes node_hash() and checks it where the node is referenced. Bytes that do not decode
+/// are errc::malformed naming the position.
+expected<tree_node> decode_stored_node(node_pos pos, byte_view stored);
 
 /// A proof that a key has a value, or is absent, under a root: the path from the root to the
 /// leaf a search for the key reaches, as (crit bit, sibling hash) steps, and that leaf.

@@ -28,6 +28,7 @@
 #include <exo/core/sign.hpp>
 #include <exo/hypervisor.hpp>
 #include <exo/store/tree.hpp>
+#include <exo/verifier/checkpoint.hpp>
 
 #include <fmt/format.h>
 
@@ -45,7 +46,8 @@ namespace exo {
 struct divergence {
   /// The entry; the log's size for the signed head.
   std::uint64_t index = 0;
-  /// What differs: "entry" (does not decode), "index", "prev", "kind", "hypervisor", "origin", "format",
+  /// What differs: "checkpoint" (a checkpoint to start from that does not hold or is of
+  /// another log), "entry" (does not decode), "index", "prev", "kind", "hypervisor", "origin", "format",
   /// "key", "types", "actor", "function", "result", "result_caps", "error", "outputs",
   /// "ticks", "root", "replay" (the input could not be made), "head" (missing or malformed),
   /// "head.size", "head.last", "head.key", "head.signature".
@@ -136,6 +138,17 @@ class log_verifier {
   /// verdict so far: entries verified in all, the root after the last, or the first divergence.
   const verdict& advance(const log_reader& log);
   const verdict& result() const noexcept { return v_; }
+  /// Starts at a checkpoint instead of entry 0 (exo/verifier/checkpoint.hpp): the hypervisor
+  /// holds the checkpoint's state (a snapshot imported into its store, then opened). Checks
+  /// the checkpoint (its signed head, with the pinned key if there is one), its init entry
+  /// against the hypervisor as entry 0 is checked, and the hypervisor's state root against the
+  /// checkpoint's; then advance() checks that the log is the one the checkpoint is of (its
+  /// entries 0 and K, where it still has them) and replays only the entries after K. Before
+  /// any advance(); a checkpoint that does not hold is the divergence "checkpoint".
+  const verdict& start_at(const checkpoint& cp)
+    requires requires(H& h) {
+      { h.state_root() } -> std::same_as<expected<digest>>;
+    };
   /// Records a divergence found by another check (e.g. an image's boot entries); advance()
   /// does nothing more after it.
   void fail(divergence d) {
@@ -152,12 +165,44 @@ class log_verifier {
   verdict v_;
   digest prev_{};  // the hash of the last entry verified
   bytes init_key_;
+  std::optional<checkpoint> from_;  // the checkpoint started from, until the log is matched with it
 };
+
+template <replay_target H>
+const verdict& log_verifier<H>::start_at(const checkpoint& cp)
+  requires requires(H& h) {
+    { h.state_root() } -> std::same_as<expected<digest>>;
+  }
+{
+  if (!v_.ok()) return v_;
+  if (v_.entries != 0) return diverge(v_.entries, "checkpoint", "a checkpoint given before any entry is verified", "a verifier already under way");
+  auto info = check_checkpoint(cp);
+  if (!info) return diverge(0, "checkpoint", "a checkpoint whose parts fit together", info.error().message);
+  auto head = decode_head(cp.head);  // check_checkpoint decoded it
+  if (auto d = detail::check_init(info->init, hv_.settings().name, hv_.type_list(), hv_.settings().origin, *head,
+                                  opts_.node_key)) {
+    v_.first = std::move(d);
+    return v_;
+  }
+  auto root = hv_.state_root();
+  if (!root) return diverge(info->index, "checkpoint", "the checkpoint's state", root.error().message);
+  if (!(*root == info->root))
+    return diverge(info->index, "checkpoint", "state root " + to_hex(info->root), "a hypervisor at " + to_hex(*root));
+  from_ = cp;
+  init_key_ = info->node_key;
+  prev_ = info->entry_hash;
+  v_.entries = info->index + 1;
+  v_.final_root = info->root;
+  return v_;
+}
 
 template <replay_target H>
 const verdict& log_verifier<H>::advance(const log_reader& log) {
   if (!v_.ok()) return v_;
   const std::uint64_t n = log.size();
+  if (from_ && n < v_.entries)
+    return diverge(n, "checkpoint", fmt::format("a log that reaches the checkpoint's entry {}", v_.entries - 1),
+                   fmt::format("a log of {} entries", n));
   if (n < v_.entries)
     return diverge(n, "head.size", fmt::format("at least the {} entries verified before", v_.entries), std::to_string(n));
   auto raw_head = log.head();
@@ -168,6 +213,17 @@ const verdict& log_verifier<H>::advance(const log_reader& log) {
   }
   auto head = decode_head(**raw_head);
   if (!head) return diverge(n, "head", "a signed head", head.error().message);
+  if (from_) {  // started at a checkpoint: is this its log? (a pruned log still has entries 0 and K)
+    const std::uint64_t k = v_.entries - 1;
+    const std::pair<std::uint64_t, const bytes*> mine[2] = {{0, &from_->init}, {k, &from_->entry}};
+    for (const auto& [i, want] : mine) {
+      auto raw = log.read(i);
+      if (raw && *raw != *want)
+        return diverge(i, "checkpoint", fmt::format("the checkpoint's entry {} ({})", i, short_hex(entry_hash(*want))),
+                       fmt::format("a log whose entry {} is {}: the checkpoint is of another log", i, short_hex(entry_hash(*raw))));
+    }
+    from_.reset();
+  }
 
   for (std::uint64_t i = v_.entries; i < n; ++i) {
     auto raw = log.read(i);
@@ -225,6 +281,32 @@ verdict verify(const log_reader& log, Factory&& make, const verify_options& opts
   static_assert(replay_target<std::remove_reference_t<decltype(hv)>>,
                 "exo::verify replays into what the factory makes: a logged hypervisor (see exo::replay_target)");
   log_verifier<std::remove_reference_t<decltype(hv)>> lv(hv, opts);
+  return lv.advance(log);
+}
+
+/// Verifies the entries of `log` after the checkpoint of `snap` (exo/verifier/checkpoint.hpp):
+/// imports the snapshot's state into a memory_store and replays into the hypervisor
+/// `make(std::move(store))` opens over it (an expected of a logged hypervisor, by value or
+/// through a pointer, with the native types the log names registered). The verdict counts
+/// every entry up to the checkpoint as verified by its signature; a snapshot that cannot be
+/// imported, or a hypervisor that cannot be opened over it, is the divergence "checkpoint".
+template <class Factory>
+verdict verify_from(const log_reader& log, const snapshot& snap, Factory&& make, const verify_options& opts = {}) {
+  memory_store store;
+  auto failed = [](std::string got) {
+    verdict v;
+    v.first = divergence{0, "checkpoint", "a snapshot to start from", std::move(got), {}};
+    return v;
+  };
+  if (auto r = import_snapshot(store, snap); !r) return failed(r.error().message);
+  auto made = make(std::move(store));
+  if (!made) return failed(made.error().message);
+  auto& hv = [&]() -> auto& {
+    if constexpr (requires { **made; }) return **made;
+    else return *made;
+  }();
+  log_verifier<std::remove_reference_t<decltype(hv)>> lv(hv, opts);
+  if (!lv.start_at(snap.cp).ok()) return lv.result();
   return lv.advance(log);
 }
 

@@ -116,7 +116,7 @@ struct parts : core_parts<Scheduler, Store> {
   expected<void> open() {
     if (auto r = this->resume(); !r) return r;
     if (auto r = log.reload(); !r) return fail(r.error().code, "cannot open the call log: " + r.error().message);
-    return in.resume();
+    return in.resume(directory_store<Store>);
   }
 };
 
