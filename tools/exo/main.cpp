@@ -6,7 +6,8 @@
 //   exo verify DIR | exo verify --log FILE --image APP.exo
 //   exo verify ws://HOST:PORT [--image APP.exo] [--node-key HEX] [--follow [--every S]]
 //   exo verify ... --checkpoint SNAP       start from a snapshot instead of the image
-//   exo checkpoint DIR -o SNAP              export a snapshot at the log's last entry
+//   exo checkpoint DIR [-o SNAP]            record a checkpoint at the log's last entry; export its snapshot
+//   exo prune DIR [--keep-roots N] [--before-checkpoint]   free old roots' nodes (and log entries)
 //   exo log DIR [--from N --count N | --export FILE]
 //   exo root DIR
 //   exo read URL ACTOR KEY [--verify [--node-key HEX]]
@@ -23,6 +24,7 @@
 #include "air_cmd.hpp"
 
 #include <exo/boot/node.hpp>
+#include <exo/boot/prune.hpp>
 #include <exo/call_log/file.hpp>
 #include <exo/call_log/json.hpp>
 #include <exo/core/encoding.hpp>
@@ -321,6 +323,13 @@ int cmd_verify(const common& c, const std::string& dir, const std::string& log_f
     auto img = exo::load_image((fs::path(dir) / exo::image_file_name).string());
     if (!img) return failed(bad_input, "verify: " + img.error().message);
     if (!c.as_json) fmt::print("verifying {} ({} entries) against image {}\n", dir, (*d)->log->size(), exo::short_hex(img->hash));
+    if (!*from && (*d)->log->base() != 0) {  // pruned before its checkpoint: start there
+      auto snap = exo::recorded_snapshot((*d)->store, *(*d)->log);
+      if (!snap) return failed(bad_input, "verify: " + snap.error().message);
+      if (!c.as_json)
+        fmt::print("the log was pruned before entry {}: starting from the directory's checkpoint there\n", (*d)->log->base());
+      *from = std::move(*snap);
+    }
     auto v = verify_against(*(*d)->log, *img, *from, reg, vo);
     print_verdict(v, c.as_json);
     return v.ok() ? ok : verify_failed;
@@ -414,6 +423,11 @@ int cmd_log(const common& c, const std::string& dir, std::uint64_t from, std::ui
   }
   json all = json::array();
   for (std::uint64_t i = from; i < log.size() && i - from < count; ++i) {
+    if (i != 0 && i < log.base()) {  // pruned before a checkpoint
+      if (!c.as_json) fmt::print("(entries {} to {} were pruned: the log goes on from its checkpoint)\n", i, log.base() - 1);
+      i = log.base() - 1;
+      continue;
+    }
     auto raw = log.read(i);
     auto e = raw ? exo::decode_entry(*raw) : exo::unexpected(raw.error());
     if (!e) return failed(bad_input, fmt::format("log: entry {}: {}", i, e.error().message));
@@ -436,19 +450,50 @@ int cmd_log(const common& c, const std::string& dir, std::uint64_t from, std::ui
 int cmd_checkpoint(const common& c, const std::string& dir, const std::string& out) {
   auto d = open_dir(dir);
   if (!d) return failed(bad_input, "checkpoint: " + d.error().message);
-  auto snap = exo::take_snapshot((*d)->store, *(*d)->log);
-  if (!snap) return failed(bad_input, "checkpoint: " + snap.error().message);
-  auto info = exo::check_checkpoint(snap->cp);
-  if (!info) return failed(bad_input, "checkpoint: " + info.error().message);
-  auto file = exo::encode_snapshot(*snap);
-  if (!file) return failed(bad_input, "checkpoint: " + file.error().message);
-  if (auto w = exo::write_file(out, *file); !w) return failed(bad_input, "checkpoint: " + w.error().message);
+  // Recorded in the directory (what exo prune --before-checkpoint prunes up to); a directory
+  // a running node writes cannot take it, but its snapshot can still be exported.
+  auto recorded = exo::record_checkpoint((*d)->store, *(*d)->log);
+  if (!recorded && out.empty()) return failed(bad_input, "checkpoint: " + recorded.error().message);
+  if (!recorded) fmt::print(stderr, "exo: checkpoint: not recorded in {}: {}\n", dir, recorded.error().message);
+  json j;
+  if (recorded) {
+    j = {{"recorded", true}, {"index", recorded->index}, {"root", exo::to_hex(recorded->root)}};
+    if (!c.as_json)
+      fmt::print("recorded the checkpoint at entry {} (state root {}) in {}\n", recorded->index, exo::to_hex(recorded->root), dir);
+  }
+  if (!out.empty()) {
+    auto snap = exo::take_snapshot((*d)->store, *(*d)->log);
+    if (!snap) return failed(bad_input, "checkpoint: " + snap.error().message);
+    auto info = exo::check_checkpoint(snap->cp);
+    if (!info) return failed(bad_input, "checkpoint: " + info.error().message);
+    auto file = exo::encode_snapshot(*snap);
+    if (!file) return failed(bad_input, "checkpoint: " + file.error().message);
+    if (auto w = exo::write_file(out, *file); !w) return failed(bad_input, "checkpoint: " + w.error().message);
+    j.update({{"file", out}, {"index", info->index}, {"root", exo::to_hex(info->root)}, {"nodes", snap->nodes.size()},
+              {"bytes", file->size()}, {"node_key", exo::to_hex(info->node_key)}});
+    if (!c.as_json)
+      fmt::print("wrote {}: checkpoint at entry {}, state root {}, {} nodes, {} bytes\n", out, info->index,
+                 exo::to_hex(info->root), snap->nodes.size(), file->size());
+  }
+  if (c.as_json) print_json(j);
+  return ok;
+}
+
+int cmd_prune(const common& c, const std::string& dir, std::uint64_t keep_roots, bool before_checkpoint) {
+  if (!fs::exists(fs::path(dir) / exo::image_file_name))
+    return failed(bad_input, fmt::format("prune: {} is not an exo data directory (no {})", dir, exo::image_file_name));
+  exo::prune_options o{.keep_roots = keep_roots, .before_checkpoint = before_checkpoint};
+  if (!c.as_json) o.progress = [](std::string_view line) { fmt::print("{}\n", line); };
+  auto r = exo::prune_directory(dir, o);
+  if (!r) return failed(bad_input, "prune: " + r.error().message);
   if (c.as_json)
-    print_json({{"file", out}, {"index", info->index}, {"root", exo::to_hex(info->root)}, {"nodes", snap->nodes.size()},
-                {"bytes", file->size()}, {"node_key", exo::to_hex(info->node_key)}});
+    print_json({{"roots_kept", r->store.roots_kept}, {"roots_dropped", r->store.roots_dropped},
+                {"nodes_kept", r->store.nodes_kept}, {"nodes_freed", r->store.nodes_freed},
+                {"bytes_freed", r->store.bytes_freed}, {"entries_dropped", r->entries_dropped}, {"log_base", r->base}});
   else
-    fmt::print("wrote {}: checkpoint at entry {}, state root {}, {} nodes, {} bytes\n", out, info->index,
-               exo::to_hex(info->root), snap->nodes.size(), file->size());
+    fmt::print("pruned {}: {} roots and {} nodes kept, {} roots and {} nodes ({} bytes) freed, {} log entries dropped\n",
+               dir, r->store.roots_kept, r->store.nodes_kept, r->store.roots_dropped, r->store.nodes_freed,
+               r->store.bytes_freed, r->entries_dropped);
   return ok;
 }
 
@@ -611,10 +656,22 @@ int main(int argc, char** argv) {
 
   std::string checkpoint_out;
   auto* checkpoint = app.add_subcommand(
-      "checkpoint", "Export a snapshot of a data directory at its log's last entry, to verify from (exo verify --checkpoint)");
+      "checkpoint", "Record a checkpoint at a data directory's last log entry (what exo prune --before-checkpoint prunes up "
+                    "to), and export its snapshot to verify from (exo verify --checkpoint)");
   checkpoint->add_option("DIR", dir, "Data directory")->required();
-  checkpoint->add_option("-o,--output", checkpoint_out, "Snapshot file to write")->required();
+  checkpoint->add_option("-o,--output", checkpoint_out, "Also write the checkpoint's snapshot to this file");
   add_common(checkpoint);
+
+  std::uint64_t keep_roots = 1;
+  bool before_checkpoint = false;
+  auto* prune = app.add_subcommand("prune", "Free the nodes only old roots use (the node must be stopped)");
+  prune->add_option("DIR", dir, "Data directory")->required();
+  prune->add_option("--keep-roots", keep_roots, "Keep the N newest roots (and the checkpoint's)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  prune->add_flag("--before-checkpoint", before_checkpoint,
+                  "Also drop the log entries before the recorded checkpoint (exo checkpoint), but entry 0");
+  add_common(prune);
 
   auto* root = app.add_subcommand("root", "Print a data directory's state root");
   root->add_option("DIR", dir, "Data directory")->required();
@@ -678,6 +735,7 @@ int main(int argc, char** argv) {
     if (*call) return cmd_call(c, url, method, args, key);
     if (*verify) return cmd_verify(c, vdir, log_file, image, node_key, follow, every_s, checkpoint_file);
     if (*checkpoint) return cmd_checkpoint(c, dir, checkpoint_out);
+    if (*prune) return cmd_prune(c, dir, keep_roots, before_checkpoint);
     if (*log) return cmd_log(c, dir, from, count, export_to);
     if (*root) return cmd_root(c, dir);
     if (*read) return cmd_read(c, url, read_actor, read_key, read_verify, read_node_key);

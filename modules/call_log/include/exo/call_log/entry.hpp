@@ -106,6 +106,10 @@ class log_reader {
   virtual expected<bytes> read(std::uint64_t index) const = 0;
   /// The encoded signed head; nullopt for an empty log.
   virtual expected<std::optional<bytes>> head() const = 0;
+  /// For a log pruned before a checkpoint (exo prune --before-checkpoint): the checkpoint's
+  /// entry, from which on it keeps every entry (it keeps entry 0 too; those between are
+  /// gone, and reading one is errc::invalid_argument). 0 for a whole log.
+  virtual std::uint64_t base() const { return 0; }
   /// Entries [first, first + count) that exist, decoded; the first one that cannot be read
   /// or decoded is the error.
   expected<std::vector<log_entry>> read_range(std::uint64_t first, std::uint64_t count) const;

@@ -40,6 +40,8 @@ class store_log final : public log_writer {
  public:
   using store_type = Store;
   static constexpr std::string_view head_record = "exo.log.head";
+  /// The record of a pruned log's base (see log_reader::base): the index as 8 bytes, big-endian.
+  static constexpr std::string_view base_record = "exo.log.base";
 
   /// The record name of entry `index`.
   static std::string entry_record(std::uint64_t index) { return fmt::format("exo.log/{:016x}", index); }
@@ -65,8 +67,25 @@ class store_log final : public log_writer {
     size_ = *h ? head.size : 0;
     last_ = *h ? head.last : digest{};
     staged_count_ = 0;
+    auto b = store_->read_meta(base_record);
+    if (!b) return unexpected(std::move(b).error());
+    base_ = 0;
+    if (*b) {
+      if ((*b)->size() != 8) return fail(errc::malformed, "the call log's base record is damaged");
+      for (std::uint8_t x : **b) base_ = (base_ << 8) | x;
+      if (base_ >= size_ && base_ != 0)
+        return fail(errc::malformed, fmt::format("the call log says it was pruned before entry {}, but it has {} entries", base_, size_));
+    }
     return {};
   }
+
+  /// The record that says a log was pruned before entry `base`.
+  static bytes encode_base(std::uint64_t base) {
+    bytes b(8);
+    for (int i = 7; i >= 0; --i, base >>= 8) b[static_cast<std::size_t>(i)] = static_cast<std::uint8_t>(base);
+    return b;
+  }
+  std::uint64_t base() const override { return base_; }
 
   std::uint64_t size() const override { return size_; }
   const digest& last_hash() const noexcept override { return last_; }
@@ -74,6 +93,11 @@ class store_log final : public log_writer {
   expected<bytes> read(std::uint64_t index) const override {
     if (index >= size_)
       return fail(errc::invalid_argument, fmt::format("the log has {} entries; there is no entry {}", size_, index));
+    if (index != 0 && index < base_)
+      return fail(errc::invalid_argument,
+                  fmt::format("entry {} was pruned: this log keeps entry 0 and the entries from its checkpoint at "
+                              "entry {} on; verify it from that checkpoint",
+                              index, base_));
     auto r = store_->read_meta(entry_record(index));
     if (!r) return unexpected(std::move(r).error());
     if (!*r)
@@ -107,6 +131,7 @@ class store_log final : public log_writer {
  private:
   const Store* store_;
   std::uint64_t size_ = 0;
+  std::uint64_t base_ = 0;
   digest last_{};
   digest staged_{};
   std::uint64_t staged_count_ = 0;

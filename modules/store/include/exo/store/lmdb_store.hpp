@@ -63,6 +63,8 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 struct MDB_env;  // <lmdb.h> stays out of this header
 
@@ -103,6 +105,34 @@ struct lmdb_stats {
   std::uint64_t commits = 0;       ///< commits made (in write-behind, queued and written)
   std::uint64_t transactions = 0;  ///< LMDB write transactions they took (fewer, in write-behind)
   std::uint64_t journal_writes = 0;  ///< writes (each one fdatasync) to the journal
+};
+
+/// What lmdb_store::prune is asked to do.
+struct prune_request {
+  /// Roots to keep, with every node they reach (the head is always kept; the zero root is
+  /// ignored). Each must be a root the store holds.
+  std::vector<digest> keep;
+  /// Metadata records written in the first transaction, before anything is deleted (what
+  /// says what was pruned).
+  commit_meta meta;
+  /// Metadata records to delete: every name in [from, to) (names sort as bytes), after the
+  /// roots and before the nodes. Reserved records are never deleted.
+  std::optional<std::pair<std::string, std::string>> drop_meta;
+  /// Most deletions per write transaction (each transaction is atomic; a prune stopped
+  /// between two is finished by running it again).
+  std::size_t per_transaction = 100'000;
+  /// Told each step, one line for people.
+  std::function<void(std::string_view)> progress;
+};
+
+/// What lmdb_store::prune did.
+struct prune_result {
+  std::uint64_t roots_kept = 0;
+  std::uint64_t roots_dropped = 0;
+  std::uint64_t nodes_kept = 0;
+  std::uint64_t nodes_freed = 0;
+  std::uint64_t bytes_freed = 0;  ///< of node data (LMDB reuses the pages; data.mdb does not shrink)
+  std::uint64_t meta_dropped = 0;
 };
 
 /// Nodes, head and metadata in an LMDB environment. Move-only; closing (destruction) closes
@@ -189,6 +219,19 @@ class lmdb_store {
   expected<std::optional<node_pos>> find_root(const digest& h) const;
   /// Metadata record `name`, or nullopt. The reserved records can be read too.
   expected<std::optional<bytes>> read_meta(std::string_view name) const;
+  /// Every root some commit made the head that the store still holds, oldest first (in the
+  /// order of their positions, which is the order they were first committed in).
+  expected<std::vector<root_ref>> roots() const;
+  /// Frees what only other roots use (see prune_request): marks every node the kept roots and
+  /// the head reach (reading each one and checking it against its hash, so a damaged store
+  /// is reported and nothing is deleted), then deletes, in write transactions of at most
+  /// `per_transaction` deletions, every other root from the roots index (first: no root is
+  /// ever left with nodes missing), the metadata records asked for, and every node no kept
+  /// root reaches. SIGKILL at any point loses nothing that is kept. LMDB reuses the freed
+  /// pages for later commits (data.mdb does not shrink). Refused with errc::invalid_argument
+  /// while this store writes behind or another process writes it through its journal, and
+  /// for a root to keep that the store does not hold (then nothing is deleted).
+  expected<prune_result> prune(const prune_request& request);
   /// For tests and repair tools: replaces the bytes stored at `pos`, in a transaction of its
   /// own. Nodes are otherwise immutable; this is how a test puts a damaged node on disk. A
   /// position where nothing is stored is errc::invalid_argument.

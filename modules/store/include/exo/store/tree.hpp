@@ -339,7 +339,9 @@ class merkle_tree {
       return root_.pos;
     auto pos = backend_.find_root(r);
     if (!pos) return unexpected(std::move(pos).error());
-    if (!*pos) return fail(errc::invalid_argument, fmt::format("root {} is not in this store", to_hex(r)));
+    if (!*pos)
+      return fail(errc::invalid_argument,
+                  fmt::format("root {} is not in this store (no commit made it the head, or it was pruned)", to_hex(r)));
     return **pos;
   }
 
