@@ -5,6 +5,7 @@
 #include "app.hpp"
 #include "../support/forge.hpp"
 
+#include <exo/boot/prune.hpp>
 #include <exo/core/json.hpp>
 #include <exo/core/encoding.hpp>
 
@@ -275,6 +276,75 @@ BOOST_AUTO_TEST_CASE(a_node_verifies_from_a_checkpoint_of_its_data_directory) {
   BOOST_TEST(contains(tampered.first->got, "snapshot"), tampered.first->got);
 }
 
+BOOST_AUTO_TEST_CASE(a_pruned_data_directory_resumes_serves_and_verifies_from_its_checkpoint) {
+  test::temp_dir t;
+  pack_to(make_app(t, "a", notes_manifest(owner)), t.sub("a.exo"));
+  app_test::registry r;
+  const std::string dir = t.sub("d");
+  auto directory_size = [&] {
+    std::uintmax_t n = 0;
+    for (auto& f : std::filesystem::directory_iterator(dir)) n += f.file_size();
+    return n;
+  };
+  std::uint64_t k = 0;
+  {
+    auto n = exo::node::boot(t.sub("a.exo"), dir, r.reg).value();
+    for (int i = 0; i < 40; ++i) BOOST_REQUIRE(n->hypervisor().invoke(*n->actor("counter"), "add", {i})->error == std::nullopt);
+  }
+  {  // a checkpoint recorded in the directory (the node is stopped)
+    auto store = exo::lmdb_store::open(dir).value();
+    auto log = exo::lmdb_log::open(store).value();
+    auto info = exo::record_checkpoint(store, log);
+    BOOST_REQUIRE_MESSAGE(info, (info ? "" : info.error().message));
+    k = info->index;
+    BOOST_TEST(k == log.size() - 1);
+  }
+  exo::digest root;
+  {
+    auto n = exo::node::open(dir, r.reg).value();
+    for (int i = 0; i < 30; ++i) BOOST_REQUIRE(n->hypervisor().invoke(*n->actor("counter"), "add", {1})->error == std::nullopt);
+    root = n->hypervisor().state_root().value();
+  }
+  // Without the log before the checkpoint, and with only the newest root.
+  auto pruned = exo::prune_directory(dir, {.keep_roots = 1, .before_checkpoint = true});
+  BOOST_REQUIRE_MESSAGE(pruned, (pruned ? "" : pruned.error().message));
+  BOOST_TEST(pruned->base == k);
+  BOOST_TEST(pruned->entries_dropped == k - 1);
+  BOOST_TEST(pruned->store.roots_kept == 2u);  // the head and the checkpoint's root
+  BOOST_TEST(pruned->store.nodes_freed > 0u);
+  BOOST_TEST(directory_size() > 0u);
+  // It resumes and serves.
+  auto n = exo::node::open(dir, r.reg);
+  BOOST_REQUIRE_MESSAGE(n, (n ? "" : n.error().message));
+  auto& hv = (*n)->hypervisor();
+  BOOST_TEST(hv.state_root().value() == root);
+  auto out = hv.invoke(*(*n)->actor("counter"), "add", {2});
+  BOOST_REQUIRE(out);
+  BOOST_TEST((out->result == exo::value(10 + 780 + 30 + 2)));  // init 10, 0..39, thirty 1s, 2
+  // A pruned entry is a clear error; entry 0 and those from the checkpoint on are there.
+  BOOST_TEST(hv.log().base() == k);
+  auto gone = hv.log().read(1);
+  BOOST_REQUIRE(!gone);
+  BOOST_TEST(contains(gone.error().message, "was pruned"), gone.error().message);
+  BOOST_TEST(hv.log().read(0).has_value());
+  BOOST_TEST(hv.log().read(k).has_value());
+  // It verifies from its own checkpoint; a verifier that insists on the image cannot.
+  auto snap = exo::recorded_snapshot(hv.store(), hv.log());
+  BOOST_REQUIRE_MESSAGE(snap, (snap ? "" : snap.error().message));
+  auto v = exo::verify_image_log_from(hv.log(), (*n)->image(), *snap, r.reg);
+  BOOST_TEST(v.ok(), v.to_string());
+  BOOST_TEST(v.final_root == hv.state_root().value());
+  auto whole = exo::verify_image_log(hv.log(), (*n)->image(), r.reg);
+  BOOST_REQUIRE(!whole.ok());
+  BOOST_TEST(whole.first->index == 1u);
+  // A read of a pruned root is a clear error.
+  auto log_entry_root = exo::decode_entry(hv.log().read(k + 5).value()).value().root;
+  auto old = hv.tree().set_root(log_entry_root);
+  BOOST_REQUIRE(!old);
+  BOOST_TEST(contains(old.error().message, "pruned"), old.error().message);
+  BOOST_REQUIRE(hv.tree().set_root(hv.store().head().value().hash));
+}
+
 BOOST_AUTO_TEST_CASE(an_actor_handed_over_at_boot_is_checked_by_the_verifier) {
   // An AIR actor bound to the counter by an init message ({"$actor": "counter"}).
   test::temp_dir t;
@@ -315,6 +385,72 @@ BOOST_AUTO_TEST_CASE(an_actor_handed_over_at_boot_is_checked_by_the_verifier) {
   BOOST_REQUIRE(!v.ok());
   BOOST_TEST(v.first->index == 4u);
   BOOST_TEST(v.first->field == "boot");
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// Its own suite (one CTest entry), so that the test command runs it beside the others.
+BOOST_AUTO_TEST_SUITE(long_run)
+
+// A node's long life: rounds of calls (each round's calls in group commits of 1,000), and
+// after each round a checkpoint and a prune of everything before it. The same calls on a
+// directory that is never pruned show what pruning saves; verifying from the last checkpoint
+// replays only what follows it.
+BOOST_AUTO_TEST_CASE(a_long_run_stays_bounded_by_pruning_and_verifies_from_its_last_checkpoint) {
+  using clock = std::chrono::steady_clock;
+  test::temp_dir t;
+  pack_to(make_app(t, "a", notes_manifest(owner)), t.sub("a.exo"));
+  app_test::registry r;
+  const std::string pruned = t.sub("pruned"), whole = t.sub("whole");
+  constexpr int rounds = 8, per_round = 15'000, per_commit = 1'000;
+  auto mdb_size = [](const std::string& dir) { return std::filesystem::file_size(dir + "/data.mdb"); };
+  std::vector<std::uintmax_t> sizes_pruned, sizes_whole;
+  std::uint64_t k = 0, calls = 0;
+  for (int round = 0; round < rounds; ++round) {
+    for (const std::string& dir : {pruned, whole}) {
+      auto n = exo::node::boot(t.sub("a.exo"), dir, r.reg).value();
+      auto& hv = n->hypervisor();
+      const exo::id notes = *n->actor("notes");
+      for (int i = 0; i < per_round; i += per_commit) {
+        hv.begin_batch();
+        for (int j = i; j < i + per_commit; ++j)  // a fixed key space: the live state stays the same size
+          BOOST_REQUIRE(hv.invoke(notes, "put", {fmt::format("key{}", j % 500), fmt::format("value {} of round {}", j, round)}));
+        BOOST_REQUIRE(hv.end_batch());
+      }
+      if (dir == pruned) calls += per_round;
+    }
+    {
+      auto store = exo::lmdb_store::open(pruned).value();
+      auto log = exo::lmdb_log::open(store).value();
+      k = exo::record_checkpoint(store, log).value().index;
+    }
+    auto p = exo::prune_directory(pruned, {.keep_roots = 1, .before_checkpoint = true});
+    BOOST_REQUIRE_MESSAGE(p, (p ? "" : p.error().message));
+    sizes_pruned.push_back(mdb_size(pruned));
+    sizes_whole.push_back(mdb_size(whole));
+    BOOST_TEST_MESSAGE(fmt::format("after {} calls: data.mdb {} KiB pruned, {} KiB never pruned", calls,
+                                   sizes_pruned.back() >> 10, sizes_whole.back() >> 10));
+  }
+  // Bounded: after the first rounds the pruned directory stops growing; the other grows on.
+  BOOST_TEST(sizes_pruned.back() <= sizes_pruned[2] * 3 / 2);
+  BOOST_TEST(sizes_whole.back() >= sizes_whole[2] * 2);
+  BOOST_TEST(sizes_pruned.back() * 3 <= sizes_whole.back());
+  // One more round, then verify from the last checkpoint: only what follows it is replayed.
+  auto n = exo::node::open(pruned, r.reg).value();
+  auto& hv = n->hypervisor();
+  for (int i = 0; i < 200; ++i) BOOST_REQUIRE(hv.invoke(*n->actor("counter"), "add", {1}));
+  auto snap = exo::recorded_snapshot(hv.store(), hv.log()).value();
+  std::uint64_t replayed = 0;
+  const auto t0 = clock::now();
+  auto v = exo::verify_image_log_from(hv.log(), n->image(), snap, r.reg,
+                                      {.progress = [&](auto, auto) { ++replayed; }, .progress_every = 1});
+  const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(clock::now() - t0).count();
+  BOOST_TEST(v.ok(), v.to_string());
+  BOOST_TEST(v.final_root == hv.state_root().value());
+  BOOST_TEST(replayed == hv.log().size() - k - 1);
+  BOOST_TEST(replayed == 200u);
+  BOOST_TEST_MESSAGE(fmt::format("verified a log of {} entries from its checkpoint at entry {}: {} replayed in {} ms",
+                                 hv.log().size(), k, replayed, took));
 }
 
 BOOST_AUTO_TEST_SUITE_END()
