@@ -295,6 +295,17 @@ start_server
 stop_server
 "$exo" verify "$work/data" >/dev/null || fail "the pruned directory does not verify after serving again"
 echo "data directory: ${before} KiB before the prune, $(du -sk "$work/data" | cut -f1) KiB after (LMDB keeps the pages for reuse)"
+echo "-- a node that checkpoints and prunes as it serves (--prune-every)"
+"$exo" boot "$work/app.exo" --data "$work/d5" --listen 127.0.0.1:0 --prune-every 4 --keep-roots 2 --prune-log \
+  >"$work/server.out" 2>"$work/server.err" &
+server_pid=$!
+for _ in $(seq 1 100); do url=$(grep -o 'ws://[0-9.]*:[0-9]*' "$work/server.out" || true); [ -n "$url" ] && break; sleep 0.1; done
+[ -n "$url" ] || fail "the pruning node did not start"
+for i in $(seq 1 13); do [ "$("$exo" call "$url" counter.add 2>/dev/null)" = $((10 + i)) ] || fail "call $i to the pruning node"; done
+stop_server
+[ "$(grep -c 'checkpoint at entry' "$work/server.err")" -ge 3 ] || { cat "$work/server.err"; fail "the node did not checkpoint and prune as it served"; }
+"$exo" verify "$work/d5" >"$work/v5.out" || { cat "$work/v5.out"; fail "the node that pruned as it served does not verify"; }
+grep -q "starting from the directory's checkpoint" "$work/v5.out" || fail "the node that pruned its log is not verified from its checkpoint"
 expect_rc 3 "$exo" prune "$work/nothing"
 grep -q "not an exo data directory" "$work/err" || fail "exo prune of no directory is not a clear error"
 echo "e2e passed"

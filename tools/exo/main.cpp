@@ -2,6 +2,7 @@
 //
 //   exo pack DIR -o APP.exo                 build an image from DIR/exo.json
 //   exo boot APP.exo --data DIR [--listen ADDR] [--runner inline|thread|process]   boot (or resume) it; serve RPC
+//                  [--prune-every N [--keep-roots K] [--prune-log]]             checkpoint and prune as it serves
 //   exo call URL ACTOR.FUNCTION [ARGS] [--key FILE]
 //   exo verify DIR | exo verify --log FILE --image APP.exo
 //   exo verify ws://HOST:PORT [--image APP.exo] [--node-key HEX] [--follow [--every S]]
@@ -128,8 +129,14 @@ int cmd_pack(const common& c, const std::string& dir, const std::string& out) {
 }
 
 // ---- boot ----
+struct upkeep_args {
+  std::uint64_t every = 0;  // calls between upkeeps (0: none)
+  std::uint64_t keep_roots = 1;
+  bool prune_log = false;
+};
+
 int cmd_boot(const common& c, const std::string& image, const std::string& data, const std::string& listen,
-             std::size_t max_frame, const std::string& log_level, const std::string& runner) {
+             std::size_t max_frame, const std::string& log_level, const std::string& runner, const upkeep_args& upkeep) {
   auto threshold = exo::parse_log_level(log_level);
   if (!threshold) return failed(usage, "boot: --log-level: " + threshold.error().message);
   // Where the AIR container runs its interpreter: it reads these when first used, and a
@@ -166,8 +173,15 @@ int cmd_boot(const common& c, const std::string& image, const std::string& data,
     if (c.as_json) print_json({{"image", exo::to_hex((*n)->image().hash)}, {"resumed", (*n)->resumed()}, {"root", root}, {"log_size", hv.log().size()}});
     return ok;
   }
-  auto srv = exo::rpc::server::start((*n)->service(), {.listen = listen, .max_frame = max_frame,
-                                           .log = [](std::string_view l) { fmt::print(stderr, "exo: {}\n", l); }});
+  exo::rpc::server_options so{.listen = listen, .max_frame = max_frame,
+                              .log = [](std::string_view l) { fmt::print(stderr, "exo: {}\n", l); }};
+  if (upkeep.every) {
+    so.maintain_every = upkeep.every;
+    so.maintain = [node = n->get(), o = exo::prune_options{.keep_roots = upkeep.keep_roots, .before_checkpoint = upkeep.prune_log}] {
+      return node->maintain(o);
+    };
+  }
+  auto srv = exo::rpc::server::start((*n)->service(), std::move(so));
   if (!srv) return failed(bad_input, srv.error().message);
   if (c.as_json) print_json({{"image", exo::to_hex((*n)->image().hash)}, {"resumed", (*n)->resumed()}, {"root", root},
                              {"log_size", hv.log().size()}, {"url", (*srv)->url()}});
@@ -613,6 +627,16 @@ int main(int argc, char** argv) {
                    "Where AIR actors run their interpreter: inline (this thread), thread (a worker) or process (a child "
                    "process, so a crash cannot take the node down)")
       ->capture_default_str();
+  upkeep_args upkeep;
+  boot->add_option("--prune-every", upkeep.every,
+                   "While serving, every N calls: record a checkpoint and prune to the newest --keep-roots roots (and, "
+                   "with --prune-log, drop the log entries before the checkpoint)");
+  boot->add_option("--keep-roots", upkeep.keep_roots, "With --prune-every: the roots to keep")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  boot->add_flag("--prune-log", upkeep.prune_log,
+                 "With --prune-every: also drop the log entries before each checkpoint (then the node can be verified "
+                 "from its data directory's checkpoint, not over RPC from the image)");
   add_common(boot);
 
   auto* call = app.add_subcommand("call", "Call an exported function over RPC (or an exo.* method)");
@@ -731,7 +755,7 @@ int main(int argc, char** argv) {
   }
   try {
     if (*pack) return cmd_pack(c, dir, out);
-    if (*boot) return cmd_boot(c, image, data, listen, max_frame, log_level, boot_runner);
+    if (*boot) return cmd_boot(c, image, data, listen, max_frame, log_level, boot_runner, upkeep);
     if (*call) return cmd_call(c, url, method, args, key);
     if (*verify) return cmd_verify(c, vdir, log_file, image, node_key, follow, every_s, checkpoint_file);
     if (*checkpoint) return cmd_checkpoint(c, dir, checkpoint_out);

@@ -32,6 +32,20 @@ const id* node::actor(std::string_view name) const {
   return it == actors_.end() ? nullptr : &it->second;
 }
 
+expected<std::string> node::maintain(const prune_options& options) {
+  node_hypervisor& hv = *hv_;
+  if (hv.store().write_behind()) return fail(errc::invalid_argument, "maintain while the store writes behind");
+  auto cp = record_checkpoint(hv.store(), hv.log());
+  if (!cp) return unexpected(std::move(cp).error());
+  auto pruned = prune_store(hv.store(), hv.log(), options);
+  auto reloaded = hv.reload_log();  // its base may have moved, whatever the prune got to
+  if (!pruned) return unexpected(std::move(pruned).error());
+  if (!reloaded) return unexpected(std::move(reloaded).error());
+  return fmt::format("checkpoint at entry {}; pruned: {} roots and {} nodes ({} bytes) freed, {} log entries dropped",
+                     cp->index, pruned->store.roots_dropped, pruned->store.nodes_freed, pruned->store.bytes_freed,
+                     pruned->entries_dropped);
+}
+
 method export_method(const image_export& e, const id& actor) {
   method m{e.actor, e.function, actor, {}, {}};
   for (const image_param& p : e.params) m.params.push_back(method_param{p.name, p.type, p.fallback});

@@ -65,13 +65,20 @@ expected<snapshot> recorded_snapshot(const lmdb_store& store, const log_reader& 
 }
 
 expected<prune_report> prune_directory(const std::string& dir, const prune_options& options) {
-  auto say = [&](const std::string& line) {
-    if (options.progress) options.progress(line);
-  };
   auto store = lmdb_store::open(dir);
   if (!store) return unexpected(std::move(store).error());
   auto log = dir_log::open(*store);
   if (!log) return unexpected(std::move(log).error());
+  return prune_store(*store, *log, options);
+}
+
+expected<prune_report> prune_store(lmdb_store& store_ref, const dir_log& log_ref, const prune_options& options) {
+  auto say = [&](const std::string& line) {
+    if (options.progress) options.progress(line);
+  };
+  lmdb_store* store = &store_ref;
+  const dir_log* log = &log_ref;
+  const std::string& dir = store->directory();
   auto cp = recorded_checkpoint(*store, *log);
   if (!cp) return unexpected(std::move(cp).error());
   std::optional<checkpoint_info> at;

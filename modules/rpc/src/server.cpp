@@ -90,6 +90,9 @@ struct server::impl {
   // Runs a batch and fills in its replies; true if its calls' commit was queued.
   bool run_batch(std::vector<job>& batch, std::size_t& ncalls);
   std::string run_read(job& j);
+  // opts.maintain, with nothing written behind (executor thread).
+  void upkeep();
+  std::uint64_t since_upkeep = 0;  // calls committed since (executor thread)
 };
 
 namespace {
@@ -289,6 +292,7 @@ void server::impl::executor_loop() {
     }
     std::size_t ncalls = 0;
     const bool queued = run_batch(*batch, ncalls);
+    since_upkeep += ncalls;
     svc.when_durable([this, batch, queued, ncalls](const expected<void>& on_disk) {
       if (queued && !on_disk) {
         if (ncalls) note(fmt::format("a commit failed, {} calls undone: {}", ncalls, on_disk.error().message));
@@ -309,7 +313,21 @@ void server::impl::executor_loop() {
           if (!j.notification) j.from->send(std::move(j.reply));
       });
     });
+    if (opts.maintain && opts.maintain_every && since_upkeep >= opts.maintain_every) upkeep();
   }
+}
+
+void server::impl::upkeep() {
+  since_upkeep = 0;
+  if (auto off = svc.set_write_behind(false); !off) {
+    // A queued commit failed (its replies said so); the next batch goes back first.
+    note("upkeep skipped: " + off.error().message);
+  } else if (auto done = opts.maintain(); !done) {
+    note("upkeep failed: " + done.error().message);
+  } else {
+    note(*done);
+  }
+  if (auto on = svc.set_write_behind(true); !on) note("writing behind again failed: " + on.error().message);
 }
 
 bool server::impl::run_batch(std::vector<job>& batch, std::size_t& ncalls) {

@@ -296,6 +296,13 @@ class hypervisor {
   /// and log go back to the last commit) and the error is returned.
   void begin_batch() requires logged { p_->in.begin_batch(); }
   expected<void> end_batch() requires logged { return p_->in.end_batch(); }
+  /// Reads the call log's records from the store again, after something else changed them
+  /// (a prune that dropped entries before a checkpoint: exo/boot/prune.hpp). Not while
+  /// batching.
+  expected<void> reload_log() requires logged {
+    if (p_->in.batching()) return fail(errc::invalid_argument, "reload_log while a batch is open");
+    return p_->log.reload();
+  }
   /// True between begin_batch() and end_batch().
   bool batching() const noexcept requires logged { return p_->in.batching(); }
   /// The public key that signs this hypervisor's log.

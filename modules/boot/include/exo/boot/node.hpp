@@ -22,6 +22,7 @@
 
 #include <exo/boot/builtin.hpp>
 #include <exo/boot/image.hpp>
+#include <exo/boot/prune.hpp>
 #include <exo/call_log/entry.hpp>
 #include <exo/hypervisor.hpp>
 #include <exo/hypervisor/hypervisor_service.hpp>
@@ -74,6 +75,10 @@ class node {
   bool resumed() const noexcept { return resumed_; }
   /// The id of the actor the manifest names `name`, or nullptr.
   const id* actor(std::string_view name) const;
+  /// Upkeep of a running node (exo/boot/prune.hpp): records a checkpoint at the log's end and
+  /// prunes to it as `options` say. With nothing uncommitted and nothing written behind (the
+  /// RPC server calls it between batches: rpc::server_options::maintain). Says what it did.
+  expected<std::string> maintain(const prune_options& options);
 
  private:
   node() = default;

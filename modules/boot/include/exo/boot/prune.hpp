@@ -61,5 +61,8 @@ struct prune_report {
 
 /// Prunes the data directory `dir` (see the file comment).
 expected<prune_report> prune_directory(const std::string& dir, const prune_options& options);
+/// The same on an open store and its log (a running node does this between batches, with
+/// write-behind off: exo::node::maintain). The log must be reloaded afterwards.
+expected<prune_report> prune_store(lmdb_store& store, const store_log<lmdb_store>& log, const prune_options& options);
 
 }  // namespace exo

@@ -43,6 +43,13 @@ struct server_options {
   /// Told notable events (connections refused, commits that failed), one line each, from the
   /// server's threads (one call at a time).
   std::function<void(std::string_view)> log;
+  /// Upkeep between batches (a checkpoint and a prune, say: exo::node::maintain). Every
+  /// `maintain_every` calls committed (0: never), the executor stops writing behind (what is
+  /// queued reaches the disk and its replies go out), calls `maintain` with no batch in flight
+  /// and no write behind, and writes behind again; requests queue meanwhile. What it returns
+  /// (a line saying what it did, or an error) goes to `log`.
+  std::function<expected<std::string>()> maintain;
+  std::uint64_t maintain_every = 0;
 };
 
 struct server_stats {
