@@ -276,6 +276,9 @@ echo "-- prune: a recorded checkpoint, old roots and the log before it dropped; 
 grep -q '^recorded the checkpoint at entry' "$work/cp2.out" || fail "exo checkpoint does not say what it recorded"
 start_server
 for i in 1 2 3; do "$exo" call "$url" counter.add >/dev/null 2>&1 || fail "a call before the prune failed"; done
+"$exo" verify "$url" --from-checkpoint >"$work/vfc.out" 2>&1 || { cat "$work/vfc.out"; fail "the node does not verify from its checkpoint over RPC"; }
+grep -q "^starting from the node's checkpoint at entry" "$work/vfc.out" || fail "verify --from-checkpoint does not say where it starts"
+grep -q '^verified [0-9]* entries' "$work/vfc.out" || fail "verify --from-checkpoint did not verify"
 expect_rc 3 "$exo" prune "$work/data" --keep-roots 1   # the node holds the directory
 grep -q 'journal' "$work/err" || fail "pruning a directory a node writes is not a clear error"
 stop_server
@@ -302,6 +305,9 @@ server_pid=$!
 for _ in $(seq 1 100); do url=$(grep -o 'ws://[0-9.]*:[0-9]*' "$work/server.out" || true); [ -n "$url" ] && break; sleep 0.1; done
 [ -n "$url" ] || fail "the pruning node did not start"
 for i in $(seq 1 13); do [ "$("$exo" call "$url" counter.add 2>/dev/null)" = $((10 + i)) ] || fail "call $i to the pruning node"; done
+# It pruned its log: a verifier from outside starts from its checkpoint by itself.
+"$exo" verify "$url" >"$work/v5r.out" 2>&1 || { cat "$work/v5r.out"; fail "the node that pruned its log does not verify over RPC"; }
+grep -q "it pruned its log before entry" "$work/v5r.out" || fail "verifying a node that pruned its log does not start from its checkpoint"
 stop_server
 [ "$(grep -c 'checkpoint at entry' "$work/server.err")" -ge 3 ] || { cat "$work/server.err"; fail "the node did not checkpoint and prune as it served"; }
 "$exo" verify "$work/d5" >"$work/v5.out" || { cat "$work/v5.out"; fail "the node that pruned as it served does not verify"; }

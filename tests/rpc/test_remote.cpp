@@ -6,6 +6,7 @@
 #include "../boot/app.hpp"
 
 #include <exo/boot/node.hpp>
+#include <exo/boot/prune.hpp>
 #include <exo/rpc/client.hpp>
 #include <exo/rpc/remote.hpp>
 #include <exo/rpc/server.hpp>
@@ -51,6 +52,11 @@ class planted final : public exo::service {
   exo::digest log_last() const override { return in_.log_last(); }
   exo::expected<exo::state_read> read(const exo::id& a, exo::byte_view key) override { return in_.read(a, key); }
   const exo::bytes* image_file() const override { return image ? &*image : in_.image_file(); }
+  std::optional<exo::bytes> snapshot;
+  exo::expected<std::shared_ptr<const exo::bytes>> snapshot_file() override {
+    if (snapshot) return std::make_shared<const exo::bytes>(*snapshot);
+    return in_.snapshot_file();
+  }
   exo::expected<void> set_write_behind(bool on) override { return in_.set_write_behind(on); }
   void when_durable(std::function<void(const exo::expected<void>&)> fn) override { in_.when_durable(std::move(fn)); }
   std::optional<exo::error> take_failure() override { return in_.take_failure(); }
@@ -314,6 +320,54 @@ BOOST_AUTO_TEST_CASE(a_node_whose_log_another_key_signs_fails_with_the_key_pinne
   auto& verdict = wrong.advance(log);
   BOOST_REQUIRE(!verdict.ok());
   BOOST_TEST(verdict.first->field == "key");
+}
+
+BOOST_AUTO_TEST_CASE(a_node_hands_out_its_checkpoint_to_verify_from_and_a_tampered_one_is_refused) {
+  auto record = [](served_node& node, planted&) {
+    auto& hv = node.n->hypervisor();
+    BOOST_REQUIRE(exo::record_checkpoint(hv.store(), hv.log()));
+  };
+  served_node s(record);
+  auto c = s.connect();
+  for (int i = 0; i < 5; ++i) BOOST_REQUIRE(c.call("counter.add", json::array({i})));
+  auto file = exo::rpc::fetch_snapshot(c);
+  BOOST_REQUIRE_MESSAGE(file, (file ? "" : file.error().message));
+  auto snap = exo::decode_snapshot(*file);
+  BOOST_REQUIRE_MESSAGE(snap, (snap ? "" : snap.error().message));
+  const std::uint64_t k = exo::check_checkpoint(snap->cp)->index;
+  // From the checkpoint: only the entries after it are fetched and replayed.
+  const exo::image img = image_of(c);
+  exo::image_log_verifier v(img, *snap, s.r.reg, {.node_key = s.node_key()});
+  exo::rpc::remote_log log(c);
+  log.start_at(k);
+  BOOST_REQUIRE(log.refresh());
+  auto& verdict = v.advance(log);
+  BOOST_TEST(verdict.ok(), verdict.to_string());
+  BOOST_TEST(verdict.entries == s.n->hypervisor().log().size());
+  BOOST_TEST(verdict.final_root == s.n->hypervisor().state_root().value());
+  BOOST_TEST(!log.read(k - 1).has_value());  // never fetched
+  // A node that hands out a snapshot whose state is not the one it signed (resealed, so the
+  // file's checksum holds): refused before anything is replayed.
+  served_node liar([&](served_node& node, planted& p) {
+    record(node, p);
+    auto& hv = node.n->hypervisor();
+    auto bad = exo::recorded_snapshot(hv.store(), hv.log()).value();
+    bad.nodes.front().back() ^= 1;
+    p.snapshot = exo::encode_snapshot(bad).value();
+  });
+  auto lc = liar.connect();
+  auto lied = exo::rpc::fetch_snapshot(lc);
+  BOOST_REQUIRE(lied);
+  auto refused = exo::decode_snapshot(*lied);
+  BOOST_REQUIRE(!refused);
+  BOOST_TEST(refused.error().message.find("not a valid exo snapshot") != std::string::npos, refused.error().message);
+  // A node with no checkpoint says so.
+  served_node none;
+  auto nc = none.connect();
+  auto no = exo::rpc::fetch_snapshot(nc);
+  BOOST_REQUIRE(!no);
+  BOOST_TEST(no.error().code == exo::rpc::method_not_found);
+  BOOST_TEST(nc.info()["log_base"] == 0);
 }
 
 BOOST_AUTO_TEST_CASE(bad_requests_for_entries_and_images_get_clear_errors) {

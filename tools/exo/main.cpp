@@ -289,7 +289,7 @@ exo::expected<exo::public_key> parse_public_key(const std::string& hex) {
 }
 
 int cmd_verify_remote(const common& c, const std::string& url, const std::string& image_file,
-                      const exo::verify_options& vo, bool follow, double every_s);
+                      const exo::verify_options& vo, bool follow, double every_s, bool from_checkpoint);
 
 // A snapshot to verify from (exo checkpoint), with a line saying where it starts.
 exo::expected<std::optional<exo::snapshot>> load_checkpoint(const common& c, const std::string& file) {
@@ -309,7 +309,8 @@ exo::verdict verify_against(const exo::log_reader& log, const exo::image& img, c
 }
 
 int cmd_verify(const common& c, const std::string& dir, const std::string& log_file, const std::string& image_file,
-               const std::string& node_key, bool follow, double every_s, const std::string& checkpoint_file) {
+               const std::string& node_key, bool follow, double every_s, const std::string& checkpoint_file,
+               bool from_checkpoint) {
   exo::verify_options vo;
   if (!node_key.empty()) {
     auto k = parse_public_key(node_key);
@@ -323,9 +324,10 @@ int cmd_verify(const common& c, const std::string& dir, const std::string& log_f
   if (dir.starts_with("ws://")) {
     if (!log_file.empty()) return failed(usage, "verify: a node's log comes from the node; --log goes with an exported log");
     if (!checkpoint_file.empty()) return failed(usage, "verify: --checkpoint goes with a data directory or an exported log");
-    return cmd_verify_remote(c, dir, image_file, vo, follow, every_s);
+    return cmd_verify_remote(c, dir, image_file, vo, follow, every_s, from_checkpoint);
   }
   if (follow) return failed(usage, "verify: --follow follows a running node (ws://HOST:PORT)");
+  if (from_checkpoint) return failed(usage, "verify: --from-checkpoint is for a running node (ws://HOST:PORT); give --checkpoint SNAP here");
   exo::container_registry reg;
   setup_registry(reg, c);
   auto from = load_checkpoint(c, checkpoint_file);
@@ -362,7 +364,7 @@ int cmd_verify(const common& c, const std::string& dir, const std::string& log_f
 // A running node, from outside: its log and (unless one is given) its image over RPC, then
 // the same replay as for a data directory; --follow goes on with each new entry.
 int cmd_verify_remote(const common& c, const std::string& url, const std::string& image_file,
-                      const exo::verify_options& vo, bool follow, double every_s) {
+                      const exo::verify_options& vo, bool follow, double every_s, bool from_checkpoint) {
   exo::container_registry reg;
   setup_registry(reg, c);
   auto cl = exo::rpc::client::connect(url, c.client());
@@ -394,8 +396,27 @@ int cmd_verify_remote(const common& c, const std::string& url, const std::string
                                                exo::to_hex(served->hash), claimed));
     img = std::move(*served);
   }
-  exo::image_log_verifier verifier(img, reg, vo);
+  // From the node's checkpoint: asked for, or the only way (the node pruned its log before it).
+  std::optional<exo::snapshot> snap;
+  const std::uint64_t base = info.value("log_base", std::uint64_t{0});
+  if (from_checkpoint || base > 0) {
+    auto file = exo::rpc::fetch_snapshot(*cl, [&](std::uint64_t got, std::uint64_t total) {
+      if (total > (std::uint64_t{1} << 20)) fmt::print(stderr, "fetched {}/{} bytes of the snapshot\n", got, total);
+    });
+    if (!file) return failed(rpc_failed, fmt::format("verify: fetching the node's snapshot: error {}: {}", file.error().code, file.error().message));
+    auto read = exo::decode_snapshot(*file);
+    if (!read) return failed(verify_failed, "verify: the snapshot the node handed out: " + read.error().message);
+    snap = std::move(*read);
+    if (!c.as_json)
+      fmt::print("starting from the node's checkpoint at entry {}{}\n", exo::check_checkpoint(snap->cp)->index,
+                 base > 0 ? fmt::format(" (it pruned its log before entry {})", base) : "");
+  }
+  std::optional<exo::image_log_verifier> made;
+  if (snap) made.emplace(img, *snap, reg, vo);
+  else made.emplace(img, reg, vo);
+  exo::image_log_verifier& verifier = *made;
   exo::rpc::remote_log log(*cl);
+  if (snap) log.start_at(exo::check_checkpoint(snap->cp)->index);
   auto fetch = [&]() -> exo::expected<std::uint64_t, exo::rpc::rpc_error> {
     const std::uint64_t before = log.size();
     return log.refresh([&](std::uint64_t got, std::uint64_t total) {
@@ -668,6 +689,10 @@ int main(int argc, char** argv) {
   verify->add_option("--every", every_s, "With --follow: seconds between asking the node for new entries")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
+  bool from_checkpoint = false;
+  verify->add_flag("--from-checkpoint", from_checkpoint,
+                   "For a node: start from the checkpoint it records (exo.snapshot, checked against the root it signed) "
+                   "and fetch and replay only the entries after it (the default for a node that pruned its log)");
   add_common(verify);
   add_timeout(verify);
 
@@ -757,7 +782,7 @@ int main(int argc, char** argv) {
     if (*pack) return cmd_pack(c, dir, out);
     if (*boot) return cmd_boot(c, image, data, listen, max_frame, log_level, boot_runner, upkeep);
     if (*call) return cmd_call(c, url, method, args, key);
-    if (*verify) return cmd_verify(c, vdir, log_file, image, node_key, follow, every_s, checkpoint_file);
+    if (*verify) return cmd_verify(c, vdir, log_file, image, node_key, follow, every_s, checkpoint_file, from_checkpoint);
     if (*checkpoint) return cmd_checkpoint(c, dir, checkpoint_out);
     if (*prune) return cmd_prune(c, dir, keep_roots, before_checkpoint);
     if (*log) return cmd_log(c, dir, from, count, export_to);

@@ -62,6 +62,21 @@ void node::serve() {
   for (const image_export& e : img_.manifest.exports) d.methods.push_back(export_method(e, *actor(e.actor)));
   service_.emplace(*hv_, std::move(d), std::vector<std::pair<std::string, id>>(actors_.begin(), actors_.end()));
   service_->serve_image(&img_.file);
+  // The recorded checkpoint's snapshot, made once per checkpoint (on the server's executor).
+  service_->serve_snapshot([this]() -> expected<std::shared_ptr<const bytes>> {
+    auto rec = hv_->store().read_meta(checkpoint_record);
+    if (!rec) return unexpected(std::move(rec).error());
+    if (!*rec) return std::shared_ptr<const bytes>{};
+    if (!snapshot_file_ || snapshot_of_ != **rec) {
+      auto snap = recorded_snapshot(hv_->store(), hv_->log());
+      if (!snap) return unexpected(std::move(snap).error());
+      auto file = encode_snapshot(*snap);
+      if (!file) return unexpected(std::move(file).error());
+      snapshot_file_ = std::make_shared<const bytes>(std::move(*file));
+      snapshot_of_ = std::move(**rec);
+    }
+    return snapshot_file_;
+  });
 }
 
 expected<std::unique_ptr<node>> node::boot(const std::string& image_path, const std::string& data_dir,

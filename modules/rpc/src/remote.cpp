@@ -79,29 +79,52 @@ expected<bytes> remote_log::read(std::uint64_t index) const {
   return entries_[index - first_];
 }
 
-expected<bytes, rpc_error> fetch_image(client& c, const fetch_progress& progress, std::uint64_t max_size) {
+namespace {
+
+// A file a node hands out a chunk at a time ({from, count} -> {size, hash, data}): exo.image
+// and exo.snapshot. A file that changes while it is fetched (another size or hash) is an error.
+expected<bytes, rpc_error> fetch_file(client& c, std::string_view method, std::string_view what,
+                                      const fetch_progress& progress, std::uint64_t max_size) {
   bytes file;
   std::uint64_t size = 0;
+  std::string named;
   do {
-    auto r = c.request("exo.image", json{{"from", file.size()}, {"count", image_chunk_max}});
+    auto r = c.request(std::string(method), json{{"from", file.size()}, {"count", image_chunk_max}});
     if (!r) return unexpected(std::move(r).error());
     const json& j = *r;
-    if (!j.is_object() || !j.contains("size") || !j["size"].is_number_unsigned())
-      return bad("exo.image: the reply is not {size, hash, data}");
+    if (!j.is_object() || !j.contains("size") || !j["size"].is_number_unsigned() || !j.contains("hash") || !j["hash"].is_string())
+      return bad(fmt::format("{}: the reply is not {{size, hash, data}}", method));
     const std::uint64_t now = j["size"].get<std::uint64_t>();
     if (now > max_size)
-      return bad(fmt::format("exo.image: the image is {} bytes, over the {} accepted", now, max_size));
-    if (!file.empty() && now != size) return bad("exo.image: the image's size changed while it was fetched");
+      return bad(fmt::format("{}: the {} is {} bytes, over the {} accepted", method, what, now, max_size));
+    if (!file.empty() && (now != size || j["hash"].get<std::string>() != named))
+      return bad(fmt::format("{}: the {} changed while it was fetched", method, what));
     size = now;
+    named = j["hash"].get<std::string>();
     auto data = hex_field(j, "data");
-    if (!data) return bad("exo.image: \"data\" is not hex");
+    if (!data) return bad(fmt::format("{}: \"data\" is not hex", method));
     if (data->empty() && file.size() < size)
-      return bad(fmt::format("exo.image: the node says {} bytes and sent none from {}", size, file.size()));
-    if (file.size() + data->size() > size) return bad("exo.image: more bytes than the image's size");
+      return bad(fmt::format("{}: the node says {} bytes and sent none from {}", method, size, file.size()));
+    if (file.size() + data->size() > size) return bad(fmt::format("{}: more bytes than the {}'s size", method, what));
     file.insert(file.end(), data->begin(), data->end());
     if (progress) progress(file.size(), size);
   } while (file.size() < size);
   return file;
+}
+
+}  // namespace
+
+expected<bytes, rpc_error> fetch_image(client& c, const fetch_progress& progress, std::uint64_t max_size) {
+  return fetch_file(c, "exo.image", "image", progress, max_size);
+}
+
+expected<bytes, rpc_error> fetch_snapshot(client& c, const fetch_progress& progress, std::uint64_t max_size) {
+  for (int attempt = 0;; ++attempt) {
+    auto f = fetch_file(c, "exo.snapshot", "snapshot", progress, max_size);
+    // The node recorded a newer checkpoint meanwhile: fetch that one.
+    if (!f && attempt < 3 && f.error().message.find("changed while") != std::string::npos) continue;
+    return f;
+  }
 }
 
 }  // namespace exo::rpc

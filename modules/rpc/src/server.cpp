@@ -1,5 +1,6 @@
 #include <exo/call_log/file.hpp>
 #include <exo/call_log/json.hpp>
+#include <exo/core/hash.hpp>
 #include <exo/core/json.hpp>
 #include <exo/rpc/server.hpp>
 
@@ -39,7 +40,7 @@ class session;
 
 // One request the executor will run.
 struct job {
-  enum class kind { call, handshake, log, entries, export_log, image, read } what;
+  enum class kind { call, handshake, log, entries, export_log, image, snapshot, read } what;
   std::shared_ptr<session> from;
   json id;
   bool notification = false;
@@ -204,6 +205,7 @@ void server::impl::handle(const std::shared_ptr<session>& s, std::string_view te
   else if (method == "exo.entries") j.what = job::kind::entries;
   else if (method == "exo.export_log") j.what = job::kind::export_log;
   else if (method == "exo.image") j.what = job::kind::image;
+  else if (method == "exo.snapshot") j.what = job::kind::snapshot;
   else if (method == "exo.read") j.what = job::kind::read;
   else {
     j.what = job::kind::call;
@@ -402,7 +404,8 @@ std::string server::impl::run_read(job& j) {
                             {"seq", "above the last accepted from the caller: next_seq, for a caller given"}}},
                {"methods", methods},
                {"root", to_hex(*root)},
-               {"log", head_json()}};
+               {"log", head_json()},
+               {"log_base", svc.log().base()}};
       if (j.params.is_object() && j.params.contains("caller")) {
         const json& c = j.params["caller"];
         auto kb = c.is_string() ? from_hex(c.get<std::string>()) : fail(errc::invalid_argument, "");
@@ -473,6 +476,28 @@ std::string server::impl::run_read(job& j) {
       const std::uint64_t n = std::min<std::uint64_t>(count, file->size() - at);
       return result_reply(j.id, json{{"size", file->size()}, {"hash", to_hex(svc.describe().image)},
                                      {"data", to_hex(byte_view(file->data() + at, n))}})
+          .dump();
+    }
+    case job::kind::snapshot: {
+      // The recorded checkpoint's snapshot file, a chunk at a time; `index` tells a client
+      // that the node recorded a newer one between its requests (then it starts over).
+      auto file = svc.snapshot_file();
+      if (!file) return error_reply(j.id, internal_error, file.error().message).dump();
+      if (!*file)
+        return error_reply(j.id, method_not_found, "method not found: this node records no checkpoint to hand out (exo.snapshot)").dump();
+      const json& p = j.params;
+      if (!p.is_object() || !p.value("from", json()).is_number_unsigned())
+        return error_reply(j.id, invalid_params, "invalid params: exo.snapshot takes {from, count}").dump();
+      const std::uint64_t from = p["from"].get<std::uint64_t>();
+      const std::uint64_t count = p.value("count", json(image_chunk_max)).is_number_unsigned()
+                                      ? p.value("count", std::uint64_t{image_chunk_max}) : 0;
+      if (count == 0 || count > image_chunk_max)
+        return error_reply(j.id, invalid_params, fmt::format("invalid params: count must be 1 to {}", image_chunk_max)).dump();
+      const bytes& f = **file;
+      const std::uint64_t at = std::min<std::uint64_t>(from, f.size());
+      const std::uint64_t n = std::min<std::uint64_t>(count, f.size() - at);
+      return result_reply(j.id, json{{"size", f.size()}, {"hash", to_hex(hash(f))},
+                                     {"data", to_hex(byte_view(f.data() + at, n))}})
           .dump();
     }
     case job::kind::export_log: {

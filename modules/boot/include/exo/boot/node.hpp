@@ -91,6 +91,9 @@ class node {
   std::optional<hypervisor_service<node_hypervisor>> service_;
   std::map<std::string, id, std::less<>> actors_;
   bool resumed_ = false;
+  // The snapshot file exo.snapshot hands out, and the checkpoint record it was made for.
+  bytes snapshot_of_;
+  std::shared_ptr<const bytes> snapshot_file_;
 };
 
 /// The method an image's export declares, for the actor `actor` (exo/hypervisor/method.hpp).

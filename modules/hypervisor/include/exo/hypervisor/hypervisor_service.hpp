@@ -37,6 +37,12 @@ class hypervisor_service final : public service {
   /// Hands out `file` (which must outlive the service) as the image: exo.image serves it.
   void serve_image(const bytes* file) { image_file_ = file; }
   const bytes* image_file() const override { return image_file_; }
+  /// Hands out what `make` gives as the snapshot file: exo.snapshot serves it.
+  void serve_snapshot(std::function<expected<std::shared_ptr<const bytes>>()> make) { snapshot_ = std::move(make); }
+  expected<std::shared_ptr<const bytes>> snapshot_file() override {
+    if (!snapshot_) return std::shared_ptr<const bytes>{};
+    return snapshot_();
+  }
 
   const description& describe() const override { return d_; }
   const id* actor(std::string_view name) const override {
@@ -93,6 +99,7 @@ class hypervisor_service final : public service {
   description d_;
   std::map<std::string, id, std::less<>> actors_;
   const bytes* image_file_ = nullptr;
+  std::function<expected<std::shared_ptr<const bytes>>()> snapshot_;
 };
 
 }  // namespace exo

@@ -15,6 +15,7 @@
 #include <exo/hypervisor/method.hpp>
 
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -72,6 +73,10 @@ class service {
   /// server hands out (exo.image) so that anyone can replay the log without having it;
   /// nullptr if there is none to hand out. Fixed for the service's life.
   virtual const bytes* image_file() const { return nullptr; }
+  /// The snapshot file of the node's recorded checkpoint (exo/verifier/checkpoint.hpp), which
+  /// the server hands out (exo.snapshot) so that a verifier can start there; nullopt if the
+  /// node has none to hand out (nullptr). It changes when the node records a new checkpoint.
+  virtual expected<std::shared_ptr<const bytes>> snapshot_file() { return std::shared_ptr<const bytes>{}; }
 
   /// Durability. With write-behind on (where the store can write behind; elsewhere nothing
   /// changes), a commit returns before it is on disk and when_durable(fn) calls fn once

@@ -40,6 +40,11 @@ class remote_log final : public log_reader {
   /// Lets go of entries before `index` (a follower has verified them and reads on from
   /// there); reading one of them afterwards is an error.
   void forget_before(std::uint64_t index);
+  /// Fetches from entry `index` on (a verifier that starts at a checkpoint there needs no
+  /// entry before it, and a node that pruned its log has none); before the first refresh.
+  void start_at(std::uint64_t index) {
+    if (entries_.empty()) first_ = index;
+  }
 
   std::uint64_t size() const override { return first_ + entries_.size(); }
   expected<bytes> read(std::uint64_t index) const override;
@@ -57,5 +62,10 @@ class remote_log final : public log_reader {
 /// A file over `max_size` bytes is refused before it is fetched.
 expected<bytes, rpc_error> fetch_image(client& c, const fetch_progress& progress = {},
                                        std::uint64_t max_size = std::uint64_t{256} << 20);
+/// The snapshot file of the node's recorded checkpoint (exo.snapshot), fetched the same way;
+/// the caller reads and checks it (exo::decode_snapshot: every node against the signed root).
+/// If the node records a newer checkpoint while it is fetched, the newer one is fetched.
+expected<bytes, rpc_error> fetch_snapshot(client& c, const fetch_progress& progress = {},
+                                          std::uint64_t max_size = std::uint64_t{1} << 30);
 
 }  // namespace exo::rpc
