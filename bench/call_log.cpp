@@ -1,7 +1,8 @@
 // Call log benchmarks: logged inputs per second (durable, unsynced, in memory), the cost of
 // signing and checking a head, replay speed against the original run of the same workload
-// (goal: replay at least as fast), and export/import throughput. Ends by printing
-// `replay/original: <ratio>` (under 1 means the replay is faster).
+// (goal: replay at least as fast), export/import throughput, and verifying from a checkpoint
+// against verifying a whole log (issue 20). Ends by printing `replay/original: <ratio>` (under
+// 1 means the replay is faster) and `checkpoint/whole: <ratio>`.
 
 #include "ratio_reporter.hpp"
 #include "../tests/support/temp_dir.hpp"
@@ -26,6 +27,17 @@ struct counter {
   static constexpr auto exo_exports = exo::exports(exo::fn<&counter::add>("add", 5));
 };
 
+// Keeps one value a call under one of 10,000 keys: a state that grows to 10,000 keys.
+struct ledger {
+  BOOST_HANA_DEFINE_STRUCT(ledger, (std::int64_t, calls));
+  std::int64_t put(context& ctx, std::int64_t n) {
+    (void)ctx.storage_put(exo::as_bytes("k" + std::to_string(n % 10'000)), exo::as_bytes("value " + std::to_string(n)));
+    return ++calls;
+  }
+  static constexpr std::string_view exo_name = "ledger";
+  static constexpr auto exo_exports = exo::exports(exo::fn<&ledger::put>("put", 5));
+};
+
 using mem_hv = exo::hypervisor<exo::ordered_scheduler, exo::memory_store, exo::memory_log>;
 using disk_hv = exo::hypervisor<exo::ordered_scheduler, exo::lmdb_store, exo::lmdb_log>;
 
@@ -39,6 +51,7 @@ void check(bool ok, const char* what) {
 std::unique_ptr<mem_hv> fresh() {
   auto hv = std::make_unique<mem_hv>(exo::config{.name = "bench"});
   hv->register_type<counter>();
+  hv->register_type<ledger>();
   return hv;
 }
 
@@ -125,6 +138,64 @@ void export_import(benchmark::State& state) {
 }
 BENCHMARK(export_import)->Name("log/export_import")->Unit(benchmark::kMillisecond);
 
+// A log of 20,000 calls into a ledger of 10,000 keys, with a snapshot taken at entry 18,000:
+// verifying all of it against verifying from the snapshot (reading its file, checking every
+// node, importing it and replaying the last 2,000).
+struct checkpointed {
+  std::unique_ptr<mem_hv> hv = fresh();
+  exo::bytes snapshot_file;
+  checkpointed() {
+    auto c = hv->create(ledger{}).value();
+    const exo::id id = *hv->actor_id(c);
+    for (std::int64_t i = 0; i < 20'000; ++i) {
+      check(hv->invoke(id, "put", {i}).has_value(), "invoke");
+      if (hv->log().size() == 18'000)
+        snapshot_file = exo::encode_snapshot(exo::take_snapshot(hv->store(), hv->log()).value()).value();
+    }
+  }
+};
+const checkpointed& long_log() {
+  static const checkpointed c;
+  return c;
+}
+exo::expected<std::unique_ptr<mem_hv>> reopen(exo::memory_store s) {
+  auto h = mem_hv::open(std::move(s), exo::config{.name = "bench"});
+  if (!h) return exo::unexpected(std::move(h).error());
+  auto p = std::make_unique<mem_hv>(std::move(*h));
+  p->register_type<counter>();
+  p->register_type<ledger>();
+  return p;
+}
+
+void verify_whole(benchmark::State& state) {
+  const auto& c = long_log();
+  for (auto _ : state) check(exo::verify(c.hv->log(), fresh).ok(), "verify");
+  state.counters["entries_replayed"] = static_cast<double>(c.hv->log().size() - 1);
+}
+BENCHMARK(verify_whole)->Name("log/verify_whole_20000")->Unit(benchmark::kMillisecond);
+
+void verify_from_checkpoint(benchmark::State& state) {
+  const auto& c = long_log();
+  for (auto _ : state) {
+    auto snap = exo::decode_snapshot(c.snapshot_file);
+    check(snap.has_value(), "snapshot");
+    check(exo::verify_from(c.hv->log(), *snap, reopen).ok(), "verify from the checkpoint");
+  }
+  state.counters["entries_replayed"] = static_cast<double>(c.hv->log().size() - 18'000);
+  state.counters["snapshot_bytes"] = static_cast<double>(c.snapshot_file.size());
+}
+BENCHMARK(verify_from_checkpoint)->Name("log/verify_from_checkpoint_at_18000")->Unit(benchmark::kMillisecond);
+
+void take_snapshot(benchmark::State& state) {
+  const auto& c = long_log();
+  for (auto _ : state) {
+    auto file = exo::encode_snapshot(exo::take_snapshot(c.hv->store(), c.hv->log()).value());
+    check(file.has_value(), "snapshot");
+    benchmark::DoNotOptimize(file->data());
+  }
+}
+BENCHMARK(take_snapshot)->Name("log/take_snapshot_10000_keys")->Unit(benchmark::kMillisecond);
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -132,5 +203,7 @@ int main(int argc, char** argv) {
   if (!exo::bench::run_benchmarks(argc, argv, reporter)) return 1;
   if (double r = reporter.ratio("log/replay", "log/original_run"); r > 0)
     std::printf("replay/original: %.2f (goal: at most 1.00)\n", r);
+  if (double r = reporter.ratio("log/verify_from_checkpoint_at_18000", "log/verify_whole_20000"); r > 0)
+    std::printf("checkpoint/whole: %.3f (replaying the last 10%% of the log, with the snapshot read and checked)\n", r);
   return 0;
 }
