@@ -53,8 +53,8 @@ class planted final : public exo::service {
   exo::expected<exo::state_read> read(const exo::id& a, exo::byte_view key) override { return in_.read(a, key); }
   const exo::bytes* image_file() const override { return image ? &*image : in_.image_file(); }
   std::optional<exo::bytes> snapshot;
-  exo::expected<std::shared_ptr<const exo::bytes>> snapshot_file() override {
-    if (snapshot) return std::make_shared<const exo::bytes>(*snapshot);
+  exo::expected<std::shared_ptr<const served_file>> snapshot_file() override {
+    if (snapshot) return std::make_shared<const served_file>(served_file{*snapshot, exo::hash(*snapshot)});
     return in_.snapshot_file();
   }
   exo::expected<void> set_write_behind(bool on) override { return in_.set_write_behind(on); }

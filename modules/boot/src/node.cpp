@@ -63,16 +63,17 @@ void node::serve() {
   service_.emplace(*hv_, std::move(d), std::vector<std::pair<std::string, id>>(actors_.begin(), actors_.end()));
   service_->serve_image(&img_.file);
   // The recorded checkpoint's snapshot, made once per checkpoint (on the server's executor).
-  service_->serve_snapshot([this]() -> expected<std::shared_ptr<const bytes>> {
+  service_->serve_snapshot([this]() -> expected<std::shared_ptr<const service::served_file>> {
     auto rec = hv_->store().read_meta(checkpoint_record);
     if (!rec) return unexpected(std::move(rec).error());
-    if (!*rec) return std::shared_ptr<const bytes>{};
+    if (!*rec) return std::shared_ptr<const service::served_file>{};
     if (!snapshot_file_ || snapshot_of_ != **rec) {
       auto snap = recorded_snapshot(hv_->store(), hv_->log());
       if (!snap) return unexpected(std::move(snap).error());
       auto file = encode_snapshot(*snap);
       if (!file) return unexpected(std::move(file).error());
-      snapshot_file_ = std::make_shared<const bytes>(std::move(*file));
+      const digest h = hash(*file);
+      snapshot_file_ = std::make_shared<const service::served_file>(service::served_file{std::move(*file), h});
       snapshot_of_ = std::move(**rec);
     }
     return snapshot_file_;

@@ -82,9 +82,10 @@ expected<bytes> remote_log::read(std::uint64_t index) const {
 namespace {
 
 // A file a node hands out a chunk at a time ({from, count} -> {size, hash, data}): exo.image
-// and exo.snapshot. A file that changes while it is fetched (another size or hash) is an error.
+// and exo.snapshot. A file that changes while it is fetched (another size or hash) is fetched
+// again from its start, up to `restarts` times; then it is an error.
 expected<bytes, rpc_error> fetch_file(client& c, std::string_view method, std::string_view what,
-                                      const fetch_progress& progress, std::uint64_t max_size) {
+                                      const fetch_progress& progress, std::uint64_t max_size, int restarts) {
   bytes file;
   std::uint64_t size = 0;
   std::string named;
@@ -97,8 +98,11 @@ expected<bytes, rpc_error> fetch_file(client& c, std::string_view method, std::s
     const std::uint64_t now = j["size"].get<std::uint64_t>();
     if (now > max_size)
       return bad(fmt::format("{}: the {} is {} bytes, over the {} accepted", method, what, now, max_size));
-    if (!file.empty() && (now != size || j["hash"].get<std::string>() != named))
-      return bad(fmt::format("{}: the {} changed while it was fetched", method, what));
+    if (!file.empty() && (now != size || j["hash"].get<std::string>() != named)) {
+      if (restarts-- == 0) return bad(fmt::format("{}: the {} changed while it was fetched", method, what));
+      file.clear();
+      continue;
+    }
     size = now;
     named = j["hash"].get<std::string>();
     auto data = hex_field(j, "data");
@@ -115,16 +119,12 @@ expected<bytes, rpc_error> fetch_file(client& c, std::string_view method, std::s
 }  // namespace
 
 expected<bytes, rpc_error> fetch_image(client& c, const fetch_progress& progress, std::uint64_t max_size) {
-  return fetch_file(c, "exo.image", "image", progress, max_size);
+  return fetch_file(c, "exo.image", "image", progress, max_size, 0);
 }
 
 expected<bytes, rpc_error> fetch_snapshot(client& c, const fetch_progress& progress, std::uint64_t max_size) {
-  for (int attempt = 0;; ++attempt) {
-    auto f = fetch_file(c, "exo.snapshot", "snapshot", progress, max_size);
-    // The node recorded a newer checkpoint meanwhile: fetch that one.
-    if (!f && attempt < 3 && f.error().message.find("changed while") != std::string::npos) continue;
-    return f;
-  }
+  // A node that records a newer checkpoint meanwhile hands out that one: start over (3 times).
+  return fetch_file(c, "exo.snapshot", "snapshot", progress, max_size, 3);
 }
 
 }  // namespace exo::rpc

@@ -1,6 +1,5 @@
 #include <exo/call_log/file.hpp>
 #include <exo/call_log/json.hpp>
-#include <exo/core/hash.hpp>
 #include <exo/core/json.hpp>
 #include <exo/rpc/server.hpp>
 
@@ -387,6 +386,25 @@ bool server::impl::run_batch(std::vector<job>& batch, std::size_t& ncalls) {
   return static_cast<bool>(committed);
 }
 
+namespace {
+// One chunk of a file handed out a piece at a time ({from, count} -> {size, hash, data}).
+std::string chunk_reply(const job& j, std::string_view method, const bytes& file, const digest& named) {
+  const json& p = j.params;
+  if (!p.is_object() || !p.value("from", json()).is_number_unsigned())
+    return error_reply(j.id, invalid_params, fmt::format("invalid params: {} takes {{from, count}}", method)).dump();
+  const std::uint64_t from = p["from"].get<std::uint64_t>();
+  const std::uint64_t count = p.value("count", json(image_chunk_max)).is_number_unsigned()
+                                  ? p.value("count", std::uint64_t{image_chunk_max}) : 0;
+  if (count == 0 || count > image_chunk_max)
+    return error_reply(j.id, invalid_params, fmt::format("invalid params: count must be 1 to {}", image_chunk_max)).dump();
+  const std::uint64_t at = std::min<std::uint64_t>(from, file.size());
+  const std::uint64_t n = std::min<std::uint64_t>(count, file.size() - at);
+  return result_reply(j.id, json{{"size", file.size()}, {"hash", to_hex(named)},
+                                 {"data", to_hex(byte_view(file.data() + at, n))}})
+      .dump();
+}
+}  // namespace
+
 std::string server::impl::run_read(job& j) {
   const log_reader& log = svc.log();
   auto head_json = [&] {
@@ -464,41 +482,16 @@ std::string server::impl::run_read(job& j) {
       const bytes* file = svc.image_file();
       if (!file)
         return error_reply(j.id, method_not_found, "method not found: this node hands out no image file (exo.image)").dump();
-      const json& p = j.params;
-      if (!p.is_object() || !p.value("from", json()).is_number_unsigned())
-        return error_reply(j.id, invalid_params, "invalid params: exo.image takes {from, count}").dump();
-      const std::uint64_t from = p["from"].get<std::uint64_t>();
-      const std::uint64_t count = p.value("count", json(image_chunk_max)).is_number_unsigned()
-                                      ? p.value("count", std::uint64_t{image_chunk_max}) : 0;
-      if (count == 0 || count > image_chunk_max)
-        return error_reply(j.id, invalid_params, fmt::format("invalid params: count must be 1 to {}", image_chunk_max)).dump();
-      const std::uint64_t at = std::min<std::uint64_t>(from, file->size());
-      const std::uint64_t n = std::min<std::uint64_t>(count, file->size() - at);
-      return result_reply(j.id, json{{"size", file->size()}, {"hash", to_hex(svc.describe().image)},
-                                     {"data", to_hex(byte_view(file->data() + at, n))}})
-          .dump();
+      return chunk_reply(j, "exo.image", *file, svc.describe().image);
     }
     case job::kind::snapshot: {
-      // The recorded checkpoint's snapshot file, a chunk at a time; `index` tells a client
-      // that the node recorded a newer one between its requests (then it starts over).
+      // The recorded checkpoint's snapshot file; its hash tells a client that the node
+      // recorded a newer one between its requests (then it starts over).
       auto file = svc.snapshot_file();
       if (!file) return error_reply(j.id, internal_error, file.error().message).dump();
       if (!*file)
         return error_reply(j.id, method_not_found, "method not found: this node records no checkpoint to hand out (exo.snapshot)").dump();
-      const json& p = j.params;
-      if (!p.is_object() || !p.value("from", json()).is_number_unsigned())
-        return error_reply(j.id, invalid_params, "invalid params: exo.snapshot takes {from, count}").dump();
-      const std::uint64_t from = p["from"].get<std::uint64_t>();
-      const std::uint64_t count = p.value("count", json(image_chunk_max)).is_number_unsigned()
-                                      ? p.value("count", std::uint64_t{image_chunk_max}) : 0;
-      if (count == 0 || count > image_chunk_max)
-        return error_reply(j.id, invalid_params, fmt::format("invalid params: count must be 1 to {}", image_chunk_max)).dump();
-      const bytes& f = **file;
-      const std::uint64_t at = std::min<std::uint64_t>(from, f.size());
-      const std::uint64_t n = std::min<std::uint64_t>(count, f.size() - at);
-      return result_reply(j.id, json{{"size", f.size()}, {"hash", to_hex(hash(f))},
-                                     {"data", to_hex(byte_view(f.data() + at, n))}})
-          .dump();
+      return chunk_reply(j, "exo.snapshot", (*file)->data, (*file)->hash);
     }
     case job::kind::export_log: {
       auto file = export_log(log);

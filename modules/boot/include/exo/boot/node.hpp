@@ -93,7 +93,7 @@ class node {
   bool resumed_ = false;
   // The snapshot file exo.snapshot hands out, and the checkpoint record it was made for.
   bytes snapshot_of_;
-  std::shared_ptr<const bytes> snapshot_file_;
+  std::shared_ptr<const service::served_file> snapshot_file_;
 };
 
 /// The method an image's export declares, for the actor `actor` (exo/hypervisor/method.hpp).

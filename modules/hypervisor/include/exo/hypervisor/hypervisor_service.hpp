@@ -38,9 +38,9 @@ class hypervisor_service final : public service {
   void serve_image(const bytes* file) { image_file_ = file; }
   const bytes* image_file() const override { return image_file_; }
   /// Hands out what `make` gives as the snapshot file: exo.snapshot serves it.
-  void serve_snapshot(std::function<expected<std::shared_ptr<const bytes>>()> make) { snapshot_ = std::move(make); }
-  expected<std::shared_ptr<const bytes>> snapshot_file() override {
-    if (!snapshot_) return std::shared_ptr<const bytes>{};
+  void serve_snapshot(std::function<expected<std::shared_ptr<const served_file>>()> make) { snapshot_ = std::move(make); }
+  expected<std::shared_ptr<const served_file>> snapshot_file() override {
+    if (!snapshot_) return std::shared_ptr<const served_file>{};
     return snapshot_();
   }
 
@@ -99,7 +99,7 @@ class hypervisor_service final : public service {
   description d_;
   std::map<std::string, id, std::less<>> actors_;
   const bytes* image_file_ = nullptr;
-  std::function<expected<std::shared_ptr<const bytes>>()> snapshot_;
+  std::function<expected<std::shared_ptr<const served_file>>()> snapshot_;
 };
 
 }  // namespace exo

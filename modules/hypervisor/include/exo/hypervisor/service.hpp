@@ -73,10 +73,15 @@ class service {
   /// server hands out (exo.image) so that anyone can replay the log without having it;
   /// nullptr if there is none to hand out. Fixed for the service's life.
   virtual const bytes* image_file() const { return nullptr; }
+  /// A file handed out a chunk at a time, with its SHA-256 (computed once, when it is made).
+  struct served_file {
+    bytes data;
+    digest hash{};
+  };
   /// The snapshot file of the node's recorded checkpoint (exo/verifier/checkpoint.hpp), which
-  /// the server hands out (exo.snapshot) so that a verifier can start there; nullopt if the
-  /// node has none to hand out (nullptr). It changes when the node records a new checkpoint.
-  virtual expected<std::shared_ptr<const bytes>> snapshot_file() { return std::shared_ptr<const bytes>{}; }
+  /// the server hands out (exo.snapshot) so that a verifier can start there; nullptr if the
+  /// node has none to hand out. It changes when the node records a new checkpoint.
+  virtual expected<std::shared_ptr<const served_file>> snapshot_file() { return std::shared_ptr<const served_file>{}; }
 
   /// Durability. With write-behind on (where the store can write behind; elsewhere nothing
   /// changes), a commit returns before it is on disk and when_durable(fn) calls fn once
