@@ -398,6 +398,7 @@ int cmd_verify_remote(const common& c, const std::string& url, const std::string
   }
   // From the node's checkpoint: asked for, or the only way (the node pruned its log before it).
   std::optional<exo::snapshot> snap;
+  std::uint64_t at = 0;  // the checkpoint's entry
   const std::uint64_t base = info.value("log_base", std::uint64_t{0});
   if (from_checkpoint || base > 0) {
     auto file = exo::rpc::fetch_snapshot(*cl, [&](std::uint64_t got, std::uint64_t total) {
@@ -407,8 +408,9 @@ int cmd_verify_remote(const common& c, const std::string& url, const std::string
     auto read = exo::decode_snapshot(*file);
     if (!read) return failed(verify_failed, "verify: the snapshot the node handed out: " + read.error().message);
     snap = std::move(*read);
+    at = exo::check_checkpoint(snap->cp)->index;  // decode_snapshot checked it
     if (!c.as_json)
-      fmt::print("starting from the node's checkpoint at entry {}{}\n", exo::check_checkpoint(snap->cp)->index,
+      fmt::print("starting from the node's checkpoint at entry {}{}\n", at,
                  base > 0 ? fmt::format(" (it pruned its log before entry {})", base) : "");
   }
   std::optional<exo::image_log_verifier> made;
@@ -416,7 +418,7 @@ int cmd_verify_remote(const common& c, const std::string& url, const std::string
   else made.emplace(img, reg, vo);
   exo::image_log_verifier& verifier = *made;
   exo::rpc::remote_log log(*cl);
-  if (snap) log.start_at(exo::check_checkpoint(snap->cp)->index);
+  if (snap) log.start_at(at);
   auto fetch = [&]() -> exo::expected<std::uint64_t, exo::rpc::rpc_error> {
     const std::uint64_t before = log.size();
     return log.refresh([&](std::uint64_t got, std::uint64_t total) {

@@ -72,14 +72,12 @@ expected<prune_report> prune_directory(const std::string& dir, const prune_optio
   return prune_store(*store, *log, options);
 }
 
-expected<prune_report> prune_store(lmdb_store& store_ref, const dir_log& log_ref, const prune_options& options) {
+expected<prune_report> prune_store(lmdb_store& store, const dir_log& log, const prune_options& options) {
   auto say = [&](const std::string& line) {
     if (options.progress) options.progress(line);
   };
-  lmdb_store* store = &store_ref;
-  const dir_log* log = &log_ref;
-  const std::string& dir = store->directory();
-  auto cp = recorded_checkpoint(*store, *log);
+  const std::string& dir = store.directory();
+  auto cp = recorded_checkpoint(store, log);
   if (!cp) return unexpected(std::move(cp).error());
   std::optional<checkpoint_info> at;
   if (*cp) at = *check_checkpoint(**cp);
@@ -87,7 +85,7 @@ expected<prune_report> prune_store(lmdb_store& store_ref, const dir_log& log_ref
     return fail(errc::invalid_argument, fmt::format("{} records no checkpoint to prune the log before; record one with "
                                                     "exo checkpoint {}",
                                                     dir, dir));
-  auto roots = store->roots();
+  auto roots = store.roots();
   if (!roots) return unexpected(std::move(roots).error());
   prune_request req;
   req.per_transaction = options.per_transaction;
@@ -97,7 +95,7 @@ expected<prune_report> prune_store(lmdb_store& store_ref, const dir_log& log_ref
     req.keep.push_back((*roots)[i].hash);
   if (at && !at->root.is_zero()) req.keep.push_back(at->root);
   prune_report report;
-  report.base = log->base();
+  report.base = log.base();
   if (options.before_checkpoint && at->index > 1) {
     // Entries 1 to K - 1 (those a stopped prune left, when run again); the new base is
     // written first, so a prune stopped on the way leaves a log that says what it lacks.
@@ -106,7 +104,7 @@ expected<prune_report> prune_store(lmdb_store& store_ref, const dir_log& log_ref
     report.base = at->index;
     say(fmt::format("dropping log entries before the checkpoint at entry {} (but entry 0)", at->index));
   }
-  auto r = store->prune(req);
+  auto r = store.prune(req);
   if (!r) return unexpected(std::move(r).error());
   report.store = *r;
   report.entries_dropped = r->meta_dropped;
