@@ -6,7 +6,6 @@
 #include "../support/forge.hpp"
 
 #include <exo/boot/prune.hpp>
-#include <exo/boot/upgrade.hpp>
 #include <exo/core/json.hpp>
 #include <exo/core/encoding.hpp>
 
@@ -344,54 +343,6 @@ BOOST_AUTO_TEST_CASE(a_pruned_data_directory_resumes_serves_and_verifies_from_it
   BOOST_REQUIRE(!old);
   BOOST_TEST(contains(old.error().message, "pruned"), old.error().message);
   BOOST_REQUIRE(hv.tree().set_root(hv.store().head().value().hash));
-}
-
-BOOST_AUTO_TEST_CASE(an_upgrade_is_checked_by_replaying_the_log_against_the_new_code) {
-  test::temp_dir t;
-  pack_to(make_app(t, "a", notes_manifest(owner)), t.sub("a.exo"));
-  auto variant = [&](const std::string& name, const std::string& wasm, const std::string& manifest) {
-    const std::string dir = make_app(t, name, manifest);
-    std::filesystem::copy_file(std::string(EXO_TEST_WASM_DIR) + "/" + wasm, dir + "/counter.wasm",
-                               std::filesystem::copy_options::overwrite_existing);
-    pack_to(dir, t.sub(name + ".exo"));
-    return exo::load_image(t.sub(name + ".exo")).value();
-  };
-  const exo::image fixed = variant("fixed", "upgrade_compatible.wasm", notes_manifest(owner));
-  const exo::image broken = variant("broken", "upgrade_incompatible.wasm", notes_manifest(owner));
-  std::string renamed_manifest = notes_manifest(owner);
-  renamed_manifest.replace(renamed_manifest.find("\"notes\""), 7, "\"other\"");
-  const exo::image other_app = variant("other", "upgrade_compatible.wasm", renamed_manifest);
-  app_test::registry r;
-  auto n = exo::node::boot(t.sub("a.exo"), t.sub("d"), r.reg).value();
-  for (int i = 0; i < 25; ++i) BOOST_REQUIRE(n->hypervisor().invoke(*n->actor("counter"), i % 5 ? "add" : "get", {i}));
-  BOOST_REQUIRE(n->hypervisor().invoke(*n->actor("notes"), "put", {"k", "v"}));
-  const auto& log = n->hypervisor().log();
-  BOOST_TEST(!(fixed.hash == n->image().hash));
-  // New code that reproduces history: every input, the same outcome.
-  std::vector<std::uint64_t> progress;
-  auto ok = exo::check_upgrade(log, n->image(), fixed, r.reg, [&](auto done, auto) { progress.push_back(done); });
-  BOOST_REQUIRE_MESSAGE(ok, (ok ? "" : ok.error().message));
-  BOOST_TEST(ok->ok(), (ok->first ? ok->first->to_string() : ""));
-  BOOST_TEST(ok->entries == log.size() - 1);
-  BOOST_TEST(!progress.empty());
-  // New code that does not: the first input it changes, with both outcomes.
-  auto bad = exo::check_upgrade(log, n->image(), broken, r.reg);
-  BOOST_REQUIRE(bad);
-  BOOST_REQUIRE(!bad->ok());
-  BOOST_TEST_MESSAGE(bad->first->to_string());
-  BOOST_TEST(bad->first->index == 3u);  // init message counter.add(10), after init and two creates
-  BOOST_TEST(bad->first->field == "result");
-  BOOST_TEST(bad->first->function == "add");
-  BOOST_TEST(bad->first->logged == "10");
-  BOOST_TEST(bad->first->upgraded == "20");
-  BOOST_TEST((bad->first->actor == *n->actor("counter")));
-  // Another application, or a log of another image: refused before anything is replayed.
-  auto foreign = exo::check_upgrade(log, n->image(), other_app, r.reg);
-  BOOST_REQUIRE(!foreign);
-  BOOST_TEST(contains(foreign.error().message, "another application"), foreign.error().message);
-  auto wrong_log = exo::check_upgrade(log, fixed, n->image(), r.reg);
-  BOOST_REQUIRE(!wrong_log);
-  BOOST_TEST(contains(wrong_log.error().message, "was not booted from image"), wrong_log.error().message);
 }
 
 BOOST_AUTO_TEST_CASE(an_actor_handed_over_at_boot_is_checked_by_the_verifier) {

@@ -4,11 +4,12 @@
 //   exo boot APP.exo --data DIR [--listen ADDR] [--runner inline|thread|process]   boot (or resume) it; serve RPC
 //                  [--prune-every N [--keep-roots K] [--prune-log]]             checkpoint and prune as it serves
 //   exo call URL ACTOR.FUNCTION [ARGS] [--key FILE]
-//   exo verify DIR | exo verify --log FILE --image APP.exo
+//   exo verify DIR | exo verify --log FILE --image APP.exo [--image UPGRADE.exo ...]
 //   exo verify ws://HOST:PORT [--image APP.exo] [--node-key HEX] [--follow [--every S]]
 //   exo verify ... --checkpoint SNAP       start from a snapshot instead of the image
 //   exo checkpoint DIR [-o SNAP]            record a checkpoint at the log's last entry; export its snapshot
 //   exo prune DIR [--keep-roots N] [--before-checkpoint]   free old roots' nodes (and log entries)
+//   exo upgrade DIR NEW.exo [--check-only] [--from-checkpoint]   switch to new code that reproduces the history
 //   exo log DIR [--from N --count N | --export FILE]
 //   exo root DIR
 //   exo read URL ACTOR KEY [--verify [--node-key HEX]]
@@ -26,6 +27,7 @@
 
 #include <exo/boot/node.hpp>
 #include <exo/boot/prune.hpp>
+#include <exo/boot/upgrade.hpp>
 #include <exo/call_log/file.hpp>
 #include <exo/call_log/json.hpp>
 #include <exo/core/encoding.hpp>
@@ -304,11 +306,12 @@ exo::expected<std::optional<exo::snapshot>> load_checkpoint(const common& c, con
 }
 
 exo::verdict verify_against(const exo::log_reader& log, const exo::image& img, const std::optional<exo::snapshot>& from,
-                            exo::container_registry& reg, const exo::verify_options& vo) {
-  return from ? exo::verify_image_log_from(log, img, *from, reg, vo) : exo::verify_image_log(log, img, reg, vo);
+                            exo::container_registry& reg, const exo::verify_options& vo, exo::image_source images) {
+  return from ? exo::verify_image_log_from(log, img, *from, reg, vo, std::move(images))
+              : exo::verify_image_log(log, img, reg, vo, std::move(images));
 }
 
-int cmd_verify(const common& c, const std::string& dir, const std::string& log_file, const std::string& image_file,
+int cmd_verify(const common& c, const std::string& dir, const std::string& log_file, const std::vector<std::string>& image_files,
                const std::string& node_key, bool follow, double every_s, const std::string& checkpoint_file,
                bool from_checkpoint) {
   exo::verify_options vo;
@@ -324,7 +327,8 @@ int cmd_verify(const common& c, const std::string& dir, const std::string& log_f
   if (dir.starts_with("ws://")) {
     if (!log_file.empty()) return failed(usage, "verify: a node's log comes from the node; --log goes with an exported log");
     if (!checkpoint_file.empty()) return failed(usage, "verify: --checkpoint goes with a data directory or an exported log");
-    return cmd_verify_remote(c, dir, image_file, vo, follow, every_s, from_checkpoint);
+    if (image_files.size() > 1) return failed(usage, "verify: for a node, --image names the one image it runs");
+    return cmd_verify_remote(c, dir, image_files.empty() ? std::string() : image_files[0], vo, follow, every_s, from_checkpoint);
   }
   if (follow) return failed(usage, "verify: --follow follows a running node (ws://HOST:PORT)");
   if (from_checkpoint) return failed(usage, "verify: --from-checkpoint is for a running node (ws://HOST:PORT); give --checkpoint SNAP here");
@@ -333,10 +337,14 @@ int cmd_verify(const common& c, const std::string& dir, const std::string& log_f
   auto from = load_checkpoint(c, checkpoint_file);
   if (!from) return failed(bad_input, "verify: --checkpoint: " + from.error().message);
   if (!dir.empty()) {
-    if (!log_file.empty() || !image_file.empty()) return failed(usage, "verify: give DIR, or --log and --image, not both");
+    if (!log_file.empty() || !image_files.empty()) return failed(usage, "verify: give DIR, or --log and --image, not both");
     auto d = open_dir(dir);
     if (!d) return failed(bad_input, "verify: " + d.error().message);
-    auto img = exo::load_image((fs::path(dir) / exo::image_file_name).string());
+    // The image the log was booted from (DIR/image.exo, or, after an upgrade, kept in DIR/images),
+    // and the ones it was upgraded to.
+    exo::image_source images = exo::directory_images(dir);
+    auto booted = exo::booted_image(*(*d)->log);
+    auto img = booted ? images(*booted) : exo::load_image((fs::path(dir) / exo::image_file_name).string());
     if (!img) return failed(bad_input, "verify: " + img.error().message);
     if (!c.as_json) fmt::print("verifying {} ({} entries) against image {}\n", dir, (*d)->log->size(), exo::short_hex(img->hash));
     if (!*from && (*d)->log->base() != 0) {  // pruned before its checkpoint: start there
@@ -346,17 +354,28 @@ int cmd_verify(const common& c, const std::string& dir, const std::string& log_f
         fmt::print("the log was pruned before entry {}: starting from the directory's checkpoint there\n", (*d)->log->base());
       *from = std::move(*snap);
     }
-    auto v = verify_against(*(*d)->log, *img, *from, reg, vo);
+    auto v = verify_against(*(*d)->log, *img, *from, reg, vo, std::move(images));
     print_verdict(v, c.as_json);
     return v.ok() ? ok : verify_failed;
   }
-  if (log_file.empty() || image_file.empty()) return failed(usage, "verify: give DIR, or both --log FILE and --image APP.exo");
+  if (log_file.empty() || image_files.empty())
+    return failed(usage, "verify: give DIR, or both --log FILE and --image APP.exo (and --image for each image it was upgraded to)");
   auto log = exo::import_log(log_file);
   if (!log) return failed(bad_input, "verify: " + log.error().message);
-  auto img = exo::load_image(image_file);
-  if (!img) return failed(bad_input, "verify: " + img.error().message);
-  if (!c.as_json) fmt::print("verifying {} ({} entries) against image {}\n", log_file, log->size(), exo::short_hex(img->hash));
-  auto v = verify_against(*log, *img, *from, reg, vo);
+  std::vector<exo::image> given;
+  for (const std::string& f : image_files) {
+    auto im = exo::load_image(f);
+    if (!im) return failed(bad_input, "verify: " + im.error().message);
+    given.push_back(std::move(*im));
+  }
+  // The log starts on the image its init entry names (the first given, if it names none).
+  std::size_t first = 0;
+  if (auto booted = exo::booted_image(*log))
+    for (std::size_t i = 0; i < given.size(); ++i)
+      if (given[i].hash == *booted) first = i;
+  const exo::image img = given[first];
+  if (!c.as_json) fmt::print("verifying {} ({} entries) against image {}\n", log_file, log->size(), exo::short_hex(img.hash));
+  auto v = verify_against(*log, img, *from, reg, vo, exo::listed_images(std::move(given)));
   print_verdict(v, c.as_json);
   return v.ok() ? ok : verify_failed;
 }
@@ -472,11 +491,23 @@ int cmd_log(const common& c, const std::string& dir, std::uint64_t from, std::ui
       all.push_back(exo::entry_to_json(*e, exo::entry_hash(*raw)));
       continue;
     }
+    auto image_named = [&](const char* side) {
+      const exo::value* note = e->args.find("note");
+      const exo::value* o = note ? note->find(side) : nullptr;
+      const exo::value* h = o ? o->find("image") : nullptr;
+      return h && h->if_bytes() ? exo::to_hex(*h->if_bytes()).substr(0, 16) : std::string("?");
+    };
+    auto count = [&](const char* field) {
+      const exo::value* l = e->args.find(field);
+      return l && l->if_list() ? l->if_list()->size() : std::size_t{0};
+    };
     std::string what = e->kind == "init" ? fmt::format("boot of '{}'", e->function)
                      : e->kind == "create" ? fmt::format("create {} {}", e->function, exo::short_hex(e->actor))
+                     : e->kind == "upgrade" ? fmt::format("from image {} to image {} ({} actors' new code, {} migration calls)",
+                                                          image_named("from"), image_named("to"), count("changes"), count("migrate"))
                                            : fmt::format("{}.{}{}", exo::short_hex(e->actor), e->function, exo::to_json(e->args).dump());
     std::string outcome = e->error ? fmt::format("error {}: {}", e->error->name, e->error->message)
-                          : e->kind == "call" ? "-> " + exo::to_json(e->result).dump() : "";
+                          : e->kind == "call" || e->kind == "upgrade" ? "-> " + exo::to_json(e->result).dump() : "";
     fmt::print("#{:<5} {:<6} {} {} [{} ticks{}] root {}\n", e->index, e->kind, what, outcome, e->ticks,
                e->caller ? ", caller " + exo::to_hex(*e->caller).substr(0, 16) : "", exo::to_hex(e->root).substr(0, 16));
   }
@@ -532,6 +563,59 @@ int cmd_prune(const common& c, const std::string& dir, std::uint64_t keep_roots,
                dir, r->store.roots_kept, r->store.nodes_kept, r->store.roots_dropped, r->store.nodes_freed,
                r->store.bytes_freed, r->entries_dropped);
   return ok;
+}
+
+int cmd_upgrade(const common& c, const std::string& dir, const std::string& image_file, bool check_only,
+                bool from_checkpoint) {
+  if (!fs::exists(fs::path(dir) / exo::image_file_name))
+    return failed(bad_input, fmt::format("upgrade: {} is not an exo data directory (no {})", dir, exo::image_file_name));
+  auto next = exo::load_image(image_file);
+  if (!next) return failed(bad_input, "upgrade: " + next.error().message);
+  exo::container_registry reg;
+  setup_registry(reg, c);
+  exo::upgrade_options o{.check_only = check_only, .from_checkpoint = from_checkpoint, .progress = {}};
+  o.progress = [](std::uint64_t done, std::uint64_t total) {
+    if (total >= 1000) fmt::print(stderr, "replayed {}/{} entries on the new code\n", done, total);
+  };
+  auto r = exo::upgrade_directory(dir, *next, reg, o);
+  if (!r) return failed(bad_input, "upgrade: " + r.error().message);
+  json j{{"image", exo::to_hex(next->hash)}, {"checked", r->check.entries}, {"from_checkpoint", r->from_checkpoint},
+         {"check_seconds", r->check_seconds}, {"ok", r->check.ok()}};
+  if (r->check.first) {
+    const auto& d = *r->check.first;
+    j["divergence"] = {{"index", d.index}, {"actor", exo::to_hex(d.actor)}, {"function", d.function}, {"field", d.field},
+                       {"log", d.logged}, {"new_code", d.upgraded}};
+  }
+  if (r->done) {
+    j.update({{"switched", true}, {"entry", r->done->index}, {"from", exo::to_hex(r->done->from)}, {"root", exo::to_hex(r->done->root)},
+              {"changed", r->done->changed}, {"migrations", exo::to_json(r->done->results)}, {"switch_seconds", r->switch_seconds}});
+  } else {
+    j["switched"] = false;
+  }
+  if (c.as_json) {
+    print_json(j);
+  } else {
+    fmt::print("checked {} entries{} on image {}'s code in {:.2f} s\n", r->check.entries,
+               r->from_checkpoint ? " after the checkpoint" : "", exo::short_hex(next->hash), r->check_seconds);
+    if (r->check.first) {
+      const auto& d = *r->check.first;
+      fmt::print("UPGRADE REFUSED: the new code does not reproduce the history; nothing changed\n");
+      fmt::print("  first divergence: entry {}, {}.{}, field '{}'\n", d.index, exo::short_hex(d.actor), d.function, d.field);
+      fmt::print("  the log says:     {}\n", d.logged);
+      fmt::print("  the new code:     {}\n", d.upgraded);
+    } else if (r->done) {
+      std::string changed;
+      for (auto& a : r->done->changed) changed += (changed.empty() ? "" : ", ") + a;
+      fmt::print("switched {} from image {} to image {} at entry {} (new code: {}; {} migration calls -> {}) in {:.3f} s; "
+                 "state root {}\n",
+                 dir, exo::short_hex(r->done->from), exo::short_hex(r->done->to), r->done->index,
+                 changed.empty() ? "none" : changed, next->manifest.migrate.size(), exo::to_json(r->done->results).dump(),
+                 r->switch_seconds, exo::to_hex(r->done->root));
+    } else {
+      fmt::print("the new code reproduces the history (--check-only: nothing changed)\n");
+    }
+  }
+  return r->check.ok() ? ok : verify_failed;
 }
 
 int cmd_root(const common& c, const std::string& dir) {
@@ -674,8 +758,10 @@ int main(int argc, char** argv) {
   auto* verify = app.add_subcommand("verify", "Verify a log: replay it from its image and check every result, root and signature");
   verify->add_option("DIR", vdir, "Data directory (its log and image), or ws://HOST:PORT: a running node, verified from outside");
   verify->add_option("--log", log_file, "Exported log file (exo log DIR --export FILE)");
-  verify->add_option("--image", image, "The image the log was booted from (for a node: check it runs this one, "
-                                       "instead of taking the image it hands out)");
+  std::vector<std::string> verify_images;
+  verify->add_option("--image", verify_images,
+                     "With --log: the image the log was booted from, and again for each image it was upgraded to; for "
+                     "a node: check it runs this one, instead of taking the image it hands out");
   std::string node_key;
   verify->add_option("--node-key", node_key,
                      "The node's public key (hex): refuse a log signed by any other key, even one re-chained and "
@@ -723,6 +809,18 @@ int main(int argc, char** argv) {
   prune->add_flag("--before-checkpoint", before_checkpoint,
                   "Also drop the log entries before the recorded checkpoint (exo checkpoint), but entry 0");
   add_common(prune);
+
+  bool upgrade_check_only = false, upgrade_from_checkpoint = false;
+  auto* upgrade = app.add_subcommand(
+      "upgrade", "Switch a stopped node to a new image of its application, if the new code reproduces its history "
+                 "(replayed in a scratch hypervisor); else print the first divergence and change nothing");
+  upgrade->add_option("DIR", dir, "Data directory")->required();
+  upgrade->add_option("IMAGE", image, "The new image (APP.exo)")->required();
+  upgrade->add_flag("--check-only", upgrade_check_only, "Only check that the new code reproduces the history");
+  upgrade->add_flag("--from-checkpoint", upgrade_from_checkpoint,
+                    "Check from the directory's recorded checkpoint (exo checkpoint) instead of from the boot (the "
+                    "default for a directory pruned before its checkpoint)");
+  add_common(upgrade);
 
   auto* root = app.add_subcommand("root", "Print a data directory's state root");
   root->add_option("DIR", dir, "Data directory")->required();
@@ -784,7 +882,8 @@ int main(int argc, char** argv) {
     if (*pack) return cmd_pack(c, dir, out);
     if (*boot) return cmd_boot(c, image, data, listen, max_frame, log_level, boot_runner, upkeep);
     if (*call) return cmd_call(c, url, method, args, key);
-    if (*verify) return cmd_verify(c, vdir, log_file, image, node_key, follow, every_s, checkpoint_file, from_checkpoint);
+    if (*verify) return cmd_verify(c, vdir, log_file, verify_images, node_key, follow, every_s, checkpoint_file, from_checkpoint);
+    if (*upgrade) return cmd_upgrade(c, dir, image, upgrade_check_only, upgrade_from_checkpoint);
     if (*checkpoint) return cmd_checkpoint(c, dir, checkpoint_out);
     if (*prune) return cmd_prune(c, dir, keep_roots, before_checkpoint);
     if (*log) return cmd_log(c, dir, from, count, export_to);

@@ -108,7 +108,7 @@ expected<bytes> pack_image(const std::string& dir, container_registry& registry)
   } catch (const json::parse_error& e) {
     return fail(errc::invalid_argument, fmt::format("exo.json is not valid JSON: {}", e.what()));
   }
-  if (auto r = only_keys(j, "the manifest", {"name", "actors", "init", "exports"}); !r) return unexpected(r.error());
+  if (auto r = only_keys(j, "the manifest", {"name", "actors", "init", "migrate", "exports"}); !r) return unexpected(r.error());
 
   image_manifest m;
   m.format = std::string(image_format);
@@ -171,11 +171,15 @@ expected<bytes> pack_image(const std::string& dir, container_registry& registry)
   }
   for (auto& [n, c] : containers) m.containers.push_back(c);
 
-  if (auto ji = j.find("init"); ji != j.end()) {
-    if (!ji->is_array()) return bad_manifest("init", "must be a list");
+  // init: messages sent once at boot; migrate: once at a switch to this image (exo upgrade),
+  // whose arguments cannot hand actors over (a node upgraded holds no capabilities to give).
+  auto calls = [&](std::string_view field, std::vector<image_call>& out) -> expected<void> {
+    auto ji = j.find(field);
+    if (ji == j.end()) return {};
+    if (!ji->is_array()) return bad_manifest(field, "must be a list");
     for (std::size_t i = 0; i < ji->size(); ++i) {
       const json& c = (*ji)[i];
-      std::string where = fmt::format("init[{}]", i);
+      std::string where = fmt::format("{}[{}]", field, i);
       if (auto r = only_keys(c, where, {"call", "args", "budget"}); !r) return unexpected(r.error());
       auto call = string_field(c, "call", where);
       if (!call) return unexpected(call.error());
@@ -191,6 +195,8 @@ expected<bytes> pack_image(const std::string& dir, container_registry& registry)
         for (std::size_t k = 0; k < it->size(); ++k) {
           const json& a = (*it)[k];
           if (a.is_object() && a.contains("$actor")) {
+            if (field != "init")
+              return bad_manifest(fmt::format("{}.args[{}]", where, k), "only init messages hand actors over");
             if (a.size() != 1 || !a["$actor"].is_string())
               return bad_manifest(fmt::format("{}.args[{}]", where, k), "a capability argument is {\"$actor\": \"NAME\"}");
             if (!actors.contains(a["$actor"].get<std::string>()))
@@ -210,9 +216,12 @@ expected<bytes> pack_image(const std::string& dir, container_registry& registry)
         if (!it->is_number_unsigned()) return bad_manifest(where, "\"budget\" must be a positive integer");
         budget = it->get<std::uint64_t>();
       }
-      m.init.push_back(image_call{parts.first, parts.second, std::move(args), budget});
+      out.push_back(image_call{parts.first, parts.second, std::move(args), budget});
     }
-  }
+    return {};
+  };
+  if (auto r = calls("init", m.init); !r) return unexpected(std::move(r).error());
+  if (auto r = calls("migrate", m.migrate); !r) return unexpected(std::move(r).error());
 
   if (auto je = j.find("exports"); je != j.end()) {
     if (!je->is_array()) return bad_manifest("exports", "must be a list");
@@ -270,8 +279,14 @@ expected<bytes> pack_image(const std::string& dir, container_registry& registry)
 
   std::vector<image_blob> list;
   for (auto& [h, b] : blobs) list.push_back(image_blob{h, std::move(b)});
+  value manifest = to_value(m);
+  if (!m.migrate.empty()) {  // only then: an image without migrations encodes as before
+    value::map fields = std::move(*manifest.if_map());
+    fields.emplace_back("migrate", to_value(m.migrate));
+    manifest = value::make_map(std::move(fields));
+  }
   return seal(magic, value::make_map({{"format", value(std::string(image_format))},
-                                      {"manifest", to_value(m)},
+                                      {"manifest", std::move(manifest)},
                                       {"blobs", to_value(list)}}),
               19);
 }
@@ -288,9 +303,22 @@ expected<image> read_image(byte_view file, const image_limits& limits) {
   if (!format->if_string() || *format->if_string() != image_format)
     return bad(fmt::format("it is of format {}, and this exo reads '{}'", to_string(*format), image_format));
   image img;
-  auto m = from_value<image_manifest>(*manifest, "manifest: ");
+  value fields = *manifest;
+  std::vector<image_call> migrate;
+  if (auto* mm = fields.if_map()) {
+    auto it = std::find_if(mm->begin(), mm->end(), [](const auto& kv) { return kv.first == "migrate"; });
+    if (it != mm->end()) {
+      auto calls = from_value<std::vector<image_call>>(it->second, "manifest: field 'migrate': ");
+      if (!calls) return bad(calls.error().message);
+      if (calls->empty()) return bad("its manifest's migrate list is there but empty");
+      migrate = std::move(*calls);
+      mm->erase(it);
+    }
+  }
+  auto m = from_value<image_manifest>(std::move(fields), "manifest: ");
   if (!m) return bad(m.error().message);
   img.manifest = std::move(*m);
+  img.manifest.migrate = std::move(migrate);
   if (img.manifest.format != image_format) return bad("its manifest is of another format");
   auto b = from_value<std::vector<image_blob>>(*blobs, "blobs: ");
   if (!b) return bad(b.error().message);
@@ -314,6 +342,12 @@ expected<image> read_image(byte_view file, const image_limits& limits) {
       for (const value& a : *l)
         if (auto n = actor_arg(a); n && !names.contains(*n))
           return bad(fmt::format("an init message to {} hands over actor {}, which it does not create", c.actor, *n));
+  }
+  for (auto& c : img.manifest.migrate) {
+    if (!names.contains(c.actor)) return bad(fmt::format("a migration call goes to {}, which it does not create", c.actor));
+    if (!c.args.if_list()) return bad(fmt::format("a migration call to {} has arguments that are not a list", c.actor));
+    for (const value& a : *c.args.if_list())
+      if (actor_arg(a)) return bad(fmt::format("a migration call to {} hands over an actor", c.actor));
   }
   for (auto& e : img.manifest.exports) {
     if (!names.contains(e.actor)) return bad(fmt::format("it exports {}, but creates no actor {}", e.method(), e.actor));

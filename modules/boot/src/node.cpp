@@ -1,4 +1,5 @@
 #include <exo/boot/node.hpp>
+#include <exo/boot/upgrade.hpp>
 #include <exo/core/encoding.hpp>
 #include <exo/core/json.hpp>
 #include <exo/core/sealed_file.hpp>
@@ -13,6 +14,8 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr std::string_view boot_record = "exo.boot";
+// The image an upgrade switched the node to (its hash), committed with the upgrade entry.
+constexpr std::string_view image_record = "exo.image";
 
 // The boot record: which image the directory was booted from and its actors' ids.
 struct boot_info {
@@ -44,6 +47,38 @@ expected<std::string> node::maintain(const prune_options& options) {
   return fmt::format("checkpoint at entry {}; pruned: {} roots and {} nodes ({} bytes) freed, {} log entries dropped",
                      cp->index, pruned->store.roots_dropped, pruned->store.nodes_freed, pruned->store.bytes_freed,
                      pruned->entries_dropped);
+}
+
+expected<node::switched> node::upgrade(const exo::image& next) {
+  node_hypervisor& hv = *hv_;
+  if (hv.store().write_behind()) return fail(errc::invalid_argument, "upgrade while the store writes behind");
+  if (next.hash == img_.hash) return fail(errc::invalid_argument, fmt::format("{} runs image {} already", dir_, short_hex(next.hash)));
+  auto plan = upgrade_plan(img_, next, hv.host_id());
+  if (!plan) return unexpected(std::move(plan).error());
+  if (auto r = load_containers(next, *hv.settings().containers); !r) return unexpected(std::move(r).error());
+  // Both images are on disk before the commit that names the new one.
+  std::error_code ec;
+  fs::create_directories(fs::path(dir_) / images_dir_name, ec);
+  if (ec) return fail(errc::internal, fmt::format("cannot create {}/{}: {}", dir_, images_dir_name, ec.message()));
+  for (const exo::image* im : {static_cast<const exo::image*>(&img_), &next}) {
+    const std::string path = kept_image_path(dir_, im->hash);
+    if (fs::exists(path, ec)) continue;
+    if (auto w = write_file(path, im->file); !w) return unexpected(std::move(w).error());
+  }
+  plan->records.emplace_back(std::string(image_record), encode(to_value(next.hash)));
+  auto e = hv.upgrade(*plan);
+  if (!e) return unexpected(std::move(e).error());
+  switched out{e->index, img_.hash, next.hash, {}, e->result, e->root};
+  for (std::size_t i = 0; i < next.manifest.actors.size(); ++i)
+    if (!(next.manifest.actors[i].code == img_.manifest.actors[i].code)) out.changed.push_back(next.manifest.actors[i].name);
+  img_ = next;
+  serve();
+  // Committed: the node runs `next` now. DIR/image.exo follows (start() repairs it if not).
+  if (auto w = write_file((fs::path(dir_) / image_file_name).string(), img_.file); !w)
+    return fail(w.error().code, fmt::format("the node switched to image {} (entry {}), but {} could not be replaced "
+                                            "(it will be when the node resumes): {}",
+                                            short_hex(next.hash), out.index, image_file_name, w.error().message));
+  return out;
 }
 
 method export_method(const image_export& e, const id& actor) {
@@ -84,7 +119,7 @@ expected<std::unique_ptr<node>> node::boot(const std::string& image_path, const 
                                            container_registry& registry, const boot_options& opts) {
   auto img = load_image(image_path);
   if (!img) return unexpected(std::move(img).error());
-  return start(std::move(*img), data_dir, registry, opts);
+  return start(std::move(*img), data_dir, registry, opts, false);
 }
 
 expected<std::unique_ptr<node>> node::open(const std::string& data_dir, container_registry& registry,
@@ -97,40 +132,100 @@ expected<std::unique_ptr<node>> node::open(const std::string& data_dir, containe
                                                     data_dir, image_file_name, data_dir));
   auto img = load_image(path);
   if (!img) return unexpected(std::move(img).error());
-  return start(std::move(*img), data_dir, registry, opts);
+  return start(std::move(*img), data_dir, registry, opts, true);
+}
+
+std::string kept_image_path(const std::string& data_dir, const digest& image) {
+  return (fs::path(data_dir) / images_dir_name / (to_hex(image) + ".exo")).string();
+}
+
+expected<std::optional<digest>> upgraded_image(const lmdb_store& store) {
+  auto rec = store.read_meta(image_record);
+  if (!rec) return unexpected(std::move(rec).error());
+  if (!*rec) return std::optional<digest>{};
+  auto v = decode(**rec);
+  auto h = v ? from_value<digest>(std::move(*v), "image record: ") : unexpected(std::move(v).error());
+  if (!h) return fail(errc::malformed, fmt::format("the record of the image an upgrade switched to is damaged: {}", h.error().message));
+  return std::optional<digest>{*h};
 }
 
 expected<std::unique_ptr<node>> node::start(exo::image img, const std::string& data_dir, container_registry& registry,
-                                            const boot_options& opts) {
+                                            const boot_options& opts, bool kept_copy) {
   std::unique_ptr<node> n(new node());
   n->dir_ = data_dir;
   const std::string kept = (fs::path(data_dir) / image_file_name).string();
   std::error_code ec;
   const bool had_image = fs::exists(kept, ec);
-  if (had_image) {
+  std::optional<digest> kept_hash;  // the image DIR/image.exo holds
+  if (kept_copy) {
+    kept_hash = img.hash;
+  } else if (had_image) {
     auto old = load_image(kept);
     if (!old) return fail(old.error().code, fmt::format("{} keeps a damaged image: {}", data_dir, old.error().message));
-    if (!(old->hash == img.hash))
-      return fail(errc::invalid_argument,
-                  fmt::format("{} was booted from image {} ('{}'), not this image {} ('{}'); boot this one on another "
-                              "data directory",
-                              data_dir, short_hex(old->hash), old->manifest.name, short_hex(img.hash), img.manifest.name));
+    kept_hash = old->hash;
   }
-  say(opts, fmt::format("image {} ('{}'): {} actors, {} init messages, {} exported functions", short_hex(img.hash),
-                        img.manifest.name, img.manifest.actors.size(), img.manifest.init.size(),
-                        img.manifest.exports.size()));
-  if (auto r = load_containers(img, registry); !r) return unexpected(std::move(r).error());
-  for (auto& c : img.manifest.containers)
-    say(opts, fmt::format("container {} (type {}, version {}) loaded", c.name, c.type_id, c.version));
 
+  // Before the directory is touched: an image that cannot run leaves no directory behind.
+  auto containers = [&](const exo::image& im) -> expected<void> {
+    say(opts, fmt::format("image {} ('{}'): {} actors, {} init messages, {} exported functions", short_hex(im.hash),
+                          im.manifest.name, im.manifest.actors.size(), im.manifest.init.size(), im.manifest.exports.size()));
+    if (auto r = load_containers(im, registry); !r) return r;
+    for (auto& c : im.manifest.containers)
+      say(opts, fmt::format("container {} (type {}, version {}) loaded", c.name, c.type_id, c.version));
+    return {};
+  };
+  if (auto r = containers(img); !r) return unexpected(std::move(r).error());
   lmdb_options store_options = opts.store;
   store_options.create = !had_image;
   auto store = lmdb_store::open(data_dir, store_options);
   if (!store) return unexpected(std::move(store).error());
   auto record = store->read_meta(boot_record);
   if (!record) return unexpected(std::move(record).error());
+  std::optional<boot_info> booted;
+  if (*record) {
+    auto v = decode(**record);
+    auto info = v ? from_value<boot_info>(std::move(*v), "boot record: ") : unexpected(std::move(v).error());
+    if (!info || info->names.size() != info->ids.size())
+      return fail(errc::malformed, fmt::format("{}: its boot record is damaged", data_dir));
+    booted = std::move(*info);
+  }
+  auto upgraded = upgraded_image(*store);
+  if (!upgraded) return fail(upgraded.error().code, fmt::format("{}: {}", data_dir, upgraded.error().message));
+  // The image the node runs: the one it was booted from, or the one its last upgrade switched
+  // to (the commit of the upgrade entry names it; DIR/image.exo follows it after the commit).
+  const std::optional<digest> current = *upgraded ? *upgraded : booted ? std::optional<digest>(booted->image) : kept_hash;
+  if (current && !(*current == img.hash)) {
+    if (kept_copy && *upgraded) {
+      // Stopped between an upgrade's commit and the copy of its image to DIR/image.exo.
+      auto now = load_image(kept_image_path(data_dir, *current));
+      if (!now) return fail(now.error().code, fmt::format("{} was upgraded to image {}, which it should keep, but: {}",
+                                                          data_dir, short_hex(*current), now.error().message));
+      img = std::move(*now);
+      if (auto r = containers(img); !r) return unexpected(std::move(r).error());
+    } else {
+      return fail(errc::invalid_argument,
+                  fmt::format("{} {} image {}{}, not this image {} ('{}'); boot this one on another data directory{}",
+                              data_dir, *upgraded ? "runs" : "was booted from", short_hex(*current),
+                              booted && *upgraded ? fmt::format(" (upgraded from {})", short_hex(booted->image)) : "",
+                              short_hex(img.hash), img.manifest.name,
+                              *upgraded ? fmt::format(", or resume this one with the image it runs (exo boot {}/{} --data {})",
+                                                      data_dir, image_file_name, data_dir) : ""));
+    }
+  }
+  if (had_image && !(kept_hash && *kept_hash == img.hash)) {
+    if (auto w = write_file(kept, img.file); !w) return unexpected(std::move(w).error());
+    say(opts, fmt::format("{} now holds image {}, the one its last upgrade switched to", kept, short_hex(img.hash)));
+  }
+  // The call log's init entry names the image the node was booted from, whatever it runs now.
+  value origin = img.origin();
+  if (booted && !(booted->image == img.hash)) {
+    auto first = load_image(kept_image_path(data_dir, booted->image));
+    if (!first) return fail(first.error().code, fmt::format("{} keeps no copy of image {}, which it was booted from: {}",
+                                                            data_dir, short_hex(booted->image), first.error().message));
+    origin = first->origin();
+  }
   auto opened = node_hypervisor::open(std::move(*store),
-                                      config{.name = img.manifest.name, .containers = &registry, .origin = img.origin()});
+                                      config{.name = img.manifest.name, .containers = &registry, .origin = std::move(origin)});
   if (!opened) return fail(opened.error().code, fmt::format("{}: {}", data_dir, opened.error().message));
   n->hv_.emplace(std::move(*opened));
   node_hypervisor& hv = *n->hv_;
@@ -145,15 +240,8 @@ expected<std::unique_ptr<node>> node::start(exo::image img, const std::string& d
   n->img_ = std::move(img);
   const exo::image& im = n->img_;
 
-  if (*record) {  // booted before: resume
-    auto v = decode(**record);
-    auto info = v ? from_value<boot_info>(std::move(*v), "boot record: ") : unexpected(std::move(v).error());
-    if (!info || info->names.size() != info->ids.size())
-      return fail(errc::malformed, fmt::format("{}: its boot record is damaged", data_dir));
-    if (!(info->image == im.hash))
-      return fail(errc::invalid_argument, fmt::format("{} was booted from image {}, not {}", data_dir,
-                                                      short_hex(info->image), short_hex(im.hash)));
-    for (std::size_t i = 0; i < info->names.size(); ++i) n->actors_.emplace(info->names[i], info->ids[i]);
+  if (booted) {  // booted before: resume
+    for (std::size_t i = 0; i < booted->names.size(); ++i) n->actors_.emplace(booted->names[i], booted->ids[i]);
     n->resumed_ = true;
     n->serve();
     say(opts, fmt::format("resumed {}: {} log entries, state root {}", data_dir, hv.log().size(),
@@ -231,6 +319,8 @@ image_log_verifier::image_log_verifier(const exo::image& img, const snapshot& sn
 }
 
 void image_log_verifier::start(container_registry& registry, const verify_options& opts, const snapshot* from) {
+  registry_ = &registry;
+  if (!from) current_ = &img_;
   auto loaded = load_containers(img_, registry);
   const config cfg{.name = img_.manifest.name, .containers = &registry, .origin = img_.origin()};
   std::optional<error> unusable;  // a snapshot that cannot be started from
@@ -246,6 +336,10 @@ void image_log_verifier::start(container_registry& registry, const verify_option
   }
   if (!hv_) hv_ = std::make_unique<replay_hypervisor>(cfg);
   lv_.emplace(*hv_, opts);
+  lv_->check_entries([this](const log_entry& e) -> std::optional<divergence> {
+    if (e.kind != "upgrade") return std::nullopt;
+    return check_upgrade_entry(e);
+  });
   if (!loaded) {
     lv_->fail(divergence{0, "replay", "the containers the image needs", loaded.error().message, {}});
   } else if (unusable) {
@@ -253,6 +347,47 @@ void image_log_verifier::start(container_registry& registry, const verify_option
   } else if (from && lv_->start_at(from->cp).ok()) {
     boot_checked_ = std::max<std::uint64_t>(boot_checked_, lv_->result().entries);
   }
+}
+
+std::optional<divergence> image_log_verifier::check_upgrade_entry(const log_entry& e) {
+  auto bad = [&](std::string expected, std::string got) { return divergence{e.index, "upgrade", std::move(expected), std::move(got), {}}; };
+  const value* note = e.args.find("note");
+  const value* from = note ? note->find("from") : nullptr;
+  const value* to = note ? note->find("to") : nullptr;
+  auto image_of = [](const value* origin) -> std::optional<digest> {
+    const value* h = origin ? origin->find("image") : nullptr;
+    auto d = h ? from_value<digest>(*h) : fail(errc::malformed, "");
+    return d ? std::optional<digest>(*d) : std::nullopt;
+  };
+  const auto from_hash = image_of(from), to_hash = image_of(to);
+  if (!from_hash || !to_hash) return bad("an upgrade entry whose note names both images ({from, to} origins)", detail::show(e.args.find("note") ? *note : value{}));
+  if (current_ && !(current_->hash == *from_hash))
+    return bad(fmt::format("an upgrade from image {}, the one the log ran on", short_hex(current_->hash)),
+               fmt::format("an upgrade from image {}", short_hex(*from_hash)));
+  auto fetch = [&](const digest& h) -> expected<const image*> {
+    if (h == img_.hash) return &img_;
+    for (const image& im : upgraded_)
+      if (im.hash == h) return &im;
+    if (!images_) return fail(errc::invalid_argument, "no images were given to follow upgrades with");
+    auto got = images_(h);
+    if (!got) return unexpected(std::move(got).error());
+    if (!(got->hash == h)) return fail(errc::invalid_argument, fmt::format("the image found for {} is {}", short_hex(h), short_hex(got->hash)));
+    upgraded_.push_back(std::move(*got));
+    return &upgraded_.back();
+  };
+  auto before = current_ ? expected<const image*>(current_) : fetch(*from_hash);
+  if (!before) return bad(fmt::format("image {}, which the log upgrades from at entry {}", short_hex(*from_hash), e.index), before.error().message);
+  auto after = fetch(*to_hash);
+  if (!after) return bad(fmt::format("image {}, which the log upgrades to at entry {}", short_hex(*to_hash), e.index), after.error().message);
+  if (auto r = load_containers(**after, *registry_); !r) return bad("the containers the new image needs", r.error().message);
+  auto plan = upgrade_plan(**before, **after, hv_->host_id());
+  if (!plan) return bad("an upgrade between images of one application", plan.error().message);
+  if (!(plan->logged_args() == e.args))
+    return bad(fmt::format("the upgrade from image {} to image {} ({} actors' code, {} migration calls)", short_hex(*from_hash),
+                           short_hex(*to_hash), plan->changes.size(), plan->migrate.size()),
+               "an upgrade entry with other code, images or migration calls");
+  current_ = *after;
+  return std::nullopt;
 }
 
 const verdict& image_log_verifier::advance(const log_reader& log) {
@@ -307,15 +442,49 @@ const verdict& image_log_verifier::advance(const log_reader& log) {
   return lv_->advance(log);
 }
 
+image_source directory_images(const std::string& data_dir) {
+  return [data_dir](const digest& h) -> expected<exo::image> {
+    const std::string kept = kept_image_path(data_dir, h);
+    std::error_code ec;
+    if (fs::exists(kept, ec)) return load_image(kept);
+    auto current = load_image((fs::path(data_dir) / image_file_name).string());
+    if (current && current->hash == h) return current;
+    return fail(errc::invalid_argument, fmt::format("{} keeps no image {} (not in {}/{})", data_dir, short_hex(h), data_dir,
+                                                    images_dir_name));
+  };
+}
+
+image_source listed_images(std::vector<exo::image> images) {
+  return [all = std::move(images)](const digest& h) -> expected<exo::image> {
+    for (const exo::image& im : all)
+      if (im.hash == h) return im;
+    return fail(errc::invalid_argument, fmt::format("image {} is not among the images given (--image)", short_hex(h)));
+  };
+}
+
+expected<digest> booted_image(const log_reader& log) {
+  if (log.size() == 0) return fail(errc::invalid_argument, "the log is empty: it names no image");
+  auto raw = log.read(0);
+  auto init = raw ? decode_entry(*raw) : unexpected(raw.error());
+  if (!init) return fail(init.error().code, "the log's init entry: " + init.error().message);
+  const value* origin = init->args.find("origin");
+  const value* h = origin ? origin->find("image") : nullptr;
+  auto d = h ? from_value<digest>(*h) : fail(errc::invalid_argument, "");
+  if (!d) return fail(errc::invalid_argument, "the log's init entry names no image: it was not booted from one");
+  return *d;
+}
+
 verdict verify_image_log(const log_reader& log, const exo::image& img, container_registry& registry,
-                         const verify_options& opts) {
+                         const verify_options& opts, image_source images) {
   image_log_verifier v(img, registry, opts);
+  v.follow_upgrades(std::move(images));
   return v.advance(log);
 }
 
 verdict verify_image_log_from(const log_reader& log, const exo::image& img, const snapshot& snap,
-                              container_registry& registry, const verify_options& opts) {
+                              container_registry& registry, const verify_options& opts, image_source images) {
   image_log_verifier v(img, snap, registry, opts);
+  v.follow_upgrades(std::move(images));
   return v.advance(log);
 }
 

@@ -3,6 +3,9 @@
 #include <exo/core/sealed_file.hpp>
 
 #include <fmt/format.h>
+
+#include <fcntl.h>
+#include <unistd.h>
 #include <zstd.h>
 
 #include <algorithm>
@@ -75,16 +78,39 @@ expected<bytes> read_file(const std::string& path, std::uint64_t max) {
 }
 
 expected<void> write_file(const std::string& path, byte_view data) {
+  // The bytes reach the disk (fsync) before the name does, and the name before this returns
+  // (fsync of the directory): a file named in a commit made after this is there after a crash.
   const std::string tmp = path + ".tmp";
-  {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    f.write(reinterpret_cast<const char*>(data.data()), static_cast<std::streamsize>(data.size()));
-    f.flush();
-    if (!f) return fail(errc::internal, fmt::format("cannot write {}: {}", tmp, std::strerror(errno)));
+  auto failed = [&](std::string_view what, const std::string& file) {
+    return fail(errc::internal, fmt::format("cannot {} {}: {}", what, file, std::strerror(errno)));
+  };
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return failed("create", tmp);
+  for (std::size_t done = 0; done < data.size();) {
+    const ::ssize_t w = ::write(fd, data.data() + done, data.size() - done);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) {
+      auto e = failed("write", tmp);
+      ::close(fd);
+      return e;
+    }
+    done += static_cast<std::size_t>(w);
   }
+  if (::fsync(fd) != 0) {
+    auto e = failed("flush", tmp);
+    ::close(fd);
+    return e;
+  }
+  ::close(fd);
   std::error_code ec;
   std::filesystem::rename(tmp, path, ec);
   if (ec) return fail(errc::internal, fmt::format("cannot move {} to {}: {}", tmp, path, ec.message()));
+  std::filesystem::path dir = std::filesystem::path(path).parent_path();
+  if (dir.empty()) dir = ".";
+  if (int d = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC); d >= 0) {
+    (void)::fsync(d);
+    ::close(d);
+  }
   return {};
 }
 

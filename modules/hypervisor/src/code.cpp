@@ -119,6 +119,39 @@ expected<cap_handle> kernel::create_code(std::string_view container, byte_view c
   return cap;
 }
 
+expected<void> kernel::replace_code(const id& a, const digest& code) {
+  if (delivering_) return fail(errc::invalid_argument, "replace_code during a delivery");
+  auto slot = resolve(a);
+  if (!slot) return unexpected(std::move(slot).error());
+  if (*slot == 0) return fail(errc::no_such_actor, fmt::format("{} is the hypervisor's own id, not an actor", to_hex(a)));
+  auto t = type_for(code);
+  if (!t) return unexpected(std::move(t).error());
+  actor& act = actors_[*slot];
+  const actor_type& from = *act.type;
+  const actor_type& to = **t;
+  if (&from == &to) return {};
+  const std::string who = short_hex(a);
+  for (std::size_t i = 0; i < from.functions.size(); ++i)
+    if (i >= to.functions.size() || to.functions[i].name != from.functions[i].name)
+      return fail(errc::invalid_argument,
+                  fmt::format("the new code of actor {} exports {} as function {}, where the old code exports '{}': "
+                              "capabilities name functions by position, so new code keeps the old exports in their "
+                              "order and adds new ones after them",
+                              who, i < to.functions.size() ? "'" + std::string(to.functions[i].name) + "'" : "nothing",
+                              i, from.functions[i].name));
+  if (!from.save || !to.load)
+    return fail(errc::invalid_argument, fmt::format("actor {}: type '{}' cannot hand its state to type '{}' (a type "
+                                                    "without save or load keeps its state only in memory)",
+                                                    who, from.name, to.name));
+  auto s = to.load(to, from.save(act.state));
+  if (!s) return fail(s.error().code, fmt::format("actor {}: the new code does not load its state: {}", who, s.error().message));
+  from.destroy(act.state);
+  act.type = &to;
+  act.state = *s;
+  mark_dirty(*slot, main_);
+  return {};
+}
+
 expected<value> kernel::saved_state(const id& a) {
   auto slot = resolve(a);
   if (!slot) return unexpected(std::move(slot).error());

@@ -246,6 +246,7 @@ expected<log_entry> ingress::replay(const log_entry& original) {
   }
   auto faults = logged_faults(original.outputs);
   if (!faults) return unexpected(std::move(faults).error());
+  if (original.kind == "upgrade") return run_upgrade(original.args, std::move(*faults), nullptr);
   std::vector<cap_handle> made;
   auto* caps = original.caps.if_list();
   auto* list = original.args.if_list();
@@ -356,35 +357,36 @@ kernel::input_info ingress::input_of(const log_entry& e) {
   return in;
 }
 
+// Sends `function` of `actor` a call from the host and runs until idle, collecting what it
+// does in `cap`; a call that cannot be sent (no such actor or function) is the error returned.
+std::optional<error> ingress::run_one(const id& actor, std::string_view function, arg_list args, std::uint64_t budget,
+                                      capture& cap) {
+  auto target = k_.lookup(actor, function, rights::call | rights::transfer);
+  if (!target) return std::move(target).error();
+  // The result goes to the reply egress; the message's sequence number tells its failure
+  // from the others that reach the host.
+  cap_handle reply = k_.create_egress(std::string(reply_egress_name), nullptr);
+  cap.reply_egress = k_.inspect(reply)->target;
+  cap.seq = k_.next_host_seq();
+  auto s = k_.send(*target, std::move(args), send_options{.budget = budget, .reply_to = reply});
+  (void)k_.drop(reply);
+  (void)k_.drop(*target);
+  if (!s) return std::move(s).error();
+  capture_ = &cap;
+  pump_.run_until_idle();
+  capture_ = nullptr;
+  return std::nullopt;
+}
+
 expected<log_entry> ingress::run_call(log_entry e, arg_list args, value& host_result,
                                       std::vector<std::pair<std::uint64_t, error>> faults) {
   const std::uint64_t ticks0 = k_.stats().ticks;
   capture cap;
-  auto target = k_.lookup(e.actor, e.function, rights::call | rights::transfer);
-  std::optional<error> refused;
-  if (!target) {
-    refused = std::move(target).error();
-  } else {
-    // The result goes to the reply egress; the message's sequence number tells its failure
-    // from the others that reach the host.
-    cap_handle reply = k_.create_egress(std::string(reply_egress_name), nullptr);
-    cap.reply_egress = k_.inspect(reply)->target;
-    cap.seq = k_.next_host_seq();
-    auto s = k_.send(*target, std::move(args), send_options{.budget = e.budget, .reply_to = reply});
-    (void)k_.drop(reply);
-    (void)k_.drop(*target);
-    if (!s) {
-      refused = std::move(s).error();
-    } else {
-      capture_ = &cap;
-      kernel::input_info in = input_of(e);
-      in.faults = std::move(faults);
-      k_.set_input(std::move(in));
-      pump_.run_until_idle();
-      k_.set_input({});
-      capture_ = nullptr;
-    }
-  }
+  kernel::input_info in = input_of(e);
+  in.faults = std::move(faults);
+  k_.set_input(std::move(in));
+  std::optional<error> refused = run_one(e.actor, e.function, std::move(args), e.budget, cap);
+  k_.set_input({});
   e.result = std::move(cap.result);
   e.result_caps = value(std::move(cap.result_caps));
   e.outputs = value(std::move(cap.outputs));
@@ -396,6 +398,128 @@ expected<log_entry> ingress::run_call(log_entry e, arg_list args, value& host_re
     return unexpected(std::move(r).error());
   }
   host_result = std::move(cap.host_result);
+  return e;
+}
+
+unexpected<error> ingress::abandon(error e) {
+  if (batching_) {
+    if (!batch_error_) batch_error_ = e;  // end_batch() undoes the batch
+  } else {
+    (void)rollback();
+  }
+  return unexpected(std::move(e));
+}
+
+value upgrade_request::logged_args() const {
+  value::list ch, mg;
+  for (const code_change& c : changes)
+    ch.push_back(value::make_map({{"actor", value(bytes(c.actor.bytes.begin(), c.actor.bytes.end()))},
+                                  {"container", value(c.container)},
+                                  {"source", value(c.source)}}));
+  for (const call& m : migrate)
+    mg.push_back(value::make_map({{"actor", value(bytes(m.actor.bytes.begin(), m.actor.bytes.end()))},
+                                  {"function", value(m.function)},
+                                  {"args", m.args},
+                                  {"budget", value(static_cast<std::int64_t>(m.budget))}}));
+  return value::make_map({{"note", note}, {"changes", value(std::move(ch))}, {"migrate", value(std::move(mg))}});
+}
+
+expected<log_entry> ingress::upgrade(const upgrade_request& r) {
+  if (auto ok = ready("upgrade"); !ok) return unexpected(std::move(ok).error());
+  for (const auto& m : r.migrate)
+    if (m.budget > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()))
+      return fail(errc::invalid_argument, fmt::format("migration call {}: budget out of range", m.function));
+  return run_upgrade(r.logged_args(), {}, &r.records);
+}
+
+namespace {
+expected<id> id_field(const value& m, std::string_view what) {
+  const value* v = m.find("actor");
+  const bytes* b = v ? v->if_bytes() : nullptr;
+  if (!b || b->size() != 32) return fail(errc::malformed, fmt::format("an upgrade entry's {} needs an actor id (32 bytes)", what));
+  id a;
+  std::copy(b->begin(), b->end(), a.bytes.begin());
+  return a;
+}
+}  // namespace
+
+// Makes the upgrade an "upgrade" entry's args describe (see upgrade_request::logged_args) and
+// logs it, with `records` (nullptr: none) committed with it.
+expected<log_entry> ingress::run_upgrade(const value& args, std::vector<std::pair<std::uint64_t, error>> faults,
+                                         const commit_meta* records) {
+  const value* note = args.find("note");
+  const value* changes = args.find("changes");
+  const value* migrate = args.find("migrate");
+  if (!args.if_map() || args.if_map()->size() != 3 || !note || !changes || !changes->if_list() || !migrate ||
+      !migrate->if_list())
+    return fail(errc::malformed, "an upgrade entry's args are {note, changes: [...], migrate: [...]}");
+  log_entry e = next_entry("upgrade");
+  e.actor = k_.host_id();
+  e.function = "exo.upgrade";
+  e.args = args;
+  for (const value& c : *changes->if_list()) {
+    auto a = id_field(c, "change");
+    const value* cn = c.find("container");
+    const value* src = c.find("source");
+    if (!a || !c.if_map() || c.if_map()->size() != 3 || !cn || !cn->if_string() || !src || !src->if_bytes())
+      return fail(errc::malformed, "an upgrade entry's change is {actor, container, source}");
+    auto h = k_.install(*cn->if_string(), *src->if_bytes());
+    if (!h) return abandon(error{h.error().code, fmt::format("the new code of actor {} ({}): {}", short_hex(*a), *cn->if_string(), h.error().message)});
+    if (auto r = k_.replace_code(*a, *h); !r) return abandon(std::move(r).error());
+  }
+  // The migration calls: one input, whose deliveries are numbered on from call to call.
+  struct parsed {
+    id actor;
+    const std::string* function;
+    const value::list* args;
+    std::uint64_t budget;
+  };
+  std::vector<parsed> calls;
+  for (const value& m : *migrate->if_list()) {
+    auto a = id_field(m, "migration call");
+    const value* fn = m.find("function");
+    const value* as = m.find("args");
+    const value* b = m.find("budget");
+    if (!a || !m.if_map() || m.if_map()->size() != 4 || !fn || !fn->if_string() || !as || !as->if_list() || !b ||
+        !b->if_i64() || *b->if_i64() < 0)
+      return abandon(error{errc::malformed, "an upgrade entry's migration call is {actor, function, args: [...], budget}"});
+    value::list caps;
+    for (const value& x : *as->if_list())
+      if (auto d = k_.describe_caps(x, caps); !d || !caps.empty())
+        return abandon(error{errc::invalid_argument, fmt::format("migration call {}: its arguments may not carry "
+                                                                 "capabilities", *fn->if_string())});
+    const auto budget = static_cast<std::uint64_t>(*b->if_i64());
+    calls.push_back(parsed{*a, fn->if_string(), as->if_list(), budget ? budget : k_.settings().default_budget});
+  }
+  const std::uint64_t ticks0 = k_.stats().ticks;
+  kernel::input_info in = input_of(e);
+  in.faults = std::move(faults);
+  k_.set_input(std::move(in));
+  value::list results, result_caps, outputs;
+  for (const parsed& c : calls) {
+    capture cap;
+    arg_list args;
+    for (const value& a : *c.args) args.push_back(a);
+    std::optional<error> refused = run_one(c.actor, *c.function, std::move(args), c.budget, cap);
+    (void)k_.release_caps(cap.host_result);  // the host keeps nothing a migration returns
+    if (refused || cap.error) {
+      k_.set_input({});
+      const std::string why = refused ? refused->message : cap.error->message;
+      return abandon(error{refused ? refused->code : errc::handler_failed,
+                           fmt::format("migration call {}.{} failed, so the upgrade is undone: {}", short_hex(c.actor),
+                                       *c.function, why)});
+    }
+    results.push_back(std::move(cap.result));
+    result_caps.push_back(value(std::move(cap.result_caps)));
+    for (value& o : cap.outputs) outputs.push_back(std::move(o));
+  }
+  k_.set_input({});
+  e.result = value(std::move(results));
+  e.result_caps = value(std::move(result_caps));
+  e.outputs = value(std::move(outputs));
+  e.ticks = k_.stats().ticks - ticks0;
+  if (records) staged_.insert(staged_.end(), records->begin(), records->end());
+  if (auto r = append(e); !r) return unexpected(std::move(r).error());
   return e;
 }
 

@@ -280,6 +280,18 @@ class hypervisor {
   /// the entry it logs for it, to be compared with `original` (what exo::verify does). An
   /// init entry is not an input: it is refused.
   expected<log_entry> replay(const log_entry& original) requires logged { return p_->in.replay(original); }
+  /// Replaces running actors' code and runs migration calls once, as one logged "upgrade"
+  /// input (exo::upgrade_request, ingress::upgrade); the entry logged is returned. Capabilities
+  /// name functions by position: new code keeps the old exports in their order.
+  expected<log_entry> upgrade(const upgrade_request& r) requires logged { return p_->in.upgrade(r); }
+  /// Points an actor at other code (installed for `container`, see kernel::replace_code)
+  /// without logging anything: for a hypervisor that logs nothing, or a scratch one that
+  /// checks what new code would do; a node's own upgrades are logged (upgrade()).
+  expected<void> replace_code(const id& actor, std::string_view container, byte_view code) {
+    auto h = p_->k.install(container, code);
+    if (!h) return unexpected(std::move(h).error());
+    return p_->k.replace_code(actor, *h);
+  }
   /// The sequence number of the last signed call accepted from `caller` (0: none yet); a
   /// signed call needs a greater one (invoke_options::seq).
   expected<std::uint64_t> last_seq(const public_key& caller) const requires logged { return p_->in.last_seq(caller); }

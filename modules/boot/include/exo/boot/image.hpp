@@ -108,6 +108,11 @@ struct image_manifest {
   BOOST_HANA_DEFINE_STRUCT(image_manifest, (std::string, format), (std::string, name),
                            (std::vector<image_container>, containers), (std::vector<image_actor>, actors),
                            (std::vector<image_call>, init), (std::vector<image_export>, exports));
+  /// Calls made once when a node switches to this image from another (exo upgrade), not at
+  /// boot: migrations of state the new code keeps otherwise. Their arguments carry no
+  /// capabilities. In the file only when there are some, so images without them are what
+  /// they always were.
+  std::vector<image_call> migrate;
   const image_export* find_export(std::string_view actor, std::string_view function) const;
 };
 

@@ -29,12 +29,14 @@
 #include <exo/store/lmdb_store.hpp>
 #include <exo/verifier/verify.hpp>
 
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace exo {
 
@@ -80,10 +82,29 @@ class node {
   /// RPC server calls it between batches: rpc::server_options::maintain). Says what it did.
   expected<std::string> maintain(const prune_options& options);
 
+  /// What a switch to another image did.
+  struct switched {
+    std::uint64_t index = 0;            ///< the upgrade entry
+    digest from{}, to{};                ///< the images
+    std::vector<std::string> changed;   ///< actors whose code changed, in manifest order
+    value results;                      ///< the migration calls' results, in order
+    digest root{};                      ///< the state root after it
+  };
+  /// Switches the node to `next` (exo/boot/upgrade.hpp: check it with check_upgrade first):
+  /// one logged "upgrade" entry names both images, carries the new code of every actor whose
+  /// code differs, and runs `next`'s migration calls; its commit names `next` as the image
+  /// the node runs. Both images are kept in DIR/images first (a verifier replays each segment
+  /// of the log on its own image), and DIR/image.exo becomes `next` after the commit (a node
+  /// stopped in between repairs it when it resumes). An image of another application, code
+  /// that does not compile or moves exports, or a migration call that fails is an error, and
+  /// the node is as before. Not while the node serves or writes behind.
+  expected<switched> upgrade(const exo::image& next);
+
  private:
   node() = default;
+  // kept_copy: `img` is DIR/image.exo's, which may lag behind an upgrade that was committed.
   static expected<std::unique_ptr<node>> start(exo::image img, const std::string& data_dir,
-                                               container_registry& registry, const boot_options& opts);
+                                               container_registry& registry, const boot_options& opts, bool kept_copy);
   void serve();  // makes service_ from the image's exports, once the actors are known
   exo::image img_;
   std::string dir_;
@@ -99,20 +120,41 @@ class node {
 /// The method an image's export declares, for the actor `actor` (exo/hypervisor/method.hpp).
 method export_method(const image_export& e, const id& actor);
 
-/// The file a data directory keeps its image in.
+/// The file a data directory keeps its image in (the one it runs).
 inline constexpr std::string_view image_file_name = "image.exo";
+/// The directory a data directory keeps every image its log ran on in, once it was upgraded
+/// (as HASH.exo, the hash in hex).
+inline constexpr std::string_view images_dir_name = "images";
+/// DIR/images/HASH.exo.
+std::string kept_image_path(const std::string& data_dir, const digest& image);
+/// The image a node's last upgrade switched it to, or nullopt if it never was upgraded.
+expected<std::optional<digest>> upgraded_image(const lmdb_store& store);
+
+/// Images by hash: the ones a node ran on after upgrades, for a verifier (each segment of a
+/// log that spans an upgrade is checked against its own image). Not found: an error saying so.
+using image_source = std::function<expected<image>(const digest&)>;
 
 /// Verifies `log` against `img`: replays it into a fresh in-memory hypervisor booted the
 /// way the image says (its containers loaded into `registry`), so every entry's result and
 /// root is checked, and checks that the log begins with exactly the image's boot (the init
 /// entry names the image; then the creates of its actors, with its code, and its init
 /// messages). A container that cannot be loaded is reported as the divergence "replay".
+/// `images`: where the images the log's upgrade entries switch to come from (see
+/// image_log_verifier::follow_upgrades).
 verdict verify_image_log(const log_reader& log, const image& img, container_registry& registry,
-                         const verify_options& opts = {});
+                         const verify_options& opts = {}, image_source images = {});
 /// verify_image_log from the checkpoint of `snap` (see image_log_verifier): replays only what
 /// follows it.
 verdict verify_image_log_from(const log_reader& log, const image& img, const snapshot& snap,
-                              container_registry& registry, const verify_options& opts = {});
+                              container_registry& registry, const verify_options& opts = {},
+                              image_source images = {});
+
+/// The images a data directory keeps: DIR/images/HASH.exo, and DIR/image.exo.
+image_source directory_images(const std::string& data_dir);
+/// Images given by hand (exo verify --image A --image B).
+image_source listed_images(std::vector<image> images);
+/// The image a log's init entry names: the one its node was booted from.
+expected<digest> booted_image(const log_reader& log);
 
 /// verify_image_log for a log that grows (a node followed over RPC): each advance() checks
 /// the boot entries it has not seen and replays only the entries appended since the last
@@ -133,6 +175,12 @@ class image_log_verifier {
                      const verify_options& opts = {});
   image_log_verifier(const image_log_verifier&) = delete;
   image_log_verifier& operator=(const image_log_verifier&) = delete;
+  /// Where the images a log's upgrade entries switch to come from. Each upgrade entry must be
+  /// exactly the upgrade from the image before it to the one it names (exo::upgrade_plan: the
+  /// new code of the actors whose code changed, and the new image's migration calls); then it
+  /// is replayed like any input. Without a source, an upgrade entry is the divergence
+  /// "upgrade", naming the image needed.
+  void follow_upgrades(image_source images) { images_ = std::move(images); }
   const verdict& advance(const log_reader& log);
   const verdict& result() const noexcept { return lv_->result(); }
 
@@ -144,6 +192,13 @@ class image_log_verifier {
   std::optional<log_verifier<replay_hypervisor>> lv_;
   std::uint64_t boot_checked_ = 1;  // entries before it were checked against the image's boot
   std::map<std::string, value> created_;  // the id each of the image's actors was created as
+  // Upgrades: the images a log switched to, and the one its latest entries ran on (nullptr
+  // when started from a checkpoint, until the log's first upgrade entry names it).
+  std::optional<divergence> check_upgrade_entry(const log_entry& e);
+  container_registry* registry_ = nullptr;
+  image_source images_;
+  std::deque<image> upgraded_;
+  const image* current_ = nullptr;
 };
 
 }  // namespace exo

@@ -18,6 +18,12 @@
 ///   `args` is {code, state} (code hash and initial state).
 /// - "call": a call from outside. `actor` and `function` name the target; `args` the
 ///   arguments (capabilities described, see kernel::describe_cap).
+/// - "upgrade": the host replaced running actors' code (exo::upgrade_request). `actor` is the
+///   host's id; `function` is "exo.upgrade"; `args` is {note, changes: [{actor, container,
+///   source}], migrate: [{actor, function, args, budget}]}: what the host says the upgrade is
+///   (for images, both images' origins), each actor's new code, and the calls that ran once
+///   at the switch; `result` is the list of those calls' results, `result_caps` a list of
+///   their capability lists, `outputs` and `ticks` what they did together.
 ///
 /// A signed call carries `seq`: its caller's sequence number, which must be greater than that
 /// of every call the node accepted from the same caller before (the node keeps the last one in
@@ -58,7 +64,7 @@ struct log_entry {
   BOOST_HANA_DEFINE_STRUCT(log_entry,
     (std::uint64_t, index),
     (digest, prev),                 ///< hash of entry index-1 (zero for entry 0)
-    (std::string, kind),            ///< "init", "create" or "call"
+    (std::string, kind),            ///< "init", "create", "call" or "upgrade"
     (std::optional<bytes>, caller), ///< the caller's public key; absent: anonymous
     (id, actor),
     (std::string, function),

@@ -15,13 +15,16 @@
 
 #include <exo/call_log/entry.hpp>
 #include <exo/call_log/writer.hpp>
+#include <exo/core/commit_meta.hpp>
 #include <exo/core/sign.hpp>
 #include <exo/hypervisor/kernel.hpp>
 
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <string_view>
+#include <vector>
 
 namespace exo {
 
@@ -36,6 +39,33 @@ struct invoke_options {
   /// once (a captured one sent again is refused, and nothing of it is logged). Needs a caller.
   /// The RPC server always gives one for a signed call.
   std::optional<std::uint64_t> seq;
+};
+
+/// An upgrade (ingress::upgrade): new code for running actors, and calls that run once at the
+/// switch. Logged as one "upgrade" entry (exo/call_log/entry.hpp).
+struct upgrade_request {
+  /// What the host says the upgrade is, logged as it is (exo::node: both images' origins).
+  value note;
+  /// An actor's new code, installed for `container` (as create_code installs it).
+  struct code_change {
+    id actor;
+    std::string container;
+    bytes source;
+  };
+  std::vector<code_change> changes;
+  /// A call from the host made once, after the code is replaced (a migration): arguments
+  /// without capabilities; budget 0 is the config's default_budget.
+  struct call {
+    id actor;
+    std::string function;
+    value args;  ///< a list
+    std::uint64_t budget = 0;
+  };
+  std::vector<call> migrate;
+  /// Meta records committed with the entry (the boot layer names the node's image in one).
+  commit_meta records;
+  /// The args of its log entry: {note, changes, migrate} (the records are not logged).
+  value logged_args() const;
 };
 
 /// What a logged input did: the outcome its log entry records (and the entry's index).
@@ -90,6 +120,12 @@ class ingress final : private output_observer {
   expected<cap_handle> create_code(std::string_view container, byte_view code);
   /// Calls `function` of `actor`, runs until idle, and logs the call with its outcome.
   expected<call_outcome> invoke(const id& actor, std::string_view function, arg_list args, const invoke_options& opts);
+  /// Replaces actors' code and runs the migration calls, all of it one input, logged as an
+  /// "upgrade" entry (see upgrade_request) committed with the request's records. A change
+  /// that cannot be made (code that does not compile, exports that moved, see
+  /// kernel::replace_code) or a migration call that fails or is refused undoes the whole
+  /// upgrade: nothing is logged and the state is as before (in a batch, the batch fails).
+  expected<log_entry> upgrade(const upgrade_request& r);
   /// Makes the input `original` records again and returns the entry it logs for it.
   expected<log_entry> replay(const log_entry& original);
   /// The sequence number of the last signed call accepted from `caller` (0: none yet).
@@ -121,6 +157,11 @@ class ingress final : private output_observer {
   static kernel::input_info input_of(const log_entry& e);
   expected<log_entry> run_call(log_entry e, arg_list args, value& host_result,
                                std::vector<std::pair<std::uint64_t, error>> faults = {});
+  std::optional<error> run_one(const id& actor, std::string_view function, arg_list args, std::uint64_t budget,
+                               capture& cap);
+  expected<log_entry> run_upgrade(const value& args, std::vector<std::pair<std::uint64_t, error>> faults,
+                                  const commit_meta* records);
+  unexpected<error> abandon(error e);  // undoes the running input (or fails the batch) and returns e
   expected<void> accept_seq(const std::optional<bytes>& caller, std::optional<std::uint64_t> seq);
   expected<void> append(log_entry& e);
   expected<void> commit_entries();

@@ -319,6 +319,15 @@ class kernel {
   expected<digest> install(std::string_view container, byte_view code, bool* added = nullptr);
   /// The type of installed or registered code, compiling stored code when first needed.
   expected<const actor_type*> type_for(const digest& code);
+  /// Points the actor `a` at the code `code` (installed or registered), keeping everything
+  /// else of it: id, storage, clock, counters and capabilities; its in-memory state passes
+  /// through the old type's save and the new type's load (compiled code keeps its state in
+  /// storage, so a new instance starts). Capabilities name functions by position, so the new
+  /// code must export every function of the old at the same position (it may add functions
+  /// after them). Not during a delivery. Errors: an actor that does not exist, a type that
+  /// cannot save or load, exports that moved, a state the new type does not load; nothing
+  /// changes then.
+  expected<void> replace_code(const id& a, const digest& code);
   /// The types registered with this kernel, as [{name, code}] sorted by name, then code: what
   /// a call log's init entry declares.
   value type_list() const;

@@ -21,7 +21,9 @@
 /// Then the signed head: it counts every entry, names the last one's hash, carries the key
 /// the init entry declares, and its Ed25519 signature holds. With a pinned node key
 /// (verify_options::node_key), the init entry must declare that key. The first thing that
-/// does not match is reported with the entry index, the field, and both sides.
+/// does not match is reported with the entry index, the field, and both sides. An "upgrade"
+/// entry is replayed like a call: its code is installed, the actors switched to it and its
+/// migration calls run, and the outcome and root compared.
 
 #include <exo/call_log/entry.hpp>
 #include <exo/core/encoding.hpp>
@@ -149,6 +151,11 @@ class log_verifier {
     requires requires(H& h) {
       { h.state_root() } -> std::same_as<expected<digest>>;
     };
+  /// Adds a check of every entry after the init entry, run before it is replayed (an image's
+  /// upgrade entries must name code the image holds): what it returns is the divergence.
+  void check_entries(std::function<std::optional<divergence>(const log_entry&)> check) {
+    entry_check_ = std::move(check);
+  }
   /// Records a divergence found by another check (e.g. an image's boot entries); advance()
   /// does nothing more after it.
   void fail(divergence d) {
@@ -166,6 +173,7 @@ class log_verifier {
   digest prev_{};  // the hash of the last entry verified
   bytes init_key_;
   std::optional<checkpoint> from_;  // the checkpoint started from, until the log is matched with it
+  std::function<std::optional<divergence>(const log_entry&)> entry_check_;
 };
 
 template <replay_target H>
@@ -241,7 +249,13 @@ const verdict& log_verifier<H>::advance(const log_reader& log) {
       }
       init_key_ = *e->args.find("node_key")->if_bytes();
     } else {
-      if (e->kind != "create" && e->kind != "call") return diverge(i, "kind", "create or call", e->kind);
+      if (e->kind != "create" && e->kind != "call" && e->kind != "upgrade")
+        return diverge(i, "kind", "create, call or upgrade", e->kind);
+      if (entry_check_)
+        if (auto d = entry_check_(*e)) {
+          v_.first = std::move(d);
+          return v_;
+        }
       auto got = hv_.replay(*e);
       std::optional<divergence> d =
           got ? detail::compare_entries(*e, *got)
