@@ -276,6 +276,15 @@ BOOST_AUTO_TEST_CASE(an_incompatible_upgrade_is_refused_with_its_first_divergenc
   BOOST_REQUIRE(!moved);
   BOOST_TEST(contains(moved.error().message, "by position"), moved.error().message);
   BOOST_TEST((state_of(dir, r.reg) == before));
+  // The switch itself refuses it too (without the check), and leaves no image behind.
+  {
+    auto n = exo::node::open(dir, r.reg).value();
+    auto refused = n->upgrade(reordered);
+    BOOST_REQUIRE(!refused);
+    BOOST_TEST(contains(refused.error().message, "by position"), refused.error().message);
+  }
+  BOOST_TEST((state_of(dir, r.reg) == before));
+  BOOST_TEST(!fs::exists(dir + "/images"));
   // An image of another application.
   auto foreign = exo::upgrade_directory(dir, other_app, r.reg);
   BOOST_REQUIRE(!foreign);
@@ -405,6 +414,82 @@ BOOST_AUTO_TEST_CASE(sigkill_during_an_upgrade_switch_loses_nothing) {
   BOOST_TEST((*n)->image().hash == migrating.hash);
   BOOST_TEST(exo::load_image(dir + "/image.exo").value().hash == migrating.hash);
   BOOST_TEST(count_of(**n) == count + 1000);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(upgrade_entries)
+
+// The switch without images: a logged hypervisor replaces an actor's code and runs a
+// migration as one "upgrade" input, which exo::verify replays like any other.
+BOOST_AUTO_TEST_CASE(an_upgrade_entry_replays_and_bad_ones_are_clear_errors) {
+  app_test::registry r;
+  auto load = [&](const std::string& dir, const std::string& file) { return exo::read_file(dir + "/" + file).value(); };
+  const exo::bytes v1 = load(EXO_TEST_EXAMPLES_DIR, "counter.wasm");
+  const exo::bytes v2 = load(EXO_TEST_WASM_DIR, "upgrade_migrate.wasm");
+  const exo::bytes moved = load(EXO_TEST_WASM_DIR, "upgrade_reordered.wasm");
+  BOOST_REQUIRE(r.reg.load_named("wasm").has_value());
+  exo::replay_hypervisor hv(exo::config{.name = "up", .containers = &r.reg});
+  auto cap = hv.create_code("wasm", v1);
+  BOOST_REQUIRE_MESSAGE(cap, (cap ? "" : cap.error().message));
+  const exo::id counter = *hv.actor_id(*cap);
+  BOOST_REQUIRE(hv.invoke(counter, "add", {7}));
+  const exo::digest before = hv.state_root().value();
+  const std::uint64_t entries = hv.log().size();
+  auto request = [&](exo::bytes code, exo::value args) {
+    exo::upgrade_request q;
+    q.note = exo::value("v2");
+    q.changes.push_back({counter, "wasm", std::move(code)});
+    q.migrate.push_back({counter, "migrate", std::move(args), 0});
+    return q;
+  };
+  // Refused, and nothing of it stays: exports that moved, a migration that traps, one that
+  // names no function, one that hands over a capability, code that does not compile.
+  auto refused = [&](const exo::upgrade_request& q, std::string_view why) {
+    auto e = hv.upgrade(q);
+    BOOST_REQUIRE(!e);
+    BOOST_TEST(contains(e.error().message, why), e.error().message);
+    BOOST_TEST(hv.state_root().value() == before);
+    BOOST_TEST(hv.log().size() == entries);
+  };
+  refused(request(moved, exo::value(exo::value::list{})), "by position");
+  refused(request(v2, exo::value(exo::value::list{exo::value(-1)})), "migration call");
+  auto nothing = request(v2, exo::value(exo::value::list{exo::value(1)}));
+  nothing.migrate[0].function = "no_such_function";
+  refused(nothing, "migration call");
+  auto with_cap = request(v2, exo::value(exo::value::list{exo::value(*cap)}));
+  refused(with_cap, "capabilities");
+  refused(request(exo::bytes{0, 'a', 's', 'm'}, exo::value(exo::value::list{})), "");
+  // Accepted: the count went on, the migration added to it, and the log verifies.
+  auto e = hv.upgrade(request(v2, exo::value(exo::value::list{exo::value(100)})));
+  BOOST_REQUIRE_MESSAGE(e, (e ? "" : e.error().message));
+  BOOST_TEST(e->kind == "upgrade");
+  BOOST_TEST((e->result == exo::value(exo::value::list{exo::value(107)})));
+  auto got = hv.invoke(counter, "get", {});
+  BOOST_REQUIRE(got);
+  BOOST_TEST((got->result == exo::value(107)));
+  auto fresh = [&] { return std::make_unique<exo::replay_hypervisor>(exo::config{.name = "up", .containers = &r.reg}); };
+  auto v = exo::verify(hv.log(), fresh);
+  BOOST_TEST(v.ok(), v.to_string());
+  // Malformed upgrade entries are errors of the replay, and the replaying hypervisor goes on.
+  auto logged = exo::decode_entry(hv.log().read(e->index).value()).value();
+  exo::replay_hypervisor other(exo::config{.name = "up", .containers = &r.reg});
+  auto other_cap = other.create_code("wasm", v1);
+  BOOST_REQUIRE(other_cap);
+  const exo::digest other_root = other.state_root().value();
+  for (const exo::value& args :
+       {exo::value(), exo::value("x"), exo::value::make_map({{"note", exo::value()}}),
+        exo::value::make_map({{"note", exo::value()}, {"changes", exo::value(exo::value::list{exo::value(1)})}, {"migrate", exo::value(exo::value::list{})}}),
+        exo::value::make_map({{"note", exo::value()}, {"changes", exo::value(exo::value::list{})},
+                              {"migrate", exo::value(exo::value::list{exo::value::make_map({{"actor", exo::value(exo::bytes(3))}})})}})}) {
+    exo::log_entry bad = logged;
+    bad.args = args;
+    auto replayed = other.replay(bad);
+    BOOST_REQUIRE(!replayed);
+    BOOST_TEST(replayed.error().code == exo::errc::malformed, replayed.error().message);
+    BOOST_TEST(other.state_root().value() == other_root);
+  }
+  BOOST_TEST(other.invoke(*other.actor_id(*other_cap), "add", {1}).has_value());
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -4,9 +4,9 @@
 # script client), stop, restart on the same data directory and see the state resume, verify
 # the log, from the directory and from outside while the node serves (and follow it); and bad input: a corrupted, a truncated and a foreign image, an image needing a
 # plugin that is not there, garbage and oversized frames, usage errors, a node that never answers.
-#   e2e.sh EXO APP_DIR SOURCE_DIR FORGE_LOG
+#   e2e.sh EXO APP_DIR SOURCE_DIR FORGE_LOG TEST_WASM_DIR
 set -euo pipefail
-exo=$1 app=$2 src=$3 forge=$4
+exo=$1 app=$2 src=$3 forge=$4 wasm=$5
 client="python3 $src/tools/exo_client.py"
 # The script client prints a call's whole result object; this prints what the function returned.
 script_call() { $client "$@" | python3 -c 'import json,sys; print(json.dumps(json.load(sys.stdin)["result"]))'; }
@@ -314,4 +314,58 @@ stop_server
 grep -q "starting from the directory's checkpoint" "$work/v5.out" || fail "the node that pruned its log is not verified from its checkpoint"
 expect_rc 3 "$exo" prune "$work/nothing"
 grep -q "not an exo data directory" "$work/err" || fail "exo prune of no directory is not a clear error"
+
+echo "-- upgrade: new code checked against the history, the switch logged, the log across it verified"
+variant() {  # variant NAME WASM [MIGRATE JSON]: the example app with the counter's code replaced
+  cp -r "$app" "$work/$1"; cp "$wasm/$2" "$work/$1/counter.wasm"
+  if [ -n "${3:-}" ]; then
+    python3 -c 'import json,sys; p=sys.argv[1]; m=json.load(open(p)); m["migrate"]=json.loads(sys.argv[2]); json.dump(m, open(p, "w"))' \
+      "$work/$1/exo.json" "$3"
+  fi
+  "$exo" pack "$work/$1" -o "$work/$1.exo" >/dev/null || fail "packing the $1 variant failed"
+}
+variant fixed upgrade_compatible.wasm
+variant broken upgrade_incompatible.wasm
+variant mig upgrade_migrate.wasm '[{"call": "counter.migrate", "args": [1000]}]'
+variant moved upgrade_reordered.wasm
+# On the directory whose log was pruned before its checkpoint: checked from the checkpoint.
+root_before=$("$exo" root "$work/data")
+count_before=$("$exo" log "$work/data" --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
+expect_rc 1 "$exo" upgrade "$work/data" "$work/broken.exo"
+grep -q '^UPGRADE REFUSED' "$work/out" && grep -q 'first divergence: entry [0-9]*, .*add, field .result.' "$work/out" \
+  || { cat "$work/out"; fail "an incompatible upgrade is not refused with its first divergence"; }
+expect_rc 3 "$exo" upgrade "$work/data" "$work/moved.exo"
+grep -q 'by position' "$work/err" || { cat "$work/err"; fail "new code whose exports moved is not refused clearly"; }
+expect_rc 3 "$exo" upgrade "$work/data" "$work/other.exo"
+grep -q 'another application' "$work/err" || { cat "$work/err"; fail "an image of another application is not refused clearly"; }
+[ "$("$exo" root "$work/data")" = "$root_before" ] || fail "a refused upgrade changed the state"
+[ ! -e "$work/data/images" ] || fail "a refused upgrade left images behind"
+"$exo" upgrade "$work/data" "$work/mig.exo" >"$work/up.out" || { cat "$work/up.out"; fail "a compatible upgrade with a migration was refused"; }
+grep -q "after the checkpoint" "$work/up.out" || fail "the upgrade of a pruned directory is not checked from its checkpoint"
+grep -q '^switched .* 1 migration calls' "$work/up.out" || { cat "$work/up.out"; fail "exo upgrade does not say what it switched"; }
+"$exo" log "$work/data" | grep -q 'upgrade from image' || fail "exo log does not show the upgrade entry"
+"$exo" verify "$work/data" >"$work/vup.out" || { cat "$work/vup.out"; fail "the log across the upgrade does not verify"; }
+expect_rc 3 "$exo" boot "$work/app.exo" --data "$work/data"
+grep -q 'upgraded from' "$work/err" || { cat "$work/err"; fail "the old image on an upgraded directory is not refused clearly"; }
+# Served: the new image's code runs, the migration ran once, and a verifier from outside
+# fetches the image the log was booted from and follows the switch.
+"$exo" boot "$work/data/image.exo" --data "$work/data" --listen 127.0.0.1:0 >"$work/server.out" 2>"$work/server.err" &
+server_pid=$!
+url=
+for _ in $(seq 1 100); do url=$(grep -o 'ws://[0-9.]*:[0-9]*' "$work/server.out" || true); [ -n "$url" ] && break; sleep 0.1; done
+[ -n "$url" ] || fail "the upgraded node did not start"
+[ "$("$exo" call "$url" counter.get 2>/dev/null)" -ge 1000 ] || fail "the migration did not run"
+"$exo" verify "$url" >"$work/vupr.out" 2>&1 || { cat "$work/vupr.out"; fail "the upgraded node does not verify over RPC"; }
+grep -q 'upgraded since' "$work/vupr.out" || fail "verifying the upgraded node over RPC does not say it fetched the booted image"
+stop_server
+# An exported log across an upgrade verifies with both images, and not without the second.
+"$exo" boot "$work/app.exo" --data "$work/d6" >/dev/null || fail "booting d6 failed"
+"$exo" upgrade "$work/d6" "$work/fixed.exo" >/dev/null || fail "upgrading d6 failed"
+"$exo" log "$work/d6" --export "$work/d6.exolog" >/dev/null || fail "exporting d6's log failed"
+"$exo" verify --log "$work/d6.exolog" --image "$work/app.exo" --image "$work/fixed.exo" >/dev/null || fail "the exported log does not verify with both images"
+expect_rc 1 "$exo" verify --log "$work/d6.exolog" --image "$work/app.exo"
+grep -q "field 'upgrade'" "$work/out" || { cat "$work/out"; fail "a log across an upgrade verified without its second image"; }
+# SIGKILL during an upgrade: the node resumes on one image or the other, and its log verifies.
+"$exo" upgrade "$work/d6" "$work/mig.exo" >/dev/null 2>&1 & sleep 0.1; kill -9 $! 2>/dev/null || true; wait $! 2>/dev/null || true
+"$exo" verify "$work/d6" >/dev/null || fail "the log of a directory whose upgrade was killed does not verify"
 echo "e2e passed"

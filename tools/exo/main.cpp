@@ -432,10 +432,6 @@ int cmd_verify_remote(const common& c, const std::string& url, const std::string
       fmt::print("starting from the node's checkpoint at entry {}{}\n", at,
                  base > 0 ? fmt::format(" (it pruned its log before entry {})", base) : "");
   }
-  std::optional<exo::image_log_verifier> made;
-  if (snap) made.emplace(img, *snap, reg, vo);
-  else made.emplace(img, reg, vo);
-  exo::image_log_verifier& verifier = *made;
   exo::rpc::remote_log log(*cl);
   if (snap) log.start_at(at);
   auto fetch = [&]() -> exo::expected<std::uint64_t, exo::rpc::rpc_error> {
@@ -446,6 +442,27 @@ int cmd_verify_remote(const common& c, const std::string& url, const std::string
   };
   auto got = fetch();
   if (!got) return failed(rpc_failed, fmt::format("verify: fetching the log: error {}: {}", got.error().code, got.error().message));
+  // A node that was upgraded runs another image than the one its log was booted from: the
+  // images its log ran on come from the node too (exo.image with "image"), each checked
+  // against its hash.
+  exo::image_source images = [&cl, current = img](const exo::digest& h) -> exo::expected<exo::image> {
+    if (h == current.hash) return current;
+    auto file = exo::rpc::fetch_kept_image(*cl, h);
+    if (!file) return exo::fail(exo::errc::invalid_argument, fmt::format("the node hands out no image {}: {}", exo::short_hex(h), file.error().message));
+    return exo::read_image(*file);
+  };
+  auto booted = snap ? exo::booted_image(snap->cp.init) : exo::booted_image(log);
+  if (booted && !(*booted == img.hash)) {
+    auto first = images(*booted);
+    if (!first) return failed(verify_failed, fmt::format("verify: the node was booted from image {}: {}", exo::short_hex(*booted), first.error().message));
+    if (!c.as_json) fmt::print("the node was booted from image {} and upgraded since: fetched that image too\n", exo::short_hex(*booted));
+    img = std::move(*first);
+  }
+  std::optional<exo::image_log_verifier> made;
+  if (snap) made.emplace(img, *snap, reg, vo);
+  else made.emplace(img, reg, vo);
+  exo::image_log_verifier& verifier = *made;
+  verifier.follow_upgrades(images);
   if (!c.as_json) fmt::print("verifying {} ({} entries) against image {}\n", url, log.size(), exo::short_hex(img.hash));
   const exo::verdict* v = &verifier.advance(log);
   print_verdict(*v, c.as_json);

@@ -60,14 +60,20 @@ expected<node::switched> node::upgrade(const exo::image& next) {
   std::error_code ec;
   fs::create_directories(fs::path(dir_) / images_dir_name, ec);
   if (ec) return fail(errc::internal, fmt::format("cannot create {}/{}: {}", dir_, images_dir_name, ec.message()));
+  std::vector<std::string> written;  // removed again if the switch is refused
   for (const exo::image* im : {static_cast<const exo::image*>(&img_), &next}) {
     const std::string path = kept_image_path(dir_, im->hash);
     if (fs::exists(path, ec)) continue;
     if (auto w = write_file(path, im->file); !w) return unexpected(std::move(w).error());
+    written.push_back(path);
   }
   plan->records.emplace_back(std::string(image_record), encode(to_value(next.hash)));
   auto e = hv.upgrade(*plan);
-  if (!e) return unexpected(std::move(e).error());
+  if (!e) {
+    for (const std::string& path : written) fs::remove(path, ec);
+    if (fs::is_empty(fs::path(dir_) / images_dir_name, ec)) fs::remove(fs::path(dir_) / images_dir_name, ec);
+    return unexpected(std::move(e).error());
+  }
   switched out{e->index, img_.hash, next.hash, {}, e->result, e->root};
   for (std::size_t i = 0; i < next.manifest.actors.size(); ++i)
     if (!(next.manifest.actors[i].code == img_.manifest.actors[i].code)) out.changed.push_back(next.manifest.actors[i].name);
@@ -97,6 +103,16 @@ void node::serve() {
   for (const image_export& e : img_.manifest.exports) d.methods.push_back(export_method(e, *actor(e.actor)));
   service_.emplace(*hv_, std::move(d), std::vector<std::pair<std::string, id>>(actors_.begin(), actors_.end()));
   service_->serve_image(&img_.file);
+  // The images the log ran on before upgrades, read from DIR/images when asked for.
+  service_->serve_kept_images([dir = dir_](const digest& h) -> expected<std::shared_ptr<const service::served_file>> {
+    const std::string path = kept_image_path(dir, h);
+    std::error_code ec;
+    if (!fs::exists(path, ec)) return std::shared_ptr<const service::served_file>{};
+    auto file = read_file(path, image_limits{}.max_file);
+    if (!file) return unexpected(std::move(file).error());
+    if (!(hash(*file) == h)) return fail(errc::malformed, fmt::format("{} is damaged: it does not hash to its name", path));
+    return std::make_shared<const service::served_file>(service::served_file{std::move(*file), h});
+  });
   // The recorded checkpoint's snapshot, made once per checkpoint (on the server's executor).
   service_->serve_snapshot([this]() -> expected<std::shared_ptr<const service::served_file>> {
     auto rec = hv_->store().read_meta(checkpoint_record);
@@ -465,7 +481,12 @@ image_source listed_images(std::vector<exo::image> images) {
 expected<digest> booted_image(const log_reader& log) {
   if (log.size() == 0) return fail(errc::invalid_argument, "the log is empty: it names no image");
   auto raw = log.read(0);
-  auto init = raw ? decode_entry(*raw) : unexpected(raw.error());
+  if (!raw) return fail(raw.error().code, "the log's init entry: " + raw.error().message);
+  return booted_image(*raw);
+}
+
+expected<digest> booted_image(byte_view init_entry) {
+  auto init = decode_entry(init_entry);
   if (!init) return fail(init.error().code, "the log's init entry: " + init.error().message);
   const value* origin = init->args.find("origin");
   const value* h = origin ? origin->find("image") : nullptr;

@@ -35,7 +35,8 @@ expected<digest> kernel::install(std::string_view container_name, byte_view code
   auto compiled = c->compile(code, containers_->limits());
   if (!compiled) return unexpected(std::move(compiled).error());
   const digest h = (*compiled)->code_hash;
-  if (codes_.contains(h)) return h;
+  // Compiled before is not installed in this state: a rollback (a failed batch, an upgrade
+  // undone) takes the record out of the tree and leaves the compiled code here.
   if (c->type_id() != EXO_TYPE_NATIVE) {  // native code is a type name, known to every build that registers it
     auto key = code_key(h);
     auto have = state_->get(key);
@@ -46,6 +47,7 @@ expected<digest> kernel::install(std::string_view container_name, byte_view code
       if (added) *added = true;  // only a new record may be discarded again
     }
   }
+  if (codes_.contains(h)) return h;
   types_.emplace(h, compiled->get());
   codes_.emplace(h, std::move(*compiled));
   return h;

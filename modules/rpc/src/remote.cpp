@@ -85,12 +85,15 @@ namespace {
 // and exo.snapshot. A file that changes while it is fetched (another size or hash) is fetched
 // again from its start, up to `restarts` times; then it is an error.
 expected<bytes, rpc_error> fetch_file(client& c, std::string_view method, std::string_view what,
-                                      const fetch_progress& progress, std::uint64_t max_size, int restarts) {
+                                      const fetch_progress& progress, std::uint64_t max_size, int restarts,
+                                      const json& extra = json::object()) {
   bytes file;
   std::uint64_t size = 0;
   std::string named;
   do {
-    auto r = c.request(std::string(method), json{{"from", file.size()}, {"count", image_chunk_max}});
+    json params{{"from", file.size()}, {"count", image_chunk_max}};
+    params.update(extra);
+    auto r = c.request(std::string(method), params);
     if (!r) return unexpected(std::move(r).error());
     const json& j = *r;
     if (!j.is_object() || !j.contains("size") || !j["size"].is_number_unsigned() || !j.contains("hash") || !j["hash"].is_string())
@@ -120,6 +123,11 @@ expected<bytes, rpc_error> fetch_file(client& c, std::string_view method, std::s
 
 expected<bytes, rpc_error> fetch_image(client& c, const fetch_progress& progress, std::uint64_t max_size) {
   return fetch_file(c, "exo.image", "image", progress, max_size, 0);
+}
+
+expected<bytes, rpc_error> fetch_kept_image(client& c, const digest& image, const fetch_progress& progress,
+                                            std::uint64_t max_size) {
+  return fetch_file(c, "exo.image", "image", progress, max_size, 0, json{{"image", to_hex(image)}});
 }
 
 expected<bytes, rpc_error> fetch_snapshot(client& c, const fetch_progress& progress, std::uint64_t max_size) {

@@ -479,6 +479,21 @@ std::string server::impl::run_read(job& j) {
           .dump();
     }
     case job::kind::image: {
+      if (j.params.is_object() && j.params.contains("image")) {  // an image the log ran on before an upgrade
+        const json& h = j.params["image"];
+        auto b = h.is_string() ? from_hex(h.get<std::string>()) : fail(errc::invalid_argument, "");
+        if (!b || b->size() != 32)
+          return error_reply(j.id, invalid_params, "invalid params: \"image\" must be an image's hash (64 hex digits)").dump();
+        digest want;
+        std::copy(b->begin(), b->end(), want.bytes.begin());
+        if (!(want == svc.describe().image)) {
+          auto kept = svc.kept_image(want);
+          if (!kept) return error_reply(j.id, internal_error, kept.error().message).dump();
+          if (!*kept)
+            return error_reply(j.id, invalid_params, fmt::format("invalid params: this node keeps no image {}", to_hex(want))).dump();
+          return chunk_reply(j, "exo.image", (*kept)->data, (*kept)->hash);
+        }
+      }
       const bytes* file = svc.image_file();
       if (!file)
         return error_reply(j.id, method_not_found, "method not found: this node hands out no image file (exo.image)").dump();

@@ -155,6 +155,8 @@ image_source directory_images(const std::string& data_dir);
 image_source listed_images(std::vector<image> images);
 /// The image a log's init entry names: the one its node was booted from.
 expected<digest> booted_image(const log_reader& log);
+/// The same from the encoded init entry (a checkpoint's).
+expected<digest> booted_image(byte_view init_entry);
 
 /// verify_image_log for a log that grows (a node followed over RPC): each advance() checks
 /// the boot entries it has not seen and replays only the entries appended since the last

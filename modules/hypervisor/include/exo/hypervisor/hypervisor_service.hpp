@@ -38,6 +38,13 @@ class hypervisor_service final : public service {
   void serve_image(const bytes* file) { image_file_ = file; }
   const bytes* image_file() const override { return image_file_; }
   /// Hands out what `make` gives as the snapshot file: exo.snapshot serves it.
+  void serve_kept_images(std::function<expected<std::shared_ptr<const served_file>>(const digest&)> find) {
+    kept_ = std::move(find);
+  }
+  expected<std::shared_ptr<const served_file>> kept_image(const digest& image) override {
+    if (!kept_) return std::shared_ptr<const served_file>{};
+    return kept_(image);
+  }
   void serve_snapshot(std::function<expected<std::shared_ptr<const served_file>>()> make) { snapshot_ = std::move(make); }
   expected<std::shared_ptr<const served_file>> snapshot_file() override {
     if (!snapshot_) return std::shared_ptr<const served_file>{};
@@ -99,6 +106,7 @@ class hypervisor_service final : public service {
   description d_;
   std::map<std::string, id, std::less<>> actors_;
   const bytes* image_file_ = nullptr;
+  std::function<expected<std::shared_ptr<const served_file>>(const digest&)> kept_;
   std::function<expected<std::shared_ptr<const served_file>>()> snapshot_;
 };
 

@@ -78,6 +78,13 @@ class service {
     bytes data;
     digest hash{};
   };
+  /// Another image the node's log ran on (before an upgrade, exo/boot/upgrade.hpp), by hash,
+  /// which the server hands out too (exo.image with "image"), so that a verifier can replay
+  /// each segment of the log on its own image; nullptr if the node keeps no such image.
+  virtual expected<std::shared_ptr<const served_file>> kept_image(const digest& image) {
+    (void)image;
+    return std::shared_ptr<const served_file>{};
+  }
   /// The snapshot file of the node's recorded checkpoint (exo/verifier/checkpoint.hpp), which
   /// the server hands out (exo.snapshot) so that a verifier can start there; nullptr if the
   /// node has none to hand out. It changes when the node records a new checkpoint.

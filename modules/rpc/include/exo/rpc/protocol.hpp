@@ -11,7 +11,7 @@
 /// | `exo.log` | {from, count (<= 1000)} | {size, entries: [entry_to_json...]} |
 /// | `exo.entries` | {from, count (<= 1000)} | {size, head: hex of the signed head covering exactly `size` entries (null for an empty log), entries: [hex of each entry as logged]}: fewer than asked when a reply would pass 16 MiB |
 /// | `exo.export_log` | none | {size, file: hex of the exo log file} |
-/// | `exo.image` | {from, count (<= 1 MiB)} | {size, hash, data: hex of the image file's bytes [from, from + count)} (method_not_found if the node hands out none) |
+/// | `exo.image` | {from, count (<= 1 MiB), image?: hash} | {size, hash, data: hex of the image file's bytes [from, from + count)} (method_not_found if the node hands out none); with `image`, another image the node's log ran on before an upgrade (invalid_params if it keeps none by that hash) |
 /// | `exo.read` | {actor (a name), key (string)} | {value: hex or null, root, key, proof: hex, head: the signed log head, entry: the last log entry} (verify_read checks them) |
 ///
 /// A call's reply is sent only after its log entry and state are durable (committed in one

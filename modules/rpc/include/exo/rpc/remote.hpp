@@ -62,6 +62,11 @@ class remote_log final : public log_reader {
 /// A file over `max_size` bytes is refused before it is fetched.
 expected<bytes, rpc_error> fetch_image(client& c, const fetch_progress& progress = {},
                                        std::uint64_t max_size = std::uint64_t{256} << 20);
+/// Another image the node's log ran on before an upgrade, by hash (exo.image with "image"),
+/// fetched the same way: for exo::image_log_verifier::follow_upgrades. The caller checks that
+/// it hashes to `image` (exo::read_image).
+expected<bytes, rpc_error> fetch_kept_image(client& c, const digest& image, const fetch_progress& progress = {},
+                                            std::uint64_t max_size = std::uint64_t{256} << 20);
 /// The snapshot file of the node's recorded checkpoint (exo.snapshot), fetched the same way;
 /// the caller reads and checks it (exo::decode_snapshot: every node against the signed root).
 /// If the node records a newer checkpoint while it is fetched, the newer one is fetched.
