@@ -1,5 +1,6 @@
 // The RPC server end to end: durable calls per second over one connection and over 16, the
-// latency of one call, and how long packing and booting the example application take.
+// latency of one call, how long packing and booting the example application take, and an
+// upgrade of a node with 10,000 calls in its log (exo upgrade: the check and the switch).
 //
 // Every call is a logged input whose reply is sent only after its commit is on disk. One
 // connection waits for each reply, so it pays a commit's syncs per call. With 16 connections
@@ -16,6 +17,7 @@
 #include "ratio_reporter.hpp"
 
 #include <exo/boot/node.hpp>
+#include <exo/boot/upgrade.hpp>
 #include <exo/core/sealed_file.hpp>
 #include <exo/rpc/client.hpp>
 #include <exo/rpc/server.hpp>
@@ -23,8 +25,10 @@
 #include <benchmark/benchmark.h>
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <thread>
 
 namespace {
@@ -172,6 +176,53 @@ void boot_example(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
 }
 BENCHMARK(boot_example)->UseRealTime()->Unit(benchmark::kMillisecond);
+
+// exo upgrade on a node with 10,000 calls in its log (EXO_BENCH_UPGRADE_CALLS: another number,
+// for a quick smoke run): the check (the whole log replayed on the
+// new code) and the switch (both images kept, the upgrade entry committed, image.exo
+// replaced). The two images differ in the JS actor's source only (a comment), so each is a
+// compatible upgrade of the other: the iterations switch back and forth, each on a log one
+// entry longer. Counters: check_ms and switch_ms, each iteration's mean.
+void upgrade_example(benchmark::State& state) {
+  const char* env = std::getenv("EXO_BENCH_UPGRADE_CALLS");
+  const int calls = env ? std::max(1, std::atoi(env)) : 10'000;
+  scratch dir;
+  registry r;
+  const std::string variant = dir.path + "/app2";
+  fs::copy(EXO_BENCH_APP_DIR, variant, fs::copy_options::recursive);
+  {
+    std::ofstream js(variant + "/files.js", std::ios::app);
+    js << "\n// the same code, another image\n";
+  }
+  auto packed = exo::pack_image(variant, r.reg);
+  check(packed.has_value(), packed ? "" : packed.error().message);
+  const exo::image first = exo::load_image(image_path()).value();
+  const exo::image second = exo::read_image(*packed).value();
+  const std::string data = dir.path + "/d";
+  {
+    auto n = exo::node::boot(image_path(), data, r.reg);
+    check(n.has_value(), n ? "" : n.error().message);
+    auto& hv = (*n)->hypervisor();
+    for (int done = 0; done < calls;) {
+      hv.begin_batch();
+      for (int i = 0; i < 1000 && done < calls; ++i, ++done)
+        check(hv.invoke(*(*n)->actor("counter"), "add", {1}).has_value(), "a call");
+      check(hv.end_batch().has_value(), "a batch");
+    }
+  }
+  double check_s = 0, switch_s = 0;
+  int i = 0;
+  for (auto _ : state) {
+    auto out = exo::upgrade_directory(data, i++ % 2 ? first : second, r.reg);
+    check(out && out->check.ok() && out->done, out ? "the check diverged" : out.error().message);
+    check_s += out->check_seconds;
+    switch_s += out->switch_seconds;
+  }
+  state.counters["check_ms"] = benchmark::Counter(check_s * 1000 / static_cast<double>(state.iterations()));
+  state.counters["switch_ms"] = benchmark::Counter(switch_s * 1000 / static_cast<double>(state.iterations()));
+  state.counters["calls"] = calls;
+}
+BENCHMARK(upgrade_example)->UseRealTime()->Unit(benchmark::kMillisecond)->Iterations(4);
 
 }  // namespace
 

@@ -267,7 +267,7 @@ case "$cmd" in
     ./build/dev/bench/bench_air --benchmark_min_time=0.001 --benchmark_color=false >/tmp/exo-bench-air-smoke.log 2>&1 \
       || { cat /tmp/exo-bench-air-smoke.log; echo "exo: AIR benchmark smoke run failed" >&2; exit 1; }
     grep -E 'aquavm/exo ' /tmp/exo-bench-air-smoke.log
-    (cd build/dev && ./bench/bench_rpc --benchmark_min_time=0.001 --benchmark_color=false) >/tmp/exo-bench-rpc-smoke.log 2>&1 \
+    (cd build/dev && EXO_BENCH_UPGRADE_CALLS=200 ./bench/bench_rpc --benchmark_min_time=0.001 --benchmark_color=false) >/tmp/exo-bench-rpc-smoke.log 2>&1 \
       || { cat /tmp/exo-bench-rpc-smoke.log; echo "exo: rpc benchmark smoke run failed" >&2; exit 1; }
     grep -E 'rpc (1|16) connection' /tmp/exo-bench-rpc-smoke.log
     for w in ping_pong one_to_one fan_out_in spawn wasm_message js_message logged_invoke; do
