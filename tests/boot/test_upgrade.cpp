@@ -47,6 +47,13 @@ exo::image variant(const test::temp_dir& t, const std::string& name, const std::
   return exo::load_image(t.sub(name + ".exo")).value();
 }
 
+// The same code as a compatible upgrade, in an application of another name.
+exo::image other_application(const test::temp_dir& t) {
+  std::string renamed = notes_manifest(owner);
+  renamed.replace(renamed.find("\"notes\""), 7, "\"other\"");
+  return variant(t, "other", "upgrade_compatible.wasm", renamed);
+}
+
 // The notes manifest with "migrate" calls (a JSON list).
 std::string migrating_manifest(const std::string& calls) {
   std::string m = notes_manifest(owner);
@@ -113,9 +120,7 @@ BOOST_AUTO_TEST_CASE(an_upgrade_is_checked_by_replaying_the_log_against_the_new_
   pack_to(make_app(t, "a", notes_manifest(owner)), t.sub("a.exo"));
   const exo::image fixed = variant(t, "fixed", "upgrade_compatible.wasm");
   const exo::image broken = variant(t, "broken", "upgrade_incompatible.wasm");
-  std::string renamed_manifest = notes_manifest(owner);
-  renamed_manifest.replace(renamed_manifest.find("\"notes\""), 7, "\"other\"");
-  const exo::image other_app = variant(t, "other", "upgrade_compatible.wasm", renamed_manifest);
+  const exo::image other_app = other_application(t);
   app_test::registry r;
   auto n = exo::node::boot(t.sub("a.exo"), t.sub("d"), r.reg).value();
   for (int i = 0; i < 25; ++i) BOOST_REQUIRE(n->hypervisor().invoke(*n->actor("counter"), i % 5 ? "add" : "get", {i}));
@@ -248,9 +253,7 @@ BOOST_AUTO_TEST_CASE(an_incompatible_upgrade_is_refused_with_its_first_divergenc
   pack_to(make_app(t, "a", notes_manifest(owner)), t.sub("a.exo"));
   const exo::image broken = variant(t, "broken", "upgrade_incompatible.wasm");
   const exo::image reordered = variant(t, "reordered", "upgrade_reordered.wasm");
-  std::string renamed = notes_manifest(owner);
-  renamed.replace(renamed.find("\"notes\""), 7, "\"other\"");
-  const exo::image other_app = variant(t, "other", "upgrade_compatible.wasm", renamed);
+  const exo::image other_app = other_application(t);
   app_test::registry r;
   const std::string dir = t.sub("d");
   {

@@ -98,17 +98,8 @@ expected<upgrade_report> check_upgrade(const log_reader& log, const image& curre
     // Capabilities name functions by position (kernel::replace_code): say so before replaying.
     const bytes* old_blob = current.blob(current.manifest.actors[i].code);
     auto old = old_blob ? ct->compile(*old_blob, registry.limits()) : fail(errc::malformed, "");
-    if (old) {
-      const auto& was = (*old)->functions;
-      const auto& now = (*compiled)->functions;
-      for (std::size_t f = 0; f < was.size(); ++f)
-        if (f >= now.size() || now[f].name != was[f].name)
-          return fail(errc::invalid_argument,
-                      fmt::format("the new code of actor {} exports {} as function {}, where the old code exports '{}': "
-                                  "capabilities name functions by position, so new code keeps the old exports in their "
-                                  "order and adds new ones after them",
-                                  a.name, f < now.size() ? "'" + std::string(now[f].name) + "'" : "nothing", f, was[f].name));
-    }
+    if (old)
+      if (auto kept = keeps_exports(**old, **compiled, a.name); !kept) return unexpected(std::move(kept).error());
     swaps.push_back({*blob, (*compiled)->code_hash});
   }
 

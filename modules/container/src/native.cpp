@@ -12,6 +12,18 @@ std::uint32_t actor_type::find(std::string_view function) const noexcept {
   return failure_function;
 }
 
+expected<void> keeps_exports(const actor_type& current, const actor_type& next, std::string_view who) {
+  for (std::size_t i = 0; i < current.functions.size(); ++i)
+    if (i >= next.functions.size() || next.functions[i].name != current.functions[i].name)
+      return fail(errc::invalid_argument,
+                  fmt::format("the new code of actor {} exports {} as function {}, where the old code exports '{}': "
+                              "capabilities name functions by position, so new code keeps the old exports in their "
+                              "order and adds new ones after them",
+                              who, i < next.functions.size() ? "'" + std::string(next.functions[i].name) + "'" : "nothing",
+                              i, current.functions[i].name));
+  return {};
+}
+
 std::string to_string(const failure& f) {
   return fmt::format("actor {}: {}: {}: {}", short_hex(f.actor), f.function,
                      to_string(f.cause()), f.message);

@@ -133,14 +133,7 @@ expected<void> kernel::replace_code(const id& a, const digest& code) {
   const actor_type& to = **t;
   if (&from == &to) return {};
   const std::string who = short_hex(a);
-  for (std::size_t i = 0; i < from.functions.size(); ++i)
-    if (i >= to.functions.size() || to.functions[i].name != from.functions[i].name)
-      return fail(errc::invalid_argument,
-                  fmt::format("the new code of actor {} exports {} as function {}, where the old code exports '{}': "
-                              "capabilities name functions by position, so new code keeps the old exports in their "
-                              "order and adds new ones after them",
-                              who, i < to.functions.size() ? "'" + std::string(to.functions[i].name) + "'" : "nothing",
-                              i, from.functions[i].name));
+  if (auto kept = keeps_exports(from, to, who); !kept) return kept;
   if (!from.save || !to.load)
     return fail(errc::invalid_argument, fmt::format("actor {}: type '{}' cannot hand its state to type '{}' (a type "
                                                     "without save or load keeps its state only in memory)",

@@ -63,4 +63,10 @@ struct actor_type {
   std::uint32_t find(std::string_view function) const noexcept;
 };
 
+/// Whether `next` can replace `current` as an actor's code: capabilities name functions by
+/// position, so `next` must export every function of `current` at the same position (it may
+/// add functions after them). errc::invalid_argument naming the first that moved; `who`
+/// names the actor in it.
+expected<void> keeps_exports(const actor_type& current, const actor_type& next, std::string_view who);
+
 }  // namespace exo
