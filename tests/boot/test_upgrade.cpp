@@ -483,6 +483,10 @@ BOOST_AUTO_TEST_CASE(an_upgrade_entry_replays_and_bad_ones_are_clear_errors) {
   for (const exo::value& args :
        {exo::value(), exo::value("x"), exo::value::make_map({{"note", exo::value()}}),
         exo::value::make_map({{"note", exo::value()}, {"changes", exo::value(exo::value::list{exo::value(1)})}, {"migrate", exo::value(exo::value::list{})}}),
+        // a good change, then a malformed one: neither is made
+        exo::value::make_map({{"note", exo::value()},
+                              {"changes", exo::value(exo::value::list{logged.args.find("changes")->if_list()->front(), exo::value("x")})},
+                              {"migrate", exo::value(exo::value::list{})}}),
         exo::value::make_map({{"note", exo::value()}, {"changes", exo::value(exo::value::list{})},
                               {"migrate", exo::value(exo::value::list{exo::value::make_map({{"actor", exo::value(exo::bytes(3))}})})}})}) {
     exo::log_entry bad = logged;

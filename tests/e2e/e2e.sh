@@ -295,6 +295,7 @@ python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); assert j["log_base"
 grep -q "starting from the directory's checkpoint" "$work/vpruned.out" || fail "verifying a pruned directory does not say where it starts"
 start_server
 [ "$("$exo" call "$url" counter.get 2>/dev/null)" -gt 0 ] || fail "the pruned node does not serve"
+"$exo" call "$url" counter.add >/dev/null || fail "the pruned node does not take calls"  # (history after any checkpoint)
 stop_server
 "$exo" verify "$work/data" >/dev/null || fail "the pruned directory does not verify after serving again"
 echo "data directory: ${before} KiB before the prune, $(du -sk "$work/data" | cut -f1) KiB after (LMDB keeps the pages for reuse)"

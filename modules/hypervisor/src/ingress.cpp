@@ -457,15 +457,25 @@ expected<log_entry> ingress::run_upgrade(const value& args, std::vector<std::pai
   e.actor = k_.host_id();
   e.function = "exo.upgrade";
   e.args = args;
+  // Every change is read before any is made.
+  struct change {
+    id actor;
+    const std::string* container;
+    const bytes* source;
+  };
+  std::vector<change> made;
   for (const value& c : *changes->if_list()) {
     auto a = id_field(c, "change");
     const value* cn = c.find("container");
     const value* src = c.find("source");
     if (!a || !c.if_map() || c.if_map()->size() != 3 || !cn || !cn->if_string() || !src || !src->if_bytes())
       return fail(errc::malformed, "an upgrade entry's change is {actor, container, source}");
-    auto h = k_.install(*cn->if_string(), *src->if_bytes());
-    if (!h) return abandon(error{h.error().code, fmt::format("the new code of actor {} ({}): {}", short_hex(*a), *cn->if_string(), h.error().message)});
-    if (auto r = k_.replace_code(*a, *h); !r) return abandon(std::move(r).error());
+    made.push_back(change{*a, cn->if_string(), src->if_bytes()});
+  }
+  for (const change& c : made) {
+    auto h = k_.install(*c.container, *c.source);
+    if (!h) return abandon(error{h.error().code, fmt::format("the new code of actor {} ({}): {}", short_hex(c.actor), *c.container, h.error().message)});
+    if (auto r = k_.replace_code(c.actor, *h); !r) return abandon(std::move(r).error());
   }
   // The migration calls: one input, whose deliveries are numbered on from call to call.
   struct parsed {
