@@ -25,6 +25,7 @@ packages=(
   liblmdb-dev libzstd-dev                  # the store: LMDB and zstd
   nlohmann-json3-dev libcli11-dev          # images and RPC (JSON), the exo command (CLI11)
   libmozjs-102-dev                         # the js container: SpiderMonkey 102
+  libnats-dev nats-server                  # several nodes (modules/cluster): nats.c, and the server its tests start
   dpkg-dev re2c python3                    # building wabt from Debian's source package; tools/check_deps.py
   valgrind                                 # instruction counts of the hot paths (tools/dev.sh count)
   clang libclang-rt-14-dev                 # the libFuzzer target (tools/dev.sh fuzz)

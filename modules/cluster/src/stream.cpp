@@ -1,0 +1,170 @@
+// The streams between nodes over NATS JetStream (stream.hpp), on nats.c.
+#include <exo/cluster/stream.hpp>
+
+#include <fmt/format.h>
+#include <nats/nats.h>
+
+#include <algorithm>
+#include <utility>
+
+namespace exo::cluster {
+
+namespace {
+
+// What nats.c says went wrong: its status, its last error text, and JetStream's own code.
+unexpected<error> nats_failure(std::string_view what, natsStatus s, jsErrCode js = static_cast<jsErrCode>(0)) {
+  const char* last = nats_GetLastError(nullptr);
+  std::string detail = last && *last ? last : natsStatus_GetText(s);
+  if (js != 0) detail += fmt::format(" (JetStream error {})", static_cast<int>(js));
+  return unexpected(error{errc::internal, fmt::format("NATS: {}: {}", what, detail)});
+}
+
+}  // namespace
+
+struct connection::impl {
+  connection_options options;
+  natsConnection* nc = nullptr;
+  jsCtx* js = nullptr;
+  ~impl() {
+    if (js) jsCtx_Destroy(js);
+    if (nc) natsConnection_Destroy(nc);
+  }
+};
+
+connection::connection(std::unique_ptr<impl> p) : p_(std::move(p)) {}
+connection::connection(connection&&) noexcept = default;
+connection& connection::operator=(connection&&) noexcept = default;
+connection::~connection() = default;
+const connection_options& connection::options() const noexcept { return p_->options; }
+
+expected<connection> connection::open(const connection_options& options) {
+  auto p = std::make_unique<impl>();
+  p->options = options;
+  natsOptions* opts = nullptr;
+  natsStatus s = natsOptions_Create(&opts);
+  const auto timeout = std::max<std::int64_t>(1, options.timeout.count());
+  const std::int64_t wait = 250;
+  if (s == NATS_OK) s = natsOptions_SetURL(opts, options.url.c_str());
+  if (s == NATS_OK) s = natsOptions_SetTimeout(opts, timeout);
+  // A reply waits in the library's buffer for up to a millisecond unless sent at once.
+  if (s == NATS_OK) s = natsOptions_SetSendAsap(opts, true);
+  if (s == NATS_OK) s = natsOptions_SetReconnectWait(opts, wait);
+  if (s == NATS_OK)
+    s = natsOptions_SetMaxReconnect(opts, static_cast<int>(std::max<std::int64_t>(1, options.reconnect_for.count() / wait)));
+  if (s == NATS_OK) s = natsConnection_Connect(&p->nc, opts);
+  natsOptions_Destroy(opts);
+  if (s != NATS_OK) return nats_failure(fmt::format("connecting to {}", options.url), s);
+  jsOptions jo;
+  jsOptions_Init(&jo);
+  jo.Wait = timeout;
+  s = natsConnection_JetStream(&p->js, p->nc, &jo);
+  if (s != NATS_OK) return nats_failure(fmt::format("JetStream on {}", options.url), s);
+  return connection(std::move(p));
+}
+
+bool valid_node_name(std::string_view name) noexcept {
+  return !name.empty() && name.size() <= 64 && std::all_of(name.begin(), name.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+  });
+}
+
+stream::stream(connection& c, std::string from, std::string to)
+    : c_(&c), from_(std::move(from)), to_(std::move(to)), name_("EXO_" + from_ + "_" + to_),
+      subject_("exo.stream." + from_ + "." + to_) {}
+
+expected<stream> stream::open(connection& c, std::string from, std::string to) {
+  for (const std::string* n : {&from, &to})
+    if (!valid_node_name(*n))
+      return fail(errc::invalid_argument, fmt::format("'{}' cannot name a node: 1 to 64 letters, digits, '_' or '-'", *n));
+  if (from == to) return fail(errc::invalid_argument, fmt::format("a node has no stream to itself ('{}')", from));
+  stream st(c, std::move(from), std::move(to));
+  jsCtx* js = c.p_->js;
+  jsStreamInfo* si = nullptr;
+  jsErrCode jerr = static_cast<jsErrCode>(0);
+  natsStatus s = js_GetStreamInfo(&si, js, st.name_.c_str(), nullptr, &jerr);
+  if (s == NATS_OK) {
+    jsStreamInfo_Destroy(si);
+    return st;
+  }
+  if (jerr != JSStreamNotFoundErr) return nats_failure(fmt::format("looking up stream {}", st.name_), s, jerr);
+  jsStreamConfig cfg;
+  jsStreamConfig_Init(&cfg);
+  cfg.Name = st.name_.c_str();
+  const char* subjects[] = {st.subject_.c_str()};
+  cfg.Subjects = subjects;
+  cfg.SubjectsLen = 1;
+  cfg.Storage = js_FileStorage;
+  cfg.Duplicates = std::int64_t{10} * 60 * 1'000'000'000;  // ten minutes of message ids
+  jerr = static_cast<jsErrCode>(0);
+  s = js_AddStream(&si, js, &cfg, nullptr, &jerr);
+  if (s != NATS_OK && jerr != JSStreamNameExistErr)  // another opener may have made it meanwhile
+    return nats_failure(fmt::format("creating stream {}", st.name_), s, jerr);
+  if (si) jsStreamInfo_Destroy(si);
+  return st;
+}
+
+expected<std::uint64_t> stream::last() {
+  jsStreamInfo* si = nullptr;
+  jsErrCode jerr = static_cast<jsErrCode>(0);
+  natsStatus s = js_GetStreamInfo(&si, c_->p_->js, name_.c_str(), nullptr, &jerr);
+  if (s != NATS_OK) return nats_failure(fmt::format("reading stream {}", name_), s, jerr);
+  const std::uint64_t last = si->State.LastSeq;
+  jsStreamInfo_Destroy(si);
+  return last;
+}
+
+expected<std::optional<bytes>> stream::read(std::uint64_t index) {
+  if (index == 0) return fail(errc::invalid_argument, "stream messages are numbered from 1");
+  natsMsg* m = nullptr;
+  jsErrCode jerr = static_cast<jsErrCode>(0);
+  natsStatus s = js_GetMsg(&m, c_->p_->js, name_.c_str(), index, nullptr, &jerr);
+  if (s != NATS_OK) {
+    if (jerr == JSNoMessageFoundErr) return std::optional<bytes>{};
+    return nats_failure(fmt::format("reading message {} of stream {}", index, name_), s, jerr);
+  }
+  const auto* data = reinterpret_cast<const std::uint8_t*>(natsMsg_GetData(m));
+  bytes out(data, data + natsMsg_GetDataLength(m));
+  natsMsg_Destroy(m);
+  return std::optional<bytes>{std::move(out)};
+}
+
+expected<bool> stream::append(std::uint64_t index, byte_view payload) {
+  if (index == 0) return fail(errc::invalid_argument, "stream messages are numbered from 1");
+  // What the stream holds at `index` already: the same bytes are a retry; others a conflict.
+  auto already = [&]() -> expected<bool> {
+    auto have = read(index);
+    if (!have) return unexpected(std::move(have).error());
+    if (!*have) return fail(errc::invalid_argument, fmt::format("stream {} does not follow on to message {}", name_, index));
+    if (**have != bytes(payload.begin(), payload.end()))
+      return fail(errc::invalid_argument, fmt::format("stream {} holds other bytes as message {}: two writers, or a "
+                                                      "sender that does not remember what it sent",
+                                                      name_, index));
+    return false;
+  };
+  auto last = this->last();
+  if (!last) return unexpected(std::move(last).error());
+  if (index <= *last) return already();
+  if (index > *last + 1)
+    return fail(errc::invalid_argument, fmt::format("stream {} holds {} messages: message {} would leave a gap", name_, *last, index));
+  const std::string id = fmt::format("{}:{}:{}", from_, to_, index);
+  jsPubOptions po;
+  jsPubOptions_Init(&po);
+  po.MsgId = id.c_str();
+  po.ExpectLastSeq = index - 1;  // 0 (the first message) means no expectation: the check above holds it
+  jsPubAck* ack = nullptr;
+  jsErrCode jerr = static_cast<jsErrCode>(0);
+  natsStatus s = js_Publish(&ack, c_->p_->js, subject_.c_str(), payload.data(), static_cast<int>(payload.size()), &po, &jerr);
+  if (s != NATS_OK) {
+    if (jerr == JSStreamWrongLastSequenceErr) return already();  // appended meanwhile (a retry in flight)
+    return nats_failure(fmt::format("appending message {} to stream {}", index, name_), s, jerr);
+  }
+  const bool duplicate = ack->Duplicate;
+  const std::uint64_t seq = ack->Sequence;
+  jsPubAck_Destroy(ack);
+  if (duplicate) return already();
+  if (seq != index)
+    return fail(errc::internal, fmt::format("stream {} numbered message {} as {}", name_, index, seq));
+  return true;
+}
+
+}  // namespace exo::cluster
