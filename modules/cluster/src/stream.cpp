@@ -62,12 +62,6 @@ expected<connection> connection::open(const connection_options& options) {
   return connection(std::move(p));
 }
 
-bool valid_node_name(std::string_view name) noexcept {
-  return !name.empty() && name.size() <= 64 && std::all_of(name.begin(), name.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
-  });
-}
-
 stream::stream(connection& c, std::string from, std::string to)
     : c_(&c), from_(std::move(from)), to_(std::move(to)), name_("EXO_" + from_ + "_" + to_),
       subject_("exo.stream." + from_ + "." + to_) {}

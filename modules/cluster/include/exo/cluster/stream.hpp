@@ -23,6 +23,7 @@
 /// auto first = in.read(1).value();                                 // nullopt while not there
 /// \endcode
 
+#include <exo/cluster/envelope.hpp>
 #include <exo/core/bytes.hpp>
 #include <exo/core/expected.hpp>
 
@@ -62,10 +63,6 @@ class connection {
   explicit connection(std::unique_ptr<impl> p);
   std::unique_ptr<impl> p_;
 };
-
-/// Whether `name` can name a node: 1 to 64 letters, digits, '_' or '-' (it goes into subject
-/// and stream names).
-bool valid_node_name(std::string_view name) noexcept;
 
 /// The stream from node `from` to node `to` (see the file comment).
 class stream {

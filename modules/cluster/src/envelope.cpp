@@ -1,0 +1,89 @@
+// Signed envelopes of the messages on streams between nodes (envelope.hpp).
+#include <exo/cluster/envelope.hpp>
+#include <exo/core/encoding.hpp>
+#include <exo/core/value.hpp>
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <limits>
+
+namespace exo::cluster {
+
+namespace {
+
+// What the sender signs: [domain, from, to, index, body].
+bytes signed_part(const envelope& e) {
+  return encode(value(value::list{value(std::string(envelope_format)), value(e.from), value(e.to),
+                                  value(static_cast<std::int64_t>(e.index)), value(e.body)}));
+}
+
+unexpected<error> malformed(std::string_view why) {
+  return unexpected(error{errc::malformed, fmt::format("not a stream envelope: {}", why)});
+}
+
+}  // namespace
+
+bool valid_node_name(std::string_view name) noexcept {
+  return !name.empty() && name.size() <= 64 && std::all_of(name.begin(), name.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+  });
+}
+
+bytes seal_envelope(const envelope& e, const node_key& key) {
+  const signature sig = key.sign(signed_part(e));
+  const public_key& pk = key.public_key();
+  return encode(value::make_map({{"format", value(std::string(envelope_format))},
+                                 {"from", value(e.from)},
+                                 {"to", value(e.to)},
+                                 {"index", value(static_cast<std::int64_t>(e.index))},
+                                 {"body", value(e.body)},
+                                 {"key", value(bytes(pk.bytes.begin(), pk.bytes.end()))},
+                                 {"sig", value(bytes(sig.bytes.begin(), sig.bytes.end()))}}));
+}
+
+expected<opened_envelope> open_envelope(byte_view encoded, const envelope_expectation& expect, std::size_t max_body) {
+  if (encoded.size() > max_body + 4096) return malformed(fmt::format("{} bytes, over the {} accepted", encoded.size(), max_body + 4096));
+  auto v = decode(encoded, {.max_depth = 2, .max_size = max_body + 4096});
+  if (!v) return malformed(v.error().message);
+  const value::map* m = v->if_map();
+  if (!m || m->size() != 7) return malformed("expected the map {format, from, to, index, body, key, sig}");
+  const value* format = v->find("format");
+  const value* from = v->find("from");
+  const value* to = v->find("to");
+  const value* index = v->find("index");
+  const value* body = v->find("body");
+  const value* key = v->find("key");
+  const value* sig = v->find("sig");
+  if (!format || !from || !to || !index || !body || !key || !sig)
+    return malformed("expected the map {format, from, to, index, body, key, sig}");
+  if (!format->if_string() || *format->if_string() != envelope_format)
+    return malformed(fmt::format("its format is {}, and this exo reads '{}'", to_string(*format), envelope_format));
+  if (!from->if_string() || !valid_node_name(*from->if_string()) || !to->if_string() || !valid_node_name(*to->if_string()))
+    return malformed("'from' and 'to' must name nodes (1 to 64 letters, digits, '_' or '-')");
+  if (!index->if_i64() || *index->if_i64() < 1) return malformed("'index' must be a number from 1");
+  if (!body->if_bytes()) return malformed("'body' must be bytes");
+  if (body->if_bytes()->size() > max_body) return malformed(fmt::format("a body of {} bytes, over the {} accepted", body->if_bytes()->size(), max_body));
+  if (!key->if_bytes() || key->if_bytes()->size() != 32) return malformed("'key' must be an Ed25519 public key (32 bytes)");
+  if (!sig->if_bytes() || sig->if_bytes()->size() != 64) return malformed("'sig' must be an Ed25519 signature (64 bytes)");
+  if (encode(*v) != bytes(encoded.begin(), encoded.end())) return malformed("not in canonical form");
+  opened_envelope out;
+  out.e = envelope{*from->if_string(), *to->if_string(), static_cast<std::uint64_t>(*index->if_i64()), *body->if_bytes()};
+  std::copy(key->if_bytes()->begin(), key->if_bytes()->end(), out.key.bytes.begin());
+  signature s;
+  std::copy(sig->if_bytes()->begin(), sig->if_bytes()->end(), s.bytes.begin());
+  auto wrong = [](std::string what) { return unexpected(error{errc::invalid_argument, std::move(what)}); };
+  if (!verify_signature(out.key, signed_part(out.e), s))
+    return wrong(fmt::format("the envelope of message {} from {} to {} is not signed by the key it names",
+                             out.e.index, out.e.from, out.e.to));
+  if (expect.from && *expect.from != out.e.from) return wrong(fmt::format("an envelope from {}, not from {}", out.e.from, *expect.from));
+  if (expect.to && *expect.to != out.e.to) return wrong(fmt::format("an envelope to {}, not to {}", out.e.to, *expect.to));
+  if (expect.index && *expect.index != out.e.index)
+    return wrong(fmt::format("message {} of the stream, where message {} was expected", out.e.index, *expect.index));
+  if (expect.key && !(*expect.key == out.key))
+    return wrong(fmt::format("an envelope signed by {}, not by node {}'s key {}", to_hex(out.key.view()).substr(0, 16),
+                             out.e.from, to_hex(expect.key->view()).substr(0, 16)));
+  return out;
+}
+
+}  // namespace exo::cluster
