@@ -20,6 +20,14 @@ bool contains(const std::string& s, std::string_view part) { return s.find(part)
 
 exo::bytes text(const std::string& s) { return exo::bytes(s.begin(), s.end()); }
 
+// The envelope `sealed` with `field` set to `x`, everything else (the signature too) as it was.
+exo::bytes replaced(const exo::bytes& sealed, std::string_view field, exo::value x) {
+  exo::value::map m = *exo::decode(sealed).value().if_map();
+  for (auto& [k, val] : m)
+    if (k == field) val = std::move(x);
+  return exo::encode(exo::value::make_map(std::move(m)));
+}
+
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(cluster_envelope)
@@ -49,13 +57,7 @@ BOOST_AUTO_TEST_CASE(an_envelope_opens_only_where_and_as_it_was_sealed) {
     BOOST_TEST(contains(r.error().message, why), r.error().message);
   }
   // Resealed with another place but the old signature, or signed by one key naming another.
-  auto v = exo::decode(sealed).value();
-  auto with = [&](std::string_view field, exo::value x) {
-    exo::value::map m = *v.if_map();
-    for (auto& [k, val] : m)
-      if (k == field) val = std::move(x);
-    return exo::encode(exo::value::make_map(std::move(m)));
-  };
+  auto with = [&](std::string_view field, exo::value x) { return replaced(sealed, field, std::move(x)); };
   for (const exo::bytes& forged : {with("index", exo::value(std::int64_t{8})), with("to", exo::value("c")),
                                    with("body", exo::value(text("another body"))),
                                    with("key", exo::value(exo::bytes(b.public_key().bytes.begin(), b.public_key().bytes.end())))}) {
@@ -68,15 +70,9 @@ BOOST_AUTO_TEST_CASE(an_envelope_opens_only_where_and_as_it_was_sealed) {
 BOOST_AUTO_TEST_CASE(bad_bytes_are_clear_errors) {
   auto a = exo::node_key::generate().value();
   const exo::bytes sealed = seal_envelope({"a", "b", 1, text("x")}, a);
-  auto v = exo::decode(sealed).value();
-  auto with = [&](std::string_view field, exo::value x) {
-    exo::value::map m = *v.if_map();
-    for (auto& [k, val] : m)
-      if (k == field) val = std::move(x);
-    return exo::encode(exo::value::make_map(std::move(m)));
-  };
+  auto with = [&](std::string_view field, exo::value x) { return replaced(sealed, field, std::move(x)); };
   auto without = [&](std::string_view field) {
-    exo::value::map m = *v.if_map();
+    exo::value::map m = *exo::decode(sealed).value().if_map();
     std::erase_if(m, [&](const auto& kv) { return kv.first == field; });
     return exo::encode(exo::value::make_map(std::move(m)));
   };

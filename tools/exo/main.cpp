@@ -510,9 +510,8 @@ int cmd_log(const common& c, const std::string& dir, std::uint64_t from, std::ui
     }
     auto image_named = [&](const char* side) {
       const exo::value* note = e->args.find("note");
-      const exo::value* o = note ? note->find(side) : nullptr;
-      const exo::value* h = o ? o->find("image") : nullptr;
-      return h && h->if_bytes() ? exo::to_hex(*h->if_bytes()).substr(0, 16) : std::string("?");
+      auto h = exo::origin_image(note ? note->find(side) : nullptr);
+      return h ? exo::to_hex(*h).substr(0, 16) : std::string("?");
     };
     auto count = [&](const char* field) {
       const exo::value* l = e->args.find(field);

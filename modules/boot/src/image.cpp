@@ -96,6 +96,12 @@ value image::origin() const {
   return value::make_map({{"image", to_value(hash)}, {"name", value(manifest.name)}, {"containers", to_value(manifest.containers)}});
 }
 
+std::optional<digest> origin_image(const value* origin) {
+  const value* h = origin ? origin->find("image") : nullptr;
+  auto d = h ? from_value<digest>(*h) : fail(errc::malformed, "an origin names no image");
+  return d ? std::optional<digest>(*d) : std::nullopt;
+}
+
 expected<bytes> pack_image(const std::string& dir, container_registry& registry) {
   std::error_code ec;
   const fs::path root = fs::canonical(dir, ec);

@@ -370,12 +370,7 @@ std::optional<divergence> image_log_verifier::check_upgrade_entry(const log_entr
   const value* note = e.args.find("note");
   const value* from = note ? note->find("from") : nullptr;
   const value* to = note ? note->find("to") : nullptr;
-  auto image_of = [](const value* origin) -> std::optional<digest> {
-    const value* h = origin ? origin->find("image") : nullptr;
-    auto d = h ? from_value<digest>(*h) : fail(errc::malformed, "");
-    return d ? std::optional<digest>(*d) : std::nullopt;
-  };
-  const auto from_hash = image_of(from), to_hash = image_of(to);
+  const auto from_hash = origin_image(from), to_hash = origin_image(to);
   if (!from_hash || !to_hash) return bad("an upgrade entry whose note names both images ({from, to} origins)", detail::show(e.args.find("note") ? *note : value{}));
   if (current_ && !(current_->hash == *from_hash))
     return bad(fmt::format("an upgrade from image {}, the one the log ran on", short_hex(current_->hash)),
@@ -488,9 +483,7 @@ expected<digest> booted_image(const log_reader& log) {
 expected<digest> booted_image(byte_view init_entry) {
   auto init = decode_entry(init_entry);
   if (!init) return fail(init.error().code, "the log's init entry: " + init.error().message);
-  const value* origin = init->args.find("origin");
-  const value* h = origin ? origin->find("image") : nullptr;
-  auto d = h ? from_value<digest>(*h) : fail(errc::invalid_argument, "");
+  auto d = origin_image(init->args.find("origin"));
   if (!d) return fail(errc::invalid_argument, "the log's init entry names no image: it was not booted from one");
   return *d;
 }

@@ -73,12 +73,7 @@ expected<upgrade_report> check_upgrade(const log_reader& log, const image& curre
                                                     current.manifest.name, init->function));
   const value* origin = init->args.find("origin");
   // The image the log runs on as it goes: the booted one, then each upgrade's new one.
-  auto image_in = [](const value* origin_value) -> std::optional<digest> {
-    const value* h = origin_value ? origin_value->find("image") : nullptr;
-    auto d = h ? from_value<digest>(*h) : fail(errc::malformed, "");
-    return d ? std::optional<digest>(*d) : std::nullopt;
-  };
-  std::optional<digest> runs = from ? std::nullopt : image_in(origin);
+  std::optional<digest> runs = from ? std::nullopt : origin_image(origin);
   const config cfg{.name = current.manifest.name, .containers = &registry, .origin = origin ? *origin : value{}};
 
   // The new code of each of the image's actors (actor i is entry 1 + i of a whole log).
@@ -142,7 +137,7 @@ expected<upgrade_report> check_upgrade(const log_reader& log, const image& curre
       // state for code other than this; it stays an entry (so later entries keep their
       // indices, which seed their randomness), doing nothing.
       const value* note = input.args.find("note");
-      runs = image_in(note ? note->find("to") : nullptr);
+      runs = origin_image(note ? note->find("to") : nullptr);
       input.args = value::make_map({{"note", note ? *note : value{}}, {"changes", value(value::list{})}, {"migrate", value(value::list{})}});
       input.outputs = value(value::list{});
     }

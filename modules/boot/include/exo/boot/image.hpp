@@ -132,6 +132,10 @@ struct image {
   value origin() const;
 };
 
+/// The image an origin value names (image::origin()'s "image"; `origin` may be null, as the
+/// "from" or "to" an upgrade entry's note lacks), or nullopt if it names none.
+std::optional<digest> origin_image(const value* origin);
+
 /// Limits a read enforces before it allocates.
 struct image_limits {
   std::uint64_t max_file = std::uint64_t{256} << 20;
