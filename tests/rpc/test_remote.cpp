@@ -390,6 +390,21 @@ BOOST_AUTO_TEST_CASE(bad_requests_for_entries_and_images_get_clear_errors) {
   auto past_image = c.request("exo.image", json{{"from", 1ull << 40}});
   BOOST_REQUIRE(past_image);
   BOOST_TEST((*past_image)["data"] == "");
+  // An image by hash: the one the node runs; a hash it keeps no image for, or no hash at all,
+  // is a clear error (images kept after an upgrade are fetched in tests/e2e).
+  auto running = c.request("exo.image", json{{"from", 0}, {"image", exo::to_hex(s.n->image().hash)}});
+  BOOST_REQUIRE(running);
+  BOOST_TEST((*running)["hash"] == exo::to_hex(s.n->image().hash));
+  auto unknown = c.request("exo.image", json{{"from", 0}, {"image", std::string(64, 'a')}});
+  BOOST_REQUIRE(!unknown);
+  BOOST_TEST(unknown.error().code == exo::rpc::invalid_params);
+  BOOST_TEST(unknown.error().message.find("keeps no image") != std::string::npos, unknown.error().message);
+  for (const json& bad : {json("abc"), json(42), json(std::string(63, 'a'))}) {
+    auto r = c.request("exo.image", json{{"from", 0}, {"image", bad}});
+    BOOST_REQUIRE(!r);
+    BOOST_TEST(r.error().code == exo::rpc::invalid_params);
+    BOOST_TEST(r.error().message.find("64 hex digits") != std::string::npos, r.error().message);
+  }
   BOOST_TEST(c.call("counter.get", json::array()).has_value());  // still serving
 }
 

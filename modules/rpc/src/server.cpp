@@ -9,6 +9,8 @@
 #include <boost/beast/websocket.hpp>
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -16,6 +18,7 @@
 #include <limits>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -27,6 +30,16 @@ namespace net = boost::asio;
 using tcp = net::ip::tcp;
 
 namespace {
+
+// A JSON string of exactly 2N hex digits as N bytes (a key, a signature, a hash), or nullopt.
+template <std::size_t N>
+std::optional<std::array<std::uint8_t, N>> hex_array(const json& j) {
+  auto b = j.is_string() ? from_hex(j.get<std::string>()) : fail(errc::invalid_argument, "not a string");
+  if (!b || b->size() != N) return std::nullopt;
+  std::array<std::uint8_t, N> out;
+  std::copy(b->begin(), b->end(), out.begin());
+  return out;
+}
 
 json error_reply(const json& id, int code, std::string message, json data = nullptr) {
   json e{{"code", code}, {"message", std::move(message)}};
@@ -226,20 +239,16 @@ void server::impl::handle(const std::shared_ptr<session>& s, std::string_view te
         return reject(id, invalid_params, "invalid params: a signed call needs \"caller\", \"seq\" and \"signature\" "
                                           "(exo.handshake with {\"caller\": KEY} gives the next seq)");
       if (c != params.end()) {
-        auto kb = c->is_string() ? from_hex(c->get<std::string>()) : fail(errc::invalid_argument, "");
-        auto sb = g->is_string() ? from_hex(g->get<std::string>()) : fail(errc::invalid_argument, "");
-        if (!kb || kb->size() != 32) return reject(id, invalid_params, "invalid params: \"caller\" must be a 64-hex-digit Ed25519 public key");
-        if (!sb || sb->size() != 64) return reject(id, invalid_params, "invalid params: \"signature\" must be 128 hex digits");
+        auto kb = hex_array<32>(*c);
+        auto sb = hex_array<64>(*g);
+        if (!kb) return reject(id, invalid_params, "invalid params: \"caller\" must be a 64-hex-digit Ed25519 public key");
+        if (!sb) return reject(id, invalid_params, "invalid params: \"signature\" must be 128 hex digits");
         if (!q->is_number_unsigned() || q->get<std::uint64_t>() == 0 ||
             q->get<std::uint64_t>() > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()))
           return reject(id, invalid_params, "invalid params: \"seq\" must be an integer from 1 to 2^63-1");
-        public_key k;
-        std::copy(kb->begin(), kb->end(), k.bytes.begin());
-        signature sg;
-        std::copy(sb->begin(), sb->end(), sg.bytes.begin());
-        j.caller = k;
+        j.caller = public_key{*kb};
         j.seq = q->get<std::uint64_t>();
-        sig = sg;
+        sig = signature{*sb};
       }
     }
     if (!args_json.is_array()) return reject(id, invalid_params, "invalid params: the arguments must be a list");
@@ -425,13 +434,10 @@ std::string server::impl::run_read(job& j) {
                {"log", head_json()},
                {"log_base", svc.log().base()}};
       if (j.params.is_object() && j.params.contains("caller")) {
-        const json& c = j.params["caller"];
-        auto kb = c.is_string() ? from_hex(c.get<std::string>()) : fail(errc::invalid_argument, "");
-        if (!kb || kb->size() != 32)
+        auto kb = hex_array<32>(j.params["caller"]);
+        if (!kb)
           return error_reply(j.id, invalid_params, "invalid params: \"caller\" must be a 64-hex-digit Ed25519 public key").dump();
-        public_key k;
-        std::copy(kb->begin(), kb->end(), k.bytes.begin());
-        auto last = svc.last_seq(k);
+        auto last = svc.last_seq(public_key{*kb});
         if (!last) return error_reply(j.id, internal_error, last.error().message).dump();
         out["next_seq"] = *last + 1;
       }
@@ -480,12 +486,9 @@ std::string server::impl::run_read(job& j) {
     }
     case job::kind::image: {
       if (j.params.is_object() && j.params.contains("image")) {  // an image the log ran on before an upgrade
-        const json& h = j.params["image"];
-        auto b = h.is_string() ? from_hex(h.get<std::string>()) : fail(errc::invalid_argument, "");
-        if (!b || b->size() != 32)
-          return error_reply(j.id, invalid_params, "invalid params: \"image\" must be an image's hash (64 hex digits)").dump();
-        digest want;
-        std::copy(b->begin(), b->end(), want.bytes.begin());
+        auto b = hex_array<32>(j.params["image"]);
+        if (!b) return error_reply(j.id, invalid_params, "invalid params: \"image\" must be an image's hash (64 hex digits)").dump();
+        const digest want{*b};
         if (!(want == svc.describe().image)) {
           auto kept = svc.kept_image(want);
           if (!kept) return error_reply(j.id, internal_error, kept.error().message).dump();
