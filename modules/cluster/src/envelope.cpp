@@ -24,12 +24,6 @@ unexpected<error> malformed(std::string_view why) {
 
 }  // namespace
 
-bool valid_node_name(std::string_view name) noexcept {
-  return !name.empty() && name.size() <= 64 && std::all_of(name.begin(), name.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
-  });
-}
-
 bytes seal_envelope(const envelope& e, const node_key& key) {
   const signature sig = key.sign(signed_part(e));
   const public_key& pk = key.public_key();

@@ -3,6 +3,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 namespace exo {
 namespace {
 constexpr char digits[] = "0123456789abcdef";
@@ -37,6 +39,12 @@ expected<bytes> from_hex(std::string_view hex) {
 
 std::string to_hex(const id& i) { return to_hex(i.view()); }
 std::string short_hex(const id& i) { return to_hex(byte_view(i.bytes.data(), 4)); }
+
+bool valid_node_name(std::string_view name) noexcept {
+  return !name.empty() && name.size() <= 64 && std::all_of(name.begin(), name.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+  });
+}
 
 expected<id> id_from_bytes(byte_view b) {
   if (b.size() != 32) return fail(errc::malformed, fmt::format("an id is 32 bytes, got {}", b.size()));

@@ -124,6 +124,11 @@ static std::string_view function_name(const detail::actor& a, std::uint32_t func
 }
 
 bool kernel::load_for_delivery(message& m, std::uint32_t slot) {
+  if (!cfg_.node.empty())
+    if (const remote_actor* to = remote_of(slot)) {  // an actor of another node: the message leaves
+      deliver_remote(m, slot, to->node);
+      return false;
+    }
   auto r = load(slot);
   if (r) return true;
   // Not in the store, or the store is damaged: the message fails, the system goes on.

@@ -16,6 +16,14 @@ expected<value> kernel::describe_cap(cap_handle h) {
     case cap_kind::actor:
       return value::make_map({{"cap", "actor"}, {"actor", to_value(actors_[c->target].self)}, {"rights", r}});
     case cap_kind::function: {
+      if (const remote_actor* on = actors_[c->target].type ? nullptr : remote_of(c->target)) {
+        // An actor of another node: its function by name if known here, else by index.
+        const bool named = c->function < on->functions.size();
+        return value::make_map({{"cap", "function"},
+                                {"actor", to_value(actors_[c->target].self)},
+                                {"function", named ? value(on->functions[c->function]) : value(std::int64_t{c->function})},
+                                {"rights", r}});
+      }
       if (!actors_[c->target].type)
         if (auto l = load(c->target); !l) return unexpected(std::move(l).error());
       const auto* type = actors_[c->target].type;
@@ -52,7 +60,7 @@ expected<cap_handle> kernel::materialize_cap(const value& d) {
   if (!who || !who->if_bytes()) return bad("needs the 'actor' id");
   auto aid = id_from_bytes(*who->if_bytes());
   if (!aid) return bad(aid.error().message);
-  auto slot = resolve(*aid);
+  auto slot = resolve_or_route(*aid);
   if (!slot) return unexpected(std::move(slot).error());
   if (*slot == 0) return bad("names the hypervisor itself");
   if (k == "actor") {
@@ -61,6 +69,10 @@ expected<cap_handle> kernel::materialize_cap(const value& d) {
   }
   if (k == "function") {
     const value* fn = d.find("function");
+    if (fn && fn->if_i64() && d.if_map()->size() == 4 && !actors_[*slot].type) {  // an actor of another node, by index
+      if (*fn->if_i64() < 0 || *fn->if_i64() >= static_cast<std::int64_t>(failure_function)) return bad("a function index out of range");
+      return host_insert(capability{cap_kind::function, keep, *slot, static_cast<std::uint32_t>(*fn->if_i64())});
+    }
     if (!fn || !fn->if_string() || d.if_map()->size() != 4) return bad("a function is named by 'function'");
     auto f = function_index(*slot, *fn->if_string());
     if (!f) return unexpected(std::move(f).error());

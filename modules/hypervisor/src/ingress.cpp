@@ -105,6 +105,16 @@ void ingress::on_host_failure(const failure& f) {
   else capture_->outputs.push_back(value::make_map({{"failure", to_value(f)}}));
 }
 
+// A message to an actor of another node is logged among the input's outputs, as {"remote":
+// node, "index": its place in the stream to that node, "body"}: the node sends it after the
+// commit (exo/cluster), and the stream can be checked against the log.
+void ingress::on_remote(std::string_view node, std::uint64_t index, value&& body) {
+  if (!capture_) return;
+  capture_->outputs.push_back(value::make_map({{"remote", value(std::string(node))},
+                                               {"index", value(static_cast<std::int64_t>(index))},
+                                               {"body", std::move(body)}}));
+}
+
 // A fault is logged among the input's outputs, as {"fault": {"delivery", "code", "message"}}:
 // the replay of the input reads them back and injects them (kernel::input_info::faults).
 void ingress::on_fault(std::uint64_t delivery, const error& e) {

@@ -90,8 +90,17 @@ cap_handle kernel::create_egress(std::string name, egress_sink sink, rights r) {
 
 expected<std::uint32_t> kernel::function_index(std::uint32_t slot, std::string_view function) {
   actor& target = actors_[slot];
-  if (!target.type)
+  if (!target.type) {
+    if (const remote_actor* r = remote_of(slot)) {  // an actor of another node: by the names it is known by
+      auto at = std::find(r->functions.begin(), r->functions.end(), function);
+      if (at == r->functions.end())
+        return fail(errc::no_such_function, fmt::format("actor {} (on node {}) is not known here to export a function "
+                                                        "'{}'",
+                                                        short_hex(target.self), r->node, function));
+      return static_cast<std::uint32_t>(at - r->functions.begin());
+    }
     if (auto r = load(slot); !r) return unexpected(std::move(r).error());
+  }
   std::uint32_t f = target.type->find(function);
   if (f == failure_function)
     return fail(errc::no_such_function, fmt::format("actor {} ({}) exports no function '{}'", short_hex(target.self),
@@ -112,7 +121,7 @@ expected<cap_handle> kernel::function_cap(cap_handle actor_cap, std::string_view
 }
 
 expected<cap_handle> kernel::lookup(const id& a, std::string_view function, rights keep) {
-  auto r = resolve(a);
+  auto r = resolve_or_route(a);
   if (!r) return unexpected(std::move(r).error());
   std::uint32_t slot = *r;
   if (slot == 0) return fail(errc::no_such_actor, fmt::format("{} is the hypervisor's own id, not an actor", to_hex(a)));

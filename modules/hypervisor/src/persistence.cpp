@@ -251,6 +251,7 @@ expected<void> kernel::reset_state(const digest& root) {
   }
   for (auto slot : main_.dirty) actors_[slot].dirty = false;
   main_.dirty.clear();
+  remote_.clear();  // routes are state: read again from the root
   broken_.reset();
   actor& host = actors_[0];
   host.clock = host.nonce = host.seq = 0;

@@ -181,6 +181,25 @@ class hypervisor {
     return p_->k.send_encoded(target, encoded_args, opts);
   }
 
+  // ---- several nodes (see kernel::add_route; config::node names this one) ----
+
+  /// Routes actor `a` to node `node`: messages to it become outputs (on_remote).
+  expected<void> add_route(const id& a, std::string_view node, std::vector<std::string> functions = {}) requires(!logged) {
+    return p_->k.add_route(a, node, std::move(functions));
+  }
+  std::optional<std::string> route_of(const id& a) { return p_->k.route_of(a); }
+  /// Gives node `node` the host capability `h` (kernel::grant).
+  expected<void> grant(cap_handle h, std::string_view node) requires(!logged) { return p_->k.grant(h, node); }
+  /// Takes a message node `from` sent (kernel::take_remote) and queues it; run() delivers it.
+  expected<void> take_remote(std::string_view from, const value& body) requires(!logged) {
+    auto r = p_->k.take_remote(from, body);
+    p_->loop.hand_over();  // its own batch: its sender is its own
+    return r;
+  }
+  /// Tells `o` what reaches the host (nullptr: nobody); an unlogged hypervisor that is a
+  /// node of a cluster needs one to carry its messages to other nodes.
+  void observe(output_observer* o) noexcept requires(!logged) { p_->k.observe(o); }
+
   /// Reports of failed host messages (and failures nobody else handles). Without a hook they
   /// are kept in failures().
   void on_failure(std::function<void(const failure&)> hook) { p_->k.on_failure(std::move(hook)); }

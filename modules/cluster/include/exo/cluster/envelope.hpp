@@ -18,6 +18,7 @@
 
 #include <exo/core/bytes.hpp>
 #include <exo/core/expected.hpp>
+#include <exo/core/id.hpp>
 #include <exo/core/sign.hpp>
 
 #include <cstdint>
@@ -27,9 +28,8 @@
 
 namespace exo::cluster {
 
-/// Whether `name` can name a node: 1 to 64 letters, digits, '_' or '-' (it goes into subject
-/// and stream names).
-bool valid_node_name(std::string_view name) noexcept;
+/// Whether `name` can name a node (exo/core/id.hpp).
+using exo::valid_node_name;
 
 /// The format an envelope declares.
 inline constexpr std::string_view envelope_format = "exo-stream-1";

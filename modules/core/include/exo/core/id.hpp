@@ -11,6 +11,7 @@
 #include <cstring>
 #include <functional>
 #include <string>
+#include <string_view>
 
 namespace exo {
 
@@ -54,6 +55,10 @@ std::string short_hex(const id& i);
 expected<id> id_from_hex(std::string_view hex);
 /// An id from exactly 32 bytes; another length is errc::malformed.
 expected<id> id_from_bytes(byte_view b);
+
+/// Whether `name` can name a node of a cluster: 1 to 64 letters, digits, '_' or '-' (it goes
+/// into subject and stream names, exo/cluster).
+bool valid_node_name(std::string_view name) noexcept;
 
 }  // namespace exo
 

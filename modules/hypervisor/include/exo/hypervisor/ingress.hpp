@@ -148,6 +148,7 @@ class ingress final : private output_observer {
 
   void on_egress(std::uint32_t egress, std::string_view name, message& m, bool has_sink) override;
   void on_host_failure(const failure& f) override;
+  void on_remote(std::string_view node, std::uint64_t index, value&& body) override;
   void on_fault(std::uint64_t delivery, const error& e) override;
 
   unexpected<error> busy(std::string_view what) const;

@@ -56,6 +56,13 @@ struct config {
   /// image's {hash, name, plugins}, see exo/boot/image.hpp); null for none. A verifier
   /// replays only into a hypervisor with the same value.
   value origin;
+  /// The node this hypervisor is in a cluster (exo/cluster; valid_node_name): actors routed
+  /// to other nodes are reached through outputs (output_observer::on_remote) and messages
+  /// from them are taken with take_remote. Empty: a single node, with no routes.
+  std::string node;
+  /// The most ticks a message taken from another node may spend (a node names the budget
+  /// of what it sends; this bounds what a peer can make this node run).
+  std::uint64_t remote_budget = 1'000'000;
 };
 
 /// A message arriving at an egress: output to the host. Caps in `args` were moved into the
@@ -85,6 +92,8 @@ struct kernel_stats {
   std::uint64_t failed = 0;
   std::uint64_t actors_created = 0;
   std::uint64_t egress = 0;
+  /// Messages that left for actors on other nodes (output_observer::on_remote).
+  std::uint64_t remote = 0;
   /// Ticks used by every delivery, summed (what each handler executed, within its budget).
   std::uint64_t ticks = 0;
 };
@@ -100,6 +109,12 @@ class output_observer {
   virtual void on_egress(std::uint32_t egress, std::string_view name, message& m, bool has_sink) = 0;
   /// A failure reached the host.
   virtual void on_host_failure(const failure& f) = 0;
+  /// A message left for an actor on node `node` (kernel::add_route): `body` is what that
+  /// node's kernel::take_remote takes (its format is described in remote.cpp); `index`
+  /// numbers the messages to `node` from 0 (state: the count is in the tree), so that
+  /// message i is envelope i of this node's stream to it (exo/cluster). The observer carries
+  /// it there; without an observer the message fails as undeliverable.
+  virtual void on_remote(std::string_view node, std::uint64_t index, value&& body) = 0;
   /// Delivery number `delivery` of the input (counted from 0 at set_input) ended in a fault
   /// (errc::fault: a stop that is not deterministic), run or injected.
   virtual void on_fault(std::uint64_t delivery, const error& e) {
@@ -296,6 +311,30 @@ class kernel {
   /// order describe_caps gives them). Returns how many there were.
   std::size_t release_caps(value& v);
 
+  // ---- several nodes (remote.cpp; exo/cluster carries the messages) ----
+
+  /// Routes the actor `a` to node `node`: messages to it become outputs (on_remote).
+  /// `functions`: its exported functions' names, if known (so that function capabilities
+  /// can be derived from an actor capability by name, and logs can name them). A route is
+  /// state (in the tree). An actor of this node, the host, a route to another node, or a
+  /// node name that is not valid is an error; the same route again adds the names it lacks.
+  expected<void> add_route(const id& a, std::string_view node, std::vector<std::string> functions = {});
+  /// The host gives node `node` the capability `h` (to an actor of this node): messages
+  /// from `node` may then use it, as if it had crossed in a message (the boot layer gives
+  /// what an image's placement hands over). State, like every export.
+  expected<void> grant(cap_handle h, std::string_view node);
+  /// The node an actor is routed to (nullopt: not routed, i.e. here or unknown).
+  std::optional<std::string> route_of(const id& a);
+  /// Takes a message that node `from` sent (the body its kernel gave on_remote) and queues
+  /// it, from the remote sender, for its receiver here. Checked before anything is queued:
+  /// the receiver is an actor of this node and the function exists; the sender is an actor
+  /// of `from`; every capability it carries names an actor of `from` or one of this node's
+  /// that this node gave `from` (with at least those rights), so a node cannot mint a
+  /// capability it was never given. A message refused is an error and, where its origin can
+  /// be told, a failure report goes back to it. Queued in the outbox (hand_over next; one
+  /// message per batch, since each has a sender of its own).
+  expected<void> take_remote(std::string_view from, const value& body);
+
   // ---- state: actors, their capability tables and storage live in the state tree ----
 
   /// The root of the state tree: every actor's record, capability table and storage, and the
@@ -390,6 +429,18 @@ class kernel {
   [[gnu::noinline]] expected<void> injected_fault(std::uint64_t ordinal, kernel_context& ctx, actor& a, message& m,
                                                   invoke_fn invoke, std::uint64_t cost, cap_journal& j);
   void deliver_egress(message& m);
+  // Several nodes (remote.cpp): a message to an actor routed elsewhere, made an output.
+  struct remote_actor {
+    std::string node;
+    std::vector<std::string> functions;  // names, if known
+  };
+  const remote_actor* remote_of(std::uint32_t slot);
+  [[gnu::noinline, gnu::cold]] void deliver_remote(message& m, std::uint32_t slot, std::string node);
+  expected<value> describe_remote(const capability& c, std::string_view to);
+  expected<capability> import_remote(const value& d, std::string_view from);
+  expected<void> note_export(std::uint32_t slot, std::uint32_t function, std::string_view node, rights r);
+  expected<bool> exported(std::uint32_t slot, std::uint32_t function, std::string_view node, rights r);
+  expected<std::uint32_t> remote_slot(const id& a, std::string_view node);
   void deliver_host_failure(message& m);
   void host_failure(failure&& f);
   void report(std::uint32_t origin, std::uint32_t slot, const message& m, std::string_view function, error e,
@@ -410,6 +461,7 @@ class kernel {
 
   // The state tree (persistence.cpp).
   expected<std::uint32_t> resolve(const id& a);  // the slot of an actor, loading it if needed
+  expected<std::uint32_t> resolve_or_route(const id& a);  // resolve, or an actor routed to another node (remote.cpp)
   std::uint32_t stub_for(const id& a);           // a slot for an id, loaded later
   expected<void> load(std::uint32_t slot);
   expected<void> write_back();                   // dirty actors and the host into the tree
@@ -450,6 +502,7 @@ class kernel {
   std::function<void(const delivery&)> deliver_hook_;
   std::function<void(const id&, log_level, std::string_view)> log_hook_;
   output_observer* observer_ = nullptr;
+  std::unordered_map<std::uint32_t, remote_actor> remote_;  // routed actors met so far, by slot
   input_info input_;
   std::uint64_t input_deliveries_ = 0;  // deliveries to actors since set_input
 };

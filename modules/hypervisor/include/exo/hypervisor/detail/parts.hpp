@@ -77,6 +77,12 @@ class dispatcher final : public message_pump {
     return n;
   }
   std::size_t run_until_idle() override { return run(std::numeric_limits<std::size_t>::max()); }
+  /// Hands what the kernel sent to the scheduler now: a batch must be one sender's sorted
+  /// sends, so a host that queues messages of several senders hands over after each.
+  void hand_over() {
+    if constexpr (parallel_policy<Scheduler>) k.hand_over(scheduler_.queue());
+    else k.hand_over(scheduler_);
+  }
   std::size_t pending() const noexcept override { return scheduler_.size() + k.unscheduled(); }
 
   Scheduler& scheduler() noexcept { return scheduler_; }

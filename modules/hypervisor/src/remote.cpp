@@ -1,0 +1,450 @@
+// Several nodes: actors routed to other nodes, a message to one made an output, and messages
+// from other nodes taken in, checked (DESIGN.md section 9; exo/cluster carries them).
+//
+// The body of a message between nodes (what on_remote gives and take_remote takes) is a map:
+//   to        the receiver's id (bytes)          function  its index, or -1 for a failure report
+//   sender    the sending actor's id             origin    the actor told if it fails, and
+//   origin_node  the node it is on               ticks, seq, budget   as the message had them
+//   args      the arguments, capability #i naming caps[i]
+//   caps      [description...]                  reply     a description, or null
+// A capability's description: {kind: "actor" | "function", actor: id, node: the node it is on,
+// rights, function: index (function kind), names: the actor's exported functions' names, as
+// far as the sending node knows them}.
+#include "cap_walk.hpp"
+#include "post.hpp"
+#include "records.hpp"
+
+#include <exo/core/encoding.hpp>
+#include <exo/hypervisor/kernel.hpp>
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+namespace exo {
+
+using internal::actor_key;
+
+namespace {
+
+// A route: [node, [names of the actor's exported functions, if known]].
+bytes route_key(const id& a) { return actor_key(a, 'r'); }
+
+// What this node gave node `node` of its actor `a`: the rights, or'ed, of the capabilities to
+// `function` (whole_actor: to the actor itself) that crossed to it.
+constexpr std::uint32_t whole_actor = 0xfffffffeu;
+bytes export_key(const id& a, std::uint32_t function, std::string_view node) {
+  bytes k = actor_key(a, 'x');
+  for (int s = 24; s >= 0; s -= 8) k.push_back(static_cast<std::uint8_t>(function >> s));
+  k.insert(k.end(), node.begin(), node.end());
+  return k;
+}
+
+// The index the next message to node `node` gets in this node's stream to it: 'o' and the name.
+bytes outbound_key(std::string_view node) {
+  bytes k{'o'};
+  k.insert(k.end(), node.begin(), node.end());
+  return k;
+}
+
+value names_of(const actor_type& t) {
+  value::list names;
+  names.reserve(t.functions.size());
+  for (const auto& f : t.functions) names.emplace_back(std::string(f.name));
+  return value(std::move(names));
+}
+
+}  // namespace
+
+const kernel::remote_actor* kernel::remote_of(std::uint32_t slot) {
+  if (auto it = remote_.find(slot); it != remote_.end()) return &it->second;
+  if (cfg_.node.empty() || slot == 0 || actors_[slot].type) return nullptr;
+  auto raw = state_->get(route_key(actors_[slot].self));
+  if (!raw || !*raw) return nullptr;
+  auto v = decode(**raw);
+  const value::list* l = v ? v->if_list() : nullptr;
+  if (!l || l->size() != 2 || !(*l)[0].if_string() || !(*l)[1].if_list()) return nullptr;  // load() says what is wrong
+  remote_actor r{*(*l)[0].if_string(), {}};
+  for (const value& n : *(*l)[1].if_list())
+    if (auto* s = n.if_string()) r.functions.push_back(*s);
+  return &remote_.emplace(slot, std::move(r)).first->second;
+}
+
+expected<std::uint32_t> kernel::resolve_or_route(const id& a) {
+  auto slot = resolve(a);
+  if (slot || cfg_.node.empty() || slot.error().code != errc::no_such_actor) return slot;
+  if (!route_of(a)) return slot;
+  return find(a);
+}
+
+std::optional<std::string> kernel::route_of(const id& a) {
+  const std::uint32_t slot = find(a);
+  if (slot == npos) {
+    if (cfg_.node.empty()) return std::nullopt;
+    auto raw = state_->get(route_key(a));
+    if (!raw || !*raw) return std::nullopt;
+    const std::uint32_t s = stub_for(a);  // a stub the route's record is read into
+    const remote_actor* r = remote_of(s);
+    return r ? std::optional<std::string>(r->node) : std::nullopt;
+  }
+  const remote_actor* r = remote_of(slot);
+  return r ? std::optional<std::string>(r->node) : std::nullopt;
+}
+
+expected<void> kernel::add_route(const id& a, std::string_view node, std::vector<std::string> functions) {
+  if (cfg_.node.empty())
+    return fail(errc::invalid_argument, "this hypervisor is not a node of a cluster (config::node is empty): it has no routes");
+  if (!valid_node_name(node))
+    return fail(errc::invalid_argument, fmt::format("'{}' cannot name a node (1 to 64 letters, digits, '_' or '-')", node));
+  if (node == cfg_.node)
+    return fail(errc::invalid_argument, fmt::format("actor {} cannot be routed to this node ({}) itself", short_hex(a), node));
+  if (a == actors_[0].self)
+    return fail(errc::invalid_argument, fmt::format("{} is this hypervisor's own id", short_hex(a)));
+  std::uint32_t slot = find(a);
+  if (slot != npos && actors_[slot].type)
+    return fail(errc::invalid_argument, fmt::format("actor {} lives on this node ({}), not on node {}", short_hex(a),
+                                                    cfg_.node, node));
+  if (slot == npos || !remote_of(slot)) {
+    auto here = state_->get(record_key(a));
+    if (!here) return unexpected(std::move(here).error());
+    if (*here)
+      return fail(errc::invalid_argument, fmt::format("actor {} lives on this node ({}), not on node {}", short_hex(a),
+                                                      cfg_.node, node));
+  }
+  if (slot == npos) slot = stub_for(a);
+  remote_actor r{std::string(node), std::move(functions)};
+  if (const remote_actor* old = remote_of(slot)) {
+    if (old->node != node)
+      return fail(errc::invalid_argument, fmt::format("actor {} is on node {}, not on node {}", short_hex(a), old->node, node));
+    if (!old->functions.empty() || r.functions.empty()) return {};  // nothing to add
+  }
+  value::list names;
+  for (const auto& f : r.functions) names.emplace_back(f);
+  if (auto w = state_->put(route_key(a), encode(value::list{value(r.node), value(std::move(names))})); !w) return w;
+  remote_[slot] = std::move(r);
+  return {};
+}
+
+expected<void> kernel::note_export(std::uint32_t slot, std::uint32_t function, std::string_view node, rights r) {
+  const bytes key = export_key(actors_[slot].self, function, node);
+  auto raw = state_->get(key);
+  if (!raw) return unexpected(std::move(raw).error());
+  std::int64_t had = 0;
+  if (*raw)
+    if (auto v = decode(**raw); v && v->if_i64()) had = *v->if_i64();
+  const std::int64_t now = had | static_cast<std::int64_t>(r);
+  if (now == had && *raw) return {};
+  return state_->put(key, encode(value(now)));
+}
+
+expected<bool> kernel::exported(std::uint32_t slot, std::uint32_t function, std::string_view node, rights r) {
+  auto gave = [&](std::uint32_t f) -> expected<rights> {
+    auto raw = state_->get(export_key(actors_[slot].self, f, node));
+    if (!raw) return unexpected(std::move(raw).error());
+    if (!*raw) return rights::none;
+    auto v = decode(**raw);
+    if (!v || !v->if_i64()) return fail(errc::malformed, "a damaged export record");
+    return static_cast<rights>(*v->if_i64() & static_cast<std::int64_t>(rights::all));
+  };
+  if (function != whole_actor) {
+    auto g = gave(function);
+    if (!g) return unexpected(std::move(g).error());
+    if (has(*g, r)) return true;
+  }
+  // An actor capability with the derive right lets its holder derive any function of it.
+  auto g = gave(whole_actor);
+  if (!g) return unexpected(std::move(g).error());
+  return has(*g, r) && (function == whole_actor || has(*g, rights::derive));
+}
+
+expected<value> kernel::describe_remote(const capability& c, std::string_view to) {
+  if (c.kind == cap_kind::egress)
+    return fail(errc::wrong_kind, fmt::format("an egress capability ('{}') names this node's host and cannot leave it",
+                                              egress_[c.target].name));
+  if ((c.kind != cap_kind::actor && c.kind != cap_kind::function) || c.target == 0)
+    return fail(errc::wrong_kind, "a capability to the hypervisor itself cannot leave its node");
+  actor& t = actors_[c.target];
+  value::map d{{"actor", to_value(t.self)},
+               {"kind", value(c.kind == cap_kind::actor ? "actor" : "function")},
+               {"rights", value(static_cast<std::int64_t>(c.rights))}};
+  if (c.kind == cap_kind::function) d.emplace_back("function", value(static_cast<std::int64_t>(c.function)));
+  if (const remote_actor* r = remote_of(c.target)) {
+    if (r->node != to)
+      return fail(errc::invalid_argument,
+                  fmt::format("a capability to actor {} (on node {}) cannot be passed to node {}: only capabilities to "
+                              "actors of the sending or the receiving node cross (three-party hand-off is not built)",
+                              short_hex(t.self), r->node, to));
+    value::list names;
+    for (const auto& f : r->functions) names.emplace_back(f);
+    d.emplace_back("names", value(std::move(names)));
+    d.emplace_back("node", value(r->node));
+    return value::make_map(std::move(d));
+  }
+  if (!t.type)
+    if (auto l = load(c.target); !l) return unexpected(std::move(l).error());
+  d.emplace_back("names", names_of(*t.type));
+  d.emplace_back("node", value(cfg_.node));
+  return value::make_map(std::move(d));
+}
+
+void kernel::deliver_remote(message& m, std::uint32_t slot, std::string node) {
+  ++main_.stats.remote;
+  const id& to = actors_[slot].self;
+  // Every capability described first, and what this node gives `node` noted only if all are.
+  value::list caps;
+  std::vector<std::pair<std::uint32_t, capability>> gives;
+  expected<void> ok;
+  auto add = [&](const capability& c) -> expected<value> {
+    auto d = describe_remote(c, node);
+    if (d && !remote_of(c.target)) gives.emplace_back(c.target, c);
+    return d;
+  };
+  for (const capability& c : m.caps) {
+    auto d = add(c);
+    if (!d) {
+      ok = unexpected(std::move(d).error());
+      break;
+    }
+    caps.push_back(std::move(*d));
+  }
+  value reply;
+  // The origin may be told of a failure over there: a failure report to it is let in.
+  if (m.origin != 0 && !remote_of(m.origin))
+    gives.emplace_back(m.origin, capability{cap_kind::function, rights::call, m.origin, failure_function});
+  if (ok && m.reply_to.kind != cap_kind::none) {
+    if (auto d = add(m.reply_to)) reply = std::move(*d);
+    else ok = unexpected(std::move(d).error());
+  }
+  if (ok && !observer_)
+    ok = fail(errc::internal, fmt::format("no transport to node {}: this hypervisor has no observer of its outputs", node));
+  // Numbered per destination: message i to `node` is envelope i of the stream to it.
+  std::uint64_t index = 0;
+  if (ok) {
+    auto raw = state_->get(outbound_key(node));
+    if (!raw) ok = unexpected(std::move(raw).error());
+    else if (*raw) {
+      auto v = decode(**raw);
+      if (!v || !v->if_i64() || *v->if_i64() < 0) ok = fail(errc::malformed, "the count of messages sent to node " + node + " is damaged");
+      else index = static_cast<std::uint64_t>(*v->if_i64());
+    }
+  }
+  if (ok) ok = state_->put(outbound_key(node), encode(value(internal::bits(index + 1))));
+  for (const auto& [target, c] : gives) {
+    if (!ok) break;
+    ok = note_export(target, c.kind == cap_kind::actor ? whole_actor : c.function, node, c.rights);
+  }
+  if (!ok) {
+    notify(to, m.target.function, m, false);
+    failure f{to, fmt::format("(sending to node {})", node), static_cast<std::int64_t>(ok.error().code),
+              std::move(ok.error().message), *m.sender_id, m.seq};
+    if (m.target.function == failure_function || m.origin == 0) return host_failure(std::move(f));
+    arg_list args;
+    args.emplace_back(to_value(f));
+    actor& host = actors_[0];
+    (void)post(main_.outbox, host, 0, host.clock, capability{cap_kind::function, rights::call, m.origin, failure_function},
+               capability{}, 0, std::min(cfg_.failure_budget, m.budget), std::move(args));
+    return;
+  }
+  const actor& origin = actors_[m.origin];
+  const remote_actor* on = remote_of(m.origin);
+  value::list args;
+  args.reserve(m.args.size());
+  for (value& v : m.args) args.push_back(std::move(v));
+  value body = value::make_map(
+      {{"args", value(std::move(args))},
+       {"budget", value(internal::bits(m.budget))},
+       {"caps", value(std::move(caps))},
+       {"function", value(m.target.function == failure_function ? std::int64_t{-1} : std::int64_t{m.target.function})},
+       {"origin", to_value(origin.self)},
+       {"origin_node", value(on ? on->node : cfg_.node)},
+       {"reply", std::move(reply)},
+       {"sender", to_value(*m.sender_id)},
+       {"seq", value(internal::bits(m.seq))},
+       {"ticks", value(internal::bits(m.ticks))},
+       {"to", to_value(to)}});
+  observer_->on_remote(node, index, std::move(body));
+  notify(to, m.target.function, m, true);
+}
+
+expected<std::uint32_t> kernel::remote_slot(const id& a, std::string_view node) {
+  if (auto r = add_route(a, node); !r) return unexpected(std::move(r).error());
+  return find(a);
+}
+
+expected<capability> kernel::import_remote(const value& d, std::string_view from) {
+  auto bad = [&](std::string_view why) {
+    return fail(errc::malformed, fmt::format("a capability from node {}: {}", from, why));
+  };
+  const value *kind = d.find("kind"), *who = d.find("actor"), *node = d.find("node"), *r = d.find("rights");
+  if (!kind || !kind->if_string() || !who || !who->if_bytes() || !node || !node->if_string() || !r || !r->if_i64())
+    return bad("needs 'kind', 'actor', 'node' and 'rights'");
+  const bool fn = *kind->if_string() == "function";
+  if (!fn && *kind->if_string() != "actor") return bad("its kind is neither 'actor' nor 'function'");
+  if (*r->if_i64() < 0 || *r->if_i64() > static_cast<std::int64_t>(rights::all)) return bad("impossible rights");
+  capability c{fn ? cap_kind::function : cap_kind::actor, static_cast<rights>(*r->if_i64()), 0, 0};
+  if (fn) {
+    const value* f = d.find("function");
+    if (!f || !f->if_i64() || *f->if_i64() < 0 || *f->if_i64() >= static_cast<std::int64_t>(whole_actor))
+      return bad("a function capability needs the function's index");
+    c.function = static_cast<std::uint32_t>(*f->if_i64());
+  }
+  auto aid = id_from_bytes(*who->if_bytes());
+  if (!aid) return bad(aid.error().message);
+  const std::string& on = *node->if_string();
+  if (on == from) {
+    std::vector<std::string> names;
+    if (const value* n = d.find("names"); n && n->if_list())
+      for (const value& e : *n->if_list())
+        if (e.if_string()) names.push_back(*e.if_string());
+    if (auto a = add_route(*aid, from, std::move(names)); !a) return unexpected(std::move(a).error());
+    c.target = find(*aid);
+    return c;
+  }
+  if (on != cfg_.node)
+    return fail(errc::bad_capability, fmt::format("node {} passed a capability to actor {} on node {}: only capabilities to "
+                                                  "actors of the sending or the receiving node cross (three-party "
+                                                  "hand-off is not built)",
+                                                  from, short_hex(*aid), on));
+  auto slot = resolve(*aid);
+  if (!slot || *slot == 0)
+    return fail(errc::bad_capability, fmt::format("node {} passed a capability to actor {}, which is not an actor of this "
+                                                  "node",
+                                                  from, short_hex(*aid)));
+  if (fn && c.function >= actors_[*slot].type->functions.size())
+    return fail(errc::bad_capability, fmt::format("node {} passed a capability to function #{} of actor {}, which exports "
+                                                  "{} functions",
+                                                  from, c.function, short_hex(*aid), actors_[*slot].type->functions.size()));
+  auto given = exported(*slot, fn ? c.function : whole_actor, from, c.rights);
+  if (!given) return unexpected(std::move(given).error());
+  if (!*given)
+    return fail(errc::bad_capability,
+                fmt::format("node {} passed a capability to {}{} of actor {} (rights {}) that this node never gave it: a "
+                            "node cannot mint capabilities to another node's actors",
+                            from, fn ? "function " : "the actor itself", fn ? actors_[*slot].type->functions[c.function].name : "",
+                            short_hex(*aid), to_string(c.rights)));
+  c.target = *slot;
+  return c;
+}
+
+expected<void> kernel::grant(cap_handle h, std::string_view node) {
+  auto c = actors_[0].caps.lookup(h);
+  if (!c) return unexpected(std::move(c).error());
+  if (cfg_.node.empty() || !valid_node_name(node) || node == cfg_.node)
+    return fail(errc::invalid_argument, fmt::format("'{}' names no other node of this cluster", node));
+  if ((c->kind != cap_kind::actor && c->kind != cap_kind::function) || c->target == 0 || remote_of(c->target))
+    return fail(errc::wrong_kind, "only a capability to an actor of this node can be given to another node");
+  return note_export(c->target, c->kind == cap_kind::actor ? whole_actor : c->function, node, c->rights);
+}
+
+expected<void> kernel::take_remote(std::string_view from, const value& body) {
+  if (cfg_.node.empty())
+    return fail(errc::invalid_argument, "this hypervisor is not a node of a cluster (config::node is empty)");
+  if (!valid_node_name(from) || from == cfg_.node)
+    return fail(errc::invalid_argument, fmt::format("'{}' cannot name another node", from));
+  auto bad = [&](std::string_view why) {
+    return fail(errc::malformed, fmt::format("a message from node {}: {}", from, why));
+  };
+  if (!body.if_map()) return bad("its body is not a map");
+  auto field = [&](std::string_view k) { return body.find(k); };
+  const value *to = field("to"), *function = field("function"), *sender = field("sender"), *origin = field("origin"),
+              *origin_node = field("origin_node"), *ticks = field("ticks"), *seq = field("seq"), *budget = field("budget"),
+              *args = field("args"), *caps = field("caps"), *reply = field("reply");
+  if (!to || !to->if_bytes() || !function || !function->if_i64() || !sender || !sender->if_bytes() || !origin ||
+      !origin->if_bytes() || !origin_node || !origin_node->if_string() || !ticks || !ticks->if_i64() || !seq ||
+      !seq->if_i64() || !budget || !budget->if_i64() || !args || !args->if_list() || !caps || !caps->if_list() || !reply ||
+      (!reply->if_map() && reply->type() != kind::null) || body.if_map()->size() != 11)
+    return bad("expected {to, function, sender, origin, origin_node, ticks, seq, budget, args, caps, reply}");
+  auto to_id = id_from_bytes(*to->if_bytes());
+  auto sender_id = id_from_bytes(*sender->if_bytes());
+  auto origin_id = id_from_bytes(*origin->if_bytes());
+  if (!to_id || !sender_id || !origin_id) return bad("an id is not 32 bytes");
+  const std::int64_t fn = *function->if_i64();
+  if (fn < -1 || fn >= static_cast<std::int64_t>(whole_actor)) return bad("its function index is out of range");
+  if (*budget->if_i64() < 0) return bad("a negative budget");
+
+  // The sender and the actor told of a failure: actors of `from` (an origin elsewhere is
+  // replaced by the sender: a node directs failure reports only to its own actors).
+  auto sender_slot = remote_slot(*sender_id, from);
+  if (!sender_slot) return unexpected(std::move(sender_slot).error());
+  std::uint32_t origin_slot = *sender_slot;
+  if (*origin_node->if_string() == from)
+    if (auto o = remote_slot(*origin_id, from)) origin_slot = *o;
+
+  const std::uint32_t function_index = fn < 0 ? failure_function : static_cast<std::uint32_t>(fn);
+  std::string called = fn < 0 ? std::string("on_failure") : fmt::format("#{}", fn);
+  auto refuse = [&](error e) -> expected<void> {
+    // Told back to the origin (on `from`), unless what was refused was a failure report.
+    if (fn >= 0) {
+      failure f{*to_id, called, static_cast<std::int64_t>(e.code), e.message, *sender_id, internal::bits(*seq->if_i64())};
+      arg_list a;
+      a.emplace_back(to_value(f));
+      actor& host = actors_[0];
+      (void)post(main_.outbox, host, 0, host.clock,
+                 capability{cap_kind::function, rights::call, origin_slot, failure_function}, capability{}, 0,
+                 std::min(cfg_.failure_budget, internal::bits(*budget->if_i64())), std::move(a));
+    }
+    return unexpected(std::move(e));
+  };
+
+  std::uint32_t target = 0;
+  if (*to_id == actors_[0].self) {
+    if (fn >= 0) return refuse(error{errc::no_such_actor, fmt::format("node {} called this node's host, which is no actor", from)});
+  } else {
+    auto slot = resolve(*to_id);
+    if (!slot) return refuse(error{errc::no_such_actor, fmt::format("node {} sent a message to actor {}, which is not an "
+                                                                    "actor of this node ({})",
+                                                                    from, short_hex(*to_id), cfg_.node)});
+    target = *slot;
+    const actor_type& type = *actors_[target].type;
+    if (fn >= 0) {
+      if (function_index >= type.functions.size())
+        return refuse(error{errc::no_such_function, fmt::format("actor {} ({}) exports {} functions; node {} called #{}",
+                                                                short_hex(*to_id), type.name, type.functions.size(), from, fn)});
+      called = std::string(type.functions[function_index].name);
+    }
+    // The target is a capability too: `from` must have been given it (a failure report: its
+    // origin sent a message to `from`).
+    auto given = exported(target, function_index, from, rights::call);
+    if (!given) return refuse(std::move(given).error());
+    if (!*given)
+      return refuse(error{errc::bad_capability,
+                          fmt::format("node {} called {} of actor {} without a capability to it: this node never gave it one",
+                                      from, called, short_hex(*to_id))});
+  }
+  message m;
+  for (const value& d : *caps->if_list()) {
+    auto c = import_remote(d, from);
+    if (!c) return refuse(std::move(c).error());
+    m.caps.push_back(*c);
+  }
+  if (reply->if_map()) {
+    auto c = import_remote(*reply, from);
+    if (!c) return refuse(std::move(c).error());
+    if (c->kind != cap_kind::function || !has(c->rights, rights::call))
+      return refuse(error{errc::wrong_kind, fmt::format("node {} named a reply target that cannot be called", from)});
+    m.reply_to = *c;
+  }
+  for (const value& v : *args->if_list()) m.args.push_back(v);
+  auto in_range = [&](cap_handle& h) -> expected<void> {
+    if (h.index >= m.caps.size())
+      return fail(errc::malformed, fmt::format("a message from node {}: an argument names capability #{} of {}", from,
+                                               h.index, m.caps.size()));
+    return {};
+  };
+  if (auto r = internal::for_each_cap(m.args, in_range); !r) return refuse(std::move(r).error());
+
+  message& out = main_.outbox.append_slot();
+  out.target = capability{cap_kind::function, rights::call, target, function_index};
+  out.reply_to = m.reply_to;
+  out.sender = *sender_slot;
+  out.origin = origin_slot;
+  out.ticks = internal::bits(*ticks->if_i64());
+  out.seq = internal::bits(*seq->if_i64());
+  out.budget = std::min(internal::bits(*budget->if_i64()), cfg_.remote_budget);
+  out.sender_id = &actors_[*sender_slot].self;
+  out.args = std::move(m.args);
+  out.caps = std::move(m.caps);
+  return {};
+}
+
+}  // namespace exo
