@@ -129,9 +129,9 @@ fuzz_build_decoders() {
   log "building the decoders' fuzz target (values, log entries, heads, log files, JSON values, snapshots, envelopes)"
   clang++ -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
     -Imodules/core/include -Imodules/call_log/include -Imodules/store/include -Imodules/verifier/include \
-    -Imodules/cluster/include tests/fuzz/fuzz_decoders.cpp modules/core/src/*.cpp modules/call_log/src/entry.cpp \
+    tests/fuzz/fuzz_decoders.cpp modules/core/src/*.cpp modules/call_log/src/entry.cpp \
     modules/call_log/src/file.cpp modules/store/src/tree.cpp modules/verifier/src/checkpoint.cpp \
-    modules/cluster/src/envelope.cpp -lcrypto -lzstd -lfmt -o build/fuzz/fuzz_decoders
+    modules/call_log/src/envelope.cpp -lcrypto -lzstd -lfmt -o build/fuzz/fuzz_decoders
   log "built the decoders' fuzz target"
 }
 fuzz_run_air_and_decoders() {

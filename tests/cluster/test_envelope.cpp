@@ -1,10 +1,10 @@
-// Signed envelopes of the messages between nodes (exo/cluster/envelope.hpp): one opens to what
+// Signed envelopes of the messages between nodes (exo/call_log/envelope.hpp): one opens to what
 // was sealed; moved to another stream or index, signed by another key, or changed in any
 // byte, it does not; bad bytes of every kind are clear errors.
 
 #include "../support/print.hpp"
 
-#include <exo/cluster/envelope.hpp>
+#include <exo/call_log/envelope.hpp>
 #include <exo/core/encoding.hpp>
 #include <exo/core/value.hpp>
 
@@ -14,7 +14,7 @@
 
 namespace {
 
-using namespace exo::cluster;
+using namespace exo;
 
 bool contains(const std::string& s, std::string_view part) { return s.find(part) != std::string::npos; }
 

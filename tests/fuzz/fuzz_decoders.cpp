@@ -2,7 +2,7 @@
 // storage, RPC arguments once decoded), call log entries and signed heads, exported log files,
 // JSON values (RPC arguments), snapshots (exo/verifier/checkpoint.hpp: the file, and the
 // check of a snapshot's nodes, over a list of node bytes), and the signed envelopes of the
-// messages between nodes (exo/cluster/envelope.hpp). The input's first byte picks the
+// messages between nodes (exo/call_log/envelope.hpp). The input's first byte picks the
 // decoder. Properties:
 // nothing crashes, leaks or hangs; a value that decodes encodes back to the very same bytes
 // (the encoding is canonical), and exo::decode_scalar agrees with the reader on every scalar;
@@ -12,7 +12,7 @@
 // clang by `bash tools/dev.sh fuzz` and run by the test command.
 #include <exo/call_log/entry.hpp>
 #include <exo/call_log/file.hpp>
-#include <exo/cluster/envelope.hpp>
+#include <exo/call_log/envelope.hpp>
 #include <exo/core/encoding.hpp>
 #include <exo/core/json.hpp>
 #include <exo/store/tree.hpp>
@@ -108,9 +108,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* input, std::size_t inp
       break;
     }
     case 6: {
-      // A stream envelope (exo/cluster/envelope.hpp): one that opens names nodes, an index from
+      // A stream envelope (exo/call_log/envelope.hpp): one that opens names nodes, an index from
       // 1, and re-encodes to the very bytes it came in (canonical).
-      auto e = exo::cluster::open_envelope(in, {}, 1 << 16);
+      auto e = exo::open_envelope(in, {}, 1 << 16);
       if (e && (e->e.index == 0 || !exo::cluster::valid_node_name(e->e.from) || !exo::cluster::valid_node_name(e->e.to)))
         std::abort();
       break;

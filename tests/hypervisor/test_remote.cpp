@@ -91,13 +91,13 @@ BOOST_AUTO_TEST_CASE(a_call_crosses_to_the_node_that_owns_the_actor) {
   BOOST_TEST(a.hv.route_of(counter_b_id).value_or("") == "b");
   BOOST_TEST(!b.hv.route_of(counter_b_id));
   BOOST_TEST(b.refused.empty());
-  // Messages to a node are numbered from 0 in the order they leave.
+  // Messages to a node are numbered from 1 in the order they leave.
   BOOST_REQUIRE(a.hv.call(add, 1));
   BOOST_REQUIRE(a.hv.call(add, 2));
   a.hv.run();
   BOOST_REQUIRE(a.box.out.size() == 2u);
-  BOOST_TEST(a.box.out[0].index == 1u);
-  BOOST_TEST(a.box.out[1].index == 2u);
+  BOOST_TEST(a.box.out[0].index == 2u);
+  BOOST_TEST(a.box.out[1].index == 3u);
   settle();
   BOOST_TEST(total(b, counter_b_id) == 8);
 }

@@ -1,4 +1,5 @@
 // The ingress: every input from outside, logged with its outcome (ingress.hpp).
+#include <exo/call_log/envelope.hpp>
 #include <exo/core/encoding.hpp>
 #include <exo/core/hash.hpp>
 #include <exo/hypervisor/ingress.hpp>
@@ -257,6 +258,8 @@ expected<log_entry> ingress::replay(const log_entry& original) {
   auto faults = logged_faults(original.outputs);
   if (!faults) return unexpected(std::move(faults).error());
   if (original.kind == "upgrade") return run_upgrade(original.args, std::move(*faults), nullptr);
+  if (original.kind == "route") return run_route(original.args);
+  if (original.kind == "take") return run_take(original.args, std::move(*faults));
   std::vector<cap_handle> made;
   auto* caps = original.caps.if_list();
   auto* list = original.args.if_list();
@@ -597,6 +600,183 @@ expected<void> ingress::rollback() {
   auto head = k_.state().head();
   if (!head) return unexpected(std::move(head).error());
   return k_.reset_state(*head);
+}
+
+// ---- several nodes: "route" and "take" entries ----
+
+namespace {
+// Where the state tree keeps a peer's key ('p' and its name) and the index of the last
+// envelope taken from it ('t' and its name).
+bytes peer_record(char tag, std::string_view node) {
+  bytes k{static_cast<std::uint8_t>(tag)};
+  k.insert(k.end(), node.begin(), node.end());
+  return k;
+}
+
+value id_value(const id& a) { return value(bytes(a.bytes.begin(), a.bytes.end())); }
+
+expected<id> id_of(const value& m, std::string_view what) {
+  const value* v = m.find("actor");
+  const bytes* b = v ? v->if_bytes() : nullptr;
+  if (!b || b->size() != 32) return fail(errc::malformed, fmt::format("a route entry's {} needs an actor id (32 bytes)", what));
+  id a;
+  std::copy(b->begin(), b->end(), a.bytes.begin());
+  return a;
+}
+}  // namespace
+
+value route_request::logged_args() const {
+  value::list ps, rs, gs;
+  for (const peer& p : peers)
+    ps.push_back(value::make_map({{"node", value(p.node)}, {"key", value(bytes(p.key.bytes.begin(), p.key.bytes.end()))}}));
+  for (const route& r : routes) {
+    value::list names;
+    for (const auto& f : r.functions) names.emplace_back(f);
+    rs.push_back(value::make_map({{"actor", id_value(r.actor)}, {"node", value(r.node)}, {"functions", value(std::move(names))}}));
+  }
+  for (const grant& g : grants)
+    gs.push_back(value::make_map({{"actor", id_value(g.actor)},
+                                  {"function", value(g.function)},
+                                  {"node", value(g.node)},
+                                  {"rights", value(static_cast<std::int64_t>(g.keep))}}));
+  return value::make_map({{"peers", value(std::move(ps))}, {"routes", value(std::move(rs))}, {"grants", value(std::move(gs))}});
+}
+
+expected<log_entry> ingress::route(const route_request& r) {
+  if (auto ok = ready("route"); !ok) return unexpected(std::move(ok).error());
+  return run_route(r.logged_args());
+}
+
+expected<std::optional<public_key>> ingress::peer_key(std::string_view node) const {
+  auto v = state_.get(peer_record('p', node));
+  if (!v) return unexpected(std::move(v).error());
+  if (!*v) return std::optional<public_key>{};
+  if ((*v)->size() != 32) return fail(errc::malformed, fmt::format("the record of peer {}'s key is damaged", node));
+  public_key k;
+  std::copy((*v)->begin(), (*v)->end(), k.bytes.begin());
+  return std::optional<public_key>(k);
+}
+
+expected<std::uint64_t> ingress::next_take(std::string_view node) const {
+  auto v = state_.get(peer_record('t', node));
+  if (!v) return unexpected(std::move(v).error());
+  if (!*v) return std::uint64_t{1};
+  auto d = decode(**v);
+  if (!d || !d->if_i64() || *d->if_i64() <= 0)
+    return fail(errc::malformed, fmt::format("the record of what was taken from node {} is damaged", node));
+  return static_cast<std::uint64_t>(*d->if_i64()) + 1;
+}
+
+expected<log_entry> ingress::run_route(const value& args) {
+  const value* peers = args.find("peers");
+  const value* routes = args.find("routes");
+  const value* grants = args.find("grants");
+  if (!args.if_map() || args.if_map()->size() != 3 || !peers || !peers->if_list() || !routes || !routes->if_list() ||
+      !grants || !grants->if_list())
+    return fail(errc::malformed, "a route entry's args are {peers: [...], routes: [...], grants: [...]}");
+  const std::string& me = k_.settings().node;
+  if (me.empty()) return fail(errc::invalid_argument, "this hypervisor is not a node of a cluster (config::node is empty)");
+  log_entry e = next_entry("route");
+  e.actor = k_.host_id();
+  e.function = "exo.route";
+  e.args = args;
+  for (const value& p : *peers->if_list()) {
+    const value* node = p.find("node");
+    const value* key = p.find("key");
+    if (!p.if_map() || p.if_map()->size() != 2 || !node || !node->if_string() || !key || !key->if_bytes() ||
+        key->if_bytes()->size() != 32)
+      return abandon(error{errc::malformed, "a route entry's peer is {node, key (32 bytes)}"});
+    if (!valid_node_name(*node->if_string()) || *node->if_string() == me)
+      return abandon(error{errc::invalid_argument, fmt::format("'{}' cannot name a peer of node {}", *node->if_string(), me)});
+    if (auto w = state_.put(peer_record('p', *node->if_string()), *key->if_bytes()); !w) return abandon(std::move(w).error());
+  }
+  for (const value& r : *routes->if_list()) {
+    auto a = id_of(r, "route");
+    const value* node = r.find("node");
+    const value* fns = r.find("functions");
+    if (!a || !r.if_map() || r.if_map()->size() != 3 || !node || !node->if_string() || !fns || !fns->if_list())
+      return abandon(error{errc::malformed, "a route entry's route is {actor, node, functions: [...]}"});
+    std::vector<std::string> names;
+    for (const value& f : *fns->if_list()) {
+      if (!f.if_string()) return abandon(error{errc::malformed, "a route's functions are names"});
+      names.push_back(*f.if_string());
+    }
+    if (auto w = k_.add_route(*a, *node->if_string(), std::move(names)); !w) return abandon(std::move(w).error());
+  }
+  for (const value& g : *grants->if_list()) {
+    auto a = id_of(g, "grant");
+    const value* fn = g.find("function");
+    const value* node = g.find("node");
+    const value* rs = g.find("rights");
+    if (!a || !g.if_map() || g.if_map()->size() != 4 || !fn || !fn->if_string() || !node || !node->if_string() || !rs ||
+        !rs->if_i64())
+      return abandon(error{errc::malformed, "a route entry's grant is {actor, function, node, rights}"});
+    value d = fn->if_string()->empty()
+                  ? value::make_map({{"cap", "actor"}, {"actor", id_value(*a)}, {"rights", *rs}})
+                  : value::make_map({{"cap", "function"}, {"actor", id_value(*a)}, {"function", *fn}, {"rights", *rs}});
+    auto h = k_.materialize_cap(d);
+    if (!h) return abandon(std::move(h).error());
+    auto w = k_.grant(*h, *node->if_string());
+    (void)k_.drop(*h);
+    if (!w) return abandon(std::move(w).error());
+  }
+  if (auto w = append(e); !w) return unexpected(std::move(w).error());
+  return e;
+}
+
+expected<log_entry> ingress::take(byte_view envelope) {
+  if (auto ok = ready("take"); !ok) return unexpected(std::move(ok).error());
+  return run_take(value::make_map({{"envelope", value(bytes(envelope.begin(), envelope.end()))}}), {});
+}
+
+expected<log_entry> ingress::run_take(const value& args, std::vector<std::pair<std::uint64_t, error>> faults) {
+  const value* env = args.find("envelope");
+  if (!args.if_map() || args.if_map()->size() != 1 || !env || !env->if_bytes())
+    return fail(errc::malformed, "a take entry's args are {envelope: bytes}");
+  const std::string& me = k_.settings().node;
+  if (me.empty()) return fail(errc::invalid_argument, "this hypervisor is not a node of a cluster (config::node is empty)");
+  // Who sent it says the envelope; whether it is theirs, for here and next, the state says.
+  auto first = open_envelope(*env->if_bytes(), {.to = me});
+  if (!first) return unexpected(std::move(first).error());
+  const std::string from = first->e.from;
+  auto key = peer_key(from);
+  if (!key) return unexpected(std::move(key).error());
+  if (!*key)
+    return fail(errc::invalid_argument, fmt::format("node {} is no peer of node {}: no route entry names its key", from, me));
+  auto next = next_take(from);
+  if (!next) return unexpected(std::move(next).error());
+  auto opened = open_envelope(*env->if_bytes(), {.from = from, .to = me, .index = *next, .key = **key});
+  if (!opened)
+    return fail(opened.error().code, fmt::format("node {} does not take this envelope from node {} (it has taken {} of "
+                                                 "theirs): {}",
+                                                 me, from, *next - 1, opened.error().message));
+
+  log_entry e = next_entry("take");
+  e.actor = k_.host_id();
+  e.function = "exo.take";
+  e.args = args;
+  if (auto w = state_.put(peer_record('t', from), encode(value(static_cast<std::int64_t>(*next)))); !w)
+    return abandon(std::move(w).error());
+  const std::uint64_t ticks0 = k_.stats().ticks;
+  capture cap;
+  cap.reply_egress = std::numeric_limits<std::uint32_t>::max();  // no result: nothing is called by the host
+  cap.seq = std::numeric_limits<std::uint64_t>::max();
+  kernel::input_info in = input_of(e);
+  in.faults = std::move(faults);
+  k_.set_input(std::move(in));
+  auto body = decode(opened->e.body);
+  expected<void> took = body ? k_.take_remote(from, *body)
+                             : fail(errc::malformed, fmt::format("the body of envelope {} from node {}: {}", *next, from,
+                                                                 body.error().message));
+  capture_ = &cap;
+  pump_.run_until_idle();
+  capture_ = nullptr;
+  k_.set_input({});
+  e.outputs = value(std::move(cap.outputs));
+  if (!took) e.error = log_error{static_cast<std::int64_t>(took.error().code), std::string(to_string(took.error().code)), took.error().message};
+  e.ticks = k_.stats().ticks - ticks0;
+  if (auto w = append(e); !w) return unexpected(std::move(w).error());
+  return e;
 }
 
 }  // namespace exo

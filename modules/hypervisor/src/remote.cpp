@@ -40,7 +40,7 @@ bytes export_key(const id& a, std::uint32_t function, std::string_view node) {
   return k;
 }
 
-// The index the next message to node `node` gets in this node's stream to it: 'o' and the name.
+// How many messages this node sent node `node` (the last one's index): 'o' and the name.
 bytes outbound_key(std::string_view node) {
   bytes k{'o'};
   k.insert(k.end(), node.begin(), node.end());
@@ -217,7 +217,7 @@ void kernel::deliver_remote(message& m, std::uint32_t slot, std::string node) {
   }
   if (ok && !observer_)
     ok = fail(errc::internal, fmt::format("no transport to node {}: this hypervisor has no observer of its outputs", node));
-  // Numbered per destination: message i to `node` is envelope i of the stream to it.
+  // Numbered per destination from 1: message i to `node` is envelope i of the stream to it.
   std::uint64_t index = 0;
   if (ok) {
     auto raw = state_->get(outbound_key(node));
@@ -228,7 +228,7 @@ void kernel::deliver_remote(message& m, std::uint32_t slot, std::string node) {
       else index = static_cast<std::uint64_t>(*v->if_i64());
     }
   }
-  if (ok) ok = state_->put(outbound_key(node), encode(value(internal::bits(index + 1))));
+  if (ok) ok = state_->put(outbound_key(node), encode(value(internal::bits(++index))));
   for (const auto& [target, c] : gives) {
     if (!ok) break;
     ok = note_export(target, c.kind == cap_kind::actor ? whole_actor : c.function, node, c.rights);

@@ -196,6 +196,16 @@ class hypervisor {
     p_->loop.hand_over();  // its own batch: its sender is its own
     return r;
   }
+  /// Logged: peers, routes and grants as one "route" entry (ingress::route).
+  expected<log_entry> route(const route_request& r) requires logged { return p_->in.route(r); }
+  /// Logged: takes an envelope another node sealed for this one, as a "take" entry
+  /// (ingress::take).
+  expected<log_entry> take(byte_view envelope) requires logged { return p_->in.take(envelope); }
+  /// The index of the next envelope to take from `node`, and a peer's key (ingress).
+  expected<std::uint64_t> next_take(std::string_view node) const requires logged { return p_->in.next_take(node); }
+  expected<std::optional<public_key>> peer_key(std::string_view node) const requires logged {
+    return p_->in.peer_key(node);
+  }
   /// Tells `o` what reaches the host (nullptr: nobody); an unlogged hypervisor that is a
   /// node of a cluster needs one to carry its messages to other nodes.
   void observe(output_observer* o) noexcept requires(!logged) { p_->k.observe(o); }

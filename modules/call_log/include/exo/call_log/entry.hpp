@@ -24,6 +24,16 @@
 ///   (for images, both images' origins), each actor's new code, and the calls that ran once
 ///   at the switch; `result` is the list of those calls' results, `result_caps` a list of
 ///   their capability lists, `outputs` and `ticks` what they did together.
+/// - "route" (a node of a cluster, exo::route_request): the peers' keys, actors of other
+///   nodes and capabilities given to them. `actor` is the host's id; `function` "exo.route";
+///   `args` {peers: [{node, key}], routes: [{actor, node, functions}], grants: [{actor,
+///   function, node, rights}]}.
+/// - "take" (a node of a cluster): a message another node sent, taken. `actor` is the host's
+///   id; `function` "exo.take"; `args` {envelope}: the envelope as the sending node sealed it
+///   (exo/call_log/envelope.hpp), checked again on replay; `error` set if the kernel refused
+///   the message; `outputs` and `ticks` what it caused.
+/// A call's outputs may hold {remote: node, index, body}: a message to an actor of another
+/// node, the index-th (from 1) of this node's stream to it (kernel::take_remote's body).
 ///
 /// A signed call carries `seq`: its caller's sequence number, which must be greater than that
 /// of every call the node accepted from the same caller before (the node keeps the last one in
@@ -64,7 +74,7 @@ struct log_entry {
   BOOST_HANA_DEFINE_STRUCT(log_entry,
     (std::uint64_t, index),
     (digest, prev),                 ///< hash of entry index-1 (zero for entry 0)
-    (std::string, kind),            ///< "init", "create", "call" or "upgrade"
+    (std::string, kind),            ///< "init", "create", "call", "upgrade", "route" or "take"
     (std::optional<bytes>, caller), ///< the caller's public key; absent: anonymous
     (id, actor),
     (std::string, function),

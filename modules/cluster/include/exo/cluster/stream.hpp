@@ -23,7 +23,7 @@
 /// auto first = in.read(1).value();                                 // nullopt while not there
 /// \endcode
 
-#include <exo/cluster/envelope.hpp>
+#include <exo/core/id.hpp>
 #include <exo/core/bytes.hpp>
 #include <exo/core/expected.hpp>
 

@@ -68,6 +68,36 @@ struct upgrade_request {
   value logged_args() const;
 };
 
+/// Who the other nodes of a cluster are and where actors live (ingress::route): logged as one
+/// "route" entry, the routing table's only way to change (exo/cluster).
+struct route_request {
+  /// A node of the cluster and the key it signs its envelopes (and its log) with.
+  struct peer {
+    std::string node;
+    public_key key;
+  };
+  /// An actor that lives on `node` (kernel::add_route).
+  struct route {
+    id actor;
+    std::string node;
+    std::vector<std::string> functions;
+  };
+  /// A capability to an actor of this node given to `node` (kernel::grant): the function
+  /// named, or the whole actor when `function` is empty.
+  struct grant {
+    id actor;
+    std::string function;
+    std::string node;
+    rights keep = rights::all;
+  };
+  std::vector<peer> peers;
+  std::vector<route> routes;
+  std::vector<grant> grants;
+  /// The args of its log entry: {peers: [{node, key}], routes: [{actor, node, functions}],
+  /// grants: [{actor, function, node, rights}]}.
+  value logged_args() const;
+};
+
 /// What a logged input did: the outcome its log entry records (and the entry's index).
 struct call_outcome {
   std::uint64_t index = 0;
@@ -126,6 +156,21 @@ class ingress final : private output_observer {
   /// kernel::replace_code) or a migration call that fails or is refused undoes the whole
   /// upgrade: nothing is logged and the state is as before (in a batch, the batch fails).
   expected<log_entry> upgrade(const upgrade_request& r);
+  /// Records peers, routes and grants (see route_request) as one "route" entry; a route or
+  /// grant that cannot be made undoes the whole entry (nothing logged).
+  expected<log_entry> route(const route_request& r);
+  /// Takes a message another node sealed for this one (exo/call_log/envelope.hpp), logged as
+  /// a "take" entry that carries the envelope: it must open as from a peer a route entry
+  /// named, to this node (config::node), signed by that peer's key, with the next index of
+  /// that peer's stream to this node; else it is an error and nothing is logged. Taken, its
+  /// index is used up whatever the body holds: a body the kernel refuses (kernel::take_remote)
+  /// is logged with that error, and its origin hears of it. So each envelope is taken once,
+  /// in order, and a replay takes it again only from the same log.
+  expected<log_entry> take(byte_view envelope);
+  /// The index of the next envelope this node takes from `node` (1 when none was taken).
+  expected<std::uint64_t> next_take(std::string_view node) const;
+  /// The key peer `node` signs with, as a route entry recorded it (nullopt: no such peer).
+  expected<std::optional<public_key>> peer_key(std::string_view node) const;
   /// Makes the input `original` records again and returns the entry it logs for it.
   expected<log_entry> replay(const log_entry& original);
   /// The sequence number of the last signed call accepted from `caller` (0: none yet).
@@ -162,6 +207,8 @@ class ingress final : private output_observer {
                                capture& cap);
   expected<log_entry> run_upgrade(const value& args, std::vector<std::pair<std::uint64_t, error>> faults,
                                   const commit_meta* records);
+  expected<log_entry> run_route(const value& args);
+  expected<log_entry> run_take(const value& args, std::vector<std::pair<std::uint64_t, error>> faults);
   unexpected<error> abandon(error e);  // undoes the running input (or fails the batch) and returns e
   expected<void> accept_seq(const std::optional<bytes>& caller, std::optional<std::uint64_t> seq);
   expected<void> append(log_entry& e);

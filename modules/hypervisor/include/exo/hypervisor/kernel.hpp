@@ -111,7 +111,7 @@ class output_observer {
   virtual void on_host_failure(const failure& f) = 0;
   /// A message left for an actor on node `node` (kernel::add_route): `body` is what that
   /// node's kernel::take_remote takes (its format is described in remote.cpp); `index`
-  /// numbers the messages to `node` from 0 (state: the count is in the tree), so that
+  /// numbers the messages to `node` from 1 (state: the count is in the tree), so that
   /// message i is envelope i of this node's stream to it (exo/cluster). The observer carries
   /// it there; without an observer the message fails as undeliverable.
   virtual void on_remote(std::string_view node, std::uint64_t index, value&& body) = 0;

@@ -1,5 +1,5 @@
 // Signed envelopes of the messages on streams between nodes (envelope.hpp).
-#include <exo/cluster/envelope.hpp>
+#include <exo/call_log/envelope.hpp>
 #include <exo/core/encoding.hpp>
 #include <exo/core/value.hpp>
 
@@ -8,7 +8,7 @@
 #include <algorithm>
 #include <limits>
 
-namespace exo::cluster {
+namespace exo {
 
 namespace {
 
@@ -80,4 +80,4 @@ expected<opened_envelope> open_envelope(byte_view encoded, const envelope_expect
   return out;
 }
 
-}  // namespace exo::cluster
+}  // namespace exo

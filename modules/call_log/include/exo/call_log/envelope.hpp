@@ -1,9 +1,10 @@
 #pragma once
 /// \file
-/// What travels on a stream between nodes (stream.hpp): each message is an envelope the
+/// What travels on a stream between nodes (exo/cluster/stream.hpp): each message is an envelope the
 /// sending node signs, so that the receiver, which takes it as a logged input, can check who
 /// sent it and that it is the message that node meant for this place in this stream, and so
-/// that the streams between two nodes can be checked against both nodes' logs later.
+/// that the streams between two nodes can be checked against both nodes' logs later. (Here,
+/// beside the log, because a log's "take" entries carry envelopes, checked again on replay.)
 ///
 /// An envelope is the canonical encoding of the map {format: "exo-stream-1", from, to, index,
 /// body, key, sig}: the sending and receiving nodes' names, the message's index in the stream
@@ -12,8 +13,8 @@
 /// body]. A body moved to another stream or index, or signed by another key, does not open.
 ///
 /// \code
-/// bytes e = exo::cluster::seal_envelope({"a", "b", 7, body}, key);
-/// auto opened = exo::cluster::open_envelope(e, {.from = "a", .to = "b", .index = 7, .key = a_public});
+/// bytes e = exo::seal_envelope({"a", "b", 7, body}, key);
+/// auto opened = exo::open_envelope(e, {.from = "a", .to = "b", .index = 7, .key = a_public});
 /// \endcode
 
 #include <exo/core/bytes.hpp>
@@ -26,10 +27,7 @@
 #include <string>
 #include <string_view>
 
-namespace exo::cluster {
-
-/// Whether `name` can name a node (exo/core/id.hpp).
-using exo::valid_node_name;
+namespace exo {
 
 /// The format an envelope declares.
 inline constexpr std::string_view envelope_format = "exo-stream-1";
@@ -64,4 +62,4 @@ struct opened_envelope {
 expected<opened_envelope> open_envelope(byte_view encoded, const envelope_expectation& expect = {},
                                         std::size_t max_body = std::size_t{16} << 20);
 
-}  // namespace exo::cluster
+}  // namespace exo
