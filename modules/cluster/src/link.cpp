@@ -1,0 +1,78 @@
+// Sealing a log entry's remote outputs, and checking two nodes' logs against each other.
+#include <exo/cluster/link.hpp>
+
+namespace exo::cluster {
+
+namespace {
+expected<log_entry> entry_at(const log_reader& log, std::uint64_t i, const std::string& node) {
+  auto raw = log.read(i);
+  auto e = raw ? decode_entry(*raw) : unexpected(std::move(raw).error());
+  if (!e) return fail(e.error().code, fmt::format("node {}'s entry {}: {}", node, i, e.error().message));
+  return e;
+}
+}  // namespace
+
+expected<std::vector<std::tuple<std::string, std::uint64_t, bytes>>> sealed_outputs(const log_entry& e,
+                                                                                    const std::string& from,
+                                                                                    const node_key& key) {
+  std::vector<std::tuple<std::string, std::uint64_t, bytes>> out;
+  const value::list* outputs = e.outputs.if_list();
+  if (!outputs) return fail(errc::malformed, fmt::format("entry {}: its outputs are not a list", e.index));
+  for (const value& o : *outputs) {
+    const value* to = o.find("remote");
+    if (!to) continue;
+    const value* index = o.find("index");
+    const value* body = o.find("body");
+    if (!to->if_string() || !index || !index->if_i64() || *index->if_i64() < 1 || !body)
+      return fail(errc::malformed, fmt::format("entry {}: a remote output is {{remote, index, body}}", e.index));
+    const auto i = static_cast<std::uint64_t>(*index->if_i64());
+    out.emplace_back(*to->if_string(), i, seal_envelope({from, *to->if_string(), i, encode(*body)}, key));
+  }
+  return out;
+}
+
+expected<std::uint64_t> check_pair(const log_reader& from_log, const std::string& from, const log_reader& to_log,
+                                   const std::string& to) {
+  // What `from` logged for `to`, by index: the body's bytes and the entry.
+  std::map<std::uint64_t, std::pair<bytes, std::uint64_t>> sent;
+  for (std::uint64_t i = from_log.base(); i < from_log.size(); ++i) {
+    auto e = entry_at(from_log, i, from);
+    if (!e) return unexpected(std::move(e).error());
+    for (const value& o : *e->outputs.if_list()) {
+      const value* dest = o.find("remote");
+      const value* index = o.find("index");
+      const value* body = o.find("body");
+      if (!dest || !dest->if_string() || *dest->if_string() != to) continue;
+      if (!index || !index->if_i64() || !body) return fail(errc::malformed, fmt::format("node {}'s entry {}: a bad remote output", from, i));
+      sent[static_cast<std::uint64_t>(*index->if_i64())] = {encode(*body), i};
+    }
+  }
+  std::uint64_t expected_index = 1;
+  for (std::uint64_t i = to_log.base(); i < to_log.size(); ++i) {
+    auto e = entry_at(to_log, i, to);
+    if (!e) return unexpected(std::move(e).error());
+    if (e->kind != "take") continue;
+    const value* env = e->args.find("envelope");
+    if (!env || !env->if_bytes()) return fail(errc::malformed, fmt::format("node {}'s entry {}: a take without an envelope", to, i));
+    auto opened = open_envelope(*env->if_bytes());
+    if (!opened) return fail(opened.error().code, fmt::format("node {}'s entry {}: {}", to, i, opened.error().message));
+    if (opened->e.from != from) continue;
+    if (opened->e.index != expected_index && to_log.base() == 0)
+      return fail(errc::invalid_argument, fmt::format("node {}'s entry {} took message {} from node {}, where message {} "
+                                                      "was next",
+                                                      to, i, opened->e.index, from, expected_index));
+    auto it = sent.find(opened->e.index);
+    if (it == sent.end())
+      return fail(errc::invalid_argument, fmt::format("node {}'s entry {} took message {} from node {}, which node {}'s log "
+                                                      "does not hold",
+                                                      to, i, opened->e.index, from, from));
+    if (it->second.first != opened->e.body)
+      return fail(errc::invalid_argument, fmt::format("node {}'s entry {} took message {} from node {}, which differs from "
+                                                      "what node {}'s entry {} sent",
+                                                      to, i, opened->e.index, from, from, it->second.second));
+    expected_index = opened->e.index + 1;
+  }
+  return expected_index - 1;
+}
+
+}  // namespace exo::cluster

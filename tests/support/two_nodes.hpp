@@ -1,0 +1,112 @@
+#pragma once
+// Two logged nodes of a cluster on LMDB, for the tests of messages between nodes
+// (tests/verifier/test_remote_log.cpp carries envelopes by hand, tests/cluster/test_link.cpp
+// over a real nats-server): a caller on node a asks a tally on node b to add.
+
+#include "temp_dir.hpp"
+
+#include <exo/call_log/envelope.hpp>
+#include <exo/exo.hpp>
+
+#include <boost/test/unit_test.hpp>
+
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace test::nodes {
+
+using namespace exo;
+
+using disk_hv = hypervisor<ordered_scheduler, lmdb_store, lmdb_log>;
+
+struct tally {
+  BOOST_HANA_DEFINE_STRUCT(tally, (std::int64_t, total));
+  std::int64_t add(context&, std::int64_t n) { return total += n; }
+  void on_failure(context&, failure) {}
+  static constexpr std::string_view exo_name = "tally";
+  static constexpr auto exo_exports = exports(fn<&tally::add>("add", 2));
+};
+
+/// Calls a capability it is given, and keeps what comes back.
+struct caller {
+  BOOST_HANA_DEFINE_STRUCT(caller, (std::vector<std::int64_t>, answers), (std::vector<std::string>, failures));
+  expected<void> ask(context& ctx, cap_handle target, std::int64_t n) {
+    auto back = ctx.self_cap("answer", rights::call | rights::transfer);
+    if (!back) return unexpected(back.error());
+    return ctx.call_with(target, send_options{.budget = 1000, .reply_to = *back}, n);
+  }
+  void answer(context&, std::int64_t v) { answers.push_back(v); }
+  void on_failure(context&, failure f) { failures.push_back(f.message); }
+  static constexpr std::string_view exo_name = "caller";
+  static constexpr auto exo_exports = exports(fn<&caller::ask>("ask", 5), fn<&caller::answer>("answer", 1));
+};
+
+struct member {
+  std::string name;
+  temp_dir dir;
+  node_key key = node_key::generate().value();
+  std::unique_ptr<disk_hv> hv;
+  explicit member(std::string n) : name(std::move(n)) { open(); }
+  static config settings(const std::string& n) { return config{.name = n, .node = n}; }
+  void open() {
+    hv.reset();
+    hv = std::make_unique<disk_hv>(
+        disk_hv::open(lmdb_store::open(dir.path, {.create = true}).value(), settings(name)).value());
+    hv->register_type<tally>();
+    hv->register_type<caller>();
+  }
+  // Replays this node's log into a fresh node of the same name, without any other node.
+  verdict verify_alone() const {
+    temp_dir scratch;
+    auto fresh = [&] {
+      auto h = std::make_unique<disk_hv>(
+          disk_hv::open(lmdb_store::open(scratch.path, {.create = true}).value(), settings(name)).value());
+      h->register_type<tally>();
+      h->register_type<caller>();
+      return h;
+    };
+    return verify(hv->log(), fresh);
+  }
+  // Seals every remote output of `e` (in order) for its destination.
+  std::vector<std::pair<std::string, bytes>> sealed(const log_entry& e) const {
+    std::vector<std::pair<std::string, bytes>> out;
+    for (const value& o : *e.outputs.if_list()) {
+      const value* to = o.find("remote");
+      if (!to) continue;
+      out.emplace_back(*to->if_string(),
+                       seal_envelope({name, *to->if_string(), static_cast<std::uint64_t>(*o.find("index")->if_i64()),
+                                      encode(*o.find("body"))},
+                                     key));
+    }
+    return out;
+  }
+};
+
+struct pair_fixture {
+  member a{"a"}, b{"b"};
+  id counter{}, asker{};
+  pair_fixture() {
+    asker = *a.hv->actor_id(*a.hv->create(caller{}));
+    counter = *b.hv->actor_id(*b.hv->create(tally{}));
+    // Each names the other as a peer; a knows where the counter is, b gives it to a.
+    BOOST_REQUIRE(a.hv->route({.peers = {{"b", b.key.public_key()}}, .routes = {{counter, "b", {"add"}}}}));
+    BOOST_REQUIRE(b.hv->route({.peers = {{"a", a.key.public_key()}}, .grants = {{counter, "add", "a", rights::call}}}));
+  }
+  // a's caller asks b's counter to add n: returns the envelopes a sent.
+  std::vector<std::pair<std::string, bytes>> ask(std::int64_t n) {
+    auto target = a.hv->lookup(counter, "add", rights::call | rights::transfer);
+    BOOST_REQUIRE(target);
+    value cap(*target);
+    auto out = a.hv->invoke(asker, "ask", {cap, value(n)});
+    BOOST_REQUIRE(out);
+    BOOST_REQUIRE(!out->error);
+    auto e = decode_entry(*a.hv->log().read(out->index)).value();
+    return a.sealed(e);
+  }
+  const caller& asker_state() { return *a.hv->state_of<caller>(asker); }
+};
+
+
+}  // namespace test::nodes
