@@ -282,6 +282,9 @@ case "$cmd" in
     (cd build/dev && EXO_BENCH_UPGRADE_CALLS=200 ./bench/bench_rpc --benchmark_min_time=0.001 --benchmark_color=false) >/tmp/exo-bench-rpc-smoke.log 2>&1 \
       || { cat /tmp/exo-bench-rpc-smoke.log; echo "exo: rpc benchmark smoke run failed" >&2; exit 1; }
     grep -E 'rpc (1|16) connection' /tmp/exo-bench-rpc-smoke.log
+    ./build/dev/bench/bench_cluster --benchmark_min_time=0.001 --benchmark_color=false >/tmp/exo-bench-cluster-smoke.log 2>&1 \
+      || { cat /tmp/exo-bench-cluster-smoke.log; echo "exo: cluster benchmark smoke run failed" >&2; exit 1; }
+    grep -E 'cross-node/' /tmp/exo-bench-cluster-smoke.log
     for w in ping_pong one_to_one fan_out_in spawn wasm_message js_message logged_invoke; do
       ./build/dev/bench/bench_count "$w" 2000 || { echo "exo: bench_count $w failed" >&2; exit 1; }
     done
@@ -317,6 +320,7 @@ case "$cmd" in
     ./build/bench/bench/bench_runner "${@:2}"
     ./build/bench/bench/bench_air "${@:2}"
     ./build/bench/bench/bench_js "${@:2}"
+    ./build/bench/bench/bench_cluster "${@:2}"
     ;;
   *)
     sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'

@@ -28,6 +28,7 @@ struct linked : pair_fixture {
   void send(std::int64_t n) {
     auto target = a.hv->lookup(counter, "add", rights::call | rights::transfer).value();
     auto out = a.hv->invoke(asker, "ask", {value(target), value(n)});
+    (void)a.hv->drop(target);
     BOOST_REQUIRE(out);
     auto e = decode_entry(*a.hv->log().read(out->index)).value();
     auto p = la.publish(e);

@@ -8,9 +8,8 @@
 #include <exo/call_log/envelope.hpp>
 #include <exo/exo.hpp>
 
-#include <boost/test/unit_test.hpp>
-
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <utility>
 #include <vector>
@@ -18,6 +17,11 @@
 namespace test::nodes {
 
 using namespace exo;
+
+/// Setup that cannot go on: an exception (a test reports it; a benchmark stops).
+inline void must(bool ok, const std::string& what) {
+  if (!ok) throw std::runtime_error("setup failed: " + what);
+}
 
 using disk_hv = hypervisor<ordered_scheduler, lmdb_store, lmdb_log>;
 
@@ -85,28 +89,29 @@ struct member {
 };
 
 struct pair_fixture {
-  member a{"a"}, b{"b"};
+  member a, b;
   id counter{}, asker{};
-  pair_fixture() {
+  explicit pair_fixture(std::string a_name = "a", std::string b_name = "b") : a(std::move(a_name)), b(std::move(b_name)) {
     asker = *a.hv->actor_id(*a.hv->create(caller{}));
     counter = *b.hv->actor_id(*b.hv->create(tally{}));
     // Each names the other as a peer; a knows where the counter is, b gives it to a.
-    BOOST_REQUIRE(a.hv->route({.peers = {{"b", b.key.public_key()}}, .routes = {{counter, "b", {"add"}}}}));
-    BOOST_REQUIRE(b.hv->route({.peers = {{"a", a.key.public_key()}}, .grants = {{counter, "add", "a", rights::call}}}));
+    must(a.hv->route({.peers = {{b.name, b.key.public_key()}}, .routes = {{counter, b.name, {"add"}}}}).has_value(),
+         "a's route entry");
+    must(b.hv->route({.peers = {{a.name, a.key.public_key()}}, .grants = {{counter, "add", a.name, rights::call}}}).has_value(),
+         "b's route entry");
   }
   // a's caller asks b's counter to add n: returns the envelopes a sent.
   std::vector<std::pair<std::string, bytes>> ask(std::int64_t n) {
     auto target = a.hv->lookup(counter, "add", rights::call | rights::transfer);
-    BOOST_REQUIRE(target);
+    must(target.has_value(), "a capability to b's counter");
     value cap(*target);
     auto out = a.hv->invoke(asker, "ask", {cap, value(n)});
-    BOOST_REQUIRE(out);
-    BOOST_REQUIRE(!out->error);
+    (void)a.hv->drop(*target);
+    must(out && !out->error, "the call to the caller");
     auto e = decode_entry(*a.hv->log().read(out->index)).value();
     return a.sealed(e);
   }
   const caller& asker_state() { return *a.hv->state_of<caller>(asker); }
 };
-
 
 }  // namespace test::nodes
