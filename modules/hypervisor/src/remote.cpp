@@ -360,7 +360,8 @@ expected<void> kernel::take_remote(std::string_view from, const value& body) {
   if (!to_id || !sender_id || !origin_id) return bad("an id is not 32 bytes");
   const std::int64_t fn = *function->if_i64();
   if (fn < -1 || fn >= static_cast<std::int64_t>(whole_actor)) return bad("its function index is out of range");
-  if (*budget->if_i64() < 0) return bad("a negative budget");
+  if (*budget->if_i64() < 0 || *ticks->if_i64() < 0 || *seq->if_i64() < 0)
+    return bad("its budget, ticks and seq must be from 0 to 2^63-1");
 
   // The sender and the actor told of a failure: actors of `from` (an origin elsewhere is
   // replaced by the sender: a node directs failure reports only to its own actors).
