@@ -449,7 +449,7 @@ namespace {
 expected<id> id_field(const value& m, std::string_view what) {
   const value* v = m.find("actor");
   const bytes* b = v ? v->if_bytes() : nullptr;
-  if (!b || b->size() != 32) return fail(errc::malformed, fmt::format("an upgrade entry's {} needs an actor id (32 bytes)", what));
+  if (!b || b->size() != 32) return fail(errc::malformed, fmt::format("{} needs an actor id (32 bytes)", what));
   id a;
   std::copy(b->begin(), b->end(), a.bytes.begin());
   return a;
@@ -478,7 +478,7 @@ expected<log_entry> ingress::run_upgrade(const value& args, std::vector<std::pai
   };
   std::vector<change> made;
   for (const value& c : *changes->if_list()) {
-    auto a = id_field(c, "change");
+    auto a = id_field(c, "an upgrade entry's change");
     const value* cn = c.find("container");
     const value* src = c.find("source");
     if (!a || !c.if_map() || c.if_map()->size() != 3 || !cn || !cn->if_string() || !src || !src->if_bytes())
@@ -499,7 +499,7 @@ expected<log_entry> ingress::run_upgrade(const value& args, std::vector<std::pai
   };
   std::vector<parsed> calls;
   for (const value& m : *migrate->if_list()) {
-    auto a = id_field(m, "migration call");
+    auto a = id_field(m, "an upgrade entry's migration call");
     const value* fn = m.find("function");
     const value* as = m.find("args");
     const value* b = m.find("budget");
@@ -615,14 +615,6 @@ bytes peer_record(char tag, std::string_view node) {
 
 value id_value(const id& a) { return value(bytes(a.bytes.begin(), a.bytes.end())); }
 
-expected<id> id_of(const value& m, std::string_view what) {
-  const value* v = m.find("actor");
-  const bytes* b = v ? v->if_bytes() : nullptr;
-  if (!b || b->size() != 32) return fail(errc::malformed, fmt::format("a route entry's {} needs an actor id (32 bytes)", what));
-  id a;
-  std::copy(b->begin(), b->end(), a.bytes.begin());
-  return a;
-}
 }  // namespace
 
 value route_request::logged_args() const {
@@ -691,7 +683,7 @@ expected<log_entry> ingress::run_route(const value& args) {
     if (auto w = state_.put(peer_record('p', *node->if_string()), *key->if_bytes()); !w) return abandon(std::move(w).error());
   }
   for (const value& r : *routes->if_list()) {
-    auto a = id_of(r, "route");
+    auto a = id_field(r, "a route entry's route");
     const value* node = r.find("node");
     const value* fns = r.find("functions");
     if (!a || !r.if_map() || r.if_map()->size() != 3 || !node || !node->if_string() || !fns || !fns->if_list())
@@ -704,7 +696,7 @@ expected<log_entry> ingress::run_route(const value& args) {
     if (auto w = k_.add_route(*a, *node->if_string(), std::move(names)); !w) return abandon(std::move(w).error());
   }
   for (const value& g : *grants->if_list()) {
-    auto a = id_of(g, "grant");
+    auto a = id_field(g, "a route entry's grant");
     const value* fn = g.find("function");
     const value* node = g.find("node");
     const value* rs = g.find("rights");

@@ -187,6 +187,16 @@ expected<value> kernel::describe_remote(const capability& c, std::string_view to
   return value::make_map(std::move(d));
 }
 
+// A failure report the host sends `origin` (an actor here, or one of another node's, where it
+// then travels), with no more budget than the failed message had.
+void kernel::report_from_host(std::uint32_t origin, failure&& f, std::uint64_t budget) {
+  arg_list args;
+  args.emplace_back(to_value(f));
+  actor& host = actors_[0];
+  (void)post(main_.outbox, host, 0, host.clock, capability{cap_kind::function, rights::call, origin, failure_function},
+             capability{}, 0, std::min(cfg_.failure_budget, budget), std::move(args));
+}
+
 void kernel::deliver_remote(message& m, std::uint32_t slot, std::string node) {
   ++main_.stats.remote;
   const id& to = actors_[slot].self;
@@ -238,12 +248,7 @@ void kernel::deliver_remote(message& m, std::uint32_t slot, std::string node) {
     failure f{to, fmt::format("(sending to node {})", node), static_cast<std::int64_t>(ok.error().code),
               std::move(ok.error().message), *m.sender_id, m.seq};
     if (m.target.function == failure_function || m.origin == 0) return host_failure(std::move(f));
-    arg_list args;
-    args.emplace_back(to_value(f));
-    actor& host = actors_[0];
-    (void)post(main_.outbox, host, 0, host.clock, capability{cap_kind::function, rights::call, m.origin, failure_function},
-               capability{}, 0, std::min(cfg_.failure_budget, m.budget), std::move(args));
-    return;
+    return report_from_host(m.origin, std::move(f), m.budget);
   }
   const actor& origin = actors_[m.origin];
   const remote_actor* on = remote_of(m.origin);
@@ -377,12 +382,7 @@ expected<void> kernel::take_remote(std::string_view from, const value& body) {
     // Told back to the origin (on `from`), unless what was refused was a failure report.
     if (fn >= 0) {
       failure f{*to_id, called, static_cast<std::int64_t>(e.code), e.message, *sender_id, internal::bits(*seq->if_i64())};
-      arg_list a;
-      a.emplace_back(to_value(f));
-      actor& host = actors_[0];
-      (void)post(main_.outbox, host, 0, host.clock,
-                 capability{cap_kind::function, rights::call, origin_slot, failure_function}, capability{}, 0,
-                 std::min(cfg_.failure_budget, internal::bits(*budget->if_i64())), std::move(a));
+      report_from_host(origin_slot, std::move(f), internal::bits(*budget->if_i64()));
     }
     return unexpected(std::move(e));
   };

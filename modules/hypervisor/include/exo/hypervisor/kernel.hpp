@@ -436,6 +436,7 @@ class kernel {
   };
   const remote_actor* remote_of(std::uint32_t slot);
   [[gnu::noinline, gnu::cold]] void deliver_remote(message& m, std::uint32_t slot, std::string node);
+  void report_from_host(std::uint32_t origin, failure&& f, std::uint64_t budget);
   expected<value> describe_remote(const capability& c, std::string_view to);
   expected<capability> import_remote(const value& d, std::string_view from);
   expected<void> note_export(std::uint32_t slot, std::uint32_t function, std::string_view node, rights r);
