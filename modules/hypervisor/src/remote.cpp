@@ -238,11 +238,12 @@ void kernel::deliver_remote(message& m, std::uint32_t slot, std::string node) {
       else index = static_cast<std::uint64_t>(*v->if_i64());
     }
   }
-  if (ok) ok = state_->put(outbound_key(node), encode(value(internal::bits(++index))));
   for (const auto& [target, c] : gives) {
     if (!ok) break;
     ok = note_export(target, c.kind == cap_kind::actor ? whole_actor : c.function, node, c.rights);
   }
+  // Counted last: a message that does not leave leaves no gap in the stream.
+  if (ok) ok = state_->put(outbound_key(node), encode(value(internal::bits(++index))));
   if (!ok) {
     notify(to, m.target.function, m, false);
     failure f{to, fmt::format("(sending to node {})", node), static_cast<std::int64_t>(ok.error().code),
