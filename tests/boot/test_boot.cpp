@@ -69,6 +69,14 @@ BOOST_AUTO_TEST_CASE(pack_refuses_bad_manifests_with_the_place_named) {
        "hands over actor nobody, which is not declared"},
       {R"({"name": "x", )" + actors + R"(, "init": [{"call": "counter.add", "args": [{"$actor": 1}]}]})",
        "a capability argument is"},
+      {R"({"name": "x", )" + actors + R"(, "nodes": []})", "nodes: must map node names"},
+      {R"({"name": "x", )" + actors + R"(, "nodes": {"a b": ["counter"]}})", "a node name is"},
+      {R"({"name": "x", )" + actors + R"(, "nodes": {"a": []}})", "non-empty list of actor names"},
+      {R"({"name": "x", )" + actors + R"(, "nodes": {"a": ["other"]}})", "places actor other, which is not declared"},
+      {R"({"name": "x", )" + actors + R"(, "nodes": {"a": ["counter"], "b": ["counter"]}})", "which node a runs already"},
+      {R"({"name": "x", "actors": [{"name": "counter", "container": "wasm", "code": "counter.wasm"},
+          {"name": "n", "container": "native", "type": "exo.kv"}], "nodes": {"a": ["counter"]}})",
+       "places actor n on no node"},
   };
   for (std::size_t i = 0; i < cases.size(); ++i) {
     auto dir = make_app(t, "app" + std::to_string(i), cases[i].manifest);
@@ -78,6 +86,51 @@ BOOST_AUTO_TEST_CASE(pack_refuses_bad_manifests_with_the_place_named) {
   }
   auto none = exo::pack_image(t.sub("nowhere"), r.reg);
   BOOST_TEST(contains(error_of(none), "cannot pack"));
+}
+
+BOOST_AUTO_TEST_CASE(an_image_places_its_actors_on_nodes) {
+  test::temp_dir t;
+  std::string placed = notes_manifest(owner);
+  placed.replace(placed.find("\"exports\""), 0, R"("nodes": {"b": ["notes"], "a": ["counter"]},
+  )");
+  auto file = pack_to(make_app(t, "placed", placed), t.sub("placed.exo"));
+  auto img = exo::read_image(file).value();
+  BOOST_REQUIRE(img.manifest.nodes.size() == 2u);
+  BOOST_TEST(img.manifest.nodes[0].name == "a");  // in name order, whatever the file's
+  BOOST_TEST(*img.manifest.node_of("notes") == "b");
+  BOOST_TEST(*img.manifest.node_of("counter") == "a");
+  BOOST_TEST(!img.manifest.node_of("nobody"));
+  // Without a placement an image is what it always was (no "nodes" field at all).
+  auto plain = exo::read_image(pack_to(make_app(t, "plain", notes_manifest(owner)), t.sub("plain.exo"))).value();
+  BOOST_TEST(plain.manifest.nodes.empty());
+  BOOST_TEST(!plain.manifest.node_of("notes"));
+  BOOST_TEST((plain.hash != img.hash));
+  // An image whose placement was changed by hand is refused when read.
+  auto content = exo::unseal(file, "EXOIMG1\n", "exo image").value();
+  auto remade = [&](exo::value nodes) {
+    exo::value c = content;
+    for (auto& [k, v] : *c.if_map())
+      if (k == "manifest")
+        for (auto& [mk, mv] : *v.if_map())
+          if (mk == "nodes") mv = std::move(nodes);
+    return exo::read_image(*exo::seal("EXOIMG1\n", c));
+  };
+  auto node = [](std::string name, std::vector<std::string> actors) {
+    return exo::to_value(exo::image_node{std::move(name), std::move(actors)});
+  };
+  const std::vector<std::pair<exo::value, std::string>> bad = {
+      {exo::value::list{node("b", {"notes"}), node("a", {"counter"})}, "not in name order"},
+      {exo::value::list{node("a", {"counter", "notes"}), node("b", {"notes"})}, "on two nodes"},
+      {exo::value::list{node("a", {"counter"})}, "on no node"},
+      {exo::value::list{node("a", {"counter"}), node("b b", {"notes"})}, "cannot name a node"},
+      {exo::value::list{node("a", {"counter", "notes", "ghost"})}, "creates no actor ghost"},
+      {exo::value::list{}, "there but empty"},
+  };
+  for (auto& [nodes, expect] : bad) {
+    auto r = remade(nodes);
+    BOOST_REQUIRE_MESSAGE(!r, expect);
+    BOOST_TEST(contains(r.error().message, expect), r.error().message);
+  }
 }
 
 BOOST_AUTO_TEST_CASE(corrupted_truncated_and_garbage_images_are_clear_errors) {

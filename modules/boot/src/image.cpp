@@ -1,6 +1,7 @@
 #include <exo/boot/image.hpp>
 #include <exo/container/registry.hpp>
 #include <exo/core/encoding.hpp>
+#include <exo/core/id.hpp>
 #include <exo/core/json.hpp>
 #include <exo/core/sealed_file.hpp>
 #include <exo/hypervisor/method.hpp>
@@ -87,6 +88,13 @@ const image_export* image_manifest::find_export(std::string_view actor, std::str
   return nullptr;
 }
 
+const std::string* image_manifest::node_of(std::string_view actor) const {
+  for (auto& n : nodes)
+    for (auto& a : n.actors)
+      if (a == actor) return &n.name;
+  return nullptr;
+}
+
 const bytes* image::blob(const digest& h) const {
   auto it = std::lower_bound(blobs.begin(), blobs.end(), h, [](const image_blob& b, const digest& x) { return b.hash.bytes < x.bytes; });
   return it != blobs.end() && it->hash == h ? &it->data : nullptr;
@@ -114,7 +122,7 @@ expected<bytes> pack_image(const std::string& dir, container_registry& registry)
   } catch (const json::parse_error& e) {
     return fail(errc::invalid_argument, fmt::format("exo.json is not valid JSON: {}", e.what()));
   }
-  if (auto r = only_keys(j, "the manifest", {"name", "actors", "init", "migrate", "exports"}); !r) return unexpected(r.error());
+  if (auto r = only_keys(j, "the manifest", {"name", "actors", "init", "migrate", "exports", "nodes"}); !r) return unexpected(r.error());
 
   image_manifest m;
   m.format = std::string(image_format);
@@ -229,6 +237,29 @@ expected<bytes> pack_image(const std::string& dir, container_registry& registry)
   if (auto r = calls("init", m.init); !r) return unexpected(std::move(r).error());
   if (auto r = calls("migrate", m.migrate); !r) return unexpected(std::move(r).error());
 
+  // nodes: where each actor runs in a cluster, every actor on exactly one node.
+  if (auto jn = j.find("nodes"); jn != j.end()) {
+    if (!jn->is_object() || jn->empty()) return bad_manifest("nodes", "must map node names to lists of actor names");
+    std::map<std::string, std::string> placed;  // actor -> node
+    for (auto& [node, list] : jn->items()) {  // (in name order: nlohmann's objects are sorted)
+      const std::string where = fmt::format("nodes.{}", node);
+      if (!valid_node_name(node)) return bad_manifest(where, "a node name is 1 to 64 letters, digits, '_' or '-'");
+      if (!list.is_array() || list.empty()) return bad_manifest(where, "must be a non-empty list of actor names");
+      image_node n{node, {}};
+      for (auto& a : list) {
+        if (!a.is_string()) return bad_manifest(where, "must list actor names");
+        const std::string name = a.get<std::string>();
+        if (!actors.contains(name)) return bad_manifest(where, fmt::format("places actor {}, which is not declared", name));
+        if (auto [it, fresh] = placed.emplace(name, node); !fresh)
+          return bad_manifest(where, fmt::format("places actor {}, which node {} runs already", name, it->second));
+        n.actors.push_back(name);
+      }
+      m.nodes.push_back(std::move(n));
+    }
+    for (auto& a : m.actors)
+      if (!placed.contains(a.name)) return bad_manifest("nodes", fmt::format("places actor {} on no node", a.name));
+  }
+
   if (auto je = j.find("exports"); je != j.end()) {
     if (!je->is_array()) return bad_manifest("exports", "must be a list");
     std::set<std::string> seen;
@@ -286,9 +317,10 @@ expected<bytes> pack_image(const std::string& dir, container_registry& registry)
   std::vector<image_blob> list;
   for (auto& [h, b] : blobs) list.push_back(image_blob{h, std::move(b)});
   value manifest = to_value(m);
-  if (!m.migrate.empty()) {  // only then: an image without migrations encodes as before
+  if (!m.migrate.empty() || !m.nodes.empty()) {  // only then: an image without them encodes as before
     value::map fields = std::move(*manifest.if_map());
-    fields.emplace_back("migrate", to_value(m.migrate));
+    if (!m.migrate.empty()) fields.emplace_back("migrate", to_value(m.migrate));
+    if (!m.nodes.empty()) fields.emplace_back("nodes", to_value(m.nodes));
     manifest = value::make_map(std::move(fields));
   }
   return seal(magic, value::make_map({{"format", value(std::string(image_format))},
@@ -310,21 +342,28 @@ expected<image> read_image(byte_view file, const image_limits& limits) {
     return bad(fmt::format("it is of format {}, and this exo reads '{}'", to_string(*format), image_format));
   image img;
   value fields = *manifest;
+  // The fields an image has only when it uses them: taken out before the rest is read.
   std::vector<image_call> migrate;
-  if (auto* mm = fields.if_map()) {
-    auto it = std::find_if(mm->begin(), mm->end(), [](const auto& kv) { return kv.first == "migrate"; });
-    if (it != mm->end()) {
-      auto calls = from_value<std::vector<image_call>>(it->second, "manifest: field 'migrate': ");
-      if (!calls) return bad(calls.error().message);
-      if (calls->empty()) return bad("its manifest's migrate list is there but empty");
-      migrate = std::move(*calls);
-      mm->erase(it);
-    }
-  }
+  std::vector<image_node> nodes;
+  auto optional_field = [&]<class T>(std::string_view name, std::vector<T>& out) -> expected<void> {
+    auto* mm = fields.if_map();
+    if (!mm) return {};
+    auto it = std::find_if(mm->begin(), mm->end(), [&](const auto& kv) { return kv.first == name; });
+    if (it == mm->end()) return {};
+    auto got = from_value<std::vector<T>>(it->second, fmt::format("manifest: field '{}': ", name));
+    if (!got) return bad(got.error().message);
+    if (got->empty()) return bad(fmt::format("its manifest's {} list is there but empty", name));
+    out = std::move(*got);
+    mm->erase(it);
+    return {};
+  };
+  if (auto r = optional_field("migrate", migrate); !r) return unexpected(std::move(r).error());
+  if (auto r = optional_field("nodes", nodes); !r) return unexpected(std::move(r).error());
   auto m = from_value<image_manifest>(std::move(fields), "manifest: ");
   if (!m) return bad(m.error().message);
   img.manifest = std::move(*m);
   img.manifest.migrate = std::move(migrate);
+  img.manifest.nodes = std::move(nodes);
   if (img.manifest.format != image_format) return bad("its manifest is of another format");
   auto b = from_value<std::vector<image_blob>>(*blobs, "blobs: ");
   if (!b) return bad(b.error().message);
@@ -354,6 +393,20 @@ expected<image> read_image(byte_view file, const image_limits& limits) {
     if (!c.args.if_list()) return bad(fmt::format("a migration call to {} has arguments that are not a list", c.actor));
     for (const value& a : *c.args.if_list())
       if (actor_arg(a)) return bad(fmt::format("a migration call to {} hands over an actor", c.actor));
+  }
+  if (!img.manifest.nodes.empty()) {
+    std::set<std::string> placed;
+    for (std::size_t i = 0; i < img.manifest.nodes.size(); ++i) {
+      const image_node& n = img.manifest.nodes[i];
+      if (!valid_node_name(n.name)) return bad(fmt::format("it places actors on '{}', which cannot name a node", n.name));
+      if (i > 0 && !(img.manifest.nodes[i - 1].name < n.name)) return bad("its nodes are not in name order");
+      if (n.actors.empty()) return bad(fmt::format("node {} runs no actor", n.name));
+      for (auto& a : n.actors) {
+        if (!names.contains(a)) return bad(fmt::format("it places {} on node {}, but creates no actor {}", a, n.name, a));
+        if (!placed.insert(a).second) return bad(fmt::format("it places actor {} on two nodes", a));
+      }
+    }
+    if (placed.size() != names.size()) return bad("it places some of its actors on no node");
   }
   for (auto& e : img.manifest.exports) {
     if (!names.contains(e.actor)) return bad(fmt::format("it exports {}, but creates no actor {}", e.method(), e.actor));

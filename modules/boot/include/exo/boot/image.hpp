@@ -33,6 +33,7 @@
 ///     {"name": "notes", "container": "native", "type": "exo.kv"}
 ///   ],
 ///   "init": [{"call": "counter.add", "args": [10]}],
+///   "nodes": {"a": ["counter"], "b": ["notes"]},
 ///   "exports": [
 ///     {"call": "counter.add", "params": [{"name": "by", "type": "i64", "default": 1}]},
 ///     {"call": "notes.put", "params": [{"name": "key", "type": "string"}, {"name": "value", "type": "any"}],
@@ -104,6 +105,12 @@ struct image_export {
   std::string method() const { return actor + "." + function; }
 };
 
+/// Where the actors of an image run when it boots as a cluster (exo.json's "nodes": {NODE:
+/// [actor names]}): each actor on exactly one node. Nodes in name order.
+struct image_node {
+  BOOST_HANA_DEFINE_STRUCT(image_node, (std::string, name), (std::vector<std::string>, actors));
+};
+
 struct image_manifest {
   BOOST_HANA_DEFINE_STRUCT(image_manifest, (std::string, format), (std::string, name),
                            (std::vector<image_container>, containers), (std::vector<image_actor>, actors),
@@ -113,7 +120,12 @@ struct image_manifest {
   /// capabilities. In the file only when there are some, so images without them are what
   /// they always were.
   std::vector<image_call> migrate;
+  /// Where each actor runs in a cluster (issue 21: exo boot --cluster is not built yet; a
+  /// single node runs them all). In the file only when there are some, like `migrate`.
+  std::vector<image_node> nodes;
   const image_export* find_export(std::string_view actor, std::string_view function) const;
+  /// The node `actor` is placed on, or nullptr (no placement, or no such actor).
+  const std::string* node_of(std::string_view actor) const;
 };
 
 struct image_blob {
