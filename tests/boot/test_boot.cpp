@@ -5,6 +5,7 @@
 #include "app.hpp"
 #include "../support/forge.hpp"
 
+#include <exo/boot/placement.hpp>
 #include <exo/boot/prune.hpp>
 #include <exo/core/json.hpp>
 #include <exo/core/encoding.hpp>
@@ -131,6 +132,52 @@ BOOST_AUTO_TEST_CASE(an_image_places_its_actors_on_nodes) {
     BOOST_REQUIRE_MESSAGE(!r, expect);
     BOOST_TEST(contains(r.error().message, expect), r.error().message);
   }
+}
+
+BOOST_AUTO_TEST_CASE(every_node_computes_the_same_ids_and_its_first_route_entry_from_the_image) {
+  test::temp_dir t;
+  app_test::registry r;
+  // counter on a, notes on b; an init message hands a's counter to b's notes.
+  std::string placed = notes_manifest(owner);
+  placed.replace(placed.find("\"exports\""), 0, R"("nodes": {"a": ["counter"], "b": ["notes"]},
+  )");
+  placed.replace(placed.find("{\"call\": \"notes.put\", \"args\": [\"motd\", \"hi\"]}"), 0,
+                 R"({"call": "notes.put", "args": ["counter", {"$actor": "counter"}]}, )");
+  auto img = exo::read_image(pack_to(make_app(t, "placed", placed), t.sub("placed.exo"))).value();
+  BOOST_REQUIRE(exo::load_containers(img, r.reg));
+  auto ids = exo::placed_actor_ids(img).value();
+  BOOST_TEST(ids.at("counter").node == "a");
+  BOOST_TEST(ids.at("notes").node == "b");
+  BOOST_TEST(exo::node_config_name(img, "a") == "notes@a");
+  // The id is the one node a's hypervisor really gives the first actor it creates.
+  exo::hypervisor<> hv(exo::config{.name = exo::node_config_name(img, "a"), .containers = &r.reg});
+  auto made = hv.create_code("wasm", *img.blob(img.manifest.actors[0].code));
+  BOOST_REQUIRE(made);
+  BOOST_TEST((*hv.actor_id(*made) == ids.at("counter").actor));
+  BOOST_TEST((ids.at("notes").actor != ids.at("counter").actor));
+
+  const auto key_a = exo::node_key::generate().value().public_key(), key_b = exo::node_key::generate().value().public_key();
+  auto for_a = exo::boot_routes(img, "a", {{"b", key_b}}, r.reg);
+  BOOST_REQUIRE_MESSAGE(for_a, (for_a ? "" : for_a.error().message));
+  BOOST_REQUIRE(for_a->peers.size() == 1u);
+  BOOST_TEST(for_a->peers[0].node == "b");
+  BOOST_REQUIRE(for_a->routes.size() == 1u);  // b's notes, with exo.kv's functions
+  BOOST_TEST((for_a->routes[0].actor == ids.at("notes").actor));
+  const auto& fns = for_a->routes[0].functions;
+  BOOST_TEST((std::find(fns.begin(), fns.end(), "put") != fns.end()));
+  BOOST_REQUIRE(for_a->grants.size() == 1u);  // its counter, handed to b's notes
+  BOOST_TEST((for_a->grants[0].actor == ids.at("counter").actor));
+  BOOST_TEST(for_a->grants[0].node == "b");
+  auto for_b = exo::boot_routes(img, "b", {{"a", key_a}}, r.reg).value();
+  BOOST_TEST(for_b.grants.empty());
+  BOOST_REQUIRE(for_b.routes.size() == 1u);
+  BOOST_TEST((for_b.routes[0].actor == ids.at("counter").actor));
+  BOOST_TEST(for_b.routes[0].functions.size() >= 2u);  // the wasm counter's add and get
+  // What cannot be planned is an error naming it.
+  BOOST_TEST(contains(exo::boot_routes(img, "a", {}, r.reg).error().message, "node b's key is not known"));
+  BOOST_TEST(contains(exo::boot_routes(img, "c", {}, r.reg).error().message, "places no actor on node c"));
+  auto plain = exo::read_image(pack_to(make_app(t, "plain", notes_manifest(owner)), t.sub("plain.exo"))).value();
+  BOOST_TEST(contains(exo::placed_actor_ids(plain).error().message, "places its actors on no nodes"));
 }
 
 BOOST_AUTO_TEST_CASE(corrupted_truncated_and_garbage_images_are_clear_errors) {

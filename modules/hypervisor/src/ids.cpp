@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstring>
 #include <functional>
+#include <string>
 
 namespace exo {
 
@@ -22,6 +23,8 @@ id derive_actor_id(const id& creator, std::uint64_t nonce) noexcept {
   for (int i = 0; i < 8; ++i) buf[37 + i] = static_cast<std::uint8_t>(nonce >> (8 * i));
   return hash(byte_view(buf, sizeof buf));
 }
+
+id hypervisor_id(std::string_view name) { return hash("exo hypervisor:" + std::string(name)); }
 
 namespace detail {
 

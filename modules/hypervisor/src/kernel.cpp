@@ -18,7 +18,7 @@ kernel::kernel(config cfg, state_tree& state) : cfg_(std::move(cfg)), containers
     containers_ = own_containers_.get();
   }
   actor& host = actors_.emplace_back();
-  host.self = hash(fmt::format("exo hypervisor:{}", cfg_.name));
+  host.self = hypervisor_id(cfg_.name);
   index_.insert(host.self, 0, actors_);
 }
 

@@ -133,6 +133,8 @@ bytes record_key(const id& actor);
 /// The id of the n-th actor created by `creator`: SHA-256 of the canonical encoding of the
 /// list [creator id as bytes, n as i64] (DESIGN.md section 2).
 id derive_actor_id(const id& creator, std::uint64_t nonce) noexcept;
+/// The id of a hypervisor named `name` (config::name): the creator of its root actors.
+id hypervisor_id(std::string_view name);
 
 class kernel_context;
 class kernel;
