@@ -111,7 +111,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* input, std::size_t inp
       // A stream envelope (exo/call_log/envelope.hpp): one that opens names nodes, an index from
       // 1, and re-encodes to the very bytes it came in (canonical).
       auto e = exo::open_envelope(in, {}, 1 << 16);
-      if (e && (e->e.index == 0 || !exo::cluster::valid_node_name(e->e.from) || !exo::cluster::valid_node_name(e->e.to)))
+      if (e && (e->e.index == 0 || !exo::valid_node_name(e->e.from) || !exo::valid_node_name(e->e.to)))
         std::abort();
       break;
     }
