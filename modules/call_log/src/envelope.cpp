@@ -66,18 +66,23 @@ expected<opened_envelope> open_envelope(byte_view encoded, const envelope_expect
   std::copy(key->if_bytes()->begin(), key->if_bytes()->end(), out.key.bytes.begin());
   signature s;
   std::copy(sig->if_bytes()->begin(), sig->if_bytes()->end(), s.bytes.begin());
-  auto wrong = [](std::string what) { return unexpected(error{errc::invalid_argument, std::move(what)}); };
   if (!verify_signature(out.key, signed_part(out.e), s))
-    return wrong(fmt::format("the envelope of message {} from {} to {} is not signed by the key it names",
-                             out.e.index, out.e.from, out.e.to));
-  if (expect.from && *expect.from != out.e.from) return wrong(fmt::format("an envelope from {}, not from {}", out.e.from, *expect.from));
-  if (expect.to && *expect.to != out.e.to) return wrong(fmt::format("an envelope to {}, not to {}", out.e.to, *expect.to));
-  if (expect.index && *expect.index != out.e.index)
-    return wrong(fmt::format("message {} of the stream, where message {} was expected", out.e.index, *expect.index));
-  if (expect.key && !(*expect.key == out.key))
-    return wrong(fmt::format("an envelope signed by {}, not by node {}'s key {}", to_hex(out.key.view()).substr(0, 16),
-                             out.e.from, to_hex(expect.key->view()).substr(0, 16)));
+    return fail(errc::invalid_argument, fmt::format("the envelope of message {} from {} to {} is not signed by the key it names",
+                                                    out.e.index, out.e.from, out.e.to));
+  if (auto r = check_envelope(out, expect); !r) return unexpected(std::move(r).error());
   return out;
+}
+
+expected<void> check_envelope(const opened_envelope& o, const envelope_expectation& expect) {
+  auto wrong = [](std::string what) { return unexpected(error{errc::invalid_argument, std::move(what)}); };
+  if (expect.from && *expect.from != o.e.from) return wrong(fmt::format("an envelope from {}, not from {}", o.e.from, *expect.from));
+  if (expect.to && *expect.to != o.e.to) return wrong(fmt::format("an envelope to {}, not to {}", o.e.to, *expect.to));
+  if (expect.index && *expect.index != o.e.index)
+    return wrong(fmt::format("message {} of the stream, where message {} was expected", o.e.index, *expect.index));
+  if (expect.key && !(*expect.key == o.key))
+    return wrong(fmt::format("an envelope signed by {}, not by node {}'s key {}", to_hex(o.key.view()).substr(0, 16),
+                             o.e.from, to_hex(expect.key->view()).substr(0, 16)));
+  return {};
 }
 
 }  // namespace exo

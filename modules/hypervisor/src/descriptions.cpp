@@ -16,7 +16,7 @@ expected<value> kernel::describe_cap(cap_handle h) {
     case cap_kind::actor:
       return value::make_map({{"cap", "actor"}, {"actor", to_value(actors_[c->target].self)}, {"rights", r}});
     case cap_kind::function: {
-      if (const remote_actor* on = actors_[c->target].type ? nullptr : remote_of(c->target)) {
+      if (const remote_actor* on = remote_of(c->target)) {
         // An actor of another node: its function by name if known here, else by index.
         const bool named = c->function < on->functions.size();
         return value::make_map({{"cap", "function"},
@@ -69,7 +69,7 @@ expected<cap_handle> kernel::materialize_cap(const value& d) {
   }
   if (k == "function") {
     const value* fn = d.find("function");
-    if (fn && fn->if_i64() && d.if_map()->size() == 4 && !actors_[*slot].type) {  // an actor of another node, by index
+    if (fn && fn->if_i64() && d.if_map()->size() == 4 && remote_of(*slot)) {  // an actor of another node, by index
       if (*fn->if_i64() < 0 || *fn->if_i64() >= static_cast<std::int64_t>(failure_function)) return bad("a function index out of range");
       return host_insert(capability{cap_kind::function, keep, *slot, static_cast<std::uint32_t>(*fn->if_i64())});
     }

@@ -1,4 +1,6 @@
 // The ingress: every input from outside, logged with its outcome (ingress.hpp).
+#include "records.hpp"
+
 #include <exo/call_log/envelope.hpp>
 #include <exo/core/encoding.hpp>
 #include <exo/core/hash.hpp>
@@ -17,11 +19,11 @@ namespace {
 constexpr std::string_view reply_egress_name = "exo.reply";
 
 // Where the state tree keeps a signed caller's last sequence number: 'c' and the key.
-bytes caller_record(byte_view key) {
-  bytes k(1 + key.size());
-  k[0] = 'c';
-  std::copy(key.begin(), key.end(), k.begin() + 1);
-  return k;
+bytes caller_record(byte_view key) { return internal::tagged_key('c', key); }
+
+// An error as a log entry records it.
+log_error logged_error(const error& e) {
+  return log_error{static_cast<std::int64_t>(e.code), std::string(to_string(e.code)), e.message};
 }
 }  // namespace
 
@@ -403,7 +405,7 @@ expected<log_entry> ingress::run_call(log_entry e, arg_list args, value& host_re
   e.result = std::move(cap.result);
   e.result_caps = value(std::move(cap.result_caps));
   e.outputs = value(std::move(cap.outputs));
-  if (refused) e.error = log_error{static_cast<std::int64_t>(refused->code), std::string(to_string(refused->code)), refused->message};
+  if (refused) e.error = logged_error(*refused);
   else if (cap.error) e.error = log_error{cap.error->code, std::string(to_string(cap.error->cause())), cap.error->message};
   e.ticks = k_.stats().ticks - ticks0;
   if (auto r = append(e); !r) {
@@ -607,13 +609,7 @@ expected<void> ingress::rollback() {
 namespace {
 // Where the state tree keeps a peer's key ('p' and its name) and the index of the last
 // envelope taken from it ('t' and its name).
-bytes peer_record(char tag, std::string_view node) {
-  bytes k{static_cast<std::uint8_t>(tag)};
-  k.insert(k.end(), node.begin(), node.end());
-  return k;
-}
-
-value id_value(const id& a) { return value(bytes(a.bytes.begin(), a.bytes.end())); }
+bytes peer_record(char tag, std::string_view node) { return internal::tagged_key(tag, as_bytes(node)); }
 
 }  // namespace
 
@@ -624,10 +620,10 @@ value route_request::logged_args() const {
   for (const route& r : routes) {
     value::list names;
     for (const auto& f : r.functions) names.emplace_back(f);
-    rs.push_back(value::make_map({{"actor", id_value(r.actor)}, {"node", value(r.node)}, {"functions", value(std::move(names))}}));
+    rs.push_back(value::make_map({{"actor", to_value(r.actor)}, {"node", value(r.node)}, {"functions", value(std::move(names))}}));
   }
   for (const grant& g : grants)
-    gs.push_back(value::make_map({{"actor", id_value(g.actor)},
+    gs.push_back(value::make_map({{"actor", to_value(g.actor)},
                                   {"function", value(g.function)},
                                   {"node", value(g.node)},
                                   {"rights", value(static_cast<std::int64_t>(g.keep))}}));
@@ -704,8 +700,8 @@ expected<log_entry> ingress::run_route(const value& args) {
         !rs->if_i64())
       return abandon(error{errc::malformed, "a route entry's grant is {actor, function, node, rights}"});
     value d = fn->if_string()->empty()
-                  ? value::make_map({{"cap", "actor"}, {"actor", id_value(*a)}, {"rights", *rs}})
-                  : value::make_map({{"cap", "function"}, {"actor", id_value(*a)}, {"function", *fn}, {"rights", *rs}});
+                  ? value::make_map({{"cap", "actor"}, {"actor", to_value(*a)}, {"rights", *rs}})
+                  : value::make_map({{"cap", "function"}, {"actor", to_value(*a)}, {"function", *fn}, {"rights", *rs}});
     auto h = k_.materialize_cap(d);
     if (!h) return abandon(std::move(h).error());
     auto w = k_.grant(*h, *node->if_string());
@@ -737,11 +733,11 @@ expected<log_entry> ingress::run_take(const value& args, std::vector<std::pair<s
     return fail(errc::invalid_argument, fmt::format("node {} is no peer of node {}: no route entry names its key", from, me));
   auto next = next_take(from);
   if (!next) return unexpected(std::move(next).error());
-  auto opened = open_envelope(*env->if_bytes(), {.from = from, .to = me, .index = *next, .key = **key});
-  if (!opened)
-    return fail(opened.error().code, fmt::format("node {} does not take this envelope from node {} (it has taken {} of "
-                                                 "theirs): {}",
-                                                 me, from, *next - 1, opened.error().message));
+  if (auto r = check_envelope(*first, {.from = from, .to = me, .index = *next, .key = **key}); !r)
+    return fail(r.error().code, fmt::format("node {} does not take this envelope from node {} (it has taken {} of "
+                                            "theirs): {}",
+                                            me, from, *next - 1, r.error().message));
+  const opened_envelope& opened = *first;
 
   log_entry e = next_entry("take");
   e.actor = k_.host_id();
@@ -756,7 +752,7 @@ expected<log_entry> ingress::run_take(const value& args, std::vector<std::pair<s
   kernel::input_info in = input_of(e);
   in.faults = std::move(faults);
   k_.set_input(std::move(in));
-  auto body = decode(opened->e.body);
+  auto body = decode(opened.e.body);
   expected<void> took = body ? k_.take_remote(from, *body)
                              : fail(errc::malformed, fmt::format("the body of envelope {} from node {}: {}", *next, from,
                                                                  body.error().message));
@@ -765,7 +761,7 @@ expected<log_entry> ingress::run_take(const value& args, std::vector<std::pair<s
   capture_ = nullptr;
   k_.set_input({});
   e.outputs = value(std::move(cap.outputs));
-  if (!took) e.error = log_error{static_cast<std::int64_t>(took.error().code), std::string(to_string(took.error().code)), took.error().message};
+  if (!took) e.error = logged_error(took.error());
   e.ticks = k_.stats().ticks - ticks0;
   if (auto w = append(e); !w) return unexpected(std::move(w).error());
   return e;

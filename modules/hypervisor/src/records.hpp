@@ -38,6 +38,15 @@ inline bytes actor_key(const id& a, char tag) {
   return k;
 }
 
+/// A key of the host's own records: a tag byte, then `rest` (a name or a key).
+inline bytes tagged_key(char tag, byte_view rest) {
+  bytes k;
+  k.reserve(1 + rest.size());
+  k.push_back(static_cast<std::uint8_t>(tag));
+  k.insert(k.end(), rest.begin(), rest.end());
+  return k;
+}
+
 /// Clocks saturate instead of wrapping: a wrapped clock would reorder later messages.
 inline std::uint64_t sat_add(std::uint64_t a, std::uint64_t b) noexcept {
   std::uint64_t r;

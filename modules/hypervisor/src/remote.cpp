@@ -41,17 +41,15 @@ bytes export_key(const id& a, std::uint32_t function, std::string_view node) {
 }
 
 // How many messages this node sent node `node` (the last one's index): 'o' and the name.
-bytes outbound_key(std::string_view node) {
-  bytes k{'o'};
-  k.insert(k.end(), node.begin(), node.end());
-  return k;
-}
+bytes outbound_key(std::string_view node) { return internal::tagged_key('o', as_bytes(node)); }
 
-value names_of(const actor_type& t) {
-  value::list names;
-  names.reserve(t.functions.size());
-  for (const auto& f : t.functions) names.emplace_back(std::string(f.name));
-  return value(std::move(names));
+// Functions' names as a route record and a capability's description keep them.
+template <class Names>
+value names_value(const Names& names) {
+  value::list out;
+  out.reserve(names.size());
+  for (const auto& f : names) out.emplace_back(std::string(f));
+  return value(std::move(out));
 }
 
 }  // namespace
@@ -78,17 +76,18 @@ expected<std::uint32_t> kernel::resolve_or_route(const id& a) {
 }
 
 std::optional<std::string> kernel::route_of(const id& a) {
-  const std::uint32_t slot = find(a);
-  if (slot == npos) {
+  std::uint32_t slot = find(a);
+  const bool fresh = slot == npos;
+  if (fresh) {
     if (cfg_.node.empty()) return std::nullopt;
-    auto raw = state_->get(route_key(a));
-    if (!raw || !*raw) return std::nullopt;
-    const std::uint32_t s = stub_for(a);  // a stub the route's record is read into
-    const remote_actor* r = remote_of(s);
-    return r ? std::optional<std::string>(r->node) : std::nullopt;
+    slot = stub_for(a);  // a stub the route's record is read into
   }
-  const remote_actor* r = remote_of(slot);
-  return r ? std::optional<std::string>(r->node) : std::nullopt;
+  if (const remote_actor* r = remote_of(slot)) return r->node;
+  if (fresh) {  // an id routed nowhere leaves no trace (as in resolve)
+    index_.erase(a, actors_);
+    actors_.pop_back();
+  }
+  return std::nullopt;
 }
 
 expected<void> kernel::add_route(const id& a, std::string_view node, std::vector<std::string> functions) {
@@ -101,26 +100,25 @@ expected<void> kernel::add_route(const id& a, std::string_view node, std::vector
   if (a == actors_[0].self)
     return fail(errc::invalid_argument, fmt::format("{} is this hypervisor's own id", short_hex(a)));
   std::uint32_t slot = find(a);
-  if (slot != npos && actors_[slot].type)
+  // An actor of this node: loaded (maybe created by the running input, not written back
+  // yet), or in the tree (and not routed).
+  bool here = slot != npos && actors_[slot].type;
+  if (!here && (slot == npos || !remote_of(slot))) {
+    auto rec = state_->get(record_key(a));
+    if (!rec) return unexpected(std::move(rec).error());
+    here = rec->has_value();
+  }
+  if (here)
     return fail(errc::invalid_argument, fmt::format("actor {} lives on this node ({}), not on node {}", short_hex(a),
                                                     cfg_.node, node));
-  if (slot == npos || !remote_of(slot)) {
-    auto here = state_->get(record_key(a));
-    if (!here) return unexpected(std::move(here).error());
-    if (*here)
-      return fail(errc::invalid_argument, fmt::format("actor {} lives on this node ({}), not on node {}", short_hex(a),
-                                                      cfg_.node, node));
-  }
   if (slot == npos) slot = stub_for(a);
   remote_actor r{std::string(node), std::move(functions)};
-  if (const remote_actor* old = remote_of(slot)) {
+  if (const remote_actor* old = remote_of(slot)) {  // (read from the tree, for a stub made just now)
     if (old->node != node)
       return fail(errc::invalid_argument, fmt::format("actor {} is on node {}, not on node {}", short_hex(a), old->node, node));
     if (!old->functions.empty() || r.functions.empty()) return {};  // nothing to add
   }
-  value::list names;
-  for (const auto& f : r.functions) names.emplace_back(f);
-  if (auto w = state_->put(route_key(a), encode(value::list{value(r.node), value(std::move(names))})); !w) return w;
+  if (auto w = state_->put(route_key(a), encode(value::list{value(r.node), names_value(r.functions)})); !w) return w;
   remote_[slot] = std::move(r);
   return {};
 }
@@ -174,15 +172,15 @@ expected<value> kernel::describe_remote(const capability& c, std::string_view to
                   fmt::format("a capability to actor {} (on node {}) cannot be passed to node {}: only capabilities to "
                               "actors of the sending or the receiving node cross (three-party hand-off is not built)",
                               short_hex(t.self), r->node, to));
-    value::list names;
-    for (const auto& f : r->functions) names.emplace_back(f);
-    d.emplace_back("names", value(std::move(names)));
+    d.emplace_back("names", names_value(r->functions));
     d.emplace_back("node", value(r->node));
     return value::make_map(std::move(d));
   }
   if (!t.type)
     if (auto l = load(c.target); !l) return unexpected(std::move(l).error());
-  d.emplace_back("names", names_of(*t.type));
+  std::vector<std::string_view> names;
+  for (const auto& f : t.type->functions) names.push_back(f.name);
+  d.emplace_back("names", names_value(names));
   d.emplace_back("node", value(cfg_.node));
   return value::make_map(std::move(d));
 }

@@ -61,5 +61,8 @@ struct opened_envelope {
 /// saying what is wrong. `max_body` bounds the body.
 expected<opened_envelope> open_envelope(byte_view encoded, const envelope_expectation& expect = {},
                                         std::size_t max_body = std::size_t{16} << 20);
+/// What open_envelope checks of an envelope opened already against `expect` (for a receiver
+/// that learns what to expect from the envelope itself: who sent it). Errors as there.
+expected<void> check_envelope(const opened_envelope& opened, const envelope_expectation& expect);
 
 }  // namespace exo
