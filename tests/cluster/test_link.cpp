@@ -26,12 +26,7 @@ struct linked : pair_fixture {
 
   // a's caller asks; the entry's outputs go out on a's link.
   void send(std::int64_t n) {
-    auto target = a.hv->lookup(counter, "add", rights::call | rights::transfer).value();
-    auto out = a.hv->invoke(asker, "ask", {value(target), value(n)});
-    (void)a.hv->drop(target);
-    BOOST_REQUIRE(out);
-    auto e = decode_entry(*a.hv->log().read(out->index)).value();
-    auto p = la.publish(e);
+    auto p = la.publish(ask_entry(n));
     BOOST_REQUIRE_MESSAGE(p, (p ? "" : p.error().message));
     BOOST_TEST(*p == 1u);
   }

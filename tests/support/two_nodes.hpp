@@ -1,11 +1,13 @@
 #pragma once
 // Two logged nodes of a cluster on LMDB, for the tests of messages between nodes
 // (tests/verifier/test_remote_log.cpp carries envelopes by hand, tests/cluster/test_link.cpp
-// over a real nats-server): a caller on node a asks a tally on node b to add.
+// over a real nats-server): a caller on node a asks a tally on node b to add. Link with
+// exo_cluster (sealed_outputs seals what a node sends).
 
 #include "temp_dir.hpp"
 
 #include <exo/call_log/envelope.hpp>
+#include <exo/cluster/link.hpp>
 #include <exo/exo.hpp>
 
 #include <memory>
@@ -54,36 +56,28 @@ struct member {
   std::unique_ptr<disk_hv> hv;
   explicit member(std::string n) : name(std::move(n)) { open(); }
   static config settings(const std::string& n) { return config{.name = n, .node = n}; }
+  // Node `n` on the data directory `path`, with the tests' types.
+  static std::unique_ptr<disk_hv> make(const std::string& path, const std::string& n) {
+    auto h = std::make_unique<disk_hv>(disk_hv::open(lmdb_store::open(path, {.create = true}).value(), settings(n)).value());
+    h->register_type<tally>();
+    h->register_type<caller>();
+    return h;
+  }
   void open() {
     hv.reset();
-    hv = std::make_unique<disk_hv>(
-        disk_hv::open(lmdb_store::open(dir.path, {.create = true}).value(), settings(name)).value());
-    hv->register_type<tally>();
-    hv->register_type<caller>();
+    hv = make(dir.path, name);
   }
   // Replays this node's log into a fresh node of the same name, without any other node.
   verdict verify_alone() const {
     temp_dir scratch;
-    auto fresh = [&] {
-      auto h = std::make_unique<disk_hv>(
-          disk_hv::open(lmdb_store::open(scratch.path, {.create = true}).value(), settings(name)).value());
-      h->register_type<tally>();
-      h->register_type<caller>();
-      return h;
-    };
-    return verify(hv->log(), fresh);
+    return verify(hv->log(), [&] { return make(scratch.path, name); });
   }
-  // Seals every remote output of `e` (in order) for its destination.
+  // Seals every remote output of `e` (in order) for its destination, as its link would.
   std::vector<std::pair<std::string, bytes>> sealed(const log_entry& e) const {
+    auto sealed = cluster::sealed_outputs(e, name, key);
+    must(sealed.has_value(), "sealing an entry's outputs");
     std::vector<std::pair<std::string, bytes>> out;
-    for (const value& o : *e.outputs.if_list()) {
-      const value* to = o.find("remote");
-      if (!to) continue;
-      out.emplace_back(*to->if_string(),
-                       seal_envelope({name, *to->if_string(), static_cast<std::uint64_t>(*o.find("index")->if_i64()),
-                                      encode(*o.find("body"))},
-                                     key));
-    }
+    for (auto& [to, index, envelope] : *sealed) out.emplace_back(to, std::move(envelope));
     return out;
   }
 };
@@ -100,17 +94,18 @@ struct pair_fixture {
     must(b.hv->route({.peers = {{a.name, a.key.public_key()}}, .grants = {{counter, "add", a.name, rights::call}}}).has_value(),
          "b's route entry");
   }
-  // a's caller asks b's counter to add n: returns the envelopes a sent.
-  std::vector<std::pair<std::string, bytes>> ask(std::int64_t n) {
+  // a's caller asks b's counter to add n: returns a's log entry of the call.
+  log_entry ask_entry(std::int64_t n) {
     auto target = a.hv->lookup(counter, "add", rights::call | rights::transfer);
     must(target.has_value(), "a capability to b's counter");
     value cap(*target);
     auto out = a.hv->invoke(asker, "ask", {cap, value(n)});
     (void)a.hv->drop(*target);
     must(out && !out->error, "the call to the caller");
-    auto e = decode_entry(*a.hv->log().read(out->index)).value();
-    return a.sealed(e);
+    return decode_entry(*a.hv->log().read(out->index)).value();
   }
+  // The same: returns the envelopes a sent.
+  std::vector<std::pair<std::string, bytes>> ask(std::int64_t n) { return a.sealed(ask_entry(n)); }
   const caller& asker_state() { return *a.hv->state_of<caller>(asker); }
 };
 

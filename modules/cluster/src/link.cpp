@@ -10,12 +10,15 @@ expected<log_entry> entry_at(const log_reader& log, std::uint64_t i, const std::
   if (!e) return fail(e.error().code, fmt::format("node {}'s entry {}: {}", node, i, e.error().message));
   return e;
 }
-}  // namespace
 
-expected<std::vector<std::tuple<std::string, std::uint64_t, bytes>>> sealed_outputs(const log_entry& e,
-                                                                                    const std::string& from,
-                                                                                    const node_key& key) {
-  std::vector<std::tuple<std::string, std::uint64_t, bytes>> out;
+// A remote output of a log entry: {remote: node, index, body}.
+struct remote_output {
+  const std::string* to;
+  std::uint64_t index;
+  const value* body;
+};
+expected<std::vector<remote_output>> remote_outputs(const log_entry& e) {
+  std::vector<remote_output> out;
   const value::list* outputs = e.outputs.if_list();
   if (!outputs) return fail(errc::malformed, fmt::format("entry {}: its outputs are not a list", e.index));
   for (const value& o : *outputs) {
@@ -25,9 +28,20 @@ expected<std::vector<std::tuple<std::string, std::uint64_t, bytes>>> sealed_outp
     const value* body = o.find("body");
     if (!to->if_string() || !index || !index->if_i64() || *index->if_i64() < 1 || !body)
       return fail(errc::malformed, fmt::format("entry {}: a remote output is {{remote, index, body}}", e.index));
-    const auto i = static_cast<std::uint64_t>(*index->if_i64());
-    out.emplace_back(*to->if_string(), i, seal_envelope({from, *to->if_string(), i, encode(*body)}, key));
+    out.push_back({to->if_string(), static_cast<std::uint64_t>(*index->if_i64()), body});
   }
+  return out;
+}
+}  // namespace
+
+expected<std::vector<std::tuple<std::string, std::uint64_t, bytes>>> sealed_outputs(const log_entry& e,
+                                                                                    const std::string& from,
+                                                                                    const node_key& key) {
+  auto outputs = remote_outputs(e);
+  if (!outputs) return unexpected(std::move(outputs).error());
+  std::vector<std::tuple<std::string, std::uint64_t, bytes>> out;
+  for (const remote_output& o : *outputs)
+    out.emplace_back(*o.to, o.index, seal_envelope({from, *o.to, o.index, encode(*o.body)}, key));
   return out;
 }
 
@@ -38,14 +52,10 @@ expected<std::uint64_t> check_pair(const log_reader& from_log, const std::string
   for (std::uint64_t i = from_log.base(); i < from_log.size(); ++i) {
     auto e = entry_at(from_log, i, from);
     if (!e) return unexpected(std::move(e).error());
-    for (const value& o : *e->outputs.if_list()) {
-      const value* dest = o.find("remote");
-      const value* index = o.find("index");
-      const value* body = o.find("body");
-      if (!dest || !dest->if_string() || *dest->if_string() != to) continue;
-      if (!index || !index->if_i64() || !body) return fail(errc::malformed, fmt::format("node {}'s entry {}: a bad remote output", from, i));
-      sent[static_cast<std::uint64_t>(*index->if_i64())] = {encode(*body), i};
-    }
+    auto outputs = remote_outputs(*e);
+    if (!outputs) return fail(outputs.error().code, fmt::format("node {}'s {}", from, outputs.error().message));
+    for (const remote_output& o : *outputs)
+      if (*o.to == to) sent[o.index] = {encode(*o.body), i};
   }
   std::uint64_t expected_index = 1;
   for (std::uint64_t i = to_log.base(); i < to_log.size(); ++i) {
