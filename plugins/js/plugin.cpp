@@ -798,8 +798,9 @@ exo_status js_compile(exo_span code, const exo_limits* limits, exo_code** out, e
     const std::uint64_t most = limits && limits->max_code_size ? limits->max_code_size : 16u << 20;
     if (source.size() > most)
       return failed(err, EXO_ERR_LIMIT_EXCEEDED, fmt::format("the script is {} bytes, over the {} accepted", source.size(), most));
-    // (SpiderMonkey's compiler must be given valid UTF-8: on some bytes that are not, it
-    // never returns.)
+    // (What SpiderMonkey's UTF-8 tokenizer once hung on here was not invalid UTF-8 but a
+    // numeric separator before a non-ASCII byte, valid or not: scripts are compiled from
+    // UTF-16 now, see exo_js::compiles.)
     if (!mozilla::IsUtf8(mozilla::Span<const char>(source.data(), source.size()))) return failed(err, EXO_ERR_MALFORMED, "the script is not UTF-8");
     if (source.find("__exo_") != std::string_view::npos)
       return failed(err, EXO_ERR_MALFORMED, "names starting with __exo_ are exo's (the script uses one)");

@@ -978,6 +978,15 @@ BOOST_AUTO_TEST_CASE(bad_scripts_are_refused_with_a_clear_error) {
   BOOST_TEST(contains(refused(hv, "exports.f = () => __exo_tick(-5)"), "__exo_"));
   BOOST_TEST(contains(refused(hv, "exo.storage.put('k', 1); exports.f = () => 1"), "only while a message runs"));
   BOOST_TEST(contains(refused(hv, "exports.f = () => '\xff'"), "UTF-8"));
+  BOOST_TEST(contains(refused(hv, "exports.f = () => '\xed\xa0\x80'"), "UTF-8"));  // a surrogate
+  BOOST_TEST(contains(refused(hv, "exports.f = () => '\xe0\x80\xaf'"), "UTF-8"));  // overlong
+  // A numeric separator before a non-ASCII character: SpiderMonkey's UTF-8 tokenizer never
+  // returned on it (the fuzzer found it); the script is compiled from UTF-16.
+  BOOST_TEST(contains(refused(hv, "1_\xcf\x9c" "as;"), "SyntaxError"));
+  BOOST_TEST(contains(refused(hv, "exports.f = () => 0x1_\xce\xb1"), "SyntaxError"));
+  // Characters past the BMP (surrogate pairs in UTF-16) are read as they are.
+  auto astral = make(hv, "exports.f = () => '\xf0\x9f\x98\x80'.length");
+  BOOST_TEST(as_int(call(hv, astral, "f")) == 2);
   // The system goes on: a good script after the bad ones.
   auto a = make(hv, "exports.ok = () => 'ok'");
   BOOST_TEST(*result(call(hv, a, "ok")).if_string() == "ok");
