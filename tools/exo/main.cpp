@@ -3,8 +3,9 @@
 //   exo pack DIR -o APP.exo                 build an image from DIR/exo.json
 //   exo boot APP.exo --data DIR [--listen ADDR] [--runner inline|thread|process]   boot (or resume) it; serve RPC
 //                  [--prune-every N [--keep-roots K] [--prune-log]]             checkpoint and prune as it serves
+//                  [--cluster nats://HOST:PORT --node NAME --peers FILE]         one node of a cluster
 //   exo call URL ACTOR.FUNCTION [ARGS] [--key FILE]
-//   exo verify DIR | exo verify --log FILE --image APP.exo [--image UPGRADE.exo ...]
+//   exo verify DIR [--with DIR ...] | exo verify --log FILE --image APP.exo [--image UPGRADE.exo ...]
 //   exo verify ws://HOST:PORT [--image APP.exo] [--node-key HEX] [--follow [--every S]]
 //   exo verify ... --checkpoint SNAP       start from a snapshot instead of the image
 //   exo checkpoint DIR [-o SNAP]            record a checkpoint at the log's last entry; export its snapshot
@@ -29,6 +30,7 @@
 #include <exo/boot/prune.hpp>
 #include <exo/boot/upgrade.hpp>
 #include <exo/call_log/file.hpp>
+#include <exo/cluster/link.hpp>
 #include <exo/call_log/json.hpp>
 #include <exo/core/encoding.hpp>
 #include <exo/core/json.hpp>
@@ -136,9 +138,48 @@ struct upkeep_args {
   std::uint64_t keep_roots = 1;
   bool prune_log = false;
 };
+struct cluster_args {
+  std::string url;         // the NATS server (empty: a single node)
+  std::string node;        // this node's name
+  std::string peers_file;  // {"NODE": "public key hex", ...}
+  std::uint64_t pull_ms = 5;
+};
+
+// The peers file: every node's public key, by name ({"a": "HEX", ...}). This node's own entry,
+// if there, must be the key its data directory signs with.
+exo::expected<std::map<std::string, exo::public_key>> read_peers(const std::string& file, const std::string& me,
+                                                                 const std::string& data) {
+  auto text = exo::read_file(file, 1u << 20);
+  if (!text) return exo::unexpected(std::move(text).error());
+  const json j = json::parse(text->begin(), text->end(), nullptr, false);
+  if (!j.is_object()) return exo::fail(exo::errc::malformed, fmt::format("{}: not a JSON object of node names and public keys", file));
+  std::map<std::string, exo::public_key> out;
+  for (auto& [name, hex] : j.items()) {
+    auto raw = hex.is_string() ? exo::from_hex(hex.get<std::string>()) : exo::fail(exo::errc::malformed, "not a string");
+    if (!exo::valid_node_name(name) || !raw || raw->size() != exo::public_key{}.bytes.size())
+      return exo::fail(exo::errc::malformed, fmt::format("{}: '{}' is not a node name with a public key (64 hex digits)", file, name));
+    exo::public_key k;
+    std::copy(raw->begin(), raw->end(), k.bytes.begin());
+    if (name == me) {  // (one file can serve every node)
+      const std::string own = (fs::path(data) / "node.key").string();
+      if (!fs::exists(own))
+        return exo::fail(exo::errc::invalid_argument, fmt::format("{} names node {}'s key, but {} has none yet (exo keygen -o {})",
+                                                                  file, me, data, own));
+      auto mine = exo::node_key::load_or_create(own);
+      if (!mine) return exo::unexpected(std::move(mine).error());
+      if (!(mine->public_key() == k))
+        return exo::fail(exo::errc::invalid_argument, fmt::format("{} gives node {} the key {}, but {} signs with {}", file, me,
+                                                                  exo::to_hex(k.view()), data, exo::to_hex(mine->public_key().view())));
+      continue;
+    }
+    out.emplace(name, k);
+  }
+  return out;
+}
 
 int cmd_boot(const common& c, const std::string& image, const std::string& data, const std::string& listen,
-             std::size_t max_frame, const std::string& log_level, const std::string& runner, const upkeep_args& upkeep) {
+             std::size_t max_frame, const std::string& log_level, const std::string& runner, const upkeep_args& upkeep,
+             const cluster_args& cluster) {
   auto threshold = exo::parse_log_level(log_level);
   if (!threshold) return failed(usage, "boot: --log-level: " + threshold.error().message);
   // Where the AIR container runs its interpreter: it reads these when first used, and a
@@ -161,6 +202,21 @@ int cmd_boot(const common& c, const std::string& image, const std::string& data,
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
   exo::boot_options opts;
+  const bool in_cluster = !cluster.url.empty();
+  if (in_cluster != !cluster.node.empty() || in_cluster != !cluster.peers_file.empty())
+    return failed(usage, "boot: --cluster, --node and --peers go together");
+  if (in_cluster) {
+    if (!exo::valid_node_name(cluster.node)) return failed(usage, fmt::format("boot: --node: '{}' cannot name a node", cluster.node));
+    auto peers = read_peers(cluster.peers_file, cluster.node, data);
+    if (!peers) return failed(bad_input, "boot: --peers: " + peers.error().message);
+    opts.cluster = exo::boot_options::cluster_node{cluster.node, std::move(*peers)};
+  }
+  std::optional<exo::cluster::connection> nc;  // (before the boot: a server that cannot be reached leaves nothing made)
+  if (in_cluster) {
+    auto conn = exo::cluster::connection::open({.url = cluster.url});
+    if (!conn) return failed(bad_input, "boot: --cluster: " + conn.error().message);
+    nc.emplace(std::move(*conn));
+  }
   if (!c.as_json) opts.progress = [](std::string_view line) { fmt::print("{}\n", line); };
   // Actors' lines, for the operator: on stderr, one at a time (the server's executor logs them).
   if (*threshold != exo::log_level::off)
@@ -171,17 +227,40 @@ int cmd_boot(const common& c, const std::string& image, const std::string& data,
   if (!n) return failed(bad_input, "boot: " + n.error().message);
   auto& hv = (*n)->hypervisor();
   const std::string root = exo::to_hex(hv.state_root().value());
-  if (listen.empty()) {
+  // A cluster's node: its link to the others over NATS JetStream, run by the server's executor
+  // between batches (it sends what the log holds for them and takes what they sent).
+  std::optional<exo::cluster::link<exo::node_hypervisor>> link;
+  std::optional<exo::node_key> key;
+  if (in_cluster) {
+    auto k = exo::node_key::load_or_create((fs::path(data) / "node.key").string());
+    if (!k) return failed(bad_input, "boot: " + k.error().message);
+    key.emplace(std::move(*k));
+    std::vector<std::string> peers;
+    for (auto& [name, k2] : opts.cluster->peers) peers.push_back(name);
+    link.emplace(hv, *nc, cluster.node, *key, std::move(peers));
+    auto sent = link->recover();
+    if (!sent) return failed(bad_input, "boot: sending what the log holds for other nodes: " + sent.error().message);
+    if (!c.as_json) fmt::print("node {} linked through {}: {} messages sent again\n", cluster.node, cluster.url, *sent);
+  }
+  if (listen.empty() && !in_cluster) {
     if (c.as_json) print_json({{"image", exo::to_hex((*n)->image().hash)}, {"resumed", (*n)->resumed()}, {"root", root}, {"log_size", hv.log().size()}});
     return ok;
   }
-  exo::rpc::server_options so{.listen = listen, .max_frame = max_frame,
+  exo::rpc::server_options so{.listen = listen.empty() ? "127.0.0.1:0" : listen, .max_frame = max_frame,
                               .log = [](std::string_view l) { fmt::print(stderr, "exo: {}\n", l); }};
   if (upkeep.every) {
     so.maintain_every = upkeep.every;
     so.maintain = [node = n->get(), o = exo::prune_options{.keep_roots = upkeep.keep_roots, .before_checkpoint = upkeep.prune_log}] {
       return node->maintain(o);
     };
+  }
+  if (link) {
+    so.pump = [&link]() -> exo::expected<std::size_t> {
+      auto took = link->pull(256);  // (then the next batch of calls)
+      if (!took) return exo::fail(took.error().code, "cluster: " + took.error().message);
+      return took;
+    };
+    so.pump_every = std::chrono::milliseconds(cluster.pull_ms);
   }
   auto srv = exo::rpc::server::start((*n)->service(), std::move(so));
   if (!srv) return failed(bad_input, srv.error().message);
@@ -192,6 +271,8 @@ int cmd_boot(const common& c, const std::string& image, const std::string& data,
   int sig = 0;
   sigwait(&stop_signals, &sig);
   (*srv)->stop();
+  if (link)  // what the last calls sent (the next start would send it too)
+    if (auto sent = link->publish_new(); !sent) fmt::print(stderr, "exo: cluster: {}\n", sent.error().message);
   auto st = (*srv)->stats();
   if (!c.as_json)
     fmt::print("stopped ({}): {} calls in {} commits; log has {} entries, state root {}\n", sig == SIGINT ? "SIGINT" : "SIGTERM",
@@ -311,7 +392,58 @@ exo::verdict verify_against(const exo::log_reader& log, const exo::image& img, c
               : exo::verify_image_log(log, img, reg, vo, std::move(images));
 }
 
-int cmd_verify(const common& c, const std::string& dir, const std::string& log_file, const std::vector<std::string>& image_files,
+// One data directory's log against the image it was booted from (and those it was upgraded to).
+int verify_dir(const common& c, const std::string& dir, opened_dir& d, std::optional<exo::snapshot> from,
+               exo::container_registry& reg, const exo::verify_options& vo) {
+  // The image the log was booted from (DIR/image.exo, or, after an upgrade, kept in DIR/images),
+  // and the ones it was upgraded to.
+  exo::image_source images = exo::directory_images(dir);
+  auto booted = exo::booted_image(*d.log);
+  auto img = booted ? images(*booted) : exo::load_image((fs::path(dir) / exo::image_file_name).string());
+  if (!img) return failed(bad_input, "verify: " + img.error().message);
+  if (!c.as_json) fmt::print("verifying {} ({} entries) against image {}\n", dir, d.log->size(), exo::short_hex(img->hash));
+  if (!from && d.log->base() != 0) {  // pruned before its checkpoint: start there
+    auto snap = exo::recorded_snapshot(d.store, *d.log);
+    if (!snap) return failed(bad_input, "verify: " + snap.error().message);
+    if (!c.as_json) fmt::print("the log was pruned before entry {}: starting from the directory's checkpoint there\n", d.log->base());
+    from = std::move(*snap);
+  }
+  auto v = verify_against(*d.log, *img, from, reg, vo, std::move(images));
+  print_verdict(v, c.as_json);
+  return v.ok() ? ok : verify_failed;
+}
+
+// The nodes of a cluster, each verified alone: every message one took from another is what
+// the other's log sent, in order (exo::cluster::check_pair).
+int check_cluster(const common& c, const std::vector<std::string>& dirs, const std::vector<std::unique_ptr<opened_dir>>& d) {
+  std::vector<std::string> nodes;
+  for (std::size_t i = 0; i < d.size(); ++i) {
+    auto n = exo::log_node(*d[i]->log);
+    if (!n) return failed(bad_input, fmt::format("verify: {}: {}", dirs[i], n.error().message));
+    if (n->empty()) return failed(bad_input, fmt::format("verify: {} is not a node of a cluster", dirs[i]));
+    for (std::size_t k = 0; k < nodes.size(); ++k)
+      if (nodes[k] == *n) return failed(bad_input, fmt::format("verify: {} and {} are both node {}", dirs[k], dirs[i], *n));
+    nodes.push_back(*n);
+  }
+  json pairs = json::array();
+  for (std::size_t i = 0; i < d.size(); ++i)
+    for (std::size_t k = 0; k < d.size(); ++k) {
+      if (i == k) continue;
+      auto n = exo::cluster::check_pair(*d[i]->log, nodes[i], *d[k]->log, nodes[k]);
+      if (!n) {
+        if (c.as_json) print_json({{"ok", false}, {"from", nodes[i]}, {"to", nodes[k]}, {"error", n.error().message}});
+        else fmt::print("messages from node {} to node {}: {}\n", nodes[i], nodes[k], n.error().message);
+        return verify_failed;
+      }
+      pairs.push_back({{"from", nodes[i]}, {"to", nodes[k]}, {"messages", *n}});
+      if (!c.as_json) fmt::print("messages from node {} to node {}: {} taken, each as it was sent\n", nodes[i], nodes[k], *n);
+    }
+  if (c.as_json) print_json({{"ok", true}, {"pairs", pairs}});
+  return ok;
+}
+
+int cmd_verify(const common& c, const std::string& dir, const std::vector<std::string>& with, const std::string& log_file,
+               const std::vector<std::string>& image_files,
                const std::string& node_key, bool follow, double every_s, const std::string& checkpoint_file,
                bool from_checkpoint) {
   exo::verify_options vo;
@@ -328,6 +460,7 @@ int cmd_verify(const common& c, const std::string& dir, const std::string& log_f
     if (!log_file.empty()) return failed(usage, "verify: a node's log comes from the node; --log goes with an exported log");
     if (!checkpoint_file.empty()) return failed(usage, "verify: --checkpoint goes with a data directory or an exported log");
     if (image_files.size() > 1) return failed(usage, "verify: for a node, --image names the one image it runs");
+    if (!with.empty()) return failed(usage, "verify: --with names data directories, beside a data directory");
     return cmd_verify_remote(c, dir, image_files.empty() ? std::string() : image_files[0], vo, follow, every_s, from_checkpoint);
   }
   if (follow) return failed(usage, "verify: --follow follows a running node (ws://HOST:PORT)");
@@ -338,25 +471,18 @@ int cmd_verify(const common& c, const std::string& dir, const std::string& log_f
   if (!from) return failed(bad_input, "verify: --checkpoint: " + from.error().message);
   if (!dir.empty()) {
     if (!log_file.empty() || !image_files.empty()) return failed(usage, "verify: give DIR, or --log and --image, not both");
-    auto d = open_dir(dir);
-    if (!d) return failed(bad_input, "verify: " + d.error().message);
-    // The image the log was booted from (DIR/image.exo, or, after an upgrade, kept in DIR/images),
-    // and the ones it was upgraded to.
-    exo::image_source images = exo::directory_images(dir);
-    auto booted = exo::booted_image(*(*d)->log);
-    auto img = booted ? images(*booted) : exo::load_image((fs::path(dir) / exo::image_file_name).string());
-    if (!img) return failed(bad_input, "verify: " + img.error().message);
-    if (!c.as_json) fmt::print("verifying {} ({} entries) against image {}\n", dir, (*d)->log->size(), exo::short_hex(img->hash));
-    if (!*from && (*d)->log->base() != 0) {  // pruned before its checkpoint: start there
-      auto snap = exo::recorded_snapshot((*d)->store, *(*d)->log);
-      if (!snap) return failed(bad_input, "verify: " + snap.error().message);
-      if (!c.as_json)
-        fmt::print("the log was pruned before entry {}: starting from the directory's checkpoint there\n", (*d)->log->base());
-      *from = std::move(*snap);
+    if (!with.empty() && *from) return failed(usage, "verify: --checkpoint goes with one data directory, not with --with");
+    std::vector<std::string> dirs{dir};
+    dirs.insert(dirs.end(), with.begin(), with.end());
+    std::vector<std::unique_ptr<opened_dir>> opened;
+    for (const std::string& one : dirs) {
+      auto d = open_dir(one);
+      if (!d) return failed(bad_input, "verify: " + d.error().message);
+      if (int rc = verify_dir(c, one, **d, *from, reg, vo); rc != ok) return rc;
+      opened.push_back(std::move(*d));
     }
-    auto v = verify_against(*(*d)->log, *img, *from, reg, vo, std::move(images));
-    print_verdict(v, c.as_json);
-    return v.ok() ? ok : verify_failed;
+    if (opened.size() > 1) return check_cluster(c, dirs, opened);
+    return ok;
   }
   if (log_file.empty() || image_files.empty())
     return failed(usage, "verify: give DIR, or both --log FILE and --image APP.exo (and --image for each image it was upgraded to)");
@@ -696,6 +822,10 @@ int cmd_read(const common& c, const std::string& url, const std::string& actor, 
 
 int cmd_keygen(const common& c, const std::string& out) {
   if (fs::exists(out)) return failed(bad_input, fmt::format("keygen: {} exists; choose another file (keys are never overwritten)", out));
+  if (const auto parent = fs::path(out).parent_path(); !parent.empty()) {  // (a data directory's node.key, say)
+    std::error_code ec;
+    fs::create_directories(parent, ec);
+  }
   auto k = exo::node_key::load_or_create(out);
   if (!k) return failed(bad_input, "keygen: " + k.error().message);
   const std::string pub = exo::to_hex(k->public_key().view());
@@ -760,6 +890,17 @@ int main(int argc, char** argv) {
   boot->add_flag("--prune-log", upkeep.prune_log,
                  "With --prune-every: also drop the log entries before each checkpoint (then the node can be verified "
                  "from its data directory's checkpoint, not over RPC from the image)");
+  cluster_args cluster;
+  boot->add_option("--cluster", cluster.url,
+                   "Run as one node of a cluster whose nodes meet on this NATS server (nats://HOST:PORT, with JetStream): "
+                   "the image must place its actors on nodes (exo.json \"nodes\")");
+  boot->add_option("--node", cluster.node, "With --cluster: the node this is");
+  boot->add_option("--peers", cluster.peers_file,
+                   "With --cluster: a JSON file of every node's public key by name ({\"a\": \"HEX\", ...}; exo keygen -o "
+                   "DIR/node.key makes a node's key before its first boot)");
+  boot->add_option("--pull-every", cluster.pull_ms, "With --cluster: milliseconds between looks for messages from other nodes")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   add_common(boot);
 
   auto* call = app.add_subcommand("call", "Call an exported function over RPC (or an exo.* method)");
@@ -774,6 +915,10 @@ int main(int argc, char** argv) {
   auto* verify = app.add_subcommand("verify", "Verify a log: replay it from its image and check every result, root and signature");
   verify->add_option("DIR", vdir, "Data directory (its log and image), or ws://HOST:PORT: a running node, verified from outside");
   verify->add_option("--log", log_file, "Exported log file (exo log DIR --export FILE)");
+  std::vector<std::string> verify_with;
+  verify->add_option("--with", verify_with,
+                     "Beside DIR, another node of its cluster (data directory; repeat for each): each is verified, then "
+                     "every message one node took from another is checked against what the other's log sent");
   std::vector<std::string> verify_images;
   verify->add_option("--image", verify_images,
                      "With --log: the image the log was booted from, and again for each image it was upgraded to; for "
@@ -896,9 +1041,9 @@ int main(int argc, char** argv) {
   }
   try {
     if (*pack) return cmd_pack(c, dir, out);
-    if (*boot) return cmd_boot(c, image, data, listen, max_frame, log_level, boot_runner, upkeep);
+    if (*boot) return cmd_boot(c, image, data, listen, max_frame, log_level, boot_runner, upkeep, cluster);
     if (*call) return cmd_call(c, url, method, args, key);
-    if (*verify) return cmd_verify(c, vdir, log_file, verify_images, node_key, follow, every_s, checkpoint_file, from_checkpoint);
+    if (*verify) return cmd_verify(c, vdir, verify_with, log_file, verify_images, node_key, follow, every_s, checkpoint_file, from_checkpoint);
     if (*upgrade) return cmd_upgrade(c, dir, image, upgrade_check_only, upgrade_from_checkpoint);
     if (*checkpoint) return cmd_checkpoint(c, dir, checkpoint_out);
     if (*prune) return cmd_prune(c, dir, keep_roots, before_checkpoint);

@@ -395,6 +395,9 @@ expected<image> read_image(byte_view file, const image_limits& limits) {
       if (actor_arg(a)) return bad(fmt::format("a migration call to {} hands over an actor", c.actor));
   }
   if (!img.manifest.nodes.empty()) {
+    if (img.manifest.name.find('@') != std::string::npos)  // (node N runs it as NAME@N)
+      return bad(fmt::format("its name '{}' has an '@', which cannot be in the name of an image that places its actors on nodes",
+                             img.manifest.name));
     std::set<std::string> placed;
     for (std::size_t i = 0; i < img.manifest.nodes.size(); ++i) {
       const image_node& n = img.manifest.nodes[i];

@@ -16,6 +16,8 @@ namespace {
 constexpr std::string_view boot_record = "exo.boot";
 // The image an upgrade switched the node to (its hash), committed with the upgrade entry.
 constexpr std::string_view image_record = "exo.image";
+// The node of a cluster the directory was booted as (its name), committed with the boot record.
+constexpr std::string_view node_record = "exo.node";
 
 // The boot record: which image the directory was booted from and its actors' ids.
 struct boot_info {
@@ -53,6 +55,8 @@ expected<node::switched> node::upgrade(const exo::image& next) {
   node_hypervisor& hv = *hv_;
   if (hv.store().write_behind()) return fail(errc::invalid_argument, "upgrade while the store writes behind");
   if (next.hash == img_.hash) return fail(errc::invalid_argument, fmt::format("{} runs image {} already", dir_, short_hex(next.hash)));
+  if (!cluster_node_.empty())
+    return fail(errc::invalid_argument, fmt::format("{} is node {} of a cluster: upgrading a cluster is not built", dir_, cluster_node_));
   auto plan = upgrade_plan(img_, next, hv.host_id());
   if (!plan) return unexpected(std::move(plan).error());
   if (auto r = load_containers(next, *hv.settings().containers); !r) return unexpected(std::move(r).error());
@@ -100,7 +104,8 @@ method export_method(const image_export& e, const id& actor) {
 
 void node::serve() {
   service::description d{img_.manifest.name, img_.hash, {}, {}};
-  for (const image_export& e : img_.manifest.exports) d.methods.push_back(export_method(e, *actor(e.actor)));
+  for (const image_export& e : img_.manifest.exports)
+    if (const id* a = actor(e.actor)) d.methods.push_back(export_method(e, *a));  // (a cluster node's own actors only)
   service_.emplace(*hv_, std::move(d), std::vector<std::pair<std::string, id>>(actors_.begin(), actors_.end()));
   service_->serve_image(&img_.file);
   // The images the log ran on before upgrades, read from DIR/images when asked for.
@@ -191,6 +196,32 @@ expected<std::unique_ptr<node>> node::start(exo::image img, const std::string& d
     return {};
   };
   if (auto r = containers(img); !r) return unexpected(std::move(r).error());
+  // A placed image boots as one of its nodes, and only such an image does.
+  const std::string node_name = opts.cluster ? opts.cluster->name : std::string();
+  std::optional<route_request> routes;  // a cluster node's first route entry
+  if (opts.cluster) {
+    std::string names;
+    bool placed_here = false;
+    for (const image_node& nd : img.manifest.nodes) {
+      names += (names.empty() ? "" : ", ") + nd.name;
+      placed_here = placed_here || nd.name == node_name;
+    }
+    if (names.empty())
+      return fail(errc::invalid_argument, fmt::format("image {} ('{}') places its actors on no nodes (exo.json \"nodes\"): "
+                                                      "boot it without a cluster node",
+                                                      short_hex(img.hash), img.manifest.name));
+    if (!placed_here)
+      return fail(errc::invalid_argument, fmt::format("image {} ('{}') places no actor on node {} (its nodes: {})",
+                                                      short_hex(img.hash), img.manifest.name, node_name, names));
+    // (and its routes can be planned: a peer's key missing is an error before anything is made)
+    auto planned = boot_routes(img, node_name, opts.cluster->peers, registry);
+    if (!planned) return fail(planned.error().code, fmt::format("node {}'s routes: {}", node_name, planned.error().message));
+    routes = std::move(*planned);
+  } else if (!img.manifest.nodes.empty()) {
+    return fail(errc::invalid_argument, fmt::format("image {} ('{}') places its actors on {} nodes: boot it as one of them "
+                                                    "(exo boot --cluster URL --node NAME)",
+                                                    short_hex(img.hash), img.manifest.name, img.manifest.nodes.size()));
+  }
   lmdb_options store_options = opts.store;
   store_options.create = !had_image;
   auto store = lmdb_store::open(data_dir, store_options);
@@ -204,6 +235,14 @@ expected<std::unique_ptr<node>> node::start(exo::image img, const std::string& d
     if (!info || info->names.size() != info->ids.size())
       return fail(errc::malformed, fmt::format("{}: its boot record is damaged", data_dir));
     booted = std::move(*info);
+  }
+  if (auto was = store->read_meta(node_record); !was) {
+    return unexpected(std::move(was).error());
+  } else if (booted && (*was ? std::string_view(reinterpret_cast<const char*>((*was)->data()), (*was)->size()) : "") != node_name) {
+    const std::string was_name = *was ? std::string(reinterpret_cast<const char*>((*was)->data()), (*was)->size()) : "";
+    return fail(errc::invalid_argument, fmt::format("{} was booted {}, not {}", data_dir,
+                                                    was_name.empty() ? "as a single node" : "as node " + was_name + " of a cluster",
+                                                    node_name.empty() ? "as a single node" : "as node " + node_name));
   }
   auto upgraded = upgraded_image(*store);
   if (!upgraded) return fail(upgraded.error().code, fmt::format("{}: {}", data_dir, upgraded.error().message));
@@ -241,7 +280,10 @@ expected<std::unique_ptr<node>> node::start(exo::image img, const std::string& d
     origin = first->origin();
   }
   auto opened = node_hypervisor::open(std::move(*store),
-                                      config{.name = img.manifest.name, .containers = &registry, .origin = std::move(origin)});
+                                      config{.name = node_name.empty() ? img.manifest.name : node_config_name(img, node_name),
+                                             .containers = &registry,
+                                             .origin = std::move(origin),
+                                             .node = node_name});
   if (!opened) return fail(opened.error().code, fmt::format("{}: {}", data_dir, opened.error().message));
   n->hv_.emplace(std::move(*opened));
   node_hypervisor& hv = *n->hv_;
@@ -254,7 +296,9 @@ expected<std::unique_ptr<node>> node::start(exo::image img, const std::string& d
     });
   }
   n->img_ = std::move(img);
+  n->cluster_node_ = node_name;
   const exo::image& im = n->img_;
+  auto here = [&](const std::string& actor) { return node_name.empty() || *im.manifest.node_of(actor) == node_name; };
 
   if (booted) {  // booted before: resume
     for (std::size_t i = 0; i < booted->names.size(); ++i) n->actors_.emplace(booted->names[i], booted->ids[i]);
@@ -283,6 +327,7 @@ expected<std::unique_ptr<node>> node::start(exo::image img, const std::string& d
     }
   } dropper{hv, made};
   for (auto& a : im.manifest.actors) {
+    if (!here(a.name)) continue;
     const bytes* code = im.blob(a.code);
     auto cap = hv.create_code(a.container, *code);
     if (!cap) return fail(cap.error().code, fmt::format("creating actor {} ({}): {}", a.name, a.container, cap.error().message));
@@ -293,8 +338,21 @@ expected<std::unique_ptr<node>> node::start(exo::image img, const std::string& d
     info.ids.push_back(aid);
     say(opts, fmt::format("created actor {} ({}, code {}) as {}", a.name, a.container, short_hex(a.code), short_hex(aid)));
   }
+  if (!node_name.empty()) {  // the cluster: the other nodes' actors, and what this one gives them
+    if (auto r = hv.route(*routes); !r) return fail(r.error().code, fmt::format("node {}'s routes: {}", node_name, r.error().message));
+    auto ids = placed_actor_ids(im);
+    for (auto& [name, placed] : *ids)  // (placed_actor_ids succeeded inside boot_routes)
+      if (placed.node != node_name) {
+        auto cap = hv.actor_cap(placed.actor);
+        if (!cap) return unexpected(std::move(cap).error());
+        made.emplace(name, *cap);
+      }
+    say(opts, fmt::format("node {}: {} peers, {} actors on other nodes, {} capabilities given to them", node_name,
+                          routes->peers.size(), routes->routes.size(), routes->grants.size()));
+  }
   for (std::size_t i = 0; i < im.manifest.init.size(); ++i) {
     const image_call& c = im.manifest.init[i];
+    if (!here(c.actor)) continue;  // another node's to run
     arg_list args;
     if (auto* l = c.args.if_list())
       for (const value& a : *l) {
@@ -312,7 +370,9 @@ expected<std::unique_ptr<node>> node::start(exo::image img, const std::string& d
     say(opts, fmt::format("init {}.{}{} -> {} ({} ticks)", c.actor, c.function, show_args(c.args),
                           to_json(out->result).dump(), out->ticks));
   }
-  if (auto r = hv.commit({{std::string(boot_record), encode(to_value(info))}}); !r) return unexpected(std::move(r).error());
+  commit_meta records{{std::string(boot_record), encode(to_value(info))}};
+  if (!node_name.empty()) records.emplace_back(std::string(node_record), bytes(node_name.begin(), node_name.end()));
+  if (auto r = hv.commit(records); !r) return unexpected(std::move(r).error());
   n->serve();
   say(opts, fmt::format("booted: {} log entries, state root {}", hv.log().size(), to_hex(hv.state_root().value())));
   return n;
@@ -320,25 +380,66 @@ expected<std::unique_ptr<node>> node::start(exo::image img, const std::string& d
 
 image_log_verifier::image_log_verifier(const exo::image& img, container_registry& registry, const verify_options& opts)
     : img_(img) {
-  start(registry, opts);
+  begin(registry, opts);
 }
 
 image_log_verifier::image_log_verifier(exo::image&& img, container_registry& registry, const verify_options& opts)
     : owned_(std::move(img)), img_(*owned_) {
-  start(registry, opts);
+  begin(registry, opts);
+}
+
+void image_log_verifier::begin(container_registry& registry, const verify_options& opts) {
+  registry_ = &registry;
+  opts_ = opts;
+  deferred_ = !img_.manifest.nodes.empty();
+  if (!deferred_) start();
 }
 
 image_log_verifier::image_log_verifier(const exo::image& img, const snapshot& snap, container_registry& registry,
                                        const verify_options& opts)
     : img_(img) {
-  start(registry, opts, &snap);
+  registry_ = &registry;
+  opts_ = opts;
+  std::optional<divergence> wrong_node;
+  if (!img_.manifest.nodes.empty())
+    if (auto info = check_checkpoint(snap.cp)) wrong_node = find_node(info->init.function);  // (else start() says why)
+  start(&snap);
+  if (wrong_node) lv_->fail(std::move(*wrong_node));
 }
 
-void image_log_verifier::start(container_registry& registry, const verify_options& opts, const snapshot* from) {
-  registry_ = &registry;
+std::optional<divergence> image_log_verifier::find_node(const std::string& config_name) {
+  const auto at = config_name.rfind('@');
+  const std::string node = at == std::string::npos ? std::string() : config_name.substr(at + 1);
+  bool placed = false;
+  std::string names;
+  for (const image_node& n : img_.manifest.nodes) {
+    placed = placed || (n.name == node && config_name == node_config_name(img_, node));
+    names += (names.empty() ? "" : ", ") + n.name;
+  }
+  if (!placed)
+    return divergence{0, "boot", fmt::format("the log of one of image {}'s nodes ({}@NODE, NODE one of {})", short_hex(img_.hash), img_.manifest.name, names),
+                      fmt::format("the log of a hypervisor named '{}'", config_name), {}};
+  node_ = node;
+  return std::nullopt;
+}
+
+void image_log_verifier::start(const snapshot* from) {
+  container_registry& registry = *registry_;
   if (!from) current_ = &img_;
+  for (std::size_t i = 0; i < img_.manifest.actors.size(); ++i)
+    if (node_.empty() || *img_.manifest.node_of(img_.manifest.actors[i].name) == node_) boot_actors_.push_back(i);
+  for (std::size_t i = 0; i < img_.manifest.init.size(); ++i)
+    if (node_.empty() || *img_.manifest.node_of(img_.manifest.init[i].actor) == node_) boot_init_.push_back(i);
+  if (!node_.empty())  // the other nodes' actors an init message may hand over: by their ids
+    if (auto ids = placed_actor_ids(img_))
+      for (auto& [name, placed] : *ids)
+        if (placed.node != node_) created_[name] = to_value(placed.actor);
   auto loaded = load_containers(img_, registry);
-  const config cfg{.name = img_.manifest.name, .containers = &registry, .origin = img_.origin()};
+  const config cfg{.name = node_.empty() ? img_.manifest.name : node_config_name(img_, node_),
+                   .containers = &registry,
+                   .origin = img_.origin(),
+                   .node = node_};
+  const verify_options& opts = opts_;
   std::optional<error> unusable;  // a snapshot that cannot be started from
   if (from && loaded) {
     memory_store store;
@@ -363,6 +464,29 @@ void image_log_verifier::start(container_registry& registry, const verify_option
   } else if (from && lv_->start_at(from->cp).ok()) {
     boot_checked_ = std::max<std::uint64_t>(boot_checked_, lv_->result().entries);
   }
+}
+
+std::optional<divergence> image_log_verifier::check_route_entry(const log_entry& e) {
+  const std::string expected = fmt::format("node {}'s route entry, as image {} places its actors", node_, short_hex(img_.hash));
+  auto bad = [&](std::string got) { return divergence{e.index, "boot", expected, std::move(got), {}}; };
+  // The peers' keys are the log's own (which keys the other nodes sign with is not in the
+  // image): the routes and grants must be exactly the ones the image gives with them.
+  std::map<std::string, public_key> keys;
+  const value* peers = e.kind == "route" ? e.args.find("peers") : nullptr;
+  if (!peers || !peers->if_list()) return bad(fmt::format("a {} entry", e.kind));
+  for (const value& p : *peers->if_list()) {
+    const value* nd = p.find("node");
+    const value* key = p.find("key");
+    if (!nd || !nd->if_string() || !key || !key->if_bytes() || key->if_bytes()->size() != public_key{}.bytes.size())
+      return bad("a route entry whose peers are not {node, key}");
+    public_key k;
+    std::copy(key->if_bytes()->begin(), key->if_bytes()->end(), k.bytes.begin());
+    keys[*nd->if_string()] = k;
+  }
+  auto want = boot_routes(img_, node_, keys, *registry_);
+  if (!want) return bad(want.error().message);
+  if (!(want->logged_args() == e.args)) return bad("a route entry with other peers, routes or grants");
+  return std::nullopt;
 }
 
 std::optional<divergence> image_log_verifier::check_upgrade_entry(const log_entry& e) {
@@ -402,15 +526,27 @@ std::optional<divergence> image_log_verifier::check_upgrade_entry(const log_entr
 }
 
 const verdict& image_log_verifier::advance(const log_reader& log) {
+  if (deferred_) {  // a placed image: the log's init entry names the node it is from
+    if (log.size() == 0) return waiting_;
+    deferred_ = false;
+    auto raw = log.read(0);
+    auto init = raw ? decode_entry(*raw) : unexpected(raw.error());
+    std::optional<divergence> wrong_node;
+    if (init) wrong_node = find_node(init->function);  // (else the replay reports it)
+    start();
+    if (wrong_node) lv_->fail(std::move(*wrong_node));
+  }
   if (!lv_->result().ok()) return lv_->result();
-  // The boot part of the log: the image's creates, then its init messages.
-  const std::uint64_t boot_entries = 1 + img_.manifest.actors.size() + img_.manifest.init.size();
+  // The boot part of the log: the image's creates, a cluster node's route entry, then the
+  // init messages.
+  const std::uint64_t creates = boot_actors_.size(), routes = node_.empty() ? 0 : 1;
+  const std::uint64_t boot_entries = 1 + creates + routes + boot_init_.size();
   for (std::uint64_t& i = boot_checked_; i < boot_entries && i < log.size(); ++i) {
     auto raw = log.read(i);
     auto e = raw ? decode_entry(*raw) : unexpected(raw.error());
     if (!e) break;  // the replay reports it
-    if (i <= img_.manifest.actors.size()) {
-      const image_actor& a = img_.manifest.actors[i - 1];
+    if (i <= creates) {
+      const image_actor& a = img_.manifest.actors[boot_actors_[i - 1]];
       const value* src = e->args.find("source");
       const bytes* code = img_.blob(a.code);
       if (e->kind != "create" || !src || !src->if_bytes() || *src->if_bytes() != *code) {
@@ -420,8 +556,13 @@ const verdict& image_log_verifier::advance(const log_reader& log) {
       }
       // The id it was created as, for init messages that hand it over.
       created_[a.name] = to_value(e->actor);
+    } else if (i <= creates + routes) {
+      if (auto d = check_route_entry(*e)) {
+        lv_->fail(std::move(*d));
+        return lv_->result();
+      }
     } else {
-      const image_call& c = img_.manifest.init[i - 1 - img_.manifest.actors.size()];
+      const image_call& c = img_.manifest.init[boot_init_[i - 1 - creates - routes]];
       // An actor handed over ({"$actor": NAME}) is logged as capability #k: it must be an
       // actor capability with all rights to the actor the image created under that name.
       value expected_args = c.args;

@@ -67,4 +67,17 @@ expected<route_request> boot_routes(const image& img, std::string_view node, con
   return r;
 }
 
+expected<std::string> log_node(const log_reader& log) {
+  if (log.size() == 0) return fail(errc::invalid_argument, "the log is empty: it has no init entry");
+  auto raw = log.read(0);
+  auto init = raw ? decode_entry(*raw) : unexpected(std::move(raw).error());
+  if (!init) return fail(init.error().code, "the log's init entry: " + init.error().message);
+  const auto at = init->function.rfind('@');
+  if (at == std::string::npos) return std::string();
+  std::string node = init->function.substr(at + 1);
+  if (!valid_node_name(node))
+    return fail(errc::malformed, fmt::format("the log's init entry names '{}', whose node cannot name one", init->function));
+  return node;
+}
+
 }  // namespace exo

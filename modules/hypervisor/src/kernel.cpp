@@ -120,14 +120,25 @@ expected<cap_handle> kernel::function_cap(cap_handle actor_cap, std::string_view
   return actors_[0].caps.insert(*d);
 }
 
-expected<cap_handle> kernel::lookup(const id& a, std::string_view function, rights keep) {
+expected<std::uint32_t> kernel::host_named(const id& a) {
   auto r = resolve_or_route(a);
   if (!r) return unexpected(std::move(r).error());
-  std::uint32_t slot = *r;
-  if (slot == 0) return fail(errc::no_such_actor, fmt::format("{} is the hypervisor's own id, not an actor", to_hex(a)));
-  auto f = function_index(slot, function);
+  if (*r == 0) return fail(errc::no_such_actor, fmt::format("{} is the hypervisor's own id, not an actor", to_hex(a)));
+  return *r;
+}
+
+expected<cap_handle> kernel::lookup(const id& a, std::string_view function, rights keep) {
+  auto slot = host_named(a);
+  if (!slot) return unexpected(std::move(slot).error());
+  auto f = function_index(*slot, function);
   if (!f) return unexpected(std::move(f).error());
-  return actors_[0].caps.insert(capability{cap_kind::function, keep, slot, *f});
+  return actors_[0].caps.insert(capability{cap_kind::function, keep, *slot, *f});
+}
+
+expected<cap_handle> kernel::actor_cap(const id& a, rights keep) {
+  auto slot = host_named(a);
+  if (!slot) return unexpected(std::move(slot).error());
+  return actors_[0].caps.insert(capability{cap_kind::actor, keep, *slot, 0});
 }
 
 expected<cap_handle> kernel::derive(cap_handle from, rights keep) {

@@ -105,6 +105,9 @@ struct server::impl {
   std::string run_read(job& j);
   // opts.maintain, with nothing written behind (executor thread).
   void upkeep();
+  // opts.pump, the same way; and going back to the last commit on disk when one failed.
+  void pump_now();
+  void back_to_disk();
   std::uint64_t since_upkeep = 0;  // calls committed since (executor thread)
 };
 
@@ -283,23 +286,28 @@ void server::impl::handle(const std::shared_ptr<session>& s, std::string_view te
 void server::impl::executor_loop() {
   // Group commit, pipelined: the store writes a batch behind (exo/store/lmdb_store.hpp) while
   // this thread runs the next one, and a batch's replies go out when it is on disk.
+  auto next_pump = std::chrono::steady_clock::now();
   for (;;) {
     auto batch = std::make_shared<std::vector<job>>();
+    bool idle = false;  // no request waits once this batch is taken
     {
       std::unique_lock lk(mu);
-      cv.wait(lk, [&] { return stopping || !queue.empty(); });
-      if (queue.empty()) return;  // stopping, and everything taken was answered
+      auto ready = [&] { return stopping || !queue.empty(); };
+      if (opts.pump) cv.wait_until(lk, next_pump, ready);
+      else cv.wait(lk, ready);
+      if (queue.empty() && stopping) return;  // everything taken was answered
       while (!queue.empty() && batch->size() < opts.max_batch) {
         batch->push_back(std::move(queue.front()));
         queue.pop_front();
       }
+      idle = queue.empty();
     }
-    if (auto failed = svc.take_failure()) {
-      // A batch written behind did not reach the disk (its replies say so): go back to what did.
-      auto back = svc.rollback();
-      note("a commit failed; the state is back at the last one on disk" +
-           (back ? std::string() : "; going back failed: " + back.error().message));
+    if (batch->empty()) {  // (only a pump's wait ends with none)
+      pump_now();
+      next_pump = std::chrono::steady_clock::now() + opts.pump_every;
+      continue;
     }
+    back_to_disk();
     std::size_t ncalls = 0;
     const bool queued = run_batch(*batch, ncalls);
     since_upkeep += ncalls;
@@ -324,7 +332,30 @@ void server::impl::executor_loop() {
       });
     });
     if (opts.maintain && opts.maintain_every && since_upkeep >= opts.maintain_every) upkeep();
+    if (opts.pump && (idle || std::chrono::steady_clock::now() >= next_pump)) {
+      pump_now();
+      next_pump = std::chrono::steady_clock::now() + opts.pump_every;
+    }
   }
+}
+
+void server::impl::back_to_disk() {
+  if (auto failed = svc.take_failure()) {
+    // A batch written behind did not reach the disk (its replies say so): go back to what did.
+    auto back = svc.rollback();
+    note("a commit failed; the state is back at the last one on disk" +
+         (back ? std::string() : "; going back failed: " + back.error().message));
+  }
+}
+
+void server::impl::pump_now() {
+  back_to_disk();
+  if (auto off = svc.set_write_behind(false); !off) {
+    note("the node's own work skipped: " + off.error().message);  // (the next batch goes back first)
+  } else if (auto ran = opts.pump(); !ran) {
+    note(ran.error().message);
+  }
+  if (auto on = svc.set_write_behind(true); !on) note("writing behind again failed: " + on.error().message);
 }
 
 void server::impl::upkeep() {

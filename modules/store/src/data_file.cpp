@@ -218,7 +218,9 @@ std::optional<std::string> foreign_entry(const std::string& dir) {
   std::error_code ec;
   for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
     auto name = e.path().filename().string();
-    if (name != "lock.mdb") return name;
+    // (node.key: the key a logged hypervisor signs with, made before its first boot to be
+    // named in its peers' files: exo keygen -o DIR/node.key)
+    if (name != "lock.mdb" && name != "node.key") return name;
   }
   if (ec) return std::string("(unreadable: ") + ec.message() + ")";
   return std::nullopt;

@@ -152,6 +152,8 @@ class hypervisor {
   expected<cap_handle> lookup(const id& actor, std::string_view function, rights keep = rights::all) {
     return p_->k.lookup(actor, function, keep);
   }
+  /// The same for the whole actor: an actor capability (one of another node's, through its route).
+  expected<cap_handle> actor_cap(const id& actor, rights keep = rights::all) { return p_->k.actor_cap(actor, keep); }
   /// Narrows a host capability's rights (needs the derive right).
   expected<cap_handle> derive(cap_handle from, rights keep) { return p_->k.derive(from, keep); }
   /// Removes a capability from the host's table.

@@ -22,6 +22,7 @@
 
 #include <exo/boot/builtin.hpp>
 #include <exo/boot/image.hpp>
+#include <exo/boot/placement.hpp>
 #include <exo/boot/prune.hpp>
 #include <exo/call_log/entry.hpp>
 #include <exo/hypervisor.hpp>
@@ -54,6 +55,21 @@ struct boot_options {
   /// an actor created later) and the line's level; from the thread that runs the actor. Lines
   /// are not state: logging them changes no root.
   std::function<void(std::string_view actor, log_level level, std::string_view text)> log;
+  /// One node of a cluster (exo/boot/placement.hpp).
+  struct cluster_node {
+    /// The node this process is: one the image places actors on.
+    std::string name;
+    /// Every other node of the image's placement, with the key it signs with (its data
+    /// directory's node.key).
+    std::map<std::string, public_key> peers;
+  };
+  /// Boots (or resumes) the node `cluster->name` of an image that places its actors on nodes:
+  /// only the actors placed on it are created (under the config name NAME@NODE, so ids are its
+  /// own), the image's route entry for it is logged next (boot_routes: its peers' keys, a
+  /// route to every actor of another node, the grants its init messages imply), then the init
+  /// messages to its own actors run; it serves only its own actors' exports. Without it such
+  /// an image is refused, and with it an image that places nothing.
+  std::optional<cluster_node> cluster;
 };
 
 class node {
@@ -73,6 +89,8 @@ class node {
   /// The node as an RPC server serves it: the image's exports as methods, bound to its hash.
   exo::service& service() noexcept { return *service_; }
   const std::string& directory() const noexcept { return dir_; }
+  /// The node of the cluster this is (boot_options::cluster), or empty.
+  const std::string& cluster_node() const noexcept { return cluster_node_; }
   /// True if the data directory had been booted before (nothing was created).
   bool resumed() const noexcept { return resumed_; }
   /// The id of the actor the manifest names `name`, or nullptr.
@@ -112,6 +130,7 @@ class node {
   std::optional<hypervisor_service<node_hypervisor>> service_;
   std::map<std::string, id, std::less<>> actors_;
   bool resumed_ = false;
+  std::string cluster_node_;
   // The snapshot file exo.snapshot hands out, and the checkpoint record it was made for.
   bytes snapshot_of_;
   std::shared_ptr<const service::served_file> snapshot_file_;
@@ -184,10 +203,24 @@ class image_log_verifier {
   /// "upgrade", naming the image needed.
   void follow_upgrades(image_source images) { images_ = std::move(images); }
   const verdict& advance(const log_reader& log);
-  const verdict& result() const noexcept { return lv_->result(); }
+  const verdict& result() const noexcept { return lv_ ? lv_->result() : waiting_; }
 
  private:
-  void start(container_registry& registry, const verify_options& opts, const snapshot* from = nullptr);
+  void begin(container_registry& registry, const verify_options& opts);
+  void start(const snapshot* from = nullptr);
+  std::optional<divergence> check_route_entry(const log_entry& e);
+  // The node of a placed image a log is from, named by its init entry (NAME@NODE).
+  std::optional<divergence> find_node(const std::string& config_name);
+  verify_options opts_;
+  // A placed image's log is replayed as the node its init entry names: until the log is
+  // seen, nothing is made and the verdict is empty.
+  bool deferred_ = false;
+  verdict waiting_;
+  std::string node_;
+  // The boot a log begins with: the creates of these actors and the init messages to them
+  // (indices in the manifest: every one, or a cluster node's own), and for a cluster node
+  // its route entry between the two.
+  std::vector<std::size_t> boot_actors_, boot_init_;
   std::optional<image> owned_;
   const image& img_;
   std::unique_ptr<replay_hypervisor> hv_;

@@ -13,6 +13,7 @@
 /// an actor of another node.
 
 #include <exo/boot/image.hpp>
+#include <exo/call_log/entry.hpp>
 #include <exo/core/expected.hpp>
 #include <exo/core/id.hpp>
 #include <exo/core/sign.hpp>
@@ -42,5 +43,9 @@ expected<std::map<std::string, placed_actor>> placed_actor_ids(const image& img)
 /// containers the image needs must be loaded).
 expected<route_request> boot_routes(const image& img, std::string_view node, const std::map<std::string, public_key>& keys,
                                     const container_registry& registry);
+
+/// The node a log is from: the NODE of its init entry's name NAME@NODE (node_config_name),
+/// empty for a single node's log. A log without an init entry is an error.
+expected<std::string> log_node(const log_reader& log);
 
 }  // namespace exo

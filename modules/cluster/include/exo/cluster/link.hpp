@@ -25,6 +25,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <limits>
 #include <map>
@@ -74,10 +75,19 @@ class link {
   /// Appends every remote output the log holds that its stream lacks (after a restart).
   /// Returns how many were appended.
   expected<std::size_t> recover() {
+    published_ = 0;
+    return publish_new();
+  }
+
+  /// Publishes the entries the log gained since the last publish_new (or recover): what a
+  /// node's other inputs (its RPC calls) sent. Every entry must be on disk. Returns how many
+  /// messages were appended.
+  expected<std::size_t> publish_new() {
     const log_reader& log = node_.log();
     std::size_t n = 0;
-    for (std::uint64_t i = log.base(); i < log.size(); ++i) {  // (entries before a pruned log's base are gone)
-      auto raw = log.read(i);
+    published_ = std::max(published_, log.base());  // (entries before a pruned log's base are gone)
+    for (; published_ < log.size(); ++published_) {
+      auto raw = log.read(published_);
       if (!raw) return unexpected(std::move(raw).error());
       auto e = decode_entry(*raw);
       if (!e) return unexpected(std::move(e).error());
@@ -89,7 +99,8 @@ class link {
   }
 
   /// Takes up to `max` messages that peers appended for this node, in each peer's order
-  /// (peers in turn); returns how many were taken. What a take sends is published.
+  /// (peers in turn); returns how many were taken. What a take sends is published (with
+  /// what else the log gained: publish_new).
   expected<std::size_t> pull(std::size_t max = std::numeric_limits<std::size_t>::max()) {
     std::size_t n = 0;
     for (bool more = true; more && n < max;) {
@@ -107,11 +118,11 @@ class link {
         if (!took)
           return fail(took.error().code, fmt::format("node {}: taking message {} from node {}: {}", me_, *next, peer,
                                                      took.error().message));
-        if (auto p = publish(*took); !p) return unexpected(std::move(p).error());
         ++n;
         more = true;
       }
     }
+    if (auto p = publish_new(); !p) return unexpected(std::move(p).error());
     return n;
   }
 
@@ -133,6 +144,7 @@ class link {
   const node_key& key_;
   std::vector<std::string> peers_;
   std::map<std::string, stream> out_, in_;
+  std::uint64_t published_ = 0;  // entries before it were published
 };
 
 }  // namespace exo::cluster

@@ -226,6 +226,9 @@ class kernel {
   expected<cap_handle> function_cap(cap_handle actor, std::string_view function, rights keep = rights::all);
   /// The host is the root of authority: a function capability for any actor by id.
   expected<cap_handle> lookup(const id& actor, std::string_view function, rights keep = rights::all);
+  /// The same for the whole actor: an actor capability (to one of another node's, through its
+  /// route: add_route).
+  expected<cap_handle> actor_cap(const id& actor, rights keep = rights::all);
   /// Narrows a host capability's rights (needs the derive right).
   expected<cap_handle> derive(cap_handle from, rights keep);
   /// Removes a capability from the host's table.
@@ -399,6 +402,8 @@ class kernel {
 
   std::uint32_t find(const id& a) const noexcept { return index_.find(a, actors_); }
   cap_handle host_insert(const capability& c);
+  // The slot of an actor the host names by id (a route for one of another node's), not slot 0.
+  expected<std::uint32_t> host_named(const id& a);
   std::uint32_t add_actor(const id& creator, std::uint64_t nonce, const actor_type& type, void* state,
                           std::uint64_t clock);
   void remove_created(std::uint32_t slot) noexcept;

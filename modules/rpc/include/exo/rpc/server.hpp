@@ -22,6 +22,7 @@
 #include <exo/hypervisor/service.hpp>
 #include <exo/rpc/protocol.hpp>
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -50,6 +51,13 @@ struct server_options {
   /// (a line saying what it did, or an error) goes to `log`.
   std::function<expected<std::string>()> maintain;
   std::uint64_t maintain_every = 0;
+  /// The node's own work beside its calls (a cluster's link: exo/cluster/link.hpp, taking
+  /// what other nodes sent and sending what the log holds for them). Called on the executor
+  /// with nothing written behind (every commit is on disk), once a batch is done and no request
+  /// waits, and every `pump_every` while none come or while they keep coming; it may run
+  /// logged inputs. Returns how many it ran; an error goes to `log`, and the server goes on.
+  std::function<expected<std::size_t>()> pump;
+  std::chrono::milliseconds pump_every{5};
 };
 
 struct server_stats {

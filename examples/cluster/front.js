@@ -1,0 +1,21 @@
+// The front of a three-node application (examples/cluster/exo.json): it lives on node a, the
+// counter on node b and the notes on node c. At boot it is handed capabilities to both; each
+// add() asks the counter to add (a message to node b), the counter's answer comes back to
+// added() (a message from node b), which keeps the total and writes it to the notes (a
+// message to node c). Every step is an input logged by the node that takes it.
+exports.bind = (counter, notes) => {
+  exo.storage.put('counter', counter)
+  exo.storage.put('notes', notes)
+  return true
+}
+exports.add = (by = 1) => {
+  const counter = exo.storage.get('counter')
+  const back = exo.self('added', exo.rights.call | exo.rights.transfer)
+  exo.send(exo.derive(counter, exo.rights.call | exo.rights.transfer, 'add'), [by], {budget: 100000, reply: back})
+  return `asked node b to add ${by}`
+}
+exports.added = (total) => {
+  exo.storage.put('total', total)
+  exo.send(exo.derive(exo.storage.get('notes'), exo.rights.call, 'put'), ['total', total])
+}
+exports.total = () => exo.storage.get('total') ?? 0
