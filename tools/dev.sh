@@ -2,6 +2,9 @@
 # exo's one entry point for people and CI.
 #   bash tools/dev.sh demo    build (release) and run the demo: pack an example application,
 #                             boot it, call it over RPC, verify it
+#   bash tools/dev.sh cluster build (release) and run the cluster demo: one application on three
+#                             nodes over a local nats-server, called, a node killed and restarted,
+#                             verified
 #   bash tools/dev.sh test    build (dev: Debug + ASan + UBSan + -Werror), run every test suite,
 #                             the threaded ones again under ThreadSanitizer, then run the
 #                             benchmarks once, briefly, so they cannot rot
@@ -238,12 +241,82 @@ build() {  # build PRESET [TARGET...]
 }
 
 cmd=${1:-}
+# The cluster demo (README.md, "Several nodes over NATS"): examples/cluster packed once and
+# booted as its three nodes on a nats-server of its own, a call that crosses all three, node b
+# killed with SIGKILL and restarted, every log verified and every message between them checked.
+cluster_demo() {
+  local exo=./build/release/bin/exo work=build/cluster-demo port
+  rm -rf "$work" && mkdir -p "$work"
+  run() { printf '\033[2m$ %s\033[0m\n' "$*"; "$@"; }
+  declare -A pid url
+  # shellcheck disable=SC2317  # (called by the trap)
+  stop_all() { for n in "${!pid[@]}"; do kill "${pid[$n]}" 2>/dev/null || true; done; kill "${nats_pid:-}" 2>/dev/null || true; }
+  trap stop_all EXIT
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  log "1/5 a nats-server with JetStream on 127.0.0.1:$port; pack examples/cluster (a JS front on node a, a wasm counter on b, notes on c)"
+  nats-server -js -sd "$work/jetstream" -a 127.0.0.1 -p "$port" >"$work/nats.log" 2>&1 &
+  nats_pid=$!
+  run "$exo" pack build/release/examples/cluster -o "$work/tally.exo"
+  log "2/5 each node's key, made before its first boot, and one peers file naming them all"
+  local keys="{"
+  for n in a b c; do
+    run "$exo" keygen -o "$work/$n/node.key" >"$work/key.out"
+    cat "$work/key.out"
+    keys+="\"$n\": \"$(sed -n 's/^public key //p' "$work/key.out")\","
+  done
+  echo "${keys%,}}" >"$work/peers.json"
+  run cat "$work/peers.json"
+  boot_node() {
+    local n=$1
+    printf '\033[2m$ %s\033[0m\n' "$exo boot $work/tally.exo --data $work/$n --cluster nats://127.0.0.1:$port --node $n --peers $work/peers.json --listen 127.0.0.1:0 &"
+    "$exo" boot "$work/tally.exo" --data "$work/$n" --cluster "nats://127.0.0.1:$port" --node "$n" --peers "$work/peers.json" \
+      --listen 127.0.0.1:0 >"$work/$n.log" 2>&1 &
+    pid[$n]=$!
+    for _ in $(seq 1 100); do
+      url[$n]=$(grep -o 'ws://[0-9.]*:[0-9]*' "$work/$n.log" || true)
+      [ -n "${url[$n]}" ] && break
+      kill -0 "${pid[$n]}" 2>/dev/null || { cat "$work/$n.log"; echo "exo: node $n did not start" >&2; exit 1; }
+      sleep 0.1
+    done
+    sed "s/^/  [$n] /" "$work/$n.log"
+  }
+  log "3/5 boot the three nodes: each creates only its own actors and logs its routes to the others"
+  for n in a b c; do boot_node "$n"; done
+  log "4/5 call node a: its front asks b's counter to add, b's answer comes back to a, and a writes the total to c's notes"
+  run "$exo" call "${url[a]}" front.add 5
+  sleep 1
+  run "$exo" call "${url[a]}" front.total
+  run "$exo" call "${url[b]}" counter.get
+  run "$exo" call "${url[c]}" notes.get '"total"'
+  echo "node b killed with SIGKILL; node a goes on taking calls, and their messages wait in the stream to b:"
+  run kill -9 "${pid[b]}"
+  wait "${pid[b]}" 2>/dev/null || true
+  run "$exo" call "${url[a]}" front.add 2
+  run "$exo" call "${url[a]}" front.add 3
+  run "$exo" call "${url[a]}" front.total
+  echo "node b restarted: it takes each waiting message once, and the answers reach a and c:"
+  boot_node b
+  sleep 2
+  run "$exo" call "${url[a]}" front.total
+  run "$exo" call "${url[c]}" notes.get '"total"'
+  log "5/5 stop the nodes; verify each log alone, and every message between them"
+  for n in a b c; do kill -TERM "${pid[$n]}"; wait "${pid[$n]}" || true; done
+  pid=()
+  run "$exo" verify "$work/a" --with "$work/b" --with "$work/c"
+  log "cluster demo done: data directories $work/a, $work/b, $work/c"
+}
+
 case "$cmd" in
   setup) setup ;;
   demo)
     setup
     build release exo_cli exo_wasm exo_air exo_app_example
     demo
+    ;;
+  cluster)
+    setup
+    build release exo_cli exo_wasm exo_js exo_cluster_example
+    cluster_demo
     ;;
   test)
     setup
@@ -323,7 +396,7 @@ case "$cmd" in
     ./build/bench/bench/bench_cluster "${@:2}"
     ;;
   *)
-    sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'
     [ -z "$cmd" ] && exit 2
     echo "exo: unknown command '$cmd'" >&2
     exit 2

@@ -12,6 +12,8 @@
 
 #include <boost/test/unit_test.hpp>
 
+#include <filesystem>
+
 namespace {
 
 using app_test::make_app;
@@ -443,6 +445,111 @@ BOOST_AUTO_TEST_CASE(a_pruned_data_directory_resumes_serves_and_verifies_from_it
   BOOST_REQUIRE(!old);
   BOOST_TEST(contains(old.error().message, "pruned"), old.error().message);
   BOOST_REQUIRE(hv.tree().set_root(hv.store().head().value().hash));
+}
+
+// A placed image boots as each of its nodes (exo boot --cluster without the link; messages
+// between nodes are tested in tests/e2e/cluster.sh): each creates only its actors, logs its
+// route entry and runs its own init messages, handing over another node's actor; each log
+// verifies alone against the image as the node it names, and a route entry other than the
+// image's, or a single node's log, does not. A directory resumes only as the node it is.
+BOOST_AUTO_TEST_CASE(a_placed_image_boots_as_each_of_its_nodes_and_each_log_verifies_alone) {
+  test::temp_dir t;
+  app_test::registry r;
+  // The counter on a; on b an AIR actor bound to a's counter at boot, and the notes.
+  const std::string dir = make_app(t, "placed", R"({
+    "name": "placed",
+    "actors": [{"name": "counter", "container": "wasm", "code": "counter.wasm"},
+               {"name": "air", "container": "air", "code": "air.json"},
+               {"name": "notes", "container": "native", "type": "exo.kv"}],
+    "nodes": {"a": ["counter"], "b": ["air", "notes"]},
+    "init": [{"call": "air.bind", "args": ["counter", {"$actor": "counter"}]},
+             {"call": "notes.put", "args": ["motd", "hi"]},
+             {"call": "counter.add", "args": [3]}],
+    "exports": [{"call": "counter.get"}, {"call": "notes.get", "params": [{"name": "key", "type": "string"}]}]
+  })");
+  std::ofstream(dir + "/air.json") << R"({"peer_id": "me"})";
+  const std::string file = t.sub("placed.exo");
+  pack_to(dir, file);
+  auto img = exo::load_image(file).value();
+  auto ids = exo::placed_actor_ids(img).value();
+  std::filesystem::create_directories(t.sub("a"));  // (each node's key before its first boot, as exo keygen makes it)
+  std::filesystem::create_directories(t.sub("b"));
+  auto key_a = exo::node_key::load_or_create(t.sub("a") + "/node.key");
+  auto key_b = exo::node_key::load_or_create(t.sub("b") + "/node.key");
+  BOOST_REQUIRE(key_a && key_b);
+  auto as = [&](std::string node, std::map<std::string, exo::public_key> peers) {
+    return exo::boot_options{.cluster = exo::boot_options::cluster_node{std::move(node), std::move(peers)}};
+  };
+  // Refused before anything is made: without a cluster node, as a node the image does not
+  // place, a peer's key missing.
+  BOOST_TEST(contains(exo::node::boot(file, t.sub("x"), r.reg).error().message, "places its actors on 2 nodes"));
+  BOOST_TEST(contains(exo::node::boot(file, t.sub("x"), r.reg, as("c", {})).error().message, "places no actor on node c"));
+  BOOST_TEST(contains(exo::node::boot(file, t.sub("a"), r.reg, as("a", {})).error().message, "node b's key is not known"));
+  BOOST_TEST(!std::filesystem::exists(t.sub("x")));
+  BOOST_TEST(!std::filesystem::exists(t.sub("a") + "/data.mdb"));
+
+  exo::digest root_a{};
+  {
+    auto a = exo::node::boot(file, t.sub("a"), r.reg, as("a", {{"b", key_b->public_key()}}));
+    BOOST_REQUIRE_MESSAGE(a, (a ? "" : a.error().message));
+    auto b = exo::node::boot(file, t.sub("b"), r.reg, as("b", {{"a", key_a->public_key()}}));
+    BOOST_REQUIRE_MESSAGE(b, (b ? "" : b.error().message));
+    BOOST_TEST((*a)->cluster_node() == "a");
+    BOOST_TEST((*a)->actor("notes") == nullptr);  // b's
+    BOOST_REQUIRE((*a)->actor("counter") != nullptr);
+    BOOST_TEST((*(*a)->actor("counter") == ids.at("counter").actor));
+    BOOST_TEST((*(*b)->actor("notes") == ids.at("notes").actor));
+    for (const auto& m : (*a)->service().describe().methods) BOOST_TEST(m.actor != "notes");  // its own only
+    for (const auto& m : (*b)->service().describe().methods) BOOST_TEST(m.actor != "counter");
+    // b's AIR actor was handed a's counter at boot (a capability to its route), and a's
+    // counter ran its own init message.
+    auto& hb = (*b)->hypervisor();
+    BOOST_TEST(hb.route_of(ids.at("counter").actor).value_or("") == "a");
+    BOOST_TEST(hb.log().size() == 6u);  // init, two creates, the route entry, two init messages
+    BOOST_TEST((*a)->hypervisor().log().size() == 4u);  // init, a create, the route entry, one init message
+    auto got = (*a)->hypervisor().invoke(*(*a)->actor("counter"), "get");
+    BOOST_REQUIRE(got && !got->error);
+    BOOST_TEST(*got->result.if_i64() == 3);
+    auto va = exo::verify_image_log((*a)->hypervisor().log(), img, r.reg);
+    BOOST_TEST(va.ok(), va.to_string());
+    auto vb = exo::verify_image_log(hb.log(), img, r.reg);
+    BOOST_TEST(vb.ok(), vb.to_string());
+    root_a = (*a)->hypervisor().state_root().value();
+  }
+  {
+    auto again = exo::node::boot(file, t.sub("a"), r.reg, as("a", {{"b", key_b->public_key()}}));
+    BOOST_REQUIRE(again);
+    BOOST_TEST((*again)->resumed());
+    BOOST_TEST(((*again)->hypervisor().state_root().value() == root_a));
+  }
+  BOOST_TEST(contains(exo::node::boot(file, t.sub("a"), r.reg, as("b", {{"a", key_a->public_key()}})).error().message,
+                      "was booted as node a of a cluster, not as node b"));
+  // A route entry that is not the image's (a grant more), re-signed and consistent in itself,
+  // does not verify against the image.
+  auto stored = exo::lmdb_store::open(t.sub("b")).value();
+  auto log = exo::lmdb_log::open(stored).value();
+  auto entries = test::entries_of(log);
+  exo::log_entry& route = entries[3];  // init, two creates, the route entry
+  BOOST_REQUIRE(route.kind == "route");
+  exo::value::map args = *route.args.if_map();
+  for (auto& [k, v] : args)
+    if (k == "grants")
+      v = exo::value(exo::value::list{exo::value::make_map({{"actor", exo::to_value(ids.at("air").actor)},
+                                                           {"function", exo::value("")},
+                                                           {"node", exo::value("a")},
+                                                           {"rights", exo::value(std::int64_t{7})}})});
+  route.args = exo::value::make_map(std::move(args));
+  auto v = exo::verify_image_log(test::forge(entries, exo::node_key::generate().value()), img, r.reg);
+  BOOST_REQUIRE(!v.ok());
+  BOOST_TEST(v.first->index == 3u);
+  BOOST_TEST(v.first->field == "boot");
+  BOOST_TEST(contains(v.first->expected, "node b's route entry"), v.first->expected);
+  // A single node's log is no node's of the placed image.
+  pack_to(make_app(t, "plain", notes_manifest(owner)), t.sub("plain.exo"));
+  auto single = exo::node::boot(t.sub("plain.exo"), t.sub("single"), r.reg).value();
+  auto vs = exo::verify_image_log(single->hypervisor().log(), img, r.reg);
+  BOOST_REQUIRE(!vs.ok());
+  BOOST_TEST(contains(vs.first->expected, "the log of one of image"), vs.first->expected);
 }
 
 BOOST_AUTO_TEST_CASE(an_actor_handed_over_at_boot_is_checked_by_the_verifier) {
