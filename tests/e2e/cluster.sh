@@ -2,8 +2,8 @@
 # Three exo nodes over a real nats-server, as a user runs them (examples/cluster: a JS front on
 # node a, a wasm counter on node b, the notes on node c): boot each with --cluster, call node
 # a and see the message reach b, the answer come back to a and the note reach c; kill -9 node
-# b while a sends it messages and node a right after a call, restart them, and see nothing
-# lost or taken twice; stop all and verify each log alone and every message between them
+# b while a sends it messages, node a right after a call and the nats-server under traffic,
+# restart them, and see nothing lost or taken twice; stop all and verify each log alone and every message between them
 # (exo verify DIR --with DIR...). Bad input: an image booted without --cluster or as a node it
 # does not place, options that go together given alone, a peers file missing a node, naming a
 # wrong key for this node or not JSON, a NATS server that cannot be reached, a data directory
@@ -123,12 +123,21 @@ wait_for a 12 front.total
 wait_for b 12 counter.get
 wait_for c 12 notes.get '"total"'
 
+echo "-- kill -9 the nats-server; calls go on, and what they send crosses once it is back"
+kill -9 "$nats_pid"; wait "$nats_pid" 2>/dev/null || true
+call a front.add 4 >/dev/null || fail "node a refused a call while the nats-server was down"
+nats-server -js -sd "$work/jetstream" -a 127.0.0.1 -p "$port" >/dev/null 2>>"$work/nats.log" &
+nats_pid=$!
+wait_for a 16 front.total
+wait_for b 16 counter.get
+wait_for c 16 notes.get '"total"'
+
 echo "-- stop; each log verifies alone, and every message taken is the one sent"
 for n in a b c; do kill -TERM "${pid[$n]}"; wait "${pid[$n]}" || fail "node $n did not stop cleanly"; unset "pid[$n]"; done
 "$exo" verify "$work/a" --with "$work/b" --with "$work/c" >"$work/verify.out" 2>&1 || { cat "$work/verify.out"; fail "exo verify --with"; }
-grep -q "messages from node a to node b: 5 taken, each as it was sent" "$work/verify.out" || { cat "$work/verify.out"; fail "a -> b is not 5 messages"; }
-grep -q "messages from node b to node a: 5 taken" "$work/verify.out" || { cat "$work/verify.out"; fail "b -> a is not 5 messages"; }
-grep -q "messages from node a to node c: 5 taken" "$work/verify.out" || { cat "$work/verify.out"; fail "a -> c is not 5 messages"; }
+grep -q "messages from node a to node b: 6 taken, each as it was sent" "$work/verify.out" || { cat "$work/verify.out"; fail "a -> b is not 6 messages"; }
+grep -q "messages from node b to node a: 6 taken" "$work/verify.out" || { cat "$work/verify.out"; fail "b -> a is not 6 messages"; }
+grep -q "messages from node a to node c: 6 taken" "$work/verify.out" || { cat "$work/verify.out"; fail "a -> c is not 6 messages"; }
 [ "$(grep -c '^verified' "$work/verify.out")" = 3 ] || { cat "$work/verify.out"; fail "not three logs verified"; }
 cp -r "$work/a" "$work/a2"
 expect_rc 3 "are both node a" "$exo" verify "$work/a" --with "$work/a2"
