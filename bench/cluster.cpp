@@ -12,22 +12,34 @@
 // a_invoke (a's input and commit), a_send (sealing and appending), b_take (reading, taking,
 // committing and appending the answer on b), a_take (reading and taking the answer on a).
 //
-// Not yet here (issue 21): three nodes and 16 client connections over RPC (exo boot
-// --cluster is not built yet); this measures two nodes driven in one process, one call at a
-// time, each input committed on its own (no group commit).
+// Those drive two nodes by hand, one call at a time. Then three nodes as `exo boot --cluster`
+// runs them (examples/cluster: a JS front on a asks a wasm counter on b to add, takes the
+// answer and writes the total to notes on c), each with its RPC server and its link run
+// between batches, driven by RPC clients: a call's round trip is a.front.add, then the
+// answer's arrival at a (front.total polled), against the same image on one node (no
+// placement: the answer is there when the call returns). With 1 connection, the latency of a
+// round trip; with 16, each sending 20 calls, the round trips per second.
 
 #include "../tests/support/nats_server.hpp"
 #include "../tests/support/two_nodes.hpp"
 #include "ratio_reporter.hpp"
 
+#include <exo/boot/node.hpp>
 #include <exo/cluster/link.hpp>
+#include <exo/core/sealed_file.hpp>
+#include <exo/rpc/client.hpp>
+#include <exo/rpc/server.hpp>
 
 #include <benchmark/benchmark.h>
 #include <fmt/format.h>
 #include <nats/nats.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <thread>
 
 namespace {
 
@@ -143,6 +155,173 @@ void nats_request_reply(benchmark::State& state) {
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
 }
 
+// ---- three nodes over RPC ----
+
+using exo::rpc::json;
+
+// examples/cluster packed as it is (placed on a, b and c), and without its placement.
+struct images {
+  test::temp_dir t;
+  std::string placed = t.sub("placed.exo"), single = t.sub("single.exo");
+  images() {
+    exo::container_registry reg;
+    reg.add_search_dir(EXO_BENCH_PLUGIN_DIR);
+    exo::add_builtin_types(reg);
+    auto packed = exo::pack_image(EXO_BENCH_CLUSTER_APP_DIR, reg);
+    check(packed && exo::write_file(placed, *packed), "packing examples/cluster");
+    namespace fs = std::filesystem;
+    fs::copy(EXO_BENCH_CLUSTER_APP_DIR, t.sub("single"), fs::copy_options::recursive);
+    json manifest = json::parse(std::ifstream(t.sub("single") + "/exo.json"));
+    manifest.erase("nodes");
+    std::ofstream(t.sub("single") + "/exo.json") << manifest.dump();
+    auto one = exo::pack_image(t.sub("single"), reg);
+    check(one && exo::write_file(single, *one), "packing examples/cluster without its placement");
+  }
+};
+images& app() {
+  static images i;
+  return i;
+}
+
+// One node as `exo boot` runs it: booted on a directory of its own, serving RPC, and (for a
+// cluster) linked to the others by its server's executor.
+struct served_node {
+  exo::container_registry reg;
+  std::unique_ptr<exo::node> n;
+  std::optional<exo::node_key> key;
+  std::optional<exo::cluster::connection> nc;
+  std::optional<exo::cluster::link<exo::node_hypervisor>> link;
+  std::unique_ptr<exo::rpc::server> srv;
+  served_node() {
+    reg.add_search_dir(EXO_BENCH_PLUGIN_DIR);
+    exo::add_builtin_types(reg);
+  }
+  void serve() {
+    exo::rpc::server_options so{.listen = "127.0.0.1:0"};
+    if (link) so.pump = link->pump();
+    auto s = exo::rpc::server::start(n->service(), std::move(so));
+    check(s.has_value(), "serving RPC");
+    srv = std::move(*s);
+  }
+};
+
+struct deployment {
+  test::temp_dir t;
+  // A nats-server of its own (the image names its nodes a, b and c, and the streams between
+  // them outlive a run), stopped after the nodes.
+  std::optional<test::nats_server> server;
+  std::vector<std::unique_ptr<served_node>> nodes;  // a (or the one node) first
+  ~deployment() { nodes.clear(); }
+  std::string url() const { return nodes[0]->srv->url(); }
+  // The three nodes of the placed image.
+  static std::unique_ptr<deployment> cluster() {
+    auto d = std::make_unique<deployment>();
+    d->server.emplace(d->t.sub("nats"));
+    const std::vector<std::string> names{"a", "b", "c"};
+    std::map<std::string, exo::public_key> keys;
+    for (const auto& n : names) {
+      std::filesystem::create_directories(d->t.sub(n));
+      auto k = exo::node_key::load_or_create(d->t.sub(n) + "/node.key");
+      check(k.has_value(), "a node key");
+      keys[n] = k->public_key();
+    }
+    for (const auto& n : names) {
+      auto s = std::make_unique<served_node>();
+      auto peers = keys;
+      peers.erase(n);
+      auto booted = exo::node::boot(app().placed, d->t.sub(n), s->reg,
+                                    {.cluster = exo::boot_options::cluster_node{n, peers}});
+      check(booted.has_value(), booted ? "" : "booting node " + n + ": " + booted.error().message);
+      s->n = std::move(*booted);
+      s->key.emplace(*exo::node_key::load_or_create(d->t.sub(n) + "/node.key"));
+      auto conn = exo::cluster::connection::open({.url = d->server->url()});
+      check(conn.has_value(), "connecting to nats-server");
+      s->nc.emplace(std::move(*conn));
+      std::vector<std::string> others;
+      for (auto& [name, k] : peers) others.push_back(name);
+      s->link.emplace(s->n->hypervisor(), *s->nc, n, *s->key, std::move(others));
+      s->serve();
+      d->nodes.push_back(std::move(s));
+    }
+    return d;
+  }
+  static std::unique_ptr<deployment> one_node() {
+    auto d = std::make_unique<deployment>();
+    auto s = std::make_unique<served_node>();
+    auto booted = exo::node::boot(app().single, d->t.sub("one"), s->reg);
+    check(booted.has_value(), booted ? "" : "booting one node: " + booted.error().message);
+    s->n = std::move(*booted);
+    s->serve();
+    d->nodes.push_back(std::move(s));
+    return d;
+  }
+};
+
+exo::rpc::client connect(const std::string& url) {
+  auto c = exo::rpc::client::connect(url);
+  check(c.has_value(), "connecting to a node");
+  return std::move(*c);
+}
+
+// Polls front.total until it is `want` (the answers taken back at a).
+void wait_total(exo::rpc::client& c, std::int64_t want) {
+  for (int i = 0; i < 200000; ++i) {
+    auto r = c.call("front.total", json::array());
+    check(r.has_value(), "front.total");
+    if ((*r)["result"].get<std::int64_t>() == want) return;
+    std::this_thread::sleep_for(std::chrono::microseconds(200));
+  }
+  check(false, "the answers did not come back");
+}
+
+// One connection: a call and its answer's arrival, one at a time.
+void round_trip(benchmark::State& state, bool cross) {
+  auto d = cross ? deployment::cluster() : deployment::one_node();
+  auto c = connect(d->url());
+  std::int64_t total = 0;
+  for (auto _ : state) {
+    auto r = c.call("front.add", json::array({1}));
+    check(r.has_value(), "front.add");
+    wait_total(c, ++total);
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+
+// 16 connections, each sending 20 calls (waiting for each call's reply, not its answer), then
+// until every answer is back at a.
+void round_trips_16(benchmark::State& state, bool cross) {
+  constexpr int conns = 16, per_conn = 20;
+  auto d = cross ? deployment::cluster() : deployment::one_node();
+  std::vector<exo::rpc::client> clients;
+  for (int i = 0; i < conns; ++i) clients.push_back(connect(d->url()));
+  std::atomic<int> errors{0};
+  std::int64_t total = 0;
+  for (auto _ : state) {
+    std::vector<std::thread> threads;
+    for (auto& c : clients)
+      threads.emplace_back([&] {
+        for (int k = 0; k < per_conn; ++k)
+          if (!c.call("front.add", json::array({1}))) ++errors;
+      });
+    for (auto& th : threads) th.join();
+    total += conns * per_conn;
+    wait_total(clients[0], total);
+  }
+  check(errors == 0, "calls failed");
+  state.SetItemsProcessed(state.iterations() * conns * per_conn);
+}
+
+BENCHMARK_CAPTURE(round_trip, one, false)->Name("cluster/rpc round trip, one node")->UseRealTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK_CAPTURE(round_trip, cross, true)->Name("cluster/rpc round trip, three nodes")->UseRealTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK_CAPTURE(round_trips_16, one, false)
+    ->Name("cluster/16 connections, one node")
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(round_trips_16, cross, true)
+    ->Name("cluster/16 connections, three nodes")
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+
 BENCHMARK(local_call)->Name("cluster/one node call")->UseRealTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK(cross_call)->Name("cluster/cross-node call")->UseRealTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK(nats_request_reply)->Name("cluster/nats request-reply")->UseRealTime()->Unit(benchmark::kMicrosecond);
@@ -159,6 +338,13 @@ int main(int argc, char** argv) {
   if (cross > 0 && rr > 0)
     fmt::print("cross-node/nats request-reply: {:.2f} ({:.0f} us of a cross-node call beyond one NATS round trip)\n",
                cross / rr, (cross - rr) / 1000);
+  const double rt3 = reporter.ns("cluster/rpc round trip, three nodes"), rt1 = reporter.ns("cluster/rpc round trip, one node");
+  if (rt3 > 0 && rt1 > 0)
+    fmt::print("rpc round trip, three nodes/one node: {:.2f} ({:.0f} us against {:.0f} us)\n", rt3 / rt1, rt3 / 1000, rt1 / 1000);
+  const double b3 = reporter.ns("cluster/16 connections, three nodes"), b1 = reporter.ns("cluster/16 connections, one node");
+  if (b3 > 0 && b1 > 0)
+    fmt::print("16 connections: three nodes {:.0f} round trips/s, one node {:.0f}/s: one node/three nodes {:.2f}\n", 1e9 / b3,
+               1e9 / b1, b3 / b1);
   benchmark::Shutdown();
   return 0;
 }

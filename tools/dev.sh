@@ -253,7 +253,7 @@ cluster_demo() {
   stop_all() { for n in "${!pid[@]}"; do kill "${pid[$n]}" 2>/dev/null || true; done; kill "${nats_pid:-}" 2>/dev/null || true; }
   trap stop_all EXIT
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-  log "1/5 a nats-server with JetStream on 127.0.0.1:$port; pack examples/cluster (a JS front on node a, a wasm counter on b, notes on c)"
+  log "1/5 a nats-server with JetStream on 127.0.0.1:$port; pack examples/cluster (a JS front on node a, a wasm counter on b, notes on c, an AIR actor on each)"
   nats-server -js -sd "$work/jetstream" -a 127.0.0.1 -p "$port" >"$work/nats.log" 2>&1 &
   nats_pid=$!
   run "$exo" pack build/release/examples/cluster -o "$work/tally.exo"
@@ -288,6 +288,11 @@ cluster_demo() {
   run "$exo" call "${url[a]}" front.total
   run "$exo" call "${url[b]}" counter.get
   run "$exo" call "${url[c]}" notes.get '"total"'
+  echo "an AIR particle (examples/cluster/hop.air) that hops from a to b to c and back to a, each node's AIR actor"
+  echo "running its part with its node's actors as services; the front on a keeps what it gathered:"
+  run "$exo" call "${url[a]}" air_a.particle "$(python3 -c 'import json; print(json.dumps([open("examples/cluster/hop.air").read()]))')"
+  sleep 1
+  run "$exo" call "${url[a]}" front.hops
   echo "node b killed with SIGKILL; node a goes on taking calls, and their messages wait in the stream to b:"
   run kill -9 "${pid[b]}"
   wait "${pid[b]}" 2>/dev/null || true

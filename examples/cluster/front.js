@@ -2,7 +2,8 @@
 // counter on node b and the notes on node c. At boot it is handed capabilities to both; each
 // add() asks the counter to add (a message to node b), the counter's answer comes back to
 // added() (a message from node b), which keeps the total and writes it to the notes (a
-// message to node c). Every step is an input logged by the node that takes it.
+// message to node c). Every step is an input logged by the node that takes it. Its AIR
+// actor on each node (air_a, air_b, air_c) passes particles between them (hop.air).
 exports.bind = (counter, notes) => {
   exo.storage.put('counter', counter)
   exo.storage.put('notes', notes)
@@ -19,3 +20,10 @@ exports.added = (total) => {
   exo.send(exo.derive(exo.storage.get('notes'), exo.rights.call, 'put'), ['total', total])
 }
 exports.total = () => exo.storage.get('total') ?? 0
+// The last stop of examples/cluster/hop.air, a particle that went from a to b to c and back:
+// what it gathered on each node.
+exports.seen = (total, count, motd) => {
+  exo.storage.put('seen', {total, count, motd})
+  return true
+}
+exports.hops = () => exo.storage.get('seen') ?? null

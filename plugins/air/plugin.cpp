@@ -17,9 +17,13 @@
 //                             right: each request derives the function it names)
 //   answer(result)            a service's answer (sent by services, not people)
 //   on_failure(report)        a service's failure report: that request's result is an error
+//   peer(peer_id, actor)      the AIR actor of another peer (on another node, say): a particle
+//                             naming it among its next peers is passed on to it when its run
+//                             here is done, as particle(script, data, init_peer, particle_id)
 //
 // State is in storage: "svc/<id>" (a bound service's cap handle), "data/<particle id>" (the
-// particle's data), "wait" (the particle waiting for its services), "reply" (the reply cap).
+// particle's data), "wait" (the particle waiting for its services), "reply" (the reply cap),
+// "peer/<id>" (a known peer's AIR actor).
 //
 // Where the interpreter runs is chosen when the plugin is first used: EXO_AIR_RUNNER=inline
 // (default), thread or process (`exo boot --runner` sets it); a process runner's child is
@@ -63,8 +67,9 @@ using exo::plugin::set_error;
 using exo::json;
 namespace air = exo::air;
 
-constexpr const char* export_names[] = {"particle", "bind", "answer", "on_failure"};
-enum : std::uint32_t { fn_particle, fn_bind, fn_answer, fn_on_failure };
+constexpr const char* export_names[] = {"particle", "bind", "answer", "on_failure", "peer"};
+enum : std::uint32_t { fn_particle, fn_bind, fn_answer, fn_on_failure, fn_peer };
+constexpr std::uint32_t export_count = sizeof(export_names) / sizeof(export_names[0]);
 
 exo_span span_of(std::string_view s) { return exo_span{reinterpret_cast<const std::uint8_t*>(s.data()), s.size()}; }
 exo_span span_of(const exo::bytes& b) { return exo_span{b.data(), b.size()}; }
@@ -266,12 +271,17 @@ class particle_host {
   exo_status bind(const exo::value::list& args) {
     if (args.size() != 2 || !args[0].if_string() || !args[1].if_cap())
       return h_.fail(EXO_ERR_TYPE_MISMATCH, "bind takes (service_id: string, actor: capability)");
-    const std::string key = "svc/" + *args[0].if_string();
-    std::optional<std::string> old;
-    if (exo_status st = h_.get(key, old); st != EXO_OK) return st;
-    if (old)
-      if (exo_status st = h_.drop(u32_of(*old)); st != EXO_OK) return st;
-    return h_.put(key, u32_text(args[1].if_cap()->index));
+    return keep("svc/" + *args[0].if_string(), args[1].if_cap()->index);
+  }
+
+  // peer(peer_id, actor): the AIR actor of another peer (on another node, say); a particle
+  // that names that peer among its next peers is passed on to it (pass_on).
+  exo_status peer(const exo::value::list& args) {
+    if (args.size() != 2 || !args[0].if_string() || !args[1].if_cap())
+      return h_.fail(EXO_ERR_TYPE_MISMATCH, "peer takes (peer_id: string, actor: capability)");
+    if (*args[0].if_string() == code_.peer_id)
+      return h_.fail(EXO_ERR_INVALID_ARGUMENT, fmt::format("'{}' is this AIR actor's own peer id", code_.peer_id));
+    return keep("peer/" + *args[0].if_string(), args[1].if_cap()->index);
   }
 
   // answer(result) and on_failure(report): the waiting request's result.
@@ -375,7 +385,36 @@ class particle_host {
     return run(w, data.value_or(""), "", results, false);
   }
 
+  // Keeps capability `cap` under `key`, dropping the one kept there before.
+  exo_status keep(const std::string& key, exo_cap cap) {
+    std::optional<std::string> old;
+    if (exo_status st = h_.get(key, old); st != EXO_OK) return st;
+    if (old)
+      if (exo_status st = h_.drop(u32_of(*old)); st != EXO_OK) return st;
+    return h_.put(key, u32_text(cap));
+  }
+
+  // The particle, as its last run left it, goes on to each of its next peers whose AIR actor
+  // this one knows (peer()): particle(script, data, init_peer, id), without a reply, with
+  // half of what is left of the budget each. Other next peers are the caller's to reach.
+  exo_status pass_on(const waiting& w, const std::string& data) {
+    for (const json& p : w.peers) {
+      const std::string peer = p.get<std::string>();
+      std::optional<std::string> known;
+      if (peer == code_.peer_id) continue;
+      if (exo_status st = h_.get("peer/" + peer, known); st != EXO_OK) return st;
+      if (!known) continue;
+      exo_cap fn = EXO_NO_CAP;
+      if (exo_status st = h_.derive(u32_of(*known), EXO_RIGHT_CALL, "particle", fn); st != EXO_OK) return st;
+      const exo::value::list args{exo::value(w.script), exo::value(data), exo::value(w.init_peer), exo::value(w.id)};
+      if (exo_status st = h_.send(fn, args, h_.remaining() / 2, EXO_NO_CAP); st != EXO_OK) return st;
+      if (exo_status st = h_.drop(fn); st != EXO_OK) return st;
+    }
+    return EXO_OK;
+  }
+
   exo_status finish(waiting& w, const air::interpreter_result& r, bool first) {
+    if (exo_status st = pass_on(w, std::string(r.data.begin(), r.data.end())); st != EXO_OK) return st;
     exo::value::list next;  // every run's, each once: the host loop's next peers
     for (const json& p : w.peers) next.emplace_back(p.get<std::string>());
     exo::value result = exo::value::make_map({{"ret_code", exo::value(r.ret_code)},
@@ -426,9 +465,9 @@ exo_status air_compile(exo_span code, const exo_limits*, exo_code** out, exo_err
 }
 
 void air_free_code(exo_code* c) { delete c; }
-std::uint32_t air_export_count(const exo_code*) { return 4; }
+std::uint32_t air_export_count(const exo_code*) { return export_count; }
 exo_span air_export_name(const exo_code*, std::uint32_t i) {
-  if (i >= 4) return exo_span{nullptr, 0};
+  if (i >= export_count) return exo_span{nullptr, 0};
   return span_of(std::string_view(export_names[i]));
 }
 
@@ -453,6 +492,7 @@ exo_status air_run(exo_instance* inst, std::uint32_t function, exo_span args_spa
       case fn_bind: return p.bind(args);
       case fn_answer: return p.answered(args, false);
       case fn_on_failure: return p.answered(args, true);
+      case fn_peer: return p.peer(args);
       default: return failed(err, EXO_ERR_NO_SUCH_FUNCTION, fmt::format("no function {}", function));
     }
   });

@@ -140,6 +140,46 @@ BOOST_AUTO_TEST_CASE(other_peers_are_returned_to_the_caller) {
   BOOST_TEST(*(*field(o, "next_peer_pks").if_list())[0].if_string() == "far_peer");
 }
 
+// A next peer whose AIR actor is known (peer()) is passed the particle: here a second AIR
+// actor, peer "far", in the same hypervisor (across nodes it is a route: tests/e2e/cluster.sh).
+// It runs its part with the data as "node" left it, and passes the particle back.
+BOOST_AUTO_TEST_CASE(a_particle_is_passed_on_to_the_actors_of_known_peers) {
+  world w;
+  auto f = w.hv->create_code("air", exo::to_bytes(R"({"peer_id": "far"})"));
+  BOOST_REQUIRE(f);
+  const exo::id far = *w.hv->actor_id(*f);
+  auto g = w.hv->create(greeter{});
+  BOOST_REQUIRE(g);
+  auto bound = w.hv->invoke(far, "bind", {exo::value("greet"), exo::value(*g)});
+  BOOST_REQUIRE(bound && !bound->error);
+  auto told = w.hv->invoke(w.air, "peer", {exo::value("far"), exo::value(*f)});
+  BOOST_REQUIRE(told);
+  BOOST_REQUIRE_MESSAGE(!told->error, told->error->message);
+  auto back = w.hv->invoke(far, "peer", {exo::value("node"), exo::value(*w.hv->actor_cap(w.air))});
+  BOOST_REQUIRE(back && !back->error);
+  // node greets alice, far greets what node said, node greets that again.
+  const std::string script = R"((seq (call "node" ("greet" "hello") ["alice"] a)
+                                     (seq (call "far" ("greet" "hello") [a] b)
+                                          (call "node" ("greet" "hello") [b] c))))";
+  auto o = w.particle(script);
+  BOOST_REQUIRE_MESSAGE(!o.error, o.error->message);
+  BOOST_TEST(ret_code(o) == 0);
+  BOOST_REQUIRE(field(o, "next_peer_pks").if_list()->size() == 1u);  // far: the caller hears of it too
+  // The particle went to far and came back: node's kept data holds all three calls.
+  auto again = w.particle(script);
+  BOOST_REQUIRE(trace(again).size() == 3u);
+  BOOST_TEST(scalar_at(again, 1) == "hello, hello, alice");
+  BOOST_TEST(scalar_at(again, 2) == "hello, hello, hello, alice");
+  BOOST_TEST(w.hv->state_of<greeter>(*w.hv->actor_id(*g))->greeted == 1);  // far's greeter greeted once
+  // Bad peers: not (string, capability), or this actor's own id.
+  auto wrong = w.hv->invoke(w.air, "peer", {exo::value("far")});
+  BOOST_REQUIRE(wrong && wrong->error);
+  BOOST_TEST(wrong->error->message.find("peer takes") != std::string::npos);
+  auto self = w.hv->invoke(w.air, "peer", {exo::value("node"), exo::value(*f)});
+  BOOST_REQUIRE(self && self->error);
+  BOOST_TEST(self->error->message.find("own peer id") != std::string::npos);
+}
+
 BOOST_AUTO_TEST_CASE(bad_particles_are_refused_and_the_actor_keeps_working) {
   world w;
   auto parse = w.particle("(seq (null)");

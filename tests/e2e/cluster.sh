@@ -4,7 +4,8 @@
 # a and see the message reach b, the answer come back to a and the note reach c; kill -9 node
 # b while a sends it messages, node a right after a call and the nats-server under traffic,
 # restart them, and see nothing lost or taken twice; stop all and verify each log alone and every message between them
-# (exo verify DIR --with DIR...). Bad input: an image booted without --cluster or as a node it
+# (exo verify DIR --with DIR...); and an AIR particle (hop.air) that hops from a to b to c and
+# back to a, each node's AIR actor running its part. Bad input: an image booted without --cluster or as a node it
 # does not place, options that go together given alone, a peers file missing a node, naming a
 # wrong key for this node or not JSON, a NATS server that cannot be reached, a data directory
 # booted as another node.
@@ -96,11 +97,18 @@ expect_rc 3 "nats://127.0.0.1:$closed" "$exo" boot "$work/tally.exo" --data "$wo
 
 echo "-- boot three nodes; a call on a reaches b, b's answer comes back to a, and a's note reaches c"
 boot a; boot b; boot c
-grep -q 'node b: 2 peers, 2 actors on other nodes, 1 capabilities given to them' "$work/b.out" || fail "node b's boot did not say its routes"
+grep -q 'node b: 2 peers, 4 actors on other nodes, 3 capabilities given to them' "$work/b.out" || fail "node b's boot did not say its routes"
 [ "$(call a front.add 5)" = '"asked node b to add 5"' ] || fail "front.add"
 wait_for a 5 front.total
 wait_for c 5 notes.get '"total"'
 [ "$(call b counter.get)" = 5 ] || fail "the counter on b is not 5"
+echo "-- a particle hops over all three: a's front, b's counter, c's notes, and back to a"
+script=$(python3 -c 'import json,sys; print(json.dumps([open(sys.argv[1]).read()]))' "$app/hop.air")
+call a air_a.particle "$script" | python3 -c '
+import json, sys
+r = json.load(sys.stdin)
+assert r["ret_code"] == 0 and r["next_peer_pks"] == ["b"], r' || fail "the particle did not leave a for b"
+wait_for a '{"count":5,"motd":"node c keeps the notes","total":5}' front.hops
 # Each node serves only its own actors' exports.
 set +e; "$exo" call "${url[a]}" counter.get >/dev/null 2>&1; rc=$?; set -e
 [ "$rc" -eq 4 ] || fail "node a served node b's counter.get (exit $rc)"
@@ -135,9 +143,11 @@ wait_for c 16 notes.get '"total"'
 echo "-- stop; each log verifies alone, and every message taken is the one sent"
 for n in a b c; do kill -TERM "${pid[$n]}"; wait "${pid[$n]}" || fail "node $n did not stop cleanly"; unset "pid[$n]"; done
 "$exo" verify "$work/a" --with "$work/b" --with "$work/c" >"$work/verify.out" 2>&1 || { cat "$work/verify.out"; fail "exo verify --with"; }
-grep -q "messages from node a to node b: 6 taken, each as it was sent" "$work/verify.out" || { cat "$work/verify.out"; fail "a -> b is not 6 messages"; }
+grep -q "messages from node a to node b: 7 taken, each as it was sent" "$work/verify.out" || { cat "$work/verify.out"; fail "a -> b is not 7 messages"; }
 grep -q "messages from node b to node a: 6 taken" "$work/verify.out" || { cat "$work/verify.out"; fail "b -> a is not 6 messages"; }
 grep -q "messages from node a to node c: 6 taken" "$work/verify.out" || { cat "$work/verify.out"; fail "a -> c is not 6 messages"; }
+grep -q "messages from node b to node c: 1 taken" "$work/verify.out" || { cat "$work/verify.out"; fail "b -> c is not the particle"; }
+grep -q "messages from node c to node a: 1 taken" "$work/verify.out" || { cat "$work/verify.out"; fail "c -> a is not the particle"; }
 [ "$(grep -c '^verified' "$work/verify.out")" = 3 ] || { cat "$work/verify.out"; fail "not three logs verified"; }
 cp -r "$work/a" "$work/a2"
 expect_rc 3 "are both node a" "$exo" verify "$work/a" --with "$work/a2"

@@ -255,11 +255,7 @@ int cmd_boot(const common& c, const std::string& image, const std::string& data,
     };
   }
   if (link) {
-    so.pump = [&link]() -> exo::expected<std::size_t> {
-      auto took = link->pull(256);  // (then the next batch of calls)
-      if (!took) return exo::fail(took.error().code, "cluster: " + took.error().message);
-      return took;
-    };
+    so.pump = link->pump();
     so.pump_every = std::chrono::milliseconds(cluster.pull_ms);
   }
   auto srv = exo::rpc::server::start((*n)->service(), std::move(so));

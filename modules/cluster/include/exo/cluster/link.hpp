@@ -27,6 +27,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <functional>
 #include <limits>
 #include <map>
 #include <tuple>
@@ -124,6 +125,16 @@ class link {
     }
     if (auto p = publish_new(); !p) return unexpected(std::move(p).error());
     return n;
+  }
+
+  /// What a node's RPC server runs between batches (rpc::server_options::pump): pull(max), so
+  /// that calls are not kept waiting behind a long backlog. The link must outlive it.
+  std::function<expected<std::size_t>()> pump(std::size_t max = 256) {
+    return [this, max]() -> expected<std::size_t> {
+      auto took = pull(max);
+      if (!took) return fail(took.error().code, "cluster: " + took.error().message);
+      return took;
+    };
   }
 
  private:
