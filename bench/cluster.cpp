@@ -239,7 +239,11 @@ struct deployment {
       s->nc.emplace(std::move(*conn));
       std::vector<std::string> others;
       for (auto& [name, k] : peers) others.push_back(name);
-      s->link.emplace(s->n->hypervisor(), *s->nc, n, *s->key, std::move(others));
+      auto& hv = s->n->hypervisor();
+      s->link.emplace(hv, *s->nc, n, *s->key, std::move(others), [&hv]() -> exo::expected<void> {
+        if (auto off = hv.store().set_write_behind(false); !off) return off;
+        return hv.store().set_write_behind(true);
+      });
       s->serve();
       d->nodes.push_back(std::move(s));
     }

@@ -9,15 +9,21 @@ exports.bind = (counter, notes) => {
   exo.storage.put('notes', notes)
   return true
 }
+// (Capabilities made for one message are dropped once sent: a capability table that grew with
+// every call would be written back, whole, with every call.)
 exports.add = (by = 1) => {
-  const counter = exo.storage.get('counter')
+  const add = exo.derive(exo.storage.get('counter'), exo.rights.call | exo.rights.transfer, 'add')
   const back = exo.self('added', exo.rights.call | exo.rights.transfer)
-  exo.send(exo.derive(counter, exo.rights.call | exo.rights.transfer, 'add'), [by], {budget: 100000, reply: back})
+  exo.send(add, [by], {budget: 100000, reply: back})
+  exo.drop(add)
+  exo.drop(back)
   return `asked node b to add ${by}`
 }
 exports.added = (total) => {
   exo.storage.put('total', total)
-  exo.send(exo.derive(exo.storage.get('notes'), exo.rights.call, 'put'), ['total', total])
+  const put = exo.derive(exo.storage.get('notes'), exo.rights.call, 'put')
+  exo.send(put, ['total', total])
+  exo.drop(put)
 }
 exports.total = () => exo.storage.get('total') ?? 0
 // The last stop of examples/cluster/hop.air, a particle that went from a to b to c and back:

@@ -237,7 +237,10 @@ int cmd_boot(const common& c, const std::string& image, const std::string& data,
     key.emplace(std::move(*k));
     std::vector<std::string> peers;
     for (auto& [name, k2] : opts.cluster->peers) peers.push_back(name);
-    link.emplace(hv, *nc, cluster.node, *key, std::move(peers));
+    link.emplace(hv, *nc, cluster.node, *key, std::move(peers), [&hv]() -> exo::expected<void> {
+      if (auto off = hv.store().set_write_behind(false); !off) return off;  // (waits for what was written behind)
+      return hv.store().set_write_behind(true);
+    });
     auto sent = link->recover();
     if (!sent) return failed(bad_input, "boot: sending what the log holds for other nodes: " + sent.error().message);
     if (!c.as_json) fmt::print("node {} linked through {}: {} messages sent again\n", cluster.node, cluster.url, *sent);

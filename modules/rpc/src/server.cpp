@@ -350,12 +350,13 @@ void server::impl::back_to_disk() {
 
 void server::impl::pump_now() {
   back_to_disk();
-  if (auto off = svc.set_write_behind(false); !off) {
+  if (auto off = svc.set_write_behind(false); !off) {  // (every batch on disk)
     note("the node's own work skipped: " + off.error().message);  // (the next batch goes back first)
-  } else if (auto ran = opts.pump(); !ran) {
-    note(ran.error().message);
+    if (auto on = svc.set_write_behind(true); !on) note("writing behind again failed: " + on.error().message);
+    return;
   }
   if (auto on = svc.set_write_behind(true); !on) note("writing behind again failed: " + on.error().message);
+  if (auto ran = opts.pump(); !ran) note(ran.error().message);
 }
 
 void server::impl::upkeep() {

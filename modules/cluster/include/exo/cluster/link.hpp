@@ -54,8 +54,12 @@ expected<std::uint64_t> check_pair(const log_reader& from_log, const std::string
 template <class Node>
 class link {
  public:
-  link(Node& node, connection& nc, std::string me, const node_key& key, std::vector<std::string> peers)
-      : node_(node), nc_(nc), me_(std::move(me)), key_(key), peers_(std::move(peers)) {}
+  /// `durable`, for a node whose store writes behind (group commit): makes every commit so far
+  /// durable (lmdb_store::set_write_behind(false), then true again). pull() calls it once after
+  /// its takes, before sending what they hold, so the takes of one pull share a disk write.
+  link(Node& node, connection& nc, std::string me, const node_key& key, std::vector<std::string> peers,
+       std::function<expected<void>()> durable = {})
+      : node_(node), nc_(nc), me_(std::move(me)), key_(key), peers_(std::move(peers)), durable_(std::move(durable)) {}
 
   /// Appends `e`'s remote outputs to their streams; returns how many were appended (a retry
   /// of one already there does not count).
@@ -123,6 +127,8 @@ class link {
         more = true;
       }
     }
+    if (n && durable_)
+      if (auto d = durable_(); !d) return fail(d.error().code, fmt::format("node {}: making its takes durable: {}", me_, d.error().message));
     if (auto p = publish_new(); !p) return unexpected(std::move(p).error());
     return n;
   }
@@ -155,6 +161,7 @@ class link {
   const node_key& key_;
   std::vector<std::string> peers_;
   std::map<std::string, stream> out_, in_;
+  std::function<expected<void>()> durable_;
   std::uint64_t published_ = 0;  // entries before it were published
 };
 

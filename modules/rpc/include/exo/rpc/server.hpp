@@ -53,9 +53,11 @@ struct server_options {
   std::uint64_t maintain_every = 0;
   /// The node's own work beside its calls (a cluster's link: exo/cluster/link.hpp, taking
   /// what other nodes sent and sending what the log holds for them). Called on the executor
-  /// with nothing written behind (every commit is on disk), once a batch is done and no request
-  /// waits, and every `pump_every` while none come or while they keep coming; it may run
-  /// logged inputs. Returns how many it ran; an error goes to `log`, and the server goes on.
+  /// once every batch so far is on disk, with the store writing behind again (what it commits
+  /// is written behind, and it makes that durable itself before sending what it holds: the
+  /// link's `durable`), once a batch is done and no request waits, and every `pump_every`
+  /// while none come or while they keep coming; it may run logged inputs. Returns how many it
+  /// ran; an error goes to `log`, and the server goes on.
   std::function<expected<std::size_t>()> pump;
   std::chrono::milliseconds pump_every{5};
 };
