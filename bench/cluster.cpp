@@ -18,7 +18,8 @@
 // between batches, driven by RPC clients: a call's round trip is a.front.add, then the
 // answer's arrival at a (front.total polled), against the same image on one node (no
 // placement: the answer is there when the call returns). With 1 connection, the latency of a
-// round trip; with 16, each sending 20 calls, the round trips per second.
+// round trip; with 16, each sending 20 calls, the round trips per second. Each node is woken
+// when a message arrives for it (cluster::arrivals), as exo boot does.
 
 #include "../tests/support/nats_server.hpp"
 #include "../tests/support/two_nodes.hpp"
@@ -186,12 +187,14 @@ images& app() {
 // One node as `exo boot` runs it: booted on a directory of its own, serving RPC, and (for a
 // cluster) linked to the others by its server's executor.
 struct served_node {
+  std::string name;
   exo::container_registry reg;
   std::unique_ptr<exo::node> n;
   std::optional<exo::node_key> key;
   std::optional<exo::cluster::connection> nc;
   std::optional<exo::cluster::link<exo::node_hypervisor>> link;
   std::unique_ptr<exo::rpc::server> srv;
+  std::optional<exo::cluster::arrivals> woken;  // (declared last: destroyed first)
   served_node() {
     reg.add_search_dir(EXO_BENCH_PLUGIN_DIR);
     exo::add_builtin_types(reg);
@@ -202,6 +205,11 @@ struct served_node {
     auto s = exo::rpc::server::start(n->service(), std::move(so));
     check(s.has_value(), "serving RPC");
     srv = std::move(*s);
+    if (link) {
+      auto w = exo::cluster::arrivals::watch(*nc, name, [s = srv.get()] { s->wake(); });
+      check(w.has_value(), "watching for arrivals");
+      woken.emplace(std::move(*w));
+    }
   }
 };
 
@@ -244,6 +252,7 @@ struct deployment {
         if (auto off = hv.store().set_write_behind(false); !off) return off;
         return hv.store().set_write_behind(true);
       });
+      s->name = n;
       s->serve();
       d->nodes.push_back(std::move(s));
     }

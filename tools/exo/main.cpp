@@ -263,12 +263,19 @@ int cmd_boot(const common& c, const std::string& image, const std::string& data,
   }
   auto srv = exo::rpc::server::start((*n)->service(), std::move(so));
   if (!srv) return failed(bad_input, srv.error().message);
+  std::optional<exo::cluster::arrivals> woken;  // (destroyed before the server: no wake-up after it)
+  if (link) {
+    auto w = exo::cluster::arrivals::watch(*nc, cluster.node, [s = srv->get()] { s->wake(); });
+    if (!w) return failed(bad_input, "boot: --cluster: " + w.error().message);
+    woken.emplace(std::move(*w));
+  }
   if (c.as_json) print_json({{"image", exo::to_hex((*n)->image().hash)}, {"resumed", (*n)->resumed()}, {"root", root},
                              {"log_size", hv.log().size()}, {"url", (*srv)->url()}});
   else fmt::print("listening on {} (Ctrl-C stops)\n", (*srv)->url());
   std::fflush(stdout);
   int sig = 0;
   sigwait(&stop_signals, &sig);
+  woken.reset();
   (*srv)->stop();
   if (link)  // what the last calls sent (the next start would send it too)
     if (auto sent = link->publish_new(); !sent) fmt::print(stderr, "exo: cluster: {}\n", sent.error().message);

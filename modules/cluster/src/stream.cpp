@@ -62,6 +62,38 @@ expected<connection> connection::open(const connection_options& options) {
   return connection(std::move(p));
 }
 
+struct arrivals::impl {
+  std::function<void()> on_arrival;
+  natsSubscription* sub = nullptr;
+  ~impl() {
+    if (!sub) return;
+    // No call after this returns: the subscription is drained (a callback running ends first).
+    if (natsSubscription_Drain(sub) == NATS_OK) natsSubscription_WaitForDrainCompletion(sub, 2000);
+    natsSubscription_Destroy(sub);
+  }
+};
+
+arrivals::arrivals(std::unique_ptr<impl> p) : p_(std::move(p)) {}
+arrivals::arrivals(arrivals&&) noexcept = default;
+arrivals& arrivals::operator=(arrivals&&) noexcept = default;
+arrivals::~arrivals() = default;
+
+expected<arrivals> arrivals::watch(connection& c, std::string_view to, std::function<void()> on_arrival) {
+  if (!valid_node_name(to))
+    return fail(errc::invalid_argument, fmt::format("'{}' cannot name a node: 1 to 64 letters, digits, '_' or '-'", to));
+  auto p = std::make_unique<impl>();
+  p->on_arrival = std::move(on_arrival);
+  auto call = [](natsConnection*, natsSubscription*, natsMsg* m, void* closure) {
+    natsMsg_Destroy(m);
+    static_cast<impl*>(closure)->on_arrival();
+  };
+  const std::string subject = fmt::format("exo.stream.*.{}", to);
+  natsStatus s = natsConnection_Subscribe(&p->sub, c.p_->nc, subject.c_str(), call, p.get());
+  if (s == NATS_OK) s = natsConnection_Flush(c.p_->nc);
+  if (s != NATS_OK) return nats_failure(fmt::format("watching {}", subject), s);
+  return arrivals(std::move(p));
+}
+
 stream::stream(connection& c, std::string from, std::string to)
     : c_(&c), from_(std::move(from)), to_(std::move(to)), name_("EXO_" + from_ + "_" + to_),
       subject_("exo.stream." + from_ + "." + to_) {}

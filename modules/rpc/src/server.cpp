@@ -83,6 +83,7 @@ struct server::impl {
   std::condition_variable cv;
   std::deque<job> queue;
   bool stopping = false;
+  bool woken = false;  // wake(): pump at once
   std::atomic<bool> stopped{false};
   std::atomic<std::uint64_t> calls{0}, batches{0}, rejected{0};
   std::string host;
@@ -292,7 +293,7 @@ void server::impl::executor_loop() {
     bool idle = false;  // no request waits once this batch is taken
     {
       std::unique_lock lk(mu);
-      auto ready = [&] { return stopping || !queue.empty(); };
+      auto ready = [&] { return stopping || !queue.empty() || woken; };
       if (opts.pump) cv.wait_until(lk, next_pump, ready);
       else cv.wait(lk, ready);
       if (queue.empty() && stopping) return;  // everything taken was answered
@@ -301,9 +302,11 @@ void server::impl::executor_loop() {
         queue.pop_front();
       }
       idle = queue.empty();
+      if (woken) next_pump = std::chrono::steady_clock::now();  // (due now)
+      woken = false;
     }
-    if (batch->empty()) {  // (only a pump's wait ends with none)
-      pump_now();
+    if (batch->empty()) {  // (only a pump's wait, or wake(), ends with none)
+      if (opts.pump) pump_now();
       next_pump = std::chrono::steady_clock::now() + opts.pump_every;
       continue;
     }
@@ -657,6 +660,14 @@ void server::stop() {
 
 server_stats server::stats() const {
   return {impl_->calls.load(), impl_->batches.load(), impl_->rejected.load()};
+}
+
+void server::wake() {
+  {
+    std::lock_guard lk(impl_->mu);
+    impl_->woken = true;
+  }
+  impl_->cv.notify_one();
 }
 
 }  // namespace exo::rpc

@@ -29,6 +29,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -59,6 +60,7 @@ class connection {
 
  private:
   friend class stream;
+  friend class arrivals;
   struct impl;
   explicit connection(std::unique_ptr<impl> p);
   std::unique_ptr<impl> p_;
@@ -85,6 +87,24 @@ class stream {
   stream(connection& c, std::string from, std::string to);
   connection* c_;
   std::string from_, to_, name_, subject_;
+};
+
+/// A wake-up: `on_arrival` is called (on the NATS library's thread) each time something is
+/// appended to a stream to node `to`, from any node, so that the node looks at its streams when
+/// a message came rather than only every few milliseconds. What arrived is still read from the
+/// streams, by index (a wake-up lost while the server restarts only delays it). Until destroyed
+/// (which waits for a call in progress); the connection must outlive it.
+class arrivals {
+ public:
+  static expected<arrivals> watch(connection& c, std::string_view to, std::function<void()> on_arrival);
+  arrivals(arrivals&&) noexcept;
+  arrivals& operator=(arrivals&&) noexcept;
+  ~arrivals();
+
+ private:
+  struct impl;
+  explicit arrivals(std::unique_ptr<impl> p);
+  std::unique_ptr<impl> p_;
 };
 
 }  // namespace exo::cluster

@@ -84,6 +84,9 @@ class server {
   /// threads. Idempotent; called by the destructor.
   void stop();
   server_stats stats() const;
+  /// Runs server_options::pump as soon as the executor is free (from any thread: a message
+  /// arrived for the node, say), not only every pump_every.
+  void wake();
 
   struct impl;
 
