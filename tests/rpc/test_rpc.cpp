@@ -13,7 +13,10 @@
 
 #include <boost/test/unit_test.hpp>
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
+#include <mutex>
 #include <thread>
 
 namespace {
@@ -386,6 +389,78 @@ BOOST_AUTO_TEST_CASE(a_write_that_fails_is_answered_not_durable_and_the_node_goe
   auto& hv = s.n->hypervisor();
   BOOST_TEST(hv.log().size() == 7u);  // the boot's 5 entries and the two calls that were written
   auto v = exo::verify_image_log(hv.log(), s.n->image(), s.r.reg);
+  BOOST_TEST(v.ok(), v.to_string());
+}
+
+// The node's own work (server_options::pump, a cluster's link): run after a batch when no
+// request waits and when woken, with every batch on disk; what it runs is logged like any
+// input and seen by the next call; an error it returns is logged and the server serves on.
+BOOST_AUTO_TEST_CASE(the_nodes_own_work_runs_between_batches_and_when_woken) {
+  struct work {
+    std::atomic<exo::node*> n{nullptr};
+    std::atomic<int> runs{0};
+    std::atomic<bool> failing{false};
+    std::mutex mu;
+    std::vector<std::string> lines;
+  };
+  auto w = std::make_shared<work>();
+  exo::rpc::server_options o;
+  o.pump_every = std::chrono::hours(1);  // (so only batches and wake() run it)
+  o.log = [w](std::string_view line) {
+    std::lock_guard lk(w->mu);
+    w->lines.emplace_back(line);
+  };
+  o.pump = [w]() -> exo::expected<std::size_t> {
+    exo::node* n = w->n.load();
+    if (!n) return std::size_t{0};
+    ++w->runs;
+    if (w->failing) return exo::fail(exo::errc::internal, "the link is down (a test)");
+    auto out = n->hypervisor().invoke(*n->actor("counter"), "add", {exo::value(std::int64_t{100})});  // a logged input
+    if (!out) return exo::unexpected(std::move(out).error());
+    return std::size_t{1};
+  };
+  served s(o);
+  w->n = s.n.get();
+  auto c = s.connect();
+  auto wait_runs = [&](int more_than) {
+    for (int i = 0; i < 500 && w->runs <= more_than; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    return w->runs.load();
+  };
+  // A batch, then the work: the next call sees what it did.
+  const int before = w->runs;
+  auto first = c.call("counter.add", json::array({1}));
+  BOOST_REQUIRE(first);
+  const int after_batch = wait_runs(before);
+  BOOST_TEST(after_batch > before);
+  auto seen = c.call("counter.get", json::array());
+  BOOST_REQUIRE(seen);
+  const std::int64_t total = (*seen)["result"].get<std::int64_t>();
+  BOOST_TEST(total >= 111);  // 10 at boot, 1, and 100 at least once
+  BOOST_TEST((total - 11) % 100 == 0);
+  // Woken, it runs with no call at all.
+  const int idle = wait_runs(w->runs);  // (the run after the get)
+  s.srv->wake();
+  BOOST_TEST(wait_runs(idle) > idle);
+  // An error is logged; the server serves on.
+  w->failing = true;
+  s.srv->wake();
+  for (int i = 0; i < 500; ++i) {
+    {
+      std::lock_guard lk(w->mu);
+      if (std::any_of(w->lines.begin(), w->lines.end(), [](const std::string& l) { return contains(l, "the link is down"); })) break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  {
+    std::lock_guard lk(w->mu);
+    BOOST_TEST(std::any_of(w->lines.begin(), w->lines.end(), [](const std::string& l) { return contains(l, "the link is down"); }));
+  }
+  auto still = c.call("counter.add", json::array({1}));
+  BOOST_REQUIRE(still);
+  s.srv->stop();
+  w->n = nullptr;
+  // Everything it ran is in the log, which verifies.
+  auto v = exo::verify_image_log(s.n->hypervisor().log(), s.n->image(), s.r.reg);
   BOOST_TEST(v.ok(), v.to_string());
 }
 

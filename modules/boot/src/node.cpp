@@ -30,6 +30,36 @@ void say(const boot_options& o, const std::string& line) {
 
 std::string show_args(const value& args) { return to_json(args).dump(); }
 
+// Whether `img` can boot as `opts` says (a placed image as one of its nodes, an unplaced one
+// as a single node), and for a cluster node its first route entry (boot_routes): all of it
+// before the data directory is touched.
+expected<std::optional<route_request>> planned_routes(const image& img, const boot_options& opts,
+                                                      const container_registry& registry) {
+  if (!opts.cluster) {
+    if (img.manifest.nodes.empty()) return std::optional<route_request>{};
+    return fail(errc::invalid_argument, fmt::format("image {} ('{}') places its actors on {} nodes: boot it as one of them "
+                                                    "(exo boot --cluster URL --node NAME)",
+                                                    short_hex(img.hash), img.manifest.name, img.manifest.nodes.size()));
+  }
+  const std::string& node = opts.cluster->name;
+  std::string names;
+  bool placed_here = false;
+  for (const image_node& nd : img.manifest.nodes) {
+    names += (names.empty() ? "" : ", ") + nd.name;
+    placed_here = placed_here || nd.name == node;
+  }
+  if (names.empty())
+    return fail(errc::invalid_argument, fmt::format("image {} ('{}') places its actors on no nodes (exo.json \"nodes\"): "
+                                                    "boot it without a cluster node",
+                                                    short_hex(img.hash), img.manifest.name));
+  if (!placed_here)
+    return fail(errc::invalid_argument, fmt::format("image {} ('{}') places no actor on node {} (its nodes: {})",
+                                                    short_hex(img.hash), img.manifest.name, node, names));
+  auto planned = boot_routes(img, node, opts.cluster->peers, registry);
+  if (!planned) return fail(planned.error().code, fmt::format("node {}'s routes: {}", node, planned.error().message));
+  return std::optional<route_request>{std::move(*planned)};
+}
+
 }  // namespace
 
 const id* node::actor(std::string_view name) const {
@@ -198,30 +228,8 @@ expected<std::unique_ptr<node>> node::start(exo::image img, const std::string& d
   if (auto r = containers(img); !r) return unexpected(std::move(r).error());
   // A placed image boots as one of its nodes, and only such an image does.
   const std::string node_name = opts.cluster ? opts.cluster->name : std::string();
-  std::optional<route_request> routes;  // a cluster node's first route entry
-  if (opts.cluster) {
-    std::string names;
-    bool placed_here = false;
-    for (const image_node& nd : img.manifest.nodes) {
-      names += (names.empty() ? "" : ", ") + nd.name;
-      placed_here = placed_here || nd.name == node_name;
-    }
-    if (names.empty())
-      return fail(errc::invalid_argument, fmt::format("image {} ('{}') places its actors on no nodes (exo.json \"nodes\"): "
-                                                      "boot it without a cluster node",
-                                                      short_hex(img.hash), img.manifest.name));
-    if (!placed_here)
-      return fail(errc::invalid_argument, fmt::format("image {} ('{}') places no actor on node {} (its nodes: {})",
-                                                      short_hex(img.hash), img.manifest.name, node_name, names));
-    // (and its routes can be planned: a peer's key missing is an error before anything is made)
-    auto planned = boot_routes(img, node_name, opts.cluster->peers, registry);
-    if (!planned) return fail(planned.error().code, fmt::format("node {}'s routes: {}", node_name, planned.error().message));
-    routes = std::move(*planned);
-  } else if (!img.manifest.nodes.empty()) {
-    return fail(errc::invalid_argument, fmt::format("image {} ('{}') places its actors on {} nodes: boot it as one of them "
-                                                    "(exo boot --cluster URL --node NAME)",
-                                                    short_hex(img.hash), img.manifest.name, img.manifest.nodes.size()));
-  }
+  auto routes = planned_routes(img, opts, registry);  // a cluster node's first route entry
+  if (!routes) return unexpected(std::move(routes).error());
   lmdb_options store_options = opts.store;
   store_options.create = !had_image;
   auto store = lmdb_store::open(data_dir, store_options);
@@ -236,14 +244,13 @@ expected<std::unique_ptr<node>> node::start(exo::image img, const std::string& d
       return fail(errc::malformed, fmt::format("{}: its boot record is damaged", data_dir));
     booted = std::move(*info);
   }
-  if (auto was = store->read_meta(node_record); !was) {
-    return unexpected(std::move(was).error());
-  } else if (booted && (*was ? std::string_view(reinterpret_cast<const char*>((*was)->data()), (*was)->size()) : "") != node_name) {
-    const std::string was_name = *was ? std::string(reinterpret_cast<const char*>((*was)->data()), (*was)->size()) : "";
+  auto was = store->read_meta(node_record);  // the node the directory was booted as
+  if (!was) return unexpected(std::move(was).error());
+  const std::string booted_as = *was ? std::string((*was)->begin(), (*was)->end()) : std::string();
+  if (booted && booted_as != node_name)
     return fail(errc::invalid_argument, fmt::format("{} was booted {}, not {}", data_dir,
-                                                    was_name.empty() ? "as a single node" : "as node " + was_name + " of a cluster",
+                                                    booted_as.empty() ? "as a single node" : "as node " + booted_as + " of a cluster",
                                                     node_name.empty() ? "as a single node" : "as node " + node_name));
-  }
   auto upgraded = upgraded_image(*store);
   if (!upgraded) return fail(upgraded.error().code, fmt::format("{}: {}", data_dir, upgraded.error().message));
   // The image the node runs: the one it was booted from, or the one its last upgrade switched
@@ -339,7 +346,7 @@ expected<std::unique_ptr<node>> node::start(exo::image img, const std::string& d
     say(opts, fmt::format("created actor {} ({}, code {}) as {}", a.name, a.container, short_hex(a.code), short_hex(aid)));
   }
   if (!node_name.empty()) {  // the cluster: the other nodes' actors, and what this one gives them
-    if (auto r = hv.route(*routes); !r) return fail(r.error().code, fmt::format("node {}'s routes: {}", node_name, r.error().message));
+    if (auto r = hv.route(**routes); !r) return fail(r.error().code, fmt::format("node {}'s routes: {}", node_name, r.error().message));
     auto ids = placed_actor_ids(im);
     for (auto& [name, placed] : *ids)  // (placed_actor_ids succeeded inside boot_routes)
       if (placed.node != node_name) {
@@ -348,7 +355,7 @@ expected<std::unique_ptr<node>> node::start(exo::image img, const std::string& d
         made.emplace(name, *cap);
       }
     say(opts, fmt::format("node {}: {} peers, {} actors on other nodes, {} capabilities given to them", node_name,
-                          routes->peers.size(), routes->routes.size(), routes->grants.size()));
+                          (*routes)->peers.size(), (*routes)->routes.size(), (*routes)->grants.size()));
   }
   for (std::size_t i = 0; i < im.manifest.init.size(); ++i) {
     const image_call& c = im.manifest.init[i];
