@@ -2,7 +2,7 @@
 // its answer comes back through the streams; the log is the outbox (a node that committed and
 // crashed before sending sends on recover(), once); a server restart and a SIGKILL of the
 // server are survived with nothing lost or taken twice; each node's log verifies alone and
-// the two logs agree (check_pair).
+// the two logs agree (check_pair); a forged capability sent over the stream is refused.
 #include "../support/nats_server.hpp"
 #include "../support/two_nodes.hpp"
 
@@ -100,6 +100,48 @@ BOOST_AUTO_TEST_CASE(a_server_restart_and_a_server_kill_lose_nothing) {
   BOOST_TEST(b.hv->state_of<tally>(counter)->total == 6);
   BOOST_TEST(asker_state().answers.size() == 3u);
   check_both();
+}
+
+// The forged-capability attack over a real nats-server: node a misbehaves, pointing its call's
+// message at an actor of b's that b never gave it, sealed with a's key and appended to the
+// stream a -> b by hand. b takes it (its index is used up, the take logged with the refusal),
+// runs nothing of it, and tells the origin on a; both logs still verify alone, and the pair
+// check shows that a sent what its log does not hold.
+BOOST_AUTO_TEST_CASE(a_forged_capability_over_nats_is_refused_logged_and_told) {
+  const id secret = *b.hv->actor_id(*b.hv->create(tally{}));  // never given to a
+  log_entry e = ask_entry(5);
+  value body;
+  for (const value& o : *e.outputs.if_list())
+    if (const value* b_body = o.find("body")) body = *b_body;
+  BOOST_REQUIRE(body.if_map());
+  for (auto& [k, v] : *body.if_map())
+    if (k == "to") v = to_value(secret);
+  auto out = exo::cluster::stream::open(nc_a, "a", "b");
+  BOOST_REQUIRE(out);
+  auto appended = out->append(1, exo::seal_envelope({"a", "b", 1, exo::encode(body)}, a.key));
+  BOOST_REQUIRE_MESSAGE(appended, (appended ? "" : appended.error().message));
+  BOOST_TEST(pull(lb) == 1u);  // taken: the index is used up
+  BOOST_TEST(b.hv->state_of<tally>(secret)->total == 0);
+  BOOST_TEST(b.hv->state_of<tally>(counter)->total == 0);
+  auto took = decode_entry(*b.hv->log().read(b.hv->log().size() - 1));
+  BOOST_REQUIRE(took);
+  BOOST_TEST(took->kind == "take");
+  BOOST_REQUIRE(took->error.has_value());
+  BOOST_TEST(took->error->message.find("never gave it") != std::string::npos, took->error->message);
+  // The origin on a hears of it: a's link takes the failure report that crossed back, and
+  // then will not send over the forged message (a's log says message 1 was another).
+  auto honest = la.pull();
+  BOOST_REQUIRE(!honest);
+  BOOST_TEST(honest.error().message.find("holds other bytes as message 1") != std::string::npos, honest.error().message);
+  BOOST_REQUIRE(asker_state().failures.size() == 1u);
+  BOOST_TEST(asker_state().answers.empty());
+  for (member* m : {&a, &b}) {
+    auto v = m->verify_alone();
+    BOOST_TEST(v.ok(), m->name << ": " << v.to_string());
+  }
+  auto ab = check_pair(a.hv->log(), "a", b.hv->log(), "b");
+  BOOST_REQUIRE(!ab);
+  BOOST_TEST(ab.error().message.find("differs from what node a's entry") != std::string::npos, ab.error().message);
 }
 
 BOOST_AUTO_TEST_CASE(logs_that_disagree_are_told) {
