@@ -26,6 +26,12 @@ exports.added = (total) => {
   exo.drop(put)
 }
 exports.total = () => exo.storage.get('total') ?? 0
+// A message of the front's that failed, here or on another node: one that node b never
+// confirmed taking within node a's bound (exo boot --expire-after) is errc unreachable.
+exports.on_failure = (f) => {
+  exo.storage.put('trouble', `${f.function}: ${f.message}`)
+}
+exports.trouble = () => exo.storage.get('trouble') ?? null
 // The last stop of examples/cluster/hop.air, a particle that went from a to b to c and back:
 // what it gathered on each node.
 exports.seen = (total, count, motd) => {

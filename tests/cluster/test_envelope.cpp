@@ -103,4 +103,27 @@ BOOST_AUTO_TEST_CASE(bad_bytes_are_clear_errors) {
   BOOST_TEST(open_envelope(big, {}, 5000).has_value());
 }
 
+BOOST_AUTO_TEST_CASE(a_receipt_is_never_an_envelope_nor_an_envelope_a_receipt) {
+  auto b = exo::node_key::generate().value();
+  const exo::bytes receipt = seal_receipt("b", "a", 12, b);
+  auto opened = open_receipt(receipt, {.from = "b", .to = "a", .key = b.public_key()});
+  BOOST_REQUIRE(opened);
+  BOOST_TEST(opened->e.index == 12u);
+  BOOST_TEST(opened->e.body.empty());
+  // The format is the signature's domain: relabelled as an envelope, its signature fails.
+  auto as_envelope = open_envelope(receipt);
+  BOOST_REQUIRE(!as_envelope);
+  BOOST_TEST(as_envelope.error().code == errc::malformed);
+  auto relabelled = open_envelope(replaced(receipt, "format", exo::value(std::string(envelope_format))));
+  BOOST_REQUIRE(!relabelled);
+  BOOST_TEST(contains(relabelled.error().message, "not signed by the key it names"), relabelled.error().message);
+  auto envelope_as_receipt = open_receipt(seal_envelope({"b", "a", 12, {}}, b));
+  BOOST_REQUIRE(!envelope_as_receipt);
+  BOOST_TEST(contains(envelope_as_receipt.error().message, "not a receipt"), envelope_as_receipt.error().message);
+  // Its count and its pair are what was signed.
+  BOOST_TEST(!open_receipt(replaced(receipt, "index", exo::value(std::int64_t{13}))));
+  BOOST_TEST(!open_receipt(receipt, {.to = "c"}));
+  BOOST_TEST(!open_receipt(replaced(receipt, "body", exo::value(text("x")))));
+}
+
 BOOST_AUTO_TEST_SUITE_END()

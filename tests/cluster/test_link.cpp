@@ -2,7 +2,9 @@
 // its answer comes back through the streams; the log is the outbox (a node that committed and
 // crashed before sending sends on recover(), once); a server restart and a SIGKILL of the
 // server are survived with nothing lost or taken twice; each node's log verifies alone and
-// the two logs agree (check_pair); a forged capability sent over the stream is refused.
+// the two logs agree (check_pair); a forged capability sent over the stream is refused; a
+// peer that is down is an error to the sending actor after the bound (settle entries with the
+// peer's receipts), one that takes in time is settled quietly, and bad receipts are refused.
 #include "../support/nats_server.hpp"
 #include "../support/two_nodes.hpp"
 
@@ -142,6 +144,119 @@ BOOST_AUTO_TEST_CASE(a_forged_capability_over_nats_is_refused_logged_and_told) {
   auto ab = check_pair(a.hv->log(), "a", b.hv->log(), "b");
   BOOST_REQUIRE(!ab);
   BOOST_TEST(ab.error().message.find("differs from what node a's entry") != std::string::npos, ab.error().message);
+}
+
+using clock_type = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+// a's last log entry.
+log_entry last_entry(member& m) { return decode_entry(*m.hv->log().read(m.hv->log().size() - 1)).value(); }
+
+BOOST_AUTO_TEST_CASE(a_peer_that_is_down_is_an_error_to_the_sender_after_the_bound) {
+  la.expire_after(milliseconds(1000));
+  const auto t0 = clock_type::now();
+  send(1);
+  send(2);
+  const auto logged = a.hv->log().size();
+  auto early = la.settle(t0 + milliseconds(100));  // younger than half the bound: nothing asked, nothing logged
+  BOOST_REQUIRE_MESSAGE(early, (early ? "" : early.error().message));
+  BOOST_TEST(*early == 0u);
+  BOOST_TEST(a.hv->log().size() == logged);
+  // b is down (it never pulls): after the bound, both messages expire and the asker is told.
+  auto told = la.settle(t0 + milliseconds(2000));
+  BOOST_REQUIRE_MESSAGE(told, (told ? "" : told.error().message));
+  BOOST_TEST(*told == 2u);
+  BOOST_REQUIRE(asker_state().failures.size() == 2u);
+  BOOST_TEST(asker_state().failures[0].find("node b did not confirm taking message 1 from node a") != std::string::npos,
+             asker_state().failures[0]);
+  const log_entry settled = last_entry(a);
+  BOOST_TEST(settled.kind == "settle");
+  BOOST_TEST((settled.result.if_i64() && *settled.result.if_i64() == 2));
+  BOOST_TEST((settled.args.find("receipt")->type() == exo::kind::null));  // b never said it took anything
+  // Each is settled once: later looks tell nobody again and log nothing.
+  BOOST_TEST(*la.settle(t0 + milliseconds(4000)) == 0u);
+  BOOST_TEST(a.hv->log().size() == logged + 1);
+  // b comes back and takes them after all (their outcome was unknown): the answers come late.
+  BOOST_TEST(pull(lb) == 2u);
+  BOOST_TEST(pull(la) == 2u);
+  BOOST_TEST((asker_state().answers == std::vector<std::int64_t>{1, 3}));
+  BOOST_TEST(asker_state().failures.size() == 2u);
+  check_both();  // a's settle entry replays; the receipts it holds (none) agree with b's log
+}
+
+BOOST_AUTO_TEST_CASE(a_peer_that_takes_in_time_is_settled_quietly_with_its_receipt) {
+  la.expire_after(milliseconds(1000));
+  lb.receipt_every(milliseconds(0));  // (a receipt after every pull: the test's clock runs ahead of the real one)
+  const auto t0 = clock_type::now();
+  send(1);
+  send(2);
+  BOOST_TEST(pull(lb) == 2u);  // b takes both and publishes its receipt
+  auto told = la.settle(t0 + milliseconds(2000));
+  BOOST_REQUIRE_MESSAGE(told, (told ? "" : told.error().message));
+  BOOST_TEST(*told == 0u);
+  BOOST_TEST(asker_state().failures.empty());
+  const log_entry settled = last_entry(a);
+  BOOST_TEST(settled.kind == "settle");
+  BOOST_REQUIRE(settled.args.find("receipt")->if_bytes());
+  auto receipt = exo::open_receipt(*settled.args.find("receipt")->if_bytes(), {.from = "b", .to = "a", .key = b.key.public_key()});
+  BOOST_REQUIRE(receipt);
+  BOOST_TEST(receipt->e.index == 2u);
+  // A third message sent later is not old enough to expire yet; b takes it in time too.
+  const auto t1 = clock_type::now();
+  send(3);
+  BOOST_TEST(*la.settle(t1 + milliseconds(300)) == 0u);
+  BOOST_TEST(pull(lb) == 1u);
+  BOOST_TEST(*la.settle(t1 + milliseconds(3000)) == 0u);
+  BOOST_TEST(pull(la) == 3u);
+  BOOST_TEST((asker_state().answers == std::vector<std::int64_t>{1, 3, 6}));
+  BOOST_TEST(asker_state().failures.empty());
+  check_both();
+}
+
+BOOST_AUTO_TEST_CASE(without_a_bound_nothing_expires_and_receipts_still_settle) {
+  const auto t0 = clock_type::now();
+  send(1);
+  const auto logged = a.hv->log().size();
+  BOOST_TEST(*la.settle(t0 + std::chrono::minutes(1)) == 0u);  // b is down: nobody is told, nothing logged
+  BOOST_TEST(asker_state().failures.empty());
+  BOOST_TEST(a.hv->log().size() == logged);
+  BOOST_TEST(pull(lb) == 1u);
+  BOOST_TEST(*la.settle(t0 + std::chrono::minutes(2)) == 0u);  // b's receipt settles it
+  BOOST_TEST(last_entry(a).kind == "settle");
+  BOOST_TEST(asker_state().failures.empty());
+  BOOST_TEST(pull(la) == 1u);
+  check_both();
+}
+
+BOOST_AUTO_TEST_CASE(bad_receipts_are_refused_and_nothing_is_logged) {
+  send(1);
+  send(2);
+  const auto logged = a.hv->log().size();
+  auto refused = [&](std::string_view node, std::optional<bytes> receipt, std::uint64_t expired, std::string_view says) {
+    auto r = a.hv->settle(node, std::move(receipt), expired);
+    BOOST_REQUIRE(!r);
+    BOOST_TEST(r.error().message.find(says) != std::string::npos, r.error().message);
+    BOOST_TEST(a.hv->log().size() == logged);
+  };
+  refused("b", exo::seal_receipt("b", "a", 1, a.key), 0, "not by node b's key");           // signed by another key
+  refused("b", exo::seal_receipt("b", "c", 1, b.key), 0, "an envelope to c, not to a");   // for another node
+  refused("b", exo::seal_receipt("b", "a", 3, b.key), 0, "confirms taking 3 messages");    // more than was sent
+  refused("b", bytes{1, 2, 3}, 0, "not a receipt");
+  refused("b", exo::seal_envelope({"b", "a", 1, {}}, b.key), 0, "this exo reads 'exo-receipt-1'");  // an envelope is no receipt
+  refused("b", std::nullopt, 3, "message 3 to node b cannot expire");
+  refused("z", std::nullopt, 1, "node z is no peer of node a");
+  BOOST_TEST(asker_state().failures.empty());
+  // A receipt b signed for more than b's log took passes on a (a sent 2), but the pair check
+  // holds it against b's log.
+  BOOST_REQUIRE(a.hv->settle("b", exo::seal_receipt("b", "a", 2, b.key), 0));
+  auto ab = check_pair(a.hv->log(), "a", b.hv->log(), "b");
+  BOOST_REQUIRE(!ab);
+  BOOST_TEST(ab.error().message.find("carries node b's receipt for 2 messages, where node b's log took 0") != std::string::npos,
+             ab.error().message);
+  // The node goes on: b takes both, and the pair agrees.
+  BOOST_TEST(pull(lb) == 2u);
+  BOOST_TEST(pull(la) == 2u);
+  check_both();
 }
 
 BOOST_AUTO_TEST_CASE(logs_that_disagree_are_told) {

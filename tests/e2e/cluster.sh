@@ -3,7 +3,9 @@
 # node a, a wasm counter on node b, the notes on node c): boot each with --cluster, call node
 # a and see the message reach b, the answer come back to a and the note reach c; kill -9 node
 # b while a sends it messages, node a right after a call and the nats-server under traffic,
-# restart them, and see nothing lost or taken twice; stop all and verify each log alone and every message between them
+# restart them, and see nothing lost or taken twice; with a bound on node a (--expire-after), kill
+# -9 node b and see node a's front told that b never confirmed its message, which b takes late;
+# stop all and verify each log alone and every message between them
 # (exo verify DIR --with DIR...); and an AIR particle (hop.air) that hops from a to b to c and
 # back to a, each node's AIR actor running its part. Bad input: an image booted without --cluster or as a node it
 # does not place, options that go together given alone, a peers file missing a node, naming a
@@ -140,12 +142,25 @@ wait_for a 16 front.total
 wait_for b 16 counter.get
 wait_for c 16 notes.get '"total"'
 
+echo "-- node a with a bound of 1.5 s; kill -9 node b: the front hears b never confirmed its message, and b takes it late"
+kill -TERM "${pid[a]}"; wait "${pid[a]}" || fail "node a did not stop cleanly"
+boot a --expire-after 1500
+sleep 1  # (what a sent before is settled quietly with b's receipt)
+[ "$(call a front.trouble)" = null ] || fail "node a reported trouble while every node was up: $(call a front.trouble)"
+kill -9 "${pid[b]}"; wait "${pid[b]}" 2>/dev/null || true
+call a front.add 3 >/dev/null || fail "node a refused a call while b was down"
+wait_for a '"add: node b did not confirm taking message 8 from node a within the bound: it may be down or cut off; it may still take the message when it is back"' front.trouble
+[ "$(call a front.total)" = 16 ] || fail "an answer came from a dead node"
+boot b
+wait_for a 19 front.total
+wait_for c 19 notes.get '"total"'
+
 echo "-- stop; each log verifies alone, and every message taken is the one sent"
 for n in a b c; do kill -TERM "${pid[$n]}"; wait "${pid[$n]}" || fail "node $n did not stop cleanly"; unset "pid[$n]"; done
 "$exo" verify "$work/a" --with "$work/b" --with "$work/c" >"$work/verify.out" 2>&1 || { cat "$work/verify.out"; fail "exo verify --with"; }
-grep -q "messages from node a to node b: 7 taken, each as it was sent" "$work/verify.out" || { cat "$work/verify.out"; fail "a -> b is not 7 messages"; }
-grep -q "messages from node b to node a: 6 taken" "$work/verify.out" || { cat "$work/verify.out"; fail "b -> a is not 6 messages"; }
-grep -q "messages from node a to node c: 6 taken" "$work/verify.out" || { cat "$work/verify.out"; fail "a -> c is not 6 messages"; }
+grep -q "messages from node a to node b: 8 taken, each as it was sent" "$work/verify.out" || { cat "$work/verify.out"; fail "a -> b is not 8 messages"; }
+grep -q "messages from node b to node a: 7 taken" "$work/verify.out" || { cat "$work/verify.out"; fail "b -> a is not 7 messages"; }
+grep -q "messages from node a to node c: 7 taken" "$work/verify.out" || { cat "$work/verify.out"; fail "a -> c is not 7 messages"; }
 grep -q "messages from node b to node c: 1 taken" "$work/verify.out" || { cat "$work/verify.out"; fail "b -> c is not the particle"; }
 grep -q "messages from node c to node a: 1 taken" "$work/verify.out" || { cat "$work/verify.out"; fail "c -> a is not the particle"; }
 [ "$(grep -c '^verified' "$work/verify.out")" = 3 ] || { cat "$work/verify.out"; fail "not three logs verified"; }

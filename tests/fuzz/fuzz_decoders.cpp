@@ -113,6 +113,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* input, std::size_t inp
       auto e = exo::open_envelope(in, {}, 1 << 16);
       if (e && (e->e.index == 0 || !exo::valid_node_name(e->e.from) || !exo::valid_node_name(e->e.to)))
         std::abort();
+      // The same bytes as a receipt: never both (the format is the signature's domain), and
+      // one that opens has an empty body.
+      auto r = exo::open_receipt(in);
+      if (r && (e || !r->e.body.empty() || r->e.index == 0)) std::abort();
       break;
     }
   }

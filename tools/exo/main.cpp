@@ -143,6 +143,7 @@ struct cluster_args {
   std::string node;        // this node's name
   std::string peers_file;  // {"NODE": "public key hex", ...}
   std::uint64_t pull_ms = 5;
+  std::uint64_t expire_ms = 30'000;  // 0: never
 };
 
 // The peers file: every node's public key, by name ({"a": "HEX", ...}). This node's own entry,
@@ -241,6 +242,7 @@ int cmd_boot(const common& c, const std::string& image, const std::string& data,
       if (auto off = hv.store().set_write_behind(false); !off) return off;  // (waits for what was written behind)
       return hv.store().set_write_behind(true);
     });
+    link->expire_after(std::chrono::milliseconds(cluster.expire_ms));
     auto sent = link->recover();
     if (!sent) return failed(bad_input, "boot: sending what the log holds for other nodes: " + sent.error().message);
     if (!c.as_json) fmt::print("node {} linked through {}: {} messages sent again\n", cluster.node, cluster.url, *sent);
@@ -906,6 +908,11 @@ int main(int argc, char** argv) {
                    "DIR/node.key makes a node's key before its first boot)");
   boot->add_option("--pull-every", cluster.pull_ms, "With --cluster: milliseconds between looks for messages from other nodes")
       ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  boot->add_option("--expire-after", cluster.expire_ms,
+                   "With --cluster: milliseconds after which a message another node has not confirmed taking expires, and "
+                   "the actor it came from is told (errc unreachable; 0: never)")
+      ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   add_common(boot);
 

@@ -35,7 +35,7 @@ expected<log_entry> decode_entry(byte_view b) {
   auto e = decode_as<log_entry>(b, "log entry");
   if (!e) return e;
   if (e->kind != "init" && e->kind != "create" && e->kind != "call" && e->kind != "upgrade" && e->kind != "route" &&
-      e->kind != "take")
+      e->kind != "take" && e->kind != "settle")
     return fail(errc::malformed, fmt::format("log entry: field 'kind': unknown kind '{}'", e->kind));
   if (e->caller && e->caller->size() != 32)
     return fail(errc::malformed, fmt::format("log entry: field 'caller': a public key is 32 bytes, not {}",

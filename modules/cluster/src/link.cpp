@@ -49,6 +49,7 @@ expected<std::uint64_t> check_pair(const log_reader& from_log, const std::string
                                    const std::string& to) {
   // What `from` logged for `to`, by index: the body's bytes and the entry.
   std::map<std::uint64_t, std::pair<bytes, std::uint64_t>> sent;
+  std::pair<std::uint64_t, std::uint64_t> receipted{0, 0};  // the most a receipt of `to` confirms, and the entry
   for (std::uint64_t i = from_log.base(); i < from_log.size(); ++i) {
     auto e = entry_at(from_log, i, from);
     if (!e) return unexpected(std::move(e).error());
@@ -56,6 +57,13 @@ expected<std::uint64_t> check_pair(const log_reader& from_log, const std::string
     if (!outputs) return fail(outputs.error().code, fmt::format("node {}'s {}", from, outputs.error().message));
     for (const remote_output& o : *outputs)
       if (*o.to == to) sent[o.index] = {encode(*o.body), i};
+    const value* node = e->args.find("node");
+    const value* receipt = e->args.find("receipt");
+    if (e->kind == "settle" && node && node->if_string() && *node->if_string() == to && receipt && receipt->if_bytes()) {
+      auto r = open_receipt(*receipt->if_bytes(), {.from = to, .to = from});
+      if (!r) return fail(r.error().code, fmt::format("node {}'s entry {}: node {}'s receipt: {}", from, i, to, r.error().message));
+      if (r->e.index > receipted.first) receipted = {r->e.index, i};
+    }
   }
   std::uint64_t expected_index = 1;
   for (std::uint64_t i = to_log.base(); i < to_log.size(); ++i) {
@@ -82,6 +90,10 @@ expected<std::uint64_t> check_pair(const log_reader& from_log, const std::string
                                                       to, i, opened->e.index, from, from, it->second.second));
     expected_index = opened->e.index + 1;
   }
+  if (to_log.base() == 0 && receipted.first > expected_index - 1)
+    return fail(errc::invalid_argument, fmt::format("node {}'s entry {} carries node {}'s receipt for {} messages, where node "
+                                                    "{}'s log took {}",
+                                                    from, receipted.second, to, receipted.first, to, expected_index - 1));
   return expected_index - 1;
 }
 

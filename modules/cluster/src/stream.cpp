@@ -94,6 +94,70 @@ expected<arrivals> arrivals::watch(connection& c, std::string_view to, std::func
   return arrivals(std::move(p));
 }
 
+namespace {
+constexpr const char* receipts_stream = "EXO_RECEIPTS";
+
+expected<std::string> receipt_subject(std::string_view taker, std::string_view sender) {
+  for (std::string_view n : {taker, sender})
+    if (!valid_node_name(n))
+      return fail(errc::invalid_argument, fmt::format("'{}' cannot name a node: 1 to 64 letters, digits, '_' or '-'", n));
+  return fmt::format("exo.receipt.{}.{}", taker, sender);
+}
+}  // namespace
+
+expected<receipts> receipts::open(connection& c) {
+  jsCtx* js = c.p_->js;
+  jsStreamInfo* si = nullptr;
+  jsErrCode jerr = static_cast<jsErrCode>(0);
+  natsStatus s = js_GetStreamInfo(&si, js, receipts_stream, nullptr, &jerr);
+  if (s == NATS_OK) {
+    jsStreamInfo_Destroy(si);
+    return receipts(c);
+  }
+  if (jerr != JSStreamNotFoundErr) return nats_failure(fmt::format("looking up stream {}", receipts_stream), s, jerr);
+  jsStreamConfig cfg;
+  jsStreamConfig_Init(&cfg);
+  cfg.Name = receipts_stream;
+  const char* subjects[] = {"exo.receipt.>"};
+  cfg.Subjects = subjects;
+  cfg.SubjectsLen = 1;
+  cfg.Storage = js_FileStorage;
+  cfg.MaxMsgsPerSubject = 1;  // only the latest of each pair
+  jerr = static_cast<jsErrCode>(0);
+  s = js_AddStream(&si, js, &cfg, nullptr, &jerr);
+  if (s != NATS_OK && jerr != JSStreamNameExistErr)
+    return nats_failure(fmt::format("creating stream {}", receipts_stream), s, jerr);
+  if (si) jsStreamInfo_Destroy(si);
+  return receipts(c);
+}
+
+expected<void> receipts::publish(std::string_view taker, std::string_view sender, byte_view receipt) {
+  auto subject = receipt_subject(taker, sender);
+  if (!subject) return unexpected(std::move(subject).error());
+  jsPubAck* ack = nullptr;
+  jsErrCode jerr = static_cast<jsErrCode>(0);
+  natsStatus s = js_Publish(&ack, c_->p_->js, subject->c_str(), receipt.data(), static_cast<int>(receipt.size()), nullptr, &jerr);
+  if (s != NATS_OK) return nats_failure(fmt::format("publishing a receipt on {}", *subject), s, jerr);
+  jsPubAck_Destroy(ack);
+  return {};
+}
+
+expected<std::optional<bytes>> receipts::latest(std::string_view taker, std::string_view sender) {
+  auto subject = receipt_subject(taker, sender);
+  if (!subject) return unexpected(std::move(subject).error());
+  natsMsg* m = nullptr;
+  jsErrCode jerr = static_cast<jsErrCode>(0);
+  natsStatus s = js_GetLastMsg(&m, c_->p_->js, receipts_stream, subject->c_str(), nullptr, &jerr);
+  if (s != NATS_OK) {
+    if (jerr == JSNoMessageFoundErr) return std::optional<bytes>{};
+    return nats_failure(fmt::format("reading the receipt on {}", *subject), s, jerr);
+  }
+  const auto* data = reinterpret_cast<const std::uint8_t*>(natsMsg_GetData(m));
+  bytes out(data, data + natsMsg_GetDataLength(m));
+  natsMsg_Destroy(m);
+  return std::optional<bytes>{std::move(out)};
+}
+
 stream::stream(connection& c, std::string from, std::string to)
     : c_(&c), from_(std::move(from)), to_(std::move(to)), name_("EXO_" + from_ + "_" + to_),
       subject_("exo.stream." + from_ + "." + to_) {}

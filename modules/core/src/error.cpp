@@ -20,6 +20,7 @@ std::string_view to_string(errc code) noexcept {
     case errc::trap: return "trap";
     case errc::incompatible: return "incompatible";
     case errc::fault: return "fault";
+    case errc::unreachable: return "unreachable";
   }
   return "unknown_error";
 }

@@ -262,6 +262,7 @@ expected<log_entry> ingress::replay(const log_entry& original) {
   if (original.kind == "upgrade") return run_upgrade(original.args, std::move(*faults), nullptr);
   if (original.kind == "route") return run_route(original.args);
   if (original.kind == "take") return run_take(original.args, std::move(*faults));
+  if (original.kind == "settle") return run_settle(original.args, std::move(*faults));
   std::vector<cap_handle> made;
   auto* caps = original.caps.if_list();
   auto* list = original.args.if_list();
@@ -762,6 +763,61 @@ expected<log_entry> ingress::run_take(const value& args, std::vector<std::pair<s
   k_.set_input({});
   e.outputs = value(std::move(cap.outputs));
   if (!took) e.error = logged_error(took.error());
+  e.ticks = k_.stats().ticks - ticks0;
+  if (auto w = append(e); !w) return unexpected(std::move(w).error());
+  return e;
+}
+
+expected<log_entry> ingress::settle(std::string_view node, std::optional<bytes> receipt, std::uint64_t expired) {
+  if (auto ok = ready("settle"); !ok) return unexpected(std::move(ok).error());
+  return run_settle(value::make_map({{"node", value(std::string(node))},
+                                     {"receipt", receipt ? value(std::move(*receipt)) : value()},
+                                     {"expired", value(static_cast<std::int64_t>(expired))}}),
+                    {});
+}
+
+expected<log_entry> ingress::run_settle(const value& args, std::vector<std::pair<std::uint64_t, error>> faults) {
+  const value* node = args.find("node");
+  const value* receipt = args.find("receipt");
+  const value* expired = args.find("expired");
+  if (!args.if_map() || args.if_map()->size() != 3 || !node || !node->if_string() || !receipt ||
+      (!receipt->if_bytes() && receipt->type() != kind::null) || !expired || !expired->if_i64() || *expired->if_i64() < 0)
+    return fail(errc::malformed, "a settle entry's args are {node, receipt: bytes or null, expired: a count}");
+  const std::string& me = k_.settings().node;
+  if (me.empty()) return fail(errc::invalid_argument, "this hypervisor is not a node of a cluster (config::node is empty)");
+  const std::string& peer = *node->if_string();
+  auto key = peer_key(peer);
+  if (!key) return unexpected(std::move(key).error());
+  if (!*key)
+    return fail(errc::invalid_argument, fmt::format("node {} is no peer of node {}: no route entry names its key", peer, me));
+  std::uint64_t confirmed = 0;
+  if (receipt->if_bytes()) {
+    auto r = open_receipt(*receipt->if_bytes(), {.from = peer, .to = me, .key = **key});
+    if (!r) return fail(r.error().code, fmt::format("node {}'s receipt: {}", peer, r.error().message));
+    confirmed = r->e.index;
+  }
+  log_entry e = next_entry("settle");
+  e.actor = k_.host_id();
+  e.function = "exo.settle";
+  e.args = args;
+  const std::uint64_t ticks0 = k_.stats().ticks;
+  capture cap;
+  cap.reply_egress = std::numeric_limits<std::uint32_t>::max();  // no result: nothing is called by the host
+  cap.seq = std::numeric_limits<std::uint64_t>::max();
+  kernel::input_info in = input_of(e);
+  in.faults = std::move(faults);
+  k_.set_input(std::move(in));
+  auto told = k_.settle_remote(peer, confirmed, static_cast<std::uint64_t>(*expired->if_i64()));
+  if (!told) {
+    k_.set_input({});
+    return abandon(std::move(told).error());
+  }
+  capture_ = &cap;
+  pump_.run_until_idle();
+  capture_ = nullptr;
+  k_.set_input({});
+  e.result = value(static_cast<std::int64_t>(*told));
+  e.outputs = value(std::move(cap.outputs));
   e.ticks = k_.stats().ticks - ticks0;
   if (auto w = append(e); !w) return unexpected(std::move(w).error());
   return e;

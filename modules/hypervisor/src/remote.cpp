@@ -20,6 +20,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <vector>
 
 namespace exo {
 
@@ -42,6 +43,27 @@ bytes export_key(const id& a, std::uint32_t function, std::string_view node) {
 
 // How many messages this node sent node `node` (the last one's index): 'o' and the name.
 bytes outbound_key(std::string_view node) { return internal::tagged_key('o', as_bytes(node)); }
+
+// A message sent to node `node` not settled yet, with an origin to tell if it never arrives:
+// 'u', the index (8 bytes, big-endian), the name. And how far the messages to `node` were
+// settled: 'w' and the name.
+bytes unsettled_key(std::string_view node, std::uint64_t index) {
+  bytes k = internal::tagged_key('u', {});
+  for (int s = 56; s >= 0; s -= 8) k.push_back(static_cast<std::uint8_t>(index >> s));
+  k.insert(k.end(), node.begin(), node.end());
+  return k;
+}
+bytes settled_key(std::string_view node) { return internal::tagged_key('w', as_bytes(node)); }
+
+// A counter the host keeps in the tree (absent: 0).
+expected<std::uint64_t> read_count(state_tree& state, const bytes& key, std::string_view what) {
+  auto raw = state.get(key);
+  if (!raw) return unexpected(std::move(raw).error());
+  if (!*raw) return std::uint64_t{0};
+  auto v = decode(**raw);
+  if (!v || !v->if_i64() || *v->if_i64() < 0) return fail(errc::malformed, fmt::format("the count of {} is damaged", what));
+  return static_cast<std::uint64_t>(*v->if_i64());
+}
 
 // Functions' names as a route record and a capability's description keep them.
 template <class Names>
@@ -228,17 +250,26 @@ void kernel::deliver_remote(message& m, std::uint32_t slot, std::string node) {
   // Numbered per destination from 1: message i to `node` is envelope i of the stream to it.
   std::uint64_t index = 0;
   if (ok) {
-    auto raw = state_->get(outbound_key(node));
-    if (!raw) ok = unexpected(std::move(raw).error());
-    else if (*raw) {
-      auto v = decode(**raw);
-      if (!v || !v->if_i64() || *v->if_i64() < 0) ok = fail(errc::malformed, "the count of messages sent to node " + node + " is damaged");
-      else index = static_cast<std::uint64_t>(*v->if_i64());
-    }
+    auto n = read_count(*state_, outbound_key(node), "messages sent to node " + node);
+    if (n) index = *n;
+    else ok = unexpected(std::move(n).error());
   }
   for (const auto& [target, c] : gives) {
     if (!ok) break;
     ok = note_export(target, c.kind == cap_kind::actor ? whole_actor : c.function, node, c.rights);
+  }
+  // Whom to tell if it is never confirmed (settle_remote): its origin, if that is here.
+  const remote_actor* far = remote_of(slot);
+  if (ok && m.origin != 0 && !remote_of(m.origin) && m.target.function != failure_function) {
+    std::string function = far && m.target.function < far->functions.size() ? far->functions[m.target.function]
+                                                                               : fmt::format("#{}", m.target.function);
+    ok = state_->put(unsettled_key(node, index + 1),
+                     encode(value::make_map({{"budget", value(internal::bits(m.budget))},
+                                             {"function", value(std::move(function))},
+                                             {"origin", to_value(actors_[m.origin].self)},
+                                             {"sender", to_value(*m.sender_id)},
+                                             {"seq", value(internal::bits(m.seq))},
+                                             {"to", to_value(to)}})));
   }
   // Counted last: a message that does not leave leaves no gap in the stream.
   if (ok) ok = state_->put(outbound_key(node), encode(value(internal::bits(++index))));
@@ -268,6 +299,65 @@ void kernel::deliver_remote(message& m, std::uint32_t slot, std::string node) {
        {"to", to_value(to)}});
   observer_->on_remote(node, index, std::move(body));
   notify(to, m.target.function, m, true);
+}
+
+expected<std::uint64_t> kernel::sent_to(std::string_view node) {
+  return read_count(*state_, outbound_key(node), fmt::format("messages sent to node {}", node));
+}
+
+expected<std::uint64_t> kernel::settle_remote(std::string_view node, std::uint64_t confirmed, std::uint64_t expired) {
+  if (cfg_.node.empty() || !valid_node_name(node) || node == cfg_.node)
+    return fail(errc::invalid_argument, fmt::format("'{}' names no other node of this cluster", node));
+  auto sent = sent_to(node);
+  if (!sent) return unexpected(std::move(sent).error());
+  if (confirmed > *sent)
+    return fail(errc::invalid_argument, fmt::format("node {} confirms taking {} messages from this node ({}), which sent "
+                                                    "it {}",
+                                                    node, confirmed, cfg_.node, *sent));
+  if (expired > *sent)
+    return fail(errc::invalid_argument, fmt::format("message {} to node {} cannot expire: this node ({}) sent it {}",
+                                                    expired, node, cfg_.node, *sent));
+  auto settled = read_count(*state_, settled_key(node), fmt::format("messages to node {} settled", node));
+  if (!settled) return unexpected(std::move(settled).error());
+  const std::uint64_t upto = std::max(confirmed, expired);
+  // The reports are sent once every record is settled (an error before leaves nothing queued).
+  struct report {
+    std::uint32_t origin;
+    failure f;
+    std::uint64_t budget;
+  };
+  std::vector<report> reports;
+  for (std::uint64_t i = *settled + 1; i <= upto; ++i) {
+    const bytes key = unsettled_key(node, i);
+    auto raw = state_->get(key);
+    if (!raw) return unexpected(std::move(raw).error());
+    if (!*raw) continue;  // nobody to tell
+    if (auto e = state_->erase(key); !e) return unexpected(std::move(e).error());
+    if (i <= confirmed) continue;
+    auto rec = decode(**raw);
+    const value *origin = rec ? rec->find("origin") : nullptr, *function = rec ? rec->find("function") : nullptr,
+                *sender = rec ? rec->find("sender") : nullptr, *seq = rec ? rec->find("seq") : nullptr,
+                *budget = rec ? rec->find("budget") : nullptr, *to = rec ? rec->find("to") : nullptr;
+    if (!to || !to->if_bytes() || !origin || !origin->if_bytes() || !function || !function->if_string() || !sender || !sender->if_bytes() || !seq ||
+        !seq->if_i64() || !budget || !budget->if_i64())
+      return fail(errc::malformed, fmt::format("the record of message {} to node {} is damaged", i, node));
+    auto origin_id = id_from_bytes(*origin->if_bytes());
+    auto sender_id = id_from_bytes(*sender->if_bytes());
+    auto to_id = id_from_bytes(*to->if_bytes());
+    if (!origin_id || !sender_id || !to_id) return fail(errc::malformed, fmt::format("the record of message {} to node {} is damaged", i, node));
+    auto o = resolve(*origin_id);
+    if (!o || *o == 0) continue;  // (its origin is gone)
+    failure f{*to_id, *function->if_string(), static_cast<std::int64_t>(errc::unreachable),
+              fmt::format("node {} did not confirm taking message {} from node {} within the bound: it may be down or cut "
+                          "off; it may still take the message when it is back",
+                          node, i, cfg_.node),
+              *sender_id, internal::bits(*seq->if_i64())};
+    reports.push_back({*o, std::move(f), internal::bits(*budget->if_i64())});
+  }
+  if (upto > *settled)
+    if (auto w = state_->put(settled_key(node), encode(value(internal::bits(upto)))); !w) return unexpected(std::move(w).error());
+  for (report& r : reports) report_from_host(r.origin, std::move(r.f), r.budget);
+  return reports.size();
 }
 
 expected<std::uint32_t> kernel::remote_slot(const id& a, std::string_view node) {

@@ -203,6 +203,13 @@ class hypervisor {
   /// Logged: takes an envelope another node sealed for this one, as a "take" entry
   /// (ingress::take).
   expected<log_entry> take(byte_view envelope) requires logged { return p_->in.take(envelope); }
+  /// Logged: settles what this node sent node `node` with its receipt, telling the origins of
+  /// those that expired unconfirmed, as a "settle" entry (ingress::settle).
+  expected<log_entry> settle(std::string_view node, std::optional<bytes> receipt, std::uint64_t expired) requires logged {
+    return p_->in.settle(node, std::move(receipt), expired);
+  }
+  /// How many messages this node sent node `node` (kernel::sent_to).
+  expected<std::uint64_t> sent_to(std::string_view node) { return p_->k.sent_to(node); }
   /// The index of the next envelope to take from `node`, and a peer's key (ingress).
   expected<std::uint64_t> next_take(std::string_view node) const requires logged { return p_->in.next_take(node); }
   expected<std::optional<public_key>> peer_key(std::string_view node) const requires logged {

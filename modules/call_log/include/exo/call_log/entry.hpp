@@ -32,6 +32,10 @@
 ///   id; `function` "exo.take"; `args` {envelope}: the envelope as the sending node sealed it
 ///   (exo/call_log/envelope.hpp), checked again on replay; `error` set if the kernel refused
 ///   the message; `outputs` and `ticks` what it caused.
+/// - "settle" (a node of a cluster, ingress::settle): what this node sent another, settled.
+///   `actor` is the host's id; `function` "exo.settle"; `args` {node, receipt, expired}: the
+///   peer's signed receipt (or null) and how far messages to it expired unconfirmed; `result`
+///   how many origins were told; `outputs` and `ticks` what the reports caused.
 /// A call's outputs may hold {remote: node, index, body}: a message to an actor of another
 /// node, the index-th (from 1) of this node's stream to it (kernel::take_remote's body).
 ///
@@ -74,7 +78,7 @@ struct log_entry {
   BOOST_HANA_DEFINE_STRUCT(log_entry,
     (std::uint64_t, index),
     (digest, prev),                 ///< hash of entry index-1 (zero for entry 0)
-    (std::string, kind),            ///< "init", "create", "call", "upgrade", "route" or "take"
+    (std::string, kind),            ///< "init", "create", "call", "upgrade", "route", "take" or "settle"
     (std::optional<bytes>, caller), ///< the caller's public key; absent: anonymous
     (id, actor),
     (std::string, function),

@@ -61,6 +61,17 @@ struct opened_envelope {
 /// saying what is wrong. `max_body` bounds the body.
 expected<opened_envelope> open_envelope(byte_view encoded, const envelope_expectation& expect = {},
                                         std::size_t max_body = std::size_t{16} << 20);
+/// A receipt: node `from` says it took the first `taken` messages (from 1) of the stream from
+/// node `to` to it (exo/cluster/link.hpp publishes them; a sender's "settle" entries carry
+/// them). The same form as an envelope, with an empty body, `taken` as its index and the format
+/// "exo-receipt-1", which is also the signature's domain: a receipt never opens as an
+/// envelope, nor an envelope as a receipt.
+inline constexpr std::string_view receipt_format = "exo-receipt-1";
+bytes seal_receipt(std::string from, std::string to, std::uint64_t taken, const node_key& key);
+/// Decodes and checks a receipt, as open_envelope does an envelope (the expectation's index is
+/// the count taken).
+expected<opened_envelope> open_receipt(byte_view encoded, const envelope_expectation& expect = {});
+
 /// What open_envelope checks of an envelope opened already against `expect` (for a receiver
 /// that learns what to expect from the envelope itself: who sent it). Errors as there.
 expected<void> check_envelope(const opened_envelope& opened, const envelope_expectation& expect);

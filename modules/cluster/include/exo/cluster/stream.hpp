@@ -61,6 +61,7 @@ class connection {
  private:
   friend class stream;
   friend class arrivals;
+  friend class receipts;
   struct impl;
   explicit connection(std::unique_ptr<impl> p);
   std::unique_ptr<impl> p_;
@@ -87,6 +88,25 @@ class stream {
   stream(connection& c, std::string from, std::string to);
   connection* c_;
   std::string from_, to_, name_, subject_;
+};
+
+/// Receipts (exo/call_log/envelope.hpp, seal_receipt): what each node says it took of each
+/// stream to it, so that the sender can settle what it sent (exo/cluster/link.hpp). Kept in
+/// one JetStream stream, EXO_RECEIPTS, on the subjects exo.receipt.TAKER.SENDER, holding only
+/// the latest receipt of each subject (file storage: they survive a server restart).
+class receipts {
+ public:
+  /// Opens it, creating the stream if the server has none; the connection must outlive it.
+  static expected<receipts> open(connection& c);
+  /// Publishes `receipt`, sealed by node `taker` for node `sender`, as the latest of that
+  /// pair (waiting for the server's acknowledgement: a reader sees it next).
+  expected<void> publish(std::string_view taker, std::string_view sender, byte_view receipt);
+  /// The latest receipt node `taker` published for node `sender` (nullopt: none yet).
+  expected<std::optional<bytes>> latest(std::string_view taker, std::string_view sender);
+
+ private:
+  explicit receipts(connection& c) : c_(&c) {}
+  connection* c_;
 };
 
 /// A wake-up: `on_arrival` is called (on the NATS library's thread) each time something is

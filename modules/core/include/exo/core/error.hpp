@@ -49,6 +49,10 @@ enum class errc : std::uint8_t {
   /// and its budget spent; the call log records the fault, and a replay reproduces it
   /// instead of running the message again.
   fault = 16,
+  /// A message to an actor of another node was not confirmed taken within the node's bound
+  /// (exo/cluster: the peer node may be down or cut off). Its outcome is unknown: the peer may
+  /// still take it when it is back.
+  unreachable = 17,
 };
 
 /// The name of a code, e.g. "out_of_ticks".

@@ -167,6 +167,13 @@ class ingress final : private output_observer {
   /// is logged with that error, and its origin hears of it. So each envelope is taken once,
   /// in order, and a replay takes it again only from the same log.
   expected<log_entry> take(byte_view envelope);
+  /// Settles the messages this node sent node `node` (kernel::settle_remote), logged as a
+  /// "settle" entry: `receipt`, if any, is that node's signed receipt (open_receipt: from
+  /// `node`, to this node, signed by the key a route entry gave it) saying how many it took;
+  /// every message after those, up to `expired`, was not confirmed within the bound, and its
+  /// origin is told (errc::unreachable). A receipt that does not open, or that claims more than
+  /// was sent, is an error and nothing is logged. The entry's result is how many were told.
+  expected<log_entry> settle(std::string_view node, std::optional<bytes> receipt, std::uint64_t expired);
   /// The index of the next envelope this node takes from `node` (1 when none was taken).
   expected<std::uint64_t> next_take(std::string_view node) const;
   /// The key peer `node` signs with, as a route entry recorded it (nullopt: no such peer).
@@ -209,6 +216,7 @@ class ingress final : private output_observer {
                                   const commit_meta* records);
   expected<log_entry> run_route(const value& args);
   expected<log_entry> run_take(const value& args, std::vector<std::pair<std::uint64_t, error>> faults);
+  expected<log_entry> run_settle(const value& args, std::vector<std::pair<std::uint64_t, error>> faults);
   unexpected<error> abandon(error e);  // undoes the running input (or fails the batch) and returns e
   expected<void> accept_seq(const std::optional<bytes>& caller, std::optional<std::uint64_t> seq);
   expected<void> append(log_entry& e);

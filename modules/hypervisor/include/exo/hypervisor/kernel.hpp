@@ -339,6 +339,16 @@ class kernel {
   /// be told, a failure report goes back to it. Queued in the outbox (hand_over next; one
   /// message per batch, since each has a sender of its own).
   expected<void> take_remote(std::string_view from, const value& body);
+  /// How many messages this node sent node `node` (the index of the last one; 0: none).
+  expected<std::uint64_t> sent_to(std::string_view node);
+  /// Settles what this node sent node `node`: every message up to `confirmed` was taken
+  /// there (the peer's signed receipt says so, see ingress::settle), and every one after it up
+  /// to `expired` was not confirmed within the bound. Each message sent with an origin here
+  /// to tell keeps a record until it is settled; settling one past `confirmed` sends its
+  /// origin a failure report, errc::unreachable (its outcome is unknown: the peer may still
+  /// take it). Each message is settled once: what was settled before is skipped. More than
+  /// was sent is an error. Returns how many origins were told.
+  expected<std::uint64_t> settle_remote(std::string_view node, std::uint64_t confirmed, std::uint64_t expired);
 
   // ---- state: actors, their capability tables and storage live in the state tree ----
 

@@ -249,8 +249,9 @@ const verdict& log_verifier<H>::advance(const log_reader& log) {
       }
       init_key_ = *e->args.find("node_key")->if_bytes();
     } else {
-      if (e->kind != "create" && e->kind != "call" && e->kind != "upgrade" && e->kind != "route" && e->kind != "take")
-        return diverge(i, "kind", "create, call, upgrade, route or take", e->kind);
+      if (e->kind != "create" && e->kind != "call" && e->kind != "upgrade" && e->kind != "route" && e->kind != "take" &&
+          e->kind != "settle")
+        return diverge(i, "kind", "create, call, upgrade, route, take or settle", e->kind);
       if (entry_check_)
         if (auto d = entry_check_(*e)) {
           v_.first = std::move(d);
