@@ -49,6 +49,12 @@ struct linked : pair_fixture {
   }
 };
 
+using clock_type = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+// A node's last log entry.
+log_entry last_entry(member& m) { return decode_entry(*m.hv->log().read(m.hv->log().size() - 1)).value(); }
+
 }  // namespace
 
 BOOST_FIXTURE_TEST_SUITE(cluster_link, linked)
@@ -145,12 +151,6 @@ BOOST_AUTO_TEST_CASE(a_forged_capability_over_nats_is_refused_logged_and_told) {
   BOOST_REQUIRE(!ab);
   BOOST_TEST(ab.error().message.find("differs from what node a's entry") != std::string::npos, ab.error().message);
 }
-
-using clock_type = std::chrono::steady_clock;
-using std::chrono::milliseconds;
-
-// a's last log entry.
-log_entry last_entry(member& m) { return decode_entry(*m.hv->log().read(m.hv->log().size() - 1)).value(); }
 
 BOOST_AUTO_TEST_CASE(a_peer_that_is_down_is_an_error_to_the_sender_after_the_bound) {
   la.expire_after(milliseconds(1000));
@@ -267,6 +267,131 @@ BOOST_AUTO_TEST_CASE(logs_that_disagree_are_told) {
   auto r = check_pair(c.hv->log(), "a", b.hv->log(), "b");
   BOOST_REQUIRE(!r);
   BOOST_TEST(r.error().message.find("does not hold") != std::string::npos, r.error().message);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+namespace {
+
+// Three nodes on one nats-server: a passer on a, the counter on b, a relay (a caller) on c.
+// b gave a the counter's add with the right to pass it on; c gave a its relay's ask.
+struct trio {
+  test::temp_dir t;
+  test::nats_server server{t.sub("nats")};
+  member a{"a"}, b{"b"}, c{"c"};
+  id counter{}, relay{}, passer_id{};
+  connection nc = connection::open({.url = server.url()}).value();
+  // (b looks at c's stream before a's: c's message comes first, and needs a's notice)
+  exo::cluster::link<disk_hv> la{*a.hv, nc, "a", a.key, {"b", "c"}}, lb{*b.hv, nc, "b", b.key, {"c", "a"}},
+      lc{*c.hv, nc, "c", c.key, {"a", "b"}};
+  trio() {
+    passer_id = *a.hv->actor_id(*a.hv->create(passer{}));
+    counter = *b.hv->actor_id(*b.hv->create(tally{}));
+    relay = *c.hv->actor_id(*c.hv->create(caller{}));
+    auto peers = [](member& x, member& y) {
+      return std::vector<exo::route_request::peer>{{x.name, x.key.public_key()}, {y.name, y.key.public_key()}};
+    };
+    must(a.hv->route({.peers = peers(b, c), .routes = {{counter, "b", {"add"}}, {relay, "c", {"ask", "answer"}}}}).has_value(),
+         "a's route entry");
+    must(b.hv->route({.peers = peers(a, c), .grants = {{counter, "add", "a", rights::call | rights::transfer}}}).has_value(),
+         "b's route entry");
+    must(c.hv->route({.peers = peers(a, b), .grants = {{relay, "ask", "a", rights::call}}}).has_value(), "c's route entry");
+  }
+  // a's passer hands c's relay the counter (b's), with n: the relay calls it.
+  void pass(std::int64_t n, rights r = rights::call | rights::transfer) {
+    auto x = a.hv->lookup(counter, "add", r);
+    auto to = a.hv->lookup(relay, "ask", rights::call | rights::transfer);
+    BOOST_REQUIRE(x && to);
+    auto out = a.hv->invoke(passer_id, "pass", {value(*to), value(*x), value(n)});
+    (void)a.hv->drop(*x);
+    (void)a.hv->drop(*to);
+    BOOST_REQUIRE_MESSAGE(out && !out->error, (out ? (out->error ? out->error->message : "") : out.error().message));
+    BOOST_REQUIRE(la.publish_new());
+  }
+  static std::size_t pull(exo::cluster::link<disk_hv>& l) {
+    auto r = l.pull();
+    BOOST_REQUIRE_MESSAGE(r, (r ? "" : r.error().message));
+    return *r;
+  }
+  const caller& relay_state() { return *c.hv->state_of<caller>(relay); }
+  void check_all() {
+    for (member* m : {&a, &b, &c}) {
+      auto v = m->verify_alone();
+      BOOST_TEST(v.ok(), m->name << ": " << v.to_string());
+    }
+    for (member* x : {&a, &b, &c})
+      for (member* y : {&a, &b, &c})
+        if (x != y) {
+          auto r = check_pair(x->hv->log(), x->name, y->hv->log(), y->name);
+          BOOST_TEST(r.has_value(), x->name << " -> " << y->name << ": " << (r ? "" : r.error().message));
+        }
+  }
+};
+
+}  // namespace
+
+BOOST_FIXTURE_TEST_SUITE(cluster_handoff, trio)
+
+BOOST_AUTO_TEST_CASE(a_capability_to_a_third_nodes_actor_is_handed_over_and_used) {
+  pass(4);
+  BOOST_TEST(pull(lc) == 1u);  // c takes the relay's ask, with the counter (b's) in it, and calls it
+  {
+    const log_entry took = last_entry(c);
+    BOOST_TEST(!took.error.has_value(), (took.error ? took.error->message : ""));
+    BOOST_TEST(took.outputs.if_list()->size() == 1u, exo::to_string(took.outputs));
+  }
+  BOOST_TEST(pull(lb) == 2u);  // b takes a's hand-off notice first, then c's call
+  BOOST_TEST(b.hv->state_of<tally>(counter)->total == 4);
+  BOOST_TEST(pull(lc) == 1u);  // the answer, straight from b to c
+  BOOST_TEST((relay_state().answers == std::vector<std::int64_t>{4}));
+  BOOST_TEST(relay_state().failures.empty());
+  // c keeps it: its later uses go straight to b (a's notice is taken already).
+  pass(5);
+  BOOST_TEST(pull(lc) == 1u);
+  BOOST_TEST(pull(lb) == 2u);
+  BOOST_TEST(pull(lc) == 1u);
+  BOOST_TEST((relay_state().answers == std::vector<std::int64_t>{4, 9}));
+  check_all();
+}
+
+BOOST_AUTO_TEST_CASE(a_node_cannot_hand_over_what_it_was_not_given_to_pass_on) {
+  // The host's call with a capability that lacks the transfer right is refused, and says so
+  // the same way when replayed (its handles differ there).
+  auto x = a.hv->lookup(counter, "add", rights::call);
+  auto to = a.hv->lookup(relay, "ask", rights::call | rights::transfer);
+  BOOST_REQUIRE(x && to);
+  auto out = a.hv->invoke(passer_id, "pass", {value(*to), value(*x), value(std::int64_t{1})});
+  BOOST_REQUIRE(out);
+  BOOST_REQUIRE(out->error.has_value());
+  BOOST_TEST(out->error->message.find("the arguments' capability 1 lacks the transfer right") != std::string::npos,
+             out->error->message);
+  // a misbehaves: a notice for an actor of b's that b never gave it, sealed and appended by hand.
+  const id secret = *b.hv->actor_id(*b.hv->create(tally{}));
+  value notice = value::make_map(
+      {{"handoff", value::make_map({{"actor", to_value(secret)}, {"kind", value("function")}, {"function", value(std::int64_t{0})},
+                                    {"rights", value(static_cast<std::int64_t>(rights::call))}, {"to", value("c")}})},
+       {"after", value::make_map({})}});
+  auto stream = exo::cluster::stream::open(nc, "a", "b");
+  BOOST_REQUIRE(stream);
+  const std::uint64_t next = *stream->last() + 1;
+  BOOST_REQUIRE(stream->append(next, exo::seal_envelope({"a", "b", next, exo::encode(notice)}, a.key)));
+  BOOST_TEST(pull(lb) == 1u);  // taken (its index used up), and refused
+  auto took = decode_entry(*b.hv->log().read(b.hv->log().size() - 1));
+  BOOST_REQUIRE(took && took->error.has_value());
+  BOOST_TEST(took->error->message.find("never gave it, with the right to pass it on") != std::string::npos, took->error->message);
+  // And the counter's add, handed over with more rights than b gave a, is refused too.
+  notice = value::make_map(
+      {{"handoff", value::make_map({{"actor", to_value(counter)}, {"kind", value("actor")},
+                                    {"rights", value(static_cast<std::int64_t>(rights::all))}, {"to", value("c")}})}});
+  BOOST_REQUIRE(stream->append(next + 1, exo::seal_envelope({"a", "b", next + 1, exo::encode(notice)}, a.key)));
+  BOOST_TEST(pull(lb) == 1u);
+  took = decode_entry(*b.hv->log().read(b.hv->log().size() - 1));
+  BOOST_REQUIRE(took && took->error.has_value());
+  BOOST_TEST(took->error->message.find("never gave it") != std::string::npos, took->error->message);
+  for (member* m : {&a, &b, &c}) {
+    auto v = m->verify_alone();
+    BOOST_TEST(v.ok(), m->name << ": " << v.to_string());
+  }
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -49,6 +49,18 @@ struct caller {
   static constexpr auto exo_exports = exports(fn<&caller::ask>("ask", 5), fn<&caller::answer>("answer", 1));
 };
 
+/// Passes a capability on: calls `to` with (x, n) (three-party hand-off, when x is a third
+/// node's actor).
+struct passer {
+  BOOST_HANA_DEFINE_STRUCT(passer, (std::int64_t, passed));
+  expected<void> pass(context& ctx, cap_handle to, cap_handle x, std::int64_t n) {
+    ++passed;
+    return ctx.call_with(to, send_options{.budget = 10000}, x, n);
+  }
+  static constexpr std::string_view exo_name = "passer";
+  static constexpr auto exo_exports = exports(fn<&passer::pass>("pass", 5));
+};
+
 struct member {
   std::string name;
   temp_dir dir;
@@ -61,6 +73,7 @@ struct member {
     auto h = std::make_unique<disk_hv>(disk_hv::open(lmdb_store::open(path, {.create = true}).value(), settings(n)).value());
     h->register_type<tally>();
     h->register_type<caller>();
+    h->register_type<passer>();
     return h;
   }
   void open() {

@@ -16,7 +16,16 @@ using internal::arrival;
 expected<void> kernel::export_caps(actor& from, message& m) {
   return internal::for_each_cap(m.args, [&](cap_handle& h) -> expected<void> {
     auto c = from.caps.transferable(h);
-    if (!c) return unexpected(std::move(c).error());
+    if (!c) [[unlikely]] {
+      if (&from != &actors_[0]) return unexpected(std::move(c).error());
+      // The host's handles differ from run to run (a replay makes its own): its error names
+      // the capability's place among the arguments instead, so that a replay says the same.
+      auto held = from.caps.lookup(h);
+      const std::size_t k = m.caps.size();
+      if (!held) return fail(held.error().code, fmt::format("the arguments' capability {} is not one of the host's", k));
+      return fail(errc::missing_right, fmt::format("the arguments' capability {} lacks the transfer right (it has {})", k,
+                                                   to_string(held->rights)));
+    }
     m.caps.push_back(*c);
     h.index = static_cast<std::uint32_t>(m.caps.size() - 1);
     return {};

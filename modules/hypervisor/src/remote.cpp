@@ -7,9 +7,20 @@
 //   origin_node  the node it is on               ticks, seq, budget   as the message had them
 //   args      the arguments, capability #i naming caps[i]
 //   caps      [description...]                  reply     a description, or null
+//   after     (optional) {node: index}: messages of other nodes' this one depends on (below)
 // A capability's description: {kind: "actor" | "function", actor: id, node: the node it is on,
 // rights, function: index (function kind), names: the actor's exported functions' names, as
-// far as the sending node knows them}.
+// far as the sending node knows them, handoff: (a capability to a third node's actor) {node:
+// the sending node, index: its hand-off notice's index in its stream to the third node}}.
+//
+// Three-party hand-off: a capability to node b's actor that node a passes to node c. b must
+// learn that a gave it to c, so a sends b a *hand-off notice* first, in its stream to b:
+//   {handoff: {actor, kind, function (function kind), rights, to: c}, after}
+// b takes it (checking that a holds the capability with those rights) and notes the export
+// to c. c keeps, with the route, that its uses of the actor depend on a's notice i (its
+// 'h' record, {a: i}), and every message c sends b that uses or carries it names it in
+// `after`, so that b's link takes a's message i before c's (exo/cluster/link.hpp). Authority
+// comes only from b's export records: a notice or an `after` that lies gains nothing.
 #include "cap_walk.hpp"
 #include "post.hpp"
 #include "records.hpp"
@@ -54,6 +65,30 @@ bytes unsettled_key(std::string_view node, std::uint64_t index) {
   return k;
 }
 bytes settled_key(std::string_view node) { return internal::tagged_key('w', as_bytes(node)); }
+
+// What a route's uses depend on (three-party hand-off): {node: index} of hand-off notices.
+bytes deps_key(const id& a) { return actor_key(a, 'h'); }
+expected<value::map> deps_of(state_tree& state, const id& a) {
+  auto raw = state.get(deps_key(a));
+  if (!raw) return unexpected(std::move(raw).error());
+  if (!*raw) return value::map{};
+  auto v = decode(**raw);
+  if (!v || !v->if_map()) return fail(errc::malformed, fmt::format("the hand-off record of actor {} is damaged", short_hex(a)));
+  return *v->if_map();
+}
+// Merges `deps` into `into`, keeping the greater index of a node.
+void merge_deps(value::map& into, const value::map& deps) {
+  for (const auto& dep : deps) {
+    auto it = std::find_if(into.begin(), into.end(), [&](const auto& kv) { return kv.first == dep.first; });
+    if (it == into.end()) into.push_back(dep);
+    else if (dep.second.if_i64() && it->second.if_i64() && *dep.second.if_i64() > *it->second.if_i64()) it->second = dep.second;
+  }
+}
+value with_field(const value& map, std::string key, value v) {
+  value::map m = *map.if_map();
+  m.emplace_back(std::move(key), std::move(v));
+  return value::make_map(std::move(m));
+}
 
 // A counter the host keeps in the tree (absent: 0).
 expected<std::uint64_t> read_count(state_tree& state, const bytes& key, std::string_view what) {
@@ -177,7 +212,7 @@ expected<bool> kernel::exported(std::uint32_t slot, std::uint32_t function, std:
   return has(*g, r) && (function == whole_actor || has(*g, rights::derive));
 }
 
-expected<value> kernel::describe_remote(const capability& c, std::string_view to) {
+expected<value> kernel::describe_remote(const capability& c) {
   if (c.kind == cap_kind::egress)
     return fail(errc::wrong_kind, fmt::format("an egress capability ('{}') names this node's host and cannot leave it",
                                               egress_[c.target].name));
@@ -188,12 +223,7 @@ expected<value> kernel::describe_remote(const capability& c, std::string_view to
                {"kind", value(c.kind == cap_kind::actor ? "actor" : "function")},
                {"rights", value(static_cast<std::int64_t>(c.rights))}};
   if (c.kind == cap_kind::function) d.emplace_back("function", value(static_cast<std::int64_t>(c.function)));
-  if (const remote_actor* r = remote_of(c.target)) {
-    if (r->node != to)
-      return fail(errc::invalid_argument,
-                  fmt::format("a capability to actor {} (on node {}) cannot be passed to node {}: only capabilities to "
-                              "actors of the sending or the receiving node cross (three-party hand-off is not built)",
-                              short_hex(t.self), r->node, to));
+  if (const remote_actor* r = remote_of(c.target)) {  // (to a third node: deliver_remote adds the hand-off)
     d.emplace_back("names", names_value(r->functions));
     d.emplace_back("node", value(r->node));
     return value::make_map(std::move(d));
@@ -223,13 +253,24 @@ void kernel::deliver_remote(message& m, std::uint32_t slot, std::string node) {
   // Every capability described first, and what this node gives `node` noted only if all are.
   value::list caps;
   std::vector<std::pair<std::uint32_t, capability>> gives;
+  // Capabilities to a third node's actors (by their place in caps; caps.size(): the reply).
+  std::vector<std::pair<std::size_t, capability>> handoffs;
+  value::map after;  // what the receiver must have taken first (three-party hand-off)
   expected<void> ok;
   auto add = [&](const capability& c) -> expected<value> {
-    auto d = describe_remote(c, node);
-    if (d && !remote_of(c.target)) gives.emplace_back(c.target, c);
+    auto d = describe_remote(c);
+    if (!d) return d;
+    const remote_actor* r = remote_of(c.target);
+    if (!r) gives.emplace_back(c.target, c);
+    else if (r->node != node) handoffs.emplace_back(caps.size(), c);
+    else if (auto deps = deps_of(*state_, actors_[c.target].self); deps) merge_deps(after, *deps);
+    else return unexpected(std::move(deps).error());
     return d;
   };
+  if (auto deps = deps_of(*state_, to); deps) merge_deps(after, *deps);
+  else ok = unexpected(std::move(deps).error());
   for (const capability& c : m.caps) {
+    if (!ok) break;
     auto d = add(c);
     if (!d) {
       ok = unexpected(std::move(d).error());
@@ -271,6 +312,30 @@ void kernel::deliver_remote(message& m, std::uint32_t slot, std::string node) {
                                              {"seq", value(internal::bits(m.seq))},
                                              {"to", to_value(to)}})));
   }
+  // Hand-off notices, numbered in their streams (sent below, before the message).
+  std::vector<std::tuple<std::string, std::uint64_t, value>> notices;
+  for (auto& [at, c] : handoffs) {
+    if (!ok) break;
+    const std::string third = remote_of(c.target)->node;
+    auto n = read_count(*state_, outbound_key(third), "messages sent to node " + third);
+    auto deps = deps_of(*state_, actors_[c.target].self);
+    if (!n || !deps) {
+      ok = unexpected(!n ? std::move(n).error() : std::move(deps).error());
+      break;
+    }
+    value::map h{{"actor", to_value(actors_[c.target].self)},
+                 {"kind", value(c.kind == cap_kind::actor ? "actor" : "function")},
+                 {"rights", value(static_cast<std::int64_t>(c.rights))},
+                 {"to", value(node)}};
+    if (c.kind == cap_kind::function) h.emplace_back("function", value(static_cast<std::int64_t>(c.function)));
+    value notice = value::make_map({{"handoff", value::make_map(std::move(h))}, {"after", value::make_map(std::move(*deps))}});
+    const std::uint64_t i = *n + 1;
+    ok = state_->put(outbound_key(third), encode(value(internal::bits(i))));
+    value ref = value::make_map({{"node", value(cfg_.node)}, {"index", value(internal::bits(i))}});
+    value& d = at < caps.size() ? caps[at] : reply;
+    d = with_field(d, "handoff", std::move(ref));
+    notices.emplace_back(third, i, std::move(notice));
+  }
   // Counted last: a message that does not leave leaves no gap in the stream.
   if (ok) ok = state_->put(outbound_key(node), encode(value(internal::bits(++index))));
   if (!ok) {
@@ -285,19 +350,21 @@ void kernel::deliver_remote(message& m, std::uint32_t slot, std::string node) {
   value::list args;
   args.reserve(m.args.size());
   for (value& v : m.args) args.push_back(std::move(v));
-  value body = value::make_map(
-      {{"args", value(std::move(args))},
-       {"budget", value(internal::bits(m.budget))},
-       {"caps", value(std::move(caps))},
-       {"function", value(m.target.function == failure_function ? std::int64_t{-1} : std::int64_t{m.target.function})},
-       {"origin", to_value(origin.self)},
-       {"origin_node", value(on ? on->node : cfg_.node)},
-       {"reply", std::move(reply)},
-       {"sender", to_value(*m.sender_id)},
-       {"seq", value(internal::bits(m.seq))},
-       {"ticks", value(internal::bits(m.ticks))},
-       {"to", to_value(to)}});
-  observer_->on_remote(node, index, std::move(body));
+  for (auto& [third, i, notice] : notices) observer_->on_remote(third, i, std::move(notice));
+  value::map fields{
+      {"args", value(std::move(args))},
+      {"budget", value(internal::bits(m.budget))},
+      {"caps", value(std::move(caps))},
+      {"function", value(m.target.function == failure_function ? std::int64_t{-1} : std::int64_t{m.target.function})},
+      {"origin", to_value(origin.self)},
+      {"origin_node", value(on ? on->node : cfg_.node)},
+      {"reply", std::move(reply)},
+      {"sender", to_value(*m.sender_id)},
+      {"seq", value(internal::bits(m.seq))},
+      {"ticks", value(internal::bits(m.ticks))},
+      {"to", to_value(to)}};
+  if (!after.empty()) fields.emplace_back("after", value::make_map(std::move(after)));
+  observer_->on_remote(node, index, value::make_map(std::move(fields)));
   notify(to, m.target.function, m, true);
 }
 
@@ -394,11 +461,29 @@ expected<capability> kernel::import_remote(const value& d, std::string_view from
     c.target = find(*aid);
     return c;
   }
-  if (on != cfg_.node)
-    return fail(errc::bad_capability, fmt::format("node {} passed a capability to actor {} on node {}: only capabilities to "
-                                                  "actors of the sending or the receiving node cross (three-party "
-                                                  "hand-off is not built)",
-                                                  from, short_hex(*aid), on));
+  if (on != cfg_.node) {
+    // A third node's actor: the sender handed it over with a notice to that node.
+    const value* h = d.find("handoff");
+    const value* hn = h ? h->find("node") : nullptr;
+    const value* hi = h ? h->find("index") : nullptr;
+    if (!h || !h->if_map() || h->if_map()->size() != 2 || !hn || !hn->if_string() || *hn->if_string() != from || !hi ||
+        !hi->if_i64() || *hi->if_i64() < 1)
+      return fail(errc::bad_capability, fmt::format("node {} passed a capability to actor {} on node {} without handing it "
+                                                    "over (a hand-off {{node: {}, index}})",
+                                                    from, short_hex(*aid), on, from));
+    if (!valid_node_name(on)) return bad("its node cannot name a node");
+    std::vector<std::string> names;
+    if (const value* n = d.find("names"); n && n->if_list())
+      for (const value& e : *n->if_list())
+        if (e.if_string()) names.push_back(*e.if_string());
+    if (auto a = add_route(*aid, on, std::move(names)); !a) return unexpected(std::move(a).error());
+    auto deps = deps_of(*state_, *aid);
+    if (!deps) return unexpected(std::move(deps).error());
+    merge_deps(*deps, value::map{{std::string(from), *hi}});
+    if (auto w = state_->put(deps_key(*aid), encode(value::make_map(std::move(*deps)))); !w) return unexpected(std::move(w).error());
+    c.target = find(*aid);
+    return c;
+  }
   auto slot = resolve(*aid);
   if (!slot || *slot == 0)
     return fail(errc::bad_capability, fmt::format("node {} passed a capability to actor {}, which is not an actor of this "
@@ -430,6 +515,48 @@ expected<void> kernel::grant(cap_handle h, std::string_view node) {
   return note_export(c->target, c->kind == cap_kind::actor ? whole_actor : c->function, node, c->rights);
 }
 
+expected<void> kernel::take_handoff(std::string_view from, const value& h, std::size_t fields) {
+  auto bad = [&](std::string_view why) {
+    return fail(errc::malformed, fmt::format("a hand-off notice from node {}: {}", from, why));
+  };
+  const value *who = h.find("actor"), *kind_v = h.find("kind"), *r = h.find("rights"), *to = h.find("to"),
+              *fn = h.find("function");
+  if (fields != 1 || !h.if_map() || !who || !who->if_bytes() || !kind_v || !kind_v->if_string() || !r || !r->if_i64() ||
+      !to || !to->if_string())
+    return bad("expected {handoff: {actor, kind, rights, to, function (function kind)}, after}");
+  const bool is_fn = *kind_v->if_string() == "function";
+  if (!is_fn && *kind_v->if_string() != "actor") return bad("its kind is neither 'actor' nor 'function'");
+  if (h.if_map()->size() != (is_fn ? 5u : 4u) || (is_fn && (!fn || !fn->if_i64())))
+    return bad("expected {actor, kind, rights, to} and, for a function, its index");
+  if (*r->if_i64() < 0 || *r->if_i64() > static_cast<std::int64_t>(rights::all)) return bad("impossible rights");
+  if (!valid_node_name(*to->if_string()) || *to->if_string() == cfg_.node || *to->if_string() == from)
+    return bad(fmt::format("'{}' cannot be a third node", *to->if_string()));
+  const std::int64_t f = is_fn ? *fn->if_i64() : static_cast<std::int64_t>(whole_actor);
+  if (f < 0 || f > static_cast<std::int64_t>(whole_actor)) return bad("its function index is out of range");
+  auto aid = id_from_bytes(*who->if_bytes());
+  if (!aid) return bad(aid.error().message);
+  auto slot = resolve(*aid);
+  if (!slot || *slot == 0)
+    return fail(errc::bad_capability, fmt::format("node {} handed over a capability to actor {}, which is not an actor of "
+                                                  "this node",
+                                                  from, short_hex(*aid)));
+  const auto function = static_cast<std::uint32_t>(f);
+  if (is_fn && function >= actors_[*slot].type->functions.size())
+    return fail(errc::bad_capability, fmt::format("node {} handed over function #{} of actor {}, which exports {} functions",
+                                                  from, function, short_hex(*aid), actors_[*slot].type->functions.size()));
+  const auto rs = static_cast<rights>(*r->if_i64());
+  // What `from` hands over it must hold, and hold with the right to pass it on.
+  auto given = exported(*slot, function, from, rs | rights::transfer);
+  if (!given) return unexpected(std::move(given).error());
+  if (!*given)
+    return fail(errc::bad_capability,
+                fmt::format("node {} handed node {} a capability to {} of actor {} (rights {}) that this node never gave "
+                            "it, with the right to pass it on",
+                            from, *to->if_string(), is_fn ? actors_[*slot].type->functions[function].name : "the actor itself",
+                            short_hex(*aid), to_string(rs)));
+  return note_export(*slot, function, *to->if_string(), rs);
+}
+
 expected<void> kernel::take_remote(std::string_view from, const value& body) {
   if (cfg_.node.empty())
     return fail(errc::invalid_argument, "this hypervisor is not a node of a cluster (config::node is empty)");
@@ -439,6 +566,14 @@ expected<void> kernel::take_remote(std::string_view from, const value& body) {
     return fail(errc::malformed, fmt::format("a message from node {}: {}", from, why));
   };
   if (!body.if_map()) return bad("its body is not a map");
+  // What the receiver must have taken first: {node: index} (the link orders; checked here for form).
+  const value* after = body.find("after");
+  if (after) {
+    if (!after->if_map()) return bad("'after' is not a map");
+    for (const auto& [node, index] : *after->if_map())
+      if (!valid_node_name(node) || !index.if_i64() || *index.if_i64() < 1) return bad("'after' maps node names to indices from 1");
+  }
+  if (const value* h = body.find("handoff")) return take_handoff(from, *h, body.if_map()->size() - (after ? 1 : 0));
   auto field = [&](std::string_view k) { return body.find(k); };
   const value *to = field("to"), *function = field("function"), *sender = field("sender"), *origin = field("origin"),
               *origin_node = field("origin_node"), *ticks = field("ticks"), *seq = field("seq"), *budget = field("budget"),
@@ -446,8 +581,8 @@ expected<void> kernel::take_remote(std::string_view from, const value& body) {
   if (!to || !to->if_bytes() || !function || !function->if_i64() || !sender || !sender->if_bytes() || !origin ||
       !origin->if_bytes() || !origin_node || !origin_node->if_string() || !ticks || !ticks->if_i64() || !seq ||
       !seq->if_i64() || !budget || !budget->if_i64() || !args || !args->if_list() || !caps || !caps->if_list() || !reply ||
-      (!reply->if_map() && reply->type() != kind::null) || body.if_map()->size() != 11)
-    return bad("expected {to, function, sender, origin, origin_node, ticks, seq, budget, args, caps, reply}");
+      (!reply->if_map() && reply->type() != kind::null) || body.if_map()->size() != (after ? 12u : 11u))
+    return bad("expected {to, function, sender, origin, origin_node, ticks, seq, budget, args, caps, reply} and maybe after");
   auto to_id = id_from_bytes(*to->if_bytes());
   auto sender_id = id_from_bytes(*sender->if_bytes());
   auto origin_id = id_from_bytes(*origin->if_bytes());

@@ -143,6 +143,9 @@ class link {
         auto msg = (*s)->read(*next);
         if (!msg) return unexpected(std::move(msg).error());
         if (!*msg) continue;
+        auto first = take_after(**msg, 0, n);  // (what it depends on: three-party hand-off)
+        if (!first) return unexpected(std::move(first).error());
+        if (!*first) continue;  // it waits for a message not on its stream yet
         auto took = node_.take(**msg);
         if (!took)
           return fail(took.error().code, fmt::format("node {}: taking message {} from node {}: {}", me_, *next, peer,
@@ -258,6 +261,45 @@ class link {
   }
   expected<stream*> out_to(const std::string& to) { return open_in(out_, me_, to, to); }
   expected<stream*> in_from(const std::string& from) { return open_in(in_, from, me_, from); }
+
+  // Takes, before `envelope`, the messages of other peers its body says it depends on
+  // ({after: {node: index}}, kernel::take_remote): false if one is not on its stream yet, so
+  // that the envelope waits. Only the order is decided here: a dependency that lies only
+  // delays the liar's own stream, and the take checks everything else.
+  expected<bool> take_after(const bytes& envelope, int depth, std::size_t& n) {
+    auto env = decode(envelope, {.max_depth = 2});
+    const value* raw = env ? env->find("body") : nullptr;
+    const value* from = env ? env->find("from") : nullptr;
+    if (!raw || !raw->if_bytes() || !from || !from->if_string()) return true;  // (the take says what is wrong)
+    auto body = decode(*raw->if_bytes());
+    const value* after = body ? body->find("after") : nullptr;
+    if (!after || !after->if_map()) return true;
+    for (const auto& [node, index] : *after->if_map()) {
+      if (!index.if_i64() || *index.if_i64() < 1 || node == *from->if_string() ||
+          std::find(peers_.begin(), peers_.end(), node) == peers_.end())
+        continue;
+      for (;;) {
+        auto next = node_.next_take(node);
+        if (!next) return unexpected(std::move(next).error());
+        if (*next > static_cast<std::uint64_t>(*index.if_i64()) || depth >= 8) break;
+        auto s = in_from(node);
+        if (!s) return unexpected(std::move(s).error());
+        auto msg = (*s)->read(*next);
+        if (!msg) return unexpected(std::move(msg).error());
+        if (!*msg) return false;
+        auto first = take_after(**msg, depth + 1, n);
+        if (!first) return unexpected(std::move(first).error());
+        if (!*first) return false;
+        auto took = node_.take(**msg);
+        if (!took)
+          return fail(took.error().code, fmt::format("node {}: taking message {} from node {}: {}", me_, *next, node,
+                                                     took.error().message));
+        receipt_due_.insert(node);
+        ++n;
+      }
+    }
+    return true;
+  }
 
   // What was sent to a peer and when: (highest index, when it was sent), oldest first.
   struct sent_record {

@@ -454,8 +454,9 @@ class kernel {
   const remote_actor* remote_of(std::uint32_t slot);
   [[gnu::noinline, gnu::cold]] void deliver_remote(message& m, std::uint32_t slot, std::string node);
   void report_from_host(std::uint32_t origin, failure&& f, std::uint64_t budget);
-  expected<value> describe_remote(const capability& c, std::string_view to);
+  expected<value> describe_remote(const capability& c);
   expected<capability> import_remote(const value& d, std::string_view from);
+  expected<void> take_handoff(std::string_view from, const value& handoff, std::size_t fields);
   expected<void> note_export(std::uint32_t slot, std::uint32_t function, std::string_view node, rights r);
   expected<bool> exported(std::uint32_t slot, std::uint32_t function, std::string_view node, rights r);
   expected<std::uint32_t> remote_slot(const id& a, std::string_view node);
