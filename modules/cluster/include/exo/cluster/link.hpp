@@ -11,7 +11,9 @@
 ///   log holds that its stream lacks (a retry of one already there appends nothing).
 /// - **In.** `pull()` reads the next messages of each peer's stream to this node, from the
 ///   index the node's state says it got to, and takes each as a logged input
-///   (ingress::take), publishing what it sends in turn.
+///   (ingress::take), publishing what it sends in turn. A message whose body names messages of
+///   other peers it depends on (`after`: a three-party hand-off, see remote.cpp) waits until
+///   those are taken, and they are taken first.
 ///
 /// - **Receipts.** After it takes messages from a peer, a node publishes its signed receipt
 ///   (seal_receipt: how many of that peer's messages it took) to the peer, at most every
