@@ -12,7 +12,8 @@
 #   bash tools/dev.sh count   build (release + LTO) and count the instructions of one message on
 #                             each hot path under callgrind (the same count on every run)
 #   bash tools/dev.sh fuzz [SECONDS]  build the libFuzzer targets (wasm module loading; AIR's parser and data,
-#                                     exo's decoders and JS script loading, half as long each) and run them (clang)
+#                                     exo's decoders, JS script loading and messages from other nodes, half as
+#                                     long each) and run them (clang)
 #                             and run it (default 60 s)
 #   bash tools/dev.sh setup   only install the Debian packages exo needs, and build wabt
 # Each command installs what it needs on first use (Debian 12; as root, or with sudo).
@@ -96,9 +97,9 @@ fuzz() {
   mkdir -p build/fuzz
   together fuzz_build_air_and_js fuzz_build_wasm_and_decoders  # about 3 minutes each
   together fuzz_run_wasm fuzz_run_air_and_decoders
-  fuzz_run_js
+  together fuzz_run_js fuzz_run_remote
 }
-fuzz_build_air_and_js() { fuzz_build_air && fuzz_build_js; }
+fuzz_build_air_and_js() { fuzz_build_air && fuzz_build_js && fuzz_build_remote; }
 fuzz_build_wasm_and_decoders() { fuzz_build_wasm && fuzz_build_decoders; }
 fuzz_build_wasm() {
   local wabt="${EXO_WABT_FUZZ_DIR:-$HOME/.cache/exo/wabt-1.0.32-fuzz}"
@@ -165,6 +166,22 @@ fuzz_run_js() {
   # (SpiderMonkey frees what a script made when it collects garbage, not when the input ends:
   # libFuzzer's per-input leak check would take that for leaks.)
   run_fuzzer fuzz_js "$(( (FUZZ_SECONDS + 1) / 2 ))" build/fuzz/js_corpus js_log.txt "JS script loading" 4096 -detect_leaks=0
+}
+
+# Messages from other nodes: the bodies a node takes (kernel::take_remote), against the kernel
+# and its dependencies' sources.
+fuzz_build_remote() {
+  log "building the remote-message fuzz target (bodies from other nodes)"
+  clang++ -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize=vptr -fno-sanitize-recover=undefined \
+    -DBOOST_DLL_USE_STD_FS -Iinclude -Imodules/{core,message,port,scheduler,store,call_log,container,hypervisor}/include \
+    tests/fuzz/fuzz_remote.cpp modules/core/src/*.cpp modules/message/src/*.cpp modules/port/src/*.cpp \
+    modules/container/src/*.cpp modules/hypervisor/src/*.cpp modules/call_log/src/*.cpp modules/store/src/tree.cpp \
+    -lcrypto -lzstd -lfmt -ldl -o build/fuzz/fuzz_remote
+  log "built the remote-message fuzz target"
+}
+fuzz_run_remote() {
+  mkdir -p build/fuzz/remote_corpus
+  run_fuzzer fuzz_remote "$(( (FUZZ_SECONDS + 1) / 2 ))" build/fuzz/remote_corpus remote_log.txt "messages from other nodes" 4096
 }
 
 # The demo: pack examples/app into an image, boot it on a data directory in the background,
