@@ -252,6 +252,7 @@ struct deployment {
         if (auto off = hv.store().set_write_behind(false); !off) return off;
         return hv.store().set_write_behind(true);
       });
+      s->link->expire_after(std::chrono::milliseconds(30'000));  // (exo boot's default)
       s->name = n;
       s->serve();
       d->nodes.push_back(std::move(s));
