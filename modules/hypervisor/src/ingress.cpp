@@ -746,6 +746,18 @@ expected<log_entry> ingress::run_take(const value& args, std::vector<std::pair<s
   e.args = args;
   if (auto w = state_.put(peer_record('t', from), encode(value(static_cast<std::int64_t>(*next)))); !w)
     return abandon(std::move(w).error());
+  // Its index is used up whatever the body holds: a refusal is logged with the entry.
+  return run_host(std::move(e), std::move(faults), [&]() -> expected<value> {
+    auto body = decode(opened.e.body);
+    if (!body)
+      return fail(errc::malformed, fmt::format("the body of envelope {} from node {}: {}", *next, from, body.error().message));
+    if (auto took = k_.take_remote(from, *body); !took) return unexpected(std::move(took).error());
+    return value();
+  }, true);
+}
+
+expected<log_entry> ingress::run_host(log_entry e, std::vector<std::pair<std::uint64_t, error>> faults,
+                                      const std::function<expected<value>()>& act, bool log_error) {
   const std::uint64_t ticks0 = k_.stats().ticks;
   capture cap;
   cap.reply_egress = std::numeric_limits<std::uint32_t>::max();  // no result: nothing is called by the host
@@ -753,16 +765,18 @@ expected<log_entry> ingress::run_take(const value& args, std::vector<std::pair<s
   kernel::input_info in = input_of(e);
   in.faults = std::move(faults);
   k_.set_input(std::move(in));
-  auto body = decode(opened.e.body);
-  expected<void> took = body ? k_.take_remote(from, *body)
-                             : fail(errc::malformed, fmt::format("the body of envelope {} from node {}: {}", *next, from,
-                                                                 body.error().message));
+  auto result = act();
+  if (!result && !log_error) {
+    k_.set_input({});
+    return abandon(std::move(result).error());
+  }
   capture_ = &cap;
   pump_.run_until_idle();
   capture_ = nullptr;
   k_.set_input({});
+  if (result) e.result = std::move(*result);
+  else e.error = logged_error(result.error());
   e.outputs = value(std::move(cap.outputs));
-  if (!took) e.error = logged_error(took.error());
   e.ticks = k_.stats().ticks - ticks0;
   if (auto w = append(e); !w) return unexpected(std::move(w).error());
   return e;
@@ -800,27 +814,12 @@ expected<log_entry> ingress::run_settle(const value& args, std::vector<std::pair
   e.actor = k_.host_id();
   e.function = "exo.settle";
   e.args = args;
-  const std::uint64_t ticks0 = k_.stats().ticks;
-  capture cap;
-  cap.reply_egress = std::numeric_limits<std::uint32_t>::max();  // no result: nothing is called by the host
-  cap.seq = std::numeric_limits<std::uint64_t>::max();
-  kernel::input_info in = input_of(e);
-  in.faults = std::move(faults);
-  k_.set_input(std::move(in));
-  auto told = k_.settle_remote(peer, confirmed, static_cast<std::uint64_t>(*expired->if_i64()));
-  if (!told) {
-    k_.set_input({});
-    return abandon(std::move(told).error());
-  }
-  capture_ = &cap;
-  pump_.run_until_idle();
-  capture_ = nullptr;
-  k_.set_input({});
-  e.result = value(static_cast<std::int64_t>(*told));
-  e.outputs = value(std::move(cap.outputs));
-  e.ticks = k_.stats().ticks - ticks0;
-  if (auto w = append(e); !w) return unexpected(std::move(w).error());
-  return e;
+  // A settlement that cannot be made is not logged.
+  return run_host(std::move(e), std::move(faults), [&]() -> expected<value> {
+    auto told = k_.settle_remote(peer, confirmed, static_cast<std::uint64_t>(*expired->if_i64()));
+    if (!told) return unexpected(std::move(told).error());
+    return value(static_cast<std::int64_t>(*told));
+  }, false);
 }
 
 }  // namespace exo

@@ -21,6 +21,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -217,6 +218,11 @@ class ingress final : private output_observer {
   expected<log_entry> run_route(const value& args);
   expected<log_entry> run_take(const value& args, std::vector<std::pair<std::uint64_t, error>> faults);
   expected<log_entry> run_settle(const value& args, std::vector<std::pair<std::uint64_t, error>> faults);
+  // A host input (a take, a settlement): `act` makes it, then what it queued runs and the
+  // entry `e` is logged with its result; its error is logged with the entry if `log_error`,
+  // else the input is abandoned (nothing logged).
+  expected<log_entry> run_host(log_entry e, std::vector<std::pair<std::uint64_t, error>> faults,
+                               const std::function<expected<value>()>& act, bool log_error);
   unexpected<error> abandon(error e);  // undoes the running input (or fails the batch) and returns e
   expected<void> accept_seq(const std::optional<bytes>& caller, std::optional<std::uint64_t> seq);
   expected<void> append(log_entry& e);
