@@ -33,6 +33,7 @@ packages=(
   dpkg-dev re2c python3                    # building wabt from Debian's source package; tools/check_deps.py
   valgrind                                 # instruction counts of the hot paths (tools/dev.sh count)
   clang libclang-rt-14-dev                 # the libFuzzer target (tools/dev.sh fuzz)
+  qemu-system-x86 e2fsprogs                # exo vm run: QEMU, and mkfs.ext4/debugfs for the data disk
 )
 
 # Each step says how long the command has run so far (CI must stay under 30 minutes).
@@ -55,6 +56,23 @@ setup() {
   fi
   # wabt 1.0.32 from Debian's source package, -fPIC, release; built once and cached.
   bash tools/wabt/build.sh
+  vm_kernel
+}
+
+# The kernel exo's VMs boot (exo vm build): Debian's linux-image-amd64, downloaded and unpacked
+# into ~/.cache/exo/linux-image-VERSION, never installed on this machine.
+vm_kernel() {
+  local abi dir tmp
+  abi=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-/ {print $2; exit}')
+  [ -n "$abi" ] || { echo "exo: apt does not know linux-image-amd64 (run apt-get update)" >&2; exit 1; }
+  dir="$HOME/.cache/exo/$abi"
+  [ -d "$dir/boot" ] && return 0
+  log "unpacking the VM kernel ($abi, not installed)"
+  tmp=$(mktemp -d)
+  (cd "$tmp" && apt-get download -qq "$abi" 2>/dev/null) || { rm -rf "$tmp"; echo "exo: cannot download $abi" >&2; exit 1; }
+  mkdir -p "$HOME/.cache/exo"
+  rm -rf "$dir.part" && dpkg-deb -x "$tmp"/*.deb "$dir.part" && mv "$dir.part" "$dir"
+  rm -rf "$tmp"
 }
 
 # run_fuzzer TARGET SECONDS CORPUS LOG WHAT [MAX_LEN [FLAG...]]: runs build/fuzz/TARGET on

@@ -25,6 +25,7 @@
 // child that died).
 
 #include "air_cmd.hpp"
+#include "vm.hpp"
 
 #include <exo/boot/node.hpp>
 #include <exo/boot/prune.hpp>
@@ -842,9 +843,50 @@ int cmd_keygen(const common& c, const std::string& out) {
   return ok;
 }
 
+// ---- vm ----
+// What a VM's /init boots (exo_cli::vm_init): the image at /app.exo on the data disk, RPC on
+// the guest's port 8545, actors' lines at info and above.
+int boot_in_vm(const std::string& image, const std::string& data, const std::string& listen) {
+  return cmd_boot(common{}, image, data, listen, std::size_t{1} << 20, "info", "inline", upkeep_args{}, cluster_args{});
+}
+
+int cmd_vm_build(const common& c, const std::string& image, const std::string& out, const std::string& kernel) {
+  exo_cli::vm_inputs in{.image = image, .kernel_dir = kernel, .exo_binary = {}, .plugin_dirs = c.plugin_dirs};
+  std::error_code ec;
+  const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  if (ec) return failed(bad_input, "vm build: cannot find this exo binary");
+  in.exo_binary = exe.string();
+  if (in.kernel_dir.empty()) {
+    // The kernel tools/dev.sh unpacks (Debian's linux-image-amd64, not installed): the newest.
+    const char* env = std::getenv("EXO_KERNEL_DIR");
+    const char* home = std::getenv("HOME");
+    if (env && *env) in.kernel_dir = env;
+    else if (home) {
+      std::vector<std::string> found;
+      for (const auto& e : fs::directory_iterator(fs::path(home) / ".cache" / "exo", ec))
+        if (e.path().filename().string().rfind("linux-image-", 0) == 0) found.push_back(e.path().string());
+      std::sort(found.begin(), found.end());
+      if (!found.empty()) in.kernel_dir = found.back();
+    }
+    if (in.kernel_dir.empty())
+      return failed(bad_input, "vm build: no kernel: give --kernel DIR (an unpacked linux-image package), or run "
+                               "`bash tools/dev.sh setup`, which unpacks Debian's into ~/.cache/exo");
+  }
+  if (in.plugin_dirs.empty())
+    for (const auto& d : {exe.parent_path().parent_path() / "plugins", exe.parent_path().parent_path() / "lib" / "exo" / "plugins"})
+      if (fs::is_directory(d, ec)) in.plugin_dirs.push_back(d.string());
+  const auto t0 = std::chrono::steady_clock::now();
+  auto r = exo_cli::vm_build(in, out, [](const std::string& line) { fmt::print("{}\n", line); });
+  if (!r) return failed(bad_input, "vm build: " + r.error().message);
+  fmt::print("built in {:.1f} s\n", std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  return ok;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  // The first process of an exo VM (exo vm build makes exo its /init).
+  if (getpid() == 1) exo_cli::vm_init(&boot_in_vm);
   // A process runner's child (exo_cli::air_runner_child): not a command people type.
   if (argc == 3 && std::string_view(argv[1]) == "--runner-child" && std::string_view(argv[2]) == "air")
     return exo_cli::air_runner_child();
@@ -1042,6 +1084,25 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   air_session_cmd->add_flag("--json", air_session.as_json, "Output JSON for scripts");
 
+  auto* vm = app.add_subcommand("vm", "Build an application into a bootable virtual machine, and run it under QEMU");
+  vm->require_subcommand(1);
+  std::string vm_kernel;
+  auto* vm_build_cmd = vm->add_subcommand("build", "Build APP.exo into a VM folder: Debian's kernel and an initramfs whose "
+                                                   "/init is exo (reproducible: the same inputs give the same bytes)");
+  vm_build_cmd->add_option("IMAGE", image, "The image (exo pack makes one)")->required();
+  vm_build_cmd->add_option("-o,--out", out, "The VM folder to write (vmlinuz, initrd.zst, vm.json)")->required();
+  vm_build_cmd->add_option("--kernel", vm_kernel,
+                           "An unpacked linux-image package (default: EXO_KERNEL_DIR, or the newest ~/.cache/exo/linux-image-*)");
+  add_common(vm_build_cmd);
+  exo_cli::vm_run_args vm_run_a;
+  auto* vm_run_cmd = vm->add_subcommand("run", "Boot a VM folder under QEMU, its data directory on a virtio disk, RPC "
+                                               "forwarded to the host's loopback; SIGINT/SIGTERM stop it cleanly");
+  vm_run_cmd->add_option("VM", vm_run_a.vm_dir, "The VM folder (exo vm build makes one)")->required();
+  vm_run_cmd->add_option("--data", vm_run_a.disk, "The data disk: an ext4 image file, made and formatted when missing")->required();
+  vm_run_cmd->add_option("--listen", vm_run_a.listen, "Where RPC is reached on the host (port 0 picks a free one)")->capture_default_str();
+  vm_run_cmd->add_option("--memory", vm_run_a.memory_mib, "The VM's memory in MiB")->capture_default_str();
+  vm_run_cmd->add_option("--disk-size", vm_run_a.disk_mib, "The size in MiB of a disk made now")->capture_default_str();
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -1066,6 +1127,8 @@ int main(int argc, char** argv) {
     if (*keygen) return cmd_keygen(c, out);
     if (*air_run_cmd) return exo_cli::air_run(air_run);
     if (*air_session_cmd) return exo_cli::air_session(air_session);
+    if (*vm_build_cmd) return cmd_vm_build(c, image, out, vm_kernel);
+    if (*vm_run_cmd) return exo_cli::vm_run(vm_run_a);
   } catch (const std::exception& e) {
     return failed(bad_input, e.what());
   }
