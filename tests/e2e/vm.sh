@@ -3,9 +3,9 @@
 # the VM twice (the same bytes), boot it under QEMU with a new data disk, call it over RPC from
 # the host, stop it (SIGTERM: a clean power-off), boot it again on the same disk (it resumes),
 # stop it, and verify the disk's log on the host; the roots equal a host-side run of the same
-# calls. Bad input: a disk that is not ext4, a disk too small for the data, a truncated
-# initramfs, a corrupt image and a kernel without the modules, each a clear message and a
-# non-zero exit.
+# calls. Bad input: a disk that is not ext4, a disk too small for the data, a disk that cannot
+# be made, a truncated initramfs, a corrupt image, a kernel without the modules and a folder
+# that is no VM, each a clear message and a non-zero exit.
 #   vm.sh EXO APP_DIR
 set -euo pipefail
 exo=$1 app=$2
@@ -107,4 +107,5 @@ kernel=$(ls -d "$HOME"/.cache/exo/linux-image-* | tail -1)
 mkdir -p "$work/nomods/boot" && cp "$kernel"/boot/vmlinuz-* "$work/nomods/boot/"
 expect_rc 3 "lacks the module" "$exo" vm build "$work/app.exo" -o "$work/nomods.vm" --kernel "$work/nomods"
 expect_rc 3 "not a VM folder" "$exo" vm run "$work/nomods" --data "$work/disk.img"
+expect_rc 3 "cannot make the disk" "$exo" vm run "$work/app.vm" --data "$work/no/such/folder/disk.img"
 echo "vm e2e passed"
