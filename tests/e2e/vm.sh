@@ -3,7 +3,7 @@
 # the VM twice (the same bytes), boot it under QEMU with a new data disk, call it over RPC from
 # the host, stop it (SIGTERM: a clean power-off), boot it again on the same disk (it resumes),
 # stop it, and verify the disk's log on the host; the roots equal a host-side run of the same
-# calls. Bad input: a disk that is not ext4, a disk too small for the data, a disk that cannot
+# calls. Bad input: a corrupt image inside the VM (the disk's copy), a disk that is not ext4, a disk too small for the data, a disk that cannot
 # be made, a truncated initramfs, a corrupt image, a kernel without the modules and a folder
 # that is no VM, each a clear message and a non-zero exit.
 #   vm.sh EXO APP_DIR
@@ -91,6 +91,16 @@ debugfs -R "rdump /exo $work" "$work/disk.img" >/dev/null 2>&1 || fail "debugfs 
 grep -q "final root $vm_root" "$work/verify.out" || fail "the verified root is not the VM's last ($vm_root)"
 
 echo "-- bad input: clear messages, non-zero exits"
+# A corrupt image inside the VM: the disk's copy of it, damaged (debugfs writes the file).
+python3 - "$work/exo/image.exo" "$work/damaged.exo" <<'EOF'
+import sys
+b = bytearray(open(sys.argv[1], "rb").read()); b[len(b) // 2] ^= 1
+open(sys.argv[2], "wb").write(b)
+EOF
+cp "$work/disk.img" "$work/damaged.img"
+printf 'cd /exo\nrm image.exo\nwrite %s image.exo\n' "$work/damaged.exo" >"$work/debugfs.cmds"
+debugfs -w -f "$work/debugfs.cmds" "$work/damaged.img" >/dev/null 2>&1 || fail "debugfs could not damage the disk's image"
+expect_rc 3 "keeps a damaged image" "$exo" vm run "$work/app.vm" --data "$work/damaged.img"
 head -c $((8 << 20)) /dev/zero >"$work/zero.img"
 expect_rc 3 "cannot mount the data disk /dev/vda as ext4" "$exo" vm run "$work/app.vm" --data "$work/zero.img"
 expect_rc 3 "exo vm: exit 3" "$exo" vm run "$work/app.vm" --data "$work/tiny.img" --disk-size 1
