@@ -4,8 +4,8 @@
 # the host, stop it (SIGTERM: a clean power-off), boot it again on the same disk (it resumes),
 # stop it, and verify the disk's log on the host; the roots equal a host-side run of the same
 # calls. Bad input: a corrupt image inside the VM (the disk's copy), a disk that is not ext4, a disk too small for the data, a disk that cannot
-# be made, a truncated initramfs, a corrupt image, a kernel without the modules and a folder
-# that is no VM, each a clear message and a non-zero exit.
+# be made, a truncated initramfs, a corrupt image, a kernel without the modules or with a
+# virtio module that is not one, and a folder that is no VM, each a clear message and a non-zero exit.
 #   vm.sh EXO APP_DIR
 set -euo pipefail
 exo=$1 app=$2
@@ -116,6 +116,14 @@ expect_rc 3 "the image" "$exo" vm build "$work/bad.exo" -o "$work/bad.vm"
 kernel=$(ls -d "$HOME"/.cache/exo/linux-image-* | tail -1)
 mkdir -p "$work/nomods/boot" && cp "$kernel"/boot/vmlinuz-* "$work/nomods/boot/"
 expect_rc 3 "lacks the module" "$exo" vm build "$work/app.exo" -o "$work/nomods.vm" --kernel "$work/nomods"
+# A kernel whose virtio module is not one (an empty file): the guest says so on the console.
+mkdir -p "$work/badvirtio"
+cp -r "$kernel/boot" "$work/badvirtio/"
+version=$(basename "$(ls -d "$kernel"/lib/modules/*)")
+(cd "$kernel" && cp --parents lib/modules/"$version"/kernel/{drivers/virtio/*.ko,drivers/block/virtio_blk.ko,crypto/crc32c_generic.ko,lib/crc16.ko,fs/mbcache.ko,fs/jbd2/jbd2.ko,fs/ext4/ext4.ko,net/core/failover.ko,drivers/net/net_failover.ko,drivers/net/virtio_net.ko} "$work/badvirtio/")
+: >"$work/badvirtio/lib/modules/$version/kernel/drivers/virtio/virtio_ring.ko"
+"$exo" vm build "$work/app.exo" -o "$work/badvirtio.vm" --kernel "$work/badvirtio" >/dev/null 2>&1 || fail "vm build with an empty module"
+expect_rc 3 "the kernel refused the module drivers/virtio/virtio_ring.ko" "$exo" vm run "$work/badvirtio.vm" --data "$work/disk.img"
 expect_rc 3 "not a VM folder" "$exo" vm run "$work/nomods" --data "$work/disk.img"
 expect_rc 3 "cannot make the disk" "$exo" vm run "$work/app.vm" --data "$work/no/such/folder/disk.img"
 echo "vm e2e passed"
