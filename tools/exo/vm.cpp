@@ -18,6 +18,7 @@
 #include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/reboot.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -501,6 +502,7 @@ int vm_run(const vm_run_args& a) {
     close(in[1]);
     close(out[0]);
     setpgid(0, 0);  // (Ctrl-C on the terminal goes to exo, which stops the guest cleanly)
+    prctl(PR_SET_PDEATHSIG, SIGKILL);  // (and QEMU does not outlive an exo that was killed)
     std::vector<char*> args;
     for (const auto& s : argv) args.push_back(const_cast<char*>(s.c_str()));
     args.push_back(nullptr);
