@@ -63,8 +63,15 @@ setup() {
 # into ~/.cache/exo/linux-image-VERSION, never installed on this machine.
 vm_kernel() {
   local abi dir tmp
-  abi=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-/ {print $2; exit}')
-  [ -n "$abi" ] || { echo "exo: apt does not know linux-image-amd64 (run apt-get update)" >&2; exit 1; }
+  find_abi() { apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-/ {print $2; exit}'; }
+  abi=$(find_abi)
+  if [ -z "$abi" ]; then  # (no package lists yet)
+    local sudo=()
+    [ "$(id -u)" -ne 0 ] && sudo=(sudo)
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    abi=$(find_abi)
+  fi
+  [ -n "$abi" ] || { echo "exo: apt does not know linux-image-amd64" >&2; exit 1; }
   dir="$HOME/.cache/exo/$abi"
   [ -d "$dir/boot" ] && return 0
   log "unpacking the VM kernel ($abi, not installed)"
