@@ -138,23 +138,9 @@ class link {
       more = false;
       for (const std::string& peer : peers_) {
         if (n >= max) break;
-        auto s = in_from(peer);
-        if (!s) return unexpected(std::move(s).error());
-        auto next = node_.next_take(peer);
-        if (!next) return unexpected(std::move(next).error());
-        auto msg = (*s)->read(*next);
-        if (!msg) return unexpected(std::move(msg).error());
-        if (!*msg) continue;
-        auto first = take_after(**msg, 0, n);  // (what it depends on: three-party hand-off)
-        if (!first) return unexpected(std::move(first).error());
-        if (!*first) continue;  // it waits for a message not on its stream yet
-        auto took = node_.take(**msg);
-        if (!took)
-          return fail(took.error().code, fmt::format("node {}: taking message {} from node {}: {}", me_, *next, peer,
-                                                     took.error().message));
-        receipt_due_.insert(peer);
-        ++n;
-        more = true;
+        auto took = take_next(peer, 0, n);
+        if (!took) return unexpected(std::move(took).error());
+        more = more || *took;
       }
     }
     if (n && durable_)
@@ -165,16 +151,16 @@ class link {
   }
 
   /// Publishes the receipts that are due (what pull() took; after recover(), to every peer),
-  /// each peer's at most every `receipt_every`; `force` ignores that. Every take must be on
-  /// disk. Returns how many were published.
-  expected<std::size_t> send_receipts(bool force = false) {
+  /// each peer's at most every `receipt_every`. Every take must be on disk. Returns how many
+  /// were published.
+  expected<std::size_t> send_receipts() {
     if (receipt_due_.empty()) return 0;
     if (auto r = open_receipts(); !r) return unexpected(std::move(r).error());
     const auto now = std::chrono::steady_clock::now();
     std::size_t n = 0;
     for (auto it = receipt_due_.begin(); it != receipt_due_.end();) {
       auto& last = receipt_sent_[*it];
-      if (!force && last.time_since_epoch().count() != 0 && now - last < receipt_every_) {
+      if (last.time_since_epoch().count() != 0 && now - last < receipt_every_) {
         ++it;
         continue;
       }
@@ -241,12 +227,12 @@ class link {
   }
 
   /// What a node's RPC server runs between batches (rpc::server_options::pump): pull(max), so
-  /// that calls are not kept waiting behind a long backlog. The link must outlive it.
+  /// that calls are not kept waiting behind a long backlog (and the receipts it owes), then
+  /// settle(). The link must outlive it.
   std::function<expected<std::size_t>()> pump(std::size_t max = 256) {
     return [this, max]() -> expected<std::size_t> {
       auto took = pull(max);
       if (!took) return fail(took.error().code, "cluster: " + took.error().message);
-      if (auto r = send_receipts(); !r) return fail(r.error().code, "cluster: " + r.error().message);
       if (auto t = settle(); !t) return fail(t.error().code, "cluster: " + t.error().message);
       return took;
     };
@@ -263,6 +249,28 @@ class link {
   }
   expected<stream*> out_to(const std::string& to) { return open_in(out_, me_, to, to); }
   expected<stream*> in_from(const std::string& from) { return open_in(in_, from, me_, from); }
+
+  // Takes the next message `peer` appended for this node, if it is there, after the messages
+  // it depends on (take_after): false if there is nothing to take yet. Counts takes in `n`.
+  expected<bool> take_next(const std::string& peer, int depth, std::size_t& n) {
+    auto s = in_from(peer);
+    if (!s) return unexpected(std::move(s).error());
+    auto next = node_.next_take(peer);
+    if (!next) return unexpected(std::move(next).error());
+    auto msg = (*s)->read(*next);
+    if (!msg) return unexpected(std::move(msg).error());
+    if (!*msg) return false;
+    auto first = take_after(**msg, depth, n);  // (what it depends on: three-party hand-off)
+    if (!first) return unexpected(std::move(first).error());
+    if (!*first) return false;  // it waits for a message not on its stream yet
+    auto took = node_.take(**msg);
+    if (!took)
+      return fail(took.error().code, fmt::format("node {}: taking message {} from node {}: {}", me_, *next, peer,
+                                                 took.error().message));
+    receipt_due_.insert(peer);
+    ++n;
+    return true;
+  }
 
   // Takes, before `envelope`, the messages of other peers its body says it depends on
   // ({after: {node: index}}, kernel::take_remote): false if one is not on its stream yet, so
@@ -284,20 +292,9 @@ class link {
         auto next = node_.next_take(node);
         if (!next) return unexpected(std::move(next).error());
         if (*next > static_cast<std::uint64_t>(*index.if_i64()) || depth >= 8) break;
-        auto s = in_from(node);
-        if (!s) return unexpected(std::move(s).error());
-        auto msg = (*s)->read(*next);
-        if (!msg) return unexpected(std::move(msg).error());
-        if (!*msg) return false;
-        auto first = take_after(**msg, depth + 1, n);
-        if (!first) return unexpected(std::move(first).error());
-        if (!*first) return false;
-        auto took = node_.take(**msg);
-        if (!took)
-          return fail(took.error().code, fmt::format("node {}: taking message {} from node {}: {}", me_, *next, node,
-                                                     took.error().message));
-        receipt_due_.insert(node);
-        ++n;
+        auto took = take_next(node, depth + 1, n);
+        if (!took) return unexpected(std::move(took).error());
+        if (!*took) return false;
       }
     }
     return true;
