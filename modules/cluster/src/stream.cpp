@@ -19,6 +19,14 @@ unexpected<error> nats_failure(std::string_view what, natsStatus s, jsErrCode js
   return unexpected(error{errc::internal, fmt::format("NATS: {}: {}", what, detail)});
 }
 
+// A message's bytes, and the message freed.
+bytes take_data(natsMsg* m) {
+  const auto* data = reinterpret_cast<const std::uint8_t*>(natsMsg_GetData(m));
+  bytes out(data, data + natsMsg_GetDataLength(m));
+  natsMsg_Destroy(m);
+  return out;
+}
+
 }  // namespace
 
 struct connection::impl {
@@ -97,6 +105,34 @@ expected<arrivals> arrivals::watch(connection& c, std::string_view to, std::func
 namespace {
 constexpr const char* receipts_stream = "EXO_RECEIPTS";
 
+// Makes sure the server has the stream `name` on `subject` (file storage), creating it with
+// `shape`'s settings if missing (another opener making it meanwhile is fine).
+expected<void> ensure_stream(jsCtx* js, const std::string& name, const std::string& subject,
+                             const std::function<void(jsStreamConfig&)>& shape) {
+  jsStreamInfo* si = nullptr;
+  jsErrCode jerr = static_cast<jsErrCode>(0);
+  natsStatus s = js_GetStreamInfo(&si, js, name.c_str(), nullptr, &jerr);
+  if (s == NATS_OK) {
+    jsStreamInfo_Destroy(si);
+    return {};
+  }
+  if (jerr != JSStreamNotFoundErr) return nats_failure(fmt::format("looking up stream {}", name), s, jerr);
+  jsStreamConfig cfg;
+  jsStreamConfig_Init(&cfg);
+  cfg.Name = name.c_str();
+  const char* subjects[] = {subject.c_str()};
+  cfg.Subjects = subjects;
+  cfg.SubjectsLen = 1;
+  cfg.Storage = js_FileStorage;
+  shape(cfg);
+  jerr = static_cast<jsErrCode>(0);
+  si = nullptr;
+  s = js_AddStream(&si, js, &cfg, nullptr, &jerr);
+  if (s != NATS_OK && jerr != JSStreamNameExistErr) return nats_failure(fmt::format("creating stream {}", name), s, jerr);
+  if (si) jsStreamInfo_Destroy(si);
+  return {};
+}
+
 expected<std::string> receipt_subject(std::string_view taker, std::string_view sender) {
   for (std::string_view n : {taker, sender})
     if (!valid_node_name(n))
@@ -106,28 +142,9 @@ expected<std::string> receipt_subject(std::string_view taker, std::string_view s
 }  // namespace
 
 expected<receipts> receipts::open(connection& c) {
-  jsCtx* js = c.p_->js;
-  jsStreamInfo* si = nullptr;
-  jsErrCode jerr = static_cast<jsErrCode>(0);
-  natsStatus s = js_GetStreamInfo(&si, js, receipts_stream, nullptr, &jerr);
-  if (s == NATS_OK) {
-    jsStreamInfo_Destroy(si);
-    return receipts(c);
-  }
-  if (jerr != JSStreamNotFoundErr) return nats_failure(fmt::format("looking up stream {}", receipts_stream), s, jerr);
-  jsStreamConfig cfg;
-  jsStreamConfig_Init(&cfg);
-  cfg.Name = receipts_stream;
-  const char* subjects[] = {"exo.receipt.>"};
-  cfg.Subjects = subjects;
-  cfg.SubjectsLen = 1;
-  cfg.Storage = js_FileStorage;
-  cfg.MaxMsgsPerSubject = 1;  // only the latest of each pair
-  jerr = static_cast<jsErrCode>(0);
-  s = js_AddStream(&si, js, &cfg, nullptr, &jerr);
-  if (s != NATS_OK && jerr != JSStreamNameExistErr)
-    return nats_failure(fmt::format("creating stream {}", receipts_stream), s, jerr);
-  if (si) jsStreamInfo_Destroy(si);
+  auto made = ensure_stream(c.p_->js, receipts_stream, "exo.receipt.>",
+                            [](jsStreamConfig& cfg) { cfg.MaxMsgsPerSubject = 1; });  // only the latest of each pair
+  if (!made) return unexpected(std::move(made).error());
   return receipts(c);
 }
 
@@ -152,10 +169,7 @@ expected<std::optional<bytes>> receipts::latest(std::string_view taker, std::str
     if (jerr == JSNoMessageFoundErr) return std::optional<bytes>{};
     return nats_failure(fmt::format("reading the receipt on {}", *subject), s, jerr);
   }
-  const auto* data = reinterpret_cast<const std::uint8_t*>(natsMsg_GetData(m));
-  bytes out(data, data + natsMsg_GetDataLength(m));
-  natsMsg_Destroy(m);
-  return std::optional<bytes>{std::move(out)};
+  return std::optional<bytes>{take_data(m)};
 }
 
 stream::stream(connection& c, std::string from, std::string to)
@@ -168,28 +182,10 @@ expected<stream> stream::open(connection& c, std::string from, std::string to) {
       return fail(errc::invalid_argument, fmt::format("'{}' cannot name a node: 1 to 64 letters, digits, '_' or '-'", *n));
   if (from == to) return fail(errc::invalid_argument, fmt::format("a node has no stream to itself ('{}')", from));
   stream st(c, std::move(from), std::move(to));
-  jsCtx* js = c.p_->js;
-  jsStreamInfo* si = nullptr;
-  jsErrCode jerr = static_cast<jsErrCode>(0);
-  natsStatus s = js_GetStreamInfo(&si, js, st.name_.c_str(), nullptr, &jerr);
-  if (s == NATS_OK) {
-    jsStreamInfo_Destroy(si);
-    return st;
-  }
-  if (jerr != JSStreamNotFoundErr) return nats_failure(fmt::format("looking up stream {}", st.name_), s, jerr);
-  jsStreamConfig cfg;
-  jsStreamConfig_Init(&cfg);
-  cfg.Name = st.name_.c_str();
-  const char* subjects[] = {st.subject_.c_str()};
-  cfg.Subjects = subjects;
-  cfg.SubjectsLen = 1;
-  cfg.Storage = js_FileStorage;
-  cfg.Duplicates = std::int64_t{10} * 60 * 1'000'000'000;  // ten minutes of message ids
-  jerr = static_cast<jsErrCode>(0);
-  s = js_AddStream(&si, js, &cfg, nullptr, &jerr);
-  if (s != NATS_OK && jerr != JSStreamNameExistErr)  // another opener may have made it meanwhile
-    return nats_failure(fmt::format("creating stream {}", st.name_), s, jerr);
-  if (si) jsStreamInfo_Destroy(si);
+  auto made = ensure_stream(c.p_->js, st.name_, st.subject_, [](jsStreamConfig& cfg) {
+    cfg.Duplicates = std::int64_t{10} * 60 * 1'000'000'000;  // ten minutes of message ids
+  });
+  if (!made) return unexpected(std::move(made).error());
   return st;
 }
 
@@ -212,10 +208,7 @@ expected<std::optional<bytes>> stream::read(std::uint64_t index) {
     if (jerr == JSNoMessageFoundErr) return std::optional<bytes>{};
     return nats_failure(fmt::format("reading message {} of stream {}", index, name_), s, jerr);
   }
-  const auto* data = reinterpret_cast<const std::uint8_t*>(natsMsg_GetData(m));
-  bytes out(data, data + natsMsg_GetDataLength(m));
-  natsMsg_Destroy(m);
-  return std::optional<bytes>{std::move(out)};
+  return std::optional<bytes>{take_data(m)};
 }
 
 expected<bool> stream::append(std::uint64_t index, byte_view payload) {
