@@ -90,6 +90,46 @@ value with_field(const value& map, std::string key, value v) {
   return value::make_map(std::move(m));
 }
 
+// What a capability's description and a hand-off notice both say of it: {actor, kind, rights,
+// function (function kind)}.
+value::map cap_fields(const capability& c, const id& actor) {
+  value::map d{{"actor", to_value(actor)},
+               {"kind", value(c.kind == cap_kind::actor ? "actor" : "function")},
+               {"rights", value(static_cast<std::int64_t>(c.rights))}};
+  if (c.kind == cap_kind::function) d.emplace_back("function", value(static_cast<std::int64_t>(c.function)));
+  return d;
+}
+// The reverse, checked: the capability (its target not set) and the actor's id; `bad(why)`
+// makes the error.
+template <class Bad>
+expected<std::pair<capability, id>> read_cap_fields(const value& d, const Bad& bad) {
+  const value *kind = d.find("kind"), *who = d.find("actor"), *r = d.find("rights");
+  if (!kind || !kind->if_string() || !who || !who->if_bytes() || !r || !r->if_i64())
+    return bad("needs 'kind', 'actor' and 'rights'");
+  const bool fn = *kind->if_string() == "function";
+  if (!fn && *kind->if_string() != "actor") return bad("its kind is neither 'actor' nor 'function'");
+  if (*r->if_i64() < 0 || *r->if_i64() > static_cast<std::int64_t>(rights::all)) return bad("impossible rights");
+  capability c{fn ? cap_kind::function : cap_kind::actor, static_cast<rights>(*r->if_i64()), 0, 0};
+  if (fn) {
+    const value* f = d.find("function");
+    if (!f || !f->if_i64() || *f->if_i64() < 0 || *f->if_i64() >= static_cast<std::int64_t>(whole_actor))
+      return bad("a function capability needs the function's index");
+    c.function = static_cast<std::uint32_t>(*f->if_i64());
+  }
+  auto aid = id_from_bytes(*who->if_bytes());
+  if (!aid) return bad(aid.error().message);
+  return std::pair{c, *aid};
+}
+
+// The function names a description carries (those that are strings).
+std::vector<std::string> names_in(const value& d) {
+  std::vector<std::string> names;
+  if (const value* n = d.find("names"); n && n->if_list())
+    for (const value& e : *n->if_list())
+      if (e.if_string()) names.push_back(*e.if_string());
+  return names;
+}
+
 // A counter the host keeps in the tree (absent: 0).
 expected<std::uint64_t> read_count(state_tree& state, const bytes& key, std::string_view what) {
   auto raw = state.get(key);
@@ -219,10 +259,7 @@ expected<value> kernel::describe_remote(const capability& c) {
   if ((c.kind != cap_kind::actor && c.kind != cap_kind::function) || c.target == 0)
     return fail(errc::wrong_kind, "a capability to the hypervisor itself cannot leave its node");
   actor& t = actors_[c.target];
-  value::map d{{"actor", to_value(t.self)},
-               {"kind", value(c.kind == cap_kind::actor ? "actor" : "function")},
-               {"rights", value(static_cast<std::int64_t>(c.rights))}};
-  if (c.kind == cap_kind::function) d.emplace_back("function", value(static_cast<std::int64_t>(c.function)));
+  value::map d = cap_fields(c, t.self);
   if (const remote_actor* r = remote_of(c.target)) {  // (to a third node: deliver_remote adds the hand-off)
     d.emplace_back("names", names_value(r->functions));
     d.emplace_back("node", value(r->node));
@@ -323,11 +360,8 @@ void kernel::deliver_remote(message& m, std::uint32_t slot, std::string node) {
       ok = unexpected(!n ? std::move(n).error() : std::move(deps).error());
       break;
     }
-    value::map h{{"actor", to_value(actors_[c.target].self)},
-                 {"kind", value(c.kind == cap_kind::actor ? "actor" : "function")},
-                 {"rights", value(static_cast<std::int64_t>(c.rights))},
-                 {"to", value(node)}};
-    if (c.kind == cap_kind::function) h.emplace_back("function", value(static_cast<std::int64_t>(c.function)));
+    value::map h = cap_fields(c, actors_[c.target].self);
+    h.emplace_back("to", value(node));
     value notice = value::make_map({{"handoff", value::make_map(std::move(h))}, {"after", value::make_map(std::move(*deps))}});
     const std::uint64_t i = *n + 1;
     ok = state_->put(outbound_key(third), encode(value(internal::bits(i))));
@@ -436,29 +470,15 @@ expected<capability> kernel::import_remote(const value& d, std::string_view from
   auto bad = [&](std::string_view why) {
     return fail(errc::malformed, fmt::format("a capability from node {}: {}", from, why));
   };
-  const value *kind = d.find("kind"), *who = d.find("actor"), *node = d.find("node"), *r = d.find("rights");
-  if (!kind || !kind->if_string() || !who || !who->if_bytes() || !node || !node->if_string() || !r || !r->if_i64())
-    return bad("needs 'kind', 'actor', 'node' and 'rights'");
-  const bool fn = *kind->if_string() == "function";
-  if (!fn && *kind->if_string() != "actor") return bad("its kind is neither 'actor' nor 'function'");
-  if (*r->if_i64() < 0 || *r->if_i64() > static_cast<std::int64_t>(rights::all)) return bad("impossible rights");
-  capability c{fn ? cap_kind::function : cap_kind::actor, static_cast<rights>(*r->if_i64()), 0, 0};
-  if (fn) {
-    const value* f = d.find("function");
-    if (!f || !f->if_i64() || *f->if_i64() < 0 || *f->if_i64() >= static_cast<std::int64_t>(whole_actor))
-      return bad("a function capability needs the function's index");
-    c.function = static_cast<std::uint32_t>(*f->if_i64());
-  }
-  auto aid = id_from_bytes(*who->if_bytes());
-  if (!aid) return bad(aid.error().message);
+  const value* node = d.find("node");
+  if (!node || !node->if_string()) return bad("needs 'kind', 'actor', 'node' and 'rights'");
+  auto fields = read_cap_fields(d, bad);
+  if (!fields) return unexpected(std::move(fields).error());
+  auto [c, aid] = *fields;
   const std::string& on = *node->if_string();
   if (on == from) {
-    std::vector<std::string> names;
-    if (const value* n = d.find("names"); n && n->if_list())
-      for (const value& e : *n->if_list())
-        if (e.if_string()) names.push_back(*e.if_string());
-    if (auto a = add_route(*aid, from, std::move(names)); !a) return unexpected(std::move(a).error());
-    c.target = find(*aid);
+    if (auto a = add_route(aid, from, names_in(d)); !a) return unexpected(std::move(a).error());
+    c.target = find(aid);
     return c;
   }
   if (on != cfg_.node) {
@@ -470,39 +490,41 @@ expected<capability> kernel::import_remote(const value& d, std::string_view from
         !hi->if_i64() || *hi->if_i64() < 1)
       return fail(errc::bad_capability, fmt::format("node {} passed a capability to actor {} on node {} without handing it "
                                                     "over (a hand-off {{node: {}, index}})",
-                                                    from, short_hex(*aid), on, from));
+                                                    from, short_hex(aid), on, from));
     if (!valid_node_name(on)) return bad("its node cannot name a node");
-    std::vector<std::string> names;
-    if (const value* n = d.find("names"); n && n->if_list())
-      for (const value& e : *n->if_list())
-        if (e.if_string()) names.push_back(*e.if_string());
-    if (auto a = add_route(*aid, on, std::move(names)); !a) return unexpected(std::move(a).error());
-    auto deps = deps_of(*state_, *aid);
+    if (auto a = add_route(aid, on, names_in(d)); !a) return unexpected(std::move(a).error());
+    auto deps = deps_of(*state_, aid);
     if (!deps) return unexpected(std::move(deps).error());
     merge_deps(*deps, value::map{{std::string(from), *hi}});
-    if (auto w = state_->put(deps_key(*aid), encode(value::make_map(std::move(*deps)))); !w) return unexpected(std::move(w).error());
-    c.target = find(*aid);
+    if (auto w = state_->put(deps_key(aid), encode(value::make_map(std::move(*deps)))); !w) return unexpected(std::move(w).error());
+    c.target = find(aid);
     return c;
   }
-  auto slot = resolve(*aid);
+  auto slot = held_by(aid, c, from, c.rights, "passed", ": a node cannot mint capabilities to another node's actors");
+  if (!slot) return unexpected(std::move(slot).error());
+  c.target = *slot;
+  return c;
+}
+
+expected<std::uint32_t> kernel::held_by(const id& aid, const capability& c, std::string_view from, rights need,
+                                        std::string_view act, std::string_view why) {
+  const bool fn = c.kind == cap_kind::function;
+  auto slot = resolve(aid);
   if (!slot || *slot == 0)
-    return fail(errc::bad_capability, fmt::format("node {} passed a capability to actor {}, which is not an actor of this "
-                                                  "node",
-                                                  from, short_hex(*aid)));
+    return fail(errc::bad_capability, fmt::format("node {} {} a capability to actor {}, which is not an actor of this node",
+                                                  from, act, short_hex(aid)));
   if (fn && c.function >= actors_[*slot].type->functions.size())
-    return fail(errc::bad_capability, fmt::format("node {} passed a capability to function #{} of actor {}, which exports "
-                                                  "{} functions",
-                                                  from, c.function, short_hex(*aid), actors_[*slot].type->functions.size()));
-  auto given = exported(*slot, fn ? c.function : whole_actor, from, c.rights);
+    return fail(errc::bad_capability, fmt::format("node {} {} a capability to function #{} of actor {}, which exports {} "
+                                                  "functions",
+                                                  from, act, c.function, short_hex(aid), actors_[*slot].type->functions.size()));
+  auto given = exported(*slot, fn ? c.function : whole_actor, from, need);
   if (!given) return unexpected(std::move(given).error());
   if (!*given)
     return fail(errc::bad_capability,
-                fmt::format("node {} passed a capability to {}{} of actor {} (rights {}) that this node never gave it: a "
-                            "node cannot mint capabilities to another node's actors",
-                            from, fn ? "function " : "the actor itself", fn ? actors_[*slot].type->functions[c.function].name : "",
-                            short_hex(*aid), to_string(c.rights)));
-  c.target = *slot;
-  return c;
+                fmt::format("node {} {} a capability to {}{} of actor {} (rights {}) that this node never gave it{}", from, act,
+                            fn ? "function " : "the actor itself", fn ? actors_[*slot].type->functions[c.function].name : "",
+                            short_hex(aid), to_string(c.rights), why));
+  return *slot;
 }
 
 expected<void> kernel::grant(cap_handle h, std::string_view node) {
@@ -519,42 +541,21 @@ expected<void> kernel::take_handoff(std::string_view from, const value& h, std::
   auto bad = [&](std::string_view why) {
     return fail(errc::malformed, fmt::format("a hand-off notice from node {}: {}", from, why));
   };
-  const value *who = h.find("actor"), *kind_v = h.find("kind"), *r = h.find("rights"), *to = h.find("to"),
-              *fn = h.find("function");
-  if (fields != 1 || !h.if_map() || !who || !who->if_bytes() || !kind_v || !kind_v->if_string() || !r || !r->if_i64() ||
-      !to || !to->if_string())
+  const value* to = h.find("to");
+  if (fields != 1 || !h.if_map() || !to || !to->if_string())
     return bad("expected {handoff: {actor, kind, rights, to, function (function kind)}, after}");
-  const bool is_fn = *kind_v->if_string() == "function";
-  if (!is_fn && *kind_v->if_string() != "actor") return bad("its kind is neither 'actor' nor 'function'");
-  if (h.if_map()->size() != (is_fn ? 5u : 4u) || (is_fn && (!fn || !fn->if_i64())))
+  auto read = read_cap_fields(h, bad);
+  if (!read) return unexpected(std::move(read).error());
+  const auto& [c, aid] = *read;
+  if (h.if_map()->size() != (c.kind == cap_kind::function ? 5u : 4u))
     return bad("expected {actor, kind, rights, to} and, for a function, its index");
-  if (*r->if_i64() < 0 || *r->if_i64() > static_cast<std::int64_t>(rights::all)) return bad("impossible rights");
-  if (!valid_node_name(*to->if_string()) || *to->if_string() == cfg_.node || *to->if_string() == from)
-    return bad(fmt::format("'{}' cannot be a third node", *to->if_string()));
-  const std::int64_t f = is_fn ? *fn->if_i64() : static_cast<std::int64_t>(whole_actor);
-  if (f < 0 || f > static_cast<std::int64_t>(whole_actor)) return bad("its function index is out of range");
-  auto aid = id_from_bytes(*who->if_bytes());
-  if (!aid) return bad(aid.error().message);
-  auto slot = resolve(*aid);
-  if (!slot || *slot == 0)
-    return fail(errc::bad_capability, fmt::format("node {} handed over a capability to actor {}, which is not an actor of "
-                                                  "this node",
-                                                  from, short_hex(*aid)));
-  const auto function = static_cast<std::uint32_t>(f);
-  if (is_fn && function >= actors_[*slot].type->functions.size())
-    return fail(errc::bad_capability, fmt::format("node {} handed over function #{} of actor {}, which exports {} functions",
-                                                  from, function, short_hex(*aid), actors_[*slot].type->functions.size()));
-  const auto rs = static_cast<rights>(*r->if_i64());
+  const std::string& third = *to->if_string();
+  if (!valid_node_name(third) || third == cfg_.node || third == from) return bad(fmt::format("'{}' cannot be a third node", third));
   // What `from` hands over it must hold, and hold with the right to pass it on.
-  auto given = exported(*slot, function, from, rs | rights::transfer);
-  if (!given) return unexpected(std::move(given).error());
-  if (!*given)
-    return fail(errc::bad_capability,
-                fmt::format("node {} handed node {} a capability to {} of actor {} (rights {}) that this node never gave "
-                            "it, with the right to pass it on",
-                            from, *to->if_string(), is_fn ? actors_[*slot].type->functions[function].name : "the actor itself",
-                            short_hex(*aid), to_string(rs)));
-  return note_export(*slot, function, *to->if_string(), rs);
+  auto slot = held_by(aid, c, from, c.rights | rights::transfer, fmt::format("handed node {}", third),
+                      ", with the right to pass it on");
+  if (!slot) return unexpected(std::move(slot).error());
+  return note_export(*slot, c.kind == cap_kind::function ? c.function : whole_actor, third, c.rights);
 }
 
 expected<void> kernel::take_remote(std::string_view from, const value& body) {

@@ -457,6 +457,10 @@ class kernel {
   expected<value> describe_remote(const capability& c);
   expected<capability> import_remote(const value& d, std::string_view from);
   expected<void> take_handoff(std::string_view from, const value& handoff, std::size_t fields);
+  // The slot of this node's actor `aid` if node `from` was given the capability `c` to it with
+  // the rights `need`; else an error saying that `from` `act` (passed, handed on) it, then `why`.
+  expected<std::uint32_t> held_by(const id& aid, const capability& c, std::string_view from, rights need,
+                                  std::string_view act, std::string_view why);
   expected<void> note_export(std::uint32_t slot, std::uint32_t function, std::string_view node, rights r);
   expected<bool> exported(std::uint32_t slot, std::uint32_t function, std::string_view node, rights r);
   expected<std::uint32_t> remote_slot(const id& a, std::string_view node);
