@@ -107,6 +107,11 @@ expected<std::vector<std::string>> libraries_of(const std::string& file) {
 
 }  // namespace
 
+void cpio_archive::add_parents(const std::string& p) {
+  for (fs::path parent = fs::path(p).parent_path(); !parent.empty(); parent = parent.parent_path())
+    if (!entries_.count(parent.string())) add_dir(parent.string());
+}
+
 void cpio_archive::add_dir(const std::string& path, std::uint32_t mode) {
   const std::string p = archive_path(path);
   if (p.empty()) return;
@@ -115,15 +120,13 @@ void cpio_archive::add_dir(const std::string& path, std::uint32_t mode) {
 
 void cpio_archive::add_file(const std::string& path, bytes data, std::uint32_t mode) {
   const std::string p = archive_path(path);
-  for (fs::path parent = fs::path(p).parent_path(); !parent.empty(); parent = parent.parent_path())
-    if (!entries_.count(parent.string())) add_dir(parent.string());
+  add_parents(p);
   entries_[p] = entry{s_ifreg | (mode & 07777), std::move(data), 0, 0};
 }
 
 void cpio_archive::add_char_device(const std::string& path, std::uint32_t major, std::uint32_t minor, std::uint32_t mode) {
   const std::string p = archive_path(path);
-  for (fs::path parent = fs::path(p).parent_path(); !parent.empty(); parent = parent.parent_path())
-    if (!entries_.count(parent.string())) add_dir(parent.string());
+  add_parents(p);
   entries_[p] = entry{s_ifchr | (mode & 07777), {}, major, minor};
 }
 
@@ -415,15 +418,20 @@ bool kvm_usable() {
   return false;
 }
 
+// In a child: runs argv (a program on PATH); returns only if it cannot.
+void exec_argv(const std::vector<std::string>& argv) {
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  execvp(args[0], args.data());
+}
+
 int run_quiet(const std::vector<std::string>& argv) {
   pid_t pid = fork();
   if (pid == 0) {
-    std::vector<char*> args;
-    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
     int null = open("/dev/null", O_WRONLY);
     dup2(null, 1);
-    execvp(args[0], args.data());
+    exec_argv(argv);
     _exit(127);
   }
   int st = 0;
@@ -503,10 +511,7 @@ int vm_run(const vm_run_args& a) {
     close(out[0]);
     setpgid(0, 0);  // (Ctrl-C on the terminal goes to exo, which stops the guest cleanly)
     prctl(PR_SET_PDEATHSIG, SIGKILL);  // (and QEMU does not outlive an exo that was killed)
-    std::vector<char*> args;
-    for (const auto& s : argv) args.push_back(const_cast<char*>(s.c_str()));
-    args.push_back(nullptr);
-    execvp(args[0], args.data());
+    exec_argv(argv);
     fmt::print(stderr, "cannot run qemu-system-x86_64: {} (Debian's qemu-system-x86 package)\n", std::strerror(errno));
     _exit(127);
   }

@@ -35,6 +35,7 @@ class cpio_archive {
     exo::bytes data;
     std::uint32_t rdev_major = 0, rdev_minor = 0;
   };
+  void add_parents(const std::string& path);  // every directory on the way to `path`
   std::map<std::string, entry> entries_;  // by path, without the leading '/'
 };
 
