@@ -677,6 +677,85 @@ bool make_proxy_constructor(JSContext* cx, unsigned argc, JS::Value* vp) {
   return true;
 }
 
+// ---- Buffers ----
+//
+// ArrayBuffers and typed arrays keep their bytes outside the collected heap, where the
+// engine's heap limit does not see them, and a buffer of any size costs the code one
+// operation: `new Uint8Array(4e9)` took 30 ticks, and 200 buffers of 16 MiB 2,044. So the
+// constructors scripts see are natives that call the original and count what it made:
+// its bytes cost a tick per bytes_per_tick, and a run may make at most meter_state's
+// memory_left bytes of them (the code's exo_limits memory); past that it stops,
+// uncatchably, the whole budget spent (over_memory). The count follows the code's own
+// requests, in order, so where it stops is the same on every run. A view of a buffer that
+// exists (`new Uint8Array(buffer, offset, n)`) makes no bytes. The species of slice, map,
+// filter and ArrayBuffer.prototype.slice reach the same natives, through the prototypes'
+// `constructor`; %TypedArray%.from and of through `this`.
+
+// What a buffer of n bytes costs: false (the code stopped) when over the limit or the ticks.
+bool charge_buffer(std::uint64_t n) {
+  meter_state& m = meter_now;
+  if (n > m.memory_left) {
+    m.over_memory = true;
+    return out_of_budget();
+  }
+  m.memory_left -= n;
+  return spend((n + bytes_per_tick - 1) / bytes_per_tick);
+}
+
+// ArrayBuffer and the typed arrays as scripts see them: the original (reserved slot 0)
+// constructs, with the new.target given (a subclass's prototype is kept); a call without
+// `new` goes to the original, which refuses it.
+bool counted_buffer(JSContext* cx, unsigned argc, JS::Value* vp) {
+  JS::CallArgs args = JS::CallArgsFromVp(argc, vp);
+  JS::RootedValue original(cx, js::GetFunctionNativeReserved(&args.callee(), 0));
+  JS::RootedValueVector argv(cx);
+  if (!copy_args(args, &argv)) return false;
+  if (!args.isConstructing()) return JS::Call(cx, JS::UndefinedHandleValue, original, argv, args.rval());
+  // A length asked for as a number is checked before the bytes are taken (the engine would
+  // take them, zeroed, and the count refuse them after).
+  if (args.get(0).isNumber() && args[0].toNumber() > 0) {
+    const double asked = args[0].toNumber() * js::GetFunctionNativeReserved(&args.callee(), 1).toInt32();
+    if (asked > static_cast<double>(meter_now.memory_left)) return charge_buffer(meter_now.memory_left + 1);
+  }
+  JS::RootedObject target(cx, &args.newTarget().toObject());
+  JS::RootedObject made(cx);
+  if (!JS::Construct(cx, original, target, argv, &made)) return false;
+  std::uint64_t bytes = 0;
+  if (JS::IsArrayBufferObject(made)) bytes = JS::GetArrayBufferByteLength(made);
+  else if (JS_IsTypedArrayObject(made) && !(args.get(0).isObject() && JS::IsArrayBufferObject(&args[0].toObject())))
+    bytes = JS_GetTypedArrayByteLength(made);
+  if (!charge_buffer(bytes)) return false;
+  args.rval().setObject(*made);
+  return true;
+}
+
+// Puts the counting constructors in the realm's global (before any script runs): each has
+// the original's name, length and prototype, inherits the original's statics (from, of,
+// BYTES_PER_ELEMENT, isView, the species getter), and is its prototype's `constructor`.
+bool count_buffers(JSContext* cx, JS::HandleObject global) {
+  for (const char* name : {"ArrayBuffer", "Int8Array", "Uint8Array", "Uint8ClampedArray", "Int16Array", "Uint16Array",
+                           "Int32Array", "Uint32Array", "Float32Array", "Float64Array", "BigInt64Array", "BigUint64Array"}) {
+    JS::RootedValue original(cx), proto(cx), length(cx);
+    if (!JS_GetProperty(cx, global, name, &original) || !original.isObject()) return false;
+    JS::RootedObject c(cx, &original.toObject());
+    if (!JS_GetProperty(cx, c, "prototype", &proto) || !proto.isObject() || !JS_GetProperty(cx, c, "length", &length))
+      return false;
+    JSFunction* f = js::NewFunctionWithReserved(cx, counted_buffer, length.isInt32() ? length.toInt32() : 0, JSFUN_CONSTRUCTOR, name);
+    if (!f) return false;
+    JS::RootedObject w(cx, JS_GetFunctionObject(f));
+    js::SetFunctionNativeReserved(w, 0, original);
+    JS::RootedValue each(cx, JS::Int32Value(1));  // bytes per element (1: ArrayBuffer)
+    if (std::string_view(name) != "ArrayBuffer" && !JS_GetProperty(cx, c, "BYTES_PER_ELEMENT", &each)) return false;
+    js::SetFunctionNativeReserved(w, 1, each.isInt32() ? each : JS::Int32Value(1));
+    JS::RootedObject p(cx, &proto.toObject());
+    JS::RootedValue wv(cx, JS::ObjectValue(*w));
+    if (!JS_SetPrototype(cx, w, c) || !JS_DefineProperty(cx, w, "prototype", p, JSPROP_READONLY | JSPROP_PERMANENT) ||
+        !JS_DefineProperty(cx, p, "constructor", wv, 0) || !JS_DefineProperty(cx, global, name, wv, 0))
+      return false;
+  }
+  return true;
+}
+
 // __exo_wrap(object, name, kind): replaces object[name] with a wrapper of that kind.
 bool wrap_native(JSContext* cx, unsigned argc, JS::Value* vp) {
   JS::CallArgs args = JS::CallArgsFromVp(argc, vp);
@@ -871,7 +950,7 @@ thread_engine& engine() {
 
 meter_state& meter() { return meter_now; }
 
-void begin_run(std::uint64_t budget, bool message) {
+void begin_run(std::uint64_t budget, bool message, std::uint64_t memory) {
   // Runs are told apart within a thread (a realm, and so every run of code it holds, belongs
   // to one thread; the watchdog watches each thread's meter on its own): no atomic counter.
   static thread_local std::uint64_t runs = 0;
@@ -883,6 +962,8 @@ void begin_run(std::uint64_t budget, bool message) {
   m.out_of_memory = false;
   m.engine_overflow = false;
   m.stalled = false;
+  m.memory_left = memory;
+  m.over_memory = false;
   m.in_message = message;
   m.dirty = false;
   m.reseed = message;
@@ -984,6 +1065,7 @@ JSObject* new_actor_global(JSContext* cx, std::uint64_t seed) {
     for (const char* name : {"__exo_cell", "__exo_wrap", "__exo_isproxy", "__exo_proxy"})
       if (!JS_DeleteProperty(cx, g, name)) return nullptr;
   }
+  if (!count_buffers(cx, g)) return nullptr;
   JS::RootedValue math(cx);
   if (!JS_GetProperty(cx, g, "Math", &math) || !math.isObject()) return nullptr;
   JS::RootedObject m(cx, &math.toObject());

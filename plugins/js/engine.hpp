@@ -108,6 +108,11 @@ struct meter_state {
   /// it is a fault, as the watchdog's stop is.
   bool engine_overflow = false;
   bool stalled = false;
+  /// Bytes of buffers (ArrayBuffers and typed arrays, which the engine keeps outside its
+  /// collected heap) the run may still make, and whether it asked for more: a deterministic
+  /// limit, counted in the order the code asks (README, "Memory").
+  std::uint64_t memory_left = 0;
+  bool over_memory = false;
   bool in_message = false;  // a message runs (not a script's load)
   bool dirty = false;       // the message wrote state that outlives it (__exo_w)
   bool reseed = false;      // Math.random is to be reseeded (from the seed source) before it draws
@@ -131,13 +136,15 @@ bool stop_if_runaway(JSContext* cx, JS::HandleValue v);
 /// The same for the pending exception, if any (it stays pending).
 bool stop_if_runaway(JSContext* cx);
 meter_state& meter();
-/// Starts metering a run of code with `budget` ticks (the watchdog watches it); end_run()
-/// when it is over.
-void begin_run(std::uint64_t budget, bool message);
+/// Starts metering a run of code with `budget` ticks and `memory` bytes of buffers (the
+/// watchdog watches it); end_run() when it is over.
+void begin_run(std::uint64_t budget, bool message, std::uint64_t memory);
 void end_run();
 /// Spends n ticks from meter(); false (out of ticks: the caller stops the code, returning
 /// false with no exception) when they are not there.
 bool spend(std::uint64_t n);
+/// A buffer costs a tick per bytes_per_tick bytes, charged once it is made.
+inline constexpr std::uint64_t bytes_per_tick = 64;
 
 /// The source with tick charges spliced in (meter.js), or the reason it cannot be (a syntax
 /// error with its line and column).

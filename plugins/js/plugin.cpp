@@ -60,6 +60,7 @@ struct exo_code {
   exo_js::compiled_script script;    // as metered
   std::vector<std::string> exports;  // in the order the script set them
   std::uint64_t load_ticks = 0;      // what loading the script costs: charged to every message
+  std::uint64_t memory = 0;          // bytes of buffers a run may make (exo_limits' memory)
   std::string cold;                  // why each message needs a fresh realm ('' : a warm one is kept)
   bool force_cold = false;           // EXO_JS_COLD was set when the code was made (for tests)
   bool regexps = true;               // the script can reach a RegExp (exo_js::metered)
@@ -662,7 +663,7 @@ struct loaded {
 // With `warm`, the realm's lazily made built-ins are made first and the whole realm is
 // hardened after the load (engine.hpp); if it cannot be, `cold` says why and the realm is
 // left as it is.
-loaded load_realm(JSContext* cx, const exo_js::compiled_script& script, bool warm) {
+loaded load_realm(JSContext* cx, const exo_js::compiled_script& script, bool warm, std::uint64_t memory) {
   loaded out;
   auto r = std::make_unique<realm>(cx);
   r->global = exo_js::new_actor_global(cx, load_seed);
@@ -684,7 +685,7 @@ loaded load_realm(JSContext* cx, const exo_js::compiled_script& script, bool war
     out.why = "making the realm's built-ins: " + exo_js::take_exception(cx);
     return out;
   }
-  exo_js::begin_run(load_budget, false);
+  exo_js::begin_run(load_budget, false, memory);
   {
     struct run_t {
       ~run_t() { exo_js::end_run(); }
@@ -695,6 +696,8 @@ loaded load_realm(JSContext* cx, const exo_js::compiled_script& script, bool war
       if (exo_js::meter().stalled)
         out.why = fmt::format("the script did not finish loading: one built-in call ran for over {} ms without "
                               "returning (the watchdog stopped it)", exo_js::stall_limit_ms);
+      else if (exo_js::meter().over_memory)
+        out.why = fmt::format("the script asked for more than {} bytes of buffers while loading", memory);
       else if (exo_js::meter().out_of_ticks)
         out.why = fmt::format("the script did not finish loading in {} ticks", load_budget);
       else
@@ -827,10 +830,12 @@ exo_status js_compile(exo_span code, const exo_limits* limits, exo_code** out, e
     static std::atomic<std::uint64_t> serials{0};
     auto c = std::make_unique<exo_code>(exo_js::compiled_script(std::move(m.source)), std::move(m.cold), m.regexps,
                                         serials.fetch_add(1, std::memory_order_relaxed) + 1);
+    // Buffers a run may make: the memory a wasm instance may have (16 MiB by default).
+    c->memory = std::uint64_t{limits && limits->max_memory_pages ? limits->max_memory_pages : 256u} << 16;
     const char* force = std::getenv("EXO_JS_COLD");
     c->force_cold = force && *force && std::string_view(force) != "0";
     // No message runs: the host API throws if the script uses it while loading.
-    loaded l = load_realm(cx, c->script, c->cold.empty());
+    loaded l = load_realm(cx, c->script, c->cold.empty(), c->memory);
     if (!l.r) return failed(err, l.status, l.why);
     if (c->cold.empty()) c->cold = std::move(l.cold);
     c->load_ticks = l.ticks;
@@ -901,7 +906,7 @@ exo_status js_run(exo_instance* inst, uint32_t function, exo_span args, uint64_t
     if (keep)
       if (auto it = warm.realms.find(code.serial); it != warm.realms.end()) r = it->second.get();
     if (!r) {
-      loaded l = load_realm(cx, code.script, code.cold.empty());
+      loaded l = load_realm(cx, code.script, code.cold.empty(), code.memory);
       if (!l.r) {  // it loaded when the code was made: only resources fail it here
         const bool stalled = exo_js::meter().stalled || exo_js::meter().out_of_memory || exo_js::meter().engine_overflow;
         return failed(err, stalled ? fault_status(host) : l.status == EXO_ERR_MALFORMED ? EXO_ERR_HANDLER_THREW : l.status, l.why);
@@ -921,7 +926,7 @@ exo_status js_run(exo_instance* inst, uint32_t function, exo_span args, uint64_t
         exo_js::end_run();
       }
     } done;
-    exo_js::begin_run(budget, true);
+    exo_js::begin_run(budget, true, code.memory);
     exo_js::set_seed_source([]() -> std::uint64_t { return running ? seed_of(running->host, running->call) : 0; });
     const exo_status status = [&]() -> exo_status {
       JSAutoRealm in(cx, r->global);
@@ -937,8 +942,10 @@ exo_status js_run(exo_instance* inst, uint32_t function, exo_span args, uint64_t
         const exo_js::meter_state& mt = exo_js::meter();
         if (m.failure != EXO_OK) return failed(err, m.failure, m.failure_text);
         if (mt.out_of_ticks || mt.stalled || mt.out_of_memory) {  // everything the budget held was spent
+          // What the host has left of the budget, not the meter's count: host calls (a storage
+          // write) charge the host's own costs too.
           exo_js::meter().set_left(0);
-          (void)flush_ticks(cx);
+          if (const std::uint64_t rest = m.host->remaining(m.call)) (void)m.host->charge(m.call, rest);
           if (mt.stalled)
             return failed(err, fault_status(m.host),
                           fmt::format("stopped by the watchdog: one built-in call (a regex, a sort, string or JSON work) ran "
@@ -954,6 +961,11 @@ exo_status js_run(exo_instance* inst, uint32_t function, exo_span args, uint64_t
                           "the engine's stack ran out (too much recursion) in a recursion exo does not count (natives calling "
                           "natives: call, apply, Reflect.apply, bound functions); where it runs out depends on the JIT, so a "
                           "replay may not stop at the same point");
+          if (mt.over_memory)
+            return failed(err, EXO_ERR_LIMIT_EXCEEDED,
+                          fmt::format("out of memory: the message asked for more than {} bytes of buffers (ArrayBuffers and "
+                                      "typed arrays, counted as it made them), the limit of its code",
+                                      code.memory));
           if (*mt.runaway)
             return failed(err, EXO_ERR_OUT_OF_TICKS,
                           fmt::format("out of ticks: {} ({} frames), and a runaway recursion spends the whole budget of {}",

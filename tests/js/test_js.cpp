@@ -181,6 +181,7 @@ BOOST_AUTO_TEST_CASE(runaways_run_out_of_ticks_uncatchably) {
       auto o = call(hv, a, fn, {}, 50'000);
       BOOST_REQUIRE(o.failed);
       BOOST_TEST(o.failed->code == static_cast<std::int64_t>(exo::errc::out_of_ticks), o.failed->message);
+      BOOST_TEST(o.ticks == 50'000u);  // the whole budget, a storage write's cost (loop) included
       auto again = call(hv, a, fn, {}, 50'000);
       BOOST_TEST(again.ticks == o.ticks);
     }
@@ -510,6 +511,74 @@ BOOST_AUTO_TEST_CASE(built_ins_are_charged_by_size) {
   BOOST_TEST(ticks("join", 800'000) >= ticks("join", 8) + 199'990);  // taken and made
   BOOST_TEST(*result(call(hv, a, "shape")).if_string() == "1,sort,3,replace,2,1,2,3");
   (void)runs_out_at_the_budget(hv, a, "repeat", args(std::int64_t{1} << 27), 1'000'000);
+}
+
+// Buffers (ArrayBuffers and typed arrays) keep their bytes outside the engine's heap, so
+// their constructors count them: a tick per 64 bytes, and at most the code's memory limit
+// (the registry's, 16 MiB by default) a message, counted as the code asks, the same on every
+// run. Past it: out of memory, uncatchably, the whole budget spent, everything rolled back.
+BOOST_AUTO_TEST_CASE(buffers_are_counted_against_a_deterministic_limit) {
+  js_registry r;
+  memory_hv hv(r.config());
+  auto a = make(hv, R"(
+    exports.make = (n) => new Uint8Array(n).length
+    exports.buffer = (n) => new ArrayBuffer(n).byteLength
+    exports.many = (n) => { exo.storage.put('k', n); const keep = []; for (let i = 0; i < n; i++) keep.push(new Float64Array(1 << 17)); return keep.length }
+    exports.caught = () => { try { new ArrayBuffer(1 << 30) } catch (e) { return 'caught' } finally { return 'finally' } }
+    exports.views = (n) => { const b = new ArrayBuffer(1 << 20); let s = 0; for (let i = 0; i < n; i++) s += new Uint32Array(b, 0, 1 << 18).length; return s }
+    exports.sliced = (n) => { const t = new Uint8Array(1 << 22); const keep = []; for (let i = 0; i < n; i++) keep.push(t.slice()); return keep.length }
+    exports.bufferSliced = (n) => { const b = new ArrayBuffer(1 << 22); const keep = []; for (let i = 0; i < n; i++) keep.push(b.slice(0)); return keep.length }
+    exports.mapped = (n) => { const t = new Int32Array(1 << 20); const keep = []; for (let i = 0; i < n; i++) keep.push(t.map((x) => x)); return keep.length }
+    exports.from = () => { let s = 0; for (let i = 0; i < 40; i++) s += Uint8Array.from({length: 1 << 19}).length; return s }
+    exports.shape = () => {
+      class Mine extends Uint8Array { first() { return this[0] } }
+      const m = new Mine([7, 8]), t = new Int16Array(2), f = Uint8Array.of(1, 2, 3)
+      return [m.first(), m instanceof Mine, m instanceof Uint8Array, t instanceof Int16Array, f instanceof Uint8Array,
+              Object.getPrototypeOf(t).constructor === Int16Array, Uint8Array.name, Uint8Array.length, Uint8Array.BYTES_PER_ELEMENT,
+              ArrayBuffer.isView(t), t.slice() instanceof Int16Array, new ArrayBuffer(8).slice(2).byteLength,
+              (() => { try { Uint8Array(1) } catch (e) { return e instanceof TypeError } })()].join()
+    }
+    exports.get = () => exo.storage.get('k') ?? 'absent'
+  )");
+  BOOST_TEST(*result(call(hv, a, "shape")).if_string() == "7,true,true,true,true,true,Uint8Array,3,1,true,true,6,true");
+  const auto ticks = [&](const char* fn, std::int64_t n) {
+    auto o = call(hv, a, fn, args(n), 10'000'000);
+    BOOST_REQUIRE_MESSAGE(!o.failed, fn << ": " << o.failed->message);
+    return o.ticks;
+  };
+  BOOST_TEST(ticks("make", 1 << 20) == ticks("make", 1) - 1 + (1 << 20) / 64);  // (a byte costs a tick)
+  BOOST_TEST(ticks("buffer", 1 << 20) == ticks("buffer", 1) - 1 + (1 << 20) / 64);
+  BOOST_TEST(ticks("make", 1 << 20) == ticks("make", 1 << 20));
+  BOOST_TEST(as_int(call(hv, a, "views", args(std::int64_t{1000}), 10'000'000)) == 1000 * (1 << 18));  // views make no bytes
+  BOOST_TEST(as_int(call(hv, a, "many", args(std::int64_t{16}), 10'000'000)) == 16);  // 16 MiB: the limit, just
+  const auto over = [&](const char* fn, std::int64_t n) {
+    for (int run = 0; run < 2; ++run) {
+      auto o = call(hv, a, fn, args(n), 10'000'000);
+      BOOST_REQUIRE_MESSAGE(o.failed, fn << " did not fail");
+      BOOST_TEST(o.failed->code == static_cast<std::int64_t>(exo::errc::limit_exceeded), o.failed->message);
+      BOOST_TEST(contains(o.failed->message, "more than 16777216 bytes of buffers"), o.failed->message);
+      BOOST_TEST(o.ticks == 10'000'000u, fn << "(" << n << ")");
+    }
+  };
+  over("make", 4'000'000'000);
+  over("make", (1 << 24) + 1);
+  over("buffer", std::int64_t{1} << 40);
+  over("many", 17);
+  over("sliced", 4);  // the species of slice, map and ArrayBuffer's slice count too
+  over("bufferSliced", 4);
+  over("mapped", 4);
+  over("from", 0);
+  BOOST_TEST(as_int(call(hv, a, "get")) == 16);  // many(17)'s write rolled back
+  auto caught = call(hv, a, "caught", {}, 1'000'000);  // neither catch nor finally runs
+  BOOST_REQUIRE(caught.failed);
+  BOOST_TEST(caught.failed->code == static_cast<std::int64_t>(exo::errc::limit_exceeded), caught.failed->message);
+  // The limit is the registry's memory limit (what a wasm instance may have).
+  r.reg.set_limits({.max_memory_pages = 1024});
+  auto big = make(hv, "exports.make = (n) => new Uint8Array(n).length");
+  BOOST_TEST(as_int(call(hv, big, "make", args(std::int64_t{48} << 20), 10'000'000)) == std::int64_t{48} << 20);
+  // A script that makes too much while it loads is refused when it is made.
+  r.reg.set_limits({});
+  BOOST_TEST(contains(refused(hv, "const b = new ArrayBuffer(1 << 25); exports.f = () => 1"), "bytes of buffers while loading"));
 }
 
 // A built-in call the splices cannot see that never returns (a regex backtracking
