@@ -45,6 +45,7 @@ class job_queue final : public JS::JobQueue {
 struct thread_engine {
   JSContext* cx = nullptr;
   job_queue jobs;
+  std::uint64_t heap = 0;  // the bound on the collected heap last given to the engine
 };
 thread_engine& engine();
 
@@ -103,11 +104,13 @@ struct meter_state {
   /// SpiderMonkey ran out of memory while the code ran: stopped uncatchably (the engine's
   /// callback); like the watchdog's, not a deterministic result.
   bool out_of_memory = false;
+  bool heap_full = false;  // a collection left the heap nearly full: out of memory at the next interrupt
   /// The engine's own stack ran out ("too much recursion"): a recursion the splices do not
   /// count (a chain of natives calling natives). Where that happens depends on the JIT, so
   /// it is a fault, as the watchdog's stop is.
   bool engine_overflow = false;
   bool stalled = false;
+  std::atomic<std::uint32_t> stall_ms{1000};  // this run's: the watchdog's bound (safety_nets)
   /// Bytes of buffers (ArrayBuffers and typed arrays, which the engine keeps outside its
   /// collected heap) the run may still make, and whether it asked for more: a deterministic
   /// limit, counted in the order the code asks (README, "Memory").
@@ -119,7 +122,20 @@ struct meter_state {
   std::atomic<std::uint64_t> run{0};    // which run of code this is (0: none running)
   std::atomic<std::uint64_t> stop{0};   // the run the watchdog asked to stop
 };
-inline constexpr unsigned stall_limit_ms = 1000;
+/// The safety nets' bounds (README, "Faults"): a live run is stopped, as a fault, when it
+/// spends no tick for `stall_ms` (one built-in call the splices cannot see) or when the
+/// engine's collected heap on its thread would pass `heap_bytes`. A message that runs in a
+/// replay (exo_host_api::replaying) finished when it was logged, so it gets replay_factor
+/// times both (the heap at most the engine's 4 GiB): a verifier on a slower machine, or with
+/// a fuller heap, does not stop what the node ran to its end. Defaults 1,000 ms and 512 MiB;
+/// the environment's EXO_JS_STALL_MS and EXO_JS_HEAP_MB, read once, change them, and so does
+/// exo_js_set_safety_nets (plugin.cpp) at any time.
+struct safety_nets {
+  std::atomic<std::uint32_t> stall_ms{1000};
+  std::atomic<std::uint64_t> heap_bytes{std::uint64_t{512} << 20};
+};
+safety_nets& nets();
+inline constexpr std::uint32_t replay_factor = 30;
 /// The deepest a call may be (counted by the splices: every JS function of the actor's
 /// code is a frame, and so is every call of a wrapped built-in). Past it the code stops,
 /// with the whole budget spent (out of ticks). It must stop there before the engine's own
@@ -137,8 +153,12 @@ bool stop_if_runaway(JSContext* cx, JS::HandleValue v);
 bool stop_if_runaway(JSContext* cx);
 meter_state& meter();
 /// Starts metering a run of code with `budget` ticks and `memory` bytes of buffers (the
-/// watchdog watches it); end_run() when it is over.
-void begin_run(std::uint64_t budget, bool message, std::uint64_t memory);
+/// watchdog watches it), with the safety nets' live bounds or, in a `replay`, the replay's;
+/// end_run() when it is over.
+void begin_run(std::uint64_t budget, bool message, std::uint64_t memory, bool replay);
+/// Gives this thread's engine the safety nets' bound on its collected heap, live or for a
+/// replay (before anything of the message is made: its realm too).
+void bound_heap(bool replay);
 void end_run();
 /// Spends n ticks from meter(); false (out of ticks: the caller stops the code, returning
 /// false with no exception) when they are not there.

@@ -663,7 +663,7 @@ struct loaded {
 // With `warm`, the realm's lazily made built-ins are made first and the whole realm is
 // hardened after the load (engine.hpp); if it cannot be, `cold` says why and the realm is
 // left as it is.
-loaded load_realm(JSContext* cx, const exo_js::compiled_script& script, bool warm, std::uint64_t memory) {
+loaded load_realm(JSContext* cx, const exo_js::compiled_script& script, bool warm, std::uint64_t memory, bool replay = false) {
   loaded out;
   auto r = std::make_unique<realm>(cx);
   r->global = exo_js::new_actor_global(cx, load_seed);
@@ -685,7 +685,7 @@ loaded load_realm(JSContext* cx, const exo_js::compiled_script& script, bool war
     out.why = "making the realm's built-ins: " + exo_js::take_exception(cx);
     return out;
   }
-  exo_js::begin_run(load_budget, false, memory);
+  exo_js::begin_run(load_budget, false, memory, replay);
   {
     struct run_t {
       ~run_t() { exo_js::end_run(); }
@@ -695,7 +695,7 @@ loaded load_realm(JSContext* cx, const exo_js::compiled_script& script, bool war
       out.status = EXO_ERR_MALFORMED;
       if (exo_js::meter().stalled)
         out.why = fmt::format("the script did not finish loading: one built-in call ran for over {} ms without "
-                              "returning (the watchdog stopped it)", exo_js::stall_limit_ms);
+                              "returning (the watchdog stopped it)", exo_js::meter().stall_ms.load());
       else if (exo_js::meter().over_memory)
         out.why = fmt::format("the script asked for more than {} bytes of buffers while loading", memory);
       else if (exo_js::meter().out_of_ticks)
@@ -812,6 +812,7 @@ exo_status js_compile(exo_span code, const exo_limits* limits, exo_code** out, e
     // loaded once, as each message will, to find its exports, what loading costs, and
     // whether it may be warm.
     JSContext* cx = exo_js::engine().cx;
+    exo_js::bound_heap(false);
     struct collect_t {
       JSContext* cx;
       ~collect_t() { JS_MaybeGC(cx); }  // the scratch realms are garbage once this returns
@@ -896,6 +897,9 @@ exo_status js_run(exo_instance* inst, uint32_t function, exo_span args, uint64_t
     exo_js::thread_engine& e = exo_js::engine();
     JSContext* cx = e.cx;
     drop_dead_realms();
+    // A replay of a message that finished when it was logged: the safety nets' looser bounds.
+    const bool replay = host->struct_size >= offsetof(exo_host_api, replaying) + sizeof host->replaying && host->replaying(call);
+    exo_js::bound_heap(replay);
     // The code's warm realm on this thread, or a new one (kept after the message if the script
     // may be warm). (The table is named once: each use of a thread_local with a destructor
     // is a call.)
@@ -906,7 +910,7 @@ exo_status js_run(exo_instance* inst, uint32_t function, exo_span args, uint64_t
     if (keep)
       if (auto it = warm.realms.find(code.serial); it != warm.realms.end()) r = it->second.get();
     if (!r) {
-      loaded l = load_realm(cx, code.script, code.cold.empty(), code.memory);
+      loaded l = load_realm(cx, code.script, code.cold.empty(), code.memory, replay);
       if (!l.r) {  // it loaded when the code was made: only resources fail it here
         const bool stalled = exo_js::meter().stalled || exo_js::meter().out_of_memory || exo_js::meter().engine_overflow;
         return failed(err, stalled ? fault_status(host) : l.status == EXO_ERR_MALFORMED ? EXO_ERR_HANDLER_THREW : l.status, l.why);
@@ -926,7 +930,7 @@ exo_status js_run(exo_instance* inst, uint32_t function, exo_span args, uint64_t
         exo_js::end_run();
       }
     } done;
-    exo_js::begin_run(budget, true, code.memory);
+    exo_js::begin_run(budget, true, code.memory, replay);
     exo_js::set_seed_source([]() -> std::uint64_t { return running ? seed_of(running->host, running->call) : 0; });
     const exo_status status = [&]() -> exo_status {
       JSAutoRealm in(cx, r->global);
@@ -936,8 +940,11 @@ exo_status js_run(exo_instance* inst, uint32_t function, exo_span args, uint64_t
         if (!e.jobs.empty()) e.jobs.clear();
         // Let the collector run if the heap grew: after a message that made a realm (it
         // leaves one behind), and now and then after the others.
+        // After running out of memory, collect at once: the engine allows itself a last-ditch
+        // collection once a minute, so the next message would find the garbage still there.
         thread_local unsigned since_gc = 0;
-        if (fresh || ++since_gc % 64 == 0) JS_MaybeGC(cx);
+        if (exo_js::meter().out_of_memory) JS_GC(cx);
+        else if (fresh || ++since_gc % 64 == 0) JS_MaybeGC(cx);
         if (JS_IsExceptionPending(cx)) JS_ClearPendingException(cx);
         const exo_js::meter_state& mt = exo_js::meter();
         if (m.failure != EXO_OK) return failed(err, m.failure, m.failure_text);
@@ -951,7 +958,7 @@ exo_status js_run(exo_instance* inst, uint32_t function, exo_span args, uint64_t
                           fmt::format("stopped by the watchdog: one built-in call (a regex, a sort, string or JSON work) ran "
                                       "for over {} ms without returning; wall time is not deterministic, so a replay may "
                                       "not stop at the same point",
-                                      exo_js::stall_limit_ms));
+                                      mt.stall_ms.load()));
           if (mt.out_of_memory)
             return failed(err, fault_status(m.host),
                           "out of memory: the engine's heap is full; how full depends on what the thread ran before, so a "
@@ -1108,3 +1115,13 @@ extern "C" const exo_plugin exo_js_plugin = {
     0};  // no EXO_PLUGIN_ANY_THREAD: a realm lives in its thread's JSContext
 
 BOOST_DLL_ALIAS(exo_js_plugin, exo_plugin_v1)
+
+/// The js plugin's own tuning, beside the descriptor (exo_js::safety_nets): the watchdog's
+/// bound in milliseconds and the collected heap's in bytes a thread may hold, for runs that
+/// start after the call; 0 leaves one as it is. A host finds it by name (Boost.DLL's
+/// `get<void(uint32_t, uint64_t)>("exo_js_set_safety_nets")`).
+extern "C" BOOST_SYMBOL_EXPORT void exo_js_set_safety_nets(std::uint32_t stall_ms, std::uint64_t heap_bytes) {
+  exo_js::safety_nets& n = exo_js::nets();
+  if (stall_ms) n.stall_ms.store(stall_ms, std::memory_order_relaxed);
+  if (heap_bytes) n.heap_bytes.store(std::min<std::uint64_t>(heap_bytes, 0xffffffffu), std::memory_order_relaxed);
+}

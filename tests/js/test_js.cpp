@@ -8,6 +8,9 @@
 #include <exo/core/json.hpp>
 #include <exo/verifier/verify.hpp>
 
+#include <dlfcn.h>
+
+#include <chrono>
 #include <condition_variable>
 #include <cstdlib>
 #include <functional>
@@ -619,6 +622,74 @@ BOOST_AUTO_TEST_CASE(a_watchdog_stop_is_logged_and_replayed_as_a_fault) {
   BOOST_TEST(o.ticks == 1'000'000u);
   BOOST_TEST(contains(exo::to_json(o.outputs).dump(), "\"fault\""), exo::to_json(o.outputs).dump());
   BOOST_TEST(*hv.invoke(a, "get", {}).value().result.if_i64() == 3);
+  auto verdict = exo::verify(hv.log(), [&] { return std::make_unique<logged>(r.config()); });
+  BOOST_TEST(verdict.ok(), verdict.to_string());
+}
+
+// The js plugin's safety nets' bounds (exo_js_set_safety_nets), set for one test and put
+// back to their defaults after it.
+struct safety_nets {
+  void* lib = dlopen((std::string(EXO_TEST_PLUGIN_DIR) + "/exo_js.so").c_str(), RTLD_NOW);
+  using set_fn = void(std::uint32_t, std::uint64_t);
+  set_fn* set = lib ? reinterpret_cast<set_fn*>(dlsym(lib, "exo_js_set_safety_nets")) : nullptr;
+  safety_nets() { BOOST_REQUIRE_MESSAGE(set, "exo_js_set_safety_nets: " << dlerror()); }
+  ~safety_nets() {
+    set(1000, std::uint64_t{512} << 20);
+    dlclose(lib);
+  }
+};
+
+// Where a safety net stops code is machine state (a clock, a heap's fullness), so a replay
+// does not decide it again: a message that finished when it was logged runs, in a replay,
+// with 30 times the live bounds (context::replaying). Here a regex that outlasts the
+// watchdog's live bound now, and a message whose heap outgrows the live bound now, both ran
+// to their end under looser bounds when they were logged; the log verifies under the tight
+// ones, where a live run of each is stopped as a fault.
+BOOST_AUTO_TEST_CASE(a_replay_runs_to_its_end_what_finished_when_it_was_logged) {
+  js_registry r;
+  safety_nets nets;
+  using logged = exo::hypervisor<exo::ordered_scheduler, exo::memory_store, exo::memory_log>;
+  logged hv(r.config());
+  auto c = hv.create_code("js", js(R"(
+    exports.redos = (n) => /(a+)+$/.test('a'.repeat(n) + 'b')
+    exports.heap = (n) => { const keep = []; for (let i = 0; i < n; i++) keep.push({a: i, b: i, c: i, d: i}); return keep.length }
+  )"));
+  BOOST_REQUIRE_MESSAGE(c, (c ? "" : c.error().message));
+  const exo::id a = *hv.actor_id(*c);
+  // The watchdog: a regex of about 0.6 s (its length found here) finishes under a 20 s bound.
+  nets.set(20'000, 0);
+  std::int64_t n = 16;
+  for (;; ++n) {
+    const auto t0 = std::chrono::steady_clock::now();
+    auto o = hv.invoke(a, "redos", exo::context::make_args(n), {.budget = 1'000'000}).value();
+    BOOST_REQUIRE_MESSAGE(!o.error, o.error->message);
+    if (std::chrono::steady_clock::now() - t0 > std::chrono::milliseconds(600) || n == 34) break;
+  }
+  // Under a 100 ms bound it is stopped live (after 200 ms at most: the watchdog looks every
+  // 100 ms), and a replay gets 3 s.
+  nets.set(100, 0);
+  auto stopped = hv.invoke(a, "redos", exo::context::make_args(n), {.budget = 1'000'000}).value();
+  BOOST_REQUIRE(stopped.error);
+  BOOST_TEST(stopped.error->code == exo::errc::fault, stopped.error->message);
+  // The heap: three million small objects (about 190 MiB) finish under a 1 GiB bound, and
+  // under 64 MiB they run out, soon (a collection that leaves the heap nearly full stops the
+  // code), as a fault; the thread goes on: the same actor and new code run after it.
+  nets.set(0, std::uint64_t{1} << 30);
+  auto big = hv.invoke(a, "heap", exo::context::make_args(std::int64_t{3'000'000}), {.budget = 1'000'000'000}).value();
+  BOOST_REQUIRE_MESSAGE(!big.error, big.error->message);
+  BOOST_TEST(*big.result.if_i64() == 3'000'000);
+  nets.set(0, std::uint64_t{64} << 20);
+  auto full = hv.invoke(a, "heap", exo::context::make_args(std::int64_t{3'000'000}), {.budget = 1'000'000'000}).value();
+  BOOST_REQUIRE(full.error);
+  BOOST_TEST(full.error->code == exo::errc::fault, full.error->message);
+  BOOST_TEST(contains(full.error->message, "out of memory"), full.error->message);
+  BOOST_TEST(full.ticks == 1'000'000'000u);
+  BOOST_TEST(*hv.invoke(a, "heap", exo::context::make_args(std::int64_t{1000})).value().result.if_i64() == 1000);
+  auto other = hv.create_code("js", js("exports.f = () => 1"));
+  BOOST_REQUIRE_MESSAGE(other, (other ? "" : other.error().message));
+  BOOST_TEST(*hv.invoke(*hv.actor_id(*other), "f", {}).value().result.if_i64() == 1);
+  // The log verifies under the tight bounds: the finished messages run to their end, the
+  // stopped ones are failed with their logged faults.
   auto verdict = exo::verify(hv.log(), [&] { return std::make_unique<logged>(r.config()); });
   BOOST_TEST(verdict.ok(), verdict.to_string());
 }

@@ -70,12 +70,15 @@ struct oracle {
 };
 
 /// An actor whose node faults (errc::fault: a stop that is not deterministic, like the js
-/// container's watchdog) while `flaky::faulting` is set, after writing to its storage.
+/// container's watchdog) while `flaky::faulting` is set, after writing to its storage. It
+/// counts the runs that were live and those that were replays (context::replaying).
 struct flaky {
   BOOST_HANA_DEFINE_STRUCT(flaky, (std::int64_t, runs));
   static inline bool faulting = false;
+  static inline int live = 0, replayed = 0;
   expected<std::int64_t> work(context& c, std::int64_t n) {
     ++runs;
+    ++(c.replaying() ? replayed : live);
     if (auto r = c.storage_put(exo::as_bytes(std::string("last")), exo::as_bytes(std::to_string(n))); !r) return exo::unexpected(r.error());
     if (faulting) return exo::fail(exo::errc::fault, "stopped by a watchdog");
     return runs;

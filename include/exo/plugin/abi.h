@@ -35,7 +35,7 @@ extern "C" {
 #endif
 
 #define EXO_PLUGIN_ABI_MAJOR 1
-#define EXO_PLUGIN_ABI_MINOR 5
+#define EXO_PLUGIN_ABI_MINOR 6
 /* The alias under which a plugin exports its descriptor (a pointer to const exo_plugin). */
 #define EXO_PLUGIN_SYMBOL "exo_plugin_v1"
 
@@ -190,6 +190,13 @@ typedef struct exo_host_api {
   /* ABI 1.3: 32 bytes of deterministic entropy for this message (exo::context::entropy):
    * the same on every run and replay, different for every message; not secret. */
   void (*entropy)(exo_call*, uint8_t out[32]);
+
+  /* ABI 1.6: 1 if this message runs in a replay of a logged input (exo::context::replaying),
+   * else 0. It then ran to its end when it was logged (a delivery that faulted is failed with
+   * its logged fault, not run), so a plugin should not stop it for a reason that is not
+   * deterministic (EXO_ERR_FAULT: a watchdog's time, a heap's size) at the bounds it uses
+   * live, only at far looser ones. Read it only if struct_size covers it. */
+  int32_t (*replaying)(exo_call*);
 } exo_host_api;
 
 /* The descriptor a plugin exports. */

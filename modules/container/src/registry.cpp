@@ -224,6 +224,7 @@ void host_entropy(exo_call* c, std::uint8_t out[32]) {
   const digest d = call_of(c).ctx.entropy();
   std::memcpy(out, d.bytes.data(), 32);
 }
+std::int32_t host_replaying(exo_call* c) { return call_of(c).ctx.replaying() ? 1 : 0; }
 
 exo_status host_reply_cap(exo_call* c, exo_cap* out) {
   return guarded(c, [&](host_call& hc) {
@@ -239,7 +240,7 @@ constexpr exo_host_api host_api{
     &host_send, &host_set_result, &host_wants_result, &host_create,
     &host_storage_get, &host_storage_put, &host_storage_delete,
     &host_self_cap, &host_derive, &host_drop, &host_log, &host_last_error, &host_log_at, &host_reply_cap,
-    &host_caller_id, &host_entropy};
+    &host_caller_id, &host_entropy, &host_replaying};
 
 // ------------------------------------------------------------------ compiled plugin code
 

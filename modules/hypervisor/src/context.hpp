@@ -22,6 +22,7 @@ class kernel_context final : public context {
   const digest& code_hash() const noexcept override { return a_.type->code_hash; }
   const public_key* caller() const noexcept override { return k_.input_.caller ? &*k_.input_.caller : nullptr; }
   digest entropy() const noexcept override;
+  bool replaying() const noexcept override { return k_.input_.replay; }
   std::uint64_t now() const noexcept override { return internal::sat_add(a_.clock, exec_); }
   std::uint64_t sent_at() const noexcept override { return m_.ticks; }
   std::uint64_t budget() const noexcept override { return m_.budget; }

@@ -234,6 +234,11 @@ expected<call_outcome> ingress::invoke(const id& actor, std::string_view functio
 
 expected<log_entry> ingress::replay(const log_entry& original) {
   if (pump_.pending()) return busy("replay");
+  replaying_ = true;
+  struct done_t {
+    bool& flag;
+    ~done_t() { flag = false; }
+  } done{replaying_};
   if (original.kind == "init") return fail(errc::invalid_argument, "an init entry is not an input to replay");
   if (auto r = ensure_init(); !r) return unexpected(std::move(r).error());
   if (original.kind == "create") {
@@ -358,7 +363,7 @@ expected<void> ingress::ensure_init() {
 // caller, and a seed from its entry as logged before it runs (its index, target, caller,
 // sequence number, budget and arguments: the same on replay, whoever replays it; not the
 // previous entry's hash, which covers the node's signature).
-kernel::input_info ingress::input_of(const log_entry& e) {
+kernel::input_info ingress::input_of(const log_entry& e) const {
   kernel::input_info in;
   if (e.caller && e.caller->size() == 32) {
     in.caller.emplace();
@@ -370,6 +375,7 @@ kernel::input_info ingress::input_of(const log_entry& e) {
                                  value(static_cast<std::int64_t>(e.budget)), e.args, e.caps});
   sha256 h;
   in.seed = h.update(std::string_view("exo.input-seed")).update(encode(fields)).finish();
+  in.replay = replaying_;
   return in;
 }
 

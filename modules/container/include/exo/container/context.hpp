@@ -59,6 +59,12 @@ class context {
   /// (receiver, sender, order key). Different for every message; not secret (anyone with
   /// the log can compute it), so it seeds simulations and shuffles, not keys.
   virtual digest entropy() const noexcept = 0;
+  /// Whether this message runs in a replay of a logged input: it then ran to its end when it
+  /// was logged (a delivery that faulted is failed with its logged fault, not run), so a
+  /// container should not stop it for a reason that is not deterministic (a watchdog's
+  /// time, a heap's size) at the bounds it uses live: only at far looser ones, against a
+  /// dishonest log ("Faults" in the README).
+  virtual bool replaying() const noexcept { return false; }
   /// The actor's clock: max(own clock, message ticks) plus the ticks executed so far.
   virtual std::uint64_t now() const noexcept = 0;
   /// The sender's clock when it sent the message being handled.

@@ -208,7 +208,7 @@ class ingress final : private output_observer {
   expected<void> ready(std::string_view what);  // idle, and the init entry written
   log_entry next_entry(std::string kind) const;
   expected<void> ensure_init();
-  static kernel::input_info input_of(const log_entry& e);
+  kernel::input_info input_of(const log_entry& e) const;
   expected<log_entry> run_call(log_entry e, arg_list args, value& host_result,
                                std::vector<std::pair<std::uint64_t, error>> faults = {});
   std::optional<error> run_one(const id& actor, std::string_view function, arg_list args, std::uint64_t budget,
@@ -238,6 +238,7 @@ class ingress final : private output_observer {
   commit_meta staged_;                 // the staged entries (and, when sealed, the head)
   std::optional<error> batch_error_;   // a batch input that could not be staged
   capture* capture_ = nullptr;         // set while a call runs
+  bool replaying_ = false;             // set while replay() runs an entry (input_info::replay)
 };
 
 }  // namespace exo

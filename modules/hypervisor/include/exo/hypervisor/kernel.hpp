@@ -251,10 +251,13 @@ class kernel {
   /// has none (no caller, a zero seed).
   /// `faults`: deliveries of the input (by number, from 0) that faulted when it was logged;
   /// a replay gives them the same fault (their budget spent) instead of running them.
+  /// `replay`: the input is a logged one run again (a verifier's or a recovery's), so every
+  /// delivery that runs finished when it was logged (context::replaying).
   struct input_info {
     std::optional<public_key> caller;
     digest seed{};
     std::vector<std::pair<std::uint64_t, error>> faults;
+    bool replay = false;
   };
   void set_input(input_info in) noexcept {
     input_ = std::move(in);
