@@ -218,6 +218,20 @@ void bare_call(benchmark::State& state) {
 }
 BENCHMARK(bare_call)->Name("js/bare_call")->UseRealTime();
 
+// One message into an actor whose code cannot keep a warm realm (it holds a Map): a realm
+// made, the script loaded in it, the call, every message.
+void js_cold_message(benchmark::State& state) {
+  auto& s = exo_();
+  static const exo::cap_handle add = [&] {
+    constexpr std::string_view cold = "const seen = new Map()\nexports.add = (a, b) => a + b\n";
+    const exo::cap_handle a = must(s.hv->create_code("js", exo::bytes(cold.begin(), cold.end())), "a cold actor");
+    return must(s.hv->function_cap(a, "add"), "add");
+  }();
+  for (auto _ : state) s.message(add, exo::context::make_args(std::int64_t{1}, std::int64_t{2}), 100'000);
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(js_cold_message)->Name("js/cold_message")->UseRealTime()->Unit(benchmark::kMicrosecond);
+
 // What a message pays today before the call: a realm (in the shared zone) and the script run
 // in it, bare.
 void bare_realm(benchmark::State& state) {
@@ -325,6 +339,9 @@ int main(int argc, char** argv) {
     fmt::print("js message/bare call: {:.1f} (exo {:.0f} ns, bare JS::Call {:.0f} ns; goal 1.5; a bare realm with the "
                "script run in it, what a message without a warm realm pays, costs {:.0f} ns)\n",
                msg / bare, msg, bare, ns("js/bare_realm"));
+  if (double cold = ns("js/cold_message"); cold > 0)
+    fmt::print("js message into an actor without a warm realm (a realm made and the script loaded each time): {:.0f} us\n",
+               cold / 1000);
   if (double f = ns("js/fib_metered"), b = ns("js/bare_fib"), m = ns("js/message"); f > 0 && b > 0 && m > 0)
     fmt::print("js metering overhead (fib {} as a message less an empty message's cost, over bare unmetered): {:.1f}% "
                "(goal under 25%; with the message's cost: {:.1f}%)\n",

@@ -1085,6 +1085,12 @@ void seed_random(JSObject* random, std::uint64_t seed) {
   js::SetFunctionNativeReserved(random, 1, JS::Int32Value(static_cast<std::int32_t>(seed & 0xffffffffu)));
 }
 
+// The prelude, compiled once per thread (a stencil each realm instantiates).
+const compiled_script& prelude_script() {
+  static const compiled_script script(prelude());
+  return script;
+}
+
 JSObject* new_actor_global(JSContext* cx, std::uint64_t seed) {
   // One zone for every actor realm of the thread (a zone each costs 3-4 times the memory and
   // time), a compartment each (realms never share objects).
@@ -1116,7 +1122,7 @@ JSObject* new_actor_global(JSContext* cx, std::uint64_t seed) {
     JS::RootedValue ignored(cx);
     if (!JS_DefineFunction(cx, g, "__exo_cell", meter_cell, 0, 0) || !JS_DefineFunction(cx, g, "__exo_wrap", wrap_native, 3, 0) ||
         !JS_DefineFunction(cx, g, "__exo_isproxy", is_proxy_native, 1, 0) ||
-        !JS_DefineFunction(cx, g, "__exo_proxy", make_proxy_constructor, 3, 0) || !evaluate(cx, prelude(), "exo-meter.js", &ignored))
+        !JS_DefineFunction(cx, g, "__exo_proxy", make_proxy_constructor, 3, 0) || !prelude_script().run(cx, "exo-meter.js", &ignored))
       return nullptr;
     for (const char* name : {"__exo_cell", "__exo_wrap", "__exo_isproxy", "__exo_proxy"})
       if (!JS_DeleteProperty(cx, g, name)) return nullptr;
