@@ -748,8 +748,10 @@ bool counted_buffer(JSContext* cx, unsigned argc, JS::Value* vp) {
 }
 
 // Puts the counting constructors in the realm's global (before any script runs): each has
-// the original's name, length and prototype, inherits the original's statics (from, of,
-// BYTES_PER_ELEMENT, isView, the species getter), and is its prototype's `constructor`.
+// the original's name, length, prototype, own statics (BYTES_PER_ELEMENT; isView and the
+// species getter for ArrayBuffer) and [[Prototype]] (%TypedArray%, with from, of and the
+// species getter; Function.prototype for ArrayBuffer), and is its prototype's
+// `constructor`. No script can reach an original: it is only in the native's slot.
 bool count_buffers(JSContext* cx, JS::HandleObject global) {
   for (const char* name : {"ArrayBuffer", "Int8Array", "Uint8Array", "Uint8ClampedArray", "Int16Array", "Uint16Array",
                            "Int32Array", "Uint32Array", "Float32Array", "Float64Array", "BigInt64Array", "BigUint64Array"}) {
@@ -765,11 +767,30 @@ bool count_buffers(JSContext* cx, JS::HandleObject global) {
     JS::RootedValue each(cx, JS::Int32Value(1));  // bytes per element (1: ArrayBuffer)
     if (std::string_view(name) != "ArrayBuffer" && !JS_GetProperty(cx, c, "BYTES_PER_ELEMENT", &each)) return false;
     js::SetFunctionNativeReserved(w, 1, each.isInt32() ? each : JS::Int32Value(1));
-    JS::RootedObject p(cx, &proto.toObject());
+    JS::RootedObject p(cx, &proto.toObject()), parent(cx);
     JS::RootedValue wv(cx, JS::ObjectValue(*w));
-    if (!JS_SetPrototype(cx, w, c) || !JS_DefineProperty(cx, w, "prototype", p, JSPROP_READONLY | JSPROP_PERMANENT) ||
-        !JS_DefineProperty(cx, p, "constructor", wv, 0) || !JS_DefineProperty(cx, global, name, wv, 0))
+    if (!JS_GetPrototype(cx, c, &parent) || !JS_SetPrototype(cx, w, parent) ||
+        !JS_DefineProperty(cx, w, "prototype", p, JSPROP_READONLY | JSPROP_PERMANENT))
       return false;
+    JS::RootedIdVector keys(cx);
+    if (!js::GetPropertyKeys(cx, c, JSITER_OWNONLY | JSITER_HIDDEN | JSITER_SYMBOLS, &keys)) return false;
+    JS::Rooted<mozilla::Maybe<JS::PropertyDescriptor>> desc(cx);
+    for (std::size_t i = 0; i < keys.length(); ++i) {
+      if (keys[i].isString()) {
+        bool skip = false;
+        for (const char* own : {"prototype", "length", "name"}) {
+          bool same = false;
+          if (!JS_StringEqualsAscii(cx, keys[i].toString(), own, &same)) return false;
+          skip = skip || same;
+        }
+        if (skip) continue;
+      }
+      if (!JS_GetOwnPropertyDescriptorById(cx, c, keys[i], &desc)) return false;
+      if (desc.isNothing()) continue;
+      JS::Rooted<JS::PropertyDescriptor> d(cx, *desc);
+      if (!JS_DefinePropertyById(cx, w, keys[i], d)) return false;
+    }
+    if (!JS_DefineProperty(cx, p, "constructor", wv, 0) || !JS_DefineProperty(cx, global, name, wv, 0)) return false;
   }
   return true;
 }

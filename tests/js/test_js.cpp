@@ -539,11 +539,16 @@ BOOST_AUTO_TEST_CASE(buffers_are_counted_against_a_deterministic_limit) {
       return [m.first(), m instanceof Mine, m instanceof Uint8Array, t instanceof Int16Array, f instanceof Uint8Array,
               Object.getPrototypeOf(t).constructor === Int16Array, Uint8Array.name, Uint8Array.length, Uint8Array.BYTES_PER_ELEMENT,
               ArrayBuffer.isView(t), t.slice() instanceof Int16Array, new ArrayBuffer(8).slice(2).byteLength,
-              (() => { try { Uint8Array(1) } catch (e) { return e instanceof TypeError } })()].join()
+              (() => { try { Uint8Array(1) } catch (e) { return e instanceof TypeError } })(),
+              Object.getPrototypeOf(Uint8Array) === Object.getPrototypeOf(Float64Array), typeof Uint8Array.from,
+              Object.getPrototypeOf(ArrayBuffer) === Function.prototype, Object.keys(Object.getOwnPropertyDescriptors(Int32Array)).join('/'),
+              // the originals cannot be reached: the parent is abstract
+              (() => { try { new (Object.getPrototypeOf(Uint8Array))(8); return 'made' } catch (e) { return e instanceof TypeError } })()].join()
     }
     exports.get = () => exo.storage.get('k') ?? 'absent'
   )");
-  BOOST_TEST(*result(call(hv, a, "shape")).if_string() == "7,true,true,true,true,true,Uint8Array,3,1,true,true,6,true");
+  BOOST_TEST(*result(call(hv, a, "shape")).if_string() ==
+             "7,true,true,true,true,true,Uint8Array,3,1,true,true,6,true,true,function,true,prototype/BYTES_PER_ELEMENT/length/name,true");
   const auto ticks = [&](const char* fn, std::int64_t n) {
     auto o = call(hv, a, fn, args(n), 10'000'000);
     BOOST_REQUIRE_MESSAGE(!o.failed, fn << ": " << o.failed->message);
