@@ -360,7 +360,11 @@ std::size_t stack_quota() {
 //   engine").
 // Every call of a wrapper (but a generator's) is a frame of the call depth.
 // A native keeps the built-in's name and length and costs a realm about 100 bytes.
-enum class wrap_kind : std::int32_t { resume, sized, sorted, abrupt, stringified, flat, parsed, bound };
+// - buffered: a built-in that makes a buffer through a species constructor a script can
+//   point at the original (`t.constructor = undefined` makes %TypedArray%.prototype.slice
+//   use the intrinsic): the result's bytes are counted as a buffer (see "Buffers") unless a
+//   counting constructor ran during the call.
+enum class wrap_kind : std::int32_t { resume, sized, sorted, abrupt, stringified, flat, parsed, bound, buffered };
 
 // ---- Recursion inside the engine ----
 //
@@ -632,6 +636,8 @@ bool failed_call(JSContext* cx) {
   return charge_by_size(cx, kind, args);
 }
 
+bool charge_made_buffer(JS::HandleValue v);  // (Buffers, below)
+
 bool wrapped(JSContext* cx, unsigned argc, JS::Value* vp) {
   JS::CallArgs args = JS::CallArgsFromVp(argc, vp);
   JSObject* callee = &args.callee();
@@ -642,16 +648,19 @@ bool wrapped(JSContext* cx, unsigned argc, JS::Value* vp) {
   if (kind != wrap_kind::resume && kind != wrap_kind::abrupt) {
     // The call is a frame of the depth.
     if (depth + 1 > static_cast<std::int32_t>(max_depth)) return out_of_budget(too_deep);
-    if (kind != wrap_kind::sized && kind != wrap_kind::sorted) return wrapped_recursive(cx, args, original, kind, depth);
+    if (kind != wrap_kind::sized && kind != wrap_kind::sorted && kind != wrap_kind::buffered)
+      return wrapped_recursive(cx, args, original, kind, depth);
   }
   JS::RootedValueVector argv(cx);
   if (!copy_args(args, &argv)) return false;
+  const std::uint64_t made = meter_now.buffers_made;
   if (kind == wrap_kind::abrupt) meter_now.cells[1] = -(depth + 1);  // (meter.js, resync)
   else if (kind != wrap_kind::resume) meter_now.cells[1] = depth + 1;
   const bool ok = JS::Call(cx, args.thisv(), original, argv, args.rval());
   meter_now.cells[1] = depth;
   if (kind == wrap_kind::resume || kind == wrap_kind::abrupt) return ok;
   if (!ok) return failed_call(cx);
+  if (kind == wrap_kind::buffered) return meter_now.buffers_made != made || charge_made_buffer(args.rval());
   return charge_by_size(cx, kind, args);
 }
 
@@ -720,6 +729,15 @@ bool charge_buffer(std::uint64_t n) {
   return spend((n + bytes_per_tick - 1) / bytes_per_tick);
 }
 
+// The bytes of a buffer or typed array `v` that no counting constructor counted.
+bool charge_made_buffer(JS::HandleValue v) {
+  if (!v.isObject()) return true;
+  JSObject* o = &v.toObject();
+  if (JS::IsArrayBufferObject(o)) return charge_buffer(JS::GetArrayBufferByteLength(o));
+  if (JS_IsTypedArrayObject(o)) return charge_buffer(JS_GetTypedArrayByteLength(o));
+  return true;
+}
+
 // ArrayBuffer and the typed arrays as scripts see them: the original (reserved slot 0)
 // constructs, with the new.target given (a subclass's prototype is kept); a call without
 // `new` goes to the original, which refuses it.
@@ -738,6 +756,7 @@ bool counted_buffer(JSContext* cx, unsigned argc, JS::Value* vp) {
   JS::RootedObject target(cx, &args.newTarget().toObject());
   JS::RootedObject made(cx);
   if (!JS::Construct(cx, original, target, argv, &made)) return false;
+  ++meter_now.buffers_made;
   std::uint64_t bytes = 0;
   if (JS::IsArrayBufferObject(made)) bytes = JS::GetArrayBufferByteLength(made);
   else if (JS_IsTypedArrayObject(made) && !(args.get(0).isObject() && JS::IsArrayBufferObject(&args[0].toObject())))
@@ -883,6 +902,8 @@ __exo_wrap(Array.prototype, 'flat', 5);
 __exo_wrap(JSON, 'parse', 6);
 __exo_wrap(JSON, 'stringify', 4);
 __exo_wrap(Function.prototype, 'bind', 7);
+for (const name of ['slice', 'map', 'filter']) __exo_wrap(Object.getPrototypeOf(Int8Array.prototype), name, 8);
+__exo_wrap(ArrayBuffer.prototype, 'slice', 8);
 for (const name of ['repeat', 'padStart', 'padEnd', 'replace', 'replaceAll', 'split', 'match', 'matchAll', 'search',
                     'normalize', 'toUpperCase', 'toLowerCase'])
   __exo_wrap(String.prototype, name, 1);

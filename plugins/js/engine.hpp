@@ -116,6 +116,7 @@ struct meter_state {
   /// limit, counted in the order the code asks (README, "Memory").
   std::uint64_t memory_left = 0;
   bool over_memory = false;
+  std::uint64_t buffers_made = 0;  // constructions the counting constructors counted (never reset)
   bool in_message = false;  // a message runs (not a script's load)
   bool dirty = false;       // the message wrote state that outlives it (__exo_w)
   bool reseed = false;      // Math.random is to be reseeded (from the seed source) before it draws

@@ -533,6 +533,12 @@ BOOST_AUTO_TEST_CASE(buffers_are_counted_against_a_deterministic_limit) {
     exports.bufferSliced = (n) => { const b = new ArrayBuffer(1 << 22); const keep = []; for (let i = 0; i < n; i++) keep.push(b.slice(0)); return keep.length }
     exports.mapped = (n) => { const t = new Int32Array(1 << 20); const keep = []; for (let i = 0; i < n; i++) keep.push(t.map((x) => x)); return keep.length }
     exports.from = () => { let s = 0; for (let i = 0; i < 40; i++) s += Uint8Array.from({length: 1 << 19}).length; return s }
+    // a species pointed back at the originals: counted all the same
+    // (defined, not assigned: the realm's built-ins are frozen, so `t.constructor = x` does nothing)
+    const unspecies = (o) => Object.defineProperty(o, 'constructor', {value: undefined})
+    exports.unspecies = (n) => { const t = unspecies(new Uint8Array(1 << 22)), b = unspecies(new ArrayBuffer(1 << 22))
+      const keep = []; for (let i = 0; i < n; i++) keep.push(t.slice(), t.map((x) => x), t.filter(() => true), b.slice(0)); return keep.length }
+    exports.slices = (n, undef) => { const t = new Uint8Array(1 << 16); if (undef) unspecies(t); for (let i = 0; i < n; i++) t.slice(); return 0 }
     exports.shape = () => {
       class Mine extends Uint8Array { first() { return this[0] } }
       const m = new Mine([7, 8]), t = new Int16Array(2), f = Uint8Array.of(1, 2, 3)
@@ -576,6 +582,18 @@ BOOST_AUTO_TEST_CASE(buffers_are_counted_against_a_deterministic_limit) {
   over("bufferSliced", 4);
   over("mapped", 4);
   over("from", 0);
+  over("unspecies", 1);
+  BOOST_TEST(as_int(call(hv, a, "unspecies", args(std::int64_t{0}), 10'000'000)) == 0);
+  // A slice is counted once, whether through the counting constructor or after the call.
+  const auto slices = [&](std::int64_t n, bool undef) {
+    auto o = call(hv, a, "slices", vals(n, undef), 10'000'000);
+    BOOST_REQUIRE_MESSAGE(!o.failed, o.failed->message);
+    return o.ticks;
+  };
+  const std::uint64_t counted = slices(3, false) - slices(1, false), after = slices(3, true) - slices(1, true);
+  BOOST_TEST(counted == after);
+  BOOST_TEST(counted >= 2 * (1 << 16) / 64);
+  BOOST_TEST(counted < 2 * 2 * (1 << 16) / 64);
   BOOST_TEST(as_int(call(hv, a, "get")) == 16);  // many(17)'s write rolled back
   auto caught = call(hv, a, "caught", {}, 1'000'000);  // neither catch nor finally runs
   BOOST_REQUIRE(caught.failed);
