@@ -194,6 +194,9 @@ class host {
     if (api_->struct_size >= offsetof(exo_host_api, log_at) + sizeof(api_->log_at)) (void)api_->log_at(call_, level, span_of(text));
   }
   exo_status fail(exo_status code, std::string_view msg) { return failed(err_, code, msg); }
+  // A stop that is not the script's doing (ABI 1.4's fault: the host logs it and a replay
+  // reproduces it; a trap for an older host).
+  exo_status fault(std::string_view msg) { return failed(err_, api_->abi_minor >= 4 ? EXO_ERR_FAULT : EXO_ERR_TRAP, msg); }
 
  private:
   const exo_host_api* api_;
@@ -321,7 +324,13 @@ class particle_host {
     auto r = air_runner::get().run(q);
     if (!r) {
       if (r.error().code == exo::errc::out_of_ticks) return h_.fail(EXO_ERR_OUT_OF_TICKS, r.error().message);
-      return h_.fail(EXO_ERR_INTERNAL, "the AIR runner (" + air_runner::get().kind() + "): " + r.error().message);
+      const std::string why = "the AIR runner (" + air_runner::get().kind() + "): " + r.error().message;
+      // A thread or process runner that failed on its own (a child that crashed, hung, was
+      // killed or could not start) says nothing of the script: another run, a replay on the
+      // inline runner, would finish. So it is a fault, which the log records and a replay
+      // gives again, not an error a replay would contradict.
+      if (air_runner::get().kind() != "inline" && r.error().code == exo::errc::internal) return h_.fault(why);
+      return h_.fail(EXO_ERR_INTERNAL, why);
     }
     if (exo_status st = h_.charge(r->ticks); st != EXO_OK) return st;
     const std::string new_data(r->data.begin(), r->data.end());

@@ -11,6 +11,7 @@
 
 #include "interpreter/data.hpp"
 #include "../support/deliveries.hpp"
+#include "../support/print.hpp"
 
 #include <boost/test/unit_test.hpp>
 
@@ -213,6 +214,35 @@ BOOST_AUTO_TEST_CASE(the_log_replays_to_the_same_results_and_roots) {
   auto verdict = exo::verify(w.hv->log(), [&] { return fresh.get(); });
   BOOST_TEST(verdict.ok(), verdict.to_string());
   BOOST_TEST(verdict.entries == w.hv->log().size());
+}
+
+// A runner that fails on its own, here a process runner's child that crashes (the test child
+// aborts on a request holding "exo-test-crash"), is not the script's doing: the message fails
+// as a fault, which the log records, the next particle gets a new child, and the log
+// verifies (the replay gives the fault again without running the particle). On the inline
+// and thread runners the same particle is an ordinary one.
+BOOST_AUTO_TEST_CASE(a_crashed_runner_child_is_a_logged_fault) {
+  const char* runner = std::getenv("EXO_AIR_RUNNER");
+  const bool process = runner && std::string_view(runner) == "process";
+  world w;
+  auto crashed = w.particle(R"((call "node" ("greet" "hello") ["exo-test-crash"] g))");
+  if (process) {
+    BOOST_REQUIRE(crashed.error);
+    BOOST_TEST(crashed.error->code == exo::errc::fault, crashed.error->message);
+    BOOST_TEST(crashed.error->message.find("killed by signal 6") != std::string::npos, crashed.error->message);
+    BOOST_TEST(exo::to_json(crashed.outputs).dump().find("\"fault\"") != std::string::npos, exo::to_json(crashed.outputs).dump());
+    BOOST_TEST(crashed.ticks == 10'000'000u);  // a fault spends the budget
+  } else {
+    BOOST_REQUIRE_MESSAGE(!crashed.error, crashed.error->message);
+    BOOST_TEST(ret_code(crashed) == 0);
+  }
+  auto next = w.particle(R"((call "node" ("greet" "count") [] n))");
+  BOOST_REQUIRE_MESSAGE(!next.error, next.error->message);
+  BOOST_TEST(ret_code(next) == 0);
+  BOOST_TEST(scalar_at(next, 0) == exo::json(process ? 0 : 1));  // the crashed particle's greeting was rolled back
+  auto fresh = world::make(w.reg);
+  auto verdict = exo::verify(w.hv->log(), [&] { return fresh.get(); });
+  BOOST_TEST(verdict.ok(), verdict.to_string());
 }
 
 // AIR actors may run on any thread: four of them, each with its own greeter bound, get
