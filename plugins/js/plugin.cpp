@@ -911,12 +911,12 @@ exo_status js_run(exo_instance* inst, uint32_t function, exo_span args, uint64_t
       if (auto it = warm.realms.find(code.serial); it != warm.realms.end()) r = it->second.get();
     if (!r) {
       loaded l = load_realm(cx, code.script, code.cold.empty(), code.memory, replay);
-      if (!l.r) {  // it loaded when the code was made: only resources fail it here
-        const bool stalled = exo_js::meter().stalled || exo_js::meter().out_of_memory || exo_js::meter().engine_overflow;
-        return failed(err, stalled ? fault_status(host) : l.status == EXO_ERR_MALFORMED ? EXO_ERR_HANDLER_THREW : l.status, l.why);
-      }
-      if (code.cold.empty() && !l.cold.empty())  // (a load is deterministic: it was hardened when the code was made)
-        return failed(err, EXO_ERR_INTERNAL, "the realm could not be hardened this time: " + l.cold);
+      // The script loaded, deterministically, when its code was made: only resources (the
+      // heap, the watchdog's time, the engine's stack) fail it here, which a replay would not
+      // meet, so a failure is a fault the log records ("Faults" in the README).
+      if (!l.r) return failed(err, fault_status(host), "the actor's realm could not be made this time: " + l.why);
+      if (code.cold.empty() && !l.cold.empty())
+        return failed(err, fault_status(host), "the realm could not be hardened this time: " + l.cold);
       fresh = std::move(l.r);
       r = fresh.get();
     }

@@ -717,6 +717,42 @@ BOOST_AUTO_TEST_CASE(a_replay_runs_to_its_end_what_finished_when_it_was_logged) 
   BOOST_TEST(verdict.ok(), verdict.to_string());
 }
 
+// A message whose realm cannot be made this time fails as a fault, logged: the script loaded
+// when its code was made, so only resources fail it then (the heap, the engine's stack, the
+// watchdog's time: here a slow regex at the top level of a script that needs a new realm
+// every message, stopped under a tighter bound), which a replay would not meet. With the
+// bound back the actor runs, and the log verifies.
+BOOST_AUTO_TEST_CASE(a_realm_that_cannot_be_made_this_time_is_a_logged_fault) {
+  js_registry r;
+  safety_nets nets;
+  nets.set(20'000, 0);
+  using logged = exo::hypervisor<exo::ordered_scheduler, exo::memory_store, exo::memory_log>;
+  logged hv(r.config());
+  auto probe = hv.create_code("js", js("exports.redos = (n) => /(a+)+$/.test('a'.repeat(n) + 'b')"));
+  BOOST_REQUIRE(probe);
+  std::int64_t n = 16;  // a regex of about 0.6 s
+  for (;; ++n) {
+    const auto t0 = std::chrono::steady_clock::now();
+    BOOST_REQUIRE(!hv.invoke(*hv.actor_id(*probe), "redos", exo::context::make_args(n), {.budget = 1'000'000}).value().error);
+    if (std::chrono::steady_clock::now() - t0 > std::chrono::milliseconds(600) || n == 34) break;
+  }
+  // (a Map at the top level: a new realm, and the load, every message)
+  auto c = hv.create_code("js", js(fmt::format("const seen = new Map(), slow = /(a+)+$/.test('a'.repeat({}) + 'b')\n"
+                                               "exports.f = () => 1\n", n)));
+  BOOST_REQUIRE_MESSAGE(c, (c ? "" : c.error().message));
+  const exo::id a = *hv.actor_id(*c);
+  nets.set(100, 0);
+  auto o = hv.invoke(a, "f", {}, {.budget = 50'000}).value();
+  BOOST_REQUIRE(o.error);
+  BOOST_TEST(o.error->code == exo::errc::fault, o.error->message);
+  BOOST_TEST(contains(o.error->message, "could not be made this time"), o.error->message);
+  BOOST_TEST(o.ticks == 50'000u);
+  nets.set(20'000, 0);
+  BOOST_TEST(*hv.invoke(a, "f", {}).value().result.if_i64() == 1);
+  auto verdict = exo::verify(hv.log(), [&] { return std::make_unique<logged>(r.config()); });
+  BOOST_TEST(verdict.ok(), verdict.to_string());
+}
+
 // A chain of natives calling natives, each taking the next from its arguments (call, apply,
 // Reflect.apply, bound functions), has no frame the splices count: it recurses on the
 // engine's stack until that runs out, at a point the JIT moves. Such a stop is a fault, as
