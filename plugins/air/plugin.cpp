@@ -194,9 +194,8 @@ class host {
     if (api_->struct_size >= offsetof(exo_host_api, log_at) + sizeof(api_->log_at)) (void)api_->log_at(call_, level, span_of(text));
   }
   exo_status fail(exo_status code, std::string_view msg) { return failed(err_, code, msg); }
-  // A stop that is not the script's doing (ABI 1.4's fault: the host logs it and a replay
-  // reproduces it; a trap for an older host).
-  exo_status fault(std::string_view msg) { return failed(err_, api_->abi_minor >= 4 ? EXO_ERR_FAULT : EXO_ERR_TRAP, msg); }
+  // A stop that is not the script's doing (exo::plugin::fault_status).
+  exo_status fault(std::string_view msg) { return failed(err_, exo::plugin::fault_status(api_), msg); }
 
  private:
   const exo_host_api* api_;

@@ -75,6 +75,7 @@ struct exo_instance {
 namespace {
 
 using exo::plugin::failed;
+using exo::plugin::fault_status;
 using exo::plugin::guarded;
 using exo::plugin::set_error;
 
@@ -534,10 +535,6 @@ bool id_of(JSContext* cx, unsigned argc, JS::Value* vp) {
   (m.host->*Which)(m.call, id);
   return to_js(cx, exo::bytes(id, id + 32), args.rval());
 }
-
-// A stop that is not deterministic (the watchdog's, running out of memory): a fault the host
-// logs and a replay reproduces (ABI 1.4), or a trap for an older host.
-exo_status fault_status(const exo_host_api* host) { return host->abi_minor >= 4 ? EXO_ERR_FAULT : EXO_ERR_TRAP; }
 
 bool host_has_1_3(const exo_host_api* host) {
   return host->struct_size >= offsetof(exo_host_api, entropy) + sizeof host->entropy;

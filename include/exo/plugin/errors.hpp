@@ -29,6 +29,13 @@ inline exo_status failed(exo_error* err, exo_status code, std::string_view msg) 
   return code;
 }
 
+/// The status of a stop that is not deterministic (a watchdog's, running out of memory, a
+/// runner's child that crashed): ABI 1.4's EXO_ERR_FAULT, which the host logs and a replay
+/// reproduces, or EXO_ERR_TRAP for an older host.
+inline exo_status fault_status(const exo_host_api* host) noexcept {
+  return host->abi_minor >= 4 ? EXO_ERR_FAULT : EXO_ERR_TRAP;
+}
+
 /// Runs an entry point's body; an exception it throws becomes EXO_ERR_INTERNAL naming `what`.
 template <class F>
 exo_status guarded(exo_error* err, const char* what, F&& body) noexcept {
