@@ -795,15 +795,9 @@ bool count_buffers(JSContext* cx, JS::HandleObject global) {
     if (!js::GetPropertyKeys(cx, c, JSITER_OWNONLY | JSITER_HIDDEN | JSITER_SYMBOLS, &keys)) return false;
     JS::Rooted<mozilla::Maybe<JS::PropertyDescriptor>> desc(cx);
     for (std::size_t i = 0; i < keys.length(); ++i) {
-      if (keys[i].isString()) {
-        bool skip = false;
-        for (const char* own : {"prototype", "length", "name"}) {
-          bool same = false;
-          if (!JS_StringEqualsAscii(cx, keys[i].toString(), own, &same)) return false;
-          skip = skip || same;
-        }
-        if (skip) continue;
-      }
+      bool has = false;  // (its own prototype, length and name)
+      if (!JS_HasOwnPropertyById(cx, w, keys[i], &has)) return false;
+      if (has) continue;
       if (!JS_GetOwnPropertyDescriptorById(cx, c, keys[i], &desc)) return false;
       if (desc.isNothing()) continue;
       JS::Rooted<JS::PropertyDescriptor> d(cx, *desc);
@@ -1033,10 +1027,9 @@ safety_nets& nets() {
   return *n;
 }
 
-void bound_heap(bool replay) {
+void bound_heap(thread_engine& e, bool replay) {
   const std::uint64_t live = nets().heap_bytes.load(std::memory_order_relaxed);
   const std::uint64_t heap = std::min<std::uint64_t>(replay ? live * replay_factor : live, 0xffffffffu);
-  thread_engine& e = engine();
   if (e.heap == heap) return;
   // Down from a replay's bound: what the replay left may be over the live one.
   if (heap < e.heap && JS_GetGCParameter(e.cx, JSGC_BYTES) > heap - heap / 8) JS_GC(e.cx);

@@ -157,9 +157,9 @@ meter_state& meter();
 /// watchdog watches it), with the safety nets' live bounds or, in a `replay`, the replay's;
 /// end_run() when it is over.
 void begin_run(std::uint64_t budget, bool message, std::uint64_t memory, bool replay);
-/// Gives this thread's engine the safety nets' bound on its collected heap, live or for a
+/// Gives this thread's engine `e` the safety nets' bound on its collected heap, live or for a
 /// replay (before anything of the message is made: its realm too).
-void bound_heap(bool replay);
+void bound_heap(thread_engine& e, bool replay);
 void end_run();
 /// Spends n ticks from meter(); false (out of ticks: the caller stops the code, returning
 /// false with no exception) when they are not there.

@@ -808,8 +808,9 @@ exo_status js_compile(exo_span code, const exo_limits* limits, exo_code** out, e
     // Reflect.parse), metered, compiled again (metering must never break a script), and
     // loaded once, as each message will, to find its exports, what loading costs, and
     // whether it may be warm.
-    JSContext* cx = exo_js::engine().cx;
-    exo_js::bound_heap(false);
+    exo_js::thread_engine& engine = exo_js::engine();
+    JSContext* cx = engine.cx;
+    exo_js::bound_heap(engine, false);
     struct collect_t {
       JSContext* cx;
       ~collect_t() { JS_MaybeGC(cx); }  // the scratch realms are garbage once this returns
@@ -896,7 +897,7 @@ exo_status js_run(exo_instance* inst, uint32_t function, exo_span args, uint64_t
     drop_dead_realms();
     // A replay of a message that finished when it was logged: the safety nets' looser bounds.
     const bool replay = host->struct_size >= offsetof(exo_host_api, replaying) + sizeof host->replaying && host->replaying(call);
-    exo_js::bound_heap(replay);
+    exo_js::bound_heap(e, replay);
     // The code's warm realm on this thread, or a new one (kept after the message if the script
     // may be warm). (The table is named once: each use of a thread_local with a destructor
     // is a call.)
