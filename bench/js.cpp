@@ -43,7 +43,14 @@ exports.fibc = fibc
 const fibb = function (n) { return n < 2 ? n : bound(n - 1) + bound(n - 2) }
 const bound = fibb.bind(null)
 exports.fibb = fibb
+exports.arrays = (n) => {
+  const a = [3, 1, 4, 1, 5, 9, 2, 6]
+  let s = 0
+  for (let i = 0; i < n; i++) s += a.indexOf(i & 7) + a.includes(i & 15) + a.slice(1, 3).length + a.lastIndexOf(1)
+  return s
+}
 )";
+constexpr std::int64_t arrays_n = 100'000;
 constexpr std::int64_t fib_n = 25;
 
 template <class T>
@@ -63,7 +70,7 @@ T must(exo::expected<T> r, const char* what) {
 struct exo_side {
   exo::container_registry reg;
   std::unique_ptr<hv_t> hv;
-  exo::cap_handle actor{}, add{}, fib{}, fibc{}, fibb{};
+  exo::cap_handle actor{}, add{}, fib{}, fibc{}, fibb{}, arrays{};
   exo_side() {
     reg.add_search_dir(EXO_BENCH_PLUGIN_DIR);
     must(reg.load_named("js"), "loading the js plugin");
@@ -75,6 +82,7 @@ struct exo_side {
     fib = must(hv->function_cap(actor, "fib"), "fib");
     fibc = must(hv->function_cap(actor, "fibc"), "fibc");
     fibb = must(hv->function_cap(actor, "fibb"), "fibb");
+    arrays = must(hv->function_cap(actor, "arrays"), "arrays");
     message(add, exo::context::make_args(std::int64_t{1}, std::int64_t{2}), 100'000);  // SpiderMonkey is up
   }
   void message(exo::cap_handle f, exo::arg_list args, std::uint64_t budget) {
@@ -277,6 +285,31 @@ BENCHMARK_CAPTURE(bare_fib, fib, "fib")->Name("js/bare_fib")->UseRealTime()->Uni
 BENCHMARK_CAPTURE(bare_fib, fibc, "fibc")->Name("js/bare_fib_call")->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(bare_fib, fibb, "fibb")->Name("js/bare_fib_bound")->UseRealTime()->Unit(benchmark::kMillisecond);
 
+// Small arrays' built-ins that search and copy (indexOf, includes, slice, lastIndexOf), in a
+// loop of arrays_n rounds: metered (their charges by length) against bare.
+void js_arrays(benchmark::State& state) {
+  auto& s = exo_();
+  for (auto _ : state) s.message(s.arrays, exo::context::make_args(arrays_n), 1'000'000'000);
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(js_arrays)->Name("js/arrays_metered")->UseRealTime()->Unit(benchmark::kMillisecond);
+void bare_arrays(benchmark::State& state) {
+  auto& b = bare_();
+  b.run([&] {
+    JSContext* cx = b.cx();
+    JSAutoRealm in(cx, b.global());
+    JS::RootedValue fn(cx, b.function("arrays")), result(cx);
+    JS::RootedValueArray<1> argv(cx);
+    for (auto _ : state) {
+      argv[0].setInt32(static_cast<std::int32_t>(arrays_n));
+      if (!JS::Call(cx, JS::UndefinedHandleValue, fn, argv, &result)) die("arrays failed");
+    }
+    if (!result.isNumber()) die("arrays returned no number");
+  });
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(bare_arrays)->Name("js/bare_arrays")->UseRealTime()->Unit(benchmark::kMillisecond);
+
 // ---------------------------------------------------------------- actors
 
 // Making an actor of installed code (the code compiled once, as the kernel keeps it).
@@ -350,6 +383,10 @@ int main(int argc, char** argv) {
                                      std::tuple{"js/fib_bound_metered", "js/bare_fib_bound", "a bound function"}})
     if (double f = ns(metered), b = ns(bare), m = ns("js/message"); f > 0 && b > 0 && m > 0)
       fmt::print("js metering overhead, fib {} calling through {}: {:.1f}%\n", fib_n, how, ((f - m) / b - 1) * 100);
+  if (double f = ns("js/arrays_metered"), b = ns("js/bare_arrays"), m = ns("js/message"); f > 0 && b > 0 && m > 0)
+    fmt::print("js small arrays' built-ins ({} rounds of indexOf, includes, slice and lastIndexOf on 8 elements), metered "
+               "over bare: {:.1f}%\n",
+               arrays_n, ((f - m) / b - 1) * 100);
   if (double c = ns("js/create"); c > 0)
     fmt::print("js actor creation: {:.2f} us and {:.2f} KiB per actor before its first message; {:.1f} KiB resident per "
                "actor after a message, its code's warm realm shared (goal under 100 KiB); {:.0f} KiB per warm realm "
