@@ -7,6 +7,7 @@
 #include <js/Exception.h>
 #include <js/Initialization.h>
 #include <js/Interrupt.h>
+#include <js/MapAndSet.h>
 #include <js/Array.h>
 #include <js/ArrayBuffer.h>
 #include <js/Promise.h>
@@ -636,6 +637,108 @@ bool failed_call(JSContext* cx) {
   return charge_by_size(cx, kind, args);
 }
 
+// ---- Built-ins that walk their input ----
+//
+// Array.prototype's indexOf, includes, slice, fill, forEach, ... (and the typed arrays',
+// Array.from, Object.keys, String.prototype's searches) do work in proportion to the length
+// of what they are given, inside the engine or in its self-hosted code, where no splice
+// charges: one tick bought a search of a million elements. They are wrapped in the prelude
+// by JS functions (the prelude's "walkers") that charge a tick per 8 elements of the work
+// they let the built-in do, before it runs where the work is the whole input, else after it,
+// from what it returned (indexOf's hit). They learn lengths from __exo_walk. The length (a Map's or Set's size) is read without running code where the engine
+// keeps it (strings, arrays, typed arrays, a proxy's target, a `length` data property on an
+// object or its prototypes); an accessor is called (so such an object's getter runs once
+// more than the built-in alone would run it); a proxy found on the prototypes, or a length
+// that is an object, counts 0 (its elements run code, which is charged as it runs). A charge
+// too big for the ticks left stops the code, uncatchably.
+bool walk_length(JSContext* cx, JS::HandleValue v, std::uint64_t& n, bool iterables = false) {
+  n = 0;
+  if (v.isString()) {
+    n = JS::GetStringLength(v.toString());
+    return true;
+  }
+  if (!v.isObject()) return true;
+  JS::RootedObject o(cx, &v.toObject());
+  if (js::IsProxy(o)) {  // its target's (a proxy's target is never a proxy in exo)
+    o = js::GetProxyTargetObject(o);
+    if (!o || js::IsProxy(o)) return true;
+  }
+  bool array = false;
+  if (!JS::IsArrayObject(cx, o, &array)) return false;
+  if (array) {
+    std::uint32_t length = 0;
+    if (!JS::GetArrayLength(cx, o, &length)) return false;
+    n = length;
+    return true;
+  }
+  if (JS_IsTypedArrayObject(o)) {
+    n = JS_GetTypedArrayLength(o);
+    return true;
+  }
+  bool map = false, set = false;
+  if (!JS::IsMapObject(cx, o, &map) || !JS::IsSetObject(cx, o, &set)) return false;
+  if (map || set) {  // (Array.from of one, a Set made of one)
+    n = map ? JS::MapSize(cx, o) : JS::SetSize(cx, o);
+    return true;
+  }
+  if (iterables) return true;
+  // An array-like: `length` on it or its prototypes.
+  JS::Rooted<mozilla::Maybe<JS::PropertyDescriptor>> desc(cx);
+  JS::RootedObject at(cx, o);
+  while (at && !js::IsProxy(at)) {
+    if (!JS_GetOwnPropertyDescriptor(cx, at, "length", &desc)) return false;
+    if (desc.isSome()) break;
+    if (!JS_GetPrototype(cx, at, &at)) return false;
+  }
+  if (!at || js::IsProxy(at) || desc.isNothing()) return true;
+  JS::RootedValue length(cx);
+  if (desc->isAccessorDescriptor()) {
+    if (!JS_GetProperty(cx, o, "length", &length)) return false;
+  } else {
+    length = desc->value();
+  }
+  if (!length.isNumber() && !length.isString() && !length.isBoolean()) return true;
+  double d = 0;
+  if (!JS::ToNumber(cx, length, &d)) return false;
+  if (!(d > 0)) return true;  // (NaN too)
+  n = d >= 9007199254740991.0 ? std::uint64_t{9007199254740991} : static_cast<std::uint64_t>(d);
+  return true;
+}
+
+// __exo_walk(o[, more[, iterables]]): o's length (above), plus, given `more` (an arguments
+// object), each of its elements' and one for each (concat's arrays, splice's items);
+// `iterables`: 0 for an array-like that is no array, typed array, string, Map or Set.
+bool walk_native(JSContext* cx, unsigned argc, JS::Value* vp) {
+  JS::CallArgs args = JS::CallArgsFromVp(argc, vp);
+  std::uint64_t n = 0;
+  if (!walk_length(cx, args.get(0), n, JS::ToBoolean(args.get(2)))) return false;
+  if (args.get(1).isObject()) {
+    JS::RootedObject more(cx, &args[1].toObject());
+    std::uint32_t count = 0;
+    if (!JS::GetArrayLength(cx, more, &count)) return false;
+    JS::RootedValue e(cx);
+    for (std::uint32_t i = 0; i < count; ++i) {
+      std::uint64_t m = 0;
+      if (!JS_GetElement(cx, more, i, &e) || !walk_length(cx, e, m)) return false;
+      n += m + 1;
+    }
+  }
+  args.rval().setNumber(static_cast<double>(std::min<std::uint64_t>(n, std::uint64_t{1} << 53)));
+  return true;
+}
+
+// __exo_spend(t): spends t ticks, or gives -t back (a walker's charge, too big for the cell).
+bool spend_native(JSContext*, unsigned argc, JS::Value* vp) {
+  JS::CallArgs args = JS::CallArgsFromVp(argc, vp);
+  const double d = args.get(0).isNumber() ? args[0].toNumber() : 0;
+  const double most = static_cast<double>(meter_state::max_ticks);
+  const std::uint64_t t = static_cast<std::uint64_t>(std::min(std::fabs(d), most));
+  if (d < 0) meter_now.set_left(meter_now.left() + t);
+  else if (!spend(t)) return false;
+  args.rval().setUndefined();
+  return true;
+}
+
 bool charge_made_buffer(JS::HandleValue v);  // (Buffers, below)
 
 bool wrapped(JSContext* cx, unsigned argc, JS::Value* vp) {
@@ -867,6 +970,7 @@ constexpr const char* prelude_text = R"js(const __exo_m = __exo_cell(), __exo_d 
     base[name] = {[name](...args) {
       const d = (__exo_m[1] += 2);
       d > MAX_DEPTH && __exo_deep();
+      (__exo_m[0] -= 1) < 0 && __exo_out();
       try {
         const h = this.u, trap = h[name];
         if (trap !== undefined && trap !== null) return apply(trap, h, args);
@@ -901,6 +1005,103 @@ __exo_wrap(ArrayBuffer.prototype, 'slice', 8);
 for (const name of ['repeat', 'padStart', 'padEnd', 'replace', 'replaceAll', 'split', 'match', 'matchAll', 'search',
                     'normalize', 'toUpperCase', 'toLowerCase'])
   __exo_wrap(String.prototype, name, 1);
+const __exo_sp = (function (walk, spend, call, apply) {
+  'use strict';
+  const define = Object.defineProperty, trunc = Math.trunc, ceil = Math.ceil, log2 = Math.log2, isArray = Array.isArray;
+  // The elements in o (an array's length read in JS, by the JIT, for speed).
+  const len = (o) => isArray(o) ? o.length : walk(o);
+  // The ticks of n elements' work (a tick per 8); charge(n) spends them (inline while the cell
+  // can take them) and returns them; back(t) gives t ticks back.
+  const ticks = (n) => n > 0 ? (n < 0x4000000 ? (n + 7) >>> 3 : ceil(n / 8)) : 0;
+  const charge = (n) => { const t = ticks(n); t && (t < 0x800000 ? (__exo_m[0] -= t) < 0 && __exo_out() : spend(t)); return t };
+  const back = (t) => { t > 0 && (t < 0x800000 ? __exo_m[0] += t : spend(-t)) };
+  // A relative index (a negative one counts from the end) into n elements; d when absent, w
+  // (the worst case) when it is not a number (converting it may run code).
+  const at = (x, n, d, w) => {
+    if (x === undefined) return d;
+    if (typeof x !== 'number') return w;
+    x = trunc(x) || 0;
+    return x < 0 ? (x + n > 0 ? x + n : 0) : x < n ? x : n;
+  };
+  // The walkers: each charges, counts a frame of the call depth, and calls the built-in with
+  // the arguments it was given: by `call` with as many as the built-in tells apart (an
+  // argument it treats as absent when undefined is passed as undefined), which the JIT
+  // optimizes as a direct call, else by `apply` (both the built-in's own properties, out of
+  // scripts' reach). The charge is taken before the call, for the whole of the work the
+  // call may do (a length need not have elements behind it: `{length: 2 ** 40}`, or an
+  // array's length set by hand); a search gives back, after it, what it did not walk.
+  const whole = (f) => ({w(a, b) {  // forEach, map, ...: the callback and its this
+    charge(len(this)); ++__exo_m[1] > MAX_DEPTH && __exo_deep();
+    const r = f.call(this, a, b); __exo_m[1]--; return r }}).w;
+  const folds = (f) => ({w(a, b) {  // reduce: an initial value or none
+    charge(len(this)); ++__exo_m[1] > MAX_DEPTH && __exo_deep();
+    const r = arguments.length < 2 ? f.call(this, a) : f.call(this, a, b); __exo_m[1]--; return r }}).w;
+  const all = (f) => ({w() {  // the input and every argument (concat, splice, unshift)
+    charge(walk(this, arguments)); ++__exo_m[1] > MAX_DEPTH && __exo_deep();
+    const r = f.apply(this, arguments); __exo_m[1]--; return r }}).w;
+  const first = (f) => ({w(a, b, c) {  // the first argument (Array.from, Object.keys, set)
+    charge(len(a)); ++__exo_m[1] > MAX_DEPTH && __exo_deep();
+    const r = f.call(this, a, b, c); __exo_m[1]--; return r }}).w;
+  const sorts = (f) => ({w(a) {  // n log2 n
+    const n = walk(this); charge(n > 1 ? n * log2(n) : 0); ++__exo_m[1] > MAX_DEPTH && __exo_deep();
+    const r = f.call(this, a); __exo_m[1]--; return r }}).w;
+  const span = (f) => ({w(a, b, c) {  // fill(v, start, end), copyWithin(to, start, end): from start to end
+    const n = len(this); charge(at(c, n, n, n) - at(b, n, 0, 0)); ++__exo_m[1] > MAX_DEPTH && __exo_deep();
+    const r = f.call(this, a, b, c); __exo_m[1]--; return r }}).w;
+  const range = (f) => ({w(a, b) {  // slice(start, end)
+    const n = len(this); charge(at(b, n, n, n) - at(a, n, 0, 0)); ++__exo_m[1] > MAX_DEPTH && __exo_deep();
+    const r = f.call(this, a, b); __exo_m[1]--; return r }}).w;
+  const search = (f) => ({w(x, from) {  // indexOf: from its start to its hit
+    const n = len(this), s = at(from, n, 0, 0), t = charge(n - s); ++__exo_m[1] > MAX_DEPTH && __exo_deep();
+    const r = f.call(this, x, from); __exo_m[1]--; r >= 0 && back(t - ticks(r - s + 1)); return r }}).w;
+  const contains = (f) => ({w(x, from) {  // includes: from its start to the end
+    const n = len(this); charge(n - at(from, n, 0, 0)); ++__exo_m[1] > MAX_DEPTH && __exo_deep();
+    const r = f.call(this, x, from); __exo_m[1]--; return r }}).w;
+  const backward = (f) => ({w(x, from) {  // lastIndexOf: from the end to its hit
+    const n = len(this), t = charge(n); ++__exo_m[1] > MAX_DEPTH && __exo_deep();
+    const r = arguments.length < 2 ? f.call(this, x) : f.call(this, x, from); __exo_m[1]--; r >= 0 && back(t - ticks(n - r));
+    return r }}).w;
+  const text = (f) => ({w(x, from) {  // a string's indexOf and includes: from the position to the hit and the searched
+    const n = typeof this === 'string' ? this.length : walk(this), s = typeof from === 'number' ? (from > 0 ? (from < n ? trunc(from) : n) : 0) : 0,
+          m = typeof x === 'string' ? x.length : 0, t = charge(n - s + m);
+    ++__exo_m[1] > MAX_DEPTH && __exo_deep();
+    const r = f.call(this, x, from); __exo_m[1]--; typeof r === 'number' && r >= 0 && back(t - ticks(r - s + m)); return r }}).w;
+  const meter = (o, make, names) => {
+    for (const name of names) {
+      const f = o[name];
+      if (typeof f !== 'function') continue;
+      define(f, 'call', {value: call});
+      define(f, 'apply', {value: apply});
+      const w = make(f);
+      define(w, 'name', {value: f.name});
+      define(w, 'length', {value: f.length});
+      define(o, name, {value: w, writable: true, configurable: true});
+    }
+  };
+  const typed = Object.getPrototypeOf(Int8Array.prototype);
+  for (const o of [Array.prototype, typed]) {
+    meter(o, whole, ['reverse', 'forEach', 'map', 'filter', 'some', 'every', 'find', 'findIndex', 'findLast', 'findLastIndex',
+                     'flatMap']);
+    meter(o, folds, ['reduce', 'reduceRight']);
+    meter(o, span, ['fill', 'copyWithin']);
+    meter(o, search, ['indexOf']);
+    meter(o, contains, ['includes']);
+    meter(o, backward, ['lastIndexOf']);
+  }
+  meter(Array.prototype, range, ['slice']);
+  meter(Array.prototype, all, ['concat', 'splice', 'unshift']);
+  meter(typed, whole, ['join', 'toLocaleString']);
+  meter(typed, sorts, ['sort']);
+  meter(typed, first, ['set']);
+  meter(Array, first, ['from']);
+  meter(Object, first, ['keys', 'values', 'entries', 'getOwnPropertyNames', 'fromEntries', 'freeze', 'seal']);
+  meter(String.prototype, text, ['indexOf', 'includes']);
+  meter(String.prototype, backward, ['lastIndexOf']);
+  // __exo_sp(x): a spread (`[...x]`, `f(...x)`, `{...x}`; meter.js) charges for the elements
+  // it copies: an array's, a typed array's, a string's, a Map's or Set's (an iterator that is
+  // code charges as it runs; an array-like that is not iterable is not walked by a spread).
+  return (x) => (charge(isArray(x) ? x.length : walk(x, undefined, true)), x);
+})(__exo_walk, __exo_spend, Function.prototype.call, Function.prototype.apply);
 )js";
 
 // The prelude with max_depth in it.
@@ -1156,10 +1357,11 @@ JSObject* new_actor_global(JSContext* cx, std::uint64_t seed) {
   {
     JS::RootedValue ignored(cx);
     if (!JS_DefineFunction(cx, g, "__exo_cell", meter_cell, 0, 0) || !JS_DefineFunction(cx, g, "__exo_wrap", wrap_native, 3, 0) ||
-        !JS_DefineFunction(cx, g, "__exo_isproxy", is_proxy_native, 1, 0) ||
+        !JS_DefineFunction(cx, g, "__exo_isproxy", is_proxy_native, 1, 0) || !JS_DefineFunction(cx, g, "__exo_walk", walk_native, 2, 0) ||
+        !JS_DefineFunction(cx, g, "__exo_spend", spend_native, 1, 0) ||
         !JS_DefineFunction(cx, g, "__exo_proxy", make_proxy_constructor, 3, 0) || !prelude_script().run(cx, "exo-meter.js", &ignored))
       return nullptr;
-    for (const char* name : {"__exo_cell", "__exo_wrap", "__exo_isproxy", "__exo_proxy"})
+    for (const char* name : {"__exo_cell", "__exo_wrap", "__exo_isproxy", "__exo_proxy", "__exo_walk", "__exo_spend"})
       if (!JS_DeleteProperty(cx, g, name)) return nullptr;
   }
   if (!count_buffers(cx, g)) return nullptr;

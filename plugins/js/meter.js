@@ -396,6 +396,24 @@
     }
   }
 
+  // ---- Spreads ----
+  // A spread in an array, a call or an object (`[...x]`, `f(...x)`, `{...x}`) copies every
+  // element of x inside the engine: `...x` becomes `...__exo_sp(x)`, which charges for them
+  // (engine.cpp) and gives x back. (A rest pattern, `[a, ...rest] = x`, is not charged.)
+  const spreadsIn = {ArrayExpression: 'elements', CallExpression: 'arguments', NewExpression: 'arguments',
+                     OptionalCallExpression: 'arguments', ObjectExpression: 'properties'};
+  function spreads(node, depth) {
+    const list = spreadsIn[node.type] && node[spreadsIn[node.type]];
+    if (!list) return;
+    for (const e of list) {
+      if (!e || e.type !== 'SpreadExpression') continue;
+      const dots = index(e.loc.start);
+      if (!src.startsWith('...', dots)) throw new Error('exo metering: a spread does not start with `...`');
+      edits.push([dots + 3, depth + 2, false, '__exo_sp(']);
+      edits.push([trueEnd(dots + 3, endIndex(e.expression)), depth + 2, true, ')']);
+    }
+  }
+
   // ---- Writes to bindings of other functions ----
   // A warm instance (plugins/js/plugin.cpp) keeps an actor's realm from one message to the
   // next: what the script made while loading is frozen, and a function that writes a
@@ -605,6 +623,7 @@
         (node.type === 'Identifier' && (node.name === 'RegExp' || node.name === 'globalThis')))
       regexps = true;
     countedOutside(node, depth);
+    spreads(node, depth);
     if (functions.has(node.type)) bodies.push([node, depth]);
     else if (loops.has(node.type)) loopNodes.push([node, depth]);
     const suspends = (node.type === 'UnaryExpression' && node.operator === 'await') || node.type === 'YieldExpression' || forAwait(node);

@@ -516,6 +516,98 @@ BOOST_AUTO_TEST_CASE(built_ins_are_charged_by_size) {
   (void)runs_out_at_the_budget(hv, a, "repeat", args(std::int64_t{1} << 27), 1'000'000);
 }
 
+// Built-ins that walk their input (indexOf, includes, slice, forEach, ..., Array.from,
+// Object.keys, a typed array's sort) are charged a tick per 8 elements of the work they may
+// do, before they run (a length need not have elements behind it), a search giving back
+// what it did not walk: a loop of searches over a big array runs out of ticks at the
+// budget, where it once spent one tick a search (1,000 indexOf over a million elements:
+// 8,036 ticks and 1.4 s).
+BOOST_AUTO_TEST_CASE(walking_built_ins_are_charged_by_what_they_walk) {
+  js_registry r;
+  memory_hv hv(r.config());
+  auto a = make(hv, R"(
+    const cb = () => false
+    // Each op on `a` (n holes: no element for a callback to be called on, nothing made to fill it).
+    const ops = {
+      none: (a) => 0,
+      indexOf: (a) => a.indexOf(1), lastIndexOf: (a) => a.lastIndexOf(1), includes: (a) => a.includes(1),
+      slice: (a) => a.slice().length, fill: (a) => a.fill(0).length, copyWithin: (a) => a.copyWithin(0, 1).length,
+      reverse: (a) => a.reverse().length, forEach: (a) => a.forEach(cb), map: (a) => a.map(cb).length,
+      filter: (a) => a.filter(cb).length, some: (a) => a.some(cb), every: (a) => a.every(() => true),
+      reduce: (a) => a.reduce(cb, 0), reduceRight: (a) => a.reduceRight(cb, 0), flatMap: (a) => a.flatMap(cb).length,
+      concat: (a) => [].concat(a).length, splice: (a) => a.splice(0, 0, 1).length, unshift: (a) => a.unshift(1),
+      from: (a) => Array.from(a).length, keys: (a) => Object.keys(a).length, freeze: (a) => Object.isFrozen(Object.freeze(a)),
+      find: (a) => a.find(cb), findIndex: (a) => a.findIndex(cb),
+      typedIndexOf: (a) => new Uint8Array(a.length).indexOf(1), typedIncludes: (a) => new Uint8Array(a.length).includes(1),
+      typedSort: (a) => new Uint8Array(a.length).sort().length, typedJoin: (a) => new Uint8Array(a.length).join().length,
+      typedSet: (a) => new Uint8Array(a.length).set(a), typedFill: (a) => new Uint8Array(a.length).fill(1).length,
+      typedNone: (a) => new Uint8Array(a.length).length,
+      stringIndexOf: (a) => ' '.repeat(a.length).indexOf('x'), stringIncludes: (a) => ' '.repeat(a.length).includes('x'),
+      stringLastIndexOf: (a) => ' '.repeat(a.length).lastIndexOf('x'), stringNone: (a) => ' '.repeat(a.length).length,
+      spread: (a) => [...a].length, spreadCall: (a) => ((...r) => r.length)(...a), spreadObject: (a) => ({...a}) && 0,
+      stringSpread: (a) => [...' '.repeat(a.length)].length,
+    }
+    exports.op = (name, n) => { ops[name](new Array(n)); return 0 }
+    exports.search = (n, k, from) => { const a = new Array(n).fill(0); let s = 0; a[n >> 1] = 1; for (let i = 0; i < k; i++) s += a.indexOf(1, from); return s }
+    exports.fake = (kind) => {
+      const a = []
+      a.length = 2 ** 32 - 1
+      if (kind === 'array') return a.indexOf(1)
+      if (kind === 'forEach') return a.forEach(cb)
+      if (kind === 'like') return Array.prototype.includes.call({length: 2 ** 40}, 1)
+      if (kind === 'getter') return Array.prototype.lastIndexOf.call({get length() { return 2 ** 40 }}, 1)
+      let reads = 0  // a proxy that gives a small length to the first read, a huge one after: pays for each trap
+      return new Proxy([], {get: (t, k) => k === 'length' ? (reads++ ? 2 ** 32 - 1 : 8) : t[k]}).indexOf(1)
+    }
+    exports.shape = () => [
+      [1, 2, 3].indexOf(2), [1, 2, 3].lastIndexOf(3), [1, 2, 3].lastIndexOf(3, 1), [1, 2, 3].lastIndexOf(3, undefined),
+      [1, 2, 3].reduce((x, y) => x + y), [].reduce((x) => x, 5), (() => { try { [].reduce((x) => x) } catch (e) { return e instanceof TypeError } })(),
+      [1, 2, 3].splice(1).length, [1, 2, 3].splice(1, undefined).length, [1, 2, 3].slice(-2).join('+'), [1, 2].concat([3], 4).join('+'),
+      'abcabc'.indexOf('c', 3), 'abc'.lastIndexOf('c', undefined), 'abc'.includes('b'), [NaN].includes(NaN), [NaN].indexOf(NaN),
+      Array.prototype.indexOf.name, Array.prototype.indexOf.length, Array.prototype.lastIndexOf.length, Array.prototype.splice.length,
+      Array.from.length, (() => { try { Array.prototype.indexOf.call(null, 1) } catch (e) { return e instanceof TypeError } })(),
+      (() => { try { new [].indexOf(); return 'made' } catch (e) { return e instanceof TypeError } })(),
+      Array.prototype.indexOf.call({get length() { return 3 }, 0: 'a', 1: 'b', 2: 'c'}, 'c'), new Proxy([1, 2, 3], {}).indexOf(3),
+      Array.prototype.indexOf.call('abc', 'b'), new Uint8Array([5, 6]).indexOf(6), Object.keys({x: 1, y: 2}).join('+'),
+      Array.from(new Set([1, 1, 2])).length, [3, 1, 2].map((x) => x * 2).join('+'), typeof Array.prototype.indexOf.call,
+      [...'ab', ...[1, 2]].join('+'), Math.max(...[1, 5], ...(0, [3])), Object.keys({...[7, 8], ...'x'}).join('+'),
+      (() => { try { return [...{length: 2 ** 40}] } catch (e) { return e instanceof TypeError } })()].join()
+  )");
+  BOOST_TEST(*result(call(hv, a, "shape")).if_string() ==
+             "1,2,-1,-1,6,5,true,2,0,2+3,1+2+3+4,5,2,true,true,-1,indexOf,1,1,2,1,true,true,2,2,1,1,x+y,2,6+2+4,function,a+b+1+2,5,0+1,true");
+  const auto ticks = [&](const char* name, std::int64_t n) {
+    auto o = call(hv, a, "op", vals(std::string(name), n), 100'000'000);
+    BOOST_REQUIRE_MESSAGE(!o.failed, name << ": " << o.failed->message);
+    return static_cast<std::int64_t>(o.ticks);
+  };
+  constexpr std::int64_t n = 80'000;
+  for (const char* name : {"indexOf", "lastIndexOf", "includes", "slice", "fill", "copyWithin", "reverse", "forEach", "map", "filter",
+                           "some", "every", "reduce", "reduceRight", "flatMap", "concat", "splice", "unshift", "from", "keys",
+                           "freeze", "find", "findIndex", "typedIndexOf", "typedIncludes", "typedSort", "typedJoin", "typedSet",
+                           "typedFill", "stringIndexOf", "stringIncludes", "stringLastIndexOf", "spread", "spreadCall",
+                           "spreadObject", "stringSpread"}) {
+    const std::string_view op(name);
+    const char* none = op.starts_with("typed") ? "typedNone" : op.starts_with("string") ? "stringNone" : "none";
+    BOOST_TEST(ticks(name, n) - ticks(none, n) >= n / 8, name);
+    BOOST_TEST(ticks(name, 8) - ticks(none, 8) < 64, name);
+    BOOST_TEST(ticks(name, n) == ticks(name, n), name);
+  }
+  // A search is charged for what it walked: to its hit, from where it started.
+  const auto search = [&](std::int64_t from) {
+    auto o = call(hv, a, "search", vals(std::int64_t{80'000}, std::int64_t{100}, from), 100'000'000);
+    BOOST_REQUIRE_MESSAGE(!o.failed, o.failed->message);
+    return static_cast<std::int64_t>(o.ticks);
+  };
+  BOOST_TEST(search(0) - search(40'000) >= 100 * 40'000 / 8);
+  BOOST_TEST(search(0) - search(40'000) < 100 * 40'000 / 8 + 200);
+  BOOST_TEST(search(40'001) - search(40'000) >= 100 * (39'999 / 8 - 1));  // just past the hit: a miss to the end
+  // The loop that once spent 8,036 ticks: out of ticks at the budget, the same on every run.
+  (void)runs_out_at_the_budget(hv, a, "search", vals(std::int64_t{1'000'000}, std::int64_t{1'000}, std::int64_t{0}), 10'000'000);
+  // Lengths with no elements behind them: charged before the walk, so never walked.
+  for (const char* kind : {"array", "forEach", "like", "getter", "proxy"})
+    (void)runs_out_at_the_budget(hv, a, "fake", vals(std::string(kind)), 10'000'000);
+}
+
 // Buffers (ArrayBuffers and typed arrays) keep their bytes outside the engine's heap, so
 // their constructors count them: a tick per 64 bytes, and at most the code's memory limit
 // (the registry's, 16 MiB by default) a message, counted as the code asks, the same on every
