@@ -869,45 +869,81 @@ bool counted_buffer(JSContext* cx, unsigned argc, JS::Value* vp) {
   return true;
 }
 
-// Puts the counting constructors in the realm's global (before any script runs): each has
-// the original's name, length, prototype, own statics (BYTES_PER_ELEMENT; isView and the
-// species getter for ArrayBuffer) and [[Prototype]] (%TypedArray%, with from, of and the
-// species getter; Function.prototype for ArrayBuffer), and is its prototype's
-// `constructor`. No script can reach an original: it is only in the native's slot.
+// Replaces the global constructor `name` by the native `counting` (the original in its first
+// reserved slot, `slot` in its second), in the realm's global, before any script runs: the
+// native has the original's name, length, prototype, own statics (BYTES_PER_ELEMENT; isView
+// and the species getters) and [[Prototype]] (%TypedArray%, with from, of and the species
+// getter; Function.prototype for the others), and is its prototype's `constructor`. No
+// script can reach an original: it is only in the native's slot.
+bool replace_constructor(JSContext* cx, JS::HandleObject global, const char* name, JSNative counting, JS::HandleValue slot) {
+  JS::RootedValue original(cx), proto(cx), length(cx);
+  if (!JS_GetProperty(cx, global, name, &original) || !original.isObject()) return false;
+  JS::RootedObject c(cx, &original.toObject());
+  if (!JS_GetProperty(cx, c, "prototype", &proto) || !proto.isObject() || !JS_GetProperty(cx, c, "length", &length))
+    return false;
+  JSFunction* f = js::NewFunctionWithReserved(cx, counting, length.isInt32() ? length.toInt32() : 0, JSFUN_CONSTRUCTOR, name);
+  if (!f) return false;
+  JS::RootedObject w(cx, JS_GetFunctionObject(f));
+  js::SetFunctionNativeReserved(w, 0, original);
+  js::SetFunctionNativeReserved(w, 1, slot);
+  JS::RootedObject p(cx, &proto.toObject()), parent(cx);
+  JS::RootedValue wv(cx, JS::ObjectValue(*w));
+  if (!JS_GetPrototype(cx, c, &parent) || !JS_SetPrototype(cx, w, parent) ||
+      !JS_DefineProperty(cx, w, "prototype", p, JSPROP_READONLY | JSPROP_PERMANENT))
+    return false;
+  JS::RootedIdVector keys(cx);
+  if (!js::GetPropertyKeys(cx, c, JSITER_OWNONLY | JSITER_HIDDEN | JSITER_SYMBOLS, &keys)) return false;
+  JS::Rooted<mozilla::Maybe<JS::PropertyDescriptor>> desc(cx);
+  for (std::size_t i = 0; i < keys.length(); ++i) {
+    bool has = false;  // (its own prototype, length and name)
+    if (!JS_HasOwnPropertyById(cx, w, keys[i], &has)) return false;
+    if (has) continue;
+    if (!JS_GetOwnPropertyDescriptorById(cx, c, keys[i], &desc)) return false;
+    if (desc.isNothing()) continue;
+    JS::Rooted<JS::PropertyDescriptor> d(cx, *desc);
+    if (!JS_DefinePropertyById(cx, w, keys[i], d)) return false;
+  }
+  return JS_DefineProperty(cx, p, "constructor", wv, 0) && JS_DefineProperty(cx, global, name, wv, 0);
+}
+
+// The counting constructors of buffers (above).
 bool count_buffers(JSContext* cx, JS::HandleObject global) {
   for (const char* name : {"ArrayBuffer", "Int8Array", "Uint8Array", "Uint8ClampedArray", "Int16Array", "Uint16Array",
                            "Int32Array", "Uint32Array", "Float32Array", "Float64Array", "BigInt64Array", "BigUint64Array"}) {
-    JS::RootedValue original(cx), proto(cx), length(cx);
-    if (!JS_GetProperty(cx, global, name, &original) || !original.isObject()) return false;
-    JS::RootedObject c(cx, &original.toObject());
-    if (!JS_GetProperty(cx, c, "prototype", &proto) || !proto.isObject() || !JS_GetProperty(cx, c, "length", &length))
-      return false;
-    JSFunction* f = js::NewFunctionWithReserved(cx, counted_buffer, length.isInt32() ? length.toInt32() : 0, JSFUN_CONSTRUCTOR, name);
-    if (!f) return false;
-    JS::RootedObject w(cx, JS_GetFunctionObject(f));
-    js::SetFunctionNativeReserved(w, 0, original);
     JS::RootedValue each(cx, JS::Int32Value(1));  // bytes per element (1: ArrayBuffer)
-    if (std::string_view(name) != "ArrayBuffer" && !JS_GetProperty(cx, c, "BYTES_PER_ELEMENT", &each)) return false;
-    js::SetFunctionNativeReserved(w, 1, each.isInt32() ? each : JS::Int32Value(1));
-    JS::RootedObject p(cx, &proto.toObject()), parent(cx);
-    JS::RootedValue wv(cx, JS::ObjectValue(*w));
-    if (!JS_GetPrototype(cx, c, &parent) || !JS_SetPrototype(cx, w, parent) ||
-        !JS_DefineProperty(cx, w, "prototype", p, JSPROP_READONLY | JSPROP_PERMANENT))
-      return false;
-    JS::RootedIdVector keys(cx);
-    if (!js::GetPropertyKeys(cx, c, JSITER_OWNONLY | JSITER_HIDDEN | JSITER_SYMBOLS, &keys)) return false;
-    JS::Rooted<mozilla::Maybe<JS::PropertyDescriptor>> desc(cx);
-    for (std::size_t i = 0; i < keys.length(); ++i) {
-      bool has = false;  // (its own prototype, length and name)
-      if (!JS_HasOwnPropertyById(cx, w, keys[i], &has)) return false;
-      if (has) continue;
-      if (!JS_GetOwnPropertyDescriptorById(cx, c, keys[i], &desc)) return false;
-      if (desc.isNothing()) continue;
-      JS::Rooted<JS::PropertyDescriptor> d(cx, *desc);
-      if (!JS_DefinePropertyById(cx, w, keys[i], d)) return false;
+    if (std::string_view(name) != "ArrayBuffer") {
+      JS::RootedValue c(cx);
+      if (!JS_GetProperty(cx, global, name, &c) || !c.isObject()) return false;
+      JS::RootedObject co(cx, &c.toObject());
+      if (!JS_GetProperty(cx, co, "BYTES_PER_ELEMENT", &each)) return false;
+      if (!each.isInt32()) each.setInt32(1);
     }
-    if (!JS_DefineProperty(cx, p, "constructor", wv, 0) || !JS_DefineProperty(cx, global, name, wv, 0)) return false;
+    if (!replace_constructor(cx, global, name, counted_buffer, each)) return false;
   }
+  return true;
+}
+
+// Map, Set, WeakMap and WeakSet as scripts see them: natives that charge what the iterable
+// they are given holds, a tick per 8 elements (an array's, a string's, a Map's or Set's, as a
+// spread does), before they call the original with the same new.target; without `new`, the
+// original, which refuses the call.
+bool counted_collection(JSContext* cx, unsigned argc, JS::Value* vp) {
+  JS::CallArgs args = JS::CallArgsFromVp(argc, vp);
+  JS::RootedValue original(cx, js::GetFunctionNativeReserved(&args.callee(), 0));
+  JS::RootedValueVector argv(cx);
+  if (!copy_args(args, &argv)) return false;
+  if (!args.isConstructing()) return JS::Call(cx, JS::UndefinedHandleValue, original, argv, args.rval());
+  std::uint64_t n = 0;
+  if (!walk_length(cx, args.get(0), n, true) || !spend((n + 7) / 8)) return false;
+  JS::RootedObject target(cx, &args.newTarget().toObject());
+  JS::RootedObject made(cx);
+  if (!JS::Construct(cx, original, target, argv, &made)) return false;
+  args.rval().setObject(*made);
+  return true;
+}
+bool count_collections(JSContext* cx, JS::HandleObject global) {
+  for (const char* name : {"Map", "Set", "WeakMap", "WeakSet"})
+    if (!replace_constructor(cx, global, name, counted_collection, JS::UndefinedHandleValue)) return false;
   return true;
 }
 
@@ -1364,7 +1400,7 @@ JSObject* new_actor_global(JSContext* cx, std::uint64_t seed) {
     for (const char* name : {"__exo_cell", "__exo_wrap", "__exo_isproxy", "__exo_proxy", "__exo_walk", "__exo_spend"})
       if (!JS_DeleteProperty(cx, g, name)) return nullptr;
   }
-  if (!count_buffers(cx, g)) return nullptr;
+  if (!count_buffers(cx, g) || !count_collections(cx, g)) return nullptr;
   JS::RootedValue math(cx);
   if (!JS_GetProperty(cx, g, "Math", &math) || !math.isObject()) return nullptr;
   JS::RootedObject m(cx, &math.toObject());

@@ -399,10 +399,20 @@
   // ---- Spreads ----
   // A spread in an array, a call or an object (`[...x]`, `f(...x)`, `{...x}`) copies every
   // element of x inside the engine: `...x` becomes `...__exo_sp(x)`, which charges for them
-  // (engine.cpp) and gives x back. (A rest pattern, `[a, ...rest] = x`, is not charged.)
+  // (engine.cpp) and gives x back. A rest pattern in a declaration or an assignment
+  // (`const [a, ...rest] = x`) copies what x has left: there the value, x, becomes
+  // `__exo_sp(x)` (not in a parameter, a nested pattern or a loop's head).
   const spreadsIn = {ArrayExpression: 'elements', CallExpression: 'arguments', NewExpression: 'arguments',
                      OptionalCallExpression: 'arguments', ObjectExpression: 'properties'};
+  const rests = (p) => p && p.type === 'ArrayPattern' && p.elements.some((e) => e && e.type === 'SpreadExpression');
   function spreads(node, depth) {
+    const [pattern, value] = node.type === 'VariableDeclarator' ? [node.id, node.init]
+      : node.type === 'AssignmentExpression' && node.operator === '=' ? [node.left, node.right] : [];
+    if (value && rests(pattern)) {
+      const start = afterEq(endIndex(pattern));
+      edits.push([start, depth + 2, false, '__exo_sp(']);
+      edits.push([trueEnd(start, endIndex(value)), depth + 2, true, ')']);
+    }
     const list = spreadsIn[node.type] && node[spreadsIn[node.type]];
     if (!list) return;
     for (const e of list) {

@@ -545,7 +545,9 @@ BOOST_AUTO_TEST_CASE(walking_built_ins_are_charged_by_what_they_walk) {
       stringIndexOf: (a) => ' '.repeat(a.length).indexOf('x'), stringIncludes: (a) => ' '.repeat(a.length).includes('x'),
       stringLastIndexOf: (a) => ' '.repeat(a.length).lastIndexOf('x'), stringNone: (a) => ' '.repeat(a.length).length,
       spread: (a) => [...a].length, spreadCall: (a) => ((...r) => r.length)(...a), spreadObject: (a) => ({...a}) && 0,
-      stringSpread: (a) => [...' '.repeat(a.length)].length,
+      stringSpread: (a) => [...' '.repeat(a.length)].length, rest: (a) => { const [x, ...r] = a; return r.length },
+      restAssigned: (a) => { let x, r; [x, ...r] = a; return r.length }, set: (a) => new Set(a).size, map: (a) => new Map(a.fill([0, 0])).size,
+      mapFilledNone: (a) => a.fill([0, 0]) && 0,
     }
     exports.op = (name, n) => { ops[name](new Array(n)); return 0 }
     exports.search = (n, k, from) => { const a = new Array(n).fill(0); let s = 0; a[n >> 1] = 1; for (let i = 0; i < k; i++) s += a.indexOf(1, from); return s }
@@ -571,10 +573,14 @@ BOOST_AUTO_TEST_CASE(walking_built_ins_are_charged_by_what_they_walk) {
       Array.prototype.indexOf.call('abc', 'b'), new Uint8Array([5, 6]).indexOf(6), Object.keys({x: 1, y: 2}).join('+'),
       Array.from(new Set([1, 1, 2])).length, [3, 1, 2].map((x) => x * 2).join('+'), typeof Array.prototype.indexOf.call,
       [...'ab', ...[1, 2]].join('+'), Math.max(...[1, 5], ...(0, [3])), Object.keys({...[7, 8], ...'x'}).join('+'),
-      (() => { try { return [...{length: 2 ** 40}] } catch (e) { return e instanceof TypeError } })()].join()
+      (() => { try { return [...{length: 2 ** 40}] } catch (e) { return e instanceof TypeError } })(),
+      (() => { const [p, ...q] = (0, [1, 2, 3]); let u, v; [u, ...v] = 'xyz'; return q.join('') + v.join('') })(),
+      (() => { class S extends Set { has2() { return this.has(2) } }; const s = new S([2]); return [s.has2(), s instanceof Set, Set.name, Set.length,
+        new Map([[1, 2]]).get(1), new WeakSet([{}]) instanceof WeakSet, typeof Map[Symbol.species], Object.getPrototypeOf(new Set()) === Set.prototype,
+        (() => { try { Set() } catch (e) { return e instanceof TypeError } })()].join('/') })()].join()
   )");
   BOOST_TEST(*result(call(hv, a, "shape")).if_string() ==
-             "1,2,-1,-1,6,5,true,2,0,2+3,1+2+3+4,5,2,true,true,-1,indexOf,1,1,2,1,true,true,2,2,1,1,x+y,2,6+2+4,function,a+b+1+2,5,0+1,true");
+             "1,2,-1,-1,6,5,true,2,0,2+3,1+2+3+4,5,2,true,true,-1,indexOf,1,1,2,1,true,true,2,2,1,1,x+y,2,6+2+4,function,a+b+1+2,5,0+1,true,23yz,true/true/Set/0/2/true/function/true/true");
   const auto ticks = [&](const char* name, std::int64_t n) {
     auto o = call(hv, a, "op", vals(std::string(name), n), 100'000'000);
     BOOST_REQUIRE_MESSAGE(!o.failed, name << ": " << o.failed->message);
@@ -585,9 +591,9 @@ BOOST_AUTO_TEST_CASE(walking_built_ins_are_charged_by_what_they_walk) {
                            "some", "every", "reduce", "reduceRight", "flatMap", "concat", "splice", "unshift", "from", "keys",
                            "freeze", "find", "findIndex", "typedIndexOf", "typedIncludes", "typedSort", "typedJoin", "typedSet",
                            "typedFill", "stringIndexOf", "stringIncludes", "stringLastIndexOf", "spread", "spreadCall",
-                           "spreadObject", "stringSpread"}) {
+                           "spreadObject", "stringSpread", "rest", "restAssigned", "set", "map"}) {
     const std::string_view op(name);
-    const char* none = op.starts_with("typed") ? "typedNone" : op.starts_with("string") ? "stringNone" : "none";
+    const char* none = op.starts_with("typed") ? "typedNone" : op.starts_with("string") ? "stringNone" : op == "map" ? "mapFilledNone" : "none";
     BOOST_TEST(ticks(name, n) - ticks(none, n) >= n / 8, name);
     BOOST_TEST(ticks(name, 8) - ticks(none, 8) < 64, name);
     BOOST_TEST(ticks(name, n) == ticks(name, n), name);
