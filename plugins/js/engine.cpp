@@ -116,6 +116,8 @@ struct watched {
   std::int32_t cell = 0;             // the tick cell
   std::uint32_t refills = 0;         // and how often it was refilled
   unsigned still = 0;               // samples in a row with no tick spent
+  unsigned window = 0;              // samples in this window (a stall bound long: the tick floor's)
+  std::uint64_t window_ticks = 0;   // ticks spent in it, as the tick cell shows them
 };
 struct watchdog {
   std::mutex m;
@@ -146,17 +148,39 @@ struct watchdog {
         const std::uint64_t run = w.meter->run.load(std::memory_order_acquire);
         const std::int32_t cell = std::atomic_ref<std::int32_t>(w.meter->cells[0]).load(std::memory_order_relaxed);
         const std::uint32_t refills = w.meter->refills.load(std::memory_order_relaxed);
-        if (run == 0 || run != w.run || cell != w.cell || refills != w.refills) {
+        const std::uint32_t stall_ms = w.meter->stall_ms.load(std::memory_order_relaxed);
+        if (run == 0 || run != w.run) {  // a new run (or none): its windows start now
           w.run = run;
           w.cell = cell;
           w.refills = refills;
-          w.still = 0;
+          w.still = w.window = 0;
+          w.window_ticks = 0;
           continue;
         }
-        if (++w.still * period_ms >= w.meter->stall_ms.load(std::memory_order_relaxed)) {
+        // Spent since the last sample: what the cell went down, or, refilled, a cell's worth
+        // (a refill moves a cell of ticks from the reserve after the last was spent). (A
+        // walker giving ticks back raises the cell: none spent.)
+        const std::uint64_t spent = refills != w.refills ? meter_state::cell_most
+                                    : cell < w.cell         ? static_cast<std::uint64_t>(w.cell - cell)
+                                                            : 0;
+        const bool moved = cell != w.cell || refills != w.refills;
+        w.cell = cell;
+        w.refills = refills;
+        w.window_ticks += spent;
+        std::uint32_t why = 0;
+        if (moved) w.still = 0;
+        else if (++w.still * period_ms >= stall_ms) why = stop_stalled;
+        if (++w.window * period_ms >= stall_ms) {
+          if (!why && w.window_ticks < nets().tick_floor.load(std::memory_order_relaxed)) why = stop_slow;
+          w.window = 0;
+          w.window_ticks = 0;
+        }
+        if (why) {
+          w.meter->stop_why.store(why, std::memory_order_relaxed);
           w.meter->stop.store(run, std::memory_order_release);
           JS_RequestInterruptCallback(w.cx);
-          w.still = 0;
+          w.still = w.window = 0;
+          w.window_ticks = 0;
         }
       }
     }
@@ -197,6 +221,7 @@ bool on_interrupt(JSContext*) {
   }
   if (m.stop.load(std::memory_order_acquire) != run) return true;
   m.stalled = true;
+  m.slow = m.stop_why.load(std::memory_order_relaxed) == stop_slow;
   return false;
 }
 
@@ -1078,6 +1103,12 @@ const __exo_sp = (function (walk, spend, call, apply) {
   const first = (f) => ({w(a, b, c) {  // the first argument (Array.from, Object.keys, set)
     charge(len(a)); ++__exo_m[1] > MAX_DEPTH && __exo_deep();
     const r = f.call(this, a, b, c); __exo_m[1]--; return r }}).w;
+  const second = (f) => ({w(a, b, c) {  // the second argument (Reflect.construct's arguments)
+    charge(len(b)); ++__exo_m[1] > MAX_DEPTH && __exo_deep();
+    const r = arguments.length < 3 ? f.call(this, a, b) : f.call(this, a, b, c); __exo_m[1]--; return r }}).w;
+  const third = (f) => ({w(a, b, c) {  // the third argument (Reflect.apply's arguments)
+    charge(len(c)); ++__exo_m[1] > MAX_DEPTH && __exo_deep();
+    const r = f.call(this, a, b, c); __exo_m[1]--; return r }}).w;
   const sorts = (f) => ({w(a) {  // n log2 n
     const n = walk(this); charge(n > 1 ? n * log2(n) : 0); ++__exo_m[1] > MAX_DEPTH && __exo_deep();
     const r = f.call(this, a); __exo_m[1]--; return r }}).w;
@@ -1130,7 +1161,12 @@ const __exo_sp = (function (walk, spend, call, apply) {
   meter(typed, sorts, ['sort']);
   meter(typed, first, ['set']);
   meter(Array, first, ['from']);
-  meter(Object, first, ['keys', 'values', 'entries', 'getOwnPropertyNames', 'fromEntries', 'freeze', 'seal']);
+  meter(Object, first, ['keys', 'values', 'entries', 'getOwnPropertyNames', 'getOwnPropertySymbols',
+                        'getOwnPropertyDescriptors', 'fromEntries', 'freeze', 'seal']);
+  meter(Object, all, ['assign']);
+  meter(Reflect, first, ['ownKeys']);
+  meter(Reflect, second, ['construct']);
+  meter(Reflect, third, ['apply']);
   meter(String.prototype, text, ['indexOf', 'includes']);
   meter(String.prototype, backward, ['lastIndexOf']);
   // __exo_sp(x): a spread (`[...x]`, `f(...x)`, `{...x}`; meter.js) charges for the elements
@@ -1259,6 +1295,7 @@ safety_nets& nets() {
     };
     if (const std::uint64_t ms = read("EXO_JS_STALL_MS")) s->stall_ms = static_cast<std::uint32_t>(std::min<std::uint64_t>(ms, 1u << 30));
     if (const std::uint64_t mb = read("EXO_JS_HEAP_MB")) s->heap_bytes = std::min<std::uint64_t>(mb, 4095) << 20;
+    if (const char* v = std::getenv("EXO_JS_TICK_FLOOR"); v && *v) s->tick_floor = static_cast<std::uint32_t>(std::min<std::uint64_t>(read("EXO_JS_TICK_FLOOR"), 1u << 30));
     return s;
   }();
   return *n;
@@ -1287,6 +1324,7 @@ void begin_run(std::uint64_t budget, bool message, std::uint64_t memory, bool re
   m.heap_full = false;
   m.engine_overflow = false;
   m.stalled = false;
+  m.slow = false;
   m.memory_left = memory;
   m.over_memory = false;
   const std::uint32_t stall = nets().stall_ms.load(std::memory_order_relaxed);

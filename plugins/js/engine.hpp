@@ -110,6 +110,7 @@ struct meter_state {
   /// it is a fault, as the watchdog's stop is.
   bool engine_overflow = false;
   bool stalled = false;
+  bool slow = false;  // stalled by the tick floor (ticks spent, but too few), not by a call that never returned
   std::atomic<std::uint32_t> stall_ms{1000};  // this run's: the watchdog's bound (safety_nets)
   /// Bytes of buffers (ArrayBuffers and typed arrays, which the engine keeps outside its
   /// collected heap) the run may still make, and whether it asked for more: a deterministic
@@ -122,20 +123,27 @@ struct meter_state {
   bool reseed = false;      // Math.random is to be reseeded (from the seed source) before it draws
   std::atomic<std::uint64_t> run{0};    // which run of code this is (0: none running)
   std::atomic<std::uint64_t> stop{0};   // the run the watchdog asked to stop
+  std::atomic<std::uint32_t> stop_why{0};  // and why: stop_stalled or stop_slow
 };
 /// The safety nets' bounds (README, "Faults"): a live run is stopped, as a fault, when it
-/// spends no tick for `stall_ms` (one built-in call the splices cannot see) or when the
-/// engine's collected heap on its thread would pass `heap_bytes`. A message that runs in a
-/// replay (exo_host_api::replaying) finished when it was logged, so it gets replay_factor
-/// times both (the heap at most the engine's 4 GiB): a verifier on a slower machine, or with
-/// a fuller heap, does not stop what the node ran to its end. Defaults 1,000 ms and 512 MiB;
-/// the environment's EXO_JS_STALL_MS and EXO_JS_HEAP_MB, read once, change them, and so does
-/// exo_js_set_safety_nets (plugin.cpp) at any time.
+/// spends no tick for `stall_ms` (one built-in call the splices cannot see), when it spends
+/// fewer than `tick_floor` ticks in a window of `stall_ms` (steps that each cost a tick or
+/// two but run long: a BigInt's arithmetic on a million bits), or when the engine's
+/// collected heap on its thread would pass `heap_bytes`. A message that runs in a replay
+/// (exo_host_api::replaying) finished when it was logged, so it gets replay_factor times
+/// the time and the heap (the heap at most the engine's 4 GiB; the floor is per window, so
+/// its rate is replay_factor times lower): a verifier on a slower machine, or with a fuller
+/// heap, does not stop what the node ran to its end. Defaults 1,000 ms, 1,000 ticks and
+/// 512 MiB; the environment's EXO_JS_STALL_MS, EXO_JS_TICK_FLOOR (0: none) and
+/// EXO_JS_HEAP_MB, read once, change them, and so do exo_js_set_safety_nets and
+/// exo_js_set_tick_floor (plugin.cpp) at any time.
 struct safety_nets {
   std::atomic<std::uint32_t> stall_ms{1000};
+  std::atomic<std::uint32_t> tick_floor{1000};
   std::atomic<std::uint64_t> heap_bytes{std::uint64_t{512} << 20};
 };
 safety_nets& nets();
+inline constexpr std::uint32_t stop_stalled = 1, stop_slow = 2;
 inline constexpr std::uint32_t replay_factor = 30;
 /// The deepest a call may be (counted by the splices: every JS function of the actor's
 /// code is a frame, and so is every call of a wrapped built-in). Past it the code stops,

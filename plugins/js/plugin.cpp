@@ -691,8 +691,12 @@ loaded load_realm(JSContext* cx, const exo_js::compiled_script& script, bool war
       exo_js::engine().jobs.clear();
       out.status = EXO_ERR_MALFORMED;
       if (exo_js::meter().stalled)
-        out.why = fmt::format("the script did not finish loading: one built-in call ran for over {} ms without "
-                              "returning (the watchdog stopped it)", exo_js::meter().stall_ms.load());
+        out.why = exo_js::meter().slow
+                      ? fmt::format("the script did not finish loading: it spent fewer than {} ticks in {} ms (the "
+                                    "watchdog stopped it)",
+                                    exo_js::nets().tick_floor.load(), exo_js::meter().stall_ms.load())
+                      : fmt::format("the script did not finish loading: one built-in call ran for over {} ms without "
+                                    "returning (the watchdog stopped it)", exo_js::meter().stall_ms.load());
       else if (exo_js::meter().over_memory)
         out.why = fmt::format("the script asked for more than {} bytes of buffers while loading", memory);
       else if (exo_js::meter().out_of_ticks)
@@ -951,6 +955,12 @@ exo_status js_run(exo_instance* inst, uint32_t function, exo_span args, uint64_t
           // write) charge the host's own costs too.
           exo_js::meter().set_left(0);
           if (const std::uint64_t rest = m.host->remaining(m.call)) (void)m.host->charge(m.call, rest);
+          if (mt.stalled && mt.slow)
+            return failed(err, fault_status(m.host),
+                          fmt::format("stopped by the watchdog: the code spent fewer than {} ticks in {} ms (steps that "
+                                      "each cost a tick or two but run long, such as arithmetic on huge BigInts); wall "
+                                      "time is not deterministic, so a replay may not stop at the same point",
+                                      exo_js::nets().tick_floor.load(), mt.stall_ms.load()));
           if (mt.stalled)
             return failed(err, fault_status(m.host),
                           fmt::format("stopped by the watchdog: one built-in call (a regex, a sort, string or JSON work) ran "
@@ -964,7 +974,7 @@ exo_status js_run(exo_instance* inst, uint32_t function, exo_span args, uint64_t
           if (mt.engine_overflow)
             return failed(err, fault_status(m.host),
                           "the engine's stack ran out (too much recursion) in a recursion exo does not count (natives calling "
-                          "natives: call, apply, Reflect.apply, bound functions); where it runs out depends on the JIT, so a "
+                          "natives: call, apply, bound functions); where it runs out depends on the JIT, so a "
                           "replay may not stop at the same point");
           if (mt.over_memory)
             return failed(err, EXO_ERR_LIMIT_EXCEEDED,
@@ -1122,4 +1132,9 @@ extern "C" BOOST_SYMBOL_EXPORT void exo_js_set_safety_nets(std::uint32_t stall_m
   exo_js::safety_nets& n = exo_js::nets();
   if (stall_ms) n.stall_ms.store(stall_ms, std::memory_order_relaxed);
   if (heap_bytes) n.heap_bytes.store(std::min<std::uint64_t>(heap_bytes, 0xffffffffu), std::memory_order_relaxed);
+}
+/// The watchdog's tick floor (exo_js::safety_nets): the fewest ticks a run must spend in a
+/// window of the watchdog's bound; 0 turns the floor off.
+extern "C" BOOST_SYMBOL_EXPORT void exo_js_set_tick_floor(std::uint32_t ticks) {
+  exo_js::nets().tick_floor.store(ticks, std::memory_order_relaxed);
 }

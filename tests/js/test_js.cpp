@@ -44,7 +44,8 @@ cap_handle make(memory_hv& hv, std::string_view code) {
   return *a;
 }
 
-std::string refused(memory_hv& hv, std::string_view code) {
+template <class H>
+std::string refused(H& hv, std::string_view code) {
   auto a = hv.create_code("js", js(code));
   BOOST_REQUIRE_MESSAGE(!a, "created: " << code);
   return a.error().message;
@@ -547,7 +548,9 @@ BOOST_AUTO_TEST_CASE(walking_built_ins_are_charged_by_what_they_walk) {
       spread: (a) => [...a].length, spreadCall: (a) => ((...r) => r.length)(...a), spreadObject: (a) => ({...a}) && 0,
       stringSpread: (a) => [...' '.repeat(a.length)].length, rest: (a) => { const [x, ...r] = a; return r.length },
       restAssigned: (a) => { let x, r; [x, ...r] = a; return r.length }, set: (a) => new Set(a).size, map: (a) => new Map(a.fill([0, 0])).size,
-      mapFilledNone: (a) => a.fill([0, 0]) && 0,
+      mapFilledNone: (a) => a.fill([0, 0]) && 0, assign: (a) => Object.assign({}, a) && 0,
+      reflectApply: (a) => Reflect.apply(() => 0, null, a), reflectConstruct: (a) => Reflect.construct(Array, a).length,
+      ownKeys: (a) => Reflect.ownKeys(a).length, descriptors: (a) => Object.getOwnPropertyDescriptors(a) && 0,
     }
     exports.op = (name, n) => { ops[name](new Array(n)); return 0 }
     exports.search = (n, k, from) => { const a = new Array(n).fill(0); let s = 0; a[n >> 1] = 1; for (let i = 0; i < k; i++) s += a.indexOf(1, from); return s }
@@ -577,10 +580,13 @@ BOOST_AUTO_TEST_CASE(walking_built_ins_are_charged_by_what_they_walk) {
       (() => { const [p, ...q] = (0, [1, 2, 3]); let u, v; [u, ...v] = 'xyz'; return q.join('') + v.join('') })(),
       (() => { class S extends Set { has2() { return this.has(2) } }; const s = new S([2]); return [s.has2(), s instanceof Set, Set.name, Set.length,
         new Map([[1, 2]]).get(1), new WeakSet([{}]) instanceof WeakSet, typeof Map[Symbol.species], Object.getPrototypeOf(new Set()) === Set.prototype,
-        (() => { try { Set() } catch (e) { return e instanceof TypeError } })()].join('/') })()].join()
+        (() => { try { Set() } catch (e) { return e instanceof TypeError } })()].join('/') })(),
+      [Reflect.apply(Math.max, null, [1, 3]), Reflect.construct(Map, [[[1, 2]]]).get(1), Reflect.construct(Object, [], Array) instanceof Array,
+       (() => { try { Reflect.construct(Object, [], undefined) } catch (e) { return e instanceof TypeError } })(),
+       Reflect.ownKeys({b: 1, a: 2}).join('+'), Object.assign({}, {x: 1}, 'ab', null)[1], Reflect.apply.length, Reflect.construct.length].join('/')].join()
   )");
   BOOST_TEST(*result(call(hv, a, "shape")).if_string() ==
-             "1,2,-1,-1,6,5,true,2,0,2+3,1+2+3+4,5,2,true,true,-1,indexOf,1,1,2,1,true,true,2,2,1,1,x+y,2,6+2+4,function,a+b+1+2,5,0+1,true,23yz,true/true/Set/0/2/true/function/true/true");
+             "1,2,-1,-1,6,5,true,2,0,2+3,1+2+3+4,5,2,true,true,-1,indexOf,1,1,2,1,true,true,2,2,1,1,x+y,2,6+2+4,function,a+b+1+2,5,0+1,true,23yz,true/true/Set/0/2/true/function/true/true,3/2/true/true/b+a/b/3/2");
   const auto ticks = [&](const char* name, std::int64_t n) {
     auto o = call(hv, a, "op", vals(std::string(name), n), 100'000'000);
     BOOST_REQUIRE_MESSAGE(!o.failed, name << ": " << o.failed->message);
@@ -591,7 +597,8 @@ BOOST_AUTO_TEST_CASE(walking_built_ins_are_charged_by_what_they_walk) {
                            "some", "every", "reduce", "reduceRight", "flatMap", "concat", "splice", "unshift", "from", "keys",
                            "freeze", "find", "findIndex", "typedIndexOf", "typedIncludes", "typedSort", "typedJoin", "typedSet",
                            "typedFill", "stringIndexOf", "stringIncludes", "stringLastIndexOf", "spread", "spreadCall",
-                           "spreadObject", "stringSpread", "rest", "restAssigned", "set", "map"}) {
+                           "spreadObject", "stringSpread", "rest", "restAssigned", "set", "map", "assign", "reflectApply", "reflectConstruct",
+                           "ownKeys", "descriptors"}) {
     const std::string_view op(name);
     const char* none = op.starts_with("typed") ? "typedNone" : op.starts_with("string") ? "stringNone" : op == "map" ? "mapFilledNone" : "none";
     BOOST_TEST(ticks(name, n) - ticks(none, n) >= n / 8, name);
@@ -747,6 +754,36 @@ BOOST_AUTO_TEST_CASE(a_watchdog_stop_is_logged_and_replayed_as_a_fault) {
   BOOST_TEST(verdict.ok(), verdict.to_string());
 }
 
+// Steps that each cost a tick or two but run long (arithmetic on BigInts of half a million
+// bits: tens of milliseconds a step) spend ticks, so "no tick for a second" never holds; the
+// watchdog's tick floor stops them: fewer than 1,000 ticks in a window of its bound is a
+// fault, logged, the message rolled back, and the log verifies. A message of many host calls
+// that runs past a window spends far more than the floor and is not stopped.
+BOOST_AUTO_TEST_CASE(code_that_spends_too_few_ticks_is_stopped_by_the_tick_floor) {
+  js_registry r;
+  using logged = exo::hypervisor<exo::ordered_scheduler, exo::memory_store, exo::memory_log>;
+  logged hv(r.config());
+  auto c = hv.create_code("js", js(R"(
+    exports.bigints = () => { exo.storage.put('k', 1); const m = 3n ** 300000n + 1n; let x = m - 2n; for (;;) x = x * x % m }
+    exports.puts = (n) => { for (let i = 0; i < n; i++) exo.storage.put('p' + (i % 64), i); return n }
+    exports.get = () => exo.storage.get('k') ?? 'absent'
+  )"));
+  BOOST_REQUIRE_MESSAGE(c, (c ? "" : c.error().message));
+  const exo::id a = *hv.actor_id(*c);
+  auto o = hv.invoke(a, "bigints", {}, {.budget = 1'000'000'000}).value();
+  BOOST_REQUIRE(o.error);
+  BOOST_TEST(o.error->code == exo::errc::fault, o.error->message);
+  BOOST_TEST(contains(o.error->message, "fewer than 1000 ticks in 1000 ms"), o.error->message);
+  BOOST_TEST(o.ticks == 1'000'000'000u);
+  BOOST_TEST(*hv.invoke(a, "get", {}).value().result.if_string() == "absent");
+  // Host calls for over a window (200,000 writes: seconds in this build), not stopped.
+  auto puts = hv.invoke(a, "puts", exo::context::make_args(std::int64_t{200'000}), {.budget = 1'000'000'000}).value();
+  BOOST_TEST(!puts.error, (puts.error ? puts.error->message : ""));
+  auto verdict = exo::verify(hv.log(), [&] { return std::make_unique<logged>(r.config()); });
+  BOOST_TEST(verdict.ok(), verdict.to_string());
+  BOOST_TEST(contains(refused(hv, "const m = 3n ** 300000n + 1n; let x = m - 2n; for (;;) x = x * x % m"), "fewer than 1000 ticks"));
+}
+
 // The js plugin's safety nets' bounds (exo_js_set_safety_nets), set for one test and put
 // back to their defaults after it.
 struct safety_nets {
@@ -858,15 +895,17 @@ BOOST_AUTO_TEST_CASE(a_realm_that_cannot_be_made_this_time_is_a_logged_fault) {
 }
 
 // A chain of natives calling natives, each taking the next from its arguments (call, apply,
-// Reflect.apply, bound functions), has no frame the splices count: it recurses on the
-// engine's stack until that runs out, at a point the JIT moves. Such a stop is a fault, as
-// the watchdog's is: logged, rolled back, and replayed from the log.
+// bound functions), has no frame the splices count: it recurses on the engine's stack until
+// that runs out, at a point the JIT moves. Such a stop is a fault, as the watchdog's is:
+// logged, rolled back, and replayed from the log. (Through Reflect.apply, a walker and so a
+// frame of the depth, the same chain ends deterministically, too deep.)
 BOOST_AUTO_TEST_CASE(the_engine_s_own_overflow_is_logged_as_a_fault) {
   js_registry r;
   using logged = exo::hypervisor<exo::ordered_scheduler, exo::memory_store, exo::memory_log>;
   logged hv(r.config());
   auto c = hv.create_code("js", js(R"(
-    exports.bound = (n) => { exo.storage.put('k', n); let f = () => 1; for (let i = 0; i < n; i++) f = Reflect.apply.bind(null, f, null, []); return f() }
+    exports.bound = (n) => { exo.storage.put('k', n); let f = () => 1; for (let i = 0; i < n; i++) f = Function.prototype.call.bind(f); return f() }
+    exports.reflected = (n) => { let f = () => 1; for (let i = 0; i < n; i++) f = Reflect.apply.bind(null, f, null, []); return f() }
     exports.get = () => exo.storage.get('k') ?? 'absent'
   )"));
   BOOST_REQUIRE_MESSAGE(c, (c ? "" : c.error().message));
@@ -878,6 +917,13 @@ BOOST_AUTO_TEST_CASE(the_engine_s_own_overflow_is_logged_as_a_fault) {
   BOOST_TEST(contains(o.error->message, "engine's stack ran out"), o.error->message);
   BOOST_TEST(o.ticks == 100'000'000u);
   BOOST_TEST(*hv.invoke(a, "get", {}).value().result.if_i64() == 100);
+  for (int run = 0; run < 2; ++run) {
+    auto deep = hv.invoke(a, "reflected", exo::context::make_args(std::int64_t{400'000}), {.budget = 100'000'000}).value();
+    BOOST_REQUIRE(deep.error);
+    BOOST_TEST(deep.error->code == exo::errc::out_of_ticks, deep.error->message);
+    BOOST_TEST(contains(deep.error->message, "call depth"), deep.error->message);
+    BOOST_TEST(deep.ticks == 100'000'000u);
+  }
   auto verdict = exo::verify(hv.log(), [&] { return std::make_unique<logged>(r.config()); });
   BOOST_TEST(verdict.ok(), verdict.to_string());
 }
