@@ -764,6 +764,104 @@ bool spend_native(JSContext*, unsigned argc, JS::Value* vp) {
   return true;
 }
 
+// The walkers, by the built-ins they wrap: where each built-in is (a global's property, or
+// its prototype), and the prelude's factory that makes its walker.
+struct walker_site {
+  const char* holder;  // "Array", "Array.prototype", "%TypedArray%.prototype", ...
+  const char* factory;
+  std::initializer_list<const char*> names;
+};
+const walker_site walker_sites[] = {
+    {"Array.prototype", "whole", {"forEach", "map", "filter", "some", "every", "find", "findIndex", "findLast", "findLastIndex", "flatMap"}},
+    {"%TypedArray%.prototype", "whole", {"forEach", "map", "filter", "some", "every", "find", "findIndex", "findLast", "findLastIndex", "flatMap", "join"}},
+    {"Array.prototype", "whole0", {"reverse"}},
+    {"%TypedArray%.prototype", "whole0", {"reverse", "toLocaleString"}},
+    {"Array.prototype", "folds", {"reduce", "reduceRight"}},
+    {"%TypedArray%.prototype", "folds", {"reduce", "reduceRight"}},
+    {"Array.prototype", "span", {"fill"}},
+    {"%TypedArray%.prototype", "span", {"fill"}},
+    {"Array.prototype", "span2", {"copyWithin"}},
+    {"%TypedArray%.prototype", "span2", {"copyWithin"}},
+    {"Array.prototype", "search", {"indexOf"}},
+    {"%TypedArray%.prototype", "search", {"indexOf"}},
+    {"Array.prototype", "contains", {"includes"}},
+    {"%TypedArray%.prototype", "contains", {"includes"}},
+    {"Array.prototype", "backward", {"lastIndexOf"}},
+    {"%TypedArray%.prototype", "backward", {"lastIndexOf"}},
+    {"Array.prototype", "range", {"slice"}},
+    {"Array.prototype", "all", {"concat", "unshift"}},
+    {"Array.prototype", "all2", {"splice"}},
+    {"%TypedArray%.prototype", "sorts", {"sort"}},
+    {"%TypedArray%.prototype", "first", {"set"}},
+    {"Array", "first", {"from"}},
+    {"Object", "first", {"keys", "values", "entries", "getOwnPropertyNames", "getOwnPropertySymbols", "getOwnPropertyDescriptors",
+                         "fromEntries", "freeze", "seal"}},
+    {"Object", "all2", {"assign"}},
+    {"Reflect", "first", {"ownKeys"}},
+    {"Reflect", "second", {"construct"}},
+    {"Reflect", "third", {"apply"}},
+    {"String.prototype", "text", {"indexOf", "includes"}},
+    {"String.prototype", "backward", {"lastIndexOf"}},
+};
+
+// __exo_install(factories), from the prelude: each built-in of walker_sites gets, as own
+// properties out of scripts' reach, the original `call` (and `apply`, for the walkers that
+// pass their arguments on whole), which its walker calls it through, and is replaced where it is by the walker its factory makes of it and its name
+// (writable, configurable, not enumerable, as built-ins are). A built-in this engine lacks
+// (findLast) is left out.
+bool walk_install(JSContext* cx, unsigned argc, JS::Value* vp) {
+  JS::CallArgs args = JS::CallArgsFromVp(argc, vp);
+  if (!args.get(0).isObject()) {
+    JS_ReportErrorASCII(cx, "__exo_install(factories)");
+    return false;
+  }
+  JS::RootedObject factories(cx, &args[0].toObject()), global(cx, JS::CurrentGlobalOrNull(cx)), fp(cx), holder(cx);
+  JS::RootedValue v(cx), call(cx), apply(cx), factory(cx), original(cx), made(cx);
+  const auto get_object = [&](JS::HandleObject from, const char* name, JS::MutableHandleObject out) {
+    if (!JS_GetProperty(cx, from, name, &v)) return false;
+    if (!v.isObject()) {
+      JS_ReportErrorASCII(cx, "__exo_install: %s is not an object", name);
+      return false;
+    }
+    out.set(&v.toObject());
+    return true;
+  };
+  if (!get_object(global, "Function", &fp) || !get_object(fp, "prototype", &fp) || !JS_GetProperty(cx, fp, "call", &call) ||
+      !JS_GetProperty(cx, fp, "apply", &apply))
+    return false;
+  for (const walker_site& site : walker_sites) {
+    const std::string_view path = site.holder;
+    const bool typed = path.starts_with('%');
+    const std::string base(path.substr(typed ? 1 : 0, path.find_first_of("%.", 1) - (typed ? 1 : 0)));
+    if (typed) {  // %TypedArray%: Int8Array's [[Prototype]]
+      JS::RootedObject int8(cx);
+      if (!get_object(global, "Int8Array", &int8) || !JS_GetPrototype(cx, int8, &holder)) return false;
+    } else if (!get_object(global, base.c_str(), &holder)) {
+      return false;
+    }
+    if (path.ends_with(".prototype") && !get_object(holder, "prototype", &holder)) return false;
+    if (!JS_GetProperty(cx, factories, site.factory, &factory)) return false;
+    const std::string_view made_by = site.factory;
+    const bool applies = made_by == "whole0" || made_by == "all" || made_by == "all2";  // (the others only call)
+    for (const char* name : site.names) {
+      if (!JS_GetProperty(cx, holder, name, &original)) return false;
+      if (!original.isObject() || !JS_ObjectIsFunction(&original.toObject())) continue;
+      JS::RootedObject f(cx, &original.toObject());
+      if (!JS_DefineProperty(cx, f, "call", call, JSPROP_READONLY | JSPROP_PERMANENT) ||
+          (applies && !JS_DefineProperty(cx, f, "apply", apply, JSPROP_READONLY | JSPROP_PERMANENT)))
+        return false;
+      JS::RootedValueArray<2> in(cx);
+      in[0].set(original);
+      JSString* s = JS_NewStringCopyZ(cx, name);
+      if (!s) return false;
+      in[1].setString(s);
+      if (!JS::Call(cx, JS::UndefinedHandleValue, factory, in, &made) || !JS_DefineProperty(cx, holder, name, made, 0)) return false;
+    }
+  }
+  args.rval().setUndefined();
+  return true;
+}
+
 bool charge_made_buffer(JS::HandleValue v);  // (Buffers, below)
 
 bool wrapped(JSContext* cx, unsigned argc, JS::Value* vp) {
@@ -1066,7 +1164,7 @@ __exo_wrap(ArrayBuffer.prototype, 'slice', 8);
 for (const name of ['repeat', 'padStart', 'padEnd', 'replace', 'replaceAll', 'split', 'match', 'matchAll', 'search',
                     'normalize', 'toUpperCase', 'toLowerCase'])
   __exo_wrap(String.prototype, name, 1);
-const __exo_sp = (function (walk, spend, call, apply) {
+const __exo_sp = (function (walk, spend, install, call, apply) {
   'use strict';
   const define = Object.defineProperty, trunc = Math.trunc, ceil = Math.ceil, log2 = Math.log2, isArray = Array.isArray;
   // The elements in o (an array's length read in JS, by the JIT, for speed).
@@ -1091,89 +1189,69 @@ const __exo_sp = (function (walk, spend, call, apply) {
   // scripts' reach). The charge is taken before the call, for the whole of the work the
   // call may do (a length need not have elements behind it: `{length: 2 ** 40}`, or an
   // array's length set by hand); a search gives back, after it, what it did not walk.
-  const whole = (f) => ({w(a, b) {  // forEach, map, ...: the callback and its this
+  // Each is made by a factory given the built-in and its name, which names the walker (a
+  // computed key), and whose parameters give it the built-in's length (a parameter with a
+  // default does not count): defining a made function's name and length took a cold realm
+  // 235 us more.
+  const whole = (f, n) => ({[n](a, b = undefined) {  // forEach, map, ...: the callback and its this
     charge(len(this)); ++__exo_m[1] > MAX_DEPTH && __exo_deep();
-    const r = f.call(this, a, b); __exo_m[1]--; return r }}).w;
-  const folds = (f) => ({w(a, b) {  // reduce: an initial value or none
+    const r = f.call(this, a, b); __exo_m[1]--; return r }})[n];
+  const whole0 = (f, n) => ({[n]() {  // reverse, toLocaleString
     charge(len(this)); ++__exo_m[1] > MAX_DEPTH && __exo_deep();
-    const r = arguments.length < 2 ? f.call(this, a) : f.call(this, a, b); __exo_m[1]--; return r }}).w;
-  const all = (f) => ({w() {  // the input and every argument (concat, splice, unshift)
+    const r = arguments.length ? f.apply(this, arguments) : f.call(this); __exo_m[1]--; return r }})[n];
+  const folds = (f, n) => ({[n](a, b = undefined) {  // reduce: an initial value or none
+    charge(len(this)); ++__exo_m[1] > MAX_DEPTH && __exo_deep();
+    const r = arguments.length < 2 ? f.call(this, a) : f.call(this, a, b); __exo_m[1]--; return r }})[n];
+  const all = (f, n) => ({[n](a) {  // the input and every argument (concat, unshift)
     charge(walk(this, arguments)); ++__exo_m[1] > MAX_DEPTH && __exo_deep();
-    const r = f.apply(this, arguments); __exo_m[1]--; return r }}).w;
-  const first = (f) => ({w(a, b, c) {  // the first argument (Array.from, Object.keys, set)
+    const r = f.apply(this, arguments); __exo_m[1]--; return r }})[n];
+  const all2 = (f, n) => ({[n](a, b) {  // (splice, Object.assign)
+    charge(walk(this, arguments)); ++__exo_m[1] > MAX_DEPTH && __exo_deep();
+    const r = f.apply(this, arguments); __exo_m[1]--; return r }})[n];
+  const first = (f, n) => ({[n](a, b = undefined, c = undefined) {  // the first argument (Array.from, Object.keys, set)
     charge(len(a)); ++__exo_m[1] > MAX_DEPTH && __exo_deep();
-    const r = f.call(this, a, b, c); __exo_m[1]--; return r }}).w;
-  const second = (f) => ({w(a, b, c) {  // the second argument (Reflect.construct's arguments)
+    const r = f.call(this, a, b, c); __exo_m[1]--; return r }})[n];
+  const second = (f, n) => ({[n](a, b, c = undefined) {  // the second argument (Reflect.construct's arguments)
     charge(len(b)); ++__exo_m[1] > MAX_DEPTH && __exo_deep();
-    const r = arguments.length < 3 ? f.call(this, a, b) : f.call(this, a, b, c); __exo_m[1]--; return r }}).w;
-  const third = (f) => ({w(a, b, c) {  // the third argument (Reflect.apply's arguments)
+    const r = arguments.length < 3 ? f.call(this, a, b) : f.call(this, a, b, c); __exo_m[1]--; return r }})[n];
+  const third = (f, n) => ({[n](a, b, c) {  // the third argument (Reflect.apply's arguments)
     charge(len(c)); ++__exo_m[1] > MAX_DEPTH && __exo_deep();
-    const r = f.call(this, a, b, c); __exo_m[1]--; return r }}).w;
-  const sorts = (f) => ({w(a) {  // n log2 n
-    const n = walk(this); charge(n > 1 ? n * log2(n) : 0); ++__exo_m[1] > MAX_DEPTH && __exo_deep();
-    const r = f.call(this, a); __exo_m[1]--; return r }}).w;
-  const span = (f) => ({w(a, b, c) {  // fill(v, start, end), copyWithin(to, start, end): from start to end
-    const n = len(this); charge(at(c, n, n, n) - at(b, n, 0, 0)); ++__exo_m[1] > MAX_DEPTH && __exo_deep();
-    const r = f.call(this, a, b, c); __exo_m[1]--; return r }}).w;
-  const range = (f) => ({w(a, b) {  // slice(start, end)
-    const n = len(this); charge(at(b, n, n, n) - at(a, n, 0, 0)); ++__exo_m[1] > MAX_DEPTH && __exo_deep();
-    const r = f.call(this, a, b); __exo_m[1]--; return r }}).w;
-  const search = (f) => ({w(x, from) {  // indexOf: from its start to its hit
-    const n = len(this), s = at(from, n, 0, 0), t = charge(n - s); ++__exo_m[1] > MAX_DEPTH && __exo_deep();
-    const r = f.call(this, x, from); __exo_m[1]--; r >= 0 && back(t - ticks(r - s + 1)); return r }}).w;
-  const contains = (f) => ({w(x, from) {  // includes: from its start to the end
-    const n = len(this); charge(n - at(from, n, 0, 0)); ++__exo_m[1] > MAX_DEPTH && __exo_deep();
-    const r = f.call(this, x, from); __exo_m[1]--; return r }}).w;
-  const backward = (f) => ({w(x, from) {  // lastIndexOf: from the end to its hit
-    const n = len(this), t = charge(n); ++__exo_m[1] > MAX_DEPTH && __exo_deep();
-    const r = arguments.length < 2 ? f.call(this, x) : f.call(this, x, from); __exo_m[1]--; r >= 0 && back(t - ticks(n - r));
-    return r }}).w;
-  const text = (f) => ({w(x, from) {  // a string's indexOf and includes: from the position to the hit and the searched
-    const n = typeof this === 'string' ? this.length : walk(this), s = typeof from === 'number' ? (from > 0 ? (from < n ? trunc(from) : n) : 0) : 0,
-          m = typeof x === 'string' ? x.length : 0, t = charge(n - s + m);
+    const r = f.call(this, a, b, c); __exo_m[1]--; return r }})[n];
+  const sorts = (f, n) => ({[n](a) {  // n log2 n
+    const k = walk(this); charge(k > 1 ? k * log2(k) : 0); ++__exo_m[1] > MAX_DEPTH && __exo_deep();
+    const r = f.call(this, a); __exo_m[1]--; return r }})[n];
+  const span = (f, n) => ({[n](a, b = undefined, c = undefined) {  // fill(v, start, end): from start to end
+    const k = len(this); charge(at(c, k, k, k) - at(b, k, 0, 0)); ++__exo_m[1] > MAX_DEPTH && __exo_deep();
+    const r = f.call(this, a, b, c); __exo_m[1]--; return r }})[n];
+  const span2 = (f, n) => ({[n](a, b, c = undefined) {  // copyWithin(to, start, end)
+    const k = len(this); charge(at(c, k, k, k) - at(b, k, 0, 0)); ++__exo_m[1] > MAX_DEPTH && __exo_deep();
+    const r = f.call(this, a, b, c); __exo_m[1]--; return r }})[n];
+  const range = (f, n) => ({[n](a, b) {  // slice(start, end)
+    const k = len(this); charge(at(b, k, k, k) - at(a, k, 0, 0)); ++__exo_m[1] > MAX_DEPTH && __exo_deep();
+    const r = f.call(this, a, b); __exo_m[1]--; return r }})[n];
+  const search = (f, n) => ({[n](x, from = undefined) {  // indexOf: from its start to its hit
+    const k = len(this), s = at(from, k, 0, 0), t = charge(k - s); ++__exo_m[1] > MAX_DEPTH && __exo_deep();
+    const r = f.call(this, x, from); __exo_m[1]--; r >= 0 && back(t - ticks(r - s + 1)); return r }})[n];
+  const contains = (f, n) => ({[n](x, from = undefined) {  // includes: from its start to the end
+    const k = len(this); charge(k - at(from, k, 0, 0)); ++__exo_m[1] > MAX_DEPTH && __exo_deep();
+    const r = f.call(this, x, from); __exo_m[1]--; return r }})[n];
+  const backward = (f, n) => ({[n](x, from = undefined) {  // lastIndexOf: from the end to its hit
+    const k = len(this), t = charge(k); ++__exo_m[1] > MAX_DEPTH && __exo_deep();
+    const r = arguments.length < 2 ? f.call(this, x) : f.call(this, x, from); __exo_m[1]--; r >= 0 && back(t - ticks(k - r));
+    return r }})[n];
+  const text = (f, n) => ({[n](x, from = undefined) {  // a string's indexOf and includes: from the position to the hit and the searched
+    const k = typeof this === 'string' ? this.length : walk(this), s = typeof from === 'number' ? (from > 0 ? (from < k ? trunc(from) : k) : 0) : 0,
+          m = typeof x === 'string' ? x.length : 0, t = charge(k - s + m);
     ++__exo_m[1] > MAX_DEPTH && __exo_deep();
-    const r = f.call(this, x, from); __exo_m[1]--; typeof r === 'number' && r >= 0 && back(t - ticks(r - s + m)); return r }}).w;
-  const meter = (o, make, names) => {
-    for (const name of names) {
-      const f = o[name];
-      if (typeof f !== 'function') continue;
-      define(f, 'call', {value: call});
-      define(f, 'apply', {value: apply});
-      const w = make(f);
-      define(w, 'name', {value: f.name});
-      define(w, 'length', {value: f.length});
-      define(o, name, {value: w, writable: true, configurable: true});
-    }
-  };
-  const typed = Object.getPrototypeOf(Int8Array.prototype);
-  for (const o of [Array.prototype, typed]) {
-    meter(o, whole, ['reverse', 'forEach', 'map', 'filter', 'some', 'every', 'find', 'findIndex', 'findLast', 'findLastIndex',
-                     'flatMap']);
-    meter(o, folds, ['reduce', 'reduceRight']);
-    meter(o, span, ['fill', 'copyWithin']);
-    meter(o, search, ['indexOf']);
-    meter(o, contains, ['includes']);
-    meter(o, backward, ['lastIndexOf']);
-  }
-  meter(Array.prototype, range, ['slice']);
-  meter(Array.prototype, all, ['concat', 'splice', 'unshift']);
-  meter(typed, whole, ['join', 'toLocaleString']);
-  meter(typed, sorts, ['sort']);
-  meter(typed, first, ['set']);
-  meter(Array, first, ['from']);
-  meter(Object, first, ['keys', 'values', 'entries', 'getOwnPropertyNames', 'getOwnPropertySymbols',
-                        'getOwnPropertyDescriptors', 'fromEntries', 'freeze', 'seal']);
-  meter(Object, all, ['assign']);
-  meter(Reflect, first, ['ownKeys']);
-  meter(Reflect, second, ['construct']);
-  meter(Reflect, third, ['apply']);
-  meter(String.prototype, text, ['indexOf', 'includes']);
-  meter(String.prototype, backward, ['lastIndexOf']);
+    const r = f.call(this, x, from); __exo_m[1]--; typeof r === 'number' && r >= 0 && back(t - ticks(r - s + m)); return r }})[n];
+  // Put in place by walk_install (engine.cpp), natively: the same loop in JS, run once per
+  // realm in the interpreter, took a cold realm 400 us.
+  install({whole, whole0, folds, all, all2, first, second, third, sorts, span, span2, range, search, contains, backward, text});
   // __exo_sp(x): a spread (`[...x]`, `f(...x)`, `{...x}`; meter.js) charges for the elements
   // it copies: an array's, a typed array's, a string's, a Map's or Set's (an iterator that is
   // code charges as it runs; an array-like that is not iterable is not walked by a spread).
   return (x) => (charge(isArray(x) ? x.length : walk(x, undefined, true)), x);
-})(__exo_walk, __exo_spend, Function.prototype.call, Function.prototype.apply);
+})(__exo_walk, __exo_spend, __exo_install, Function.prototype.call, Function.prototype.apply);
 )js";
 
 // The prelude with max_depth in it.
@@ -1433,9 +1511,10 @@ JSObject* new_actor_global(JSContext* cx, std::uint64_t seed) {
     if (!JS_DefineFunction(cx, g, "__exo_cell", meter_cell, 0, 0) || !JS_DefineFunction(cx, g, "__exo_wrap", wrap_native, 3, 0) ||
         !JS_DefineFunction(cx, g, "__exo_isproxy", is_proxy_native, 1, 0) || !JS_DefineFunction(cx, g, "__exo_walk", walk_native, 2, 0) ||
         !JS_DefineFunction(cx, g, "__exo_spend", spend_native, 1, 0) ||
+        !JS_DefineFunction(cx, g, "__exo_install", walk_install, 1, 0) ||
         !JS_DefineFunction(cx, g, "__exo_proxy", make_proxy_constructor, 3, 0) || !prelude_script().run(cx, "exo-meter.js", &ignored))
       return nullptr;
-    for (const char* name : {"__exo_cell", "__exo_wrap", "__exo_isproxy", "__exo_proxy", "__exo_walk", "__exo_spend"})
+    for (const char* name : {"__exo_cell", "__exo_wrap", "__exo_isproxy", "__exo_proxy", "__exo_walk", "__exo_spend", "__exo_install"})
       if (!JS_DeleteProperty(cx, g, name)) return nullptr;
   }
   if (!count_buffers(cx, g) || !count_collections(cx, g)) return nullptr;

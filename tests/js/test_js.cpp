@@ -583,10 +583,15 @@ BOOST_AUTO_TEST_CASE(walking_built_ins_are_charged_by_what_they_walk) {
         (() => { try { Set() } catch (e) { return e instanceof TypeError } })()].join('/') })(),
       [Reflect.apply(Math.max, null, [1, 3]), Reflect.construct(Map, [[[1, 2]]]).get(1), Reflect.construct(Object, [], Array) instanceof Array,
        (() => { try { Reflect.construct(Object, [], undefined) } catch (e) { return e instanceof TypeError } })(),
-       Reflect.ownKeys({b: 1, a: 2}).join('+'), Object.assign({}, {x: 1}, 'ab', null)[1], Reflect.apply.length, Reflect.construct.length].join('/')].join()
+       Reflect.ownKeys({b: 1, a: 2}).join('+'), Object.assign({}, {x: 1}, 'ab', null)[1], Reflect.apply.length, Reflect.construct.length].join('/'),
+      // the walkers' names and lengths are the built-ins'
+      [[].forEach, [].reverse, [].reduce, [].fill, [].copyWithin, [].slice, [].concat, Object.assign, new Uint8Array(1).toLocaleString,
+       new Uint8Array(1).set, ''.indexOf, ''.lastIndexOf, Reflect.ownKeys, Object.getOwnPropertyDescriptors, [].findIndex].map((f) => f.name + f.length).join(' ')].join()
   )");
   BOOST_TEST(*result(call(hv, a, "shape")).if_string() ==
-             "1,2,-1,-1,6,5,true,2,0,2+3,1+2+3+4,5,2,true,true,-1,indexOf,1,1,2,1,true,true,2,2,1,1,x+y,2,6+2+4,function,a+b+1+2,5,0+1,true,23yz,true/true/Set/0/2/true/function/true/true,3/2/true/true/b+a/b/3/2");
+             "1,2,-1,-1,6,5,true,2,0,2+3,1+2+3+4,5,2,true,true,-1,indexOf,1,1,2,1,true,true,2,2,1,1,x+y,2,6+2+4,function,a+b+1+2,5,0+1,true,23yz,true/true/Set/0/2/true/function/true/true,3/2/true/true/b+a/b/3/2,"
+             "forEach1 reverse0 reduce1 fill1 copyWithin2 slice2 concat1 assign2 toLocaleString0 set1 indexOf1 lastIndexOf1 ownKeys1 "
+             "getOwnPropertyDescriptors1 findIndex1");
   const auto ticks = [&](const char* name, std::int64_t n) {
     auto o = call(hv, a, "op", vals(std::string(name), n), 100'000'000);
     BOOST_REQUIRE_MESSAGE(!o.failed, name << ": " << o.failed->message);
