@@ -20,6 +20,7 @@
 
 #include <fmt/format.h>
 
+#include <cmath>
 #include <condition_variable>
 #include <cstdlib>
 #include <fstream>
@@ -257,16 +258,17 @@ BENCHMARK(bare_realm)->Name("js/bare_realm")->UseRealTime()->Unit(benchmark::kMi
 // fib(25) as a message: every function body charges its ticks. fibc makes its calls through
 // Function.prototype.call, fibb through a bound function (natives both: counting them as
 // frames, in a wrapper, cost 10 to 20 times the call).
-void js_fib(benchmark::State& state, exo::cap_handle exo_side::*fn) {
+void js_metered(benchmark::State& state, exo::cap_handle exo_side::*fn, std::int64_t n) {
   auto& s = exo_();
-  for (auto _ : state) s.message(s.*fn, exo::context::make_args(fib_n), 1'000'000'000);
+  for (auto _ : state) s.message(s.*fn, exo::context::make_args(n), 1'000'000'000);
   state.SetItemsProcessed(state.iterations());
 }
-BENCHMARK_CAPTURE(js_fib, fib, &exo_side::fib)->Name("js/fib_metered")->UseRealTime()->Unit(benchmark::kMillisecond);
-BENCHMARK_CAPTURE(js_fib, fibc, &exo_side::fibc)->Name("js/fib_call_metered")->UseRealTime()->Unit(benchmark::kMillisecond);
-BENCHMARK_CAPTURE(js_fib, fibb, &exo_side::fibb)->Name("js/fib_bound_metered")->UseRealTime()->Unit(benchmark::kMillisecond);
-// fib(25) through bare SpiderMonkey, not metered (the same JIT).
-void bare_fib(benchmark::State& state, const char* name) {
+BENCHMARK_CAPTURE(js_metered, fib, &exo_side::fib, fib_n)->Name("js/fib_metered")->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(js_metered, fibc, &exo_side::fibc, fib_n)->Name("js/fib_call_metered")->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(js_metered, fibb, &exo_side::fibb, fib_n)->Name("js/fib_bound_metered")->UseRealTime()->Unit(benchmark::kMillisecond);
+// The same through bare SpiderMonkey, not metered (the same JIT): exports[name](n), whose
+// result must be `expected` (any number if NaN).
+void bare_metered(benchmark::State& state, const char* name, std::int64_t n, double expected) {
   auto& b = bare_();
   b.run([&] {
     JSContext* cx = b.cx();
@@ -274,41 +276,22 @@ void bare_fib(benchmark::State& state, const char* name) {
     JS::RootedValue fn(cx, b.function(name)), result(cx);
     JS::RootedValueArray<1> argv(cx);
     for (auto _ : state) {
-      argv[0].setInt32(static_cast<std::int32_t>(fib_n));
-      if (!JS::Call(cx, JS::UndefinedHandleValue, fn, argv, &result)) die("fib failed");
+      argv[0].setInt32(static_cast<std::int32_t>(n));
+      if (!JS::Call(cx, JS::UndefinedHandleValue, fn, argv, &result)) die(std::string(name) + " failed");
     }
-    if (result.toNumber() != 75025) die("fib(25) is not 75025");
+    if (!result.isNumber() || (!std::isnan(expected) && result.toNumber() != expected))
+      die(fmt::format("{}({}) is not {}", name, n, expected));
   });
   state.SetItemsProcessed(state.iterations());
 }
-BENCHMARK_CAPTURE(bare_fib, fib, "fib")->Name("js/bare_fib")->UseRealTime()->Unit(benchmark::kMillisecond);
-BENCHMARK_CAPTURE(bare_fib, fibc, "fibc")->Name("js/bare_fib_call")->UseRealTime()->Unit(benchmark::kMillisecond);
-BENCHMARK_CAPTURE(bare_fib, fibb, "fibb")->Name("js/bare_fib_bound")->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(bare_metered, fib, "fib", fib_n, 75025)->Name("js/bare_fib")->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(bare_metered, fibc, "fibc", fib_n, 75025)->Name("js/bare_fib_call")->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(bare_metered, fibb, "fibb", fib_n, 75025)->Name("js/bare_fib_bound")->UseRealTime()->Unit(benchmark::kMillisecond);
 
 // Small arrays' built-ins that search and copy (indexOf, includes, slice, lastIndexOf), in a
 // loop of arrays_n rounds: metered (their charges by length) against bare.
-void js_arrays(benchmark::State& state) {
-  auto& s = exo_();
-  for (auto _ : state) s.message(s.arrays, exo::context::make_args(arrays_n), 1'000'000'000);
-  state.SetItemsProcessed(state.iterations());
-}
-BENCHMARK(js_arrays)->Name("js/arrays_metered")->UseRealTime()->Unit(benchmark::kMillisecond);
-void bare_arrays(benchmark::State& state) {
-  auto& b = bare_();
-  b.run([&] {
-    JSContext* cx = b.cx();
-    JSAutoRealm in(cx, b.global());
-    JS::RootedValue fn(cx, b.function("arrays")), result(cx);
-    JS::RootedValueArray<1> argv(cx);
-    for (auto _ : state) {
-      argv[0].setInt32(static_cast<std::int32_t>(arrays_n));
-      if (!JS::Call(cx, JS::UndefinedHandleValue, fn, argv, &result)) die("arrays failed");
-    }
-    if (!result.isNumber()) die("arrays returned no number");
-  });
-  state.SetItemsProcessed(state.iterations());
-}
-BENCHMARK(bare_arrays)->Name("js/bare_arrays")->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(js_metered, arrays, &exo_side::arrays, arrays_n)->Name("js/arrays_metered")->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(bare_metered, arrays, "arrays", arrays_n, std::nan(""))->Name("js/bare_arrays")->UseRealTime()->Unit(benchmark::kMillisecond);
 
 // ---------------------------------------------------------------- actors
 

@@ -806,8 +806,9 @@ const walker_site walker_sites[] = {
 
 // __exo_install(factories), from the prelude: each built-in of walker_sites gets, as own
 // properties out of scripts' reach, the original `call` (and `apply`, for the walkers that
-// pass their arguments on whole), which its walker calls it through, and is replaced where it is by the walker its factory makes of it and its name
-// (writable, configurable, not enumerable, as built-ins are). A built-in this engine lacks
+// pass their arguments on whole), which its walker calls it through, and is replaced where
+// it is by the walker its factory makes of it and its name (writable, configurable, not
+// enumerable, as built-ins are). A built-in this engine lacks
 // (findLast) is left out.
 bool walk_install(JSContext* cx, unsigned argc, JS::Value* vp) {
   JS::CallArgs args = JS::CallArgsFromVp(argc, vp);
