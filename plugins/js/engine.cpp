@@ -765,43 +765,39 @@ bool spend_native(JSContext*, unsigned argc, JS::Value* vp) {
 }
 
 // The walkers, by the built-ins they wrap: where each built-in is (a global's property, or
-// its prototype), and the prelude's factory that makes its walker.
+// its prototype; an array method is both Array.prototype's and the typed arrays'), and the
+// prelude's factory that makes its walker.
 struct walker_site {
-  const char* holder;  // "Array", "Array.prototype", "%TypedArray%.prototype", ...
+  std::initializer_list<const char*> holders;  // "Array", "Array.prototype", "%TypedArray%.prototype", ...
   const char* factory;
   std::initializer_list<const char*> names;
 };
 const walker_site walker_sites[] = {
-    {"Array.prototype", "whole", {"forEach", "map", "filter", "some", "every", "find", "findIndex", "findLast", "findLastIndex", "flatMap"}},
-    {"%TypedArray%.prototype", "whole", {"forEach", "map", "filter", "some", "every", "find", "findIndex", "findLast", "findLastIndex", "flatMap", "join"}},
-    {"Array.prototype", "whole0", {"reverse"}},
-    {"%TypedArray%.prototype", "whole0", {"reverse", "toLocaleString"}},
-    {"Array.prototype", "folds", {"reduce", "reduceRight"}},
-    {"%TypedArray%.prototype", "folds", {"reduce", "reduceRight"}},
-    {"Array.prototype", "span", {"fill"}},
-    {"%TypedArray%.prototype", "span", {"fill"}},
-    {"Array.prototype", "span2", {"copyWithin"}},
-    {"%TypedArray%.prototype", "span2", {"copyWithin"}},
-    {"Array.prototype", "search", {"indexOf"}},
-    {"%TypedArray%.prototype", "search", {"indexOf"}},
-    {"Array.prototype", "contains", {"includes"}},
-    {"%TypedArray%.prototype", "contains", {"includes"}},
-    {"Array.prototype", "backward", {"lastIndexOf"}},
-    {"%TypedArray%.prototype", "backward", {"lastIndexOf"}},
-    {"Array.prototype", "range", {"slice"}},
-    {"Array.prototype", "all", {"concat", "unshift"}},
-    {"Array.prototype", "all2", {"splice"}},
-    {"%TypedArray%.prototype", "sorts", {"sort"}},
-    {"%TypedArray%.prototype", "first", {"set"}},
-    {"Array", "first", {"from"}},
-    {"Object", "first", {"keys", "values", "entries", "getOwnPropertyNames", "getOwnPropertySymbols", "getOwnPropertyDescriptors",
-                         "fromEntries", "freeze", "seal"}},
-    {"Object", "all2", {"assign"}},
-    {"Reflect", "first", {"ownKeys"}},
-    {"Reflect", "second", {"construct"}},
-    {"Reflect", "third", {"apply"}},
-    {"String.prototype", "text", {"indexOf", "includes"}},
-    {"String.prototype", "backward", {"lastIndexOf"}},
+    {{"Array.prototype", "%TypedArray%.prototype"}, "whole",
+     {"forEach", "map", "filter", "some", "every", "find", "findIndex", "findLast", "findLastIndex", "flatMap"}},
+    {{"%TypedArray%.prototype"}, "whole", {"join"}},
+    {{"Array.prototype", "%TypedArray%.prototype"}, "whole0", {"reverse"}},
+    {{"%TypedArray%.prototype"}, "whole0", {"toLocaleString"}},
+    {{"Array.prototype", "%TypedArray%.prototype"}, "folds", {"reduce", "reduceRight"}},
+    {{"Array.prototype", "%TypedArray%.prototype"}, "span", {"fill"}},
+    {{"Array.prototype", "%TypedArray%.prototype"}, "span2", {"copyWithin"}},
+    {{"Array.prototype", "%TypedArray%.prototype"}, "search", {"indexOf"}},
+    {{"Array.prototype", "%TypedArray%.prototype"}, "contains", {"includes"}},
+    {{"Array.prototype", "%TypedArray%.prototype", "String.prototype"}, "backward", {"lastIndexOf"}},
+    {{"Array.prototype"}, "range", {"slice"}},
+    {{"Array.prototype"}, "all", {"concat", "unshift"}},
+    {{"Array.prototype"}, "all2", {"splice"}},
+    {{"%TypedArray%.prototype"}, "sorts", {"sort"}},
+    {{"%TypedArray%.prototype"}, "first", {"set"}},
+    {{"Array"}, "first", {"from"}},
+    {{"Object"}, "first",
+     {"keys", "values", "entries", "getOwnPropertyNames", "getOwnPropertySymbols", "getOwnPropertyDescriptors", "fromEntries",
+      "freeze", "seal"}},
+    {{"Object"}, "all2", {"assign"}},
+    {{"Reflect"}, "first", {"ownKeys"}},
+    {{"Reflect"}, "second", {"construct"}},
+    {{"Reflect"}, "third", {"apply"}},
+    {{"String.prototype"}, "text", {"indexOf", "includes"}},
 };
 
 // __exo_install(factories), from the prelude: each built-in of walker_sites gets, as own
@@ -831,32 +827,33 @@ bool walk_install(JSContext* cx, unsigned argc, JS::Value* vp) {
       !JS_GetProperty(cx, fp, "apply", &apply))
     return false;
   for (const walker_site& site : walker_sites) {
-    const std::string_view path = site.holder;
-    const bool typed = path.starts_with('%');
-    const std::string base(path.substr(typed ? 1 : 0, path.find_first_of("%.", 1) - (typed ? 1 : 0)));
-    if (typed) {  // %TypedArray%: Int8Array's [[Prototype]]
-      JS::RootedObject int8(cx);
-      if (!get_object(global, "Int8Array", &int8) || !JS_GetPrototype(cx, int8, &holder)) return false;
-    } else if (!get_object(global, base.c_str(), &holder)) {
-      return false;
-    }
-    if (path.ends_with(".prototype") && !get_object(holder, "prototype", &holder)) return false;
     if (!JS_GetProperty(cx, factories, site.factory, &factory)) return false;
     const std::string_view made_by = site.factory;
     const bool applies = made_by == "whole0" || made_by == "all" || made_by == "all2";  // (the others only call)
-    for (const char* name : site.names) {
-      if (!JS_GetProperty(cx, holder, name, &original)) return false;
-      if (!original.isObject() || !JS_ObjectIsFunction(&original.toObject())) continue;
-      JS::RootedObject f(cx, &original.toObject());
-      if (!JS_DefineProperty(cx, f, "call", call, JSPROP_READONLY | JSPROP_PERMANENT) ||
-          (applies && !JS_DefineProperty(cx, f, "apply", apply, JSPROP_READONLY | JSPROP_PERMANENT)))
+    for (const std::string_view path : site.holders) {
+      const bool typed = path.starts_with('%');
+      if (typed) {  // %TypedArray%: Int8Array's [[Prototype]]
+        JS::RootedObject int8(cx);
+        if (!get_object(global, "Int8Array", &int8) || !JS_GetPrototype(cx, int8, &holder)) return false;
+      } else if (!get_object(global, std::string(path.substr(0, path.find('.'))).c_str(), &holder)) {
         return false;
-      JS::RootedValueArray<2> in(cx);
-      in[0].set(original);
-      JSString* s = JS_NewStringCopyZ(cx, name);
-      if (!s) return false;
-      in[1].setString(s);
-      if (!JS::Call(cx, JS::UndefinedHandleValue, factory, in, &made) || !JS_DefineProperty(cx, holder, name, made, 0)) return false;
+      }
+      if (path.ends_with(".prototype") && !get_object(holder, "prototype", &holder)) return false;
+      for (const char* name : site.names) {
+        if (!JS_GetProperty(cx, holder, name, &original)) return false;
+        if (!original.isObject() || !JS_ObjectIsFunction(&original.toObject())) continue;
+        JS::RootedObject f(cx, &original.toObject());
+        if (!JS_DefineProperty(cx, f, "call", call, JSPROP_READONLY | JSPROP_PERMANENT) ||
+            (applies && !JS_DefineProperty(cx, f, "apply", apply, JSPROP_READONLY | JSPROP_PERMANENT)))
+          return false;
+        JS::RootedValueArray<2> in(cx);
+        in[0].set(original);
+        JSString* s = JS_NewStringCopyZ(cx, name);
+        if (!s) return false;
+        in[1].setString(s);
+        if (!JS::Call(cx, JS::UndefinedHandleValue, factory, in, &made) || !JS_DefineProperty(cx, holder, name, made, 0))
+          return false;
+      }
     }
   }
   args.rval().setUndefined();
@@ -965,32 +962,47 @@ bool charge_made_buffer(JS::HandleValue v) {
   return true;
 }
 
-// ArrayBuffer and the typed arrays as scripts see them: the original (reserved slot 0)
-// constructs, with the new.target given (a subclass's prototype is kept); a call without
-// `new` goes to the original, which refuses it.
-bool counted_buffer(JSContext* cx, unsigned argc, JS::Value* vp) {
+// A counting constructor's call (counted_buffer, counted_collection): `before(args)` may
+// stop the code (false), then the original (reserved slot 0) constructs with the new.target
+// given (a subclass's prototype is kept), and `after(args, made)` counts what it made; a call
+// without `new` goes to the original, which refuses it.
+template <class Before, class After>
+bool count_construction(JSContext* cx, unsigned argc, JS::Value* vp, Before before, After after) {
   JS::CallArgs args = JS::CallArgsFromVp(argc, vp);
   JS::RootedValue original(cx, js::GetFunctionNativeReserved(&args.callee(), 0));
   JS::RootedValueVector argv(cx);
   if (!copy_args(args, &argv)) return false;
   if (!args.isConstructing()) return JS::Call(cx, JS::UndefinedHandleValue, original, argv, args.rval());
-  // A length asked for as a number is checked before the bytes are taken (the engine would
-  // take them, zeroed, and the count refuse them after).
-  if (args.get(0).isNumber() && args[0].toNumber() > 0) {
-    const double asked = args[0].toNumber() * js::GetFunctionNativeReserved(&args.callee(), 1).toInt32();
-    if (asked > static_cast<double>(meter_now.memory_left)) return charge_buffer(meter_now.memory_left + 1);
-  }
+  if (!before(args)) return false;
   JS::RootedObject target(cx, &args.newTarget().toObject());
   JS::RootedObject made(cx);
-  if (!JS::Construct(cx, original, target, argv, &made)) return false;
-  ++meter_now.buffers_made;
-  std::uint64_t bytes = 0;
-  if (JS::IsArrayBufferObject(made)) bytes = JS::GetArrayBufferByteLength(made);
-  else if (JS_IsTypedArrayObject(made) && !(args.get(0).isObject() && JS::IsArrayBufferObject(&args[0].toObject())))
-    bytes = JS_GetTypedArrayByteLength(made);
-  if (!charge_buffer(bytes)) return false;
+  if (!JS::Construct(cx, original, target, argv, &made) || !after(args, made)) return false;
   args.rval().setObject(*made);
   return true;
+}
+
+// ArrayBuffer and the typed arrays as scripts see them (count_construction): the bytes made
+// are counted.
+bool counted_buffer(JSContext* cx, unsigned argc, JS::Value* vp) {
+  return count_construction(
+      cx, argc, vp,
+      [](const JS::CallArgs& args) {
+        // A length asked for as a number is checked before the bytes are taken (the engine
+        // would take them, zeroed, and the count refuse them after).
+        if (args.get(0).isNumber() && args[0].toNumber() > 0) {
+          const double asked = args[0].toNumber() * js::GetFunctionNativeReserved(&args.callee(), 1).toInt32();
+          if (asked > static_cast<double>(meter_now.memory_left)) return charge_buffer(meter_now.memory_left + 1);
+        }
+        return true;
+      },
+      [](const JS::CallArgs& args, JS::HandleObject made) {
+        ++meter_now.buffers_made;
+        std::uint64_t bytes = 0;
+        if (JS::IsArrayBufferObject(made)) bytes = JS::GetArrayBufferByteLength(made);
+        else if (JS_IsTypedArrayObject(made) && !(args.get(0).isObject() && JS::IsArrayBufferObject(&args[0].toObject())))
+          bytes = JS_GetTypedArrayByteLength(made);
+        return charge_buffer(bytes);
+      });
 }
 
 // Replaces the global constructor `name` by the native `counting` (the original in its first
@@ -1052,18 +1064,13 @@ bool count_buffers(JSContext* cx, JS::HandleObject global) {
 // spread does), before they call the original with the same new.target; without `new`, the
 // original, which refuses the call.
 bool counted_collection(JSContext* cx, unsigned argc, JS::Value* vp) {
-  JS::CallArgs args = JS::CallArgsFromVp(argc, vp);
-  JS::RootedValue original(cx, js::GetFunctionNativeReserved(&args.callee(), 0));
-  JS::RootedValueVector argv(cx);
-  if (!copy_args(args, &argv)) return false;
-  if (!args.isConstructing()) return JS::Call(cx, JS::UndefinedHandleValue, original, argv, args.rval());
-  std::uint64_t n = 0;
-  if (!walk_length(cx, args.get(0), n, true) || !spend((n + 7) / 8)) return false;
-  JS::RootedObject target(cx, &args.newTarget().toObject());
-  JS::RootedObject made(cx);
-  if (!JS::Construct(cx, original, target, argv, &made)) return false;
-  args.rval().setObject(*made);
-  return true;
+  return count_construction(
+      cx, argc, vp,
+      [cx](const JS::CallArgs& args) {
+        std::uint64_t n = 0;
+        return walk_length(cx, args.get(0), n, true) && spend((n + 7) / 8);
+      },
+      [](const JS::CallArgs&, JS::HandleObject) { return true; });
 }
 bool count_collections(JSContext* cx, JS::HandleObject global) {
   for (const char* name : {"Map", "Set", "WeakMap", "WeakSet"})
