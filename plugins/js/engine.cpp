@@ -665,21 +665,33 @@ bool failed_call(JSContext* cx) {
 // ---- Built-ins that walk their input ----
 //
 // Array.prototype's indexOf, includes, slice, fill, forEach, ... (and the typed arrays',
-// Array.from, Object.keys, String.prototype's searches) do work in proportion to the length
+// Array.from, Object.keys, String.prototype's searches) do work in proportion to the size
 // of what they are given, inside the engine or in its self-hosted code, where no splice
 // charges: one tick bought a search of a million elements. They are wrapped in the prelude
 // by JS functions (the prelude's "walkers") that charge a tick per 8 elements of the work
-// they let the built-in do, before it runs where the work is the whole input, else after it,
-// from what it returned (indexOf's hit). They learn lengths from __exo_walk. The length (a Map's or Set's size) is read without running code where the engine
-// keeps it (strings, arrays, typed arrays, a proxy's target, a `length` data property on an
-// object or its prototypes); an accessor is called (so such an object's getter runs once
-// more than the built-in alone would run it); a proxy found on the prototypes, or a length
-// that is an object, counts 0 (its elements run code, which is charged as it runs). A charge
-// too big for the ticks left stops the code, uncatchably.
-bool walk_length(JSContext* cx, JS::HandleValue v, std::uint64_t& n, bool iterables = false) {
+// they may let the built-in do, before it runs (a search gives back what it did not walk).
+// They learn sizes from __exo_walk, which reads them without running code where the engine
+// keeps them (strings, arrays, typed arrays, a proxy's target, a Map's or Set's size, a
+// `length` data property on an object or its prototypes); an accessor `length` is called (so
+// such an object's getter runs once more than the built-in alone would run it); a proxy
+// found on the prototypes, or a length that is an object, counts 0 (its elements run code,
+// which is charged as it runs). A charge too big for the ticks left stops the code,
+// uncatchably. What a size is depends on what the built-in walks:
+enum class walk_mode : std::int32_t {
+  lengths,    // indexOf, forEach, Array.from, Reflect.apply: a length, an array-like's too
+  iterables,  // spreads, new Set, Object.fromEntries: what iterating gives (no array-like)
+  elements,   // Object.keys, freeze, assign: the indexed elements (arrays, typed arrays, strings)
+  arrays,     // concat's arguments: only arrays are spread into the result
+  ones,       // unshift's and splice's items: one element each
+};
+bool walk_length(JSContext* cx, JS::HandleValue v, std::uint64_t& n, walk_mode mode = walk_mode::lengths) {
   n = 0;
+  if (mode == walk_mode::ones) {
+    n = 1;
+    return true;
+  }
   if (v.isString()) {
-    n = JS::GetStringLength(v.toString());
+    if (mode != walk_mode::arrays) n = JS::GetStringLength(v.toString());
     return true;
   }
   if (!v.isObject()) return true;
@@ -696,17 +708,19 @@ bool walk_length(JSContext* cx, JS::HandleValue v, std::uint64_t& n, bool iterab
     n = length;
     return true;
   }
+  if (mode == walk_mode::arrays) return true;
   if (JS_IsTypedArrayObject(o)) {
     n = JS_GetTypedArrayLength(o);
     return true;
   }
+  if (mode == walk_mode::elements) return true;
   bool map = false, set = false;
   if (!JS::IsMapObject(cx, o, &map) || !JS::IsSetObject(cx, o, &set)) return false;
   if (map || set) {  // (Array.from of one, a Set made of one)
     n = map ? JS::MapSize(cx, o) : JS::SetSize(cx, o);
     return true;
   }
-  if (iterables) return true;
+  if (mode == walk_mode::iterables) return true;
   // An array-like: `length` on it or its prototypes.
   JS::Rooted<mozilla::Maybe<JS::PropertyDescriptor>> desc(cx);
   JS::RootedObject at(cx, o);
@@ -730,22 +744,26 @@ bool walk_length(JSContext* cx, JS::HandleValue v, std::uint64_t& n, bool iterab
   return true;
 }
 
-// __exo_walk(o[, more[, iterables]]): o's length (above), plus, given `more` (an arguments
-// object), each of its elements' and one for each (concat's arrays, splice's items);
-// `iterables`: 0 for an array-like that is no array, typed array, string, Map or Set.
+// __exo_walk(o, mode[, more, mode of more]): o's size (a walk_mode, 0 if absent), plus, given
+// `more` (an arguments object), each of its elements' by the second mode (concat's arrays,
+// splice's items, assign's sources).
 bool walk_native(JSContext* cx, unsigned argc, JS::Value* vp) {
   JS::CallArgs args = JS::CallArgsFromVp(argc, vp);
+  const auto mode = [&](unsigned i) {
+    const std::int32_t m = args.get(i).isInt32() ? args[i].toInt32() : 0;
+    return m >= 0 && m <= static_cast<std::int32_t>(walk_mode::ones) ? static_cast<walk_mode>(m) : walk_mode::lengths;
+  };
   std::uint64_t n = 0;
-  if (!walk_length(cx, args.get(0), n, JS::ToBoolean(args.get(2)))) return false;
-  if (args.get(1).isObject()) {
-    JS::RootedObject more(cx, &args[1].toObject());
+  if (!walk_length(cx, args.get(0), n, mode(1))) return false;
+  if (args.get(2).isObject()) {
+    JS::RootedObject more(cx, &args[2].toObject());
     std::uint32_t count = 0;
     if (!JS::GetArrayLength(cx, more, &count)) return false;
     JS::RootedValue e(cx);
     for (std::uint32_t i = 0; i < count; ++i) {
       std::uint64_t m = 0;
-      if (!JS_GetElement(cx, more, i, &e) || !walk_length(cx, e, m)) return false;
-      n += m + 1;
+      if (!JS_GetElement(cx, more, i, &e) || !walk_length(cx, e, m, mode(3))) return false;
+      n += m;
     }
   }
   args.rval().setNumber(static_cast<double>(std::min<std::uint64_t>(n, std::uint64_t{1} << 53)));
@@ -771,6 +789,7 @@ struct walker_site {
   std::initializer_list<const char*> holders;  // "Array", "Array.prototype", "%TypedArray%.prototype", ...
   const char* factory;
   std::initializer_list<const char*> names;
+  walk_mode mode = walk_mode::lengths, more = walk_mode::lengths;  // how the factory's walker sizes its input and arguments
 };
 const walker_site walker_sites[] = {
     {{"Array.prototype", "%TypedArray%.prototype"}, "whole",
@@ -785,16 +804,18 @@ const walker_site walker_sites[] = {
     {{"Array.prototype", "%TypedArray%.prototype"}, "contains", {"includes"}},
     {{"Array.prototype", "%TypedArray%.prototype", "String.prototype"}, "backward", {"lastIndexOf"}},
     {{"Array.prototype"}, "range", {"slice"}},
-    {{"Array.prototype"}, "all", {"concat", "unshift"}},
-    {{"Array.prototype"}, "all2", {"splice"}},
+    {{"Array.prototype"}, "all", {"concat"}, walk_mode::lengths, walk_mode::arrays},
+    {{"Array.prototype"}, "all", {"unshift"}, walk_mode::lengths, walk_mode::ones},
+    {{"Array.prototype"}, "all2", {"splice"}, walk_mode::lengths, walk_mode::ones},
     {{"%TypedArray%.prototype"}, "sorts", {"sort"}},
     {{"%TypedArray%.prototype"}, "first", {"set"}},
     {{"Array"}, "first", {"from"}},
     {{"Object"}, "first",
-     {"keys", "values", "entries", "getOwnPropertyNames", "getOwnPropertySymbols", "getOwnPropertyDescriptors", "fromEntries",
-      "freeze", "seal"}},
-    {{"Object"}, "all2", {"assign"}},
-    {{"Reflect"}, "first", {"ownKeys"}},
+     {"keys", "values", "entries", "getOwnPropertyNames", "getOwnPropertySymbols", "getOwnPropertyDescriptors", "freeze", "seal"},
+     walk_mode::elements},
+    {{"Object"}, "first", {"fromEntries"}, walk_mode::iterables},
+    {{"Object"}, "all2", {"assign"}, walk_mode::elements, walk_mode::elements},
+    {{"Reflect"}, "first", {"ownKeys"}, walk_mode::elements},
     {{"Reflect"}, "second", {"construct"}},
     {{"Reflect"}, "third", {"apply"}},
     {{"String.prototype"}, "text", {"indexOf", "includes"}},
@@ -846,11 +867,13 @@ bool walk_install(JSContext* cx, unsigned argc, JS::Value* vp) {
         if (!JS_DefineProperty(cx, f, "call", call, JSPROP_READONLY | JSPROP_PERMANENT) ||
             (applies && !JS_DefineProperty(cx, f, "apply", apply, JSPROP_READONLY | JSPROP_PERMANENT)))
           return false;
-        JS::RootedValueArray<2> in(cx);
+        JS::RootedValueArray<4> in(cx);
         in[0].set(original);
         JSString* s = JS_NewStringCopyZ(cx, name);
         if (!s) return false;
         in[1].setString(s);
+        in[2].setInt32(static_cast<std::int32_t>(site.mode));
+        in[3].setInt32(static_cast<std::int32_t>(site.more));
         if (!JS::Call(cx, JS::UndefinedHandleValue, factory, in, &made) || !JS_DefineProperty(cx, holder, name, made, 0))
           return false;
       }
@@ -1068,7 +1091,7 @@ bool counted_collection(JSContext* cx, unsigned argc, JS::Value* vp) {
       cx, argc, vp,
       [cx](const JS::CallArgs& args) {
         std::uint64_t n = 0;
-        return walk_length(cx, args.get(0), n, true) && spend((n + 7) / 8);
+        return walk_length(cx, args.get(0), n, walk_mode::iterables) && spend((n + 7) / 8);
       },
       [](const JS::CallArgs&, JS::HandleObject) { return true; });
 }
@@ -1210,14 +1233,14 @@ const __exo_sp = (function (walk, spend, install, call, apply) {
   const folds = (f, n) => ({[n](a, b = undefined) {  // reduce: an initial value or none
     charge(len(this)); ++__exo_m[1] > MAX_DEPTH && __exo_deep();
     const r = arguments.length < 2 ? f.call(this, a) : f.call(this, a, b); __exo_m[1]--; return r }})[n];
-  const all = (f, n) => ({[n](a) {  // the input and every argument (concat, unshift)
-    charge(walk(this, arguments)); ++__exo_m[1] > MAX_DEPTH && __exo_deep();
+  const all = (f, n, m, mm) => ({[n](a) {  // the input and the arguments (concat, unshift), by their modes
+    charge(walk(this, m, arguments, mm)); ++__exo_m[1] > MAX_DEPTH && __exo_deep();
     const r = f.apply(this, arguments); __exo_m[1]--; return r }})[n];
-  const all2 = (f, n) => ({[n](a, b) {  // (splice, Object.assign)
-    charge(walk(this, arguments)); ++__exo_m[1] > MAX_DEPTH && __exo_deep();
+  const all2 = (f, n, m, mm) => ({[n](a, b) {  // (splice, Object.assign)
+    charge(walk(this, m, arguments, mm)); ++__exo_m[1] > MAX_DEPTH && __exo_deep();
     const r = f.apply(this, arguments); __exo_m[1]--; return r }})[n];
-  const first = (f, n) => ({[n](a, b = undefined, c = undefined) {  // the first argument (Array.from, Object.keys, set)
-    charge(len(a)); ++__exo_m[1] > MAX_DEPTH && __exo_deep();
+  const first = (f, n, m) => ({[n](a, b = undefined, c = undefined) {  // the first argument (Array.from, Object.keys, set)
+    charge(m ? walk(a, m) : len(a)); ++__exo_m[1] > MAX_DEPTH && __exo_deep();
     const r = f.call(this, a, b, c); __exo_m[1]--; return r }})[n];
   const second = (f, n) => ({[n](a, b, c = undefined) {  // the second argument (Reflect.construct's arguments)
     charge(len(b)); ++__exo_m[1] > MAX_DEPTH && __exo_deep();
@@ -1258,7 +1281,7 @@ const __exo_sp = (function (walk, spend, install, call, apply) {
   // __exo_sp(x): a spread (`[...x]`, `f(...x)`, `{...x}`; meter.js) charges for the elements
   // it copies: an array's, a typed array's, a string's, a Map's or Set's (an iterator that is
   // code charges as it runs; an array-like that is not iterable is not walked by a spread).
-  return (x) => (charge(isArray(x) ? x.length : walk(x, undefined, true)), x);
+  return (x) => (charge(isArray(x) ? x.length : walk(x, 1)), x);
 })(__exo_walk, __exo_spend, __exo_install, Function.prototype.call, Function.prototype.apply);
 )js";
 

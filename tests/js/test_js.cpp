@@ -586,12 +586,18 @@ BOOST_AUTO_TEST_CASE(walking_built_ins_are_charged_by_what_they_walk) {
        Reflect.ownKeys({b: 1, a: 2}).join('+'), Object.assign({}, {x: 1}, 'ab', null)[1], Reflect.apply.length, Reflect.construct.length].join('/'),
       // the walkers' names and lengths are the built-ins'
       [[].forEach, [].reverse, [].reduce, [].fill, [].copyWithin, [].slice, [].concat, Object.assign, new Uint8Array(1).toLocaleString,
-       new Uint8Array(1).set, ''.indexOf, ''.lastIndexOf, Reflect.ownKeys, Object.getOwnPropertyDescriptors, [].findIndex].map((f) => f.name + f.length).join(' ')].join()
+       new Uint8Array(1).set, ''.indexOf, ''.lastIndexOf, Reflect.ownKeys, Object.getOwnPropertyDescriptors, [].findIndex].map((f) => f.name + f.length).join(' '),
+      // sized by what each walks: an object's length is no count of its keys, an array
+      // passed to unshift or splice is one element, concat spreads only arrays
+      (() => { const huge = {length: 2 ** 40}, big = new Array(2 ** 30), a = [1, 2]
+        return [Object.keys(huge).length, Object.isFrozen(Object.freeze({length: 2 ** 40})), Object.assign({}, huge).length === huge.length,
+                [].concat(huge, 'abc').length, a.unshift(big), a.splice(0, 0, big, big).length, Object.fromEntries({length: 2 ** 40, * [Symbol.iterator]() { yield ['k', 'x'] }}).k,
+                Reflect.ownKeys(huge).length].join('/') })()].join()
   )");
   BOOST_TEST(*result(call(hv, a, "shape")).if_string() ==
              "1,2,-1,-1,6,5,true,2,0,2+3,1+2+3+4,5,2,true,true,-1,indexOf,1,1,2,1,true,true,2,2,1,1,x+y,2,6+2+4,function,a+b+1+2,5,0+1,true,23yz,true/true/Set/0/2/true/function/true/true,3/2/true/true/b+a/b/3/2,"
              "forEach1 reverse0 reduce1 fill1 copyWithin2 slice2 concat1 assign2 toLocaleString0 set1 indexOf1 lastIndexOf1 ownKeys1 "
-             "getOwnPropertyDescriptors1 findIndex1");
+             "getOwnPropertyDescriptors1 findIndex1,1/true/true/2/3/0/x/1");
   const auto ticks = [&](const char* name, std::int64_t n) {
     auto o = call(hv, a, "op", vals(std::string(name), n), 100'000'000);
     BOOST_REQUIRE_MESSAGE(!o.failed, name << ": " << o.failed->message);
