@@ -765,36 +765,6 @@ BOOST_AUTO_TEST_CASE(a_watchdog_stop_is_logged_and_replayed_as_a_fault) {
   BOOST_TEST(verdict.ok(), verdict.to_string());
 }
 
-// Steps that each cost a tick or two but run long (arithmetic on BigInts of half a million
-// bits: tens of milliseconds a step) spend ticks, so "no tick for a second" never holds; the
-// watchdog's tick floor stops them: fewer than 1,000 ticks in a window of its bound is a
-// fault, logged, the message rolled back, and the log verifies. A message of many host calls
-// that runs past a window spends far more than the floor and is not stopped.
-BOOST_AUTO_TEST_CASE(code_that_spends_too_few_ticks_is_stopped_by_the_tick_floor) {
-  js_registry r;
-  using logged = exo::hypervisor<exo::ordered_scheduler, exo::memory_store, exo::memory_log>;
-  logged hv(r.config());
-  auto c = hv.create_code("js", js(R"(
-    exports.bigints = () => { exo.storage.put('k', 1); const m = 3n ** 300000n + 1n; let x = m - 2n; for (;;) x = x * x % m }
-    exports.puts = (n) => { for (let i = 0; i < n; i++) exo.storage.put('p' + (i % 64), i); return n }
-    exports.get = () => exo.storage.get('k') ?? 'absent'
-  )"));
-  BOOST_REQUIRE_MESSAGE(c, (c ? "" : c.error().message));
-  const exo::id a = *hv.actor_id(*c);
-  auto o = hv.invoke(a, "bigints", {}, {.budget = 1'000'000'000}).value();
-  BOOST_REQUIRE(o.error);
-  BOOST_TEST(o.error->code == exo::errc::fault, o.error->message);
-  BOOST_TEST(contains(o.error->message, "fewer than 1000 ticks in 1000 ms"), o.error->message);
-  BOOST_TEST(o.ticks == 1'000'000'000u);
-  BOOST_TEST(*hv.invoke(a, "get", {}).value().result.if_string() == "absent");
-  // Host calls for over a window (200,000 writes: seconds in this build), not stopped.
-  auto puts = hv.invoke(a, "puts", exo::context::make_args(std::int64_t{200'000}), {.budget = 1'000'000'000}).value();
-  BOOST_TEST(!puts.error, (puts.error ? puts.error->message : ""));
-  auto verdict = exo::verify(hv.log(), [&] { return std::make_unique<logged>(r.config()); });
-  BOOST_TEST(verdict.ok(), verdict.to_string());
-  BOOST_TEST(contains(refused(hv, "const m = 3n ** 300000n + 1n; let x = m - 2n; for (;;) x = x * x % m"), "fewer than 1000 ticks"));
-}
-
 // The js plugin's safety nets' bounds (exo_js_set_safety_nets), set for one test and put
 // back to their defaults after it.
 struct safety_nets {
@@ -807,6 +777,54 @@ struct safety_nets {
     dlclose(lib);
   }
 };
+
+// The watchdog's tick floor (exo_js_set_tick_floor), set for one test and put back after it.
+struct tick_floor {
+  void* lib = dlopen((std::string(EXO_TEST_PLUGIN_DIR) + "/exo_js.so").c_str(), RTLD_NOW);
+  using set_fn = void(std::uint32_t);
+  set_fn* set = lib ? reinterpret_cast<set_fn*>(dlsym(lib, "exo_js_set_tick_floor")) : nullptr;
+  tick_floor() { BOOST_REQUIRE_MESSAGE(set, "exo_js_set_tick_floor: " << dlerror()); }
+  ~tick_floor() {
+    set(1000);
+    dlclose(lib);
+  }
+};
+
+// Steps that each cost a tick or two but run long (arithmetic on BigInts of half a million
+// bits: tens of milliseconds a step) spend ticks, so "no tick for a second" never holds; the
+// watchdog's tick floor stops them: fewer than 1,000 ticks in a window of its bound is a
+// fault, logged, the message rolled back, and the log verifies. A message of many host calls
+// that runs past a window spends far more than the floor and is not stopped.
+BOOST_AUTO_TEST_CASE(code_that_spends_too_few_ticks_is_stopped_by_the_tick_floor) {
+  js_registry r;
+  tick_floor floor;
+  using logged = exo::hypervisor<exo::ordered_scheduler, exo::memory_store, exo::memory_log>;
+  logged hv(r.config());
+  auto c = hv.create_code("js", js(R"(
+    exports.bigints = () => { exo.storage.put('k', 1); const m = 3n ** 300000n + 1n; let x = m - 2n; for (;;) x = x * x % m }
+    exports.puts = (n) => { for (let i = 0; i < n; i++) exo.storage.put('p' + (i % 64), i); return n }
+    exports.get = () => exo.storage.get('k') ?? 'absent'
+  )"));
+  BOOST_REQUIRE_MESSAGE(c, (c ? "" : c.error().message));
+  const exo::id a = *hv.actor_id(*c);
+  // The BigInt loop spends about ten ticks a step of tens of milliseconds here; a floor of
+  // 50,000 a second stops it as surely on a machine a hundred times faster. The default
+  // floor (1,000) is tested with the writes below, which must not be stopped.
+  floor.set(50'000);
+  auto o = hv.invoke(a, "bigints", {}, {.budget = 1'000'000'000}).value();
+  BOOST_REQUIRE(o.error);
+  BOOST_TEST(o.error->code == exo::errc::fault, o.error->message);
+  BOOST_TEST(contains(o.error->message, "fewer than 50000 ticks in 1000 ms"), o.error->message);
+  BOOST_TEST(o.ticks == 1'000'000'000u);
+  BOOST_TEST(*hv.invoke(a, "get", {}).value().result.if_string() == "absent");
+  BOOST_TEST(contains(refused(hv, "const m = 3n ** 300000n + 1n; let x = m - 2n; for (;;) x = x * x % m"), "fewer than 50000 ticks"));
+  floor.set(1000);
+  // Host calls for over a window (200,000 writes: seconds in this build), not stopped.
+  auto puts = hv.invoke(a, "puts", exo::context::make_args(std::int64_t{200'000}), {.budget = 1'000'000'000}).value();
+  BOOST_TEST(!puts.error, (puts.error ? puts.error->message : ""));
+  auto verdict = exo::verify(hv.log(), [&] { return std::make_unique<logged>(r.config()); });
+  BOOST_TEST(verdict.ok(), verdict.to_string());
+}
 
 // The length n at which `redos(n)` (a regex backtracking over 2^n steps) first takes `ms` or
 // more on this machine, now (each step up doubles the time); under a loose watchdog bound.
