@@ -408,10 +408,13 @@
   function spreads(node, depth) {
     const [pattern, value] = node.type === 'VariableDeclarator' ? [node.id, node.init]
       : node.type === 'AssignmentExpression' && node.operator === '=' ? [node.left, node.right] : [];
+    // (At the depth of the node that holds what is wrapped, so that the wrap is outside
+    // whatever that ends with at the same place: `= exports.h = () => x` ends with the
+    // arrow's body.)
     if (value && rests(pattern)) {
       const start = afterEq(endIndex(pattern));
-      edits.push([start, depth + 2, false, '__exo_sp(']);
-      edits.push([trueEnd(start, endIndex(value)), depth + 2, true, ')']);
+      edits.push([start, depth, false, '__exo_sp(']);
+      edits.push([trueEnd(start, endIndex(value)), depth, true, ')']);
     }
     const list = spreadsIn[node.type] && node[spreadsIn[node.type]];
     if (!list) return;
@@ -419,8 +422,8 @@
       if (!e || e.type !== 'SpreadExpression') continue;
       const dots = index(e.loc.start);
       if (!src.startsWith('...', dots)) throw new Error('exo metering: a spread does not start with `...`');
-      edits.push([dots + 3, depth + 2, false, '__exo_sp(']);
-      edits.push([trueEnd(dots + 3, endIndex(e.expression)), depth + 2, true, ')']);
+      edits.push([dots + 3, depth + 1, false, '__exo_sp(']);
+      edits.push([trueEnd(dots + 3, endIndex(e.expression)), depth + 1, true, ')']);
     }
   }
 
@@ -621,12 +624,20 @@
   // finally need the depth, which is 0 there: engine.cpp's realm prelude defines __exo_d).
   const needsV = new Set();
   let regexps = false;
+  // The spans of strings, templates and regexes first, all of them: the pass below finds
+  // where expressions end (trueEnd) at a node before it reaches the literals inside it, and
+  // a `(` in a string there once counted as code (`class A { x = '(' <newline> y = 1 }`, found
+  // by fuzzing).
+  for (const pending = [ast]; pending.length;) {
+    const node = pending.pop();
+    if (node.type === 'Literal' && (typeof node.value === 'string' || node.value instanceof RegExp)) opaque.set(index(node.loc.start), endIndex(node));
+    if (node.type === 'TemplateLiteral') opaque.set(index(node.loc.start), endIndex(node));
+    pending.push(...children(node));
+  }
   const stack = [[ast, 0, null]];
   const bodies = [], loopNodes = [];
   while (stack.length) {
     const [node, depth, fn] = stack.pop();
-    if (node.type === 'Literal' && (typeof node.value === 'string' || node.value instanceof RegExp)) opaque.set(index(node.loc.start), endIndex(node));
-    if (node.type === 'TemplateLiteral') opaque.set(index(node.loc.start), endIndex(node));
     // What could give the script a RegExp, or the constructor with its statics: a literal,
     // the constructor's name, or the global object (by name, or as `this`).
     if ((node.type === 'Literal' && node.value instanceof RegExp) || node.type === 'ThisExpression' ||

@@ -981,7 +981,20 @@ BOOST_AUTO_TEST_CASE(metering_keeps_tricky_syntax) {
     exports.var_too = async () => { var g; return typeof g; function g() {} }
     // A body moved into a try: its functions are still hoisted, its lets still its own.
     exports.hoisted = async (x) => { const y = g(x); let z = 1; { let z = 2 } return y + z; function g(v) { return v * 10 } }
+    // A spread or a rest's value that ends where a function's body does (found by fuzzing).
+    const [h, ...t] = [1, 2].length ? [1, 2] : () => 0
+    exports.rest = () => [h, ...t]
+    // A ( in a string where an expression is wrapped, before a newline the statement ends at.
+    class Fields { x = '('
+      y = 1 }
+    let p, q
+    ;[p, ...q] = 'a(b'
+    exports.fields = () => new Fields().x + new Fields().y + q.join('')
+    exports.spread = () => { try { return [...() => 1] } catch (e) { return t.length + h + (e instanceof TypeError) } }
   )");
+  BOOST_TEST(as_int(call(hv, a, "spread")) == 3);
+  BOOST_TEST(*result(call(hv, a, "fields")).if_string() == "(1(b");
+  BOOST_TEST((result(call(hv, a, "rest")) == exo::value(exo::value::list{std::int64_t{1}, std::int64_t{2}})));
   BOOST_TEST(as_int(call(hv, a, "hoisted", args(std::int64_t{4}))) == 41);
   BOOST_TEST(as_int(call(hv, a, "e")) == 3);
   BOOST_TEST(as_int(call(hv, a, "twice")) == 2);
