@@ -79,11 +79,20 @@
   // An arrow function's expression body, with the parentheses around it (SpiderMonkey's
   // positions leave them out, and may start a parenthesized `(x) = 1` at x): from just after
   // `=>` to the arrow's own end.
-  function skip(i) {  // spaces and comments from i
+  // Spaces and comments from i: also the HTML-like ones of scripts, `<!--` anywhere and `-->`
+  // first on a line (after spaces only), which a splice put before it would make code (the
+  // script `-->x` once broke, found by fuzzing).
+  const lineStart = (i) => {
+    let j = i - 1;
+    while (j >= 0 && (src[j] === ' ' || src[j] === '\t')) j--;
+    return j < 0 || /[\n\r\u2028\u2029]/.test(src[j]);
+  };
+  function skip(i) {
     for (;;) {
       if (src.startsWith('/*', i)) i = src.indexOf('*/', i + 2) + 2;
-      else if (src.startsWith('//', i)) { while (i < src.length && !/[\n\r\u2028\u2029]/.test(src[i])) i++; }
-      else if (i < src.length && /\s/.test(src[i])) i++;
+      else if (src.startsWith('//', i) || src.startsWith('<!--', i) || (src.startsWith('-->', i) && lineStart(i))) {
+        while (i < src.length && !/[\n\r\u2028\u2029]/.test(src[i])) i++;
+      } else if (i < src.length && /\s/.test(src[i])) i++;
       else return i;
     }
   }
@@ -234,14 +243,14 @@
       if (src[i] === '(') open++;
       else if (src[i] === ')') open--;
     }
-    let i = e;
-    while (open > 0) {
+    // (Never past spaces or comments that no `)` follows: a newline there may end the statement.)
+    let end = e;
+    for (let i = e; open > 0; open--) {
       i = skip(i);
       if (src[i] !== ')') break;
-      open--;
-      i++;
+      end = ++i;
     }
-    return i;
+    return end;
   }
   // A catch or finally sets the depth to its function's. In a generator, a catch or finally
   // that a generator's throw or return resumed into takes the depth its resumer runs at,
@@ -613,7 +622,8 @@
 
   // The script's top level, which runs again in every message, charges its own size first.
   {
-    let at = src.startsWith('#!') ? src.search(/[\n\r\u2028\u2029]|$/) : 0;
+    // (Past the comments that open the script: a `-->` there must stay first on its line.)
+    let at = src.startsWith('#!') ? src.search(/[\n\r\u2028\u2029]|$/) : skip(0);
     for (const s of ast.body) {
       if (s.type !== 'ExpressionStatement' || s.expression.type !== 'Literal' || typeof s.expression.value !== 'string') break;
       at = index(s.loc.end);
