@@ -80,20 +80,30 @@
   // positions leave them out, and may start a parenthesized `(x) = 1` at x): from just after
   // `=>` to the arrow's own end.
   // Spaces and comments from i: also the HTML-like ones of scripts, `<!--` anywhere and `-->`
-  // first on a line (after spaces only), which a splice put before it would make code (the
-  // script `-->x` once broke, found by fuzzing).
+  // first on a line (after spaces, or comments on that line, only; a comment holding a line
+  // break counts as one), which a splice put before it would make code (the script `-->x`
+  // once broke, and `\f-->x`: found by fuzzing).
+  const breaks = (c) => c === '\n' || c === '\r' || c === '\u2028' || c === '\u2029';
   const lineStart = (i) => {
     let j = i - 1;
-    while (j >= 0 && (src[j] === ' ' || src[j] === '\t')) j--;
-    return j < 0 || /[\n\r\u2028\u2029]/.test(src[j]);
+    while (j >= 0 && !breaks(src[j]) && /\s/.test(src[j])) j--;
+    return j < 0 || breaks(src[j]);
   };
   function skip(i) {
+    let first = lineStart(i);
     for (;;) {
-      if (src.startsWith('/*', i)) i = src.indexOf('*/', i + 2) + 2;
-      else if (src.startsWith('//', i) || src.startsWith('<!--', i) || (src.startsWith('-->', i) && lineStart(i))) {
-        while (i < src.length && !/[\n\r\u2028\u2029]/.test(src[i])) i++;
-      } else if (i < src.length && /\s/.test(src[i])) i++;
-      else return i;
+      if (src.startsWith('/*', i)) {
+        const end = src.indexOf('*/', i + 2) + 2;
+        for (let k = i; k < end; k++) if (breaks(src[k])) first = true;
+        i = end;
+      } else if (src.startsWith('//', i) || src.startsWith('<!--', i) || (first && src.startsWith('-->', i))) {
+        while (i < src.length && !breaks(src[i])) i++;
+      } else if (i < src.length && /\s/.test(src[i])) {
+        if (breaks(src[i])) first = true;
+        i++;
+      } else {
+        return i;
+      }
     }
   }
   function arrowBody(fn) {

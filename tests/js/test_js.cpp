@@ -995,7 +995,7 @@ BOOST_AUTO_TEST_CASE(metering_keeps_tricky_syntax) {
   BOOST_TEST(as_int(call(hv, a, "spread")) == 3);
   BOOST_TEST(*result(call(hv, a, "fields")).if_string() == "(1(b");
   // HTML-like comments of scripts: `-->` first on a line, and `<!--` anywhere.
-  auto html = make(hv, "--> a comment\n  --> another\nexports.f = () =>\n--> one more\n  7 <!-- and this\n");
+  auto html = make(hv, "\f--> a comment\n  --> another\nexports.f = () =>\n--> one more\n /* x\n */ --> and\n  7 <!-- and this\n");
   BOOST_TEST(as_int(call(hv, html, "f")) == 7);
   BOOST_TEST((result(call(hv, a, "rest")) == exo::value(exo::value::list{std::int64_t{1}, std::int64_t{2}})));
   BOOST_TEST(as_int(call(hv, a, "hoisted", args(std::int64_t{4}))) == 41);
