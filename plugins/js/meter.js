@@ -37,7 +37,7 @@
     for (const c of children(node)) e = Math.max(e, endIndex(c));
     if (node.type === 'UpdateExpression' && !node.prefix) {
       let i = endIndex(node.argument);
-      while (i < src.length && src[i] !== '+' && src[i] !== '-') i = src.startsWith('/*', i) ? src.indexOf('*/', i) + 2 : i + 1;
+      while (i < src.length && src[i] !== '+' && src[i] !== '-') i = src.startsWith('/*', i) ? skip(i) : i + 1;
       e = Math.max(e, i + 2);
     }
     ends.set(node, e);
@@ -93,7 +93,7 @@
     let first = lineStart(i);
     for (;;) {
       if (src.startsWith('/*', i)) {
-        const end = src.indexOf('*/', i + 2) + 2;
+        const close = src.indexOf('*/', i + 2), end = close < 0 ? src.length : close + 2;  // (never back: a loop)
         for (let k = i; k < end; k++) if (breaks(src[k])) first = true;
         i = end;
       } else if (src.startsWith('//', i) || src.startsWith('<!--', i) || (first && src.startsWith('-->', i))) {
