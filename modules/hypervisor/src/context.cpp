@@ -53,7 +53,7 @@ expected<void> kernel_context::charge(std::uint64_t ticks) {
   if (budget == send_options::remaining) budget = left;
   if (budget > left) [[unlikely]]
     return over_budget(budget, left);
-  if (auto r = k_.post(l_.outbox, a_, slot_, now(), target, reply, origin, budget, std::move(args)); !r) [[unlikely]]
+  if (auto r = k_.post(l_.outbox, a_, now(), target, reply, origin, budget, std::move(args)); !r) [[unlikely]]
     return refused(std::move(r).error());
   handed_ = sat_add(handed_, budget);
   return {};

@@ -59,7 +59,7 @@ void kernel::report(std::uint32_t origin, std::uint32_t slot, const message& m, 
   args.emplace_back(to_value(f));
   // Never more than the failed message had: with on_failure costing a tick, a chain of
   // failures and reports always ends. A report carries no capability, so posting it cannot fail.
-  (void)post(l.outbox, a, slot, a.clock, capability{cap_kind::function, rights::call, origin, failure_function}, capability{}, 0,
+  (void)post(l.outbox, a, a.clock, capability{cap_kind::function, rights::call, origin, failure_function}, capability{}, 0,
              std::min(cfg_.failure_budget, m.budget), std::move(args));
 }
 

@@ -170,7 +170,7 @@ expected<void> kernel::send(cap_handle target, arg_list&& args, const send_optio
     if (!rc) return unexpected(std::move(rc).error());
     reply = *rc;
   }
-  return post(delivering_ ? host_outbox_ : main_.outbox, host, 0, host.clock, *c, reply, 0, opts.budget == send_options::remaining ? cfg_.default_budget : opts.budget,
+  return post(delivering_ ? host_outbox_ : main_.outbox, host, host.clock, *c, reply, 0, opts.budget == send_options::remaining ? cfg_.default_budget : opts.budget,
               std::move(args));
 }
 

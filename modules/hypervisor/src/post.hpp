@@ -13,14 +13,13 @@ namespace exo {
 // number (the order of DESIGN.md section 4.1), queued in `out` (the outbox, or the host's
 // outbox for a host send during a delivery), and its capabilities are moved out of the
 // sender's table into the message; if that fails, nothing of it remains.
-[[gnu::always_inline]] inline expected<void> kernel::post(message_batch& out, actor& sender, std::uint32_t from,
+[[gnu::always_inline]] inline expected<void> kernel::post(message_batch& out, actor& sender,
                                                           std::uint64_t ticks, const capability& target,
                                                           const capability& reply, std::uint32_t origin,
                                                           std::uint64_t budget, arg_list&& args) {
   message& m = out.append_slot();  // every field is written here
   m.target = target;
   m.reply_to = reply;
-  m.sender = from;
   m.origin = origin;
   m.ticks = ticks;
   m.seq = sender.seq++;

@@ -280,7 +280,7 @@ void kernel::report_from_host(std::uint32_t origin, failure&& f, std::uint64_t b
   arg_list args;
   args.emplace_back(to_value(f));
   actor& host = actors_[0];
-  (void)post(main_.outbox, host, 0, host.clock, capability{cap_kind::function, rights::call, origin, failure_function},
+  (void)post(main_.outbox, host, host.clock, capability{cap_kind::function, rights::call, origin, failure_function},
              capability{}, 0, std::min(cfg_.failure_budget, budget), std::move(args));
 }
 
@@ -662,7 +662,6 @@ expected<void> kernel::take_remote(std::string_view from, const value& body) {
   message& out = main_.outbox.append_slot();
   out.target = capability{cap_kind::function, rights::call, target, function_index};
   out.reply_to = m.reply_to;
-  out.sender = *sender_slot;
   out.origin = origin_slot;
   out.ticks = internal::bits(*ticks->if_i64());
   out.seq = internal::bits(*seq->if_i64());

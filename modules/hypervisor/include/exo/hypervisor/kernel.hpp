@@ -432,8 +432,8 @@ class kernel {
   void discard_code(const digest& code);
 
   // Delivery (delivery.cpp; post is inline, in src/post.hpp: it is on every send's path).
-  [[gnu::always_inline]] inline expected<void> post(message_batch& out, actor& sender, std::uint32_t from,
-                                                    std::uint64_t ticks, const capability& target, const capability& reply,
+  [[gnu::always_inline]] inline expected<void> post(message_batch& out, actor& sender, std::uint64_t ticks,
+                                                    const capability& target, const capability& reply,
                                                     std::uint32_t origin, std::uint64_t budget, arg_list&& args);
   expected<void> export_caps(actor& from, message& m);
   expected<void> import_caps(actor& to, message& m, cap_journal* j);

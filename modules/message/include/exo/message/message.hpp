@@ -95,6 +95,18 @@ class arg_list {
   void reserve(std::size_t n) {
     if (n > cap_) grow(n);
   }
+  /// Destroys the values if one of them owns memory (bytes, a string, a list or a map); values
+  /// that own none are left in place, for forget(): a message slot consumed in a burst is then
+  /// read and not written (each write is memory traffic: the line goes back to memory).
+  void release() noexcept {
+    for (std::uint32_t i = 0; i < size_; ++i)
+      if (const kind t = data_[i].type(); t >= kind::bytes && t <= kind::map) {
+        clear();
+        return;
+      }
+  }
+  /// Empties a list whose values own no memory (what release() leaves): nothing to destroy.
+  void forget() noexcept { size_ = 0; }
   /// Moves `from`'s values to the end of this list, `from` left empty: their bits are copied
   /// when they fit (nothing is constructed, destroyed or checked); an empty list too small
   /// for them takes `from`'s buffer; else this list grows. A reused message slot has room for
@@ -231,8 +243,6 @@ struct message {
   capability target;
   /// Where the result goes (kind none: nowhere). Kept by forwards.
   capability reply_to;
-  /// The sending actor's slot (0 is the host).
-  std::uint32_t sender = 0;
   /// The actor told if this message fails: the sender, or the sender's origin on a forward.
   std::uint32_t origin = 0;
   /// The sender's clock when it sent this.
@@ -259,6 +269,9 @@ struct message {
   ~message() = default;
 };
 static_assert(std::is_nothrow_move_constructible_v<message>);
+// Every byte of a message is memory traffic in a burst (written by the send, read by the
+// delivery): keep an eye on its size.
+static_assert(sizeof(message) <= 120);
 
 /// The delivery order of the ordered scheduler: sender ticks, then sender id, then sequence.
 inline bool key_less(const message& a, const message& b) noexcept {
@@ -331,8 +344,9 @@ class message_batch {
   message& front() noexcept { return items_[head_]; }
   const message& front() const noexcept { return items_[head_]; }
   message& back() noexcept { return items_[size_ - 1]; }
-  /// Consumes the front message (its arguments are released now).
+  /// Consumes the front message (arguments that own memory are released now).
   void pop_front() noexcept {
+    prefetch(head_ + prefetch_ahead);
     release(items_[head_]);
     if (++head_ == size_) head_ = size_ = 0;
   }
@@ -340,9 +354,10 @@ class message_batch {
   message& emplace_back() {
     if (size_ == slots_) return grow();
     message& m = items_[size_++];
+    m.args.forget();
     m.target = {};
     m.reply_to = {};
-    m.sender = m.origin = 0;
+    m.origin = 0;
     m.ticks = m.seq = m.budget = 0;
     m.sender_id = nullptr;
     return m;
@@ -353,7 +368,10 @@ class message_batch {
   message& append_slot() {
     if (size_ == slots_) [[unlikely]]
       return grow();
-    return items_[size_++];
+    prefetch(size_ + prefetch_ahead);
+    message& m = items_[size_++];
+    m.args.forget();
+    return m;
   }
   /// Discards the back message (a send that was refused half-way).
   void pop_back() noexcept { release(items_[--size_]); }
@@ -374,8 +392,20 @@ class message_batch {
     slots_ = items_.size();
     return items_[size_++];
   }
+  // A burst's slots are far more than the caches hold, and each is written by the send and
+  // read (and written: release) by the delivery in order: asking for the slot a few messages
+  // ahead, for writing, hides the wait for it (measured: (b), a million messages queued,
+  // 34-35 ns -> 31 ns a message; a burst that fits in the cache is unchanged).
+  static constexpr std::size_t prefetch_ahead = 8;
+  // (The address is computed as an integer: past the end is harmless, a prefetch never faults.)
+  void prefetch(std::size_t i) const noexcept {
+    __builtin_prefetch(reinterpret_cast<const void*>(reinterpret_cast<std::uintptr_t>(items_.data()) + i * sizeof(message)),
+                       1);
+  }
+  // A consumed message's arguments are destroyed if they own memory and otherwise forgotten
+  // when its slot is next written (emplace_back, append_slot): see arg_list::release.
   static void release(message& m) noexcept {
-    m.args.clear();
+    m.args.release();
     m.caps.clear();
   }
   std::vector<message, detail::batch_allocator<message>> items_;

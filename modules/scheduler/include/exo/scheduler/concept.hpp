@@ -21,6 +21,10 @@ namespace exo {
 /// - `front() -> message*`: the next message to deliver, or nullptr when idle;
 /// - `pop()`: that message is done;
 /// - `size()`: messages waiting.
+///
+/// And, optionally, `pop_next() -> message*`: pop(), then front(), where nothing was pushed
+/// in between (a delivery that sent nothing): a policy can often answer it with less work
+/// than the two calls (the hypervisor's loop uses it when present).
 template <class S>
 concept scheduler_policy =
     std::default_initializable<S> && requires(S s, const S cs, message_batch& b) {
@@ -30,6 +34,12 @@ concept scheduler_policy =
       { s.pop() } -> std::same_as<void>;
       { cs.size() } -> std::same_as<std::size_t>;
     };
+
+/// A policy with pop_next() (see scheduler_policy).
+template <class S>
+concept has_pop_next = requires(S s) {
+  { s.pop_next() } -> std::same_as<message*>;
+};
 
 namespace detail {
 /// What a scheduler keeps of drained batches for reuse, at most, in message slots (about

@@ -30,6 +30,11 @@ class fifo_scheduler {
       queue_.pop_front();
     }
   }
+  /// pop(), then front() (the loop pushed nothing in between).
+  message* pop_next() {
+    pop();
+    return front();
+  }
   std::size_t size() const noexcept { return size_; }
 
  private:

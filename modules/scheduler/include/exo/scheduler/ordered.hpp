@@ -46,7 +46,11 @@ class ordered_scheduler {
 
   // Inline: a delivery loop calls it once per message (measured: out of line, it costs the
   // loop a call and spills).
-  [[gnu::always_inline]] void pop() {
+  [[gnu::always_inline]] void pop() { (void)pop_next(); }
+
+  /// pop(), then front(), for a loop that pushed nothing since front(): the front batch, when
+  /// it is the only one waiting and not drained, gives its next message with no heap work.
+  [[gnu::always_inline]] message* pop_next() {
     --size_;
     std::uint32_t slot = heap_.front().slot;
     message_batch& top = batches_[slot];
@@ -60,11 +64,12 @@ class ordered_scheduler {
       heap_.front() = heap_.back();
       heap_.pop_back();
     } else if (heap_.size() == 1) {
-      return;  // alone, its key is not compared: it is refreshed when a push needs it
+      return &top.front();  // alone, its key is not compared: it is refreshed when a push needs it
     } else {
       heap_.front() = key_of(slot);
     }
     if (heap_.size() > 1) sift_down();
+    return front();
   }
 
   std::size_t size() const noexcept { return size_; }

@@ -66,13 +66,17 @@ class dispatcher final : public message_pump {
       return runner_.run(k, scheduler_.queue(), max_messages, scheduler_.tuning, scheduler_.counts);
     k.hand_over(scheduler_);
     std::size_t n = 0;
-    while (n < max_messages) {
-      message* m = scheduler_.front();
-      if (!m) break;
+    for (message* m = scheduler_.front(); m && n < max_messages; ++n) {
       k.deliver(*m);
+      if constexpr (has_pop_next<Scheduler>) {
+        if (k.unscheduled() == 0) {  // it sent nothing: the scheduler's order is as it was
+          m = scheduler_.pop_next();
+          continue;
+        }
+      }
       scheduler_.pop();
-      ++n;
       k.hand_over(scheduler_);
+      m = scheduler_.front();
     }
     return n;
   }
