@@ -129,6 +129,37 @@ BOOST_AUTO_TEST_CASE(batch_reads_front_to_back_and_reuses_capacity) {
   BOOST_TEST(b.capacity() >= 3u);  // kept for the next transaction
 }
 
+// A consumed slot's arguments that own memory are freed when it is consumed; scalars are left
+// in it (nothing to free, and a burst's slots are then read without being written back) and
+// forgotten when the slot is written next: whichever way a slot is reused, it starts empty.
+BOOST_AUTO_TEST_CASE(a_reused_slot_starts_with_no_arguments) {
+  message_batch b;
+  for (int round = 0; round < 3; ++round) {
+    message& scalars = b.append_slot();
+    BOOST_TEST(scalars.args.empty());
+    scalars.args.emplace_back(std::int64_t{7});
+    scalars.args.emplace_back(2.5);
+    message& owning = round == 1 ? b.emplace_back() : b.append_slot();
+    BOOST_TEST(owning.args.empty());
+    owning.args.emplace_back(std::string(100, 'x'));  // on the heap
+    owning.args.emplace_back(std::int64_t{1});
+    BOOST_TEST(b.size() == 2u);
+    BOOST_TEST((b.front().args[0] == value(std::int64_t{7})));
+    b.pop_front();
+    BOOST_TEST(*b.front().args[0].if_string() == std::string(100, 'x'));
+    message* second = &b.front();
+    b.pop_front();
+    BOOST_TEST(second->args.empty());  // its string was freed as it was consumed
+    BOOST_TEST(b.empty());
+  }
+  // A refused send's slot (pop_back) and a cleared batch's slots are reused empty too.
+  b.append_slot().args.emplace_back(std::int64_t{3});
+  b.pop_back();
+  BOOST_TEST(b.append_slot().args.empty());
+  b.clear();
+  BOOST_TEST(b.emplace_back().args.empty());
+}
+
 // A burst larger than a huge page moves its slots into 2 MiB-aligned blocks as the batch
 // grows, and every message (arguments on the heap included) arrives intact and in order.
 BOOST_AUTO_TEST_CASE(a_large_burst_grows_into_huge_blocks_intact) {

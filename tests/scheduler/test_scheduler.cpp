@@ -84,6 +84,9 @@ BOOST_AUTO_TEST_CASE(concept_accepts_conforming_and_rejects_others) {
   BOOST_TEST(!scheduler_policy<int>);
   BOOST_TEST((scheduler_policy<ordered_scheduler> && ordered_scheduler::tick_ordered));
   BOOST_TEST((scheduler_policy<fifo_scheduler> && !fifo_scheduler::tick_ordered));
+  // pop_next() is optional: exo's policies have it, a user's need not.
+  BOOST_TEST((has_pop_next<ordered_scheduler> && has_pop_next<fifo_scheduler>));
+  BOOST_TEST(!has_pop_next<lifo_scheduler>);
 }
 
 BOOST_AUTO_TEST_CASE(ordered_merges_batches_by_key) {
@@ -163,6 +166,62 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(drained_batches_come_back_as_the_next_outbox, S, e
   BOOST_TEST(b.empty());
   BOOST_TEST(b.capacity() >= 2u);  // the drained batch's slots, to fill next
   BOOST_TEST((drain_ticks(s) == std::vector<std::uint64_t>{3}));
+}
+
+// The hypervisor's loop calls pop_next() after a delivery that sent nothing, pop() and front()
+// otherwise: both must give the same order. Two copies of a policy are fed the same random
+// batches, interleaved with deliveries; one always pops then asks for the front, the other
+// uses pop_next() wherever nothing was pushed since its last front().
+BOOST_AUTO_TEST_CASE_TEMPLATE(pop_next_gives_what_pop_then_front_gives, S, exo_schedulers) {
+  std::mt19937_64 rng(11);
+  S plain, fast;
+  using key = std::tuple<std::uint64_t, int, std::uint64_t>;
+  auto key_of = [](const message* m) { return key{m->ticks, m->sender_id->bytes[0], m->seq}; };
+  message* next = nullptr;  // fast's front, as pop_next() gave it
+  bool pushed = true;       // since fast's last front(): pop_next() may not be used
+  std::size_t delivered = 0;
+  auto deliver = [&] {
+    message* a = plain.front();
+    message* b = pushed ? fast.front() : next;
+    BOOST_REQUIRE(a);
+    BOOST_REQUIRE(b);
+    BOOST_REQUIRE((key_of(a) == key_of(b)));
+    plain.pop();
+    if (rng() % 2) {
+      next = fast.pop_next();
+      pushed = false;
+      BOOST_REQUIRE(next == fast.front());
+    } else {
+      fast.pop();
+      pushed = true;
+    }
+    ++delivered;
+  };
+  std::size_t sent = 0;
+  for (int b = 0; b < 400; ++b) {
+    std::uint64_t t = rng() % 1000;
+    auto sender = static_cast<std::uint8_t>(rng() % 4);
+    message_batch one, two;
+    for (int i = 0, n = 1 + static_cast<int>(rng() % 12); i < n; ++i) {
+      t += rng() % 3;
+      for (message_batch* mb : {&one, &two}) {
+        message& m = mb->emplace_back();
+        m.ticks = t;
+        m.sender_id = &test::small_id(sender);
+        m.seq = static_cast<std::uint64_t>(b * 100 + i);
+        m.args.emplace_back(std::int64_t{i});
+      }
+      ++sent;
+    }
+    plain.push(one);
+    fast.push(two);
+    pushed = true;
+    for (int k = static_cast<int>(rng() % 10); k > 0 && delivered < sent; --k) deliver();
+  }
+  while (delivered < sent) deliver();
+  BOOST_TEST(!plain.front());
+  BOOST_TEST(!fast.front());
+  BOOST_TEST(fast.size() == 0u);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
