@@ -810,12 +810,11 @@ const walker_site walker_sites[] = {
     {{"%TypedArray%.prototype"}, "sorts", {"sort"}},
     {{"%TypedArray%.prototype"}, "first", {"set"}},
     {{"Array"}, "first", {"from"}},
-    {{"Object"}, "first",
-     {"keys", "values", "entries", "getOwnPropertyNames", "getOwnPropertySymbols", "getOwnPropertyDescriptors", "freeze", "seal"},
-     walk_mode::elements},
+    {{"Object"}, "keyed", {"keys", "values", "entries", "getOwnPropertyNames", "getOwnPropertySymbols"}, walk_mode::elements},
+    {{"Object"}, "first", {"getOwnPropertyDescriptors", "freeze", "seal"}, walk_mode::elements},
     {{"Object"}, "first", {"fromEntries"}, walk_mode::iterables},
     {{"Object"}, "all2", {"assign"}, walk_mode::elements, walk_mode::elements},
-    {{"Reflect"}, "first", {"ownKeys"}, walk_mode::elements},
+    {{"Reflect"}, "keyed", {"ownKeys"}, walk_mode::elements},
     {{"Reflect"}, "second", {"construct"}},
     {{"Reflect"}, "third", {"apply"}},
     {{"String.prototype"}, "text", {"indexOf", "includes"}},
@@ -1242,6 +1241,12 @@ const __exo_sp = (function (walk, spend, install, call, apply) {
   const first = (f, n, m) => ({[n](a, b = undefined, c = undefined) {  // the first argument (Array.from, Object.keys, set)
     charge(m ? walk(a, m) : len(a)); ++__exo_m[1] > MAX_DEPTH && __exo_deep();
     const r = f.call(this, a, b, c); __exo_m[1]--; return r }})[n];
+  // Object.keys and kin: the indexed elements before the call, and the other keys after it,
+  // by the list it made (an object's named keys have no count to read without walking them;
+  // what is walked uncharged is one call's worth, of an object whose keys were paid for).
+  const keyed = (f, n, m) => ({[n](a) {
+    const k = walk(a, m); charge(k); ++__exo_m[1] > MAX_DEPTH && __exo_deep();
+    const r = f.call(this, a); __exo_m[1]--; isArray(r) && charge(r.length - k); return r }})[n];
   const second = (f, n) => ({[n](a, b, c = undefined) {  // the second argument (Reflect.construct's arguments)
     charge(len(b)); ++__exo_m[1] > MAX_DEPTH && __exo_deep();
     const r = arguments.length < 3 ? f.call(this, a, b) : f.call(this, a, b, c); __exo_m[1]--; return r }})[n];
@@ -1277,7 +1282,7 @@ const __exo_sp = (function (walk, spend, install, call, apply) {
     const r = f.call(this, x, from); __exo_m[1]--; typeof r === 'number' && r >= 0 && back(t - ticks(r - s + m)); return r }})[n];
   // Put in place by walk_install (engine.cpp), natively: the same loop in JS, run once per
   // realm in the interpreter, took a cold realm 400 us.
-  install({whole, whole0, folds, all, all2, first, second, third, sorts, span, span2, range, search, contains, backward, text});
+  install({whole, whole0, folds, all, all2, first, keyed, second, third, sorts, span, span2, range, search, contains, backward, text});
   // __exo_sp(x): a spread (`[...x]`, `f(...x)`, `{...x}`; meter.js) charges for the elements
   // it copies: an array's, a typed array's, a string's, a Map's or Set's (an iterator that is
   // code charges as it runs; an array-like that is not iterable is not walked by a spread).

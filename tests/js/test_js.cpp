@@ -551,7 +551,13 @@ BOOST_AUTO_TEST_CASE(walking_built_ins_are_charged_by_what_they_walk) {
       mapFilledNone: (a) => a.fill([0, 0]) && 0, assign: (a) => Object.assign({}, a) && 0,
       reflectApply: (a) => Reflect.apply(() => 0, null, a), reflectConstruct: (a) => Reflect.construct(Array, a).length,
       ownKeys: (a) => Reflect.ownKeys(a).length, descriptors: (a) => Object.getOwnPropertyDescriptors(a) && 0,
+      // an object of a.length named keys and as many symbols: keys with no count behind them
+      namedNone: (a) => named(a.length) && 0, namedKeys: (a) => Object.keys(named(a.length)).length,
+      namedValues: (a) => Object.values(named(a.length)).length, namedEntries: (a) => Object.entries(named(a.length)).length,
+      namedNames: (a) => Object.getOwnPropertyNames(named(a.length)).length,
+      namedSymbols: (a) => Object.getOwnPropertySymbols(named(a.length)).length, namedOwnKeys: (a) => Reflect.ownKeys(named(a.length)).length,
     }
+    const named = (n) => { const o = {}; for (let i = 0; i < n; i++) { o['k' + i] = i; o[Symbol()] = i } return o }
     exports.op = (name, n) => { ops[name](new Array(n)); return 0 }
     exports.search = (n, k, from) => { const a = new Array(n).fill(0); let s = 0; a[n >> 1] = 1; for (let i = 0; i < k; i++) s += a.indexOf(1, from); return s }
     exports.fake = (kind) => {
@@ -609,9 +615,14 @@ BOOST_AUTO_TEST_CASE(walking_built_ins_are_charged_by_what_they_walk) {
                            "freeze", "find", "findIndex", "typedIndexOf", "typedIncludes", "typedSort", "typedJoin", "typedSet",
                            "typedFill", "stringIndexOf", "stringIncludes", "stringLastIndexOf", "spread", "spreadCall",
                            "spreadObject", "stringSpread", "rest", "restAssigned", "set", "map", "assign", "reflectApply", "reflectConstruct",
-                           "ownKeys", "descriptors"}) {
+                           "ownKeys", "descriptors", "namedKeys", "namedValues", "namedEntries", "namedNames", "namedSymbols",
+                           "namedOwnKeys"}) {
     const std::string_view op(name);
-    const char* none = op.starts_with("typed") ? "typedNone" : op.starts_with("string") ? "stringNone" : op == "map" ? "mapFilledNone" : "none";
+    const char* none = op.starts_with("typed")    ? "typedNone"
+                       : op.starts_with("string") ? "stringNone"
+                       : op.starts_with("named")  ? "namedNone"
+                       : op == "map"              ? "mapFilledNone"
+                                                  : "none";
     BOOST_TEST(ticks(name, n) - ticks(none, n) >= n / 8, name);
     BOOST_TEST(ticks(name, 8) - ticks(none, 8) < 64, name);
     BOOST_TEST(ticks(name, n) == ticks(name, n), name);
