@@ -818,6 +818,8 @@ const walker_site walker_sites[] = {
     {{"Reflect"}, "second", {"construct"}},
     {{"Reflect"}, "third", {"apply"}},
     {{"String.prototype"}, "text", {"indexOf", "includes"}},
+    {{"String.prototype"}, "affix", {"startsWith", "endsWith"}},
+    {{"String.prototype"}, "collate", {"localeCompare"}},
 };
 
 // __exo_install(factories), from the prelude: each built-in of walker_sites gets, as own
@@ -1280,9 +1282,18 @@ const __exo_sp = (function (walk, spend, install, call, apply) {
           m = typeof x === 'string' ? x.length : 0, t = charge(k - s + m);
     ++__exo_m[1] > MAX_DEPTH && __exo_deep();
     const r = f.call(this, x, from); __exo_m[1]--; typeof r === 'number' && r >= 0 && back(t - ticks(r - s + m)); return r }})[n];
+  // The length of a string method's this (a String object or any other is converted).
+  const own = (s) => typeof s === 'string' ? s.length : walk(s);
+  const affix = (f, n) => ({[n](x, p = undefined) {  // startsWith, endsWith: the affix, at most the string
+    const k = own(this), m = typeof x === 'string' ? x.length : k; charge(m < k ? m : k); ++__exo_m[1] > MAX_DEPTH && __exo_deep();
+    const r = f.call(this, x, p); __exo_m[1]--; return r }})[n];
+  const collate = (f, n) => ({[n](x, a = undefined, b = undefined) {  // localeCompare: both strings
+    charge(own(this) + (typeof x === 'string' ? x.length : own(this))); ++__exo_m[1] > MAX_DEPTH && __exo_deep();
+    const r = f.call(this, x, a, b); __exo_m[1]--; return r }})[n];
   // Put in place by walk_install (engine.cpp), natively: the same loop in JS, run once per
   // realm in the interpreter, took a cold realm 400 us.
-  install({whole, whole0, folds, all, all2, first, keyed, second, third, sorts, span, span2, range, search, contains, backward, text});
+  install({whole, whole0, folds, all, all2, first, keyed, second, third, sorts, span, span2, range, search, contains, backward, text,
+           affix, collate});
   // __exo_sp(x): a spread (`[...x]`, `f(...x)`, `{...x}`; meter.js) charges for the elements
   // it copies: an array's, a typed array's, a string's, a Map's or Set's (an iterator that is
   // code charges as it runs; an array-like that is not iterable is not walked by a spread).

@@ -545,6 +545,9 @@ BOOST_AUTO_TEST_CASE(walking_built_ins_are_charged_by_what_they_walk) {
       typedNone: (a) => new Uint8Array(a.length).length,
       stringIndexOf: (a) => ' '.repeat(a.length).indexOf('x'), stringIncludes: (a) => ' '.repeat(a.length).includes('x'),
       stringLastIndexOf: (a) => ' '.repeat(a.length).lastIndexOf('x'), stringNone: (a) => ' '.repeat(a.length).length,
+      stringStartsWith: (a) => { const s = ' '.repeat(a.length); return s.startsWith(s) },
+      stringEndsWith: (a) => { const s = ' '.repeat(a.length); return s.endsWith(s) },
+      stringLocaleCompare: (a) => { const s = ' '.repeat(a.length); return s.localeCompare(s) },
       spread: (a) => [...a].length, spreadCall: (a) => ((...r) => r.length)(...a), spreadObject: (a) => ({...a}) && 0,
       stringSpread: (a) => [...' '.repeat(a.length)].length, rest: (a) => { const [x, ...r] = a; return r.length },
       restAssigned: (a) => { let x, r; [x, ...r] = a; return r.length }, set: (a) => new Set(a).size, map: (a) => new Map(a.fill([0, 0])).size,
@@ -574,7 +577,9 @@ BOOST_AUTO_TEST_CASE(walking_built_ins_are_charged_by_what_they_walk) {
       [1, 2, 3].indexOf(2), [1, 2, 3].lastIndexOf(3), [1, 2, 3].lastIndexOf(3, 1), [1, 2, 3].lastIndexOf(3, undefined),
       [1, 2, 3].reduce((x, y) => x + y), [].reduce((x) => x, 5), (() => { try { [].reduce((x) => x) } catch (e) { return e instanceof TypeError } })(),
       [1, 2, 3].splice(1).length, [1, 2, 3].splice(1, undefined).length, [1, 2, 3].slice(-2).join('+'), [1, 2].concat([3], 4).join('+'),
-      'abcabc'.indexOf('c', 3), 'abc'.lastIndexOf('c', undefined), 'abc'.includes('b'), [NaN].includes(NaN), [NaN].indexOf(NaN),
+      'abcabc'.indexOf('c', 3), 'abc'.lastIndexOf('c', undefined), [''.startsWith.name + ''.startsWith.length, 'abc'.startsWith('b', 1),
+       'abc'.endsWith('b', 2), 'abc'.endsWith('c'), 'abc'.startsWith('a', undefined), 'a'.localeCompare('b'), 'b'.localeCompare('a', 'en'),
+       ''.localeCompare.length, (() => { try { 'a'.startsWith(/a/) } catch (e) { return e instanceof TypeError } })()].join('/'), 'abc'.includes('b'), [NaN].includes(NaN), [NaN].indexOf(NaN),
       Array.prototype.indexOf.name, Array.prototype.indexOf.length, Array.prototype.lastIndexOf.length, Array.prototype.splice.length,
       Array.from.length, (() => { try { Array.prototype.indexOf.call(null, 1) } catch (e) { return e instanceof TypeError } })(),
       (() => { try { new [].indexOf(); return 'made' } catch (e) { return e instanceof TypeError } })(),
@@ -601,7 +606,7 @@ BOOST_AUTO_TEST_CASE(walking_built_ins_are_charged_by_what_they_walk) {
                 Reflect.ownKeys(huge).length].join('/') })()].join()
   )");
   BOOST_TEST(*result(call(hv, a, "shape")).if_string() ==
-             "1,2,-1,-1,6,5,true,2,0,2+3,1+2+3+4,5,2,true,true,-1,indexOf,1,1,2,1,true,true,2,2,1,1,x+y,2,6+2+4,function,a+b+1+2,5,0+1,true,23yz,true/true/Set/0/2/true/function/true/true,3/2/true/true/b+a/b/3/2,"
+             "1,2,-1,-1,6,5,true,2,0,2+3,1+2+3+4,5,2,startsWith1/true/true/true/true/-1/1/1/true,true,true,-1,indexOf,1,1,2,1,true,true,2,2,1,1,x+y,2,6+2+4,function,a+b+1+2,5,0+1,true,23yz,true/true/Set/0/2/true/function/true/true,3/2/true/true/b+a/b/3/2,"
              "forEach1 reverse0 reduce1 fill1 copyWithin2 slice2 concat1 assign2 toLocaleString0 set1 indexOf1 lastIndexOf1 ownKeys1 "
              "getOwnPropertyDescriptors1 findIndex1,1/true/true/2/3/0/x/1");
   const auto ticks = [&](const char* name, std::int64_t n) {
@@ -613,7 +618,7 @@ BOOST_AUTO_TEST_CASE(walking_built_ins_are_charged_by_what_they_walk) {
   for (const char* name : {"indexOf", "lastIndexOf", "includes", "slice", "fill", "copyWithin", "reverse", "forEach", "map", "filter",
                            "some", "every", "reduce", "reduceRight", "flatMap", "concat", "splice", "unshift", "from", "keys",
                            "freeze", "find", "findIndex", "typedIndexOf", "typedIncludes", "typedSort", "typedJoin", "typedSet",
-                           "typedFill", "stringIndexOf", "stringIncludes", "stringLastIndexOf", "spread", "spreadCall",
+                           "typedFill", "stringIndexOf", "stringIncludes", "stringLastIndexOf", "stringStartsWith", "stringEndsWith", "stringLocaleCompare", "spread", "spreadCall",
                            "spreadObject", "stringSpread", "rest", "restAssigned", "set", "map", "assign", "reflectApply", "reflectConstruct",
                            "ownKeys", "descriptors", "namedKeys", "namedValues", "namedEntries", "namedNames", "namedSymbols",
                            "namedOwnKeys"}) {
