@@ -781,29 +781,29 @@ BOOST_AUTO_TEST_CASE(a_watchdog_stop_is_logged_and_replayed_as_a_fault) {
   BOOST_TEST(verdict.ok(), verdict.to_string());
 }
 
-// The js plugin's safety nets' bounds (exo_js_set_safety_nets), set for one test and put
-// back to their defaults after it.
-struct safety_nets {
+// A setting of the js plugin (an exported setter), set for one test and put back to its
+// default after it.
+template <class Fn, auto... Defaults>
+struct plugin_setting {
   void* lib = dlopen((std::string(EXO_TEST_PLUGIN_DIR) + "/exo_js.so").c_str(), RTLD_NOW);
-  using set_fn = void(std::uint32_t, std::uint64_t);
-  set_fn* set = lib ? reinterpret_cast<set_fn*>(dlsym(lib, "exo_js_set_safety_nets")) : nullptr;
-  safety_nets() { BOOST_REQUIRE_MESSAGE(set, "exo_js_set_safety_nets: " << dlerror()); }
-  ~safety_nets() {
-    set(1000, std::uint64_t{512} << 20);
+  Fn* set = nullptr;
+  explicit plugin_setting(const char* name) : set(lib ? reinterpret_cast<Fn*>(dlsym(lib, name)) : nullptr) {
+    BOOST_REQUIRE_MESSAGE(set, name << ": " << dlerror());
+  }
+  ~plugin_setting() {
+    set(Defaults...);
     dlclose(lib);
   }
+  plugin_setting(const plugin_setting&) = delete;
+  plugin_setting& operator=(const plugin_setting&) = delete;
 };
-
-// The watchdog's tick floor (exo_js_set_tick_floor), set for one test and put back after it.
-struct tick_floor {
-  void* lib = dlopen((std::string(EXO_TEST_PLUGIN_DIR) + "/exo_js.so").c_str(), RTLD_NOW);
-  using set_fn = void(std::uint32_t);
-  set_fn* set = lib ? reinterpret_cast<set_fn*>(dlsym(lib, "exo_js_set_tick_floor")) : nullptr;
-  tick_floor() { BOOST_REQUIRE_MESSAGE(set, "exo_js_set_tick_floor: " << dlerror()); }
-  ~tick_floor() {
-    set(1000);
-    dlclose(lib);
-  }
+// The safety nets' bounds (exo_js_set_safety_nets: the watchdog's, in ms, and the heap's).
+struct safety_nets : plugin_setting<void(std::uint32_t, std::uint64_t), std::uint32_t{1000}, std::uint64_t{512} << 20> {
+  safety_nets() : plugin_setting("exo_js_set_safety_nets") {}
+};
+// The watchdog's tick floor (exo_js_set_tick_floor).
+struct tick_floor : plugin_setting<void(std::uint32_t), std::uint32_t{1000}> {
+  tick_floor() : plugin_setting("exo_js_set_tick_floor") {}
 };
 
 // Steps that each cost a tick or two but run long (arithmetic on BigInts of half a million
