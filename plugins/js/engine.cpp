@@ -683,7 +683,18 @@ enum class walk_mode : std::int32_t {
   elements,   // Object.keys, freeze, assign: the indexed elements (arrays, typed arrays, strings)
   arrays,     // concat's arguments: only arrays are spread into the result
   ones,       // unshift's and splice's items: one element each
+  keys,       // assign's sources, freeze, seal: the indexed elements, or another object's own keys
+  spreads,    // spreads: what iterating gives, or (an object spread) another object's own keys
 };
+static_assert(static_cast<int>(walk_mode::spreads) == 6, "the prelude's __exo_sp names it by number");
+// The own keys (names and symbols, enumerable or not) of `o`, which is no proxy: read from
+// its shape, no code runs.
+bool own_keys(JSContext* cx, JS::HandleObject o, std::uint64_t& n) {
+  JS::RootedIdVector ids(cx);
+  if (!js::GetPropertyKeys(cx, o, JSITER_OWNONLY | JSITER_HIDDEN | JSITER_SYMBOLS, &ids)) return false;
+  n = ids.length();
+  return true;
+}
 bool walk_length(JSContext* cx, JS::HandleValue v, std::uint64_t& n, walk_mode mode = walk_mode::lengths) {
   n = 0;
   if (mode == walk_mode::ones) {
@@ -714,6 +725,7 @@ bool walk_length(JSContext* cx, JS::HandleValue v, std::uint64_t& n, walk_mode m
     return true;
   }
   if (mode == walk_mode::elements) return true;
+  if (mode == walk_mode::keys) return own_keys(cx, o, n);
   bool map = false, set = false;
   if (!JS::IsMapObject(cx, o, &map) || !JS::IsSetObject(cx, o, &set)) return false;
   if (map || set) {  // (Array.from of one, a Set made of one)
@@ -721,6 +733,7 @@ bool walk_length(JSContext* cx, JS::HandleValue v, std::uint64_t& n, walk_mode m
     return true;
   }
   if (mode == walk_mode::iterables) return true;
+  if (mode == walk_mode::spreads) return own_keys(cx, o, n);
   // An array-like: `length` on it or its prototypes.
   JS::Rooted<mozilla::Maybe<JS::PropertyDescriptor>> desc(cx);
   JS::RootedObject at(cx, o);
@@ -744,14 +757,14 @@ bool walk_length(JSContext* cx, JS::HandleValue v, std::uint64_t& n, walk_mode m
   return true;
 }
 
-// __exo_walk(o, mode[, more, mode of more]): o's size (a walk_mode, 0 if absent), plus, given
-// `more` (an arguments object), each of its elements' by the second mode (concat's arrays,
-// splice's items, assign's sources).
+// __exo_walk(o, mode[, more, mode of more[, from]]): o's size (a walk_mode, 0 if absent),
+// plus, given `more` (an arguments object), each of its elements' from index `from` by the
+// second mode (concat's arrays, splice's items, assign's sources).
 bool walk_native(JSContext* cx, unsigned argc, JS::Value* vp) {
   JS::CallArgs args = JS::CallArgsFromVp(argc, vp);
   const auto mode = [&](unsigned i) {
     const std::int32_t m = args.get(i).isInt32() ? args[i].toInt32() : 0;
-    return m >= 0 && m <= static_cast<std::int32_t>(walk_mode::ones) ? static_cast<walk_mode>(m) : walk_mode::lengths;
+    return m >= 0 && m <= static_cast<std::int32_t>(walk_mode::spreads) ? static_cast<walk_mode>(m) : walk_mode::lengths;
   };
   std::uint64_t n = 0;
   if (!walk_length(cx, args.get(0), n, mode(1))) return false;
@@ -760,7 +773,8 @@ bool walk_native(JSContext* cx, unsigned argc, JS::Value* vp) {
     std::uint32_t count = 0;
     if (!JS::GetArrayLength(cx, more, &count)) return false;
     JS::RootedValue e(cx);
-    for (std::uint32_t i = 0; i < count; ++i) {
+    const std::int32_t from = args.get(4).isInt32() ? args[4].toInt32() : 0;
+    for (std::uint32_t i = from > 0 ? static_cast<std::uint32_t>(from) : 0; i < count; ++i) {
       std::uint64_t m = 0;
       if (!JS_GetElement(cx, more, i, &e) || !walk_length(cx, e, m, mode(3))) return false;
       n += m;
@@ -811,9 +825,9 @@ const walker_site walker_sites[] = {
     {{"%TypedArray%.prototype"}, "first", {"set"}},
     {{"Array"}, "first", {"from"}},
     {{"Object"}, "keyed", {"keys", "values", "entries", "getOwnPropertyNames", "getOwnPropertySymbols"}, walk_mode::elements},
-    {{"Object"}, "first", {"getOwnPropertyDescriptors", "freeze", "seal"}, walk_mode::elements},
+    {{"Object"}, "first", {"getOwnPropertyDescriptors", "freeze", "seal"}, walk_mode::keys},
     {{"Object"}, "first", {"fromEntries"}, walk_mode::iterables},
-    {{"Object"}, "all2", {"assign"}, walk_mode::elements, walk_mode::elements},
+    {{"Object"}, "sources", {"assign"}, walk_mode::keys},
     {{"Reflect"}, "keyed", {"ownKeys"}, walk_mode::elements},
     {{"Reflect"}, "second", {"construct"}},
     {{"Reflect"}, "third", {"apply"}},
@@ -851,7 +865,7 @@ bool walk_install(JSContext* cx, unsigned argc, JS::Value* vp) {
   for (const walker_site& site : walker_sites) {
     if (!JS_GetProperty(cx, factories, site.factory, &factory)) return false;
     const std::string_view made_by = site.factory;
-    const bool applies = made_by == "whole0" || made_by == "all" || made_by == "all2";  // (the others only call)
+    const bool applies = made_by == "whole0" || made_by == "all" || made_by == "all2" || made_by == "sources";  // (the others only call)
     for (const std::string_view path : site.holders) {
       const bool typed = path.starts_with('%');
       if (typed) {  // %TypedArray%: Int8Array's [[Prototype]]
@@ -1249,6 +1263,9 @@ const __exo_sp = (function (walk, spend, install, call, apply) {
   const keyed = (f, n, m) => ({[n](a) {
     const k = walk(a, m); charge(k); ++__exo_m[1] > MAX_DEPTH && __exo_deep();
     const r = f.call(this, a); __exo_m[1]--; isArray(r) && charge(r.length - k); return r }})[n];
+  const sources = (f, n, m) => ({[n](a, b) {  // Object.assign: each source (not the target: it may be large, and kept)
+    charge(walk(undefined, 0, arguments, m, 1)); ++__exo_m[1] > MAX_DEPTH && __exo_deep();
+    const r = f.apply(this, arguments); __exo_m[1]--; return r }})[n];
   const second = (f, n) => ({[n](a, b, c = undefined) {  // the second argument (Reflect.construct's arguments)
     charge(len(b)); ++__exo_m[1] > MAX_DEPTH && __exo_deep();
     const r = arguments.length < 3 ? f.call(this, a, b) : f.call(this, a, b, c); __exo_m[1]--; return r }})[n];
@@ -1292,12 +1309,13 @@ const __exo_sp = (function (walk, spend, install, call, apply) {
     const r = f.call(this, x, a, b); __exo_m[1]--; return r }})[n];
   // Put in place by walk_install (engine.cpp), natively: the same loop in JS, run once per
   // realm in the interpreter, took a cold realm 400 us.
-  install({whole, whole0, folds, all, all2, first, keyed, second, third, sorts, span, span2, range, search, contains, backward, text,
+  install({whole, whole0, folds, all, all2, first, keyed, sources, second, third, sorts, span, span2, range, search, contains, backward, text,
            affix, collate});
   // __exo_sp(x): a spread (`[...x]`, `f(...x)`, `{...x}`; meter.js) charges for the elements
-  // it copies: an array's, a typed array's, a string's, a Map's or Set's (an iterator that is
-  // code charges as it runs; an array-like that is not iterable is not walked by a spread).
-  return (x) => (charge(isArray(x) ? x.length : walk(x, 1)), x);
+  // it copies: an array's, a typed array's, a string's, a Map's or Set's, and any other
+  // object's own keys (what an object spread copies; an iterator that is code charges as it
+  // runs; an array-like that is not iterable is not walked by a spread). (6: walk_mode::spreads.)
+  return (x) => (charge(isArray(x) ? x.length : walk(x, 6)), x);
 })(__exo_walk, __exo_spend, __exo_install, Function.prototype.call, Function.prototype.apply);
 )js";
 

@@ -559,6 +559,11 @@ BOOST_AUTO_TEST_CASE(walking_built_ins_are_charged_by_what_they_walk) {
       namedValues: (a) => Object.values(named(a.length)).length, namedEntries: (a) => Object.entries(named(a.length)).length,
       namedNames: (a) => Object.getOwnPropertyNames(named(a.length)).length,
       namedSymbols: (a) => Object.getOwnPropertySymbols(named(a.length)).length, namedOwnKeys: (a) => Reflect.ownKeys(named(a.length)).length,
+      namedFreeze: (a) => Object.isFrozen(Object.freeze(named(a.length))), namedSeal: (a) => Object.isSealed(Object.seal(named(a.length))),
+      namedDescriptors: (a) => Object.getOwnPropertyDescriptors(named(a.length)) && 0, namedAssign: (a) => Object.assign({}, named(a.length)) && 0,
+      namedSpread: (a) => ({...named(a.length)}) && 0,
+      // the target's keys are not walked: an object that grows by assign is not charged its size each time
+      namedAssignInto: (a) => Object.assign(named(a.length), {x: 1}, [2]) && 0,
     }
     const named = (n) => { const o = {}; for (let i = 0; i < n; i++) { o['k' + i] = i; o[Symbol()] = i } return o }
     exports.op = (name, n) => { ops[name](new Array(n)); return 0 }
@@ -621,7 +626,7 @@ BOOST_AUTO_TEST_CASE(walking_built_ins_are_charged_by_what_they_walk) {
                            "typedFill", "stringIndexOf", "stringIncludes", "stringLastIndexOf", "stringStartsWith", "stringEndsWith", "stringLocaleCompare", "spread", "spreadCall",
                            "spreadObject", "stringSpread", "rest", "restAssigned", "set", "map", "assign", "reflectApply", "reflectConstruct",
                            "ownKeys", "descriptors", "namedKeys", "namedValues", "namedEntries", "namedNames", "namedSymbols",
-                           "namedOwnKeys"}) {
+                           "namedOwnKeys", "namedFreeze", "namedSeal", "namedDescriptors", "namedAssign", "namedSpread"}) {
     const std::string_view op(name);
     const char* none = op.starts_with("typed")    ? "typedNone"
                        : op.starts_with("string") ? "stringNone"
@@ -632,6 +637,7 @@ BOOST_AUTO_TEST_CASE(walking_built_ins_are_charged_by_what_they_walk) {
     BOOST_TEST(ticks(name, 8) - ticks(none, 8) < 64, name);
     BOOST_TEST(ticks(name, n) == ticks(name, n), name);
   }
+  BOOST_TEST(ticks("namedAssignInto", n) - ticks("namedNone", n) < 64);
   // A search is charged for what it walked: to its hit, from where it started.
   const auto search = [&](std::int64_t from) {
     auto o = call(hv, a, "search", vals(std::int64_t{80'000}, std::int64_t{100}, from), 100'000'000);
