@@ -680,7 +680,7 @@ bool failed_call(JSContext* cx) {
 enum class walk_mode : std::int32_t {
   lengths,    // indexOf, forEach, Array.from, Reflect.apply: a length, an array-like's too
   iterables,  // spreads, new Set, Object.fromEntries: what iterating gives (no array-like)
-  elements,   // Object.keys, freeze, assign: the indexed elements (arrays, typed arrays, strings)
+  elements,   // Object.keys and kin, before the call: the indexed elements (arrays, typed arrays, strings)
   arrays,     // concat's arguments: only arrays are spread into the result
   ones,       // unshift's and splice's items: one element each
   keys,       // assign's sources, freeze, seal: the indexed elements, or another object's own keys
@@ -1251,7 +1251,7 @@ const __exo_sp = (function (walk, spend, install, call, apply) {
   const all = (f, n, m, mm) => ({[n](a) {  // the input and the arguments (concat, unshift), by their modes
     charge(walk(this, m, arguments, mm)); ++__exo_m[1] > MAX_DEPTH && __exo_deep();
     const r = f.apply(this, arguments); __exo_m[1]--; return r }})[n];
-  const all2 = (f, n, m, mm) => ({[n](a, b) {  // (splice, Object.assign)
+  const all2 = (f, n, m, mm) => ({[n](a, b) {  // (splice)
     charge(walk(this, m, arguments, mm)); ++__exo_m[1] > MAX_DEPTH && __exo_deep();
     const r = f.apply(this, arguments); __exo_m[1]--; return r }})[n];
   const first = (f, n, m) => ({[n](a, b = undefined, c = undefined) {  // the first argument (Array.from, Object.keys, set)
@@ -1294,18 +1294,18 @@ const __exo_sp = (function (walk, spend, install, call, apply) {
     const k = len(this), t = charge(k); ++__exo_m[1] > MAX_DEPTH && __exo_deep();
     const r = arguments.length < 2 ? f.call(this, x) : f.call(this, x, from); __exo_m[1]--; r >= 0 && back(t - ticks(k - r));
     return r }})[n];
+  // The length of a string method's this (a String object or any other is converted).
+  const own = (s) => typeof s === 'string' ? s.length : walk(s);
   const text = (f, n) => ({[n](x, from = undefined) {  // a string's indexOf and includes: from the position to the hit and the searched
-    const k = typeof this === 'string' ? this.length : walk(this), s = typeof from === 'number' ? (from > 0 ? (from < k ? trunc(from) : k) : 0) : 0,
+    const k = own(this), s = typeof from === 'number' ? (from > 0 ? (from < k ? trunc(from) : k) : 0) : 0,
           m = typeof x === 'string' ? x.length : 0, t = charge(k - s + m);
     ++__exo_m[1] > MAX_DEPTH && __exo_deep();
     const r = f.call(this, x, from); __exo_m[1]--; typeof r === 'number' && r >= 0 && back(t - ticks(r - s + m)); return r }})[n];
-  // The length of a string method's this (a String object or any other is converted).
-  const own = (s) => typeof s === 'string' ? s.length : walk(s);
   const affix = (f, n) => ({[n](x, p = undefined) {  // startsWith, endsWith: the affix, at most the string
     const k = own(this), m = typeof x === 'string' ? x.length : k; charge(m < k ? m : k); ++__exo_m[1] > MAX_DEPTH && __exo_deep();
     const r = f.call(this, x, p); __exo_m[1]--; return r }})[n];
   const collate = (f, n) => ({[n](x, a = undefined, b = undefined) {  // localeCompare: both strings
-    charge(own(this) + (typeof x === 'string' ? x.length : own(this))); ++__exo_m[1] > MAX_DEPTH && __exo_deep();
+    const k = own(this); charge(k + (typeof x === 'string' ? x.length : k)); ++__exo_m[1] > MAX_DEPTH && __exo_deep();
     const r = f.call(this, x, a, b); __exo_m[1]--; return r }})[n];
   // Put in place by walk_install (engine.cpp), natively: the same loop in JS, run once per
   // realm in the interpreter, took a cold realm 400 us.

@@ -95,6 +95,9 @@ class value {
 
   kind type() const noexcept { return k_; }
   bool is_null() const noexcept { return k_ == kind::null; }
+  /// Whether it owns memory (bytes, a string, a list or a map): destroying it is more than
+  /// forgetting its bits.
+  bool owns_memory() const noexcept { return on_heap(); }
 
   /// Typed access: a pointer to the payload, or nullptr when the value is another kind.
   const bool* if_bool() const noexcept { return k_ == kind::boolean ? &u_.b : nullptr; }

@@ -100,7 +100,7 @@ class arg_list {
   /// read and not written (each write is memory traffic: the line goes back to memory).
   void release() noexcept {
     for (std::uint32_t i = 0; i < size_; ++i)
-      if (const kind t = data_[i].type(); t >= kind::bytes && t <= kind::map) {
+      if (data_[i].owns_memory()) {
         clear();
         return;
       }
