@@ -330,7 +330,8 @@ BOOST_AUTO_TEST_CASE(a_log_written_in_parallel_verifies_serially_and_the_other_w
 // by timing, which a loaded machine only makes slower: slower messages are more worth it);
 // windows estimated under tuning.min_window_ns run in place. The root is the ordered one.
 BOOST_AUTO_TEST_CASE(slow_windows_run_on_threads_and_the_rest_in_place) {
-  auto run = [](auto& hv, std::int64_t rounds) {
+  parallel_counts last_rounds;  // the counts before the last 10 rounds
+  auto run = [&](auto& hv, std::int64_t rounds) {
     std::vector<cap_handle> jobs;
     for (int i = 0; i < 8; ++i) jobs.push_back(*hv.function_cap(hv.create(hasher{}), "job"));
     auto s = hv.create(scatterer{});
@@ -338,6 +339,8 @@ BOOST_AUTO_TEST_CASE(slow_windows_run_on_threads_and_the_rest_in_place) {
     hv.run();
     auto round = *hv.function_cap(s, "round");
     for (int r = 0; r < 30; ++r) {
+      if (r == 20)
+        if constexpr (parallel_policy<std::remove_reference_t<decltype(hv.scheduler())>>) last_rounds = hv.scheduler().counts;
       BOOST_REQUIRE(hv.send(round, context::make_args(rounds), send_options{.budget = std::uint64_t{1} << 40}));
       hv.run();
     }
@@ -348,8 +351,13 @@ BOOST_AUTO_TEST_CASE(slow_windows_run_on_threads_and_the_rest_in_place) {
   const auto root = run(serial, 400);  // 400 hashes: 100-400 us a job
   hypervisor<parallel_scheduler<2>> slow;
   BOOST_TEST(run(slow, 400) == root);
-  BOOST_TEST_MESSAGE("windows " << slow.scheduler().counts.windows << ", parallel " << slow.scheduler().counts.parallel_windows);
-  BOOST_TEST(slow.scheduler().counts.parallel_windows >= 10u);
+  const parallel_counts& c = slow.scheduler().counts;
+  BOOST_TEST_MESSAGE("windows " << c.windows << ", parallel " << c.parallel_windows << ", in them " << c.parallel_messages);
+  BOOST_TEST(c.parallel_windows >= 10u);
+  // Once the windows repeat, each round's window runs on threads whole, from its first job:
+  // none of its jobs is delivered in place before the rest are gathered.
+  BOOST_TEST(c.parallel_windows - last_rounds.parallel_windows == 10u);
+  BOOST_TEST(c.parallel_messages - last_rounds.parallel_messages == 80u);
   hypervisor<parallel_scheduler<2>> in_place;
   in_place.scheduler().tuning.min_window_ns = 10'000'000'000;  // no window takes 10 s
   BOOST_TEST(run(in_place, 400) == root);

@@ -184,6 +184,15 @@ std::size_t window_runner::run(kernel& k, ordered_scheduler& q, std::size_t max,
   std::size_t in_window = 0;  // the probe: messages of its window so far (0: not probing)
   std::uint64_t bound = 0;
   std::uint32_t first = 0;     // the window's first receiver
+  // A receiver whose window the next gather continues: a probe's first, or the receiver of
+  // the message delivered in place just before, stamped alike (so in the same window).
+  // Without this, a window whose first receiver's history said "in place" (from some earlier,
+  // cheaper window) started in place every time, its first messages delivered before the
+  // rest were gathered.
+  constexpr std::uint32_t no_slot = ~std::uint32_t{0};
+  std::uint32_t joined = no_slot;
+  std::uint32_t prev_slot = no_slot;  // the last message delivered in place, if it was the last delivered
+  std::uint64_t prev_ticks = 0;
   bool mixed = false;          // another receiver came (one receiver's stream needs no threads)
   bool probe_timed = false;    // the probe reads the clock (in a timed run, as stretches do)
   std::uint64_t mixed_at = 0;  // when it became mixed, and messages delivered since
@@ -232,13 +241,24 @@ std::size_t window_runner::run(kernel& k, ordered_scheduler& q, std::size_t max,
       stretch_ended();
       done += this->gather(k, q, max - done, tuning, counts);
       gather = gather_;
+      if (joined != no_slot) {
+        // The window ran on threads: what it took is remembered for the receiver it went on
+        // from too, so that the next such window is gathered from there.
+        if (gather) remember(joined, last_parallel_ns_);
+        joined = no_slot;
+      }
+      prev_slot = no_slot;
       reload_history();
       if (timed) stretch_began = now_ns();
       continue;
     }
     const std::uint32_t slot = f->target.target;
     if (slot < history_size && history[slot] >= threshold) [[unlikely]] {
-      if (in_window) probe_ended();
+      if (in_window) {
+        if (f->ticks < bound && slot != first) joined = first;  // the probe's window goes on
+        probe_ended();
+      }
+      if (joined == no_slot && prev_slot != no_slot && prev_slot != slot && prev_ticks == f->ticks) joined = prev_slot;
       gather = true;
       continue;
     }
@@ -251,6 +271,7 @@ std::size_t window_runner::run(kernel& k, ordered_scheduler& q, std::size_t max,
           since_mixed = 0;
         }
         if (mixed && worth(in_window + 1, tuning)) {
+          joined = first;
           probe_ended();
           gather = true;
           continue;  // f and the rest of its window
@@ -269,6 +290,8 @@ std::size_t window_runner::run(kernel& k, ordered_scheduler& q, std::size_t max,
         to_probe = 1;  // a message that would run alone: probe the next one
       }
     }
+    prev_slot = slot;
+    prev_ticks = f->ticks;
     k.deliver(*f);
     q.pop();
     k.hand_over(q);
@@ -368,7 +391,8 @@ bool window_runner::run_window(kernel& k, ordered_scheduler& q, std::size_t n, c
   const std::uint64_t serially = (now_ns() - t0) * std::min<std::size_t>(threads_, groups_.size());
   measured(serially, n);
   // Every receiver of it: the next such window is gathered whole, whichever comes first.
-  for (const group& g : groups_) remember(static_cast<std::uint32_t>(order_[g.first] >> 32), static_cast<double>(serially));
+  last_parallel_ns_ = static_cast<double>(serially);
+  for (const group& g : groups_) remember(static_cast<std::uint32_t>(order_[g.first] >> 32), last_parallel_ns_);
 
   // What needed the kernel's tables runs now, alone and in key order (its receiver's other
   // messages after it too); then the window's reports, in key order, and its sends queued.

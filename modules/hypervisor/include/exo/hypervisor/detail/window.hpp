@@ -62,6 +62,7 @@ class window_runner {
   std::vector<std::uint32_t> anywhere_; // groups any thread may run
   std::vector<std::uint32_t> here_;     // groups only the caller's thread may run
   double ns_per_message_ = 0;           // recent time per message, as if serial (0: unknown)
+  double last_parallel_ns_ = 0;         // what the last window on threads took, as if serial
   bool gather_ = false;                 // gather windows for threads (else deliver in place)
   std::vector<float> history_;          // by first receiver's slot: its last mixed window's ns
   std::uint32_t to_probe_ = 1;          // messages until the serial loop's next probe
