@@ -420,20 +420,70 @@
   // element of x inside the engine: `...x` becomes `...__exo_sp(x)`, which charges for them
   // (engine.cpp) and gives x back. A rest pattern in a declaration or an assignment
   // (`const [a, ...rest] = x`) copies what x has left: there the value, x, becomes
-  // `__exo_sp(x)` (not in a parameter, a nested pattern or a loop's head).
+  // `__exo_sp(x)`. Any other rest that binds a name (in a parameter, `(...r)`, `([a, ...r])`;
+  // a nested pattern, `const {a: [...r], ...o} = x`; a loop's head, `for (const [k, ...v] of
+  // e)`) is charged once made: `__exo_sp(r)` in the function's or the loop body's prologue,
+  // or in a declarator added after the declaration's (`, __exo_r0 = __exo_sp(r)`). (Not a
+  // rest in an assignment's nested pattern, or one whose target is a property: those copy
+  // for a tick, left to the watchdog's floor.)
   const spreadsIn = {ArrayExpression: 'elements', CallExpression: 'arguments', NewExpression: 'arguments',
                      OptionalCallExpression: 'arguments', ObjectExpression: 'properties'};
   const rests = (p) => p && p.type === 'ArrayPattern' && p.elements.some((e) => e && e.type === 'SpreadExpression');
+  // The names p's rests bind, at any depth; `outer`: not p's own rest (an array pattern whose
+  // value is charged whole).
+  function restNames(p, out = [], outer = false) {
+    if (!p) return out;
+    switch (p.type) {
+      case 'ArrayPattern':
+        for (const e of p.elements) {
+          if (e && e.type === 'SpreadExpression' && e.expression.type === 'Identifier') {
+            if (!outer) out.push(e.expression.name);
+          } else restNames(e, out);
+        }
+        break;
+      case 'ObjectPattern':
+        for (const q of p.properties) {
+          if (q.type === 'Property') { restNames(q.value, out); continue; }
+          const t = q.expression || q.argument;
+          if (t && t.type === 'Identifier') out.push(t.name);
+          else restNames(t, out);
+        }
+        break;
+      case 'AssignmentExpression': restNames(p.left, out); break;
+      case 'SpreadExpression': restNames(p.expression, out); break;
+    }
+    return out;
+  }
+  const restCharges = (names) => names.map((n) => `__exo_sp(${n});`).join('');
+  function paramRests(fn) {
+    const out = [];
+    for (const p of fn.params || []) restNames(p, out);
+    if (fn.rest) {
+      if (fn.rest.type === 'Identifier') out.push(fn.rest.name);
+      else restNames(fn.rest, out);
+    }
+    return out;
+  }
+  const loopHeads = new Set();  // declarators of for-in and for-of heads (their loop body charges)
+  let restDeclarators = 0;
   function spreads(node, depth) {
     const [pattern, value] = node.type === 'VariableDeclarator' ? [node.id, node.init]
       : node.type === 'AssignmentExpression' && node.operator === '=' ? [node.left, node.right] : [];
     // (At the depth of the node that holds what is wrapped, so that the wrap is outside
     // whatever that ends with at the same place: `= exports.h = () => x` ends with the
     // arrow's body.)
+    const start = value ? afterEq(endIndex(pattern)) : 0;
     if (value && rests(pattern)) {
-      const start = afterEq(endIndex(pattern));
       edits.push([start, depth, false, '__exo_sp(']);
       edits.push([trueEnd(start, endIndex(value)), depth, true, ')']);
+    }
+    if ((node.type === 'ForInStatement' || node.type === 'ForOfStatement') && node.left.type === 'VariableDeclaration')
+      for (const d of node.left.declarations) loopHeads.add(d);
+    if (value && node.type === 'VariableDeclarator' && !loopHeads.has(node)) {
+      const names = restNames(pattern, [], true);
+      if (names.length)
+        edits.push([trueEnd(start, endIndex(value)), depth, true,
+                    `,__exo_r${restDeclarators++}=(${names.map((n) => `__exo_sp(${n})`).join(',')})`]);
     }
     const list = spreadsIn[node.type] && node[spreadsIn[node.type]];
     if (!list) return;
@@ -676,8 +726,20 @@
   }
   const needsD = new Set(depthEdits.filter(([node]) => node.type !== 'ReturnStatement').map(([, fn]) => fn));
   const keepsD = (fn) => fn !== null && (needsD.has(fn) || fn.generator || fn.async);
-  for (const [node, depth] of loopNodes) charge(node.body, depth, undefined, undefined, undefined, false, false, node);
-  for (const [node, depth] of bodies) charge(node.body, depth, epochs.get(node), checksOf(node), node, needsV.has(node), keepsD(node));
+  for (const [node, depth] of loopNodes) {
+    // A rest in a for-in or for-of head: its body, in a block of its own (the body may
+    // declare the name again), is led by the rest's charge.
+    const head = node.type === 'ForInStatement' || node.type === 'ForOfStatement' ? node.left : null;
+    const names = head ? (head.type === 'VariableDeclaration' ? head.declarations.flatMap((d) => restNames(d.id)) : restNames(head)) : [];
+    if (names.length) {
+      const start = bodyStart(node);
+      edits.push([start, depth, false, `{${restCharges(names)}`]);
+      edits.push([trueEnd(start, endIndex(node.body)), depth, true, '}']);
+    }
+    charge(node.body, depth, undefined, undefined, undefined, false, false, node);
+  }
+  for (const [node, depth] of bodies)
+    charge(node.body, depth, epochs.get(node), checksOf(node) + restCharges(paramRests(node)), node, needsV.has(node), keepsD(node));
   for (const [node, fn, depth] of depthEdits) depthEdit(node, fn, depth, keepsD(fn));
   // At one index: what closes comes before what opens, the innermost closing first and the
   // outermost opening first.

@@ -550,7 +550,12 @@ BOOST_AUTO_TEST_CASE(walking_built_ins_are_charged_by_what_they_walk) {
       stringLocaleCompare: (a) => { const s = ' '.repeat(a.length); return s.localeCompare(s) },
       spread: (a) => [...a].length, spreadCall: (a) => ((...r) => r.length)(...a), spreadObject: (a) => ({...a}) && 0,
       stringSpread: (a) => [...' '.repeat(a.length)].length, rest: (a) => { const [x, ...r] = a; return r.length },
-      restAssigned: (a) => { let x, r; [x, ...r] = a; return r.length }, set: (a) => new Set(a).size, map: (a) => new Map(a.fill([0, 0])).size,
+      restAssigned: (a) => { let x, r; [x, ...r] = a; return r.length },
+      // rests that bind a name elsewhere: a parameter's (here from apply, which copies uncharged), a nested pattern's, a loop head's
+      restParam: (a) => ((x, ...r) => r.length).apply(null, a), restParamNested: (a) => (([x, ...r]) => r.length)(a),
+      restNested: (a) => { const {v: [x, ...r]} = {v: a}; return r.length },
+      restHead: (a) => { let s = 0; for (const [x, ...r] of [a]) s += r.length; return s },
+      namedRest: (a) => { const {k0, ...r} = named(a.length); return 0 }, set: (a) => new Set(a).size, map: (a) => new Map(a.fill([0, 0])).size,
       mapFilledNone: (a) => a.fill([0, 0]) && 0, assign: (a) => Object.assign({}, a) && 0,
       reflectApply: (a) => Reflect.apply(() => 0, null, a), reflectConstruct: (a) => Reflect.construct(Array, a).length,
       ownKeys: (a) => Reflect.ownKeys(a).length, descriptors: (a) => Object.getOwnPropertyDescriptors(a) && 0,
@@ -608,12 +613,20 @@ BOOST_AUTO_TEST_CASE(walking_built_ins_are_charged_by_what_they_walk) {
       (() => { const huge = {length: 2 ** 40}, big = new Array(2 ** 30), a = [1, 2]
         return [Object.keys(huge).length, Object.isFrozen(Object.freeze({length: 2 ** 40})), Object.assign({}, huge).length === huge.length,
                 [].concat(huge, 'abc').length, a.unshift(big), a.splice(0, 0, big, big).length, Object.fromEntries({length: 2 ** 40, * [Symbol.iterator]() { yield ['k', 'x'] }}).k,
-                Reflect.ownKeys(huge).length].join('/') })()].join()
+                Reflect.ownKeys(huge).length].join('/') })(),
+      // rests charged once made keep their meaning (a loop's body may declare the name again)
+      (() => { let s = ''; for (const [x, ...r] of [[1, 2, 3]]) { const r2 = r; { const r = 9; s += r } s += r2.join('') }
+        const f = (...r) => r.length, g = function ([a, ...b], {c, ...d}) { return b.length + Object.keys(d).join('') }
+        const {p: [q, ...w], ...z} = {p: [1, 2, 3], y: 1}
+        for (let {m: [...n]} = {m: [4]}, i = 0; i < 1; i++) s += n
+        for (const [...v] of [[5]]) { let v = 6; s += v }
+        let x2, u; for ([x2, ...u] of ['ab']) s += u
+        return [s, f(1, 2), g([1, 2], {c: 1, e: 2}), w.join(''), Object.keys(z).join('')].join('/') })()].join()
   )");
   BOOST_TEST(*result(call(hv, a, "shape")).if_string() ==
              "1,2,-1,-1,6,5,true,2,0,2+3,1+2+3+4,5,2,startsWith1/true/true/true/true/-1/1/1/true,true,true,-1,indexOf,1,1,2,1,true,true,2,2,1,1,x+y,2,6+2+4,function,a+b+1+2,5,0+1,true,23yz,true/true/Set/0/2/true/function/true/true,3/2/true/true/b+a/b/3/2,"
              "forEach1 reverse0 reduce1 fill1 copyWithin2 slice2 concat1 assign2 toLocaleString0 set1 indexOf1 lastIndexOf1 ownKeys1 "
-             "getOwnPropertyDescriptors1 findIndex1,1/true/true/2/3/0/x/1");
+             "getOwnPropertyDescriptors1 findIndex1,1/true/true/2/3/0/x/1,92346b/2/1e/23/y");
   const auto ticks = [&](const char* name, std::int64_t n) {
     auto o = call(hv, a, "op", vals(std::string(name), n), 100'000'000);
     BOOST_REQUIRE_MESSAGE(!o.failed, name << ": " << o.failed->message);
@@ -624,7 +637,8 @@ BOOST_AUTO_TEST_CASE(walking_built_ins_are_charged_by_what_they_walk) {
                            "some", "every", "reduce", "reduceRight", "flatMap", "concat", "splice", "unshift", "from", "keys",
                            "freeze", "find", "findIndex", "typedIndexOf", "typedIncludes", "typedSort", "typedJoin", "typedSet",
                            "typedFill", "stringIndexOf", "stringIncludes", "stringLastIndexOf", "stringStartsWith", "stringEndsWith", "stringLocaleCompare", "spread", "spreadCall",
-                           "spreadObject", "stringSpread", "rest", "restAssigned", "set", "map", "assign", "reflectApply", "reflectConstruct",
+                           "spreadObject", "stringSpread", "rest", "restAssigned", "restParam", "restParamNested", "restNested",
+                           "restHead", "namedRest", "set", "map", "assign", "reflectApply", "reflectConstruct",
                            "ownKeys", "descriptors", "namedKeys", "namedValues", "namedEntries", "namedNames", "namedSymbols",
                            "namedOwnKeys", "namedFreeze", "namedSeal", "namedDescriptors", "namedAssign", "namedSpread"}) {
     const std::string_view op(name);
