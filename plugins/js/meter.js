@@ -485,6 +485,23 @@
         edits.push([trueEnd(start, endIndex(value)), depth, true,
                     `,__exo_r${restDeclarators++}=(${names.map((n) => `__exo_sp(${n})`).join(',')})`]);
     }
+    // `f.apply(t, x)` copies x's elements into arguments: x becomes `__exo_ap(x)`, which
+    // charges for them (not `f.apply(t, arguments)`, the function's own, which its caller
+    // paid for: that form the JIT runs without copying). Any method named apply is charged
+    // so; `Reflect.apply` is a walker.
+    if ((node.type === 'CallExpression' || node.type === 'OptionalCallExpression') && node.arguments.length >= 2 &&
+        (node.callee.type === 'MemberExpression' || node.callee.type === 'OptionalMemberExpression') && !node.callee.computed &&
+        node.callee.property.type === 'Identifier' && node.callee.property.name === 'apply') {
+      const x = node.arguments[1];
+      if (x.type !== 'SpreadExpression' && !(x.type === 'Identifier' && x.name === 'arguments') && node.arguments[0].type !== 'SpreadExpression') {
+        // (From the comma: the argument's position may be inside parentheses around it.)
+        let at = past(endIndex(node.arguments[0]));
+        while (at < src.length && src[at] !== ',') at = past(at + 1);
+        at = skip(at + 1);
+        edits.push([at, depth + 1, false, '__exo_ap(']);
+        edits.push([trueEnd(at, endIndex(x)), depth + 1, true, ')']);
+      }
+    }
     const list = spreadsIn[node.type] && node[spreadsIn[node.type]];
     if (!list) return;
     for (const e of list) {

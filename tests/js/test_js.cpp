@@ -555,7 +555,9 @@ BOOST_AUTO_TEST_CASE(walking_built_ins_are_charged_by_what_they_walk) {
       restParam: (a) => ((x, ...r) => r.length).apply(null, a), restParamNested: (a) => (([x, ...r]) => r.length)(a),
       restNested: (a) => { const {v: [x, ...r]} = {v: a}; return r.length },
       restHead: (a) => { let s = 0; for (const [x, ...r] of [a]) s += r.length; return s },
-      namedRest: (a) => { const {k0, ...r} = named(a.length); return 0 }, set: (a) => new Set(a).size, map: (a) => new Map(a.fill([0, 0])).size,
+      namedRest: (a) => { const {k0, ...r} = named(a.length); return 0 },
+      // apply copies its array, or an array-like's length of undefineds, into arguments
+      apply: (a) => (function () { return 0 }).apply(null, a), applyLike: (a) => (function () { return 0 }).apply(null, {length: a.length}), set: (a) => new Set(a).size, map: (a) => new Map(a.fill([0, 0])).size,
       mapFilledNone: (a) => a.fill([0, 0]) && 0, assign: (a) => Object.assign({}, a) && 0,
       reflectApply: (a) => Reflect.apply(() => 0, null, a), reflectConstruct: (a) => Reflect.construct(Array, a).length,
       ownKeys: (a) => Reflect.ownKeys(a).length, descriptors: (a) => Object.getOwnPropertyDescriptors(a) && 0,
@@ -621,12 +623,16 @@ BOOST_AUTO_TEST_CASE(walking_built_ins_are_charged_by_what_they_walk) {
         for (let {m: [...n]} = {m: [4]}, i = 0; i < 1; i++) s += n
         for (const [...v] of [[5]]) { let v = 6; s += v }
         let x2, u; for ([x2, ...u] of ['ab']) s += u
-        return [s, f(1, 2), g([1, 2], {c: 1, e: 2}), w.join(''), Object.keys(z).join('')].join('/') })()].join()
+        return [s, f(1, 2), g([1, 2], {c: 1, e: 2}), w.join(''), Object.keys(z).join('')].join('/') })(),
+      // apply's arguments charged keep their meaning (parentheses, comments, optional calls, a method of that name)
+      [Math.max.apply(null, (0, [1, 5])), Math.max.apply(null, /* c */ [3]), Math.max?.apply(null, [2]), Math.max.apply?.(null, [4]),
+       ({apply: (t, x) => x.length}).apply(null, [1, 2]), (function () { return arguments.length }).apply(null, 'ab'.split('')),
+       (function () { return (function () { return arguments.length }).apply(this, arguments) })(1, 2, 3)].join('/')].join()
   )");
   BOOST_TEST(*result(call(hv, a, "shape")).if_string() ==
              "1,2,-1,-1,6,5,true,2,0,2+3,1+2+3+4,5,2,startsWith1/true/true/true/true/-1/1/1/true,true,true,-1,indexOf,1,1,2,1,true,true,2,2,1,1,x+y,2,6+2+4,function,a+b+1+2,5,0+1,true,23yz,true/true/Set/0/2/true/function/true/true,3/2/true/true/b+a/b/3/2,"
              "forEach1 reverse0 reduce1 fill1 copyWithin2 slice2 concat1 assign2 toLocaleString0 set1 indexOf1 lastIndexOf1 ownKeys1 "
-             "getOwnPropertyDescriptors1 findIndex1,1/true/true/2/3/0/x/1,92346b/2/1e/23/y");
+             "getOwnPropertyDescriptors1 findIndex1,1/true/true/2/3/0/x/1,92346b/2/1e/23/y,5/3/2/4/2/2/3");
   const auto ticks = [&](const char* name, std::int64_t n) {
     auto o = call(hv, a, "op", vals(std::string(name), n), 100'000'000);
     BOOST_REQUIRE_MESSAGE(!o.failed, name << ": " << o.failed->message);
@@ -638,7 +644,7 @@ BOOST_AUTO_TEST_CASE(walking_built_ins_are_charged_by_what_they_walk) {
                            "freeze", "find", "findIndex", "typedIndexOf", "typedIncludes", "typedSort", "typedJoin", "typedSet",
                            "typedFill", "stringIndexOf", "stringIncludes", "stringLastIndexOf", "stringStartsWith", "stringEndsWith", "stringLocaleCompare", "spread", "spreadCall",
                            "spreadObject", "stringSpread", "rest", "restAssigned", "restParam", "restParamNested", "restNested",
-                           "restHead", "namedRest", "set", "map", "assign", "reflectApply", "reflectConstruct",
+                           "restHead", "namedRest", "apply", "applyLike", "set", "map", "assign", "reflectApply", "reflectConstruct",
                            "ownKeys", "descriptors", "namedKeys", "namedValues", "namedEntries", "namedNames", "namedSymbols",
                            "namedOwnKeys", "namedFreeze", "namedSeal", "namedDescriptors", "namedAssign", "namedSpread"}) {
     const std::string_view op(name);
