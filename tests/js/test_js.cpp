@@ -551,13 +551,15 @@ BOOST_AUTO_TEST_CASE(walking_built_ins_are_charged_by_what_they_walk) {
       spread: (a) => [...a].length, spreadCall: (a) => ((...r) => r.length)(...a), spreadObject: (a) => ({...a}) && 0,
       stringSpread: (a) => [...' '.repeat(a.length)].length, rest: (a) => { const [x, ...r] = a; return r.length },
       restAssigned: (a) => { let x, r; [x, ...r] = a; return r.length },
-      // rests that bind a name elsewhere: a parameter's (here from apply, which copies uncharged), a nested pattern's, a loop head's
-      restParam: (a) => ((x, ...r) => r.length).apply(null, a), restParamNested: (a) => (([x, ...r]) => r.length)(a),
+      // rests that bind a name elsewhere: a parameter's (here through apply reached by call, which copies uncharged), a
+      // nested pattern's, a loop head's
+      restParam: (a) => Function.prototype.apply.call((x, ...r) => r.length, null, a), restParamNested: (a) => (([x, ...r]) => r.length)(a),
       restNested: (a) => { const {v: [x, ...r]} = {v: a}; return r.length },
       restHead: (a) => { let s = 0; for (const [x, ...r] of [a]) s += r.length; return s },
       namedRest: (a) => { const {k0, ...r} = named(a.length); return 0 },
       // apply copies its array, or an array-like's length of undefineds, into arguments
-      apply: (a) => (function () { return 0 }).apply(null, a), applyLike: (a) => (function () { return 0 }).apply(null, {length: a.length}), set: (a) => new Set(a).size, map: (a) => new Map(a.fill([0, 0])).size,
+      apply: (a) => (function () { return 0 }).apply(null, a), applyLike: (a) => (function () { return 0 }).apply(null, {length: a.length}),
+      set: (a) => new Set(a).size, map: (a) => new Map(a.fill([0, 0])).size,
       mapFilledNone: (a) => a.fill([0, 0]) && 0, assign: (a) => Object.assign({}, a) && 0,
       reflectApply: (a) => Reflect.apply(() => 0, null, a), reflectConstruct: (a) => Reflect.construct(Array, a).length,
       ownKeys: (a) => Reflect.ownKeys(a).length, descriptors: (a) => Object.getOwnPropertyDescriptors(a) && 0,
