@@ -757,8 +757,20 @@ std::unordered_set<std::thread::id> warm_threads;  // the threads with a table (
 std::unordered_map<std::thread::id, std::vector<std::uint64_t>> dead;  // by thread, guarded by dead_mutex
 std::atomic<std::size_t> dead_count{0};
 struct warm_table {
-  std::unordered_map<std::uint64_t, std::unique_ptr<realm>> realms;
   bool listed = false;  // in warm_threads
+  // The code's realm on this thread, or null. The last one found is remembered: an actor's
+  // messages in a row (the common case) skip the table's hashing.
+  realm* find(std::uint64_t serial) {
+    if (serial == last_serial_ && last_) return last_;
+    auto it = realms_.find(serial);
+    if (it == realms_.end()) return nullptr;
+    last_serial_ = serial;
+    return last_ = it->second.get();
+  }
+  void erase(std::uint64_t serial) {
+    if (serial == last_serial_) last_ = nullptr;
+    realms_.erase(serial);
+  }
   // Keeps `r` as the code's realm on this thread, and notes the thread in the table list and
   // in the code's (for js_free_code).
   void keep(const exo_code& code, std::unique_ptr<realm> r) {
@@ -768,7 +780,12 @@ struct warm_table {
       warm_threads.insert(self);
       listed = true;
     }
-    realms[code.serial] = std::move(r);
+    if (realms_.size() >= max_warm) {  // at most max_warm (one is let go: which does not matter)
+      if (realms_.begin()->first == last_serial_) last_ = nullptr;
+      realms_.erase(realms_.begin());
+    }
+    if (code.serial == last_serial_) last_ = nullptr;
+    realms_[code.serial] = std::move(r);
     std::lock_guard l(code.threads_mutex);
     if (std::find(code.threads.begin(), code.threads.end(), self) == code.threads.end()) code.threads.push_back(self);
   }
@@ -781,6 +798,11 @@ struct warm_table {
       dead.erase(it);
     }
   }
+
+ private:
+  std::unordered_map<std::uint64_t, std::unique_ptr<realm>> realms_;
+  std::uint64_t last_serial_ = 0;
+  realm* last_ = nullptr;
 };
 thread_local warm_table warm_realms;
 
@@ -789,7 +811,7 @@ void drop_dead_realms() {
   std::lock_guard l(dead_mutex);
   auto it = dead.find(std::this_thread::get_id());
   if (it == dead.end()) return;
-  for (std::uint64_t serial : it->second) warm_realms.realms.erase(serial);
+  for (std::uint64_t serial : it->second) warm_realms.erase(serial);
   dead_count.fetch_sub(it->second.size(), std::memory_order_release);
   dead.erase(it);
 }
@@ -868,7 +890,7 @@ void js_free_code(exo_code* c) {
     for (std::thread::id t : c->threads) {
       if (!warm_threads.contains(t)) continue;  // (a thread whose table is gone took its realms with it)
       if (t == std::this_thread::get_id()) {
-        warm_realms.realms.erase(c->serial);
+        warm_realms.erase(c->serial);
       } else {
         dead[t].push_back(c->serial);
         dead_count.fetch_add(1, std::memory_order_release);
@@ -909,8 +931,7 @@ exo_status js_run(exo_instance* inst, uint32_t function, exo_span args, uint64_t
     const bool keep = code.cold.empty() && !code.force_cold;
     std::unique_ptr<realm> fresh;
     realm* r = nullptr;
-    if (keep)
-      if (auto it = warm.realms.find(code.serial); it != warm.realms.end()) r = it->second.get();
+    if (keep) r = warm.find(code.serial);
     if (!r) {
       loaded l = load_realm(cx, code.script, code.cold.empty(), code.memory, replay);
       // The script loaded, deterministically, when its code was made: only resources (the
@@ -938,7 +959,7 @@ exo_status js_run(exo_instance* inst, uint32_t function, exo_span args, uint64_t
       JSAutoRealm in(cx, r->global);
       // (The realm's objects are rooted by the realm: handles to them need no Rooted each.)
       // Ends the message: charges what was used, and says how it went.
-      auto end = [&](exo_status status, std::string text) -> exo_status {
+      auto end = [&](exo_status status, std::string_view text) -> exo_status {
         if (!e.jobs.empty()) e.jobs.clear();
         // Let the collector run if the heap grew: after a message that made a realm (it
         // leaves one behind), and now and then after the others.
@@ -998,18 +1019,29 @@ exo_status js_run(exo_instance* inst, uint32_t function, exo_span args, uint64_t
         const exo::decode_limits limits;
         if (args.size > limits.max_size)
           return end(EXO_ERR_MALFORMED, fmt::format("the arguments are {} bytes, over the limit of {}", args.size, limits.max_size));
-        exo::reader in(exo::byte_view(args.data, args.size), limits);
-        const auto tag = in.byte();
-        if (!tag || *tag != static_cast<std::uint8_t>(exo::kind::list)) return end(EXO_ERR_MALFORMED, "the arguments are not an encoded list");
-        const auto n = in.varint();
-        if (!n || *n > in.remaining()) return end(EXO_ERR_MALFORMED, "the arguments are not an encoded list: a bad item count");
+        // The list's tag and its count: one byte each for fewer than 128 items (a varint).
+        const std::uint8_t* p = args.data;
+        const std::uint8_t* const last = args.data + args.size;
+        std::uint64_t n = 0;
+        if (args.size >= 2 && p[0] == static_cast<std::uint8_t>(exo::kind::list) && p[1] < 0x80) {
+          n = p[1];
+          p += 2;
+        } else {
+          exo::reader in(exo::byte_view(args.data, args.size), limits);
+          const auto tag = in.byte();
+          if (!tag || *tag != static_cast<std::uint8_t>(exo::kind::list)) return end(EXO_ERR_MALFORMED, "the arguments are not an encoded list");
+          const auto count = in.varint();
+          if (!count) return end(EXO_ERR_MALFORMED, "the arguments are not an encoded list: a bad item count");
+          n = *count;
+          p += in.offset();
+        }
+        if (n > static_cast<std::uint64_t>(last - p))
+          return end(EXO_ERR_MALFORMED, "the arguments are not an encoded list: a bad item count");
         // Scalars are decoded in place (no exo::value made for each; a small integer straight
         // to an Int32); any other item through a reader over what is left.
-        const std::uint8_t* p = args.data + in.offset();
-        const std::uint8_t* const last = args.data + args.size;
         JS::RootedValue a(cx);
         exo::value scalar;
-        for (std::uint64_t i = 0; i < *n; ++i) {
+        for (std::uint64_t i = 0; i < n; ++i) {
           if (const std::size_t took = exo::decode_scalar(exo::byte_view(p, last), scalar)) {
             p += took;
             const std::int64_t* small = scalar.if_i64();
@@ -1102,11 +1134,10 @@ exo_status js_run(exo_instance* inst, uint32_t function, exo_span args, uint64_t
     // Out of the realm: keep it warm, or let it go.
     if (keep) {
       if (status != EXO_OK || exo_js::meter().dirty) {
-        if (!fresh) warm.realms.erase(code.serial);
+        if (!fresh) warm.erase(code.serial);
       } else if (fresh) {
-        // At most max_warm realms a thread (about 120 KiB each): past that, one is let go
-        // (which one does not matter: a message sees the same in a new realm).
-        if (warm.realms.size() >= max_warm) warm.realms.erase(warm.realms.begin());
+        // (At most max_warm realms a thread, about 120 KiB each: past that, keep() lets one
+        // go; which one does not matter: a message sees the same in a new realm.)
         warm.keep(code, std::move(fresh));
       }
     }
