@@ -1427,6 +1427,8 @@ thread_engine& engine() {
   return *holder.e;
 }
 
+bool has_engine() { return engine_now != nullptr; }
+
 meter_state& meter() { return meter_now; }
 
 safety_nets& nets() {

@@ -48,6 +48,8 @@ struct thread_engine {
   std::uint64_t heap = 0;  // the bound on the collected heap last given to the engine
 };
 thread_engine& engine();
+/// Whether this thread's engine is there (made, and not yet destroyed with the thread).
+bool has_engine();
 
 /// Ticks for the code running on this thread: the natives the splices call (__exo_tick)
 /// draw from `left`; when it would go below zero the code stops, uncatchably.
@@ -182,8 +184,10 @@ struct metered {
   std::string error;
   std::string cold;  // why the script cannot have a warm instance ('' if it can)
   /// Whether the script can reach a RegExp object or the RegExp constructor: it has a
-  /// regex literal, or names `RegExp` or `globalThis`, or uses `this` (which can be the
-  /// global). If not, it cannot read the legacy RegExp statics (RegExp.$1...), which only
+  /// regex literal, or names `RegExp` or `globalThis`, or uses a `this` that can be the
+  /// global (at the top level, or in a sloppy function; a strict function's only through
+  /// an accessor on Object.prototype, which plugin.cpp looks for once the script has
+  /// loaded). If not, it cannot read the legacy RegExp statics (RegExp.$1...), which only
   /// the constructor holds: no String method hands out the regex it makes from a string.
   bool regexps = true;
 };

@@ -707,6 +707,60 @@
     }
     edits.push([at, 0, false, `;${charged(Math.max(1, size(ast)))};`]);
   }
+  // Whether a `this` in the script can be the global object (and so reach RegExp): one at the
+  // top level (arrow functions' too), or one of a sloppy function (called without a
+  // receiver). A strict function's `this` (a class's code is strict, and so is a function
+  // under a 'use strict' directive) is what its caller gives it, which is the global only if
+  // the caller had the global already (by one of the ways above), or if the engine calls a
+  // getter or setter on the global's prototype chain with the global as the receiver (a name
+  // looked up or assigned at the top level): so plugin.cpp, once the script has loaded, takes
+  // a script that left an accessor on Object.prototype for one that reaches RegExp. A class
+  // field's initializer and a static block have the instance's or the class's `this`; a
+  // computed key and a class's heritage, the enclosing code's.
+  function thisCanBeGlobal() {
+    // A directive prologue with 'use strict' (written exactly so: an escape makes it no directive).
+    const strictBody = (body) => {
+      for (const st of body) {
+        if (st.type !== 'ExpressionStatement' || st.expression.type !== 'Literal' || typeof st.expression.value !== 'string') return false;
+        const raw = src.slice(index(st.expression.loc.start), endIndex(st.expression));
+        if (raw === "'use strict'" || raw === '"use strict"') return true;
+      }
+      return false;
+    };
+    const pending = [[ast, true, strictBody(ast.body)]];  // [node, `this` can be the global, strict]
+    const push = (n, global, strict) => { if (n) pending.push([n, global, strict]); };
+    while (pending.length) {
+      const [node, global, strict] = pending.pop();
+      if (node.type === 'ThisExpression') {
+        if (global) return true;
+        continue;
+      }
+      if (node.type === 'FunctionDeclaration' || node.type === 'FunctionExpression' || node.type === 'ArrowFunctionExpression') {
+        const s = strict || (node.body.type === 'BlockStatement' && strictBody(node.body.body));
+        const g = node.type === 'ArrowFunctionExpression' ? global : !s;
+        for (const c of children(node)) push(c, g, s);
+      } else if (node.type === 'ClassStatement' || node.type === 'ClassExpression') {
+        push(node.id, global, true);
+        push(node.superClass, global, true);
+        for (const el of node.body) {
+          if (el.type === 'ClassField') {
+            push(el.name, global, true);
+            push(el.init, false, true);
+          } else if (el.type === 'StaticClassBlock') {
+            push(el.body, false, true);
+          } else if (el.type === 'ClassMethod') {
+            push(el.name, global, true);
+            push(el.body, global, true);  // (a function: it binds its own `this`)
+          } else {
+            for (const c of children(el)) push(c, global, true);
+          }
+        }
+      } else {
+        for (const c of children(node)) push(c, global, strict);
+      }
+    }
+    return false;
+  }
   // Every node with the function it runs in (null: the top level, where only catch and
   // finally need the depth, which is 0 there: engine.cpp's realm prelude defines __exo_d).
   const needsV = new Set();
@@ -721,13 +775,14 @@
     if (node.type === 'TemplateLiteral') opaque.set(index(node.loc.start), endIndex(node));
     pending.push(...children(node));
   }
+  if (thisCanBeGlobal()) regexps = true;
   const stack = [[ast, 0, null]];
   const bodies = [], loopNodes = [];
   while (stack.length) {
     const [node, depth, fn] = stack.pop();
     // What could give the script a RegExp, or the constructor with its statics: a literal,
-    // the constructor's name, or the global object (by name, or as `this`).
-    if ((node.type === 'Literal' && node.value instanceof RegExp) || node.type === 'ThisExpression' ||
+    // the constructor's name, or the global object (by name, or as a `this`: below).
+    if ((node.type === 'Literal' && node.value instanceof RegExp) ||
         (node.type === 'Identifier' && (node.name === 'RegExp' || node.name === 'globalThis')))
       regexps = true;
     countedOutside(node, depth);

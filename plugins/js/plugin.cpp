@@ -48,6 +48,7 @@
 #include <cstring>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -769,7 +770,26 @@ struct warm_table {
   }
   void erase(std::uint64_t serial) {
     if (serial == last_serial_) last_ = nullptr;
-    realms_.erase(serial);
+    if (auto it = realms_.find(serial); it != realms_.end()) {
+      if (it->second.get() == parked_) unpark();
+      realms_.erase(it);
+    }
+  }
+  // Enters `r` (one of the table's) for a message and stays in it after: entering and leaving
+  // a realm cost a message about 80 instructions, and an actor's messages in a row find their
+  // realm entered already. The context leaves it before the realm is let go (erase, keep's
+  // eviction, the thread's end) or another is parked in.
+  void enter(JSContext* cx, realm* r) {
+    if (r == parked_) return;
+    unpark();
+    parked_prev_ = JS::EnterRealm(cx, r->global);
+    parked_ = r;
+    parked_cx_ = cx;
+  }
+  void unpark() {
+    if (!parked_) return;
+    JS::LeaveRealm(parked_cx_, parked_prev_);
+    parked_ = nullptr;
   }
   // Keeps `r` as the code's realm on this thread, and notes the thread in the table list and
   // in the code's (for js_free_code).
@@ -780,16 +800,14 @@ struct warm_table {
       warm_threads.insert(self);
       listed = true;
     }
-    if (realms_.size() >= max_warm) {  // at most max_warm (one is let go: which does not matter)
-      if (realms_.begin()->first == last_serial_) last_ = nullptr;
-      realms_.erase(realms_.begin());
-    }
-    if (code.serial == last_serial_) last_ = nullptr;
+    if (realms_.size() >= max_warm) erase(realms_.begin()->first);  // (one is let go: which does not matter)
+    erase(code.serial);  // (there is none: a fresh realm is kept only where the table had none)
     realms_[code.serial] = std::move(r);
     std::lock_guard l(code.threads_mutex);
     if (std::find(code.threads.begin(), code.threads.end(), self) == code.threads.end()) code.threads.push_back(self);
   }
   ~warm_table() {  // (the thread is ending: nothing more will be dropped for it, or kept)
+    if (exo_js::has_engine()) unpark();
     if (!listed) return;
     std::lock_guard l(dead_mutex);
     warm_threads.erase(std::this_thread::get_id());
@@ -803,6 +821,9 @@ struct warm_table {
   std::unordered_map<std::uint64_t, std::unique_ptr<realm>> realms_;
   std::uint64_t last_serial_ = 0;
   realm* last_ = nullptr;
+  realm* parked_ = nullptr;  // the realm the context stays in between messages (enter)
+  JS::Realm* parked_prev_ = nullptr;
+  JSContext* parked_cx_ = nullptr;
 };
 thread_local warm_table warm_realms;
 
@@ -814,6 +835,38 @@ void drop_dead_realms() {
   for (std::uint64_t serial : it->second) warm_realms.erase(serial);
   dead_count.fetch_sub(it->second.size(), std::memory_order_release);
   dead.erase(it);
+}
+
+// Whether the loaded script left an accessor (a getter or setter) on the global's prototype
+// chain, other than Object.prototype's own __proto__: the engine calls one with the global as
+// `this` when a name is looked up or assigned at the top level, so even a strict function can
+// get the global object that way, and with it RegExp (meter.js, thisCanBeGlobal). False with
+// an exception pending when the engine fails.
+bool accessor_on_global_chain(JSContext* cx, JS::HandleObject global, bool& found) {
+  found = false;
+  JS::RootedObject proto(cx);
+  if (!JS_GetPrototype(cx, global, &proto)) return false;
+  JS::Rooted<mozilla::Maybe<JS::PropertyDescriptor>> desc(cx);
+  JS::RootedValue key(cx);
+  for (int hops = 0; proto && hops < 64; ++hops) {  // (a chain is short; bounded anyway)
+    JS::RootedIdVector keys(cx);
+    if (!js::GetPropertyKeys(cx, proto, JSITER_OWNONLY | JSITER_HIDDEN | JSITER_SYMBOLS, &keys)) return false;
+    for (std::size_t i = 0; i < keys.length(); ++i) {
+      if (!JS_GetOwnPropertyDescriptorById(cx, proto, keys[i], &desc)) return false;
+      if (desc.isNothing() || !desc->isAccessorDescriptor()) continue;
+      bool is_proto = false;
+      if (keys[i].isString()) {
+        if (!JS_IdToValue(cx, keys[i], &key) || !JS_StringEqualsLiteral(cx, key.toString(), "__proto__", &is_proto)) return false;
+      }
+      if (!is_proto) {
+        found = true;
+        return true;
+      }
+    }
+    if (!JS_GetPrototype(cx, proto, &proto)) return false;
+  }
+  if (proto) found = true;  // (a chain longer than that: taken to reach RegExp)
+  return true;
 }
 
 // ---- the ABI ----
@@ -865,6 +918,11 @@ exo_status js_compile(exo_span code, const exo_limits* limits, exo_code** out, e
     if (c->cold.empty()) c->cold = std::move(l.cold);
     c->load_ticks = l.ticks;
     JSAutoRealm in(cx, l.r->global);
+    if (!c->regexps) {
+      bool found = false;
+      if (!accessor_on_global_chain(cx, l.r->global, found)) return failed(err, EXO_ERR_INTERNAL, exo_js::take_exception(cx));
+      c->regexps = found;
+    }
     JS::RootedObject e(cx, l.r->exports_object);
     JS::Rooted<JS::IdVector> ids(cx, JS::IdVector(cx));
     if (!JS_Enumerate(cx, e, &ids)) return failed(err, EXO_ERR_INTERNAL, exo_js::take_exception(cx));
@@ -956,7 +1014,11 @@ exo_status js_run(exo_instance* inst, uint32_t function, exo_span args, uint64_t
     exo_js::begin_run(budget, true, code.memory, replay);
     exo_js::set_seed_source([]() -> std::uint64_t { return running ? seed_of(running->host, running->call) : 0; });
     const exo_status status = [&]() -> exo_status {
-      JSAutoRealm in(cx, r->global);
+      // A warm realm is entered and stays entered after the message (warm_table::enter); a
+      // fresh one, for the message.
+      std::optional<JSAutoRealm> in;
+      if (fresh) in.emplace(cx, r->global);
+      else warm.enter(cx, r);
       // (The realm's objects are rooted by the realm: handles to them need no Rooted each.)
       // Ends the message: charges what was used, and says how it went.
       auto end = [&](exo_status status, std::string_view text) -> exo_status {

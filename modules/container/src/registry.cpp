@@ -274,29 +274,46 @@ error plugin_error(const exo_error& err, exo_status st, std::string_view what) {
 
 expected<void> invoke_plugin(void* state, std::uint32_t function, context& ctx, arg_list& args) {
   auto& a = *static_cast<plugin_actor*>(state);
-  // One buffer per thread: plugins run messages one at a time and never re-enter here.
-  thread_local bytes encoded;
-  encoded.clear();
-  encoded.push_back(static_cast<std::uint8_t>(kind::list));
-  put_varint(encoded, args.size());
-  // Scalars are written in place into room sized once; the first other value and all after
-  // it go through encode().
-  const std::size_t head = encoded.size();
-  encoded.resize(head + args.size() * max_scalar_encoding);
-  std::uint8_t* p = encoded.data() + head;
+  // Up to 8 scalars (the common message) are encoded on the stack, in place; else into one
+  // buffer per thread (plugins run messages one at a time and never re-enter here): scalars
+  // in place into room sized once, the first other value and all after it through encode().
+  constexpr std::size_t few = 8;
+  std::uint8_t small[2 + few * max_scalar_encoding];
+  exo_span encoded_span{};
   std::size_t i = 0;
-  for (; i < args.size(); ++i) {
-    std::uint8_t* end = encode_scalar(args[i], p);
-    if (!end) break;
-    p = end;
+  if (args.size() <= few) {
+    small[0] = static_cast<std::uint8_t>(kind::list);
+    small[1] = static_cast<std::uint8_t>(args.size());  // (a varint of one byte)
+    std::uint8_t* p = small + 2;
+    for (; i < args.size(); ++i) {
+      std::uint8_t* end = encode_scalar(args[i], p);
+      if (!end) break;
+      p = end;
+    }
+    if (i == args.size()) encoded_span = exo_span{small, static_cast<std::size_t>(p - small)};
   }
-  encoded.resize(static_cast<std::size_t>(p - encoded.data()));
-  for (; i < args.size(); ++i) encode(args[i], encoded);
+  if (!encoded_span.data) {
+    thread_local bytes encoded;
+    encoded.clear();
+    encoded.push_back(static_cast<std::uint8_t>(kind::list));
+    put_varint(encoded, args.size());
+    const std::size_t head = encoded.size();
+    encoded.resize(head + args.size() * max_scalar_encoding);
+    std::uint8_t* p = encoded.data() + head;
+    for (i = 0; i < args.size(); ++i) {
+      std::uint8_t* end = encode_scalar(args[i], p);
+      if (!end) break;
+      p = end;
+    }
+    encoded.resize(static_cast<std::size_t>(p - encoded.data()));
+    for (; i < args.size(); ++i) encode(args[i], encoded);
+    encoded_span = span_of(encoded);
+  }
   host_call call{ctx, {}, {}, false};
   exo_error err;  // the plugin fills it in on failure
   err.code = 0;
   err.message[0] = '\0';
-  exo_status st = a.code->lib->desc->run(a.instance, function, span_of(encoded), ctx.remaining(), &host_api,
+  exo_status st = a.code->lib->desc->run(a.instance, function, encoded_span, ctx.remaining(), &host_api,
                                          reinterpret_cast<exo_call*>(&call), &err);
   if (st == EXO_OK) return {};
   return unexpected(plugin_error(err, st, "run"));

@@ -58,6 +58,7 @@ class kernel_context final : public context {
   expected<void> emit(const capability& target, const capability& reply, std::uint32_t origin, std::uint64_t budget,
                       arg_list&& args);
   expected<void> trapped_before() const;
+  expected<void> charge_over(std::uint64_t ticks);
   expected<void> not_callable(cap_handle target);
   expected<void> over_budget(std::uint64_t budget, std::uint64_t left);
   expected<void> refused(error&& e);
