@@ -1231,3 +1231,12 @@ extern "C" BOOST_SYMBOL_EXPORT void exo_js_set_safety_nets(std::uint32_t stall_m
 extern "C" BOOST_SYMBOL_EXPORT void exo_js_set_tick_floor(std::uint32_t ticks) {
   exo_js::nets().tick_floor.store(ticks, std::memory_order_relaxed);
 }
+/// The collected heap of the calling thread's engine, in bytes, after a full collection (0
+/// if the thread has none): what the realms and objects it keeps alive take, for measuring
+/// (bench_js's bytes per warm realm). Not for a thread that is running a message.
+extern "C" BOOST_SYMBOL_EXPORT std::uint64_t exo_js_heap_bytes() {
+  if (!exo_js::has_engine()) return 0;
+  JSContext* cx = exo_js::engine().cx;
+  JS_GC(cx);
+  return JS_GetGCParameter(cx, JSGC_BYTES);
+}
