@@ -1231,6 +1231,31 @@ BOOST_AUTO_TEST_CASE(the_regexp_statics_are_reset_for_every_script_that_can_read
   }
 }
 
+// A warm realm stays entered between messages (plugin.cpp, warm_table::enter). Messages that
+// go from one code's realm to another's, that spend the realm they run in (a throw, a write
+// to a variable the load made), and that make a fresh realm while another is entered each
+// leave the context where the next one expects it: every result is what a fresh realm gives.
+BOOST_AUTO_TEST_CASE(messages_go_from_one_warm_realm_to_another) {
+  js_registry r;
+  memory_hv hv(r.config());
+  auto a = make(hv, "exports.f = (x) => x + 1\nexports.boom = () => { throw new Error('no') }");
+  auto b = make(hv, "const inc = (() => { let c = 0; return () => ++c })()\n"
+                   "exports.f = (x) => x * 2\nexports.spend = () => inc() + 4");
+  auto cold = make(hv, "const m = new Map()\nexports.f = (x) => { m.set(x, x); return m.size }");
+  for (std::int64_t i = 0; i < 4; ++i) {
+    BOOST_TEST_CONTEXT("round " << i) {
+      BOOST_TEST(as_int(call(hv, a, "f", args(i))) == i + 1);
+      BOOST_TEST(as_int(call(hv, b, "f", args(i))) == 2 * i);
+      BOOST_TEST(as_int(call(hv, cold, "f", args(i))) == 1);  // a fresh realm, made while b's is entered
+      BOOST_TEST(as_int(call(hv, b, "f", args(i))) == 2 * i);
+      BOOST_TEST(call(hv, a, "boom").failed.has_value());  // spends a's realm while it is entered
+      BOOST_TEST(as_int(call(hv, a, "f", args(i))) == i + 1);
+      BOOST_TEST(as_int(call(hv, b, "spend")) == 5);  // spends b's (a write to a variable the load made)
+      BOOST_TEST(as_int(call(hv, b, "f", args(i))) == 2 * i);
+    }
+  }
+}
+
 // Actors of one code share its warm realm on a thread (the load cannot tell them apart: the
 // host API is there only in a message). Each still sees what a fresh realm would show it,
 // and its own storage; a message that spends the realm spends it for none but itself.
