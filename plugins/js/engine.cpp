@@ -1210,7 +1210,7 @@ __exo_wrap(ArrayBuffer.prototype, 'slice', 8);
 for (const name of ['repeat', 'padStart', 'padEnd', 'replace', 'replaceAll', 'split', 'match', 'matchAll', 'search',
                     'normalize', 'toUpperCase', 'toLowerCase'])
   __exo_wrap(String.prototype, name, 1);
-const [__exo_sp, __exo_ap] = (function (walk, spend, install, call, apply) {
+const [__exo_sp, __exo_ap, __exo_k] = (function (walk, spend, install, call, apply) {
   'use strict';
   const define = Object.defineProperty, trunc = Math.trunc, ceil = Math.ceil, log2 = Math.log2, isArray = Array.isArray;
   // The elements in o (an array's length read in JS, by the JIT, for speed).
@@ -1318,7 +1318,10 @@ const [__exo_sp, __exo_ap] = (function (walk, spend, install, call, apply) {
   // __exo_ap(x): the arguments of `f.apply(t, x)` (meter.js), which apply copies: x's
   // length, an array-like's too, at most the engine's 500,000 arguments (past them, apply
   // throws).
-  return [(x) => (charge(isArray(x) ? x.length : walk(x, 6)), x), (x) => { const n = len(x); charge(n < 500001 ? n : 500001); return x }];
+  // __exo_k(v, ...): v, once the rest is evaluated (an assignment whose nested rests are
+  // charged after it, meter.js).
+  return [(x) => (charge(isArray(x) ? x.length : walk(x, 6)), x), (x) => { const n = len(x); charge(n < 500001 ? n : 500001); return x },
+          (v) => v];
 })(__exo_walk, __exo_spend, __exo_install, Function.prototype.call, Function.prototype.apply);
 )js";
 

@@ -423,9 +423,10 @@
   // `__exo_sp(x)`. Any other rest that binds a name (in a parameter, `(...r)`, `([a, ...r])`;
   // a nested pattern, `const {a: [...r], ...o} = x`; a loop's head, `for (const [k, ...v] of
   // e)`) is charged once made: `__exo_sp(r)` in the function's or the loop body's prologue,
-  // or in a declarator added after the declaration's (`, __exo_r0 = __exo_sp(r)`). (Not a
-  // rest in an assignment's nested pattern, or one whose target is a property: those copy
-  // for a tick, left to the watchdog's floor.)
+  // or in a declarator added after the declaration's (`, __exo_r0 = __exo_sp(r)`), or, in an
+  // assignment's nested pattern, after the assignment (`__exo_k(assignment, __exo_sp(r))`).
+  // (Not a rest whose target is a property, `[...o.p] = x`, whose second read could run a
+  // getter: it copies for a tick, left to the watchdog's floor.)
   const spreadsIn = {ArrayExpression: 'elements', CallExpression: 'arguments', NewExpression: 'arguments',
                      OptionalCallExpression: 'arguments', ObjectExpression: 'properties'};
   const rests = (p) => p && p.type === 'ArrayPattern' && p.elements.some((e) => e && e.type === 'SpreadExpression');
@@ -479,6 +480,18 @@
     }
     if ((node.type === 'ForInStatement' || node.type === 'ForOfStatement') && node.left.type === 'VariableDeclaration')
       for (const d of node.left.declarations) loopHeads.add(d);
+    // An assignment's nested rests and object rests (`({a: [...r]} = x)`, `({k, ...o} = x)`):
+    // the assignment becomes `__exo_k(assignment, __exo_sp(r), ...)`, whose value is the
+    // assignment's (engine.cpp's prelude), so each rest is charged once made. (Outside what
+    // the assignment ends with at the same place, and inside what holds it.)
+    if (value && node.type === 'AssignmentExpression') {
+      const names = restNames(pattern, [], true);
+      if (names.length) {
+        const from = index(node.loc.start);
+        edits.push([from, depth - 0.5, false, '__exo_k(']);
+        edits.push([trueEnd(from, endIndex(node)), depth - 0.5, true, `,${names.map((n) => `__exo_sp(${n})`).join(',')})`]);
+      }
+    }
     if (value && node.type === 'VariableDeclarator' && !loopHeads.has(node)) {
       const names = restNames(pattern, [], true);
       if (names.length)

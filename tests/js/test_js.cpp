@@ -557,6 +557,9 @@ BOOST_AUTO_TEST_CASE(walking_built_ins_are_charged_by_what_they_walk) {
       restNested: (a) => { const {v: [x, ...r]} = {v: a}; return r.length },
       restHead: (a) => { let s = 0; for (const [x, ...r] of [a]) s += r.length; return s },
       namedRest: (a) => { const {k0, ...r} = named(a.length); return 0 },
+      // an assignment's nested rest, and its object rest
+      restAssignedNested: (a) => { let x, r; ({v: [x, ...r]} = {v: a}); return r.length },
+      namedRestAssigned: (a) => { let k0, r; ({k0, ...r} = named(a.length)); return 0 },
       // apply copies its array, or an array-like's length of undefineds, into arguments
       apply: (a) => (function () { return 0 }).apply(null, a), applyLike: (a) => (function () { return 0 }).apply(null, {length: a.length}),
       set: (a) => new Set(a).size, map: (a) => new Map(a.fill([0, 0])).size,
@@ -629,12 +632,17 @@ BOOST_AUTO_TEST_CASE(walking_built_ins_are_charged_by_what_they_walk) {
       // apply's arguments charged keep their meaning (parentheses, comments, optional calls, a method of that name)
       [Math.max.apply(null, (0, [1, 5])), Math.max.apply(null, /* c */ [3]), Math.max?.apply(null, [2]), Math.max.apply?.(null, [4]),
        ({apply: (t, x) => x.length}).apply(null, [1, 2]), (function () { return arguments.length }).apply(null, 'ab'.split('')),
-       (function () { return (function () { return arguments.length }).apply(this, arguments) })(1, 2, 3)].join('/')].join()
+       (function () { return (function () { return arguments.length }).apply(this, arguments) })(1, 2, 3)].join('/'),
+      // an assignment's nested rests charged keep their meaning (its value, chained, in a loop's head)
+      (() => { let a, r, o, q, s = ''; const v = ({k: [a, ...r]} = {k: [1, 2, 3]}); s += Object.keys(v) + r.join('')
+        const w = [q, {...o}] = [7, {x: 1, y: 2}]; s += w.length + Object.keys(o).join('')
+        for ([a, [...r]] = [0, [8, 9]]; a < 1; [a, [...r]] = [a + 1, [5]]) s += r.join('')
+        return s })()].join()
   )");
   BOOST_TEST(*result(call(hv, a, "shape")).if_string() ==
              "1,2,-1,-1,6,5,true,2,0,2+3,1+2+3+4,5,2,startsWith1/true/true/true/true/-1/1/1/true,true,true,-1,indexOf,1,1,2,1,true,true,2,2,1,1,x+y,2,6+2+4,function,a+b+1+2,5,0+1,true,23yz,true/true/Set/0/2/true/function/true/true,3/2/true/true/b+a/b/3/2,"
              "forEach1 reverse0 reduce1 fill1 copyWithin2 slice2 concat1 assign2 toLocaleString0 set1 indexOf1 lastIndexOf1 ownKeys1 "
-             "getOwnPropertyDescriptors1 findIndex1,1/true/true/2/3/0/x/1,92346b/2/1e/23/y,5/3/2/4/2/2/3");
+             "getOwnPropertyDescriptors1 findIndex1,1/true/true/2/3/0/x/1,92346b/2/1e/23/y,5/3/2/4/2/2/3,k232xy89");
   const auto ticks = [&](const char* name, std::int64_t n) {
     auto o = call(hv, a, "op", vals(std::string(name), n), 100'000'000);
     BOOST_REQUIRE_MESSAGE(!o.failed, name << ": " << o.failed->message);
@@ -646,7 +654,7 @@ BOOST_AUTO_TEST_CASE(walking_built_ins_are_charged_by_what_they_walk) {
                            "freeze", "find", "findIndex", "typedIndexOf", "typedIncludes", "typedSort", "typedJoin", "typedSet",
                            "typedFill", "stringIndexOf", "stringIncludes", "stringLastIndexOf", "stringStartsWith", "stringEndsWith", "stringLocaleCompare", "spread", "spreadCall",
                            "spreadObject", "stringSpread", "rest", "restAssigned", "restParam", "restParamNested", "restNested",
-                           "restHead", "namedRest", "apply", "applyLike", "set", "map", "assign", "reflectApply", "reflectConstruct",
+                           "restHead", "namedRest", "restAssignedNested", "namedRestAssigned", "apply", "applyLike", "set", "map", "assign", "reflectApply", "reflectConstruct",
                            "ownKeys", "descriptors", "namedKeys", "namedValues", "namedEntries", "namedNames", "namedSymbols",
                            "namedOwnKeys", "namedFreeze", "namedSeal", "namedDescriptors", "namedAssign", "namedSpread"}) {
     const std::string_view op(name);
