@@ -779,17 +779,33 @@ struct warm_table {
   // a realm cost a message about 80 instructions, and an actor's messages in a row find their
   // realm entered already. The context leaves it before the realm is let go (erase, keep's
   // eviction, the thread's end) or another is parked in.
-  void enter(JSContext* cx, realm* r) {
-    if (r == parked_) return;
+  // False (nothing entered: the caller enters for the message alone) if an earlier parked
+  // realm could not be left yet.
+  bool enter(JSContext* cx, realm* r) {
+    if (r == parked_) return true;
     unpark();
+    settle();
+    if (owed_) return false;
     parked_prev_ = JS::EnterRealm(cx, r->global);
     parked_ = r;
+    parked_realm_ = js::GetContextRealm(cx);
     parked_cx_ = cx;
+    return true;
   }
+  // Leaves the parked realm; if another realm is entered above it (a realm let go while a
+  // fresh realm's message runs), once that one is left (settle: the engine keeps an entered
+  // realm alive, so its pointer stays good).
   void unpark() {
     if (!parked_) return;
-    JS::LeaveRealm(parked_cx_, parked_prev_);
     parked_ = nullptr;
+    owed_ = true;
+    settle();
+  }
+  void settle() {
+    if (owed_ && js::GetContextRealm(parked_cx_) == parked_realm_) {
+      JS::LeaveRealm(parked_cx_, parked_prev_);
+      owed_ = false;
+    }
   }
   // Keeps `r` as the code's realm on this thread, and notes the thread in the table list and
   // in the code's (for js_free_code).
@@ -822,6 +838,8 @@ struct warm_table {
   std::uint64_t last_serial_ = 0;
   realm* last_ = nullptr;
   realm* parked_ = nullptr;  // the realm the context stays in between messages (enter)
+  bool owed_ = false;        // a parked realm is still entered, to be left (settle)
+  JS::Realm* parked_realm_ = nullptr;  // the engine's realm entered, and the one entered before
   JS::Realm* parked_prev_ = nullptr;
   JSContext* parked_cx_ = nullptr;
 };
@@ -1017,8 +1035,7 @@ exo_status js_run(exo_instance* inst, uint32_t function, exo_span args, uint64_t
       // A warm realm is entered and stays entered after the message (warm_table::enter); a
       // fresh one, for the message.
       std::optional<JSAutoRealm> in;
-      if (fresh) in.emplace(cx, r->global);
-      else warm.enter(cx, r);
+      if (fresh || !warm.enter(cx, r)) in.emplace(cx, r->global);
       // (The realm's objects are rooted by the realm: handles to them need no Rooted each.)
       // Ends the message: charges what was used, and says how it went.
       auto end = [&](exo_status status, std::string_view text) -> exo_status {
@@ -1203,6 +1220,7 @@ exo_status js_run(exo_instance* inst, uint32_t function, exo_span args, uint64_t
         warm.keep(code, std::move(fresh));
       }
     }
+    warm.settle();
     return status;
   });
 }
