@@ -47,6 +47,15 @@
   // static block runs as a function of its own, when the class is made.
   const functions = new Set(['FunctionDeclaration', 'FunctionExpression', 'ArrowFunctionExpression', 'StaticClassBlock']);
   const loops = new Set(['ForStatement', 'ForInStatement', 'ForOfStatement', 'WhileStatement', 'DoWhileStatement']);
+  // A body's directive prologue: the statements that open it and are a string literal alone.
+  function prologue(body) {
+    const out = [];
+    for (const st of body) {
+      if (st.type !== 'ExpressionStatement' || st.expression.type !== 'Literal' || typeof st.expression.value !== 'string') break;
+      out.push(st);
+    }
+    return out;
+  }
   function children(node) {
     const out = [];
     for (const key of Object.keys(node)) {
@@ -191,10 +200,7 @@
     if (body.type === 'BlockStatement') {
       // After the directive prologue ('use strict' must stay first to stay a directive).
       let at = index(body.loc.start) + 1;
-      for (const s of body.body) {
-        if (s.type !== 'ExpressionStatement' || s.expression.type !== 'Literal' || typeof s.expression.value !== 'string') break;
-        at = index(s.loc.end);
-      }
+      for (const st of prologue(body.body)) at = index(st.loc.end);
       const end = index(body.loc.end) - 1;
       const close = fn ? `;${back(d)};${guard ? tryClose : ''}` : '';  // falling off the end
       // An empty body's entry and end are at one index, where what closes would go first.
@@ -456,6 +462,7 @@
     return out;
   }
   const restCharges = (names) => names.map((n) => `__exo_sp(${n});`).join('');
+  const restChargeList = (names) => names.map((n) => `__exo_sp(${n})`).join(',');  // (an expression's)
   function paramRests(fn) {
     const out = [];
     for (const p of fn.params || []) restNames(p, out);
@@ -489,14 +496,14 @@
       if (names.length) {
         const from = index(node.loc.start);
         edits.push([from, depth - 0.5, false, '__exo_k(']);
-        edits.push([trueEnd(from, endIndex(node)), depth - 0.5, true, `,${names.map((n) => `__exo_sp(${n})`).join(',')})`]);
+        edits.push([trueEnd(from, endIndex(node)), depth - 0.5, true, `,${restChargeList(names)})`]);
       }
     }
     if (value && node.type === 'VariableDeclarator' && !loopHeads.has(node)) {
       const names = restNames(pattern, [], true);
       if (names.length)
         edits.push([trueEnd(start, endIndex(value)), depth, true,
-                    `,__exo_r${restDeclarators++}=(${names.map((n) => `__exo_sp(${n})`).join(',')})`]);
+                    `,__exo_r${restDeclarators++}=(${restChargeList(names)})`]);
     }
     // `f.apply(t, x)` copies x's elements into arguments: x becomes `__exo_ap(x)`, which
     // charges for them (not `f.apply(t, arguments)`, the function's own, which its caller
@@ -714,10 +721,7 @@
   {
     // (Past the comments that open the script: a `-->` there must stay first on its line.)
     let at = src.startsWith('#!') ? src.search(/[\n\r\u2028\u2029]|$/) : skip(0);
-    for (const s of ast.body) {
-      if (s.type !== 'ExpressionStatement' || s.expression.type !== 'Literal' || typeof s.expression.value !== 'string') break;
-      at = index(s.loc.end);
-    }
+    for (const st of prologue(ast.body)) at = index(st.loc.end);
     edits.push([at, 0, false, `;${charged(Math.max(1, size(ast)))};`]);
   }
   // Whether a `this` in the script can be the global object (and so reach RegExp): one at the
@@ -732,14 +736,10 @@
   // computed key and a class's heritage, the enclosing code's.
   function thisCanBeGlobal() {
     // A directive prologue with 'use strict' (written exactly so: an escape makes it no directive).
-    const strictBody = (body) => {
-      for (const st of body) {
-        if (st.type !== 'ExpressionStatement' || st.expression.type !== 'Literal' || typeof st.expression.value !== 'string') return false;
-        const raw = src.slice(index(st.expression.loc.start), endIndex(st.expression));
-        if (raw === "'use strict'" || raw === '"use strict"') return true;
-      }
-      return false;
-    };
+    const strictBody = (body) => prologue(body).some((st) => {
+      const raw = src.slice(index(st.expression.loc.start), endIndex(st.expression));
+      return raw === "'use strict'" || raw === '"use strict"';
+    });
     const pending = [[ast, true, strictBody(ast.body)]];  // [node, `this` can be the global, strict]
     const push = (n, global, strict) => { if (n) pending.push([n, global, strict]); };
     while (pending.length) {
