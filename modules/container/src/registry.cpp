@@ -278,19 +278,23 @@ expected<void> invoke_plugin(void* state, std::uint32_t function, context& ctx, 
   // buffer per thread (plugins run messages one at a time and never re-enter here): scalars
   // in place into room sized once, the first other value and all after it through encode().
   constexpr std::size_t few = 8;
-  std::uint8_t small[2 + few * max_scalar_encoding];
-  exo_span encoded_span{};
   std::size_t i = 0;
-  if (args.size() <= few) {
-    small[0] = static_cast<std::uint8_t>(kind::list);
-    small[1] = static_cast<std::uint8_t>(args.size());  // (a varint of one byte)
-    std::uint8_t* p = small + 2;
+  // Writes the scalars from args[i] on at p, until one that is not; returns where it ended.
+  const auto scalars = [&](std::uint8_t* p) {
     for (; i < args.size(); ++i) {
       std::uint8_t* end = encode_scalar(args[i], p);
       if (!end) break;
       p = end;
     }
-    if (i == args.size()) encoded_span = exo_span{small, static_cast<std::size_t>(p - small)};
+    return p;
+  };
+  std::uint8_t small[2 + few * max_scalar_encoding];
+  exo_span encoded_span{};
+  if (args.size() <= few) {
+    small[0] = static_cast<std::uint8_t>(kind::list);
+    small[1] = static_cast<std::uint8_t>(args.size());  // (a varint of one byte)
+    const std::uint8_t* end = scalars(small + 2);
+    if (i == args.size()) encoded_span = exo_span{small, static_cast<std::size_t>(end - small)};
   }
   if (!encoded_span.data) {
     thread_local bytes encoded;
@@ -299,13 +303,8 @@ expected<void> invoke_plugin(void* state, std::uint32_t function, context& ctx, 
     put_varint(encoded, args.size());
     const std::size_t head = encoded.size();
     encoded.resize(head + args.size() * max_scalar_encoding);
-    std::uint8_t* p = encoded.data() + head;
-    for (i = 0; i < args.size(); ++i) {
-      std::uint8_t* end = encode_scalar(args[i], p);
-      if (!end) break;
-      p = end;
-    }
-    encoded.resize(static_cast<std::size_t>(p - encoded.data()));
+    i = 0;
+    encoded.resize(static_cast<std::size_t>(scalars(encoded.data() + head) - encoded.data()));
     for (; i < args.size(); ++i) encode(args[i], encoded);
     encoded_span = span_of(encoded);
   }
