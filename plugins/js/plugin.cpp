@@ -759,17 +759,14 @@ std::unordered_map<std::thread::id, std::vector<std::uint64_t>> dead;  // by thr
 std::atomic<std::size_t> dead_count{0};
 struct warm_table {
   bool listed = false;  // in warm_threads
-  // The code's realm on this thread, or null. The last one found is remembered: an actor's
-  // messages in a row (the common case) skip the table's hashing.
+  // The code's realm on this thread, or null: the parked one (enter) without hashing, as an
+  // actor's messages in a row (the common case) find it.
   realm* find(std::uint64_t serial) {
-    if (serial == last_serial_ && last_) return last_;
+    if (parked_ && serial == parked_serial_) return parked_;
     auto it = realms_.find(serial);
-    if (it == realms_.end()) return nullptr;
-    last_serial_ = serial;
-    return last_ = it->second.get();
+    return it == realms_.end() ? nullptr : it->second.get();
   }
   void erase(std::uint64_t serial) {
-    if (serial == last_serial_) last_ = nullptr;
     if (auto it = realms_.find(serial); it != realms_.end()) {
       if (it->second.get() == parked_) unpark();
       realms_.erase(it);
@@ -781,13 +778,14 @@ struct warm_table {
   // eviction, the thread's end) or another is parked in.
   // False (nothing entered: the caller enters for the message alone) if an earlier parked
   // realm could not be left yet.
-  bool enter(JSContext* cx, realm* r) {
+  bool enter(JSContext* cx, realm* r, std::uint64_t serial) {
     if (r == parked_) return true;
     unpark();
     settle();
     if (owed_) return false;
     parked_prev_ = JS::EnterRealm(cx, r->global);
     parked_ = r;
+    parked_serial_ = serial;
     parked_realm_ = js::GetContextRealm(cx);
     parked_cx_ = cx;
     return true;
@@ -835,9 +833,8 @@ struct warm_table {
 
  private:
   std::unordered_map<std::uint64_t, std::unique_ptr<realm>> realms_;
-  std::uint64_t last_serial_ = 0;
-  realm* last_ = nullptr;
-  realm* parked_ = nullptr;  // the realm the context stays in between messages (enter)
+  realm* parked_ = nullptr;  // the realm the context stays in between messages (enter), and its code's
+  std::uint64_t parked_serial_ = 0;
   bool owed_ = false;        // a parked realm is still entered, to be left (settle)
   JS::Realm* parked_realm_ = nullptr;  // the engine's realm entered, and the one entered before
   JS::Realm* parked_prev_ = nullptr;
@@ -1035,7 +1032,7 @@ exo_status js_run(exo_instance* inst, uint32_t function, exo_span args, uint64_t
       // A warm realm is entered and stays entered after the message (warm_table::enter); a
       // fresh one, for the message.
       std::optional<JSAutoRealm> in;
-      if (fresh || !warm.enter(cx, r)) in.emplace(cx, r->global);
+      if (fresh || !warm.enter(cx, r, code.serial)) in.emplace(cx, r->global);
       // (The realm's objects are rooted by the realm: handles to them need no Rooted each.)
       // Ends the message: charges what was used, and says how it went.
       auto end = [&](exo_status status, std::string_view text) -> exo_status {
