@@ -26,6 +26,7 @@
 #include <js/Realm.h>
 #include <js/RealmOptions.h>
 #include <js/String.h>
+#include <js/WeakMap.h>
 #include <jsfriendapi.h>
 
 #include <fmt/format.h>
@@ -413,9 +414,20 @@ enum class wrap_kind : std::int32_t { resume, sized, sorted, abrupt, stringified
 // - JSON.parse with a reviver: the walk is exo's, over an explicit stack (no recursion);
 // - bind: a function may be bound at most max_bound times over (a call through the chain
 //   is a native level per binding); past that, bind throws.
+// A call through a bound function also copies its bound arguments, in the engine, at every
+// level of the chain below it (a level passes its own and those it was given): one tick
+// bought a copy of 400,000 arguments. So what a call through the chain copies is counted
+// when the chain is made (each binding's arguments times the levels from it down, kept per
+// bound function in a weak map of the realm's) and bounded by max_bound_copies; past that,
+// bind throws.
 // Where the engine's stack runs out inside one of these anyway, it is taken as too deep too
 // (the same result, whichever JIT state got there).
 constexpr unsigned max_bound = 1000;
+constexpr double max_bound_copies = 1000;
+// The realm's weak map from a bound function to the bound arguments a call through it copies
+// (an application slot of the global's, made on first use; no script can reach it).
+constexpr std::uint32_t bound_copies_slot = 0;
+static_assert(bound_copies_slot < JSCLASS_GLOBAL_APPLICATION_SLOTS);
 
 // The deepest nesting of arrays and objects in a JSON text (brackets outside strings).
 template <class C>
@@ -612,6 +624,8 @@ bool failed_call(JSContext* cx) {
     if (argv.empty() && !argv.append(JS::UndefinedValue())) return false;
     argv[0].setNumber(std::trunc(levels));
   }
+  JS::RootedObject copies_map(cx);  // (bind: where the copies of a call through the new function are kept)
+  double copies = 0;
   if (kind == wrap_kind::bound && args.thisv().isObject() && JS_ObjectIsFunction(&args.thisv().toObject())) {
     unsigned chain = 0;
     for (JSFunction* f = JS_GetObjectFunction(&args.thisv().toObject()); f && JS_IsFunctionBound(f); ++chain) {
@@ -621,6 +635,33 @@ bool failed_call(JSContext* cx) {
       }
       JSObject* target = JS_GetBoundFunctionTarget(f);
       f = target && JS_ObjectIsFunction(target) ? JS_GetObjectFunction(target) : nullptr;
+    }
+    // This binding's arguments (after `this`), copied at its level and every one below it,
+    // and what the target's own chain copies.
+    copies = static_cast<double>(args.length() > 1 ? args.length() - 1 : 0) * (chain + 1);
+    JS::RootedObject global(cx, JS::CurrentGlobalOrNull(cx));
+    if (chain > 0 || copies > 0) {
+      const JS::Value kept = JS::GetReservedSlot(global, bound_copies_slot);
+      if (kept.isObject()) {
+        copies_map = &kept.toObject();
+      } else {
+        copies_map = JS::NewWeakMapObject(cx);
+        if (!copies_map) return false;
+        JS::SetReservedSlot(global, bound_copies_slot, JS::ObjectValue(*copies_map));
+      }
+    }
+    if (chain > 0) {
+      JS::RootedObject target(cx, &args.thisv().toObject());
+      JS::RootedValue below(cx);
+      if (!JS::GetWeakMapEntry(cx, copies_map, target, &below)) return false;
+      if (below.isNumber()) copies += below.toNumber();
+    }
+    if (copies > max_bound_copies) {
+      JS_ReportErrorASCII(cx,
+                          "exo: a call through this bound function would copy %.0f bound arguments (at most %.0f: the engine "
+                          "copies a binding's arguments at every level of the chain below it, uncharged)",
+                          copies, max_bound_copies);
+      return false;
     }
   }
   meter_now.cells[1] = depth + 1 + reserved;
@@ -637,7 +678,12 @@ bool failed_call(JSContext* cx) {
   }
   meter_now.cells[1] = depth;
   if (!ok) return failed_call(cx);
-  if (kind == wrap_kind::bound) return true;
+  if (kind == wrap_kind::bound) {
+    if (copies == 0 || !args.rval().isObject()) return true;
+    JS::RootedObject made(cx, &args.rval().toObject());
+    JS::RootedValue n(cx, JS::NumberValue(copies));
+    return JS::SetWeakMapEntry(cx, copies_map, made, n);
+  }
   if (kind == wrap_kind::stringified && args.rval().isString()) {  // how deep it went: the result's brackets
     const std::int32_t levels = json_depth(cx, args.rval().toString());
     if (levels < 0) return false;
@@ -685,6 +731,7 @@ enum class walk_mode : std::int32_t {
   ones,       // unshift's and splice's items: one element each
   keys,       // assign's sources, freeze, seal: the indexed elements, or another object's own keys
   spreads,    // spreads: what iterating gives, or (an object spread) another object's own keys
+  likes,      // shift: an array-like's length, a proxy's too, and 0 for an array (whose shift is the engine's own)
 };
 static_assert(static_cast<int>(walk_mode::spreads) == 6, "the prelude's __exo_sp names it by number");
 // The own keys (names and symbols, enumerable or not) of `o`, which is no proxy: read from
@@ -707,6 +754,12 @@ bool walk_length(JSContext* cx, JS::HandleValue v, std::uint64_t& n, walk_mode m
   }
   if (!v.isObject()) return true;
   JS::RootedObject o(cx, &v.toObject());
+  if (mode == walk_mode::likes) {  // an array's shift moves its elements in the engine (constant time when dense)
+    bool array = false;
+    if (!js::IsProxy(o) && !JS::IsArrayObject(cx, o, &array)) return false;
+    if (array) return true;
+    mode = walk_mode::lengths;  // anything else, a proxy of an array too, is walked index by index
+  }
   if (js::IsProxy(o)) {  // its target's (a proxy's target is never a proxy in exo)
     o = js::GetProxyTargetObject(o);
     if (!o || js::IsProxy(o)) return true;
@@ -764,7 +817,7 @@ bool walk_native(JSContext* cx, unsigned argc, JS::Value* vp) {
   JS::CallArgs args = JS::CallArgsFromVp(argc, vp);
   const auto mode = [&](unsigned i) {
     const std::int32_t m = args.get(i).isInt32() ? args[i].toInt32() : 0;
-    return m >= 0 && m <= static_cast<std::int32_t>(walk_mode::spreads) ? static_cast<walk_mode>(m) : walk_mode::lengths;
+    return m >= 0 && m <= static_cast<std::int32_t>(walk_mode::likes) ? static_cast<walk_mode>(m) : walk_mode::lengths;
   };
   std::uint64_t n = 0;
   if (!walk_length(cx, args.get(0), n, mode(1))) return false;
@@ -810,6 +863,7 @@ const walker_site walker_sites[] = {
      {"forEach", "map", "filter", "some", "every", "find", "findIndex", "findLast", "findLastIndex", "flatMap"}},
     {{"%TypedArray%.prototype"}, "whole", {"join"}},
     {{"Array.prototype", "%TypedArray%.prototype"}, "whole0", {"reverse"}},
+    {{"Array.prototype"}, "whole0", {"shift"}, walk_mode::likes},
     {{"%TypedArray%.prototype"}, "whole0", {"toLocaleString"}},
     {{"Array.prototype", "%TypedArray%.prototype"}, "folds", {"reduce", "reduceRight"}},
     {{"Array.prototype", "%TypedArray%.prototype"}, "span", {"fill"}},
@@ -1242,8 +1296,8 @@ const [__exo_sp, __exo_ap, __exo_k] = (function (walk, spend, install, call, app
   const whole = (f, n) => ({[n](a, b = undefined) {  // forEach, map, ...: the callback and its this
     charge(len(this)); ++__exo_m[1] > MAX_DEPTH && __exo_deep();
     const r = f.call(this, a, b); __exo_m[1]--; return r }})[n];
-  const whole0 = (f, n) => ({[n]() {  // reverse, toLocaleString
-    charge(len(this)); ++__exo_m[1] > MAX_DEPTH && __exo_deep();
+  const whole0 = (f, n, m) => ({[n]() {  // reverse, toLocaleString, shift (an array-like's: an array's is the engine's own)
+    charge(m ? walk(this, m) : len(this)); ++__exo_m[1] > MAX_DEPTH && __exo_deep();
     const r = arguments.length ? f.apply(this, arguments) : f.call(this); __exo_m[1]--; return r }})[n];
   const folds = (f, n) => ({[n](a, b = undefined) {  // reduce: an initial value or none
     charge(len(this)); ++__exo_m[1] > MAX_DEPTH && __exo_deep();

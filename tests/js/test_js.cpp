@@ -381,6 +381,15 @@ BOOST_AUTO_TEST_CASE(recursion_inside_the_engine_is_counted) {
     exports.to_string = (n) => { const f = (k) => k ? String({toString() { return f(k - 1) }}) : ''; f(n); return n }
     exports.bind = (n) => { let f = function () { return 7 }; for (let i = 0; i < n; i++) f = f.bind(null); return f() }
     exports.bind_caught = () => { let f = () => 1; try { for (let i = 0; ; i++) f = f.bind(null) } catch (e) { return e.message } }
+    // A call through a bound function copies its bound arguments at each level of the chain
+    // below it: at most 1,000 copies a call, counted when the chain is made.
+    exports.bound_copies = () => {
+      const f = (...r) => r.length, g = f.bind(null, 1), out = [g(2), f.bind(null, ...new Array(1000))(0), g.bind(null, ...new Array(499))(0)]
+      let h = f.bind(null, 1); for (let i = 1; i < 1000; i++) h = h.bind(null); out.push(h(0))
+      for (const make of [() => f.bind(null, ...new Array(1001)), () => g.bind(null, ...new Array(500)), () => h.bind(null, 1),
+                          () => { let k = f.bind(null, 1, 2); for (let i = 1; ; i++) k = k.bind(null, i) }])
+        try { make(); out.push('made') } catch (e) { out.push(e.message.match(/copy (\d+) bound arguments/)?.[1] ?? e.message) }
+      return out.join('/') }
     // A proxy with no trap for an operation does it on its target, in the engine's C++: a
     // prototype or a handler that is a proxy nests that. Each proxy's operation is two
     // frames; a proxy's target cannot be a proxy.
@@ -442,6 +451,10 @@ BOOST_AUTO_TEST_CASE(recursion_inside_the_engine_is_counted) {
   BOOST_TEST(ok("bind", vals(i(1000))) == 7);
   const std::string bound = *result(call(hv, a, "bind_caught", {}, 100'000'000)).if_string();
   BOOST_TEST(contains(bound, "bound at most 1000 times"), bound);
+  // (g's binding copies 499 twice, and g's 1; the chain of 1,000 bindings copies its one
+  // argument 1,000 times, and a binding of one more argument on top of it copies that 1,001
+  // times; the last chain copies 2, then 2 + 2, 4 + 3, ..., 991 + 45.)
+  BOOST_TEST(*result(call(hv, a, "bound_copies", {}, 100'000'000)).if_string() == "2/1001/501/2/1001/1001/1002/1036");
 }
 
 // Proxies behave as the language says, though exo counts each one's operations as frames:
@@ -562,6 +575,8 @@ BOOST_AUTO_TEST_CASE(walking_built_ins_are_charged_by_what_they_walk) {
       namedRestAssigned: (a) => { let k0, r; ({k0, ...r} = named(a.length)); return 0 },
       // apply copies its array, or an array-like's length of undefineds, into arguments
       apply: (a) => (function () { return 0 }).apply(null, a), applyLike: (a) => (function () { return 0 }).apply(null, {length: a.length}),
+      // an array-like's shift moves it index by index, a proxy's too (an array's own is the engine's: not charged)
+      shiftLike: (a) => Array.prototype.shift.call({length: a.length}), shiftProxy: (a) => new Proxy(a, {}).shift(), shiftArray: (a) => a.shift(),
       set: (a) => new Set(a).size, map: (a) => new Map(a.fill([0, 0])).size,
       mapFilledNone: (a) => a.fill([0, 0]) && 0, assign: (a) => Object.assign({}, a) && 0,
       reflectApply: (a) => Reflect.apply(() => 0, null, a), reflectConstruct: (a) => Reflect.construct(Array, a).length,
@@ -614,7 +629,7 @@ BOOST_AUTO_TEST_CASE(walking_built_ins_are_charged_by_what_they_walk) {
        Reflect.ownKeys({b: 1, a: 2}).join('+'), Object.assign({}, {x: 1}, 'ab', null)[1], Reflect.apply.length, Reflect.construct.length].join('/'),
       // the walkers' names and lengths are the built-ins'
       [[].forEach, [].reverse, [].reduce, [].fill, [].copyWithin, [].slice, [].concat, Object.assign, new Uint8Array(1).toLocaleString,
-       new Uint8Array(1).set, ''.indexOf, ''.lastIndexOf, Reflect.ownKeys, Object.getOwnPropertyDescriptors, [].findIndex].map((f) => f.name + f.length).join(' '),
+       new Uint8Array(1).set, ''.indexOf, ''.lastIndexOf, Reflect.ownKeys, Object.getOwnPropertyDescriptors, [].findIndex, [].shift].map((f) => f.name + f.length).join(' '),
       // sized by what each walks: an object's length is no count of its keys, an array
       // passed to unshift or splice is one element, concat spreads only arrays
       (() => { const huge = {length: 2 ** 40}, big = new Array(2 ** 30), a = [1, 2]
@@ -637,12 +652,14 @@ BOOST_AUTO_TEST_CASE(walking_built_ins_are_charged_by_what_they_walk) {
       (() => { let a, r, o, q, s = ''; const v = ({k: [a, ...r]} = {k: [1, 2, 3]}); s += Object.keys(v) + r.join('')
         const w = [q, {...o}] = [7, {x: 1, y: 2}]; s += w.length + Object.keys(o).join('')
         for ([a, [...r]] = [0, [8, 9]]; a < 1; [a, [...r]] = [a + 1, [5]]) s += r.join('')
-        return s })()].join()
+        return s })(),
+      // shift keeps its meaning: an array's, an array-like's, a proxy's, an empty one's
+      [[1, 2, 3].shift(), Array.prototype.shift.call({length: 2, 0: 'a', 1: 'b'}), new Proxy([4, 5], {}).shift(), [].shift()].join('/')].join()
   )");
   BOOST_TEST(*result(call(hv, a, "shape")).if_string() ==
              "1,2,-1,-1,6,5,true,2,0,2+3,1+2+3+4,5,2,startsWith1/true/true/true/true/-1/1/1/true,true,true,-1,indexOf,1,1,2,1,true,true,2,2,1,1,x+y,2,6+2+4,function,a+b+1+2,5,0+1,true,23yz,true/true/Set/0/2/true/function/true/true,3/2/true/true/b+a/b/3/2,"
              "forEach1 reverse0 reduce1 fill1 copyWithin2 slice2 concat1 assign2 toLocaleString0 set1 indexOf1 lastIndexOf1 ownKeys1 "
-             "getOwnPropertyDescriptors1 findIndex1,1/true/true/2/3/0/x/1,92346b/2/1e/23/y,5/3/2/4/2/2/3,k232xy89");
+             "getOwnPropertyDescriptors1 findIndex1 shift0,1/true/true/2/3/0/x/1,92346b/2/1e/23/y,5/3/2/4/2/2/3,k232xy89,1/a/4/");
   const auto ticks = [&](const char* name, std::int64_t n) {
     auto o = call(hv, a, "op", vals(std::string(name), n), 100'000'000);
     BOOST_REQUIRE_MESSAGE(!o.failed, name << ": " << o.failed->message);
@@ -654,7 +671,7 @@ BOOST_AUTO_TEST_CASE(walking_built_ins_are_charged_by_what_they_walk) {
                            "freeze", "find", "findIndex", "typedIndexOf", "typedIncludes", "typedSort", "typedJoin", "typedSet",
                            "typedFill", "stringIndexOf", "stringIncludes", "stringLastIndexOf", "stringStartsWith", "stringEndsWith", "stringLocaleCompare", "spread", "spreadCall",
                            "spreadObject", "stringSpread", "rest", "restAssigned", "restParam", "restParamNested", "restNested",
-                           "restHead", "namedRest", "restAssignedNested", "namedRestAssigned", "apply", "applyLike", "set", "map", "assign", "reflectApply", "reflectConstruct",
+                           "restHead", "namedRest", "restAssignedNested", "namedRestAssigned", "apply", "applyLike", "shiftLike", "shiftProxy", "set", "map", "assign", "reflectApply", "reflectConstruct",
                            "ownKeys", "descriptors", "namedKeys", "namedValues", "namedEntries", "namedNames", "namedSymbols",
                            "namedOwnKeys", "namedFreeze", "namedSeal", "namedDescriptors", "namedAssign", "namedSpread"}) {
     const std::string_view op(name);
@@ -668,6 +685,7 @@ BOOST_AUTO_TEST_CASE(walking_built_ins_are_charged_by_what_they_walk) {
     BOOST_TEST(ticks(name, n) == ticks(name, n), name);
   }
   BOOST_TEST(ticks("namedAssignInto", n) - ticks("namedNone", n) < 64);
+  BOOST_TEST(ticks("shiftArray", n) - ticks("none", n) < 64);
   // A search is charged for what it walked: to its hit, from where it started.
   const auto search = [&](std::int64_t from) {
     auto o = call(hv, a, "search", vals(std::int64_t{80'000}, std::int64_t{100}, from), 100'000'000);
