@@ -412,14 +412,14 @@ enum class wrap_kind : std::int32_t { resume, sized, sorted, abrupt, stringified
 //   checked for arrays left to flatten. Deeper than the reservation: out of ticks, as too deep;
 //   within it, the engine's stack always suffices (a level is at most 520 bytes);
 // - JSON.parse with a reviver: the walk is exo's, over an explicit stack (no recursion);
-// - bind: a function may be bound at most max_bound times over (a call through the chain
-//   is a native level per binding); past that, bind throws.
+// - bind: a function may be bound at most max_bound times over, proxies between bindings
+//   or not (a call through the chain is a native level per binding); past that, bind throws.
 // A call through a bound function also copies its bound arguments, in the engine, at every
-// level of the chain below it (a level passes its own and those it was given): one tick
-// bought a copy of 400,000 arguments. So what a call through the chain copies is counted
-// when the chain is made (each binding's arguments times the levels from it down, kept per
-// bound function in a weak map of the realm's) and bounded by max_bound_copies; past that,
-// bind throws.
+// level of the chain below it (a level passes its own and those it was given; a proxy's
+// trap is given them too): one tick bought a copy of 400,000 arguments. So what a call
+// through the chain copies is counted when the chain is made (each binding's arguments
+// times the levels from it down, kept per binding in a weak map of the realm's) and bounded
+// by max_bound_copies; past that, bind throws.
 // Where the engine's stack runs out inside one of these anyway, it is taken as too deep too
 // (the same result, whichever JIT state got there).
 constexpr unsigned max_bound = 1000;
@@ -626,21 +626,34 @@ bool failed_call(JSContext* cx) {
   }
   JS::RootedObject copies_map(cx);  // (bind: where the copies of a call through the new function are kept)
   double copies = 0;
-  if (kind == wrap_kind::bound && args.thisv().isObject() && JS_ObjectIsFunction(&args.thisv().toObject())) {
-    unsigned chain = 0;
-    for (JSFunction* f = JS_GetObjectFunction(&args.thisv().toObject()); f && JS_IsFunctionBound(f); ++chain) {
+  if (kind == wrap_kind::bound && args.thisv().isObject() && JS::IsCallable(&args.thisv().toObject())) {
+    // The levels a call through the new binding passes its arguments down: its own, and below
+    // it each binding and each proxy (its trap is given them; a proxy's target is never a
+    // proxy in exo) down to the function called.
+    unsigned chain = 0, levels = 1;
+    JS::RootedObject first_bound(cx);  // the first binding below (what it copies is kept for it)
+    for (JSObject* at = &args.thisv().toObject(); at;) {
+      if (js::IsProxy(at)) {
+        at = js::GetProxyTargetObject(at);
+        ++levels;
+        continue;
+      }
+      JSFunction* f = JS_ObjectIsFunction(at) ? JS_GetObjectFunction(at) : nullptr;
+      if (!f || !JS_IsFunctionBound(f)) break;
       if (chain >= max_bound) {
         JS_ReportErrorASCII(cx, "exo: a function may be bound at most %u times over (a call through the bindings recurses in the engine)", max_bound);
         return false;
       }
-      JSObject* target = JS_GetBoundFunctionTarget(f);
-      f = target && JS_ObjectIsFunction(target) ? JS_GetObjectFunction(target) : nullptr;
+      if (!first_bound) first_bound = at;
+      ++chain;
+      ++levels;
+      at = JS_GetBoundFunctionTarget(f);
     }
-    // This binding's arguments (after `this`), copied at its level and every one below it,
-    // and what the target's own chain copies.
-    copies = static_cast<double>(args.length() > 1 ? args.length() - 1 : 0) * (chain + 1);
+    // This binding's arguments (after `this`), copied at every level, and what the bindings
+    // below copy of their own.
+    copies = static_cast<double>(args.length() > 1 ? args.length() - 1 : 0) * levels;
     JS::RootedObject global(cx, JS::CurrentGlobalOrNull(cx));
-    if (chain > 0 || copies > 0) {
+    if (first_bound || copies > 0) {
       const JS::Value kept = JS::GetReservedSlot(global, bound_copies_slot);
       if (kept.isObject()) {
         copies_map = &kept.toObject();
@@ -650,10 +663,9 @@ bool failed_call(JSContext* cx) {
         JS::SetReservedSlot(global, bound_copies_slot, JS::ObjectValue(*copies_map));
       }
     }
-    if (chain > 0) {
-      JS::RootedObject target(cx, &args.thisv().toObject());
+    if (first_bound) {
       JS::RootedValue below(cx);
-      if (!JS::GetWeakMapEntry(cx, copies_map, target, &below)) return false;
+      if (!JS::GetWeakMapEntry(cx, copies_map, first_bound, &below)) return false;
       if (below.isNumber()) copies += below.toNumber();
     }
     if (copies > max_bound_copies) {

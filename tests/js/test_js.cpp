@@ -387,6 +387,7 @@ BOOST_AUTO_TEST_CASE(recursion_inside_the_engine_is_counted) {
       const f = (...r) => r.length, g = f.bind(null, 1), out = [g(2), f.bind(null, ...new Array(1000))(0), g.bind(null, ...new Array(499))(0)]
       let h = f.bind(null, 1); for (let i = 1; i < 1000; i++) h = h.bind(null); out.push(h(0))
       for (const make of [() => f.bind(null, ...new Array(1001)), () => g.bind(null, ...new Array(500)), () => h.bind(null, 1),
+                          () => new Proxy(f, {}).bind(null, ...new Array(1001)), () => new Proxy(g, {}).bind(null, ...new Array(332)).bind(null, 1),
                           () => { let k = f.bind(null, 1, 2); for (let i = 1; ; i++) k = k.bind(null, i) }])
         try { make(); out.push('made') } catch (e) { out.push(e.message.match(/copy (\d+) bound arguments/)?.[1] ?? e.message) }
       return out.join('/') }
@@ -453,8 +454,10 @@ BOOST_AUTO_TEST_CASE(recursion_inside_the_engine_is_counted) {
   BOOST_TEST(contains(bound, "bound at most 1000 times"), bound);
   // (g's binding copies 499 twice, and g's 1; the chain of 1,000 bindings copies its one
   // argument 1,000 times, and a binding of one more argument on top of it copies that 1,001
-  // times; the last chain copies 2, then 2 + 2, 4 + 3, ..., 991 + 45.)
-  BOOST_TEST(*result(call(hv, a, "bound_copies", {}, 100'000'000)).if_string() == "2/1001/501/2/1001/1001/1002/1036");
+  // times; a proxy is a level, and the chain below it counts: 1,001 arguments bound on a
+  // proxy of f are copied twice, 332 on one of g three times (with g's own, 997), and one
+  // more on top of that four times; the last chain copies 2, then 2 + 2, 4 + 3, ..., 991 + 45.)
+  BOOST_TEST(*result(call(hv, a, "bound_copies", {}, 100'000'000)).if_string() == "2/1001/501/2/1001/1001/1002/2002/1001/1036");
 }
 
 // Proxies behave as the language says, though exo counts each one's operations as frames:
