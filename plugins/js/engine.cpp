@@ -1276,7 +1276,7 @@ __exo_wrap(ArrayBuffer.prototype, 'slice', 8);
 for (const name of ['repeat', 'padStart', 'padEnd', 'replace', 'replaceAll', 'split', 'match', 'matchAll', 'search',
                     'normalize', 'toUpperCase', 'toLowerCase'])
   __exo_wrap(String.prototype, name, 1);
-const [__exo_sp, __exo_ap, __exo_k] = (function (walk, spend, install, call, apply) {
+const [__exo_sp, __exo_ap, __exo_k, __exo_ps] = (function (walk, spend, install, call, apply) {
   'use strict';
   const define = Object.defineProperty, trunc = Math.trunc, ceil = Math.ceil, log2 = Math.log2, isArray = Array.isArray;
   // The elements in o (an array's length read in JS, by the JIT, for speed).
@@ -1386,8 +1386,11 @@ const [__exo_sp, __exo_ap, __exo_k] = (function (walk, spend, install, call, app
   // throws).
   // __exo_k(v, ...): v, once the rest is evaluated (an assignment whose nested rests are
   // charged after it, meter.js).
-  return [(x) => (charge(isArray(x) ? x.length : walk(x, 6)), x), (x) => { const n = len(x); charge(n < 500001 ? n : 500001); return x },
-          (v) => v];
+  // __exo_ps(set).v = x: a rest into a property (meter.js): charges for x as a spread does,
+  // then sets it through `set`, the script's arrow (a frame of the depth, with it).
+  const spread = (x) => charge(isArray(x) ? x.length : walk(x, 6));
+  return [(x) => (spread(x), x), (x) => { const n = len(x); charge(n < 500001 ? n : 500001); return x }, (v) => v,
+          (set) => ({set v(x) { spread(x); ++__exo_m[1] > MAX_DEPTH && __exo_deep(); set(x); __exo_m[1]-- }})];
 })(__exo_walk, __exo_spend, __exo_install, Function.prototype.call, Function.prototype.apply);
 )js";
 

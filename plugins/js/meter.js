@@ -431,8 +431,13 @@
   // e)`) is charged once made: `__exo_sp(r)` in the function's or the loop body's prologue,
   // or in a declarator added after the declaration's (`, __exo_r0 = __exo_sp(r)`), or, in an
   // assignment's nested pattern, after the assignment (`__exo_k(assignment, __exo_sp(r))`).
-  // (Not a rest whose target is a property, `[...o.p] = x`, whose second read could run a
-  // getter: it copies for a tick, left to the watchdog's floor.)
+  // A rest into a property (`[a, [...o.p]] = x`, `for ([k, ...o.v] of e)`: reading it again
+  // after could run a getter) is charged as it is set: the target becomes
+  // `__exo_ps((__exo_x)=>(o.p=__exo_x)).v`, whose setter charges for the value and sets it
+  // through the arrow, in the script's own scope and strictness (`this`, `super`, private
+  // names too). The property's object and key are then evaluated when it is set, after
+  // the copy, not before it; a target with an `await` or a `yield` in it is left as it
+  // was (an arrow cannot hold them): it copies for a tick, left to the watchdog's floor.
   const spreadsIn = {ArrayExpression: 'elements', CallExpression: 'arguments', NewExpression: 'arguments',
                      OptionalCallExpression: 'arguments', ObjectExpression: 'properties'};
   const rests = (p) => p && p.type === 'ArrayPattern' && p.elements.some((e) => e && e.type === 'SpreadExpression');
@@ -461,6 +466,40 @@
     }
     return out;
   }
+  // The rests in p whose target is a property, at any depth; `outer`: not p's own array rest
+  // (whose value is charged whole).
+  function memberRests(p, out = [], outer = false) {
+    if (!p) return out;
+    switch (p.type) {
+      case 'ArrayPattern':
+        for (const e of p.elements) {
+          if (e && e.type === 'SpreadExpression' && e.expression.type === 'MemberExpression') {
+            if (!outer) out.push(e);
+          } else memberRests(e, out);
+        }
+        break;
+      case 'ObjectPattern':
+        for (const q of p.properties) {
+          if (q.type === 'Property') { memberRests(q.value, out); continue; }
+          const t = q.expression || q.argument;
+          if (t && t.type === 'MemberExpression') out.push(q);
+          else memberRests(t, out);
+        }
+        break;
+      case 'AssignmentExpression': memberRests(p.left, out); break;
+      case 'SpreadExpression': memberRests(p.expression, out); break;
+    }
+    return out;
+  }
+  // Whether an await or a yield of the function around `node` is in it.
+  function suspendsIn(node) {
+    for (const pending = [node]; pending.length;) {
+      const n = pending.pop();
+      if (n.type === 'YieldExpression' || (n.type === 'UnaryExpression' && n.operator === 'await')) return true;
+      if (!functions.has(n.type)) pending.push(...children(n));
+    }
+    return false;
+  }
   const restCharges = (names) => names.map((n) => `__exo_sp(${n});`).join('');
   const restChargeList = (names) => names.map((n) => `__exo_sp(${n})`).join(',');  // (an expression's)
   function paramRests(fn) {
@@ -487,6 +526,20 @@
     }
     if ((node.type === 'ForInStatement' || node.type === 'ForOfStatement') && node.left.type === 'VariableDeclaration')
       for (const d of node.left.declarations) loopHeads.add(d);
+    // Rests into a property: in an assignment's pattern (not its own array rest, charged with
+    // the value), in a loop head's that is no declaration (all of them).
+    const headPattern = (node.type === 'ForInStatement' || node.type === 'ForOfStatement') && node.left.type !== 'VariableDeclaration';
+    if ((value && node.type === 'AssignmentExpression') || headPattern) {
+      for (const r of memberRests(headPattern ? node.left : pattern, [], !headPattern)) {
+        const target = r.expression || r.argument;
+        if (suspendsIn(target)) continue;
+        const dots = index(r.loc.start);
+        if (!src.startsWith('...', dots)) throw new Error('exo metering: a rest does not start with `...`');
+        const start = past(dots + 3);
+        edits.push([start, depth + 1, false, '__exo_ps((__exo_x)=>(']);
+        edits.push([trueEnd(start, endIndex(target)), depth + 1, true, '=__exo_x)).v']);
+      }
+    }
     // An assignment's nested rests and object rests (`({a: [...r]} = x)`, `({k, ...o} = x)`):
     // the assignment becomes `__exo_k(assignment, __exo_sp(r), ...)`, whose value is the
     // assignment's (engine.cpp's prelude), so each rest is charged once made. (Outside what

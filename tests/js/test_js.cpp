@@ -576,6 +576,10 @@ BOOST_AUTO_TEST_CASE(walking_built_ins_are_charged_by_what_they_walk) {
       // an assignment's nested rest, and its object rest
       restAssignedNested: (a) => { let x, r; ({v: [x, ...r]} = {v: a}); return r.length },
       namedRestAssigned: (a) => { let k0, r; ({k0, ...r} = named(a.length)); return 0 },
+      // rests into a property: an assignment's nested one, an object rest, a loop head's
+      restIntoProperty: (a) => { const o = {}; let x; [x, [...o.p]] = [0, a]; return o.p.length },
+      namedRestIntoProperty: (a) => { const o = {}; ({k0: o.k, ...o.r} = named(a.length)); return 0 },
+      restIntoPropertyHead: (a) => { const o = {}; let s = 0; for ([...o.p] of [a]) s += o.p.length; return s },
       // apply copies its array, or an array-like's length of undefineds, into arguments
       apply: (a) => (function () { return 0 }).apply(null, a), applyLike: (a) => (function () { return 0 }).apply(null, {length: a.length}),
       // an array-like's shift moves it index by index, a proxy's too (an array's own is the engine's: not charged)
@@ -656,13 +660,23 @@ BOOST_AUTO_TEST_CASE(walking_built_ins_are_charged_by_what_they_walk) {
         const w = [q, {...o}] = [7, {x: 1, y: 2}]; s += w.length + Object.keys(o).join('')
         for ([a, [...r]] = [0, [8, 9]]; a < 1; [a, [...r]] = [a + 1, [5]]) s += r.join('')
         return s })(),
+      // rests into a property keep their meaning: setters in order, a sloppy failed set ignored and
+      // a strict one thrown, private names and super, object rests, loop heads, parentheses
+      (() => { const o = {}, log = [], t = {set p(v) { log.push(o.a + v.join('')) }}; [o.a, [...t.p]] = [1, [2, 3]]
+        const f = Object.freeze({}); [...f.p] = [1]
+        const strict = (() => { 'use strict'; try { [...f.p] = [1]; return 'set' } catch (e) { return e instanceof TypeError } })()
+        class B { set q(v) { this.got = v.length } }
+        class A extends B { #p; m(x) { [...this.#p] = x; [...super.q] = x; return this.#p.length + this.got } }
+        ({a: o.b, ...o.r} = {a: 1, b: 2, c: 3}); let s = ''; for ([o.h, ...o.t] of ['xyz']) s += o.h + o.t.join('+')
+        const k = {}; let i = 0; [...(k[i++])] = [4]; [...(k).q] = [5]
+        return [log.join(), String(f.p), strict, new A().m([1, 2]), o.b + Object.keys(o.r).join(''), s, k[0] + k.q, i].join('/') })(),
       // shift keeps its meaning: an array's, an array-like's, a proxy's, an empty one's
       [[1, 2, 3].shift(), Array.prototype.shift.call({length: 2, 0: 'a', 1: 'b'}), new Proxy([4, 5], {}).shift(), [].shift()].join('/')].join()
   )");
   BOOST_TEST(*result(call(hv, a, "shape")).if_string() ==
              "1,2,-1,-1,6,5,true,2,0,2+3,1+2+3+4,5,2,startsWith1/true/true/true/true/-1/1/1/true,true,true,-1,indexOf,1,1,2,1,true,true,2,2,1,1,x+y,2,6+2+4,function,a+b+1+2,5,0+1,true,23yz,true/true/Set/0/2/true/function/true/true,3/2/true/true/b+a/b/3/2,"
              "forEach1 reverse0 reduce1 fill1 copyWithin2 slice2 concat1 assign2 toLocaleString0 set1 indexOf1 lastIndexOf1 ownKeys1 "
-             "getOwnPropertyDescriptors1 findIndex1 shift0,1/true/true/2/3/0/x/1,92346b/2/1e/23/y,5/3/2/4/2/2/3,k232xy89,1/a/4/");
+             "getOwnPropertyDescriptors1 findIndex1 shift0,1/true/true/2/3/0/x/1,92346b/2/1e/23/y,5/3/2/4/2/2/3,k232xy89,123/undefined/true/4/1bc/xy+z/45/1,1/a/4/");
   const auto ticks = [&](const char* name, std::int64_t n) {
     auto o = call(hv, a, "op", vals(std::string(name), n), 100'000'000);
     BOOST_REQUIRE_MESSAGE(!o.failed, name << ": " << o.failed->message);
@@ -674,7 +688,7 @@ BOOST_AUTO_TEST_CASE(walking_built_ins_are_charged_by_what_they_walk) {
                            "freeze", "find", "findIndex", "typedIndexOf", "typedIncludes", "typedSort", "typedJoin", "typedSet",
                            "typedFill", "stringIndexOf", "stringIncludes", "stringLastIndexOf", "stringStartsWith", "stringEndsWith", "stringLocaleCompare", "spread", "spreadCall",
                            "spreadObject", "stringSpread", "rest", "restAssigned", "restParam", "restParamNested", "restNested",
-                           "restHead", "namedRest", "restAssignedNested", "namedRestAssigned", "apply", "applyLike", "shiftLike", "shiftProxy", "set", "map", "assign", "reflectApply", "reflectConstruct",
+                           "restHead", "namedRest", "restAssignedNested", "namedRestAssigned", "restIntoProperty", "namedRestIntoProperty", "restIntoPropertyHead", "apply", "applyLike", "shiftLike", "shiftProxy", "set", "map", "assign", "reflectApply", "reflectConstruct",
                            "ownKeys", "descriptors", "namedKeys", "namedValues", "namedEntries", "namedNames", "namedSymbols",
                            "namedOwnKeys", "namedFreeze", "namedSeal", "namedDescriptors", "namedAssign", "namedSpread"}) {
     const std::string_view op(name);
