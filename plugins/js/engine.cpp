@@ -743,7 +743,6 @@ enum class walk_mode : std::int32_t {
   ones,       // unshift's and splice's items: one element each
   keys,       // assign's sources, freeze, seal: the indexed elements, or another object's own keys
   spreads,    // spreads: what iterating gives, or (an object spread) another object's own keys
-  likes,      // shift: an array-like's length, a proxy's too, and 0 for an array (whose shift is the engine's own)
 };
 static_assert(static_cast<int>(walk_mode::spreads) == 6, "the prelude's __exo_sp names it by number");
 // The own keys (names and symbols, enumerable or not) of `o`, which is no proxy: read from
@@ -766,12 +765,6 @@ bool walk_length(JSContext* cx, JS::HandleValue v, std::uint64_t& n, walk_mode m
   }
   if (!v.isObject()) return true;
   JS::RootedObject o(cx, &v.toObject());
-  if (mode == walk_mode::likes) {  // an array's shift moves its elements in the engine (constant time when dense)
-    bool array = false;
-    if (!js::IsProxy(o) && !JS::IsArrayObject(cx, o, &array)) return false;
-    if (array) return true;
-    mode = walk_mode::lengths;  // anything else, a proxy of an array too, is walked index by index
-  }
   if (js::IsProxy(o)) {  // its target's (a proxy's target is never a proxy in exo)
     o = js::GetProxyTargetObject(o);
     if (!o || js::IsProxy(o)) return true;
@@ -829,7 +822,7 @@ bool walk_native(JSContext* cx, unsigned argc, JS::Value* vp) {
   JS::CallArgs args = JS::CallArgsFromVp(argc, vp);
   const auto mode = [&](unsigned i) {
     const std::int32_t m = args.get(i).isInt32() ? args[i].toInt32() : 0;
-    return m >= 0 && m <= static_cast<std::int32_t>(walk_mode::likes) ? static_cast<walk_mode>(m) : walk_mode::lengths;
+    return m >= 0 && m <= static_cast<std::int32_t>(walk_mode::spreads) ? static_cast<walk_mode>(m) : walk_mode::lengths;
   };
   std::uint64_t n = 0;
   if (!walk_length(cx, args.get(0), n, mode(1))) return false;
@@ -875,7 +868,7 @@ const walker_site walker_sites[] = {
      {"forEach", "map", "filter", "some", "every", "find", "findIndex", "findLast", "findLastIndex", "flatMap"}},
     {{"%TypedArray%.prototype"}, "whole", {"join"}},
     {{"Array.prototype", "%TypedArray%.prototype"}, "whole0", {"reverse"}},
-    {{"Array.prototype"}, "whole0", {"shift"}, walk_mode::likes},
+    {{"Array.prototype"}, "likes", {"shift"}},
     {{"%TypedArray%.prototype"}, "whole0", {"toLocaleString"}},
     {{"Array.prototype", "%TypedArray%.prototype"}, "folds", {"reduce", "reduceRight"}},
     {{"Array.prototype", "%TypedArray%.prototype"}, "span", {"fill"}},
@@ -1308,9 +1301,14 @@ const [__exo_sp, __exo_ap, __exo_k, __exo_ps] = (function (walk, spend, install,
   const whole = (f, n) => ({[n](a, b = undefined) {  // forEach, map, ...: the callback and its this
     charge(len(this)); ++__exo_m[1] > MAX_DEPTH && __exo_deep();
     const r = f.call(this, a, b); __exo_m[1]--; return r }})[n];
-  const whole0 = (f, n, m) => ({[n]() {  // reverse, toLocaleString, shift (an array-like's: an array's is the engine's own)
-    charge(m ? walk(this, m) : len(this)); ++__exo_m[1] > MAX_DEPTH && __exo_deep();
+  const whole0 = (f, n) => ({[n]() {  // reverse, toLocaleString
+    charge(len(this)); ++__exo_m[1] > MAX_DEPTH && __exo_deep();
     const r = arguments.length ? f.apply(this, arguments) : f.call(this); __exo_m[1]--; return r }})[n];
+  // shift: an array-like's moves it index by index; an array's is the engine's own (constant
+  // time when it is dense; a proxy's, which is an array too here, pays for its traps).
+  const likes = (f, n) => ({[n]() {
+    isArray(this) || charge(walk(this)); ++__exo_m[1] > MAX_DEPTH && __exo_deep();
+    const r = f.call(this); __exo_m[1]--; return r }})[n];
   const folds = (f, n) => ({[n](a, b = undefined) {  // reduce: an initial value or none
     charge(len(this)); ++__exo_m[1] > MAX_DEPTH && __exo_deep();
     const r = arguments.length < 2 ? f.call(this, a) : f.call(this, a, b); __exo_m[1]--; return r }})[n];
@@ -1375,7 +1373,7 @@ const [__exo_sp, __exo_ap, __exo_k, __exo_ps] = (function (walk, spend, install,
     const r = f.call(this, x, a, b); __exo_m[1]--; return r }})[n];
   // Put in place by walk_install (engine.cpp), natively: the same loop in JS, run once per
   // realm in the interpreter, took a cold realm 400 us.
-  install({whole, whole0, folds, all, all2, first, keyed, sources, second, third, sorts, span, span2, range, search, contains, backward, text,
+  install({whole, whole0, likes, folds, all, all2, first, keyed, sources, second, third, sorts, span, span2, range, search, contains, backward, text,
            affix, collate});
   // __exo_sp(x): a spread (`[...x]`, `f(...x)`, `{...x}`; meter.js) charges for the elements
   // it copies: an array's, a typed array's, a string's, a Map's or Set's, and any other

@@ -582,7 +582,7 @@ BOOST_AUTO_TEST_CASE(walking_built_ins_are_charged_by_what_they_walk) {
       restIntoPropertyHead: (a) => { const o = {}; let s = 0; for ([...o.p] of [a]) s += o.p.length; return s },
       // apply copies its array, or an array-like's length of undefineds, into arguments
       apply: (a) => (function () { return 0 }).apply(null, a), applyLike: (a) => (function () { return 0 }).apply(null, {length: a.length}),
-      // an array-like's shift moves it index by index, a proxy's too (an array's own is the engine's: not charged)
+      // an array-like's shift moves it index by index (an array's own is the engine's: not charged; a proxy's pays for its traps)
       shiftLike: (a) => Array.prototype.shift.call({length: a.length}), shiftProxy: (a) => new Proxy(a, {}).shift(), shiftArray: (a) => a.shift(),
       set: (a) => new Set(a).size, map: (a) => new Map(a.fill([0, 0])).size,
       mapFilledNone: (a) => a.fill([0, 0]) && 0, assign: (a) => Object.assign({}, a) && 0,
