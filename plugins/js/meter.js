@@ -441,54 +441,38 @@
   const spreadsIn = {ArrayExpression: 'elements', CallExpression: 'arguments', NewExpression: 'arguments',
                      OptionalCallExpression: 'arguments', ObjectExpression: 'properties'};
   const rests = (p) => p && p.type === 'ArrayPattern' && p.elements.some((e) => e && e.type === 'SpreadExpression');
-  // The names p's rests bind, at any depth; `outer`: not p's own rest (an array pattern whose
-  // value is charged whole).
-  function restNames(p, out = [], outer = false) {
-    if (!p) return out;
+  // Each rest in p, at any depth, that binds a name or sets a property: visit(rest, target);
+  // `outer`: not p's own array rest (an array pattern whose value is charged whole).
+  function eachRest(p, visit, outer = false) {
+    if (!p) return;
+    const leaf = (t) => t && (t.type === 'Identifier' || t.type === 'MemberExpression');
     switch (p.type) {
       case 'ArrayPattern':
         for (const e of p.elements) {
-          if (e && e.type === 'SpreadExpression' && e.expression.type === 'Identifier') {
-            if (!outer) out.push(e.expression.name);
-          } else restNames(e, out);
+          if (e && e.type === 'SpreadExpression' && leaf(e.expression)) {
+            if (!outer) visit(e, e.expression);
+          } else eachRest(e, visit);
         }
         break;
       case 'ObjectPattern':
         for (const q of p.properties) {
-          if (q.type === 'Property') { restNames(q.value, out); continue; }
+          if (q.type === 'Property') { eachRest(q.value, visit); continue; }
           const t = q.expression || q.argument;
-          if (t && t.type === 'Identifier') out.push(t.name);
-          else restNames(t, out);
+          if (leaf(t)) visit(q, t);
+          else eachRest(t, visit);
         }
         break;
-      case 'AssignmentExpression': restNames(p.left, out); break;
-      case 'SpreadExpression': restNames(p.expression, out); break;
+      case 'AssignmentExpression': eachRest(p.left, visit); break;
+      case 'SpreadExpression': eachRest(p.expression, visit); break;
     }
+  }
+  // The names p's rests bind, and the rests in p whose target is a property.
+  function restNames(p, out = [], outer = false) {
+    eachRest(p, (r, t) => { if (t.type === 'Identifier') out.push(t.name) }, outer);
     return out;
   }
-  // The rests in p whose target is a property, at any depth; `outer`: not p's own array rest
-  // (whose value is charged whole).
   function memberRests(p, out = [], outer = false) {
-    if (!p) return out;
-    switch (p.type) {
-      case 'ArrayPattern':
-        for (const e of p.elements) {
-          if (e && e.type === 'SpreadExpression' && e.expression.type === 'MemberExpression') {
-            if (!outer) out.push(e);
-          } else memberRests(e, out);
-        }
-        break;
-      case 'ObjectPattern':
-        for (const q of p.properties) {
-          if (q.type === 'Property') { memberRests(q.value, out); continue; }
-          const t = q.expression || q.argument;
-          if (t && t.type === 'MemberExpression') out.push(q);
-          else memberRests(t, out);
-        }
-        break;
-      case 'AssignmentExpression': memberRests(p.left, out); break;
-      case 'SpreadExpression': memberRests(p.expression, out); break;
-    }
+    eachRest(p, (r, t) => { if (t.type === 'MemberExpression') out.push(r) }, outer);
     return out;
   }
   // Whether an await or a yield of the function around `node` is in it.
