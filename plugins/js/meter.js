@@ -441,16 +441,17 @@
   const spreadsIn = {ArrayExpression: 'elements', CallExpression: 'arguments', NewExpression: 'arguments',
                      OptionalCallExpression: 'arguments', ObjectExpression: 'properties'};
   const rests = (p) => p && p.type === 'ArrayPattern' && p.elements.some((e) => e && e.type === 'SpreadExpression');
-  // Each rest in p, at any depth, that binds a name or sets a property: visit(rest, target);
-  // `outer`: not p's own array rest (an array pattern whose value is charged whole).
+  // Each rest in p, at any depth: visit(rest, target), the target a name, a property or a
+  // pattern; `outer`: not p's own array rest (an array pattern whose value is charged whole).
   function eachRest(p, visit, outer = false) {
     if (!p) return;
     const leaf = (t) => t && (t.type === 'Identifier' || t.type === 'MemberExpression');
     switch (p.type) {
       case 'ArrayPattern':
         for (const e of p.elements) {
-          if (e && e.type === 'SpreadExpression' && leaf(e.expression)) {
+          if (e && e.type === 'SpreadExpression') {
             if (!outer) visit(e, e.expression);
+            if (!leaf(e.expression)) eachRest(e.expression, visit);
           } else eachRest(e, visit);
         }
         break;
@@ -466,9 +467,40 @@
       case 'SpreadExpression': eachRest(p.expression, visit); break;
     }
   }
-  // The names p's rests bind, and the rests in p whose target is a property.
-  function restNames(p, out = [], outer = false) {
-    eachRest(p, (r, t) => { if (t.type === 'Identifier') out.push(t.name) }, outer);
+  // A rest whose target is a pattern (`(...[a, b])`, `const {p: [a, ...[b]]} = x`) makes an
+  // array that no name holds: what is left of it after the pattern's own elements is given
+  // one, by a rest added at the pattern's end: a name where the pattern binds (`...__exo_r0`,
+  // then charged as any name a rest binds), a property that charges as it is set where it
+  // assigns (`...__exo_ps((__exo_x)=>0).v`). A pattern that ends with a rest already has its
+  // copy charged there. `binding`: whether t binds; the name added, if any.
+  const unnamedDone = new Map();
+  function unnamed(t, binding) {
+    if (unnamedDone.has(t)) return unnamedDone.get(t);
+    let name = null;
+    const list = t.type === 'ArrayPattern' ? t.elements : t.properties;
+    const last = list.length ? list[list.length - 1] : null;
+    if (!(last && last.type === 'SpreadExpression')) {
+      const open = index(t.loc.start), close = endIndex(t) - 1;
+      if (src[open] !== (t.type === 'ArrayPattern' ? '[' : '{') || src[close] !== (t.type === 'ArrayPattern' ? ']' : '}'))
+        throw new Error('exo metering: a pattern is not within its brackets');
+      let lastCode = src[open];  // (a comma or the opening bracket: the rest follows it as it is)
+      for (let i = past(open + 1); i < close; i = past(i + 1)) lastCode = src[i];
+      if (binding) name = `__exo_r${restDeclarators++}`;
+      edits.push([close, -1, true, `${lastCode === ',' || lastCode === src[open] ? '' : ','}...${name || '__exo_ps((__exo_x)=>0).v'}`]);
+    }
+    unnamedDone.set(t, name);
+    return name;
+  }
+  // The names p's rests bind (those added to unnamed ones too, when p binds), and the rests
+  // in p whose target is a property.
+  function restNames(p, out = [], outer = false, binding = true) {
+    eachRest(p, (r, t) => {
+      if (t.type === 'Identifier') out.push(t.name);
+      else if (t.type === 'ArrayPattern' || t.type === 'ObjectPattern') {
+        const name = unnamed(t, binding);
+        if (name) out.push(name);
+      }
+    }, outer);
     return out;
   }
   function memberRests(p, out = [], outer = false) {
@@ -491,7 +523,11 @@
     for (const p of fn.params || []) restNames(p, out);
     if (fn.rest) {
       if (fn.rest.type === 'Identifier') out.push(fn.rest.name);
-      else restNames(fn.rest, out);
+      else {
+        restNames(fn.rest, out);
+        const name = unnamed(fn.rest, true);  // (the rest parameter's own array)
+        if (name) out.push(name);
+      }
     }
     return out;
   }
@@ -529,7 +565,7 @@
     // assignment's (engine.cpp's prelude), so each rest is charged once made. (Outside what
     // the assignment ends with at the same place, and inside what holds it.)
     if (value && node.type === 'AssignmentExpression') {
-      const names = restNames(pattern, [], true);
+      const names = restNames(pattern, [], true, false);
       if (names.length) {
         const from = index(node.loc.start);
         edits.push([from, depth - 0.5, false, '__exo_k(']);
@@ -852,7 +888,7 @@
     // A rest in a for-in or for-of head: its body, in a block of its own (the body may
     // declare the name again), is led by the rest's charge.
     const head = node.type === 'ForInStatement' || node.type === 'ForOfStatement' ? node.left : null;
-    const names = head ? (head.type === 'VariableDeclaration' ? head.declarations.flatMap((d) => restNames(d.id)) : restNames(head)) : [];
+    const names = head ? (head.type === 'VariableDeclaration' ? head.declarations.flatMap((d) => restNames(d.id)) : restNames(head, [], false, false)) : [];
     if (names.length) {
       const start = bodyStart(node);
       edits.push([start, depth, false, `{${restCharges(names)}`]);

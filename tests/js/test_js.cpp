@@ -580,6 +580,13 @@ BOOST_AUTO_TEST_CASE(walking_built_ins_are_charged_by_what_they_walk) {
       restIntoProperty: (a) => { const o = {}; let x; [x, [...o.p]] = [0, a]; return o.p.length },
       namedRestIntoProperty: (a) => { const o = {}; ({k0: o.k, ...o.r} = named(a.length)); return 0 },
       restIntoPropertyHead: (a) => { const o = {}; let s = 0; for ([...o.p] of [a]) s += o.p.length; return s },
+      // rests whose target is a pattern (an array no name holds): a parameter's own, nested in a parameter's,
+      // a declaration's, an assignment's, a loop head's
+      unnamedRestParam: (a) => Function.prototype.apply.call((...[x, y]) => 0, null, a),
+      unnamedRestParamNested: (a) => (([x, ...[y]]) => 0)(a),
+      unnamedRestNested: (a) => { const {v: [x, ...[y]]} = {v: a}; return 0 },
+      unnamedRestAssigned: (a) => { let x, y; ({v: [x, ...[y]]} = {v: a}); return 0 },
+      unnamedRestHead: (a) => { let s = 0, x, y; for ([x, ...[y]] of [a]) s++; return s },
       // apply copies its array, or an array-like's length of undefineds, into arguments
       apply: (a) => (function () { return 0 }).apply(null, a), applyLike: (a) => (function () { return 0 }).apply(null, {length: a.length}),
       // an array-like's shift moves it index by index (an array's own is the engine's: not charged; a proxy's pays for its traps)
@@ -670,13 +677,18 @@ BOOST_AUTO_TEST_CASE(walking_built_ins_are_charged_by_what_they_walk) {
         ({a: o.b, ...o.r} = {a: 1, b: 2, c: 3}); let s = ''; for ([o.h, ...o.t] of ['xyz']) s += o.h + o.t.join('+')
         const k = {}; let i = 0; [...(k[i++])] = [4]; [...(k).q] = [5]
         return [log.join(), String(f.p), strict, new A().m([1, 2]), o.b + Object.keys(o.r).join(''), s, k[0] + k.q, i].join('/') })(),
+      // rests whose target is a pattern keep their meaning
+      (() => { const {p: [a, ...[b, c]]} = {p: [1, 2, 3, 4]}; let d, e, s = ''; ({p: [d, ...[e, ]]} = {p: [5, 6, 7]})
+        for (const [m, ...[n]] of [[8, 9, 10]]) s += m + n
+        return [((...[x, y]) => x + y)(1, 2, 3), (function (...{length}) { return length })(1, 2), (function (...[]) { return arguments.length })(1, 2),
+                (([x, ...[y /* , */]]) => x + y)([3, 4, 5]), a + b + c + d + e, s].join('/') })(),
       // shift keeps its meaning: an array's, an array-like's, a proxy's, an empty one's
       [[1, 2, 3].shift(), Array.prototype.shift.call({length: 2, 0: 'a', 1: 'b'}), new Proxy([4, 5], {}).shift(), [].shift()].join('/')].join()
   )");
   BOOST_TEST(*result(call(hv, a, "shape")).if_string() ==
              "1,2,-1,-1,6,5,true,2,0,2+3,1+2+3+4,5,2,startsWith1/true/true/true/true/-1/1/1/true,true,true,-1,indexOf,1,1,2,1,true,true,2,2,1,1,x+y,2,6+2+4,function,a+b+1+2,5,0+1,true,23yz,true/true/Set/0/2/true/function/true/true,3/2/true/true/b+a/b/3/2,"
              "forEach1 reverse0 reduce1 fill1 copyWithin2 slice2 concat1 assign2 toLocaleString0 set1 indexOf1 lastIndexOf1 ownKeys1 "
-             "getOwnPropertyDescriptors1 findIndex1 shift0,1/true/true/2/3/0/x/1,92346b/2/1e/23/y,5/3/2/4/2/2/3,k232xy89,123/undefined/true/4/1bc/xy+z/45/1,1/a/4/");
+             "getOwnPropertyDescriptors1 findIndex1 shift0,1/true/true/2/3/0/x/1,92346b/2/1e/23/y,5/3/2/4/2/2/3,k232xy89,123/undefined/true/4/1bc/xy+z/45/1,3/2/2/7/17/17,1/a/4/");
   const auto ticks = [&](const char* name, std::int64_t n) {
     auto o = call(hv, a, "op", vals(std::string(name), n), 100'000'000);
     BOOST_REQUIRE_MESSAGE(!o.failed, name << ": " << o.failed->message);
@@ -688,7 +700,8 @@ BOOST_AUTO_TEST_CASE(walking_built_ins_are_charged_by_what_they_walk) {
                            "freeze", "find", "findIndex", "typedIndexOf", "typedIncludes", "typedSort", "typedJoin", "typedSet",
                            "typedFill", "stringIndexOf", "stringIncludes", "stringLastIndexOf", "stringStartsWith", "stringEndsWith", "stringLocaleCompare", "spread", "spreadCall",
                            "spreadObject", "stringSpread", "rest", "restAssigned", "restParam", "restParamNested", "restNested",
-                           "restHead", "namedRest", "restAssignedNested", "namedRestAssigned", "restIntoProperty", "namedRestIntoProperty", "restIntoPropertyHead", "apply", "applyLike", "shiftLike", "shiftProxy", "set", "map", "assign", "reflectApply", "reflectConstruct",
+                           "restHead", "namedRest", "restAssignedNested", "namedRestAssigned", "restIntoProperty", "namedRestIntoProperty", "restIntoPropertyHead",
+                           "unnamedRestParam", "unnamedRestParamNested", "unnamedRestNested", "unnamedRestAssigned", "unnamedRestHead", "apply", "applyLike", "shiftLike", "shiftProxy", "set", "map", "assign", "reflectApply", "reflectConstruct",
                            "ownKeys", "descriptors", "namedKeys", "namedValues", "namedEntries", "namedNames", "namedSymbols",
                            "namedOwnKeys", "namedFreeze", "namedSeal", "namedDescriptors", "namedAssign", "namedSpread"}) {
     const std::string_view op(name);
