@@ -428,6 +428,13 @@ constexpr double max_bound_copies = 1000;
 // (an application slot of the global's, made on first use; no script can reach it).
 constexpr std::uint32_t bound_copies_slot = 0;
 static_assert(bound_copies_slot < JSCLASS_GLOBAL_APPLICATION_SLOTS);
+JSObject* bound_copies(JSContext* cx) {
+  JS::RootedObject global(cx, JS::CurrentGlobalOrNull(cx));
+  if (const JS::Value kept = JS::GetReservedSlot(global, bound_copies_slot); kept.isObject()) return &kept.toObject();
+  JSObject* map = JS::NewWeakMapObject(cx);
+  if (map) JS::SetReservedSlot(global, bound_copies_slot, JS::ObjectValue(*map));
+  return map;
+}
 
 // The deepest nesting of arrays and objects in a JSON text (brackets outside strings).
 template <class C>
@@ -624,8 +631,7 @@ bool failed_call(JSContext* cx) {
     if (argv.empty() && !argv.append(JS::UndefinedValue())) return false;
     argv[0].setNumber(std::trunc(levels));
   }
-  JS::RootedObject copies_map(cx);  // (bind: where the copies of a call through the new function are kept)
-  double copies = 0;
+  double copies = 0;  // (bind: the bound arguments a call through the new function copies)
   if (kind == wrap_kind::bound && args.thisv().isObject() && JS::IsCallable(&args.thisv().toObject())) {
     // The levels a call through the new binding passes its arguments down: its own, and below
     // it each binding and each proxy (its trap is given them; a proxy's target is never a
@@ -652,20 +658,10 @@ bool failed_call(JSContext* cx) {
     // This binding's arguments (after `this`), copied at every level, and what the bindings
     // below copy of their own.
     copies = static_cast<double>(args.length() > 1 ? args.length() - 1 : 0) * levels;
-    JS::RootedObject global(cx, JS::CurrentGlobalOrNull(cx));
-    if (first_bound || copies > 0) {
-      const JS::Value kept = JS::GetReservedSlot(global, bound_copies_slot);
-      if (kept.isObject()) {
-        copies_map = &kept.toObject();
-      } else {
-        copies_map = JS::NewWeakMapObject(cx);
-        if (!copies_map) return false;
-        JS::SetReservedSlot(global, bound_copies_slot, JS::ObjectValue(*copies_map));
-      }
-    }
     if (first_bound) {
+      JS::RootedObject map(cx, bound_copies(cx));
       JS::RootedValue below(cx);
-      if (!JS::GetWeakMapEntry(cx, copies_map, first_bound, &below)) return false;
+      if (!map || !JS::GetWeakMapEntry(cx, map, first_bound, &below)) return false;
       if (below.isNumber()) copies += below.toNumber();
     }
     if (copies > max_bound_copies) {
@@ -692,9 +688,9 @@ bool failed_call(JSContext* cx) {
   if (!ok) return failed_call(cx);
   if (kind == wrap_kind::bound) {
     if (copies == 0 || !args.rval().isObject()) return true;
-    JS::RootedObject made(cx, &args.rval().toObject());
+    JS::RootedObject map(cx, bound_copies(cx)), made(cx, &args.rval().toObject());
     JS::RootedValue n(cx, JS::NumberValue(copies));
-    return JS::SetWeakMapEntry(cx, copies_map, made, n);
+    return map && JS::SetWeakMapEntry(cx, map, made, n);
   }
   if (kind == wrap_kind::stringified && args.rval().isString()) {  // how deep it went: the result's brackets
     const std::int32_t levels = json_depth(cx, args.rval().toString());

@@ -47,6 +47,7 @@
   // static block runs as a function of its own, when the class is made.
   const functions = new Set(['FunctionDeclaration', 'FunctionExpression', 'ArrowFunctionExpression', 'StaticClassBlock']);
   const loops = new Set(['ForStatement', 'ForInStatement', 'ForOfStatement', 'WhileStatement', 'DoWhileStatement']);
+  const forInOf = (node) => node.type === 'ForInStatement' || node.type === 'ForOfStatement';
   // A body's directive prologue: the statements that open it and are a string literal alone.
   function prologue(body) {
     const out = [];
@@ -480,13 +481,13 @@
     const list = t.type === 'ArrayPattern' ? t.elements : t.properties;
     const last = list.length ? list[list.length - 1] : null;
     if (!(last && last.type === 'SpreadExpression')) {
+      const [opening, closing] = t.type === 'ArrayPattern' ? '[]' : '{}';
       const open = index(t.loc.start), close = endIndex(t) - 1;
-      if (src[open] !== (t.type === 'ArrayPattern' ? '[' : '{') || src[close] !== (t.type === 'ArrayPattern' ? ']' : '}'))
-        throw new Error('exo metering: a pattern is not within its brackets');
-      let lastCode = src[open];  // (a comma or the opening bracket: the rest follows it as it is)
+      if (src[open] !== opening || src[close] !== closing) throw new Error('exo metering: a pattern is not within its brackets');
+      let lastCode = opening;  // (a comma or the opening bracket: the rest follows it as it is)
       for (let i = past(open + 1); i < close; i = past(i + 1)) lastCode = src[i];
       if (binding) name = `__exo_r${restDeclarators++}`;
-      edits.push([close, -1, true, `${lastCode === ',' || lastCode === src[open] ? '' : ','}...${name || '__exo_ps((__exo_x)=>0).v'}`]);
+      edits.push([close, -1, true, `${lastCode === ',' || lastCode === opening ? '' : ','}...${name || '__exo_ps((__exo_x)=>0).v'}`]);
     }
     unnamedDone.set(t, name);
     return name;
@@ -544,11 +545,11 @@
       edits.push([start, depth, false, '__exo_sp(']);
       edits.push([trueEnd(start, endIndex(value)), depth, true, ')']);
     }
-    if ((node.type === 'ForInStatement' || node.type === 'ForOfStatement') && node.left.type === 'VariableDeclaration')
+    if (forInOf(node) && node.left.type === 'VariableDeclaration')
       for (const d of node.left.declarations) loopHeads.add(d);
     // Rests into a property: in an assignment's pattern (not its own array rest, charged with
     // the value), in a loop head's that is no declaration (all of them).
-    const headPattern = (node.type === 'ForInStatement' || node.type === 'ForOfStatement') && node.left.type !== 'VariableDeclaration';
+    const headPattern = forInOf(node) && node.left.type !== 'VariableDeclaration';
     if ((value && node.type === 'AssignmentExpression') || headPattern) {
       for (const r of memberRests(headPattern ? node.left : pattern, [], !headPattern)) {
         const target = r.expression || r.argument;
@@ -887,7 +888,7 @@
   for (const [node, depth] of loopNodes) {
     // A rest in a for-in or for-of head: its body, in a block of its own (the body may
     // declare the name again), is led by the rest's charge.
-    const head = node.type === 'ForInStatement' || node.type === 'ForOfStatement' ? node.left : null;
+    const head = forInOf(node) ? node.left : null;
     const names = head ? (head.type === 'VariableDeclaration' ? head.declarations.flatMap((d) => restNames(d.id)) : restNames(head, [], false, false)) : [];
     if (names.length) {
       const start = bodyStart(node);
