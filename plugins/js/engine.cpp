@@ -24,8 +24,10 @@
 #include <js/PropertyAndElement.h>
 #include <js/SourceText.h>
 #include <js/Realm.h>
+#include <js/RegExp.h>
 #include <js/RealmOptions.h>
 #include <js/String.h>
+#include <js/Symbol.h>
 #include <js/WeakMap.h>
 #include <jsfriendapi.h>
 
@@ -1103,8 +1105,10 @@ bool counted_buffer(JSContext* cx, unsigned argc, JS::Value* vp) {
 // native has the original's name, length, prototype, own statics (BYTES_PER_ELEMENT; isView
 // and the species getters) and [[Prototype]] (%TypedArray%, with from, of and the species
 // getter; Function.prototype for the others), and is its prototype's `constructor`. No
-// script can reach an original: it is only in the native's slot.
-bool replace_constructor(JSContext* cx, JS::HandleObject global, const char* name, JSNative counting, JS::HandleValue slot) {
+// script can reach an original: it is only in the native's slot. Without `statics`, the
+// native gets none of the original's own properties but those three.
+bool replace_constructor(JSContext* cx, JS::HandleObject global, const char* name, JSNative counting, JS::HandleValue slot,
+                         bool statics = true) {
   JS::RootedValue original(cx), proto(cx), length(cx);
   if (!JS_GetProperty(cx, global, name, &original) || !original.isObject()) return false;
   JS::RootedObject c(cx, &original.toObject());
@@ -1121,7 +1125,7 @@ bool replace_constructor(JSContext* cx, JS::HandleObject global, const char* nam
       !JS_DefineProperty(cx, w, "prototype", p, JSPROP_READONLY | JSPROP_PERMANENT))
     return false;
   JS::RootedIdVector keys(cx);
-  if (!js::GetPropertyKeys(cx, c, JSITER_OWNONLY | JSITER_HIDDEN | JSITER_SYMBOLS, &keys)) return false;
+  if (statics && !js::GetPropertyKeys(cx, c, JSITER_OWNONLY | JSITER_HIDDEN | JSITER_SYMBOLS, &keys)) return false;
   JS::Rooted<mozilla::Maybe<JS::PropertyDescriptor>> desc(cx);
   for (std::size_t i = 0; i < keys.length(); ++i) {
     bool has = false;  // (its own prototype, length and name)
@@ -1169,6 +1173,74 @@ bool count_collections(JSContext* cx, JS::HandleObject global) {
   for (const char* name : {"Map", "Set", "WeakMap", "WeakSet"})
     if (!replace_constructor(cx, global, name, counted_collection, JS::UndefinedHandleValue)) return false;
   return true;
+}
+
+// RegExp as scripts see it: a native constructor without the legacy statics (RegExp.$1...
+// $9, input ($_), lastMatch ($&), lastParen ($+), leftContext ($`), rightContext ($')),
+// which the original's accessors read from the realm: what the last match left, in this
+// message or in an earlier one, were the realm kept warm. They cannot be removed from the
+// original (they are not configurable) and resetting them cost a message about 50 ns (an
+// empty match: JS::ClearRegExpStatics and JS::SetRegExpInput leave them in a state whose
+// getters crash SpiderMonkey 102); replaced, they are out of every script's reach, as the
+// original is (it is in this native's first slot). What the constructor does is the
+// original's: with `new`, the original constructs with the same new.target (a subclass's
+// prototype is kept); without, `RegExp(r)` gives r back when r is a regex whose
+// `constructor` is RegExp and no flags are given, and otherwise constructs (as the standard
+// says). Its prototype is the original's, whose `constructor` it is, so `/a/.constructor ===
+// RegExp` and `instanceof` hold.
+bool regexp_constructor(JSContext* cx, unsigned argc, JS::Value* vp) {
+  JS::CallArgs args = JS::CallArgsFromVp(argc, vp);
+  JS::RootedValue original(cx, js::GetFunctionNativeReserved(&args.callee(), 0));
+  JS::RootedObject target(cx, &args.callee());
+  if (args.isConstructing()) {
+    target = &args.newTarget().toObject();
+  } else if (args.get(0).isObject() && args.get(1).isUndefined()) {
+    JS::RootedObject pattern(cx, &args[0].toObject());
+    JS::RootedId match(cx, JS::GetWellKnownSymbolKey(cx, JS::SymbolCode::match));
+    JS::RootedValue v(cx);
+    bool is = false;  // IsRegExp: @@match when it is there, else whether it is a regex
+    if (!JS_GetPropertyById(cx, pattern, match, &v)) return false;
+    if (!v.isUndefined()) is = JS::ToBoolean(v);
+    else if (!JS::ObjectIsRegExp(cx, pattern, &is)) return false;
+    if (is && !JS_GetProperty(cx, pattern, "constructor", &v)) return false;
+    if (is && v.isObject() && &v.toObject() == &args.callee()) {
+      args.rval().set(args[0]);
+      return true;
+    }
+  }
+  JS::RootedValueVector argv(cx);
+  if (!copy_args(args, &argv)) return false;
+  JS::RootedObject made(cx);
+  if (!JS::Construct(cx, original, target, argv, &made)) return false;
+  args.rval().setObject(*made);
+  return true;
+}
+
+// RegExp[Symbol.species]: undefined for RegExp itself, and a subclass's own constructor for
+// it (`this`, as the original's getter gives). split and matchAll construct with the species
+// of the regex's constructor, or the original when there is none: RegExp's own `this` would
+// give them this native, which is not the original, and the engine's fast paths for them
+// would be lost (split took 2.3 times as long; measured in bare SpiderMonkey 102).
+bool regexp_species(JSContext*, unsigned argc, JS::Value* vp) {
+  JS::CallArgs args = JS::CallArgsFromVp(argc, vp);
+  const JS::Value& regexp = js::GetFunctionNativeReserved(&args.callee(), 0);
+  if (args.thisv().isObject() && &args.thisv().toObject() == &regexp.toObject()) args.rval().setUndefined();
+  else args.rval().set(args.thisv());
+  return true;
+}
+
+// Replaces the realm's RegExp (above), before any script runs.
+bool hide_regexp_statics(JSContext* cx, JS::HandleObject global) {
+  JS::RootedValue regexp(cx);
+  if (!replace_constructor(cx, global, "RegExp", regexp_constructor, JS::UndefinedHandleValue, false) ||
+      !JS_GetProperty(cx, global, "RegExp", &regexp) || !regexp.isObject())
+    return false;
+  JSFunction* species = js::NewFunctionWithReserved(cx, regexp_species, 0, 0, "get [Symbol.species]");
+  if (!species) return false;
+  JS::RootedObject getter(cx, JS_GetFunctionObject(species)), r(cx, &regexp.toObject());
+  js::SetFunctionNativeReserved(getter, 0, regexp);
+  JS::RootedId id(cx, JS::GetWellKnownSymbolKey(cx, JS::SymbolCode::species));
+  return JS_DefinePropertyById(cx, r, id, getter, nullptr, 0);
 }
 
 // __exo_wrap(object, name, kind): replaces object[name] with a wrapper of that kind.
@@ -1573,19 +1645,18 @@ metered instrument(std::string_view source) {
   args[0].setString(text);
   args[1].setInt32(static_cast<std::int32_t>(max_depth));
   JS::RootedValue result(cx);
-  // meter.js returns [the metered source, why it cannot have a warm instance ('' if it can),
-  // whether it can reach a RegExp]
-  JS::RootedValue metered_source(cx), cold(cx), regexps(cx);
+  // meter.js returns [the metered source, why it cannot have a warm instance ('' if it can)]
+  JS::RootedValue metered_source(cx), cold(cx);
   bool is_array = false;
   if (!JS::Call(cx, JS::UndefinedHandleValue, *holder.meter_fn, args, &result) || !result.isObject() ||
       !JS::IsArrayObject(cx, result, &is_array) || !is_array) {
     out.error = take_exception(cx);
     return out;
   }
-  JS::RootedObject triple(cx, &result.toObject());
-  if (!JS_GetElement(cx, triple, 0, &metered_source) || !JS_GetElement(cx, triple, 1, &cold) ||
-      !JS_GetElement(cx, triple, 2, &regexps) || !metered_source.isString() || !cold.isString() || !regexps.isBoolean()) {
-    out.error = "meter.js returned something else than [source, why, regexps]";
+  JS::RootedObject pair(cx, &result.toObject());
+  if (!JS_GetElement(cx, pair, 0, &metered_source) || !JS_GetElement(cx, pair, 1, &cold) || !metered_source.isString() ||
+      !cold.isString()) {
+    out.error = "meter.js returned something else than [source, why]";
     return out;
   }
   JS::RootedString s(cx, metered_source.toString()), c(cx, cold.toString());
@@ -1597,7 +1668,6 @@ metered instrument(std::string_view source) {
   }
   out.source = std::move(*text_out);
   out.cold = std::move(*cold_out);
-  out.regexps = regexps.toBoolean();
   return out;
 }
 
@@ -1653,7 +1723,7 @@ JSObject* new_actor_global(JSContext* cx, std::uint64_t seed) {
     for (const char* name : {"__exo_cell", "__exo_wrap", "__exo_isproxy", "__exo_proxy", "__exo_walk", "__exo_spend", "__exo_install"})
       if (!JS_DeleteProperty(cx, g, name)) return nullptr;
   }
-  if (!count_buffers(cx, g) || !count_collections(cx, g)) return nullptr;
+  if (!count_buffers(cx, g) || !count_collections(cx, g) || !hide_regexp_statics(cx, g)) return nullptr;
   JS::RootedValue math(cx);
   if (!JS_GetProperty(cx, g, "Math", &math) || !math.isObject()) return nullptr;
   JS::RootedObject m(cx, &math.toObject());

@@ -183,13 +183,6 @@ struct metered {
   std::string source;
   std::string error;
   std::string cold;  // why the script cannot have a warm instance ('' if it can)
-  /// Whether the script can reach a RegExp object or the RegExp constructor: it has a
-  /// regex literal, or names `RegExp` or `globalThis`, or uses a `this` that can be the
-  /// global (at the top level, or in a sloppy function; a strict function's only through
-  /// an accessor on Object.prototype, which plugin.cpp looks for once the script has
-  /// loaded). If not, it cannot read the legacy RegExp statics (RegExp.$1...), which only
-  /// the constructor holds: no String method hands out the regex it makes from a string.
-  bool regexps = true;
 };
 metered instrument(std::string_view source);
 

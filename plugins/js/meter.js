@@ -1,9 +1,9 @@
 // exo's JS metering, run by the js plugin in a realm of its own (plugins/js/engine.cpp): the
 // actor's source in; out, the source with tick charges spliced in, why the script cannot
-// have a warm realm ('' when it can), and whether it can reach a RegExp. The script, every function
-// body and every loop body starts by charging its own size (its syntax nodes, without the bodies of
-// the functions and loops inside it, which charge for themselves), so that any code that runs
-// long, in any way, charges as it goes. Found with the engine's own parser (Reflect.parse);
+// have a warm realm ('' when it can). The script, every function body and every loop body
+// starts by charging its own size (its syntax nodes, without the bodies of the functions and
+// loops inside it, which charge for themselves), so that any code that runs long, in any way,
+// charges as it goes. Found with the engine's own parser (Reflect.parse);
 // the positions it gives are lines (from 1) and columns in code points, turned here into
 // string indices.
 (function meter(src, maxDepth) {
@@ -798,60 +798,9 @@
     for (const st of prologue(ast.body)) at = index(st.loc.end);
     edits.push([at, 0, false, `;${charged(Math.max(1, size(ast)))};`]);
   }
-  // Whether a `this` in the script can be the global object (and so reach RegExp): one at the
-  // top level (arrow functions' too), or one of a sloppy function (called without a
-  // receiver). A strict function's `this` (a class's code is strict, and so is a function
-  // under a 'use strict' directive) is what its caller gives it, which is the global only if
-  // the caller had the global already (by one of the ways above), or if the engine calls a
-  // getter or setter on the global's prototype chain with the global as the receiver (a name
-  // looked up or assigned at the top level): so plugin.cpp, once the script has loaded, takes
-  // a script that left an accessor on Object.prototype for one that reaches RegExp. A class
-  // field's initializer and a static block have the instance's or the class's `this`; a
-  // computed key and a class's heritage, the enclosing code's.
-  function thisCanBeGlobal() {
-    // A directive prologue with 'use strict' (written exactly so: an escape makes it no directive).
-    const strictBody = (body) => prologue(body).some((st) => {
-      const raw = src.slice(index(st.expression.loc.start), endIndex(st.expression));
-      return raw === "'use strict'" || raw === '"use strict"';
-    });
-    const pending = [[ast, true, strictBody(ast.body)]];  // [node, `this` can be the global, strict]
-    const push = (n, global, strict) => { if (n) pending.push([n, global, strict]); };
-    while (pending.length) {
-      const [node, global, strict] = pending.pop();
-      if (node.type === 'ThisExpression') {
-        if (global) return true;
-        continue;
-      }
-      if (node.type === 'FunctionDeclaration' || node.type === 'FunctionExpression' || node.type === 'ArrowFunctionExpression') {
-        const s = strict || (node.body.type === 'BlockStatement' && strictBody(node.body.body));
-        const g = node.type === 'ArrowFunctionExpression' ? global : !s;
-        for (const c of children(node)) push(c, g, s);
-      } else if (node.type === 'ClassStatement' || node.type === 'ClassExpression') {
-        push(node.id, global, true);
-        push(node.superClass, global, true);
-        for (const el of node.body) {
-          if (el.type === 'ClassField') {
-            push(el.name, global, true);
-            push(el.init, false, true);
-          } else if (el.type === 'StaticClassBlock') {
-            push(el.body, false, true);
-          } else if (el.type === 'ClassMethod') {
-            push(el.name, global, true);
-            push(el.body, global, true);  // (a function: it binds its own `this`)
-          } else {
-            for (const c of children(el)) push(c, global, true);
-          }
-        }
-      } else {
-        for (const c of children(node)) push(c, global, strict);
-      }
-    }
-    return false;
-  }
   // Every node with the function it runs in (null: the top level, where only catch and
   // finally need the depth, which is 0 there: engine.cpp's realm prelude defines __exo_d).
   const needsV = new Set();
-  let regexps = false;
   // The spans of strings, templates and regexes first, all of them: the pass below finds
   // where expressions end (trueEnd) at a node before it reaches the literals inside it, and
   // a `(` in a string there once counted as code (`class A { x = '(' <newline> y = 1 }`, found
@@ -862,16 +811,10 @@
     if (node.type === 'TemplateLiteral') opaque.set(index(node.loc.start), endIndex(node));
     pending.push(...children(node));
   }
-  if (thisCanBeGlobal()) regexps = true;
   const stack = [[ast, 0, null]];
   const bodies = [], loopNodes = [];
   while (stack.length) {
     const [node, depth, fn] = stack.pop();
-    // What could give the script a RegExp, or the constructor with its statics: a literal,
-    // the constructor's name, or the global object (by name, or as a `this`: below).
-    if ((node.type === 'Literal' && node.value instanceof RegExp) ||
-        (node.type === 'Identifier' && (node.name === 'RegExp' || node.name === 'globalThis')))
-      regexps = true;
     countedOutside(node, depth);
     spreads(node, depth);
     if (functions.has(node.type)) bodies.push([node, depth]);
@@ -909,5 +852,5 @@
     out += src.slice(at, i) + text;
     at = to === undefined ? i : to;
   }
-  return [out + src.slice(at), cold, regexps];
+  return [out + src.slice(at), cold];
 })

@@ -33,7 +33,6 @@
 #include <js/Conversions.h>
 #include <js/Object.h>
 #include <js/PropertyAndElement.h>
-#include <js/RegExp.h>
 #include <js/String.h>
 #include <js/experimental/TypedData.h>
 #include <jsfriendapi.h>
@@ -56,15 +55,14 @@
 #include <vector>
 
 struct exo_code {
-  exo_code(exo_js::compiled_script s, std::string why_cold, bool may_regexp, std::uint64_t n)
-      : script(std::move(s)), cold(std::move(why_cold)), regexps(may_regexp), serial(n) {}
+  exo_code(exo_js::compiled_script s, std::string why_cold, std::uint64_t n)
+      : script(std::move(s)), cold(std::move(why_cold)), serial(n) {}
   exo_js::compiled_script script;    // as metered
   std::vector<std::string> exports;  // in the order the script set them
   std::uint64_t load_ticks = 0;      // what loading the script costs: charged to every message
   std::uint64_t memory = 0;          // bytes of buffers a run may make (exo_limits' memory)
   std::string cold;                  // why each message needs a fresh realm ('' : a warm one is kept)
   bool force_cold = false;           // EXO_JS_COLD was set when the code was made (for tests)
-  bool regexps = true;               // the script can reach a RegExp (exo_js::metered)
   std::uint64_t serial = 0;          // its warm realm in each thread's table
   mutable std::mutex threads_mutex;
   mutable std::vector<std::thread::id> threads;  // the threads whose table has had a realm of it (guarded)
@@ -641,10 +639,9 @@ constexpr std::uint64_t load_seed = 0x6578'6f2e'6a73'2e31;
 // An actor's realm with its script loaded (and, for a script that may be warm, hardened).
 struct realm {
   JS::PersistentRootedObject global;
-  JS::PersistentRootedObject empty;   // /(?:)/, matched against '' to reset the RegExp statics
   JS::PersistentRootedObject exports_object;  // `exports` once the script has loaded
   std::vector<std::unique_ptr<JS::PersistentRootedValue>> exports;  // by export number, as looked up
-  explicit realm(JSContext* cx) : global(cx), empty(cx), exports_object(cx) {}
+  explicit realm(JSContext* cx) : global(cx), exports_object(cx) {}
 };
 
 // How a load went.
@@ -671,12 +668,6 @@ loaded load_realm(JSContext* cx, const exo_js::compiled_script& script, bool war
     return out;
   }
   JSAutoRealm in(cx, r->global);
-  r->empty = JS::NewRegExpObject(cx, "", 0, JS::RegExpFlags{});
-  if (!r->empty) {
-    out.status = EXO_ERR_INTERNAL;
-    out.why = "making a regex: " + exo_js::take_exception(cx);
-    return out;
-  }
   JS::RootedObject intrinsics(cx);
   if (warm && !(intrinsics = exo_js::make_intrinsics(cx))) {
     out.status = EXO_ERR_INTERNAL;
@@ -738,8 +729,8 @@ std::uint64_t seed_of(const exo_host_api* host, exo_call* call) {
 //
 // A script that may be warm (meter.js found nothing that rules it out, and its realm could be
 // hardened when the code was made) keeps one realm per thread, shared by every actor of the
-// code: loaded once, hardened, and reused by each message, which reseeds Math.random and
-// resets the RegExp statics (an empty match). Nothing a message does can outlive it in that
+// code: loaded once, hardened, and reused by each message, which reseeds Math.random (the
+// legacy RegExp statics, which would carry a match over, no script can reach). Nothing a message does can outlive it in that
 // realm: what the load made is frozen, and a write to a variable of an environment the load
 // or an earlier message made marks the realm spent (__exo_w), so the next message gets a new
 // one. A failed message spends it too. So a message sees the same realm as in a fresh one, and
@@ -852,38 +843,6 @@ void drop_dead_realms() {
   dead.erase(it);
 }
 
-// Whether the loaded script left an accessor (a getter or setter) on the global's prototype
-// chain, other than Object.prototype's own __proto__: the engine calls one with the global as
-// `this` when a name is looked up or assigned at the top level, so even a strict function can
-// get the global object that way, and with it RegExp (meter.js, thisCanBeGlobal). False with
-// an exception pending when the engine fails.
-bool accessor_on_global_chain(JSContext* cx, JS::HandleObject global, bool& found) {
-  found = false;
-  JS::RootedObject proto(cx);
-  if (!JS_GetPrototype(cx, global, &proto)) return false;
-  JS::Rooted<mozilla::Maybe<JS::PropertyDescriptor>> desc(cx);
-  JS::RootedValue key(cx);
-  for (int hops = 0; proto && hops < 64; ++hops) {  // (a chain is short; bounded anyway)
-    JS::RootedIdVector keys(cx);
-    if (!js::GetPropertyKeys(cx, proto, JSITER_OWNONLY | JSITER_HIDDEN | JSITER_SYMBOLS, &keys)) return false;
-    for (std::size_t i = 0; i < keys.length(); ++i) {
-      if (!JS_GetOwnPropertyDescriptorById(cx, proto, keys[i], &desc)) return false;
-      if (desc.isNothing() || !desc->isAccessorDescriptor()) continue;
-      bool is_proto = false;
-      if (keys[i].isString()) {
-        if (!JS_IdToValue(cx, keys[i], &key) || !JS_StringEqualsLiteral(cx, key.toString(), "__proto__", &is_proto)) return false;
-      }
-      if (!is_proto) {
-        found = true;
-        return true;
-      }
-    }
-    if (!JS_GetPrototype(cx, proto, &proto)) return false;
-  }
-  if (proto) found = true;  // (a chain longer than that: taken to reach RegExp)
-  return true;
-}
-
 // ---- the ABI ----
 
 exo_status js_compile(exo_span code, const exo_limits* limits, exo_code** out, exo_error* err) {
@@ -921,7 +880,7 @@ exo_status js_compile(exo_span code, const exo_limits* limits, exo_code** out, e
         return failed(err, EXO_ERR_INTERNAL, "exo's metering broke the script (a bug): " + exo_js::take_exception(cx));
     }
     static std::atomic<std::uint64_t> serials{0};
-    auto c = std::make_unique<exo_code>(exo_js::compiled_script(std::move(m.source)), std::move(m.cold), m.regexps,
+    auto c = std::make_unique<exo_code>(exo_js::compiled_script(std::move(m.source)), std::move(m.cold),
                                         serials.fetch_add(1, std::memory_order_relaxed) + 1);
     // Buffers a run may make: the memory a wasm instance may have (16 MiB by default).
     c->memory = std::uint64_t{limits && limits->max_memory_pages ? limits->max_memory_pages : 256u} << 16;
@@ -933,11 +892,6 @@ exo_status js_compile(exo_span code, const exo_limits* limits, exo_code** out, e
     if (c->cold.empty()) c->cold = std::move(l.cold);
     c->load_ticks = l.ticks;
     JSAutoRealm in(cx, l.r->global);
-    if (!c->regexps) {
-      bool found = false;
-      if (!accessor_on_global_chain(cx, l.r->global, found)) return failed(err, EXO_ERR_INTERNAL, exo_js::take_exception(cx));
-      c->regexps = found;
-    }
     JS::RootedObject e(cx, l.r->exports_object);
     JS::Rooted<JS::IdVector> ids(cx, JS::IdVector(cx));
     if (!JS_Enumerate(cx, e, &ids)) return failed(err, EXO_ERR_INTERNAL, exo_js::take_exception(cx));
@@ -1136,18 +1090,9 @@ exo_status js_run(exo_instance* inst, uint32_t function, exo_span args, uint64_t
         }
         if (p != last) return end(EXO_ERR_MALFORMED, "the arguments are not an encoded list: bytes follow the list");
       }
-      // The legacy RegExp statics (RegExp.$1, lastMatch, input...) reset by an empty match, so
-      // that a message never sees an earlier message's, warm realm or not (JS::ClearRegExpStatics
-      // and JS::SetRegExpInput leave them in a state whose getters crash SpiderMonkey 102). Only
-      // for a script that can reach them (meter.js; exo_js::metered::regexps): the match is
-      // about 750 instructions of a message's 4,964. Then what loading costs, charged
-      // whether the load ran now or before.
-      if (code.regexps) {
-        JS::RootedValue matched(cx);
-        std::size_t at = 0;
-        if (!JS::ExecuteRegExp(cx, r->global, r->empty, u"", 0, &at, true, &matched))
-          return end(EXO_ERR_INTERNAL, exo_js::take_exception(cx));
-      }
+      // What loading costs, charged whether the load ran now or before. (The legacy RegExp
+      // statics, which a match leaves in the realm, are out of every script's reach:
+      // engine.cpp, regexp_constructor.)
       if (!exo_js::spend(code.load_ticks)) return end(EXO_ERR_OUT_OF_TICKS, {});
       JS::RootedValue fn(cx);
       JS::HandleObject eo = r->exports_object;
