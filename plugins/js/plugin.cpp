@@ -730,15 +730,16 @@ std::uint64_t seed_of(const exo_host_api* host, exo_call* call) {
 // A script that may be warm (meter.js found nothing that rules it out, and its realm could be
 // hardened when the code was made) keeps one realm per thread, shared by every actor of the
 // code: loaded once, hardened, and reused by each message, which reseeds Math.random (the
-// legacy RegExp statics, which would carry a match over, no script can reach). Nothing a message does can outlive it in that
-// realm: what the load made is frozen, and a write to a variable of an environment the load
-// or an earlier message made marks the realm spent (__exo_w), so the next message gets a new
-// one. A failed message spends it too. So a message sees the same realm as in a fresh one, and
-// its results, ticks and the state root do not depend on whether the realm was warm (tested:
-// EXO_JS_COLD=1 when code is made runs every message in a fresh realm). Nor on which actor
-// used it last: the load cannot tell which actor it runs for (the host API is there only in
-// a message), so a fresh realm is the same for every actor of the code, and what a message
-// leaves behind is what it would leave in a fresh one.
+// legacy RegExp statics, which would carry a match over, no script can reach). Nothing a
+// message does can outlive it in that realm: what the load made is frozen, and a write to a
+// variable of an environment the load or an earlier message made marks the realm spent
+// (__exo_w), so the next message gets a new one. A failed message spends it too. So a
+// message sees the same realm as in a fresh one, and its results, ticks and the state root
+// do not depend on whether the realm was warm (tested: EXO_JS_COLD=1 when code is made runs
+// every message in a fresh realm). Nor on which actor used it last: the load cannot tell
+// which actor it runs for (the host API is there only in a message), so a fresh realm is the
+// same for every actor of the code, and what a message leaves behind is what it would leave
+// in a fresh one.
 //
 // Realms belong to the thread whose context made them: each thread keeps its own table, by
 // code serial. Code freed on another thread leaves its serial in that thread's `dead` list,

@@ -1,5 +1,5 @@
-// Where a `this` can be the global (meter.js, thisCanBeGlobal): strict functions, classes,
-// arrows at the top level, computed keys, heritage, a sloppy-looking directive that is none.
+// `this` in every place it can be the global or not: strict functions, classes, arrows at
+// the top level, computed keys, heritage, a sloppy-looking directive that is none.
 class Base { constructor() { this.n = 0 } inc() { return ++this.n } static make() { return new this() } }
 class Derived extends (function () { return Base })() { x = this; static y = this; static { this.z = 1 } [(() => 'k')()]() { return this } }
 const top = (() => this)()
