@@ -1267,7 +1267,9 @@ BOOST_AUTO_TEST_CASE(no_script_can_reach_the_regexp_statics) {
       {"a regex's constructor", "const get = () => /x/.constructor" + tail},
       {"its prototype's", "const get = () => Object.getPrototypeOf(/x/).constructor" + tail},
       {"a subclass's parent", "const get = () => Object.getPrototypeOf(class extends (/x/.constructor) {})" + tail},
-      {"a regex made by its constructor", "const get = () => new (/x/.constructor)('y').constructor" + tail}};
+      {"a regex made by its constructor", "const get = () => new (/x/.constructor)('y').constructor" + tail},
+      {"its name, deleted from the global (not resolved again)",
+       "delete globalThis.RegExp\nconst get = () => { try { return RegExp } catch (e) { return /x/.constructor } }" + tail}};
   const std::string none = "undefinedfalse,undefinedfalse,undefinedfalse,undefinedfalse,undefinedfalse,undefinedfalse,"
                            "undefinedfalse,undefinedfalse,undefinedfalse,undefinedfalse,undefinedfalse,undefinedfalse,"
                            "undefinedfalse,undefinedfalse|prototype,length,name,Symbol(Symbol.species)";
