@@ -1106,16 +1106,17 @@ bool counted_buffer(JSContext* cx, unsigned argc, JS::Value* vp) {
 // and the species getters) and [[Prototype]] (%TypedArray%, with from, of and the species
 // getter; Function.prototype for the others), and is its prototype's `constructor`. No
 // script can reach an original: it is only in the native's slot. Without `statics`, the
-// native gets none of the original's own properties but those three.
-bool replace_constructor(JSContext* cx, JS::HandleObject global, const char* name, JSNative counting, JS::HandleValue slot,
-                         bool statics = true) {
+// native gets none of the original's own properties but those three. Returns the native
+// (null when the engine failed).
+JSObject* replace_constructor(JSContext* cx, JS::HandleObject global, const char* name, JSNative counting,
+                              JS::HandleValue slot, bool statics = true) {
   JS::RootedValue original(cx), proto(cx), length(cx);
-  if (!JS_GetProperty(cx, global, name, &original) || !original.isObject()) return false;
+  if (!JS_GetProperty(cx, global, name, &original) || !original.isObject()) return nullptr;
   JS::RootedObject c(cx, &original.toObject());
   if (!JS_GetProperty(cx, c, "prototype", &proto) || !proto.isObject() || !JS_GetProperty(cx, c, "length", &length))
-    return false;
+    return nullptr;
   JSFunction* f = js::NewFunctionWithReserved(cx, counting, length.isInt32() ? length.toInt32() : 0, JSFUN_CONSTRUCTOR, name);
-  if (!f) return false;
+  if (!f) return nullptr;
   JS::RootedObject w(cx, JS_GetFunctionObject(f));
   js::SetFunctionNativeReserved(w, 0, original);
   js::SetFunctionNativeReserved(w, 1, slot);
@@ -1123,20 +1124,21 @@ bool replace_constructor(JSContext* cx, JS::HandleObject global, const char* nam
   JS::RootedValue wv(cx, JS::ObjectValue(*w));
   if (!JS_GetPrototype(cx, c, &parent) || !JS_SetPrototype(cx, w, parent) ||
       !JS_DefineProperty(cx, w, "prototype", p, JSPROP_READONLY | JSPROP_PERMANENT))
-    return false;
+    return nullptr;
   JS::RootedIdVector keys(cx);
-  if (statics && !js::GetPropertyKeys(cx, c, JSITER_OWNONLY | JSITER_HIDDEN | JSITER_SYMBOLS, &keys)) return false;
+  if (statics && !js::GetPropertyKeys(cx, c, JSITER_OWNONLY | JSITER_HIDDEN | JSITER_SYMBOLS, &keys)) return nullptr;
   JS::Rooted<mozilla::Maybe<JS::PropertyDescriptor>> desc(cx);
   for (std::size_t i = 0; i < keys.length(); ++i) {
     bool has = false;  // (its own prototype, length and name)
-    if (!JS_HasOwnPropertyById(cx, w, keys[i], &has)) return false;
+    if (!JS_HasOwnPropertyById(cx, w, keys[i], &has)) return nullptr;
     if (has) continue;
-    if (!JS_GetOwnPropertyDescriptorById(cx, c, keys[i], &desc)) return false;
+    if (!JS_GetOwnPropertyDescriptorById(cx, c, keys[i], &desc)) return nullptr;
     if (desc.isNothing()) continue;
     JS::Rooted<JS::PropertyDescriptor> d(cx, *desc);
-    if (!JS_DefinePropertyById(cx, w, keys[i], d)) return false;
+    if (!JS_DefinePropertyById(cx, w, keys[i], d)) return nullptr;
   }
-  return JS_DefineProperty(cx, p, "constructor", wv, 0) && JS_DefineProperty(cx, global, name, wv, 0);
+  if (!JS_DefineProperty(cx, p, "constructor", wv, 0) || !JS_DefineProperty(cx, global, name, wv, 0)) return nullptr;
+  return w;
 }
 
 // The counting constructors of buffers (above).
@@ -1231,16 +1233,15 @@ bool regexp_species(JSContext*, unsigned argc, JS::Value* vp) {
 
 // Replaces the realm's RegExp (above), before any script runs.
 bool hide_regexp_statics(JSContext* cx, JS::HandleObject global) {
-  JS::RootedValue regexp(cx);
-  if (!replace_constructor(cx, global, "RegExp", regexp_constructor, JS::UndefinedHandleValue, false) ||
-      !JS_GetProperty(cx, global, "RegExp", &regexp) || !regexp.isObject())
-    return false;
+  JS::RootedObject regexp(cx);
+  regexp = replace_constructor(cx, global, "RegExp", regexp_constructor, JS::UndefinedHandleValue, false);
+  if (!regexp) return false;
   JSFunction* species = js::NewFunctionWithReserved(cx, regexp_species, 0, 0, "get [Symbol.species]");
   if (!species) return false;
-  JS::RootedObject getter(cx, JS_GetFunctionObject(species)), r(cx, &regexp.toObject());
-  js::SetFunctionNativeReserved(getter, 0, regexp);
+  JS::RootedObject getter(cx, JS_GetFunctionObject(species));
+  js::SetFunctionNativeReserved(getter, 0, JS::ObjectValue(*regexp));
   JS::RootedId id(cx, JS::GetWellKnownSymbolKey(cx, JS::SymbolCode::species));
-  return JS_DefinePropertyById(cx, r, id, getter, nullptr, 0);
+  return JS_DefinePropertyById(cx, regexp, id, getter, nullptr, 0);
 }
 
 // __exo_wrap(object, name, kind): replaces object[name] with a wrapper of that kind.

@@ -1281,9 +1281,9 @@ BOOST_AUTO_TEST_CASE(no_script_can_reach_the_regexp_statics) {
 }
 
 // What RegExp does without its statics is what the standard's does: it constructs with and
-// without `new`, gives a regex back when called with one alone (not a subclass's), keeps a subclass's prototype
-// and species (split constructs the subclass), is every regex's constructor, and looks like
-// the engine's own (its name, length and source text). What differs: RegExp[Symbol.species]
+// without `new`, gives a regex back when called with one alone (not a subclass's), keeps a
+// subclass's prototype and species (split constructs the subclass), is every regex's
+// constructor, and looks like the engine's own (its name, length and source text). What differs: RegExp[Symbol.species]
 // is undefined (split and matchAll then use the original, and keep the engine's fast paths).
 BOOST_AUTO_TEST_CASE(regexp_without_its_statics_is_the_standard_one) {
   js_registry r;
